@@ -1,0 +1,65 @@
+// The typed contract of the native addon (native/src/*.cc). Every function that sits on
+// the syscall hot path returns a number: the result, or a negative errno.
+
+export interface SpawnOptions {
+  /** Host path of runsc-ts-init; copied once into a sealed memfd and exec'd from there. */
+  initPath: string;
+  /** CLONE_NEW* flags for the sandbox. */
+  cloneFlags: number;
+  /** Contents for /proc/PID/uid_map and gid_map (written by us, a privileged parent). */
+  uidMap: string;
+  gidMap: string;
+  /** Records for init (runsc/sandbox/initConfig.ts encodes them). */
+  config: Uint8Array;
+}
+
+export interface Spawned {
+  /** Host PID of the sandbox init (PID 1 inside). */
+  pid: number;
+  pidfd: number;
+  /** The seccomp user-notification listener. */
+  listener: number;
+}
+
+export interface KernelProbe {
+  release: string;
+  userNotif: boolean;
+  openat2: boolean;
+  pidfdOpen: boolean;
+  pidfdGetfd: boolean;
+  mountSetattr: boolean;
+}
+
+export interface NativeBinding {
+  /** Throws an Error with code "ESETUP" (init's own message) or Node-shaped errno errors. */
+  spawn(opts: SpawnOptions): Spawned;
+  notifySizes(): { notif: number; resp: number; data: number };
+  /** 1: an event is in buf; 0: exitFd became readable; negative errno otherwise. */
+  notifyReceive(listener: number, exitFd: number, buf: Uint8Array): number;
+  /** kind 0 continue, 1 errno, 2 value. */
+  notifyRespond(listener: number, buf: Uint8Array, kind: 0 | 1 | 2, value: number, errnum: number): number;
+  notifyAddFd(listener: number, buf: Uint8Array, srcFd: number, cloexec: boolean): number;
+  notifyIdValid(listener: number, buf: Uint8Array): number;
+  notifySetSyncWakeUp(listener: number): number;
+  readMemory(pid: number, addr: number, len: number, out: Uint8Array): number;
+  readString(pid: number, addr: number, max: number, out: Uint8Array): number;
+  writeMemory(pid: number, addr: number, data: Uint8Array): number;
+  /** Blocks until pid exits; returns its status as a shell reports it. */
+  waitExit(pid: number): number;
+  pidfdOpen(pid: number): number;
+  pidfdGetfd(pidfd: number, targetFd: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): number;
+  close(fd: number): number;
+  /** Moves the calling thread into the mount namespace of nsfd; returns an O_PATH fd of host /proc. */
+  enterMountNamespace(nsfd: number): number;
+  setCreds(fsuid: number, fsgid: number, groups: Int32Array): number;
+  openat2(dirfd: number, path: Uint8Array, pathLen: number, flags: number, mode: number, resolve: number): number;
+  statAt(dirfd: number, path: Uint8Array, pathLen: number, flags: number, out: Uint8Array): number;
+  statxAt(dirfd: number, path: Uint8Array, pathLen: number, flags: number, mask: number, out: Uint8Array): number;
+  readlinkAt(dirfd: number, path: Uint8Array, pathLen: number, out: Uint8Array): number;
+  accessAt(dirfd: number, path: Uint8Array, pathLen: number, mode: number, flags: number): number;
+  connect(fd: number, addr: Uint8Array, len: number): number;
+  sendto(fd: number, data: Uint8Array, len: number, flags: number, addr: Uint8Array, addrLen: number): number;
+  fchdir(fd: number): number;
+  probe(): KernelProbe;
+}

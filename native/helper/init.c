@@ -1,0 +1,300 @@
+// runsc-ts-init: the sandbox's PID 1. Builds the mount tree, installs the seccomp filter
+// the sentry compiled, starts the workload, forwards signals and reaps orphans.
+//
+// It is exec'd (from a sealed memfd) by the child the sentry cloned into fresh namespaces,
+// after the sentry wrote the uid/gid maps. fd 3 is a SOCK_SEQPACKET control socket to the
+// sentry; fd 4 is free so that the seccomp listener lands on it (the sentry takes it with
+// pidfd_getfd(2): sending it ourselves would need a syscall the new filter may trap).
+// Hidden files get the sentry's mask file bound over them: owned by host root (which has no
+// mapping in the sandbox) and mode 000, so no one inside can open it, root included.
+//
+// Control protocol (one datagram each):
+//   sentry -> init   CONFIG   records: u32 tag, u32 len, bytes (see enum record_tag)
+//   init -> sentry   "S"      filter about to be installed; listener will be fd 4
+//   sentry -> init   "A"      listener taken; init closes fd 4 and starts the workload
+//   init -> sentry   "E" msg  setup failed (msg is one line); init exits 125
+// The workload's exit status becomes init's: status, or 128+N for a death by signal N.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+enum { CTL_FD = 3, LISTENER_FD = 4 };
+
+// Record tags; kept in step with runsc/sandbox/initConfig.ts.
+enum record_tag {
+  TAG_ARG = 1,       // workload argv element
+  TAG_ENV = 2,       // workload environment entry
+  TAG_CWD = 3,       // workload working directory (inside the new root)
+  TAG_HOSTNAME = 4,  // UTS hostname
+  TAG_FILTER = 5,    // struct sock_filter[] to install
+  TAG_MOUNT = 6,     // u32 flags, u32 optional, then source\0 target\0 fstype\0 data\0
+  TAG_SETATTR = 7,   // u32 set, u32 clear, u32 recursive, u32 optional, then path\0
+  TAG_MKDIR = 8,     // u32 mode, then path\0
+  TAG_MKFILE = 9,    // u32 mode, then path\0
+  TAG_SYMLINK = 10,  // target\0 linkpath\0
+  TAG_PIVOT = 11,    // new root path\0
+  TAG_HIDE = 12,     // path\0: a file gets the mask file (TAG_MASK_SOURCE) bound over
+                     // it, a directory an empty read-only tmpfs; a missing path is skipped
+  TAG_FILTER_FLAGS = 13, // u32 extra SECCOMP_FILTER_FLAG_* bits
+  TAG_CHDIR_FALLBACK = 14, // u32: 1 = if cwd is not enterable, use "/"
+  TAG_MASK_SOURCE = 15,    // path\0 of the mask file, for TAG_HIDE
+};
+
+static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+static void fail(const char *fmt, ...) {
+  char msg[1024];
+  msg[0] = 'E';
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg + 1, sizeof msg - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if (n > (int)sizeof msg - 2) n = sizeof msg - 2;
+  (void)send(CTL_FD, msg, (size_t)n + 1, MSG_NOSIGNAL);
+  _exit(125);
+}
+
+struct reader {
+  const uint8_t *p, *end;
+};
+
+static uint32_t rd_u32(struct reader *r) {
+  if (r->end - r->p < 4) fail("config: truncated record");
+  uint32_t v;
+  memcpy(&v, r->p, 4);
+  r->p += 4;
+  return v;
+}
+
+static const char *rd_str(struct reader *r) {
+  const uint8_t *nul = memchr(r->p, 0, (size_t)(r->end - r->p));
+  if (!nul) fail("config: unterminated string");
+  const char *s = (const char *)r->p;
+  r->p = nul + 1;
+  return s;
+}
+
+static int sys_mount_setattr(const char *path, unsigned set, unsigned clr, int recursive) {
+  struct {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+  } attr = {set, clr, 0, 0};
+  return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr,
+                      sizeof attr);
+}
+
+static void do_pivot(const char *root) {
+  if (chdir(root) < 0) fail("chdir %s: %s", root, strerror(errno));
+  if (syscall(SYS_pivot_root, ".", ".") < 0) fail("pivot_root %s: %s", root, strerror(errno));
+  // The old root is now stacked under the new one at "/": detach it.
+  if (umount2(".", MNT_DETACH) < 0) fail("detach old root: %s", strerror(errno));
+  if (chdir("/") < 0) fail("chdir /: %s", strerror(errno));
+}
+
+static int forward_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+
+int main(void) {
+  static uint8_t buf[1 << 20];
+  ssize_t n = recv(CTL_FD, buf, sizeof buf, 0);
+  if (n <= 0) _exit(125);  // the sentry went away before configuring us
+  struct reader r = {buf, buf + n};
+
+  char *argv[1024];
+  char *envp[4096];
+  int argc = 0, envc = 0;
+  const char *cwd = "/";
+  int cwd_fallback = 0;
+  const char *mask_source = NULL;
+  const struct sock_filter *filter = NULL;
+  unsigned filter_len = 0, filter_flags = 0;
+
+  while (r.p < r.end) {
+    uint32_t tag = rd_u32(&r), len = rd_u32(&r);
+    if ((size_t)(r.end - r.p) < len) fail("config: record %u overruns", tag);
+    struct reader f = {r.p, r.p + len};
+    r.p += len;
+    switch (tag) {
+      case TAG_ARG:
+        if (argc >= 1023) fail("config: too many arguments");
+        argv[argc++] = (char *)rd_str(&f);
+        break;
+      case TAG_ENV:
+        if (envc >= 4095) fail("config: too many environment entries");
+        envp[envc++] = (char *)rd_str(&f);
+        break;
+      case TAG_CWD:
+        cwd = rd_str(&f);
+        break;
+      case TAG_MASK_SOURCE:
+        mask_source = rd_str(&f);
+        break;
+      case TAG_CHDIR_FALLBACK:
+        cwd_fallback = (int)rd_u32(&f);
+        break;
+      case TAG_HOSTNAME: {
+        const char *h = rd_str(&f);
+        if (sethostname(h, strlen(h)) < 0) fail("sethostname %s: %s", h, strerror(errno));
+        break;
+      }
+      case TAG_FILTER:
+        if (len % sizeof(struct sock_filter) != 0 || len == 0) fail("config: bad filter length");
+        filter = (const struct sock_filter *)f.p;
+        filter_len = len / sizeof(struct sock_filter);
+        break;
+      case TAG_FILTER_FLAGS:
+        filter_flags = rd_u32(&f);
+        break;
+      case TAG_MOUNT: {
+        unsigned long flags = rd_u32(&f);
+        unsigned optional = rd_u32(&f);
+        const char *src = rd_str(&f), *dst = rd_str(&f), *fs = rd_str(&f), *data = rd_str(&f);
+        if (mount(*src ? src : NULL, dst, *fs ? fs : NULL, flags, *data ? data : NULL) < 0 &&
+            !(optional && errno == ENOENT))
+          fail("mount %s on %s (%s): %s", *src ? src : "none", dst, *fs ? fs : "bind",
+               strerror(errno));
+        break;
+      }
+      case TAG_SETATTR: {
+        unsigned set = rd_u32(&f), clr = rd_u32(&f), rec = rd_u32(&f), optional = rd_u32(&f);
+        const char *path = rd_str(&f);
+        if (sys_mount_setattr(path, set, clr, (int)rec) < 0 && !(optional && errno == ENOENT))
+          fail("mount_setattr %s: %s", path, strerror(errno));
+        break;
+      }
+      case TAG_MKDIR: {
+        mode_t mode = rd_u32(&f);
+        const char *path = rd_str(&f);
+        if (mkdir(path, mode) < 0 && errno != EEXIST) fail("mkdir %s: %s", path, strerror(errno));
+        break;
+      }
+      case TAG_MKFILE: {
+        mode_t mode = rd_u32(&f);
+        const char *path = rd_str(&f);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode);
+        if (fd < 0) fail("create %s: %s", path, strerror(errno));
+        close(fd);
+        break;
+      }
+      case TAG_SYMLINK: {
+        const char *target = rd_str(&f), *link = rd_str(&f);
+        if (symlink(target, link) < 0 && errno != EEXIST)
+          fail("symlink %s: %s", link, strerror(errno));
+        break;
+      }
+      case TAG_HIDE: {
+        const char *path = rd_str(&f);
+        struct stat st;
+        // A path that does not exist needs no mask (nothing to hide).
+        if (lstat(path, &st) < 0) break;
+        if (S_ISDIR(st.st_mode)) {
+          if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    "mode=000,size=4k") < 0)
+            fail("hide %s: %s", path, strerror(errno));
+          break;
+        }
+        if (!mask_source) fail("hide %s: no mask file configured", path);
+        if (mount(mask_source, path, NULL, MS_BIND, NULL) < 0)
+          fail("hide %s: %s", path, strerror(errno));
+        if (sys_mount_setattr(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC, 0, 0) < 0)
+          fail("hide %s read-only: %s", path, strerror(errno));
+        break;
+      }
+      case TAG_PIVOT:
+        do_pivot(rd_str(&f));
+        break;
+      default:
+        fail("config: unknown record %u", tag);
+    }
+  }
+  if (argc == 0) fail("config: no command");
+  if (!filter) fail("config: no seccomp filter");
+  argv[argc] = NULL;
+  envp[envc] = NULL;
+
+  // The workload must never gain privileges through exec, and the filter requires it.
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs: %s", strerror(errno));
+
+  // Block the signals we forward before the filter (sigprocmask may be trapped later).
+  sigset_t all;
+  sigemptyset(&all);
+  sigaddset(&all, SIGCHLD);
+  for (size_t i = 0; i < sizeof forward_signals / sizeof *forward_signals; i++)
+    sigaddset(&all, forward_signals[i]);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+
+  // fd 4 must be free so the listener lands there.
+  close(LISTENER_FD);
+  if (send(CTL_FD, "S", 1, MSG_NOSIGNAL) != 1) _exit(125);
+  struct sock_fprog prog = {.len = (unsigned short)filter_len, .filter = (struct sock_filter *)filter};
+  long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                     SECCOMP_FILTER_FLAG_NEW_LISTENER | filter_flags, &prog);
+  if (lfd < 0) fail("seccomp: %s", strerror(errno));
+  if (lfd != LISTENER_FD) fail("seccomp listener on fd %ld, expected %d", lfd, LISTENER_FD);
+  // From here on every syscall obeys the filter (and may be trapped to the sentry).
+  char ack = 0;
+  if (recv(CTL_FD, &ack, 1, 0) != 1 || ack != 'A') _exit(125);
+  close(LISTENER_FD);
+
+  pid_t child = fork();
+  if (child < 0) fail("fork: %s", strerror(errno));
+  if (child == 0) {
+    close(CTL_FD);
+    sigprocmask(SIG_UNBLOCK, &all, NULL);
+    if (chdir(cwd) < 0) {
+      if (!cwd_fallback || chdir("/") < 0) {
+        fprintf(stderr, "runsc-ts: cannot enter working directory %s: %s\n", cwd, strerror(errno));
+        _exit(125);
+      }
+    }
+    environ = envp;
+    execvp(argv[0], argv);
+    int e = errno;
+    fprintf(stderr, "runsc-ts: %s: %s\n", argv[0], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  close(CTL_FD);
+
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      kill(child, sig);
+      continue;
+    }
+    int status;
+    pid_t p;
+    while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (p != child) continue;
+      // The workload is done: exiting tears the PID namespace down with it.
+      if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+      if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+    }
+  }
+}

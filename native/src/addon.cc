@@ -1,0 +1,46 @@
+// Addon registration: the typed contract lives in native/binding.ts.
+#include <napi.h>
+
+#include "native.h"
+
+namespace runsc {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  struct {
+    const char* name;
+    Napi::Value (*fn)(const Napi::CallbackInfo&);
+  } fns[] = {
+      {"spawn", Spawn},
+      {"notifySizes", NotifySizes},
+      {"notifyReceive", NotifyReceive},
+      {"notifyRespond", NotifyRespond},
+      {"notifyAddFd", NotifyAddFd},
+      {"notifyIdValid", NotifyIdValid},
+      {"notifySetSyncWakeUp", NotifySetSyncWakeUp},
+      {"readMemory", ReadMemory},
+      {"readString", ReadString},
+      {"writeMemory", WriteMemory},
+      {"waitExit", WaitExit},
+      {"pidfdOpen", PidfdOpen},
+      {"pidfdGetfd", PidfdGetfd},
+      {"pidfdSendSignal", PidfdSendSignal},
+      {"close", Close},
+      {"enterMountNamespace", EnterMountNamespace},
+      {"setCreds", SetCreds},
+      {"openat2", OpenAt2},
+      {"statAt", StatAt},
+      {"statxAt", StatxAt},
+      {"readlinkAt", ReadlinkAt},
+      {"accessAt", AccessAt},
+      {"connect", Connect},
+      {"sendto", SendTo},
+      {"fchdir", Fchdir},
+      {"probe", Probe},
+  };
+  for (auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
+  return exports;
+}
+
+NODE_API_MODULE(runsc_native, Init)
+
+}  // namespace runsc

@@ -1,0 +1,254 @@
+// Descriptors and filesystem operations the sentry performs on a task's behalf.
+//
+// Path operations run on the sentry's syscall thread after EnterMountNamespace(): that
+// thread has its own fs_struct inside the workload's mount namespace, so "/" and
+// absolute symlinks resolve exactly as they do for the workload, and after SetCreds()
+// permission checks are made with the task's fsuid/fsgid/groups, not the sentry's root.
+// Paths arrive as bytes (Uint8Array + length): Linux paths need not be UTF-8.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "errors.h"
+#include "native.h"
+
+namespace runsc {
+namespace {
+
+inline int Int(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].As<Napi::Number>().Int32Value();
+}
+inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
+// Copies a path (bytes, length) into a NUL-terminated buffer; false if it has a NUL.
+bool PathArg(const Napi::CallbackInfo& info, size_t i, char (&out)[4097]) {
+  Napi::Uint8Array b = info[i].As<Napi::Uint8Array>();
+  size_t len = (size_t)info[i + 1].As<Napi::Number>().Int64Value();
+  if (len > b.ByteLength() || len > 4096) return false;
+  memcpy(out, b.Data(), len);
+  out[len] = 0;
+  return memchr(out, 0, len) == nullptr;
+}
+
+bool Usage(const Napi::CallbackInfo& info, size_t n, const char* usage) {
+  if (info.Length() >= n) return true;
+  ThrowUsage(info.Env(), usage);
+  return false;
+}
+
+// Per-thread credentials currently set by SetCreds (raw syscalls: glibc would
+// broadcast setgroups to every thread of the process).
+thread_local uid_t t_fsuid = 0;
+thread_local gid_t t_fsgid = 0;
+thread_local std::vector<gid_t> t_groups;
+thread_local bool t_groups_known = false;
+
+}  // namespace
+
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 1, "pidfdOpen(pid)")) return info.Env().Undefined();
+  long r = syscall(SYS_pidfd_open, Int(info, 0), 0);
+  return Num(info.Env(), r < 0 ? -errno : (double)r);
+}
+
+Napi::Value PidfdGetfd(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 2, "pidfdGetfd(pidfd, targetFd)")) return info.Env().Undefined();
+  long r = syscall(SYS_pidfd_getfd, Int(info, 0), Int(info, 1), 0);
+  return Num(info.Env(), r < 0 ? -errno : (double)r);
+}
+
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 2, "pidfdSendSignal(pidfd, signal)")) return info.Env().Undefined();
+  long r = syscall(SYS_pidfd_send_signal, Int(info, 0), Int(info, 1), nullptr, 0);
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 1, "close(fd)")) return info.Env().Undefined();
+  return Num(info.Env(), close(Int(info, 0)) < 0 ? -errno : 0);
+}
+
+// enterMountNamespace(nsfd) -> an O_PATH fd of the host's /proc, opened before entering.
+// Moves the calling thread (only) into the mount namespace nsfd refers to, whose root
+// becomes this thread's root and cwd.
+Napi::Value EnterMountNamespace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usage(info, 1, "enterMountNamespace(nsfd)")) return env.Undefined();
+  int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (proc < 0) {
+    ThrowErrno(env, errno, "open", "/proc");
+    return env.Undefined();
+  }
+  // setns(CLONE_NEWNS) needs an fs_struct shared with no other thread.
+  if (unshare(CLONE_FS) < 0 || setns(Int(info, 0), CLONE_NEWNS) < 0) {
+    int e = errno;
+    close(proc);
+    ThrowErrno(env, e, "setns", "mnt");
+    return env.Undefined();
+  }
+  umask(0);  // modes arrive with the task's umask already applied
+  return Num(env, proc);
+}
+
+// setCreds(fsuid, fsgid, groups: Int32Array) -> 0 | -errno. Host ids. Dropping fsuid
+// from 0 also drops the fs capabilities (CAP_DAC_OVERRIDE...) of this thread; going
+// back to 0 restores them (kernel/capability.c: cap_emulate_setxuid for fsuid).
+Napi::Value SetCreds(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 3, "setCreds(fsuid, fsgid, groups)")) return info.Env().Undefined();
+  uid_t uid = (uid_t)info[0].As<Napi::Number>().Uint32Value();
+  gid_t gid = (gid_t)info[1].As<Napi::Number>().Uint32Value();
+  Napi::Int32Array g = info[2].As<Napi::Int32Array>();
+  std::vector<gid_t> groups(g.ElementLength());
+  for (size_t i = 0; i < groups.size(); i++) groups[i] = (gid_t)g[i];
+  // Order: groups and gid while still privileged, uid last; the reverse to go back.
+  if (!t_groups_known || groups != t_groups) {
+    if (syscall(SYS_setgroups, groups.size(), groups.data()) < 0) return Num(info.Env(), -errno);
+    t_groups = groups;
+    t_groups_known = true;
+  }
+  if (gid != t_fsgid) {
+    syscall(SYS_setfsgid, gid);
+    if ((gid_t)syscall(SYS_setfsgid, (gid_t)-1) != gid) return Num(info.Env(), -EPERM);
+    t_fsgid = gid;
+  }
+  if (uid != t_fsuid) {
+    syscall(SYS_setfsuid, uid);
+    if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != uid) return Num(info.Env(), -EPERM);
+    t_fsuid = uid;
+  }
+  return Num(info.Env(), 0);
+}
+
+// openat2(dirfd, path, pathLen, flags, mode, resolve) -> fd (O_CLOEXEC) | -errno
+Napi::Value OpenAt2(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 6, "openat2(dirfd, path, pathLen, flags, mode, resolve)"))
+    return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  // Our copy is close-on-exec; the task's copy gets the task's O_CLOEXEC via ADDFD.
+  // O_NOCTTY: a tty opened here must never become the sentry's controlling terminal.
+  how.flags = (uint64_t)(uint32_t)Int(info, 3) | O_CLOEXEC;
+  if (!(how.flags & O_PATH)) how.flags |= O_NOCTTY;  // openat2 refuses O_PATH with others
+  how.mode = (how.flags & (O_CREAT | __O_TMPFILE)) ? (uint64_t)Int(info, 4) : 0;
+  how.resolve = (uint64_t)Int(info, 5);
+  long r = syscall(SYS_openat2, Int(info, 0), path, &how, sizeof how);
+  return Num(info.Env(), r < 0 ? -errno : (double)r);
+}
+
+// statAt(dirfd, path, pathLen, flags, out) -> 0 | -errno; out receives struct stat (144)
+Napi::Value StatAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 5, "statAt(dirfd, path, pathLen, flags, out)")) return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  Napi::Uint8Array out = info[4].As<Napi::Uint8Array>();
+  if (out.ByteLength() < sizeof(struct stat)) return Num(info.Env(), -EINVAL);
+  long r = syscall(SYS_newfstatat, Int(info, 0), path, out.Data(), Int(info, 3));
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// statxAt(dirfd, path, pathLen, flags, mask, out) -> 0 | -errno; out: struct statx (256)
+Napi::Value StatxAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 6, "statxAt(dirfd, path, pathLen, flags, mask, out)"))
+    return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  Napi::Uint8Array out = info[5].As<Napi::Uint8Array>();
+  if (out.ByteLength() < 256) return Num(info.Env(), -EINVAL);
+  long r = syscall(SYS_statx, Int(info, 0), path, Int(info, 3),
+                   info[4].As<Napi::Number>().Uint32Value(), out.Data());
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// readlinkAt(dirfd, path, pathLen, out) -> length | -errno
+Napi::Value ReadlinkAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 4, "readlinkAt(dirfd, path, pathLen, out)")) return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  Napi::Uint8Array out = info[3].As<Napi::Uint8Array>();
+  ssize_t n = readlinkat(Int(info, 0), path, (char*)out.Data(), out.ByteLength());
+  return Num(info.Env(), n < 0 ? -errno : (double)n);
+}
+
+// accessAt(dirfd, path, pathLen, mode, flags) -> 0 | -errno (faccessat2, Linux 5.8)
+Napi::Value AccessAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 5, "accessAt(dirfd, path, pathLen, mode, flags)")) return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  long r = syscall(SYS_faccessat2, Int(info, 0), path, Int(info, 3), Int(info, 4));
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// connect(fd, addr: Uint8Array, len) -> 0 | -errno
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 3, "connect(fd, addr, len)")) return info.Env().Undefined();
+  Napi::Uint8Array a = info[1].As<Napi::Uint8Array>();
+  socklen_t len = (socklen_t)Int(info, 2);
+  if (len > a.ByteLength()) return Num(info.Env(), -EINVAL);
+  int r;
+  do r = connect(Int(info, 0), (const struct sockaddr*)a.Data(), len);
+  while (r < 0 && errno == EINTR);
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// sendto(fd, data, len, flags, addr, addrLen) -> bytes sent | -errno
+Napi::Value SendTo(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 6, "sendto(fd, data, len, flags, addr, addrLen)")) return info.Env().Undefined();
+  Napi::Uint8Array d = info[1].As<Napi::Uint8Array>();
+  size_t len = (size_t)info[2].As<Napi::Number>().Int64Value();
+  Napi::Uint8Array a = info[4].As<Napi::Uint8Array>();
+  socklen_t alen = (socklen_t)Int(info, 5);
+  if (len > d.ByteLength() || alen > a.ByteLength()) return Num(info.Env(), -EINVAL);
+  ssize_t n;
+  do n = sendto(Int(info, 0), d.Data(), len, Int(info, 3), (const struct sockaddr*)a.Data(), alen);
+  while (n < 0 && errno == EINTR);
+  return Num(info.Env(), n < 0 ? -errno : (double)n);
+}
+
+// fchdir(fd) -> 0 | -errno (this thread only, after enterMountNamespace)
+Napi::Value Fchdir(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 1, "fchdir(fd)")) return info.Env().Undefined();
+  return Num(info.Env(), fchdir(Int(info, 0)) < 0 ? -errno : 0);
+}
+
+// probe() -> what this kernel offers that the sandbox relies on
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  struct utsname u;
+  uname(&u);
+  o.Set("release", Napi::String::New(env, u.release));
+  uint32_t action = 0x7fc00000U;  // SECCOMP_RET_USER_NOTIF
+  o.Set("userNotif", Napi::Boolean::New(env, syscall(SYS_seccomp, 2 /* GET_ACTION_AVAIL */, 0,
+                                                     &action) == 0));
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_CLOEXEC;
+  long fd = syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how);
+  o.Set("openat2", Napi::Boolean::New(env, fd >= 0));
+  if (fd >= 0) close((int)fd);
+  long pfd = syscall(SYS_pidfd_open, getpid(), 0);
+  o.Set("pidfdOpen", Napi::Boolean::New(env, pfd >= 0));
+  bool getfd = false;
+  if (pfd >= 0) {
+    getfd = syscall(SYS_pidfd_getfd, (int)pfd, -1, 0) < 0 && errno == EBADF;
+    close((int)pfd);
+  }
+  o.Set("pidfdGetfd", Napi::Boolean::New(env, getfd));
+  bool setattr = syscall(SYS_mount_setattr, -1, "", 0, nullptr, 0) < 0 && errno != ENOSYS;
+  o.Set("mountSetattr", Napi::Boolean::New(env, setattr));
+  return o;
+}
+
+}  // namespace runsc

@@ -1,0 +1,39 @@
+// Entry points of the addon, one per mechanism; registered in addon.cc.
+#pragma once
+#include <napi.h>
+
+namespace runsc {
+
+// spawn.cc
+Napi::Value Spawn(const Napi::CallbackInfo& info);
+
+// notify.cc: seccomp user notification and task memory
+Napi::Value NotifySizes(const Napi::CallbackInfo& info);
+Napi::Value NotifyReceive(const Napi::CallbackInfo& info);
+Napi::Value NotifyRespond(const Napi::CallbackInfo& info);
+Napi::Value NotifyAddFd(const Napi::CallbackInfo& info);
+Napi::Value NotifyIdValid(const Napi::CallbackInfo& info);
+Napi::Value NotifySetSyncWakeUp(const Napi::CallbackInfo& info);
+Napi::Value ReadMemory(const Napi::CallbackInfo& info);
+Napi::Value ReadString(const Napi::CallbackInfo& info);
+Napi::Value WriteMemory(const Napi::CallbackInfo& info);
+Napi::Value WaitExit(const Napi::CallbackInfo& info);
+
+// fsops.cc: descriptors and filesystem operations performed for a task
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info);
+Napi::Value PidfdGetfd(const Napi::CallbackInfo& info);
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info);
+Napi::Value Close(const Napi::CallbackInfo& info);
+Napi::Value EnterMountNamespace(const Napi::CallbackInfo& info);
+Napi::Value SetCreds(const Napi::CallbackInfo& info);
+Napi::Value OpenAt2(const Napi::CallbackInfo& info);
+Napi::Value StatAt(const Napi::CallbackInfo& info);
+Napi::Value StatxAt(const Napi::CallbackInfo& info);
+Napi::Value ReadlinkAt(const Napi::CallbackInfo& info);
+Napi::Value AccessAt(const Napi::CallbackInfo& info);
+Napi::Value Connect(const Napi::CallbackInfo& info);
+Napi::Value SendTo(const Napi::CallbackInfo& info);
+Napi::Value Fchdir(const Napi::CallbackInfo& info);
+Napi::Value Probe(const Napi::CallbackInfo& info);
+
+}  // namespace runsc

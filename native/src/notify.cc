@@ -1,0 +1,214 @@
+// Seccomp user notification (seccomp_unotify(2)) and bounded task memory access.
+//
+// The hot path is allocation-free: the sentry passes one reused Uint8Array holding a
+// struct seccomp_notif; RECV fills it and every reply reads the id from it. Results are
+// numbers (negative errno on failure) so that a failing call costs no JS exception.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "native.h"
+
+// Linux 6.6 (include/uapi/linux/seccomp.h); Debian 12's headers predate it.
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
+namespace runsc {
+namespace {
+
+inline int Int(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+inline uint64_t Addr(const Napi::CallbackInfo& info, size_t i) {
+  return (uint64_t)info[i].As<Napi::Number>().Int64Value();
+}
+
+inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
+inline uint64_t NotifId(const Napi::Uint8Array& buf) {
+  uint64_t id;
+  memcpy(&id, buf.Data(), sizeof id);
+  return id;
+}
+
+bool ArgsOk(const Napi::CallbackInfo& info, size_t n, const char* usage) {
+  if (info.Length() < n) {
+    ThrowUsage(info.Env(), usage);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// notifySizes() -> {notif, resp, data}
+Napi::Value NotifySizes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct seccomp_notif_sizes s;
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &s) < 0) {
+    ThrowErrno(env, errno, "seccomp", "SECCOMP_GET_NOTIF_SIZES");
+    return env.Undefined();
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("notif", Num(env, s.seccomp_notif));
+  o.Set("resp", Num(env, s.seccomp_notif_resp));
+  o.Set("data", Num(env, s.seccomp_data));
+  return o;
+}
+
+// notifyReceive(listener, exitFd, buf) -> 1 (event in buf), 0 (exitFd readable or the
+// listener hung up), -errno (ENOENT: the task died before we received it; retry).
+Napi::Value NotifyReceive(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 3, "notifyReceive(listener, exitFd, buf)")) return info.Env().Undefined();
+  int listener = Int(info, 0), exit_fd = Int(info, 1);
+  Napi::Uint8Array buf = info[2].As<Napi::Uint8Array>();
+  if (buf.ByteLength() < sizeof(struct seccomp_notif)) {
+    ThrowUsage(info.Env(), "notifyReceive: buf must hold a struct seccomp_notif (80 bytes)");
+    return info.Env().Undefined();
+  }
+  struct pollfd p[2] = {{listener, POLLIN, 0}, {exit_fd, POLLIN, 0}};
+  for (;;) {
+    int r = poll(p, exit_fd >= 0 ? 2 : 1, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Num(info.Env(), -errno);
+    break;
+  }
+  if (!(p[0].revents & POLLIN)) return Num(info.Env(), 0);
+  // RECV requires a zeroed struct (kernel/seccomp.c: seccomp_notify_recv).
+  memset(buf.Data(), 0, sizeof(struct seccomp_notif));
+  if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, buf.Data()) < 0) return Num(info.Env(), -errno);
+  return Num(info.Env(), 1);
+}
+
+// notifyRespond(listener, buf, kind, value, errnum) -> 0 | -errno
+//   kind 0: continue (FLAG_CONTINUE); 1: fail with errnum; 2: return value.
+Napi::Value NotifyRespond(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 5, "notifyRespond(listener, buf, kind, value, errnum)"))
+    return info.Env().Undefined();
+  int listener = Int(info, 0);
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  int kind = Int(info, 2);
+  struct seccomp_notif_resp resp;
+  memset(&resp, 0, sizeof resp);
+  resp.id = NotifId(buf);
+  if (kind == 0) {
+    resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  } else if (kind == 1) {
+    resp.error = -Int(info, 4);
+  } else {
+    resp.val = info[3].As<Napi::Number>().Int64Value();
+  }
+  if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) return Num(info.Env(), -errno);
+  return Num(info.Env(), 0);
+}
+
+// notifyAddFd(listener, buf, srcFd, cloexec) -> the task's new fd | -errno. Installs srcFd
+// in the task and completes the notification with that fd as the result, atomically
+// (SECCOMP_ADDFD_FLAG_SEND, Linux 5.14).
+Napi::Value NotifyAddFd(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 4, "notifyAddFd(listener, buf, srcFd, cloexec)")) return info.Env().Undefined();
+  int listener = Int(info, 0);
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  struct seccomp_notif_addfd a;
+  memset(&a, 0, sizeof a);
+  a.id = NotifId(buf);
+  a.flags = SECCOMP_ADDFD_FLAG_SEND;
+  a.srcfd = (uint32_t)Int(info, 2);
+  a.newfd_flags = info[3].ToBoolean().Value() ? O_CLOEXEC : 0;
+  int r = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+  return Num(info.Env(), r < 0 ? -errno : r);
+}
+
+// notifyIdValid(listener, buf) -> 0 | -ENOENT (the task is gone or the syscall interrupted)
+Napi::Value NotifyIdValid(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 2, "notifyIdValid(listener, buf)")) return info.Env().Undefined();
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  uint64_t id = NotifId(buf);
+  if (ioctl(Int(info, 0), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0) return Num(info.Env(), -errno);
+  return Num(info.Env(), 0);
+}
+
+// notifySetSyncWakeUp(listener) -> 0 | -errno (EINVAL before Linux 6.6)
+Napi::Value NotifySetSyncWakeUp(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 1, "notifySetSyncWakeUp(listener)")) return info.Env().Undefined();
+  uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+  if (ioctl(Int(info, 0), SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags) < 0) return Num(info.Env(), -errno);
+  return Num(info.Env(), 0);
+}
+
+// readMemory(pid, addr, len, out) -> bytes read | -errno
+Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 4, "readMemory(pid, addr, len, out)")) return info.Env().Undefined();
+  Napi::Uint8Array out = info[3].As<Napi::Uint8Array>();
+  size_t len = (size_t)info[2].As<Napi::Number>().Int64Value();
+  if (len > out.ByteLength()) len = out.ByteLength();
+  struct iovec local = {out.Data(), len};
+  struct iovec remote = {(void*)Addr(info, 1), len};
+  ssize_t n = process_vm_readv(Int(info, 0), &local, 1, &remote, 1, 0);
+  return Num(info.Env(), n < 0 ? -errno : (double)n);
+}
+
+// readString(pid, addr, max, out) -> length without the NUL | -errno
+// (-ENAMETOOLONG when no NUL within max bytes, -EFAULT for an unmapped address).
+// Reads page by page so that a string ending just before an unmapped page is fine.
+Napi::Value ReadString(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 4, "readString(pid, addr, max, out)")) return info.Env().Undefined();
+  int pid = Int(info, 0);
+  uint64_t addr = Addr(info, 1);
+  size_t max = (size_t)info[2].As<Napi::Number>().Int64Value();
+  Napi::Uint8Array out = info[3].As<Napi::Uint8Array>();
+  if (max > out.ByteLength()) max = out.ByteLength();
+  if (addr == 0) return Num(info.Env(), -EFAULT);
+  uint8_t* dst = out.Data();
+  size_t got = 0;
+  while (got < max) {
+    uint64_t at = addr + got;
+    size_t chunk = 4096 - (size_t)(at & 4095);
+    if (chunk > max - got) chunk = max - got;
+    struct iovec local = {dst + got, chunk};
+    struct iovec remote = {(void*)at, chunk};
+    ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (n <= 0) return Num(info.Env(), n < 0 ? -errno : -EFAULT);
+    void* nul = memchr(dst + got, 0, (size_t)n);
+    if (nul) return Num(info.Env(), (double)((uint8_t*)nul - dst));
+    got += (size_t)n;
+  }
+  return Num(info.Env(), -ENAMETOOLONG);
+}
+
+// writeMemory(pid, addr, data) -> bytes written | -errno
+Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 3, "writeMemory(pid, addr, data)")) return info.Env().Undefined();
+  Napi::Uint8Array data = info[2].As<Napi::Uint8Array>();
+  struct iovec local = {data.Data(), data.ByteLength()};
+  struct iovec remote = {(void*)Addr(info, 1), data.ByteLength()};
+  ssize_t n = process_vm_writev(Int(info, 0), &local, 1, &remote, 1, 0);
+  return Num(info.Env(), n < 0 ? -errno : (double)n);
+}
+
+// waitExit(pid) -> exit status as a shell reports it (code, or 128+signal) | -errno
+Napi::Value WaitExit(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 1, "waitExit(pid)")) return info.Env().Undefined();
+  int status;
+  pid_t r;
+  do r = waitpid(Int(info, 0), &status, __WALL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return Num(info.Env(), -errno);
+  if (WIFEXITED(status)) return Num(info.Env(), WEXITSTATUS(status));
+  return Num(info.Env(), 128 + WTERMSIG(status));
+}
+
+}  // namespace runsc

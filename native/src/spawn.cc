@@ -1,0 +1,286 @@
+// spawn(): clone the sandbox init into fresh namespaces and take its seccomp listener.
+//
+// Fork discipline (node-pty pty.cc, youki process/channel.rs): everything is prepared
+// before clone; the child makes only async-signal-safe calls, then execs runsc-ts-init
+// from a sealed memfd (so it runs whatever the host permissions of its file are and
+// cannot be swapped under us). The init reports over a SOCK_SEQPACKET control socket;
+// the listener is taken with pidfd_getfd(2) (see native/helper/init.c for why).
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "errors.h"
+#include "native.h"
+
+namespace runsc {
+namespace {
+
+int g_init_memfd = -1;  // sealed copy of runsc-ts-init, made once per process
+
+int InitMemfd(const std::string& path, std::string* err) {
+  if (g_init_memfd >= 0) return g_init_memfd;
+  int src = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) {
+    *err = "open " + path + ": " + strerror(errno);
+    return -1;
+  }
+  struct stat st;
+  int mfd = memfd_create("runsc-ts-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0 || fstat(src, &st) < 0) {
+    *err = std::string("memfd_create: ") + strerror(errno);
+    close(src);
+    return -1;
+  }
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(mfd, src, &off, (size_t)(st.st_size - off));
+    if (n <= 0) {
+      *err = "copy " + path + ": " + strerror(n < 0 ? errno : EIO);
+      close(src);
+      close(mfd);
+      return -1;
+    }
+  }
+  close(src);
+  fchmod(mfd, 0555);
+  if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+    *err = std::string("seal init memfd: ") + strerror(errno);
+    close(mfd);
+    return -1;
+  }
+  g_init_memfd = mfd;
+  return mfd;
+}
+
+bool WriteFile(const std::string& path, const std::string& data, std::string* err) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *err = "open " + path + ": " + strerror(errno);
+    return false;
+  }
+  ssize_t n = write(fd, data.data(), data.size());
+  int e = errno;
+  close(fd);
+  if (n != (ssize_t)data.size()) {
+    *err = "write " + path + ": " + strerror(n < 0 ? e : EIO);
+    return false;
+  }
+  return true;
+}
+
+// Receives one control datagram, waiting at most timeout_ms. Returns its length, 0 at
+// EOF, -1 on timeout (errno ETIMEDOUT) or error.
+ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
+  struct pollfd p = {fd, POLLIN, 0};
+  int r;
+  do r = poll(&p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  if (r == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  if (r < 0) return -1;
+  ssize_t n;
+  do n = recv(fd, buf, len, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+[[noreturn]] void ChildFail(int ctl, int e) {
+  char msg[2] = {'X', (char)e};
+  (void)!write(ctl, msg, 2);
+  _exit(127);
+}
+
+// Runs in the cloned child: async-signal-safe calls only.
+[[noreturn]] void ChildMain(int ctl, int init_fd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Signals: Node ignores SIGPIPE and blocks others; the sandbox starts from defaults.
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < 65; s++)
+    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  // Move our fds above the target slot first, then into place: 3 is the control socket.
+  int c = fcntl(ctl, F_DUPFD_CLOEXEC, 64);
+  int i = fcntl(init_fd, F_DUPFD_CLOEXEC, 64);
+  if (c < 0 || i < 0) _exit(127);
+  if (dup2(c, 3) < 0) _exit(127);
+  close(4);
+  for (int fd = 0; fd <= 2; fd++) fcntl(fd, F_SETFD, 0);
+  syscall(SYS_close_range, 6, ~0U, CLOSE_RANGE_CLOEXEC);
+
+  // Wait until the sentry has written our uid/gid maps. EOF: the sentry is gone.
+  char go = 0;
+  ssize_t n;
+  do n = read(3, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1 || go != 'G') _exit(125);
+  // Become root of the new user namespace (host HOST_ID_BASE): exec would otherwise drop
+  // every capability, because our host uid 0 has no mapping inside. Raw syscalls: glibc's
+  // wrappers would try to broadcast to threads this child does not have.
+  if (syscall(SYS_setgroups, 0, nullptr) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+      syscall(SYS_setresuid, 0, 0, 0) < 0)
+    ChildFail(3, errno);
+
+  static char arg0[] = "runsc-ts-init";
+  char* argv[] = {arg0, nullptr};
+  char* envp[] = {nullptr};
+  syscall(SYS_execveat, i, "", argv, envp, AT_EMPTY_PATH);
+  ChildFail(3, errno);
+}
+
+bool IsSeccompListener(int fd) {
+  char link[64], target[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, sizeof target - 1);
+  if (n < 0) return false;
+  target[n] = 0;
+  return strcmp(target, "anon_inode:seccomp notify") == 0;
+}
+
+}  // namespace
+
+// spawn({initPath, cloneFlags, uidMap, gidMap, config}) -> {pid, pidfd, listener}
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage =
+      "spawn({initPath: string, cloneFlags: number, uidMap: string, gidMap: string, config: "
+      "Uint8Array})";
+  if (info.Length() != 1 || !info[0].IsObject()) {
+    ThrowUsage(env, usage);
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  if (!o.Get("initPath").IsString() || !o.Get("cloneFlags").IsNumber() ||
+      !o.Get("uidMap").IsString() || !o.Get("gidMap").IsString() ||
+      !o.Get("config").IsTypedArray()) {
+    ThrowUsage(env, usage);
+    return env.Undefined();
+  }
+  std::string init_path = o.Get("initPath").As<Napi::String>();
+  unsigned long flags = (unsigned long)o.Get("cloneFlags").As<Napi::Number>().Int64Value();
+  std::string uid_map = o.Get("uidMap").As<Napi::String>();
+  std::string gid_map = o.Get("gidMap").As<Napi::String>();
+  Napi::Uint8Array cfg = o.Get("config").As<Napi::Uint8Array>();
+  std::string config((const char*)cfg.Data(), cfg.ByteLength());
+
+  std::string err;
+  int init_fd = InitMemfd(init_path, &err);
+  if (init_fd < 0) {
+    Napi::Error::New(env, "runsc-ts-init: " + err).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    ThrowErrno(env, errno, "socketpair");
+    return env.Undefined();
+  }
+
+  int pidfd = -1;
+  long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
+  if (pid == 0) ChildMain(sv[1], init_fd);
+  int clone_errno = errno;
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    ThrowErrno(env, clone_errno, "clone");
+    return env.Undefined();
+  }
+  int ctl = sv[0];
+
+  auto abort_child = [&](const std::string& msg, const char* code) {
+    kill((pid_t)pid, SIGKILL);
+    waitpid((pid_t)pid, nullptr, __WALL);
+    close(ctl);
+    close(pidfd);
+    Napi::Error e = Napi::Error::New(env, msg);
+    e.Set("code", Napi::String::New(env, code));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+
+  std::string proc = "/proc/" + std::to_string(pid);
+  if ((flags & CLONE_NEWUSER) &&
+      (!WriteFile(proc + "/uid_map", uid_map, &err) || !WriteFile(proc + "/gid_map", gid_map, &err)))
+    return abort_child("user namespace: " + err, "ESETUP");
+  if (send(ctl, "G", 1, MSG_NOSIGNAL) != 1 ||
+      send(ctl, config.data(), config.size(), MSG_NOSIGNAL) != (ssize_t)config.size())
+    return abort_child(std::string("configure init: ") + strerror(errno), "ESETUP");
+
+  // Wait for "S" (about to install the filter) or an error report.
+  static char buf[1100];
+  ssize_t n = RecvTimeout(ctl, buf, sizeof buf - 1, 10000);
+  if (n <= 0 || buf[0] != 'S') {
+    std::string msg;
+    if (n < 0)
+      msg = std::string("init did not report: ") + strerror(errno);
+    else if (n == 0)
+      msg = "init exited during setup";
+    else if (buf[0] == 'X')
+      msg = std::string("sandbox child: ") + strerror(n > 1 ? (unsigned char)buf[1] : EIO);
+    else
+      msg = std::string(buf + 1, (size_t)(n - 1));
+    return abort_child(msg, "ESETUP");
+  }
+
+  // The listener appears as fd 4 of init once seccomp(2) returns.
+  int listener = -1;
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    int fd = (int)syscall(SYS_pidfd_getfd, pidfd, 4, 0);
+    if (fd >= 0) {
+      if (IsSeccompListener(fd)) {
+        listener = fd;
+        break;
+      }
+      close(fd);
+    }
+    // An error report from init ends the wait.
+    struct pollfd p = {ctl, POLLIN, 0};
+    if (poll(&p, 1, 0) > 0) {
+      n = recv(ctl, buf, sizeof buf - 1, MSG_DONTWAIT);
+      if (n <= 0) return abort_child("init exited while installing the filter", "ESETUP");
+      return abort_child(std::string(buf + 1, (size_t)(n - 1)), "ESETUP");
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > 10000)
+      return abort_child("timed out waiting for the seccomp listener", "ESETUP");
+    struct timespec pause = {0, 20000};
+    nanosleep(&pause, nullptr);
+  }
+  if (send(ctl, "A", 1, MSG_NOSIGNAL) != 1) {
+    close(listener);
+    return abort_child("init exited before starting the workload", "ESETUP");
+  }
+  close(ctl);
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, (double)pid));
+  out.Set("pidfd", Napi::Number::New(env, pidfd));
+  out.Set("listener", Napi::Number::New(env, listener));
+  return out;
+}
+
+}  // namespace runsc

@@ -1,0 +1,51 @@
+// The Platform interface: how trapped syscalls reach the sentry and how it answers them.
+//
+// A platform starts a task tree under a filter and delivers each trapped syscall as a
+// TrapEvent. The sentry answers every event with exactly one Reply. The reply union is
+// closed; what each member means is part of the contract:
+//
+//   allow        the kernel executes the syscall as the task issued it
+//                (SECCOMP_USER_NOTIF_FLAG_CONTINUE). Legal only when the decision did not
+//                read task memory: a path or sockaddr check must end in value/fd/errno.
+//   errno(E)     the syscall fails with -E; nothing was done.
+//   value(v)     the sentry emulated the syscall; v is its return value.
+//   fd(hostFd)   the sentry performed the syscall and the result is a new descriptor: the
+//                platform installs hostFd in the task (atomically with the reply) and closes
+//                its own copy. cloexec sets O_CLOEXEC on the task's descriptor.
+//   kill         the task is killed (SIGSYS semantics: the syscall never returns).
+
+/** A trapped syscall. Views over a reused buffer: valid only until the reply is sent. */
+export interface TrapEvent {
+  /** Host PID (thread id) of the calling task. */
+  readonly pid: number;
+  /** Syscall number (AUDIT_ARCH_X86_64 numbering). */
+  readonly nr: number;
+  /** AUDIT_ARCH_* of the call. */
+  readonly arch: number;
+  /** Argument i as an unsigned 64-bit value. */
+  arg(i: number): bigint;
+  /** Argument i as a signed 32-bit int (fds, flags, modes, signals). */
+  argInt(i: number): number;
+  /** Argument i as a non-negative number (pointers, sizes); exact below 2^53. */
+  argNum(i: number): number;
+}
+
+export type Reply =
+  | { readonly kind: "allow" }
+  | { readonly kind: "errno"; readonly errno: number }
+  | { readonly kind: "value"; readonly value: number }
+  | { readonly kind: "fd"; readonly fd: number; readonly cloexec: boolean }
+  | { readonly kind: "kill" };
+
+export const ALLOW: Reply = Object.freeze({ kind: "allow" });
+export const KILL: Reply = Object.freeze({ kind: "kill" });
+
+/** Bounded access to a task's memory. Every read returns null when the task is gone. */
+export interface TaskMemory {
+  /** Reads a NUL-terminated string of at most max bytes (without the NUL); errno on fault. */
+  readString(pid: number, addr: number, max: number): string | number;
+  /** Reads exactly len bytes; errno (number) on fault. */
+  read(pid: number, addr: number, len: number): Uint8Array | number;
+  /** Writes bytes; returns 0 or an errno. */
+  write(pid: number, addr: number, data: Uint8Array): number;
+}

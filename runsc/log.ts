@@ -1,0 +1,45 @@
+// Logging for the CLI and the sentry: pino, to a file descriptor, as JSON lines or as
+// readable text ("I 17:34:56.123 message key=value").
+import { writeSync } from "node:fs";
+import pino from "pino";
+import type { Logger } from "pino";
+
+export type LogFormat = "text" | "json";
+
+export interface LogOptions {
+  level: pino.Level | "silent";
+  format: LogFormat;
+  /** File descriptor to write to (2 = stderr). */
+  fd: number;
+}
+
+const LEVEL_LETTER: Record<number, string> = { 10: "T", 20: "D", 30: "I", 40: "W", 50: "E", 60: "F" };
+const OMIT = new Set(["level", "time", "msg", "pid", "hostname"]);
+
+/** A pino destination that renders each JSON line as one line of text. */
+function textDestination(fd: number): pino.DestinationStream {
+  return {
+    write(line: string): void {
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        writeSync(fd, line);
+        return;
+      }
+      const t = new Date(typeof rec.time === "number" ? rec.time : Date.now());
+      const ts = t.toISOString().slice(11, 23);
+      const extra = Object.entries(rec)
+        .filter(([k]) => !OMIT.has(k))
+        .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+        .join(" ");
+      const letter = LEVEL_LETTER[rec.level as number] ?? "?";
+      writeSync(fd, `${letter} ${ts} ${String(rec.msg ?? "")}${extra ? " " + extra : ""}\n`);
+    },
+  };
+}
+
+export function createLogger(opts: LogOptions): Logger {
+  const dest = opts.format === "json" ? pino.destination({ fd: opts.fd, sync: true }) : textDestination(opts.fd);
+  return pino({ level: opts.level, base: undefined }, dest);
+}

@@ -1,0 +1,109 @@
+// The records runsc-ts-init executes, in order (native/helper/init.c: enum record_tag).
+// A closed union, encoded as u32 tag, u32 length, payload (u32 fields, NUL-ended strings).
+
+export type InitRecord =
+  | { op: "arg"; value: string }
+  | { op: "env"; value: string }
+  | { op: "cwd"; path: string; fallbackToRoot: boolean }
+  | { op: "hostname"; name: string }
+  | { op: "filter"; program: Uint8Array; flags: number }
+  | { op: "mount"; source: string; target: string; fstype: string; flags: number; data: string; optional?: boolean }
+  | { op: "setattr"; path: string; set: number; clear: number; recursive: boolean; optional?: boolean }
+  | { op: "mkdir"; path: string; mode: number }
+  | { op: "mkfile"; path: string; mode: number }
+  | { op: "symlink"; target: string; link: string }
+  | { op: "hide"; path: string }
+  | { op: "maskSource"; path: string }
+  | { op: "pivot"; root: string };
+
+const TAG = {
+  arg: 1,
+  env: 2,
+  cwd: 3,
+  hostname: 4,
+  filter: 5,
+  mount: 6,
+  setattr: 7,
+  mkdir: 8,
+  mkfile: 9,
+  symlink: 10,
+  pivot: 11,
+  hide: 12,
+  filterFlags: 13,
+  chdirFallback: 14,
+  maskSource: 15,
+} as const;
+
+class Writer {
+  private parts: Buffer[] = [];
+  record(tag: number, fields: readonly (number | string | Uint8Array)[]): void {
+    const body = Buffer.concat(
+      fields.map((f) => {
+        if (typeof f === "number") {
+          const b = Buffer.alloc(4);
+          b.writeUInt32LE(f >>> 0);
+          return b;
+        }
+        if (typeof f === "string") {
+          if (f.includes("\0")) throw new Error(`init config: NUL byte in ${JSON.stringify(f)}`);
+          return Buffer.from(f + "\0");
+        }
+        return Buffer.from(f);
+      }),
+    );
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(tag, 0);
+    head.writeUInt32LE(body.length, 4);
+    this.parts.push(head, body);
+  }
+  bytes(): Uint8Array {
+    return Buffer.concat(this.parts);
+  }
+}
+
+/** Encodes records for init. */
+export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
+  const w = new Writer();
+  for (const r of records) {
+    switch (r.op) {
+      case "arg":
+      case "env":
+        w.record(TAG[r.op], [r.value]);
+        break;
+      case "cwd":
+        w.record(TAG.cwd, [r.path]);
+        w.record(TAG.chdirFallback, [r.fallbackToRoot ? 1 : 0]);
+        break;
+      case "hostname":
+        w.record(TAG.hostname, [r.name]);
+        break;
+      case "filter":
+        w.record(TAG.filter, [r.program]);
+        w.record(TAG.filterFlags, [r.flags]);
+        break;
+      case "mount":
+        w.record(TAG.mount, [r.flags, r.optional ? 1 : 0, r.source, r.target, r.fstype, r.data]);
+        break;
+      case "setattr":
+        w.record(TAG.setattr, [r.set, r.clear, r.recursive ? 1 : 0, r.optional ? 1 : 0, r.path]);
+        break;
+      case "mkdir":
+      case "mkfile":
+        w.record(TAG[r.op], [r.mode, r.path]);
+        break;
+      case "symlink":
+        w.record(TAG.symlink, [r.target, r.link]);
+        break;
+      case "hide":
+        w.record(TAG.hide, [r.path]);
+        break;
+      case "maskSource":
+        w.record(TAG.maskSource, [r.path]);
+        break;
+      case "pivot":
+        w.record(TAG.pivot, [r.root]);
+        break;
+    }
+  }
+  return w.bytes();
+}

@@ -1,0 +1,128 @@
+// Starts a sandbox: spawns init into fresh namespaces under the compiled filter, runs the
+// sentry on its own thread, forwards signals, and resolves with the workload's exit status.
+import { constants, openSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { fileURLToPath } from "node:url";
+import { initPath, loadNative } from "../../native/index.js";
+import type { Logger } from "pino";
+import { compileFilterBytes } from "../../platform/seccomp/compile.js";
+import { compilePolicy } from "../../sentry/policy/compile.js";
+import type { Policy } from "../../sentry/policy/schema.js";
+import type { LogFormat } from "../log.js";
+import { encodeInitConfig } from "./initConfig.js";
+import type { InitRecord } from "./initConfig.js";
+import { ensureMaskFile } from "./maskFile.js";
+import { planDoMounts } from "./mounts.js";
+import type { WorkerData, WorkerMessage } from "./worker.js";
+
+// include/uapi/linux/sched.h
+const CLONE_NEWNS = 0x00020000;
+const CLONE_NEWUTS = 0x04000000;
+const CLONE_NEWIPC = 0x08000000;
+const CLONE_NEWUSER = 0x10000000;
+const CLONE_NEWPID = 0x20000000;
+const CLONE_NEWNET = 0x40000000;
+
+/**
+ * Host ids that the sandbox's ids 0..65535 map to: root inside is this unprivileged uid
+ * outside, which owns nothing on the host.
+ */
+export const HOST_ID_BASE = 100000;
+export const ID_RANGE = 65536;
+
+export interface DoOptions {
+  argv: string[];
+  env: string[];
+  cwd: string;
+  /** The cwd was not asked for: fall back to "/" when the sandbox cannot enter it. */
+  cwdFallback: boolean;
+  policy: Policy;
+  network: "none" | "host";
+  trace: "all" | string[] | null;
+  hostname: string;
+  log: Logger;
+  logLevel: WorkerData["logLevel"];
+  logFormat: LogFormat;
+}
+
+/** An error of runsc-ts itself (exit status 125), as opposed to the workload's. */
+export class SandboxError extends Error {}
+
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"] as const;
+
+/** Runs argv sandboxed; resolves with its exit status (128+N for a death by signal N). */
+export async function runDo(o: DoOptions): Promise<number> {
+  const native = loadNative();
+  const policy: Policy = { ...o.policy, network: { ...o.policy.network, mode: o.network } };
+  const compiled = compilePolicy(policy, {
+    trace: o.trace === null ? undefined : o.trace === "all" ? "all" : new Set(o.trace),
+  });
+  const records: InitRecord[] = [
+    { op: "hostname", name: o.hostname },
+    ...planDoMounts(policy, ensureMaskFile()),
+    { op: "cwd", path: o.cwd, fallbackToRoot: o.cwdFallback },
+    ...o.argv.map((value): InitRecord => ({ op: "arg", value })),
+    ...o.env.map((value): InitRecord => ({ op: "env", value })),
+    { op: "filter", program: compileFilterBytes(compiled.filter), flags: 0 },
+  ];
+  let flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (o.network === "none") flags |= CLONE_NEWNET;
+
+  let spawned;
+  try {
+    spawned = native.spawn({
+      initPath: initPath(),
+      cloneFlags: flags,
+      uidMap: `0 ${HOST_ID_BASE} ${ID_RANGE}\n`,
+      gidMap: `0 ${HOST_ID_BASE} ${ID_RANGE}\n`,
+      config: encodeInitConfig(records),
+    });
+  } catch (err) {
+    throw new SandboxError(`sandbox setup failed: ${(err as Error).message}`);
+  }
+  const { pid } = spawned;
+  // Held from here on: the sentry enters it even if the workload is already done.
+  const mntns = openSync(`/proc/${pid}/ns/mnt`, constants.O_RDONLY);
+  o.log.debug({ pid, listener: spawned.listener }, "sandbox started");
+
+  const forward = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // init already gone
+    }
+  };
+  for (const s of FORWARDED) process.on(s, forward);
+
+  const data: WorkerData = {
+    pid,
+    mntns,
+    pidfd: spawned.pidfd,
+    listener: spawned.listener,
+    policy,
+    trace: o.trace,
+    hostname: o.hostname,
+    logLevel: o.logLevel,
+    logFormat: o.logFormat,
+  };
+  const worker = new Worker(fileURLToPath(new URL("./worker.js", import.meta.url)), { workerData: data });
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      worker.once("message", (m: WorkerMessage) => {
+        if ("exit" in m) resolve(m.exit);
+        else reject(new SandboxError(`sentry failed: ${m.error}`));
+      });
+      worker.once("error", (err) => reject(new SandboxError(`sentry failed: ${err.stack ?? err.message}`)));
+      worker.once("exit", (code) => reject(new SandboxError(`sentry thread exited (${code}) before the sandbox`)));
+    });
+  } catch (err) {
+    // Fail closed: without its sentry the sandbox must not go on.
+    forward("SIGKILL");
+    native.waitExit(pid);
+    throw err;
+  } finally {
+    for (const s of FORWARDED) process.off(s, forward);
+    native.close(spawned.pidfd);
+    native.close(spawned.listener);
+  }
+}

@@ -1,0 +1,31 @@
+// seccomp(2) operations and filter flags, as the workload may pass them.
+
+// include/uapi/linux/seccomp.h
+export const SECCOMP_SET_MODE_STRICT = 0;
+export const SECCOMP_SET_MODE_FILTER = 1;
+export const SECCOMP_GET_ACTION_AVAIL = 2;
+export const SECCOMP_GET_NOTIF_SIZES = 3;
+
+export const SECCOMP_FILTER_FLAG_TSYNC = 1 << 0;
+export const SECCOMP_FILTER_FLAG_LOG = 1 << 1;
+export const SECCOMP_FILTER_FLAG_SPEC_ALLOW = 1 << 2;
+/** Returns a user-notification fd; a workload's listener would take precedence over ours. */
+export const SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
+export const SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 1 << 4;
+export const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5;
+
+export const SECCOMP_OPERATIONS: ReadonlyArray<readonly [string, number]> = [
+  ["SECCOMP_SET_MODE_STRICT", SECCOMP_SET_MODE_STRICT],
+  ["SECCOMP_SET_MODE_FILTER", SECCOMP_SET_MODE_FILTER],
+  ["SECCOMP_GET_ACTION_AVAIL", SECCOMP_GET_ACTION_AVAIL],
+  ["SECCOMP_GET_NOTIF_SIZES", SECCOMP_GET_NOTIF_SIZES],
+];
+
+export const SECCOMP_FILTER_FLAGS: ReadonlyArray<readonly [string, number]> = [
+  ["SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC],
+  ["SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG],
+  ["SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW],
+  ["SECCOMP_FILTER_FLAG_NEW_LISTENER", SECCOMP_FILTER_FLAG_NEW_LISTENER],
+  ["SECCOMP_FILTER_FLAG_TSYNC_ESRCH", SECCOMP_FILTER_FLAG_TSYNC_ESRCH],
+  ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV],
+];

@@ -1,0 +1,236 @@
+// Policy + syscall table -> per-syscall decisions (what the sandbox answers) and the seccomp
+// filter (where each decision is made: in BPF, or in the sentry).
+//
+// Semantics, in order (later steps override earlier ones for the syscalls they name):
+//   1. the built-in table (sentry/syscalls/table_amd64.ts);
+//   2. `syscalls.default`, when not "allow", replaces every table decision except denials;
+//   3. `syscalls.allow` allows, `syscalls.deny` fails with EPERM;
+//   4. `syscalls.rules` for a name are tried first, in file order; the first whose
+//      conditions all hold wins; none matching falls back to steps 1-3;
+//   5. what only the sentry can decide is trapped: execve/execveat when `process.exec`
+//      restricts exec, connect and sendto-with-address when the network is "none";
+//   6. tracing (--strace) traps whatever it covers; the sentry then answers exactly what
+//      steps 1-5 decided, so tracing never changes what is allowed.
+// Numbers the table does not know fail with ENOSYS; foreign ABIs are killed in BPF.
+import type { BpfAction, BpfArgRule, BpfRuleSet, FilterSpec } from "../../platform/seccomp/compile.js";
+import { ENOSYS, EPERM } from "../abi/errno.js";
+import { errnoByName } from "../abi/errno.js";
+import { MAX_SYSCALL_AMD64, sysnoByName } from "../abi/sysno_amd64.js";
+import type { ArgCondition, ArgRule, FilterAction, Handling, SyscallEntry } from "../syscalls/syscall.js";
+import { TABLE_AMD64 } from "../syscalls/table_amd64.js";
+import type { Policy } from "./schema.js";
+import { argValue, parseAction } from "./schema.js";
+
+/** What the sandbox answers for one syscall number. */
+export type Decision =
+  | { readonly action: FilterAction }
+  | { readonly rules: readonly ArgRule[]; readonly otherwise: FilterAction };
+
+export interface CompileOptions {
+  /** Syscalls traced through the sentry: all of them, or those named. */
+  readonly trace?: "all" | ReadonlySet<string>;
+}
+
+export interface CompiledPolicy {
+  /** Indexed by syscall number; undefined for numbers the table does not know. */
+  readonly decisions: readonly (Decision | undefined)[];
+  /** The seccomp filter to install. */
+  readonly filter: FilterSpec;
+  /** Where each known syscall is decided, for `help syscalls` and `policy compile`. */
+  readonly layers: ReadonlyMap<number, Handling>;
+}
+
+export class PolicyCompileError extends Error {}
+
+const ALLOW: FilterAction = { kind: "allow" };
+const TRAP: FilterAction = { kind: "trap" };
+
+function errnoAction(errno: number): FilterAction {
+  return { kind: "errno", errno };
+}
+
+type RuleDecision = Extract<Decision, { rules: unknown }>;
+
+function isRules(d: Decision): d is RuleDecision {
+  return "rules" in d;
+}
+
+function fromTable(e: SyscallEntry): Decision {
+  switch (e.handling) {
+    case "kernel":
+      return { action: ALLOW };
+    case "sentry":
+      return { action: TRAP };
+    case "denied": {
+      const errno = e.errno === undefined ? EPERM : errnoByName(e.errno);
+      if (errno === undefined) throw new PolicyCompileError(`table: ${e.name}: unknown errno ${e.errno}`);
+      return { action: errnoAction(errno) };
+    }
+    case "args":
+      return { rules: e.argRules ?? [], otherwise: e.otherwise ?? ALLOW };
+  }
+}
+
+/** Replaces allow (and log) outcomes with a trap to the sentry. */
+function trapAllowed(d: Decision): Decision {
+  const t = (a: FilterAction): FilterAction => (a.kind === "allow" || a.kind === "log" ? TRAP : a);
+  if (!isRules(d)) return { action: t(d.action) };
+  return { rules: d.rules.map((r) => ({ when: r.when, action: t(r.action) })), otherwise: t(d.otherwise) };
+}
+
+/** Traces everything but kills: the sentry answers with the decision itself. */
+function trapAll(d: Decision): Decision {
+  const t = (a: FilterAction): FilterAction => (a.kind === "kill" ? a : TRAP);
+  if (!isRules(d)) return { action: t(d.action) };
+  return { rules: d.rules.map((r) => ({ when: r.when, action: t(r.action) })), otherwise: t(d.otherwise) };
+}
+
+function layerOf(d: Decision): Handling {
+  if (isRules(d)) {
+    const all = [...d.rules.map((r) => r.action), d.otherwise];
+    if (all.some((a) => a.kind === "trap")) return "sentry";
+    return "args";
+  }
+  switch (d.action.kind) {
+    case "allow":
+    case "log":
+      return "kernel";
+    case "trap":
+      return "sentry";
+    default:
+      return "denied";
+  }
+}
+
+function policyAction(a: { kind: string; errno?: number }): FilterAction {
+  switch (a.kind) {
+    case "errno":
+      return errnoAction(a.errno ?? EPERM);
+    case "allow":
+    case "kill":
+    case "trap":
+    case "log":
+      return { kind: a.kind } as FilterAction;
+    default:
+      throw new PolicyCompileError(`unknown action ${a.kind}`);
+  }
+}
+
+function mustNr(name: string): number {
+  const nr = sysnoByName(name);
+  if (nr === undefined) throw new PolicyCompileError(`unknown syscall ${name}`);
+  return nr;
+}
+
+/** Compiles a validated policy. Throws PolicyCompileError for what it cannot enforce yet. */
+export function compilePolicy(policy: Policy, opts: CompileOptions = {}): CompiledPolicy {
+  if (policy.audit) throw new PolicyCompileError("audit: true is not implemented yet (policy language issue)");
+  if (policy.filesystem.root === "overlay") {
+    throw new PolicyCompileError("filesystem.root: overlay is not implemented yet (use readonly or writable)");
+  }
+  if (policy.network.mode === "proxy") throw new PolicyCompileError("network.mode: proxy is not implemented yet");
+
+  const decisions: (Decision | undefined)[] = new Array(MAX_SYSCALL_AMD64 + 1).fill(undefined);
+  const defaultAction = policyAction(parseActionText(policy.syscalls.default));
+  for (const e of TABLE_AMD64) {
+    let d = fromTable(e);
+    if (defaultAction.kind !== "allow" && e.handling !== "denied") d = { action: defaultAction };
+    decisions[e.nr] = d;
+  }
+  for (const name of policy.syscalls.allow) decisions[mustNr(name)] = { action: ALLOW };
+  for (const name of policy.syscalls.deny) decisions[mustNr(name)] = { action: errnoAction(EPERM) };
+
+  // Policy rules go first, in file order, ahead of whatever decided the name before.
+  const ruleLists = new Map<number, ArgRule[]>();
+  for (const rule of policy.syscalls.rules) {
+    const action = policyAction(parseActionText(rule.action));
+    const when: ArgCondition[] = rule.args.map((a) => ({
+      index: a.index,
+      op: a.op,
+      value: argValue(a.value),
+      ...(a.mask !== undefined ? { mask: argValue(a.mask) } : {}),
+    }));
+    for (const name of rule.names) {
+      const nr = mustNr(name);
+      const list = ruleLists.get(nr) ?? [];
+      list.push({ when, action });
+      ruleLists.set(nr, list);
+    }
+  }
+  for (const [nr, list] of ruleLists) {
+    const before = decisions[nr] ?? { action: errnoAction(ENOSYS) };
+    const tail = isRules(before) ? before.rules : [];
+    const otherwise = isRules(before) ? before.otherwise : before.action;
+    // A rule without conditions always matches: nothing after it can apply.
+    const cut = list.findIndex((r) => r.when.length === 0);
+    decisions[nr] =
+      cut >= 0
+        ? list.slice(0, cut).length === 0
+          ? { action: list[cut]!.action }
+          : { rules: list.slice(0, cut), otherwise: list[cut]!.action }
+        : { rules: [...list, ...tail], otherwise };
+  }
+
+  // What only the sentry can decide.
+  const trap = (name: string): void => {
+    const nr = mustNr(name);
+    const d = decisions[nr];
+    if (d) decisions[nr] = trapAllowed(d);
+  };
+  if (policy.process.exec !== undefined) {
+    trap("execve");
+    trap("execveat");
+  }
+  if (policy.network.mode === "none") {
+    trap("connect");
+    const nr = mustNr("sendto");
+    const d = decisions[nr];
+    // sendto with a NULL address (connected sockets) needs no decision.
+    if (d && !isRules(d) && d.action.kind === "allow") {
+      decisions[nr] = { rules: [{ when: [{ index: 4, op: "ne", value: 0n }], action: TRAP }], otherwise: ALLOW };
+    } else if (d) {
+      decisions[nr] = trapAllowed(d);
+    }
+  }
+
+  const syscalls = new Map<number, BpfAction | BpfRuleSet>();
+  const layers = new Map<number, Handling>();
+  for (const e of TABLE_AMD64) {
+    const d = decisions[e.nr]!;
+    layers.set(e.nr, layerOf(d));
+    const traced = opts.trace === "all" || (opts.trace !== undefined && opts.trace.has(e.name));
+    const f = traced ? trapAll(d) : d;
+    syscalls.set(e.nr, isRules(f) ? { rules: f.rules as BpfArgRule[], otherwise: f.otherwise } : f.action);
+  }
+  return { decisions, filter: { defaultAction: errnoAction(ENOSYS), syscalls }, layers };
+}
+
+/** Evaluates a decision against register arguments (what BPF would have done). */
+export function evaluateDecision(d: Decision, arg: (i: number) => bigint): FilterAction {
+  if (!isRules(d)) return d.action;
+  for (const r of d.rules) if (r.when.every((c) => holds(c, arg(c.index)))) return r.action;
+  return d.otherwise;
+}
+
+function holds(c: ArgCondition, v: bigint): boolean {
+  switch (c.op) {
+    case "eq":
+      return v === c.value;
+    case "ne":
+      return v !== c.value;
+    case "lt":
+      return v < c.value;
+    case "le":
+      return v <= c.value;
+    case "gt":
+      return v > c.value;
+    case "ge":
+      return v >= c.value;
+    case "masked-eq":
+      return (v & (c.mask ?? 0n)) === c.value;
+  }
+}
+
+function parseActionText(text: string): { kind: string; errno?: number } {
+  return parseAction(text);
+}

@@ -1,0 +1,263 @@
+// Loads policy YAML: parses with source positions, validates against the schema, reports every issue as FILE:LINE:COL.
+
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
+import type { z } from "zod";
+import { knownKeysAt, PolicySchema, policyErrorMap, unknownKeyMessage, type Policy } from "./schema.js";
+
+/** A policy file larger than this is refused before parsing. */
+const MAX_POLICY_BYTES = 1 << 20;
+
+/** One problem in a policy file. line and col are 1-based; both are absent when no position applies. */
+export interface PolicyIssue {
+  readonly file: string;
+  readonly line?: number;
+  readonly col?: number;
+  /** The field, in dots and [i] (`filesystem.rules[2].access`); "" for the file or document as a whole. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** `FILE:LINE:COL FIELD.PATH: MESSAGE`, leaving out the parts an issue does not have. */
+export function formatIssue(issue: PolicyIssue): string {
+  const where = issue.line === undefined ? `${issue.file}:` : `${issue.file}:${issue.line}:${issue.col ?? 1}`;
+  return issue.path === "" ? `${where} ${issue.message}` : `${where} ${issue.path}: ${issue.message}`;
+}
+
+/** A policy that cannot be read or is not valid; `.message` has one formatted line per issue. */
+export class PolicyError extends Error {
+  readonly issues: readonly PolicyIssue[];
+
+  constructor(issues: readonly PolicyIssue[]) {
+    super(issues.map(formatIssue).join("\n"));
+    this.name = "PolicyError";
+    this.issues = issues;
+  }
+}
+
+/** `filesystem.rules[2].access` from ["filesystem", "rules", 2, "access"]. */
+export function formatFieldPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else {
+      const key = String(seg);
+      if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) out += out === "" ? key : `.${key}`;
+      else out += `[${JSON.stringify(key)}]`;
+    }
+  }
+  return out;
+}
+
+type YamlDoc = Document.Parsed;
+
+/** Where in the source a field is: its value, or (for unknown and duplicate keys) its key. */
+class SourceMap {
+  constructor(
+    private readonly doc: YamlDoc,
+    private readonly lines: LineCounter,
+  ) {}
+
+  position(offset: number): { line: number; col: number } {
+    return this.lines.linePos(offset);
+  }
+
+  /**
+   * The offset of the node at `path`, or of its key when `key` is set. A path that does not
+   * exist in the source (a missing key) resolves to the nearest enclosing node that does.
+   */
+  offsetOf(path: readonly PropertyKey[], key = false): number {
+    let node: unknown = this.doc.contents;
+    let offset = startOf(node) ?? 0;
+    for (let i = 0; i < path.length; i++) {
+      if (isAlias(node)) node = node.resolve(this.doc);
+      const seg = path[i];
+      const last = i === path.length - 1;
+      if (isMap(node)) {
+        const pairs = node.items.filter((p) => keyString(p.key) === String(seg));
+        const pair = pairs[pairs.length - 1]; // the last of duplicate keys is the one that counts
+        if (pair === undefined) return offset;
+        const keyOffset = startOf(pair.key) ?? offset;
+        if (last && key) return keyOffset;
+        // An empty value ("key:" and nothing after) has no place of its own: point at the key.
+        node = pair.value;
+        offset = isEmptyScalar(node) ? keyOffset : (startOf(node) ?? keyOffset);
+      } else if (isSeq(node) && typeof seg === "number") {
+        const item: unknown = node.items[seg];
+        if (item === undefined) return offset;
+        node = item;
+        offset = startOf(node) ?? offset;
+      } else {
+        return offset;
+      }
+    }
+    return offset;
+  }
+}
+
+function startOf(node: unknown): number | undefined {
+  if (node !== null && typeof node === "object" && "range" in node) {
+    const range = (node as { range?: readonly number[] | null }).range;
+    return range?.[0] ?? undefined;
+  }
+  return undefined;
+}
+
+function keyString(key: unknown): string | undefined {
+  return isScalar(key) ? String(key.value) : undefined;
+}
+
+function isEmptyScalar(node: unknown): boolean {
+  return isScalar(node) && node.value === null && node.range?.[0] === node.range?.[1];
+}
+
+/**
+ * Keys the schema cannot judge: duplicates (the parser is told to allow them so this can say
+ * where) and keys that are not plain scalars (`? [a, b]`, `*alias`).
+ */
+function keyProblems(doc: YamlDoc): { path: PropertyKey[]; offset: number; message: string; fatal: boolean }[] {
+  const found: { path: PropertyKey[]; offset: number; message: string; fatal: boolean }[] = [];
+  const walk = (node: unknown, path: PropertyKey[]): void => {
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        const k = keyString(pair.key);
+        const offset = startOf(pair.key) ?? startOf(node) ?? 0;
+        if (k === undefined) {
+          found.push({ path, offset, message: "a key must be a plain string", fatal: true });
+          continue;
+        }
+        if (seen.has(k)) found.push({ path: [...path, k], offset, message: `duplicate key "${k}"`, fatal: false });
+        seen.add(k);
+        walk(pair.value, [...path, k]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item, [...path, i]));
+    }
+  };
+  walk(doc.contents, []);
+  return found;
+}
+
+/** Values the schema accepts that this version cannot run yet; reported as errors by the loader. */
+function unimplemented(data: unknown): { path: PropertyKey[]; message: string }[] {
+  const out: { path: PropertyKey[]; message: string }[] = [];
+  const network = (data as { network?: { mode?: unknown } } | null)?.network;
+  if (network !== null && typeof network === "object" && network.mode === "proxy") {
+    out.push({ path: ["network", "mode"], message: "proxy is not implemented yet (use none or host)" });
+  }
+  return out;
+}
+
+function zodIssues(issues: readonly z.core.$ZodIssue[]): { path: PropertyKey[]; key: boolean; message: string }[] {
+  const out: { path: PropertyKey[]; key: boolean; message: string }[] = [];
+  for (const iss of issues) {
+    if (iss.code === "unrecognized_keys") {
+      const known = knownKeysAt(iss.path);
+      for (const k of iss.keys) out.push({ path: [...iss.path, k], key: true, message: unknownKeyMessage(k, known) });
+    } else if (iss.message === "missing required key" && iss.path.length > 0) {
+      out.push({ path: iss.path, key: false, message: `missing required key "${String(iss.path.at(-1))}"` });
+    } else {
+      out.push({ path: iss.path, key: false, message: iss.message });
+    }
+  }
+  return out;
+}
+
+function yamlMessage(code: string, message: string): string {
+  if (code === "MULTIPLE_DOCS") return "invalid YAML: a policy file holds exactly one document";
+  return `invalid YAML: ${message}`;
+}
+
+/** Parses and validates policy YAML; `fileName` is used in messages only. Throws PolicyError. */
+export function parsePolicy(text: string, fileName: string): Policy {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, prettyErrors: false, uniqueKeys: false });
+  const src = new SourceMap(doc, lines);
+  const issues: PolicyIssue[] = [];
+  const add = (offset: number, path: readonly PropertyKey[], message: string): void => {
+    issues.push({ file: fileName, ...src.position(offset), path: formatFieldPath(path), message });
+  };
+  const fail = (): never => {
+    const sorted = issues
+      .map((issue, i) => ({ issue, i }))
+      .sort((a, b) => (a.issue.line ?? 0) - (b.issue.line ?? 0) || (a.issue.col ?? 0) - (b.issue.col ?? 0) || a.i - b.i)
+      .map(({ issue }) => issue);
+    throw new PolicyError(sorted);
+  };
+
+  for (const e of [...doc.errors, ...doc.warnings]) add(e.pos[0], [], yamlMessage(e.code, e.message));
+  if (doc.errors.length > 0) fail();
+
+  if (doc.contents === null || isEmptyScalar(doc.contents)) {
+    add(0, [], "the policy is empty: expected a mapping with apiVersion, kind and name");
+    fail();
+  }
+  if (!isMap(doc.contents)) {
+    const what = isSeq(doc.contents) ? "a sequence" : "a scalar";
+    add(startOf(doc.contents) ?? 0, [], `the policy must be a mapping of keys such as apiVersion, kind and name, got ${what}`);
+    fail();
+  }
+
+  const keys = keyProblems(doc);
+  for (const k of keys) add(k.offset, k.path, k.message);
+  if (keys.some((k) => k.fatal)) fail();
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    add(0, [], `invalid YAML: ${err instanceof Error ? err.message : String(err)}`);
+    fail();
+  }
+
+  const result = PolicySchema.safeParse(data, { error: policyErrorMap });
+  if (!result.success) {
+    for (const i of zodIssues(result.error.issues)) add(src.offsetOf(i.path, i.key), i.path, i.message);
+  }
+  for (const u of unimplemented(data)) add(src.offsetOf(u.path), u.path, u.message);
+
+  if (issues.length > 0 || !result.success) fail();
+  return result.data as Policy;
+}
+
+/** Reads and validates a policy file. Throws PolicyError, also when the file cannot be read. */
+export function loadPolicyFile(path: string): Policy {
+  let text: string;
+  try {
+    // Refuse what is not a regular file before opening it: a FIFO would block the read.
+    const st = statSync(path);
+    if (!st.isFile()) throw new Error(`${st.isDirectory() ? "EISDIR: is a directory" : "not a regular file"}, '${path}'`);
+    if (st.size > MAX_POLICY_BYTES) throw new Error(`larger than ${MAX_POLICY_BYTES} bytes`);
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new PolicyError([{ file: path, path: "", message: `cannot read policy: ${message}` }]);
+  }
+  return parsePolicy(text, path);
+}
+
+/**
+ * A policy argument as a file path: a bare name ("default", "strict") is `<policiesDir>/<name>.yaml`;
+ * anything containing "/" or ending in .yaml/.yml is a path and is returned as given.
+ */
+export function resolvePolicyPath(nameOrPath: string, policiesDir: string): string {
+  if (nameOrPath.includes("/") || nameOrPath.endsWith(".yaml") || nameOrPath.endsWith(".yml")) return nameOrPath;
+  return join(policiesDir, `${nameOrPath}.yaml`);
+}
+
+/**
+ * The repository's (or installed package's) policies/ folder. Found by walking up from this
+ * module, which runs both from source (sentry/policy/) and compiled (dist/sentry/policy/).
+ */
+export function defaultPoliciesDir(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    const candidate = join(dir, "policies");
+    if (existsSync(join(candidate, "default.yaml"))) return candidate;
+    if (dirname(dir) === dir) break;
+  }
+  throw new Error(`cannot find policies/default.yaml in ${start} or any directory above it`);
+}

@@ -1,0 +1,499 @@
+// The policy language: the zod schema that defines it, action parsing, and name checks with suggestions.
+//
+// The schema is the single source of truth: policies/schema.json is generated from it
+// (jsonschema.ts), load.ts positions its issues in the YAML source, and the rest of the sentry
+// consumes the parsed `Policy`. Every object is strict, so an unknown key is an error.
+// Validated values stay in their written form (actions as "errno(EPERM)", argument values as
+// integers or hex strings); parseAction() and argValue() turn them into machine values.
+
+import { z } from "zod";
+import { SYSCALLS_AMD64, sysnoByName } from "../abi/sysno_amd64.js";
+import { errnoByName, errnoName, MAX_ERRNO } from "../abi/errno.js";
+
+export const POLICY_API_VERSION = "runsc-ts/v1";
+export const POLICY_KIND = "Policy";
+
+/** Largest path the kernel accepts (PATH_MAX, include/uapi/linux/limits.h). */
+const PATH_MAX = 4096;
+/** Longest hostname sethostname(2) accepts (__NEW_UTS_LEN, include/uapi/linux/utsname.h). */
+const HOSTNAME_MAX = 64;
+
+// ---------------------------------------------------------------------------------------------
+// Suggestions
+
+/** Edit distance (insertions, deletions, substitutions) between two strings. */
+export function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+/**
+ * The candidate a mistyped word most likely meant: the closest one within edit distance 2
+ * (case-insensitive), else the shortest candidate the word is a prefix of (3+ characters).
+ */
+export function suggest(word: string, candidates: Iterable<string>): string | undefined {
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  let prefix: string | undefined;
+  for (const c of candidates) {
+    const lc = c.toLowerCase();
+    const d = levenshtein(w, lc);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+    if (w.length >= 3 && lc.startsWith(w) && (prefix === undefined || c.length < prefix.length)) prefix = c;
+  }
+  if (best !== undefined && bestDistance <= 2 && bestDistance < w.length) return best;
+  return prefix;
+}
+
+/** ` (did you mean "x"?)`, or "" when nothing is close. */
+export function didYouMean(word: string, candidates: Iterable<string>): string {
+  const s = suggest(word, candidates);
+  return s === undefined ? "" : ` (did you mean "${s}"?)`;
+}
+
+/** A value as a policy author wrote it, for messages: strings quoted, collections by kind. */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (v === null) return "null";
+  if (typeof v === "string") return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+  if (Array.isArray(v)) return "a sequence";
+  if (typeof v === "object") return "a mapping";
+  return String(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+const SYSCALL_NAMES: readonly string[] = SYSCALLS_AMD64.map(([, name]) => name);
+
+/** Canonical errno names, in number order (aliases such as EWOULDBLOCK are accepted but not listed). */
+const ERRNO_NAMES: readonly string[] = (() => {
+  const names: string[] = [];
+  for (let n = 1; n <= MAX_ERRNO; n++) {
+    const name = errnoName(n);
+    if (name !== undefined) names.push(name);
+  }
+  return names;
+})();
+
+/** Why `name` is not an x86_64 syscall name, or undefined when it is one. */
+export function checkSyscallName(name: string): string | undefined {
+  if (sysnoByName(name) !== undefined) return undefined;
+  return `unknown syscall "${name}"${didYouMean(name, SYSCALL_NAMES)}`;
+}
+
+/** Why `name` is not an errno name, or undefined when it is one. */
+export function checkErrnoName(name: string): string | undefined {
+  if (errnoByName(name) !== undefined) return undefined;
+  return `unknown errno name "${name}"${didYouMean(name, ERRNO_NAMES)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions
+
+/**
+ * What happens to a syscall. In seccomp terms: allow = SECCOMP_RET_ALLOW, errno = the syscall
+ * fails with that errno, kill = SECCOMP_RET_KILL_PROCESS, trap = SIGSYS to the calling thread
+ * (SECCOMP_RET_TRAP), log = allowed and logged (SECCOMP_RET_LOG).
+ */
+export type Action =
+  | { kind: "allow" }
+  | { kind: "kill" }
+  | { kind: "trap" }
+  | { kind: "log" }
+  | { kind: "errno"; errno: number };
+
+const ACTION_KEYWORDS = ["allow", "kill", "trap", "log"] as const;
+const ACTION_FORMS = "allow, kill, trap, log or errno(NAME) such as errno(EPERM)";
+const ERRNO_ACTION = /^errno\(([A-Za-z0-9_]+)\)$/;
+
+/** Parses an action string, or says why it is not one. */
+export function checkAction(text: string): { ok: true; action: Action } | { ok: false; message: string } {
+  for (const k of ACTION_KEYWORDS) if (text === k) return { ok: true, action: { kind: k } };
+  const m = ERRNO_ACTION.exec(text);
+  if (m !== null) {
+    const name = m[1] ?? "";
+    const errno = errnoByName(name);
+    if (errno === undefined) return { ok: false, message: checkErrnoName(name) ?? "" };
+    return { ok: true, action: { kind: "errno", errno } };
+  }
+  return {
+    ok: false,
+    message: `expected an action: ${ACTION_FORMS}, got ${describeValue(text)}${didYouMean(text, ACTION_KEYWORDS)}`,
+  };
+}
+
+/** parseAction("errno(EACCES)") → { kind: "errno", errno: 13 }; throws on anything the schema rejects. */
+export function parseAction(text: string): Action {
+  const r = checkAction(text);
+  if (!r.ok) throw new Error(r.message);
+  return r.action;
+}
+
+/** The written form of an action (the inverse of parseAction, canonical errno names). */
+export function formatAction(action: Action): string {
+  if (action.kind !== "errno") return action.kind;
+  return `errno(${errnoName(action.errno) ?? String(action.errno)})`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths
+
+/**
+ * Why `text` is not a path pattern of this version of the language, or undefined when it is
+ * one: an absolute path, optionally ending in "/**" (the path and everything beneath it).
+ */
+export function checkPathPattern(text: string): string | undefined {
+  if (!text.startsWith("/")) return `expected an absolute path starting with "/", got ${describeValue(text)}`;
+  if (text.includes("\0")) return "a path must not contain a NUL byte";
+  if (text.length > PATH_MAX) return `a path must be at most ${PATH_MAX} characters`;
+  const base = text === "/**" ? "/" : text.endsWith("/**") ? text.slice(0, -3) : text;
+  if (/[*?[]/.test(base)) {
+    return `globs other than a trailing /** are not supported yet, got ${describeValue(text)}`;
+  }
+  if (base.split("/").some((c) => c === "." || c === "..")) {
+    return `a path must not contain "." or ".." components, got ${describeValue(text)}`;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema
+
+/** Metadata for the JSON Schema generator only: descriptions, $defs ids, editor hints. */
+export type PolicyMeta = { id?: string; title?: string; description?: string; [k: string]: unknown };
+export const policyMeta = z.registry<PolicyMeta>();
+
+function doc<T extends z.ZodType>(schema: T, meta: PolicyMeta): T {
+  policyMeta.add(schema, meta);
+  return schema;
+}
+
+/**
+ * `when` for cross-field refinements: run them whenever the value is a mapping, even if one of
+ * its fields already failed, so every issue is reported at once. Such a refinement must cope
+ * with fields of the wrong type.
+ */
+function isMapping(payload: { value: unknown }): boolean {
+  return typeof payload.value === "object" && payload.value !== null && !Array.isArray(payload.value);
+}
+
+function refined(check: (s: string) => string | undefined) {
+  return z.string().superRefine((s, ctx) => {
+    const message = check(s);
+    if (message !== undefined) ctx.addIssue({ code: "custom", message, input: s });
+  });
+}
+
+const SyscallName = doc(refined(checkSyscallName), {
+  id: "SyscallName",
+  description: "An x86_64 syscall name, as in syscall_64.tbl.",
+  enum: [...SYSCALL_NAMES],
+});
+
+const ActionString = doc(
+  refined((s) => {
+    const r = checkAction(s);
+    return r.ok ? undefined : r.message;
+  }),
+  {
+    id: "Action",
+    description:
+      "allow (the kernel runs it), errno(NAME) (fails with that errno), kill (the process is killed), " +
+      "trap (SIGSYS to the thread), log (allowed and logged).",
+    pattern: "^(allow|kill|trap|log|errno\\([A-Z0-9]+\\))$",
+    examples: ["allow", "errno(EPERM)", "errno(EACCES)", "errno(ENOSYS)", "kill", "trap", "log"],
+  },
+);
+
+const PathPattern = doc(refined(checkPathPattern), {
+  id: "PathPattern",
+  description: 'An absolute path; a trailing "/**" means the path and everything beneath it.',
+  pattern: "^/",
+});
+
+const HEX_VALUE = /^0x[0-9a-fA-F]{1,16}$/;
+
+function argValueMessage(input: unknown): string {
+  if (input === undefined) return "missing required key";
+  if (typeof input === "number" && Number.isInteger(input) && !Number.isSafeInteger(input)) {
+    return `${input} is beyond the integers a YAML number holds exactly (2^53); write it as a hex string such as "0xffffffffffffffff"`;
+  }
+  return `expected an integer or a hex string such as "0x10" (at most 64 bits), got ${describeValue(input)}`;
+}
+
+// Each branch carries the message too: zod reports a branch's own issue when only one branch
+// has the input's type.
+const ArgValue = doc(
+  z.union(
+    [
+      z.number().int({ error: (iss) => argValueMessage(iss.input) }),
+      z.string().regex(HEX_VALUE, { error: (iss) => argValueMessage(iss.input) }),
+    ],
+    { error: (iss) => argValueMessage(iss.input) },
+  ),
+  {
+    id: "ArgValue",
+    description:
+      'A 64-bit register value: an integer (negative ones are two\'s complement) or a hex string such as "0xffffffff".',
+  },
+);
+
+export const ARG_OPS = ["eq", "ne", "lt", "le", "gt", "ge", "masked-eq"] as const;
+
+const ArgRule = doc(
+  z
+    .strictObject({
+      index: z.number().int().min(0).max(5),
+      op: z.enum(ARG_OPS),
+      value: ArgValue,
+      mask: ArgValue.optional(),
+    })
+    .superRefine(
+      (a, ctx) => {
+        if (!(ARG_OPS as readonly string[]).includes(a.op)) return;
+        if (a.op === "masked-eq" && a.mask === undefined) {
+          ctx.addIssue({ code: "custom", path: ["mask"], message: "op masked-eq needs a mask", input: a });
+        } else if (a.op !== "masked-eq" && a.mask !== undefined) {
+          ctx.addIssue({ code: "custom", path: ["mask"], message: "mask is only allowed with op masked-eq", input: a.mask });
+        }
+      },
+      { when: isMapping },
+    ),
+  {
+    description:
+      "A condition on syscall argument `index` (0-5): `arg op value`, or for masked-eq `(arg & mask) == value`.",
+  },
+);
+
+const SyscallRule = doc(
+  z.strictObject({
+    names: z.array(SyscallName).min(1),
+    args: z.array(ArgRule).default(() => []),
+    action: ActionString,
+  }),
+  { description: "An action for the named syscalls, when every condition in args holds." },
+);
+
+const Syscalls = doc(
+  z
+    .strictObject({
+      default: doc(ActionString.default("allow"), {
+        description: 'Action for syscalls no list or rule names; "allow" means the built-in table decides.',
+      }),
+      allow: doc(z.array(SyscallName).default(() => []), {
+        description: "Syscalls the kernel runs, overriding the built-in table.",
+      }),
+      deny: doc(z.array(SyscallName).default(() => []), { description: "Syscalls that fail with EPERM." }),
+      rules: z.array(SyscallRule).default(() => []),
+    })
+    .superRefine(
+      (s, ctx) => {
+        if (!Array.isArray(s.allow) || !Array.isArray(s.deny)) return;
+        const allowed = new Set(s.allow);
+        s.deny.forEach((name, i) => {
+          if (allowed.has(name)) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["deny", i],
+              message: `syscall "${name}" is in both allow and deny`,
+              input: name,
+            });
+          }
+        });
+      },
+      { when: isMapping },
+    ),
+  { description: "Which syscalls run, fail or kill." },
+);
+
+export const FS_ROOT_MODES = ["readonly", "overlay", "writable"] as const;
+export const FS_ACCESS = ["none", "read", "read-write", "exec"] as const;
+
+const FilesystemRule = doc(
+  z.strictObject({
+    path: PathPattern,
+    access: doc(z.enum(FS_ACCESS), {
+      description: "none: hidden; read: read-only; read-write: readable and writable; exec: read-only and executable.",
+    }),
+  }),
+  {
+    description:
+      "Access to a path or subtree. When rules overlap the most specific path wins; for the same path the later rule wins.",
+  },
+);
+
+const Filesystem = doc(
+  z.strictObject({
+    root: doc(z.enum(FS_ROOT_MODES).default("readonly"), {
+      description: "The container root: readonly, writable, or overlay (not implemented yet).",
+    }),
+    tmp: doc(z.boolean().default(true), { description: "A private writable tmpfs at /tmp." }),
+    rules: z.array(FilesystemRule).default(() => []),
+  }),
+  { description: "What the workload sees of the filesystem." },
+);
+
+export const NETWORK_MODES = ["none", "host", "proxy"] as const;
+
+const Network = doc(
+  z.strictObject({
+    mode: doc(z.enum(NETWORK_MODES).default("none"), {
+      description: "none: no network; host: the host's network; proxy: not implemented yet.",
+    }),
+  }),
+  { description: "Network access, including unix sockets reachable through the filesystem." },
+);
+
+const Process = doc(
+  z.strictObject({
+    exec: doc(
+      z.strictObject({
+        allow: z.array(PathPattern).min(1),
+      }),
+      { description: "Files the workload may execute; absent means any." },
+    ).optional(),
+  }),
+  { description: "Process controls." },
+);
+
+const POLICY_NAME = /^[a-z0-9][a-z0-9-]*$/;
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+export const PolicySchema = doc(
+  z.strictObject({
+    apiVersion: z.literal(POLICY_API_VERSION),
+    kind: z.literal(POLICY_KIND),
+    name: doc(
+      z
+        .string()
+        .max(63)
+        .regex(POLICY_NAME, {
+          error: (iss) =>
+            `expected lowercase letters, digits and "-", starting with a letter or digit, got ${describeValue(iss.input)}`,
+        }),
+      { description: "The policy's name: lowercase letters, digits and '-'." },
+    ),
+    description: z.string().optional(),
+    syscalls: Syscalls.prefault({}),
+    filesystem: Filesystem.prefault({}),
+    network: Network.prefault({}),
+    process: Process.prefault({}),
+    hostname: doc(
+      z
+        .string()
+        .max(HOSTNAME_MAX)
+        .regex(HOSTNAME, {
+          error: (iss) =>
+            `expected a hostname (dot-separated labels of letters, digits and "-", not starting or ending with "-"), got ${describeValue(iss.input)}`,
+        })
+        .optional(),
+      { description: "The sandbox's hostname (RFC 1123)." },
+    ),
+    audit: doc(z.boolean().default(false), { description: "true: log what would be denied, deny nothing." }),
+  }),
+  {
+    title: "runsc-ts policy",
+    description: "A runsc-ts sandbox policy (apiVersion runsc-ts/v1).",
+  },
+);
+
+/** A validated policy with every default filled in. */
+export type Policy = z.infer<typeof PolicySchema>;
+/** What a policy file may contain (defaults optional). */
+export type PolicyInput = z.input<typeof PolicySchema>;
+export type SyscallRule = Policy["syscalls"]["rules"][number];
+export type ArgRule = SyscallRule["args"][number];
+export type FilesystemRule = Policy["filesystem"]["rules"][number];
+
+/** An argument value as the 64-bit unsigned register contents it compares against. */
+export function argValue(v: number | string): bigint {
+  return BigInt.asUintN(64, BigInt(v));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+const EXPECTED: Record<string, string> = {
+  string: "a string",
+  number: "a number",
+  int: "an integer",
+  boolean: "true or false",
+  object: "a mapping",
+  array: "a sequence",
+};
+
+/** The keys an object schema at `path` (inside PolicySchema) accepts, or undefined. */
+export function knownKeysAt(path: readonly PropertyKey[]): string[] | undefined {
+  let s: z.core.$ZodType | undefined = PolicySchema;
+  let i = 0;
+  while (s !== undefined) {
+    const def = s._zod.def as z.core.$ZodTypeDef & {
+      innerType?: z.core.$ZodType;
+      element?: z.core.$ZodType;
+      shape?: Record<string, z.core.$ZodType>;
+      in?: z.core.$ZodType;
+    };
+    if (def.innerType !== undefined) s = def.innerType;
+    else if (def.type === "pipe") s = def.in;
+    else if (i === path.length) return def.shape === undefined ? undefined : Object.keys(def.shape);
+    else if (def.type === "array") {
+      s = def.element;
+      i++;
+    } else if (def.shape !== undefined) {
+      s = def.shape[String(path[i])];
+      i++;
+    } else return undefined;
+  }
+  return undefined;
+}
+
+/** `unknown key "alow" (did you mean "allow"?)` */
+export function unknownKeyMessage(key: string, known: readonly string[] | undefined): string {
+  return `unknown key "${key}"${known === undefined ? "" : didYouMean(key, known)}`;
+}
+
+/**
+ * Per-parse zod error map giving the policy's wording to zod's own issues (custom checks carry
+ * their own messages). Pass it as `PolicySchema.safeParse(data, { error: policyErrorMap })`.
+ */
+export function policyErrorMap(iss: z.core.$ZodRawIssue): string | undefined {
+  switch (iss.code) {
+    case "invalid_type":
+      if (iss.input === undefined) return "missing required key";
+      return `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${describeValue(iss.input)}`;
+    case "invalid_value": {
+      if (iss.input === undefined) return "missing required key";
+      const values = iss.values.map((v) => (typeof v === "string" ? v : String(v)));
+      if (values.length === 1) return `expected ${describeValue(iss.values[0])}, got ${describeValue(iss.input)}`;
+      return `expected one of ${values.join(", ")}, got ${describeValue(iss.input)}`;
+    }
+    case "too_small":
+      if (iss.origin === "array" || iss.origin === "string") {
+        return iss.minimum === 1 ? "must not be empty" : `must have at least ${iss.minimum} entries`;
+      }
+      return `must be at least ${iss.minimum}, got ${describeValue(iss.input)}`;
+    case "too_big":
+      if (iss.origin === "string") return `must be at most ${iss.maximum} characters`;
+      if (iss.origin === "array") return `must have at most ${iss.maximum} entries`;
+      return `must be at most ${iss.maximum}, got ${describeValue(iss.input)}`;
+    case "unrecognized_keys": {
+      const known = iss.inst instanceof z.ZodObject ? Object.keys(iss.inst.shape) : undefined;
+      return iss.keys.map((k) => unknownKeyMessage(k, known)).join("; ");
+    }
+    default:
+      return undefined;
+  }
+}

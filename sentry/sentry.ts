@@ -1,0 +1,108 @@
+// The sentry for one sandbox: kernel context, handler families, dispatch and the strace
+// tracer, wired to a seccomp user-notify listener. Runs on its own thread (the caller's),
+// which it moves into the sandbox's mount namespace.
+import type { Logger } from "pino";
+import type { NativeBinding } from "../native/binding.js";
+import type { Reply, TrapEvent } from "../platform/platform.js";
+import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
+import { sysnoName } from "./abi/sysno_amd64.js";
+import type { Kernel } from "./kernel/task.js";
+import type { CompiledPolicy } from "./policy/compile.js";
+import { createPathMatcher } from "./policy/paths.js";
+import type { Policy } from "./policy/schema.js";
+import { formatCall, formatResult } from "./strace/format.js";
+import { Dispatcher } from "./syscalls/dispatch.js";
+import type { HandlerTable } from "./syscalls/handlers.js";
+import { execHandlers } from "./syscalls/sys_exec.js";
+import { fileHandlers } from "./syscalls/sys_file.js";
+import { infoHandlers } from "./syscalls/sys_info.js";
+import { signalHandlers } from "./syscalls/sys_signal.js";
+import { socketHandlers } from "./syscalls/sys_socket.js";
+import { statHandlers } from "./syscalls/sys_stat.js";
+
+export interface SentryOptions {
+  native: NativeBinding;
+  /** An fd of the sandbox's mount namespace. */
+  mntns: number;
+  pidfd: number;
+  listener: number;
+  policy: Policy;
+  compiled: CompiledPolicy;
+  hostname: string;
+  /** Trace (strace) the syscalls that reach the sentry. */
+  strace: boolean;
+  log: Logger;
+}
+
+/** Every handler family. */
+export function handlerTables(hostname: string): HandlerTable[] {
+  return [fileHandlers, statHandlers, execHandlers, socketHandlers, signalHandlers, infoHandlers(hostname)];
+}
+
+const AT_FDCWD = -100;
+
+/** Device numbers of the sandbox's private writable filesystems, seen from inside. */
+function privateDevices(native: NativeBinding): Set<bigint> {
+  const out = new Set<bigint>();
+  const st = new Uint8Array(144);
+  for (const p of ["/tmp", "/dev/shm"]) {
+    const b = Buffer.from(p);
+    if (native.statAt(AT_FDCWD, b, b.length, 0, st) === 0) {
+      out.add(new DataView(st.buffer).getBigUint64(0, true));
+    }
+  }
+  return out;
+}
+
+/**
+ * Serves the sandbox's trapped syscalls until its init exits. Blocks the calling thread.
+ * Any exception escaping this function means the sandbox must be killed by the caller.
+ */
+export function serve(o: SentryOptions): void {
+  const { native, log } = o;
+  const procFd = native.enterMountNamespace(o.mntns);
+  native.close(o.mntns);
+  const notify = new SeccompNotify(native, o.listener, o.pidfd);
+  const syncWake = notify.enableSyncWakeUp();
+  log.debug({ syncWakeUp: syncWake }, "sentry serving");
+
+  const execAllow = o.policy.process.exec?.allow;
+  const execMatcher = execAllow ? createPathMatcher(execAllow.map((path) => ({ path }))) : undefined;
+  const mem = new ProcessMemory(native);
+  const k: Kernel = {
+    native,
+    mem,
+    idValid: () => notify.idValid(),
+    procFd,
+    privateDevices: privateDevices(native),
+    exec: {
+      restricted: execMatcher !== undefined,
+      allowed: (path) => execMatcher === undefined || execMatcher(path) !== undefined,
+    },
+    network: o.policy.network.mode === "host" ? "host" : "none",
+  };
+  const dispatcher = new Dispatcher(k, o.compiled.decisions, handlerTables(o.hostname), {
+    bug: (ev, err) => log.error({ pid: ev.pid, syscall: sysnoName(ev.nr) ?? ev.nr, err }, "sentry bug: task killed"),
+  });
+
+  if (!o.strace) {
+    notify.run((ev) => dispatcher.handle(ev));
+    return;
+  }
+  // Traced: render the call before the task can run on, the result after the reply.
+  let call = "";
+  let us = 0;
+  notify.run(
+    (ev: TrapEvent): Reply => {
+      call = formatCall(ev, mem);
+      const start = process.hrtime.bigint();
+      const r = dispatcher.handle(ev);
+      us = Number(process.hrtime.bigint() - start) / 1000;
+      return r;
+    },
+    (ev, r, outcome) => {
+      const shown: Reply = r.kind === "fd" ? (outcome >= 0 ? { kind: "value", value: outcome } : { kind: "errno", errno: -outcome }) : r;
+      log.info(`[${String(ev.pid).padStart(6)}] ${call} ${formatResult(sysnoName(ev.nr) ?? String(ev.nr), shown)} (${us.toFixed(1)}µs)`);
+    },
+  );
+}

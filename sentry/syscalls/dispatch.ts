@@ -1,0 +1,71 @@
+// Dispatch: the one place a trapped syscall meets its decision and handler, and the only
+// catch site. A handler that throws anything but an errno is a sentry bug: the task is
+// killed, the syscall never goes through (fail closed).
+import type { Reply, TrapEvent } from "../../platform/platform.js";
+import { ALLOW, KILL } from "../../platform/platform.js";
+import { ENOSYS } from "../abi/errno.js";
+import { errnoReply, translate } from "../errors/errors.js";
+import type { Kernel } from "../kernel/task.js";
+import type { Decision } from "../policy/compile.js";
+import { evaluateDecision } from "../policy/compile.js";
+import { sysnoByName } from "../abi/sysno_amd64.js";
+import type { Handler, HandlerTable } from "./handlers.js";
+
+export interface DispatchLog {
+  /** A handler failed with something that is not an errno; the task is killed. */
+  bug(ev: TrapEvent, err: unknown): void;
+}
+
+export class Dispatcher {
+  private readonly handlers: (Handler | undefined)[] = [];
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly decisions: readonly (Decision | undefined)[],
+    tables: readonly HandlerTable[],
+    private readonly log: DispatchLog,
+  ) {
+    for (const t of tables) {
+      for (const [name, h] of Object.entries(t)) {
+        const nr = sysnoByName(name);
+        if (nr === undefined) throw new Error(`handler for unknown syscall ${name}`);
+        if (this.handlers[nr] !== undefined) throw new Error(`two handlers for ${name}`);
+        this.handlers[nr] = h;
+      }
+    }
+  }
+
+  /** True when a handler is registered for nr. */
+  hasHandler(nr: number): boolean {
+    return this.handlers[nr] !== undefined;
+  }
+
+  /**
+   * Answers one event: the policy's decision first (a denial never reaches a handler), then
+   * the handler when the decision lets the syscall run, or `allow` when there is none
+   * (legal: without a handler no task memory was read).
+   */
+  handle(ev: TrapEvent): Reply {
+    const d = this.decisions[ev.nr];
+    if (d === undefined) return errnoReply(ENOSYS);
+    const action = evaluateDecision(d, (i) => ev.arg(i));
+    switch (action.kind) {
+      case "errno":
+        return errnoReply(action.errno);
+      case "kill":
+        return KILL;
+      default:
+        break;
+    }
+    const h = this.handlers[ev.nr];
+    if (h === undefined) return ALLOW;
+    try {
+      return h(this.k, ev);
+    } catch (err) {
+      const r = translate(err);
+      if (r !== undefined) return r;
+      this.log.bug(ev, err);
+      return KILL;
+    }
+  }
+}

@@ -1,0 +1,137 @@
+// The open family: open(2), openat(2), openat2(2), creat(2), performed by the sentry.
+//
+// The sentry never lets the kernel re-read a path it decided on: it opens the file itself,
+// on its syscall thread (inside the sandbox's mount namespace and root, with the task's
+// fs credentials and umask), and injects the descriptor (ADDFD with FLAG_SEND). What is
+// visible or writable is enforced below the sentry by the mount layer, so the result is
+// exactly what the task would have got from the kernel.
+import type { Reply, TrapEvent } from "../../platform/platform.js";
+import { ALLOW } from "../../platform/platform.js";
+import { E2BIG, EINVAL, ELOOP } from "../abi/errno.js";
+import {
+  AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
+  FASYNC,
+  O_APPEND,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECT,
+  O_DIRECTORY,
+  O_DSYNC,
+  O_EXCL,
+  O_LARGEFILE,
+  O_NOATIME,
+  O_NOCTTY,
+  O_NOFOLLOW,
+  O_NONBLOCK,
+  O_PATH,
+  O_RDONLY,
+  O_RDWR,
+  O_TRUNC,
+  O_WRONLY,
+  __O_SYNC,
+  __O_TMPFILE,
+} from "../abi/fcntl.js";
+import { errnoReply } from "../errors/errors.js";
+import type { Kernel, PathArg } from "../kernel/task.js";
+import { asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
+import type { HandlerTable } from "./handlers.js";
+
+// include/linux/fcntl.h
+const VALID_OPEN_FLAGS =
+  O_RDONLY | O_WRONLY | O_RDWR | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK | __O_SYNC | O_DSYNC |
+  FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_PATH | __O_TMPFILE;
+const O_PATH_FLAGS = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
+
+const S_IFMT = 0o170000;
+const S_IFIFO = 0o010000;
+const statBuf = new Uint8Array(144);
+const statView = new DataView(statBuf.buffer);
+
+/**
+ * Paths whose meaning depends on who resolves them: "self" in /proc names the reader, and
+ * /dev/fd, /dev/stdin... lead there. The sentry resolving them would reach its own
+ * process. They are left to the kernel, which is safe because the sentry makes no
+ * decision on them: a racing thread that swaps the string gets only what the mount layer
+ * lets the task open directly. (The virtual /proc of the VFS will handle them.)
+ */
+function resolvesPerReader(p: PathArg): boolean {
+  const t = p.text;
+  return (
+    t === "/proc/self" ||
+    t.startsWith("/proc/self/") ||
+    t.startsWith("/proc/thread-self") ||
+    t.startsWith("/dev/fd/") ||
+    t === "/dev/stdin" ||
+    t === "/dev/stdout" ||
+    t === "/dev/stderr"
+  );
+}
+
+/**
+ * Opens on behalf of the task. flags/mode/resolve as the task passed them.
+ * Exported for the *at families that open first (e.g. execveat checks).
+ */
+export function openForTask(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, flags: number, mode: number, resolve: number): Reply {
+  const path = copyInPath(k, ev, pathIndex);
+  if (resolvesPerReader(path)) return ALLOW;
+  const creds = taskCreds(k, ev.pid);
+  const dir = openDirfd(k, ev.pid, dirfd, path, false);
+  try {
+    ensureValid(k);
+    asTask(k, creds);
+    const n = k.native;
+    // Opening a FIFO blocks until its peer opens; that must not stall the sentry for
+    // every other task. Its open is left to the kernel (no decision was made on the path).
+    if ((flags & (O_PATH | O_NONBLOCK | O_CREAT)) === 0) {
+      const st = n.statAt(dir, path.bytes, path.len, flags & O_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0, statBuf);
+      if (st === 0 && (statView.getUint32(24, true) & S_IFMT) === S_IFIFO) return ALLOW;
+    }
+    const effMode = flags & (O_CREAT | __O_TMPFILE) ? mode & ~creds.umask & 0o7777 : 0;
+    const fd = n.openat2(dir, path.bytes, path.len, flags, effMode, resolve);
+    if (fd < 0) {
+      // ELOOP also comes from magic links (/proc/PID/fd/N), which only the kernel can follow
+      // for the task; for a real loop the kernel answers ELOOP itself.
+      if (-fd === ELOOP && (flags & O_NOFOLLOW) === 0 && resolve === 0) return ALLOW;
+      return errnoReply(-fd);
+    }
+    return { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
+  } finally {
+    closeDirfd(k, dir);
+  }
+}
+
+/**
+ * The flags open(2)/openat(2) act on: unknown bits are ignored, and O_PATH keeps only the
+ * flags meaningful with it (fs/open.c: build_open_how). openat2(2) is strict instead.
+ */
+function legacyFlags(flags: number): number {
+  const f = flags & VALID_OPEN_FLAGS;
+  return f & O_PATH ? f & O_PATH_FLAGS : f;
+}
+
+// struct open_how (include/uapi/linux/openat2.h): u64 flags, u64 mode, u64 resolve.
+const OPEN_HOW_SIZE_VER0 = 24;
+
+function openat2(k: Kernel, ev: TrapEvent): Reply {
+  const size = ev.argNum(3);
+  if (size < OPEN_HOW_SIZE_VER0) return errnoReply(EINVAL);
+  if (size > 4096) return errnoReply(E2BIG);
+  const how = k.mem.read(ev.pid, ev.argNum(2), size);
+  if (typeof how === "number") return errnoReply(how);
+  // Unknown trailing fields must be zero (copy_struct_from_user).
+  for (let i = OPEN_HOW_SIZE_VER0; i < size; i++) if (how[i] !== 0) return errnoReply(E2BIG);
+  const v = new DataView(how.buffer, how.byteOffset, how.byteLength);
+  const flags = v.getBigUint64(0, true);
+  const mode = v.getBigUint64(8, true);
+  const resolve = v.getBigUint64(16, true);
+  if (flags > 0xffffffffn || mode > 0o7777n || resolve > 0xffn) return errnoReply(EINVAL);
+  return openForTask(k, ev, ev.argInt(0), 1, Number(flags), Number(mode), Number(resolve));
+}
+
+export const fileHandlers: HandlerTable = {
+  open: (k, ev) => openForTask(k, ev, AT_FDCWD, 0, legacyFlags(ev.argInt(1)), ev.argInt(2), 0),
+  openat: (k, ev) => openForTask(k, ev, ev.argInt(0), 1, legacyFlags(ev.argInt(2)), ev.argInt(3), 0),
+  creat: (k, ev) => openForTask(k, ev, AT_FDCWD, 0, O_CREAT | O_WRONLY | O_TRUNC, ev.argInt(1), 0),
+  openat2,
+};

@@ -1,0 +1,127 @@
+// connect(2) and sendto(2) with an address, decided by the network mode and performed by
+// the sentry on a duplicate of the task's socket (pidfd_getfd(2)): the kernel never
+// re-reads the sockaddr the decision was made on.
+//
+// Network "none": the sandbox has its own network namespace (loopback only), which the
+// kernel enforces for AF_INET/AF_INET6 and abstract unix sockets. What it does not cover
+// is a unix socket reached through the filesystem: the host's sockets (a Docker or D-Bus
+// socket) are network too, so a pathname AF_UNIX address is allowed only when the socket
+// lives on one of the sandbox's private filesystems.
+// Network "host": no restriction, nothing is decided, the kernel runs the call.
+import type { Reply, TrapEvent } from "../../platform/platform.js";
+import { ALLOW } from "../../platform/platform.js";
+import { EACCES, EBADF, EFAULT, EINVAL, EMSGSIZE } from "../abi/errno.js";
+import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH } from "../abi/fcntl.js";
+import { AF_UNIX } from "../abi/socket.js";
+import { errnoReply } from "../errors/errors.js";
+import type { Creds, Kernel } from "../kernel/task.js";
+import { asSentry, asTask, ensureValid, openProc, taskCreds } from "../kernel/task.js";
+import type { HandlerTable } from "./handlers.js";
+
+/** sizeof(struct sockaddr_storage). */
+const SOCKADDR_MAX = 128;
+/** Largest datagram the sentry copies in for sendto (the kernel's own limit is ~64 KiB for UDP). */
+const SENDTO_MAX = 1 << 20;
+const statBuf = new Uint8Array(144);
+const statView = new DataView(statBuf.buffer);
+
+/**
+ * For a pathname unix address: may the task reach it? Resolves the socket file as the task
+ * would (its cwd for relative paths) and requires it to be on a sandbox-private filesystem.
+ * Returns 0 when allowed, else an errno.
+ */
+function unixPathAllowed(k: Kernel, ev: TrapEvent, creds: Creds, addr: Uint8Array): number {
+  const pathBytes = addr.subarray(2);
+  const nul = pathBytes.indexOf(0);
+  const len = nul < 0 ? pathBytes.length : nul;
+  const relative = pathBytes[0] !== 0x2f;
+  let cwd = AT_FDCWD;
+  if (relative) cwd = openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  try {
+    asTask(k, creds);
+    const r = k.native.statAt(cwd, pathBytes, len, 0, statBuf);
+    if (r < 0) return -r;
+    const dev = statView.getBigUint64(0, true);
+    return k.privateDevices.has(dev) ? 0 : EACCES;
+  } finally {
+    if (cwd >= 0) k.native.close(cwd);
+  }
+}
+
+/** Runs op on a duplicate of the task's socket fd, from the task's cwd for relative unix paths. */
+function onTaskSocket(k: Kernel, ev: TrapEvent, creds: Creds, sockfd: number, addr: Uint8Array, op: (fd: number) => number): Reply {
+  const n = k.native;
+  const pidfd = n.pidfdOpen(creds.tgid);
+  if (pidfd < 0) return errnoReply(-pidfd);
+  let fd = -1;
+  let cwd = -1;
+  try {
+    fd = n.pidfdGetfd(pidfd, sockfd);
+    if (fd < 0) return errnoReply(-fd === EBADF ? EBADF : -fd);
+    ensureValid(k);
+    const family = addr[0]! | (addr[1]! << 8);
+    if (family === AF_UNIX && addr.length > 2 && addr[2] !== 0 && addr[2] !== 0x2f) {
+      cwd = openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      n.fchdir(cwd);
+    }
+    asTask(k, creds);
+    const r = op(fd);
+    return r < 0 ? errnoReply(-r) : { kind: "value", value: r };
+  } finally {
+    asSentry(k);
+    if (cwd >= 0) {
+      n.close(cwd);
+      const root = Buffer.from("/");
+      const rootFd = n.openat2(AT_FDCWD, root, 1, O_PATH | O_DIRECTORY, 0, 0);
+      if (rootFd >= 0) {
+        n.fchdir(rootFd);
+        n.close(rootFd);
+      }
+    }
+    if (fd >= 0) n.close(fd);
+    n.close(pidfd);
+  }
+}
+
+function readAddr(k: Kernel, ev: TrapEvent, addrIdx: number, lenIdx: number): Uint8Array | Reply {
+  const len = ev.argNum(lenIdx);
+  if (len > SOCKADDR_MAX || len < 2) return errnoReply(EINVAL);
+  const addr = k.mem.read(ev.pid, ev.argNum(addrIdx), len);
+  return typeof addr === "number" ? errnoReply(EFAULT) : addr;
+}
+
+function decide(k: Kernel, ev: TrapEvent, creds: Creds, addr: Uint8Array): number {
+  const family = addr[0]! | (addr[1]! << 8);
+  // Abstract (leading NUL) and unnamed unix addresses live in the network namespace.
+  if (family !== AF_UNIX || addr.length <= 2 || addr[2] === 0) return 0;
+  return unixPathAllowed(k, ev, creds, addr);
+}
+
+function connect(k: Kernel, ev: TrapEvent): Reply {
+  if (k.network === "host") return ALLOW;
+  const addr = readAddr(k, ev, 1, 2);
+  if (!(addr instanceof Uint8Array)) return addr;
+  const creds = taskCreds(k, ev.pid);
+  ensureValid(k);
+  const denied = decide(k, ev, creds, addr);
+  if (denied !== 0) return errnoReply(denied);
+  return onTaskSocket(k, ev, creds, ev.argInt(0), addr, (fd) => k.native.connect(fd, addr, addr.length));
+}
+
+function sendto(k: Kernel, ev: TrapEvent): Reply {
+  if (k.network === "host" || ev.argNum(4) === 0) return ALLOW;
+  const addr = readAddr(k, ev, 4, 5);
+  if (!(addr instanceof Uint8Array)) return addr;
+  const len = ev.argNum(2);
+  if (len > SENDTO_MAX) return errnoReply(EMSGSIZE);
+  const data = len === 0 ? new Uint8Array(0) : k.mem.read(ev.pid, ev.argNum(1), len);
+  if (typeof data === "number") return errnoReply(EFAULT);
+  const creds = taskCreds(k, ev.pid);
+  ensureValid(k);
+  const denied = decide(k, ev, creds, addr);
+  if (denied !== 0) return errnoReply(denied);
+  const flags = ev.argInt(3);
+  return onTaskSocket(k, ev, creds, ev.argInt(0), addr, (fd) => k.native.sendto(fd, data, len, flags, addr, addr.length));
+}
+
+export const socketHandlers: HandlerTable = { connect, sendto };

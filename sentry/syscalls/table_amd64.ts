@@ -1,0 +1,545 @@
+// The amd64 syscall table as data: one entry per syscall number, its baseline handling.
+//
+// Baseline means before any policy: `policy compile` starts from these entries and
+// narrows or widens them. Denied families follow DESIGN.md invariant 3 and Docker's
+// default seccomp profile (moby profiles/seccomp/default.json); what Docker gates on a
+// capability the container normally lacks is denied here too. Nothing is `sentry` by
+// default: a syscall traps only when a policy or --strace needs it, and the notes say
+// what the sentry does then.
+
+import { ENOSYS, EPERM, errnoName } from "../abi/errno.js";
+import { sysnoByName } from "../abi/sysno_amd64.js";
+import { CLONE_LEGACY_NAMESPACE_MASK, CLONE_NEW_NAMESPACE_MASK } from "../abi/clone.js";
+import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_SET_MODE_FILTER } from "../abi/seccomp.js";
+import { TIOCLINUX, TIOCSTI } from "../abi/ioctl.js";
+import type { ArgCondition, ArgRule, FilterAction, SyscallEntry } from "./syscall.js";
+
+const ALLOW: FilterAction = Object.freeze({ kind: "allow" });
+
+function errno(e: number): FilterAction {
+  return Object.freeze({ kind: "errno", errno: e });
+}
+
+/** (arg & 0xffffffff) == value: for int-typed arguments, whose upper register half the kernel ignores. */
+function eq32(index: number, value: number): ArgCondition {
+  return { index, op: "masked-eq", mask: 0xffffffffn, value: BigInt(value >>> 0) };
+}
+
+/** The bit is set in the argument. */
+function hasBit(index: number, bit: number): ArgCondition {
+  return { index, op: "masked-eq", mask: BigInt(bit), value: BigInt(bit) };
+}
+
+/** One EPERM rule per bit of mask that arg `index` may not carry. */
+function refuseBits(index: number, mask: number): ArgRule[] {
+  const rules: ArgRule[] = [];
+  for (let bit = 1; bit <= mask; bit *= 2) {
+    if (Math.floor(mask / bit) % 2 === 1) rules.push({ when: [hasBit(index, bit)], action: errno(EPERM) });
+  }
+  return rules;
+}
+
+function nrOf(name: string): number {
+  const nr = sysnoByName(name);
+  if (nr === undefined) throw new Error(`table_amd64: ${name} is not an amd64 syscall`);
+  return nr;
+}
+
+// Entry constructors (gVisor's Supported/Error/PartiallySupported in spirit); each checks
+// that the name is an amd64 syscall. Exported for the policy compiler's overrides.
+
+/** Allowed in the kernel (ALLOW in BPF). */
+export function kernel(name: string, note?: string): SyscallEntry {
+  const e: SyscallEntry = { nr: nrOf(name), name, handling: "kernel" };
+  return Object.freeze(note === undefined ? e : { ...e, note });
+}
+
+/** Trapped to the sentry, which decides, performs or emulates it. */
+export function sentry(name: string, note: string): SyscallEntry {
+  return Object.freeze({ nr: nrOf(name), name, handling: "sentry", note });
+}
+
+/** Refused in BPF with errno e. */
+export function denied(name: string, e: number, note: string): SyscallEntry {
+  const errnoText = errnoName(e);
+  if (errnoText === undefined) throw new Error(`table_amd64: ${name}: ${e} is not an errno`);
+  return Object.freeze({ nr: nrOf(name), name, handling: "denied", errno: errnoText, note });
+}
+
+/** Decided in BPF from register arguments: first matching rule, else `otherwise`. */
+export function args(
+  name: string,
+  rules: readonly ArgRule[],
+  otherwise: FilterAction,
+  note: string,
+): SyscallEntry {
+  if (rules.length === 0) throw new Error(`table_amd64: ${name}: an args entry needs rules`);
+  const argRules = Object.freeze([...rules]);
+  return Object.freeze({ nr: nrOf(name), name, handling: "args", argRules, otherwise, note });
+}
+
+// Argument rules.
+
+/** clone(2): arg0 flags. The CSIGNAL byte is the exit signal, so CLONE_NEWTIME is not checked here. */
+const CLONE_RULES = refuseBits(0, CLONE_LEGACY_NAMESPACE_MASK);
+/** unshare(2): arg0 flags, CLONE_NEWTIME included. */
+const UNSHARE_RULES = refuseBits(0, CLONE_NEW_NAMESPACE_MASK);
+/** ioctl(2): arg1 request is an unsigned int. */
+const IOCTL_RULES: ArgRule[] = [
+  { when: [eq32(1, TIOCSTI)], action: errno(EPERM) },
+  { when: [eq32(1, TIOCLINUX)], action: errno(EPERM) },
+];
+/** seccomp(2): arg0 operation, arg1 flags. */
+const SECCOMP_RULES: ArgRule[] = [
+  {
+    when: [eq32(0, SECCOMP_SET_MODE_FILTER), hasBit(1, SECCOMP_FILTER_FLAG_NEW_LISTENER)],
+    action: errno(EPERM),
+  },
+];
+/**
+ * personality(2): PER_LINUX (0), PER_LINUX32 (0x8), UNAME26 (0x20000), PER_LINUX32|UNAME26
+ * and the 0xffffffff query (include/uapi/linux/personality.h), as Docker allows.
+ */
+const PERSONALITY_RULES: ArgRule[] = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff].map((p) => ({
+  when: [eq32(0, p)],
+  action: ALLOW,
+}));
+
+// Notes shared by several entries.
+
+const TRACED_OPEN =
+  "path rules enforced by mounts; performed by the sentry and the fd injected when traced (--strace)";
+const TRACED_STAT = "path rules enforced by mounts; performed by the sentry when traced (--strace)";
+const PATH_NOTE = "path rules enforced by mounts (read-only binds, masked paths)";
+const EXEC_NOTE =
+  "checked against process.exec by the sentry when the policy restricts exec; the kernel re-reads the path, " +
+  "so the image is verified at the exec stop";
+const NET_ADDR =
+  "network none: trapped and refused; proxy: performed by the sentry; AF_UNIX paths to host sockets refused";
+const NET_MSG =
+  "may carry a destination address (msg_name): trapped like sendto when the network is restricted";
+const SOCKET_NOTE = "families are register arguments: a policy's socket rules compile to BPF";
+const SIGNAL_NOTE = "targets are confined by the PID namespace; trapped when the policy restricts signals";
+const UNAME_NOTE = "answered by the UTS namespace; emulated by the sentry when the policy virtualises it";
+const STATMOUNT_NOTE = "sees the caller's mount namespace; another one needs CAP_SYS_ADMIN over it";
+const MKNOD_NOTE = "device nodes need CAP_MKNOD and the device cgroup's permission";
+const IO_URING = "io_uring performs file and network operations the filter never sees";
+const MOUNT_NOTE = "mounts are made by the runtime before the workload starts; changes could undo masked paths";
+const ADJTIME_NOTE = "read-only use is harmless, but the mode lives in memory where BPF cannot see it";
+const VM_RW_NOTE = "a workload writing another task's memory could race the sentry's reads";
+const NOT_IMPLEMENTED = "not implemented by Linux on x86_64";
+const CLONE3_NOTE =
+  "arguments live in memory where BPF cannot see them; ENOSYS makes libc fall back to clone(2), " +
+  "whose flags BPF can check";
+const CLONE_NOTE = "CLONE_NEW* refused: namespaces are made by the runtime; the low byte is the exit signal";
+const UNSHARE_NOTE =
+  "CLONE_NEW* refused: a new user namespace would give the workload capabilities over its own mounts";
+const IOCTL_NOTE = "TIOCSTI and TIOCLINUX could type into a terminal outside; compared on the low 32 bits";
+const SECCOMP_NOTE =
+  "FLAG_NEW_LISTENER refused: a listener the workload installs would take precedence over the sentry's";
+const PERSONALITY_NOTE = "the personalities Docker allows, and the 0xffffffff query";
+
+const ENTRIES: readonly SyscallEntry[] = [
+  kernel("read"),
+  kernel("write"),
+  kernel("open", TRACED_OPEN),
+  kernel("close"),
+  kernel("stat", TRACED_STAT),
+  kernel("fstat"),
+  kernel("lstat", TRACED_STAT),
+  kernel("poll"),
+  kernel("lseek"),
+  kernel("mmap"),
+  kernel("mprotect"),
+  kernel("munmap"),
+  kernel("brk"),
+  kernel("rt_sigaction"),
+  kernel("rt_sigprocmask"),
+  kernel("rt_sigreturn"),
+  args("ioctl", IOCTL_RULES, ALLOW, IOCTL_NOTE),
+  kernel("pread64"),
+  kernel("pwrite64"),
+  kernel("readv"),
+  kernel("writev"),
+  kernel("access", TRACED_STAT),
+  kernel("pipe"),
+  kernel("select"),
+  kernel("sched_yield"),
+  kernel("mremap"),
+  kernel("msync"),
+  kernel("mincore"),
+  kernel("madvise"),
+  kernel("shmget"),
+  kernel("shmat"),
+  kernel("shmctl"),
+  kernel("dup"),
+  kernel("dup2"),
+  kernel("pause"),
+  kernel("nanosleep"),
+  kernel("getitimer"),
+  kernel("alarm"),
+  kernel("setitimer"),
+  kernel("getpid"),
+  kernel("sendfile"),
+  kernel("socket", SOCKET_NOTE),
+  kernel("connect", NET_ADDR),
+  kernel("accept"),
+  kernel("sendto", NET_ADDR),
+  kernel("recvfrom"),
+  kernel("sendmsg", NET_MSG),
+  kernel("recvmsg"),
+  kernel("shutdown"),
+  kernel("bind", NET_ADDR),
+  kernel("listen"),
+  kernel("getsockname"),
+  kernel("getpeername"),
+  kernel("socketpair", "AF_UNIX pairs only; no address is involved"),
+  kernel("setsockopt"),
+  kernel("getsockopt"),
+  args("clone", CLONE_RULES, ALLOW, CLONE_NOTE),
+  kernel("fork"),
+  kernel("vfork"),
+  kernel("execve", EXEC_NOTE),
+  kernel("exit"),
+  kernel("wait4"),
+  kernel("kill", SIGNAL_NOTE),
+  kernel("uname", UNAME_NOTE),
+  kernel("semget"),
+  kernel("semop"),
+  kernel("semctl"),
+  kernel("shmdt"),
+  kernel("msgget"),
+  kernel("msgsnd"),
+  kernel("msgrcv"),
+  kernel("msgctl"),
+  kernel("fcntl"),
+  kernel("flock"),
+  kernel("fsync"),
+  kernel("fdatasync"),
+  kernel("truncate", PATH_NOTE),
+  kernel("ftruncate"),
+  kernel("getdents"),
+  kernel("getcwd"),
+  kernel("chdir", PATH_NOTE),
+  kernel("fchdir"),
+  kernel("rename", PATH_NOTE),
+  kernel("mkdir", PATH_NOTE),
+  kernel("rmdir", PATH_NOTE),
+  kernel("creat", TRACED_OPEN),
+  kernel("link", PATH_NOTE),
+  kernel("unlink", PATH_NOTE),
+  kernel("symlink", PATH_NOTE),
+  kernel("readlink", TRACED_STAT),
+  kernel("chmod", PATH_NOTE),
+  kernel("fchmod"),
+  kernel("chown", PATH_NOTE),
+  kernel("fchown"),
+  kernel("lchown", PATH_NOTE),
+  kernel("umask"),
+  kernel("gettimeofday"),
+  kernel("getrlimit"),
+  kernel("getrusage"),
+  kernel("sysinfo", "reports host-wide memory, load and uptime"),
+  kernel("times"),
+  denied("ptrace", EPERM, "a tracer could rewrite registers and memory behind the sentry's decisions"),
+  kernel("getuid"),
+  denied("syslog", EPERM, "reads or clears the host kernel log (Docker: CAP_SYSLOG)"),
+  kernel("getgid"),
+  kernel("setuid"),
+  kernel("setgid"),
+  kernel("geteuid"),
+  kernel("getegid"),
+  kernel("setpgid"),
+  kernel("getppid"),
+  kernel("getpgrp"),
+  kernel("setsid"),
+  kernel("setreuid"),
+  kernel("setregid"),
+  kernel("getgroups"),
+  kernel("setgroups"),
+  kernel("setresuid"),
+  kernel("getresuid"),
+  kernel("setresgid"),
+  kernel("getresgid"),
+  kernel("getpgid"),
+  kernel("setfsuid"),
+  kernel("setfsgid"),
+  kernel("getsid"),
+  kernel("capget"),
+  kernel("capset"),
+  kernel("rt_sigpending"),
+  kernel("rt_sigtimedwait"),
+  kernel("rt_sigqueueinfo", SIGNAL_NOTE),
+  kernel("rt_sigsuspend"),
+  kernel("sigaltstack"),
+  kernel("utime", PATH_NOTE),
+  kernel("mknod", MKNOD_NOTE),
+  denied("uselib", EPERM, "legacy a.out library loader"),
+  args("personality", PERSONALITY_RULES, errno(EPERM), PERSONALITY_NOTE),
+  denied("ustat", EPERM, "legacy host filesystem statistics by device number"),
+  kernel("statfs", PATH_NOTE),
+  kernel("fstatfs"),
+  denied("sysfs", EPERM, "legacy filesystem type enumeration"),
+  kernel("getpriority"),
+  kernel("setpriority"),
+  kernel("sched_setparam"),
+  kernel("sched_getparam"),
+  kernel("sched_setscheduler"),
+  kernel("sched_getscheduler"),
+  kernel("sched_get_priority_max"),
+  kernel("sched_get_priority_min"),
+  kernel("sched_rr_get_interval"),
+  kernel("mlock"),
+  kernel("munlock"),
+  kernel("mlockall"),
+  kernel("munlockall"),
+  denied("vhangup", EPERM, "hangs up the terminal (Docker: CAP_SYS_TTY_CONFIG)"),
+  denied("modify_ldt", EPERM, "16-bit segment descriptors, a history of kernel bugs (Docker denies it)"),
+  denied("pivot_root", EPERM, MOUNT_NOTE),
+  denied("_sysctl", EPERM, "removed in Linux 5.5; /proc/sys is read-only or masked"),
+  kernel("prctl", "PR_SET_SECCOMP takes no flags, so it cannot install a listener"),
+  kernel("arch_prctl"),
+  denied("adjtimex", EPERM, ADJTIME_NOTE),
+  kernel("setrlimit"),
+  denied("chroot", EPERM, "refused until the VFS contains it"),
+  kernel("sync"),
+  denied("acct", EPERM, "host-global process accounting"),
+  denied("settimeofday", EPERM, "sets the host clock; time namespaces do not cover CLOCK_REALTIME"),
+  denied("mount", EPERM, MOUNT_NOTE),
+  denied("umount2", EPERM, MOUNT_NOTE),
+  denied("swapon", EPERM, "host swap configuration"),
+  denied("swapoff", EPERM, "host swap configuration"),
+  denied("reboot", EPERM, "reboots the host or tears down the PID namespace"),
+  kernel("sethostname", "changes the container's UTS namespace only"),
+  kernel("setdomainname", "changes the container's UTS namespace only"),
+  denied("iopl", EPERM, "raw I/O port access"),
+  denied("ioperm", EPERM, "raw I/O port access"),
+  denied("create_module", ENOSYS, NOT_IMPLEMENTED),
+  denied("init_module", EPERM, "loads or unloads host kernel code"),
+  denied("delete_module", EPERM, "loads or unloads host kernel code"),
+  denied("get_kernel_syms", ENOSYS, NOT_IMPLEMENTED),
+  denied("query_module", ENOSYS, NOT_IMPLEMENTED),
+  denied("quotactl", EPERM, "filesystem quotas are host state"),
+  denied("nfsservctl", ENOSYS, NOT_IMPLEMENTED),
+  denied("getpmsg", ENOSYS, NOT_IMPLEMENTED),
+  denied("putpmsg", ENOSYS, NOT_IMPLEMENTED),
+  denied("afs_syscall", ENOSYS, NOT_IMPLEMENTED),
+  denied("tuxcall", ENOSYS, NOT_IMPLEMENTED),
+  denied("security", ENOSYS, NOT_IMPLEMENTED),
+  kernel("gettid"),
+  kernel("readahead"),
+  kernel("setxattr", PATH_NOTE),
+  kernel("lsetxattr", PATH_NOTE),
+  kernel("fsetxattr"),
+  kernel("getxattr", PATH_NOTE),
+  kernel("lgetxattr", PATH_NOTE),
+  kernel("fgetxattr"),
+  kernel("listxattr", PATH_NOTE),
+  kernel("llistxattr", PATH_NOTE),
+  kernel("flistxattr"),
+  kernel("removexattr", PATH_NOTE),
+  kernel("lremovexattr", PATH_NOTE),
+  kernel("fremovexattr"),
+  kernel("tkill", SIGNAL_NOTE),
+  kernel("time"),
+  kernel("futex"),
+  kernel("sched_setaffinity"),
+  kernel("sched_getaffinity"),
+  kernel("set_thread_area"),
+  kernel("io_setup"),
+  kernel("io_destroy"),
+  kernel("io_getevents"),
+  kernel("io_submit"),
+  kernel("io_cancel"),
+  kernel("get_thread_area"),
+  denied("lookup_dcookie", EPERM, "host profiling interface (oprofile), removed from recent kernels"),
+  kernel("epoll_create"),
+  denied("epoll_ctl_old", ENOSYS, NOT_IMPLEMENTED),
+  denied("epoll_wait_old", ENOSYS, NOT_IMPLEMENTED),
+  kernel("remap_file_pages"),
+  kernel("getdents64"),
+  kernel("set_tid_address"),
+  kernel("restart_syscall"),
+  kernel("semtimedop"),
+  kernel("fadvise64"),
+  kernel("timer_create"),
+  kernel("timer_settime"),
+  kernel("timer_gettime"),
+  kernel("timer_getoverrun"),
+  kernel("timer_delete"),
+  denied("clock_settime", EPERM, "sets the host clock; time namespaces do not cover CLOCK_REALTIME"),
+  kernel("clock_gettime"),
+  kernel("clock_getres"),
+  kernel("clock_nanosleep"),
+  kernel("exit_group"),
+  kernel("epoll_wait"),
+  kernel("epoll_ctl"),
+  kernel("tgkill", SIGNAL_NOTE),
+  kernel("utimes", PATH_NOTE),
+  denied("vserver", ENOSYS, NOT_IMPLEMENTED),
+  denied("mbind", EPERM, "NUMA placement (Docker: CAP_SYS_NICE)"),
+  denied("set_mempolicy", EPERM, "NUMA placement (Docker: CAP_SYS_NICE)"),
+  denied("get_mempolicy", EPERM, "NUMA placement (Docker: CAP_SYS_NICE)"),
+  kernel("mq_open"),
+  kernel("mq_unlink"),
+  kernel("mq_timedsend"),
+  kernel("mq_timedreceive"),
+  kernel("mq_notify"),
+  kernel("mq_getsetattr"),
+  denied("kexec_load", EPERM, "replaces the host kernel"),
+  kernel("waitid"),
+  denied("add_key", EPERM, "the kernel keyring is not namespaced"),
+  denied("request_key", EPERM, "the kernel keyring is not namespaced"),
+  denied("keyctl", EPERM, "the kernel keyring is not namespaced"),
+  kernel("ioprio_set"),
+  kernel("ioprio_get"),
+  kernel("inotify_init"),
+  kernel("inotify_add_watch", PATH_NOTE),
+  kernel("inotify_rm_watch"),
+  denied("migrate_pages", EPERM, "NUMA placement (Docker: CAP_SYS_NICE)"),
+  kernel("openat", TRACED_OPEN),
+  kernel("mkdirat", PATH_NOTE),
+  kernel("mknodat", MKNOD_NOTE),
+  kernel("fchownat", PATH_NOTE),
+  kernel("futimesat", PATH_NOTE),
+  kernel("newfstatat", TRACED_STAT),
+  kernel("unlinkat", PATH_NOTE),
+  kernel("renameat", PATH_NOTE),
+  kernel("linkat", PATH_NOTE),
+  kernel("symlinkat", PATH_NOTE),
+  kernel("readlinkat", TRACED_STAT),
+  kernel("fchmodat", PATH_NOTE),
+  kernel("faccessat", TRACED_STAT),
+  kernel("pselect6"),
+  kernel("ppoll"),
+  args("unshare", UNSHARE_RULES, ALLOW, UNSHARE_NOTE),
+  kernel("set_robust_list"),
+  kernel("get_robust_list"),
+  kernel("splice"),
+  kernel("tee"),
+  kernel("sync_file_range"),
+  kernel("vmsplice"),
+  denied("move_pages", EPERM, "NUMA placement (Docker: CAP_SYS_NICE)"),
+  kernel("utimensat", PATH_NOTE),
+  kernel("epoll_pwait"),
+  kernel("signalfd"),
+  kernel("timerfd_create"),
+  kernel("eventfd"),
+  kernel("fallocate"),
+  kernel("timerfd_settime"),
+  kernel("timerfd_gettime"),
+  kernel("accept4"),
+  kernel("signalfd4"),
+  kernel("eventfd2"),
+  kernel("epoll_create1"),
+  kernel("dup3"),
+  kernel("pipe2"),
+  kernel("inotify_init1"),
+  kernel("preadv"),
+  kernel("pwritev"),
+  kernel("rt_tgsigqueueinfo", SIGNAL_NOTE),
+  denied("perf_event_open", EPERM, "host-wide performance events, a frequent source of kernel bugs"),
+  kernel("recvmmsg"),
+  kernel("fanotify_init", "unprivileged use is limited to inode marks; the rest needs CAP_SYS_ADMIN"),
+  kernel("fanotify_mark", PATH_NOTE),
+  kernel("prlimit64"),
+  denied("name_to_handle_at", EPERM, "produces handles for open_by_handle_at"),
+  denied("open_by_handle_at", EPERM, "opens files by handle, bypassing the mount namespace"),
+  denied("clock_adjtime", EPERM, ADJTIME_NOTE),
+  kernel("syncfs"),
+  kernel("sendmmsg", NET_MSG),
+  denied("setns", EPERM, "joining another namespace would leave the sandbox's"),
+  kernel("getcpu"),
+  denied("process_vm_readv", EPERM, VM_RW_NOTE),
+  denied("process_vm_writev", EPERM, VM_RW_NOTE),
+  denied("kcmp", EPERM, "compares other tasks' kernel objects (Docker: CAP_SYS_PTRACE)"),
+  denied("finit_module", EPERM, "loads or unloads host kernel code"),
+  kernel("sched_setattr"),
+  kernel("sched_getattr"),
+  kernel("renameat2", PATH_NOTE),
+  args("seccomp", SECCOMP_RULES, ALLOW, SECCOMP_NOTE),
+  kernel("getrandom"),
+  kernel("memfd_create"),
+  denied("kexec_file_load", EPERM, "replaces the host kernel"),
+  denied("bpf", EPERM, "loads programs into the host kernel"),
+  kernel("execveat", EXEC_NOTE),
+  denied("userfaultfd", EPERM, "lets the workload stall kernel copies at will, a common exploit primitive"),
+  kernel("membarrier"),
+  kernel("mlock2"),
+  kernel("copy_file_range"),
+  kernel("preadv2"),
+  kernel("pwritev2"),
+  kernel("pkey_mprotect"),
+  kernel("pkey_alloc"),
+  kernel("pkey_free"),
+  kernel("statx", TRACED_STAT),
+  kernel("io_pgetevents"),
+  kernel("rseq"),
+  kernel("pidfd_send_signal", SIGNAL_NOTE),
+  denied("io_uring_setup", EPERM, IO_URING),
+  denied("io_uring_enter", EPERM, IO_URING),
+  denied("io_uring_register", EPERM, IO_URING),
+  denied("open_tree", EPERM, MOUNT_NOTE),
+  denied("move_mount", EPERM, MOUNT_NOTE),
+  denied("fsopen", EPERM, MOUNT_NOTE),
+  denied("fsconfig", EPERM, MOUNT_NOTE),
+  denied("fsmount", EPERM, MOUNT_NOTE),
+  denied("fspick", EPERM, MOUNT_NOTE),
+  kernel("pidfd_open"),
+  denied("clone3", ENOSYS, CLONE3_NOTE),
+  kernel("close_range"),
+  kernel("openat2", TRACED_OPEN),
+  kernel("pidfd_getfd", "needs ptrace access to the target (kernel-checked, PID namespace bounded)"),
+  kernel("faccessat2", TRACED_STAT),
+  kernel("process_madvise", "needs ptrace access to the target (kernel-checked, PID namespace bounded)"),
+  kernel("epoll_pwait2"),
+  denied("mount_setattr", EPERM, MOUNT_NOTE),
+  denied("quotactl_fd", EPERM, "filesystem quotas are host state"),
+  kernel("landlock_create_ruleset"),
+  kernel("landlock_add_rule"),
+  kernel("landlock_restrict_self"),
+  kernel("memfd_secret"),
+  kernel("process_mrelease", "only reaps the memory of a task already being killed"),
+  kernel("futex_waitv"),
+  denied("set_mempolicy_home_node", EPERM, "NUMA placement (Docker: CAP_SYS_NICE)"),
+  kernel("cachestat"),
+  kernel("fchmodat2", PATH_NOTE),
+  kernel("map_shadow_stack"),
+  kernel("futex_wake"),
+  kernel("futex_wait"),
+  kernel("futex_requeue"),
+  kernel("statmount", STATMOUNT_NOTE),
+  kernel("listmount", STATMOUNT_NOTE),
+  kernel("lsm_get_self_attr"),
+  denied("lsm_set_self_attr", EPERM, "changes the task's LSM attributes (AppArmor, SELinux)"),
+  kernel("lsm_list_modules"),
+  kernel("mseal"),
+  kernel("setxattrat", PATH_NOTE),
+  kernel("getxattrat", PATH_NOTE),
+  kernel("listxattrat", PATH_NOTE),
+  kernel("removexattrat", PATH_NOTE),
+  denied("open_tree_attr", EPERM, MOUNT_NOTE),
+  kernel("file_getattr", PATH_NOTE),
+  kernel("file_setattr", PATH_NOTE),
+];
+
+/** Every amd64 syscall, ascending by number. */
+export const TABLE_AMD64: readonly SyscallEntry[] = Object.freeze([...ENTRIES].sort((a, b) => a.nr - b.nr));
+
+const byNr = new Map<number, SyscallEntry>();
+const byName = new Map<string, SyscallEntry>();
+for (const e of TABLE_AMD64) {
+  if (byNr.has(e.nr) || byName.has(e.name)) throw new Error(`table_amd64: ${e.name} (${e.nr}) listed twice`);
+  byNr.set(e.nr, e);
+  byName.set(e.name, e);
+}
+
+/** The entry for a syscall number, or undefined (unassigned or x32 numbers: deny them). */
+export function tableByNr(nr: number): SyscallEntry | undefined {
+  return byNr.get(nr);
+}
+
+/** The entry for a syscall name, or undefined. */
+export function tableByName(name: string): SyscallEntry | undefined {
+  return byName.get(name);
+}
