@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <net/if.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -64,6 +66,7 @@ enum record_tag {
   TAG_FILTER_FLAGS = 13, // u32 extra SECCOMP_FILTER_FLAG_* bits
   TAG_CHDIR_FALLBACK = 14, // u32: 1 = if cwd is not enterable, use "/"
   TAG_MASK_SOURCE = 15,    // path\0 of the mask file, for TAG_HIDE
+  TAG_LOOPBACK_UP = 16,    // (empty) bring up "lo" in the sandbox's own network namespace
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -117,6 +120,18 @@ static void do_pivot(const char *root) {
   if (chdir("/") < 0) fail("chdir /: %s", strerror(errno));
 }
 
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail("socket: %s", strerror(errno));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) fail("lo: SIOCGIFFLAGS: %s", strerror(errno));
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail("lo: SIOCSIFFLAGS: %s", strerror(errno));
+  close(s);
+}
+
 static int forward_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 
 int main(void) {
@@ -153,6 +168,9 @@ int main(void) {
         break;
       case TAG_MASK_SOURCE:
         mask_source = rd_str(&f);
+        break;
+      case TAG_LOOPBACK_UP:
+        loopback_up();
         break;
       case TAG_CHDIR_FALLBACK:
         cwd_fallback = (int)rd_u32(&f);

@@ -14,6 +14,7 @@ export type InitRecord =
   | { op: "symlink"; target: string; link: string }
   | { op: "hide"; path: string }
   | { op: "maskSource"; path: string }
+  | { op: "loopbackUp" }
   | { op: "pivot"; root: string };
 
 const TAG = {
@@ -32,6 +33,7 @@ const TAG = {
   filterFlags: 13,
   chdirFallback: 14,
   maskSource: 15,
+  loopbackUp: 16,
 } as const;
 
 class Writer {
@@ -96,6 +98,9 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         break;
       case "hide":
         w.record(TAG.hide, [r.path]);
+        break;
+      case "loopbackUp":
+        w.record(TAG.loopbackUp, []);
         break;
       case "maskSource":
         w.record(TAG.maskSource, [r.path]);

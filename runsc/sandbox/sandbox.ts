@@ -59,6 +59,7 @@ export async function runDo(o: DoOptions): Promise<number> {
   });
   const records: InitRecord[] = [
     { op: "hostname", name: o.hostname },
+    ...(o.network === "none" ? [{ op: "loopbackUp" } as const] : []),
     ...planDoMounts(policy, ensureMaskFile()),
     { op: "cwd", path: o.cwd, fallbackToRoot: o.cwdFallback },
     ...o.argv.map((value): InitRecord => ({ op: "arg", value })),
