@@ -80,6 +80,7 @@ export function serve(o: SentryOptions): void {
       allowed: (path) => execMatcher === undefined || execMatcher(path) !== undefined,
     },
     network: o.policy.network.mode === "host" ? "host" : "none",
+    statusFiles: new Map(),
   };
   const dispatcher = new Dispatcher(k, o.compiled.decisions, handlerTables(o.hostname), {
     bug: (ev, err) => log.error({ pid: ev.pid, syscall: sysnoName(ev.nr) ?? ev.nr, err }, "sentry bug: task killed"),

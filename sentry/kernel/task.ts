@@ -23,7 +23,12 @@ export interface Kernel {
   readonly privateDevices: ReadonlySet<bigint>;
   readonly exec: ExecRule;
   readonly network: "none" | "host";
+  /** Open /proc/TID/status files, by tid (see taskCreds). */
+  readonly statusFiles: Map<number, number>;
 }
+
+/** How many /proc/TID/status descriptors the sentry keeps open at most. */
+const STATUS_FILES_MAX = 1024;
 
 /** The exec allowlist: undefined allows any file. */
 export interface ExecRule {
@@ -66,15 +71,35 @@ function field(text: string, name: string): string {
   return text.slice(start, end < 0 ? undefined : end).trim();
 }
 
+/**
+ * Reads /proc/TID/status into statusBuf; returns its length. The descriptor is kept: it
+ * pins the task it was opened for, so a read after that task died fails (ESRCH) instead
+ * of describing a new task that reused the tid; then it is reopened once.
+ */
+function readStatus(k: Kernel, tid: number): number {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let fd = k.statusFiles.get(tid);
+    if (fd === undefined) {
+      if (k.statusFiles.size >= STATUS_FILES_MAX) {
+        for (const f of k.statusFiles.values()) k.native.close(f);
+        k.statusFiles.clear();
+      }
+      fd = openProc(k, `${tid}/status`, O_RDONLY | O_CLOEXEC);
+      k.statusFiles.set(tid, fd);
+    }
+    try {
+      return readSync(fd, statusBuf, 0, statusBuf.length, 0);
+    } catch {
+      k.native.close(fd);
+      k.statusFiles.delete(tid);
+    }
+  }
+  throw new SyscallError(ESRCH);
+}
+
 /** Reads the task's credentials from /proc/TID/status (ESRCH if it is gone). */
 export function taskCreds(k: Kernel, tid: number): Creds {
-  const fd = openProc(k, `${tid}/status`, O_RDONLY | O_CLOEXEC);
-  let n: number;
-  try {
-    n = readSync(fd, statusBuf, 0, statusBuf.length, 0);
-  } finally {
-    k.native.close(fd);
-  }
+  const n = readStatus(k, tid);
   const text = "\n" + statusBuf.toString("latin1", 0, n);
   const uid = field(text, "Uid").split(/\s+/).map(Number);
   const gid = field(text, "Gid").split(/\s+/).map(Number);

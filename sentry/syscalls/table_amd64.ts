@@ -112,15 +112,18 @@ const TRACED_OPEN =
 const TRACED_STAT = "path rules enforced by mounts; performed by the sentry when traced (--strace)";
 const PATH_NOTE = "path rules enforced by mounts (read-only binds, masked paths)";
 const EXEC_NOTE =
-  "checked against process.exec by the sentry when the policy restricts exec; the kernel re-reads the path, " +
-  "so the image is verified at the exec stop";
+  "partial: checked against process.exec by the sentry when the policy restricts exec, then run by the kernel, " +
+  "which re-reads the path; writable places are noexec mounts, but a multi-threaded caller can still race the " +
+  "string between two visible files";
 const NET_ADDR =
-  "network none: trapped and refused; proxy: performed by the sentry; AF_UNIX paths to host sockets refused";
+  "network none: performed by the sentry on a copy of the socket; AF_UNIX paths outside the sandbox's private " +
+  "filesystems refused, the network namespace confines the rest; host: allowed in the kernel";
 const NET_MSG =
-  "may carry a destination address (msg_name): trapped like sendto when the network is restricted";
+  "partial: a destination address (msg_name) is not checked; host sockets are out of reach only where mounts " +
+  "hide them (default.yaml hides /run)";
 const SOCKET_NOTE = "families are register arguments: a policy's socket rules compile to BPF";
-const SIGNAL_NOTE = "targets are confined by the PID namespace; trapped when the policy restricts signals";
-const UNAME_NOTE = "answered by the UTS namespace; emulated by the sentry when the policy virtualises it";
+const SIGNAL_NOTE = "targets are confined by the PID namespace";
+const UNAME_NOTE = "answered by the UTS namespace; emulated by the sentry when traced";
 const STATMOUNT_NOTE = "sees the caller's mount namespace; another one needs CAP_SYS_ADMIN over it";
 const MKNOD_NOTE = "device nodes need CAP_MKNOD and the device cgroup's permission";
 const IO_URING = "io_uring performs file and network operations the filter never sees";
