@@ -38,7 +38,8 @@ export interface NativeBinding {
   notifyReceive(listener: number, exitFd: number, buf: Uint8Array): number;
   /** kind 0 continue, 1 errno, 2 value. */
   notifyRespond(listener: number, buf: Uint8Array, kind: 0 | 1 | 2, value: number, errnum: number): number;
-  notifyAddFd(listener: number, buf: Uint8Array, srcFd: number, cloexec: boolean): number;
+  /** Injects srcFd as the syscall's result; at targetFd (SETFD) when given. */
+  notifyAddFd(listener: number, buf: Uint8Array, srcFd: number, cloexec: boolean, targetFd?: number): number;
   notifyIdValid(listener: number, buf: Uint8Array): number;
   notifySetSyncWakeUp(listener: number): number;
   readMemory(pid: number, addr: number, len: number, out: Uint8Array): number;

@@ -115,9 +115,10 @@ Napi::Value NotifyRespond(const Napi::CallbackInfo& info) {
   return Num(info.Env(), 0);
 }
 
-// notifyAddFd(listener, buf, srcFd, cloexec) -> the task's new fd | -errno. Installs srcFd
-// in the task and completes the notification with that fd as the result, atomically
-// (SECCOMP_ADDFD_FLAG_SEND, Linux 5.14).
+// notifyAddFd(listener, buf, srcFd, cloexec[, targetFd]) -> the task's new fd | -errno.
+// Installs srcFd in the task and completes the notification with that fd as the result,
+// atomically (SECCOMP_ADDFD_FLAG_SEND, Linux 5.14). With targetFd >= 0 the fd is installed
+// at that number, replacing what was there (SECCOMP_ADDFD_FLAG_SETFD, like dup2).
 Napi::Value NotifyAddFd(const Napi::CallbackInfo& info) {
   if (!ArgsOk(info, 4, "notifyAddFd(listener, buf, srcFd, cloexec)")) return info.Env().Undefined();
   int listener = Int(info, 0);
@@ -128,6 +129,10 @@ Napi::Value NotifyAddFd(const Napi::CallbackInfo& info) {
   a.flags = SECCOMP_ADDFD_FLAG_SEND;
   a.srcfd = (uint32_t)Int(info, 2);
   a.newfd_flags = info[3].ToBoolean().Value() ? O_CLOEXEC : 0;
+  if (info.Length() > 4 && info[4].IsNumber() && Int(info, 4) >= 0) {
+    a.flags |= SECCOMP_ADDFD_FLAG_SETFD;
+    a.newfd = (uint32_t)Int(info, 4);
+  }
   int r = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
   return Num(info.Env(), r < 0 ? -errno : r);
 }

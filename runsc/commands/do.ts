@@ -43,6 +43,9 @@ export function doCommand(globals: () => GlobalOptions): Command {
     .action(async (cmd: string[], flags: DoFlags) => {
       const g = globals();
       if (cmd.length === 0) throw new UsageError("do: missing command (usage: runsc-ts do [options] -- CMD [ARGS...])");
+      if (process.getuid?.() !== 0) {
+        throw new SandboxError("do must run as root: it maps the sandbox's root to an unprivileged host uid");
+      }
       const native = loadNative();
       const lack = missingKernelFeatures(native);
       if (lack) throw new SandboxError(lack);

@@ -105,8 +105,8 @@ export function checkErrnoName(name: string): string | undefined {
 
 /**
  * What happens to a syscall. In seccomp terms: allow = SECCOMP_RET_ALLOW, errno = the syscall
- * fails with that errno, kill = SECCOMP_RET_KILL_PROCESS, trap = SIGSYS to the calling thread
- * (SECCOMP_RET_TRAP), log = allowed and logged (SECCOMP_RET_LOG).
+ * fails with that errno, kill = SECCOMP_RET_KILL_PROCESS, trap = to the sentry
+ * (SECCOMP_RET_USER_NOTIF), log = allowed and logged (SECCOMP_RET_LOG).
  */
 export type Action =
   | { kind: "allow" }
@@ -212,7 +212,7 @@ const ActionString = doc(
     id: "Action",
     description:
       "allow (the kernel runs it), errno(NAME) (fails with that errno), kill (the process is killed), " +
-      "trap (SIGSYS to the thread), log (allowed and logged).",
+      "trap (to the sentry), log (allowed and logged by the kernel).",
     pattern: "^(allow|kill|trap|log|errno\\([A-Z0-9]+\\))$",
     examples: ["allow", "errno(EPERM)", "errno(EACCES)", "errno(ENOSYS)", "kill", "trap", "log"],
   },
