@@ -62,5 +62,7 @@ export interface NativeBinding {
   connect(fd: number, addr: Uint8Array, len: number): number;
   sendto(fd: number, data: Uint8Array, len: number, flags: number, addr: Uint8Array, addrLen: number): number;
   fchdir(fd: number): number;
+  /** True when fd is a terminal whose foreground process group is the caller's. */
+  inTerminalForeground(fd: number): boolean;
   probe(): KernelProbe;
 }

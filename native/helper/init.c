@@ -303,7 +303,9 @@ int main(void) {
     int sig = sigwaitinfo(&all, &si);
     if (sig < 0) continue;
     if (sig != SIGCHLD) {
-      kill(child, sig);
+      // A terminal's SIGINT/SIGQUIT/SIGWINCH (SI_KERNEL) reached the whole foreground
+      // process group, the workload included: forward only what was sent to us.
+      if (si.si_code != SI_KERNEL) kill(child, sig);
       continue;
     }
     int status;

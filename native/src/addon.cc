@@ -35,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"connect", Connect},
       {"sendto", SendTo},
       {"fchdir", Fchdir},
+      {"inTerminalForeground", InTerminalForeground},
       {"probe", Probe},
   };
   for (auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));

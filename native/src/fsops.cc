@@ -222,6 +222,14 @@ Napi::Value Fchdir(const Napi::CallbackInfo& info) {
   return Num(info.Env(), fchdir(Int(info, 0)) < 0 ? -errno : 0);
 }
 
+// inTerminalForeground(fd) -> true when fd is a terminal whose foreground process group
+// is ours: a SIGINT we got then came from that terminal, to the whole group.
+Napi::Value InTerminalForeground(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 1, "inTerminalForeground(fd)")) return info.Env().Undefined();
+  pid_t fg = tcgetpgrp(Int(info, 0));
+  return Napi::Boolean::New(info.Env(), fg >= 0 && fg == getpgrp());
+}
+
 // probe() -> what this kernel offers that the sandbox relies on
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

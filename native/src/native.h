@@ -34,6 +34,7 @@ Napi::Value AccessAt(const Napi::CallbackInfo& info);
 Napi::Value Connect(const Napi::CallbackInfo& info);
 Napi::Value SendTo(const Napi::CallbackInfo& info);
 Napi::Value Fchdir(const Napi::CallbackInfo& info);
+Napi::Value InTerminalForeground(const Napi::CallbackInfo& info);
 Napi::Value Probe(const Napi::CallbackInfo& info);
 
 }  // namespace runsc

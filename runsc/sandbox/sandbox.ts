@@ -87,6 +87,8 @@ export async function runDo(o: DoOptions): Promise<number> {
   o.log.debug({ pid, listener: spawned.listener }, "sandbox started");
 
   const forward = (sig: NodeJS.Signals): void => {
+    // Keys typed at our terminal already signalled the workload (same process group).
+    if ((sig === "SIGINT" || sig === "SIGQUIT") && native.inTerminalForeground(0)) return;
     try {
       process.kill(pid, sig);
     } catch {
