@@ -40,10 +40,18 @@ export type Reply =
 export const ALLOW: Reply = Object.freeze({ kind: "allow" });
 export const KILL: Reply = Object.freeze({ kind: "kill" });
 
-/** Bounded access to a task's memory. Every read returns null when the task is gone. */
+/**
+ * Bounded access to a task's memory. Failures are errno numbers: EFAULT for an address the
+ * task has not mapped (or a task that is gone), ENAMETOOLONG for a string without a NUL.
+ */
 export interface TaskMemory {
-  /** Reads a NUL-terminated string of at most max bytes (without the NUL); errno on fault. */
+  /**
+   * Reads a NUL-terminated string; max bounds the bytes read, the NUL included (PATH_MAX
+   * semantics: at most max - 1 characters).
+   */
   readString(pid: number, addr: number, max: number): string | number;
+  /** readString's bytes, in a buffer valid until the next read: {bytes, len} or an errno. */
+  readBytes(pid: number, addr: number, max: number): { bytes: Uint8Array; len: number } | number;
   /** Reads exactly len bytes; errno (number) on fault. */
   read(pid: number, addr: number, len: number): Uint8Array | number;
   /** Writes bytes; returns 0 or an errno. */

@@ -42,8 +42,9 @@ class Writer {
     const body = Buffer.concat(
       fields.map((f) => {
         if (typeof f === "number") {
+          if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) throw new RangeError(`init config: ${f} is not a u32`);
           const b = Buffer.alloc(4);
-          b.writeUInt32LE(f >>> 0);
+          b.writeUInt32LE(f);
           return b;
         }
         if (typeof f === "string") {
@@ -80,6 +81,9 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         w.record(TAG.hostname, [r.name]);
         break;
       case "filter":
+        if (r.program.length === 0 || r.program.length % 8 !== 0) {
+          throw new RangeError(`init config: a filter is whole struct sock_filter entries, got ${r.program.length} bytes`);
+        }
         w.record(TAG.filter, [r.program]);
         w.record(TAG.filterFlags, [r.flags]);
         break;

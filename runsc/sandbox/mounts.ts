@@ -107,9 +107,11 @@ export function planDoMounts(policy: Policy, maskFile: string): InitRecord[] {
   }
 
   // Path rules, least specific first so that deeper rules are mounted on top.
-  const rules = [...policy.filesystem.rules].sort(
-    (a, b) => parsePathPattern(a.path).base.split("/").length - parsePathPattern(b.path).base.split("/").length,
-  );
+  const depth = (p: string): number => {
+    const base = parsePathPattern(p).base;
+    return base === "/" ? 0 : base.split("/").length - 1;
+  };
+  const rules = [...policy.filesystem.rules].sort((a, b) => depth(a.path) - depth(b.path));
   for (const rule of rules) {
     const target = inRoot(parsePathPattern(rule.path).base);
     switch (rule.access) {

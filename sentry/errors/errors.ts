@@ -31,12 +31,13 @@ export class SyscallError extends Error {
  * yields undefined: the caller must fail closed (kill the task), never let it through.
  */
 export function translate(err: unknown): Reply | undefined {
-  if (err instanceof SyscallError) return errnoReply(err.errno);
-  if (err instanceof Error) {
-    const e = (err as NodeJS.ErrnoException).errno;
-    if (typeof e === "number" && typeof (err as NodeJS.ErrnoException).code === "string" && e !== 0) {
-      return errnoReply(Math.abs(e));
-    }
+  let e: number | undefined;
+  if (err instanceof SyscallError) e = err.errno;
+  else if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string") {
+    const n = (err as NodeJS.ErrnoException).errno;
+    if (typeof n === "number") e = Math.abs(n);
   }
-  return undefined;
+  // Not an errno at all (0, out of range, NaN): a bug, not an answer.
+  if (e === undefined || !Number.isInteger(e) || e <= 0 || e > MAX_ERRNO) return undefined;
+  return errnoReply(e);
 }

@@ -2,8 +2,7 @@
 // descriptors a path operation starts from. Used by the sys_*.ts handlers.
 import { readSync } from "node:fs";
 import type { NativeBinding } from "../../native/binding.js";
-import type { TrapEvent } from "../../platform/platform.js";
-import type { ProcessMemory } from "../../platform/seccomp/unotify.js";
+import type { TaskMemory, TrapEvent } from "../../platform/platform.js";
 import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY } from "../abi/fcntl.js";
 import { EFAULT, ENAMETOOLONG, ENOENT, ESRCH } from "../abi/errno.js";
 import { SyscallError } from "../errors/errors.js";
@@ -14,7 +13,7 @@ export const PATH_MAX = 4096;
 /** What every handler may use. Built once per sandbox by the sentry. */
 export interface Kernel {
   readonly native: NativeBinding;
-  readonly mem: ProcessMemory;
+  readonly mem: TaskMemory;
   /** ID_VALID for the event being handled: false once the task stopped waiting. */
   idValid(): boolean;
   /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */

@@ -3,7 +3,8 @@
 //
 // Semantics, in order (later steps override earlier ones for the syscalls they name):
 //   1. the built-in table (sentry/syscalls/table_amd64.ts);
-//   2. `syscalls.default`, when not "allow", replaces every table decision except denials;
+//   2. `syscalls.default`, when not "allow", replaces what the table allows (its denials and
+//      the denials of its argument rules stay);
 //   3. `syscalls.allow` allows, `syscalls.deny` fails with EPERM;
 //   4. `syscalls.rules` for a name are tried first, in file order; the first whose
 //      conditions all hold wins; none matching falls back to steps 1-3;
@@ -134,7 +135,11 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
   const defaultAction = policyAction(parseActionText(policy.syscalls.default));
   for (const e of TABLE_AMD64) {
     let d = fromTable(e);
-    if (defaultAction.kind !== "allow" && e.handling !== "denied") d = { action: defaultAction };
+    // A non-allow default replaces what the table allows, never what it refuses: the
+    // table's argument rules (namespace flags, TIOCSTI...) keep their denials.
+    if (defaultAction.kind !== "allow" && e.handling !== "denied") {
+      d = isRules(d) ? { rules: d.rules, otherwise: defaultAction } : { action: defaultAction };
+    }
     decisions[e.nr] = d;
   }
   for (const name of policy.syscalls.allow) decisions[mustNr(name)] = { action: ALLOW };

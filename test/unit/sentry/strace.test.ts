@@ -41,6 +41,12 @@ class FakeMemory implements TaskMemory {
   }
 
   readString(pid: number, addr: number, max: number): string | number {
+    const r = this.readBytes(pid, addr, max);
+    return typeof r === "number" ? r : new TextDecoder().decode(r.bytes.subarray(0, r.len));
+  }
+
+  /** As the native reader: max counts the terminating NUL. */
+  readBytes(pid: number, addr: number, max: number): { bytes: Uint8Array; len: number } | number {
     this.reads++;
     expect(pid).toBe(PID);
     for (const [start, bytes] of this.regions) {
@@ -48,8 +54,8 @@ class FakeMemory implements TaskMemory {
       const rest = bytes.subarray(addr - start);
       const nul = rest.indexOf(0);
       if (nul < 0) return EFAULT;
-      if (nul > max) return ENAMETOOLONG;
-      return new TextDecoder().decode(rest.subarray(0, nul));
+      if (nul >= max) return ENAMETOOLONG;
+      return { bytes: rest, len: nul };
     }
     return EFAULT;
   }

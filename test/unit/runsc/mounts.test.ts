@@ -1,0 +1,246 @@
+// The mount plan of `runsc-ts do`, shaped by the policy: a private, read-only root, /proc with
+// host knobs read-only, a private /tmp, hidden paths, noexec where exec is not allowed, then pivot.
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+import type { InitRecord } from "../../../runsc/sandbox/initConfig.js";
+import { NEW_ROOT, planDoMounts } from "../../../runsc/sandbox/mounts.js";
+import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
+import type { Policy } from "../../../sentry/policy/schema.js";
+
+// include/uapi/linux/mount.h, written out.
+const MS_NOSUID = 0x2;
+const MS_NODEV = 0x4;
+const MS_NOEXEC = 0x8;
+const MS_BIND = 0x1000;
+const MS_REC = 0x4000;
+const MS_PRIVATE = 1 << 18;
+const MOUNT_ATTR_RDONLY = 0x1;
+const MOUNT_ATTR_NOSUID = 0x2;
+const MOUNT_ATTR_NOEXEC = 0x8;
+
+const MASK = "/run/runsc-ts/masked";
+const ROOT = "/tmp/root";
+const DEFAULT: Policy = loadPolicyFile(join(defaultPoliciesDir(), "default.yaml"));
+
+type Mount = Extract<InitRecord, { op: "mount" }>;
+type SetAttr = Extract<InitRecord, { op: "setattr" }>;
+
+function withPolicy(p: { filesystem?: Partial<Policy["filesystem"]>; process?: Policy["process"] }): Policy {
+  return {
+    ...DEFAULT,
+    filesystem: { ...DEFAULT.filesystem, ...p.filesystem },
+    process: p.process ?? DEFAULT.process,
+  };
+}
+
+const mounts = (plan: readonly InitRecord[]): Mount[] => plan.filter((r): r is Mount => r.op === "mount");
+const setattrs = (plan: readonly InitRecord[]): SetAttr[] => plan.filter((r): r is SetAttr => r.op === "setattr");
+
+/** The one mount record on target, or a failure naming it. */
+function mountOn(plan: readonly InitRecord[], target: string, fstype?: string): Mount {
+  const found = mounts(plan).filter((m) => m.target === target && (fstype === undefined || m.fstype === fstype));
+  expect(found, `mounts on ${target}`).toHaveLength(1);
+  return found[0] as Mount;
+}
+
+/** A rule's path without a trailing /**. */
+const base = (pattern: string): string => (pattern.endsWith("/**") ? pattern.slice(0, -3) : pattern);
+
+describe("planDoMounts for the default policy", () => {
+  const plan = planDoMounts(DEFAULT, MASK);
+
+  it("builds the new root at /tmp/root", () => {
+    expect(NEW_ROOT).toBe(ROOT);
+  });
+
+  it("first sets the mask source and makes / private, recursively", () => {
+    expect(plan.slice(0, 2)).toEqual([
+      { op: "maskSource", path: MASK },
+      { op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | MS_PRIVATE, data: "" },
+    ]);
+  });
+
+  it("binds the host root recursively and then makes all of it read-only and nosuid", () => {
+    const bind = mountOn(plan, ROOT);
+    expect(bind).toMatchObject({ source: "/", fstype: "" });
+    expect(bind.optional).toBeFalsy();
+    expect(bind.flags & (MS_BIND | MS_REC)).toBe(MS_BIND | MS_REC);
+    const attr = setattrs(plan).filter((s) => s.path === ROOT);
+    expect(attr).toHaveLength(1);
+    expect(attr[0]).toMatchObject({ recursive: true, clear: 0 });
+    expect((attr[0] as SetAttr).set & (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID)).toBe(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+    expect((attr[0] as SetAttr).optional).toBeFalsy();
+    expect(plan.indexOf(attr[0] as SetAttr)).toBeGreaterThan(plan.indexOf(bind));
+  });
+
+  it("mounts a fresh /proc, nosuid, nodev and noexec", () => {
+    const proc = mountOn(plan, `${ROOT}/proc`, "proc");
+    expect(proc.source).toBe("proc");
+    expect(proc.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)).toBe(MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    expect(plan.indexOf(proc)).toBeGreaterThan(plan.indexOf(mountOn(plan, ROOT)));
+  });
+
+  it.each(["/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq"])(
+    "makes %s read-only: bound onto itself, then RDONLY recursively",
+    (p) => {
+      const target = ROOT + p;
+      const bind = mountOn(plan, target);
+      expect(bind.source).toBe(target);
+      expect(bind.flags & MS_BIND).toBe(MS_BIND);
+      const attr = setattrs(plan).find((s) => s.path === target);
+      expect(attr).toBeDefined();
+      expect((attr as SetAttr).set & MOUNT_ATTR_RDONLY).toBe(MOUNT_ATTR_RDONLY);
+      expect((attr as SetAttr).recursive).toBe(true);
+      expect(plan.indexOf(attr as SetAttr)).toBeGreaterThan(plan.indexOf(bind));
+      expect(plan.indexOf(bind)).toBeGreaterThan(plan.indexOf(mountOn(plan, `${ROOT}/proc`, "proc")));
+    },
+  );
+
+  it.each(["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"])("hides %s", (p) => {
+    expect(plan).toContainEqual({ op: "hide", path: ROOT + p });
+  });
+
+  it("mounts a private tmpfs on /tmp, nosuid and nodev", () => {
+    expect(DEFAULT.filesystem.tmp).toBe(true);
+    const tmp = mountOn(plan, `${ROOT}/tmp`, "tmpfs");
+    expect(tmp.source).toBe("tmpfs");
+    expect(tmp.flags & (MS_NOSUID | MS_NODEV)).toBe(MS_NOSUID | MS_NODEV);
+  });
+
+  it("turns every access: none rule into a hide of its path under the new root", () => {
+    const none = DEFAULT.filesystem.rules.filter((r) => r.access === "none");
+    expect(none.length).toBeGreaterThanOrEqual(7);
+    for (const rule of none) expect(plan, rule.path).toContainEqual({ op: "hide", path: ROOT + base(rule.path) });
+    for (const p of ["/etc/shadow", "/etc/gshadow", "/root", "/var/lib/docker", "/run"]) {
+      expect(plan).toContainEqual({ op: "hide", path: ROOT + p });
+    }
+  });
+
+  it("hides only under the new root, after it is built and before the pivot", () => {
+    const rootBind = plan.indexOf(mountOn(plan, ROOT));
+    plan.forEach((r, i) => {
+      if (r.op !== "hide") return;
+      expect(r.path.startsWith(`${ROOT}/`), r.path).toBe(true);
+      expect(i).toBeGreaterThan(rootBind);
+    });
+  });
+
+  it("mounts nothing outside the new root once it is bound", () => {
+    const rootBind = plan.indexOf(mountOn(plan, ROOT));
+    for (const r of plan.slice(rootBind + 1)) {
+      const path = r.op === "mount" ? r.target : r.op === "pivot" ? r.root : "path" in r ? r.path : r.op === "symlink" ? r.link : ROOT;
+      expect(path === ROOT || path.startsWith(`${ROOT}/`), `${r.op} ${path}`).toBe(true);
+    }
+  });
+
+  it("ends with the pivot into the new root, and pivots once", () => {
+    expect(plan.at(-1)).toEqual({ op: "pivot", root: ROOT });
+    expect(plan.filter((r) => r.op === "pivot")).toHaveLength(1);
+  });
+
+  it("leaves /tmp executable when exec is not restricted", () => {
+    expect(DEFAULT.process.exec).toBeUndefined();
+    expect(mountOn(plan, `${ROOT}/tmp`, "tmpfs").flags & MS_NOEXEC).toBe(0);
+  });
+});
+
+describe("planDoMounts follows the policy", () => {
+  it("without filesystem.tmp mounts no tmpfs on /tmp", () => {
+    const plan = planDoMounts(withPolicy({ filesystem: { tmp: false } }), MASK);
+    expect(mounts(plan).filter((m) => m.target === `${ROOT}/tmp`)).toEqual([]);
+  });
+
+  it("with exec allowed only under /usr mounts /tmp and /dev/shm noexec", () => {
+    const plan = planDoMounts(withPolicy({ process: { exec: { allow: ["/usr/**"] } } }), MASK);
+    expect(mountOn(plan, `${ROOT}/tmp`, "tmpfs").flags & MS_NOEXEC).toBe(MS_NOEXEC);
+    expect(mountOn(plan, `${ROOT}/dev/shm`, "tmpfs").flags & MS_NOEXEC).toBe(MS_NOEXEC);
+  });
+
+  it.each(["/tmp/**", "/tmp/bin/**", "/**"])("with %s allowed leaves /tmp executable", (pattern) => {
+    const plan = planDoMounts(withPolicy({ process: { exec: { allow: ["/usr/**", pattern] } } }), MASK);
+    expect(mountOn(plan, `${ROOT}/tmp`, "tmpfs").flags & MS_NOEXEC).toBe(0);
+  });
+
+  it("with /tmpfoo/** allowed still mounts /tmp noexec", () => {
+    const plan = planDoMounts(withPolicy({ process: { exec: { allow: ["/tmpfoo/**"] } } }), MASK);
+    expect(mountOn(plan, `${ROOT}/tmp`, "tmpfs").flags & MS_NOEXEC).toBe(MS_NOEXEC);
+  });
+
+  it("with a writable root leaves RDONLY off the root but keeps nosuid", () => {
+    const plan = planDoMounts(withPolicy({ filesystem: { root: "writable" } }), MASK);
+    const attr = setattrs(plan).filter((s) => s.path === ROOT);
+    expect(attr).toHaveLength(1);
+    expect((attr[0] as SetAttr).set & MOUNT_ATTR_RDONLY).toBe(0);
+    expect((attr[0] as SetAttr).set & MOUNT_ATTR_NOSUID).toBe(MOUNT_ATTR_NOSUID);
+    // Host-global knobs stay read-only whatever the root.
+    expect(setattrs(plan).find((s) => s.path === `${ROOT}/proc/sys`)?.set ?? 0).toBeGreaterThan(0);
+  });
+
+  it("binds read, read-write and exec rules onto themselves with the matching attributes", () => {
+    const plan = planDoMounts(
+      withPolicy({
+        filesystem: {
+          rules: [
+            { path: "/data/**", access: "read-write" },
+            { path: "/opt/tools/**", access: "exec" },
+            { path: "/srv", access: "read" },
+          ],
+        },
+      }),
+      MASK,
+    );
+    const attrOf = (p: string): SetAttr | undefined => setattrs(plan).find((s) => s.path === ROOT + p);
+    expect(mountOn(plan, `${ROOT}/data`)).toMatchObject({ source: `${ROOT}/data`, flags: MS_BIND | MS_REC });
+    expect(attrOf("/data")).toMatchObject({ set: 0, clear: MOUNT_ATTR_RDONLY, recursive: true });
+    expect(attrOf("/opt/tools")).toMatchObject({ set: MOUNT_ATTR_RDONLY, clear: MOUNT_ATTR_NOEXEC, recursive: true });
+    expect(attrOf("/srv")).toMatchObject({ set: MOUNT_ATTR_RDONLY, clear: 0 });
+  });
+
+  it("hides a deeper rule after mounting the shallower one that contains it", () => {
+    const plan = planDoMounts(
+      withPolicy({
+        filesystem: {
+          rules: [
+            { path: "/data/secret/**", access: "none" },
+            { path: "/data/**", access: "read-write" },
+          ],
+        },
+      }),
+      MASK,
+    );
+    const hide = plan.findIndex((r) => r.op === "hide" && r.path === `${ROOT}/data/secret`);
+    const bind = plan.indexOf(mountOn(plan, `${ROOT}/data`));
+    expect(hide).toBeGreaterThan(bind);
+  });
+
+  // policies/README.md: the most specific rule wins, whatever the order. A rule for / binds the
+  // whole tree again and sets its attributes recursively, so it must come before every other.
+  it("applies a rule for / before a rule for a top-level path written ahead of it", () => {
+    const plan = planDoMounts(
+      withPolicy({
+        filesystem: {
+          root: "writable",
+          rules: [
+            { path: "/data/**", access: "read-write" },
+            { path: "/**", access: "read" },
+          ],
+        },
+      }),
+      MASK,
+    );
+    const lastAttr = (p: string): number => {
+      let last = -1;
+      plan.forEach((r, i) => {
+        if (r.op === "setattr" && r.path === p) last = i;
+      });
+      return last;
+    };
+    expect(lastAttr(ROOT)).toBeGreaterThan(0);
+    expect(lastAttr(`${ROOT}/data`)).toBeGreaterThan(lastAttr(ROOT));
+  });
+
+  it("passes the mask file through", () => {
+    expect(planDoMounts(DEFAULT, "/elsewhere/m")[0]).toEqual({ op: "maskSource", path: "/elsewhere/m" });
+  });
+});

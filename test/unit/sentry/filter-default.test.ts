@@ -1,0 +1,125 @@
+// The default policy compiled to BPF and run through the interpreter: for every syscall number
+// and a set of register values, the filter answers what the policy's decisions say.
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+import { compileFilter } from "../../../platform/seccomp/compile.js";
+import { LoadedFilter } from "../../../platform/seccomp/interpreter.js";
+import { CLONE_NEWUSER } from "../../../sentry/abi/clone.js";
+import { TIOCSTI } from "../../../sentry/abi/ioctl.js";
+import { sysnoByName, sysnoName } from "../../../sentry/abi/sysno_amd64.js";
+import { compilePolicy, evaluateDecision, type CompileOptions } from "../../../sentry/policy/compile.js";
+import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
+import type { Policy } from "../../../sentry/policy/schema.js";
+import type { FilterAction } from "../../../sentry/syscalls/syscall.js";
+
+// Written out (include/uapi/linux/seccomp.h, include/uapi/linux/audit.h, errno-base.h),
+// independent of the modules under test.
+const RET_KILL_PROCESS = 0x80000000;
+const RET_ERRNO = 0x00050000;
+const RET_USER_NOTIF = 0x7fc00000;
+const RET_LOG = 0x7ffc0000;
+const RET_ALLOW = 0x7fff0000;
+const ARCH_X86_64 = 0xc000003e;
+const ARCH_I386 = 0x40000003;
+const ARCH_AARCH64 = 0xc00000b7;
+const X32_BIT = 0x40000000;
+const ENOSYS = 38;
+const EPERM = 1;
+
+const DEFAULT: Policy = loadPolicyFile(join(defaultPoliciesDir(), "default.yaml"));
+
+const ONES = (1n << 64n) - 1n;
+const zeros = (): bigint[] => [0n, 0n, 0n, 0n, 0n, 0n];
+const withArg = (i: number, v: bigint): bigint[] => zeros().map((z, j) => (j === i ? v : z));
+
+/** Register sets every number is tried with: each one decides some syscall's rules. */
+const REGISTERS: readonly (readonly bigint[])[] = [
+  zeros(),
+  withArg(0, BigInt(CLONE_NEWUSER)), // clone, unshare
+  withArg(0, (1n << 32n) | BigInt(CLONE_NEWUSER)),
+  withArg(1, BigInt(TIOCSTI)), // ioctl
+  withArg(1, (0xdeadn << 32n) | BigInt(TIOCSTI)),
+  withArg(4, 0n), // sendto without an address
+  withArg(4, 0x7fff0000n), // sendto with one
+  [1n, 8n, 0n, 0n, 0n, 0n], // seccomp(SET_MODE_FILTER, FLAG_NEW_LISTENER)
+  zeros().map(() => ONES),
+];
+
+function ret(a: FilterAction): number {
+  switch (a.kind) {
+    case "allow":
+      return RET_ALLOW;
+    case "errno":
+      return (RET_ERRNO | a.errno) >>> 0;
+    case "kill":
+      return RET_KILL_PROCESS;
+    case "trap":
+      return RET_USER_NOTIF;
+    case "log":
+      return RET_LOG;
+  }
+}
+
+const hex = (v: number): string => `0x${v.toString(16)}`;
+
+describe.each<[string, Policy, CompileOptions]>([
+  ["the default policy", DEFAULT, {}],
+  ["the default policy traced (trace all)", DEFAULT, { trace: "all" }],
+  ["the default policy with exec restricted, traced for openat", { ...DEFAULT, process: { exec: { allow: ["/usr/**"] } } }, { trace: new Set(["openat"]) }],
+])("%s compiled to BPF", (_, policy, opts) => {
+  const cp = compilePolicy(policy, opts);
+  const filter = new LoadedFilter(compileFilter(cp.filter));
+  const run = (nr: number, args: readonly bigint[] = zeros(), arch = ARCH_X86_64): number =>
+    filter.run({ nr, arch, ip: 0n, args });
+
+  /** What the filter must return: the decision, trapped when tracing covers the syscall. */
+  const expected = (nr: number, args: readonly bigint[]): number => {
+    const d = cp.decisions[nr];
+    if (d === undefined) return (RET_ERRNO | ENOSYS) >>> 0;
+    const a = evaluateDecision(d, (i) => args[i] ?? 0n);
+    const name = sysnoName(nr) ?? "";
+    const traced = opts.trace === "all" || (opts.trace !== undefined && opts.trace.has(name));
+    return traced && a.kind !== "kill" ? RET_USER_NOTIF : ret(a);
+  };
+
+  it("kills the i386 and other foreign ABIs whatever the number", () => {
+    for (const arch of [ARCH_I386, ARCH_AARCH64, 0]) {
+      for (const nr of [0, 1, 39, 59, 1000]) expect(run(nr, zeros(), arch), `${hex(arch)} ${nr}`).toBe(RET_KILL_PROCESS);
+    }
+  });
+
+  it("kills x32 calls", () => {
+    for (const nr of [0, 39, 59, 512, 1000]) expect(run(X32_BIT | nr), hex(X32_BIT | nr)).toBe(RET_KILL_PROCESS);
+  });
+
+  it("answers nr -1 (a skipped syscall) and unassigned numbers with ENOSYS", () => {
+    expect(run(-1)).toBe(RET_ERRNO | ENOSYS);
+    expect(run(X32_BIT - 1)).toBe(RET_ERRNO | ENOSYS);
+    expect(run(1000)).toBe(RET_ERRNO | ENOSYS);
+  });
+
+  it("agrees with the decisions for every number in 0..1023 and every register set", () => {
+    let compared = 0;
+    for (let nr = 0; nr < 1024; nr++) {
+      for (const args of REGISTERS) {
+        const want = expected(nr, args);
+        const got = run(nr, args);
+        if (got !== want) {
+          expect.fail(`nr ${nr} args [${args.map((a) => hex(Number(a & 0xffffffffn))).join(", ")}]: got ${hex(got)}, want ${hex(want)}`);
+        }
+        compared++;
+      }
+    }
+    expect(compared).toBe(1024 * REGISTERS.length);
+  });
+
+  it("denies the dangerous families and the namespace flags in BPF", () => {
+    const nr = (name: string): number => sysnoByName(name) ?? -1;
+    const traced = opts.trace === "all";
+    const denied = traced ? RET_USER_NOTIF : RET_ERRNO | EPERM;
+    for (const name of ["bpf", "io_uring_setup", "kexec_load", "ptrace", "mount"]) expect(run(nr(name)), name).toBe(denied);
+    expect(run(nr("clone"), withArg(0, BigInt(CLONE_NEWUSER)))).toBe(denied);
+    expect(run(nr("ioctl"), withArg(1, BigInt(TIOCSTI)))).toBe(denied);
+  });
+});
