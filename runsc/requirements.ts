@@ -21,3 +21,11 @@ export function missingKernelFeatures(native: NativeBinding): string | undefined
   if (missing.length === 0) return undefined;
   return `this kernel (${p.release}) lacks: ${missing.join(", ")}`;
 }
+
+/** True when the running kernel is at least major.minor. */
+export function kernelAtLeast(native: NativeBinding, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(native.probe().release);
+  if (!m) return false;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+}

@@ -9,11 +9,15 @@ import { compileFilterBytes } from "../../platform/seccomp/compile.js";
 import { compilePolicy } from "../../sentry/policy/compile.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import type { LogFormat } from "../log.js";
+import { kernelAtLeast } from "../requirements.js";
 import { encodeInitConfig } from "./initConfig.js";
 import type { InitRecord } from "./initConfig.js";
 import { ensureMaskFile } from "./maskFile.js";
 import { planDoMounts } from "./mounts.js";
 import type { WorkerData, WorkerMessage } from "./worker.js";
+
+// include/uapi/linux/seccomp.h
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5;
 
 // include/uapi/linux/sched.h
 const CLONE_NEWNS = 0x00020000;
@@ -64,7 +68,9 @@ export async function runDo(o: DoOptions): Promise<number> {
     { op: "cwd", path: o.cwd, fallbackToRoot: o.cwdFallback },
     ...o.argv.map((value): InitRecord => ({ op: "arg", value })),
     ...o.env.map((value): InitRecord => ({ op: "env", value })),
-    { op: "filter", program: compileFilterBytes(compiled.filter), flags: 0 },
+    // Linux 5.19: once the sentry has received a call, a signal no longer interrupts the
+    // task's wait, so an operation the sentry performed is never restarted and run twice.
+    { op: "filter", program: compileFilterBytes(compiled.filter), flags: kernelAtLeast(native, 5, 19) ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0 },
   ];
   let flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
   if (o.network === "none") flags |= CLONE_NEWNET;
