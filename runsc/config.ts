@@ -1,13 +1,14 @@
 // Options every command shares (the root command's global flags).
 import type { Logger } from "pino";
 import type { LogFormat } from "./log.js";
-import { createLogger } from "./log.js";
 
 export interface GlobalOptions {
   debug: boolean;
   logFormat: LogFormat;
 }
 
-export function loggerFor(g: GlobalOptions): Logger {
+/** The CLI's logger; pino is loaded only when one is asked for. */
+export async function loggerFor(g: GlobalOptions): Promise<Logger> {
+  const { createLogger } = await import("./log.js");
   return createLogger({ level: g.debug ? "debug" : "warn", format: g.logFormat, fd: 2 });
 }

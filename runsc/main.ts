@@ -1,6 +1,6 @@
 // runsc-ts: the command line (commander root). One file per verb in commands/.
 import { Command, CommanderError, Option } from "commander";
-import { PolicyError } from "../sentry/policy/load.js";
+import { PolicyError } from "../sentry/policy/files.js";
 import { doCommand } from "./commands/do.js";
 import { syscallsCommand } from "./commands/syscalls.js";
 import type { GlobalOptions } from "./config.js";

@@ -1,16 +1,13 @@
 // The sentry for one sandbox: kernel context, handler families, dispatch and the strace
 // tracer, wired to a seccomp user-notify listener. Runs on its own thread (the caller's),
 // which it moves into the sandbox's mount namespace.
-import type { Logger } from "pino";
 import type { NativeBinding } from "../native/binding.js";
-import type { Reply, TrapEvent } from "../platform/platform.js";
+import type { Reply, TaskMemory, TrapEvent } from "../platform/platform.js";
 import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
 import { sysnoName } from "./abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/task.js";
-import type { CompiledPolicy } from "./policy/compile.js";
+import type { Decision } from "./policy/decision.js";
 import { createPathMatcher } from "./policy/paths.js";
-import type { Policy } from "./policy/schema.js";
-import { formatCall, formatResult } from "./strace/format.js";
 import { Dispatcher } from "./syscalls/dispatch.js";
 import type { HandlerTable } from "./syscalls/handlers.js";
 import { execHandlers } from "./syscalls/sys_exec.js";
@@ -20,18 +17,33 @@ import { signalHandlers } from "./syscalls/sys_signal.js";
 import { socketHandlers } from "./syscalls/sys_socket.js";
 import { statHandlers } from "./syscalls/sys_stat.js";
 
+/** Where the sentry logs: pino's Logger fits; so does a small writer when pino is not loaded. */
+export interface SentryLog {
+  info(msg: string): void;
+  debug(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 export interface SentryOptions {
   native: NativeBinding;
   /** An fd of the sandbox's mount namespace. */
   mntns: number;
   pidfd: number;
   listener: number;
-  policy: Policy;
-  compiled: CompiledPolicy;
+  /** Per syscall number, what the policy decided (sentry/policy/compile.ts). */
+  decisions: readonly (Decision | undefined)[];
+  /** The policy's process.exec.allow patterns; undefined: any file may be executed. */
+  execAllow: readonly string[] | undefined;
+  network: "none" | "host";
   hostname: string;
-  /** Trace (strace) the syscalls that reach the sentry. */
-  strace: boolean;
-  log: Logger;
+  /** Trace (strace) the syscalls that reach the sentry with these printers (strace/format.ts). */
+  strace: Tracer | undefined;
+  log: SentryLog;
+}
+
+export interface Tracer {
+  formatCall(ev: TrapEvent, mem: TaskMemory): string;
+  formatResult(name: string, r: Reply): string;
 }
 
 /** Every handler family. */
@@ -66,8 +78,7 @@ export function serve(o: SentryOptions): void {
   const syncWake = notify.enableSyncWakeUp();
   log.debug({ syncWakeUp: syncWake }, "sentry serving");
 
-  const execAllow = o.policy.process.exec?.allow;
-  const execMatcher = execAllow ? createPathMatcher(execAllow.map((path) => ({ path }))) : undefined;
+  const execMatcher = o.execAllow ? createPathMatcher(o.execAllow.map((path) => ({ path }))) : undefined;
   const mem = new ProcessMemory(native);
   const k: Kernel = {
     native,
@@ -79,14 +90,15 @@ export function serve(o: SentryOptions): void {
       restricted: execMatcher !== undefined,
       allowed: (path) => execMatcher === undefined || execMatcher(path) !== undefined,
     },
-    network: o.policy.network.mode === "host" ? "host" : "none",
+    network: o.network,
     statusFiles: new Map(),
   };
-  const dispatcher = new Dispatcher(k, o.compiled.decisions, handlerTables(o.hostname), {
+  const dispatcher = new Dispatcher(k, o.decisions, handlerTables(o.hostname), {
     bug: (ev, err) => log.error({ pid: ev.pid, syscall: sysnoName(ev.nr) ?? ev.nr, err }, "sentry bug: task killed"),
   });
 
-  if (!o.strace) {
+  const tracer = o.strace;
+  if (tracer === undefined) {
     notify.run((ev) => dispatcher.handle(ev));
     return;
   }
@@ -95,7 +107,7 @@ export function serve(o: SentryOptions): void {
   let us = 0;
   notify.run(
     (ev: TrapEvent): Reply => {
-      call = formatCall(ev, mem);
+      call = tracer.formatCall(ev, mem);
       const start = process.hrtime.bigint();
       const r = dispatcher.handle(ev);
       us = Number(process.hrtime.bigint() - start) / 1000;
@@ -103,7 +115,7 @@ export function serve(o: SentryOptions): void {
     },
     (ev, r, outcome) => {
       const shown: Reply = r.kind === "fd" ? (outcome >= 0 ? { kind: "value", value: outcome } : { kind: "errno", errno: -outcome }) : r;
-      log.info(`[${String(ev.pid).padStart(6)}] ${call} ${formatResult(sysnoName(ev.nr) ?? String(ev.nr), shown)} (${us.toFixed(1)}µs)`);
+      log.info(`[${String(ev.pid).padStart(6)}] ${call} ${tracer.formatResult(sysnoName(ev.nr) ?? String(ev.nr), shown)} (${us.toFixed(1)}µs)`);
     },
   );
 }

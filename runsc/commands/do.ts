@@ -2,13 +2,13 @@
 import { Command, Option } from "commander";
 import { loadNative } from "../../native/index.js";
 import { PolicyCompileError } from "../../sentry/policy/compile.js";
-import { defaultPoliciesDir, loadPolicyFile, resolvePolicyPath } from "../../sentry/policy/load.js";
 import { sysnoByName } from "../../sentry/abi/sysno_amd64.js";
 import { UsageError } from "../errors.js";
 import type { GlobalOptions } from "../config.js";
 import { loggerFor } from "../config.js";
+import { loadPolicy } from "../policyCache.js";
 import { missingKernelFeatures } from "../requirements.js";
-import { runDo, SandboxError } from "../sandbox/sandbox.js";
+import { runDo, SandboxError, SentryThread } from "../sandbox/sandbox.js";
 
 interface DoFlags {
   policy: string;
@@ -43,13 +43,15 @@ export function doCommand(globals: () => GlobalOptions): Command {
     .action(async (cmd: string[], flags: DoFlags) => {
       const g = globals();
       if (cmd.length === 0) throw new UsageError("do: missing command (usage: runsc-ts do [options] -- CMD [ARGS...])");
+      const tracing = flags.strace || flags.straceSyscalls !== undefined;
+      const sentry = new SentryThread({ strace: tracing, debug: g.debug, logFormat: g.logFormat });
       if (process.getuid?.() !== 0) {
         throw new SandboxError("do must run as root: it maps the sandbox's root to an unprivileged host uid");
       }
       const native = loadNative();
       const lack = missingKernelFeatures(native);
       if (lack) throw new SandboxError(lack);
-      const policy = loadPolicyFile(resolvePolicyPath(flags.policy, defaultPoliciesDir()));
+      const policy = await loadPolicy(flags.policy);
       let trace: "all" | string[] | null = flags.strace ? "all" : null;
       if (flags.straceSyscalls !== undefined) {
         const names = flags.straceSyscalls.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -61,7 +63,7 @@ export function doCommand(globals: () => GlobalOptions): Command {
         .filter(([k, v]) => v !== undefined && !flags.env.some((e) => e.startsWith(k + "=")))
         .map(([k, v]) => `${k}=${v}`)
         .concat(flags.env);
-      const log = loggerFor(g);
+      const log = g.debug ? await loggerFor(g) : undefined;
       try {
         const status = await runDo({
           argv: cmd,
@@ -72,9 +74,8 @@ export function doCommand(globals: () => GlobalOptions): Command {
           network: flags.network ?? (policy.network.mode === "host" ? "host" : "none"),
           trace,
           hostname: flags.hostname ?? policy.hostname ?? "runsc-ts",
+          sentry,
           log,
-          logLevel: g.debug ? "debug" : "warn",
-          logFormat: g.logFormat,
         });
         process.exitCode = status;
       } catch (err) {

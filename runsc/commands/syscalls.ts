@@ -2,7 +2,7 @@
 // policy, where each syscall is decided.
 import { Command } from "commander";
 import { compilePolicy } from "../../sentry/policy/compile.js";
-import { defaultPoliciesDir, loadPolicyFile, resolvePolicyPath } from "../../sentry/policy/load.js";
+import { loadPolicy } from "../policyCache.js";
 import { TABLE_AMD64 } from "../../sentry/syscalls/table_amd64.js";
 import type { Handling } from "../../sentry/syscalls/syscall.js";
 
@@ -18,8 +18,8 @@ export function syscallsCommand(): Command {
     .description("print the amd64 syscall table: how each syscall is handled under a policy")
     .option("--policy <file>", "policy file, or the name of one in policies/", "default")
     .option("--json", "print JSON", false)
-    .action((flags: { policy: string; json: boolean }) => {
-      const policy = loadPolicyFile(resolvePolicyPath(flags.policy, defaultPoliciesDir()));
+    .action(async (flags: { policy: string; json: boolean }) => {
+      const policy = await loadPolicy(flags.policy);
       const compiled = compilePolicy(policy);
       const rows = TABLE_AMD64.map((e) => ({
         nr: e.nr,

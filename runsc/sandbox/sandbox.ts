@@ -8,13 +8,12 @@ import type { Logger } from "pino";
 import { compileFilterBytes } from "../../platform/seccomp/compile.js";
 import { compilePolicy } from "../../sentry/policy/compile.js";
 import type { Policy } from "../../sentry/policy/schema.js";
-import type { LogFormat } from "../log.js";
 import { kernelAtLeast } from "../requirements.js";
 import { encodeInitConfig } from "./initConfig.js";
 import type { InitRecord } from "./initConfig.js";
 import { ensureMaskFile } from "./maskFile.js";
 import { planDoMounts } from "./mounts.js";
-import type { WorkerData, WorkerMessage } from "./worker.js";
+import type { StartMessage, WorkerData, WorkerMessage } from "./worker.js";
 
 // include/uapi/linux/seccomp.h
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5;
@@ -34,6 +33,34 @@ const CLONE_NEWNET = 0x40000000;
 export const HOST_ID_BASE = 100000;
 export const ID_RANGE = 65536;
 
+/** The sentry's thread, started early so that its startup overlaps the rest. */
+export class SentryThread {
+  private readonly worker: Worker;
+  private readonly done: Promise<number>;
+
+  constructor(data: WorkerData) {
+    this.worker = new Worker(fileURLToPath(new URL("./worker.js", import.meta.url)), { workerData: data });
+    // Idle until started: it must not keep runsc-ts alive after an early error.
+    this.worker.unref();
+    this.done = new Promise<number>((resolve, reject) => {
+      this.worker.once("message", (m: WorkerMessage) => {
+        if ("exit" in m) resolve(m.exit);
+        else reject(new SandboxError(`sentry failed: ${m.error}`));
+      });
+      this.worker.once("error", (err) => reject(new SandboxError(`sentry failed: ${err.stack ?? err.message}`)));
+      this.worker.once("exit", (code) => reject(new SandboxError(`sentry thread exited (${code}) before the sandbox`)));
+    });
+    this.done.catch(() => {});
+  }
+
+  /** Hands the sandbox to the sentry; resolves with the workload's exit status. */
+  serve(m: StartMessage): Promise<number> {
+    this.worker.ref();
+    this.worker.postMessage(m);
+    return this.done;
+  }
+}
+
 export interface DoOptions {
   argv: string[];
   env: string[];
@@ -44,9 +71,8 @@ export interface DoOptions {
   network: "none" | "host";
   trace: "all" | string[] | null;
   hostname: string;
-  log: Logger;
-  logLevel: WorkerData["logLevel"];
-  logFormat: LogFormat;
+  sentry: SentryThread;
+  log: Logger | undefined;
 }
 
 /** An error of runsc-ts itself (exit status 125), as opposed to the workload's. */
@@ -90,7 +116,7 @@ export async function runDo(o: DoOptions): Promise<number> {
   const { pid } = spawned;
   // Held from here on: the sentry enters it even if the workload is already done.
   const mntns = openSync(`/proc/${pid}/ns/mnt`, constants.O_RDONLY);
-  o.log.debug({ pid, listener: spawned.listener }, "sandbox started");
+  o.log?.debug({ pid, listener: spawned.listener }, "sandbox started");
 
   const forward = (sig: NodeJS.Signals): void => {
     // Keys typed at our terminal already signalled the workload (same process group).
@@ -103,26 +129,16 @@ export async function runDo(o: DoOptions): Promise<number> {
   };
   for (const s of FORWARDED) process.on(s, forward);
 
-  const data: WorkerData = {
-    pid,
-    mntns,
-    pidfd: spawned.pidfd,
-    listener: spawned.listener,
-    policy,
-    trace: o.trace,
-    hostname: o.hostname,
-    logLevel: o.logLevel,
-    logFormat: o.logFormat,
-  };
-  const worker = new Worker(fileURLToPath(new URL("./worker.js", import.meta.url)), { workerData: data });
   try {
-    return await new Promise<number>((resolve, reject) => {
-      worker.once("message", (m: WorkerMessage) => {
-        if ("exit" in m) resolve(m.exit);
-        else reject(new SandboxError(`sentry failed: ${m.error}`));
-      });
-      worker.once("error", (err) => reject(new SandboxError(`sentry failed: ${err.stack ?? err.message}`)));
-      worker.once("exit", (code) => reject(new SandboxError(`sentry thread exited (${code}) before the sandbox`)));
+    return await o.sentry.serve({
+      pid,
+      mntns,
+      pidfd: spawned.pidfd,
+      listener: spawned.listener,
+      decisions: [...compiled.decisions],
+      execAllow: policy.process.exec?.allow,
+      network: o.network,
+      hostname: o.hostname,
     });
   } catch (err) {
     // Fail closed: without its sentry the sandbox must not go on.
@@ -133,5 +149,6 @@ export async function runDo(o: DoOptions): Promise<number> {
     for (const s of FORWARDED) process.off(s, forward);
     native.close(spawned.pidfd);
     native.close(spawned.listener);
+    native.close(mntns);
   }
 }

@@ -1,45 +1,76 @@
-// The sentry thread of a sandbox: serves its trapped syscalls, then reports how init exited.
-// Started by sandbox.ts with workerData; posts exactly one message: {exit} or {error}.
+// The sentry thread of a sandbox. Started before the sandbox exists (its startup overlaps
+// policy loading and spawning), it waits for one StartMessage, serves the sandbox's trapped
+// syscalls, then posts exactly one WorkerMessage: {exit} or {error}. It loads neither the
+// policy language nor pino unless tracing: the decisions arrive compiled.
+import { writeSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { loadNative } from "../../native/index.js";
-import { compilePolicy } from "../../sentry/policy/compile.js";
-import type { Policy } from "../../sentry/policy/schema.js";
+import type { Decision } from "../../sentry/policy/decision.js";
+import type { SentryLog } from "../../sentry/sentry.js";
 import { serve } from "../../sentry/sentry.js";
-import { createLogger } from "../log.js";
 import type { LogFormat } from "../log.js";
 
 export interface WorkerData {
+  strace: boolean;
+  debug: boolean;
+  logFormat: LogFormat;
+}
+
+export interface StartMessage {
   pid: number;
   mntns: number;
   pidfd: number;
   listener: number;
-  policy: Policy;
-  trace: "all" | string[] | null;
+  decisions: (Decision | undefined)[];
+  execAllow: string[] | undefined;
+  network: "none" | "host";
   hostname: string;
-  logLevel: "debug" | "info" | "warn" | "error";
-  logFormat: LogFormat;
 }
 
 export type WorkerMessage = { exit: number } | { error: string };
 
 const d = workerData as WorkerData;
-const native = loadNative();
-const log = createLogger({ level: d.trace ? "info" : d.logLevel, format: d.logFormat, fd: 2 });
-try {
-  const compiled = compilePolicy(d.policy, { trace: d.trace === null ? undefined : d.trace === "all" ? "all" : new Set(d.trace) });
-  serve({
-    native,
-    mntns: d.mntns,
-    pidfd: d.pidfd,
-    listener: d.listener,
-    policy: d.policy,
-    compiled,
-    hostname: d.hostname,
-    strace: d.trace !== null,
-    log,
-  });
-  const status = native.waitExit(d.pid);
-  parentPort!.postMessage({ exit: status < 0 ? 125 : status } satisfies WorkerMessage);
-} catch (err) {
-  parentPort!.postMessage({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies WorkerMessage);
+
+/** Errors only, one line each, without loading pino. */
+const quietLog: SentryLog = {
+  info: () => {},
+  debug: () => {},
+  error: (obj, msg) => {
+    const line =
+      d.logFormat === "json"
+        ? JSON.stringify({ level: "error", msg, time: new Date().toISOString(), ...obj, err: String((obj as { err?: unknown }).err) })
+        : `E ${new Date().toISOString().slice(11, 23)} ${msg} ${JSON.stringify({ ...obj, err: String((obj as { err?: unknown }).err) })}`;
+    writeSync(2, line + "\n");
+  },
+};
+
+async function logger(): Promise<SentryLog> {
+  if (!d.strace && !d.debug) return quietLog;
+  const { createLogger } = await import("../log.js");
+  return createLogger({ level: d.strace ? "info" : "debug", format: d.logFormat, fd: 2 });
 }
+
+const native = loadNative();
+const log = await logger();
+// The strace printers are loaded only for a traced sandbox.
+const tracer = d.strace ? await import("../../sentry/strace/format.js") : undefined;
+parentPort!.once("message", (m: StartMessage) => {
+  try {
+    serve({
+      native,
+      mntns: m.mntns,
+      pidfd: m.pidfd,
+      listener: m.listener,
+      decisions: m.decisions,
+      execAllow: m.execAllow,
+      network: m.network,
+      hostname: m.hostname,
+      strace: tracer,
+      log,
+    });
+    const status = native.waitExit(m.pid);
+    parentPort!.postMessage({ exit: status < 0 ? 125 : status } satisfies WorkerMessage);
+  } catch (err) {
+    parentPort!.postMessage({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies WorkerMessage);
+  }
+});

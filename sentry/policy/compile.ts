@@ -20,12 +20,11 @@ import { MAX_SYSCALL_AMD64, sysnoByName } from "../abi/sysno_amd64.js";
 import type { ArgCondition, ArgRule, FilterAction, Handling, SyscallEntry } from "../syscalls/syscall.js";
 import { TABLE_AMD64 } from "../syscalls/table_amd64.js";
 import type { Policy } from "./schema.js";
-import { argValue, parseAction } from "./schema.js";
+import { argValue, parseAction } from "./language.js";
 
-/** What the sandbox answers for one syscall number. */
-export type Decision =
-  | { readonly action: FilterAction }
-  | { readonly rules: readonly ArgRule[]; readonly otherwise: FilterAction };
+import type { Decision } from "./decision.js";
+export type { Decision } from "./decision.js";
+export { evaluateDecision } from "./decision.js";
 
 export interface CompileOptions {
   /** Syscalls traced through the sentry: all of them, or those named. */
@@ -208,32 +207,6 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
     syscalls.set(e.nr, isRules(f) ? { rules: f.rules as BpfArgRule[], otherwise: f.otherwise } : f.action);
   }
   return { decisions, filter: { defaultAction: errnoAction(ENOSYS), syscalls }, layers };
-}
-
-/** Evaluates a decision against register arguments (what BPF would have done). */
-export function evaluateDecision(d: Decision, arg: (i: number) => bigint): FilterAction {
-  if (!isRules(d)) return d.action;
-  for (const r of d.rules) if (r.when.every((c) => holds(c, arg(c.index)))) return r.action;
-  return d.otherwise;
-}
-
-function holds(c: ArgCondition, v: bigint): boolean {
-  switch (c.op) {
-    case "eq":
-      return v === c.value;
-    case "ne":
-      return v !== c.value;
-    case "lt":
-      return v < c.value;
-    case "le":
-      return v <= c.value;
-    case "gt":
-      return v > c.value;
-    case "ge":
-      return v >= c.value;
-    case "masked-eq":
-      return (v & (c.mask ?? 0n)) === c.value;
-  }
 }
 
 function parseActionText(text: string): { kind: string; errno?: number } {

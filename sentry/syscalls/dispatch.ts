@@ -6,8 +6,8 @@ import { ALLOW, KILL } from "../../platform/platform.js";
 import { ENOSYS } from "../abi/errno.js";
 import { errnoReply, translate } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
-import type { Decision } from "../policy/compile.js";
-import { evaluateDecision } from "../policy/compile.js";
+import type { Decision } from "../policy/decision.js";
+import { evaluateDecision } from "../policy/decision.js";
 import { sysnoByName } from "../abi/sysno_amd64.js";
 import type { Handler, HandlerTable } from "./handlers.js";
 
