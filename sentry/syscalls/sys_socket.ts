@@ -48,9 +48,21 @@ function unixPathAllowed(k: Kernel, ev: TrapEvent, creds: Creds, addr: Uint8Arra
   }
 }
 
-/** Runs op on a duplicate of the task's socket fd, from the task's cwd for relative unix paths. */
-function onTaskSocket(k: Kernel, ev: TrapEvent, creds: Creds, sockfd: number, addr: Uint8Array, op: (fd: number) => number): Reply {
+/**
+ * Decides and performs a socket call on a duplicate of the task's descriptor, in the order
+ * the kernel checks (net/socket.c: the descriptor, then the address): EBADF before EINVAL
+ * or EFAULT. Relative unix paths resolve from the task's cwd.
+ */
+function onTaskSocket(
+  k: Kernel,
+  ev: TrapEvent,
+  sockfd: number,
+  addrIdx: number,
+  lenIdx: number,
+  op: (fd: number, addr: Uint8Array) => number,
+): Reply {
   const n = k.native;
+  const creds = taskCreds(k, ev.pid);
   const pidfd = n.pidfdOpen(creds.tgid);
   if (pidfd < 0) return errnoReply(-pidfd);
   let fd = -1;
@@ -58,14 +70,23 @@ function onTaskSocket(k: Kernel, ev: TrapEvent, creds: Creds, sockfd: number, ad
   try {
     fd = n.pidfdGetfd(pidfd, sockfd);
     if (fd < 0) return errnoReply(-fd === EBADF ? EBADF : -fd);
+    const len = ev.argNum(lenIdx);
+    if (len > SOCKADDR_MAX) return errnoReply(EINVAL);
+    let addr: Uint8Array = new Uint8Array(0);
+    if (len > 0) {
+      const got = k.mem.read(ev.pid, ev.argNum(addrIdx), len);
+      if (typeof got === "number") return errnoReply(EFAULT);
+      addr = got;
+    }
     ensureValid(k);
-    const family = addr[0]! | (addr[1]! << 8);
-    if (family === AF_UNIX && addr.length > 2 && addr[2] !== 0 && addr[2] !== 0x2f) {
+    const denied = decide(k, ev, creds, addr);
+    if (denied !== 0) return errnoReply(denied);
+    if (isUnixPath(addr) && addr[2] !== 0x2f) {
       cwd = openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
       n.fchdir(cwd);
     }
     asTask(k, creds);
-    const r = op(fd);
+    const r = op(fd, addr);
     return r < 0 ? errnoReply(-r) : { kind: "value", value: r };
   } finally {
     asSentry(k);
@@ -83,45 +104,29 @@ function onTaskSocket(k: Kernel, ev: TrapEvent, creds: Creds, sockfd: number, ad
   }
 }
 
-function readAddr(k: Kernel, ev: TrapEvent, addrIdx: number, lenIdx: number): Uint8Array | Reply {
-  const len = ev.argNum(lenIdx);
-  if (len > SOCKADDR_MAX || len < 2) return errnoReply(EINVAL);
-  const addr = k.mem.read(ev.pid, ev.argNum(addrIdx), len);
-  return typeof addr === "number" ? errnoReply(EFAULT) : addr;
+/** A pathname (not abstract, not unnamed) AF_UNIX address. */
+function isUnixPath(addr: Uint8Array): boolean {
+  return addr.length > 2 && (addr[0]! | (addr[1]! << 8)) === AF_UNIX && addr[2] !== 0;
 }
 
 function decide(k: Kernel, ev: TrapEvent, creds: Creds, addr: Uint8Array): number {
-  const family = addr[0]! | (addr[1]! << 8);
-  // Abstract (leading NUL) and unnamed unix addresses live in the network namespace.
-  if (family !== AF_UNIX || addr.length <= 2 || addr[2] === 0) return 0;
-  return unixPathAllowed(k, ev, creds, addr);
+  // Other families, and abstract or unnamed unix addresses, live in the network namespace.
+  return isUnixPath(addr) ? unixPathAllowed(k, ev, creds, addr) : 0;
 }
 
 function connect(k: Kernel, ev: TrapEvent): Reply {
   if (k.network === "host") return ALLOW;
-  const addr = readAddr(k, ev, 1, 2);
-  if (!(addr instanceof Uint8Array)) return addr;
-  const creds = taskCreds(k, ev.pid);
-  ensureValid(k);
-  const denied = decide(k, ev, creds, addr);
-  if (denied !== 0) return errnoReply(denied);
-  return onTaskSocket(k, ev, creds, ev.argInt(0), addr, (fd) => k.native.connect(fd, addr, addr.length));
+  return onTaskSocket(k, ev, ev.argInt(0), 1, 2, (fd, addr) => k.native.connect(fd, addr, addr.length));
 }
 
 function sendto(k: Kernel, ev: TrapEvent): Reply {
   if (k.network === "host" || ev.argNum(4) === 0) return ALLOW;
-  const addr = readAddr(k, ev, 4, 5);
-  if (!(addr instanceof Uint8Array)) return addr;
   const len = ev.argNum(2);
   if (len > SENDTO_MAX) return errnoReply(EMSGSIZE);
   const data = len === 0 ? new Uint8Array(0) : k.mem.read(ev.pid, ev.argNum(1), len);
   if (typeof data === "number") return errnoReply(EFAULT);
-  const creds = taskCreds(k, ev.pid);
-  ensureValid(k);
-  const denied = decide(k, ev, creds, addr);
-  if (denied !== 0) return errnoReply(denied);
   const flags = ev.argInt(3);
-  return onTaskSocket(k, ev, creds, ev.argInt(0), addr, (fd) => k.native.sendto(fd, data, len, flags, addr, addr.length));
+  return onTaskSocket(k, ev, ev.argInt(0), 4, 5, (fd, addr) => k.native.sendto(fd, data, len, flags, addr, addr.length));
 }
 
 export const socketHandlers: HandlerTable = { connect, sendto };
