@@ -34,8 +34,13 @@ export interface NativeBinding {
   /** Throws an Error with code "ESETUP" (init's own message) or Node-shaped errno errors. */
   spawn(opts: SpawnOptions): Spawned;
   notifySizes(): { notif: number; resp: number; data: number };
-  /** 1: an event is in buf; 0: exitFd became readable; negative errno otherwise. */
-  notifyReceive(listener: number, exitFd: number, buf: Uint8Array): number;
+  /**
+   * Blocks until an event is in buf (1), or fails with a negative errno: -ENOENT when the
+   * task died first or when no task uses the filter any more (see pidfdExited).
+   */
+  notifyReceive(listener: number, buf: Uint8Array): number;
+  /** True once the process of pidfd has terminated. */
+  pidfdExited(pidfd: number): boolean;
   /** kind 0 continue, 1 errno, 2 value. */
   notifyRespond(listener: number, buf: Uint8Array, kind: 0 | 1 | 2, value: number, errnum: number): number;
   /** Injects srcFd as the syscall's result; at targetFd (SETFD) when given. */
@@ -45,7 +50,10 @@ export interface NativeBinding {
   readMemory(pid: number, addr: number, len: number, out: Uint8Array): number;
   readString(pid: number, addr: number, max: number, out: Uint8Array): number;
   writeMemory(pid: number, addr: number, data: Uint8Array): number;
-  /** Blocks until pid exits; returns its status as a shell reports it. */
+  /**
+   * Blocks until a sandbox init started by spawn() has been reaped (by the addon's watcher
+   * thread); returns its status as a shell reports it (code, or 128+signal).
+   */
   waitExit(pid: number): number;
   pidfdOpen(pid: number): number;
   pidfdGetfd(pidfd: number, targetFd: number): number;

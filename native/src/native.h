@@ -18,6 +18,9 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info);
 Napi::Value ReadString(const Napi::CallbackInfo& info);
 Napi::Value WriteMemory(const Napi::CallbackInfo& info);
 Napi::Value WaitExit(const Napi::CallbackInfo& info);
+Napi::Value PidfdExited(const Napi::CallbackInfo& info);
+// Starts the thread that reaps a sandbox init (spawn() calls it).
+void WatchExit(int pid);
 
 // fsops.cc: descriptors and filesystem operations performed for a task
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info);

@@ -14,6 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
 #include "errors.h"
 #include "native.h"
 
@@ -69,28 +74,31 @@ Napi::Value NotifySizes(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// notifyReceive(listener, exitFd, buf) -> 1 (event in buf), 0 (exitFd readable or the
-// listener hung up), -errno (ENOENT: the task died before we received it; retry).
+// notifyReceive(listener, buf) -> 1 (an event is in buf) | -errno. Blocks in the kernel.
+// -ENOENT: the task died before we received its event, or no task uses the filter any
+// more (after the sandbox's init was reaped): the caller tells them apart with pidfdExited.
+// One syscall per event: no poll() before the receive (reference/limits.md).
 Napi::Value NotifyReceive(const Napi::CallbackInfo& info) {
-  if (!ArgsOk(info, 3, "notifyReceive(listener, exitFd, buf)")) return info.Env().Undefined();
-  int listener = Int(info, 0), exit_fd = Int(info, 1);
-  Napi::Uint8Array buf = info[2].As<Napi::Uint8Array>();
+  if (!ArgsOk(info, 2, "notifyReceive(listener, buf)")) return info.Env().Undefined();
+  int listener = Int(info, 0);
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
   if (buf.ByteLength() < sizeof(struct seccomp_notif)) {
     ThrowUsage(info.Env(), "notifyReceive: buf must hold a struct seccomp_notif (80 bytes)");
     return info.Env().Undefined();
   }
-  struct pollfd p[2] = {{listener, POLLIN, 0}, {exit_fd, POLLIN, 0}};
   for (;;) {
-    int r = poll(p, exit_fd >= 0 ? 2 : 1, -1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Num(info.Env(), -errno);
-    break;
+    // RECV requires a zeroed struct (kernel/seccomp.c: seccomp_notify_recv).
+    memset(buf.Data(), 0, sizeof(struct seccomp_notif));
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, buf.Data()) == 0) return Num(info.Env(), 1);
+    if (errno != EINTR) return Num(info.Env(), -errno);
   }
-  if (!(p[0].revents & POLLIN)) return Num(info.Env(), 0);
-  // RECV requires a zeroed struct (kernel/seccomp.c: seccomp_notify_recv).
-  memset(buf.Data(), 0, sizeof(struct seccomp_notif));
-  if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, buf.Data()) < 0) return Num(info.Env(), -errno);
-  return Num(info.Env(), 1);
+}
+
+// pidfdExited(pidfd) -> true once the process has terminated (its pidfd is readable)
+Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 1, "pidfdExited(pidfd)")) return info.Env().Undefined();
+  struct pollfd p = {Int(info, 0), POLLIN, 0};
+  return Napi::Boolean::New(info.Env(), poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP)));
 }
 
 // notifyRespond(listener, buf, kind, value, errnum) -> 0 | -errno
@@ -204,16 +212,42 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   return Num(info.Env(), n < 0 ? -errno : (double)n);
 }
 
-// waitExit(pid) -> exit status as a shell reports it (code, or 128+signal) | -errno
+// The exit status of the sandboxes' inits, reaped by one watcher thread each. Reaping
+// must not wait for the sentry: only a reaped init lets the listener report the end.
+namespace {
+std::mutex g_exit_mu;
+std::condition_variable g_exit_cv;
+std::map<int, int> g_exit_status;  // pid -> status as a shell reports it, or -errno
+
+int ShellStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+}  // namespace
+
+void WatchExit(int pid) {
+  std::thread([pid] {
+    int status = 0;
+    pid_t r;
+    do r = waitpid(pid, &status, __WALL);
+    while (r < 0 && errno == EINTR);
+    int result = r < 0 ? -errno : ShellStatus(status);
+    std::lock_guard<std::mutex> lock(g_exit_mu);
+    g_exit_status[pid] = result;
+    g_exit_cv.notify_all();
+  }).detach();
+}
+
+// waitExit(pid) -> exit status as a shell reports it (code, or 128+signal) | -errno.
+// Blocks until the watcher started by spawn() has reaped pid.
 Napi::Value WaitExit(const Napi::CallbackInfo& info) {
   if (!ArgsOk(info, 1, "waitExit(pid)")) return info.Env().Undefined();
-  int status;
-  pid_t r;
-  do r = waitpid(Int(info, 0), &status, __WALL);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return Num(info.Env(), -errno);
-  if (WIFEXITED(status)) return Num(info.Env(), WEXITSTATUS(status));
-  return Num(info.Env(), 128 + WTERMSIG(status));
+  int pid = Int(info, 0);
+  std::unique_lock<std::mutex> lock(g_exit_mu);
+  g_exit_cv.wait(lock, [pid] { return g_exit_status.count(pid) > 0; });
+  int r = g_exit_status[pid];
+  g_exit_status.erase(pid);
+  return Num(info.Env(), r);
 }
 
 }  // namespace runsc

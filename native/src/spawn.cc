@@ -275,6 +275,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return abort_child("init exited before starting the workload", "ESETUP");
   }
   close(ctl);
+  WatchExit((int)pid);
 
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, (double)pid));

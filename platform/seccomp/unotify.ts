@@ -85,11 +85,12 @@ export class SeccompNotify {
    */
   run(handle: (ev: TrapEvent) => Reply, after?: (ev: TrapEvent, r: Reply, outcome: number) => void): void {
     for (;;) {
-      const got = this.native.notifyReceive(this.listener, this.exitFd, this.buf);
-      if (got === 0) return;
+      const got = this.native.notifyReceive(this.listener, this.buf);
       if (got < 0) {
-        // ENOENT: the task died (or its syscall was interrupted) before we received it.
+        // ENOENT: the task died before we received its event, or the sandbox is over
+        // (its init exited and was reaped: no task uses the filter any more).
         if (-got === ENOENT) {
+          if (this.native.pidfdExited(this.exitFd)) return;
           this.stats.vanished++;
           continue;
         }
