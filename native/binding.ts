@@ -55,7 +55,8 @@ export interface NativeBinding {
    * thread); returns its status as a shell reports it (code, or 128+signal).
    */
   waitExit(pid: number): number;
-  pidfdOpen(pid: number): number;
+  /** flags: PIDFD_THREAD (O_EXCL, Linux 6.9) for a pidfd of one thread. */
+  pidfdOpen(pid: number, flags?: number): number;
   pidfdGetfd(pidfd: number, targetFd: number): number;
   pidfdSendSignal(pidfd: number, signal: number): number;
   close(fd: number): number;

@@ -6,10 +6,12 @@ import type { Reply, TaskMemory, TrapEvent } from "../platform/platform.js";
 import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
 import { sysnoName } from "./abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/task.js";
+import { CredsCache } from "./kernel/task.js";
 import type { Decision } from "./policy/decision.js";
 import { createPathMatcher } from "./policy/paths.js";
 import { Dispatcher } from "./syscalls/dispatch.js";
 import type { HandlerTable } from "./syscalls/handlers.js";
+import { credHandlers } from "./syscalls/sys_cred.js";
 import { execHandlers } from "./syscalls/sys_exec.js";
 import { fileHandlers } from "./syscalls/sys_file.js";
 import { infoHandlers } from "./syscalls/sys_info.js";
@@ -48,7 +50,7 @@ export interface Tracer {
 
 /** Every handler family. */
 export function handlerTables(hostname: string): HandlerTable[] {
-  return [fileHandlers, statHandlers, execHandlers, socketHandlers, signalHandlers, infoHandlers(hostname)];
+  return [fileHandlers, statHandlers, execHandlers, socketHandlers, signalHandlers, credHandlers, infoHandlers(hostname)];
 }
 
 const AT_FDCWD = -100;
@@ -91,7 +93,7 @@ export function serve(o: SentryOptions): void {
       allowed: (path) => execMatcher === undefined || execMatcher(path) !== undefined,
     },
     network: o.network,
-    statusFiles: new Map(),
+    creds: new CredsCache(),
   };
   const dispatcher = new Dispatcher(k, o.decisions, handlerTables(o.hostname), {
     bug: (ev, err) => log.error({ pid: ev.pid, syscall: sysnoName(ev.nr) ?? ev.nr, err }, "sentry bug: task killed"),

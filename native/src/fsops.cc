@@ -55,9 +55,11 @@ thread_local bool t_groups_known = false;
 
 }  // namespace
 
+// pidfdOpen(pid[, flags]) -> fd | -errno (flags: PIDFD_THREAD = O_EXCL, Linux 6.9)
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
-  if (!Usage(info, 1, "pidfdOpen(pid)")) return info.Env().Undefined();
-  long r = syscall(SYS_pidfd_open, Int(info, 0), 0);
+  if (!Usage(info, 1, "pidfdOpen(pid[, flags])")) return info.Env().Undefined();
+  unsigned flags = info.Length() > 1 && info[1].IsNumber() ? (unsigned)Int(info, 1) : 0;
+  long r = syscall(SYS_pidfd_open, Int(info, 0), flags);
   return Num(info.Env(), r < 0 ? -errno : (double)r);
 }
 

@@ -22,12 +22,36 @@ export interface Kernel {
   readonly privateDevices: ReadonlySet<bigint>;
   readonly exec: ExecRule;
   readonly network: "none" | "host";
-  /** Open /proc/TID/status files, by tid (see taskCreds). */
-  readonly statusFiles: Map<number, number>;
+  /** Credentials by tid (see taskCreds). */
+  readonly creds: CredsCache;
 }
 
-/** How many /proc/TID/status descriptors the sentry keeps open at most. */
-const STATUS_FILES_MAX = 1024;
+/** How many tasks' credentials the sentry keeps at most. */
+const CREDS_CACHE_MAX = 1024;
+
+/**
+ * Credentials by tid, each with a pidfd of its task: an entry is used only while that
+ * task lives (a reused tid belongs to a new task and misses), and is dropped when the task
+ * changes its credentials or umask, which the filter traps for that reason (sys_cred.ts).
+ */
+export class CredsCache {
+  readonly entries = new Map<number, { creds: Creds; pidfd: number }>();
+  hits = 0;
+  misses = 0;
+
+  /** Forgets tid's credentials (it is about to change them). */
+  invalidate(k: Kernel, tid: number): void {
+    const e = this.entries.get(tid);
+    if (e === undefined) return;
+    k.native.close(e.pidfd);
+    this.entries.delete(tid);
+  }
+
+  clear(k: Kernel): void {
+    for (const e of this.entries.values()) k.native.close(e.pidfd);
+    this.entries.clear();
+  }
+}
 
 /** The exec allowlist: undefined allows any file. */
 export interface ExecRule {
@@ -70,34 +94,50 @@ function field(text: string, name: string): string {
   return text.slice(start, end < 0 ? undefined : end).trim();
 }
 
-/**
- * Reads /proc/TID/status into statusBuf; returns its length. The descriptor is kept: it
- * pins the task it was opened for, so a read after that task died fails (ESRCH) instead
- * of describing a new task that reused the tid; then it is reopened once.
- */
+/** Reads /proc/TID/status into statusBuf; returns its length (ESRCH if the task is gone). */
 function readStatus(k: Kernel, tid: number): number {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    let fd = k.statusFiles.get(tid);
-    if (fd === undefined) {
-      if (k.statusFiles.size >= STATUS_FILES_MAX) {
-        for (const f of k.statusFiles.values()) k.native.close(f);
-        k.statusFiles.clear();
-      }
-      fd = openProc(k, `${tid}/status`, O_RDONLY | O_CLOEXEC);
-      k.statusFiles.set(tid, fd);
+  const fd = openProc(k, `${tid}/status`, O_RDONLY | O_CLOEXEC);
+  try {
+    return readSync(fd, statusBuf, 0, statusBuf.length, 0);
+  } catch {
+    throw new SyscallError(ESRCH);
+  } finally {
+    k.native.close(fd);
+  }
+}
+
+/** PIDFD_THREAD (include/uapi/linux/pidfd.h): a pidfd of one thread, Linux 6.9. */
+const PIDFD_THREAD = 0o200;
+
+/** The task's credentials, from the cache or /proc/TID/status (ESRCH if it is gone). */
+export function taskCreds(k: Kernel, tid: number): Creds {
+  const cache = k.creds;
+  const hit = cache.entries.get(tid);
+  if (hit !== undefined) {
+    if (!k.native.pidfdExited(hit.pidfd)) {
+      cache.hits++;
+      return hit.creds;
     }
-    try {
-      return readSync(fd, statusBuf, 0, statusBuf.length, 0);
-    } catch {
-      k.native.close(fd);
-      k.statusFiles.delete(tid);
+    cache.invalidate(k, tid);
+  }
+  cache.misses++;
+  // The pidfd first: if its task is still alive after the read, the read was of that task.
+  let pidfd = k.native.pidfdOpen(tid, PIDFD_THREAD);
+  if (pidfd < 0) pidfd = k.native.pidfdOpen(tid); // before 6.9: thread-group leaders only
+  const creds = readCreds(k, tid);
+  if (pidfd >= 0) {
+    if (k.native.pidfdExited(pidfd)) {
+      k.native.close(pidfd);
+    } else {
+      if (cache.entries.size >= CREDS_CACHE_MAX) cache.clear(k);
+      cache.entries.set(tid, { creds, pidfd });
     }
   }
-  throw new SyscallError(ESRCH);
+  return creds;
 }
 
 /** Reads the task's credentials from /proc/TID/status (ESRCH if it is gone). */
-export function taskCreds(k: Kernel, tid: number): Creds {
+function readCreds(k: Kernel, tid: number): Creds {
   const n = readStatus(k, tid);
   const text = "\n" + statusBuf.toString("latin1", 0, n);
   const uid = field(text, "Uid").split(/\s+/).map(Number);

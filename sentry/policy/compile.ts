@@ -10,15 +10,19 @@
 //      conditions all hold wins; none matching falls back to steps 1-3;
 //   5. what only the sentry can decide is trapped: execve/execveat when `process.exec`
 //      restricts exec, connect and sendto-with-address when the network is "none";
-//   6. tracing (--strace) traps whatever it covers; the sentry then answers exactly what
-//      steps 1-5 decided, so tracing never changes what is allowed.
+//   6. tracing (--strace) traps whatever it covers, and whenever anything is trapped the
+//      credential changes are too (the sentry caches credentials); the sentry then answers
+//      exactly what steps 1-5 decided, so trapping never changes what is allowed.
 // Numbers the table does not know fail with ENOSYS; foreign ABIs are killed in BPF.
 import type { BpfAction, BpfArgRule, BpfRuleSet, FilterSpec } from "../../platform/seccomp/compile.js";
 import { ENOSYS, EPERM } from "../abi/errno.js";
 import { errnoByName } from "../abi/errno.js";
 import { MAX_SYSCALL_AMD64, sysnoByName } from "../abi/sysno_amd64.js";
 import type { ArgCondition, ArgRule, FilterAction, Handling, SyscallEntry } from "../syscalls/syscall.js";
+import { CRED_SYSCALLS } from "../syscalls/sys_cred.js";
 import { TABLE_AMD64 } from "../syscalls/table_amd64.js";
+
+const CRED_NAMES: ReadonlySet<string> = new Set(CRED_SYSCALLS);
 import type { Policy } from "./schema.js";
 import { argValue, parseAction } from "./language.js";
 
@@ -197,12 +201,18 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
     }
   }
 
+  // When anything reaches the sentry, so do credential changes: the sentry caches
+  // credentials per task and must forget them first (sentry/syscalls/sys_cred.ts).
+  const anyTrap = opts.trace !== undefined || TABLE_AMD64.some((e) => layerOf(decisions[e.nr]!) === "sentry");
   const syscalls = new Map<number, BpfAction | BpfRuleSet>();
   const layers = new Map<number, Handling>();
   for (const e of TABLE_AMD64) {
     const d = decisions[e.nr]!;
     layers.set(e.nr, layerOf(d));
-    const traced = opts.trace === "all" || (opts.trace !== undefined && opts.trace.has(e.name));
+    const traced =
+      opts.trace === "all" ||
+      (opts.trace !== undefined && opts.trace.has(e.name)) ||
+      (anyTrap && CRED_NAMES.has(e.name));
     const f = traced ? trapAll(d) : d;
     syscalls.set(e.nr, isRules(f) ? { rules: f.rules as BpfArgRule[], otherwise: f.otherwise } : f.action);
   }

@@ -9,6 +9,7 @@ import { CLONE_NEWUSER } from "../../../sentry/abi/clone.js";
 import { TIOCSTI } from "../../../sentry/abi/ioctl.js";
 import { sysnoByName, sysnoName } from "../../../sentry/abi/sysno_amd64.js";
 import { compilePolicy, evaluateDecision, type CompileOptions } from "../../../sentry/policy/compile.js";
+import { CRED_SYSCALLS } from "../../../sentry/syscalls/sys_cred.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
 import type { FilterAction } from "../../../sentry/syscalls/syscall.js";
@@ -79,7 +80,12 @@ describe.each<[string, Policy, CompileOptions]>([
     if (d === undefined) return (RET_ERRNO | ENOSYS) >>> 0;
     const a = evaluateDecision(d, (i) => args[i] ?? 0n);
     const name = sysnoName(nr) ?? "";
-    const traced = opts.trace === "all" || (opts.trace !== undefined && opts.trace.has(name));
+    // Credential changes reach the sentry whenever anything does (it caches credentials).
+    const anyTrap = opts.trace !== undefined || [...cp.layers.values()].includes("sentry");
+    const traced =
+      opts.trace === "all" ||
+      (opts.trace !== undefined && opts.trace.has(name)) ||
+      (anyTrap && (CRED_SYSCALLS as readonly string[]).includes(name));
     return traced && a.kind !== "kill" ? RET_USER_NOTIF : ret(a);
   };
 

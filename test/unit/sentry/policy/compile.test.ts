@@ -20,6 +20,7 @@ import {
 import { defaultPoliciesDir, loadPolicyFile } from "../../../../sentry/policy/load.js";
 import type { Policy } from "../../../../sentry/policy/schema.js";
 import type { FilterAction } from "../../../../sentry/syscalls/syscall.js";
+import { CRED_SYSCALLS } from "../../../../sentry/syscalls/sys_cred.js";
 import { TABLE_AMD64, tableByName } from "../../../../sentry/syscalls/table_amd64.js";
 
 const DEFAULT: Policy = loadPolicyFile(join(defaultPoliciesDir(), "default.yaml"));
@@ -374,12 +375,23 @@ describe("tracing", () => {
       }
     });
 
-    it("(openat) traps openat only", () => {
+    it("(openat) traps openat, and the credential changes the sentry must see, only", () => {
       const traced = compilePolicy(policy, { trace: new Set(["openat"]) });
+      const creds: readonly string[] = CRED_SYSCALLS;
       for (const e of TABLE_AMD64) {
         const entry = traced.filter.syscalls.get(e.nr);
-        if (e.name === "openat") expect(filterActions(entry).every((a) => a.kind === "trap" || a.kind === "kill")).toBe(true);
-        else expect(entry, e.name).toEqual(plain.filter.syscalls.get(e.nr));
+        if (e.name === "openat" || creds.includes(e.name)) {
+          expect(filterActions(entry).every((a) => a.kind === "trap" || a.kind === "kill"), e.name).toBe(true);
+        } else expect(entry, e.name).toEqual(plain.filter.syscalls.get(e.nr));
+      }
+    });
+
+    it("traps the credential changes exactly when something else reaches the sentry", () => {
+      const anyTrap = [...plain.layers.values()].includes("sentry");
+      for (const name of ["setuid", "umask"]) {
+        const d = plain.decisions[nr(name)];
+        const decided = d !== undefined && "action" in d ? d.action : undefined;
+        expect(plain.filter.syscalls.get(nr(name)), name).toEqual(anyTrap ? TRAP : decided);
       }
     });
   });

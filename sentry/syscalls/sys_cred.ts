@@ -1,0 +1,27 @@
+// setuid(2) and the other calls that change a task's credentials or umask: the kernel runs
+// them; the sentry only forgets what it cached of the caller's credentials first (see
+// CredsCache). Trapped only when something else reaches the sentry and needs credentials.
+import { ALLOW } from "../../platform/platform.js";
+import type { Handler, HandlerTable } from "./handlers.js";
+
+/** The syscalls after which a task's fsuid, fsgid, groups or umask may differ. */
+export const CRED_SYSCALLS = [
+  "setuid",
+  "setgid",
+  "setreuid",
+  "setregid",
+  "setresuid",
+  "setresgid",
+  "setfsuid",
+  "setfsgid",
+  "setgroups",
+  "capset",
+  "umask",
+] as const;
+
+const forget: Handler = (k, ev) => {
+  k.creds.invalidate(k, ev.pid);
+  return ALLOW;
+};
+
+export const credHandlers: HandlerTable = Object.fromEntries(CRED_SYSCALLS.map((name) => [name, forget]));
