@@ -19,6 +19,8 @@ export interface Spawned {
   pidfd: number;
   /** The seccomp user-notification listener. */
   listener: number;
+  /** An fd of the sandbox's mount namespace, opened before the workload started. */
+  mntns: number;
 }
 
 export interface KernelProbe {

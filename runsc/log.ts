@@ -1,6 +1,6 @@
 // Logging for the CLI and the sentry: pino, to a file descriptor, as JSON lines or as
 // readable text ("I 17:34:56.123 message key=value").
-import { writeSync } from "node:fs";
+import { writeFully } from "./write.js";
 import pino from "pino";
 import type { Logger } from "pino";
 
@@ -24,7 +24,7 @@ function textDestination(fd: number): pino.DestinationStream {
       try {
         rec = JSON.parse(line) as Record<string, unknown>;
       } catch {
-        writeSync(fd, line);
+        writeFully(fd, line);
         return;
       }
       const t = new Date(typeof rec.time === "number" ? rec.time : Date.now());
@@ -34,12 +34,17 @@ function textDestination(fd: number): pino.DestinationStream {
         .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
         .join(" ");
       const letter = LEVEL_LETTER[rec.level as number] ?? "?";
-      writeSync(fd, `${letter} ${ts} ${String(rec.msg ?? "")}${extra ? " " + extra : ""}\n`);
+      writeFully(fd, `${letter} ${ts} ${String(rec.msg ?? "")}${extra ? " " + extra : ""}\n`);
     },
   };
 }
 
+/** JSON lines, as pino makes them. */
+function jsonDestination(fd: number): pino.DestinationStream {
+  return { write: (line: string) => writeFully(fd, line) };
+}
+
 export function createLogger(opts: LogOptions): Logger {
-  const dest = opts.format === "json" ? pino.destination({ fd: opts.fd, sync: true }) : textDestination(opts.fd);
+  const dest = opts.format === "json" ? jsonDestination(opts.fd) : textDestination(opts.fd);
   return pino({ level: opts.level, base: undefined }, dest);
 }

@@ -6,6 +6,7 @@ import { syscallsCommand } from "./commands/syscalls.js";
 import type { GlobalOptions } from "./config.js";
 import { EXIT_RUNTIME_ERROR, UsageError } from "./errors.js";
 import { SandboxError } from "./sandbox/sandbox.js";
+import { writeFully } from "./write.js";
 
 const program = new Command("runsc-ts")
   .description("a gVisor-style sandbox whose kernel-side brain is TypeScript")
@@ -24,7 +25,7 @@ const globals = (): GlobalOptions => {
 for (const c of [doCommand(globals), syscallsCommand()]) program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
 
 function fail(message: string): never {
-  process.stderr.write(`runsc-ts: ${message}\n`);
+  writeFully(2, `runsc-ts: ${message}\n`);
   process.exit(EXIT_RUNTIME_ERROR);
 }
 

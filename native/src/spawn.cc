@@ -110,7 +110,6 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
 
 // Runs in the cloned child: async-signal-safe calls only.
 [[noreturn]] void ChildMain(int ctl, int init_fd) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
   // Signals: Node ignores SIGPIPE and blocks others; the sandbox starts from defaults.
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
@@ -142,6 +141,12 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
   if (syscall(SYS_setgroups, 0, nullptr) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
       syscall(SYS_setresuid, 0, 0, 0) < 0)
     ChildFail(3, errno);
+  // Fail closed: the sentry's death kills us. Only now: changing credentials clears the
+  // parent-death signal (kernel/cred.c: commit_creds). A sentry that died before this
+  // point has closed its end of the control socket, which the check below sees.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  struct pollfd alive = {3, POLLIN, 0};
+  if (poll(&alive, 1, 0) > 0 && (alive.revents & (POLLHUP | POLLERR))) _exit(125);
 
   static char arg0[] = "runsc-ts-init";
   char* argv[] = {arg0, nullptr};
@@ -270,8 +275,16 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     struct timespec pause = {0, 20000};
     nanosleep(&pause, nullptr);
   }
+  // The mount namespace, held before the workload starts: a workload that exits at once
+  // leaves a zombie init whose namespaces are gone, and the sentry must still enter it.
+  int mntns = openat(AT_FDCWD, (proc + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
+  if (mntns < 0) {
+    close(listener);
+    return abort_child(std::string("open mount namespace: ") + strerror(errno), "ESETUP");
+  }
   if (send(ctl, "A", 1, MSG_NOSIGNAL) != 1) {
     close(listener);
+    close(mntns);
     return abort_child("init exited before starting the workload", "ESETUP");
   }
   close(ctl);
@@ -281,6 +294,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   out.Set("pid", Napi::Number::New(env, (double)pid));
   out.Set("pidfd", Napi::Number::New(env, pidfd));
   out.Set("listener", Napi::Number::New(env, listener));
+  out.Set("mntns", Napi::Number::New(env, mntns));
   return out;
 }
 

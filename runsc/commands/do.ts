@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { loadNative } from "../../native/index.js";
 import { PolicyCompileError } from "../../sentry/policy/compile.js";
 import { sysnoByName } from "../../sentry/abi/sysno_amd64.js";
+import { checkHostname } from "../../sentry/policy/language.js";
 import { UsageError } from "../errors.js";
 import type { GlobalOptions } from "../config.js";
 import { loggerFor } from "../config.js";
@@ -43,6 +44,10 @@ export function doCommand(globals: () => GlobalOptions): Command {
     .action(async (cmd: string[], flags: DoFlags) => {
       const g = globals();
       if (cmd.length === 0) throw new UsageError("do: missing command (usage: runsc-ts do [options] -- CMD [ARGS...])");
+      if (flags.hostname !== undefined) {
+        const bad = checkHostname(flags.hostname);
+        if (bad) throw new UsageError(`--hostname: ${bad}`);
+      }
       const tracing = flags.strace || flags.straceSyscalls !== undefined;
       const sentry = new SentryThread({ strace: tracing, debug: g.debug, logFormat: g.logFormat });
       if (process.getuid?.() !== 0) {

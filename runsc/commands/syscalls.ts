@@ -3,6 +3,7 @@
 import { Command } from "commander";
 import { compilePolicy } from "../../sentry/policy/compile.js";
 import { loadPolicy } from "../policyCache.js";
+import { writeFully } from "../write.js";
 import { TABLE_AMD64 } from "../../sentry/syscalls/table_amd64.js";
 import type { Handling } from "../../sentry/syscalls/syscall.js";
 
@@ -12,6 +13,15 @@ const WORDS: Record<Handling, string> = {
   sentry: "handled by the sentry",
   denied: "denied",
 };
+
+/** Prints to stdout; a reader that went away (`| head`) ends the listing quietly. */
+function print(text: string): void {
+  try {
+    writeFully(1, text);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPIPE") throw err;
+  }
+}
 
 export function syscallsCommand(): Command {
   return new Command("syscalls")
@@ -29,7 +39,7 @@ export function syscallsCommand(): Command {
         ...(e.note ? { note: e.note } : {}),
       }));
       if (flags.json) {
-        process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
+        print(JSON.stringify(rows, null, 2) + "\n");
         return;
       }
       const lines = rows.map((r) => {
@@ -37,6 +47,6 @@ export function syscallsCommand(): Command {
         return `${String(r.nr).padStart(3)}  ${r.name.padEnd(24)} ${how.padEnd(30)} ${r.note ?? ""}`.trimEnd();
       });
       const counts = (Object.keys(WORDS) as Handling[]).map((h) => `${rows.filter((r) => r.handling === h).length} ${WORDS[h]}`);
-      process.stdout.write(`policy ${policy.name}: ${counts.join(", ")}\n\n` + lines.join("\n") + "\n");
+      print(`policy ${policy.name}: ${counts.join(", ")}\n\n` + lines.join("\n") + "\n");
     });
 }

@@ -1,6 +1,5 @@
 // Starts a sandbox: spawns init into fresh namespaces under the compiled filter, runs the
 // sentry on its own thread, forwards signals, and resolves with the workload's exit status.
-import { constants, openSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { initPath, loadNative } from "../../native/index.js";
@@ -39,7 +38,13 @@ export class SentryThread {
   private readonly done: Promise<number>;
 
   constructor(data: WorkerData) {
-    this.worker = new Worker(fileURLToPath(new URL("./worker.js", import.meta.url)), { workerData: data });
+    // stdout/stderr: true keeps the worker's streams off ours; the sentry writes to fd 2
+    // directly. (Node would otherwise set O_NONBLOCK on stdio we share with the workload.)
+    this.worker = new Worker(fileURLToPath(new URL("./worker.js", import.meta.url)), {
+      workerData: data,
+      stdout: true,
+      stderr: true,
+    });
     // Idle until started: it must not keep runsc-ts alive after an early error.
     this.worker.unref();
     this.done = new Promise<number>((resolve, reject) => {
@@ -113,9 +118,7 @@ export async function runDo(o: DoOptions): Promise<number> {
   } catch (err) {
     throw new SandboxError(`sandbox setup failed: ${(err as Error).message}`);
   }
-  const { pid } = spawned;
-  // Held from here on: the sentry enters it even if the workload is already done.
-  const mntns = openSync(`/proc/${pid}/ns/mnt`, constants.O_RDONLY);
+  const { pid, mntns } = spawned;
   o.log?.debug({ pid, listener: spawned.listener }, "sandbox started");
 
   const forward = (sig: NodeJS.Signals): void => {

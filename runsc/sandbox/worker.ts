@@ -2,13 +2,13 @@
 // policy loading and spawning), it waits for one StartMessage, serves the sandbox's trapped
 // syscalls, then posts exactly one WorkerMessage: {exit} or {error}. It loads neither the
 // policy language nor pino unless tracing: the decisions arrive compiled.
-import { writeSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { loadNative } from "../../native/index.js";
 import type { Decision } from "../../sentry/policy/decision.js";
 import type { SentryLog } from "../../sentry/sentry.js";
 import { serve } from "../../sentry/sentry.js";
 import type { LogFormat } from "../log.js";
+import { writeFully } from "../write.js";
 
 export interface WorkerData {
   strace: boolean;
@@ -40,7 +40,7 @@ const quietLog: SentryLog = {
       d.logFormat === "json"
         ? JSON.stringify({ level: "error", msg, time: new Date().toISOString(), ...obj, err: String((obj as { err?: unknown }).err) })
         : `E ${new Date().toISOString().slice(11, 23)} ${msg} ${JSON.stringify({ ...obj, err: String((obj as { err?: unknown }).err) })}`;
-    writeSync(2, line + "\n");
+    writeFully(2, line + "\n");
   },
 };
 

@@ -164,3 +164,15 @@ export function checkPathPattern(text: string): string | undefined {
 export function argValue(v: number | string): bigint {
   return BigInt.asUintN(64, BigInt(v));
 }
+
+/** RFC 1123 host names: dot-separated labels of letters, digits and "-", no "-" at either end. */
+export const HOSTNAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** Why text is not a hostname sethostname(2) takes, or undefined when it is one. */
+export function checkHostname(text: string): string | undefined {
+  if (text.length > HOSTNAME_MAX) return `a hostname is at most ${HOSTNAME_MAX} characters`;
+  if (!HOSTNAME_PATTERN.test(text)) {
+    return `expected a hostname (dot-separated labels of letters, digits and "-", not starting or ending with "-"), got ${describeValue(text)}`;
+  }
+  return undefined;
+}

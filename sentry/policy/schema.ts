@@ -15,6 +15,7 @@ import {
   describeValue,
   didYouMean,
   HOSTNAME_MAX,
+  HOSTNAME_PATTERN,
   SYSCALL_NAMES,
 } from "./language.js";
 
@@ -224,7 +225,7 @@ const Process = doc(
 );
 
 const POLICY_NAME = /^[a-z0-9][a-z0-9-]*$/;
-const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const HOSTNAME = HOSTNAME_PATTERN;
 
 export const PolicySchema = doc(
   z.strictObject({

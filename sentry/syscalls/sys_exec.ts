@@ -7,43 +7,102 @@
 //     /dev/shm) is mounted noexec, so a racing thread cannot swap in a file it made;
 //   * hidden paths are masked by mounts, so the kernel refuses them whatever the string;
 //   * the check resolves the path the way the kernel will (in the sandbox's root, task
-//     credentials, symlinks followed) and matches the file it names, not the string.
+//     credentials, symlinks followed) and matches the file it names, not the string;
+//   * a "#!" script's interpreters (run by the kernel without another execve) are checked
+//     too. (The ELF interpreter, ld.so, is a loader like the libraries, not checked.)
 // What remains open: a multi-threaded caller racing the string between two existing,
 // visible, read-only files, one allowed and one not. A verified exec stop (ptrace
 // platform) closes that; until then the note in the syscall table says so.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
 import { EACCES, EINVAL } from "../abi/errno.js";
-import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_PATH } from "../abi/fcntl.js";
+import { readSync } from "node:fs";
+import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_PATH, O_RDONLY } from "../abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
 import { asSentry, asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
 import type { HandlerTable } from "./handlers.js";
 
 const linkBuf = new Uint8Array(4096);
+const headBuf = Buffer.alloc(256);
 const decoder = new TextDecoder();
 
-/** The path, inside the sandbox, of the file an exec of (dirfd, path, flags) would run. */
-function execTarget(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, flags: number): string | number {
+/** BINPRM_MAX_RECURSION (include/linux/binfmts.h): interpreters of interpreters. */
+const MAX_INTERPRETERS = 4;
+
+/**
+ * Resolves (dir, path) as exec would and returns an O_PATH fd of the file and its path
+ * inside the sandbox, or an errno. Runs with the task's credentials.
+ */
+function resolve(k: Kernel, dir: number, path: Uint8Array, len: number, nofollow: boolean): { fd: number; path: string } | number {
+  const fd = k.native.openat2(dir, path, len, (nofollow ? O_PATH | O_NOFOLLOW : O_PATH) | O_CLOEXEC, 0, 0);
+  if (fd < 0) return -fd;
+  const p = pathOf(k, fd);
+  if (typeof p === "number") k.native.close(fd);
+  return typeof p === "number" ? p : { fd, path: p };
+}
+
+/** d_path of our descriptor, relative to this thread's root: the sandbox's root. */
+function pathOf(k: Kernel, fd: number): string | number {
+  const self = Buffer.from(`self/fd/${fd}`);
+  const n = k.native.readlinkAt(k.procFd, self, self.length, linkBuf);
+  return n < 0 ? -n : decoder.decode(linkBuf.subarray(0, n));
+}
+
+/** The interpreter a "#!" file names (fs/binfmt_script.c), or undefined for other files. */
+function interpreterOf(k: Kernel, file: number): string | undefined {
+  const self = Buffer.from(`self/fd/${file}`);
+  const fd = k.native.openat2(k.procFd, self, self.length, O_RDONLY | O_CLOEXEC, 0, 0);
+  if (fd < 0) return undefined; // unreadable: not something the kernel runs as a script
+  let n: number;
+  try {
+    n = readSync(fd, headBuf, 0, headBuf.length, 0);
+  } catch {
+    return undefined;
+  } finally {
+    k.native.close(fd);
+  }
+  if (n < 3 || headBuf[0] !== 0x23 || headBuf[1] !== 0x21) return undefined;
+  const line = headBuf.toString("latin1", 2, n).split("\n")[0] ?? "";
+  const interp = line.trimStart().split(/[ \t]/)[0] ?? "";
+  return interp === "" ? undefined : interp;
+}
+
+/**
+ * Checks the file exec would run and, for "#!" scripts, the interpreters the kernel would
+ * run after it without another execve: each must be allowed. 0, or the errno to answer.
+ */
+function checkChain(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, flags: number): number {
   const path = copyInPath(k, ev, pathIdx);
   const empty = path.len === 0 && (flags & AT_EMPTY_PATH) !== 0;
   const creds = taskCreds(k, ev.pid);
   const dir = openDirfd(k, ev.pid, dirfd, path, empty);
-  let fd = -1;
+  const opened: number[] = [];
   try {
     ensureValid(k);
     asTask(k, creds);
-    const open = flags & AT_SYMLINK_NOFOLLOW ? O_PATH | O_NOFOLLOW : O_PATH;
-    fd = empty ? dir : k.native.openat2(dir, path.bytes, path.len, open | O_CLOEXEC, 0, 0);
-    if (fd < 0) return -fd;
-    asSentry(k);
-    // d_path of our descriptor, relative to this thread's root: the sandbox's root.
-    const self = Buffer.from(`self/fd/${fd}`);
-    const n = k.native.readlinkAt(k.procFd, self, self.length, linkBuf);
-    if (n < 0) return -n;
-    return decoder.decode(linkBuf.subarray(0, n));
+    let target: { fd: number; path: string } | number;
+    if (empty) {
+      // fexecve: the descriptor itself (dir is our O_PATH copy of it).
+      const p = pathOf(k, dir);
+      target = typeof p === "number" ? p : { fd: dir, path: p };
+    } else {
+      target = resolve(k, dir, path.bytes, path.len, (flags & AT_SYMLINK_NOFOLLOW) !== 0);
+    }
+    for (let depth = 0; ; depth++) {
+      if (typeof target === "number") return target;
+      if (target.fd !== dir) opened.push(target.fd);
+      if (!k.exec.allowed(target.path)) return EACCES;
+      const interp = depth < MAX_INTERPRETERS ? interpreterOf(k, target.fd) : undefined;
+      if (interp === undefined) return 0;
+      // A relative interpreter resolves from the task's working directory, as in the kernel.
+      const b = Buffer.from(interp);
+      const from = interp.startsWith("/") ? AT_FDCWD : dir;
+      target = resolve(k, from, b, b.length, false);
+    }
   } finally {
-    if (fd >= 0 && fd !== dir) k.native.close(fd);
+    asSentry(k);
+    for (const fd of opened) k.native.close(fd);
     closeDirfd(k, dir);
   }
 }
@@ -51,9 +110,8 @@ function execTarget(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, fl
 function checkExec(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, flags: number): Reply {
   if (!k.exec.restricted) return ALLOW;
   if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return errnoReply(EINVAL);
-  const target = execTarget(k, ev, dirfd, pathIdx, flags);
-  if (typeof target === "number") return errnoReply(target);
-  return k.exec.allowed(target) ? ALLOW : errnoReply(EACCES);
+  const e = checkChain(k, ev, dirfd, pathIdx, flags);
+  return e === 0 ? ALLOW : errnoReply(e);
 }
 
 export const execHandlers: HandlerTable = {

@@ -1,0 +1,378 @@
+// `npm run bench [-- --quick]`: runsc-ts against native execution and against a C
+// user-notify supervisor, on this machine, in one run. Prints medians and ratios; the
+// targets are those of the foundation issue and never gate anything (exit status 0).
+//
+// Per-syscall figures come from bench/c/loop.c, timed inside the process so that startup
+// is excluded, as the median of batch means (robust to preemption by other load) and the
+// median per-call time; workloads are timed from outside (bench/c/timeit.c), startup
+// included.
+// The variants of a case are interleaved, so drift from other load on the machine spreads
+// over all of them; compare ratios from one run, never absolute times across runs
+// (reference/limits.md).
+import { existsSync, readFileSync } from "node:fs";
+import { cpus, loadavg, release } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Probe, ProbeResult, RunOptions } from "./measure.js";
+import { collect, exec, innerWallProbe, loopProbe, wallProbe } from "./measure.js";
+import type { Line } from "./report.js";
+import { atMost, formatTable, ratio } from "./report.js";
+import type { BenchDir } from "./setup.js";
+import { prepare, requireGcc, SetupError } from "./setup.js";
+
+const USAGE = `usage: npm run bench [-- OPTIONS]
+
+  --quick      fewer repetitions and iterations (about half the time)
+  --reps N     timed runs per variant (default 5, quick 3), after one warm-up run
+  --cpu N      pin every measured process (and so the sentry and supervisor) to CPU N
+  --keep       keep the working directory under /var/tmp
+  -h, --help   this text`;
+
+interface Options {
+  quick: boolean;
+  reps: number;
+  cpu: number | undefined;
+  keep: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const o: Options = { quick: false, reps: 0, cpu: undefined, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): number => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 0) throw new SetupError(`${a} needs a non-negative integer\n${USAGE}`);
+      return v;
+    };
+    if (a === "--quick") o.quick = true;
+    else if (a === "--reps") o.reps = value();
+    else if (a === "--cpu") o.cpu = value();
+    else if (a === "--keep") o.keep = true;
+    else if (a === "-h" || a === "--help") {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else throw new SetupError(`unknown option ${a}\n${USAGE}`);
+  }
+  if (o.reps === 0) o.reps = o.quick ? 3 : 5;
+  return o;
+}
+
+/**
+ * Iterations per loop process: a few hundred ms per sample at this kind of machine's costs
+ * (getpid ~1 µs, a trapped round trip 10-50 µs). `trapped` also sizes the openat loops.
+ */
+function sizes(quick: boolean): { getpid: number; trapped: number } {
+  return quick ? { getpid: 200_000, trapped: 3_000 } : { getpid: 500_000, trapped: 10_000 };
+}
+
+const TAR = ["sh", "-c", "tar cf - /usr/share/doc 2>/dev/null | wc -c"];
+const OPENAT_PATH = "/etc/hostname";
+
+const progress = (msg: string): void => {
+  process.stderr.write(`${msg}\n`);
+};
+
+function us(r: ProbeResult | undefined, key: string): number | undefined {
+  const v = r?.median[key];
+  return v === undefined || !Number.isFinite(v) || r?.error !== undefined ? undefined : v / 1000;
+}
+
+function ms(r: ProbeResult | undefined, key = "wall_ns"): number | undefined {
+  const v = r?.median[key];
+  return v === undefined || !Number.isFinite(v) || r?.error !== undefined ? undefined : v / 1e6;
+}
+
+class Bench {
+  readonly run: RunOptions;
+  readonly failures: string[] = [];
+  syncWakeUp = "unknown";
+
+  constructor(
+    readonly root: string,
+    readonly b: BenchDir,
+    readonly o: Options,
+  ) {
+    const prefix = o.cpu === undefined ? [] : ["taskset", "-c", String(o.cpu)];
+    this.run = { cwd: b.dir, prefix, timeoutMs: 120_000 };
+  }
+
+  get runsc(): string {
+    return join(this.root, "bin", "runsc-ts");
+  }
+
+  /** argv under `runsc-ts do`, with the default policy or the given one. */
+  sandboxed(cmd: readonly string[], policy?: string): string[] {
+    return [this.runsc, "do", "--cwd", this.b.dir, ...(policy === undefined ? [] : ["--policy", policy]), "--", ...cmd];
+  }
+
+  supervised(trap: "getppid" | "openat" | "none", cmd: readonly string[], extra: readonly string[] = []): string[] {
+    return [this.b.supervisor, "--trap", trap, ...extra, "--", ...cmd];
+  }
+
+  collect(title: string, probes: readonly Probe[]): Map<string, ProbeResult> {
+    progress(`bench: ${title} (${probes.length} variants × ${this.o.reps} runs)`);
+    const res = collect(probes, this.o.reps, progress);
+    for (const [id, r] of res) if (r.error !== undefined) this.failures.push(`${id}: ${r.error}`);
+    return res;
+  }
+
+  /** The checks that make the figures mean what the table says. */
+  preflight(): void {
+    if (!existsSync(join(this.root, "dist", "runsc", "main.js"))) {
+      throw new SetupError(
+        "runsc-ts is not built: run `npx tsc -p . && npx cmake-js compile --directory native --out build/native`",
+      );
+    }
+    try {
+      exec(this.sandboxed(["/bin/true"]), this.run);
+    } catch (err) {
+      throw new SetupError(`runsc-ts cannot run /bin/true: ${(err as Error).message}`);
+    }
+    for (const [policy, name] of [
+      [this.b.trapGetppidPolicy, "getppid"],
+      [this.b.trapOpenatPolicy, "openat"],
+    ] as const) {
+      const { stdout } = exec([this.runsc, "syscalls", "--policy", policy], this.run);
+      const line = stdout.split("\n").find((l) => new RegExp(`^\\s*\\d+\\s+${name}\\s`).test(l));
+      if (line === undefined || !line.includes("handled by the sentry")) {
+        throw new SetupError(`policy ${policy} does not send ${name} to the sentry: ${line?.trim() ?? "(not listed)"}`);
+      }
+    }
+    const { stderr } = exec(this.supervised("getppid", [this.b.loop, "getppid", "10"]), this.run);
+    this.syncWakeUp = /sync_wakeup=(\S+)/.exec(stderr)?.[1] ?? "unknown";
+  }
+
+  perSyscall(): Line[] {
+    const { getpid: getpidN, trapped } = sizes(this.o.quick);
+    const { loop } = this.b;
+    const getpid = [loop, "getpid", String(getpidN)];
+    const getppid = [loop, "-p", "getppid", String(trapped)];
+    const openat = [loop, "-p", "openat", String(trapped), OPENAT_PATH];
+    // Warm-up plus timed passes each trap N/10 + 2N times, plus the loader's own calls.
+    const events = 2 * trapped;
+
+    const r1 = this.collect("getpid, untrapped", [
+      loopProbe("getpid native", getpid, this.run),
+      loopProbe("getpid C filter", this.supervised("none", getpid), this.run),
+      loopProbe("getpid runsc-ts", this.sandboxed(getpid), this.run),
+    ]);
+    const r2 = this.collect("getppid trapped: round trip", [
+      loopProbe("getppid native", getppid, this.run),
+      loopProbe("getppid C supervisor", this.supervised("getppid", getppid), this.run, events),
+      loopProbe("getppid C supervisor+poll", this.supervised("getppid", getppid, ["--poll"]), this.run, events),
+      loopProbe("getppid runsc-ts", this.sandboxed(getppid, this.b.trapGetppidPolicy), this.run),
+    ]);
+    const r3 = this.collect("openat+close", [
+      loopProbe("openat native", openat, this.run),
+      loopProbe("openat runsc-ts default", this.sandboxed(openat), this.run),
+      loopProbe("openat C supervisor", this.supervised("openat", openat), this.run, events),
+      loopProbe("openat runsc-ts trapped", this.sandboxed(openat, this.b.trapOpenatPolicy), this.run),
+    ]);
+
+    const gpN = us(r1.get("getpid native"), "bmed_ns");
+    const gpC = us(r1.get("getpid C filter"), "bmed_ns");
+    const gpR = us(r1.get("getpid runsc-ts"), "bmed_ns");
+    const rows: Line[] = [
+      {
+        heading:
+          "per syscall, timed inside the process (startup excluded): median of batch means; (p50): median of per-call times",
+      },
+      {
+        label: "getpid, untrapped (C: allow filter)",
+        unit: "µs",
+        native: gpN,
+        cLimit: gpC,
+        runsc: gpR,
+        xNative: ratio(gpR, gpN),
+        xC: ratio(gpR, gpC),
+        target: atMost(1.05, "native", ratio(gpR, gpN)),
+      },
+    ];
+    for (const key of ["bmed_ns", "p50_ns"] as const) {
+      const n = us(r2.get("getppid native"), key);
+      const c = us(r2.get("getppid C supervisor"), key);
+      const r = us(r2.get("getppid runsc-ts"), key);
+      rows.push({
+        label: `getppid trapped, round trip${key === "p50_ns" ? " (p50)" : ""}`,
+        unit: "µs",
+        native: n,
+        cLimit: c,
+        runsc: r,
+        xNative: ratio(r, n),
+        xC: ratio(r, c),
+        target: atMost(1.3, "C", ratio(r, c)),
+      });
+    }
+    for (const key of ["bmed_ns", "p50_ns"] as const) {
+      const c = us(r2.get("getppid C supervisor"), key);
+      const p = us(r2.get("getppid C supervisor+poll"), key);
+      rows.push({
+        label: `  C supervisor, poll() before RECV${key === "p50_ns" ? " (p50)" : ""}`,
+        unit: "µs",
+        cLimit: p,
+        xC: ratio(p, c),
+      });
+    }
+    const onN = us(r3.get("openat native"), "bmed_ns");
+    const onD = us(r3.get("openat runsc-ts default"), "bmed_ns");
+    rows.push({
+      label: `openat+close ${OPENAT_PATH}, untrapped`,
+      unit: "µs",
+      native: onN,
+      runsc: onD,
+      xNative: ratio(onD, onN),
+    });
+    for (const key of ["bmed_ns", "p50_ns"] as const) {
+      const n = us(r3.get("openat native"), key);
+      const c = us(r3.get("openat C supervisor"), key);
+      const r = us(r3.get("openat runsc-ts trapped"), key);
+      rows.push({
+        label: `openat+close, openat emulated${key === "p50_ns" ? " (p50)" : ""}`,
+        unit: "µs",
+        native: n,
+        cLimit: c,
+        runsc: r,
+        xNative: ratio(r, n),
+        xC: ratio(r, c),
+        target: atMost(1.3, "C", ratio(r, c)),
+      });
+    }
+    return rows;
+  }
+
+  workloads(): { rows: Line[]; notes: string[] } {
+    const { dir, helloC, timeit } = this.b;
+    let expected: string | undefined;
+    const tarCheck = (stdout: string): string | undefined => {
+      const got = stdout.trim();
+      if (!/^\d+$/.test(got) || got === "0") return `expected a byte count, got "${got}"`;
+      if (expected === undefined) expected = got;
+      return got === expected ? undefined : `${got} bytes of tar output, ${expected} natively`;
+    };
+    const w = (id: string, argv: readonly string[], check?: (s: string) => string | undefined): Probe =>
+      wallProbe(id, timeit, argv, this.run, check);
+    // Timed from inside: timeit runs in the sandbox (or under the supervisor) and reports
+    // the workload's own wall time, without runsc-ts's start and exit.
+    const inner = (id: string, launch: (cmd: string[]) => string[], cmd: readonly string[]): Probe =>
+      innerWallProbe(id, launch([timeit, "--", ...cmd]), this.run);
+    const trapOpenat = this.b.trapOpenatPolicy;
+
+    const rs = this.collect("startup", [
+      w("true native", ["/bin/true"]),
+      w("true C launcher", this.supervised("none", ["/bin/true"])),
+      w("true runsc-ts", this.sandboxed(["/bin/true"])),
+      w("node -e 0", [process.execPath, "-e", "0"]),
+    ]);
+    const workload = (name: string, native: string[], sandboxed: string[], supervised: string[]) =>
+      this.collect(name, [
+        w(`${name} native`, native, name === "tar" ? tarCheck : undefined),
+        w(`${name} runsc-ts`, this.sandboxed(sandboxed), name === "tar" ? tarCheck : undefined),
+        inner(`${name} runsc-ts inside`, (c) => this.sandboxed(c), sandboxed),
+        inner(`${name} C supervisor openat`, (c) => this.supervised("openat", c), supervised),
+        w(`${name} runsc-ts openat`, this.sandboxed(sandboxed, trapOpenat), name === "tar" ? tarCheck : undefined),
+        inner(`${name} runsc-ts openat inside`, (c) => this.sandboxed(c, trapOpenat), sandboxed),
+      ]);
+    const gcc = (out: string): string[] => ["gcc", "-O2", helloC, "-o", out];
+    const results = new Map<string, Map<string, ProbeResult>>([
+      ["tar", workload("tar", TAR, TAR, TAR)],
+      ["gcc", workload("gcc", gcc(join(dir, "hello-native")), gcc("/tmp/hello"), gcc(join(dir, "hello-supervised")))],
+    ]);
+
+    const tN = ms(rs.get("true native"));
+    const tC = ms(rs.get("true C launcher"));
+    const tR = ms(rs.get("true runsc-ts"));
+    const rows: Line[] = [
+      { heading: "workloads: wall time; C: the C supervisor trapping openat the same way" },
+      { label: "/bin/true (startup; C: fork+filter+exec)", unit: "ms", native: tN, cLimit: tC, runsc: tR, xNative: ratio(tR, tN), xC: ratio(tR, tC) },
+      { label: "  node -e 0 (the Node floor)", unit: "ms", native: ms(rs.get("node -e 0")) },
+    ];
+    for (const [name, r] of results) {
+      const n = ms(r.get(`${name} native`));
+      const d = ms(r.get(`${name} runsc-ts`));
+      const di = ms(r.get(`${name} runsc-ts inside`));
+      const c = ms(r.get(`${name} C supervisor openat`));
+      const t = ms(r.get(`${name} runsc-ts openat`));
+      const ti = ms(r.get(`${name} runsc-ts openat inside`));
+      const target = name === "tar" ? { target: atMost(1.5, "native", ratio(d, n)) } : {};
+      rows.push(
+        { label: `${name}, default policy`, unit: "ms", native: n, runsc: d, xNative: ratio(d, n), ...target },
+        { label: `  timed inside the sandbox`, unit: "ms", native: n, runsc: di, xNative: ratio(di, n) },
+        { label: `${name}, openat emulated`, unit: "ms", native: n, runsc: t, xNative: ratio(t, n) },
+        { label: `  timed inside the sandbox`, unit: "ms", native: n, cLimit: c, runsc: ti, xNative: ratio(ti, n), xC: ratio(ti, c) },
+      );
+    }
+
+    const notes: string[] = [];
+    const cpu = ms(rs.get("true runsc-ts"), "cpu_ns");
+    if (tR !== undefined && cpu !== undefined) {
+      notes.push(`runsc-ts do -- /bin/true: ${tR.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU (user+system, all threads).`);
+    }
+    return { rows, notes };
+  }
+}
+
+function header(o: Options, syncWakeUp: string, gcc: string): string {
+  const model = cpus()[0]?.model ?? "unknown CPU";
+  const s = sizes(o.quick);
+  let clock = "unknown";
+  try {
+    clock = readFileSync("/sys/devices/system/clocksource/clocksource0/current_clocksource", "utf8").trim();
+  } catch {
+    // not exposed
+  }
+  return [
+    `runsc-ts benchmark${o.quick ? " (quick)" : ""}: Linux ${release()}, ${cpus().length} CPUs (${model}), clock ${clock}`,
+    `node ${process.version}, ${gcc}; SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: ${syncWakeUp}; ` +
+      `${o.cpu === undefined ? "nothing pinned" : `everything pinned to CPU ${o.cpu}`}`,
+    `medians of ${o.reps} runs per variant after one warm-up, variants interleaved; ` +
+      `loops of ${s.getpid} getpid, ${s.trapped} getppid or openat+close`,
+  ].join("\n");
+}
+
+async function main(): Promise<number> {
+  const started = process.hrtime.bigint();
+  const o = parseArgs(process.argv.slice(2));
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const gcc = requireGcc();
+  const b = prepare(join(root, "bench", "c"));
+  const load0 = loadavg()[0]!;
+  try {
+    const bench = new Bench(root, b, o);
+    bench.preflight();
+    const lines: Line[] = [...bench.perSyscall()];
+    const w = bench.workloads();
+    lines.push(...w.rows);
+    const secs = Number(process.hrtime.bigint() - started) / 1e9;
+    const out = [
+      "",
+      header(o, bench.syncWakeUp, gcc),
+      "",
+      formatTable(lines),
+      "",
+      "×native, ×C: runsc-ts (or the row's C variant) over native and over the C limit. MISS marks a missed target;",
+      "targets never fail the run.",
+      ...w.notes,
+      `load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end; ${secs.toFixed(0)} s in all` +
+        (o.keep ? `; kept ${b.dir}` : ""),
+    ];
+    if (bench.failures.length > 0) {
+      out.push("", "failed variants (left out of the table):", ...bench.failures.map((f) => `  ${f.replace(/\n/g, "\n    ")}`));
+    }
+    process.stdout.write(`${out.join("\n")}\n`);
+    return 0;
+  } finally {
+    if (!o.keep) b.remove();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof SetupError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

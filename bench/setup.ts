@@ -1,0 +1,96 @@
+// The benchmark's working directory: the C probes built with gcc, the policies and the
+// source file the workloads use, in a world-readable directory under /var/tmp (the
+// sandbox's /tmp is private, and root inside the sandbox is an unprivileged host uid).
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** A problem that stops the benchmark before anything is measured (exit status 1). */
+export class SetupError extends Error {}
+
+export interface BenchDir {
+  readonly dir: string;
+  readonly loop: string;
+  readonly supervisor: string;
+  readonly timeit: string;
+  readonly helloC: string;
+  /** Traps getppid to the sentry, which has no handler for it and answers allow. */
+  readonly trapGetppidPolicy: string;
+  /** Traps openat to the sentry, which performs the open and injects the fd. */
+  readonly trapOpenatPolicy: string;
+  remove(): void;
+}
+
+const PROBES = [
+  { name: "loop", flags: [] },
+  { name: "supervisor", flags: ["-pthread"] },
+  { name: "timeit", flags: [] },
+] as const;
+
+function trapPolicy(name: string, syscall: string, why: string): string {
+  return [
+    `# ${why}`,
+    "apiVersion: runsc-ts/v1",
+    "kind: Policy",
+    `name: ${name}`,
+    "syscalls:",
+    "  rules:",
+    `    - { names: [${syscall}], action: trap }`,
+    "",
+  ].join("\n");
+}
+
+const HELLO_C = '#include <stdio.h>\n\nint main(void) {\n  puts("hello");\n  return 0;\n}\n';
+
+/** The gcc version line, or a SetupError saying how to get gcc. */
+export function requireGcc(): string {
+  const r = spawnSync("gcc", ["--version"], { encoding: "utf8" });
+  if (r.error !== undefined || r.status !== 0) {
+    throw new SetupError(
+      "gcc is required to build the benchmark's C probes (bench/c/*.c) and for the gcc workload; " +
+        "install it (Debian: apt-get install gcc libc6-dev) and run again",
+    );
+  }
+  return r.stdout.split("\n")[0] ?? "gcc";
+}
+
+/** Creates the directory and builds everything in it. */
+export function prepare(srcDir: string): BenchDir {
+  const dir = mkdtempSync("/var/tmp/runsc-ts-bench-");
+  chmodSync(dir, 0o755);
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    for (const p of PROBES) {
+      const src = join(srcDir, `${p.name}.c`);
+      if (!existsSync(src)) throw new SetupError(`missing ${src}`);
+      const out = join(dir, p.name);
+      const r = spawnSync("gcc", ["-O2", "-Wall", "-o", out, src, ...p.flags], { encoding: "utf8" });
+      if (r.error !== undefined || r.status !== 0) {
+        throw new SetupError(`gcc failed on ${src}:\n${r.stderr || r.error?.message || ""}`);
+      }
+      chmodSync(out, 0o755);
+    }
+    const files: Array<[string, string]> = [
+      ["hello.c", HELLO_C],
+      ["trap-getppid.yaml", trapPolicy("bench-trap-getppid", "getppid", "getppid goes to the sentry: a pure round trip")],
+      ["trap-openat.yaml", trapPolicy("bench-trap-openat", "openat", "openat goes to the sentry, which opens and injects the fd")],
+    ];
+    for (const [name, text] of files) {
+      writeFileSync(join(dir, name), text);
+      chmodSync(join(dir, name), 0o644);
+    }
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return {
+    dir,
+    loop: join(dir, "loop"),
+    supervisor: join(dir, "supervisor"),
+    timeit: join(dir, "timeit"),
+    helloC: join(dir, "hello.c"),
+    trapGetppidPolicy: join(dir, "trap-getppid.yaml"),
+    trapOpenatPolicy: join(dir, "trap-openat.yaml"),
+    remove,
+  };
+}
