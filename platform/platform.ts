@@ -13,6 +13,8 @@
 //                platform installs hostFd in the task (atomically with the reply) and closes
 //                its own copy. cloexec sets O_CLOEXEC on the task's descriptor.
 //   kill         the task is killed (SIGSYS semantics: the syscall never returns).
+//   pending      the sentry handed the event to an operation that answers it itself when it
+//                completes (a connect that may block); the platform sends nothing now.
 
 /** A trapped syscall. Views over a reused buffer: valid only until the reply is sent. */
 export interface TrapEvent {
@@ -35,10 +37,12 @@ export type Reply =
   | { readonly kind: "errno"; readonly errno: number }
   | { readonly kind: "value"; readonly value: number }
   | { readonly kind: "fd"; readonly fd: number; readonly cloexec: boolean }
-  | { readonly kind: "kill" };
+  | { readonly kind: "kill" }
+  | { readonly kind: "pending" };
 
 export const ALLOW: Reply = Object.freeze({ kind: "allow" });
 export const KILL: Reply = Object.freeze({ kind: "kill" });
+export const PENDING: Reply = Object.freeze({ kind: "pending" });
 
 /**
  * Bounded access to a task's memory. Failures are errno numbers: EFAULT for an address the

@@ -86,6 +86,10 @@ export function serve(o: SentryOptions): void {
     native,
     mem,
     idValid: () => notify.idValid(),
+    connectAsync: (fd, addr) => {
+      const r = notify.connectAsync(fd, addr);
+      return r < 0 ? -r : 0;
+    },
     procFd,
     privateDevices: privateDevices(native),
     exec: {

@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"readString", ReadString},
       {"writeMemory", WriteMemory},
       {"waitExit", WaitExit},
+      {"connectAsync", ConnectAsync},
       {"pidfdExited", PidfdExited},
       {"pidfdOpen", PidfdOpen},
       {"pidfdGetfd", PidfdGetfd},

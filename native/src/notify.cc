@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -210,6 +211,39 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   struct iovec remote = {(void*)Addr(info, 1), data.ByteLength()};
   ssize_t n = process_vm_writev(Int(info, 0), &local, 1, &remote, 1, 0);
   return Num(info.Env(), n < 0 ? -errno : (double)n);
+}
+
+// connectAsync(listener, buf, fd, addr, len) -> 0 | -errno. Connects fd (ours: closed
+// when done) to addr on a thread of its own and answers the notification in buf with the
+// result from there, so that a connect that blocks (a full accept queue, a slow peer) never
+// stalls the sentry's other tasks. The event's id is copied before returning.
+Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 5, "connectAsync(listener, buf, fd, addr, len)")) return info.Env().Undefined();
+  int listener = Int(info, 0);
+  uint64_t id = NotifId(info[1].As<Napi::Uint8Array>());
+  int fd = Int(info, 2);
+  Napi::Uint8Array a = info[3].As<Napi::Uint8Array>();
+  size_t len = (size_t)Int(info, 4);
+  if (len > a.ByteLength() || len > sizeof(struct sockaddr_storage)) return Num(info.Env(), -EINVAL);
+  struct sockaddr_storage addr;
+  memcpy(&addr, a.Data(), len);
+  try {
+    std::thread([listener, id, fd, addr, len] {
+      int r;
+      do r = connect(fd, (const struct sockaddr*)&addr, (socklen_t)len);
+      while (r < 0 && errno == EINTR);
+      struct seccomp_notif_resp resp;
+      memset(&resp, 0, sizeof resp);
+      resp.id = id;
+      if (r < 0) resp.error = -errno;
+      close(fd);
+      // ENOENT: the task is gone; nothing to answer.
+      ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+    }).detach();
+  } catch (...) {
+    return Num(info.Env(), -EAGAIN);
+  }
+  return Num(info.Env(), 0);
 }
 
 // The exit status of the sandboxes' inits, reaped by one watcher thread each. Reaping

@@ -74,6 +74,11 @@ export class SeccompNotify {
     return this.native.notifySetSyncWakeUp(this.listener) === 0;
   }
 
+  /** Starts a connect that answers the current event itself (see NativeBinding.connectAsync). */
+  connectAsync(fd: number, addr: Uint8Array): number {
+    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length);
+  }
+
   /** True while the current event's task is still waiting for our reply (ID_VALID). */
   idValid(): boolean {
     return this.native.notifyIdValid(this.listener, this.buf) === 0;
@@ -123,6 +128,8 @@ export class SeccompNotify {
         if (res < 0 && -res !== ENOENT) n.notifyRespond(this.listener, this.buf, 1, 0, -res);
         return res;
       }
+      case "pending":
+        return 0;
       case "kill": {
         const pid = this.event.pid;
         // The task cannot exit while it waits for us, so its pid cannot be reused yet.

@@ -16,6 +16,11 @@ export interface Kernel {
   readonly mem: TaskMemory;
   /** ID_VALID for the event being handled: false once the task stopped waiting. */
   idValid(): boolean;
+  /**
+   * Connects fd (ours, taken over) to addr off the sentry's thread; the operation answers
+   * the event being handled. 0 when started, else an errno.
+   */
+  connectAsync(fd: number, addr: Uint8Array): number;
   /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */
   readonly procFd: number;
   /** Device numbers of the sandbox's private writable filesystems (its /tmp, /dev/shm). */

@@ -354,6 +354,8 @@ export function formatResult(name: string, r: Reply): string {
   switch (r.kind) {
     case "allow":
       return "= ? (in kernel)";
+    case "pending":
+      return "= ? (answered when it completes)";
     case "errno":
       return `= -1 ${errnoName(r.errno) ?? `errno ${r.errno}`} (${errnoMessage(r.errno)})`;
     case "value":

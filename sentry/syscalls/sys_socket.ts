@@ -9,7 +9,7 @@
 // lives on one of the sandbox's private filesystems.
 // Network "host": no restriction, nothing is decided, the kernel runs the call.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
-import { ALLOW } from "../../platform/platform.js";
+import { ALLOW, PENDING } from "../../platform/platform.js";
 import { EACCES, EBADF, EFAULT, EINVAL, EMSGSIZE } from "../abi/errno.js";
 import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH } from "../abi/fcntl.js";
 import { AF_UNIX } from "../abi/socket.js";
@@ -60,6 +60,8 @@ function onTaskSocket(
   addrIdx: number,
   lenIdx: number,
   op: (fd: number, addr: Uint8Array) => number,
+  /** Perform op off the sentry's thread when it may block (not for unix paths, see below). */
+  mayBlock = false,
 ): Reply {
   const n = k.native;
   const creds = taskCreds(k, ev.pid);
@@ -81,6 +83,15 @@ function onTaskSocket(
     ensureValid(k);
     const denied = decide(k, ev, creds, addr);
     if (denied !== 0) return errnoReply(denied);
+    // Anything but a unix path connects from another thread, which answers the event:
+    // a full accept queue or a slow peer must not stall the sentry. (A unix path needs this
+    // thread's mount namespace and the task's credentials, so it connects here.)
+    if (mayBlock && !isUnixPath(addr)) {
+      const e = k.connectAsync(fd, addr);
+      if (e !== 0) return errnoReply(e);
+      fd = -1; // taken over
+      return PENDING;
+    }
     if (isUnixPath(addr) && addr[2] !== 0x2f) {
       cwd = openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
       n.fchdir(cwd);
@@ -116,7 +127,7 @@ function decide(k: Kernel, ev: TrapEvent, creds: Creds, addr: Uint8Array): numbe
 
 function connect(k: Kernel, ev: TrapEvent): Reply {
   if (k.network === "host") return ALLOW;
-  return onTaskSocket(k, ev, ev.argInt(0), 1, 2, (fd, addr) => k.native.connect(fd, addr, addr.length));
+  return onTaskSocket(k, ev, ev.argInt(0), 1, 2, (fd, addr) => k.native.connect(fd, addr, addr.length), true);
 }
 
 function sendto(k: Kernel, ev: TrapEvent): Reply {
