@@ -55,6 +55,9 @@ export function handlerTables(hostname: string): HandlerTable[] {
 
 const AT_FDCWD = -100;
 
+/** How long the sentry waits for a connect before leaving it to its thread (loopback: ~50 µs). */
+const CONNECT_WAIT_US = 2000;
+
 /** Device numbers of the sandbox's private writable filesystems, seen from inside. */
 function privateDevices(native: NativeBinding): Set<bigint> {
   const out = new Set<bigint>();
@@ -86,10 +89,7 @@ export function serve(o: SentryOptions): void {
     native,
     mem,
     idValid: () => notify.idValid(),
-    connectAsync: (fd, addr) => {
-      const r = notify.connectAsync(fd, addr);
-      return r < 0 ? -r : 0;
-    },
+    connectAsync: (fd, addr) => notify.connectAsync(fd, addr, CONNECT_WAIT_US),
     procFd,
     privateDevices: privateDevices(native),
     exec: {

@@ -15,7 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -213,37 +215,62 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   return Num(info.Env(), n < 0 ? -errno : (double)n);
 }
 
-// connectAsync(listener, buf, fd, addr, len) -> 0 | -errno. Connects fd (ours: closed
-// when done) to addr on a thread of its own and answers the notification in buf with the
-// result from there, so that a connect that blocks (a full accept queue, a slow peer) never
-// stalls the sentry's other tasks. The event's id is copied before returning.
+// connectAsync(listener, buf, fd, addr, len, waitUs) -> 0 or -errno (the connect's result:
+// the caller answers the event), or 1 (still connecting: the event will be answered from the
+// connecting thread). Connects fd (ours: closed when done) to addr on a thread of its own,
+// so that a connect that blocks (a full accept queue, a slow peer) never stalls the sentry's
+// other tasks; the sentry waits up to waitUs for the common, quick case.
+namespace {
+struct PendingConnect {
+  std::mutex mu;
+  std::condition_variable cv;
+  enum { kRunning, kDone, kDetached } state = kRunning;
+  int result = 0;
+};
+}  // namespace
+
 Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
-  if (!ArgsOk(info, 5, "connectAsync(listener, buf, fd, addr, len)")) return info.Env().Undefined();
+  if (!ArgsOk(info, 6, "connectAsync(listener, buf, fd, addr, len, waitUs)")) return info.Env().Undefined();
   int listener = Int(info, 0);
   uint64_t id = NotifId(info[1].As<Napi::Uint8Array>());
   int fd = Int(info, 2);
   Napi::Uint8Array a = info[3].As<Napi::Uint8Array>();
   size_t len = (size_t)Int(info, 4);
+  int wait_us = Int(info, 5);
   if (len > a.ByteLength() || len > sizeof(struct sockaddr_storage)) return Num(info.Env(), -EINVAL);
   struct sockaddr_storage addr;
   memcpy(&addr, a.Data(), len);
+  auto p = std::make_shared<PendingConnect>();
   try {
-    std::thread([listener, id, fd, addr, len] {
+    std::thread([p, listener, id, fd, addr, len] {
       int r;
       do r = connect(fd, (const struct sockaddr*)&addr, (socklen_t)len);
       while (r < 0 && errno == EINTR);
-      struct seccomp_notif_resp resp;
-      memset(&resp, 0, sizeof resp);
-      resp.id = id;
-      if (r < 0) resp.error = -errno;
+      int result = r < 0 ? -errno : 0;
       close(fd);
-      // ENOENT: the task is gone; nothing to answer.
-      ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+      std::lock_guard<std::mutex> lock(p->mu);
+      if (p->state == PendingConnect::kDetached) {
+        // The sentry moved on: answer the task from here (ENOENT: it is gone).
+        struct seccomp_notif_resp resp;
+        memset(&resp, 0, sizeof resp);
+        resp.id = id;
+        resp.error = result;
+        ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+        return;
+      }
+      p->state = PendingConnect::kDone;
+      p->result = result;
+      p->cv.notify_all();
     }).detach();
   } catch (...) {
+    close(fd);
     return Num(info.Env(), -EAGAIN);
   }
-  return Num(info.Env(), 0);
+  std::unique_lock<std::mutex> lock(p->mu);
+  p->cv.wait_for(lock, std::chrono::microseconds(wait_us), [&p] { return p->state == PendingConnect::kDone; });
+  if (p->state == PendingConnect::kDone) return Num(info.Env(), p->result);
+  p->state = PendingConnect::kDetached;
+  return Num(info.Env(), 1);
 }
 
 // The exit status of the sandboxes' inits, reaped by one watcher thread each. Reaping

@@ -74,9 +74,12 @@ export class SeccompNotify {
     return this.native.notifySetSyncWakeUp(this.listener) === 0;
   }
 
-  /** Starts a connect that answers the current event itself (see NativeBinding.connectAsync). */
-  connectAsync(fd: number, addr: Uint8Array): number {
-    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length);
+  /**
+   * Connects fd (taken over) to addr on another thread, waiting up to waitUs: the result
+   * (0 or -errno) to answer with, or 1 when that thread will answer the current event.
+   */
+  connectAsync(fd: number, addr: Uint8Array, waitUs: number): number {
+    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length, waitUs);
   }
 
   /** True while the current event's task is still waiting for our reply (ID_VALID). */

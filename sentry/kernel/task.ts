@@ -17,8 +17,8 @@ export interface Kernel {
   /** ID_VALID for the event being handled: false once the task stopped waiting. */
   idValid(): boolean;
   /**
-   * Connects fd (ours, taken over) to addr off the sentry's thread; the operation answers
-   * the event being handled. 0 when started, else an errno.
+   * Connects fd (ours, taken over) to addr off the sentry's thread, waiting briefly: the
+   * result (0 or -errno), or 1 when the connecting thread will answer the event itself.
    */
   connectAsync(fd: number, addr: Uint8Array): number;
   /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */

@@ -87,10 +87,10 @@ function onTaskSocket(
     // a full accept queue or a slow peer must not stall the sentry. (A unix path needs this
     // thread's mount namespace and the task's credentials, so it connects here.)
     if (mayBlock && !isUnixPath(addr)) {
-      const e = k.connectAsync(fd, addr);
-      if (e !== 0) return errnoReply(e);
+      const r = k.connectAsync(fd, addr);
       fd = -1; // taken over
-      return PENDING;
+      if (r === 1) return PENDING;
+      return r < 0 ? errnoReply(-r) : { kind: "value", value: 0 };
     }
     if (isUnixPath(addr) && addr[2] !== 0x2f) {
       cwd = openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
