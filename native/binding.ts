@@ -57,6 +57,8 @@ export interface NativeBinding {
    * thread); returns its status as a shell reports it (code, or 128+signal).
    */
   waitExit(pid: number): number;
+  /** Calls back on this thread's event loop once spawn()'s watcher has reaped pid. */
+  onExit(pid: number, callback: (status: number) => void): void;
   /** flags: PIDFD_THREAD (O_EXCL, Linux 6.9) for a pidfd of one thread. */
   pidfdOpen(pid: number, flags?: number): number;
   pidfdGetfd(pidfd: number, targetFd: number): number;

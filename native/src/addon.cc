@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"readString", ReadString},
       {"writeMemory", WriteMemory},
       {"waitExit", WaitExit},
+      {"onExit", OnExit},
       {"connectAsync", ConnectAsync},
       {"pidfdExited", PidfdExited},
       {"pidfdOpen", PidfdOpen},

@@ -18,6 +18,7 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info);
 Napi::Value ReadString(const Napi::CallbackInfo& info);
 Napi::Value WriteMemory(const Napi::CallbackInfo& info);
 Napi::Value WaitExit(const Napi::CallbackInfo& info);
+Napi::Value OnExit(const Napi::CallbackInfo& info);
 Napi::Value ConnectAsync(const Napi::CallbackInfo& info);
 Napi::Value PidfdExited(const Napi::CallbackInfo& info);
 // Starts the thread that reaps a sandbox init (spawn() calls it).

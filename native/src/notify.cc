@@ -278,11 +278,21 @@ Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
 namespace {
 std::mutex g_exit_mu;
 std::condition_variable g_exit_cv;
-std::map<int, int> g_exit_status;  // pid -> status as a shell reports it, or -errno
+std::map<int, int> g_exit_status;                  // pid -> status as a shell reports it, or -errno
+std::map<int, Napi::ThreadSafeFunction> g_exit_fn;  // pid -> callback waiting for it
 
 int ShellStatus(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
+}
+
+void CallExit(Napi::ThreadSafeFunction fn, int status) {
+  fn.BlockingCall(new int(status), [](Napi::Env env, Napi::Function cb, int* s) {
+    int v = *s;
+    delete s;
+    cb.Call({Napi::Number::New(env, v)});
+  });
+  fn.Release();
 }
 }  // namespace
 
@@ -293,9 +303,15 @@ void WatchExit(int pid) {
     do r = waitpid(pid, &status, __WALL);
     while (r < 0 && errno == EINTR);
     int result = r < 0 ? -errno : ShellStatus(status);
-    std::lock_guard<std::mutex> lock(g_exit_mu);
+    std::unique_lock<std::mutex> lock(g_exit_mu);
     g_exit_status[pid] = result;
     g_exit_cv.notify_all();
+    auto it = g_exit_fn.find(pid);
+    if (it == g_exit_fn.end()) return;
+    Napi::ThreadSafeFunction fn = it->second;
+    g_exit_fn.erase(it);
+    lock.unlock();
+    CallExit(fn, result);
   }).detach();
 }
 
@@ -306,9 +322,31 @@ Napi::Value WaitExit(const Napi::CallbackInfo& info) {
   int pid = Int(info, 0);
   std::unique_lock<std::mutex> lock(g_exit_mu);
   g_exit_cv.wait(lock, [pid] { return g_exit_status.count(pid) > 0; });
-  int r = g_exit_status[pid];
-  g_exit_status.erase(pid);
-  return Num(info.Env(), r);
+  return Num(info.Env(), g_exit_status[pid]);
+}
+
+// onExit(pid, callback): calls callback(status) on this thread's event loop once the
+// watcher started by spawn() has reaped pid (at once if it has). Keeps the loop alive
+// until then. One threadsafe-function call per sandbox, never per syscall.
+Napi::Value OnExit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsFunction()) {
+    ThrowUsage(env, "onExit(pid, callback)");
+    return env.Undefined();
+  }
+  int pid = Int(info, 0);
+  Napi::ThreadSafeFunction fn =
+      Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "runsc-ts exit", 0, 1);
+  std::unique_lock<std::mutex> lock(g_exit_mu);
+  auto done = g_exit_status.find(pid);
+  if (done != g_exit_status.end()) {
+    int status = done->second;
+    lock.unlock();
+    CallExit(fn, status);
+    return env.Undefined();
+  }
+  g_exit_fn[pid] = fn;
+  return env.Undefined();
 }
 
 }  // namespace runsc

@@ -82,7 +82,8 @@ export function doCommand(globals: () => GlobalOptions): Command {
           sentry,
           log,
         });
-        process.exitCode = status;
+        // The sandbox is over; the sentry thread need not be waited for.
+        process.exit(status);
       } catch (err) {
         if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);
         throw err;

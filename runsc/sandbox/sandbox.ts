@@ -58,11 +58,20 @@ export class SentryThread {
     this.done.catch(() => {});
   }
 
-  /** Hands the sandbox to the sentry; resolves with the workload's exit status. */
+  /**
+   * Hands the sandbox to the sentry. Resolves with the workload's exit status when the
+   * sentry reports it; rejects when the sentry fails (the caller must kill the sandbox).
+   */
   serve(m: StartMessage): Promise<number> {
     this.worker.ref();
     this.worker.postMessage(m);
     return this.done;
+  }
+
+  /** Lets runsc-ts exit without the sentry thread (the sandbox is over). */
+  release(): void {
+    this.worker.unref();
+    void this.worker.terminate();
   }
 }
 
@@ -132,8 +141,11 @@ export async function runDo(o: DoOptions): Promise<number> {
   };
   for (const s of FORWARDED) process.on(s, forward);
 
+  // The sandbox is over when its init has been reaped: nothing is left to serve, so the
+  // status does not wait for the sentry thread (which may still be starting).
+  const exited = new Promise<number>((resolve) => native.onExit(pid, (status) => resolve(status < 0 ? 125 : status)));
   try {
-    return await o.sentry.serve({
+    const served = o.sentry.serve({
       pid,
       mntns,
       pidfd: spawned.pidfd,
@@ -143,12 +155,17 @@ export async function runDo(o: DoOptions): Promise<number> {
       network: o.network,
       hostname: o.hostname,
     });
+    const status = await Promise.race([exited, served]);
+    // A trace ends with the sentry's last lines: wait for it to finish writing them.
+    if (o.trace !== null) await served;
+    return status;
   } catch (err) {
     // Fail closed: without its sentry the sandbox must not go on.
     forward("SIGKILL");
     native.waitExit(pid);
     throw err;
   } finally {
+    o.sentry.release();
     for (const s of FORWARDED) process.off(s, forward);
     native.close(spawned.pidfd);
     native.close(spawned.listener);
