@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { PolicyError } from "../sentry/policy/files.js";
 import { doCommand } from "./commands/do.js";
+import { policyCommand } from "./commands/policy.js";
 import { syscallsCommand } from "./commands/syscalls.js";
 import type { GlobalOptions } from "./config.js";
 import { EXIT_RUNTIME_ERROR, UsageError } from "./errors.js";
@@ -22,7 +23,7 @@ const globals = (): GlobalOptions => {
   return { debug: o.debug, logFormat: o.logFormat };
 };
 
-for (const c of [doCommand(globals), syscallsCommand()]) program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
+for (const c of [doCommand(globals), syscallsCommand(), policyCommand()]) program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
 
 function fail(message: string): never {
   writeFully(2, `runsc-ts: ${message}\n`);

@@ -103,6 +103,23 @@ describe("bad input", () => {
     expect(yaml.stderr).toMatch(new RegExp(`${badYaml.replaceAll(".", "\\.")}:\\d+:\\d+`));
   });
 
+  it("policy validate: 0 for valid files, 1 with every problem of every invalid one", async ({ expect }) => {
+    const good = writePolicy(fixtures, "good", "network:\n  mode: host\n");
+    const bad = writePolicy(fixtures, "two-problems", "network:\n  mode: http\nsyscalls:\n  alow: [read]\n");
+    const [ok, fail] = await Promise.all([
+      runCli(["policy", "validate", good, "policies/default.yaml"]),
+      runCli(["policy", "validate", good, bad]),
+    ]);
+    expect(ok.code, describeRun(ok)).toBe(0);
+    expect(ok.stdout).toBe(`${good}: valid\npolicies/default.yaml: valid\n`);
+    expect(fail.code, describeRun(fail)).toBe(1);
+    expect(fail.stdout).toBe(`${good}: valid\n`);
+    const lines = fail.stderr.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^${bad.replaceAll(".", "\\.")}:5:9 network\\.mode: `));
+    expect(lines[1]).toMatch(new RegExp(`^${bad.replaceAll(".", "\\.")}:7:3 syscalls\\.alow: unknown key "alow" \\(did you mean "allow"\\?\\)`));
+  });
+
   it("a workload that exits at once reports its own status, never an internal error", async ({ expect }) => {
     // runsc-ts must not depend on the workload still running once it has started it.
     const runs = await Promise.all(
