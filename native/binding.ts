@@ -74,11 +74,21 @@ export interface NativeBinding {
   accessAt(dirfd: number, path: Uint8Array, pathLen: number, mode: number, flags: number): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
   /**
-   * Connects fd (taken over: closed when done) on a thread of its own and waits up to
+   * Connects fd (taken over: closed when done, as is alsoClose when >= 0) on a thread of
+   * its own (with cwdFd, when >= 0, as its working directory for a relative unix path) and waits up to
    * waitUs for it: 0 or a negative errno is the result (the caller answers the event); 1
    * means it is still connecting and that thread will answer the event in buf itself.
    */
-  connectAsync(listener: number, buf: Uint8Array, fd: number, addr: Uint8Array, len: number, waitUs: number): number;
+  connectAsync(
+    listener: number,
+    buf: Uint8Array,
+    fd: number,
+    addr: Uint8Array,
+    len: number,
+    alsoClose: number,
+    cwdFd: number,
+    waitUs: number,
+  ): number;
   sendto(fd: number, data: Uint8Array, len: number, flags: number, addr: Uint8Array, addrLen: number): number;
   fchdir(fd: number): number;
   /** True when fd is a terminal whose foreground process group is the caller's. */

@@ -89,7 +89,7 @@ export function serve(o: SentryOptions): void {
     native,
     mem,
     idValid: () => notify.idValid(),
-    connectAsync: (fd, addr) => notify.connectAsync(fd, addr, CONNECT_WAIT_US),
+    connectAsync: (fd, addr, alsoClose, cwdFd) => notify.connectAsync(fd, addr, alsoClose, cwdFd, CONNECT_WAIT_US),
     procFd,
     privateDevices: privateDevices(native),
     exec: {

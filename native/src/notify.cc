@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -215,7 +216,7 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   return Num(info.Env(), n < 0 ? -errno : (double)n);
 }
 
-// connectAsync(listener, buf, fd, addr, len, waitUs) -> 0 or -errno (the connect's result:
+// connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs) -> 0 or -errno (the result:
 // the caller answers the event), or 1 (still connecting: the event will be answered from the
 // connecting thread). Connects fd (ours: closed when done) to addr on a thread of its own,
 // so that a connect that blocks (a full accept queue, a slow peer) never stalls the sentry's
@@ -230,24 +231,35 @@ struct PendingConnect {
 }  // namespace
 
 Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
-  if (!ArgsOk(info, 6, "connectAsync(listener, buf, fd, addr, len, waitUs)")) return info.Env().Undefined();
+  if (!ArgsOk(info, 8, "connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs)"))
+    return info.Env().Undefined();
   int listener = Int(info, 0);
   uint64_t id = NotifId(info[1].As<Napi::Uint8Array>());
   int fd = Int(info, 2);
   Napi::Uint8Array a = info[3].As<Napi::Uint8Array>();
   size_t len = (size_t)Int(info, 4);
-  int wait_us = Int(info, 5);
-  if (len > a.ByteLength() || len > sizeof(struct sockaddr_storage)) return Num(info.Env(), -EINVAL);
+  int also_close = Int(info, 5);
+  int cwd_fd = Int(info, 6);
+  int wait_us = Int(info, 7);
+  if (len > a.ByteLength() || len > sizeof(struct sockaddr_storage)) {
+    close(fd);
+    if (also_close >= 0) close(also_close);
+    return Num(info.Env(), -EINVAL);
+  }
   struct sockaddr_storage addr;
   memcpy(&addr, a.Data(), len);
   auto p = std::make_shared<PendingConnect>();
   try {
-    std::thread([p, listener, id, fd, addr, len] {
-      int r;
-      do r = connect(fd, (const struct sockaddr*)&addr, (socklen_t)len);
+    std::thread([p, listener, id, fd, also_close, cwd_fd, addr, len] {
+      int r = 0;
+      // A relative unix path resolves from cwd_fd: this thread gets an fs_struct of its own
+      // (it would otherwise share the sentry thread's, whose root is the sandbox's).
+      if (cwd_fd >= 0 && (unshare(CLONE_FS) < 0 || fchdir(cwd_fd) < 0)) r = -1;
+      if (r == 0) do r = connect(fd, (const struct sockaddr*)&addr, (socklen_t)len);
       while (r < 0 && errno == EINTR);
       int result = r < 0 ? -errno : 0;
       close(fd);
+      if (also_close >= 0) close(also_close);
       std::lock_guard<std::mutex> lock(p->mu);
       if (p->state == PendingConnect::kDetached) {
         // The sentry moved on: answer the task from here (ENOENT: it is gone).
@@ -264,6 +276,7 @@ Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
     }).detach();
   } catch (...) {
     close(fd);
+    if (also_close >= 0) close(also_close);
     return Num(info.Env(), -EAGAIN);
   }
   std::unique_lock<std::mutex> lock(p->mu);

@@ -75,11 +75,13 @@ export class SeccompNotify {
   }
 
   /**
-   * Connects fd (taken over) to addr on another thread, waiting up to waitUs: the result
+   * Connects fd (taken over, and alsoClose with it when >= 0: a descriptor addr refers to)
+   * to addr on another thread (from cwdFd for a relative unix path, when >= 0), waiting up
+   * to waitUs: the result
    * (0 or -errno) to answer with, or 1 when that thread will answer the current event.
    */
-  connectAsync(fd: number, addr: Uint8Array, waitUs: number): number {
-    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length, waitUs);
+  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number, waitUs: number): number {
+    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length, alsoClose, cwdFd, waitUs);
   }
 
   /** True while the current event's task is still waiting for our reply (ID_VALID). */

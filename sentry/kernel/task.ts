@@ -17,10 +17,11 @@ export interface Kernel {
   /** ID_VALID for the event being handled: false once the task stopped waiting. */
   idValid(): boolean;
   /**
-   * Connects fd (ours, taken over) to addr off the sentry's thread, waiting briefly: the
-   * result (0 or -errno), or 1 when the connecting thread will answer the event itself.
+   * Connects fd (ours, taken over; so is alsoClose, when >= 0) to addr off the sentry's
+   * thread (a relative unix path from cwdFd when >= 0), waiting briefly: the result (0 or -errno), or 1 when the connecting thread will
+   * answer the event itself.
    */
-  connectAsync(fd: number, addr: Uint8Array): number;
+  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number): number;
   /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */
   readonly procFd: number;
   /** Device numbers of the sandbox's private writable filesystems (its /tmp, /dev/shm). */

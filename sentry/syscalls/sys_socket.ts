@@ -10,8 +10,8 @@
 // Network "host": no restriction, nothing is decided, the kernel runs the call.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
-import { EACCES, EBADF, EFAULT, EINVAL, EMSGSIZE } from "../abi/errno.js";
-import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH } from "../abi/fcntl.js";
+import { EACCES, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE } from "../abi/errno.js";
+import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH } from "../abi/fcntl.js";
 import { AF_UNIX } from "../abi/socket.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Creds, Kernel } from "../kernel/task.js";
@@ -25,109 +25,132 @@ const SENDTO_MAX = 1 << 20;
 const statBuf = new Uint8Array(144);
 const statView = new DataView(statBuf.buffer);
 
+/** A pathname (not abstract, not unnamed) AF_UNIX address. */
+function isUnixPath(addr: Uint8Array): boolean {
+  return addr.length > 2 && (addr[0]! | (addr[1]! << 8)) === AF_UNIX && addr[2] !== 0;
+}
+
+const S_IFMT = 0o170000;
+const S_IFSOCK = 0o140000;
+const W_OK = 2;
+const EMPTY = new Uint8Array(0);
+
 /**
- * For a pathname unix address: may the task reach it? Resolves the socket file as the task
- * would (its cwd for relative paths) and requires it to be on a sandbox-private filesystem.
- * Returns 0 when allowed, else an errno.
+ * Resolves a pathname unix address once, as the task would (its cwd for relative paths,
+ * its credentials), and decides on the file found: an O_PATH fd of a socket on one of the
+ * sandbox's private filesystems, or an errno. The call then goes to that fd's inode through
+ * the host's /proc/self/fd, so a file swapped in after the decision is never reached.
  */
-function unixPathAllowed(k: Kernel, ev: TrapEvent, creds: Creds, addr: Uint8Array): number {
+function openUnixTarget(k: Kernel, ev: TrapEvent, creds: Creds, addr: Uint8Array): number {
+  const n = k.native;
   const pathBytes = addr.subarray(2);
   const nul = pathBytes.indexOf(0);
   const len = nul < 0 ? pathBytes.length : nul;
-  const relative = pathBytes[0] !== 0x2f;
-  let cwd = AT_FDCWD;
-  if (relative) cwd = openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  const cwd = pathBytes[0] === 0x2f ? AT_FDCWD : openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  let fd = -1;
   try {
     asTask(k, creds);
-    const r = k.native.statAt(cwd, pathBytes, len, 0, statBuf);
-    if (r < 0) return -r;
-    const dev = statView.getBigUint64(0, true);
-    return k.privateDevices.has(dev) ? 0 : EACCES;
+    fd = n.openat2(cwd, pathBytes, len, O_PATH | O_CLOEXEC, 0, 0);
+    if (fd < 0) return fd;
+    if (n.statAt(fd, EMPTY, 0, AT_EMPTY_PATH, statBuf) < 0) return -ECONNREFUSED;
+    // net/unix/af_unix.c: unix_find_bsd: not a socket is ECONNREFUSED, no write access EACCES.
+    if ((statView.getUint32(24, true) & S_IFMT) !== S_IFSOCK) return -ECONNREFUSED;
+    if (n.accessAt(fd, EMPTY, 0, W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0) return -EACCES;
+    if (!k.privateDevices.has(statView.getBigUint64(0, true))) return -EACCES;
+    const ok = fd;
+    fd = -1;
+    return ok;
   } finally {
-    if (cwd >= 0) k.native.close(cwd);
+    asSentry(k);
+    if (fd >= 0) n.close(fd);
+    if (cwd >= 0) n.close(cwd);
   }
+}
+
+/** struct sockaddr_un naming our descriptor, relative to the host's /proc: "self/fd/N". */
+function viaDescriptor(fd: number): Uint8Array {
+  const path = Buffer.from(`self/fd/${fd}\0`);
+  const out = new Uint8Array(2 + path.length);
+  out[0] = AF_UNIX & 0xff;
+  out[1] = AF_UNIX >> 8;
+  out.set(path, 2);
+  return out;
 }
 
 /**
  * Decides and performs a socket call on a duplicate of the task's descriptor, in the order
  * the kernel checks (net/socket.c: the descriptor, then the address): EBADF before EINVAL
- * or EFAULT. Relative unix paths resolve from the task's cwd.
+ * or EFAULT.
+ *   connect: on a thread of its own (a full accept queue or a slow peer must not stall the
+ *            sentry), which answers the event when it outlasts a short wait;
+ *   sendto:  here (a datagram send does not wait for a peer).
  */
-function onTaskSocket(
-  k: Kernel,
-  ev: TrapEvent,
-  sockfd: number,
-  addrIdx: number,
-  lenIdx: number,
-  op: (fd: number, addr: Uint8Array) => number,
-  /** Perform op off the sentry's thread when it may block (not for unix paths, see below). */
-  mayBlock = false,
-): Reply {
+function onTaskSocket(k: Kernel, ev: TrapEvent, sockfd: number, addrIdx: number, lenIdx: number, call: "connect" | "sendto", data?: { bytes: Uint8Array; flags: number }): Reply {
   const n = k.native;
   const creds = taskCreds(k, ev.pid);
   const pidfd = n.pidfdOpen(creds.tgid);
   if (pidfd < 0) return errnoReply(-pidfd);
   let fd = -1;
-  let cwd = -1;
+  let target = -1;
   try {
     fd = n.pidfdGetfd(pidfd, sockfd);
     if (fd < 0) return errnoReply(-fd === EBADF ? EBADF : -fd);
     const len = ev.argNum(lenIdx);
     if (len > SOCKADDR_MAX) return errnoReply(EINVAL);
-    let addr: Uint8Array = new Uint8Array(0);
+    let addr: Uint8Array = EMPTY;
     if (len > 0) {
       const got = k.mem.read(ev.pid, ev.argNum(addrIdx), len);
       if (typeof got === "number") return errnoReply(EFAULT);
       addr = got;
     }
     ensureValid(k);
-    const denied = decide(k, ev, creds, addr);
-    if (denied !== 0) return errnoReply(denied);
-    // Anything but a unix path connects from another thread, which answers the event:
-    // a full accept queue or a slow peer must not stall the sentry. (A unix path needs this
-    // thread's mount namespace and the task's credentials, so it connects here.)
-    if (mayBlock && !isUnixPath(addr)) {
-      const r = k.connectAsync(fd, addr);
-      fd = -1; // taken over
+    // Other families, and abstract or unnamed unix addresses, live in the network namespace.
+    if (isUnixPath(addr)) {
+      target = openUnixTarget(k, ev, creds, addr);
+      if (target < 0) return errnoReply(-target);
+    }
+    // A unix path goes to our descriptor as "self/fd/N" from the host's /proc.
+    if (call === "connect") {
+      const to = target >= 0 ? viaDescriptor(target) : addr;
+      const r = k.connectAsync(fd, to, target, target >= 0 ? k.procFd : -1);
+      fd = -1; // taken over, and target with it
+      target = -1;
       if (r === 1) return PENDING;
-      return r < 0 ? errnoReply(-r) : { kind: "value", value: 0 };
+      return r < 0 ? errnoReply(-r) : ZERO;
     }
-    if (isUnixPath(addr) && addr[2] !== 0x2f) {
-      cwd = openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
-      n.fchdir(cwd);
+    let to = addr;
+    if (target >= 0) {
+      to = viaDescriptor(target);
+      n.fchdir(k.procFd);
     }
-    asTask(k, creds);
-    const r = op(fd, addr);
-    return r < 0 ? errnoReply(-r) : { kind: "value", value: r };
+    try {
+      const r = n.sendto(fd, data!.bytes, data!.bytes.length, data!.flags, to, to.length);
+      return r < 0 ? errnoReply(-r) : { kind: "value", value: r };
+    } finally {
+      if (target >= 0) backToRoot(k);
+    }
   } finally {
-    asSentry(k);
-    if (cwd >= 0) {
-      n.close(cwd);
-      const root = Buffer.from("/");
-      const rootFd = n.openat2(AT_FDCWD, root, 1, O_PATH | O_DIRECTORY, 0, 0);
-      if (rootFd >= 0) {
-        n.fchdir(rootFd);
-        n.close(rootFd);
-      }
-    }
+    if (target >= 0) n.close(target);
     if (fd >= 0) n.close(fd);
     n.close(pidfd);
   }
 }
 
-/** A pathname (not abstract, not unnamed) AF_UNIX address. */
-function isUnixPath(addr: Uint8Array): boolean {
-  return addr.length > 2 && (addr[0]! | (addr[1]! << 8)) === AF_UNIX && addr[2] !== 0;
+/** This thread's working directory back to the sandbox's root. */
+function backToRoot(k: Kernel): void {
+  const root = Buffer.from("/");
+  const rootFd = k.native.openat2(AT_FDCWD, root, 1, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0);
+  if (rootFd >= 0) {
+    k.native.fchdir(rootFd);
+    k.native.close(rootFd);
+  }
 }
 
-function decide(k: Kernel, ev: TrapEvent, creds: Creds, addr: Uint8Array): number {
-  // Other families, and abstract or unnamed unix addresses, live in the network namespace.
-  return isUnixPath(addr) ? unixPathAllowed(k, ev, creds, addr) : 0;
-}
+const ZERO: Reply = Object.freeze({ kind: "value", value: 0 });
 
 function connect(k: Kernel, ev: TrapEvent): Reply {
   if (k.network === "host") return ALLOW;
-  return onTaskSocket(k, ev, ev.argInt(0), 1, 2, (fd, addr) => k.native.connect(fd, addr, addr.length), true);
+  return onTaskSocket(k, ev, ev.argInt(0), 1, 2, "connect");
 }
 
 function sendto(k: Kernel, ev: TrapEvent): Reply {
@@ -136,8 +159,7 @@ function sendto(k: Kernel, ev: TrapEvent): Reply {
   if (len > SENDTO_MAX) return errnoReply(EMSGSIZE);
   const data = len === 0 ? new Uint8Array(0) : k.mem.read(ev.pid, ev.argNum(1), len);
   if (typeof data === "number") return errnoReply(EFAULT);
-  const flags = ev.argInt(3);
-  return onTaskSocket(k, ev, ev.argInt(0), 4, 5, (fd, addr) => k.native.sendto(fd, data, len, flags, addr, addr.length));
+  return onTaskSocket(k, ev, ev.argInt(0), 4, 5, "sendto", { bytes: data, flags: ev.argInt(3) });
 }
 
 export const socketHandlers: HandlerTable = { connect, sendto };

@@ -116,8 +116,8 @@ const EXEC_NOTE =
   "which re-reads the path; writable places are noexec mounts, but a multi-threaded caller can still race the " +
   "string between two visible files";
 const NET_ADDR =
-  "network none: performed by the sentry on a copy of the socket (connects off its thread, but for unix paths); " +
-  "AF_UNIX paths outside the sandbox's private filesystems refused, the network namespace confines the rest; " +
+  "network none: performed by the sentry on a copy of the socket (connects off its thread); AF_UNIX paths are " +
+  "resolved once and refused outside the sandbox's private filesystems, the network namespace confines the rest; " +
   "host: allowed in the kernel";
 const NET_MSG =
   "partial: a destination address (msg_name) is not checked; host sockets are out of reach only where mounts " +

@@ -102,6 +102,36 @@ describe("--network none (the default)", () => {
     expect(r.stdout).toMatch(/^unix errno=[1-9]\d*\n$/);
   });
 
+  it("a unix path is decided on the file it resolves to: a symlink to a host socket, a non-socket, a socket the caller may not write", async ({ expect }) => {
+    // Every connect and sendto goes through the sentry; the expected errnos are Linux's own
+    // (EACCES for the host socket by policy, ECONNREFUSED for a non-socket, EACCES for mode).
+    const script = [
+      "import os, socket",
+      "def attempt(what, path, kind=socket.SOCK_STREAM):",
+      "    s = socket.socket(socket.AF_UNIX, kind)",
+      "    try:",
+      "        s.sendto(b'x', path) if kind == socket.SOCK_DGRAM else s.connect(path)",
+      "        print(what, 'ok')",
+      "    except OSError as e:",
+      "        print(what, e.errno)",
+      `os.symlink(${JSON.stringify(unixPath)}, '/tmp/evil')`,
+      "attempt('symlink-to-host', '/tmp/evil')",
+      "open('/tmp/plain', 'w').close()",
+      "attempt('not-a-socket', '/tmp/plain')",
+      "l = socket.socket(socket.AF_UNIX); l.bind('/tmp/own'); l.listen()",
+      "d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d.bind('/tmp/dgram')",
+      "attempt('own', '/tmp/own')",
+      "attempt('own-dgram', '/tmp/dgram', socket.SOCK_DGRAM)",
+      "os.chmod('/tmp/own', 0o600); os.setgid(1000); os.setuid(1000)",
+      "attempt('mode-600-as-1000', '/tmp/own')",
+    ].join("\n");
+    const r = await runDo(["--", "python3", "-c", script]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe(
+      ["symlink-to-host 13", "not-a-socket 111", "own ok", "own-dgram ok", "mode-600-as-1000 13", ""].join("\n"),
+    );
+  });
+
   it("a host abstract unix socket is unreachable", async ({ expect }) => {
     const native = await runNative(probes.path("net"), ["unix", `@${abstractName}@`]);
     expect(native.stdout, describeRun(native)).toBe(`unix ok ${GREETING}\n`);
