@@ -1,5 +1,6 @@
-// `runsc-ts policy validate FILE...`: check policy files without running anything.
-import { Command } from "commander";
+// `runsc-ts policy validate FILE...` and `policy compile FILE`: policy files without running
+// anything.
+import { Command, Option } from "commander";
 import { PolicyError } from "../../sentry/policy/files.js";
 import { writeFully } from "../write.js";
 
@@ -23,6 +24,56 @@ export function policyCommand(): Command {
         }
       }
       process.exitCode = bad ? 1 : 0;
+    });
+  policy
+    .command("compile")
+    .description("print the seccomp filter a policy compiles to (BPF disassembly) and where it decides each syscall")
+    .argument("<file>", "policy file, or the name of one in policies/")
+    .addOption(new Option("--network <mode>", "compile for this network mode instead of the policy's").choices(["none", "host"]))
+    .option("--json", "print the statistics as JSON, without the disassembly", false)
+    .action(async (file: string, flags: { network?: "none" | "host"; json: boolean }) => {
+      const { loadPolicy } = await import("../policyCache.js");
+      const { compilePolicy } = await import("../../sentry/policy/compile.js");
+      const { compileFilter, filterStats } = await import("../../platform/seccomp/compile.js");
+      const { disassemble } = await import("../../platform/seccomp/bpf.js");
+      const loaded = await loadPolicy(file);
+      const p = flags.network ? { ...loaded, network: { ...loaded.network, mode: flags.network } } : loaded;
+      const compiled = compilePolicy(p);
+      const program = compileFilter(compiled.filter);
+      const stats = filterStats(compiled.filter);
+      const layers = { kernel: 0, args: 0, sentry: 0, denied: 0 };
+      for (const l of compiled.layers.values()) layers[l]++;
+      const total = compiled.layers.size;
+      const inKernel = total - layers.sentry;
+      const summary = {
+        policy: p.name,
+        network: p.network.mode,
+        syscalls: total,
+        decidedInKernel: inKernel,
+        decidedInKernelShare: Number((inKernel / total).toFixed(4)),
+        layers,
+        instructions: stats.instructions,
+        longestPath: stats.longestPath,
+        unknownNumbers: "errno(ENOSYS)",
+        foreignArchitecturesAndX32: "kill",
+      };
+      if (flags.json) {
+        writeFully(1, JSON.stringify(summary, null, 2) + "\n");
+        return;
+      }
+      const pct = (100 * summary.decidedInKernelShare).toFixed(1);
+      writeFully(
+        1,
+        [
+          `policy ${p.name} (network ${p.network.mode}): ${total} syscalls, ${inKernel} decided in the kernel (${pct}%):`,
+          `  ${layers.kernel} allowed in the kernel, ${layers.args} decided by argument in BPF, ${layers.denied} denied, ${layers.sentry} trapped to the sentry`,
+          `  unknown numbers fail with ENOSYS; foreign architectures and x32 calls are killed`,
+          `  ${stats.instructions} BPF instructions, at most ${stats.longestPath} executed per syscall`,
+          "",
+          ...disassemble(program),
+          "",
+        ].join("\n"),
+      );
     });
   return policy;
 }

@@ -120,6 +120,25 @@ describe("bad input", () => {
     expect(lines[1]).toMatch(new RegExp(`^${bad.replaceAll(".", "\\.")}:7:3 syscalls\\.alow: unknown key "alow" \\(did you mean "allow"\\?\\)`));
   });
 
+  it("policy compile: the filter's disassembly and where each syscall is decided", async ({ expect }) => {
+    const [text, none, host] = await Promise.all([
+      runCli(["policy", "compile", "default"]),
+      runCli(["policy", "compile", "default", "--json"]),
+      runCli(["policy", "compile", "default", "--json", "--network", "host"]),
+    ]);
+    expect(text.code, describeRun(text)).toBe(0);
+    expect(text.stdout).toMatch(/^policy default \(network none\): 381 syscalls, 379 decided in the kernel \(99\.5%\):\n/);
+    expect(text.stdout).toMatch(/^0000: ld \[4\] ; arch$/m);
+    expect(text.stdout).toMatch(/ret KILL_PROCESS$/m);
+    expect(text.stdout).toMatch(/ret USER_NOTIF$/m);
+    const a = JSON.parse(none.stdout) as { layers: Record<string, number>; decidedInKernel: number };
+    const b = JSON.parse(host.stdout) as { layers: Record<string, number>; decidedInKernel: number };
+    // Network none traps connect and sendto to the sentry; host decides everything in BPF.
+    expect(a.layers.sentry).toBe(2);
+    expect(b.layers.sentry).toBe(0);
+    expect(b.decidedInKernel).toBe(381);
+  });
+
   it("a workload that exits at once reports its own status, never an internal error", async ({ expect }) => {
     // runsc-ts must not depend on the workload still running once it has started it.
     const runs = await Promise.all(
