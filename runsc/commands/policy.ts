@@ -1,7 +1,7 @@
-// `runsc-ts policy validate FILE...` and `policy compile FILE`: policy files without running
-// anything.
+// `runsc-ts policy validate|compile|explain`: policy files, without running anything.
 import { Command, Option } from "commander";
 import { PolicyError } from "../../sentry/policy/files.js";
+import { UsageError } from "../errors.js";
 import { writeFully } from "../write.js";
 
 export function policyCommand(): Command {
@@ -75,5 +75,61 @@ export function policyCommand(): Command {
         ].join("\n"),
       );
     });
+  policy
+    .command("explain")
+    .description("the decision a policy makes for one action, the rule that made it and the layer that enforces it")
+    .argument("<file>", "policy file, or the name of one in policies/")
+    .option("--syscall <name>", "a syscall")
+    .option("--arg <i=v>", "a register argument of --syscall (repeatable; v decimal or 0x hex)", collectArg, [])
+    .option("--open <path>", "opening a path (with --mode)")
+    .addOption(new Option("--mode <mode>", "r, w or x").choices(["r", "w", "x"]).default("r"))
+    .option("--connect <address:port>", "connecting to an IP address and port")
+    .option("--exec <path>", "executing a file")
+    .action(async (file: string, flags: ExplainFlags) => {
+      const chosen = [flags.syscall, flags.open, flags.connect, flags.exec].filter((v) => v !== undefined);
+      if (chosen.length !== 1) throw new UsageError("policy explain: give exactly one of --syscall, --open, --connect, --exec");
+      const { loadPolicyWithSource, resolvePolicyPath, defaultPoliciesDir } = await import("../../sentry/policy/load.js");
+      const ex = await import("../../sentry/policy/explain.js");
+      const { policy: p, locate } = loadPolicyWithSource(resolvePolicyPath(file, defaultPoliciesDir()));
+      let what: string;
+      let e;
+      try {
+        if (flags.syscall !== undefined) {
+          const args = new Map(flags.arg);
+          what = `${flags.syscall}(${[...args].map(([i, v]) => `arg${i}=0x${v.toString(16)}`).join(", ")})`;
+          e = ex.explainSyscall(p, locate, flags.syscall, args);
+        } else if (flags.open !== undefined) {
+          what = `open ${flags.open} for ${{ r: "reading", w: "writing", x: "executing" }[flags.mode]}`;
+          e = ex.explainOpen(p, locate, flags.open, flags.mode);
+        } else if (flags.connect !== undefined) {
+          what = `connect ${flags.connect}`;
+          e = ex.explainConnect(p, locate, flags.connect);
+        } else {
+          what = `exec ${flags.exec!}`;
+          e = ex.explainExec(p, locate, flags.exec!);
+        }
+      } catch (err) {
+        throw new UsageError(`policy explain: ${(err as Error).message}`);
+      }
+      writeFully(1, `${what}: ${e.decision}
+  because: ${e.because}
+  enforced by: ${e.layer}
+`);
+    });
   return policy;
+}
+
+interface ExplainFlags {
+  syscall?: string;
+  arg: [number, bigint][];
+  open?: string;
+  mode: "r" | "w" | "x";
+  connect?: string;
+  exec?: string;
+}
+
+function collectArg(value: string, previous: [number, bigint][]): [number, bigint][] {
+  const m = /^([0-5])=(0x[0-9a-fA-F]+|\d+)$/.exec(value);
+  if (!m) throw new UsageError(`--arg: expected i=v with i in 0..5 and v decimal or 0x hex, got "${value}"`);
+  return [...previous, [Number(m[1]), BigInt(m[2]!)]];
 }

@@ -145,6 +145,10 @@ function yamlMessage(code: string, message: string): string {
 
 /** Parses and validates policy YAML; `fileName` is used in messages only. Throws PolicyError. */
 export function parsePolicy(text: string, fileName: string): Policy {
+  return parseWithSource(text, fileName).policy;
+}
+
+function parseWithSource(text: string, fileName: string): { policy: Policy; src: SourceMap } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, prettyErrors: false, uniqueKeys: false });
   const src = new SourceMap(doc, lines);
@@ -192,7 +196,16 @@ export function parsePolicy(text: string, fileName: string): Policy {
   for (const u of unimplemented(data)) add(src.offsetOf(u.path), u.path, u.message);
 
   if (issues.length > 0 || !result.success) fail();
-  return result.data as Policy;
+  return { policy: result.data as Policy, src };
+}
+
+/** Where a field of a policy file is: "FILE:LINE". */
+export type Locate = (path: readonly PropertyKey[]) => string;
+
+/** Reads and validates a policy file, with a way to name the line of any of its fields. */
+export function loadPolicyWithSource(path: string): { policy: Policy; locate: Locate } {
+  const { policy, src } = parseWithSource(readPolicyText(path), path);
+  return { policy, locate: (field) => `${path}:${src.position(src.offsetOf(field)).line}` };
 }
 
 /** Reads and validates a policy file. Throws PolicyError, also when the file cannot be read. */

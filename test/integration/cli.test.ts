@@ -139,6 +139,20 @@ describe("bad input", () => {
     expect(b.decidedInKernel).toBe(381);
   });
 
+  it("policy explain: the decision, the rule as FILE:LINE and the layer", async ({ expect }) => {
+    const path = writePolicy(fixtures, "explained", "syscalls:\n  deny: [getpid]\n");
+    const [syscall, open, bad] = await Promise.all([
+      runCli(["policy", "explain", path, "--syscall", "getpid"]),
+      runCli(["policy", "explain", "default", "--open", "/etc/shadow"]),
+      runCli(["policy", "explain", "default", "--syscall", "read", "--exec", "/bin/sh"]),
+    ]);
+    expect(syscall.code, describeRun(syscall)).toBe(0);
+    expect(syscall.stdout).toBe(`getpid(): errno(EPERM)\n  because: ${path}:5 syscalls.deny lists it\n  enforced by: BPF\n`);
+    expect(open.code, describeRun(open)).toBe(0);
+    expect(open.stdout).toMatch(/^open \/etc\/shadow for reading: denied: EACCES.*\n  because: \S+policies\/default\.yaml:\d+ filesystem\.rules\[0\] \/etc\/shadow access none\n  enforced by: mount\n$/);
+    expectOneLineError(expect, bad, /exactly one of --syscall, --open, --connect, --exec/);
+  });
+
   it("a workload that exits at once reports its own status, never an internal error", async ({ expect }) => {
     // runsc-ts must not depend on the workload still running once it has started it.
     const runs = await Promise.all(

@@ -1,0 +1,76 @@
+// policy explain: the decision, the rule (file:line) and the layer, for each kind of action.
+import { describe, expect, it } from "vitest";
+import { explainConnect, explainExec, explainOpen, explainSyscall } from "../../../../sentry/policy/explain.js";
+import { parsePolicy } from "../../../../sentry/policy/load.js";
+
+const TEXT = `apiVersion: runsc-ts/v1
+kind: Policy
+name: explained
+syscalls:
+  deny: [getpid]
+  allow: [ptrace]
+  rules:
+    - names: [socket]
+      args: [{ index: 0, op: eq, value: 17 }]
+      action: errno(EACCES)
+filesystem:
+  rules:
+    - { path: /secret/**, access: none }
+    - { path: /data/**, access: read-write }
+process:
+  exec:
+    allow: [/usr/**]
+`;
+const policy = parsePolicy(TEXT, "p.yaml");
+/** A locate that names the field path instead of a line: the tests check which field. */
+const locate = (path: readonly PropertyKey[]): string => `p.yaml@${path.join(".")}`;
+const none = new Map<number, bigint>();
+
+describe("explainSyscall", () => {
+  it.each([
+    ["getpid", none, "errno(EPERM)", "p.yaml@syscalls.deny.0", "BPF"],
+    ["ptrace", none, "allow", "p.yaml@syscalls.allow.0", "BPF"],
+    ["socket", new Map([[0, 17n]]), "errno(EACCES)", "p.yaml@syscalls.rules.0", "BPF"],
+    ["socket", new Map([[0, 2n]]), "allow", "the built-in syscall table (kernel)", "BPF"],
+    ["bpf", none, "errno(EPERM)", "the built-in syscall table (denied)", "BPF"],
+    ["clone", new Map([[0, 0x10000000n]]), "errno(EPERM)", "an argument rule of the built-in syscall table", "BPF"],
+    ["execve", none, "trap to the sentry", "p.yaml@process.exec", "sentry"],
+    ["connect", none, "trap to the sentry", "p.yaml@network.mode", "sentry"],
+  ] as const)("%s %o: %s because %s, in %s", (name, args, decision, because, layer) => {
+    const e = explainSyscall(policy, locate, name, args);
+    expect(e.decision.startsWith(decision), e.decision).toBe(true);
+    expect(e.because.startsWith(because), e.because).toBe(true);
+    expect(e.layer).toBe(layer);
+  });
+
+  it("refuses an unknown syscall", () => {
+    expect(() => explainSyscall(policy, locate, "getpidd", none)).toThrow(/unknown syscall/);
+  });
+});
+
+describe("explainOpen, explainExec, explainConnect", () => {
+  it.each([
+    ["/secret/key", "r", "denied: EACCES", "p.yaml@filesystem.rules.0", "mount"],
+    ["/data/x", "w", "allowed", "p.yaml@filesystem.rules.1", "mount"],
+    ["/etc/passwd", "w", "denied: EROFS", "p.yaml@filesystem.root", "mount"],
+    ["/tmp/x", "w", "allowed: a private tmpfs", "p.yaml@filesystem.tmp", "mount"],
+    ["/etc/passwd", "r", "allowed", "nothing hides it", "host permissions"],
+    ["/usr/bin/ls", "x", "allowed", "p.yaml@process.exec.allow.0", "sentry"],
+    ["/opt/tool", "x", "denied: EACCES", "p.yaml@process.exec.allow", "sentry"],
+    ["/tmp/tool", "x", "denied: EACCES", "p.yaml@process.exec.allow", "mount"],
+  ] as const)("%s for %s: %s because %s, in %s", (path, mode, decision, because, layer) => {
+    const e = mode === "x" ? explainExec(policy, locate, path) : explainOpen(policy, locate, path, mode);
+    expect(e.decision.startsWith(decision), e.decision).toBe(true);
+    expect(e.because.startsWith(because), e.because).toBe(true);
+    expect(e.layer).toBe(layer);
+  });
+
+  it("connect: loopback only, to the sandbox's own; host mode reaches the host", () => {
+    expect(explainConnect(policy, locate, "127.0.0.1:80").decision).toMatch(/^allowed, to the sandbox's own loopback/);
+    expect(explainConnect(policy, locate, "[::1]:80").decision).toMatch(/^allowed/);
+    expect(explainConnect(policy, locate, "10.1.2.3:5432").decision).toMatch(/^denied: ENETUNREACH/);
+    const host = { ...policy, network: { mode: "host" as const } };
+    expect(explainConnect(host, locate, "10.1.2.3:5432").decision).toMatch(/^allowed: the host's network/);
+    expect(() => explainConnect(policy, locate, "example.org:443")).toThrow(/IP address/);
+  });
+});
