@@ -1,6 +1,7 @@
 // Policies as the commands load them: validated once per content, then read back from a
 // root-only cache, so that a run with an unchanged policy loads neither the YAML parser nor
-// the schema. The cache key covers the policy text and the schema it was validated against.
+// the schema. An entry is keyed by the policy's text and the schema it was validated
+// against, and records every file it was built from (`extends`), each checked on use.
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,6 +10,22 @@ import type { Policy } from "../sentry/policy/schema.js";
 import { RUNTIME_ROOT } from "./sandbox/maskFile.js";
 
 const CACHE_DIR = join(RUNTIME_ROOT, "policies");
+
+interface Entry {
+  /** The files the policy was built from after the first, with the hash of each text. */
+  extended: { path: string; sha256: string }[];
+  policy: Policy;
+}
+
+const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+
+function stillValid(e: Entry): boolean {
+  try {
+    return e.extended.every((f) => sha256(readFileSync(f.path, "utf8")) === f.sha256);
+  } catch {
+    return false;
+  }
+}
 
 /** Loads a policy by name or path; throws PolicyError like the loader. */
 export async function loadPolicy(nameOrPath: string): Promise<Policy> {
@@ -21,22 +38,24 @@ export async function loadPolicy(nameOrPath: string): Promise<Policy> {
   } catch {
     // no schema to key on: do not use the cache
   }
-  const key = createHash("sha256").update(schema).update("\0").update(text).digest("hex");
+  const key = createHash("sha256").update(schema).update("\0").update(path).update("\0").update(text).digest("hex");
   const file = join(CACHE_DIR, `${key}.json`);
   if (schema !== "") {
     try {
-      return JSON.parse(readFileSync(file, "utf8")) as Policy;
+      const e = JSON.parse(readFileSync(file, "utf8")) as Entry;
+      if (stillValid(e)) return e.policy;
     } catch {
       // not cached yet
     }
   }
-  const { parsePolicy } = await import("../sentry/policy/load.js");
-  const policy = parsePolicy(text, path);
+  const { parsePolicyWithSources } = await import("../sentry/policy/load.js");
+  const { policy, files } = parsePolicyWithSources(text, path);
   if (schema !== "") {
     try {
       mkdirSync(CACHE_DIR, { recursive: true, mode: 0o700 });
+      const entry: Entry = { extended: files.slice(1).map((f) => ({ path: f.path, sha256: sha256(f.text) })), policy };
       const tmp = `${file}.${process.pid}`;
-      writeFileSync(tmp, JSON.stringify(policy), { mode: 0o600 });
+      writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
       renameSync(tmp, file);
     } catch {
       // a cache we cannot write only costs time

@@ -2,7 +2,8 @@
 
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
 import type { z } from "zod";
-import { PolicyError, readPolicyText, type PolicyIssue } from "./files.js";
+import { dirname, resolve } from "node:path";
+import { defaultPoliciesDir, PolicyError, readPolicyText, resolvePolicyPath, type PolicyIssue } from "./files.js";
 import { knownKeysAt, PolicySchema, policyErrorMap, unknownKeyMessage, type Policy } from "./schema.js";
 
 export { defaultPoliciesDir, formatIssue, PolicyError, readPolicyText, resolvePolicyPath } from "./files.js";
@@ -143,12 +144,151 @@ function yamlMessage(code: string, message: string): string {
   return `invalid YAML: ${message}`;
 }
 
-/** Parses and validates policy YAML; `fileName` is used in messages only. Throws PolicyError. */
+/**
+ * Parses and validates policy YAML, with what it `extends` (resolved from fileName's
+ * directory, or a name in the policies folder). Throws PolicyError.
+ */
 export function parsePolicy(text: string, fileName: string): Policy {
   return parseWithSource(text, fileName).policy;
 }
 
-function parseWithSource(text: string, fileName: string): { policy: Policy; src: SourceMap } {
+/** A policy and every file it was built from (itself first), for caches keyed by content. */
+export function parsePolicyWithSources(text: string, fileName: string): { policy: Policy; files: { path: string; text: string }[] } {
+  const r = parseWithSource(text, fileName);
+  return { policy: r.policy, files: r.files };
+}
+
+/** How deep `extends` may chain. */
+const MAX_EXTENDS = 8;
+
+/** One file of an `extends` chain: its own text's source map and values, and the result. */
+interface SourceNode {
+  file: string;
+  src: SourceMap;
+  own: Record<string, unknown>;
+  merged: Record<string, unknown>;
+  parent: SourceNode | undefined;
+}
+
+function parseWithSource(
+  text: string,
+  fileName: string,
+  chain: readonly string[] = [],
+): { policy: Policy; src: SourceMap; raw: Record<string, unknown>; files: { path: string; text: string }[]; node: SourceNode } {
+  const own = parseOne(text, fileName);
+  const files = [{ path: fileName, text }];
+  const parentRef = own.raw.extends;
+  if (typeof parentRef !== "string") {
+    return { ...own, files, node: { file: fileName, src: own.src, own: own.raw, merged: own.raw, parent: undefined } };
+  }
+  const at = (message: string): never => {
+    throw new PolicyError([{ file: fileName, ...own.src.position(own.src.offsetOf(["extends"])), path: "extends", message }]);
+  };
+  const parentPath = parentRef.includes("/") || parentRef.endsWith(".yaml") || parentRef.endsWith(".yml")
+    ? resolve(dirname(fileName), parentRef)
+    : resolvePolicyPath(parentRef, defaultPoliciesDir());
+  const seen = [...chain, resolve(fileName)];
+  if (seen.includes(resolve(parentPath))) at(`extends makes a cycle: ${[...seen, resolve(parentPath)].join(" -> ")}`);
+  if (seen.length >= MAX_EXTENDS) at(`extends chains more than ${MAX_EXTENDS} policies`);
+  let parentText: string;
+  try {
+    parentText = readPolicyText(parentPath);
+  } catch (err) {
+    return at(err instanceof PolicyError ? (err.issues[0]?.message ?? err.message) : String(err));
+  }
+  const parent = parseWithSource(parentText, parentPath, seen);
+  const merged = mergePolicies(parent.raw, own.raw);
+  const result = PolicySchema.safeParse(merged, { error: policyErrorMap });
+  if (!result.success) at(`merged with ${parentPath}: ${result.error.issues.map((i) => i.message).join("; ")}`);
+  const node: SourceNode = { file: fileName, src: own.src, own: own.raw, merged, parent: parent.node };
+  return { policy: result.data as Policy, src: own.src, raw: merged, files: [...files, ...parent.files], node };
+}
+
+function get(obj: unknown, path: readonly PropertyKey[]): unknown {
+  let v = obj;
+  for (const seg of path) {
+    if (typeof v !== "object" || v === null) return undefined;
+    v = (v as Record<PropertyKey, unknown>)[seg];
+  }
+  return v;
+}
+
+const listOf = (obj: unknown, path: readonly PropertyKey[]): unknown[] => {
+  const v = get(obj, path);
+  return Array.isArray(v) ? v : [];
+};
+
+/**
+ * "FILE:LINE" of a field of the merged policy, in the file it came from (mergePolicies'
+ * rules, in reverse): the child's own values, else its parent's, recursively.
+ */
+function locateIn(node: SourceNode, path: readonly PropertyKey[]): string {
+  const here = (p: readonly PropertyKey[]): string => `${node.file}:${node.src.position(node.src.offsetOf(p)).line}`;
+  const parent = node.parent;
+  if (parent === undefined) return here(path);
+  const [a, b, c] = path;
+  const rest = path.slice(3);
+  if (a === "syscalls" && b === "rules" && typeof c === "number") {
+    const n = listOf(node.own, ["syscalls", "rules"]).length;
+    return c < n ? here(path) : locateIn(parent, ["syscalls", "rules", c - n, ...rest]);
+  }
+  if (a === "filesystem" && b === "rules" && typeof c === "number") {
+    const n = listOf(parent.merged, ["filesystem", "rules"]).length;
+    return c < n ? locateIn(parent, path) : here(["filesystem", "rules", c - n, ...rest]);
+  }
+  if (a === "syscalls" && (b === "allow" || b === "deny") && typeof c === "number") {
+    const name = listOf(node.merged, ["syscalls", b])[c];
+    const mine = listOf(node.own, ["syscalls", b]).indexOf(name);
+    if (mine >= 0) return here(["syscalls", b, mine]);
+    return locateIn(parent, ["syscalls", b, listOf(parent.merged, ["syscalls", b]).indexOf(name)]);
+  }
+  // A value the child sets is the child's; anything else comes from the parent.
+  for (let i = path.length; i > 0; i--) {
+    if (get(node.own, path.slice(0, i)) !== undefined) return here(path);
+  }
+  return locateIn(parent, path);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * child extends parent (policies/README.md, "extends"): a value the child sets replaces the
+ * parent's; syscalls.allow and syscalls.deny are unions in which the child's word on a name
+ * wins; the child's syscalls.rules come before the parent's (first match wins); the child's
+ * filesystem.rules come after the parent's (for the same path the later rule wins); a
+ * child's process.exec.allow replaces the parent's.
+ */
+export function mergePolicies(parent: Record<string, unknown>, child: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...parent };
+  for (const [key, value] of Object.entries(child)) {
+    if (key === "extends") continue;
+    const before = out[key];
+    if (key === "syscalls" && isRecord(before) && isRecord(value)) {
+      const s: Record<string, unknown> = { ...before, ...value };
+      const list = (r: Record<string, unknown>, k: string): string[] => (Array.isArray(r[k]) ? (r[k] as string[]) : []);
+      const allow = list(value, "allow");
+      const deny = list(value, "deny");
+      s.allow = [...new Set([...list(before, "allow").filter((n) => !deny.includes(n)), ...allow])];
+      s.deny = [...new Set([...list(before, "deny").filter((n) => !allow.includes(n)), ...deny])];
+      s.rules = [...(Array.isArray(value.rules) ? value.rules : []), ...(Array.isArray(before.rules) ? before.rules : [])];
+      out[key] = s;
+    } else if (key === "filesystem" && isRecord(before) && isRecord(value)) {
+      const f: Record<string, unknown> = { ...before, ...value };
+      f.rules = [...(Array.isArray(before.rules) ? before.rules : []), ...(Array.isArray(value.rules) ? value.rules : [])];
+      out[key] = f;
+    } else if (isRecord(before) && isRecord(value)) {
+      out[key] = { ...before, ...value };
+    } else {
+      out[key] = value;
+    }
+  }
+  delete out.extends;
+  return out;
+}
+
+function parseOne(text: string, fileName: string): { policy: Policy; src: SourceMap; raw: Record<string, unknown> } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, prettyErrors: false, uniqueKeys: false });
   const src = new SourceMap(doc, lines);
@@ -196,7 +336,7 @@ function parseWithSource(text: string, fileName: string): { policy: Policy; src:
   for (const u of unimplemented(data)) add(src.offsetOf(u.path), u.path, u.message);
 
   if (issues.length > 0 || !result.success) fail();
-  return { policy: result.data as Policy, src };
+  return { policy: result.data as Policy, src, raw: data as Record<string, unknown> };
 }
 
 /** Where a field of a policy file is: "FILE:LINE". */
@@ -204,8 +344,8 @@ export type Locate = (path: readonly PropertyKey[]) => string;
 
 /** Reads and validates a policy file, with a way to name the line of any of its fields. */
 export function loadPolicyWithSource(path: string): { policy: Policy; locate: Locate } {
-  const { policy, src } = parseWithSource(readPolicyText(path), path);
-  return { policy, locate: (field) => `${path}:${src.position(src.offsetOf(field)).line}` };
+  const { policy, node } = parseWithSource(readPolicyText(path), path);
+  return { policy, locate: (field) => locateIn(node, field) };
 }
 
 /** Reads and validates a policy file. Throws PolicyError, also when the file cannot be read. */

@@ -242,6 +242,10 @@ export const PolicySchema = doc(
       { description: "The policy's name: lowercase letters, digits and '-'." },
     ),
     description: z.string().optional(),
+    extends: doc(z.string().min(1).optional(), {
+      description:
+        "Another policy this one builds on: a name in policies/ (\"default\") or a path relative to this file. See policies/README.md for how the two merge.",
+    }),
     syscalls: Syscalls.prefault({}),
     filesystem: Filesystem.prefault({}),
     network: Network.prefault({}),
