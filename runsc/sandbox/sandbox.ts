@@ -1,5 +1,7 @@
 // Starts a sandbox: spawns init into fresh namespaces under the compiled filter, runs the
 // sentry on its own thread, forwards signals, and resolves with the workload's exit status.
+import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { join, resolve as resolvePath } from "node:path";
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { initPath, loadNative } from "../../native/index.js";
@@ -89,6 +91,43 @@ export interface DoOptions {
   log: Logger | undefined;
 }
 
+/**
+ * process.exec.entrypoint: the file the command names, as execvp will find it (the host's
+ * root is the sandbox's for `do`), resolved through symlinks, and a #! script's interpreter.
+ */
+export function entrypointFiles(cmd: string, cwd: string, env: readonly string[]): string[] {
+  const pathVar = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? "/usr/local/bin:/usr/bin:/bin";
+  const candidates = cmd.includes("/") ? [resolvePath(cwd, cmd)] : pathVar.split(":").filter((d) => d !== "").map((d) => join(d, cmd));
+  for (const c of candidates) {
+    try {
+      if (!statSync(c).isFile()) continue;
+      const file = realpathSync(c);
+      const out = [file];
+      const fd = openSync(file, "r");
+      const buf = Buffer.alloc(256);
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, 0);
+      } finally {
+        closeSync(fd);
+      }
+      const head = buf.toString("latin1", 0, n);
+      const interp = head.startsWith("#!") ? head.slice(2).split("\n")[0]!.trim().split(/[ \t]/)[0] : undefined;
+      if (interp) {
+        try {
+          out.push(realpathSync(interp));
+        } catch {
+          // the kernel will say ENOENT for a missing interpreter
+        }
+      }
+      return out;
+    } catch {
+      // not here: the next PATH entry
+    }
+  }
+  return [];
+}
+
 /** An error of runsc-ts itself (exit status 125), as opposed to the workload's. */
 export class SandboxError extends Error {}
 
@@ -97,7 +136,14 @@ const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2
 /** Runs argv sandboxed; resolves with its exit status (128+N for a death by signal N). */
 export async function runDo(o: DoOptions): Promise<number> {
   const native = loadNative();
-  const policy: Policy = { ...o.policy, network: { ...o.policy.network, mode: o.network } };
+  const exec = o.policy.process.exec;
+  const policy: Policy = {
+    ...o.policy,
+    network: { ...o.policy.network, mode: o.network },
+    process: exec?.entrypoint
+      ? { ...o.policy.process, exec: { ...exec, allow: [...exec.allow, ...entrypointFiles(o.argv[0]!, o.cwd, o.env)] } }
+      : o.policy.process,
+  };
   const compiled = compilePolicy(policy, {
     trace: o.trace === null ? undefined : o.trace === "all" ? "all" : new Set(o.trace),
   });

@@ -215,9 +215,28 @@ const Network = doc(
 const Process = doc(
   z.strictObject({
     exec: doc(
-      z.strictObject({
-        allow: z.array(PathPattern).min(1),
-      }),
+      z
+        .strictObject({
+          allow: doc(z.array(PathPattern).default(() => []), {
+            description: "Paths (exact, or a trailing /** subtree) the workload may execute.",
+          }),
+          entrypoint: doc(z.boolean().default(false), {
+            description: "true: the command the sandbox starts may be executed too (as its resolved file).",
+          }),
+        })
+        .superRefine(
+          (e, ctx) => {
+            if (Array.isArray(e.allow) && e.allow.length === 0 && e.entrypoint !== true) {
+              ctx.addIssue({
+                code: "custom",
+                path: ["allow"],
+                message: "process.exec allows nothing: list paths in allow, or set entrypoint: true",
+                input: e.allow,
+              });
+            }
+          },
+          { when: isMapping },
+        ),
       { description: "Files the workload may execute; absent means any." },
     ).optional(),
   }),

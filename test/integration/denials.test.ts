@@ -130,6 +130,17 @@ describe("process.exec.allow", () => {
     expect(allowed.code, describeRun(allowed)).toBe(0);
   });
 
+  it("policies/strict.yaml runs its entrypoint (found in PATH, through symlinks) and nothing else", async ({ expect }) => {
+    const [shell, direct] = await Promise.all([
+      runDo(["--policy", "strict", "--", "sh", "-c", "echo in-sh; ls / >/dev/null; echo ls=$?"]),
+      runDo(["--policy", "strict", "--", probes.path("x32")]),
+    ]);
+    expect(shell.code, describeRun(shell)).toBe(0);
+    expect(shell.stdout).toBe("in-sh\nls=126\n");
+    // The entrypoint itself runs (and meets the filter: x32 calls are killed).
+    expect(direct.code, describeRun(direct)).toBe(159);
+  });
+
   it("/bin (a symlink to /usr/bin) and PATH lookup are allowed, and a shell cannot exec around it", async ({ expect }) => {
     const probe = probes.path("x32");
     const script = [

@@ -115,3 +115,21 @@ process:
     expect((merged.syscalls as { allow: string[] }).allow).toEqual([]);
   });
 });
+
+describe("process.exec", () => {
+  it("allows nothing is an error; entrypoint: true alone is a policy", () => {
+    expect(() => loadPolicyFile(write("nothing.yaml", "process:\n  exec:\n    allow: []\n"))).toThrow(
+      /nothing\.yaml:6:12 process\.exec\.allow: process\.exec allows nothing: list paths in allow, or set entrypoint: true/,
+    );
+    const p = loadPolicyFile(write("entry.yaml", "process:\n  exec:\n    entrypoint: true\n"));
+    expect(p.process.exec).toEqual({ allow: [], entrypoint: true });
+  });
+
+  it("the library's strict policy runs only its entrypoint, on top of default", () => {
+    const p = loadPolicyFile(join(__dirname, "../../../../policies/strict.yaml"));
+    expect(p.process.exec).toEqual({ allow: [], entrypoint: true });
+    expect(p.network.mode).toBe("none");
+    expect(p.filesystem.root).toBe("readonly");
+    expect(p.filesystem.rules.some((r) => r.path === "/etc/shadow" && r.access === "none")).toBe(true);
+  });
+});
