@@ -10,6 +10,7 @@
 //      conditions all hold wins; none matching falls back to steps 1-3;
 //   5. what only the sentry can decide is trapped: execve/execveat when `process.exec`
 //      restricts exec, connect and sendto-with-address when the network is "none";
+//   5b. an OCI linux.seccomp profile, when given, applies too: the stricter decision wins;
 //   6. tracing (--strace) traps whatever it covers, and whenever anything is trapped the
 //      credential changes are too (the sentry caches credentials); the sentry then answers
 //      exactly what steps 1-5 decided, so trapping never changes what is allowed.
@@ -27,12 +28,16 @@ import type { Policy } from "./schema.js";
 import { argValue, parseAction } from "./language.js";
 
 import type { Decision } from "./decision.js";
+import type { OciSeccomp } from "./oci.js";
+import { applyOciSeccomp } from "./oci.js";
 export type { Decision } from "./decision.js";
 export { evaluateDecision } from "./decision.js";
 
 export interface CompileOptions {
   /** Syscalls traced through the sentry: all of them, or those named. */
   readonly trace?: "all" | ReadonlySet<string>;
+  /** An OCI linux.seccomp profile to apply as well: the stricter decision wins (oci.ts). */
+  readonly ociSeccomp?: OciSeccomp;
 }
 
 export interface CompiledPolicy {
@@ -199,6 +204,11 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
     } else if (d) {
       decisions[nr] = trapAllowed(d);
     }
+  }
+
+  if (opts.ociSeccomp !== undefined) {
+    const combined = applyOciSeccomp(decisions, opts.ociSeccomp);
+    combined.forEach((d, nr) => (decisions[nr] = d));
   }
 
   // When anything reaches the sentry, so do credential changes: the sentry caches
