@@ -146,7 +146,10 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
     // A non-allow default replaces what the table allows, never what it refuses: the
     // table's argument rules (namespace flags, TIOCSTI...) keep their denials.
     if (defaultAction.kind !== "allow" && e.handling !== "denied") {
-      d = isRules(d) ? { rules: d.rules, otherwise: defaultAction } : { action: defaultAction };
+      const byDefault = (a: FilterAction): FilterAction => (a.kind === "allow" ? defaultAction : a);
+      d = isRules(d)
+        ? { rules: d.rules.map((r) => ({ when: r.when, action: byDefault(r.action) })), otherwise: byDefault(d.otherwise) }
+        : { action: defaultAction };
     }
     decisions[e.nr] = d;
   }

@@ -90,7 +90,8 @@ export function explainSyscall(policy: Policy, locate: Locate, name: string, arg
   const byDefault = parseAction(policy.syscalls.default);
   // A non-allow default replaces what the table allows, not its denials (compile.ts).
   const tableRuleHit =
-    entry.argRules !== undefined && evaluateDecision({ rules: entry.argRules, otherwise: { kind: "allow" } }, arg).kind !== "allow";
+    entry.argRules !== undefined &&
+    evaluateDecision({ rules: entry.argRules, otherwise: entry.otherwise ?? { kind: "allow" } }, arg).kind !== "allow";
   const tableDecided = entry.handling === "denied" || tableRuleHit;
   if (byDefault.kind !== "allow" && !tableDecided) {
     return { decision, because: `${locate(["syscalls", "default"])} syscalls.default is ${policy.syscalls.default}`, layer };

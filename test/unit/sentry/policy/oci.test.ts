@@ -11,6 +11,7 @@ import { compilePolicy, evaluateDecision } from "../../../../sentry/policy/compi
 import { defaultPoliciesDir, loadPolicyFile } from "../../../../sentry/policy/load.js";
 import { combine, ociDecisions, OciSeccompError, type OciSeccomp } from "../../../../sentry/policy/oci.js";
 import type { FilterAction } from "../../../../sentry/syscalls/syscall.js";
+import { TABLE_AMD64 as TABLE } from "../../../../sentry/syscalls/table_amd64.js";
 
 const REFERENCE = join(__dirname, "../../../../../shared/reference/configs");
 function referenceProfile(file: string): OciSeccomp {
@@ -44,10 +45,13 @@ describe("OCI seccomp, Docker's profile with the default policy", () => {
   });
 
   it("takes Docker's denials the policy would allow (its default action, errno EPERM)", () => {
-    // unshare(CLONE_FILES): the policy's table allows it (no namespace flag); Docker's
+    // unshare(CLONE_FILES): the built-in table allows it (no namespace flag); Docker's
     // profile does not list unshare at all (it needs CAP_SYS_ADMIN there).
-    expect(evaluateDecision(plain.decisions[nr("unshare")]!, (i) => (i === 0 ? 0x400n : 0n))).toEqual(ALLOW);
-    expect(decide("unshare", [0x400n])).toEqual({ kind: "errno", errno: 1 });
+    const tableOnly = { ...DEFAULT, syscalls: { ...DEFAULT.syscalls, deny: [] } };
+    const files = (i: number): bigint => (i === 0 ? 0x400n : 0n);
+    expect(evaluateDecision(compilePolicy(tableOnly).decisions[nr("unshare")]!, files)).toEqual(ALLOW);
+    const withDocker = compilePolicy(tableOnly, { ociSeccomp: docker });
+    expect(evaluateDecision(withDocker.decisions[nr("unshare")]!, files)).toEqual({ kind: "errno", errno: 1 });
     expect(run("unshare", [0x400n])).toBe((0x00050000 | 1) >>> 0);
     expect(run("clone3")).toBe((0x00050000 | 38) >>> 0); // errnoRet 38 in Docker's profile and ENOSYS in the table
   });
@@ -95,5 +99,33 @@ describe("combine", () => {
     expect(() => ociDecisions({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: 1, op: "SCMP_CMP_WHAT" }] }] })).toThrow(
       /linux\.seccomp\.syscalls\[0\]\.args\[0\]: unknown comparison SCMP_CMP_WHAT/,
     );
+  });
+});
+
+describe("policies/default.yaml against Docker's default seccomp profile", () => {
+  // Syscalls newer than the profile in reference/configs (Docker 20.10), which later
+  // profiles allow or which only act on what the caller holds.
+  const NEWER = new Set([
+    "pkey_mprotect", "pkey_alloc", "pkey_free", "pidfd_getfd", "process_madvise", "cachestat", "fchmodat2",
+    "map_shadow_stack", "futex_wake", "futex_wait", "futex_requeue", "statmount", "listmount", "lsm_get_self_attr",
+    "lsm_list_modules", "mseal", "setxattrat", "getxattrat", "listxattrat", "removexattrat", "file_getattr", "file_setattr",
+  ]);
+
+  it("allows nothing Docker's profile refuses, but for syscalls newer than it", () => {
+    const docker = referenceProfile("docker-config.json");
+    const allowed = new Set((docker.syscalls ?? []).filter((e) => e.action === "SCMP_ACT_ALLOW").flatMap((e) => e.names));
+    const compiled = compilePolicy(DEFAULT);
+    const extra: string[] = [];
+    for (const [n, layer] of compiled.layers) {
+      const name = TABLE.find((e) => e.nr === n)!.name;
+      if (layer !== "denied" && !allowed.has(name) && !NEWER.has(name)) extra.push(name);
+    }
+    expect(extra).toEqual([]);
+  });
+
+  it("and denies io_uring, which that profile still allowed", () => {
+    for (const name of ["io_uring_setup", "io_uring_enter", "io_uring_register"]) {
+      expect(compilePolicy(DEFAULT).layers.get(nr(name)), name).toBe("denied");
+    }
   });
 });
