@@ -1,4 +1,5 @@
 // `runsc-ts policy validate|compile|explain`: policy files, without running anything.
+import { realpathSync } from "node:fs";
 import { Command, Option } from "commander";
 import { PolicyError } from "../../sentry/policy/files.js";
 import { UsageError } from "../errors.js";
@@ -100,14 +101,16 @@ export function policyCommand(): Command {
           e = ex.explainSyscall(p, locate, flags.syscall, args);
         } else if (flags.open !== undefined) {
           what = `open ${flags.open} for ${{ r: "reading", w: "writing", x: "executing" }[flags.mode]}`;
-          e = ex.explainOpen(p, locate, flags.open, flags.mode);
+          e = ex.explainOpen(p, locate, resolved(flags.open), flags.mode);
         } else if (flags.connect !== undefined) {
           what = `connect ${flags.connect}`;
           e = ex.explainConnect(p, locate, flags.connect);
         } else {
           what = `exec ${flags.exec!}`;
-          e = ex.explainExec(p, locate, flags.exec!);
+          e = ex.explainExec(p, locate, resolved(flags.exec!));
         }
+        const real = flags.open ?? flags.exec;
+        if (real !== undefined && resolved(real) !== real) what += ` (${resolved(real)})`;
       } catch (err) {
         throw new UsageError(`policy explain: ${(err as Error).message}`);
       }
@@ -126,6 +129,18 @@ interface ExplainFlags {
   mode: "r" | "w" | "x";
   connect?: string;
   exec?: string;
+}
+
+/**
+ * The file a path names, symlinks followed, as the sandbox resolves it (for `do` the host's
+ * root is the sandbox's base); the path as given when it does not exist.
+ */
+function resolved(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
 
 function collectArg(value: string, previous: [number, bigint][]): [number, bigint][] {
