@@ -54,7 +54,7 @@ export const AF_MCTP = 45;
 /** AF_MAX: one past the highest family. */
 export const AF_MAX = 46;
 
-const FAMILY_NAMES: readonly string[] = [
+export const FAMILY_NAMES: readonly string[] = [
   "AF_UNSPEC", "AF_UNIX", "AF_INET", "AF_AX25", "AF_IPX", "AF_APPLETALK", "AF_NETROM",
   "AF_BRIDGE", "AF_ATMPVC", "AF_X25", "AF_INET6", "AF_ROSE", "AF_DECnet", "AF_NETBEUI",
   "AF_SECURITY", "AF_KEY", "AF_NETLINK", "AF_PACKET", "AF_ASH", "AF_ECONET", "AF_ATMSVC",

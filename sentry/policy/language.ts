@@ -2,7 +2,10 @@
 // patterns, name checks with suggestions. Free of zod, so that code which only consumes a
 // validated Policy (the compiler, the sentry) does not load the schema.
 import { SYSCALLS_AMD64, sysnoByName } from "../abi/sysno_amd64.js";
+import { CLONE_FLAGS } from "../abi/clone.js";
 import { errnoByName, errnoName, MAX_ERRNO } from "../abi/errno.js";
+import { OPEN_FLAGS } from "../abi/fcntl.js";
+import { FAMILY_NAMES, SOCK_FLAGS, SOCK_TYPES } from "../abi/socket.js";
 
 /** Largest path the kernel accepts (PATH_MAX, include/uapi/linux/limits.h). */
 const PATH_MAX = 4096;
@@ -162,7 +165,35 @@ export function checkPathPattern(text: string): string | undefined {
 
 /** An argument value as the 64-bit unsigned register contents it compares against. */
 export function argValue(v: number | string): bigint {
+  if (typeof v === "string" && !v.startsWith("0x")) {
+    let out = 0n;
+    for (const part of v.split("|")) {
+      const c = ARG_CONSTANTS.get(part.trim());
+      if (c === undefined) throw new Error(checkArgConstant(v) ?? `unknown constant ${v}`);
+      out |= c;
+    }
+    return out;
+  }
   return BigInt.asUintN(64, BigInt(v));
+}
+
+/**
+ * Names a rule's argument value may use instead of a number (from sentry/abi): address
+ * families (AF_UNIX), socket types and flags (SOCK_STREAM, SOCK_CLOEXEC), clone flags
+ * (CLONE_NEWUSER), open flags (O_CREAT); joined with "|" for a combination.
+ */
+export const ARG_CONSTANTS: ReadonlyMap<string, bigint> = new Map<string, bigint>([
+  ...FAMILY_NAMES.flatMap((name, n): [string, bigint][] => (name ? [[name, BigInt(n)]] : [])),
+  ["AF_LOCAL", 1n],
+  ...[...SOCK_TYPES, ...SOCK_FLAGS, ...CLONE_FLAGS, ...OPEN_FLAGS].map(([name, n]): [string, bigint] => [name, BigInt(n)]),
+]);
+
+/** Why text is not a symbolic argument value ("AF_UNIX", "CLONE_NEWUSER|CLONE_NEWNET"), or undefined. */
+export function checkArgConstant(text: string): string | undefined {
+  for (const part of text.split("|").map((p) => p.trim())) {
+    if (!ARG_CONSTANTS.has(part)) return `unknown constant "${part}"${didYouMean(part, ARG_CONSTANTS.keys())}`;
+  }
+  return undefined;
 }
 
 /** RFC 1123 host names: dot-separated labels of letters, digits and "-", no "-" at either end. */

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import {
   checkAction,
+  checkArgConstant,
   checkErrnoName,
   checkPathPattern,
   checkSyscallName,
@@ -86,7 +87,7 @@ function argValueMessage(input: unknown): string {
   if (typeof input === "number" && Number.isInteger(input) && !Number.isSafeInteger(input)) {
     return `${input} is beyond the integers a YAML number holds exactly (2^53); write it as a hex string such as "0xffffffffffffffff"`;
   }
-  return `expected an integer or a hex string such as "0x10" (at most 64 bits), got ${describeValue(input)}`;
+  return `expected an integer, a hex string such as "0x10" (at most 64 bits) or a name such as AF_UNIX, got ${describeValue(input)}`;
 }
 
 // Each branch carries the message too: zod reports a branch's own issue when only one branch
@@ -95,14 +96,23 @@ const ArgValue = doc(
   z.union(
     [
       z.number().int({ error: (iss) => argValueMessage(iss.input) }),
-      z.string().regex(HEX_VALUE, { error: (iss) => argValueMessage(iss.input) }),
+      z.string().superRefine((text, ctx) => {
+        if (HEX_VALUE.test(text)) return;
+        // Not hex: a name such as AF_UNIX or CLONE_NEWUSER|CLONE_NEWNET.
+        if (text.startsWith("0x") || /^[0-9-]/.test(text)) {
+          ctx.addIssue({ code: "custom", message: argValueMessage(text), input: text });
+          return;
+        }
+        const bad = checkArgConstant(text);
+        if (bad !== undefined) ctx.addIssue({ code: "custom", message: bad, input: text });
+      }),
     ],
     { error: (iss) => argValueMessage(iss.input) },
   ),
   {
     id: "ArgValue",
     description:
-      'A 64-bit register value: an integer (negative ones are two\'s complement) or a hex string such as "0xffffffff".',
+      'A 64-bit register value: an integer (negative ones are two\'s complement), a hex string such as "0xffffffff", or a name such as AF_UNIX or CLONE_NEWUSER|CLONE_NEWNET.',
   },
 );
 

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { argValue } from "../../../../sentry/policy/language.js";
 import { loadPolicyFile, loadPolicyWithSource, mergePolicies, PolicyError } from "../../../../sentry/policy/load.js";
 
 const dir = mkdtempSync(join(tmpdir(), "runsc-ts-extends-"));
@@ -131,5 +132,30 @@ describe("process.exec", () => {
     expect(p.network.mode).toBe("none");
     expect(p.filesystem.root).toBe("readonly");
     expect(p.filesystem.rules.some((r) => r.path === "/etc/shadow" && r.access === "none")).toBe(true);
+  });
+});
+
+describe("argument values by name", () => {
+  it("takes AF_*, SOCK_*, CLONE_* and O_* names, joined with |", () => {
+    const p = loadPolicyFile(
+      write(
+        "names.yaml",
+        `syscalls:
+  rules:
+    - { names: [socket], args: [{ index: 0, op: eq, value: AF_INET6 }], action: errno(EAFNOSUPPORT) }
+    - { names: [clone], args: [{ index: 0, op: masked-eq, mask: CLONE_NEWUSER|CLONE_NEWNET, value: 0 }], action: allow }
+`,
+      ),
+    );
+    expect(p.syscalls.rules[0]!.args[0]!.value).toBe("AF_INET6");
+    expect(argValue("AF_INET6")).toBe(10n);
+    expect(argValue("CLONE_NEWUSER|CLONE_NEWNET")).toBe(0x50000000n);
+    expect(argValue("SOCK_STREAM|SOCK_CLOEXEC")).toBe(0x80001n);
+    expect(argValue("O_CREAT")).toBe(0o100n);
+  });
+
+  it("a misspelt name is an error at its line, with a suggestion", () => {
+    const path = write("typo.yaml", "syscalls:\n  rules:\n    - { names: [socket], args: [{ index: 0, op: eq, value: AF_UNXI }], action: allow }\n");
+    expect(() => loadPolicyFile(path)).toThrow(/typo\.yaml:6:60 syscalls\.rules\[0\]\.args\[0\]\.value: unknown constant "AF_UNXI" \(did you mean "AF_UNIX"\?\)/);
   });
 });
