@@ -1,6 +1,6 @@
 // Loads policy YAML: parses with source positions, validates against the schema, reports every issue as FILE:LINE:COL.
 
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from "yaml";
 import type { z } from "zod";
 import { dirname, resolve } from "node:path";
 import { defaultPoliciesDir, PolicyError, readPolicyText, resolvePolicyPath, type PolicyIssue } from "./files.js";
@@ -28,13 +28,26 @@ type YamlDoc = Document.Parsed;
 
 /** Where in the source a field is: its value, or (for unknown and duplicate keys) its key. */
 class SourceMap {
+  /** Offsets where each line starts, from the text itself (yaml's LineCounter misses the
+   * newlines inside values the parser rejected). */
+  private readonly lineStarts: number[] = [0];
+
   constructor(
     private readonly doc: YamlDoc,
-    private readonly lines: LineCounter,
-  ) {}
+    text: string,
+  ) {
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.lineStarts.push(i + 1);
+  }
 
   position(offset: number): { line: number; col: number } {
-    return this.lines.linePos(offset);
+    let lo = 0;
+    let hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.lineStarts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: offset - this.lineStarts[lo]! + 1 };
   }
 
   /**
@@ -78,6 +91,27 @@ function startOf(node: unknown): number | undefined {
   return undefined;
 }
 
+/** YAML 1.2 core schema tags, which resolve to what a policy holds. */
+const CORE_TAGS = new Set(["str", "int", "float", "bool", "null", "map", "seq"].map((t) => `tag:yaml.org,2002:${t}`));
+
+function foreignTags(node: unknown, path: PropertyKey[]): { path: PropertyKey[]; offset: number; tag: string }[] {
+  const out: { path: PropertyKey[]; offset: number; tag: string }[] = [];
+  const tag = node !== null && typeof node === "object" ? (node as { tag?: string }).tag : undefined;
+  if (tag !== undefined && !CORE_TAGS.has(tag)) {
+    out.push({ path, offset: startOf(node) ?? 0, tag: tag.replace("tag:yaml.org,2002:", "!!") });
+    return out;
+  }
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const k = keyString(pair.key);
+      out.push(...foreignTags(pair.key, path), ...foreignTags(pair.value, k === undefined ? path : [...path, k]));
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => out.push(...foreignTags(item, [...path, i])));
+  }
+  return out;
+}
+
 function keyString(key: unknown): string | undefined {
   return isScalar(key) ? String(key.value) : undefined;
 }
@@ -102,7 +136,7 @@ function keyProblems(doc: YamlDoc): { path: PropertyKey[]; offset: number; messa
           found.push({ path, offset, message: "a key must be a plain string", fatal: true });
           continue;
         }
-        if (seen.has(k)) found.push({ path: [...path, k], offset, message: `duplicate key "${k}"`, fatal: false });
+        if (seen.has(k)) found.push({ path: [...path, k], offset, message: `duplicate key ${JSON.stringify(k)}`, fatal: false });
         seen.add(k);
         walk(pair.value, [...path, k]);
       }
@@ -139,8 +173,20 @@ function zodIssues(issues: readonly z.core.$ZodIssue[]): { path: PropertyKey[]; 
   return out;
 }
 
-function yamlMessage(code: string, message: string): string {
+function yamlMessage(code: string, message: string, text: string, offset: number): string {
   if (code === "MULTIPLE_DOCS") return "invalid YAML: a policy file holds exactly one document";
+  // The lexer also reports tokens of its own making (such as the end of an unclosed flow
+  // collection): quote a token only when it is the source's text at that place.
+  const m = /^Unexpected ([\w-]+) token in YAML stream: (".*")$/.exec(message);
+  if (m !== null) {
+    let token: string | undefined;
+    try {
+      token = JSON.parse(m[2]!) as string;
+    } catch {
+      token = undefined;
+    }
+    if (token === undefined || text.slice(offset, offset + token.length) !== token) return `invalid YAML: unexpected ${m[1]}`;
+  }
   return `invalid YAML: ${message}`;
 }
 
@@ -288,10 +334,56 @@ export function mergePolicies(parent: Record<string, unknown>, child: Record<str
   return out;
 }
 
+/** Flow collections nested deeper than this are refused before parsing. */
+const MAX_NESTING = 64;
+/** Block content starting further right than this (indentation and "- " markers) is refused. */
+const MAX_INDENT = 256;
+
+/**
+ * The offset where "[" / "{" nesting first goes deeper than MAX_NESTING, or undefined. The
+ * YAML parser recurses per level; a small hostile file must not exhaust the stack (V8 can
+ * even abort the process then). Quoted strings and comments are skipped.
+ */
+function nestingTooDeep(text: string): number | undefined {
+  // Block nesting: indentation, and "- "/"? " markers before a line's content.
+  let lineStart = 0;
+  for (let i = 0; i <= text.length; i++) {
+    if (i < text.length && text[i] !== "\n") continue;
+    const line = text.slice(lineStart, i);
+    const content = line.search(/[^ \t\-?]|[-?](?![ \t])/);
+    if ((content < 0 ? line.length : content) > MAX_INDENT) return lineStart;
+    lineStart = i + 1;
+  }
+  let depth = 0;
+  let quote = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote !== "") {
+      if (c === "\\" && quote === '"') i++;
+      else if (c === quote) quote = "";
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === "#" && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const nl = text.indexOf("\n", i);
+      i = nl < 0 ? text.length : nl;
+    } else if (c === "[" || c === "{") {
+      if (++depth > MAX_NESTING) return i;
+    } else if ((c === "]" || c === "}") && depth > 0) depth--;
+  }
+  return undefined;
+}
+
 function parseOne(text: string, fileName: string): { policy: Policy; src: SourceMap; raw: Record<string, unknown> } {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, prettyErrors: false, uniqueKeys: false });
-  const src = new SourceMap(doc, lines);
+  const tooDeep = nestingTooDeep(text);
+  if (tooDeep !== undefined) {
+    const at = new SourceMap(parseDocument(""), text).position(tooDeep);
+    throw new PolicyError([{ file: fileName, ...at, path: "", message: `nesting deeper than ${MAX_NESTING} levels: not a policy` }]);
+  }
+  // YAML 1.1's !!omap, !!set, !!timestamp, !!binary... stay unresolved (a positioned
+  // warning): their values are not what a policy's fields hold.
+  const doc = parseDocument(text, { keepSourceTokens: true, prettyErrors: false, uniqueKeys: false, resolveKnownTags: false });
+  const src = new SourceMap(doc, text);
   const issues: PolicyIssue[] = [];
   const add = (offset: number, path: readonly PropertyKey[], message: string): void => {
     issues.push({ file: fileName, ...src.position(offset), path: formatFieldPath(path), message });
@@ -304,8 +396,21 @@ function parseOne(text: string, fileName: string): { policy: Policy; src: Source
     throw new PolicyError(sorted);
   };
 
-  for (const e of [...doc.errors, ...doc.warnings]) add(e.pos[0], [], yamlMessage(e.code, e.message));
+  for (const e of doc.errors) add(e.pos[0], [], yamlMessage(e.code, e.message, text, e.pos[0]));
+  // An unresolved tag is reported below, at its field.
+  for (const e of doc.warnings) {
+    if (e.code !== "TAG_RESOLVE_FAILED") add(e.pos[0], [], yamlMessage(e.code, e.message, text, e.pos[0]));
+  }
   if (doc.errors.length > 0) fail();
+  // A tag the policy language has no use for (!!omap, !!set, !!timestamp, !!binary, or
+  // one of the writer's own) is refused at the field it is on.
+  const tagged = foreignTags(doc.contents, []);
+  for (const t of tagged) {
+    // At the tag itself (the node's own range starts after it, maybe lines below).
+    const bang = text.lastIndexOf("!", Math.max(0, t.offset - 1));
+    add(bang >= 0 ? bang : t.offset, t.path, `the YAML tag ${t.tag} is not allowed in a policy`);
+  }
+  if (tagged.length > 0) fail();
 
   if (doc.contents === null || isEmptyScalar(doc.contents)) {
     add(0, [], "the policy is empty: expected a mapping with apiVersion, kind and name");

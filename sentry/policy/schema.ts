@@ -346,7 +346,7 @@ export function knownKeysAt(path: readonly PropertyKey[]): string[] | undefined 
 
 /** `unknown key "alow" (did you mean "allow"?)` */
 export function unknownKeyMessage(key: string, known: readonly string[] | undefined): string {
-  return `unknown key "${key}"${known === undefined ? "" : didYouMean(key, known)}`;
+  return `unknown key ${JSON.stringify(key)}${known === undefined ? "" : didYouMean(key, known)}`;
 }
 
 /**
