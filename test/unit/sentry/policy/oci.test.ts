@@ -13,14 +13,10 @@ import { combine, ociDecisions, OciSeccompError, type OciSeccomp } from "../../.
 import type { FilterAction } from "../../../../sentry/syscalls/syscall.js";
 import { TABLE_AMD64 as TABLE } from "../../../../sentry/syscalls/table_amd64.js";
 
-const REFERENCE = join(__dirname, "../../../../../shared/reference/configs");
+/** linux.seccomp of config.json files Docker 20.10 and podman 4.3 generated (test/fixtures/oci). */
+const FIXTURES = join(__dirname, "../../../fixtures/oci");
 function referenceProfile(file: string): OciSeccomp {
-  let text: string;
-  try {
-    text = readFileSync(join(REFERENCE, file), "utf8");
-  } catch (err) {
-    throw new Error(`the reference config ${file} is missing (${(err as Error).message}): shared/ must sit beside the repository`);
-  }
+  const text = readFileSync(join(FIXTURES, file), "utf8");
   return (JSON.parse(text) as { linux: { seccomp: OciSeccomp } }).linux.seccomp;
 }
 
@@ -29,7 +25,7 @@ const nr = (name: string): number => sysnoByName(name)!;
 const ALLOW: FilterAction = { kind: "allow" };
 
 describe("OCI seccomp, Docker's profile with the default policy", () => {
-  const docker = referenceProfile("docker-config.json");
+  const docker = referenceProfile("docker-seccomp.json");
   const plain = compilePolicy(DEFAULT);
   const both = compilePolicy(DEFAULT, { ociSeccomp: docker });
   const filter = new LoadedFilter(compileFilter(both.filter));
@@ -72,7 +68,7 @@ describe("OCI seccomp, Docker's profile with the default policy", () => {
   });
 
   it("podman's profile translates too", () => {
-    const podman = referenceProfile("podman-config.json");
+    const podman = referenceProfile("podman-seccomp.json");
     const { otherwise } = ociDecisions(podman);
     expect(otherwise).toEqual({ kind: "errno", errno: 38 });
     expect(() => compilePolicy(DEFAULT, { ociSeccomp: podman })).not.toThrow();
@@ -112,7 +108,7 @@ describe("policies/default.yaml against Docker's default seccomp profile", () =>
   ]);
 
   it("allows nothing Docker's profile refuses, but for syscalls newer than it", () => {
-    const docker = referenceProfile("docker-config.json");
+    const docker = referenceProfile("docker-seccomp.json");
     const allowed = new Set((docker.syscalls ?? []).filter((e) => e.action === "SCMP_ACT_ALLOW").flatMap((e) => e.names));
     const compiled = compilePolicy(DEFAULT);
     const extra: string[] = [];
