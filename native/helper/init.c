@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,6 +68,7 @@ enum record_tag {
   TAG_CHDIR_FALLBACK = 14, // u32: 1 = if cwd is not enterable, use "/"
   TAG_MASK_SOURCE = 15,    // path\0 of the mask file, for TAG_HIDE
   TAG_LOOPBACK_UP = 16,    // (empty) bring up "lo" in the sandbox's own network namespace
+  TAG_RLIMIT = 17,         // u32 resource, u64 soft, u64 hard: set in the workload before exec
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -146,6 +148,11 @@ int main(void) {
   const char *cwd = "/";
   int cwd_fallback = 0;
   const char *mask_source = NULL;
+  struct {
+    int resource;
+    struct rlimit limit;
+  } rlimits[16];
+  int nrlimits = 0;
   const struct sock_filter *filter = NULL;
   unsigned filter_len = 0, filter_flags = 0;
 
@@ -169,6 +176,18 @@ int main(void) {
       case TAG_MASK_SOURCE:
         mask_source = rd_str(&f);
         break;
+      case TAG_RLIMIT: {
+        if (nrlimits >= 16) fail("config: too many rlimits");
+        rlimits[nrlimits].resource = (int)rd_u32(&f);
+        uint64_t soft = rd_u32(&f);
+        soft |= (uint64_t)rd_u32(&f) << 32;
+        uint64_t hard = rd_u32(&f);
+        hard |= (uint64_t)rd_u32(&f) << 32;
+        rlimits[nrlimits].limit.rlim_cur = soft;
+        rlimits[nrlimits].limit.rlim_max = hard;
+        nrlimits++;
+        break;
+      }
       case TAG_LOOPBACK_UP:
         loopback_up();
         break;
@@ -284,6 +303,12 @@ int main(void) {
   if (child == 0) {
     close(CTL_FD);
     sigprocmask(SIG_UNBLOCK, &all, NULL);
+    for (int i = 0; i < nrlimits; i++) {
+      if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0) {
+        fprintf(stderr, "runsc-ts: setrlimit %d: %s\n", rlimits[i].resource, strerror(errno));
+        _exit(125);
+      }
+    }
     if (chdir(cwd) < 0) {
       if (!cwd_fallback || chdir("/") < 0) {
         fprintf(stderr, "runsc-ts: cannot enter working directory %s: %s\n", cwd, strerror(errno));

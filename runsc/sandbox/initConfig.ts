@@ -15,6 +15,7 @@ export type InitRecord =
   | { op: "hide"; path: string }
   | { op: "maskSource"; path: string }
   | { op: "loopbackUp" }
+  | { op: "rlimit"; resource: number; soft: bigint; hard: bigint }
   | { op: "pivot"; root: string };
 
 const TAG = {
@@ -34,6 +35,7 @@ const TAG = {
   chdirFallback: 14,
   maskSource: 15,
   loopbackUp: 16,
+  rlimit: 17,
 } as const;
 
 class Writer {
@@ -103,6 +105,12 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
       case "hide":
         w.record(TAG.hide, [r.path]);
         break;
+      case "rlimit": {
+        const lo = (v: bigint): number => Number(v & 0xffffffffn);
+        const hi = (v: bigint): number => Number((v >> 32n) & 0xffffffffn);
+        w.record(TAG.rlimit, [r.resource, lo(r.soft), hi(r.soft), lo(r.hard), hi(r.hard)]);
+        break;
+      }
       case "loopbackUp":
         w.record(TAG.loopbackUp, []);
         break;

@@ -152,6 +152,11 @@ export async function runDo(o: DoOptions): Promise<number> {
     ...(o.network === "none" ? [{ op: "loopbackUp" } as const] : []),
     ...planDoMounts(policy, ensureMaskFile()),
     { op: "cwd", path: o.cwd, fallbackToRoot: o.cwdFallback },
+    // RLIMIT_NPROC (include/uapi/asm-generic/resource.h): counted per user, in the
+    // sandbox's user namespace.
+    ...(policy.process.maxProcesses !== undefined
+      ? [{ op: "rlimit", resource: 6, soft: BigInt(policy.process.maxProcesses), hard: BigInt(policy.process.maxProcesses) } as const]
+      : []),
     ...o.argv.map((value): InitRecord => ({ op: "arg", value })),
     ...o.env.map((value): InitRecord => ({ op: "env", value })),
     // Linux 5.19: once the sentry has received a call, a signal no longer interrupts the

@@ -249,6 +249,9 @@ const Process = doc(
         ),
       { description: "Files the workload may execute; absent means any." },
     ).optional(),
+    maxProcesses: doc(z.number().int().min(1).max(4194304).optional(), {
+      description: "At most this many processes and threads per user in the sandbox (RLIMIT_NPROC); absent: the host's limit.",
+    }),
   }),
   { description: "Process controls." },
 );

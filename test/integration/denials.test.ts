@@ -113,6 +113,37 @@ describe("a policy's own syscall rules", () => {
   });
 });
 
+describe("process.maxProcesses", () => {
+  it("caps the processes of a user in the sandbox: a fork past it fails with EAGAIN", async ({ expect }) => {
+    const policy = writePolicy(fixtures, "nproc", "process:\n  maxProcesses: 8\n");
+    const script = [
+      "import os, time",
+      "kids, err = [], None",
+      "for _ in range(20):",
+      "    try:",
+      "        pid = os.fork()",
+      "    except OSError as e:",
+      "        err = e.errno",
+      "        break",
+      "    if pid == 0:",
+      "        time.sleep(1)",
+      "        os._exit(0)",
+      "    kids.append(pid)",
+      "for k in kids:",
+      "    os.waitpid(k, 0)",
+      "print(len(kids), err)",
+    ].join("\n");
+    const [capped, free] = await Promise.all([
+      runDo(["--policy", policy, "--", "python3", "-c", script]),
+      runDo(["--", "python3", "-c", script]),
+    ]);
+    expect(capped.code, describeRun(capped)).toBe(0);
+    // init and python count too: 8 - 2 children, then EAGAIN (11).
+    expect(capped.stdout).toBe("6 11\n");
+    expect(free.stdout, describeRun(free)).toBe("20 None\n");
+  });
+});
+
 describe("process.exec.allow", () => {
   let policy: string;
   beforeAll(() => {
