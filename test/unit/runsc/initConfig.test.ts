@@ -27,6 +27,7 @@ const TAGS = {
   TAG_CHDIR_FALLBACK: 14,
   TAG_MASK_SOURCE: 15,
   TAG_LOOPBACK_UP: 16,
+  TAG_RLIMIT: 17,
 } as const;
 
 type Decoded = { tag: keyof typeof TAGS } & Record<string, string | number | Uint8Array>;
@@ -89,6 +90,13 @@ function decode(bytes: Uint8Array): Decoded[] {
       case "TAG_LOOPBACK_UP":
         rec = { tag: name };
         break;
+      case "TAG_RLIMIT": {
+        const resource = f.u32();
+        const soft = f.u32() + f.u32() * 2 ** 32;
+        const hard = f.u32() + f.u32() * 2 ** 32;
+        rec = { tag: name, resource, soft, hard };
+        break;
+      }
       case "TAG_CHDIR_FALLBACK":
       case "TAG_FILTER_FLAGS":
         rec = { tag: name, v: f.u32() };
@@ -230,6 +238,12 @@ describe("encodeInitConfig", () => {
       { tag: "TAG_HOSTNAME", s: "sandbox" },
       { tag: "TAG_LOOPBACK_UP" },
       { tag: "TAG_PIVOT", s: "/tmp/root" },
+    ]);
+  });
+
+  it("carries an rlimit's 64-bit soft and hard values in two u32 halves each", () => {
+    expect(roundTrip([{ op: "rlimit", resource: 6, soft: 0x1_0000_0005n, hard: 8n }])).toEqual([
+      { tag: "TAG_RLIMIT", resource: 6, soft: 0x1_0000_0005, hard: 8 },
     ]);
   });
 
