@@ -69,6 +69,7 @@ enum record_tag {
   TAG_MASK_SOURCE = 15,    // path\0 of the mask file, for TAG_HIDE
   TAG_LOOPBACK_UP = 16,    // (empty) bring up "lo" in the sandbox's own network namespace
   TAG_RLIMIT = 17,         // u32 resource, u64 soft, u64 hard: set in the workload before exec
+  TAG_WRITEFILE = 18,      // u32 mode, path\0, then the content: create the file with it
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -235,6 +236,21 @@ int main(void) {
         const char *path = rd_str(&f);
         int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode);
         if (fd < 0) fail("create %s: %s", path, strerror(errno));
+        close(fd);
+        break;
+      }
+      case TAG_WRITEFILE: {
+        mode_t mode = rd_u32(&f);
+        const char *path = rd_str(&f);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0) fail("create %s: %s", path, strerror(errno));
+        while (f.p < f.end) {
+          ssize_t w = write(fd, f.p, (size_t)(f.end - f.p));
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) fail("write %s: %s", path, strerror(w < 0 ? errno : EIO));
+          f.p += w;
+        }
+        if (fchmod(fd, mode) < 0) fail("chmod %s: %s", path, strerror(errno));
         close(fd);
         break;
       }

@@ -15,6 +15,7 @@ export type InitRecord =
   | { op: "hide"; path: string }
   | { op: "maskSource"; path: string }
   | { op: "loopbackUp" }
+  | { op: "writefile"; path: string; mode: number; content: Uint8Array }
   | { op: "rlimit"; resource: number; soft: bigint; hard: bigint }
   | { op: "pivot"; root: string };
 
@@ -36,6 +37,7 @@ const TAG = {
   maskSource: 15,
   loopbackUp: 16,
   rlimit: 17,
+  writefile: 18,
 } as const;
 
 class Writer {
@@ -111,6 +113,9 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         w.record(TAG.rlimit, [r.resource, lo(r.soft), hi(r.soft), lo(r.hard), hi(r.hard)]);
         break;
       }
+      case "writefile":
+        w.record(TAG.writefile, [r.mode, r.path, r.content]);
+        break;
       case "loopbackUp":
         w.record(TAG.loopbackUp, []);
         break;

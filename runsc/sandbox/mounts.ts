@@ -63,7 +63,7 @@ export function planDoMounts(policy: Policy, maskFile: string): InitRecord[] {
 
   // Nothing we mount may propagate back to the host.
   r.push({ op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | MS_PRIVATE, data: "" });
-  r.push({ op: "mount", source: "tmpfs", target: STAGING, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=64k" });
+  r.push({ op: "mount", source: "tmpfs", target: STAGING, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=8m" });
   r.push({ op: "mkdir", path: NEW_ROOT, mode: 0o755 });
   r.push({ op: "mount", source: "/", target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
   const rootAttrs = MOUNT_ATTR_NOSUID | (policy.filesystem.root === "readonly" ? MOUNT_ATTR_RDONLY : 0);
@@ -132,6 +132,15 @@ export function planDoMounts(policy: Policy, maskFile: string): InitRecord[] {
         break;
     }
   }
+  // Synthetic files: written to the staging tmpfs, bound read-only over their path (which
+  // must exist: a read-only root cannot grow a new file).
+  if (policy.filesystem.files.length > 0) r.push({ op: "mkdir", path: `${STAGING}/files`, mode: 0o755 });
+  policy.filesystem.files.forEach((f, i) => {
+    const source = `${STAGING}/files/${i}`;
+    r.push({ op: "writefile", path: source, mode: 0o444, content: Buffer.from(f.content) });
+    r.push({ op: "mount", source, target: inRoot(f.path), fstype: "", flags: MS_BIND, data: "" });
+    r.push({ op: "setattr", path: inRoot(f.path), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false });
+  });
   r.push({ op: "pivot", root: NEW_ROOT });
   return r;
 }

@@ -323,6 +323,7 @@ export function mergePolicies(parent: Record<string, unknown>, child: Record<str
     } else if (key === "filesystem" && isRecord(before) && isRecord(value)) {
       const f: Record<string, unknown> = { ...before, ...value };
       f.rules = [...(Array.isArray(before.rules) ? before.rules : []), ...(Array.isArray(value.rules) ? value.rules : [])];
+      f.files = [...(Array.isArray(before.files) ? before.files : []), ...(Array.isArray(value.files) ? value.files : [])];
       out[key] = f;
     } else if (isRecord(before) && isRecord(value)) {
       out[key] = { ...before, ...value };

@@ -206,6 +206,20 @@ const Filesystem = doc(
       description: "The container root: readonly, writable, or overlay (not implemented yet).",
     }),
     tmp: doc(z.boolean().default(true), { description: "A private writable tmpfs at /tmp." }),
+    files: doc(
+      z
+        .array(
+          z.strictObject({
+            path: refined((p) => (checkPathPattern(p) ?? (p.endsWith("/**") ? "a synthetic file is one path, not a subtree" : undefined))),
+            content: z.string().max(1 << 20),
+          }),
+        )
+        .default(() => []),
+      {
+        description:
+          "Files the workload sees with the given content (read-only), in place of what the root has there: /etc/hostname, /etc/resolv.conf...",
+      },
+    ),
     rules: z.array(FilesystemRule).default(() => []),
   }),
   { description: "What the workload sees of the filesystem." },

@@ -113,6 +113,26 @@ describe("a policy's own syscall rules", () => {
   });
 });
 
+describe("filesystem.files", () => {
+  it("the workload reads the policy's content in place of the host's file, read-only; a path that is not there is a setup error", async ({ expect }) => {
+    const policy = writePolicy(
+      fixtures,
+      "synthetic",
+      'extends: default\nfilesystem:\n  files:\n    - { path: /etc/hostname, content: "from-the-policy\\n" }\n    - { path: /etc/resolv.conf, content: "nameserver 10.9.8.7\\n" }\n',
+    );
+    const missing = writePolicy(fixtures, "synthetic-missing", 'filesystem:\n  files:\n    - { path: /etc/runsc-ts-not-there, content: "x" }\n');
+    const [r, bad] = await Promise.all([
+      runDo(["--policy", policy, "--", "/bin/sh", "-c", "cat /etc/hostname /etc/resolv.conf; echo x > /etc/hostname || echo refused"]),
+      runDo(["--policy", missing, "--", "true"]),
+    ]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("from-the-policy\nnameserver 10.9.8.7\nrefused\n");
+    expect(r.stderr).toMatch(/Read-only file system/);
+    expect(bad.code, describeRun(bad)).toBe(125);
+    expect(bad.stderr).toMatch(/\/etc\/runsc-ts-not-there.*No such file or directory/);
+  });
+});
+
 describe("process.maxProcesses", () => {
   it("caps the processes of a user in the sandbox: a fork past it fails with EAGAIN", async ({ expect }) => {
     const policy = writePolicy(fixtures, "nproc", "process:\n  maxProcesses: 8\n");

@@ -28,6 +28,7 @@ const TAGS = {
   TAG_MASK_SOURCE: 15,
   TAG_LOOPBACK_UP: 16,
   TAG_RLIMIT: 17,
+  TAG_WRITEFILE: 18,
 } as const;
 
 type Decoded = { tag: keyof typeof TAGS } & Record<string, string | number | Uint8Array>;
@@ -90,6 +91,12 @@ function decode(bytes: Uint8Array): Decoded[] {
       case "TAG_LOOPBACK_UP":
         rec = { tag: name };
         break;
+      case "TAG_WRITEFILE": {
+        const mode = f.u32();
+        const path = f.str();
+        rec = { tag: name, mode, path, content: Uint8Array.from(f.rest()) };
+        break;
+      }
       case "TAG_RLIMIT": {
         const resource = f.u32();
         const soft = f.u32() + f.u32() * 2 ** 32;
@@ -238,6 +245,13 @@ describe("encodeInitConfig", () => {
       { tag: "TAG_HOSTNAME", s: "sandbox" },
       { tag: "TAG_LOOPBACK_UP" },
       { tag: "TAG_PIVOT", s: "/tmp/root" },
+    ]);
+  });
+
+  it("carries a file's content as the rest of its record, NUL bytes included", () => {
+    const content = new Uint8Array([0x61, 0, 0x62, 10]);
+    expect(roundTrip([{ op: "writefile", path: "/tmp/files/0", mode: 0o444, content }])).toEqual([
+      { tag: "TAG_WRITEFILE", mode: 0o444, path: "/tmp/files/0", content },
     ]);
   });
 

@@ -36,7 +36,7 @@ describe("parsePolicy accepts", () => {
       kind: "Policy",
       name: "t",
       syscalls: { default: "allow", allow: [], deny: [], rules: [] },
-      filesystem: { root: "readonly", tmp: true, rules: [] },
+      filesystem: { root: "readonly", tmp: true, files: [], rules: [] },
       network: { mode: "none" },
       process: {},
       audit: false,
