@@ -10,7 +10,6 @@ import { z } from "zod";
 import {
   checkAction,
   checkArgConstant,
-  checkErrnoName,
   checkPathPattern,
   checkSyscallName,
   describeValue,

@@ -12,15 +12,10 @@ import { compilePolicy, evaluateDecision, type CompileOptions } from "../../../s
 import { CRED_SYSCALLS } from "../../../sentry/syscalls/sys_cred.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
-import type { FilterAction } from "../../../sentry/syscalls/syscall.js";
+import { RET_ERRNO, RET_KILL_PROCESS, RET_USER_NOTIF, ret } from "../../helpers/seccomp.js";
 
 // Written out (include/uapi/linux/seccomp.h, include/uapi/linux/audit.h, errno-base.h),
 // independent of the modules under test.
-const RET_KILL_PROCESS = 0x80000000;
-const RET_ERRNO = 0x00050000;
-const RET_USER_NOTIF = 0x7fc00000;
-const RET_LOG = 0x7ffc0000;
-const RET_ALLOW = 0x7fff0000;
 const ARCH_X86_64 = 0xc000003e;
 const ARCH_I386 = 0x40000003;
 const ARCH_AARCH64 = 0xc00000b7;
@@ -47,27 +42,13 @@ const REGISTERS: readonly (readonly bigint[])[] = [
   zeros().map(() => ONES),
 ];
 
-function ret(a: FilterAction): number {
-  switch (a.kind) {
-    case "allow":
-      return RET_ALLOW;
-    case "errno":
-      return (RET_ERRNO | a.errno) >>> 0;
-    case "kill":
-      return RET_KILL_PROCESS;
-    case "trap":
-      return RET_USER_NOTIF;
-    case "log":
-      return RET_LOG;
-  }
-}
 
 const hex = (v: number): string => `0x${v.toString(16)}`;
 
 describe.each<[string, Policy, CompileOptions]>([
   ["the default policy", DEFAULT, {}],
   ["the default policy traced (trace all)", DEFAULT, { trace: "all" }],
-  ["the default policy with exec restricted, traced for openat", { ...DEFAULT, process: { exec: { allow: ["/usr/**"] } } }, { trace: new Set(["openat"]) }],
+  ["the default policy with exec restricted, traced for openat", { ...DEFAULT, process: { exec: { allow: ["/usr/**"], entrypoint: false } } }, { trace: new Set(["openat"]) }],
 ])("%s compiled to BPF", (_, policy, opts) => {
   const cp = compilePolicy(policy, opts);
   const filter = new LoadedFilter(compileFilter(cp.filter));

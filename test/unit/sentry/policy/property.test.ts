@@ -21,14 +21,10 @@ import type { Policy } from "../../../../sentry/policy/schema.js";
 import type { FilterAction } from "../../../../sentry/syscalls/syscall.js";
 import { CRED_SYSCALLS } from "../../../../sentry/syscalls/sys_cred.js";
 import { tableByName } from "../../../../sentry/syscalls/table_amd64.js";
+import { RET_ERRNO, RET_KILL_PROCESS, RET_USER_NOTIF, ret } from "../../../helpers/seccomp.js";
 
 // Written out (include/uapi/linux/seccomp.h, include/uapi/linux/audit.h,
 // arch/x86/include/uapi/asm/unistd.h), independent of the modules under test.
-const RET_KILL_PROCESS = 0x80000000;
-const RET_ERRNO = 0x00050000;
-const RET_USER_NOTIF = 0x7fc00000;
-const RET_LOG = 0x7ffc0000;
-const RET_ALLOW = 0x7fff0000;
 const ARCH_X86_64 = 0xc000003e;
 const ARCH_I386 = 0x40000003;
 const X32_BIT = 0x40000000;
@@ -419,20 +415,6 @@ function queryArgs(spec: PolicySpec, q: Query, nr: number): bigint[] {
 // ---------------------------------------------------------------------------------------------
 // What the filter must return, given the decisions
 
-function ret(a: FilterAction): number {
-  switch (a.kind) {
-    case "allow":
-      return RET_ALLOW;
-    case "errno":
-      return (RET_ERRNO | a.errno) >>> 0;
-    case "kill":
-      return RET_KILL_PROCESS;
-    case "trap":
-      return RET_USER_NOTIF;
-    case "log":
-      return RET_LOG;
-  }
-}
 
 function actions(d: Decision): FilterAction[] {
   return "rules" in d ? [...d.rules.map((r) => r.action), d.otherwise] : [d.action];
