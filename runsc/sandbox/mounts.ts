@@ -5,7 +5,9 @@
 // a minimal /dev, a /proc of the sandbox's own PID namespace with the host-global knobs
 // read-only or masked, and noexec where the workload can write.
 import type { Policy } from "../../sentry/policy/schema.js";
-import { parsePathPattern, patternMatches } from "../../sentry/policy/paths.js";
+import { statSync } from "node:fs";
+import type { FilesystemRule } from "../../sentry/policy/schema.js";
+import { normalizePath, parsePathPattern, patternMatches } from "../../sentry/policy/paths.js";
 import type { InitRecord } from "./initConfig.js";
 
 // include/uapi/linux/mount.h
@@ -55,19 +57,99 @@ function execCovers(policy: Policy, dir: string): boolean {
   return allow.some((p) => patternMatches(p, dir) || parsePathPattern(p).base.startsWith(dir + "/"));
 }
 
-/** The mount records for a `do` sandbox. */
-export function planDoMounts(policy: Policy, maskFile: string): InitRecord[] {
+/** What a host path is, for creating mount points: undefined when it does not exist. */
+export type HostKind = (path: string) => "dir" | "file" | undefined;
+
+/** stat(2) of the host path (following symlinks, as a bind mount does). */
+export const hostKind: HostKind = (path) => {
+  try {
+    return statSync(path).isDirectory() ? "dir" : "file";
+  } catch {
+    return undefined;
+  }
+};
+
+function depthOf(pattern: string): number {
+  const base = parsePathPattern(pattern).base;
+  return base === "/" ? 0 : base.split("/").length - 1;
+}
+
+function isBeneath(base: string, ancestor: string): boolean {
+  return ancestor === "/" ? base !== "/" : base.startsWith(ancestor + "/");
+}
+
+/**
+ * The rule whose path most closely encloses `base` (strictly above it), or undefined.
+ * Rules are bind mounts or masks of whole subtrees, so any rule on an ancestor encloses.
+ */
+function enclosing(rules: readonly FilesystemRule[], base: string): FilesystemRule | undefined {
+  let best: FilesystemRule | undefined;
+  let bestDepth = -1;
+  for (const r of rules) {
+    const b = parsePathPattern(r.path).base;
+    if (!isBeneath(base, b)) continue;
+    const d = depthOf(r.path);
+    if (d >= bestDepth) {
+      best = r;
+      bestDepth = d;
+    }
+  }
+  return best;
+}
+
+/**
+ * The mount records for a `do` sandbox. `kind` tells what a host path is, for the mount
+ * points of paths made visible inside a hidden directory.
+ */
+export function planDoMounts(policy: Policy, maskFile: string, kind: HostKind = hostKind): InitRecord[] {
   const r: InitRecord[] = [{ op: "maskSource", path: maskFile }];
   const noexecTmp = execCovers(policy, "/tmp") ? 0 : MS_NOEXEC;
   const noexecShm = execCovers(policy, "/dev/shm") ? 0 : MS_NOEXEC;
+  const rules = [...policy.filesystem.rules].sort((a, b) => depthOf(a.path) - depthOf(b.path));
+
+  // A hidden directory with visible paths beneath it ("/**: none" then "/usr/**: read") is
+  // an empty tmpfs holding a mount point for each: "opaque". It is made read-only once
+  // every mount point is in place.
+  const opaque = new Set<string>();
+  for (const rule of rules) {
+    if (rule.access !== "none") continue;
+    const base = parsePathPattern(rule.path).base;
+    const isLast = (x: FilesystemRule): boolean => {
+      // The rule that decides x's own path: the later one when patterns are the same.
+      const same = rules.filter((y) => parsePathPattern(y.path).base === parsePathPattern(x.path).base);
+      return same[same.length - 1] === x;
+    };
+    if (!isLast(rule)) continue;
+    if (rules.some((x) => x.access !== "none" && isBeneath(parsePathPattern(x.path).base, base))) opaque.add(base);
+    if (base === "/") opaque.add("/");
+  }
+  /** Whether the path's mount point lives in an opaque tmpfs (and must be created). */
+  const inOpaque = (base: string): boolean => {
+    const e = enclosing(rules, base);
+    return e !== undefined && opaque.has(parsePathPattern(e.path).base);
+  };
+  /** Creates the directories leading to `base` inside the opaque tmpfs that encloses it. */
+  const mountPointChain = (base: string, leaf: "dir" | "file"): void => {
+    const e = parsePathPattern(enclosing(rules, base)!.path).base;
+    const parts = base.split("/").filter((c) => c !== "");
+    const skip = e === "/" ? 0 : e.split("/").length - 1;
+    for (let i = skip + 1; i < parts.length; i++) r.push({ op: "mkdir", path: inRoot("/" + parts.slice(0, i).join("/")), mode: 0o755 });
+    r.push(leaf === "dir" ? { op: "mkdir", path: inRoot(base), mode: 0o755 } : { op: "mkfile", path: inRoot(base), mode: 0o444 });
+  };
 
   // Nothing we mount may propagate back to the host.
   r.push({ op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | MS_PRIVATE, data: "" });
   r.push({ op: "mount", source: "tmpfs", target: STAGING, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=8m" });
   r.push({ op: "mkdir", path: NEW_ROOT, mode: 0o755 });
-  r.push({ op: "mount", source: "/", target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
-  const rootAttrs = MOUNT_ATTR_NOSUID | (policy.filesystem.root === "readonly" ? MOUNT_ATTR_RDONLY : 0);
-  r.push({ op: "setattr", path: NEW_ROOT, set: rootAttrs, clear: 0, recursive: true });
+  if (opaque.has("/")) {
+    // Nothing of the host's root is visible but what the rules name.
+    r.push({ op: "mount", source: "tmpfs", target: NEW_ROOT, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0755,size=64k" });
+    for (const d of ["/proc", "/dev", "/tmp"]) r.push({ op: "mkdir", path: inRoot(d), mode: d === "/tmp" ? 0o1777 : 0o755 });
+  } else {
+    r.push({ op: "mount", source: "/", target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
+    const rootAttrs = MOUNT_ATTR_NOSUID | (policy.filesystem.root === "readonly" ? MOUNT_ATTR_RDONLY : 0);
+    r.push({ op: "setattr", path: NEW_ROOT, set: rootAttrs, clear: 0, recursive: true });
+  }
 
   // /proc of the sandbox's PID namespace; host-global knobs read-only, leaks masked.
   r.push({ op: "mount", source: "proc", target: inRoot("/proc"), fstype: "proc", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "" });
@@ -106,29 +188,42 @@ export function planDoMounts(policy: Policy, maskFile: string): InitRecord[] {
     r.push({ op: "mount", source: "tmpfs", target: inRoot("/tmp"), fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV | noexecTmp, data: "mode=1777" });
   }
 
-  // Path rules, least specific first so that deeper rules are mounted on top.
-  const depth = (p: string): number => {
-    const base = parsePathPattern(p).base;
-    return base === "/" ? 0 : base.split("/").length - 1;
-  };
-  const rules = [...policy.filesystem.rules].sort((a, b) => depth(a.path) - depth(b.path));
+  // Path rules, least specific first so that deeper rules are mounted on top. A path
+  // inside an opaque directory is bound from the host's own tree (the sandbox's copy is
+  // covered there) onto a mount point made for it.
   for (const rule of rules) {
-    const target = inRoot(parsePathPattern(rule.path).base);
+    const base = parsePathPattern(rule.path).base;
+    if (base === "/" && opaque.has("/")) continue;
+    const target = inRoot(base);
+    const fresh = inOpaque(base);
+    let source = target;
+    if (fresh) {
+      if (rule.access === "none" && !opaque.has(base)) continue; // never made visible
+      const k = kind(base);
+      if (k === undefined) continue; // nothing there on the host
+      mountPointChain(base, k);
+      source = base;
+    }
+    if (opaque.has(base)) {
+      r.push({ op: "mount", source: "tmpfs", target, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0755,size=64k", optional: true });
+      continue;
+    }
+    const bind = (set: number, clear: number): void => {
+      r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
+      r.push({ op: "setattr", path: target, set: set | (fresh ? MOUNT_ATTR_NOSUID : 0), clear, recursive: true, optional: true });
+    };
     switch (rule.access) {
       case "none":
         r.push({ op: "hide", path: target });
         break;
       case "read":
-        r.push({ op: "mount", source: target, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
-        r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: true, optional: true });
+        bind(MOUNT_ATTR_RDONLY, 0);
         break;
       case "read-write":
-        r.push({ op: "mount", source: target, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
-        r.push({ op: "setattr", path: target, set: 0, clear: MOUNT_ATTR_RDONLY, recursive: true, optional: true });
+        bind(0, MOUNT_ATTR_RDONLY);
         break;
       case "exec":
-        r.push({ op: "mount", source: target, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
-        r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY, clear: MOUNT_ATTR_NOEXEC, recursive: true, optional: true });
+        bind(MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOEXEC);
         break;
     }
   }
@@ -138,9 +233,14 @@ export function planDoMounts(policy: Policy, maskFile: string): InitRecord[] {
   policy.filesystem.files.forEach((f, i) => {
     const source = `${STAGING}/files/${i}`;
     r.push({ op: "writefile", path: source, mode: 0o444, content: Buffer.from(f.content) });
+    if (inOpaque(normalizePath(f.path))) mountPointChain(normalizePath(f.path), "file");
     r.push({ op: "mount", source, target: inRoot(f.path), fstype: "", flags: MS_BIND, data: "" });
     r.push({ op: "setattr", path: inRoot(f.path), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false });
   });
+  // Opaque directories take no new entries from the workload.
+  for (const base of opaque) {
+    r.push({ op: "setattr", path: inRoot(base), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false, optional: true });
+  }
   r.push({ op: "pivot", root: NEW_ROOT });
   return r;
 }

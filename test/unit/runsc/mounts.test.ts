@@ -244,3 +244,69 @@ describe("planDoMounts follows the policy", () => {
     expect(planDoMounts(DEFAULT, "/elsewhere/m")[0]).toEqual({ op: "maskSource", path: "/elsewhere/m" });
   });
 });
+
+describe("planDoMounts: a hidden directory with visible paths beneath it (an allowlist)", () => {
+  const kinds: Record<string, "dir" | "file"> = { "/usr": "dir", "/etc/passwd": "file", "/srv/app": "dir", "/srv/app/cache": "dir" };
+  const kind = (p: string): "dir" | "file" | undefined => kinds[p];
+
+  it("makes / an empty tmpfs holding mount points for what the rules show, bound from the host", () => {
+    const plan = planDoMounts(
+      withPolicy({
+        filesystem: {
+          tmp: true,
+          rules: [
+            { path: "/**", access: "none" },
+            { path: "/usr/**", access: "read" },
+            { path: "/etc/passwd", access: "read" },
+            { path: "/nothere/**", access: "read" },
+          ],
+        },
+      }),
+      MASK,
+      kind,
+    );
+    expect(mountOn(plan, ROOT)).toMatchObject({ fstype: "tmpfs" });
+    expect(mounts(plan).some((m) => m.source === "/" && m.target === ROOT)).toBe(false);
+    expect(mountOn(plan, `${ROOT}/usr`)).toMatchObject({ source: "/usr", flags: MS_BIND | MS_REC });
+    expect(mountOn(plan, `${ROOT}/etc/passwd`)).toMatchObject({ source: "/etc/passwd" });
+    const idx = (rec: InitRecord | undefined): number => plan.indexOf(rec as InitRecord);
+    // Mount points are made before their mounts: /etc as a directory, passwd as a file.
+    expect(idx(plan.find((r) => r.op === "mkdir" && r.path === `${ROOT}/etc`))).toBeLessThan(idx(mountOn(plan, `${ROOT}/etc/passwd`)));
+    expect(plan.some((r) => r.op === "mkfile" && r.path === `${ROOT}/etc/passwd`)).toBe(true);
+    // What the host lacks gets no mount point, and the sandbox's own /proc, /dev and /tmp are there.
+    expect(plan.some((r) => "path" in r && r.path === `${ROOT}/nothere`)).toBe(false);
+    mountOn(plan, `${ROOT}/proc`, "proc");
+    mountOn(plan, `${ROOT}/tmp`, "tmpfs");
+    // The root takes no new entries, and the attribute comes after every mount point.
+    const last = setattrs(plan).find((s) => s.path === ROOT && !s.recursive);
+    expect(last?.set & MOUNT_ATTR_RDONLY).toBe(MOUNT_ATTR_RDONLY);
+    expect(idx(last)).toBeGreaterThan(idx(mountOn(plan, `${ROOT}/etc/passwd`)));
+    expect(idx(last)).toBeLessThan(plan.findIndex((r) => r.op === "pivot"));
+  });
+
+  it("does the same for a directory below the root, and hides again inside a visible path", () => {
+    const plan = planDoMounts(
+      withPolicy({
+        filesystem: {
+          rules: [
+            { path: "/srv/**", access: "none" },
+            { path: "/srv/app/**", access: "read" },
+            { path: "/srv/app/cache/**", access: "none" },
+          ],
+        },
+      }),
+      MASK,
+      kind,
+    );
+    expect(mountOn(plan, `${ROOT}/srv`)).toMatchObject({ fstype: "tmpfs" });
+    expect(mountOn(plan, `${ROOT}/srv/app`)).toMatchObject({ source: "/srv/app" });
+    expect(plan.some((r) => r.op === "hide" && r.path === `${ROOT}/srv/app/cache`)).toBe(true);
+    expect(plan.some((r) => r.op === "hide" && r.path === `${ROOT}/srv`)).toBe(false);
+  });
+
+  it("keeps a plain hidden directory a mask when nothing beneath it is shown", () => {
+    const plan = planDoMounts(withPolicy({ filesystem: { rules: [{ path: "/srv/**", access: "none" }] } }), MASK, kind);
+    expect(plan.some((r) => r.op === "hide" && r.path === `${ROOT}/srv`)).toBe(true);
+    expect(mounts(plan).some((m) => m.target === `${ROOT}/srv`)).toBe(false);
+  });
+});
