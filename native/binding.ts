@@ -62,7 +62,8 @@ export interface NativeBinding {
   /** flags: PIDFD_THREAD (O_EXCL, Linux 6.9) for a pidfd of one thread. */
   pidfdOpen(pid: number, flags?: number): number;
   pidfdGetfd(pidfd: number, targetFd: number): number;
-  pidfdSendSignal(pidfd: number, signal: number): number;
+  /** pidfd_send_signal(2); siginfo, when given, is a siginfo_t (128 bytes) passed as its info. */
+  pidfdSendSignal(pidfd: number, signal: number, flags?: number, siginfo?: Uint8Array): number;
   close(fd: number): number;
   /** Moves the calling thread into the mount namespace of nsfd; returns an O_PATH fd of host /proc. */
   enterMountNamespace(nsfd: number): number;
@@ -88,10 +89,27 @@ export interface NativeBinding {
     alsoClose: number,
     cwdFd: number,
     waitUs: number,
+    /** Install fd in the task at this number (like dup2) when the connect succeeds or is in progress. */
+    injectAt?: number,
+    /** O_CLOEXEC for the installed descriptor. */
+    cloexec?: boolean,
   ): number;
   sendto(fd: number, data: Uint8Array, len: number, flags: number, addr: Uint8Array, addrLen: number): number;
   fchdir(fd: number): number;
   /** True when fd is a terminal whose foreground process group is the caller's. */
   inTerminalForeground(fd: number): boolean;
   probe(): KernelProbe;
+  /** A socket in the calling thread's network namespace (close-on-exec). */
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Uint8Array, len: number): number;
+  listen(fd: number, backlog: number): number;
+  /** An int socket option's value (>= 0 for the options the sentry reads) or -errno. */
+  getsockoptInt(fd: number, level: number, name: number): number;
+  setsockoptInt(fd: number, level: number, name: number, value: number): number;
+  /** The inode number of the network namespace fd's socket belongs to (SIOCGSKNS), or -errno. */
+  socketNetns(fd: number): number;
+  /** fcntl(2) with an int argument: F_GETFL, F_GETFD... */
+  fcntl(fd: number, cmd: number, arg: number): number;
+  /** umask(2) of the calling thread's fs_struct; returns the previous mask. */
+  umask(mask: number): number;
 }

@@ -23,7 +23,7 @@ const globals = (): GlobalOptions => {
   return { debug: o.debug, logFormat: o.logFormat };
 };
 
-for (const c of [doCommand(globals), syscallsCommand(), policyCommand()]) program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
+for (const c of [doCommand(globals), syscallsCommand(), policyCommand(globals)]) program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
 
 function fail(message: string): never {
   writeFully(2, `runsc-ts: ${message}\n`);

@@ -6,10 +6,13 @@ import type { Reply, TaskMemory, TrapEvent } from "../platform/platform.js";
 import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
 import { sysnoName } from "./abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/task.js";
+import type { SentryNetRules } from "./kernel/task.js";
 import { CredsCache } from "./kernel/task.js";
 import type { Decision } from "./policy/decision.js";
 import { createPathMatcher } from "./policy/paths.js";
 import { Dispatcher } from "./syscalls/dispatch.js";
+import type { AuditFact } from "./audit.js";
+import { actionText, factOf } from "./audit.js";
 import type { HandlerTable } from "./syscalls/handlers.js";
 import { credHandlers } from "./syscalls/sys_cred.js";
 import { execHandlers } from "./syscalls/sys_exec.js";
@@ -36,8 +39,18 @@ export interface SentryOptions {
   decisions: readonly (Decision | undefined)[];
   /** The policy's process.exec.allow patterns; undefined: any file may be executed. */
   execAllow: readonly string[] | undefined;
-  network: "none" | "host";
+  network: "none" | "host" | "proxy";
+  /** network.egress/bind with the egress host names' addresses; absent: no rules. */
+  netRules?: SentryNetRules;
+  /** process.signals: "self" confines the kill family to the caller's thread group. */
+  signals: "sandbox" | "self";
+  /** Host PID of the sandbox's init. */
+  initPid: number;
   hostname: string;
+  /** audit: the policy's decisions where it refuses more than `decisions` (compile.ts). */
+  audit?: readonly (Decision | undefined)[];
+  /** Receives what the workload did (audit.ts): set for audit and `policy learn`. */
+  record?: (fact: AuditFact) => void;
   /** Trace (strace) the syscalls that reach the sentry with these printers (strace/format.ts). */
   strace: Tracer | undefined;
   log: SentryLog;
@@ -89,7 +102,8 @@ export function serve(o: SentryOptions): void {
     native,
     mem,
     idValid: () => notify.idValid(),
-    connectAsync: (fd, addr, alsoClose, cwdFd) => notify.connectAsync(fd, addr, alsoClose, cwdFd, CONNECT_WAIT_US),
+    connectAsync: (fd, addr, alsoClose, cwdFd, injectAt, cloexec) =>
+      notify.connectAsync(fd, addr, alsoClose, cwdFd, CONNECT_WAIT_US, injectAt, cloexec),
     procFd,
     privateDevices: privateDevices(native),
     exec: {
@@ -97,11 +111,31 @@ export function serve(o: SentryOptions): void {
       allowed: (path) => execMatcher === undefined || execMatcher(path) !== undefined,
     },
     network: o.network,
+    netRules: o.netRules ?? { rules: { mode: o.network }, hostNames: {} },
+    signals: o.signals,
+    initPid: o.initPid,
     creds: new CredsCache(),
   };
-  const dispatcher = new Dispatcher(k, o.decisions, handlerTables(o.hostname), {
-    bug: (ev, err) => log.error({ pid: ev.pid, syscall: sysnoName(ev.nr) ?? ev.nr, err }, "sentry bug: task killed"),
-  });
+  const record = o.record;
+  const dispatcher = new Dispatcher(
+    k,
+    o.decisions,
+    handlerTables(o.hostname),
+    {
+      bug: (ev, err) => log.error({ pid: ev.pid, syscall: sysnoName(ev.nr) ?? ev.nr, err }, "sentry bug: task killed"),
+      ...(record !== undefined
+        ? {
+            audit: (ev, would, answered) =>
+              record({ kind: "syscall", syscall: sysnoName(ev.nr) ?? String(ev.nr), would: actionText(would), answered: actionText(answered) }),
+            observe: (ev, r) => {
+              const f = factOf(k, ev, r);
+              if (f !== undefined) record(f);
+            },
+          }
+        : {}),
+    },
+    o.audit,
+  );
 
   const tracer = o.strace;
   if (tracer === undefined) {

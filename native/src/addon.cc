@@ -40,6 +40,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"fchdir", Fchdir},
       {"inTerminalForeground", InTerminalForeground},
       {"probe", Probe},
+      {"socket", Socket},
+      {"bind", Bind},
+      {"listen", Listen},
+      {"getsockoptInt", GetsockoptInt},
+      {"setsockoptInt", SetsockoptInt},
+      {"socketNetns", SocketNetns},
+      {"fcntl", Fcntl},
+      {"umask", Umask},
   };
   for (auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
   return exports;

@@ -69,9 +69,20 @@ Napi::Value PidfdGetfd(const Napi::CallbackInfo& info) {
   return Num(info.Env(), r < 0 ? -errno : (double)r);
 }
 
+// pidfdSendSignal(pidfd, signal[, flags[, siginfo]]) -> 0 | -errno (siginfo: 128 bytes)
 Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
-  if (!Usage(info, 2, "pidfdSendSignal(pidfd, signal)")) return info.Env().Undefined();
-  long r = syscall(SYS_pidfd_send_signal, Int(info, 0), Int(info, 1), nullptr, 0);
+  const char* usage = "pidfdSendSignal(pidfd, signal[, flags[, siginfo (128 bytes)]])";
+  if (!Usage(info, 2, usage)) return info.Env().Undefined();
+  unsigned flags = info.Length() > 2 && info[2].IsNumber() ? (unsigned)Int(info, 2) : 0;
+  void* si = nullptr;
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsTypedArray() || info[3].As<Napi::Uint8Array>().ByteLength() < 128) {
+      ThrowUsage(info.Env(), usage);
+      return info.Env().Undefined();
+    }
+    si = info[3].As<Napi::Uint8Array>().Data();
+  }
+  long r = syscall(SYS_pidfd_send_signal, Int(info, 0), Int(info, 1), si, flags);
   return Num(info.Env(), r < 0 ? -errno : 0);
 }
 

@@ -42,4 +42,14 @@ Napi::Value Fchdir(const Napi::CallbackInfo& info);
 Napi::Value InTerminalForeground(const Napi::CallbackInfo& info);
 Napi::Value Probe(const Napi::CallbackInfo& info);
 
+// netops.cc: socket operations performed for a task (network.egress, network.bind)
+Napi::Value Socket(const Napi::CallbackInfo& info);
+Napi::Value Bind(const Napi::CallbackInfo& info);
+Napi::Value Listen(const Napi::CallbackInfo& info);
+Napi::Value GetsockoptInt(const Napi::CallbackInfo& info);
+Napi::Value SetsockoptInt(const Napi::CallbackInfo& info);
+Napi::Value SocketNetns(const Napi::CallbackInfo& info);
+Napi::Value Fcntl(const Napi::CallbackInfo& info);
+Napi::Value Umask(const Napi::CallbackInfo& info);
+
 }  // namespace runsc

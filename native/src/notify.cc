@@ -216,11 +216,15 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   return Num(info.Env(), n < 0 ? -errno : (double)n);
 }
 
-// connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs) -> 0 or -errno (the result:
-// the caller answers the event), or 1 (still connecting: the event will be answered from the
-// connecting thread). Connects fd (ours: closed when done) to addr on a thread of its own,
-// so that a connect that blocks (a full accept queue, a slow peer) never stalls the sentry's
-// other tasks; the sentry waits up to waitUs for the common, quick case.
+// connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs[, injectAt, cloexec])
+// -> 0 or -errno (the result: the caller answers the event), or 1 (still connecting: the
+// event will be answered from the connecting thread). Connects fd (ours: closed when done)
+// to addr on a thread of its own, so that a connect that blocks (a full accept queue, a slow
+// peer) never stalls the sentry's other tasks; the sentry waits up to waitUs for the common,
+// quick case. With injectAt >= 0, a connect that succeeded or is in progress (EINPROGRESS)
+// first installs fd in the task at that number, replacing the descriptor there like dup2
+// (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD and without SEND: the syscall's result stays the
+// connect's); a failure to install is the result instead.
 namespace {
 struct PendingConnect {
   std::mutex mu;
@@ -231,8 +235,10 @@ struct PendingConnect {
 }  // namespace
 
 Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
-  if (!ArgsOk(info, 8, "connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs)"))
+  if (!ArgsOk(info, 8, "connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs[, injectAt, cloexec])"))
     return info.Env().Undefined();
+  int inject_at = info.Length() > 8 && info[8].IsNumber() ? Int(info, 8) : -1;
+  bool inject_cloexec = info.Length() > 9 && info[9].ToBoolean().Value();
   int listener = Int(info, 0);
   uint64_t id = NotifId(info[1].As<Napi::Uint8Array>());
   int fd = Int(info, 2);
@@ -250,7 +256,7 @@ Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
   memcpy(&addr, a.Data(), len);
   auto p = std::make_shared<PendingConnect>();
   try {
-    std::thread([p, listener, id, fd, also_close, cwd_fd, addr, len] {
+    std::thread([p, listener, id, fd, also_close, cwd_fd, addr, len, inject_at, inject_cloexec] {
       int r = 0;
       // A relative unix path resolves from cwd_fd: this thread gets an fs_struct of its own
       // (it would otherwise share the sentry thread's, whose root is the sandbox's).
@@ -258,6 +264,16 @@ Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
       if (r == 0) do r = connect(fd, (const struct sockaddr*)&addr, (socklen_t)len);
       while (r < 0 && errno == EINTR);
       int result = r < 0 ? -errno : 0;
+      if (inject_at >= 0 && (result == 0 || result == -EINPROGRESS)) {
+        struct seccomp_notif_addfd a;
+        memset(&a, 0, sizeof a);
+        a.id = id;
+        a.flags = SECCOMP_ADDFD_FLAG_SETFD;
+        a.srcfd = (uint32_t)fd;
+        a.newfd = (uint32_t)inject_at;
+        a.newfd_flags = inject_cloexec ? O_CLOEXEC : 0;
+        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a) < 0) result = -errno;
+      }
       close(fd);
       if (also_close >= 0) close(also_close);
       std::lock_guard<std::mutex> lock(p->mu);

@@ -79,9 +79,10 @@ export class SeccompNotify {
    * to addr on another thread (from cwdFd for a relative unix path, when >= 0), waiting up
    * to waitUs: the result
    * (0 or -errno) to answer with, or 1 when that thread will answer the current event.
+   * injectAt >= 0: once connected (or in progress), fd replaces the task's descriptor there.
    */
-  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number, waitUs: number): number {
-    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length, alsoClose, cwdFd, waitUs);
+  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number, waitUs: number, injectAt = -1, cloexec = false): number {
+    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length, alsoClose, cwdFd, waitUs, injectAt, cloexec);
   }
 
   /** True while the current event's task is still waiting for our reply (ID_VALID). */

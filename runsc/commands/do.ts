@@ -9,17 +9,22 @@ import type { GlobalOptions } from "../config.js";
 import { loggerFor } from "../config.js";
 import { loadPolicy } from "../policyCache.js";
 import { missingKernelFeatures } from "../requirements.js";
-import { runDo, SandboxError, SentryThread } from "../sandbox/sandbox.js";
+import { runDo, SandboxError, SentryThread, withEntrypoint } from "../sandbox/sandbox.js";
+import type { AuditFact } from "../../sentry/audit.js";
+import type { Policy } from "../../sentry/policy/schema.js";
+import { writeFully } from "../write.js";
+import { readOciSeccomp } from "../ociSeccomp.js";
 
-interface DoFlags {
+export interface DoFlags {
   policy: string;
-  network?: "none" | "host";
+  network?: "none" | "host" | "proxy";
   strace: boolean;
   straceSyscalls?: string;
   platform: string;
   cwd?: string;
   env: string[];
   hostname?: string;
+  seccomp?: string;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -32,61 +37,101 @@ export function doCommand(globals: () => GlobalOptions): Command {
     .description("run one command sandboxed: host root read-only, fresh namespaces, no network")
     .usage("[options] -- CMD [ARGS...]")
     .option("--policy <file>", "policy file, or the name of one in policies/", "default")
-    .addOption(new Option("--network <mode>", "network: none (loopback only) or host").choices(["none", "host"]))
+    .addOption(
+      new Option("--network <mode>", "network: none (loopback only), host, or proxy (loopback, and the policy's egress rules)").choices([
+        "none",
+        "host",
+        "proxy",
+      ]),
+    )
     .option("--strace", "trace every syscall through the sentry", false)
     .option("--strace-syscalls <list>", "trace only these syscalls (comma-separated)")
     .addOption(new Option("--platform <name>", "syscall trapping platform").choices(["seccomp"]).default("seccomp"))
     .option("--cwd <dir>", "working directory inside the sandbox (default: the current one)")
     .option("--env <K=V>", "set an environment variable (repeatable)", collect, [])
     .option("--hostname <name>", "the sandbox's hostname (default: the policy's, else runsc-ts)")
+    .option("--seccomp <file>", "an OCI seccomp profile (or a config.json holding one) applied with the policy: the stricter decision wins")
     .argument("[cmd...]", "the command and its arguments")
     .passThroughOptions()
     .action(async (cmd: string[], flags: DoFlags) => {
-      const g = globals();
-      if (cmd.length === 0) throw new UsageError("do: missing command (usage: runsc-ts do [options] -- CMD [ARGS...])");
-      if (flags.hostname !== undefined) {
-        const bad = checkHostname(flags.hostname);
-        if (bad) throw new UsageError(`--hostname: ${bad}`);
-      }
-      const tracing = flags.strace || flags.straceSyscalls !== undefined;
-      const sentry = new SentryThread({ strace: tracing, debug: g.debug, logFormat: g.logFormat });
-      if (process.getuid?.() !== 0) {
-        throw new SandboxError("do must run as root: it maps the sandbox's root to an unprivileged host uid");
-      }
-      const native = loadNative();
-      const lack = missingKernelFeatures(native);
-      if (lack) throw new SandboxError(lack);
-      const policy = await loadPolicy(flags.policy);
-      let trace: "all" | string[] | null = flags.strace ? "all" : null;
-      if (flags.straceSyscalls !== undefined) {
-        const names = flags.straceSyscalls.split(",").map((s) => s.trim()).filter((s) => s !== "");
-        const unknown = names.filter((n) => sysnoByName(n) === undefined);
-        if (unknown.length > 0) throw new UsageError(`--strace-syscalls: unknown syscall ${unknown.join(", ")}`);
-        trace = names;
-      }
-      const env = Object.entries(process.env)
-        .filter(([k, v]) => v !== undefined && !flags.env.some((e) => e.startsWith(k + "=")))
-        .map(([k, v]) => `${k}=${v}`)
-        .concat(flags.env);
-      const log = g.debug ? await loggerFor(g) : undefined;
-      try {
-        const status = await runDo({
-          argv: cmd,
-          env,
-          cwd: flags.cwd ?? process.cwd(),
-          cwdFallback: flags.cwd === undefined,
-          policy,
-          network: flags.network ?? (policy.network.mode === "host" ? "host" : "none"),
-          trace,
-          hostname: flags.hostname ?? policy.hostname ?? "runsc-ts",
-          sentry,
-          log,
-        });
-        // The sandbox is over; the sentry thread need not be waited for.
-        process.exit(status);
-      } catch (err) {
-        if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);
-        throw err;
-      }
+      const status = await runSandboxed(globals(), cmd, flags);
+      // The sandbox is over; the sentry thread need not be waited for.
+      process.exit(status);
     });
+}
+
+/** What `policy learn` adds to a run of `do`. */
+export interface RunExtras {
+  /** Replaces the loaded policy (learn runs it in audit mode). */
+  adjustPolicy?: (p: Policy) => Policy;
+  /** Receives what the workload does. */
+  record?: (fact: AuditFact) => void;
+}
+
+/** `do`'s run: checks, policy, sandbox; resolves with the workload's exit status. */
+export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFlags, extras: RunExtras = {}): Promise<number> {
+  if (cmd.length === 0) throw new UsageError("do: missing command (usage: runsc-ts do [options] -- CMD [ARGS...])");
+  if (flags.hostname !== undefined) {
+    const bad = checkHostname(flags.hostname);
+    if (bad) throw new UsageError(`--hostname: ${bad}`);
+  }
+  const tracing = flags.strace || flags.straceSyscalls !== undefined;
+  const sentry = new SentryThread({ strace: tracing, debug: g.debug, logFormat: g.logFormat });
+  if (process.getuid?.() !== 0) {
+    throw new SandboxError("do must run as root: it maps the sandbox's root to an unprivileged host uid");
+  }
+  const native = loadNative();
+  const lack = missingKernelFeatures(native);
+  if (lack) throw new SandboxError(lack);
+  const loaded = await loadPolicy(flags.policy);
+  const policy = extras.adjustPolicy ? extras.adjustPolicy(loaded) : loaded;
+  let record = extras.record;
+  let trace: "all" | string[] | null = flags.strace ? "all" : null;
+  if (flags.straceSyscalls !== undefined) {
+    const names = flags.straceSyscalls.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    const unknown = names.filter((n) => sysnoByName(n) === undefined);
+    if (unknown.length > 0) throw new UsageError(`--strace-syscalls: unknown syscall ${unknown.join(", ")}`);
+    trace = names;
+  }
+  const env = Object.entries(process.env)
+    .filter(([k, v]) => v !== undefined && !flags.env.some((e) => e.startsWith(k + "=")))
+    .map(([k, v]) => `${k}=${v}`)
+    .concat(flags.env);
+  const log = g.debug ? await loggerFor(g) : undefined;
+  const cwd = flags.cwd ?? process.cwd();
+  if (record === undefined && policy.audit) record = await auditPrinter(flags.policy, withEntrypoint(policy, cmd[0]!, cwd, env));
+  try {
+    const status = await runDo({
+      argv: cmd,
+      env,
+      cwd,
+      cwdFallback: flags.cwd === undefined,
+      policy,
+      network: flags.network ?? policy.network.mode,
+      trace,
+      ...(flags.seccomp !== undefined ? { ociSeccomp: readOciSeccomp(flags.seccomp) } : {}),
+      hostname: flags.hostname ?? policy.hostname ?? "runsc-ts",
+      sentry,
+      log,
+      ...(record !== undefined ? { record } : {}),
+    });
+    return status;
+  } catch (err) {
+    if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** audit: true — one line on stderr per distinct refusal the policy would have made. */
+async function auditPrinter(nameOrPath: string, policy: Policy): Promise<(fact: AuditFact) => void> {
+  const { loadPolicyWithSource, resolvePolicyPath, defaultPoliciesDir } = await import("../../sentry/policy/load.js");
+  const { judge } = await import("../audit.js");
+  const { locate } = loadPolicyWithSource(resolvePolicyPath(nameOrPath, defaultPoliciesDir()));
+  const seen = new Set<string>();
+  return (fact) => {
+    const line = judge(policy, locate, fact);
+    if (line === undefined || seen.has(line)) return;
+    seen.add(line);
+    writeFully(2, `runsc-ts: audit: ${line}\n`);
+  };
 }

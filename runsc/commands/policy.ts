@@ -4,9 +4,12 @@ import { Command, Option } from "commander";
 import { PolicyError } from "../../sentry/policy/files.js";
 import { UsageError } from "../errors.js";
 import { writeFully } from "../write.js";
+import type { GlobalOptions } from "../config.js";
+import type { AuditFact } from "../../sentry/audit.js";
 
-export function policyCommand(): Command {
-  const policy = new Command("policy").description("work with policy files");
+export function policyCommand(globals: () => GlobalOptions): Command {
+  // learn passes what follows its command through to the command: options are positional.
+  const policy = new Command("policy").description("work with policy files").enablePositionalOptions();
   policy
     .command("validate")
     .description("check policy files: exit 0 when all are valid, 1 with every problem listed")
@@ -30,16 +33,18 @@ export function policyCommand(): Command {
     .command("compile")
     .description("print the seccomp filter a policy compiles to (BPF disassembly) and where it decides each syscall")
     .argument("<file>", "policy file, or the name of one in policies/")
-    .addOption(new Option("--network <mode>", "compile for this network mode instead of the policy's").choices(["none", "host"]))
+    .addOption(new Option("--network <mode>", "compile for this network mode instead of the policy's").choices(["none", "host", "proxy"]))
     .option("--json", "print the statistics as JSON, without the disassembly", false)
-    .action(async (file: string, flags: { network?: "none" | "host"; json: boolean }) => {
+    .option("--seccomp <file>", "apply an OCI seccomp profile (or a config.json holding one) too: the stricter decision wins")
+    .action(async (file: string, flags: { network?: "none" | "host" | "proxy"; json: boolean; seccomp?: string }) => {
       const { loadPolicy } = await import("../policyCache.js");
       const { compilePolicy } = await import("../../sentry/policy/compile.js");
       const { compileFilter, filterStats } = await import("../../platform/seccomp/compile.js");
       const { disassemble } = await import("../../platform/seccomp/bpf.js");
       const loaded = await loadPolicy(file);
       const p = flags.network ? { ...loaded, network: { ...loaded.network, mode: flags.network } } : loaded;
-      const compiled = compilePolicy(p);
+      const { readOciSeccomp } = await import("../ociSeccomp.js");
+      const compiled = compilePolicy(p, flags.seccomp !== undefined ? { ociSeccomp: readOciSeccomp(flags.seccomp) } : {});
       const program = compileFilter(compiled.filter);
       const stats = filterStats(compiled.filter);
       const layers = { kernel: 0, args: 0, sentry: 0, denied: 0 };
@@ -84,11 +89,13 @@ export function policyCommand(): Command {
     .option("--arg <i=v>", "a register argument of --syscall (repeatable; v decimal or 0x hex)", collectArg, [])
     .option("--open <path>", "opening a path (with --mode)")
     .addOption(new Option("--mode <mode>", "r, w or x").choices(["r", "w", "x"]).default("r"))
-    .option("--connect <address:port>", "connecting to an IP address and port")
+    .option("--connect <address:port>", "connecting (TCP) to ADDRESS:PORT, [IPV6]:PORT or HOSTNAME:PORT")
+    .option("--bind <port>", "binding a local TCP port (UDP with --udp)")
+    .option("--udp", "with --bind: a UDP port")
     .option("--exec <path>", "executing a file")
     .action(async (file: string, flags: ExplainFlags) => {
-      const chosen = [flags.syscall, flags.open, flags.connect, flags.exec].filter((v) => v !== undefined);
-      if (chosen.length !== 1) throw new UsageError("policy explain: give exactly one of --syscall, --open, --connect, --exec");
+      const chosen = [flags.syscall, flags.open, flags.connect, flags.bind, flags.exec].filter((v) => v !== undefined);
+      if (chosen.length !== 1) throw new UsageError("policy explain: give exactly one of --syscall, --open, --connect, --bind, --exec");
       const { loadPolicyWithSource, resolvePolicyPath, defaultPoliciesDir } = await import("../../sentry/policy/load.js");
       const ex = await import("../../sentry/policy/explain.js");
       const { policy: p, locate } = loadPolicyWithSource(resolvePolicyPath(file, defaultPoliciesDir()));
@@ -105,6 +112,9 @@ export function policyCommand(): Command {
         } else if (flags.connect !== undefined) {
           what = `connect ${flags.connect}`;
           e = ex.explainConnect(p, locate, flags.connect);
+        } else if (flags.bind !== undefined) {
+          what = `bind ${flags.udp ? "udp" : "tcp"} port ${flags.bind}`;
+          e = ex.explainBind(p, locate, flags.bind, flags.udp ? "udp" : "tcp");
         } else {
           what = `exec ${flags.exec!}`;
           e = ex.explainExec(p, locate, resolved(flags.exec!));
@@ -119,7 +129,70 @@ export function policyCommand(): Command {
   enforced by: ${e.layer}
 `);
     });
+  policy
+    .command("learn")
+    .description(
+      "run a command in audit mode and write the smallest policy that lets it do what it did " +
+        "(a starting point, not a proof: review it)",
+    )
+    .usage("[options] -- CMD [ARGS...]")
+    .option("--out <file>", "write the policy here (default: stdout, after the command's own output)")
+    .option("--policy <file>", "the policy to learn from, which the result extends", "default")
+    .option("--name <name>", "the learned policy's name", "learned")
+    .option("--cwd <dir>", "working directory inside the sandbox (default: the current one)")
+    .option("--env <K=V>", "set an environment variable (repeatable)", collectEnv, [])
+    .argument("[cmd...]", "the command and its arguments")
+    .passThroughOptions()
+    .action(async (cmd: string[], flags: LearnFlags) => {
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(flags.name)) throw new UsageError(`--name: expected lowercase letters, digits and "-", got "${flags.name}"`);
+      if (cmd.length === 0) throw new UsageError("policy learn: missing command (usage: runsc-ts policy learn [options] -- CMD [ARGS...])");
+      const { runSandboxed } = await import("./do.js");
+      const { learnPolicy } = await import("../learn.js");
+      const { dirname, relative, resolve, join } = await import("node:path");
+      const { writeFileSync } = await import("node:fs");
+      const { defaultPoliciesDir, resolvePolicyPath } = await import("../../sentry/policy/load.js");
+      const facts: AuditFact[] = [];
+      const status = await runSandboxed(
+        globals(),
+        cmd,
+        { policy: flags.policy, strace: false, platform: "seccomp", env: flags.env, ...(flags.cwd !== undefined ? { cwd: flags.cwd } : {}) },
+        { adjustPolicy: (p) => ({ ...p, audit: true }), record: (f) => facts.push(f) },
+      );
+      // The learned policy extends the one learned from: by name from policies/, else by path.
+      const basePath = resolvePolicyPath(flags.policy, defaultPoliciesDir());
+      const outDir = flags.out !== undefined ? dirname(resolve(flags.out)) : process.cwd();
+      const isName = !flags.policy.includes("/") && !flags.policy.endsWith(".yaml");
+      const base = isName && outDir === defaultPoliciesDir() ? flags.policy : isName ? basePath : relative(outDir, basePath);
+      const yaml = learnPolicy({
+        facts,
+        command: cmd,
+        base,
+        name: flags.name,
+        cwd: resolve(flags.cwd ?? process.cwd()),
+        schemaRef: relative(outDir, join(defaultPoliciesDir(), "schema.json")) || "schema.json",
+      });
+      if (flags.out !== undefined) {
+        writeFileSync(flags.out, yaml);
+        writeFully(2, `runsc-ts: learned policy written to ${flags.out} (the command exited with ${status})\n`);
+      } else {
+        writeFully(1, yaml);
+      }
+      process.exit(status);
+    });
   return policy;
+}
+
+interface LearnFlags {
+  out?: string;
+  policy: string;
+  name: string;
+  cwd?: string;
+  env: string[];
+}
+
+function collectEnv(value: string, previous: string[]): string[] {
+  if (!/^[^=]+=/.test(value)) throw new UsageError(`--env: expected K=V, got "${value}"`);
+  return [...previous, value];
 }
 
 interface ExplainFlags {
@@ -128,6 +201,8 @@ interface ExplainFlags {
   open?: string;
   mode: "r" | "w" | "x";
   connect?: string;
+  bind?: string;
+  udp?: boolean;
   exec?: string;
 }
 

@@ -5,9 +5,10 @@
 // a minimal /dev, a /proc of the sandbox's own PID namespace with the host-global knobs
 // read-only or masked, and noexec where the workload can write.
 import type { Policy } from "../../sentry/policy/schema.js";
-import { statSync } from "node:fs";
+import { lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import type { FilesystemRule } from "../../sentry/policy/schema.js";
-import { normalizePath, parsePathPattern, patternMatches } from "../../sentry/policy/paths.js";
+import { literalPattern, normalizePath, parsePathPattern, patternReaches } from "../../sentry/policy/paths.js";
+import { expandRules } from "./globs.js";
 import type { InitRecord } from "./initConfig.js";
 
 // include/uapi/linux/mount.h
@@ -54,19 +55,41 @@ function inRoot(p: string): string {
 function execCovers(policy: Policy, dir: string): boolean {
   const allow = policy.process.exec?.allow;
   if (allow === undefined) return true;
-  return allow.some((p) => patternMatches(p, dir) || parsePathPattern(p).base.startsWith(dir + "/"));
+  return allow.some((p) => patternReaches(p, dir));
 }
 
-/** What a host path is, for creating mount points: undefined when it does not exist. */
-export type HostKind = (path: string) => "dir" | "file" | undefined;
+/** What the mount plan asks of the host's tree (injectable for tests). */
+export interface HostFs {
+  /** What a path is, symlinks followed (as a bind mount follows them); undefined: missing. */
+  kind(path: string): "dir" | "file" | undefined;
+  /** The path with every symlink resolved; undefined when it does not exist. */
+  realpath(path: string): string | undefined;
+  /** The target of the path when it is a symlink itself, else undefined. */
+  symlink(path: string): string | undefined;
+}
 
-/** stat(2) of the host path (following symlinks, as a bind mount does). */
-export const hostKind: HostKind = (path) => {
-  try {
-    return statSync(path).isDirectory() ? "dir" : "file";
-  } catch {
-    return undefined;
-  }
+export const hostFs: HostFs = {
+  kind(path) {
+    try {
+      return statSync(path).isDirectory() ? "dir" : "file";
+    } catch {
+      return undefined;
+    }
+  },
+  realpath(path) {
+    try {
+      return realpathSync(path);
+    } catch {
+      return undefined;
+    }
+  },
+  symlink(path) {
+    try {
+      return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
+    } catch {
+      return undefined;
+    }
+  },
 };
 
 function depthOf(pattern: string): number {
@@ -98,36 +121,77 @@ function enclosing(rules: readonly FilesystemRule[], base: string): FilesystemRu
 }
 
 /**
- * The mount records for a `do` sandbox. `kind` tells what a host path is, for the mount
- * points of paths made visible inside a hidden directory.
+ * The hidden directories with visible paths beneath them: for each path, the rule that
+ * decides it (the later one for the same path) is none and some visible rule lies beneath.
  */
-export function planDoMounts(policy: Policy, maskFile: string, kind: HostKind = hostKind): InitRecord[] {
+function opaqueOf(rules: readonly FilesystemRule[]): Set<string> {
+  const deciding = new Map<string, FilesystemRule>();
+  for (const r of rules) deciding.set(parsePathPattern(r.path).base, r);
+  const out = new Set<string>();
+  for (const [base, rule] of deciding) {
+    if (rule.access !== "none") continue;
+    if (base === "/" || rules.some((x) => x.access !== "none" && isBeneath(parsePathPattern(x.path).base, base))) out.add(base);
+  }
+  return out;
+}
+
+/** Whether a path's mount point lives in an opaque tmpfs (and must be created there). */
+function inOpaqueOf(rules: readonly FilesystemRule[], opaque: ReadonlySet<string>, base: string): boolean {
+  const e = enclosing(rules, base);
+  return e !== undefined && opaque.has(parsePathPattern(e.path).base);
+}
+
+/** Rules without repeats of the same rule (two symlinks to one place). */
+function dedupe(rules: readonly FilesystemRule[]): FilesystemRule[] {
+  const seen = new Set<string>();
+  return rules.filter((r) => {
+    const key = `${r.path}\0${r.access}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * The mount records for a `do` sandbox. `host` tells what the host's paths are, for the
+ * paths made visible inside a hidden directory.
+ */
+export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = hostFs): InitRecord[] {
   const r: InitRecord[] = [{ op: "maskSource", path: maskFile }];
   const noexecTmp = execCovers(policy, "/tmp") ? 0 : MS_NOEXEC;
   const noexecShm = execCovers(policy, "/dev/shm") ? 0 : MS_NOEXEC;
-  const rules = [...policy.filesystem.rules].sort((a, b) => depthOf(a.path) - depthOf(b.path));
+  // Globs become the concrete paths they match on the host now (globs.ts).
+  const sorted = expandRules(policy.filesystem.rules).sort((a, b) => depthOf(a.path) - depthOf(b.path));
 
   // A hidden directory with visible paths beneath it ("/**: none" then "/usr/**: read") is
   // an empty tmpfs holding a mount point for each: "opaque". It is made read-only once
-  // every mount point is in place.
-  const opaque = new Set<string>();
-  for (const rule of rules) {
-    if (rule.access !== "none") continue;
-    const base = parsePathPattern(rule.path).base;
-    const isLast = (x: FilesystemRule): boolean => {
-      // The rule that decides x's own path: the later one when patterns are the same.
-      const same = rules.filter((y) => parsePathPattern(y.path).base === parsePathPattern(x.path).base);
-      return same[same.length - 1] === x;
-    };
-    if (!isLast(rule)) continue;
-    if (rules.some((x) => x.access !== "none" && isBeneath(parsePathPattern(x.path).base, base))) opaque.add(base);
-    if (base === "/") opaque.add("/");
-  }
+  // every mount point is in place. A visible path reached through a symlink (/bin/** where
+  // /bin -> usr/bin) keeps the host's shape: the symlink is made in the tmpfs and the rule
+  // applies to the path it resolves to, so every file has the path it has on the host.
+  const first = opaqueOf(sorted);
+  const links: { link: string; target: string }[] = [];
+  const rules = dedupe(
+    sorted.map((rule) => {
+      const p = parsePathPattern(rule.path);
+      if (rule.access === "none" || !inOpaqueOf(sorted, first, p.base)) return rule;
+      const real = host.realpath(p.base);
+      if (real === undefined || real === p.base) return rule;
+      const parts = p.base.split("/").filter((c) => c !== "");
+      for (let i = 1; i <= parts.length; i++) {
+        const prefix = "/" + parts.slice(0, i).join("/");
+        const target = host.symlink(prefix);
+        if (target !== undefined) {
+          links.push({ link: prefix, target });
+          break;
+        }
+      }
+      const literal = literalPattern(real);
+      return { ...rule, path: p.subtree ? (real === "/" ? "/**" : `${literal}/**`) : literal };
+    }),
+  ).sort((a, b) => depthOf(a.path) - depthOf(b.path));
+  const opaque = opaqueOf(rules);
   /** Whether the path's mount point lives in an opaque tmpfs (and must be created). */
-  const inOpaque = (base: string): boolean => {
-    const e = enclosing(rules, base);
-    return e !== undefined && opaque.has(parsePathPattern(e.path).base);
-  };
+  const inOpaque = (base: string): boolean => inOpaqueOf(rules, opaque, base);
   /** Creates the directories leading to `base` inside the opaque tmpfs that encloses it. */
   const mountPointChain = (base: string, leaf: "dir" | "file"): void => {
     const e = parsePathPattern(enclosing(rules, base)!.path).base;
@@ -199,7 +263,7 @@ export function planDoMounts(policy: Policy, maskFile: string, kind: HostKind = 
     let source = target;
     if (fresh) {
       if (rule.access === "none" && !opaque.has(base)) continue; // never made visible
-      const k = kind(base);
+      const k = host.kind(base);
       if (k === undefined) continue; // nothing there on the host
       mountPointChain(base, k);
       source = base;
@@ -237,6 +301,13 @@ export function planDoMounts(policy: Policy, maskFile: string, kind: HostKind = 
     r.push({ op: "mount", source, target: inRoot(f.path), fstype: "", flags: MS_BIND, data: "" });
     r.push({ op: "setattr", path: inRoot(f.path), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false });
   });
+  // Symlinks on the way to visible paths, as the host has them.
+  for (const { link, target } of links) {
+    if (!inOpaque(link)) continue;
+    const parent = link.slice(0, link.lastIndexOf("/")) || "/";
+    if (parent !== "/" && inOpaque(parent)) mountPointChain(parent, "dir");
+    r.push({ op: "symlink", target, link: inRoot(link) });
+  }
   // Opaque directories take no new entries from the workload.
   for (const base of opaque) {
     r.push({ op: "setattr", path: inRoot(base), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false, optional: true });

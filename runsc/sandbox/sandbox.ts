@@ -9,12 +9,17 @@ import type { Logger } from "pino";
 import { compileFilterBytes } from "../../platform/seccomp/compile.js";
 import { compilePolicy } from "../../sentry/policy/compile.js";
 import type { Policy } from "../../sentry/policy/schema.js";
+import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import { kernelAtLeast } from "../requirements.js";
 import { encodeInitConfig } from "./initConfig.js";
 import type { InitRecord } from "./initConfig.js";
 import { ensureMaskFile } from "./maskFile.js";
+import { resolveEgressHosts, withEgressHosts } from "./egressHosts.js";
 import { planDoMounts } from "./mounts.js";
+import { literalPattern } from "../../sentry/policy/paths.js";
 import type { StartMessage, WorkerData, WorkerMessage } from "./worker.js";
+import type { AuditFact } from "../../sentry/audit.js";
+import { RECORDED_SYSCALLS } from "../../sentry/audit.js";
 
 // include/uapi/linux/seccomp.h
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5;
@@ -38,6 +43,8 @@ export const ID_RANGE = 65536;
 export class SentryThread {
   private readonly worker: Worker;
   private readonly done: Promise<number>;
+  /** Receives what the workload does, when the start message asked for it. */
+  onFact: ((fact: AuditFact) => void) | undefined;
 
   constructor(data: WorkerData) {
     // stdout/stderr: true keeps the worker's streams off ours; the sentry writes to fd 2
@@ -50,8 +57,9 @@ export class SentryThread {
     // Idle until started: it must not keep runsc-ts alive after an early error.
     this.worker.unref();
     this.done = new Promise<number>((resolve, reject) => {
-      this.worker.once("message", (m: WorkerMessage) => {
-        if ("exit" in m) resolve(m.exit);
+      this.worker.on("message", (m: WorkerMessage) => {
+        if ("fact" in m) this.onFact?.(m.fact);
+        else if ("exit" in m) resolve(m.exit);
         else reject(new SandboxError(`sentry failed: ${m.error}`));
       });
       this.worker.once("error", (err) => reject(new SandboxError(`sentry failed: ${err.stack ?? err.message}`)));
@@ -84,11 +92,34 @@ export interface DoOptions {
   /** The cwd was not asked for: fall back to "/" when the sandbox cannot enter it. */
   cwdFallback: boolean;
   policy: Policy;
-  network: "none" | "host";
+  network: "none" | "host" | "proxy";
   trace: "all" | string[] | null;
+  /** An OCI linux.seccomp profile applied with the policy (the stricter decision wins). */
+  ociSeccomp?: OciSeccomp;
   hostname: string;
   sentry: SentryThread;
   log: Logger | undefined;
+  /**
+   * Receives what the workload does (sentry/audit.ts): the files it opens and runs, the
+   * addresses it uses, and under audit: true what the policy would have refused.
+   */
+  record?: (fact: AuditFact) => void;
+}
+
+/**
+ * audit: true — what the sandbox enforces instead of the policy: hidden paths shown, exec,
+ * network and signals unrestricted. What keeps the host safe stays: read-only paths stay read-only, the
+ * built-in syscall table still refuses, and the namespaces are the same.
+ */
+export function liftedForAudit(policy: Policy): Policy {
+  if (!policy.audit) return policy;
+  const { exec: _exec, ...process } = policy.process;
+  return {
+    ...policy,
+    filesystem: { ...policy.filesystem, rules: policy.filesystem.rules.filter((r) => r.access !== "none") },
+    network: { mode: "host", egress: [], bind: [] },
+    process: { ...process, signals: "sandbox" },
+  };
 }
 
 /**
@@ -128,6 +159,13 @@ export function entrypointFiles(cmd: string, cwd: string, env: readonly string[]
   return [];
 }
 
+/** process.exec.entrypoint made concrete: the command's files join the allow list. */
+export function withEntrypoint(policy: Policy, cmd: string, cwd: string, env: readonly string[]): Policy {
+  const exec = policy.process.exec;
+  if (!exec?.entrypoint) return policy;
+  return { ...policy, process: { ...policy.process, exec: { ...exec, allow: [...exec.allow, ...entrypointFiles(cmd, cwd, env).map(literalPattern)] } } };
+}
+
 /** An error of runsc-ts itself (exit status 125), as opposed to the workload's. */
 export class SandboxError extends Error {}
 
@@ -136,21 +174,21 @@ const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2
 /** Runs argv sandboxed; resolves with its exit status (128+N for a death by signal N). */
 export async function runDo(o: DoOptions): Promise<number> {
   const native = loadNative();
-  const exec = o.policy.process.exec;
-  const policy: Policy = {
-    ...o.policy,
-    network: { ...o.policy.network, mode: o.network },
-    process: exec?.entrypoint
-      ? { ...o.policy.process, exec: { ...exec, allow: [...exec.allow, ...entrypointFiles(o.argv[0]!, o.cwd, o.env)] } }
-      : o.policy.process,
-  };
-  const compiled = compilePolicy(policy, {
-    trace: o.trace === null ? undefined : o.trace === "all" ? "all" : new Set(o.trace),
-  });
+  const policy: Policy = { ...withEntrypoint(o.policy, o.argv[0]!, o.cwd, o.env), network: { ...o.policy.network, mode: o.network } };
+  // Recording traces what facts are made of (on top of any --strace selection).
+  const recording = o.record !== undefined || policy.audit;
+  const trace: "all" | Set<string> | undefined =
+    o.trace === "all" ? "all" : o.trace === null && !recording ? undefined : new Set([...(o.trace ?? []), ...(recording ? RECORDED_SYSCALLS : [])]);
+  const compiled = compilePolicy(policy, { ...(trace !== undefined ? { trace } : {}), ...(o.ociSeccomp !== undefined ? { ociSeccomp: o.ociSeccomp } : {}) });
+  const network = policy.audit ? "host" : o.network;
+  const enforced = liftedForAudit(policy);
+  // network.egress host names, resolved before the workload runs (egressHosts.ts).
+  const hostNames = await resolveEgressHosts(policy);
+  const ownNetns = network === "none" || network === "proxy";
   const records: InitRecord[] = [
     { op: "hostname", name: o.hostname },
-    ...(o.network === "none" ? [{ op: "loopbackUp" } as const] : []),
-    ...planDoMounts(policy, ensureMaskFile()),
+    ...(ownNetns ? [{ op: "loopbackUp" } as const] : []),
+    ...planDoMounts(withEgressHosts(enforced, hostNames), ensureMaskFile()),
     { op: "cwd", path: o.cwd, fallbackToRoot: o.cwdFallback },
     // RLIMIT_NPROC (include/uapi/asm-generic/resource.h): counted per user, in the
     // sandbox's user namespace.
@@ -164,7 +202,7 @@ export async function runDo(o: DoOptions): Promise<number> {
     { op: "filter", program: compileFilterBytes(compiled.filter), flags: kernelAtLeast(native, 5, 19) ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0 },
   ];
   let flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
-  if (o.network === "none") flags |= CLONE_NEWNET;
+  if (ownNetns) flags |= CLONE_NEWNET;
 
   let spawned;
   try {
@@ -195,6 +233,7 @@ export async function runDo(o: DoOptions): Promise<number> {
   // The sandbox is over when its init has been reaped: nothing is left to serve, so the
   // status does not wait for the sentry thread (which may still be starting).
   const exited = new Promise<number>((resolve) => native.onExit(pid, (status) => resolve(status < 0 ? 125 : status)));
+  o.sentry.onFact = o.record;
   try {
     const served = o.sentry.serve({
       pid,
@@ -202,13 +241,18 @@ export async function runDo(o: DoOptions): Promise<number> {
       pidfd: spawned.pidfd,
       listener: spawned.listener,
       decisions: [...compiled.decisions],
-      execAllow: policy.process.exec?.allow,
-      network: o.network,
+      execAllow: enforced.process.exec?.allow,
+      network,
+      netRules: { rules: enforced.network, hostNames },
+      signals: enforced.process.signals,
       hostname: o.hostname,
+      ...(compiled.audit !== undefined ? { audit: [...compiled.audit] } : {}),
+      ...(recording ? { record: true } : {}),
     });
     const status = await Promise.race([exited, served]);
-    // A trace ends with the sentry's last lines: wait for it to finish writing them.
-    if (o.trace !== null) await served;
+    // A trace ends with the sentry's last lines, a recording with its last facts: wait for
+    // the sentry to finish sending them.
+    if (o.trace !== null || recording) await served;
     return status;
   } catch (err) {
     // Fail closed: without its sentry the sandbox must not go on.

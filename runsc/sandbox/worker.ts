@@ -5,7 +5,9 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { loadNative } from "../../native/index.js";
 import type { Decision } from "../../sentry/policy/decision.js";
+import type { SentryNetRules } from "../../sentry/kernel/task.js";
 import type { SentryLog } from "../../sentry/sentry.js";
+import type { AuditFact } from "../../sentry/audit.js";
 import { serve } from "../../sentry/sentry.js";
 import type { LogFormat } from "../log.js";
 import { writeFully } from "../write.js";
@@ -23,11 +25,18 @@ export interface StartMessage {
   listener: number;
   decisions: (Decision | undefined)[];
   execAllow: string[] | undefined;
-  network: "none" | "host";
+  network: "none" | "host" | "proxy";
+  /** network.egress/bind and the egress host names' addresses (sentry/policy/network.ts). */
+  netRules?: SentryNetRules;
+  signals: "sandbox" | "self";
   hostname: string;
+  /** audit: the policy's own decisions where it refuses more (compile.ts). */
+  audit?: (Decision | undefined)[];
+  /** Post what the workload does as {fact} messages (sentry/audit.ts). */
+  record?: boolean;
 }
 
-export type WorkerMessage = { exit: number } | { error: string };
+export type WorkerMessage = { exit: number } | { error: string } | { fact: AuditFact };
 
 const d = workerData as WorkerData;
 
@@ -64,7 +73,12 @@ parentPort!.once("message", (m: StartMessage) => {
       decisions: m.decisions,
       execAllow: m.execAllow,
       network: m.network,
+      ...(m.netRules !== undefined ? { netRules: m.netRules } : {}),
+      signals: m.signals,
+      initPid: m.pid,
       hostname: m.hostname,
+      ...(m.audit !== undefined ? { audit: m.audit } : {}),
+      ...(m.record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
       strace: tracer,
       log,
     });

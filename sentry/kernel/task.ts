@@ -6,6 +6,7 @@ import type { TaskMemory, TrapEvent } from "../../platform/platform.js";
 import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY } from "../abi/fcntl.js";
 import { EFAULT, ENAMETOOLONG, ENOENT, ESRCH } from "../abi/errno.js";
 import { SyscallError } from "../errors/errors.js";
+import type { NetworkRulesInput } from "../policy/network.js";
 
 /** PATH_MAX (include/uapi/linux/limits.h), including the terminating NUL. */
 export const PATH_MAX = 4096;
@@ -21,15 +22,28 @@ export interface Kernel {
    * thread (a relative unix path from cwdFd when >= 0), waiting briefly: the result (0 or -errno), or 1 when the connecting thread will
    * answer the event itself.
    */
-  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number): number;
+  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number, injectAt?: number, cloexec?: boolean): number;
   /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */
   readonly procFd: number;
   /** Device numbers of the sandbox's private writable filesystems (its /tmp, /dev/shm). */
   readonly privateDevices: ReadonlySet<bigint>;
   readonly exec: ExecRule;
-  readonly network: "none" | "host";
+  readonly network: "none" | "host" | "proxy";
+  /** network.egress/bind and the addresses of egress host names (sentry/policy/network.ts). */
+  readonly netRules: SentryNetRules;
+  /** process.signals: "self" confines the kill family to the caller's thread group (sys_signal.ts). */
+  readonly signals: "sandbox" | "self";
+  /** Host PID of the sandbox's init (runsc-ts-init, which forwards the container's signals). */
+  readonly initPid: number;
   /** Credentials by tid (see taskCreds). */
   readonly creds: CredsCache;
+}
+
+/** What the sentry needs of the policy's network section (structured-clone friendly). */
+export interface SentryNetRules {
+  readonly rules: NetworkRulesInput;
+  /** Host names of egress rules and the addresses they resolved to at start-up. */
+  readonly hostNames: Readonly<Record<string, readonly string[]>>;
 }
 
 /** How many tasks' credentials the sentry keeps at most. */
@@ -65,9 +79,12 @@ export interface ExecRule {
   readonly restricted: boolean;
 }
 
-/** The parts of /proc/PID/status the handlers need (host ids). */
+/** The parts of /proc/PID/status the handlers need (host ids, except nstgid and nspid). */
 export interface Creds {
   tgid: number;
+  /** The thread group id and thread id in the task's own PID namespace (last NStgid/NSpid field). */
+  nstgid: number;
+  nspid: number;
   ruid: number;
   euid: number;
   fsuid: number;
@@ -98,6 +115,12 @@ function field(text: string, name: string): string {
   const start = i + name.length + 2;
   const end = text.indexOf("\n", start);
   return text.slice(start, end < 0 ? undefined : end).trim();
+}
+
+/** The last of a whitespace-separated list of numbers: the innermost PID namespace's id. */
+function lastNumber(list: string): number {
+  const parts = list.split(/\s+/);
+  return Number(parts[parts.length - 1]);
 }
 
 /** Reads /proc/TID/status into statusBuf; returns its length (ESRCH if the task is gone). */
@@ -152,6 +175,8 @@ function readCreds(k: Kernel, tid: number): Creds {
   const groups = groupsText === "" ? NO_GROUPS : Int32Array.from(groupsText.split(/\s+/).map(Number));
   return {
     tgid: Number(field(text, "Tgid")),
+    nstgid: lastNumber(field(text, "NStgid")),
+    nspid: lastNumber(field(text, "NSpid")),
     ruid: uid[0] ?? 0,
     euid: uid[1] ?? 0,
     fsuid: uid[3] ?? 0,

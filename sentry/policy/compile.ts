@@ -9,14 +9,20 @@
 //   4. `syscalls.rules` for a name are tried first, in file order; the first whose
 //      conditions all hold wins; none matching falls back to steps 1-3;
 //   5. what only the sentry can decide is trapped: execve/execveat when `process.exec`
-//      restricts exec, connect and sendto-with-address when the network is "none";
+//      restricts exec, connect and sendto-with-address when the network is "none" or
+//      "proxy", bind and listen under "proxy" (with TCP Fast Open refused in BPF), bind
+//      under "host" with `network.bind` (sentry/policy/network.ts), the
+//      kill family (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
+//      pidfd_send_signal) when `process.signals` is "self";
 //   5b. an OCI linux.seccomp profile, when given, applies too: the stricter decision wins;
+//   5c. `audit: true`: where steps 2-5b refuse more than the table, the sandbox answers what
+//      the table decides and the sentry logs the policy's refusal (`audit` in the result);
 //   6. tracing (--strace) traps whatever it covers, and whenever anything is trapped the
 //      credential changes are too (the sentry caches credentials); the sentry then answers
 //      exactly what steps 1-5 decided, so trapping never changes what is allowed.
 // Numbers the table does not know fail with ENOSYS; foreign ABIs are killed in BPF.
 import type { BpfAction, BpfArgRule, BpfRuleSet, FilterSpec } from "../../platform/seccomp/compile.js";
-import { ENOSYS, EPERM } from "../abi/errno.js";
+import { ENOPROTOOPT, ENOSYS, EOPNOTSUPP, EPERM } from "../abi/errno.js";
 import { errnoByName } from "../abi/errno.js";
 import { MAX_SYSCALL_AMD64, sysnoByName } from "../abi/sysno_amd64.js";
 import type { ArgCondition, ArgRule, FilterAction, Handling, SyscallEntry } from "../syscalls/syscall.js";
@@ -24,6 +30,7 @@ import { CRED_SYSCALLS } from "../syscalls/sys_cred.js";
 import { TABLE_AMD64 } from "../syscalls/table_amd64.js";
 
 const CRED_NAMES: ReadonlySet<string> = new Set(CRED_SYSCALLS);
+import { SIGNAL_SYSCALLS } from "../syscalls/sys_signal.js";
 import type { Policy } from "./schema.js";
 import { argValue, parseAction } from "./language.js";
 
@@ -47,6 +54,12 @@ export interface CompiledPolicy {
   readonly filter: FilterSpec;
   /** Where each known syscall is decided, for `help syscalls` and `policy compile`. */
   readonly layers: ReadonlyMap<number, Handling>;
+  /**
+   * audit: true — per syscall number, what the policy would decide where that is stricter
+   * than what the sandbox answers (`decisions`, the built-in table's). The sentry logs the
+   * policy's denial and answers the table's decision.
+   */
+  readonly audit?: readonly (Decision | undefined)[];
 }
 
 export class PolicyCompileError extends Error {}
@@ -94,6 +107,17 @@ function trapAll(d: Decision): Decision {
   return { rules: d.rules.map((r) => ({ when: r.when, action: t(r.action) })), otherwise: t(d.otherwise) };
 }
 
+function sameDecision(a: Decision, b: Decision): boolean {
+  const text = (d: Decision): string => JSON.stringify(d, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v));
+  return text(a) === text(b);
+}
+
+/** Whether some arguments make the decision fail or kill. */
+function refuses(d: Decision): boolean {
+  const all = isRules(d) ? [...d.rules.map((r) => r.action), d.otherwise] : [d.action];
+  return all.some((a) => a.kind === "errno" || a.kind === "kill");
+}
+
 function layerOf(d: Decision): Handling {
   if (isRules(d)) {
     const all = [...d.rules.map((r) => r.action), d.otherwise];
@@ -133,11 +157,9 @@ function mustNr(name: string): number {
 
 /** Compiles a validated policy. Throws PolicyCompileError for what it cannot enforce yet. */
 export function compilePolicy(policy: Policy, opts: CompileOptions = {}): CompiledPolicy {
-  if (policy.audit) throw new PolicyCompileError("audit: true is not implemented yet (policy language issue)");
   if (policy.filesystem.root === "overlay") {
     throw new PolicyCompileError("filesystem.root: overlay is not implemented yet (use readonly or writable)");
   }
-  if (policy.network.mode === "proxy") throw new PolicyCompileError("network.mode: proxy is not implemented yet");
 
   const decisions: (Decision | undefined)[] = new Array(MAX_SYSCALL_AMD64 + 1).fill(undefined);
   const defaultAction = policyAction(parseActionText(policy.syscalls.default));
@@ -197,7 +219,13 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
     trap("execve");
     trap("execveat");
   }
-  if (policy.network.mode === "none") {
+  // The target of a signal is the caller's identity compared with a register (or, for
+  // pidfd_send_signal, the process behind a descriptor): only the sentry knows the caller.
+  if (policy.process.signals === "self") {
+    for (const name of SIGNAL_SYSCALLS) trap(name);
+  }
+  const net = policy.network.mode;
+  if (net === "none" || net === "proxy") {
     trap("connect");
     const nr = mustNr("sendto");
     const d = decisions[nr];
@@ -208,6 +236,55 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
       decisions[nr] = trapAllowed(d);
     }
   }
+  // proxy (sentry/policy/network.ts): a carried socket belongs to the host's network
+  // namespace, so the sentry performs bind and listen (refusing both on such a socket), and
+  // TCP Fast Open, which connects without connect(2), is refused in BPF. host with `bind`:
+  // the sentry checks and performs bind (listen binds nothing but an ephemeral port).
+  if (net === "proxy") {
+    trap("bind");
+    trap("listen");
+    const first = (name: string, rule: ArgRule): void => {
+      const nr = mustNr(name);
+      const d = decisions[nr];
+      // An unconditional refusal already covers it.
+      if (d === undefined || (!isRules(d) && d.action.kind !== "allow" && d.action.kind !== "log" && d.action.kind !== "trap")) return;
+      decisions[nr] = isRules(d) ? { rules: [rule, ...d.rules], otherwise: d.otherwise } : { rules: [rule], otherwise: d.action };
+    };
+    // include/linux/socket.h MSG_FASTOPEN; include/uapi/linux/tcp.h TCP_FASTOPEN_CONNECT.
+    const MSG_FASTOPEN = 0x20000000n;
+    const fastOpen = (index: number): ArgRule => ({
+      when: [{ index, op: "masked-eq", mask: MSG_FASTOPEN, value: MSG_FASTOPEN }],
+      action: errnoAction(EOPNOTSUPP),
+    });
+    first("sendto", fastOpen(3));
+    first("sendmsg", fastOpen(2));
+    first("sendmmsg", fastOpen(3));
+    // Ints: the kernel reads the low 32 bits of the register, so must the filter.
+    first("setsockopt", {
+      when: [
+        { index: 1, op: "masked-eq", mask: 0xffffffffn, value: 6n /* IPPROTO_TCP */ },
+        { index: 2, op: "masked-eq", mask: 0xffffffffn, value: 30n /* TCP_FASTOPEN_CONNECT */ },
+      ],
+      action: errnoAction(ENOPROTOOPT),
+    });
+  } else if (net === "host" && policy.network.bind !== undefined) {
+    trap("bind");
+  }
+
+  // audit: the policy's denials are lifted to what the built-in table decides (its
+  // denials are the sandbox's own invariants: io_uring, bpf, mount...), and logged.
+  let audit: (Decision | undefined)[] | undefined;
+  if (policy.audit) {
+    audit = new Array(MAX_SYSCALL_AMD64 + 1).fill(undefined);
+    for (const e of TABLE_AMD64) {
+      const d = decisions[e.nr]!;
+      if (!refuses(d)) continue;
+      const floor = fromTable(e);
+      if (sameDecision(floor, d)) continue;
+      audit[e.nr] = d;
+      decisions[e.nr] = floor;
+    }
+  }
 
   if (opts.ociSeccomp !== undefined) {
     const combined = applyOciSeccomp(decisions, opts.ociSeccomp);
@@ -216,20 +293,25 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
 
   // When anything reaches the sentry, so do credential changes: the sentry caches
   // credentials per task and must forget them first (sentry/syscalls/sys_cred.ts).
-  const anyTrap = opts.trace !== undefined || TABLE_AMD64.some((e) => layerOf(decisions[e.nr]!) === "sentry");
+  const anyTrap =
+    opts.trace !== undefined ||
+    audit?.some((d) => d !== undefined) === true ||
+    TABLE_AMD64.some((e) => layerOf(decisions[e.nr]!) === "sentry");
   const syscalls = new Map<number, BpfAction | BpfRuleSet>();
   const layers = new Map<number, Handling>();
   for (const e of TABLE_AMD64) {
     const d = decisions[e.nr]!;
-    layers.set(e.nr, layerOf(d));
+    const audited = audit?.[e.nr] !== undefined;
+    layers.set(e.nr, audited ? "sentry" : layerOf(d));
     const traced =
+      audited ||
       opts.trace === "all" ||
       (opts.trace !== undefined && opts.trace.has(e.name)) ||
       (anyTrap && CRED_NAMES.has(e.name));
     const f = traced ? trapAll(d) : d;
     syscalls.set(e.nr, isRules(f) ? { rules: f.rules as BpfArgRule[], otherwise: f.otherwise } : f.action);
   }
-  return { decisions, filter: { defaultAction: errnoAction(ENOSYS), syscalls }, layers };
+  return { decisions, filter: { defaultAction: errnoAction(ENOSYS), syscalls }, layers, ...(audit ? { audit } : {}) };
 }
 
 function parseActionText(text: string): { kind: string; errno?: number } {

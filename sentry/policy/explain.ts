@@ -5,17 +5,21 @@ import { isIP } from "node:net";
 import { errnoName } from "../abi/errno.js";
 import { sysnoByName } from "../abi/sysno_amd64.js";
 import type { FilterAction } from "../syscalls/syscall.js";
+import { SIGNAL_SYSCALLS } from "../syscalls/sys_signal.js";
 import { tableByNr } from "../syscalls/table_amd64.js";
 import { compilePolicy } from "./compile.js";
 import { evaluateDecision } from "./decision.js";
 import { argValue, parseAction } from "./language.js";
 import { matchRule, parsePathPattern, patternMatches } from "./paths.js";
+import { bindDecision, egressDecision, isLocalAddress, parseEgressTarget, parseIp } from "./network.js";
 import type { Policy } from "./schema.js";
+
+const SIGNAL_NAMES: ReadonlySet<string> = new Set(SIGNAL_SYSCALLS);
 
 /** Where a field of the policy file is ("FILE:LINE"). */
 export type Locate = (path: readonly PropertyKey[]) => string;
 
-export type Layer = "BPF" | "mount" | "sentry" | "namespace" | "host permissions";
+export type Layer = "BPF" | "mount" | "sentry" | "namespace" | "host" | "host permissions";
 
 export interface Explanation {
   /** What happens: "allow", "errno(EPERM)", "trap to the sentry, then allow"... */
@@ -76,6 +80,14 @@ export function explainSyscall(policy: Policy, locate: Locate, name: string, arg
   if (trapped && (name === "execve" || name === "execveat") && policy.process.exec !== undefined) {
     return { decision: "trap to the sentry, which checks the file against process.exec.allow", because: `${locate(["process", "exec"])} process.exec restricts what may run`, layer };
   }
+  if (trapped && SIGNAL_NAMES.has(name) && policy.process.signals === "self") {
+    return {
+      decision:
+        "trap to the sentry, which decides on the target: the caller's own thread group may be signalled, any other process (or a process group) fails with EPERM",
+      because: `${locate(["process", "signals"])} process.signals self`,
+      layer,
+    };
+  }
   if (trapped && (name === "connect" || name === "sendto") && policy.network.mode === "none") {
     return {
       decision: "trap to the sentry, which performs it: unix paths outside the sandbox refused, other addresses confined to its network namespace",
@@ -108,7 +120,9 @@ export function explainSyscall(policy: Policy, locate: Locate, name: string, arg
 /** Why opening path for reading, writing or executing is allowed or not. */
 export function explainOpen(policy: Policy, locate: Locate, path: string, mode: "r" | "w" | "x"): Explanation {
   const m = matchRule(policy.filesystem.rules, path);
-  const at = (): string => `${locate(["filesystem", "rules", m!.index])} filesystem.rules[${m!.index}] ${m!.rule.path}`;
+  // A glob rule is enforced on the paths it matched when the sandbox started (runsc/sandbox/globs.ts).
+  const globNote = m !== undefined && parsePathPattern(m.rule.path).glob ? " (a glob: mounts cover the paths it matches when the sandbox starts)" : "";
+  const at = (): string => `${locate(["filesystem", "rules", m!.index])} filesystem.rules[${m!.index}] ${m!.rule.path}${globNote}`;
   if (m?.rule.access === "none") {
     return { decision: "denied: EACCES (a hidden file) or ENOENT (beneath a hidden directory)", because: `${at()} access none`, layer: "mount" };
   }
@@ -147,20 +161,77 @@ export function explainExec(policy: Policy, locate: Locate, path: string): Expla
     const how = noexec ? `; ${noexec} is also mounted noexec` : "";
     return { decision: "denied: EACCES", because: `${locate(["process", "exec", "allow"])} process.exec.allow does not list it${how}`, layer: noexec ? "mount" : "sentry" };
   }
-  const base = parsePathPattern(allow[i]!).base;
-  return { decision: "allowed (with #! interpreters checked the same way)", because: `${locate(["process", "exec", "allow", i])} process.exec.allow[${i}] ${allow[i]} (${base})`, layer: "sentry" };
+  const parsed = parsePathPattern(allow[i]!);
+  const shown = parsed.glob ? "a glob" : parsed.base;
+  return { decision: "allowed (with #! interpreters checked the same way)", because: `${locate(["process", "exec", "allow", i])} process.exec.allow[${i}] ${allow[i]} (${shown})`, layer: "sentry" };
 }
 
-/** Why connecting to HOST:PORT is allowed or not. */
+/**
+ * Why connecting (TCP) to HOST:PORT or [V6]:PORT is allowed or not. HOST may be a host name,
+ * which matches the egress rules that name it (its addresses are resolved only when a
+ * sandbox starts).
+ */
 export function explainConnect(policy: Policy, locate: Locate, target: string): Explanation {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(target);
-  if (!m || isIP(m[1]!) === 0) throw new Error(`--connect: expected ADDRESS:PORT with an IP address, got "${target}"`);
-  const host = m[1]!;
-  const where = `${locate(["network", "mode"])} network.mode ${policy.network.mode}`;
-  if (policy.network.mode === "host") return { decision: "allowed: the host's network", because: where, layer: "namespace" };
-  const loopback = host === "::1" || host.startsWith("127.");
-  if (loopback) {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(target);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  const ip = host === undefined ? undefined : parseIp(host);
+  const name = host === undefined || ip !== undefined ? undefined : parseEgressTarget(host);
+  if (m === null || host === undefined || port > 65535 || (ip === undefined && (typeof name !== "object" || name.kind !== "name"))) {
+    throw new Error(`--connect: expected ADDRESS:PORT, [IPV6]:PORT or HOSTNAME:PORT, got "${target}"`);
+  }
+  const net = policy.network;
+  const where = `${locate(["network", "mode"])} network.mode ${net.mode}`;
+  if (net.mode === "host") return { decision: "allowed: the host's network", because: where, layer: "host" };
+  if (ip !== undefined && isLocalAddress(ip)) {
     return { decision: "allowed, to the sandbox's own loopback (never the host's)", because: where, layer: "namespace" };
   }
-  return { decision: "denied: ENETUNREACH (the sandbox's network namespace has only loopback)", because: where, layer: "namespace" };
+  if (net.mode === "none") {
+    return { decision: "denied: ENETUNREACH (the sandbox's network namespace has only loopback)", because: where, layer: "namespace" };
+  }
+  // proxy. A host name stands for its addresses: only "*" and the rules naming it can be
+  // told to match them (192.0.2.255, a documentation address, stands in for them).
+  const rules = net.egress ?? [];
+  const nameOf = (to: string): string | undefined => {
+    const t = parseEgressTarget(to);
+    return typeof t === "object" && t.kind === "name" ? t.name : undefined;
+  };
+  const d =
+    ip !== undefined
+      ? egressDecision(net, { address: ip, port, protocol: "tcp" })
+      : egressDecision(
+          { ...net, egress: rules.map((r) => (r.to === "*" || nameOf(r.to) === (name as { name: string }).name ? r : { ...r, to: "255.255.255.255" })) },
+          { address: "192.0.2.255", port, protocol: "tcp", hostNames: { [(name as { name: string }).name]: ["192.0.2.255"] } },
+        );
+  if (d.verdict === "allow") {
+    return {
+      decision: "allowed: the sentry connects it from the host's network and hands the socket to the workload",
+      because: `${locate(["network", "egress", d.rule])} network.egress[${d.rule}] to ${rules[d.rule]!.to}`,
+      layer: "sentry",
+    };
+  }
+  const more = ip !== undefined && rules.some((r) => nameOf(r.to) !== undefined)
+    ? " (unless it is an address of a host name a rule names, resolved when the sandbox starts)"
+    : "";
+  return {
+    decision: `denied: EACCES${more}`,
+    because: rules.length === 0 ? `${where} without egress rules` : `${locate(["network", "egress"])} no network.egress rule allows it`,
+    layer: "sentry",
+  };
+}
+
+/** Why binding a local TCP or UDP port is allowed or not. */
+export function explainBind(policy: Policy, locate: Locate, portText: string, protocol: "tcp" | "udp" = "tcp"): Explanation {
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new Error(`--bind: expected a port (0-65535), got "${portText}"`);
+  const port = Number(portText);
+  const net = policy.network;
+  const where = `${locate(["network", "mode"])} network.mode ${net.mode}`;
+  if (net.mode === "none") return { decision: "allowed, in the sandbox's own network namespace (loopback only)", because: where, layer: "namespace" };
+  if (net.bind === undefined) {
+    return { decision: net.mode === "host" ? "allowed, on the host's network" : "allowed, in the sandbox's own network namespace", because: `${where} without bind rules`, layer: net.mode === "host" ? "host" : "namespace" };
+  }
+  const d = bindDecision(net, { port, protocol });
+  if (d.verdict === "deny") return { decision: "denied: EACCES", because: `${locate(["network", "bind"])} no network.bind rule allows it`, layer: "sentry" };
+  if (d.rule === undefined) return { decision: "allowed: port 0 binds an ephemeral port", because: `${locate(["network", "bind"])} network.bind`, layer: "sentry" };
+  return { decision: "allowed", because: `${locate(["network", "bind", d.rule])} network.bind[${d.rule}]`, layer: "sentry" };
 }

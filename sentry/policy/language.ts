@@ -6,6 +6,7 @@ import { CLONE_FLAGS } from "../abi/clone.js";
 import { errnoByName, errnoName, MAX_ERRNO } from "../abi/errno.js";
 import { OPEN_FLAGS } from "../abi/fcntl.js";
 import { FAMILY_NAMES, SOCK_FLAGS, SOCK_TYPES } from "../abi/socket.js";
+import { tryParsePathPattern } from "./paths.js";
 
 /** Largest path the kernel accepts (PATH_MAX, include/uapi/linux/limits.h). */
 const PATH_MAX = 4096;
@@ -147,20 +148,18 @@ export function formatAction(action: Action): string {
 
 /**
  * Why `text` is not a path pattern of this version of the language, or undefined when it is
- * one: an absolute path, optionally ending in "/**" (the path and everything beneath it).
+ * one: an absolute path whose components may be globs ("*", "?", "[a-z]", "**" as a whole
+ * component); a trailing "/**" means the path and everything beneath it (paths.ts).
  */
 export function checkPathPattern(text: string): string | undefined {
   if (!text.startsWith("/")) return `expected an absolute path starting with "/", got ${describeValue(text)}`;
   if (text.includes("\0")) return "a path must not contain a NUL byte";
   if (text.length > PATH_MAX) return `a path must be at most ${PATH_MAX} characters`;
-  const base = text === "/**" ? "/" : text.endsWith("/**") ? text.slice(0, -3) : text;
-  if (/[*?[]/.test(base)) {
-    return `globs other than a trailing /** are not supported yet, got ${describeValue(text)}`;
-  }
-  if (base.split("/").some((c) => c === "." || c === "..")) {
+  if (text.split("/").some((c) => c === "." || c === "..")) {
     return `a path must not contain "." or ".." components, got ${describeValue(text)}`;
   }
-  return undefined;
+  const parsed = tryParsePathPattern(text);
+  return parsed.ok ? undefined : parsed.message;
 }
 
 /** An argument value as the 64-bit unsigned register contents it compares against. */

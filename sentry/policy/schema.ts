@@ -18,6 +18,7 @@ import {
   HOSTNAME_PATTERN,
   SYSCALL_NAMES,
 } from "./language.js";
+import { parseEgressTarget, parsePortSpec } from "./network.js";
 
 export * from "./language.js";
 
@@ -75,7 +76,8 @@ const ActionString = doc(
 
 const PathPattern = doc(refined(checkPathPattern), {
   id: "PathPattern",
-  description: 'An absolute path; a trailing "/**" means the path and everything beneath it.',
+  description:
+    'An absolute path whose components may be globs: "*" (any characters within one component, dotfiles included), "?" (one character), "[a-z]"/"[!a]" (a character class), "**" as a whole component (zero or more components). A trailing "/**" means the path and everything beneath it. No braces: write one rule per alternative.',
   pattern: "^/",
 });
 
@@ -195,7 +197,7 @@ const FilesystemRule = doc(
   }),
   {
     description:
-      "Access to a path or subtree. When rules overlap the most specific path wins; for the same path the later rule wins.",
+      "Access to a path, subtree or glob. When rules overlap the most specific path wins; for the same path the later rule wins. A glob is expanded to the paths that exist when the sandbox starts.",
   },
 );
 
@@ -209,7 +211,11 @@ const Filesystem = doc(
       z
         .array(
           z.strictObject({
-            path: refined((p) => (checkPathPattern(p) ?? (p.endsWith("/**") ? "a synthetic file is one path, not a subtree" : undefined))),
+            path: refined(
+              (p) =>
+                checkPathPattern(p) ??
+                (p.endsWith("/**") ? "a synthetic file is one path, not a subtree" : /[*?[]/.test(p) ? "a synthetic file is one path, not a glob" : undefined),
+            ),
             content: z.string().max(1 << 20),
           }),
         )
@@ -226,14 +232,94 @@ const Filesystem = doc(
 
 export const NETWORK_MODES = ["none", "host", "proxy"] as const;
 
-const Network = doc(
-  z.strictObject({
-    mode: doc(z.enum(NETWORK_MODES).default("none"), {
-      description: "none: no network; host: the host's network; proxy: not implemented yet.",
-    }),
+export const NETWORK_PROTOCOLS = ["tcp", "udp", "any"] as const;
+
+/** A port (1-65535) or a range "8000-8080" (sentry/policy/network.ts). */
+const PortSpec = doc(
+  z.union([z.number(), z.string()], { error: (iss) => portSpecMessage(iss.input) }).superRefine((p, ctx) => {
+    const r = parsePortSpec(p);
+    if (typeof r === "string") ctx.addIssue({ code: "custom", message: r, input: p });
   }),
+  { id: "PortSpec", description: 'A port (1-65535) or a range such as "8000-8080".', examples: [443, "8000-8080"] },
+);
+
+function portSpecMessage(input: unknown): string {
+  if (input === undefined) return "missing required key";
+  return `expected a port or a range like 8000-8080, got ${describeValue(input)}`;
+}
+
+const Ports = doc(
+  z.union([PortSpec, z.array(PortSpec).min(1)], { error: (iss) => portSpecMessage(iss.input) }),
+  { description: 'A port, a range such as "8000-8080", or a list of them.' },
+);
+
+const EgressRule = doc(
+  z.strictObject({
+    to: doc(refined((t) => { const r = parseEgressTarget(t); return typeof r === "string" ? r : undefined; }), {
+      description:
+        'Where to: "*", an IP address, a CIDR such as 10.0.0.0/8 or 2001:db8::/32, or a host name (resolved when the sandbox starts; its addresses are written to the sandbox\'s /etc/hosts).',
+    }),
+    ports: Ports.optional(),
+    protocol: doc(
+      z.enum(NETWORK_PROTOCOLS).default("tcp").superRefine((p, ctx) => {
+        if (p === "udp") ctx.addIssue({ code: "custom", message: "udp egress is not carried yet: proxy mode carries TCP connections", input: p });
+      }),
+      { description: "tcp (default) or any; udp is not carried yet." },
+    ),
+  }),
+  { description: "Connections the workload may open to the host's network (mode proxy). Absent ports: any port." },
+);
+
+const BindRule = doc(
+  z.strictObject({
+    ports: Ports,
+    protocol: doc(z.enum(NETWORK_PROTOCOLS).default("any"), { description: "tcp, udp or any (default)." }),
+  }),
+  { description: "Local ports the workload may bind (port 0, any ephemeral port, always may)." },
+);
+
+const Network = doc(
+  z
+    .strictObject({
+      mode: doc(z.enum(NETWORK_MODES).default("none"), {
+        description:
+          "none: the sandbox's own network, loopback only; host: the host's network; proxy: the sandbox's own network, with TCP connections the egress rules allow carried to the host's.",
+      }),
+      egress: doc(z.array(EgressRule).optional(), {
+        description: "mode proxy: the connections that may leave the sandbox; absent or empty: none.",
+      }),
+      bind: doc(z.array(BindRule).optional(), {
+        description: "mode host or proxy: the local ports the workload may bind; absent: any.",
+      }),
+    })
+    .superRefine(
+      (n, ctx) => {
+        const mode = n.mode ?? "none";
+        if (n.egress !== undefined && mode !== "proxy" && (NETWORK_MODES as readonly string[]).includes(mode)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["egress"],
+            message: "applies only with mode: proxy (host gives the host's whole network; none gives none)",
+            input: n.egress,
+          });
+        }
+        if (n.bind !== undefined && mode === "none") {
+          ctx.addIssue({
+            code: "custom",
+            path: ["bind"],
+            message: "applies only with mode: host or proxy (none has only the sandbox's own loopback)",
+            input: n.bind,
+          });
+        }
+      },
+      { when: isMapping },
+    ),
   { description: "Network access, including unix sockets reachable through the filesystem." },
 );
+
+/** process.signals: whom kill(2) and its family may reach. */
+export const SIGNAL_SCOPES = ["sandbox", "self"] as const;
+export type SignalScope = (typeof SIGNAL_SCOPES)[number];
 
 const Process = doc(
   z.strictObject({
@@ -241,7 +327,7 @@ const Process = doc(
       z
         .strictObject({
           allow: doc(z.array(PathPattern).default(() => []), {
-            description: "Paths (exact, or a trailing /** subtree) the workload may execute.",
+            description: "Paths (exact, a trailing /** subtree, or globs) the workload may execute.",
           }),
           entrypoint: doc(z.boolean().default(false), {
             description: "true: the command the sandbox starts may be executed too (as its resolved file).",
@@ -264,6 +350,10 @@ const Process = doc(
     ).optional(),
     maxProcesses: doc(z.number().int().min(1).max(4194304).optional(), {
       description: "At most this many processes and threads per user in the sandbox (RLIMIT_NPROC); absent: the host's limit.",
+    }),
+    signals: doc(z.enum(SIGNAL_SCOPES).default("sandbox"), {
+      description:
+        "Which processes the workload may signal: sandbox (any process of the sandbox; its PID namespace confines the rest) or self (only its own thread group, decided by the sentry; anything else fails with EPERM).",
     }),
   }),
   { description: "Process controls." },

@@ -3,6 +3,7 @@
 // killed, the syscall never goes through (fail closed).
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW, KILL } from "../../platform/platform.js";
+import type { FilterAction } from "./syscall.js";
 import { ENOSYS } from "../abi/errno.js";
 import { errnoReply, translate } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
@@ -14,6 +15,10 @@ import type { Handler, HandlerTable } from "./handlers.js";
 export interface DispatchLog {
   /** A handler failed with something that is not an errno; the task is killed. */
   bug(ev: TrapEvent, err: unknown): void;
+  /** audit: the policy would have refused this call (`would`); the sandbox answered `answered`. */
+  audit?(ev: TrapEvent, would: FilterAction, answered: FilterAction): void;
+  /** Sees every answer before it is sent (the task still waits: its memory is stable). */
+  observe?(ev: TrapEvent, r: Reply): void;
 }
 
 export class Dispatcher {
@@ -24,6 +29,8 @@ export class Dispatcher {
     private readonly decisions: readonly (Decision | undefined)[],
     tables: readonly HandlerTable[],
     private readonly log: DispatchLog,
+    /** audit: the policy's own decision where it refuses more than `decisions` (compile.ts). */
+    private readonly audit?: readonly (Decision | undefined)[],
   ) {
     for (const t of tables) {
       for (const [name, h] of Object.entries(t)) {
@@ -46,9 +53,21 @@ export class Dispatcher {
    * (legal: without a handler no task memory was read).
    */
   handle(ev: TrapEvent): Reply {
+    const r = this.answer(ev);
+    this.log.observe?.(ev, r);
+    return r;
+  }
+
+  private answer(ev: TrapEvent): Reply {
     const d = this.decisions[ev.nr];
     if (d === undefined) return errnoReply(ENOSYS);
-    const action = evaluateDecision(d, (i) => ev.arg(i));
+    let action = evaluateDecision(d, (i) => ev.arg(i));
+    const audited = this.audit?.[ev.nr];
+    if (audited !== undefined) {
+      const would = evaluateDecision(audited, (i) => ev.arg(i));
+      if (would.kind === "errno" || would.kind === "kill") this.log.audit?.(ev, would, action);
+      else action = would;
+    }
     switch (action.kind) {
       case "errno":
         return errnoReply(action.errno);

@@ -8,12 +8,23 @@
 // socket) are network too, so a pathname AF_UNIX address is allowed only when the socket
 // lives on one of the sandbox's private filesystems.
 // Network "host": no restriction, nothing is decided, the kernel runs the call.
+// Network "proxy": as "none", and a TCP connect to an address beyond loopback is decided
+// by the egress rules and carried to the host's network (sentry/net/proxy.ts).
+//
+// bind(2) (proxy, and host with `network.bind`) and listen(2) (proxy) are performed by the
+// sentry on a duplicate too: an AF_INET/AF_INET6 port is checked against the bind rules
+// (EACCES when none allows it), a socket of the host's network namespace (carried by the
+// proxy) may neither bind nor listen (EACCES), and a pathname unix bind is performed as the
+// task: its credentials, its cwd, its umask (the sentry's thread has an fs_struct of its own
+// since enterMountNamespace, so umask(2) there touches no other thread).
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
-import { EACCES, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE } from "../abi/errno.js";
+import { EACCES, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE, EOPNOTSUPP } from "../abi/errno.js";
 import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH } from "../abi/fcntl.js";
-import { AF_UNIX } from "../abi/socket.js";
-import { errnoReply } from "../errors/errors.js";
+import { AF_INET, AF_INET6, AF_UNIX } from "../abi/socket.js";
+import { errnoReply, SyscallError } from "../errors/errors.js";
+import { carryConnect, IPPROTO_TCP, IPPROTO_UDP, isHostSocket, socketKind } from "../net/proxy.js";
+import { bindDecision } from "../policy/network.js";
 import type { Creds, Kernel } from "../kernel/task.js";
 import { asSentry, asTask, ensureValid, openProc, taskCreds } from "../kernel/task.js";
 import type { HandlerTable } from "./handlers.js";
@@ -104,6 +115,10 @@ function onTaskSocket(k: Kernel, ev: TrapEvent, sockfd: number, addrIdx: number,
       addr = got;
     }
     ensureValid(k);
+    if (call === "connect" && k.network === "proxy") {
+      const carried = carryConnect(k, ev, fd, sockfd, addr);
+      if (carried !== undefined) return carried;
+    }
     // Other families, and abstract or unnamed unix addresses, live in the network namespace.
     if (isUnixPath(addr)) {
       target = openUnixTarget(k, ev, creds, addr);
@@ -155,6 +170,8 @@ function connect(k: Kernel, ev: TrapEvent): Reply {
 
 function sendto(k: Kernel, ev: TrapEvent): Reply {
   if (k.network === "host" || ev.argNum(4) === 0) return ALLOW;
+  // proxy: refused in BPF already; a traced call must not connect a carried socket either.
+  if (k.network === "proxy" && (ev.argInt(3) & MSG_FASTOPEN) !== 0) return errnoReply(EOPNOTSUPP);
   const len = ev.argNum(2);
   if (len > SENDTO_MAX) return errnoReply(EMSGSIZE);
   const data = len === 0 ? new Uint8Array(0) : k.mem.read(ev.pid, ev.argNum(1), len);
@@ -162,4 +179,96 @@ function sendto(k: Kernel, ev: TrapEvent): Reply {
   return onTaskSocket(k, ev, ev.argInt(0), 4, 5, "sendto", { bytes: data, flags: ev.argInt(3) });
 }
 
-export const socketHandlers: HandlerTable = { connect, sendto };
+/** include/linux/socket.h */
+const MSG_FASTOPEN = 0x20000000;
+
+/** The task's socket at argument 0, duplicated (ours to close), with its pidfd closed. */
+function dupTaskSocket(k: Kernel, tgid: number, sockfd: number): number {
+  const pidfd = k.native.pidfdOpen(tgid);
+  if (pidfd < 0) throw new SyscallError(-pidfd);
+  try {
+    const fd = k.native.pidfdGetfd(pidfd, sockfd);
+    if (fd < 0) throw new SyscallError(-fd);
+    return fd;
+  } finally {
+    k.native.close(pidfd);
+  }
+}
+
+/**
+ * bind(2), performed on a duplicate of the task's socket after the decision, with the
+ * sockaddr the decision read (net/socket.c checks the descriptor first: EBADF, ENOTSOCK).
+ */
+function bind(k: Kernel, ev: TrapEvent): Reply {
+  if (k.network === "none" || (k.network === "host" && k.netRules.rules.bind === undefined)) return ALLOW;
+  const n = k.native;
+  const creds = taskCreds(k, ev.pid);
+  const fd = dupTaskSocket(k, creds.tgid, ev.argInt(0));
+  try {
+    const kind = socketKind(k, fd);
+    if (typeof kind === "number") return errnoReply(-kind);
+    const len = ev.argNum(2);
+    if (len > SOCKADDR_MAX) return errnoReply(EINVAL);
+    let addr: Uint8Array = EMPTY;
+    if (len > 0) {
+      const got = k.mem.read(ev.pid, ev.argNum(1), len);
+      if (typeof got === "number") return errnoReply(EFAULT);
+      addr = got.slice();
+    }
+    ensureValid(k);
+    const inet = kind.domain === AF_INET || kind.domain === AF_INET6;
+    if (inet && k.network === "proxy" && isHostSocket(k, fd)) return errnoReply(EACCES);
+    // inet_bind/inet6_bind read the port at the same offset whatever the family field says.
+    if (inet && addr.length >= 4) {
+      const protocol = kind.protocol === IPPROTO_TCP ? "tcp" : kind.protocol === IPPROTO_UDP ? "udp" : "other";
+      const d = bindDecision(k.netRules.rules, { port: (addr[2]! << 8) | addr[3]!, protocol });
+      if (d.verdict === "deny") return errnoReply(EACCES);
+    }
+    const r = kind.domain === AF_UNIX && isUnixPath(addr) ? bindUnixAsTask(k, ev, creds, fd, addr) : n.bind(fd, addr, addr.length);
+    return r < 0 ? errnoReply(-r) : ZERO;
+  } finally {
+    n.close(fd);
+  }
+}
+
+/** A pathname unix bind as the task would make it: its credentials, cwd and umask. */
+function bindUnixAsTask(k: Kernel, ev: TrapEvent, creds: Creds, fd: number, addr: Uint8Array): number {
+  const n = k.native;
+  const relative = addr[2] !== 0x2f;
+  const cwd = relative ? openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+  try {
+    if (cwd >= 0) {
+      const r = n.fchdir(cwd);
+      if (r < 0) return r;
+    }
+    n.umask(creds.umask);
+    asTask(k, creds);
+    return n.bind(fd, addr, addr.length);
+  } finally {
+    asSentry(k);
+    n.umask(0);
+    if (cwd >= 0) {
+      backToRoot(k);
+      n.close(cwd);
+    }
+  }
+}
+
+/** listen(2) under proxy: refused on a socket of the host's network namespace. */
+function listen(k: Kernel, ev: TrapEvent): Reply {
+  if (k.network !== "proxy") return ALLOW;
+  const n = k.native;
+  const creds = taskCreds(k, ev.pid);
+  const fd = dupTaskSocket(k, creds.tgid, ev.argInt(0));
+  try {
+    const kind = socketKind(k, fd);
+    if (typeof kind === "number") return errnoReply(-kind);
+    if ((kind.domain === AF_INET || kind.domain === AF_INET6) && isHostSocket(k, fd)) return errnoReply(EACCES);
+    const r = n.listen(fd, ev.argInt(1));
+    return r < 0 ? errnoReply(-r) : ZERO;
+  } finally {
+    n.close(fd);
+  }
+}
+
+export const socketHandlers: HandlerTable = { connect, sendto, bind, listen };

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 import type { InitRecord } from "../../../runsc/sandbox/initConfig.js";
+import type { HostFs } from "../../../runsc/sandbox/mounts.js";
 import { NEW_ROOT, planDoMounts } from "../../../runsc/sandbox/mounts.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
@@ -246,8 +247,19 @@ describe("planDoMounts follows the policy", () => {
 });
 
 describe("planDoMounts: a hidden directory with visible paths beneath it (an allowlist)", () => {
-  const kinds: Record<string, "dir" | "file"> = { "/usr": "dir", "/etc/passwd": "file", "/srv/app": "dir", "/srv/app/cache": "dir" };
-  const kind = (p: string): "dir" | "file" | undefined => kinds[p];
+  const kinds: Record<string, "dir" | "file"> = {
+    "/usr": "dir",
+    "/usr/bin": "dir",
+    "/etc/passwd": "file",
+    "/srv/app": "dir",
+    "/srv/app/cache": "dir",
+  };
+  // /bin -> usr/bin, as on a merged-/usr system.
+  const kind: HostFs = {
+    kind: (p) => kinds[p.replace(/^\/bin(?=\/|$)/, "/usr/bin")],
+    realpath: (p) => (kinds[p.replace(/^\/bin(?=\/|$)/, "/usr/bin")] ? p.replace(/^\/bin(?=\/|$)/, "/usr/bin") : undefined),
+    symlink: (p) => (p === "/bin" ? "usr/bin" : undefined),
+  };
 
   it("makes / an empty tmpfs holding mount points for what the rules show, bound from the host", () => {
     const plan = planDoMounts(
@@ -302,6 +314,19 @@ describe("planDoMounts: a hidden directory with visible paths beneath it (an all
     expect(mountOn(plan, `${ROOT}/srv/app`)).toMatchObject({ source: "/srv/app" });
     expect(plan.some((r) => r.op === "hide" && r.path === `${ROOT}/srv/app/cache`)).toBe(true);
     expect(plan.some((r) => r.op === "hide" && r.path === `${ROOT}/srv`)).toBe(false);
+  });
+
+  it("keeps the host's symlinks on the way: /bin/** becomes the symlink /bin and the rule /usr/bin/**", () => {
+    const plan = planDoMounts(
+      withPolicy({ filesystem: { rules: [{ path: "/**", access: "none" }, { path: "/bin/**", access: "read" }] } }),
+      MASK,
+      kind,
+    );
+    expect(mountOn(plan, `${ROOT}/usr/bin`)).toMatchObject({ source: "/usr/bin" });
+    expect(mounts(plan).some((m) => m.target === `${ROOT}/bin`)).toBe(false);
+    const link = plan.find((r) => r.op === "symlink" && r.link === `${ROOT}/bin`);
+    expect(link).toMatchObject({ target: "usr/bin" });
+    expect(plan.indexOf(link!)).toBeLessThan(plan.findIndex((r) => r.op === "setattr" && r.path === ROOT && !r.recursive));
   });
 
   it("keeps a plain hidden directory a mask when nothing beneath it is shown", () => {

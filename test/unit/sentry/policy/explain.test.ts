@@ -43,6 +43,21 @@ describe("explainSyscall", () => {
     expect(e.layer).toBe(layer);
   });
 
+  it.each(["kill", "tgkill", "pidfd_send_signal"])("%s under process.signals self: decided by the sentry on the target", (name) => {
+    const self = parsePolicy(`${TEXT}  signals: self\n`, "p.yaml");
+    const e = explainSyscall(self, locate, name, new Map([[0, 7n], [1, 15n]]));
+    expect(e.decision).toMatch(/^trap to the sentry, which decides on the target: the caller's own thread group .* EPERM/);
+    expect(e.because).toBe("p.yaml@process.signals process.signals self");
+    expect(e.layer).toBe("sentry");
+  });
+
+  it("kill under process.signals sandbox: the kernel, confined by the PID namespace", () => {
+    const e = explainSyscall(policy, locate, "kill", new Map([[0, 7n], [1, 15n]]));
+    expect(e.decision).toBe("allow");
+    expect(e.because).toBe("the built-in syscall table (kernel): targets are confined by the PID namespace");
+    expect(e.layer).toBe("BPF");
+  });
+
   it("refuses an unknown syscall", () => {
     expect(() => explainSyscall(policy, locate, "getpidd", none)).toThrow(/unknown syscall/);
   });
@@ -71,6 +86,37 @@ describe("explainOpen, explainExec, explainConnect", () => {
     expect(explainConnect(policy, locate, "10.1.2.3:5432").decision).toMatch(/^denied: ENETUNREACH/);
     const host = { ...policy, network: { mode: "host" as const } };
     expect(explainConnect(host, locate, "10.1.2.3:5432").decision).toMatch(/^allowed: the host's network/);
-    expect(() => explainConnect(policy, locate, "example.org:443")).toThrow(/IP address/);
+    expect(() => explainConnect(policy, locate, "example..org:443")).toThrow(/expected ADDRESS:PORT/);
+    expect(() => explainConnect(policy, locate, "10.1.2.3:70000")).toThrow(/expected ADDRESS:PORT/);
+  });
+});
+
+describe("explainOpen and explainExec with globs", () => {
+  const globs = parsePolicy(
+    `apiVersion: runsc-ts/v1
+kind: Policy
+name: globs
+filesystem:
+  rules:
+    - { path: /home/alice/**, access: read-write }
+    - { path: /home/*/.ssh/**, access: none }
+process:
+  exec:
+    allow: [/usr/lib/python3*/bin/*]
+`,
+    "g.yaml",
+  );
+
+  it.each([
+    ["/home/alice/.ssh/id", "r", "denied: EACCES", "p.yaml@filesystem.rules.1 filesystem.rules[1] /home/*/.ssh/** (a glob: mounts cover the paths it matches when the sandbox starts) access none", "mount"],
+    ["/home/bob/.ssh/id", "w", "denied: EACCES", "p.yaml@filesystem.rules.1", "mount"],
+    ["/home/alice/notes", "w", "allowed", "p.yaml@filesystem.rules.0 filesystem.rules[0] /home/alice/** access read-write", "mount"],
+    ["/usr/lib/python3.11/bin/tool", "x", "allowed", "p.yaml@process.exec.allow.0 process.exec.allow[0] /usr/lib/python3*/bin/* (a glob)", "sentry"],
+    ["/usr/lib/python2.7/bin/tool", "x", "denied: EACCES", "p.yaml@process.exec.allow", "sentry"],
+  ] as const)("%s for %s: %s because %s", (path, mode, decision, because, layer) => {
+    const e = mode === "x" ? explainExec(globs, locate, path) : explainOpen(globs, locate, path, mode);
+    expect(e.decision.startsWith(decision), e.decision).toBe(true);
+    expect(e.because.startsWith(because), e.because).toBe(true);
+    expect(e.layer).toBe(layer);
   });
 });

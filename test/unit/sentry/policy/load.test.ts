@@ -13,21 +13,8 @@ import {
   resolvePolicyPath,
 } from "../../../../sentry/policy/load.js";
 import { argValue, formatAction, parseAction } from "../../../../sentry/policy/schema.js";
+import { errorLines, HEAD } from "../../../helpers/policyErrors.js";
 
-const HEAD = "apiVersion: runsc-ts/v1\nkind: Policy\nname: t\n";
-
-/** The formatted lines of the PolicyError `fn` throws. */
-function errorLines(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(PolicyError);
-    const e = err as PolicyError;
-    expect(e.message.split("\n")).toHaveLength(e.issues.length);
-    return e.message.split("\n");
-  }
-  throw new Error("expected a PolicyError, got success");
-}
 
 describe("parsePolicy accepts", () => {
   it("a minimal policy and fills every default", () => {
@@ -38,7 +25,7 @@ describe("parsePolicy accepts", () => {
       syscalls: { default: "allow", allow: [], deny: [], rules: [] },
       filesystem: { root: "readonly", tmp: true, files: [], rules: [] },
       network: { mode: "none" },
-      process: {},
+      process: { signals: "sandbox" },
       audit: false,
     });
   });
@@ -78,6 +65,12 @@ audit: true
     expect(p.filesystem.root).toBe("overlay");
     expect(p.process.exec?.allow).toEqual(["/usr/**", "/bin/**", "/opt/app/run"]);
     expect(p.hostname).toBe("box-1.example");
+  });
+
+  it("process.signals: self, and sandbox when absent", () => {
+    expect(parsePolicy(`${HEAD}process:\n  signals: self\n`, "p.yaml").process.signals).toBe("self");
+    expect(parsePolicy(`${HEAD}process:\n  signals: sandbox\n`, "p.yaml").process.signals).toBe("sandbox");
+    expect(parsePolicy(`${HEAD}process:\n  maxProcesses: 5\n`, "p.yaml").process.signals).toBe("sandbox");
   });
 
   it("policies/default.yaml", () => {
@@ -156,18 +149,41 @@ describe("parsePolicy reports", () => {
       ],
     },
     {
-      what: "a glob other than a trailing /**",
-      yaml: `${HEAD}filesystem:\n  rules:\n    - { path: /etc/*.conf, access: none }\n`,
+      what: "a malformed character class in a glob",
+      yaml: `${HEAD}filesystem:\n  rules:\n    - { path: /etc/*.conf, access: none }\n    - { path: "/srv/[a-", access: none }\n    - { path: "/srv/[z-a]x", access: none }\n`,
       want: [
-        'p.yaml:6:15 filesystem.rules[0].path: globs other than a trailing /** are not supported yet, got "/etc/*.conf"',
+        'p.yaml:7:15 filesystem.rules[1].path: unterminated character class "[a-" in "/srv/[a-": close it with "]" (a literal "[" is written "[[]")',
+        'p.yaml:8:15 filesystem.rules[2].path: character class range "z-a" is out of order in "/srv/[z-a]x"',
       ],
     },
     {
-      what: "a /** in the middle of an exec path",
-      yaml: `${HEAD}process:\n  exec:\n    allow: [/usr/**/bin]\n`,
+      what: "brace expansion, and a ** that is not a whole component, in exec paths",
+      yaml: `${HEAD}process:\n  exec:\n    allow: [/usr/**/bin/*, "/opt/{a,b}/run", /a**b, /usr/lib/x**]\n`,
       want: [
-        'p.yaml:6:13 process.exec.allow[0]: globs other than a trailing /** are not supported yet, got "/usr/**/bin"',
+        'p.yaml:6:28 process.exec.allow[1]: brace expansion is not supported: write one rule per alternative instead of "/opt/{a,b}/run" (a literal "{" is written "[{]")',
+        'p.yaml:6:46 process.exec.allow[2]: "**" must be a whole path component (as in "/a/**/b"), got "a**b" in "/a**b"',
+        'p.yaml:6:53 process.exec.allow[3]: "**" must be a whole path component (as in "/a/**/b"), got "x**" in "/usr/lib/x**"',
       ],
+    },
+    {
+      what: "a glob as a synthetic file's path",
+      yaml: `${HEAD}filesystem:\n  files:\n    - { path: /etc/host*, content: x }\n`,
+      want: ['p.yaml:6:15 filesystem.files[0].path: a synthetic file is one path, not a glob'],
+    },
+    {
+      what: "an unknown process.signals scope, at the value",
+      yaml: `${HEAD}process:\n  signals: others\n`,
+      want: ['p.yaml:5:12 process.signals: expected one of sandbox, self, got "others"'],
+    },
+    {
+      what: "a process.signals that is not a string",
+      yaml: `${HEAD}process:\n  signals: [self]\n`,
+      want: ["p.yaml:5:12 process.signals: expected one of sandbox, self, got a sequence"],
+    },
+    {
+      what: "a misspelt process.signals key, with a suggestion",
+      yaml: `${HEAD}process:\n  signal: self\n`,
+      want: ['p.yaml:5:3 process.signal: unknown key "signal" (did you mean "signals"?)'],
     },
     {
       what: "a relative path",
@@ -210,11 +226,6 @@ describe("parsePolicy reports", () => {
         'p.yaml:3:7 name: expected lowercase letters, digits and "-", starting with a letter or digit, got "My_Policy"',
         'p.yaml:4:11 hostname: expected a hostname (dot-separated labels of letters, digits and "-", not starting or ending with "-"), got "-bad-"',
       ],
-    },
-    {
-      what: "network proxy as not implemented yet",
-      yaml: `${HEAD}network:\n  mode: proxy\n`,
-      want: ["p.yaml:5:9 network.mode: proxy is not implemented yet (use none or host)"],
     },
     {
       what: "a YAML syntax error",
@@ -273,9 +284,9 @@ describe("parsePolicy reports", () => {
         "  root: readwrite",
         "  rules:",
         "    - { path: /etc/shadow, access: none }",
-        "    - { path: /home/*/.ssh, access: none }",
+        '    - { path: "/home/{a,b}/.ssh", access: none }',
         "network:",
-        "  mode: proxy",
+        "  mode: prox",
         "audit: 1",
         "",
       ].join("\n"),
@@ -284,8 +295,8 @@ describe("parsePolicy reports", () => {
         'p.yaml:4:3 syscalls.alow: unknown key "alow" (did you mean "allow"?)',
         'p.yaml:5:10 syscalls.deny[0]: unknown syscall "opn" (did you mean "open"?)',
         'p.yaml:7:9 filesystem.root: expected one of readonly, overlay, writable, got "readwrite"',
-        'p.yaml:10:15 filesystem.rules[1].path: globs other than a trailing /** are not supported yet, got "/home/*/.ssh"',
-        "p.yaml:12:9 network.mode: proxy is not implemented yet (use none or host)",
+        'p.yaml:10:15 filesystem.rules[1].path: brace expansion is not supported: write one rule per alternative instead of "/home/{a,b}/.ssh" (a literal "{" is written "[{]")',
+        'p.yaml:12:9 network.mode: expected one of none, host, proxy, got "prox"',
         "p.yaml:13:8 audit: expected true or false, got 1",
       ],
     },

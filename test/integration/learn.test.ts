@@ -1,0 +1,110 @@
+// audit: true and `policy learn` on real sandboxes. Audit lifts the policy's refusals and
+// reports each one; learn writes a policy under which the same command runs again, while a
+// file it never read and a program it never ran are refused.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { defaultPoliciesDir } from "../../sentry/policy/load.js";
+import { describeRun, hostFixtureDir, removeHostDir, runCli, runDo, writeHostFile, writePolicy } from "../helpers/sandbox.js";
+
+let dir: string;
+beforeAll(() => {
+  dir = hostFixtureDir("learn");
+  writeHostFile(join(dir, "input.txt"), "the input\n");
+  writeHostFile(join(dir, "secret.txt"), "not for it\n");
+});
+afterAll(() => removeHostDir(dir));
+
+const DEFAULT = join(defaultPoliciesDir(), "default.yaml");
+
+describe("audit: true", () => {
+  it("lets the workload do what the policy refuses and reports each refusal once, with the rule", async ({ expect }) => {
+    const policy = writePolicy(
+      dir,
+      "audited",
+      `extends: ${DEFAULT}
+syscalls:
+  deny: [uname]
+filesystem:
+  rules:
+    - { path: ${dir}/secret.txt, access: none }
+process:
+  exec:
+    allow: [/usr/bin/dash]
+audit: true
+`,
+    );
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-c", `cat ${dir}/secret.txt; cat ${dir}/secret.txt; uname -s`]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("not for it\nnot for it\nLinux\n");
+    const lines = r.stderr.split("\n").filter((l) => l.startsWith("runsc-ts: audit: "));
+    const hidden = lines.filter((l) => l.includes(`openat ${dir}/secret.txt: hidden (`) && l.includes("audited.yaml:"));
+    expect(hidden, r.stderr).toHaveLength(1);
+    expect(lines.some((l) => /would deny: uname: errno\(EPERM\) \(.*audited\.yaml:\d+ syscalls\.deny/.test(l)), r.stderr).toBe(true);
+    expect(lines.some((l) => /would deny: execve \/usr\/bin\/cat: denied: EACCES/.test(l)), r.stderr).toBe(true);
+    expect(lines.some((l) => l.includes("/usr/bin/dash")), r.stderr).toBe(false);
+  });
+
+  it("keeps what protects the host: a read-only root stays read-only, the built-in table still refuses", async ({ expect }) => {
+    const policy = writePolicy(dir, "audited-ro", `extends: ${DEFAULT}\naudit: true\n`);
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-c", `echo x > ${dir}/new.txt; unshare -U true; echo status=$?`]);
+    expect(existsSync(join(dir, "new.txt"))).toBe(false);
+    expect(r.stderr, describeRun(r)).toMatch(/Read-only file system/);
+    expect(r.stdout).toMatch(/status=[1-9]/);
+  });
+
+  it("refuses as usual without audit", async ({ expect }) => {
+    const policy = writePolicy(dir, "enforced", `extends: ${DEFAULT}\nsyscalls:\n  deny: [uname]\n`);
+    const r = await runDo(["--policy", policy, "--", "uname", "-s"]);
+    expect(r.code, describeRun(r)).toBe(1);
+    expect(r.stderr).toMatch(/Operation not permitted/);
+    expect(r.stderr).not.toMatch(/audit/);
+  });
+});
+
+describe("policy learn", () => {
+  const script = (d: string): string => `cat ${d}/input.txt; id -u`;
+
+  it("writes a valid policy that runs the command again and refuses what it never did", async ({ expect }) => {
+    const out = join(dir, "learned.yaml");
+    const learn = await runCli(["policy", "learn", "--out", out, "--name", "input-reader", "--", "/bin/sh", "-c", script(dir)]);
+    expect(learn.code, describeRun(learn)).toBe(0);
+    expect(learn.stdout).toBe("the input\n0\n");
+    expect(learn.stderr).toContain(`learned policy written to ${out}`);
+    const text = readFileSync(out, "utf8");
+    expect(text).toContain("A starting point, not a proof");
+    expect(text).toContain(`{ path: ${dir}/input.txt, access: read }`);
+
+    const valid = await runCli(["policy", "validate", out]);
+    expect(valid.code, describeRun(valid)).toBe(0);
+
+    // The same run, under the learned policy.
+    const again = await runDo(["--policy", out, "--", "/bin/sh", "-c", script(dir)]);
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(again.stdout).toBe("the input\n0\n");
+
+    // A file it never read does not exist for it; a program it never ran is refused.
+    const other = await runDo(["--policy", out, "--", "/bin/sh", "-c", `cat ${dir}/secret.txt`]);
+    expect(other.code, describeRun(other)).not.toBe(0);
+    expect(other.stderr).toMatch(/No such file or directory/);
+    const ls = await runDo(["--policy", out, "--", "/bin/sh", "-c", `ls ${dir}`]);
+    expect(ls.code, describeRun(ls)).toBe(126);
+    expect(ls.stderr).toMatch(/Permission denied/);
+  });
+
+  it("prints the policy on stdout without --out, after the command's output, and exits with its status", async ({ expect }) => {
+    const r = await runCli(["policy", "learn", "--", "/bin/sh", "-c", "echo out; exit 3"]);
+    expect(r.code, describeRun(r)).toBe(3);
+    expect(r.stdout).toMatch(/^out\n# yaml-language-server: /);
+    expect(r.stdout).toContain("name: learned");
+  });
+
+  it("refuses a bad name and a missing command with a one-line error", async ({ expect }) => {
+    const bad = await runCli(["policy", "learn", "--name", "Bad Name", "--", "true"]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/--name: expected lowercase/);
+    const none = await runCli(["policy", "learn"]);
+    expect(none.code).toBe(125);
+    expect(none.stderr).toMatch(/missing command/);
+  });
+});
