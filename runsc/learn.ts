@@ -14,20 +14,24 @@
 //     the sandbox's own /proc, /dev and /tmp need no rule;
 //   * process.exec.allow: each file the run executed, as exec resolves it (symlinks followed,
 //     "#!" interpreters included); the ELF interpreter (ld.so) is made readable;
-//   * network: none when the run used no IP address but loopback, else the addresses and ports
-//     it reached are listed in a comment (with proxy-mode egress rules where available);
+//   * network: none when the run made no TCP connection beyond loopback, else proxy with one
+//     egress rule per address it connected to (its ports listed); datagrams it sent beyond
+//     loopback and host unix sockets it used are named in comments (neither is carried);
 //   * syscalls: the policy's refusals the run hit are allowed, each named.
 // A learned policy is a starting point, not a proof: another input, another code path or a
 // later version of the program may need more.
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { posix } from "node:path";
 import type { AuditFact } from "../sentry/audit.js";
 import { literalPattern, normalizePath } from "../sentry/policy/paths.js";
+import { hostFs } from "./sandbox/mounts.js";
 
 /** What learn asks of the host (injectable for tests). */
 export interface HostView {
   kind(path: string): "dir" | "file" | undefined;
   realpath(path: string): string | undefined;
+  /** Whether the sandbox's ids may reach the path (mounts.ts HostFs.reachable). */
+  reachable(path: string): boolean;
   /** The "#!" interpreter (as written) or ELF PT_INTERP of an executable, if any. */
   interpreter(path: string): { kind: "script" | "elf"; path: string } | undefined;
 }
@@ -121,7 +125,8 @@ function execFiles(facts: readonly AuditFact[], host: HostView): { exec: Set<str
   const exec = new Set<string>();
   const loaders = new Set<string>();
   for (const f of facts) {
-    if (f.kind !== "exec") continue;
+    // An exec the sandbox could not reach failed (the fact is recorded before the kernel runs it).
+    if (f.kind !== "exec" || !host.reachable(f.path)) continue;
     let file = host.realpath(f.path);
     for (let depth = 0; file !== undefined && depth < 4 && !exec.has(file); depth++) {
       exec.add(file);
@@ -137,6 +142,15 @@ function execFiles(facts: readonly AuditFact[], host: HostView): { exec: Set<str
     }
   }
   return { exec, loaders };
+}
+
+/** The IPv4 address of an IPv4-mapped IPv6 address (0:0:0:0:0:ffff:a00:5), else undefined. */
+function v4Mapped(address: string): string | undefined {
+  const m = /^0:0:0:0:0:ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(address);
+  if (!m) return undefined;
+  const hi = parseInt(m[1]!, 16);
+  const lo = parseInt(m[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 /** A word as a shell would need it quoted. */
@@ -155,7 +169,9 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
   const written = new Set<string>();
   const created = new Set<string>();
   const syscalls = new Map<string, string>();
-  const remote = new Map<string, string>();
+  /** TCP destinations (a connect), by address; datagrams sent to an address. */
+  const tcp = new Map<string, Set<number>>();
+  const udp = new Set<string>();
   const localOnly: string[] = [];
   const hostSockets = new Set<string>();
 
@@ -182,10 +198,12 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
           break;
         }
         if (f.syscall === "bind" || f.port === undefined) break;
-        const loop = f.address.startsWith("127.") || f.address === "0:0:0:0:0:0:0:1";
-        const key = f.family === "inet6" ? `[${f.address}]:${f.port}` : `${f.address}:${f.port}`;
+        const address = f.family === "inet6" ? v4Mapped(f.address) ?? f.address : f.address;
+        const loop = address.startsWith("127.") || address === "0:0:0:0:0:0:0:1" || address === "0.0.0.0" || address === "0:0:0:0:0:0:0:0";
+        const key = address.includes(":") ? `[${address}]:${f.port}` : `${address}:${f.port}`;
         if (loop) localOnly.push(key);
-        else remote.set(key, f.syscall === "connect" ? "tcp" : "udp");
+        else if (f.syscall === "connect") tcp.set(address, new Set([...(tcp.get(address) ?? []), f.port]));
+        else udp.add(key);
         break;
       }
       case "exec":
@@ -195,7 +213,7 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
   const { exec, loaders } = execFiles(input.facts, host);
   for (const e of exec) files.add(e);
   // The paths the run named must lead there too (/bin/sh through the /bin symlink).
-  for (const f of input.facts) if (f.kind === "exec" && !isOwn(f.path)) files.add(normalizePath(f.path));
+  for (const f of input.facts) if (f.kind === "exec" && !isOwn(f.path) && host.reachable(f.path)) files.add(normalizePath(f.path));
   for (const l of loaders) files.add(l);
   // Read access to what was written is implied by read-write on its directory.
   const rules: Rules = { read: readRules(files, listed, host), readWrite: new Set([...created].filter((d) => d !== "/").map((d) => `${d}/**`)) };
@@ -239,11 +257,19 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
   }
   out.push("");
   out.push("network:");
-  out.push("  mode: none");
-  if (remote.size > 0) {
-    out.push("  # The run reached these addresses, which mode none refuses; allow them with");
-    out.push("  # mode: proxy and egress rules, or mode: host:");
-    for (const [k, proto] of [...remote].sort()) out.push(`  #   ${k} (${proto})`);
+  if (tcp.size === 0) {
+    out.push("  mode: none");
+  } else {
+    out.push("  mode: proxy                # the TCP connections the run made, carried by the sentry");
+    out.push("  egress:");
+    for (const [address, ports] of [...tcp].sort(([a], [b]) => a.localeCompare(b))) {
+      const list = [...ports].sort((a, b) => a - b);
+      out.push(`    - { to: ${yamlString(address)}, ports: ${list.length === 1 ? list[0] : `[${list.join(", ")}]`} }`);
+    }
+  }
+  if (udp.size > 0) {
+    out.push(`  # The run also sent datagrams (${sorted(udp).join(", ")}): they are not carried (proxy mode carries TCP);`);
+    out.push("  # use mode: host if the program needs them.");
   }
   if (localOnly.length > 0) {
     out.push(`  # The run also used loopback (${[...new Set(localOnly)].sort().join(", ")}): inside the sandbox that is its own.`);
@@ -257,20 +283,9 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
 
 /** The host as the sandbox of `do` sees it (its root is the host's). */
 export const hostView: HostView = {
-  kind(path) {
-    try {
-      return statSync(path).isDirectory() ? "dir" : "file";
-    } catch {
-      return undefined;
-    }
-  },
-  realpath(path) {
-    try {
-      return realpathSync(path);
-    } catch {
-      return undefined;
-    }
-  },
+  kind: (path) => hostFs.kind(path),
+  realpath: (path) => hostFs.realpath(path),
+  reachable: (path) => hostFs.reachable(path),
   interpreter(path) {
     let fd: number;
     try {

@@ -6,6 +6,8 @@
 // read-only or masked, and noexec where the workload can write.
 import type { Policy } from "../../sentry/policy/schema.js";
 import { lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { isSandboxId } from "./ids.js";
 import type { FilesystemRule } from "../../sentry/policy/schema.js";
 import { literalPattern, normalizePath, parsePathPattern, patternReaches } from "../../sentry/policy/paths.js";
 import { expandRules } from "./globs.js";
@@ -66,6 +68,12 @@ export interface HostFs {
   realpath(path: string): string | undefined;
   /** The target of the path when it is a symlink itself, else undefined. */
   symlink(path: string): string | undefined;
+  /**
+   * Whether the sandbox's ids may look the path up: every directory on the way searchable by
+   * them (they own nothing on the host, so "other" bits apply to host-owned directories).
+   * What they may not reach stays out of the sandbox, as it would be out of reach inside.
+   */
+  reachable(path: string): boolean;
 }
 
 export const hostFs: HostFs = {
@@ -88,6 +96,20 @@ export const hostFs: HostFs = {
       return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
     } catch {
       return undefined;
+    }
+  },
+  reachable(path) {
+    const real = hostFs.realpath(path);
+    if (real === undefined) return false;
+    for (let dir = dirname(real); ; dir = dirname(dir)) {
+      try {
+        const st = statSync(dir);
+        const bit = isSandboxId(st.uid) ? 0o100 : isSandboxId(st.gid) ? 0o010 : 0o001;
+        if ((st.mode & bit) === 0) return false;
+      } catch {
+        return false;
+      }
+      if (dir === "/") return true;
     }
   },
 };
@@ -264,7 +286,7 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
     if (fresh) {
       if (rule.access === "none" && !opaque.has(base)) continue; // never made visible
       const k = host.kind(base);
-      if (k === undefined) continue; // nothing there on the host
+      if (k === undefined || !host.reachable(base)) continue; // nothing there the sandbox could reach
       mountPointChain(base, k);
       source = base;
     }

@@ -16,6 +16,7 @@ import type { InitRecord } from "./initConfig.js";
 import { ensureMaskFile } from "./maskFile.js";
 import { resolveEgressHosts, withEgressHosts } from "./egressHosts.js";
 import { planDoMounts } from "./mounts.js";
+import { HOST_ID_BASE, ID_RANGE } from "./ids.js";
 import { literalPattern } from "../../sentry/policy/paths.js";
 import type { StartMessage, WorkerData, WorkerMessage } from "./worker.js";
 import type { AuditFact } from "../../sentry/audit.js";
@@ -32,12 +33,7 @@ const CLONE_NEWUSER = 0x10000000;
 const CLONE_NEWPID = 0x20000000;
 const CLONE_NEWNET = 0x40000000;
 
-/**
- * Host ids that the sandbox's ids 0..65535 map to: root inside is this unprivileged uid
- * outside, which owns nothing on the host.
- */
-export const HOST_ID_BASE = 100000;
-export const ID_RANGE = 65536;
+export { HOST_ID_BASE, ID_RANGE } from "./ids.js";
 
 /** The sentry's thread, started early so that its startup overlaps the rest. */
 export class SentryThread {

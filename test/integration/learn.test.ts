@@ -2,6 +2,9 @@
 // reports each one; learn writes a policy under which the same command runs again, while a
 // file it never read and a program it never ran are refused.
 import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { AddressInfo, Server } from "node:net";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { defaultPoliciesDir } from "../../sentry/policy/load.js";
@@ -106,5 +109,65 @@ describe("policy learn", () => {
     const none = await runCli(["policy", "learn"]);
     expect(none.code).toBe(125);
     expect(none.stderr).toMatch(/missing command/);
+  });
+});
+
+describe("policy learn with a network client", () => {
+  let server: Server;
+  let other: Server;
+  let address: string;
+  const CLIENT = [
+    "import socket, sys",
+    "s = socket.socket()",
+    "try:",
+    "    s.connect((sys.argv[1], int(sys.argv[2])))",
+    "    s.sendall(b'hi\\n')",
+    "    print(s.recv(100).decode().strip())",
+    "except OSError as e:",
+    "    print('errno', e.errno)",
+  ].join("\n");
+  const listen = (s: Server): Promise<number> =>
+    new Promise((resolve, reject) => {
+      s.once("error", reject);
+      s.listen({ port: 0, host: address }, () => resolve((s.address() as AddressInfo).port));
+    });
+  let port = 0;
+  let otherPort = 0;
+
+  beforeAll(async () => {
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a !== undefined && a.family === "IPv4" && !a.internal);
+    if (external === undefined) throw new Error("this machine has no non-internal IPv4 address: the test needs one to connect to");
+    address = external.address;
+    const serve = (sock: import("node:net").Socket): void => {
+      sock.on("error", () => {});
+      sock.once("data", () => sock.end("pong\n"));
+    };
+    server = createServer(serve);
+    other = createServer(serve);
+    port = await listen(server);
+    otherPort = await listen(other);
+  });
+  afterAll(() => {
+    server.close();
+    other.close();
+  });
+
+  it("carries the connection the run made under proxy, and refuses another port", async ({ expect }) => {
+    const out = join(dir, "client.yaml");
+    const learn = await runCli(["policy", "learn", "--out", out, "--", "python3", "-c", CLIENT, address, String(port)]);
+    expect(learn.code, describeRun(learn)).toBe(0);
+    expect(learn.stdout).toBe("pong\n");
+    const text = readFileSync(out, "utf8");
+    expect(text).toContain("mode: proxy");
+    expect(text).toContain(`- { to: ${address}, ports: ${port} }`);
+
+    const again = await runDo(["--policy", out, "--", "python3", "-c", CLIENT, address, String(port)]);
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(again.stdout).toBe("pong\n");
+    const elsewhere = await runDo(["--policy", out, "--", "python3", "-c", CLIENT, address, String(otherPort)]);
+    expect(elsewhere.code, describeRun(elsewhere)).toBe(0);
+    expect(elsewhere.stdout).toBe("errno 13\n"); // EACCES
   });
 });

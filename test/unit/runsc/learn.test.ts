@@ -15,6 +15,7 @@ const DIRS = new Set(["/usr/bin", "/var/data", "/var/data/in", "/srv/out", "/etc
 const host: HostView = {
   kind: (p) => (DIRS.has(p) ? "dir" : p.startsWith("/missing") ? undefined : "file"),
   realpath: (p) => (p === "/bin/sh" ? "/usr/bin/dash" : p.replace(/^\/bin\//, "/usr/bin/")),
+  reachable: (p) => !p.startsWith("/root/"),
   interpreter: (p) =>
     p === "/opt/tool/run.sh"
       ? { kind: "script", path: "/bin/sh" }
@@ -34,6 +35,7 @@ const open = (path: string, extra: Partial<Extract<AuditFact, { kind: "path" }>>
 });
 
 const FACTS: AuditFact[] = [
+  { kind: "exec", syscall: "execve", path: "/root/.local/bin/run.sh" }, // PATH search: out of reach, failed
   { kind: "exec", syscall: "execve", path: "/opt/tool/run.sh" },
   { kind: "exec", syscall: "execve", path: "/bin/sh" },
   open("/etc/ld.so.cache"),
@@ -51,6 +53,9 @@ const FACTS: AuditFact[] = [
   open("/var/data/in", { dir: true }),
   { kind: "syscall", syscall: "sethostname", would: "errno(EPERM)", answered: "allow" },
   { kind: "net", syscall: "connect", family: "inet", address: "192.0.2.10", port: 443 },
+  { kind: "net", syscall: "connect", family: "inet6", address: "0:0:0:0:0:ffff:c000:20a", port: 8443 },
+  { kind: "net", syscall: "connect", family: "inet", address: "127.0.0.1", port: 5432 },
+  { kind: "net", syscall: "sendto", family: "inet", address: "192.0.2.53", port: 53 },
   { kind: "net", syscall: "connect", family: "unix", address: "/run/dbus/system_bus_socket" },
 ];
 
@@ -102,10 +107,14 @@ describe("learnPolicy", () => {
     expect(visible("/bin/sh")).toBe(true);
   });
 
-  it("allows the refused syscalls the run used, and keeps the network closed with what it reached listed", () => {
+  it("allows the refused syscalls the run used, and carries exactly the TCP connections it made", () => {
     expect(policy.syscalls.allow).toContain("sethostname");
-    expect(policy.network.mode).toBe("none");
-    expect(yaml).toContain("192.0.2.10:443 (tcp)");
+    expect(policy.network.mode).toBe("proxy");
+    // One rule per address, its ports listed; a v4-mapped address is its IPv4 address.
+    expect(policy.network.egress).toEqual([{ to: "192.0.2.10", ports: [443, 8443], protocol: "tcp" }]);
+    // Loopback is the sandbox's own; datagrams and host sockets are named, not carried.
+    expect(yaml).toContain("127.0.0.1:5432");
+    expect(yaml).toContain("192.0.2.53:53");
     expect(yaml).toContain("/run/dbus/system_bus_socket");
   });
 });

@@ -251,6 +251,7 @@ describe("planDoMounts: a hidden directory with visible paths beneath it (an all
     "/usr": "dir",
     "/usr/bin": "dir",
     "/etc/passwd": "file",
+    "/root/.profile": "file",
     "/srv/app": "dir",
     "/srv/app/cache": "dir",
   };
@@ -259,6 +260,7 @@ describe("planDoMounts: a hidden directory with visible paths beneath it (an all
     kind: (p) => kinds[p.replace(/^\/bin(?=\/|$)/, "/usr/bin")],
     realpath: (p) => (kinds[p.replace(/^\/bin(?=\/|$)/, "/usr/bin")] ? p.replace(/^\/bin(?=\/|$)/, "/usr/bin") : undefined),
     symlink: (p) => (p === "/bin" ? "usr/bin" : undefined),
+    reachable: (p) => !p.startsWith("/root/"),
   };
 
   it("makes / an empty tmpfs holding mount points for what the rules show, bound from the host", () => {
@@ -271,6 +273,7 @@ describe("planDoMounts: a hidden directory with visible paths beneath it (an all
             { path: "/usr/**", access: "read" },
             { path: "/etc/passwd", access: "read" },
             { path: "/nothere/**", access: "read" },
+            { path: "/root/.profile", access: "read" },
           ],
         },
       }),
@@ -285,8 +288,10 @@ describe("planDoMounts: a hidden directory with visible paths beneath it (an all
     // Mount points are made before their mounts: /etc as a directory, passwd as a file.
     expect(idx(plan.find((r) => r.op === "mkdir" && r.path === `${ROOT}/etc`))).toBeLessThan(idx(mountOn(plan, `${ROOT}/etc/passwd`)));
     expect(plan.some((r) => r.op === "mkfile" && r.path === `${ROOT}/etc/passwd`)).toBe(true);
-    // What the host lacks gets no mount point, and the sandbox's own /proc, /dev and /tmp are there.
+    // What the host lacks, or the sandbox's ids could not reach there (/root is 0700), gets no
+    // mount point; the sandbox's own /proc, /dev and /tmp are there.
     expect(plan.some((r) => "path" in r && r.path === `${ROOT}/nothere`)).toBe(false);
+    expect(plan.some((r) => "path" in r && r.path.startsWith(`${ROOT}/root`))).toBe(false);
     mountOn(plan, `${ROOT}/proc`, "proc");
     mountOn(plan, `${ROOT}/tmp`, "tmpfs");
     // The root takes no new entries, and the attribute comes after every mount point.
