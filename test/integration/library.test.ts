@@ -3,6 +3,9 @@
 // it (a Python web app, a Node service, a make + gcc build) and is refused what it does not
 // allow. no-network refuses even the sandbox's own loopback while unix socket pairs work.
 import { chmodSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { AddressInfo, Server } from "node:net";
+import { networkInterfaces } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { describeRun, hostFixtureDir, removeHostDir, ROOT, runCli, runDo, writeHostFile } from "../helpers/sandbox.js";
@@ -45,6 +48,7 @@ describe("the shipped policies", () => {
       "policies/examples/python-web.yaml",
       "policies/examples/node-service.yaml",
       "policies/examples/build-job.yaml",
+      "policies/examples/api-client.yaml",
     ]) {
       expect(files, `${f} is missing`).toContain(f);
     }
@@ -293,5 +297,75 @@ attempt("unix-pair", unix_pair)
     const r = await runDo(["--policy", policy("default.yaml"), "--", "/usr/bin/python3", "-c", PROBE]);
     expect(r.code, describeRun(r)).toBe(0);
     expect(r.stdout, describeRun(r)).toBe("tcp-loopback ping\nudp6 ok\nunix-pair pong\n");
+  });
+});
+
+describe("examples/api-client.yaml", () => {
+  const CLIENT = `
+import errno, os, signal, socket, sys, time
+
+def attempt(label, fn):
+    try:
+        fn()
+        print(label, "ok")
+    except OSError as e:
+        print(label, errno.errorcode.get(e.errno, e.errno))
+
+def call(port):
+    s = socket.create_connection((sys.argv[1], port), timeout=10)
+    s.sendall(b"GET\\n")
+    print("api", s.recv(100).decode().strip())
+
+attempt("api", lambda: call(int(sys.argv[2])))
+attempt("elsewhere", lambda: call(int(sys.argv[3])))
+child = os.fork()
+if child == 0:
+    time.sleep(5)
+    os._exit(0)
+attempt("kill-child", lambda: os.kill(child, signal.SIGTERM))
+attempt("signal-self", lambda: os.kill(os.getpid(), 0))
+`;
+  let server: Server;
+  let other: Server;
+  let address: string;
+  let client: string;
+
+  const listen = (s: Server): Promise<number> =>
+    new Promise((resolve, reject) => {
+      s.once("error", reject);
+      s.listen({ port: 0, host: address }, () => resolve((s.address() as AddressInfo).port));
+    });
+
+  beforeAll(() => {
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a !== undefined && a.family === "IPv4" && !a.internal);
+    if (external === undefined) throw new Error("this machine has no non-internal IPv4 address: the example's test needs one to connect to");
+    address = external.address;
+    const serve = (sock: import("node:net").Socket): void => {
+      sock.on("error", () => {});
+      sock.once("data", () => sock.end("200 ok\n"));
+    };
+    server = createServer(serve);
+    other = createServer(serve);
+    const dir = fixtureSubdir("api-client");
+    client = writeHostFile(join(dir, "client.py"), CLIENT);
+  });
+  afterAll(() => {
+    server.close();
+    other.close();
+  });
+
+  it("reaches the API its egress names, is refused elsewhere, and signals only itself", async ({ expect }) => {
+    const [port, otherPort] = [await listen(server), await listen(other)];
+    // The example names a documentation network: a policy built on it names this machine's
+    // address instead (a child's egress list replaces its parent's).
+    const local = writeHostFile(
+      join(fixtures, "api-client-here.yaml"),
+      `apiVersion: runsc-ts/v1\nkind: Policy\nname: api-client-here\nextends: ${policy("examples/api-client.yaml")}\nnetwork:\n  mode: proxy\n  egress:\n    - { to: ${address}/32, ports: ${port} }\n`,
+    );
+    const r = await runDo(["--policy", local, "--", "python3", client, address, String(port), String(otherPort)]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("api 200 ok\napi ok\nelsewhere EACCES\nkill-child EPERM\nsignal-self ok\n");
   });
 });
