@@ -13,7 +13,6 @@ import { runDo, SandboxError, SentryThread, withEntrypoint } from "../sandbox/sa
 import type { AuditFact } from "../../sentry/audit.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { writeFully } from "../write.js";
-import { readOciSeccomp } from "../ociSeccomp.js";
 
 export interface DoFlags {
   policy: string;
@@ -109,7 +108,8 @@ export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFla
       policy,
       network: flags.network ?? policy.network.mode,
       trace,
-      ...(flags.seccomp !== undefined ? { ociSeccomp: readOciSeccomp(flags.seccomp) } : {}),
+      // zod loads only for a profile to check.
+      ...(flags.seccomp !== undefined ? { ociSeccomp: (await import("../ociSeccomp.js")).readOciSeccomp(flags.seccomp) } : {}),
       hostname: flags.hostname ?? policy.hostname ?? "runsc-ts",
       sentry,
       log,
