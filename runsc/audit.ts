@@ -30,6 +30,10 @@ export function judge(policy: Policy, locate: Locate, f: AuditFact): string | un
       const e = explainExec(policy, locate, f.path);
       return e.decision.startsWith("denied") ? `would deny: ${f.syscall} ${f.path}: ${e.decision} (${e.because})` : undefined;
     }
+    case "signal":
+      return policy.process.signals === "self" && !f.own
+        ? `would deny: ${f.syscall} of ${f.target} (not the caller's own process): EPERM (${locate(["process", "signals"])} process.signals self)`
+        : undefined;
     case "net": {
       if (f.family === "unix" || f.port === undefined || f.syscall === "bind") return undefined;
       const target = f.family === "inet6" ? `[${f.address}]:${f.port}` : `${f.address}:${f.port}`;

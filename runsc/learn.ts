@@ -17,6 +17,7 @@
 //   * network: none when the run made no TCP connection beyond loopback, else proxy with one
 //     egress rule per address it connected to (its ports listed); datagrams it sent beyond
 //     loopback and host unix sockets it used are named in comments (neither is carried);
+//   * process.signals: self when the run signalled no process but its own, else sandbox;
 //   * syscalls: the policy's refusals the run hit are allowed, each named.
 // A learned policy is a starting point, not a proof: another input, another code path or a
 // later version of the program may need more.
@@ -174,6 +175,7 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
   const udp = new Set<string>();
   const localOnly: string[] = [];
   const hostSockets = new Set<string>();
+  let signalsOthers = false;
 
   for (const f of input.facts) {
     switch (f.kind) {
@@ -206,6 +208,9 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
         else udp.add(key);
         break;
       }
+      case "signal":
+        if (!f.own) signalsOthers = true;
+        break;
       case "exec":
         break;
     }
@@ -248,13 +253,14 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
   if (![...rules.read, ...rules.readWrite].some((p) => under(input.cwd, p.endsWith("/**") ? p.slice(0, -3) : p)) && input.cwd !== "/") {
     out.push(`    # The run's working directory, ${input.cwd}, holds nothing it used: it is hidden too.`);
   }
+  out.push("");
+  out.push("process:");
   if (exec.size > 0) {
-    out.push("");
-    out.push("process:");
     out.push("  exec:");
     out.push("    allow:");
     for (const e of sorted(exec)) out.push(`      - ${yamlString(literalPattern(e))}`);
   }
+  out.push(signalsOthers ? "  signals: sandbox         # the run signalled other processes" : "  signals: self            # the run signalled no process but itself");
   out.push("");
   out.push("network:");
   if (tcp.size === 0) {

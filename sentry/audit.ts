@@ -12,7 +12,7 @@ import { AT_FDCWD, O_ACCMODE, O_CREAT, O_DIRECTORY, O_RDONLY, O_TRUNC, __O_TMPFI
 import { AF_INET, AF_INET6, AF_UNIX } from "./abi/socket.js";
 import { sysnoName } from "./abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/task.js";
-import { asSentry } from "./kernel/task.js";
+import { asSentry, taskCreds } from "./kernel/task.js";
 import type { FilterAction } from "./syscalls/syscall.js";
 
 export type AuditFact =
@@ -20,6 +20,8 @@ export type AuditFact =
   | { kind: "path"; syscall: string; path: string; resolved?: string; write: boolean; dir: boolean; examine: boolean; errno?: string }
   | { kind: "exec"; syscall: string; path: string }
   | { kind: "net"; syscall: string; family: "inet" | "inet6" | "unix"; address: string; port?: number; errno?: string }
+  /** A signal sent by the workload (not by the sandbox's init): to its own thread group or not. */
+  | { kind: "signal"; syscall: string; target: number; own: boolean }
   /** A syscall the policy refuses: `would` it fail or kill, and what the sandbox answered. */
   | { kind: "syscall"; syscall: string; would: string; answered: string };
 
@@ -49,8 +51,21 @@ const ADDRS: Record<string, { addr: number; len: number }> = {
   bind: { addr: 1, len: 2 },
 };
 
+/**
+ * Where the signal syscalls keep their target, and what counts as the caller's own: its
+ * process (thread group) id, or for tkill its own thread. pidfd_send_signal names its target
+ * by descriptor and is left out.
+ */
+const SIGNALS: Record<string, "process" | "group" | "thread"> = {
+  kill: "process",
+  rt_sigqueueinfo: "process",
+  tgkill: "group",
+  rt_tgsigqueueinfo: "group",
+  tkill: "thread",
+};
+
 /** The syscalls facts are recorded for: what `policy learn` traces. */
-export const RECORDED_SYSCALLS: readonly string[] = [...Object.keys(PATHS), ...Object.keys(ADDRS)];
+export const RECORDED_SYSCALLS: readonly string[] = [...Object.keys(PATHS), ...Object.keys(ADDRS), ...Object.keys(SIGNALS)];
 
 export function actionText(a: FilterAction): string {
   switch (a.kind) {
@@ -98,6 +113,13 @@ export function factOf(k: Kernel, ev: TrapEvent, r: Reply): AuditFact | undefine
     if (p !== undefined) return pathFact(k, ev, name, p, r);
     const a = ADDRS[name];
     if (a !== undefined) return addrFact(k, ev, name, a, r);
+    const sig = SIGNALS[name];
+    if (sig !== undefined && ev.pid !== k.initPid) {
+      const creds = taskCreds(k, ev.pid);
+      const target = ev.argInt(0);
+      const own = sig === "group" ? target === creds.nstgid : target === creds.nstgid || target === creds.nspid;
+      return { kind: "signal", syscall: name, target, own };
+    }
   } catch {
     // A task that vanished, or memory that cannot be read: nothing to record.
   }

@@ -77,6 +77,7 @@ describe("policy learn", () => {
     const text = readFileSync(out, "utf8");
     expect(text).toContain("A starting point, not a proof");
     expect(text).toContain(`{ path: ${dir}/input.txt, access: read }`);
+    expect(text).toMatch(/^  signals: self /m);
 
     const valid = await runCli(["policy", "validate", out]);
     expect(valid.code, describeRun(valid)).toBe(0);
@@ -100,6 +101,18 @@ describe("policy learn", () => {
     expect(r.code, describeRun(r)).toBe(3);
     expect(r.stdout).toMatch(/^out\n# yaml-language-server: /);
     expect(r.stdout).toContain("name: learned");
+  });
+
+  it("leaves signals to the sandbox when the run signalled another process, and audit reports such a signal", async ({ expect }) => {
+    const out = join(dir, "jobs.yaml");
+    const learn = await runCli(["policy", "learn", "--out", out, "--", "/bin/sh", "-c", "sleep 5 & kill $!; wait; echo done"]);
+    expect(learn.code, describeRun(learn)).toBe(0);
+    expect(readFileSync(out, "utf8")).toMatch(/^  signals: sandbox /m);
+    const policy = writePolicy(dir, "audited-signals", `extends: ${DEFAULT}\nprocess:\n  signals: self\naudit: true\n`);
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-c", "sleep 5 & kill $!; wait; echo done"]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("done\n");
+    expect(r.stderr).toMatch(/audit: would deny: kill of \d+ \(not the caller's own process\): EPERM \(.*audited-signals\.yaml:\d+ process\.signals self\)/);
   });
 
   it("refuses a bad name and a missing command with a one-line error", async ({ expect }) => {

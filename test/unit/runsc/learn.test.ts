@@ -52,6 +52,7 @@ const FACTS: AuditFact[] = [
   open("/tmp/scratch", { write: true }),
   open("/var/data/in", { dir: true }),
   { kind: "syscall", syscall: "sethostname", would: "errno(EPERM)", answered: "allow" },
+  { kind: "signal", syscall: "tgkill", target: 7, own: true },
   { kind: "net", syscall: "connect", family: "inet", address: "192.0.2.10", port: 443 },
   { kind: "net", syscall: "connect", family: "inet6", address: "0:0:0:0:0:ffff:c000:20a", port: 8443 },
   { kind: "net", syscall: "connect", family: "inet", address: "127.0.0.1", port: 5432 },
@@ -116,5 +117,14 @@ describe("learnPolicy", () => {
     expect(yaml).toContain("127.0.0.1:5432");
     expect(yaml).toContain("192.0.2.53:53");
     expect(yaml).toContain("/run/dbus/system_bus_socket");
+  });
+
+  it("confines signals to the process when the run signalled nothing else, and not otherwise", () => {
+    expect(policy.process.signals).toBe("self");
+    const other = learnPolicy(
+      { facts: [...FACTS, { kind: "signal", syscall: "kill", target: 12, own: false }], command: ["x"], base: "default", name: "t", cwd: "/", schemaRef: "s.json" },
+      host,
+    );
+    expect(parsePolicy(other, join(defaultPoliciesDir(), "t.yaml")).process.signals).toBe("sandbox");
   });
 });

@@ -109,7 +109,7 @@ describe("the dispatcher under audit", () => {
 
 describe("judging facts", () => {
   const locate = (path: readonly PropertyKey[]): string => `default.yaml:${path.join(".")}`;
-  const strict: Policy = { ...DEFAULT, process: { ...DEFAULT.process, exec: { allow: ["/usr/bin/**"], entrypoint: false } } };
+  const strict: Policy = { ...DEFAULT, process: { ...DEFAULT.process, signals: "self", exec: { allow: ["/usr/bin/**"], entrypoint: false } } };
 
   it.each<[string, AuditFact, RegExp | undefined]>([
     ["a hidden file", { kind: "path", syscall: "openat", path: "/etc/shadow", write: false, dir: false, examine: false }, /would deny: openat \/etc\/shadow: hidden/],
@@ -118,6 +118,8 @@ describe("judging facts", () => {
     ["an exec outside the list", { kind: "exec", syscall: "execve", path: "/opt/x" }, /would deny: execve \/opt\/x: denied: EACCES/],
     ["an exec inside it", { kind: "exec", syscall: "execve", path: "/usr/bin/id" }, undefined],
     ["a connect under network none", { kind: "net", syscall: "connect", family: "inet", address: "192.0.2.1", port: 80 }, /would deny: connect 192\.0\.2\.1:80/],
+    ["a signal to another process under signals: self", { kind: "signal", syscall: "kill", target: 12, own: false }, /would deny: kill of 12 .*EPERM \(default\.yaml:process\.signals process\.signals self\)/],
+    ["a signal to itself", { kind: "signal", syscall: "tgkill", target: 3, own: true }, undefined],
     ["a syscall", { kind: "syscall", syscall: "sethostname", would: "errno(EPERM)", answered: "allow" }, /would deny: sethostname: errno\(EPERM\) \(default\.yaml:syscalls\.deny\.0 syscalls\.deny lists it\)/],
   ])("%s", (_, fact, want) => {
     const line = judge(strict, locate, fact);
