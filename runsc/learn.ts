@@ -13,7 +13,8 @@
 //         (failed writes are not granted: the run did not do them);
 //     the sandbox's own /proc, /dev and /tmp need no rule;
 //   * process.exec.allow: each file the run executed, as exec resolves it (symlinks followed,
-//     "#!" interpreters included); the ELF interpreter (ld.so) is made readable;
+//     "#!" interpreters included), and a program it wrote in its own /tmp by its path there
+//     (which lifts noexec from /tmp); the ELF interpreter (ld.so) is made readable;
 //   * network: none when the run made no TCP connection beyond loopback, else proxy with one
 //     egress rule per address it connected to (its ports listed); datagrams it sent beyond
 //     loopback and host unix sockets it used are named in comments (neither is carried);
@@ -126,8 +127,15 @@ function execFiles(facts: readonly AuditFact[], host: HostView): { exec: Set<str
   const exec = new Set<string>();
   const loaders = new Set<string>();
   for (const f of facts) {
+    if (f.kind !== "exec") continue;
+    // A program the run made in its own /tmp (or /dev/shm): that file, by its path there (the
+    // host cannot see it; exec resolves it in the sandbox).
+    if (isOwn(normalizePath(f.path))) {
+      if (!under(normalizePath(f.path), "/proc") && !under(normalizePath(f.path), "/dev/fd")) exec.add(normalizePath(f.path));
+      continue;
+    }
     // An exec the sandbox could not reach failed (the fact is recorded before the kernel runs it).
-    if (f.kind !== "exec" || !host.reachable(f.path)) continue;
+    if (!host.reachable(f.path)) continue;
     let file = host.realpath(f.path);
     for (let depth = 0; file !== undefined && depth < 4 && !exec.has(file); depth++) {
       exec.add(file);
@@ -216,7 +224,7 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
     }
   }
   const { exec, loaders } = execFiles(input.facts, host);
-  for (const e of exec) files.add(e);
+  for (const e of exec) if (!isOwn(e)) files.add(e);
   // The paths the run named must lead there too (/bin/sh through the /bin symlink).
   for (const f of input.facts) if (f.kind === "exec" && !isOwn(f.path) && host.reachable(f.path)) files.add(normalizePath(f.path));
   for (const l of loaders) files.add(l);

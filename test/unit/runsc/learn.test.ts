@@ -38,6 +38,7 @@ const FACTS: AuditFact[] = [
   { kind: "exec", syscall: "execve", path: "/root/.local/bin/run.sh" }, // PATH search: out of reach, failed
   { kind: "exec", syscall: "execve", path: "/opt/tool/run.sh" },
   { kind: "exec", syscall: "execve", path: "/bin/sh" },
+  { kind: "exec", syscall: "execve", path: "/tmp/build/a.out" }, // what the run built in its own /tmp
   open("/etc/ld.so.cache"),
   open("/lib/x86_64-linux-gnu/libc.so.6", { resolved: "/usr/lib/x86_64-linux-gnu/libc.so.6" }),
   open("/usr/share/zoneinfo/Europe/Paris"),
@@ -101,7 +102,7 @@ describe("learnPolicy", () => {
   });
 
   it("allows exactly the files the run executed, as exec resolves them, with a script's interpreter", () => {
-    expect(policy.process.exec?.allow).toEqual(["/opt/tool/run.sh", "/usr/bin/dash"]);
+    expect(policy.process.exec?.allow).toEqual(["/opt/tool/run.sh", "/tmp/build/a.out", "/usr/bin/dash"]);
     expect(explainExec(policy, locate, "/usr/bin/dash").decision).toMatch(/^allowed/);
     expect(explainExec(policy, locate, "/usr/bin/id").decision).toMatch(/^denied/);
     // The path the run named (/bin/sh) stays reachable.
