@@ -4,6 +4,7 @@ import type { AuditFact } from "../sentry/audit.js";
 import type { Locate } from "../sentry/policy/explain.js";
 import { explainConnect, explainExec, explainOpen, explainSyscall } from "../sentry/policy/explain.js";
 import type { Policy } from "../sentry/policy/schema.js";
+import { hostFs } from "./sandbox/mounts.js";
 
 /** "would deny: WHAT: DECISION (because)" for a fact the policy refuses, else undefined. */
 export function judge(policy: Policy, locate: Locate, f: AuditFact): string | undefined {
@@ -21,7 +22,7 @@ export function judge(policy: Policy, locate: Locate, f: AuditFact): string | un
     case "path": {
       // Hidden paths are what audit lifts; writes the mounts refuse are refused anyway.
       for (const p of f.resolved !== undefined ? [f.path, f.resolved] : [f.path]) {
-        const e = explainOpen(policy, locate, p, "r");
+        const e = explainOpen(policy, locate, hostFs.realpath(p) ?? p, "r", (q) => hostFs.realpath(q));
         if (e.decision.startsWith("denied")) return `would deny: ${f.syscall} ${p}: hidden (${e.because})`;
       }
       return undefined;

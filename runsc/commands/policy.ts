@@ -108,7 +108,7 @@ export function policyCommand(globals: () => GlobalOptions): Command {
           e = ex.explainSyscall(p, locate, flags.syscall, args);
         } else if (flags.open !== undefined) {
           what = `open ${flags.open} for ${{ r: "reading", w: "writing", x: "executing" }[flags.mode]}`;
-          e = ex.explainOpen(p, locate, resolved(flags.open), flags.mode);
+          e = ex.explainOpen(p, locate, resolved(flags.open), flags.mode, realpathOrUndefined);
         } else if (flags.connect !== undefined) {
           what = `connect ${flags.connect}`;
           e = ex.explainConnect(p, locate, flags.connect);
@@ -215,6 +215,14 @@ function resolved(path: string): string {
     return realpathSync(path);
   } catch {
     return path;
+  }
+}
+
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
   }
 }
 

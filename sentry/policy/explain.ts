@@ -10,7 +10,7 @@ import { tableByNr } from "../syscalls/table_amd64.js";
 import { compilePolicy } from "./compile.js";
 import { evaluateDecision } from "./decision.js";
 import { argValue, parseAction } from "./language.js";
-import { matchRule, parsePathPattern, patternMatches } from "./paths.js";
+import { literalPattern, matchRule, parsePathPattern, patternMatches } from "./paths.js";
 import { bindDecision, egressDecision, isLocalAddress, parseEgressTarget, parseIp } from "./network.js";
 import type { Policy } from "./schema.js";
 
@@ -117,12 +117,33 @@ export function explainSyscall(policy: Policy, locate: Locate, name: string, arg
   return { decision, because: `${how}${entry.note ? `: ${entry.note}` : ""}`, layer: entry.handling === "sentry" ? "sentry" : "BPF" };
 }
 
-/** Why opening path for reading, writing or executing is allowed or not. */
-export function explainOpen(policy: Policy, locate: Locate, path: string, mode: "r" | "w" | "x"): Explanation {
-  const m = matchRule(policy.filesystem.rules, path);
+/** The file a host path resolves to (symlinks followed), or undefined when it does not exist. */
+export type Resolve = (path: string) => string | undefined;
+
+/**
+ * The rules as the mounts apply them: a mount follows symlinks, so a rule on "/bin/**" where
+ * /bin -> usr/bin covers /usr/bin (runsc/sandbox/mounts.ts). Same order and indices.
+ */
+function rulesAsMounted(rules: Policy["filesystem"]["rules"], resolve: Resolve): Policy["filesystem"]["rules"] {
+  return rules.map((r) => {
+    const p = parsePathPattern(r.path);
+    if (p.glob) return r;
+    const real = resolve(p.base);
+    if (real === undefined || real === p.base) return r;
+    return { ...r, path: p.subtree ? (real === "/" ? "/**" : `${literalPattern(real)}/**`) : literalPattern(real) };
+  });
+}
+
+/**
+ * Why opening path for reading, writing or executing is allowed or not. With `resolve`, path
+ * is taken as resolved and the rules as the mounts apply them.
+ */
+export function explainOpen(policy: Policy, locate: Locate, path: string, mode: "r" | "w" | "x", resolve?: Resolve): Explanation {
+  const m = matchRule(resolve === undefined ? policy.filesystem.rules : rulesAsMounted(policy.filesystem.rules, resolve), path);
+  const written = m === undefined ? "" : policy.filesystem.rules[m.index]!.path;
   // A glob rule is enforced on the paths it matched when the sandbox started (runsc/sandbox/globs.ts).
-  const globNote = m !== undefined && parsePathPattern(m.rule.path).glob ? " (a glob: mounts cover the paths it matches when the sandbox starts)" : "";
-  const at = (): string => `${locate(["filesystem", "rules", m!.index])} filesystem.rules[${m!.index}] ${m!.rule.path}${globNote}`;
+  const globNote = m !== undefined && parsePathPattern(written).glob ? " (a glob: mounts cover the paths it matches when the sandbox starts)" : "";
+  const at = (): string => `${locate(["filesystem", "rules", m!.index])} filesystem.rules[${m!.index}] ${written}${globNote}`;
   if (m?.rule.access === "none") {
     return { decision: "denied: EACCES (a hidden file) or ENOENT (beneath a hidden directory)", because: `${at()} access none`, layer: "mount" };
   }

@@ -120,3 +120,30 @@ process:
     expect(e.layer).toBe(layer);
   });
 });
+
+describe("explainOpen with the rules as the mounts apply them (symlinks followed)", () => {
+  const allowlist = parsePolicy(
+    `apiVersion: runsc-ts/v1
+kind: Policy
+name: t
+filesystem:
+  rules:
+    - { path: /**, access: none }
+    - { path: /bin/**, access: read }
+`,
+    "a.yaml",
+  );
+  // /bin -> usr/bin, as on a merged-/usr system.
+  const resolve = (p: string): string | undefined => p.replace(/^\/bin(?=\/|$)/, "/usr/bin");
+
+  it("a rule on a symlinked directory covers the directory it leads to, and names the rule as written", () => {
+    const e = explainOpen(allowlist, locate, "/usr/bin/dash", "r", resolve);
+    expect(e.decision).toMatch(/^allowed/);
+    expect(e.because).toBe("p.yaml@filesystem.rules.1 filesystem.rules[1] /bin/** access read");
+  });
+
+  it("without the resolver the rule is matched as written (what a pure caller gets)", () => {
+    expect(explainOpen(allowlist, locate, "/usr/bin/dash", "r").decision).toMatch(/^denied/);
+    expect(explainOpen(allowlist, locate, "/etc/passwd", "r", resolve).decision).toMatch(/^denied/);
+  });
+});
