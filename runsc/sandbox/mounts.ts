@@ -5,11 +5,12 @@
 // a minimal /dev, a /proc of the sandbox's own PID namespace with the host-global knobs
 // read-only or masked, and noexec where the workload can write.
 import type { Policy } from "../../sentry/policy/schema.js";
-import { lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { readlinkSync, realpathSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { isSandboxId } from "./ids.js";
 import type { FilesystemRule } from "../../sentry/policy/schema.js";
-import { literalPattern, normalizePath, parsePathPattern, patternReaches } from "../../sentry/policy/paths.js";
+import type { ParsedPattern } from "../../sentry/policy/paths.js";
+import { literalPattern, normalizePath, parsePathPattern as parseUncached, patternReaches } from "../../sentry/policy/paths.js";
 import { expandRules } from "./globs.js";
 import type { InitRecord } from "./initConfig.js";
 
@@ -86,60 +87,93 @@ export const hostFs: HostFs = {
   },
   realpath(path) {
     try {
-      return realpathSync(path);
+      return realpathSync.native(path);
     } catch {
       return undefined;
     }
   },
   symlink(path) {
     try {
-      return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
+      return readlinkSync(path);
     } catch {
-      return undefined;
+      return undefined; // not a symlink (EINVAL), or not there
     }
   },
   reachable(path) {
     const real = hostFs.realpath(path);
     if (real === undefined) return false;
     for (let dir = dirname(real); ; dir = dirname(dir)) {
-      try {
-        const st = statSync(dir);
-        const bit = isSandboxId(st.uid) ? 0o100 : isSandboxId(st.gid) ? 0o010 : 0o001;
-        if ((st.mode & bit) === 0) return false;
-      } catch {
-        return false;
-      }
+      if (!searchable(dir)) return false;
       if (dir === "/") return true;
     }
   },
 };
+
+/** Directories' searchability by the sandbox's ids, kept briefly: a plan asks about many siblings. */
+const searchableCache = new Map<string, { ok: boolean; at: number }>();
+const SEARCHABLE_TTL_MS = 1000;
+
+function searchable(dir: string): boolean {
+  const now = Date.now();
+  const hit = searchableCache.get(dir);
+  if (hit !== undefined && now - hit.at < SEARCHABLE_TTL_MS) return hit.ok;
+  let ok = false;
+  try {
+    const st = statSync(dir);
+    const bit = isSandboxId(st.uid) ? 0o100 : isSandboxId(st.gid) ? 0o010 : 0o001;
+    ok = (st.mode & bit) !== 0;
+  } catch {
+    ok = false;
+  }
+  if (searchableCache.size > 4096) searchableCache.clear();
+  searchableCache.set(dir, { ok, at: now });
+  return ok;
+}
 
 function depthOf(pattern: string): number {
   const base = parsePathPattern(pattern).base;
   return base === "/" ? 0 : base.split("/").length - 1;
 }
 
-function isBeneath(base: string, ancestor: string): boolean {
-  return ancestor === "/" ? base !== "/" : base.startsWith(ancestor + "/");
+const parsedPatterns = new Map<string, ParsedPattern>();
+
+/** parsePathPattern, once per pattern (a plan asks about each rule many times). */
+function parsePathPattern(pattern: string): ParsedPattern {
+  let p = parsedPatterns.get(pattern);
+  if (p === undefined) {
+    p = parseUncached(pattern);
+    if (parsedPatterns.size > 65536) parsedPatterns.clear();
+    parsedPatterns.set(pattern, p);
+  }
+  return p;
 }
+
 
 /**
  * The rule whose path most closely encloses `base` (strictly above it), or undefined.
  * Rules are bind mounts or masks of whole subtrees, so any rule on an ancestor encloses.
  */
 function enclosing(rules: readonly FilesystemRule[], base: string): FilesystemRule | undefined {
-  let best: FilesystemRule | undefined;
-  let bestDepth = -1;
-  for (const r of rules) {
-    const b = parsePathPattern(r.path).base;
-    if (!isBeneath(base, b)) continue;
-    const d = depthOf(r.path);
-    if (d >= bestDepth) {
-      best = r;
-      bestDepth = d;
-    }
+  const byBase = indexOf(rules);
+  for (let dir = base; dir !== "/"; ) {
+    dir = dirname(dir);
+    const r = byBase.get(dir);
+    if (r !== undefined) return r;
   }
-  return best;
+  return undefined;
+}
+
+const indexes = new WeakMap<readonly FilesystemRule[], Map<string, FilesystemRule>>();
+
+/** The rule deciding each base path: the later one for the same path. */
+function indexOf(rules: readonly FilesystemRule[]): Map<string, FilesystemRule> {
+  let m = indexes.get(rules);
+  if (m === undefined) {
+    m = new Map();
+    for (const r of rules) m.set(parsePathPattern(r.path).base, r);
+    indexes.set(rules, m);
+  }
+  return m;
 }
 
 /**
@@ -147,12 +181,19 @@ function enclosing(rules: readonly FilesystemRule[], base: string): FilesystemRu
  * decides it (the later one for the same path) is none and some visible rule lies beneath.
  */
 function opaqueOf(rules: readonly FilesystemRule[]): Set<string> {
-  const deciding = new Map<string, FilesystemRule>();
-  for (const r of rules) deciding.set(parsePathPattern(r.path).base, r);
+  // Every directory above a visible path.
+  const above = new Set<string>();
+  for (const x of rules) {
+    if (x.access === "none") continue;
+    for (let dir = parsePathPattern(x.path).base; dir !== "/"; ) {
+      dir = dirname(dir);
+      if (above.has(dir)) break;
+      above.add(dir);
+    }
+  }
   const out = new Set<string>();
-  for (const [base, rule] of deciding) {
-    if (rule.access !== "none") continue;
-    if (base === "/" || rules.some((x) => x.access !== "none" && isBeneath(parsePathPattern(x.path).base, base))) out.add(base);
+  for (const [base, rule] of indexOf(rules)) {
+    if (rule.access === "none" && (base === "/" || above.has(base))) out.add(base);
   }
   return out;
 }
