@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,7 +57,8 @@ enum record_tag {
   TAG_CWD = 3,       // workload working directory (inside the new root)
   TAG_HOSTNAME = 4,  // UTS hostname
   TAG_FILTER = 5,    // struct sock_filter[] to install
-  TAG_MOUNT = 6,     // u32 flags, u32 optional, then source\0 target\0 fstype\0 data\0
+  TAG_MOUNT = 6,     // u32 flags, u32 optional (1: a missing path is skipped, 2: any
+                     // failure is), then source\0 target\0 fstype\0 data\0
   TAG_SETATTR = 7,   // u32 set, u32 clear, u32 recursive, u32 optional, then path\0
   TAG_MKDIR = 8,     // u32 mode, then path\0
   TAG_MKFILE = 9,    // u32 mode, then path\0
@@ -70,6 +72,7 @@ enum record_tag {
   TAG_LOOPBACK_UP = 16,    // (empty) bring up "lo" in the sandbox's own network namespace
   TAG_RLIMIT = 17,         // u32 resource, u64 soft, u64 hard: set in the workload before exec
   TAG_WRITEFILE = 18,      // u32 mode, path\0, then the content: create the file with it
+  TAG_WHITEOUT = 19,       // path\0: an overlayfs whiteout (character device 0/0) there
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -213,7 +216,7 @@ int main(void) {
         unsigned optional = rd_u32(&f);
         const char *src = rd_str(&f), *dst = rd_str(&f), *fs = rd_str(&f), *data = rd_str(&f);
         if (mount(*src ? src : NULL, dst, *fs ? fs : NULL, flags, *data ? data : NULL) < 0 &&
-            !(optional && errno == ENOENT))
+            !(optional == 1 && errno == ENOENT) && optional != 2)
           fail("mount %s on %s (%s): %s", *src ? src : "none", dst, *fs ? fs : "bind",
                strerror(errno));
         break;
@@ -252,6 +255,12 @@ int main(void) {
         }
         if (fchmod(fd, mode) < 0) fail("chmod %s: %s", path, strerror(errno));
         close(fd);
+        break;
+      }
+      case TAG_WHITEOUT: {
+        const char *path = rd_str(&f);
+        if (mknod(path, S_IFCHR | 0, makedev(0, 0)) < 0 && errno != EEXIST)
+          fail("whiteout %s: %s", path, strerror(errno));
         break;
       }
       case TAG_SYMLINK: {

@@ -7,7 +7,8 @@ export type InitRecord =
   | { op: "cwd"; path: string; fallbackToRoot: boolean }
   | { op: "hostname"; name: string }
   | { op: "filter"; program: Uint8Array; flags: number }
-  | { op: "mount"; source: string; target: string; fstype: string; flags: number; data: string; optional?: boolean }
+  /** optional: true skips a missing path; "any" skips any failure (a mount that may not be possible). */
+  | { op: "mount"; source: string; target: string; fstype: string; flags: number; data: string; optional?: boolean | "any" }
   | { op: "setattr"; path: string; set: number; clear: number; recursive: boolean; optional?: boolean }
   | { op: "mkdir"; path: string; mode: number }
   | { op: "mkfile"; path: string; mode: number }
@@ -17,6 +18,7 @@ export type InitRecord =
   | { op: "loopbackUp" }
   | { op: "writefile"; path: string; mode: number; content: Uint8Array }
   | { op: "rlimit"; resource: number; soft: bigint; hard: bigint }
+  | { op: "whiteout"; path: string }
   | { op: "pivot"; root: string };
 
 const TAG = {
@@ -38,6 +40,7 @@ const TAG = {
   loopbackUp: 16,
   rlimit: 17,
   writefile: 18,
+  whiteout: 19,
 } as const;
 
 class Writer {
@@ -92,7 +95,7 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         w.record(TAG.filterFlags, [r.flags]);
         break;
       case "mount":
-        w.record(TAG.mount, [r.flags, r.optional ? 1 : 0, r.source, r.target, r.fstype, r.data]);
+        w.record(TAG.mount, [r.flags, r.optional === "any" ? 2 : r.optional ? 1 : 0, r.source, r.target, r.fstype, r.data]);
         break;
       case "setattr":
         w.record(TAG.setattr, [r.set, r.clear, r.recursive ? 1 : 0, r.optional ? 1 : 0, r.path]);
@@ -105,7 +108,8 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         w.record(TAG.symlink, [r.target, r.link]);
         break;
       case "hide":
-        w.record(TAG.hide, [r.path]);
+      case "whiteout":
+        w.record(TAG[r.op], [r.path]);
         break;
       case "rlimit": {
         const lo = (v: bigint): number => Number(v & 0xffffffffn);

@@ -5,12 +5,12 @@
 // a minimal /dev, a /proc of the sandbox's own PID namespace with the host-global knobs
 // read-only or masked, and noexec where the workload can write.
 import type { Policy } from "../../sentry/policy/schema.js";
-import { readlinkSync, realpathSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import { isSandboxId } from "./ids.js";
 import type { FilesystemRule } from "../../sentry/policy/schema.js";
 import type { ParsedPattern } from "../../sentry/policy/paths.js";
-import { literalPattern, normalizePath, parsePathPattern as parseUncached, patternReaches } from "../../sentry/policy/paths.js";
+import { literalPattern, matchRule, normalizePath, parsePathPattern as parseUncached, patternReaches } from "../../sentry/policy/paths.js";
 import { expandRules } from "./globs.js";
 import type { InitRecord } from "./initConfig.js";
 
@@ -75,6 +75,10 @@ export interface HostFs {
    * What they may not reach stays out of the sandbox, as it would be out of reach inside.
    */
   reachable(path: string): boolean;
+  /** The host's mount points (its own mount namespace's, /proc/self/mountinfo). */
+  mountPoints(): string[];
+  /** A directory's entries and what each is (not following symlinks), or undefined. */
+  list(dir: string): { name: string; type: "dir" | "file" | "symlink" }[] | undefined;
 }
 
 export const hostFs: HostFs = {
@@ -97,6 +101,27 @@ export const hostFs: HostFs = {
       return readlinkSync(path);
     } catch {
       return undefined; // not a symlink (EINVAL), or not there
+    }
+  },
+  list(dir) {
+    try {
+      return readdirSync(dir, { withFileTypes: true }).map((d) => ({
+        name: d.name,
+        type: d.isDirectory() ? "dir" : d.isSymbolicLink() ? "symlink" : "file",
+      }));
+    } catch {
+      return undefined;
+    }
+  },
+  mountPoints() {
+    try {
+      // Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
+      return readFileSync("/proc/self/mountinfo", "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => l.split(" ")[4]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+    } catch {
+      return [];
     }
   },
   reachable(path) {
@@ -198,6 +223,85 @@ function opaqueOf(rules: readonly FilesystemRule[]): Set<string> {
   return out;
 }
 
+/** Where the whiteouts of hidden entries are made (the staging tmpfs, before the pivot). */
+const WHITEOUTS = `${STAGING}/absent`;
+/** Trees the sandbox provides itself: never overlaid, nor bound again beneath an overlay. */
+const OWN_TREES = ["/proc", "/dev", "/tmp"];
+
+function under(path: string, dir: string): boolean {
+  return dir === "/" || path === dir || path.startsWith(dir + "/");
+}
+
+/** A directory holding hidden entries, shown through a read-only overlay without them. */
+interface AbsentDir {
+  dir: string;
+  names: string[];
+}
+
+/** Past this many entries a directory holding hidden paths keeps their masks. */
+const SIBLINGS_MAX = 1024;
+
+/**
+ * Hidden means absent: neither stat nor readdir sees a hidden entry (ENOENT), while its
+ * directory's other entries keep their inode, owner and mode. Two ways:
+ *   overlays: where the directory is read-only anyway (a read-only root, a read or exec rule)
+ *     and holds no mount point, a read-only overlay of it under a layer of whiteouts, one per
+ *     hidden name (one mount);
+ *   siblings: elsewhere (the root itself, which holds /proc and the like: a user namespace
+ *     may not overlay a mount with mounts beneath it), the directory becomes opaque and each
+ *     other entry is bound as the host has it, with the directory's access, symlinks made as
+ *     symlinks. Such a directory takes no new entries.
+ * A directory with more than SIBLINGS_MAX entries, or that the sandbox's ids cannot search,
+ * keeps the masks (EACCES for a file, an empty directory).
+ */
+function absentDirs(
+  rules: readonly FilesystemRule[],
+  policy: Policy,
+  host: HostFs,
+): { overlays: AbsentDir[]; siblingRules: FilesystemRule[]; siblingLinks: { link: string; target: string }[] } {
+  const deciding = new Map<string, FilesystemRule>();
+  for (const r of rules) deciding.set(parsePathPattern(r.path).base, r);
+  const byDir = new Map<string, Set<string>>();
+  for (const [base, rule] of deciding) {
+    if (rule.access !== "none" || base === "/") continue;
+    if (host.kind(base) === undefined && host.symlink(base) === undefined) continue; // nothing there
+    const dir = dirname(base);
+    if (OWN_TREES.some((t) => under(dir, t)) || under(dir, "/sys")) continue;
+    if (matchRule(rules, dir)?.rule.access === "none") continue; // hidden with it
+    if (dir === "/" && deciding.has("/")) continue; // a rule on / binds the whole tree again
+    if (host.realpath(dir) !== dir) continue; // the directory must be where its path says
+    byDir.set(dir, (byDir.get(dir) ?? new Set()).add(basename(base)));
+  }
+  const overlays: AbsentDir[] = [];
+  const siblingRules: FilesystemRule[] = [];
+  const siblingLinks: { link: string; target: string }[] = [];
+  if (byDir.size === 0) return { overlays, siblingRules, siblingLinks };
+  const points = host.mountPoints();
+  for (const [dir, hidden] of byDir) {
+    const access = matchRule(rules, dir)?.rule.access ?? (policy.filesystem.root === "readonly" ? "read" : "read-write");
+    const mountsBeneath = points.some((m) => m !== dir && under(m, dir));
+    if ((access === "read" || access === "exec") && !mountsBeneath && !/[:,\\\n]/.test(dir)) {
+      overlays.push({ dir, names: [...hidden].sort() });
+      continue;
+    }
+    const entries = host.list(dir);
+    if (entries === undefined || entries.length === 0 || entries.length > SIBLINGS_MAX || !host.reachable(`${dir === "/" ? "" : dir}/${entries[0]!.name}`)) continue;
+    siblingRules.push({ path: dir === "/" ? "/**" : `${literalPattern(dir)}/**`, access: "none" });
+    for (const { name, type } of entries) {
+      if (hidden.has(name) || (dir === "/" && OWN_TREES.includes(`/${name}`))) continue;
+      const path = `${dir === "/" ? "" : dir}/${name}`;
+      if (deciding.has(path)) continue; // the policy says itself
+      if (type === "symlink") {
+        const target = host.symlink(path);
+        if (target !== undefined) siblingLinks.push({ link: path, target });
+        continue;
+      }
+      siblingRules.push({ path: type === "dir" ? `${literalPattern(path)}/**` : literalPattern(path), access });
+    }
+  }
+  return { overlays, siblingRules, siblingLinks };
+}
+
 /** Whether a path's mount point lives in an opaque tmpfs (and must be created there). */
 function inOpaqueOf(rules: readonly FilesystemRule[], opaque: ReadonlySet<string>, base: string): boolean {
   const e = enclosing(rules, base);
@@ -223,8 +327,11 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   const r: InitRecord[] = [{ op: "maskSource", path: maskFile }];
   const noexecTmp = execCovers(policy, "/tmp") ? 0 : MS_NOEXEC;
   const noexecShm = execCovers(policy, "/dev/shm") ? 0 : MS_NOEXEC;
-  // Globs become the concrete paths they match on the host now (globs.ts).
-  const sorted = expandRules(policy.filesystem.rules).sort((a, b) => depthOf(a.path) - depthOf(b.path));
+  // Globs become the concrete paths they match on the host now (globs.ts); hidden entries
+  // become absent (absentDirs).
+  const expanded = expandRules(policy.filesystem.rules);
+  const absent = absentDirs(expanded, policy, host);
+  const sorted = [...expanded, ...absent.siblingRules].sort((a, b) => depthOf(a.path) - depthOf(b.path));
 
   // A hidden directory with visible paths beneath it ("/**: none" then "/usr/**: read") is
   // an empty tmpfs holding a mount point for each: "opaque". It is made read-only once
@@ -232,7 +339,7 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   // /bin -> usr/bin) keeps the host's shape: the symlink is made in the tmpfs and the rule
   // applies to the path it resolves to, so every file has the path it has on the host.
   const first = opaqueOf(sorted);
-  const links: { link: string; target: string }[] = [];
+  const links: { link: string; target: string }[] = [...absent.siblingLinks];
   const rules = dedupe(
     sorted.map((rule) => {
       const p = parsePathPattern(rule.path);
@@ -263,6 +370,19 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
     for (let i = skip + 1; i < parts.length; i++) r.push({ op: "mkdir", path: inRoot("/" + parts.slice(0, i).join("/")), mode: 0o755 });
     r.push(leaf === "dir" ? { op: "mkdir", path: inRoot(base), mode: 0o755 } : { op: "mkfile", path: inRoot(base), mode: 0o444 });
   };
+
+  // Hidden entries made absent by an overlay (absentDirs): whiteouts in the staging tmpfs, a
+  // read-only overlay of the directory over them. A failed overlay leaves the directory as
+  // it was, and the hidden entries get their masks below.
+  let whiteoutDirs = 0;
+  const emitAbsent = (a: AbsentDir): void => {
+    if (whiteoutDirs === 0) r.push({ op: "mkdir", path: WHITEOUTS, mode: 0o755 });
+    const layer = `${WHITEOUTS}/${whiteoutDirs++}`;
+    r.push({ op: "mkdir", path: layer, mode: 0o755 });
+    for (const name of a.names) r.push({ op: "whiteout", path: `${layer}/${name}` });
+    r.push({ op: "mount", source: "overlay", target: inRoot(a.dir), fstype: "overlay", flags: MS_NOSUID, data: `lowerdir=${layer}:${a.dir}`, optional: "any" });
+  };
+  const absentLater = [...absent.overlays].sort((a, b) => depthOf(a.dir) - depthOf(b.dir));
 
   // Nothing we mount may propagate back to the host.
   r.push({ op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | MS_PRIVATE, data: "" });
@@ -318,12 +438,23 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   // Path rules, least specific first so that deeper rules are mounted on top. A path
   // inside an opaque directory is bound from the host's own tree (the sandbox's copy is
   // covered there) onto a mount point made for it.
+  const emitAbsentUpTo = (depth: number): void => {
+    while (absentLater.length > 0 && depthOf(absentLater[0]!.dir) < depth) {
+      const a = absentLater.shift()!;
+      emitAbsent(a);
+      const access = matchRule(rules, a.dir)?.rule.access;
+      r.push({ op: "setattr", path: inRoot(a.dir), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: access === "exec" ? MOUNT_ATTR_NOEXEC : 0, recursive: true, optional: true });
+    }
+  };
   for (const rule of rules) {
     const base = parsePathPattern(rule.path).base;
+    emitAbsentUpTo(depthOf(rule.path));
     if (base === "/" && opaque.has("/")) continue;
     const target = inRoot(base);
     const fresh = inOpaque(base);
-    let source = target;
+    // The host's own tree (a directory above may be an overlay, which takes no writes), but
+    // for what the sandbox provides itself.
+    let source = OWN_TREES.some((t) => under(base, t)) ? target : base;
     if (fresh) {
       if (rule.access === "none" && !opaque.has(base)) continue; // never made visible
       const k = host.kind(base);
@@ -332,7 +463,10 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
       source = base;
     }
     if (opaque.has(base)) {
-      r.push({ op: "mount", source: "tmpfs", target, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0755,size=64k", optional: true });
+      // One tmpfs, from the rule that decides the path (the later one for the same path).
+      if (indexOf(rules).get(base) === rule) {
+        r.push({ op: "mount", source: "tmpfs", target, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0755,size=64k", optional: true });
+      }
       continue;
     }
     const bind = (set: number, clear: number): void => {
@@ -354,6 +488,8 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
         break;
     }
   }
+  emitAbsentUpTo(Number.MAX_SAFE_INTEGER);
+
   // Synthetic files: written to the staging tmpfs, bound read-only over their path (which
   // must exist: a read-only root cannot grow a new file).
   if (policy.filesystem.files.length > 0) r.push({ op: "mkdir", path: `${STAGING}/files`, mode: 0o755 });

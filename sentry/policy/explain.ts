@@ -145,7 +145,11 @@ export function explainOpen(policy: Policy, locate: Locate, path: string, mode: 
   const globNote = m !== undefined && parsePathPattern(written).glob ? " (a glob: mounts cover the paths it matches when the sandbox starts)" : "";
   const at = (): string => `${locate(["filesystem", "rules", m!.index])} filesystem.rules[${m!.index}] ${written}${globNote}`;
   if (m?.rule.access === "none") {
-    return { decision: "denied: EACCES (a hidden file) or ENOENT (beneath a hidden directory)", because: `${at()} access none`, layer: "mount" };
+    return {
+      decision: "denied: ENOENT, absent from its directory (EACCES, or an empty directory, where that directory cannot be shown without it)",
+      because: `${at()} access none`,
+      layer: "mount",
+    };
   }
   if (mode === "x") return explainExec(policy, locate, path);
   if (mode === "r") {
@@ -172,7 +176,7 @@ export function explainOpen(policy: Policy, locate: Locate, path: string, mode: 
 export function explainExec(policy: Policy, locate: Locate, path: string): Explanation {
   const m = matchRule(policy.filesystem.rules, path);
   if (m?.rule.access === "none") {
-    return { decision: "denied: EACCES", because: `${locate(["filesystem", "rules", m.index])} filesystem.rules[${m.index}] ${m.rule.path} access none`, layer: "mount" };
+    return { decision: "denied: ENOENT (hidden)", because: `${locate(["filesystem", "rules", m.index])} filesystem.rules[${m.index}] ${m.rule.path} access none`, layer: "mount" };
   }
   const allow = policy.process.exec?.allow;
   if (allow === undefined) return { decision: "allowed", because: "process.exec is not set: any file may run", layer: "host permissions" };

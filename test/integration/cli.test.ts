@@ -149,7 +149,7 @@ describe("bad input", () => {
     expect(syscall.code, describeRun(syscall)).toBe(0);
     expect(syscall.stdout).toBe(`getpid(): errno(EPERM)\n  because: ${path}:5 syscalls.deny lists it\n  enforced by: BPF\n`);
     expect(open.code, describeRun(open)).toBe(0);
-    expect(open.stdout).toMatch(/^open \/etc\/shadow for reading: denied: EACCES.*\n  because: \S+policies\/default\.yaml:\d+ filesystem\.rules\[0\] \/etc\/shadow access none\n  enforced by: mount\n$/);
+    expect(open.stdout).toMatch(/^open \/etc\/shadow for reading: denied: ENOENT.*\n  because: \S+policies\/default\.yaml:\d+ filesystem\.rules\[0\] \/etc\/shadow access none\n  enforced by: mount\n$/);
     expectOneLineError(expect, bad, /exactly one of --syscall, --open, --connect, --bind, --exec/);
   });
 

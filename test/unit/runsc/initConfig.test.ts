@@ -29,6 +29,7 @@ const TAGS = {
   TAG_LOOPBACK_UP: 16,
   TAG_RLIMIT: 17,
   TAG_WRITEFILE: 18,
+  TAG_WHITEOUT: 19,
 } as const;
 
 type Decoded = { tag: keyof typeof TAGS } & Record<string, string | number | Uint8Array>;
@@ -85,6 +86,7 @@ function decode(bytes: Uint8Array): Decoded[] {
       case "TAG_HOSTNAME":
       case "TAG_PIVOT":
       case "TAG_HIDE":
+      case "TAG_WHITEOUT":
       case "TAG_MASK_SOURCE":
         rec = { tag: name, s: f.str() };
         break;
@@ -252,6 +254,20 @@ describe("encodeInitConfig", () => {
     const content = new Uint8Array([0x61, 0, 0x62, 10]);
     expect(roundTrip([{ op: "writefile", path: "/tmp/files/0", mode: 0o444, content }])).toEqual([
       { tag: "TAG_WRITEFILE", mode: 0o444, path: "/tmp/files/0", content },
+    ]);
+  });
+
+  it("carries a whiteout's path, and a mount that may fail as optional 2", () => {
+    expect(
+      roundTrip([
+        { op: "whiteout", path: "/tmp/absent/0/shadow" },
+        { op: "mount", source: "overlay", target: "/tmp/root/etc", fstype: "overlay", flags: 2, data: "lowerdir=/tmp/absent/0:/etc", optional: "any" },
+        { op: "mount", source: "/a", target: "/b", fstype: "", flags: 0, data: "", optional: true },
+      ]),
+    ).toEqual([
+      { tag: "TAG_WHITEOUT", s: "/tmp/absent/0/shadow" },
+      { tag: "TAG_MOUNT", flags: 2, optional: 2, source: "overlay", target: "/tmp/root/etc", fstype: "overlay", data: "lowerdir=/tmp/absent/0:/etc" },
+      { tag: "TAG_MOUNT", flags: 0, optional: 1, source: "/a", target: "/b", fstype: "", data: "" },
     ]);
   });
 

@@ -21,6 +21,16 @@ const MOUNT_ATTR_NOSUID = 0x2;
 const MOUNT_ATTR_NOEXEC = 0x8;
 
 const MASK = "/run/runsc-ts/masked";
+
+/** A host with nothing on it: every hidden path keeps its mask (nothing to make absent). */
+const BLANK: HostFs = {
+  kind: () => undefined,
+  realpath: () => undefined,
+  symlink: () => undefined,
+  reachable: () => false,
+  mountPoints: () => [],
+  list: () => undefined,
+};
 const ROOT = "/tmp/root";
 const DEFAULT: Policy = loadPolicyFile(join(defaultPoliciesDir(), "default.yaml"));
 
@@ -49,7 +59,7 @@ function mountOn(plan: readonly InitRecord[], target: string, fstype?: string): 
 const base = (pattern: string): string => (pattern.endsWith("/**") ? pattern.slice(0, -3) : pattern);
 
 describe("planDoMounts for the default policy", () => {
-  const plan = planDoMounts(DEFAULT, MASK);
+  const plan = planDoMounts(DEFAULT, MASK, BLANK);
 
   it("builds the new root at /tmp/root", () => {
     expect(NEW_ROOT).toBe(ROOT);
@@ -148,28 +158,28 @@ describe("planDoMounts for the default policy", () => {
 
 describe("planDoMounts follows the policy", () => {
   it("without filesystem.tmp mounts no tmpfs on /tmp", () => {
-    const plan = planDoMounts(withPolicy({ filesystem: { tmp: false } }), MASK);
+    const plan = planDoMounts(withPolicy({ filesystem: { tmp: false } }), MASK, BLANK);
     expect(mounts(plan).filter((m) => m.target === `${ROOT}/tmp`)).toEqual([]);
   });
 
   it("with exec allowed only under /usr mounts /tmp and /dev/shm noexec", () => {
-    const plan = planDoMounts(withPolicy({ process: { exec: { allow: ["/usr/**"] } } }), MASK);
+    const plan = planDoMounts(withPolicy({ process: { exec: { allow: ["/usr/**"] } } }), MASK, BLANK);
     expect(mountOn(plan, `${ROOT}/tmp`, "tmpfs").flags & MS_NOEXEC).toBe(MS_NOEXEC);
     expect(mountOn(plan, `${ROOT}/dev/shm`, "tmpfs").flags & MS_NOEXEC).toBe(MS_NOEXEC);
   });
 
   it.each(["/tmp/**", "/tmp/bin/**", "/**"])("with %s allowed leaves /tmp executable", (pattern) => {
-    const plan = planDoMounts(withPolicy({ process: { exec: { allow: ["/usr/**", pattern] } } }), MASK);
+    const plan = planDoMounts(withPolicy({ process: { exec: { allow: ["/usr/**", pattern] } } }), MASK, BLANK);
     expect(mountOn(plan, `${ROOT}/tmp`, "tmpfs").flags & MS_NOEXEC).toBe(0);
   });
 
   it("with /tmpfoo/** allowed still mounts /tmp noexec", () => {
-    const plan = planDoMounts(withPolicy({ process: { exec: { allow: ["/tmpfoo/**"] } } }), MASK);
+    const plan = planDoMounts(withPolicy({ process: { exec: { allow: ["/tmpfoo/**"] } } }), MASK, BLANK);
     expect(mountOn(plan, `${ROOT}/tmp`, "tmpfs").flags & MS_NOEXEC).toBe(MS_NOEXEC);
   });
 
   it("with a writable root leaves RDONLY off the root but keeps nosuid", () => {
-    const plan = planDoMounts(withPolicy({ filesystem: { root: "writable" } }), MASK);
+    const plan = planDoMounts(withPolicy({ filesystem: { root: "writable" } }), MASK, BLANK);
     const attr = setattrs(plan).filter((s) => s.path === ROOT);
     expect(attr).toHaveLength(1);
     expect((attr[0] as SetAttr).set & MOUNT_ATTR_RDONLY).toBe(0);
@@ -190,9 +200,11 @@ describe("planDoMounts follows the policy", () => {
         },
       }),
       MASK,
+      BLANK,
     );
     const attrOf = (p: string): SetAttr | undefined => setattrs(plan).find((s) => s.path === ROOT + p);
-    expect(mountOn(plan, `${ROOT}/data`)).toMatchObject({ source: `${ROOT}/data`, flags: MS_BIND | MS_REC });
+    // Bound from the host's own tree (a directory above could be an overlay, which takes no writes).
+    expect(mountOn(plan, `${ROOT}/data`)).toMatchObject({ source: "/data", flags: MS_BIND | MS_REC });
     expect(attrOf("/data")).toMatchObject({ set: 0, clear: MOUNT_ATTR_RDONLY, recursive: true });
     expect(attrOf("/opt/tools")).toMatchObject({ set: MOUNT_ATTR_RDONLY, clear: MOUNT_ATTR_NOEXEC, recursive: true });
     expect(attrOf("/srv")).toMatchObject({ set: MOUNT_ATTR_RDONLY, clear: 0 });
@@ -209,6 +221,7 @@ describe("planDoMounts follows the policy", () => {
         },
       }),
       MASK,
+      BLANK,
     );
     const hide = plan.findIndex((r) => r.op === "hide" && r.path === `${ROOT}/data/secret`);
     const bind = plan.indexOf(mountOn(plan, `${ROOT}/data`));
@@ -229,6 +242,7 @@ describe("planDoMounts follows the policy", () => {
         },
       }),
       MASK,
+      BLANK,
     );
     const lastAttr = (p: string): number => {
       let last = -1;
@@ -261,6 +275,8 @@ describe("planDoMounts: a hidden directory with visible paths beneath it (an all
     realpath: (p) => (kinds[p.replace(/^\/bin(?=\/|$)/, "/usr/bin")] ? p.replace(/^\/bin(?=\/|$)/, "/usr/bin") : undefined),
     symlink: (p) => (p === "/bin" ? "usr/bin" : undefined),
     reachable: (p) => !p.startsWith("/root/"),
+    mountPoints: () => [],
+    list: () => undefined,
   };
 
   it("makes / an empty tmpfs holding mount points for what the rules show, bound from the host", () => {
@@ -316,7 +332,12 @@ describe("planDoMounts: a hidden directory with visible paths beneath it (an all
       kind,
     );
     expect(mountOn(plan, `${ROOT}/srv`)).toMatchObject({ fstype: "tmpfs" });
-    expect(mountOn(plan, `${ROOT}/srv/app`)).toMatchObject({ source: "/srv/app" });
+    // /srv/app is bound from the host, then overlaid without its hidden cache (the mask stays
+    // as the fallback should the overlay fail).
+    const onApp = mounts(plan).filter((m) => m.target === `${ROOT}/srv/app`);
+    expect(onApp.map((m) => m.source)).toEqual(["/srv/app", "overlay"]);
+    expect(onApp[1]?.data).toMatch(/^lowerdir=\/tmp\/absent\/0:\/srv\/app$/);
+    expect(plan.some((r) => r.op === "whiteout" && r.path === "/tmp/absent/0/cache")).toBe(true);
     expect(plan.some((r) => r.op === "hide" && r.path === `${ROOT}/srv/app/cache`)).toBe(true);
     expect(plan.some((r) => r.op === "hide" && r.path === `${ROOT}/srv`)).toBe(false);
   });
@@ -338,5 +359,77 @@ describe("planDoMounts: a hidden directory with visible paths beneath it (an all
     const plan = planDoMounts(withPolicy({ filesystem: { rules: [{ path: "/srv/**", access: "none" }] } }), MASK, kind);
     expect(plan.some((r) => r.op === "hide" && r.path === `${ROOT}/srv`)).toBe(true);
     expect(mounts(plan).some((m) => m.target === `${ROOT}/srv`)).toBe(false);
+  });
+});
+
+describe("planDoMounts: hidden means absent", () => {
+  /** A small host: / holds etc, usr, bin -> usr/bin, root, run, proc (a mount), data. */
+  const tree: Record<string, { type: "dir" | "file" | "symlink"; target?: string }> = {
+    "/etc": { type: "dir" },
+    "/etc/shadow": { type: "file" },
+    "/etc/passwd": { type: "file" },
+    "/usr": { type: "dir" },
+    "/bin": { type: "symlink", target: "usr/bin" },
+    "/root": { type: "dir" },
+    "/run": { type: "dir" },
+    "/proc": { type: "dir" },
+    "/data": { type: "dir" },
+    "/data/secret": { type: "file" },
+    "/data/notes": { type: "file" },
+  };
+  const children = (dir: string): string[] =>
+    Object.keys(tree).filter((p) => p !== dir && (dir === "/" ? p.lastIndexOf("/") === 0 : p.startsWith(dir + "/") && !p.slice(dir.length + 1).includes("/")));
+  const host: HostFs = {
+    kind: (p) => (p === "/" ? "dir" : tree[p]?.type === "symlink" ? "dir" : (tree[p]?.type as "dir" | "file" | undefined)),
+    realpath: (p) => (p === "/" || tree[p] !== undefined ? p : undefined),
+    symlink: (p) => tree[p]?.target,
+    reachable: () => true,
+    mountPoints: () => ["/", "/proc"],
+    list: (dir) => children(dir).map((p) => ({ name: p.slice(p.lastIndexOf("/") + 1), type: tree[p]!.type })),
+  };
+  const plan = planDoMounts(
+    withPolicy({
+      filesystem: {
+        rules: [
+          { path: "/etc/shadow", access: "none" },
+          { path: "/root/**", access: "none" },
+          { path: "/run/**", access: "none" },
+          { path: "/data/**", access: "read-write" },
+          { path: "/data/secret", access: "none" },
+        ],
+      },
+    }),
+    MASK,
+    host,
+  );
+
+  it("a read-only directory without mounts beneath it: a read-only overlay over a whiteout per hidden name", () => {
+    const overlay = mounts(plan).find((m) => m.fstype === "overlay" && m.target === `${ROOT}/etc`);
+    expect(overlay).toMatchObject({ source: "overlay", data: "lowerdir=/tmp/absent/0:/etc", optional: "any" });
+    expect(plan.filter((r) => r.op === "whiteout").map((r) => (r as { path: string }).path)).toContain("/tmp/absent/0/shadow");
+    // The mask stays, after the overlay, for an overlay that fails (it finds nothing otherwise).
+    const hide = plan.findIndex((r) => r.op === "hide" && r.path === `${ROOT}/etc/shadow`);
+    expect(hide).toBeGreaterThan(plan.indexOf(overlay!));
+    expect(setattrs(plan).find((s) => s.path === `${ROOT}/etc`)?.set ?? 0).toBe(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+  });
+
+  it("the root (mounts beneath it): an opaque tmpfs showing every other entry as the host has it", () => {
+    expect(mountOn(plan, ROOT)).toMatchObject({ fstype: "tmpfs" });
+    expect(mountOn(plan, `${ROOT}/usr`)).toMatchObject({ source: "/usr" });
+    expect(mountOn(plan, `${ROOT}/etc`, "")).toMatchObject({ source: "/etc" });
+    expect(plan.find((r) => r.op === "symlink" && r.link === `${ROOT}/bin`)).toMatchObject({ target: "usr/bin" });
+    for (const gone of ["/root", "/run"]) {
+      expect(plan.some((r) => "path" in r && r.path === ROOT + gone && r.op !== "hide"), gone).toBe(false);
+      expect(mounts(plan).some((m) => m.target === ROOT + gone), gone).toBe(false);
+    }
+    // The sandbox's own /proc, not the host's bound again.
+    expect(mounts(plan).filter((m) => m.target === `${ROOT}/proc`).map((m) => m.fstype)).toEqual(["proc"]);
+  });
+
+  it("a writable directory: opaque too, its other entries bound writable", () => {
+    expect(mountOn(plan, `${ROOT}/data`, "tmpfs")).toBeDefined();
+    expect(mountOn(plan, `${ROOT}/data/notes`)).toMatchObject({ source: "/data/notes" });
+    expect(setattrs(plan).find((s) => s.path === `${ROOT}/data/notes`)).toMatchObject({ clear: MOUNT_ATTR_RDONLY });
+    expect(mounts(plan).some((m) => m.target === `${ROOT}/data/secret`)).toBe(false);
   });
 });

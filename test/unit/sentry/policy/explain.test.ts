@@ -65,7 +65,7 @@ describe("explainSyscall", () => {
 
 describe("explainOpen, explainExec, explainConnect", () => {
   it.each([
-    ["/secret/key", "r", "denied: EACCES", "p.yaml@filesystem.rules.0", "mount"],
+    ["/secret/key", "r", "denied: ENOENT", "p.yaml@filesystem.rules.0", "mount"],
     ["/data/x", "w", "allowed", "p.yaml@filesystem.rules.1", "mount"],
     ["/etc/passwd", "w", "denied: EROFS", "p.yaml@filesystem.root", "mount"],
     ["/tmp/x", "w", "allowed: a private tmpfs", "p.yaml@filesystem.tmp", "mount"],
@@ -108,8 +108,8 @@ process:
   );
 
   it.each([
-    ["/home/alice/.ssh/id", "r", "denied: EACCES", "p.yaml@filesystem.rules.1 filesystem.rules[1] /home/*/.ssh/** (a glob: mounts cover the paths it matches when the sandbox starts) access none", "mount"],
-    ["/home/bob/.ssh/id", "w", "denied: EACCES", "p.yaml@filesystem.rules.1", "mount"],
+    ["/home/alice/.ssh/id", "r", "denied: ENOENT", "p.yaml@filesystem.rules.1 filesystem.rules[1] /home/*/.ssh/** (a glob: mounts cover the paths it matches when the sandbox starts) access none", "mount"],
+    ["/home/bob/.ssh/id", "w", "denied: ENOENT", "p.yaml@filesystem.rules.1", "mount"],
     ["/home/alice/notes", "w", "allowed", "p.yaml@filesystem.rules.0 filesystem.rules[0] /home/alice/** access read-write", "mount"],
     ["/usr/lib/python3.11/bin/tool", "x", "allowed", "p.yaml@process.exec.allow.0 process.exec.allow[0] /usr/lib/python3*/bin/* (a glob)", "sentry"],
     ["/usr/lib/python2.7/bin/tool", "x", "denied: EACCES", "p.yaml@process.exec.allow", "sentry"],
