@@ -141,9 +141,11 @@ export function policyCommand(globals: () => GlobalOptions): Command {
     .option("--name <name>", "the learned policy's name", "learned")
     .option("--cwd <dir>", "working directory inside the sandbox (default: the current one)")
     .option("--env <K=V>", "set an environment variable (repeatable)", collectEnv, [])
+    .option("--check", "then run the command again under the written policy: exit 0 when it exits as it did, 1 when not (needs --out)", false)
     .argument("[cmd...]", "the command and its arguments")
     .passThroughOptions()
     .action(async (cmd: string[], flags: LearnFlags) => {
+      if (flags.check && flags.out === undefined) throw new UsageError("policy learn: --check needs --out (the policy file to run the command under)");
       if (!/^[a-z0-9][a-z0-9-]*$/.test(flags.name)) throw new UsageError(`--name: expected lowercase letters, digits and "-", got "${flags.name}"`);
       if (cmd.length === 0) throw new UsageError("policy learn: missing command (usage: runsc-ts policy learn [options] -- CMD [ARGS...])");
       const { runSandboxed } = await import("./do.js");
@@ -177,13 +179,27 @@ export function policyCommand(globals: () => GlobalOptions): Command {
       } else {
         writeFully(1, yaml);
       }
-      process.exit(status);
+      if (!flags.check) process.exit(status);
+      const again = await runSandboxed(globals(), cmd, {
+        policy: flags.out!,
+        strace: false,
+        platform: "seccomp",
+        env: flags.env,
+        ...(flags.cwd !== undefined ? { cwd: flags.cwd } : {}),
+      });
+      const same = again === status;
+      writeFully(
+        2,
+        `runsc-ts: check: under ${flags.out} the command exited with ${again}${same ? ", as it did while learning" : `, not ${status} as while learning: the policy refuses something it needs (run it with a policy that says audit: true to see what)`}\n`,
+      );
+      process.exit(same ? 0 : 1);
     });
   return policy;
 }
 
 interface LearnFlags {
   out?: string;
+  check: boolean;
   policy: string;
   name: string;
   cwd?: string;

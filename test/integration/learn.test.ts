@@ -115,6 +115,17 @@ describe("policy learn", () => {
     expect(r.stderr).toMatch(/audit: would deny: kill of \d+ \(not the caller's own process\): EPERM \(.*audited-signals\.yaml:\d+ process\.signals self\)/);
   });
 
+  it("--check runs the command again under the written policy and says it exited as before", async ({ expect }) => {
+    const out = join(dir, "checked.yaml");
+    const r = await runCli(["policy", "learn", "--check", "--out", out, "--", "/bin/sh", "-c", script(dir)]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("the input\n0\n".repeat(2));
+    expect(r.stderr).toContain(`check: under ${out} the command exited with 0, as it did while learning`);
+    const usage = await runCli(["policy", "learn", "--check", "--", "true"]);
+    expect(usage.code).toBe(125);
+    expect(usage.stderr).toMatch(/--check needs --out/);
+  });
+
   it("refuses a bad name and a missing command with a one-line error", async ({ expect }) => {
     const bad = await runCli(["policy", "learn", "--name", "Bad Name", "--", "true"]);
     expect(bad.code).toBe(125);
