@@ -62,6 +62,7 @@ export function policyCommand(globals: () => GlobalOptions): Command {
         longestPath: stats.longestPath,
         unknownNumbers: "errno(ENOSYS)",
         foreignArchitecturesAndX32: "kill",
+        ...(p.audit ? { auditLifted: (compiled.audit ?? []).filter((d) => d !== undefined).length } : {}),
       };
       if (flags.json) {
         writeFully(1, JSON.stringify(summary, null, 2) + "\n");
@@ -73,6 +74,9 @@ export function policyCommand(globals: () => GlobalOptions): Command {
         [
           `policy ${p.name} (network ${p.network.mode}): ${total} syscalls, ${inKernel} decided in the kernel (${pct}%):`,
           `  ${layers.kernel} allowed in the kernel, ${layers.args} decided by argument in BPF, ${layers.denied} denied, ${layers.sentry} trapped to the sentry`,
+          ...(summary.auditLifted !== undefined
+            ? [`  audit: true: ${summary.auditLifted} syscalls the policy refuses are answered as the built-in table decides, and reported`]
+            : []),
           `  unknown numbers fail with ENOSYS; foreign architectures and x32 calls are killed`,
           `  ${stats.instructions} BPF instructions, at most ${stats.longestPath} executed per syscall`,
           "",

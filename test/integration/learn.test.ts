@@ -56,6 +56,14 @@ audit: true
     expect(r.stdout).toMatch(/status=[1-9]/);
   });
 
+  it("policy compile counts the refusals audit lifts", async ({ expect }) => {
+    const policy = writePolicy(dir, "audited-compile", `extends: ${DEFAULT}\nsyscalls:\n  deny: [uname, getcwd]\naudit: true\n`);
+    const r = await runCli(["policy", "compile", policy, "--json"]);
+    expect(r.code, describeRun(r)).toBe(0);
+    // default.yaml's four refusals and the two named here.
+    expect(JSON.parse(r.stdout)).toMatchObject({ auditLifted: 6 });
+  });
+
   it("refuses as usual without audit", async ({ expect }) => {
     const policy = writePolicy(dir, "enforced", `extends: ${DEFAULT}\nsyscalls:\n  deny: [uname]\n`);
     const r = await runDo(["--policy", policy, "--", "uname", "-s"]);
