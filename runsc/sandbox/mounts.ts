@@ -115,11 +115,7 @@ export const hostFs: HostFs = {
   },
   mountPoints() {
     try {
-      // Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
-      return readFileSync("/proc/self/mountinfo", "utf8")
-        .split("\n")
-        .filter((l) => l !== "")
-        .map((l) => l.split(" ")[4]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+      return mountPointsOf(readFileSync("/proc/self/mountinfo", "utf8"));
     } catch {
       return [];
     }
@@ -133,6 +129,18 @@ export const hostFs: HostFs = {
     }
   },
 };
+
+/**
+ * The mount points /proc/PID/mountinfo lists (field 5, where space, tab, newline and
+ * backslash are octal escapes: proc(5)).
+ */
+export function mountPointsOf(mountinfo: string): string[] {
+  return mountinfo
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => (l.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p.startsWith("/"));
+}
 
 /** Directories' searchability by the sandbox's ids, kept briefly: a plan asks about many siblings. */
 const searchableCache = new Map<string, { ok: boolean; at: number }>();

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 
 import type { InitRecord } from "../../../runsc/sandbox/initConfig.js";
 import type { HostFs } from "../../../runsc/sandbox/mounts.js";
-import { NEW_ROOT, planDoMounts } from "../../../runsc/sandbox/mounts.js";
+import { mountPointsOf, NEW_ROOT, planDoMounts } from "../../../runsc/sandbox/mounts.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
 
@@ -431,5 +431,18 @@ describe("planDoMounts: hidden means absent", () => {
     expect(mountOn(plan, `${ROOT}/data/notes`)).toMatchObject({ source: "/data/notes" });
     expect(setattrs(plan).find((s) => s.path === `${ROOT}/data/notes`)).toMatchObject({ clear: MOUNT_ATTR_RDONLY });
     expect(mounts(plan).some((m) => m.target === `${ROOT}/data/secret`)).toBe(false);
+  });
+});
+
+describe("mountPointsOf", () => {
+  it("reads field 5 of each mountinfo line, undoing proc(5)'s octal escapes", () => {
+    const info = [
+      "26 1 254:0 / / rw,relatime - ext4 /dev/vda rw",
+      "27 26 0:5 / /proc rw,nosuid - proc proc rw",
+      "40 26 0:40 / /mnt/with\\040space\\011tab rw - tmpfs t rw",
+      "41 26 0:41 / /mnt/back\\134slash rw - tmpfs t rw",
+      "",
+    ].join("\n");
+    expect(mountPointsOf(info)).toEqual(["/", "/proc", "/mnt/with space\ttab", "/mnt/back\\slash"]);
   });
 });
