@@ -202,4 +202,13 @@ describe("policy learn with a network client", () => {
     expect(elsewhere.code, describeRun(elsewhere)).toBe(0);
     expect(elsewhere.stdout).toBe("errno 13\n"); // EACCES
   });
+
+  it("under audit a connection proxy egress refuses is made, and reported with the rule", async ({ expect }) => {
+    const policy = writePolicy(dir, "audited-egress", `extends: ${DEFAULT}\nnetwork:\n  mode: proxy\n  egress:\n    - { to: ${address}/32, ports: ${port} }\naudit: true\n`);
+    const r = await runDo(["--policy", policy, "--", "python3", "-c", CLIENT, address, String(otherPort)]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("pong\n");
+    expect(r.stderr).toMatch(new RegExp(`audit: would deny: connect ${address.replace(/\./g, "\\.")}:${otherPort}: denied: EACCES \\(.*audited-egress\\.yaml:\\d+`));
+    expect(r.stderr).not.toMatch(new RegExp(`connect ${address.replace(/\./g, "\\.")}:${port}:`));
+  });
 });
