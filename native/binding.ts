@@ -49,6 +49,11 @@ export interface NativeBinding {
   notifyAddFd(listener: number, buf: Uint8Array, srcFd: number, cloexec: boolean, targetFd?: number): number;
   notifyIdValid(listener: number, buf: Uint8Array): number;
   notifySetSyncWakeUp(listener: number): number;
+  /**
+   * Blocks every asynchronous signal on the calling thread (the sentry's): a signal that
+   * interrupts ADDFD with SEND would leave the task's syscall returning 0. 0 or -errno.
+   */
+  blockSignals(): number;
   readMemory(pid: number, addr: number, len: number, out: Uint8Array): number;
   readString(pid: number, addr: number, max: number, out: Uint8Array): number;
   writeMemory(pid: number, addr: number, data: Uint8Array): number;

@@ -90,6 +90,9 @@ function privateDevices(native: NativeBinding): Set<bigint> {
  */
 export function serve(o: SentryOptions): void {
   const { native, log } = o;
+  // No signal may interrupt this thread's ioctls (native/src/notify.cc: blockSignals).
+  const blocked = native.blockSignals();
+  if (blocked < 0) throw new Error(`cannot block signals on the sentry's thread: errno ${-blocked}`);
   const procFd = native.enterMountNamespace(o.mntns);
   native.close(o.mntns);
   const notify = new SeccompNotify(native, o.listener, o.pidfd);

@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"notifyAddFd", NotifyAddFd},
       {"notifyIdValid", NotifyIdValid},
       {"notifySetSyncWakeUp", NotifySetSyncWakeUp},
+      {"blockSignals", BlockSignals},
       {"readMemory", ReadMemory},
       {"readString", ReadString},
       {"writeMemory", WriteMemory},

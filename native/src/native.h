@@ -14,6 +14,7 @@ Napi::Value NotifyRespond(const Napi::CallbackInfo& info);
 Napi::Value NotifyAddFd(const Napi::CallbackInfo& info);
 Napi::Value NotifyIdValid(const Napi::CallbackInfo& info);
 Napi::Value NotifySetSyncWakeUp(const Napi::CallbackInfo& info);
+Napi::Value BlockSignals(const Napi::CallbackInfo& info);
 Napi::Value ReadMemory(const Napi::CallbackInfo& info);
 Napi::Value ReadString(const Napi::CallbackInfo& info);
 Napi::Value WriteMemory(const Napi::CallbackInfo& info);

@@ -4,6 +4,8 @@
 // struct seccomp_notif; RECV fills it and every reply reads the id from it. Results are
 // numbers (negative errno on failure) so that a failing call costs no JS exception.
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -156,6 +158,23 @@ Napi::Value NotifyIdValid(const Napi::CallbackInfo& info) {
   uint64_t id = NotifId(buf);
   if (ioctl(Int(info, 0), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0) return Num(info.Env(), -errno);
   return Num(info.Env(), 0);
+}
+
+// blockSignals() -> 0 | -errno. Blocks every asynchronous signal on the calling thread (the
+// sentry's), so that none is delivered to it while it waits in an ioctl. It matters for
+// SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND: that request marks the
+// notification answered before the target takes the fd, and a signal that interrupts the
+// wait withdraws the fd but not the answer, so the task's syscall returns 0 (stdin) instead
+// of its descriptor (kernel/seccomp.c: seccomp_notify_addfd). Process-directed signals go to
+// another thread; a thread-directed one (the V8 profiler's SIGPROF) stays pending. Faults
+// (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) are left alone: blocking them is
+// meaningless. Threads the sentry starts later inherit the mask.
+Napi::Value BlockSignals(const Napi::CallbackInfo& info) {
+  sigset_t set;
+  sigfillset(&set);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS}) sigdelset(&set, sig);
+  int e = pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return Num(info.Env(), e == 0 ? 0 : -e);
 }
 
 // notifySetSyncWakeUp(listener) -> 0 | -errno (EINVAL before Linux 6.6)

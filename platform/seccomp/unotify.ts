@@ -16,6 +16,8 @@ const OFF_ARGS = 32;
 export const SECCOMP_NOTIF_SIZE = 80;
 
 const ENOENT = 2;
+const EINTR = 4;
+const EINPROGRESS = 115;
 
 /** A TrapEvent that reads the notification buffer in place. */
 class BufferEvent implements TrapEvent {
@@ -130,6 +132,18 @@ export class SeccompNotify {
       case "fd": {
         const res = n.notifyAddFd(this.listener, this.buf, r.fd, r.cloexec);
         n.close(r.fd);
+        // Interrupted (EINTR, or EINPROGRESS once restarted), ADDFD with SEND has already
+        // answered the task with 0 and withdrawn the descriptor: its syscall returns stdin.
+        // The sentry's thread blocks signals so that this cannot happen; should it anyway,
+        // the task must not go on with a wrong descriptor (fail closed).
+        if (res === -EINTR || res === -EINPROGRESS) {
+          try {
+            process.kill(this.event.pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+          return res;
+        }
         // EMFILE and the like: the task's fd table refused it; fail the syscall with it.
         if (res < 0 && -res !== ENOENT) n.notifyRespond(this.listener, this.buf, 1, 0, -res);
         return res;
