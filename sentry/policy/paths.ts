@@ -191,10 +191,18 @@ export function tryParsePathPattern(pattern: string): { ok: true; parsed: Parsed
   };
 }
 
+/** Parsed patterns, kept: matching asks about the same rules again and again. */
+const parsedCache = new Map<string, ParsedPattern>();
+const PARSED_CACHE_MAX = 1 << 16;
+
 /** Parses a pattern; throws on one that validation (checkPathPattern) refuses. */
 export function parsePathPattern(pattern: string): ParsedPattern {
+  const hit = parsedCache.get(pattern);
+  if (hit !== undefined) return hit;
   const r = tryParsePathPattern(pattern);
   if (!r.ok) throw new Error(r.message);
+  if (parsedCache.size >= PARSED_CACHE_MAX) parsedCache.clear();
+  parsedCache.set(pattern, r.parsed);
   return r.parsed;
 }
 
@@ -225,7 +233,18 @@ interface Compiled {
   readonly re: RegExp | undefined;
 }
 
+const compiledCache = new Map<string, Compiled>();
+
 function compile(pattern: string): Compiled {
+  const hit = compiledCache.get(pattern);
+  if (hit !== undefined) return hit;
+  const c = compileUncached(pattern);
+  if (compiledCache.size >= PARSED_CACHE_MAX) compiledCache.clear();
+  compiledCache.set(pattern, c);
+  return c;
+}
+
+function compileUncached(pattern: string): Compiled {
   const p = parsePathPattern(pattern);
   if (!p.glob) return { p, re: undefined };
   const source = p.segments
