@@ -53,6 +53,8 @@ export interface SentryOptions {
   record?: (fact: AuditFact) => void;
   /** Trace (strace) the syscalls that reach the sentry with these printers (strace/format.ts). */
   strace: Tracer | undefined;
+  /** Trace only these syscall numbers (others may reach the sentry for other reasons); absent: all. */
+  straceOnly?: readonly number[];
   log: SentryLog;
 }
 
@@ -146,10 +148,15 @@ export function serve(o: SentryOptions): void {
     return;
   }
   // Traced: render the call before the task can run on, the result after the reply.
+  const only = o.straceOnly === undefined ? undefined : new Set(o.straceOnly);
   let call = "";
   let us = 0;
   notify.run(
     (ev: TrapEvent): Reply => {
+      if (only !== undefined && !only.has(ev.nr)) {
+        call = "";
+        return dispatcher.handle(ev);
+      }
       call = tracer.formatCall(ev, mem);
       const start = process.hrtime.bigint();
       const r = dispatcher.handle(ev);
@@ -157,6 +164,7 @@ export function serve(o: SentryOptions): void {
       return r;
     },
     (ev, r, outcome) => {
+      if (call === "") return;
       const shown: Reply = r.kind === "fd" ? (outcome >= 0 ? { kind: "value", value: outcome } : { kind: "errno", errno: -outcome }) : r;
       log.info(`[${String(ev.pid).padStart(6)}] ${call} ${tracer.formatResult(sysnoName(ev.nr) ?? String(ev.nr), shown)} (${us.toFixed(1)}µs)`);
     },

@@ -8,6 +8,7 @@ import { initPath, loadNative } from "../../native/index.js";
 import type { Logger } from "pino";
 import { compileFilterBytes } from "../../platform/seccomp/compile.js";
 import { compilePolicy } from "../../sentry/policy/compile.js";
+import { sysnoByName } from "../../sentry/abi/sysno_amd64.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import { kernelAtLeast } from "../requirements.js";
@@ -244,6 +245,8 @@ export async function runDo(o: DoOptions): Promise<number> {
       hostname: o.hostname,
       ...(compiled.audit !== undefined ? { audit: [...compiled.audit] } : {}),
       ...(recording ? { record: true } : {}),
+      // What recording traps besides is not part of the trace asked for.
+      ...(Array.isArray(o.trace) ? { straceOnly: o.trace.map((name) => sysnoByName(name)).filter((nr): nr is number => nr !== undefined) } : {}),
     });
     const status = await Promise.race([exited, served]);
     // A trace ends with the sentry's last lines, a recording with its last facts: wait for

@@ -34,6 +34,8 @@ export interface StartMessage {
   audit?: (Decision | undefined)[];
   /** Post what the workload does as {fact} messages (sentry/audit.ts). */
   record?: boolean;
+  /** Trace only these syscall numbers (--strace-syscalls); absent: all that reach the sentry. */
+  straceOnly?: number[];
 }
 
 export type WorkerMessage = { exit: number } | { error: string } | { fact: AuditFact };
@@ -80,6 +82,7 @@ parentPort!.once("message", (m: StartMessage) => {
       ...(m.audit !== undefined ? { audit: m.audit } : {}),
       ...(m.record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
       strace: tracer,
+      ...(m.straceOnly !== undefined ? { straceOnly: m.straceOnly } : {}),
       log,
     });
     const status = native.waitExit(m.pid);

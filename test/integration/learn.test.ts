@@ -64,6 +64,15 @@ audit: true
     expect(JSON.parse(r.stdout)).toMatchObject({ auditLifted: 6 });
   });
 
+  it("--strace-syscalls under audit traces only the syscalls named, not what recording traps", async ({ expect }) => {
+    const policy = writePolicy(dir, "audited-trace", `extends: ${DEFAULT}\nsyscalls:\n  deny: [uname]\naudit: true\n`);
+    const r = await runDo(["--policy", policy, "--strace-syscalls", "uname", "--", "/bin/sh", "-c", `uname -s; cat ${dir}/input.txt`]);
+    expect(r.code, describeRun(r)).toBe(0);
+    const traced = r.stderr.split("\n").filter((l) => /^I \S+ \[ *\d+\] /.test(l));
+    expect(traced.length, r.stderr).toBeGreaterThan(0);
+    expect(traced.every((l) => / uname\(/.test(l)), traced.join("\n")).toBe(true);
+  });
+
   it("refuses as usual without audit", async ({ expect }) => {
     const policy = writePolicy(dir, "enforced", `extends: ${DEFAULT}\nsyscalls:\n  deny: [uname]\n`);
     const r = await runDo(["--policy", policy, "--", "uname", "-s"]);
