@@ -245,6 +245,7 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
   out.push("kind: Policy");
   out.push(`name: ${input.name}`);
   out.push(`extends: ${yamlString(input.base)}`);
+  out.push("audit: false              # enforced, whatever the policy learned from says");
   if (syscalls.size > 0) {
     out.push("");
     out.push("syscalls:");

@@ -78,6 +78,9 @@ describe("learnPolicy", () => {
     expect(yaml).toContain("from one run of: /opt/tool/run.sh 'a b'");
     expect(yaml).toContain("A starting point, not a proof");
     expect(policy.name).toBe("tool");
+    // Enforced even when the policy learned from says audit: true.
+    expect(yaml).toMatch(/^audit: false /m);
+    expect(policy.audit).toBe(false);
   });
 
   it("shows what the run read, generalising system trees and busy directories", () => {
