@@ -266,7 +266,13 @@ function absentDirs(
   rules: readonly FilesystemRule[],
   policy: Policy,
   host: HostFs,
-): { overlays: AbsentDir[]; siblingRules: FilesystemRule[]; siblingLinks: { link: string; target: string }[] } {
+): {
+  overlays: AbsentDir[];
+  siblingRules: FilesystemRule[];
+  siblingLinks: { link: string; target: string }[];
+  /** Sibling rules that stand for a writable root: bound without clearing read-only. */
+  asRoot: WeakSet<FilesystemRule>;
+} {
   const deciding = new Map<string, FilesystemRule>();
   for (const r of rules) deciding.set(parsePathPattern(r.path).base, r);
   const byDir = new Map<string, Set<string>>();
@@ -283,10 +289,12 @@ function absentDirs(
   const overlays: AbsentDir[] = [];
   const siblingRules: FilesystemRule[] = [];
   const siblingLinks: { link: string; target: string }[] = [];
-  if (byDir.size === 0) return { overlays, siblingRules, siblingLinks };
+  const asRoot = new WeakSet<FilesystemRule>();
+  if (byDir.size === 0) return { overlays, siblingRules, siblingLinks, asRoot };
   const points = host.mountPoints();
   for (const [dir, hidden] of byDir) {
-    const access = matchRule(rules, dir)?.rule.access ?? (policy.filesystem.root === "readonly" ? "read" : "read-write");
+    const ruled = matchRule(rules, dir)?.rule.access;
+    const access = ruled ?? (policy.filesystem.root === "readonly" ? "read" : "read-write");
     const mountsBeneath = points.some((m) => m !== dir && under(m, dir));
     if ((access === "read" || access === "exec") && !mountsBeneath && !/[:,\\\n]/.test(dir)) {
       overlays.push({ dir, names: [...hidden].sort() });
@@ -304,10 +312,14 @@ function absentDirs(
         if (target !== undefined) siblingLinks.push({ link: path, target });
         continue;
       }
-      siblingRules.push({ path: type === "dir" ? `${literalPattern(path)}/**` : literalPattern(path), access });
+      const sibling: FilesystemRule = { path: type === "dir" ? `${literalPattern(path)}/**` : literalPattern(path), access };
+      siblingRules.push(sibling);
+      // Under a writable root an entry is bound as the root would have it: its read-only
+      // mounts stay read-only (a user namespace may not make them writable).
+      if (ruled === undefined && access === "read-write") asRoot.add(sibling);
     }
   }
-  return { overlays, siblingRules, siblingLinks };
+  return { overlays, siblingRules, siblingLinks, asRoot };
 }
 
 /** Whether a path's mount point lives in an opaque tmpfs (and must be created there). */
@@ -489,7 +501,7 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
         bind(MOUNT_ATTR_RDONLY, 0);
         break;
       case "read-write":
-        bind(0, MOUNT_ATTR_RDONLY);
+        bind(0, absent.asRoot.has(rule) ? 0 : MOUNT_ATTR_RDONLY);
         break;
       case "exec":
         bind(MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOEXEC);

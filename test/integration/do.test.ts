@@ -5,7 +5,7 @@ import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { useProbes } from "../helpers/probes.js";
-import { describeRun, hostFixtureDir, removeHostDir, runDo, runNative, writeHostFile } from "../helpers/sandbox.js";
+import { describeRun, hostFixtureDir, removeHostDir, ROOT, runDo, runNative, writeHostFile, writePolicy } from "../helpers/sandbox.js";
 
 const probes = useProbes();
 let fixtures: string;
@@ -243,6 +243,22 @@ describe("the filesystem: read-only root, private /tmp, hidden paths", () => {
     expect(r.stdout).toBe("rc=1\nrc=1\n0\n/etc/passwd\n");
     expect(r.stderr).toContain("/etc/shadow: No such file or directory");
     expect(r.stderr).toMatch(/\/etc\/gshadow.*No such file or directory/);
+  });
+
+  it("under a writable root too: hidden paths are absent and host files the sandbox may write are written (setup keeps read-only host mounts read-only)", async ({ expect }) => {
+    const policy = writePolicy(fixtures, "writable-root", `extends: ${join(ROOT, "policies", "default.yaml")}\nfilesystem:\n  root: writable\n`);
+    const dir = join(fixtures, "writable");
+    const { mkdirSync, chmodSync } = await import("node:fs");
+    mkdirSync(dir);
+    chmodSync(dir, 0o777);
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-c", `echo hi > ${dir}/out; ls /etc/shadow; ls -d /root; touch /newfile; echo done`]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("done\n");
+    expect(readFileSync(join(dir, "out"), "utf8")).toBe("hi\n");
+    expect(r.stderr).toMatch(/\/etc\/shadow.*No such file or directory/);
+    expect(r.stderr).toMatch(/\/root.*No such file or directory/);
+    // The root itself holds hidden entries, so it takes no new ones (policies/README.md).
+    expect(r.stderr).toMatch(/\/newfile.*Read-only file system/);
   });
 
   it("hidden directories (/root, /run) are absent: ENOENT, and not listed", async ({ expect }) => {
