@@ -426,6 +426,12 @@ describe("planDoMounts: hidden means absent", () => {
     expect(mounts(plan).filter((m) => m.target === `${ROOT}/proc`).map((m) => m.fstype)).toEqual(["proc"]);
   });
 
+  it("under a writable root, the root's other entries are bound as the root would have them: nosuid, read-only left alone", () => {
+    const writable = planDoMounts(withPolicy({ filesystem: { root: "writable", rules: [{ path: "/root/**", access: "none" }] } }), MASK, host);
+    const usr = setattrs(writable).find((a) => a.path === `${ROOT}/usr`);
+    expect(usr).toMatchObject({ set: MOUNT_ATTR_NOSUID, clear: 0, recursive: true });
+  });
+
   it("a writable directory: opaque too, its other entries bound writable", () => {
     expect(mountOn(plan, `${ROOT}/data`, "tmpfs")).toBeDefined();
     expect(mountOn(plan, `${ROOT}/data/notes`)).toMatchObject({ source: "/data/notes" });
