@@ -266,13 +266,7 @@ function absentDirs(
   rules: readonly FilesystemRule[],
   policy: Policy,
   host: HostFs,
-): {
-  overlays: AbsentDir[];
-  siblingRules: FilesystemRule[];
-  siblingLinks: { link: string; target: string }[];
-  /** Sibling rules that stand for a writable root: bound without clearing read-only. */
-  asRoot: WeakSet<FilesystemRule>;
-} {
+): { overlays: AbsentDir[]; siblingRules: FilesystemRule[]; siblingLinks: { link: string; target: string }[] } {
   const deciding = new Map<string, FilesystemRule>();
   for (const r of rules) deciding.set(parsePathPattern(r.path).base, r);
   const byDir = new Map<string, Set<string>>();
@@ -289,12 +283,10 @@ function absentDirs(
   const overlays: AbsentDir[] = [];
   const siblingRules: FilesystemRule[] = [];
   const siblingLinks: { link: string; target: string }[] = [];
-  const asRoot = new WeakSet<FilesystemRule>();
-  if (byDir.size === 0) return { overlays, siblingRules, siblingLinks, asRoot };
+  if (byDir.size === 0) return { overlays, siblingRules, siblingLinks };
   const points = host.mountPoints();
   for (const [dir, hidden] of byDir) {
-    const ruled = matchRule(rules, dir)?.rule.access;
-    const access = ruled ?? (policy.filesystem.root === "readonly" ? "read" : "read-write");
+    const access = matchRule(rules, dir)?.rule.access ?? (policy.filesystem.root === "readonly" ? "read" : "read-write");
     const mountsBeneath = points.some((m) => m !== dir && under(m, dir));
     if ((access === "read" || access === "exec") && !mountsBeneath && !/[:,\\\n]/.test(dir)) {
       overlays.push({ dir, names: [...hidden].sort() });
@@ -312,14 +304,10 @@ function absentDirs(
         if (target !== undefined) siblingLinks.push({ link: path, target });
         continue;
       }
-      const sibling: FilesystemRule = { path: type === "dir" ? `${literalPattern(path)}/**` : literalPattern(path), access };
-      siblingRules.push(sibling);
-      // Under a writable root an entry is bound as the root would have it: its read-only
-      // mounts stay read-only (a user namespace may not make them writable).
-      if (ruled === undefined && access === "read-write") asRoot.add(sibling);
+      siblingRules.push({ path: type === "dir" ? `${literalPattern(path)}/**` : literalPattern(path), access });
     }
   }
-  return { overlays, siblingRules, siblingLinks, asRoot };
+  return { overlays, siblingRules, siblingLinks };
 }
 
 /** Whether a path's mount point lives in an opaque tmpfs (and must be created there). */
@@ -489,9 +477,12 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
       }
       continue;
     }
+    // A new bind of the host's tree has the host's flags: nosuid always, read-only as the
+    // access says. (Read-write needs nothing cleared: the host's writable mounts are, and its
+    // read-only ones stay so, as a user namespace may not make them writable.)
     const bind = (set: number, clear: number): void => {
       r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
-      r.push({ op: "setattr", path: target, set: set | (fresh ? MOUNT_ATTR_NOSUID : 0), clear, recursive: true, optional: true });
+      r.push({ op: "setattr", path: target, set: set | MOUNT_ATTR_NOSUID, clear, recursive: true, optional: true });
     };
     switch (rule.access) {
       case "none":
@@ -501,7 +492,9 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
         bind(MOUNT_ATTR_RDONLY, 0);
         break;
       case "read-write":
-        bind(0, absent.asRoot.has(rule) ? 0 : MOUNT_ATTR_RDONLY);
+        // Beneath the sandbox's own trees the source is the sandbox's view, which may have
+        // been made read-only above.
+        bind(0, source === target ? MOUNT_ATTR_RDONLY : 0);
         break;
       case "exec":
         bind(MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOEXEC);

@@ -205,9 +205,10 @@ describe("planDoMounts follows the policy", () => {
     const attrOf = (p: string): SetAttr | undefined => setattrs(plan).find((s) => s.path === ROOT + p);
     // Bound from the host's own tree (a directory above could be an overlay, which takes no writes).
     expect(mountOn(plan, `${ROOT}/data`)).toMatchObject({ source: "/data", flags: MS_BIND | MS_REC });
-    expect(attrOf("/data")).toMatchObject({ set: 0, clear: MOUNT_ATTR_RDONLY, recursive: true });
-    expect(attrOf("/opt/tools")).toMatchObject({ set: MOUNT_ATTR_RDONLY, clear: MOUNT_ATTR_NOEXEC, recursive: true });
-    expect(attrOf("/srv")).toMatchObject({ set: MOUNT_ATTR_RDONLY, clear: 0 });
+    // Bound from the host's writable tree: nothing to clear, and never setuid.
+    expect(attrOf("/data")).toMatchObject({ set: MOUNT_ATTR_NOSUID, clear: 0, recursive: true });
+    expect(attrOf("/opt/tools")).toMatchObject({ set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: MOUNT_ATTR_NOEXEC, recursive: true });
+    expect(attrOf("/srv")).toMatchObject({ set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0 });
   });
 
   it("hides a deeper rule after mounting the shallower one that contains it", () => {
@@ -435,7 +436,7 @@ describe("planDoMounts: hidden means absent", () => {
   it("a writable directory: opaque too, its other entries bound writable", () => {
     expect(mountOn(plan, `${ROOT}/data`, "tmpfs")).toBeDefined();
     expect(mountOn(plan, `${ROOT}/data/notes`)).toMatchObject({ source: "/data/notes" });
-    expect(setattrs(plan).find((s) => s.path === `${ROOT}/data/notes`)).toMatchObject({ clear: MOUNT_ATTR_RDONLY });
+    expect(setattrs(plan).find((s) => s.path === `${ROOT}/data/notes`)).toMatchObject({ set: MOUNT_ATTR_NOSUID, clear: 0 });
     expect(mounts(plan).some((m) => m.target === `${ROOT}/data/secret`)).toBe(false);
   });
 });
