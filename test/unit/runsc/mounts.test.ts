@@ -18,6 +18,7 @@ const MS_REC = 0x4000;
 const MS_PRIVATE = 1 << 18;
 const MOUNT_ATTR_RDONLY = 0x1;
 const MOUNT_ATTR_NOSUID = 0x2;
+const MOUNT_ATTR_NODEV = 0x4;
 const MOUNT_ATTR_NOEXEC = 0x8;
 
 const MASK = "/run/runsc-ts/masked";
@@ -434,7 +435,10 @@ describe("planDoMounts: hidden means absent", () => {
   });
 
   it("a writable directory: opaque too, its other entries bound writable", () => {
-    expect(mountOn(plan, `${ROOT}/data`, "tmpfs")).toBeDefined();
+    expect(mountOn(plan, `${ROOT}/data`, "tmpfs")).toMatchObject({ source: "tmpfs", flags: MS_NOSUID | MS_NODEV });
+    // The tmpfs takes no new entries once its mount points are made.
+    const ro = setattrs(plan).find((a) => a.path === `${ROOT}/data` && !a.recursive);
+    expect(ro?.set).toBe(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
     expect(mountOn(plan, `${ROOT}/data/notes`)).toMatchObject({ source: "/data/notes" });
     expect(setattrs(plan).find((s) => s.path === `${ROOT}/data/notes`)).toMatchObject({ set: MOUNT_ATTR_NOSUID, clear: 0 });
     expect(mounts(plan).some((m) => m.target === `${ROOT}/data/secret`)).toBe(false);

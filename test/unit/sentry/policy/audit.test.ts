@@ -53,7 +53,10 @@ describe("compiling audit: true", () => {
   it("keeps the policy's refusals apart and answers what the built-in table decides", () => {
     expect(c.audit?.[nr("uname")]).toEqual({ action: { kind: "errno", errno: EPERM } });
     expect(c.decisions[nr("uname")]).not.toEqual({ action: { kind: "errno", errno: EPERM } });
-    expect(c.audit?.[nr("socket")]).toBeDefined();
+    // The policy's argument rule, kept whole: AF_UNIX passes, any other family fails.
+    const socket = c.audit?.[nr("socket")];
+    expect(socket).toMatchObject({ rules: [{ when: [{ index: 0, op: "ne", value: 1n }], action: { kind: "errno" } }] });
+    expect(c.decisions[nr("socket")]).not.toEqual(socket);
   });
 
   it("traps what it lifts, so that the sentry can report it", () => {
