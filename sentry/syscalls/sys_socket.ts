@@ -196,17 +196,32 @@ function dupTaskSocket(k: Kernel, tgid: number, sockfd: number): number {
 }
 
 /**
- * bind(2), performed on a duplicate of the task's socket after the decision, with the
- * sockaddr the decision read (net/socket.c checks the descriptor first: EBADF, ENOTSOCK).
+ * Runs `op` on a duplicate of the task's socket (argument 0) and its kind, in the order
+ * net/socket.c checks: the descriptor first (EBADF, ENOTSOCK). The duplicate is closed after.
  */
-function bind(k: Kernel, ev: TrapEvent): Reply {
-  if (k.network === "none" || (k.network === "host" && k.netRules.rules.bind === undefined)) return ALLOW;
-  const n = k.native;
+function onTaskSocketKind(
+  k: Kernel,
+  ev: TrapEvent,
+  op: (fd: number, kind: { domain: number; type: number; protocol: number }, creds: Creds) => Reply,
+): Reply {
   const creds = taskCreds(k, ev.pid);
   const fd = dupTaskSocket(k, creds.tgid, ev.argInt(0));
   try {
     const kind = socketKind(k, fd);
-    if (typeof kind === "number") return errnoReply(-kind);
+    return typeof kind === "number" ? errnoReply(-kind) : op(fd, kind, creds);
+  } finally {
+    k.native.close(fd);
+  }
+}
+
+/**
+ * bind(2), performed on a duplicate of the task's socket after the decision, with the
+ * sockaddr the decision read.
+ */
+function bind(k: Kernel, ev: TrapEvent): Reply {
+  if (k.network === "none" || (k.network === "host" && k.netRules.rules.bind === undefined)) return ALLOW;
+  const n = k.native;
+  return onTaskSocketKind(k, ev, (fd, kind, creds) => {
     const len = ev.argNum(2);
     if (len > SOCKADDR_MAX) return errnoReply(EINVAL);
     let addr: Uint8Array = EMPTY;
@@ -226,9 +241,7 @@ function bind(k: Kernel, ev: TrapEvent): Reply {
     }
     const r = kind.domain === AF_UNIX && isUnixPath(addr) ? bindUnixAsTask(k, ev, creds, fd, addr) : n.bind(fd, addr, addr.length);
     return r < 0 ? errnoReply(-r) : ZERO;
-  } finally {
-    n.close(fd);
-  }
+  });
 }
 
 /** A pathname unix bind as the task would make it: its credentials, cwd and umask. */
@@ -257,18 +270,11 @@ function bindUnixAsTask(k: Kernel, ev: TrapEvent, creds: Creds, fd: number, addr
 /** listen(2) under proxy: refused on a socket of the host's network namespace. */
 function listen(k: Kernel, ev: TrapEvent): Reply {
   if (k.network !== "proxy") return ALLOW;
-  const n = k.native;
-  const creds = taskCreds(k, ev.pid);
-  const fd = dupTaskSocket(k, creds.tgid, ev.argInt(0));
-  try {
-    const kind = socketKind(k, fd);
-    if (typeof kind === "number") return errnoReply(-kind);
+  return onTaskSocketKind(k, ev, (fd, kind) => {
     if ((kind.domain === AF_INET || kind.domain === AF_INET6) && isHostSocket(k, fd)) return errnoReply(EACCES);
-    const r = n.listen(fd, ev.argInt(1));
+    const r = k.native.listen(fd, ev.argInt(1));
     return r < 0 ? errnoReply(-r) : ZERO;
-  } finally {
-    n.close(fd);
-  }
+  });
 }
 
 export const socketHandlers: HandlerTable = { connect, sendto, bind, listen };

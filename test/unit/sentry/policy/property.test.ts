@@ -541,23 +541,31 @@ describe("random register-only rules", () => {
     );
   });
 
+  /**
+   * Compiles `policy` (made from `spec`), runs each query through the BPF interpreter and
+   * throws where the filter and the decisions disagree. Returns how many were compared.
+   */
+  function filterAgrees(spec: Parameters<typeof options>[0], queries: Parameters<typeof queryNr>[1][], policy: Policy): number {
+    const opts = options(spec);
+    const cp = compilePolicy(policy, opts);
+    const filter = new LoadedFilter(compileFilter(cp.filter));
+    for (const q of queries) {
+      const nr = queryNr(spec, q);
+      const args = queryArgs(spec, q, nr);
+      const got = filter.run({ nr, arch: q.arch, ip: 0n, args });
+      const want = expectedReturn(cp, opts, nr, q.arch, args);
+      if (got !== want) {
+        throw new Error(`${describeQuery(nr, q.arch, args)}: filter returned ${hex(got)}, decisions say ${hex(want)}\n${renderYaml(spec)}`);
+      }
+    }
+    return queries.length;
+  }
+
   it("compiled to BPF and run in the interpreter, decide as evaluateDecision does", () => {
     let compared = 0;
     fc.assert(
       fc.property(policySpec, queries, (spec, queries) => {
-        const opts = options(spec);
-        const cp = compilePolicy(load(spec), opts);
-        const filter = new LoadedFilter(compileFilter(cp.filter));
-        for (const q of queries) {
-          const nr = queryNr(spec, q);
-          const args = queryArgs(spec, q, nr);
-          const got = filter.run({ nr, arch: q.arch, ip: 0n, args });
-          const want = expectedReturn(cp, opts, nr, q.arch, args);
-          if (got !== want) {
-            throw new Error(`${describeQuery(nr, q.arch, args)}: filter returned ${hex(got)}, decisions say ${hex(want)}\n${renderYaml(spec)}`);
-          }
-          compared++;
-        }
+        compared += filterAgrees(spec, queries, load(spec));
       }),
       { seed: SEED, numRuns: 300 },
     );
@@ -569,16 +577,7 @@ describe("random register-only rules", () => {
       fc.property(policySpec, queries, (spec, queries) => {
         // Everything but the syscalls section from the loader, with its defaults.
         const policy: Policy = { ...load({ ...spec, rules: [], allow: [], deny: [] }), syscalls: expectedSyscalls(spec) };
-        const opts = options(spec);
-        const cp = compilePolicy(policy, opts);
-        const filter = new LoadedFilter(compileFilter(cp.filter));
-        for (const q of queries) {
-          const nr = queryNr(spec, q);
-          const args = queryArgs(spec, q, nr);
-          const got = filter.run({ nr, arch: q.arch, ip: 0n, args });
-          const want = expectedReturn(cp, opts, nr, q.arch, args);
-          if (got !== want) throw new Error(`${describeQuery(nr, q.arch, args)}: filter returned ${hex(got)}, decisions say ${hex(want)}`);
-        }
+        filterAgrees(spec, queries, policy);
       }),
       { seed: SEED + 1, numRuns: 100 },
     );
