@@ -208,7 +208,9 @@ export function explainConnect(policy: Policy, locate: Locate, target: string): 
   const net = policy.network;
   const where = `${locate(["network", "mode"])} network.mode ${net.mode}`;
   if (net.mode === "host") return { decision: "allowed: the host's network", because: where, layer: "host" };
-  if (ip !== undefined && isLocalAddress(ip)) {
+  // "localhost" and *.localhost name the loopback (RFC 6761), which is the sandbox's own.
+  const loopbackName = ip === undefined && /^(?:.+\.)?localhost\.?$/i.test(host);
+  if ((ip !== undefined && isLocalAddress(ip)) || loopbackName) {
     return { decision: "allowed, to the sandbox's own loopback (never the host's)", because: where, layer: "namespace" };
   }
   if (net.mode === "none") {

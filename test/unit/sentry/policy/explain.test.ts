@@ -147,3 +147,14 @@ filesystem:
     expect(explainOpen(allowlist, locate, "/etc/passwd", "r", resolve).decision).toMatch(/^denied/);
   });
 });
+
+describe("explainConnect and the loopback's names", () => {
+  it("localhost is the sandbox's own loopback, under none as under proxy", () => {
+    for (const mode of ["none", "proxy"] as const) {
+      const p = { ...policy, network: { ...policy.network, mode } };
+      expect(explainConnect(p, locate, "localhost:80").decision, mode).toMatch(/^allowed, to the sandbox's own loopback/);
+      expect(explainConnect(p, locate, "db.localhost:5432").decision, mode).toMatch(/^allowed, to the sandbox's own loopback/);
+    }
+    expect(explainConnect({ ...policy, network: { ...policy.network, mode: "none" } }, locate, "example.org:80").decision).toMatch(/^denied/);
+  });
+});
