@@ -11,6 +11,8 @@ export interface SpawnOptions {
   gidMap: string;
   /** Records for init (runsc/sandbox/initConfig.ts encodes them). */
   config: Uint8Array;
+  /** Descriptors sent to init with the config (at most 8); "attach" records name them by index. */
+  fds?: number[];
 }
 
 export interface Spawned {
@@ -72,12 +74,36 @@ export interface NativeBinding {
   close(fd: number): number;
   /** Moves the calling thread into the mount namespace of nsfd; returns an O_PATH fd of host /proc. */
   enterMountNamespace(nsfd: number): number;
-  setCreds(fsuid: number, fsgid: number, groups: Int32Array): number;
+  /**
+   * The calling thread's fs credentials (host ids). elevated: then raise again the file
+   * capabilities (chown, dac_override, dac_read_search, fowner, fsetid): what is created is
+   * the task's, and permission checks pass (sentry/syscalls/sys_fsmut.ts).
+   */
+  setCreds(fsuid: number, fsgid: number, groups: Int32Array, elevated?: boolean): number;
   openat2(dirfd: number, path: Uint8Array, pathLen: number, flags: number, mode: number, resolve: number): number;
   statAt(dirfd: number, path: Uint8Array, pathLen: number, flags: number, out: Uint8Array): number;
   statxAt(dirfd: number, path: Uint8Array, pathLen: number, flags: number, mask: number, out: Uint8Array): number;
   readlinkAt(dirfd: number, path: Uint8Array, pathLen: number, out: Uint8Array): number;
   accessAt(dirfd: number, path: Uint8Array, pathLen: number, mode: number, flags: number): number;
+  // Path operations on the calling thread's credentials: 0 or -errno.
+  mkdirAt(dirfd: number, path: Uint8Array, pathLen: number, mode: number): number;
+  mknodAt(dirfd: number, path: Uint8Array, pathLen: number, mode: number, dev: number): number;
+  unlinkAt(dirfd: number, path: Uint8Array, pathLen: number, flags: number): number;
+  renameAt2(olddirfd: number, oldPath: Uint8Array, oldLen: number, newdirfd: number, newPath: Uint8Array, newLen: number, flags: number): number;
+  linkAt(olddirfd: number, oldPath: Uint8Array, oldLen: number, newdirfd: number, newPath: Uint8Array, newLen: number, flags: number): number;
+  symlinkAt(target: Uint8Array, targetLen: number, dirfd: number, path: Uint8Array, pathLen: number): number;
+  /** fchmodat(2) without flags: follows a final symlink. */
+  chmodAt(dirfd: number, path: Uint8Array, pathLen: number, mode: number): number;
+  chownAt(dirfd: number, path: Uint8Array, pathLen: number, uid: number, gid: number, flags: number): number;
+  /** times: two struct timespec (32 bytes), or null for now. */
+  utimensAt(dirfd: number, path: Uint8Array, pathLen: number, times: Uint8Array | null, flags: number): number;
+  ftruncate(fd: number, length: number): number;
+  /**
+   * filesystem.root: overlay — a detached overlay mount (nosuid, nodev) of the host's root
+   * filesystem under an in-memory upper layer of upperSize (tmpfs size=), with whiteouts
+   * at the given absolute paths. Made by the caller (host root). Throws on failure.
+   */
+  overlayRoot(upperSize: string, whiteouts: string[]): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
   /**
    * Connects fd (taken over: closed when done, as is alsoClose when >= 0) on a thread of

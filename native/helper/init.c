@@ -9,7 +9,8 @@
 // mapping in the sandbox) and mode 000, so no one inside can open it, root included.
 //
 // Control protocol (one datagram each):
-//   sentry -> init   CONFIG   records: u32 tag, u32 len, bytes (see enum record_tag)
+//   sentry -> init   CONFIG   records: u32 tag, u32 len, bytes (see enum record_tag), with
+//                             the descriptors TAG_ATTACH refers to (SCM_RIGHTS)
 //   init -> sentry   "S"      filter about to be installed; listener will be fd 4
 //   sentry -> init   "A"      listener taken; init closes fd 4 and starts the workload
 //   init -> sentry   "E" msg  setup failed (msg is one line); init exits 125
@@ -44,6 +45,9 @@
 #define MOUNT_ATTR_NODEV 0x00000004
 #define MOUNT_ATTR_NOEXEC 0x00000008
 #endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -73,6 +77,8 @@ enum record_tag {
   TAG_RLIMIT = 17,         // u32 resource, u64 soft, u64 hard: set in the workload before exec
   TAG_WRITEFILE = 18,      // u32 mode, path\0, then the content: create the file with it
   TAG_WHITEOUT = 19,       // path\0: an overlayfs whiteout (character device 0/0) there
+  TAG_ATTACH = 20,         // u32 index, path\0: attach the detached mount received with the
+                           // config at that index there (move_mount(2))
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -142,8 +148,21 @@ static int forward_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUS
 
 int main(void) {
   static uint8_t buf[1 << 20];
-  ssize_t n = recv(CTL_FD, buf, sizeof buf, 0);
+  struct iovec iov = {buf, sizeof buf};
+  union {
+    struct cmsghdr align;
+    char space[CMSG_SPACE(8 * sizeof(int))];
+  } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+  ssize_t n = recvmsg(CTL_FD, &msg, MSG_CMSG_CLOEXEC);
   if (n <= 0) _exit(125);  // the sentry went away before configuring us
+  int passed[8], npassed = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t j = 0; j < k && npassed < 8; j++) memcpy(&passed[npassed++], CMSG_DATA(c) + j * sizeof(int), sizeof(int));
+  }
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) fail("config: message truncated");
   struct reader r = {buf, buf + n};
 
   char *argv[1024];
@@ -287,6 +306,16 @@ int main(void) {
           fail("hide %s read-only: %s", path, strerror(errno));
         break;
       }
+      case TAG_ATTACH: {
+        uint32_t index = rd_u32(&f);
+        const char *path = rd_str(&f);
+        if (index >= (uint32_t)npassed) fail("config: no descriptor %u to attach on %s", index, path);
+        if (syscall(SYS_move_mount, passed[index], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+          fail("attach mount on %s: %s", path, strerror(errno));
+        close(passed[index]);
+        passed[index] = -1;
+        break;
+      }
       case TAG_PIVOT:
         do_pivot(rd_str(&f));
         break;
@@ -294,6 +323,8 @@ int main(void) {
         fail("config: unknown record %u", tag);
     }
   }
+  for (int j = 0; j < npassed; j++)
+    if (passed[j] >= 0) close(passed[j]);
   if (argc == 0) fail("config: no command");
   if (!filter) fail("config: no seccomp filter");
   argv[argc] = NULL;

@@ -7,6 +7,7 @@
 // Paths arrive as bytes (Uint8Array + length): Linux paths need not be UTF-8.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <string.h>
@@ -52,6 +53,8 @@ thread_local uid_t t_fsuid = 0;
 thread_local gid_t t_fsgid = 0;
 thread_local std::vector<gid_t> t_groups;
 thread_local bool t_groups_known = false;
+// Fs capabilities raised again after the ids were set (SetCreds elevated).
+thread_local bool t_elevated = false;
 
 }  // namespace
 
@@ -113,16 +116,28 @@ Napi::Value EnterMountNamespace(const Napi::CallbackInfo& info) {
   return Num(env, proc);
 }
 
-// setCreds(fsuid, fsgid, groups: Int32Array) -> 0 | -errno. Host ids. Dropping fsuid
-// from 0 also drops the fs capabilities (CAP_DAC_OVERRIDE...) of this thread; going
-// back to 0 restores them (kernel/capability.c: cap_emulate_setxuid for fsuid).
+// setCreds(fsuid, fsgid, groups: Int32Array[, elevated]) -> 0 | -errno. Host ids.
+// Dropping fsuid from 0 also drops the fs capabilities (CAP_DAC_OVERRIDE...) of this
+// thread; going back to 0 restores them (kernel/capability.c: cap_emulate_setxuid).
+// elevated: the ids are set and then the file capabilities that stand for "root inside
+// owns the overlay" (chown, dac_override, dac_read_search, fowner, fsetid) are raised
+// again, so that what is created gets the task's owner while permission checks pass.
 Napi::Value SetCreds(const Napi::CallbackInfo& info) {
-  if (!Usage(info, 3, "setCreds(fsuid, fsgid, groups)")) return info.Env().Undefined();
+  if (!Usage(info, 3, "setCreds(fsuid, fsgid, groups[, elevated])")) return info.Env().Undefined();
   uid_t uid = (uid_t)info[0].As<Napi::Number>().Uint32Value();
   gid_t gid = (gid_t)info[1].As<Napi::Number>().Uint32Value();
   Napi::Int32Array g = info[2].As<Napi::Int32Array>();
+  bool elevate = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
   std::vector<gid_t> groups(g.ElementLength());
   for (size_t i = 0; i < groups.size(); i++) groups[i] = (gid_t)g[i];
+  // Leaving an elevated state: through fsuid 0, whose transitions are the ones that set
+  // the fs capabilities (back to full, then dropped again below for a non-zero fsuid).
+  if (t_elevated) {
+    syscall(SYS_setfsuid, 0);
+    if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != 0) return Num(info.Env(), -EPERM);
+    t_fsuid = 0;
+    t_elevated = false;
+  }
   // Order: groups and gid while still privileged, uid last; the reverse to go back.
   if (!t_groups_known || groups != t_groups) {
     if (syscall(SYS_setgroups, groups.size(), groups.data()) < 0) return Num(info.Env(), -errno);
@@ -138,6 +153,16 @@ Napi::Value SetCreds(const Napi::CallbackInfo& info) {
     syscall(SYS_setfsuid, uid);
     if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != uid) return Num(info.Env(), -EPERM);
     t_fsuid = uid;
+  }
+  if (elevate && uid != 0) {
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) < 0) return Num(info.Env(), -errno);
+    const uint32_t fs = (1u << CAP_CHOWN) | (1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH) |
+                        (1u << CAP_FOWNER) | (1u << CAP_FSETID);
+    data[0].effective |= data[0].permitted & fs;
+    t_elevated = true;  // even if capset fails: the next call goes back through fsuid 0
+    if (syscall(SYS_capset, &hdr, data) < 0) return Num(info.Env(), -errno);
   }
   return Num(info.Env(), 0);
 }
@@ -201,6 +226,99 @@ Napi::Value AccessAt(const Napi::CallbackInfo& info) {
   if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
   long r = syscall(SYS_faccessat2, Int(info, 0), path, Int(info, 3), Int(info, 4));
   return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// The path operations the sentry performs for a task (sentry/syscalls/sys_fsmut.ts), on
+// this thread's credentials. Each returns 0 | -errno; paths are (bytes, length) pairs.
+
+// mkdirAt(dirfd, path, pathLen, mode)
+Napi::Value MkdirAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 4, "mkdirAt(dirfd, path, pathLen, mode)")) return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  return Num(info.Env(), mkdirat(Int(info, 0), path, (mode_t)Int(info, 3)) < 0 ? -errno : 0);
+}
+
+// mknodAt(dirfd, path, pathLen, mode, dev)
+Napi::Value MknodAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 5, "mknodAt(dirfd, path, pathLen, mode, dev)")) return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  long r = mknodat(Int(info, 0), path, (mode_t)Int(info, 3), (dev_t)info[4].As<Napi::Number>().Int64Value());
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// unlinkAt(dirfd, path, pathLen, flags)
+Napi::Value UnlinkAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 4, "unlinkAt(dirfd, path, pathLen, flags)")) return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  return Num(info.Env(), unlinkat(Int(info, 0), path, Int(info, 3)) < 0 ? -errno : 0);
+}
+
+// renameAt2(olddirfd, old, oldLen, newdirfd, new, newLen, flags)
+Napi::Value RenameAt2(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 7, "renameAt2(olddirfd, old, oldLen, newdirfd, new, newLen, flags)"))
+    return info.Env().Undefined();
+  char from[4097], to[4097];
+  if (!PathArg(info, 1, from) || !PathArg(info, 4, to)) return Num(info.Env(), -EINVAL);
+  long r = syscall(SYS_renameat2, Int(info, 0), from, Int(info, 3), to, (unsigned)Int(info, 6));
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// linkAt(olddirfd, old, oldLen, newdirfd, new, newLen, flags)
+Napi::Value LinkAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 7, "linkAt(olddirfd, old, oldLen, newdirfd, new, newLen, flags)"))
+    return info.Env().Undefined();
+  char from[4097], to[4097];
+  if (!PathArg(info, 1, from) || !PathArg(info, 4, to)) return Num(info.Env(), -EINVAL);
+  return Num(info.Env(), linkat(Int(info, 0), from, Int(info, 3), to, Int(info, 6)) < 0 ? -errno : 0);
+}
+
+// symlinkAt(target, targetLen, dirfd, path, pathLen)
+Napi::Value SymlinkAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 5, "symlinkAt(target, targetLen, dirfd, path, pathLen)")) return info.Env().Undefined();
+  char target[4097], path[4097];
+  if (!PathArg(info, 0, target) || !PathArg(info, 3, path)) return Num(info.Env(), -EINVAL);
+  return Num(info.Env(), symlinkat(target, Int(info, 2), path) < 0 ? -errno : 0);
+}
+
+// chmodAt(dirfd, path, pathLen, mode): follows a final symlink (fchmodat(2) flags 0).
+Napi::Value ChmodAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 4, "chmodAt(dirfd, path, pathLen, mode)")) return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  long r = syscall(SYS_fchmodat, Int(info, 0), path, (mode_t)Int(info, 3));
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// chownAt(dirfd, path, pathLen, uid, gid, flags); uid/gid -1 leave that id.
+Napi::Value ChownAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 6, "chownAt(dirfd, path, pathLen, uid, gid, flags)")) return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  long r = fchownat(Int(info, 0), path, (uid_t)Int(info, 3), (gid_t)Int(info, 4), Int(info, 5));
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// utimensAt(dirfd, path, pathLen, times: Uint8Array (2 struct timespec) | null, flags)
+Napi::Value UtimensAt(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 5, "utimensAt(dirfd, path, pathLen, times, flags)")) return info.Env().Undefined();
+  char path[4097];
+  if (!PathArg(info, 1, path)) return Num(info.Env(), -EINVAL);
+  const struct timespec* ts = nullptr;
+  if (info[3].IsTypedArray()) {
+    Napi::Uint8Array t = info[3].As<Napi::Uint8Array>();
+    if (t.ByteLength() < 2 * sizeof(struct timespec)) return Num(info.Env(), -EINVAL);
+    ts = (const struct timespec*)t.Data();
+  }
+  return Num(info.Env(), utimensat(Int(info, 0), path, ts, Int(info, 4)) < 0 ? -errno : 0);
+}
+
+// ftruncate(fd, length)
+Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 2, "ftruncate(fd, length)")) return info.Env().Undefined();
+  return Num(info.Env(), ftruncate(Int(info, 0), (off_t)info[1].As<Napi::Number>().Int64Value()) < 0 ? -errno : 0);
 }
 
 // connect(fd, addr: Uint8Array, len) -> 0 | -errno

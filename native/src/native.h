@@ -37,11 +37,24 @@ Napi::Value StatAt(const Napi::CallbackInfo& info);
 Napi::Value StatxAt(const Napi::CallbackInfo& info);
 Napi::Value ReadlinkAt(const Napi::CallbackInfo& info);
 Napi::Value AccessAt(const Napi::CallbackInfo& info);
+Napi::Value MkdirAt(const Napi::CallbackInfo& info);
+Napi::Value MknodAt(const Napi::CallbackInfo& info);
+Napi::Value UnlinkAt(const Napi::CallbackInfo& info);
+Napi::Value RenameAt2(const Napi::CallbackInfo& info);
+Napi::Value LinkAt(const Napi::CallbackInfo& info);
+Napi::Value SymlinkAt(const Napi::CallbackInfo& info);
+Napi::Value ChmodAt(const Napi::CallbackInfo& info);
+Napi::Value ChownAt(const Napi::CallbackInfo& info);
+Napi::Value UtimensAt(const Napi::CallbackInfo& info);
+Napi::Value Ftruncate(const Napi::CallbackInfo& info);
 Napi::Value Connect(const Napi::CallbackInfo& info);
 Napi::Value SendTo(const Napi::CallbackInfo& info);
 Napi::Value Fchdir(const Napi::CallbackInfo& info);
 Napi::Value InTerminalForeground(const Napi::CallbackInfo& info);
 Napi::Value Probe(const Napi::CallbackInfo& info);
+
+// overlay.cc: the overlay root (filesystem.root: overlay), made by runsc-ts
+Napi::Value OverlayRoot(const Napi::CallbackInfo& info);
 
 // netops.cc: socket operations performed for a task (network.egress, network.bind)
 Napi::Value Socket(const Napi::CallbackInfo& info);

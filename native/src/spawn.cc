@@ -155,6 +155,26 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
   ChildFail(3, errno);
 }
 
+// One message: the config records, and the descriptors they refer to.
+bool SendConfig(int ctl, const std::string& config, const std::vector<int>& fds) {
+  struct iovec iov = {(void*)config.data(), config.size()};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(8 * sizeof(int))];
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  return sendmsg(ctl, &msg, MSG_NOSIGNAL) == (ssize_t)config.size();
+}
+
 bool IsSeccompListener(int fd) {
   char link[64], target[64];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -189,6 +209,12 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   std::string gid_map = o.Get("gidMap").As<Napi::String>();
   Napi::Uint8Array cfg = o.Get("config").As<Napi::Uint8Array>();
   std::string config((const char*)cfg.Data(), cfg.ByteLength());
+  // Descriptors sent with the config (SCM_RIGHTS): init's records name them by index.
+  std::vector<int> pass;
+  if (o.Has("fds") && o.Get("fds").IsArray()) {
+    Napi::Array a = o.Get("fds").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length() && i < 8; i++) pass.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+  }
 
   std::string err;
   int init_fd = InitMemfd(init_path, &err);
@@ -229,8 +255,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if ((flags & CLONE_NEWUSER) &&
       (!WriteFile(proc + "/uid_map", uid_map, &err) || !WriteFile(proc + "/gid_map", gid_map, &err)))
     return abort_child("user namespace: " + err, "ESETUP");
-  if (send(ctl, "G", 1, MSG_NOSIGNAL) != 1 ||
-      send(ctl, config.data(), config.size(), MSG_NOSIGNAL) != (ssize_t)config.size())
+  if (send(ctl, "G", 1, MSG_NOSIGNAL) != 1 || !SendConfig(ctl, config, pass))
     return abort_child(std::string("configure init: ") + strerror(errno), "ESETUP");
 
   // Wait for "S" (about to install the filter) or an error report.

@@ -19,6 +19,8 @@ export type InitRecord =
   | { op: "writefile"; path: string; mode: number; content: Uint8Array }
   | { op: "rlimit"; resource: number; soft: bigint; hard: bigint }
   | { op: "whiteout"; path: string }
+  /** Attaches the detached mount passed with the config at index (spawn's fds) on path. */
+  | { op: "attach"; index: number; path: string }
   | { op: "pivot"; root: string };
 
 const TAG = {
@@ -41,6 +43,7 @@ const TAG = {
   rlimit: 17,
   writefile: 18,
   whiteout: 19,
+  attach: 20,
 } as const;
 
 class Writer {
@@ -125,6 +128,9 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         break;
       case "maskSource":
         w.record(TAG.maskSource, [r.path]);
+        break;
+      case "attach":
+        w.record(TAG.attach, [r.index, r.path]);
         break;
       case "pivot":
         w.record(TAG.pivot, [r.root]);

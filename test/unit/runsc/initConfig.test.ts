@@ -30,6 +30,7 @@ const TAGS = {
   TAG_RLIMIT: 17,
   TAG_WRITEFILE: 18,
   TAG_WHITEOUT: 19,
+  TAG_ATTACH: 20,
 } as const;
 
 type Decoded = { tag: keyof typeof TAGS } & Record<string, string | number | Uint8Array>;
@@ -126,6 +127,9 @@ function decode(bytes: Uint8Array): Decoded[] {
         break;
       case "TAG_SYMLINK":
         rec = { tag: name, target: f.str(), link: f.str() };
+        break;
+      case "TAG_ATTACH":
+        rec = { tag: name, index: f.u32(), path: f.str() };
         break;
       default:
         throw new Error(`config: unknown record ${tag}`);
@@ -269,6 +273,10 @@ describe("encodeInitConfig", () => {
       { tag: "TAG_MOUNT", flags: 2, optional: 2, source: "overlay", target: "/tmp/root/etc", fstype: "overlay", data: "lowerdir=/tmp/absent/0:/etc" },
       { tag: "TAG_MOUNT", flags: 0, optional: 1, source: "/a", target: "/b", fstype: "", data: "" },
     ]);
+  });
+
+  it("carries which passed descriptor a mount attaches, and where", () => {
+    expect(roundTrip([{ op: "attach", index: 0, path: "/tmp/root" }])).toEqual([{ tag: "TAG_ATTACH", index: 0, path: "/tmp/root" }]);
   });
 
   it("carries an rlimit's 64-bit soft and hard values in two u32 halves each", () => {

@@ -1,0 +1,177 @@
+// The overlay root of `filesystem.root: overlay`: the host's root filesystem as the lower
+// layer, an in-memory tmpfs as the upper one, made by runsc-ts itself (host root) so that
+// copy-up can preserve the host's owners, and handed to the sandbox's init as a detached
+// mount (init attaches it with move_mount(2)). Hidden paths are whiteouts in the upper
+// layer: absent for stat, open and readdir, while their directories stay writable.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "errors.h"
+#include "native.h"
+
+namespace runsc {
+namespace {
+
+int FsConfig(int fc, unsigned cmd, const char* key, const char* value) {
+  return (int)syscall(SYS_fsconfig, fc, cmd, key, value, 0);
+}
+
+struct Closer {
+  int fd = -1;
+  ~Closer() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+// The kernel's own account of a failed fs_context (fsopen(2): read the fd for messages).
+std::string FsError(int fc) {
+  char msg[512];
+  std::string out;
+  for (;;) {
+    ssize_t n = read(fc, msg, sizeof msg - 1);
+    if (n <= 0) break;
+    msg[n] = 0;
+    if (!out.empty()) out += "; ";
+    out += msg;
+  }
+  return out;
+}
+
+// Makes dir (relative to base, no leading '/') and its parents in the upper layer, each
+// with the owner and mode of the host's directory at "/" + the same path; made lists
+// them (their times are set once every entry is in place).
+bool MirrorDirs(int upper, const std::string& rel, std::vector<std::string>* made, std::string* err) {
+  size_t pos = 0;
+  while (pos < rel.size()) {
+    size_t slash = rel.find('/', pos);
+    std::string part = rel.substr(0, slash == std::string::npos ? rel.size() : slash);
+    pos = slash == std::string::npos ? rel.size() : slash + 1;
+    struct stat st;
+    if (fstatat(AT_FDCWD, ("/" + part).c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+      *err = "/" + part + ": not a directory on the host";
+      return false;
+    }
+    if (mkdirat(upper, part.c_str(), st.st_mode & 07777) < 0) {
+      if (errno == EEXIST) continue;
+      *err = "mkdir upper/" + part + ": " + strerror(errno);
+      return false;
+    }
+    if (fchownat(upper, part.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+        fchmodat(upper, part.c_str(), st.st_mode & 07777, 0) < 0) {
+      *err = "upper/" + part + ": " + strerror(errno);
+      return false;
+    }
+    made->push_back(part);
+  }
+  return true;
+}
+
+// The host's times on a mirrored directory ("" is the root).
+bool MirrorTimes(int upper, const std::string& rel) {
+  struct stat st;
+  if (stat(("/" + rel).c_str(), &st) < 0) return false;
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  return utimensat(upper, rel.empty() ? "." : rel.c_str(), times, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+}  // namespace
+
+// overlayRoot(upperSize: string, whiteouts: string[]) -> fd of a detached overlay mount
+// (nosuid, nodev; close-on-exec). upperSize: tmpfs size= ("256m", "10%"). whiteouts:
+// absolute paths made absent. Throws with the kernel's message on failure.
+Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "overlayRoot(upperSize: string, whiteouts: string[])";
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray()) {
+    ThrowUsage(env, usage);
+    return env.Undefined();
+  }
+  std::string size = info[0].As<Napi::String>();
+  Napi::Array list = info[1].As<Napi::Array>();
+  std::vector<std::string> whiteouts;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value v = list.Get(i);
+    if (!v.IsString()) {
+      ThrowUsage(env, usage);
+      return env.Undefined();
+    }
+    std::string p = v.As<Napi::String>();
+    if (p.size() < 2 || p[0] != '/' || p.find("/..") != std::string::npos || p.back() == '/') {
+      Napi::Error::New(env, "overlay root: bad whiteout path " + p).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    whiteouts.push_back(p.substr(1));
+  }
+  auto fail = [&](const std::string& what, int e, int fc) {
+    std::string msg = "overlay root: " + what + ": " + strerror(e);
+    if (fc >= 0) {
+      std::string k = FsError(fc);
+      if (!k.empty()) msg += " (" + k + ")";
+    }
+    Napi::Error err = Napi::Error::New(env, msg);
+    err.Set("code", Napi::String::New(env, "ESETUP"));
+    err.ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+
+  // The upper layer: a tmpfs of its own, never attached anywhere.
+  Closer tfc, tmnt, upper;
+  tfc.fd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+  if (tfc.fd < 0) return fail("fsopen tmpfs", errno, -1);
+  if (FsConfig(tfc.fd, FSCONFIG_SET_STRING, "size", size.c_str()) < 0 ||
+      FsConfig(tfc.fd, FSCONFIG_SET_STRING, "mode", "0755") < 0 ||
+      FsConfig(tfc.fd, FSCONFIG_CMD_CREATE, nullptr, nullptr) < 0)
+    return fail("tmpfs size=" + size, errno, tfc.fd);
+  tmnt.fd = (int)syscall(SYS_fsmount, tfc.fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  if (tmnt.fd < 0) return fail("fsmount tmpfs", errno, tfc.fd);
+  if (mkdirat(tmnt.fd, "upper", 0755) < 0 || mkdirat(tmnt.fd, "work", 0700) < 0)
+    return fail("mkdir upper", errno, -1);
+  upper.fd = openat(tmnt.fd, "upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (upper.fd < 0) return fail("open upper", errno, -1);
+  // The upper root stands for the host's "/": its owner and mode.
+  struct stat root;
+  if (stat("/", &root) < 0 || fchownat(upper.fd, "", root.st_uid, root.st_gid, AT_EMPTY_PATH) < 0 ||
+      fchmodat(tmnt.fd, "upper", root.st_mode & 07777, 0) < 0)
+    return fail("upper root", errno, -1);
+  std::vector<std::string> made = {""};
+  for (const std::string& w : whiteouts) {
+    size_t slash = w.rfind('/');
+    std::string err;
+    if (slash != std::string::npos && !MirrorDirs(upper.fd, w.substr(0, slash), &made, &err)) {
+      Napi::Error e = Napi::Error::New(env, "overlay root: " + err);
+      e.Set("code", Napi::String::New(env, "ESETUP"));
+      e.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    // An overlayfs whiteout: a character device 0/0 (Documentation/filesystems/overlayfs.rst).
+    if (mknodat(upper.fd, w.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0 && errno != EEXIST)
+      return fail("whiteout /" + w, errno, -1);
+  }
+  for (const std::string& d : made)
+    if (!MirrorTimes(upper.fd, d)) return fail("times of /" + d, errno, -1);
+
+  Closer ofc;
+  ofc.fd = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+  if (ofc.fd < 0) return fail("fsopen overlay", errno, -1);
+  std::string base = "/proc/self/fd/" + std::to_string(tmnt.fd);
+  if (FsConfig(ofc.fd, FSCONFIG_SET_STRING, "source", "runsc-ts-overlay") < 0 ||
+      FsConfig(ofc.fd, FSCONFIG_SET_STRING, "lowerdir", "/") < 0 ||
+      FsConfig(ofc.fd, FSCONFIG_SET_STRING, "upperdir", (base + "/upper").c_str()) < 0 ||
+      FsConfig(ofc.fd, FSCONFIG_SET_STRING, "workdir", (base + "/work").c_str()) < 0 ||
+      FsConfig(ofc.fd, FSCONFIG_CMD_CREATE, nullptr, nullptr) < 0)
+    return fail("overlay lowerdir=/", errno, ofc.fd);
+  int mnt = (int)syscall(SYS_fsmount, ofc.fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  if (mnt < 0) return fail("fsmount overlay", errno, ofc.fd);
+  return Napi::Number::New(env, mnt);
+}
+
+}  // namespace runsc
