@@ -7,7 +7,9 @@ import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
 import { sysnoName } from "./abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/task.js";
 import type { SentryNetRules } from "./kernel/task.js";
-import { CredsCache } from "./kernel/task.js";
+import type { IdMap } from "./kernel/task.js";
+import { CredsCache, parseIdMap } from "./kernel/task.js";
+import { readSync } from "node:fs";
 import type { Decision } from "./policy/decision.js";
 import { createPathMatcher } from "./policy/paths.js";
 import { Dispatcher } from "./syscalls/dispatch.js";
@@ -17,6 +19,7 @@ import type { HandlerTable } from "./syscalls/handlers.js";
 import { credHandlers } from "./syscalls/sys_cred.js";
 import { execHandlers } from "./syscalls/sys_exec.js";
 import { fileHandlers } from "./syscalls/sys_file.js";
+import { fsmutHandlers } from "./syscalls/sys_fsmut.js";
 import { infoHandlers } from "./syscalls/sys_info.js";
 import { signalHandlers } from "./syscalls/sys_signal.js";
 import { socketHandlers } from "./syscalls/sys_socket.js";
@@ -46,6 +49,8 @@ export interface SentryOptions {
   signals: "sandbox" | "self";
   /** Host PID of the sandbox's init. */
   initPid: number;
+  /** filesystem.root: overlay (the sandbox's root is the overlay runsc-ts made). */
+  overlay?: boolean;
   hostname: string;
   /** audit: the policy's decisions where it refuses more than `decisions` (compile.ts). */
   audit?: readonly (Decision | undefined)[];
@@ -65,7 +70,7 @@ export interface Tracer {
 
 /** Every handler family. */
 export function handlerTables(hostname: string): HandlerTable[] {
-  return [fileHandlers, statHandlers, execHandlers, socketHandlers, signalHandlers, credHandlers, infoHandlers(hostname)];
+  return [fileHandlers, fsmutHandlers, statHandlers, execHandlers, socketHandlers, signalHandlers, credHandlers, infoHandlers(hostname)];
 }
 
 const AT_FDCWD = -100;
@@ -84,6 +89,28 @@ function privateDevices(native: NativeBinding): Set<bigint> {
     }
   }
   return out;
+}
+
+/** The mount id (statx STATX_MNT_ID) of a path as this thread sees it. */
+function mountIdOf(native: NativeBinding, path: string): bigint {
+  const b = Buffer.from(path);
+  const st = new Uint8Array(256);
+  const r = native.statxAt(AT_FDCWD, b, b.length, 0, 0x1000 /* STATX_MNT_ID */, st);
+  if (r < 0) throw new Error(`statx ${path}: errno ${-r}`);
+  return new DataView(st.buffer).getBigUint64(144, true);
+}
+
+/** /proc/PID/uid_map or gid_map of the sandbox's init. */
+function readIdMap(native: NativeBinding, procFd: number, pid: number, file: "uid_map" | "gid_map"): IdMap {
+  const b = Buffer.from(`${pid}/${file}`);
+  const fd = native.openat2(procFd, b, b.length, 0 /* O_RDONLY */, 0, 0);
+  if (fd < 0) return [];
+  try {
+    const buf = Buffer.alloc(4096);
+    return parseIdMap(buf.toString("latin1", 0, readSync(fd, buf, 0, buf.length, 0)));
+  } finally {
+    native.close(fd);
+  }
 }
 
 /**
@@ -120,6 +147,8 @@ export function serve(o: SentryOptions): void {
     signals: o.signals,
     initPid: o.initPid,
     creds: new CredsCache(),
+    overlayMount: o.overlay === true ? mountIdOf(native, "/") : undefined,
+    ids: { uid: readIdMap(native, procFd, o.initPid, "uid_map"), gid: readIdMap(native, procFd, o.initPid, "gid_map") },
   };
   const record = o.record;
   const dispatcher = new Dispatcher(

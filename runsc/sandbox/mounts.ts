@@ -260,18 +260,20 @@ const SIBLINGS_MAX = 1024;
  *     other entry is bound as the host has it, with the directory's access, symlinks made as
  *     symlinks. Such a directory takes no new entries.
  * A directory with more than SIBLINGS_MAX entries, or that the sandbox's ids cannot search,
- * keeps the masks (EACCES for a file, an empty directory).
+ * keeps the masks (EACCES for a file, an empty directory). Under an overlay root, the
+ * whiteouts of its upper layer (whiteoutsOf) are done already.
  */
 function absentDirs(
   rules: readonly FilesystemRule[],
   policy: Policy,
   host: HostFs,
+  whiteouts: ReadonlySet<string>,
 ): { overlays: AbsentDir[]; siblingRules: FilesystemRule[]; siblingLinks: { link: string; target: string }[] } {
   const deciding = new Map<string, FilesystemRule>();
   for (const r of rules) deciding.set(parsePathPattern(r.path).base, r);
   const byDir = new Map<string, Set<string>>();
   for (const [base, rule] of deciding) {
-    if (rule.access !== "none" || base === "/") continue;
+    if (rule.access !== "none" || base === "/" || whiteouts.has(base)) continue;
     if (host.kind(base) === undefined && host.symlink(base) === undefined) continue; // nothing there
     const dir = dirname(base);
     if (OWN_TREES.some((t) => under(dir, t)) || under(dir, "/sys")) continue;
@@ -286,7 +288,8 @@ function absentDirs(
   if (byDir.size === 0) return { overlays, siblingRules, siblingLinks };
   const points = host.mountPoints();
   for (const [dir, hidden] of byDir) {
-    const access = matchRule(rules, dir)?.rule.access ?? (policy.filesystem.root === "readonly" ? "read" : "read-write");
+    // Under an overlay root what is not the overlay's own is a read-only bind of the host's.
+    const access = matchRule(rules, dir)?.rule.access ?? (policy.filesystem.root === "writable" ? "read-write" : "read");
     const mountsBeneath = points.some((m) => m !== dir && under(m, dir));
     if ((access === "read" || access === "exec") && !mountsBeneath && !/[:,\\\n]/.test(dir)) {
       overlays.push({ dir, names: [...hidden].sort() });
@@ -308,6 +311,36 @@ function absentDirs(
     }
   }
   return { overlays, siblingRules, siblingLinks };
+}
+
+/**
+ * root: overlay — the hidden paths that become whiteouts in the overlay's upper layer
+ * (native overlayRoot): those in a directory that is the overlay's own, where no rule binds
+ * anything and no host mount lies, and with nothing visible beneath them. There they are
+ * absent and their directory stays writable. The rest is hidden as under the other roots.
+ */
+function whiteoutsOf(rules: readonly FilesystemRule[], host: HostFs): string[] {
+  const deciding = new Map<string, FilesystemRule>();
+  for (const r of rules) deciding.set(parsePathPattern(r.path).base, r);
+  const points = host.mountPoints().filter((m) => m !== "/");
+  const out: string[] = [];
+  for (const [base, rule] of deciding) {
+    if (rule.access !== "none" || base === "/") continue;
+    if (host.kind(base) === undefined && host.symlink(base) === undefined) continue; // nothing there
+    const dir = dirname(base);
+    if (OWN_TREES.some((t) => under(base, t)) || under(base, "/sys")) continue;
+    if (matchRule(rules, dir) !== undefined) continue; // a rule decides the directory
+    if (points.some((m) => under(base, m))) continue; // a host mount: bound read-only, not overlaid
+    if (host.realpath(dir) !== dir) continue; // the directory must be where its path says
+    if ([...deciding].some(([b, r]) => r.access !== "none" && b !== base && under(b, base))) continue; // visible paths beneath
+    out.push(base);
+  }
+  return out.sort();
+}
+
+/** root: overlay — the whiteouts for the overlay's upper layer (see whiteoutsOf). */
+export function overlayWhiteouts(policy: Policy, host: HostFs = hostFs): string[] {
+  return whiteoutsOf(expandRules(policy.filesystem.rules), host);
 }
 
 /** Whether a path's mount point lives in an opaque tmpfs (and must be created there). */
@@ -338,7 +371,9 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   // Globs become the concrete paths they match on the host now (globs.ts); hidden entries
   // become absent (absentDirs).
   const expanded = expandRules(policy.filesystem.rules);
-  const absent = absentDirs(expanded, policy, host);
+  // root: overlay — hidden entries the overlay's upper layer holds as whiteouts.
+  const whiteouts = new Set(policy.filesystem.root === "overlay" ? whiteoutsOf(expanded, host) : []);
+  const absent = absentDirs(expanded, policy, host, whiteouts);
   const sorted = [...expanded, ...absent.siblingRules].sort((a, b) => depthOf(a.path) - depthOf(b.path));
 
   // A hidden directory with visible paths beneath it ("/**: none" then "/usr/**: read") is
@@ -400,6 +435,16 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
     // Nothing of the host's root is visible but what the rules name.
     r.push({ op: "mount", source: "tmpfs", target: NEW_ROOT, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0755,size=64k" });
     for (const d of ["/proc", "/dev", "/tmp"]) r.push({ op: "mkdir", path: inRoot(d), mode: d === "/tmp" ? 0o1777 : 0o755 });
+  } else if (policy.filesystem.root === "overlay") {
+    // The overlay runsc-ts made (sandbox.ts: native overlayRoot), passed to init first. It
+    // shows the host's root filesystem alone: the host's other mounts are bound onto it,
+    // read-only, as the base never changes.
+    r.push({ op: "attach", index: 0, path: NEW_ROOT });
+    const points = host.mountPoints().filter((m) => m !== "/" && !OWN_TREES.some((t) => under(m, t)));
+    for (const m of new Set(points.filter((m) => !points.some((o) => o !== m && under(m, o))))) {
+      r.push({ op: "mount", source: m, target: inRoot(m), fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
+      r.push({ op: "setattr", path: inRoot(m), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0, recursive: true, optional: true });
+    }
   } else {
     r.push({ op: "mount", source: "/", target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
     const rootAttrs = MOUNT_ATTR_NOSUID | (policy.filesystem.root === "readonly" ? MOUNT_ATTR_RDONLY : 0);
@@ -486,7 +531,7 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
     };
     switch (rule.access) {
       case "none":
-        r.push({ op: "hide", path: target });
+        if (!whiteouts.has(base)) r.push({ op: "hide", path: target });
         break;
       case "read":
         bind(MOUNT_ATTR_RDONLY, 0);

@@ -16,7 +16,7 @@ import { encodeInitConfig } from "./initConfig.js";
 import type { InitRecord } from "./initConfig.js";
 import { ensureMaskFile } from "./maskFile.js";
 import { resolveEgressHosts, withEgressHosts } from "./egressHosts.js";
-import { planDoMounts } from "./mounts.js";
+import { overlayWhiteouts, planDoMounts } from "./mounts.js";
 import { HOST_ID_BASE, ID_RANGE } from "./ids.js";
 import { literalPattern } from "../../sentry/policy/paths.js";
 import type { StartMessage, WorkerData, WorkerMessage } from "./worker.js";
@@ -202,16 +202,23 @@ export async function runDo(o: DoOptions): Promise<number> {
   if (ownNetns) flags |= CLONE_NEWNET;
 
   let spawned;
+  // root: overlay — made here, by host root, so that copy-up keeps the host's owners; init
+  // attaches it (mounts.ts). It lives as long as the sandbox's mount namespace.
+  let overlay = -1;
   try {
+    if (enforced.filesystem.root === "overlay") overlay = native.overlayRoot(enforced.filesystem.overlay.size, overlayWhiteouts(enforced));
     spawned = native.spawn({
       initPath: initPath(),
       cloneFlags: flags,
       uidMap: `0 ${HOST_ID_BASE} ${ID_RANGE}\n`,
       gidMap: `0 ${HOST_ID_BASE} ${ID_RANGE}\n`,
       config: encodeInitConfig(records),
+      ...(overlay >= 0 ? { fds: [overlay] } : {}),
     });
   } catch (err) {
     throw new SandboxError(`sandbox setup failed: ${(err as Error).message}`);
+  } finally {
+    if (overlay >= 0) native.close(overlay);
   }
   const { pid, mntns } = spawned;
   o.log?.debug({ pid, listener: spawned.listener }, "sandbox started");
@@ -243,6 +250,7 @@ export async function runDo(o: DoOptions): Promise<number> {
       netRules: { rules: enforced.network, hostNames },
       signals: enforced.process.signals,
       hostname: o.hostname,
+      ...(enforced.filesystem.root === "overlay" ? { overlay: true } : {}),
       ...(compiled.audit !== undefined ? { audit: [...compiled.audit] } : {}),
       ...(recording ? { record: true } : {}),
       // What recording traps besides is not part of the trace asked for.

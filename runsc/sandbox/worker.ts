@@ -30,6 +30,8 @@ export interface StartMessage {
   netRules?: SentryNetRules;
   signals: "sandbox" | "self";
   hostname: string;
+  /** filesystem.root: overlay. */
+  overlay?: boolean;
   /** audit: the policy's own decisions where it refuses more (compile.ts). */
   audit?: (Decision | undefined)[];
   /** Post what the workload does as {fact} messages (sentry/audit.ts). */
@@ -79,6 +81,7 @@ parentPort!.once("message", (m: StartMessage) => {
       signals: m.signals,
       initPid: m.pid,
       hostname: m.hostname,
+      ...(m.overlay === true ? { overlay: true } : {}),
       ...(m.audit !== undefined ? { audit: m.audit } : {}),
       ...(m.record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
       strace: tracer,

@@ -37,6 +37,36 @@ export interface Kernel {
   readonly initPid: number;
   /** Credentials by tid (see taskCreds). */
   readonly creds: CredsCache;
+  /**
+   * filesystem.root: overlay — the overlay root's mount id (statx STATX_MNT_ID): where root
+   * inside may change what the host owns, the sentry doing it (sys_fsmut.ts). Undefined otherwise.
+   */
+  readonly overlayMount: bigint | undefined;
+  /** The sandbox's user namespace maps, for ids the workload names (chown). */
+  readonly ids: { readonly uid: IdMap; readonly gid: IdMap };
+}
+
+/** One user namespace map (uid_map or gid_map): [inside, outside, count] rows. */
+export type IdMap = readonly (readonly [inside: number, outside: number, count: number])[];
+
+/** The host id an id inside maps to, or undefined (the kernel's EINVAL for chown). */
+export function hostId(map: IdMap, id: number): number | undefined {
+  for (const [inside, outside, count] of map) if (id >= inside && id - inside < count) return outside + (id - inside);
+  return undefined;
+}
+
+/** Whether a host id has a mapping inside. */
+export function mappedInside(map: IdMap, host: number): boolean {
+  return map.some(([, outside, count]) => host >= outside && host - outside < count);
+}
+
+/** Parses /proc/PID/uid_map or gid_map. */
+export function parseIdMap(text: string): IdMap {
+  return text
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .filter((f) => f.length === 3 && f.every((n) => Number.isInteger(n)))
+    .map(([a, b, c]) => [a!, b!, c!] as const);
 }
 
 /** What the sentry needs of the policy's network section (structured-clone friendly). */
@@ -94,6 +124,8 @@ export interface Creds {
   groups: Int32Array;
   umask: number;
   threads: number;
+  /** Effective capabilities, in the task's own user namespace (CapEff). */
+  capEff: bigint;
 }
 
 const statusBuf = Buffer.alloc(4096);
@@ -186,6 +218,7 @@ function readCreds(k: Kernel, tid: number): Creds {
     groups,
     umask: parseInt(field(text, "Umask"), 8),
     threads: Number(field(text, "Threads")),
+    capEff: BigInt("0x" + field(text, "CapEff")),
   };
 }
 
@@ -242,6 +275,16 @@ export function closeDirfd(k: Kernel, fd: number): void {
 export function asTask(k: Kernel, c: Creds, useReal = false): void {
   const r = useReal ? k.native.setCreds(c.ruid, c.rgid, c.groups) : k.native.setCreds(c.fsuid, c.fsgid, c.groups);
   if (r < 0) throw new Error(`setCreds failed: errno ${-r}`);
+}
+
+/**
+ * The task's fs ids with the file capabilities raised (chown, dac_override,
+ * dac_read_search, fowner, fsetid): root inside acting on the overlay's base, which the
+ * host owns (sys_fsmut.ts). What this creates is the task's.
+ */
+export function asTaskElevated(k: Kernel, c: Creds): void {
+  const r = k.native.setCreds(c.fsuid, c.fsgid, c.groups, true);
+  if (r < 0) throw new Error(`setCreds (elevated) failed: errno ${-r}`);
 }
 
 /** Back to the sentry's own (root) credentials. */

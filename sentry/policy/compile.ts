@@ -13,7 +13,9 @@
 //      "proxy", bind and listen under "proxy" (with TCP Fast Open refused in BPF), bind
 //      under "host" with `network.bind` (sentry/policy/network.ts), the
 //      kill family (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
-//      pidfd_send_signal) when `process.signals` is "self";
+//      pidfd_send_signal) when `process.signals` is "self", and under `filesystem.root:
+//      overlay` the calls that change the filesystem and the opens with a write flag
+//      (sentry/syscalls/sys_fsmut.ts);
 //   5b. an OCI linux.seccomp profile, when given, applies too: the stricter decision wins;
 //   5c. `audit: true`: where steps 2-5b refuse more than the table, the sandbox answers what
 //      the table decides and the sentry logs the policy's refusal (`audit` in the result);
@@ -31,6 +33,7 @@ import { TABLE_AMD64 } from "../syscalls/table_amd64.js";
 
 const CRED_NAMES: ReadonlySet<string> = new Set(CRED_SYSCALLS);
 import { SIGNAL_SYSCALLS } from "../syscalls/sys_signal.js";
+import { OVERLAY_SYSCALLS } from "../syscalls/sys_fsmut.js";
 import type { Policy } from "./schema.js";
 import { argValue, parseAction } from "./language.js";
 
@@ -157,8 +160,11 @@ function mustNr(name: string): number {
 
 /** Compiles a validated policy. Throws PolicyCompileError for what it cannot enforce yet. */
 export function compilePolicy(policy: Policy, opts: CompileOptions = {}): CompiledPolicy {
-  if (policy.filesystem.root === "overlay") {
-    throw new PolicyCompileError("filesystem.root: overlay is not implemented yet (use readonly or writable)");
+  const rootRule = [...policy.filesystem.rules].reverse().find((r) => r.path === "/**" || r.path === "/");
+  if (policy.filesystem.root === "overlay" && rootRule?.access === "none") {
+    throw new PolicyCompileError(
+      "filesystem.root: overlay writes over the host's root, which a rule on /** hides: use root: readonly with read-write rules for what the workload writes",
+    );
   }
 
   const decisions: (Decision | undefined)[] = new Array(MAX_SYSCALL_AMD64 + 1).fill(undefined);
@@ -269,6 +275,26 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
     });
   } else if (net === "host" && policy.network.bind !== undefined) {
     trap("bind");
+  }
+
+  // root: overlay (sentry/syscalls/sys_fsmut.ts): what changes the filesystem reaches the
+  // sentry, which lets root inside change the overlay's base. An open only with a write
+  // flag: the flags are a register.
+  if (policy.filesystem.root === "overlay") {
+    for (const name of OVERLAY_SYSCALLS) trap(name);
+    trap("creat");
+    trap("openat2");
+    // include/uapi/asm-generic/fcntl.h: O_WRONLY | O_RDWR | O_CREAT | O_TRUNC (O_TMPFILE needs a write mode).
+    const WRITE_FLAGS = 0o1103n;
+    for (const [name, index] of [["open", 1], ["openat", 2]] as const) {
+      const nr = mustNr(name);
+      const d = decisions[nr];
+      if (d === undefined) continue;
+      decisions[nr] =
+        !isRules(d) && d.action.kind === "allow"
+          ? { rules: [{ when: [{ index, op: "masked-eq", mask: WRITE_FLAGS, value: 0n }], action: ALLOW }], otherwise: TRAP }
+          : trapAllowed(d);
+    }
   }
 
   // audit: the policy's denials are lifted to what the built-in table decides (its

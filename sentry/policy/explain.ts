@@ -169,6 +169,14 @@ export function explainOpen(policy: Policy, locate: Locate, path: string, mode: 
   if (policy.filesystem.root === "readonly") {
     return { decision: "denied: EROFS", because: `${locate(["filesystem", "root"])} filesystem.root readonly`, layer: "mount" };
   }
+  if (policy.filesystem.root === "overlay") {
+    return {
+      decision:
+        "allowed: written to the overlay's in-memory layer, never to the host (root inside may write the host's files there, the sentry opening them; another uid as the file's permissions let it)",
+      because: `${locate(["filesystem", "root"])} filesystem.root overlay`,
+      layer: "sentry",
+    };
+  }
   return { decision: "allowed, as far as the file's own permissions let the sandbox's uid", because: `${locate(["filesystem", "root"])} filesystem.root ${policy.filesystem.root}`, layer: "host permissions" };
 }
 

@@ -204,8 +204,20 @@ const FilesystemRule = doc(
 const Filesystem = doc(
   z.strictObject({
     root: doc(z.enum(FS_ROOT_MODES).default("readonly"), {
-      description: "The container root: readonly, writable, or overlay (not implemented yet).",
+      description:
+        "The container root: readonly; writable (the host's own permissions decide, and writes reach the host); or overlay (writable, but every write lands in an in-memory layer that ends with the sandbox: the base stays byte-identical).",
     }),
+    overlay: doc(
+      z
+        .strictObject({
+          size: doc(
+            refined((s) => (/^([1-9][0-9]*[kmgKMG]?|([1-9][0-9]?|100)%)$/.test(s) ? undefined : `expected a size like 512m, 2g or 25% (of memory), got ${JSON.stringify(s)}`)).default("25%"),
+            { description: "At most this much written data (tmpfs size=: bytes with k/m/g, or a share of memory).", examples: ["512m", "25%"] },
+          ),
+        })
+        .prefault({}),
+      { description: "The writable layer of root: overlay." },
+    ),
     tmp: doc(z.boolean().default(true), { description: "A private writable tmpfs at /tmp." }),
     files: doc(
       z

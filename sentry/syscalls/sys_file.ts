@@ -7,7 +7,7 @@
 // exactly what the task would have got from the kernel.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { E2BIG, EINVAL, ELOOP } from "../abi/errno.js";
+import { E2BIG, EACCES, EINVAL, ELOOP, EPERM } from "../abi/errno.js";
 import {
   AT_FDCWD,
   AT_SYMLINK_NOFOLLOW,
@@ -36,6 +36,7 @@ import { errnoReply } from "../errors/errors.js";
 import type { Kernel, PathArg } from "../kernel/task.js";
 import { asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
 import type { HandlerTable } from "./handlers.js";
+import { openElevated } from "./sys_fsmut.js";
 
 // include/linux/fcntl.h
 const VALID_OPEN_FLAGS =
@@ -50,8 +51,8 @@ const statView = new DataView(statBuf.buffer);
 
 /**
  * Paths whose meaning depends on who resolves them: "self" in /proc names the reader, and
- * /dev/fd, /dev/stdin... lead there. The sentry resolving them would reach its own
- * process. They are left to the kernel, which is safe because the sentry makes no
+ * /dev/fd, /dev/stdin... lead there; /dev/tty is the opener's controlling terminal. The
+ * sentry resolving them would reach its own process. They are left to the kernel, which is safe because the sentry makes no
  * decision on them: a racing thread that swaps the string gets only what the mount layer
  * lets the task open directly. (The virtual /proc of the VFS will handle them.)
  */
@@ -62,6 +63,7 @@ function resolvesPerReader(p: PathArg): boolean {
     t.startsWith("/proc/self/") ||
     t.startsWith("/proc/thread-self") ||
     t.startsWith("/dev/fd/") ||
+    t === "/dev/tty" ||
     t === "/dev/stdin" ||
     t === "/dev/stdout" ||
     t === "/dev/stderr"
@@ -90,6 +92,11 @@ export function openForTask(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: 
     const effMode = flags & (O_CREAT | __O_TMPFILE) ? mode & ~creds.umask & 0o7777 : 0;
     const fd = n.openat2(dir, path.bytes, path.len, flags, effMode, resolve);
     if (fd < 0) {
+      // root: overlay — root inside may write the host's files in its copy (sys_fsmut.ts).
+      if ((-fd === EACCES || -fd === EPERM) && resolve === 0 && k.overlayMount !== undefined) {
+        const r = openElevated(k, ev, creds, dirfd, path, flags, mode);
+        if (r !== undefined) return r;
+      }
       // ELOOP also comes from magic links (/proc/PID/fd/N), which only the kernel can follow
       // for the task; for a real loop the kernel answers ELOOP itself.
       if (-fd === ELOOP && (flags & O_NOFOLLOW) === 0 && resolve === 0) return ALLOW;

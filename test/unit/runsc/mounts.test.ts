@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 
 import type { InitRecord } from "../../../runsc/sandbox/initConfig.js";
 import type { HostFs } from "../../../runsc/sandbox/mounts.js";
-import { mountPointsOf, NEW_ROOT, planDoMounts } from "../../../runsc/sandbox/mounts.js";
+import { mountPointsOf, NEW_ROOT, overlayWhiteouts, planDoMounts } from "../../../runsc/sandbox/mounts.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
 
@@ -442,6 +442,69 @@ describe("planDoMounts: hidden means absent", () => {
     expect(mountOn(plan, `${ROOT}/data/notes`)).toMatchObject({ source: "/data/notes" });
     expect(setattrs(plan).find((s) => s.path === `${ROOT}/data/notes`)).toMatchObject({ set: MOUNT_ATTR_NOSUID, clear: 0 });
     expect(mounts(plan).some((m) => m.target === `${ROOT}/data/secret`)).toBe(false);
+  });
+});
+
+describe("planDoMounts: root: overlay", () => {
+  /** / holds etc (shadow, hosts), root, var/lib/docker, data (a mount of its own), sys, mnt/ro (a mount). */
+  const tree = new Set(["/etc", "/etc/shadow", "/etc/hosts", "/root", "/var", "/var/lib", "/var/lib/docker", "/data", "/data/secret", "/usr", "/usr/share", "/usr/share/keys", "/usr/share/keys/pub"]);
+  const host: HostFs = {
+    kind: (p) => (p === "/" || (tree.has(p) && !/shadow|hosts|secret|pub$/.test(p)) ? "dir" : tree.has(p) ? "file" : undefined),
+    realpath: (p) => (p === "/" || tree.has(p) ? p : undefined),
+    symlink: () => undefined,
+    reachable: () => true,
+    mountPoints: () => ["/", "/proc", "/sys", "/sys/fs/cgroup", "/data", "/mnt/ro", "/dev", "/dev/pts", "/tmp"],
+    list: () => undefined,
+  };
+  const policy = withPolicy({
+    filesystem: {
+      root: "overlay",
+      overlay: { size: "25%" },
+      rules: [
+        { path: "/etc/shadow", access: "none" },
+        { path: "/root/**", access: "none" },
+        { path: "/var/lib/docker/**", access: "none" },
+        { path: "/data/secret", access: "none" },
+        { path: "/usr/share/**", access: "read" },
+        { path: "/usr/share/keys/**", access: "none" },
+        { path: "/usr/share/keys/pub", access: "read" },
+      ],
+    },
+  });
+  const plan = planDoMounts(policy, MASK, host);
+
+  it("attaches the overlay runsc-ts passed to init (descriptor 0) as the new root, and binds no host root", () => {
+    expect(plan).toContainEqual({ op: "attach", index: 0, path: ROOT });
+    expect(mounts(plan).some((m) => m.target === ROOT)).toBe(false);
+    const attach = plan.findIndex((r) => r.op === "attach");
+    expect(attach).toBeLessThan(plan.findIndex((r) => r.op === "mount" && r.fstype === "proc"));
+  });
+
+  it("binds the host's other mounts onto it, each once (with what lies beneath), read-only: the base never changes", () => {
+    for (const m of ["/sys", "/data", "/mnt/ro"]) {
+      expect(mountOn(plan, ROOT + m, "")).toMatchObject({ source: m, flags: MS_BIND | MS_REC, optional: true });
+      expect(setattrs(plan).find((a) => a.path === ROOT + m)).toMatchObject({ set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, recursive: true });
+    }
+    // Beneath another mount, or the sandbox's own trees: not bound again.
+    for (const m of ["/sys/fs/cgroup", "/dev/pts"]) expect(mounts(plan).some((x) => x.target === ROOT + m && x.source === m), m).toBe(false);
+    expect(mounts(plan).filter((m) => m.target === `${ROOT}/proc`).map((m) => m.fstype)).toEqual(["proc"]);
+  });
+
+  it("hidden paths of the overlay's own directories become whiteouts in its upper layer, not mounts", () => {
+    expect(overlayWhiteouts(policy, host)).toEqual(["/etc/shadow", "/root", "/var/lib/docker"]);
+    for (const p of ["/etc/shadow", "/root", "/var/lib/docker"]) {
+      expect(plan.some((r) => "path" in r && r.path === ROOT + p), p).toBe(false);
+      expect(mounts(plan).some((m) => m.target === ROOT + p || m.target === ROOT + p.slice(0, p.lastIndexOf("/"))), p).toBe(false);
+    }
+  });
+
+  it("hides the rest as under the other roots: on a host mount, under a read rule, with visible paths beneath", () => {
+    // /data is a host mount (read-only, with mounts beneath it in the plan): its other entries are shown.
+    expect(plan.some((r) => r.op === "hide" && r.path === `${ROOT}/data/secret`) || mounts(plan).some((m) => m.target === `${ROOT}/data` && m.fstype === "tmpfs")).toBe(true);
+    // /usr/share/keys holds a visible path: an opaque tmpfs with a mount point for it.
+    expect(mountOn(plan, `${ROOT}/usr/share/keys`, "tmpfs")).toMatchObject({ fstype: "tmpfs" });
+    expect(mountOn(plan, `${ROOT}/usr/share/keys/pub`)).toMatchObject({ source: "/usr/share/keys/pub" });
+    expect(overlayWhiteouts(policy, host)).not.toContain("/usr/share/keys");
   });
 });
 

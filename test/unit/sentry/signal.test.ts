@@ -29,7 +29,7 @@ function nr(name: string): number {
 }
 
 function creds(tgid: number, nstgid: number, nspid: number): Creds {
-  return { tgid, nstgid, nspid, ruid: 0, euid: 0, fsuid: 0, rgid: 0, egid: 0, fsgid: 0, groups: new Int32Array(0), umask: 0o22, threads: 2 };
+  return { tgid, nstgid, nspid, ruid: 0, euid: 0, fsuid: 0, rgid: 0, egid: 0, fsgid: 0, groups: new Int32Array(0), umask: 0o22, threads: 2, capEff: 0n };
 }
 
 /** A kernel whose only task is the caller (and the sandbox's init); anything else it touches throws. */

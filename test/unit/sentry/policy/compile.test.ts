@@ -18,6 +18,9 @@ import {
   type Decision,
 } from "../../../../sentry/policy/compile.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../../sentry/policy/load.js";
+import { compileFilter } from "../../../../platform/seccomp/compile.js";
+import { LoadedFilter } from "../../../../platform/seccomp/interpreter.js";
+import { RET_ALLOW, RET_USER_NOTIF } from "../../../helpers/seccomp.js";
 import type { Policy } from "../../../../sentry/policy/schema.js";
 import type { FilterAction } from "../../../../sentry/syscalls/syscall.js";
 import { CRED_SYSCALLS } from "../../../../sentry/syscalls/sys_cred.js";
@@ -443,14 +446,55 @@ describe("tracing", () => {
   });
 });
 
-describe("what this version cannot enforce", () => {
-  it.each<[string, Policy, RegExp]>([
-    ["filesystem.root: overlay", variant({ filesystem: { root: "overlay" } }), /overlay/],
-  ])("%s is a PolicyCompileError", (_, policy, message) => {
-    expect(() => compilePolicy(policy)).toThrow(PolicyCompileError);
-    expect(() => compilePolicy(policy)).toThrow(message);
+describe("filesystem.root: overlay", () => {
+  const overlay = compilePolicy(variant({ filesystem: { root: "overlay" } }));
+  const readonly = compilePolicy(variant({}));
+  const filter = new LoadedFilter(compileFilter(overlay.filter));
+  const run = (name: string, args: bigint[] = []): number =>
+    filter.run({ nr: nr(name), arch: 0xc000003e, ip: 0n, args: [0, 1, 2, 3, 4, 5].map((i) => args[i] ?? 0n) });
+  // include/uapi/asm-generic/fcntl.h
+  const O = { RDONLY: 0n, WRONLY: 1n, RDWR: 2n, CREAT: 0o100n, TRUNC: 0o1000n, DIRECTORY: 0o200000n, CLOEXEC: 0o2000000n, APPEND: 0o2000n };
+
+  it("opens for reading stay in the kernel; a write flag reaches the sentry (in BPF, from the flags register)", () => {
+    for (const flags of [O.RDONLY, O.RDONLY | O.CLOEXEC, O.RDONLY | O.DIRECTORY]) {
+      expect(run("openat", [0n, 0n, flags]), `openat ${flags}`).toBe(RET_ALLOW);
+      expect(run("open", [0n, flags]), `open ${flags}`).toBe(RET_ALLOW);
+    }
+    for (const flags of [O.WRONLY, O.RDWR, O.RDONLY | O.CREAT, O.RDONLY | O.TRUNC, O.WRONLY | O.APPEND | O.CLOEXEC]) {
+      expect(run("openat", [0n, 0n, flags]), `openat ${flags}`).toBe(RET_USER_NOTIF);
+      expect(run("open", [0n, flags]), `open ${flags}`).toBe(RET_USER_NOTIF);
+    }
+    // The flags are an int: bits above 32 do not make a read-only open a write.
+    expect(run("openat", [0n, 0n, 1n << 32n])).toBe(RET_ALLOW);
+    expect(run("creat")).toBe(RET_USER_NOTIF);
+    expect(run("openat2")).toBe(RET_USER_NOTIF);
   });
 
+  it("every call that changes the filesystem reaches the sentry, which a read-only root leaves to the kernel", () => {
+    for (const name of ["mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "rename", "renameat2", "link", "linkat", "symlink", "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown", "fchownat", "truncate", "utimensat", "mknodat"]) {
+      expect(overlay.filter.syscalls.get(nr(name)), name).toEqual(TRAP);
+      expect(overlay.layers.get(nr(name)), name).toBe("sentry");
+      expect(readonly.filter.syscalls.get(nr(name)), name).toEqual(ALLOW);
+    }
+    // What does not change the filesystem stays in the kernel.
+    for (const name of ["read", "write", "ftruncate", "newfstatat", "getdents64"]) expect(run(name), name).toBe(RET_ALLOW);
+  });
+
+  it("a policy's denial still wins over the overlay's trap", () => {
+    const cp = compilePolicy(variant({ filesystem: { root: "overlay" }, syscalls: { deny: ["mkdir"] } }));
+    expect(cp.filter.syscalls.get(nr("mkdir"))).toEqual(errno(EPERM));
+  });
+
+  it("cannot hide / itself (/** none): the overlay is the host's root", () => {
+    const hidden = variant({ filesystem: { root: "overlay", rules: [{ path: "/**", access: "none" }, { path: "/usr/**", access: "read" }] } });
+    expect(() => compilePolicy(hidden)).toThrow(PolicyCompileError);
+    expect(() => compilePolicy(hidden)).toThrow(/overlay.*\/\*\*/);
+    // A later rule on the same path decides it.
+    expect(() => compilePolicy(variant({ filesystem: { root: "overlay", rules: [{ path: "/**", access: "none" }, { path: "/**", access: "read" }] } }))).not.toThrow();
+  });
+});
+
+describe("what this version cannot enforce", () => {
   it("a syscall name the table does not know is a PolicyCompileError", () => {
     expect(() => compilePolicy(variant({ syscalls: { deny: ["nosuchcall"] } }))).toThrow(PolicyCompileError);
   });

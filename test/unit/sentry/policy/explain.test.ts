@@ -80,6 +80,15 @@ describe("explainOpen, explainExec, explainConnect", () => {
     expect(e.layer).toBe(layer);
   });
 
+  it("open for writing under an overlay root: allowed in the overlay, by the sentry; rules and /tmp decide as before", () => {
+    const overlay = { ...policy, filesystem: { ...policy.filesystem, root: "overlay" as const } };
+    const e = explainOpen(overlay, locate, "/etc/passwd", "w");
+    expect(e.decision).toMatch(/^allowed: written to the overlay's in-memory layer, never to the host/);
+    expect(e).toMatchObject({ because: "p.yaml@filesystem.root filesystem.root overlay", layer: "sentry" });
+    expect(explainOpen(overlay, locate, "/secret/key", "w").decision).toMatch(/^denied: ENOENT/);
+    expect(explainOpen(overlay, locate, "/tmp/x", "w").decision).toMatch(/^allowed: a private tmpfs/);
+  });
+
   it("connect: loopback only, to the sandbox's own; host mode reaches the host", () => {
     expect(explainConnect(policy, locate, "127.0.0.1:80").decision).toMatch(/^allowed, to the sandbox's own loopback/);
     expect(explainConnect(policy, locate, "[::1]:80").decision).toMatch(/^allowed/);

@@ -23,7 +23,7 @@ describe("parsePolicy accepts", () => {
       kind: "Policy",
       name: "t",
       syscalls: { default: "allow", allow: [], deny: [], rules: [] },
-      filesystem: { root: "readonly", tmp: true, files: [], rules: [] },
+      filesystem: { root: "readonly", overlay: { size: "25%" }, tmp: true, files: [], rules: [] },
       network: { mode: "none" },
       process: { signals: "sandbox" },
       audit: false,
@@ -110,6 +110,16 @@ describe("parsePolicy reports", () => {
       what: "a bad access value inside a sequence",
       yaml: `${HEAD}filesystem:\n  rules:\n    - { path: /a, access: none }\n    - { path: /b, access: write }\n`,
       want: ['p.yaml:7:27 filesystem.rules[1].access: expected one of none, read, read-write, exec, got "write"'],
+    },
+    {
+      what: "an overlay size that is not a size",
+      yaml: `${HEAD}filesystem:\n  root: overlay\n  overlay: { size: lots }\n`,
+      want: ['p.yaml:6:20 filesystem.overlay.size: expected a size like 512m, 2g or 25% (of memory), got "lots"'],
+    },
+    {
+      what: "an overlay size over all of memory",
+      yaml: `${HEAD}filesystem:\n  overlay:\n    size: 150%\n`,
+      want: ['p.yaml:6:11 filesystem.overlay.size: expected a size like 512m, 2g or 25% (of memory), got "150%"'],
     },
     {
       what: "a wrong literal",

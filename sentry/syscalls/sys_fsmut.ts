@@ -1,0 +1,483 @@
+// filesystem.root: overlay — root inside owns its copy of the root.
+//
+// The overlay's base is the host's root filesystem, owned by host users that have no
+// mapping in the sandbox: the kernel refuses the sandbox's root to change it, as it would
+// refuse any unprivileged user. Under an overlay root, the calls that change the
+// filesystem trap (compile.ts), and for a task that holds the capability in its own user
+// namespace the sentry performs them on the overlay itself, with the task's fs ids and the
+// file capabilities raised (asTaskElevated). Every write lands in the overlay's in-memory
+// upper layer; the host's files never change.
+//
+// What root inside never gains is reading what it could not read before:
+//   * paths are resolved as the task (its search permissions) up to the last component,
+//     and nothing elevated follows a symlink: a file behind a directory the task cannot
+//     search stays out of reach (no link or rename of it elsewhere);
+//   * opening for reading, chmod, chown and their fd forms need the task's own read access
+//     to the file (and search access to a directory) first;
+//   * the elevation applies only on the overlay's own mount: a read-write rule's host
+//     directory, the private /tmp and everything else are the kernel's to decide, as for
+//     any task.
+// A task without the capability (a non-root user inside), or a call off the overlay, is
+// left to the kernel: no decision was made on the path, so letting the kernel read it
+// again decides nothing (as for resolvesPerReader in sys_file.ts).
+// Not covered yet: the xattr family (left to the kernel: EPERM on the host's files).
+import type { Reply, TrapEvent } from "../../platform/platform.js";
+import { ALLOW } from "../../platform/platform.js";
+import { EACCES, EFAULT, EINVAL, ENOENT, EPERM } from "../abi/errno.js";
+import {
+  AT_EACCESS,
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  AT_REMOVEDIR,
+  AT_SYMLINK_FOLLOW,
+  AT_SYMLINK_NOFOLLOW,
+  O_ACCMODE,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_PATH,
+  O_WRONLY,
+  __O_TMPFILE,
+} from "../abi/fcntl.js";
+import { errnoReply, SyscallError } from "../errors/errors.js";
+import type { Creds, Kernel, PathArg } from "../kernel/task.js";
+import { asSentry, asTask, asTaskElevated, closeDirfd, copyInPath, ensureValid, hostId, mappedInside, openDirfd, openProc, taskCreds } from "../kernel/task.js";
+import type { HandlerTable } from "./handlers.js";
+
+// include/uapi/linux/capability.h
+const CAP_CHOWN = 0n;
+const CAP_DAC_OVERRIDE = 1n;
+const CAP_FOWNER = 3n;
+
+// include/uapi/linux/stat.h
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFIFO = 0o010000;
+const S_IFSOCK = 0o140000;
+const STATX_MODE = 0x2;
+const STATX_UID = 0x8;
+const STATX_GID = 0x10;
+const STATX_MNT_ID = 0x1000;
+const R_OK = 4;
+const X_OK = 1;
+
+const statx = new Uint8Array(256);
+const statxView = new DataView(statx.buffer);
+const EMPTY = new Uint8Array(1);
+
+/** statx of an fd: mount id, owner and type, or undefined. */
+function inspect(k: Kernel, fd: number): { mnt: bigint; uid: number; gid: number; type: number } | undefined {
+  if (k.native.statxAt(fd, EMPTY, 0, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID | STATX_MODE | STATX_UID | STATX_GID, statx) < 0) return undefined;
+  return {
+    mnt: statxView.getBigUint64(144, true),
+    uid: statxView.getUint32(20, true),
+    gid: statxView.getUint32(24, true),
+    type: statxView.getUint16(28, true) & S_IFMT,
+  };
+}
+
+function onOverlay(k: Kernel, fd: number): boolean {
+  return inspect(k, fd)?.mnt === k.overlayMount;
+}
+
+function hasCap(c: Creds, cap: bigint): boolean {
+  return ((c.capEff >> cap) & 1n) === 1n;
+}
+
+/** "thread-self/fd/N" under the host /proc: the file behind our own fd N (a magic link). */
+function viaProc(fd: number): Buffer {
+  return Buffer.from(`thread-self/fd/${fd}`);
+}
+
+/** The caller's copy of a path, safe across further copy-ins. */
+function keep(p: PathArg): PathArg {
+  return { bytes: p.bytes.slice(0, p.len), len: p.len, text: p.text };
+}
+
+/** A path split before its last component (trailing slashes stay with the name). */
+interface Split {
+  dir: PathArg;
+  name: PathArg;
+}
+
+const DOT: PathArg = { bytes: new Uint8Array([0x2e]), len: 1, text: "." };
+const ROOT: PathArg = { bytes: new Uint8Array([0x2f]), len: 1, text: "/" };
+
+function pathOf(bytes: Uint8Array): PathArg {
+  return { bytes, len: bytes.length, text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString() };
+}
+
+/** Splits p before its last component; undefined for "", "/", "." and ".." (the kernel's to answer). */
+function split(p: PathArg): Split | undefined {
+  let end = p.len;
+  while (end > 0 && p.bytes[end - 1] === 0x2f) end--;
+  if (end === 0) return undefined;
+  let slash = end - 1;
+  while (slash >= 0 && p.bytes[slash] !== 0x2f) slash--;
+  const bare = end - slash - 1;
+  if (p.bytes[slash + 1] === 0x2e && (bare === 1 || (bare === 2 && p.bytes[slash + 2] === 0x2e))) return undefined;
+  const name = pathOf(p.bytes.slice(slash + 1, p.len));
+  if (slash < 0) return { dir: DOT, name };
+  return { dir: slash === 0 ? ROOT : pathOf(p.bytes.slice(0, slash)), name };
+}
+
+/** Opens (O_PATH) what path names from dirfd, as the task: -errno when it cannot. */
+function resolveAsTask(k: Kernel, tid: number, c: Creds, dirfd: number, p: PathArg, flags: number, emptyPath = false): number {
+  const empty = emptyPath && p.len === 0;
+  const dir = openDirfd(k, tid, dirfd, p, empty);
+  if (empty) return dir; // the file behind dirfd itself
+  try {
+    asTask(k, c);
+    return k.native.openat2(dir, p.bytes, p.len, O_PATH | O_CLOEXEC | flags, 0, 0);
+  } finally {
+    asSentry(k);
+    closeDirfd(k, dir);
+  }
+}
+
+/**
+ * The directory a name is made, removed or renamed in, resolved as the task, when it is on
+ * the overlay and the task may search it: looking a name up in a directory needs that, and
+ * elevation does not lend it (an entry of a directory the task cannot search stays there).
+ */
+function parentOnOverlay(k: Kernel, tid: number, c: Creds, dirfd: number, s: Split): number | undefined {
+  const fd = resolveAsTask(k, tid, c, dirfd, s.dir, O_DIRECTORY);
+  if (fd < 0) return undefined;
+  if (onOverlay(k, fd) && taskMay(k, c, fd, X_OK)) return fd;
+  k.native.close(fd);
+  return undefined;
+}
+
+/**
+ * Whether the task could read the file behind fd (and search it, for a directory) with
+ * its own credentials: what elevation must never add to. Its capabilities count where the
+ * kernel would let them (an owner mapped in its user namespace).
+ */
+function taskMayRead(k: Kernel, c: Creds, fd: number): boolean {
+  const st = inspect(k, fd);
+  return st !== undefined && taskMay(k, c, fd, st.type === S_IFDIR ? R_OK | X_OK : R_OK);
+}
+
+/** access(2) of the file behind fd with the task's own fs ids and capabilities (R_OK, X_OK...). */
+function taskMay(k: Kernel, c: Creds, fd: number, mode: number): boolean {
+  const st = inspect(k, fd);
+  if (st === undefined) return false;
+  if (mappedInside(k.ids.uid, st.uid) && mappedInside(k.ids.gid, st.gid) && hasCap(c, CAP_DAC_OVERRIDE)) return true;
+  const p = viaProc(fd);
+  asTask(k, c);
+  try {
+    return k.native.accessAt(k.procFd, p, p.length, mode, AT_EACCESS) === 0;
+  } finally {
+    asSentry(k);
+  }
+}
+
+function done(r: number): Reply {
+  return r < 0 ? errnoReply(-r) : { kind: "value", value: 0 };
+}
+
+/** Runs op elevated as the task; back to the sentry's credentials after. */
+function elevated(k: Kernel, c: Creds, op: () => number): number {
+  ensureValid(k);
+  asTaskElevated(k, c);
+  try {
+    return op();
+  } finally {
+    asSentry(k);
+  }
+}
+
+/** The credentials of a task that may change the overlay's base with cap, else undefined. */
+function rootInside(k: Kernel, ev: TrapEvent, cap: bigint): Creds | undefined {
+  if (k.overlayMount === undefined) return undefined;
+  const c = taskCreds(k, ev.pid);
+  return hasCap(c, cap) ? c : undefined;
+}
+
+/** An operation on one name in a directory: mkdir, mknod, symlink, unlink, rmdir. */
+function nameAt(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, make: (c: Creds, parent: number, name: PathArg) => number): Reply {
+  const c = rootInside(k, ev, CAP_DAC_OVERRIDE);
+  if (c === undefined) return ALLOW;
+  const s = split(copyInPath(k, ev, pathIndex));
+  if (s === undefined) return ALLOW;
+  const parent = parentOnOverlay(k, ev.pid, c, dirfd, s);
+  if (parent === undefined) return ALLOW;
+  try {
+    return done(elevated(k, c, () => make(c, parent, s.name)));
+  } finally {
+    k.native.close(parent);
+  }
+}
+
+function mkdirAt(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, mode: number): Reply {
+  return nameAt(k, ev, dirfd, pathIndex, (c, parent, name) => k.native.mkdirAt(parent, name.bytes, name.len, mode & 0o7777 & ~c.umask));
+}
+
+function mknodAt(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, mode: number): Reply {
+  const type = mode & S_IFMT;
+  // Devices are refused by the kernel inside a user namespace; so they stay.
+  if (type !== 0 && type !== S_IFREG && type !== S_IFIFO && type !== S_IFSOCK) return ALLOW;
+  return nameAt(k, ev, dirfd, pathIndex, (c, parent, name) => k.native.mknodAt(parent, name.bytes, name.len, (type || S_IFREG) | (mode & 0o7777 & ~c.umask), 0));
+}
+
+function symlinkAt(k: Kernel, ev: TrapEvent, targetIndex: number, dirfd: number, pathIndex: number): Reply {
+  if (k.overlayMount === undefined) return ALLOW;
+  const target = keep(copyInPath(k, ev, targetIndex));
+  return nameAt(k, ev, dirfd, pathIndex, (_c, parent, name) => k.native.symlinkAt(target.bytes, target.len, parent, name.bytes, name.len));
+}
+
+function unlinkAt(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, flags: number): Reply {
+  if ((flags & ~AT_REMOVEDIR) !== 0) return errnoReply(EINVAL);
+  return nameAt(k, ev, dirfd, pathIndex, (_c, parent, name) => k.native.unlinkAt(parent, name.bytes, name.len, flags));
+}
+
+/** rename and link: two names, both resolved as the task up to their last component. */
+function twoNames(
+  k: Kernel,
+  ev: TrapEvent,
+  oldDirfd: number,
+  oldIndex: number,
+  newDirfd: number,
+  newIndex: number,
+  op: (c: Creds, oldParent: number, oldName: PathArg, newParent: number, newName: PathArg) => number,
+): Reply {
+  const c = rootInside(k, ev, CAP_DAC_OVERRIDE);
+  if (c === undefined) return ALLOW;
+  const from = split(keep(copyInPath(k, ev, oldIndex)));
+  const to = split(copyInPath(k, ev, newIndex));
+  if (from === undefined || to === undefined) return ALLOW;
+  const a = parentOnOverlay(k, ev.pid, c, oldDirfd, from);
+  if (a === undefined) return ALLOW;
+  try {
+    const b = parentOnOverlay(k, ev.pid, c, newDirfd, to);
+    if (b === undefined) return ALLOW;
+    try {
+      return done(op(c, a, from.name, b, to.name));
+    } finally {
+      k.native.close(b);
+    }
+  } finally {
+    k.native.close(a);
+  }
+}
+
+function renameAt(k: Kernel, ev: TrapEvent, oldDirfd: number, oldIndex: number, newDirfd: number, newIndex: number, flags: number): Reply {
+  return twoNames(k, ev, oldDirfd, oldIndex, newDirfd, newIndex, (c, a, from, b, to) =>
+    elevated(k, c, () => k.native.renameAt2(a, from.bytes, from.len, b, to.bytes, to.len, flags)),
+  );
+}
+
+function linkAt(k: Kernel, ev: TrapEvent, oldDirfd: number, oldIndex: number, newDirfd: number, newIndex: number, flags: number): Reply {
+  if ((flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) !== 0) return errnoReply(EINVAL);
+  if (flags & AT_EMPTY_PATH) return ALLOW; // linking an open file: the kernel's (CAP_DAC_READ_SEARCH)
+  return twoNames(k, ev, oldDirfd, oldIndex, newDirfd, newIndex, (c, a, from, b, to) => {
+    // The file itself as the task sees it: a symlink is followed only with the task's rights.
+    asTask(k, c);
+    const file = k.native.openat2(a, from.bytes, from.len, O_PATH | O_CLOEXEC | (flags & AT_SYMLINK_FOLLOW ? 0 : O_NOFOLLOW), 0, 0);
+    asSentry(k);
+    if (file < 0) return file;
+    try {
+      return elevated(k, c, () => k.native.linkAt(file, EMPTY, 0, b, to.bytes, to.len, AT_EMPTY_PATH));
+    } finally {
+      k.native.close(file);
+    }
+  });
+}
+
+/**
+ * A change to an existing file (chmod, chown, utimes, truncate): the file is resolved as
+ * the task (following a final symlink unless nofollow); on the overlay, op runs elevated on
+ * our O_PATH fd of it. guard: the task must be able to read it already.
+ */
+function changeFile(
+  k: Kernel,
+  ev: TrapEvent,
+  cap: bigint,
+  target: { dirfd: number; pathIndex: number; nofollow: boolean; emptyPath: boolean } | { fd: number },
+  guard: boolean,
+  op: (c: Creds, fd: number) => number,
+): Reply {
+  const c = rootInside(k, ev, cap);
+  if (c === undefined) return ALLOW;
+  let fd: number;
+  if ("fd" in target) {
+    try {
+      fd = openProc(k, `${ev.pid}/fd/${target.fd}`, O_PATH | O_CLOEXEC);
+    } catch {
+      return ALLOW; // not an fd of the task: the kernel says EBADF
+    }
+  } else {
+    const p = copyInPath(k, ev, target.pathIndex);
+    if (p.len === 0 && !target.emptyPath) return ALLOW;
+    fd = resolveAsTask(k, ev.pid, c, target.dirfd, p, target.nofollow ? O_NOFOLLOW : 0, target.emptyPath);
+    if (fd < 0) return ALLOW;
+  }
+  try {
+    if (!onOverlay(k, fd)) return ALLOW;
+    if (guard && !taskMayRead(k, c, fd)) return errnoReply(EPERM);
+    return done(elevated(k, c, () => op(c, fd)));
+  } finally {
+    k.native.close(fd);
+  }
+}
+
+function chmodOn(k: Kernel, fd: number, mode: number): number {
+  const st = inspect(k, fd);
+  if (st?.type === 0o120000) return -95; // EOPNOTSUPP: a symlink's mode does not change
+  const p = viaProc(fd);
+  return k.native.chmodAt(k.procFd, p, p.length, mode & 0o7777);
+}
+
+/** chown's ids: inside ids to host ids (-1 keeps); an id without a mapping is EINVAL. */
+function chownIds(k: Kernel, ev: TrapEvent, uidIndex: number, gidIndex: number): { uid: number; gid: number } {
+  const conv = (i: number, map: typeof k.ids.uid): number => {
+    const v = Number(ev.arg(i) & 0xffffffffn);
+    if (v === 0xffffffff) return -1;
+    const h = hostId(map, v);
+    if (h === undefined) throw new SyscallError(EINVAL);
+    return h;
+  };
+  return { uid: conv(uidIndex, k.ids.uid), gid: conv(gidIndex, k.ids.gid) };
+}
+
+function chownAt(k: Kernel, ev: TrapEvent, target: Parameters<typeof changeFile>[3], uidIndex: number, gidIndex: number): Reply {
+  if (k.overlayMount === undefined) return ALLOW;
+  const ids = chownIds(k, ev, uidIndex, gidIndex);
+  return changeFile(k, ev, CAP_CHOWN, target, true, (_c, fd) => k.native.chownAt(fd, EMPTY, 0, ids.uid, ids.gid, AT_EMPTY_PATH));
+}
+
+const times = new Uint8Array(32);
+const timesView = new DataView(times.buffer);
+
+/** Reads the task's times for utimensat (2 timespec), utimes/futimesat (2 timeval) or utime (utimbuf). */
+function copyInTimes(k: Kernel, ev: TrapEvent, i: number, kind: "timespec" | "timeval" | "utimbuf"): Uint8Array | null {
+  const addr = ev.argNum(i);
+  if (addr === 0) return null;
+  const size = kind === "utimbuf" ? 16 : 32;
+  const r = k.mem.read(ev.pid, addr, size);
+  if (typeof r === "number") throw new SyscallError(EFAULT);
+  const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+  for (let t = 0; t < 2; t++) {
+    if (kind === "timespec") {
+      timesView.setBigInt64(t * 16, v.getBigInt64(t * 16, true), true);
+      timesView.setBigInt64(t * 16 + 8, v.getBigInt64(t * 16 + 8, true), true);
+    } else if (kind === "timeval") {
+      const usec = v.getBigInt64(t * 16 + 8, true);
+      if (usec < 0n || usec >= 1000000n) throw new SyscallError(EINVAL);
+      timesView.setBigInt64(t * 16, v.getBigInt64(t * 16, true), true);
+      timesView.setBigInt64(t * 16 + 8, usec * 1000n, true);
+    } else {
+      timesView.setBigInt64(t * 16, v.getBigInt64(t * 8, true), true);
+      timesView.setBigInt64(t * 16 + 8, 0n, true);
+    }
+  }
+  return times;
+}
+
+function utimesAt(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, timesIndex: number, kind: "timespec" | "timeval" | "utimbuf", flags: number): Reply {
+  if (k.overlayMount === undefined) return ALLOW;
+  if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) !== 0) return errnoReply(EINVAL);
+  const t = copyInTimes(k, ev, timesIndex, kind);
+  const copy = t === null ? null : t.slice();
+  // utimensat with a NULL path is futimens on dirfd.
+  const target = pathIndex >= 0 && ev.argNum(pathIndex) !== 0 ? { dirfd, pathIndex, nofollow: (flags & AT_SYMLINK_NOFOLLOW) !== 0, emptyPath: (flags & AT_EMPTY_PATH) !== 0 } : { fd: dirfd };
+  return changeFile(k, ev, CAP_FOWNER, target, false, (_c, fd) => k.native.utimensAt(fd, EMPTY, 0, copy, AT_EMPTY_PATH));
+}
+
+function truncatePath(k: Kernel, ev: TrapEvent): Reply {
+  if (k.overlayMount === undefined) return ALLOW;
+  const length = ev.arg(1);
+  if (length > 0x7fffffffffffffffn) return errnoReply(EINVAL);
+  return changeFile(k, ev, CAP_DAC_OVERRIDE, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, false, (_c, fd) => {
+    const p = viaProc(fd);
+    const w = k.native.openat2(k.procFd, p, p.length, O_WRONLY | O_CLOEXEC, 0, 0);
+    if (w < 0) return w;
+    try {
+      return k.native.ftruncate(w, Number(length));
+    } finally {
+      k.native.close(w);
+    }
+  });
+}
+
+/**
+ * open(2) with write flags, after the task's own attempt failed with EACCES or EPERM (sys_file.ts):
+ * an existing file is reopened elevated through our O_PATH fd of it (resolved as the task),
+ * a missing one created elevated in its directory. Returns undefined when elevation does
+ * not apply (the task's own answer stands).
+ */
+export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, p: PathArg, flags: number, mode: number): Reply | undefined {
+  if (k.overlayMount === undefined || !hasCap(c, CAP_DAC_OVERRIDE) || flags & (O_PATH | __O_TMPFILE)) return undefined;
+  const file = resolveAsTask(k, ev.pid, c, dirfd, p, flags & (O_NOFOLLOW | O_DIRECTORY));
+  if (file >= 0) {
+    try {
+      if (!onOverlay(k, file)) return undefined;
+      const st = inspect(k, file);
+      // A FIFO would block the sentry; a symlink (O_NOFOLLOW) is ELOOP, as the kernel says.
+      if (st === undefined || st.type === S_IFIFO || st.type === 0o120000) return undefined;
+      if (flags & O_CREAT && flags & O_EXCL) return errnoReply(17 /* EEXIST */);
+      if ((flags & O_ACCMODE) !== O_WRONLY && !taskMayRead(k, c, file)) return errnoReply(EACCES);
+      const v = viaProc(file);
+      const fd = elevated(k, c, () => k.native.openat2(k.procFd, v, v.length, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW), 0, 0));
+      return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
+    } finally {
+      k.native.close(file);
+    }
+  }
+  if (-file !== ENOENT || (flags & O_CREAT) === 0) return undefined;
+  const s = split(p);
+  if (s === undefined) return undefined;
+  const parent = parentOnOverlay(k, ev.pid, c, dirfd, s);
+  if (parent === undefined) return undefined;
+  try {
+    const fd = elevated(k, c, () => k.native.openat2(parent, s.name.bytes, s.name.len, flags | O_NOFOLLOW, mode & 0o7777 & ~c.umask, 0));
+    return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
+  } finally {
+    k.native.close(parent);
+  }
+}
+
+export const fsmutHandlers: HandlerTable = {
+  mkdir: (k, ev) => mkdirAt(k, ev, AT_FDCWD, 0, ev.argInt(1)),
+  mkdirat: (k, ev) => mkdirAt(k, ev, ev.argInt(0), 1, ev.argInt(2)),
+  mknod: (k, ev) => mknodAt(k, ev, AT_FDCWD, 0, ev.argInt(1)),
+  mknodat: (k, ev) => mknodAt(k, ev, ev.argInt(0), 1, ev.argInt(2)),
+  symlink: (k, ev) => symlinkAt(k, ev, 0, AT_FDCWD, 1),
+  symlinkat: (k, ev) => symlinkAt(k, ev, 0, ev.argInt(1), 2),
+  unlink: (k, ev) => unlinkAt(k, ev, AT_FDCWD, 0, 0),
+  rmdir: (k, ev) => unlinkAt(k, ev, AT_FDCWD, 0, AT_REMOVEDIR),
+  unlinkat: (k, ev) => unlinkAt(k, ev, ev.argInt(0), 1, ev.argInt(2)),
+  rename: (k, ev) => renameAt(k, ev, AT_FDCWD, 0, AT_FDCWD, 1, 0),
+  renameat: (k, ev) => renameAt(k, ev, ev.argInt(0), 1, ev.argInt(2), 3, 0),
+  renameat2: (k, ev) => renameAt(k, ev, ev.argInt(0), 1, ev.argInt(2), 3, ev.argInt(4)),
+  link: (k, ev) => linkAt(k, ev, AT_FDCWD, 0, AT_FDCWD, 1, 0),
+  linkat: (k, ev) => linkAt(k, ev, ev.argInt(0), 1, ev.argInt(2), 3, ev.argInt(4)),
+  chmod: (k, ev) => changeFile(k, ev, CAP_FOWNER, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, true, (_c, fd) => chmodOn(k, fd, ev.argInt(1))),
+  fchmod: (k, ev) => changeFile(k, ev, CAP_FOWNER, { fd: ev.argInt(0) }, true, (_c, fd) => chmodOn(k, fd, ev.argInt(1))),
+  fchmodat: (k, ev) => changeFile(k, ev, CAP_FOWNER, { dirfd: ev.argInt(0), pathIndex: 1, nofollow: false, emptyPath: false }, true, (_c, fd) => chmodOn(k, fd, ev.argInt(2))),
+  fchmodat2: (k, ev) => {
+    const flags = ev.argInt(3);
+    if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) !== 0) return errnoReply(EINVAL);
+    const target = { dirfd: ev.argInt(0), pathIndex: 1, nofollow: (flags & AT_SYMLINK_NOFOLLOW) !== 0, emptyPath: (flags & AT_EMPTY_PATH) !== 0 };
+    return changeFile(k, ev, CAP_FOWNER, target, true, (_c, fd) => chmodOn(k, fd, ev.argInt(2)));
+  },
+  chown: (k, ev) => chownAt(k, ev, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, 1, 2),
+  lchown: (k, ev) => chownAt(k, ev, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: true, emptyPath: false }, 1, 2),
+  fchown: (k, ev) => chownAt(k, ev, { fd: ev.argInt(0) }, 1, 2),
+  fchownat: (k, ev) => {
+    const flags = ev.argInt(4);
+    if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) !== 0) return errnoReply(EINVAL);
+    return chownAt(k, ev, { dirfd: ev.argInt(0), pathIndex: 1, nofollow: (flags & AT_SYMLINK_NOFOLLOW) !== 0, emptyPath: (flags & AT_EMPTY_PATH) !== 0 }, 2, 3);
+  },
+  truncate: truncatePath,
+  utime: (k, ev) => utimesAt(k, ev, AT_FDCWD, 0, 1, "utimbuf", 0),
+  utimes: (k, ev) => utimesAt(k, ev, AT_FDCWD, 0, 1, "timeval", 0),
+  futimesat: (k, ev) => utimesAt(k, ev, ev.argInt(0), 1, 2, "timeval", 0),
+  utimensat: (k, ev) => utimesAt(k, ev, ev.argInt(0), 1, 2, "timespec", ev.argInt(3)),
+};
+
+/** The syscalls an overlay root traps (compile.ts), besides the open family's writes. */
+export const OVERLAY_SYSCALLS = Object.keys(fsmutHandlers);

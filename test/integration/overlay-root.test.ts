@@ -1,0 +1,185 @@
+// filesystem.root: overlay in a real sandbox: root inside writes anywhere, every write lands
+// in the overlay's in-memory layer and the host's files stay byte-identical; what is created
+// belongs to its creator; root inside gains no read access it did not have; hidden paths
+// stay absent.
+import { createHash } from "node:crypto";
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { useProbes } from "../helpers/probes.js";
+import { describeRun, EXIT_RUNTIME_ERROR, hostFixtureDir, removeHostDir, runDo, writeHostFile, writePolicy } from "../helpers/sandbox.js";
+
+const probes = useProbes();
+let F: string;
+let policy: string;
+
+/** Every entry under dir (and the given files): type, mode, owner, size, mtime and content hash. */
+function snapshot(dir: string, files: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  const visit = (p: string): void => {
+    const st = lstatSync(p);
+    const hash = st.isFile() ? createHash("sha256").update(readFileSync(p)).digest("hex") : "";
+    out[p] = `${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeMs} ${hash}`;
+    if (st.isDirectory()) for (const e of readdirSync(p)) visit(join(p, e));
+  };
+  visit(dir);
+  for (const f of files) visit(f);
+  return out;
+}
+
+beforeAll(() => {
+  F = hostFixtureDir("overlay");
+  writeHostFile(join(F, "data"), "data\n");
+  writeHostFile(join(F, "secret"), "top secret\n", 0o600);
+  mkdirSync(join(F, "sub"));
+  chmodSync(join(F, "sub"), 0o755);
+  writeHostFile(join(F, "sub", "a.txt"), "a\n");
+  mkdirSync(join(F, "locked"));
+  writeHostFile(join(F, "locked", "pub"), "pub\n");
+  chmodSync(join(F, "locked"), 0o700);
+  policy = writePolicy(F, "overlay", "extends: default\nfilesystem:\n  root: overlay\n  overlay: { size: 64m }\n");
+});
+afterAll(() => removeHostDir(F));
+
+describe("filesystem.root: overlay", () => {
+  it("root inside changes host-owned files and directories; the host's stay byte-identical", async ({ expect }) => {
+    const before = snapshot(F, ["/etc/hosts"]);
+    const script = [
+      `awk '$5 == "/" { for (i = 7; i < NF; i++) if ($i == "-") { print $(i + 1), $(i + 2); exit } }' /proc/self/mountinfo`,
+      `echo "10.9.8.7 overlay-test" >> /etc/hosts && tail -n 1 /etc/hosts`,
+      `sed -i s/data/DATA/ ${F}/data && cat ${F}/data`,
+      `mkdir -p ${F}/new/deep && echo deep > ${F}/new/deep/f && cat ${F}/new/deep/f`,
+      `rm ${F}/sub/a.txt && ls -A ${F}/sub | wc -l`,
+      `mv ${F}/data ${F}/data2 && ln -s data2 ${F}/link && cat ${F}/link`,
+      `ln ${F}/data2 ${F}/hard && stat -c %h ${F}/data2`,
+      `chmod 640 ${F}/data2 && stat -c %a ${F}/data2`,
+      `touch -d @86400 ${F}/sub && stat -c %Y ${F}/sub`,
+      `truncate -s 2 ${F}/data2 && wc -c < ${F}/data2`,
+      `mkfifo ${F}/fifo && stat -c %F ${F}/fifo`,
+      `rmdir ${F}/sub && echo gone`,
+    ].join("\n");
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-ec", script]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout.split("\n"), describeRun(r)).toEqual([
+      "overlay runsc-ts-overlay",
+      "10.9.8.7 overlay-test",
+      "DATA",
+      "deep",
+      "0",
+      "DATA",
+      "2",
+      "640",
+      "86400",
+      "2",
+      "fifo",
+      "gone",
+      "",
+    ]);
+    expect(snapshot(F, ["/etc/hosts"])).toEqual(before);
+  });
+
+  it("what root inside creates is root's inside; a user's is the user's, who is refused the host's files as on Linux", async ({ expect }) => {
+    const fsop = probes.path("fsop");
+    const script = [
+      `${fsop} open ${F}/byroot wc; ${fsop} stat ${F}/byroot`,
+      `mkdir -m 750 ${F}/home && ${fsop} stat ${F}/home`,
+      `chown 1000:1000 ${F}/home && ${fsop} stat ${F}/home`,
+      `setpriv --reuid 1000 --regid 1000 --clear-groups /bin/sh -c '` +
+        [`${fsop} open ${F}/home/mine wc`, `${fsop} stat ${F}/home/mine`, `${fsop} open ${F}/data w`, `${fsop} mkdir ${F}/nope 755`, `${fsop} unlink ${F}/sub/a.txt`, `${fsop} chmod ${F}/data 666`].join("; ") +
+        `'`,
+    ].join("\n");
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-ec", script]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout.split("\n"), describeRun(r)).toEqual([
+      "ok",
+      "0 0 644",
+      "0 0 750",
+      "1000 1000 750",
+      "ok",
+      "1000 1000 644",
+      "EACCES",
+      "EACCES",
+      "EACCES",
+      "EPERM",
+      "",
+    ]);
+    expect(readdirSync(F).sort()).toEqual(["data", "locked", "overlay.yaml", "secret", "sub"]);
+  });
+
+  it("root inside gains no read access: a file it cannot read, a directory it cannot search, stay so", async ({ expect }) => {
+    const fsop = probes.path("fsop");
+    const ops = [
+      `open ${F}/secret r`,
+      `open ${F}/secret rw`,
+      `open ${F}/secret w`,
+      `reopen ${F}/secret`,
+      `chmod ${F}/secret 644`,
+      `chown ${F}/secret 0 0`,
+      `rename ${F}/locked/pub ${F}/pub`,
+      `link ${F}/locked/pub ${F}/pub`,
+      `unlink ${F}/locked/pub`,
+      `open ${F}/locked/new wc`,
+      `symlink ${F}/locked/pub ${F}/l`,
+      `link ${F}/l ${F}/pub follow`,
+      `open ${F}/l rw`,
+      `chmod ${F}/locked 755`,
+      `chown ${F}/locked 0 0`,
+      `open ${F}/secret wt`,
+      `open ${F}/secret r`,
+      `rename ${F}/secret ${F}/mine`,
+      `stat ${F}/mine`,
+      `chmod ${F}/mine 644`,
+      `open ${F}/data rw`,
+    ];
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-c", ops.map((o) => `${fsop} ${o}`).join("\n")]);
+    expect(r.code, describeRun(r)).toBe(0);
+    const got = r.stdout.split("\n").slice(0, ops.length);
+    expect(Object.fromEntries(ops.map((o, i) => [o.replaceAll(F, "F"), got[i]])), describeRun(r)).toEqual({
+      "open F/secret r": "EACCES",
+      "open F/secret rw": "EACCES",
+      // Writing does not read: the write lands in the overlay.
+      "open F/secret w": "ok",
+      "reopen F/secret": "EACCES",
+      "chmod F/secret 644": "EPERM",
+      "chown F/secret 0 0": "EPERM",
+      "rename F/locked/pub F/pub": "EACCES",
+      "link F/locked/pub F/pub": "EACCES",
+      "unlink F/locked/pub": "EACCES",
+      "open F/locked/new wc": "EACCES",
+      "symlink F/locked/pub F/l": "ok",
+      "link F/l F/pub follow": "EACCES",
+      "open F/l rw": "EACCES",
+      "chmod F/locked 755": "EPERM",
+      "chown F/locked 0 0": "EPERM",
+      "open F/secret wt": "ok",
+      "open F/secret r": "EACCES",
+      // Renaming moves nothing into reach: its owner and mode go with it.
+      "rename F/secret F/mine": "ok",
+      "stat F/mine": "65534 65534 600",
+      "chmod F/mine 644": "EPERM",
+      "open F/data rw": "ok read:data",
+    });
+    expect(readFileSync(join(F, "secret"), "utf8")).toBe("top secret\n");
+  });
+
+  it("hidden paths stay absent (whiteouts in the overlay's layer) and their directories stay writable", async ({ expect }) => {
+    const script = [
+      `ls /etc/shadow 2>/dev/null || echo "no shadow"`,
+      `ls /etc | grep -c shadow || true`,
+      `ls -d /root 2>/dev/null || echo "no /root"`,
+      `echo mine > /etc/overlay-new && cat /etc/overlay-new`,
+      `echo fresh > /etc/shadow && cat /etc/shadow`,
+    ].join("\n");
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-ec", script]);
+    expect(r.code, describeRun(r)).toBe(0);
+    // A new /etc/shadow is the workload's own file: the host's stays out of reach.
+    expect(r.stdout, describeRun(r)).toBe("no shadow\n0\nno /root\nmine\nfresh\n");
+  });
+
+  it("cannot hide the root itself: an error naming the rule before anything runs", async ({ expect }) => {
+    const bad = writePolicy(F, "overlay-allowlist", "filesystem:\n  root: overlay\n  rules:\n    - { path: /**, access: none }\n    - { path: /usr/**, access: read }\n");
+    const r = await runDo(["--policy", bad, "--", "/bin/true"]);
+    expect(r.code, describeRun(r)).toBe(EXIT_RUNTIME_ERROR);
+    expect(r.stderr, describeRun(r)).toMatch(/filesystem\.root: overlay.*\/\*\*/);
+  });
+});
