@@ -13,6 +13,8 @@ export interface SpawnOptions {
   config: Uint8Array;
   /** Descriptors sent to init with the config (at most 8); "attach" records name them by index. */
   fds?: number[];
+  /** cgroup.procs files init joins before it starts (runsc/sandbox/cgroups.ts). */
+  cgroupProcs?: string[];
 }
 
 export interface Spawned {
@@ -98,12 +100,25 @@ export interface NativeBinding {
   /** times: two struct timespec (32 bytes), or null for now. */
   utimensAt(dirfd: number, path: Uint8Array, pathLen: number, times: Uint8Array | null, flags: number): number;
   ftruncate(fd: number, length: number): number;
+  /** sched_getaffinity(2) of a host tid into out: the bytes written, or -errno. */
+  schedGetaffinity(tid: number, out: Uint8Array): number;
   /**
    * filesystem.root: overlay — a detached overlay mount (nosuid, nodev) of the host's root
    * filesystem under an in-memory upper layer of upperSize (tmpfs size=), with whiteouts
    * at the given absolute paths. Made by the caller (host root). Throws on failure.
    */
   overlayRoot(upperSize: string, whiteouts: string[]): number;
+  /**
+   * A detached FUSE mount (read-only, nosuid, nodev, noexec, allow_other) served through
+   * fuseFd (an open /dev/fuse), its root a directory owned by host root. Throws on failure.
+   */
+  fuseMount(fuseFd: number, source: string): number;
+  /**
+   * Serves fuseMount's filesystem on a thread of its own until it is unmounted: a directory
+   * of `names`, each file's text asked of text(name) on this thread's event loop when it is
+   * opened. Does not keep the event loop alive.
+   */
+  procServe(fuseFd: number, names: string[], text: (name: string) => string): void;
   connect(fd: number, addr: Uint8Array, len: number): number;
   /**
    * Connects fd (taken over: closed when done, as is alsoClose when >= 0) on a thread of

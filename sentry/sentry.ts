@@ -51,6 +51,8 @@ export interface SentryOptions {
   initPid: number;
   /** filesystem.root: overlay (the sandbox's root is the overlay runsc-ts made). */
   overlay?: boolean;
+  /** Under a CPU limit with virtual cpuinfo: how many CPUs sched_getaffinity shows. */
+  visibleCpus?: number;
   hostname: string;
   /** audit: the policy's decisions where it refuses more than `decisions` (compile.ts). */
   audit?: readonly (Decision | undefined)[];
@@ -148,6 +150,7 @@ export function serve(o: SentryOptions): void {
     initPid: o.initPid,
     creds: new CredsCache(),
     overlayMount: o.overlay === true ? mountIdOf(native, "/") : undefined,
+    visibleCpus: o.visibleCpus,
     ids: { uid: readIdMap(native, procFd, o.initPid, "uid_map"), gid: readIdMap(native, procFd, o.initPid, "gid_map") },
   };
   const record = o.record;

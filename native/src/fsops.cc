@@ -315,6 +315,14 @@ Napi::Value UtimensAt(const Napi::CallbackInfo& info) {
   return Num(info.Env(), utimensat(Int(info, 0), path, ts, Int(info, 4)) < 0 ? -errno : 0);
 }
 
+// schedGetaffinity(tid, out) -> bytes written to out (the kernel's result) | -errno
+Napi::Value SchedGetaffinity(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 2, "schedGetaffinity(tid, out)")) return info.Env().Undefined();
+  Napi::Uint8Array out = info[1].As<Napi::Uint8Array>();
+  long r = syscall(SYS_sched_getaffinity, Int(info, 0), out.ByteLength(), out.Data());
+  return Num(info.Env(), r < 0 ? -errno : (double)r);
+}
+
 // ftruncate(fd, length)
 Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
   if (!Usage(info, 2, "ftruncate(fd, length)")) return info.Env().Undefined();

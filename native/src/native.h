@@ -47,14 +47,19 @@ Napi::Value ChmodAt(const Napi::CallbackInfo& info);
 Napi::Value ChownAt(const Napi::CallbackInfo& info);
 Napi::Value UtimensAt(const Napi::CallbackInfo& info);
 Napi::Value Ftruncate(const Napi::CallbackInfo& info);
+Napi::Value SchedGetaffinity(const Napi::CallbackInfo& info);
 Napi::Value Connect(const Napi::CallbackInfo& info);
 Napi::Value SendTo(const Napi::CallbackInfo& info);
 Napi::Value Fchdir(const Napi::CallbackInfo& info);
 Napi::Value InTerminalForeground(const Napi::CallbackInfo& info);
 Napi::Value Probe(const Napi::CallbackInfo& info);
 
-// overlay.cc: the overlay root (filesystem.root: overlay), made by runsc-ts
+// overlay.cc: detached mounts made by runsc-ts: the overlay root, the virtual /proc (FUSE)
 Napi::Value OverlayRoot(const Napi::CallbackInfo& info);
+Napi::Value FuseMount(const Napi::CallbackInfo& info);
+
+// procfs.cc: serving the virtual /proc files' FUSE filesystem
+Napi::Value ProcServe(const Napi::CallbackInfo& info);
 
 // netops.cc: socket operations performed for a task (network.egress, network.bind)
 Napi::Value Socket(const Napi::CallbackInfo& info);

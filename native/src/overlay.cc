@@ -1,3 +1,5 @@
+// Detached mounts runsc-ts makes for a sandbox, as host root, and hands to its init.
+//
 // The overlay root of `filesystem.root: overlay`: the host's root filesystem as the lower
 // layer, an in-memory tmpfs as the upper one, made by runsc-ts itself (host root) so that
 // copy-up can preserve the host's owners, and handed to the sandbox's init as a detached
@@ -171,6 +173,46 @@ Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
     return fail("overlay lowerdir=/", errno, ofc.fd);
   int mnt = (int)syscall(SYS_fsmount, ofc.fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
   if (mnt < 0) return fail("fsmount overlay", errno, ofc.fd);
+  return Napi::Number::New(env, mnt);
+}
+
+// fuseMount(fuseFd, source) -> fd of a detached FUSE mount served through fuseFd (an open
+// /dev/fuse): read-only, nosuid, nodev, noexec, any process may use it (the sandbox's run as
+// other uids), its root a directory. The virtual /proc files are bound from it.
+Napi::Value FuseMount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) {
+    ThrowUsage(env, "fuseMount(fuseFd, source)");
+    return env.Undefined();
+  }
+  std::string fd = std::to_string(info[0].As<Napi::Number>().Int32Value());
+  std::string source = info[1].As<Napi::String>();
+  Closer fc;
+  fc.fd = (int)syscall(SYS_fsopen, "fuse", FSOPEN_CLOEXEC);
+  auto fail = [&](const std::string& what) {
+    int e = errno;
+    std::string msg = "fuse mount: " + what + ": " + strerror(e);
+    if (fc.fd >= 0) {
+      std::string k = FsError(fc.fd);
+      if (!k.empty()) msg += " (" + k + ")";
+    }
+    Napi::Error err = Napi::Error::New(env, msg);
+    err.Set("code", Napi::String::New(env, "ESETUP"));
+    err.ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  if (fc.fd < 0) return fail("fsopen fuse");
+  if (FsConfig(fc.fd, FSCONFIG_SET_STRING, "source", source.c_str()) < 0 ||
+      FsConfig(fc.fd, FSCONFIG_SET_STRING, "fd", fd.c_str()) < 0 ||
+      FsConfig(fc.fd, FSCONFIG_SET_STRING, "rootmode", "40555") < 0 ||
+      FsConfig(fc.fd, FSCONFIG_SET_STRING, "user_id", "0") < 0 ||
+      FsConfig(fc.fd, FSCONFIG_SET_STRING, "group_id", "0") < 0 ||
+      FsConfig(fc.fd, FSCONFIG_SET_FLAG, "allow_other", nullptr) < 0 ||
+      FsConfig(fc.fd, FSCONFIG_CMD_CREATE, nullptr, nullptr) < 0)
+    return fail("configure");
+  int mnt = (int)syscall(SYS_fsmount, fc.fd, FSMOUNT_CLOEXEC,
+                         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+  if (mnt < 0) return fail("fsmount");
   return Napi::Number::New(env, mnt);
 }
 

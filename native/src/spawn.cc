@@ -209,6 +209,12 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   std::string gid_map = o.Get("gidMap").As<Napi::String>();
   Napi::Uint8Array cfg = o.Get("config").As<Napi::Uint8Array>();
   std::string config((const char*)cfg.Data(), cfg.ByteLength());
+  // cgroup.procs files init joins before it runs anything (runsc/sandbox/cgroups.ts).
+  std::vector<std::string> cgroup_procs;
+  if (o.Has("cgroupProcs") && o.Get("cgroupProcs").IsArray()) {
+    Napi::Array a = o.Get("cgroupProcs").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) cgroup_procs.push_back(a.Get(i).As<Napi::String>());
+  }
   // Descriptors sent with the config (SCM_RIGHTS): init's records name them by index.
   std::vector<int> pass;
   if (o.Has("fds") && o.Get("fds").IsArray()) {
@@ -255,6 +261,8 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if ((flags & CLONE_NEWUSER) &&
       (!WriteFile(proc + "/uid_map", uid_map, &err) || !WriteFile(proc + "/gid_map", gid_map, &err)))
     return abort_child("user namespace: " + err, "ESETUP");
+  for (const std::string& procs : cgroup_procs)
+    if (!WriteFile(procs, std::to_string(pid), &err)) return abort_child("cgroup: " + err, "ESETUP");
   if (send(ctl, "G", 1, MSG_NOSIGNAL) != 1 || !SendConfig(ctl, config, pass))
     return abort_child(std::string("configure init: ") + strerror(errno), "ESETUP");
 

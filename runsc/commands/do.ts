@@ -12,6 +12,8 @@ import { missingKernelFeatures } from "../requirements.js";
 import { runDo, SandboxError, SentryThread, withEntrypoint } from "../sandbox/sandbox.js";
 import type { AuditFact } from "../../sentry/audit.js";
 import type { Policy } from "../../sentry/policy/schema.js";
+import type { CgroupLimits } from "../sandbox/cgroups.js";
+import { parseCpus, parseMemory } from "../sandbox/cgroups.js";
 import { writeFully } from "../write.js";
 
 export interface DoFlags {
@@ -24,6 +26,8 @@ export interface DoFlags {
   env: string[];
   hostname?: string;
   seccomp?: string;
+  memory?: string;
+  cpus?: string;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -49,6 +53,8 @@ export function doCommand(globals: () => GlobalOptions): Command {
     .option("--cwd <dir>", "working directory inside the sandbox (default: the current one)")
     .option("--env <K=V>", "set an environment variable (repeatable)", collect, [])
     .option("--hostname <name>", "the sandbox's hostname (default: the policy's, else runsc-ts)")
+    .option("--memory <size>", "memory limit (512m, 2g): a cgroup of the sandbox's own")
+    .option("--cpus <n>", "CPU limit in CPUs (1, 0.5): a cgroup of the sandbox's own")
     .option("--seccomp <file>", "an OCI seccomp profile (or a config.json holding one) applied with the policy: the stricter decision wins")
     .argument("[cmd...]", "the command and its arguments")
     .passThroughOptions()
@@ -74,6 +80,7 @@ export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFla
     const bad = checkHostname(flags.hostname);
     if (bad) throw new UsageError(`--hostname: ${bad}`);
   }
+  const limits = parseLimits(flags);
   const tracing = flags.strace || flags.straceSyscalls !== undefined;
   const sentry = new SentryThread({ strace: tracing, debug: g.debug, logFormat: g.logFormat });
   if (process.getuid?.() !== 0) {
@@ -114,12 +121,23 @@ export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFla
       sentry,
       log,
       ...(record !== undefined ? { record } : {}),
+      ...(limits !== undefined ? { limits } : {}),
     });
     return status;
   } catch (err) {
     if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);
     throw err;
   }
+}
+
+/** --memory and --cpus, checked; undefined when neither is given. */
+function parseLimits(flags: DoFlags): CgroupLimits | undefined {
+  if (flags.memory === undefined && flags.cpus === undefined) return undefined;
+  const memory = flags.memory === undefined ? undefined : parseMemory(flags.memory);
+  if (typeof memory === "string") throw new UsageError(`--memory: ${memory}`);
+  const cpus = flags.cpus === undefined ? undefined : parseCpus(flags.cpus);
+  if (typeof cpus === "string") throw new UsageError(`--cpus: ${cpus}`);
+  return { ...(memory !== undefined ? { memoryBytes: memory } : {}), ...(cpus !== undefined ? { cpus } : {}) };
 }
 
 /** audit: true — one line on stderr per distinct refusal the policy would have made. */

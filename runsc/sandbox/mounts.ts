@@ -361,10 +361,32 @@ function dedupe(rules: readonly FilesystemRule[]): FilesystemRule[] {
 }
 
 /**
+ * The detached mounts runsc-ts passes to init with the config, by index (sandbox.ts): the
+ * overlay root (filesystem.root: overlay), and the FUSE filesystem of the virtual /proc
+ * files (filesystem.proc.virtualize), whose files are bound over their paths.
+ */
+export interface PassedMounts {
+  readonly overlay?: number;
+  readonly proc?: number;
+}
+
+/** Where each virtual file goes; "cpu-online" comes with cpuinfo (sysconf's CPU count). */
+const VIRTUAL_PATHS: Readonly<Record<string, readonly [file: string, path: string][]>> = {
+  meminfo: [["meminfo", "/proc/meminfo"]],
+  cpuinfo: [
+    ["cpuinfo", "/proc/cpuinfo"],
+    ["cpu-online", "/sys/devices/system/cpu/online"],
+  ],
+  stat: [["stat", "/proc/stat"]],
+  uptime: [["uptime", "/proc/uptime"]],
+  loadavg: [["loadavg", "/proc/loadavg"]],
+};
+
+/**
  * The mount records for a `do` sandbox. `host` tells what the host's paths are, for the
  * paths made visible inside a hidden directory.
  */
-export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = hostFs): InitRecord[] {
+export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = hostFs, passed: PassedMounts = {}): InitRecord[] {
   const r: InitRecord[] = [{ op: "maskSource", path: maskFile }];
   const noexecTmp = execCovers(policy, "/tmp") ? 0 : MS_NOEXEC;
   const noexecShm = execCovers(policy, "/dev/shm") ? 0 : MS_NOEXEC;
@@ -439,7 +461,8 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
     // The overlay runsc-ts made (sandbox.ts: native overlayRoot), passed to init first. It
     // shows the host's root filesystem alone: the host's other mounts are bound onto it,
     // read-only, as the base never changes.
-    r.push({ op: "attach", index: 0, path: NEW_ROOT });
+    if (passed.overlay === undefined) throw new Error("filesystem.root: overlay needs the overlay mount passed to init");
+    r.push({ op: "attach", index: passed.overlay, path: NEW_ROOT });
     const points = host.mountPoints().filter((m) => m !== "/" && !OWN_TREES.some((t) => under(m, t)));
     for (const m of new Set(points.filter((m) => !points.some((o) => o !== m && under(m, o))))) {
       r.push({ op: "mount", source: m, target: inRoot(m), fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
@@ -568,6 +591,19 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   // Opaque directories take no new entries from the workload.
   for (const base of opaque) {
     r.push({ op: "setattr", path: inRoot(base), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false, optional: true });
+  }
+  // The virtual /proc files, last (/sys may be bound above): the FUSE filesystem attached in
+  // the staging tmpfs, each file bound over its path (a path the host lacks is left alone).
+  const virtual = [...new Set(policy.filesystem.proc.virtualize)];
+  if (virtual.length > 0) {
+    if (passed.proc === undefined) throw new Error("filesystem.proc.virtualize needs the FUSE mount passed to init");
+    r.push({ op: "mkdir", path: `${STAGING}/proc`, mode: 0o755 });
+    r.push({ op: "attach", index: passed.proc, path: `${STAGING}/proc` });
+    for (const name of virtual) {
+      for (const [file, path] of VIRTUAL_PATHS[name] ?? []) {
+        r.push({ op: "mount", source: `${STAGING}/proc/${file}`, target: inRoot(path), fstype: "", flags: MS_BIND, data: "", optional: true });
+      }
+    }
   }
   r.push({ op: "pivot", root: NEW_ROOT });
   return r;

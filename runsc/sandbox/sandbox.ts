@@ -3,6 +3,8 @@
 import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import { Worker } from "node:worker_threads";
+import { availableParallelism } from "node:os";
+import { visibleCpus } from "../../sentry/proc/files.js";
 import { fileURLToPath } from "node:url";
 import { initPath, loadNative } from "../../native/index.js";
 import type { Logger } from "pino";
@@ -16,7 +18,10 @@ import { encodeInitConfig } from "./initConfig.js";
 import type { InitRecord } from "./initConfig.js";
 import { ensureMaskFile } from "./maskFile.js";
 import { resolveEgressHosts, withEgressHosts } from "./egressHosts.js";
-import { overlayWhiteouts, planDoMounts } from "./mounts.js";
+import { hostFs, overlayWhiteouts, planDoMounts } from "./mounts.js";
+import type { CgroupLimits, SandboxCgroups } from "./cgroups.js";
+import { createCgroups } from "./cgroups.js";
+import { startProcServer } from "./procfs.js";
 import { HOST_ID_BASE, ID_RANGE } from "./ids.js";
 import { literalPattern } from "../../sentry/policy/paths.js";
 import type { StartMessage, WorkerData, WorkerMessage } from "./worker.js";
@@ -101,6 +106,8 @@ export interface DoOptions {
    * addresses it uses, and under audit: true what the policy would have refused.
    */
   record?: (fact: AuditFact) => void;
+  /** Memory and CPU limits (--memory, --cpus): the sandbox's cgroups. */
+  limits?: CgroupLimits;
 }
 
 /**
@@ -176,16 +183,27 @@ export async function runDo(o: DoOptions): Promise<number> {
   const recording = o.record !== undefined || policy.audit;
   const trace: "all" | Set<string> | undefined =
     o.trace === "all" ? "all" : o.trace === null && !recording ? undefined : new Set([...(o.trace ?? []), ...(recording ? RECORDED_SYSCALLS : [])]);
-  const compiled = compilePolicy(policy, { ...(trace !== undefined ? { trace } : {}), ...(o.ociSeccomp !== undefined ? { ociSeccomp: o.ociSeccomp } : {}) });
+  // A CPU limit under virtual cpuinfo: sched_getaffinity shows as many CPUs as /proc does.
+  const hostCpus = availableParallelism();
+  const shownCpus = o.limits?.cpus !== undefined && liftedForAudit(policy).filesystem.proc.virtualize.includes("cpuinfo") ? visibleCpus(hostCpus, o.limits) : hostCpus;
+  const compiled = compilePolicy(policy, {
+    ...(trace !== undefined ? { trace } : {}),
+    ...(o.ociSeccomp !== undefined ? { ociSeccomp: o.ociSeccomp } : {}),
+    ...(shownCpus < hostCpus ? { limitedCpus: true } : {}),
+  });
   const network = policy.audit ? "host" : o.network;
   const enforced = liftedForAudit(policy);
   // network.egress host names, resolved before the workload runs (egressHosts.ts).
   const hostNames = await resolveEgressHosts(policy);
   const ownNetns = network === "none" || network === "proxy";
+  // Mounts made here and passed to init: the overlay root, the virtual /proc files.
+  const virtual = [...new Set(enforced.filesystem.proc.virtualize)];
+  const overlayRoot = enforced.filesystem.root === "overlay";
+  const passed = { ...(overlayRoot ? { overlay: 0 } : {}), ...(virtual.length > 0 ? { proc: overlayRoot ? 1 : 0 } : {}) };
   const records: InitRecord[] = [
     { op: "hostname", name: o.hostname },
     ...(ownNetns ? [{ op: "loopbackUp" } as const] : []),
-    ...planDoMounts(withEgressHosts(enforced, hostNames), ensureMaskFile()),
+    ...planDoMounts(withEgressHosts(enforced, hostNames), ensureMaskFile(), hostFs, passed),
     { op: "cwd", path: o.cwd, fallbackToRoot: o.cwdFallback },
     // RLIMIT_NPROC (include/uapi/asm-generic/resource.h): counted per user, in the
     // sandbox's user namespace.
@@ -202,23 +220,31 @@ export async function runDo(o: DoOptions): Promise<number> {
   if (ownNetns) flags |= CLONE_NEWNET;
 
   let spawned;
-  // root: overlay — made here, by host root, so that copy-up keeps the host's owners; init
-  // attaches it (mounts.ts). It lives as long as the sandbox's mount namespace.
-  let overlay = -1;
+  // Limits and usage: the sandbox's cgroups, joined by init before anything runs.
+  let cgroups: SandboxCgroups | undefined;
+  // Detached mounts made here, by host root, for init to attach (mounts.ts): the overlay
+  // root (so that copy-up keeps the host's owners) and the virtual /proc's FUSE filesystem.
+  const fds: number[] = [];
   try {
-    if (enforced.filesystem.root === "overlay") overlay = native.overlayRoot(enforced.filesystem.overlay.size, overlayWhiteouts(enforced));
+    if (o.limits !== undefined || virtual.length > 0) cgroups = createCgroups(`sandbox-${process.pid}`, o.limits ?? {});
+    if (overlayRoot) fds.push(native.overlayRoot(enforced.filesystem.overlay.size, overlayWhiteouts(enforced)));
+    if (virtual.length > 0) {
+      fds.push(startProcServer(native, { files: virtual, limits: o.limits ?? {}, usage: cgroups!.usage, startedMs: Date.now() }));
+    }
     spawned = native.spawn({
       initPath: initPath(),
       cloneFlags: flags,
       uidMap: `0 ${HOST_ID_BASE} ${ID_RANGE}\n`,
       gidMap: `0 ${HOST_ID_BASE} ${ID_RANGE}\n`,
       config: encodeInitConfig(records),
-      ...(overlay >= 0 ? { fds: [overlay] } : {}),
+      ...(fds.length > 0 ? { fds } : {}),
+      ...(cgroups !== undefined ? { cgroupProcs: cgroups.procs } : {}),
     });
   } catch (err) {
+    cgroups?.remove();
     throw new SandboxError(`sandbox setup failed: ${(err as Error).message}`);
   } finally {
-    if (overlay >= 0) native.close(overlay);
+    for (const fd of fds) native.close(fd);
   }
   const { pid, mntns } = spawned;
   o.log?.debug({ pid, listener: spawned.listener }, "sandbox started");
@@ -251,6 +277,7 @@ export async function runDo(o: DoOptions): Promise<number> {
       signals: enforced.process.signals,
       hostname: o.hostname,
       ...(enforced.filesystem.root === "overlay" ? { overlay: true } : {}),
+      ...(shownCpus < hostCpus ? { visibleCpus: shownCpus } : {}),
       ...(compiled.audit !== undefined ? { audit: [...compiled.audit] } : {}),
       ...(recording ? { record: true } : {}),
       // What recording traps besides is not part of the trace asked for.
@@ -268,6 +295,7 @@ export async function runDo(o: DoOptions): Promise<number> {
     throw err;
   } finally {
     o.sentry.release();
+    cgroups?.remove();
     for (const s of FORWARDED) process.off(s, forward);
     native.close(spawned.pidfd);
     native.close(spawned.listener);

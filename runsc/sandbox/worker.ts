@@ -32,6 +32,8 @@ export interface StartMessage {
   hostname: string;
   /** filesystem.root: overlay. */
   overlay?: boolean;
+  /** sched_getaffinity shows this many CPUs (a CPU limit with virtual cpuinfo). */
+  visibleCpus?: number;
   /** audit: the policy's own decisions where it refuses more (compile.ts). */
   audit?: (Decision | undefined)[];
   /** Post what the workload does as {fact} messages (sentry/audit.ts). */
@@ -82,6 +84,7 @@ parentPort!.once("message", (m: StartMessage) => {
       initPid: m.pid,
       hostname: m.hostname,
       ...(m.overlay === true ? { overlay: true } : {}),
+      ...(m.visibleCpus !== undefined ? { visibleCpus: m.visibleCpus } : {}),
       ...(m.audit !== undefined ? { audit: m.audit } : {}),
       ...(m.record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
       strace: tracer,

@@ -42,6 +42,8 @@ export interface Kernel {
    * inside may change what the host owns, the sentry doing it (sys_fsmut.ts). Undefined otherwise.
    */
   readonly overlayMount: bigint | undefined;
+  /** How many CPUs the sandbox sees under a CPU limit (sched_getaffinity, sys_info.ts); undefined: all. */
+  readonly visibleCpus: number | undefined;
   /** The sandbox's user namespace maps, for ids the workload names (chown). */
   readonly ids: { readonly uid: IdMap; readonly gid: IdMap };
 }

@@ -48,6 +48,8 @@ export interface CompileOptions {
   readonly trace?: "all" | ReadonlySet<string>;
   /** An OCI linux.seccomp profile to apply as well: the stricter decision wins (oci.ts). */
   readonly ociSeccomp?: OciSeccomp;
+  /** A CPU limit the sandbox sees (virtual cpuinfo): sched_getaffinity is answered by the sentry. */
+  readonly limitedCpus?: boolean;
 }
 
 export interface CompiledPolicy {
@@ -296,6 +298,8 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
           : trapAllowed(d);
     }
   }
+
+  if (opts.limitedCpus === true) trap("sched_getaffinity");
 
   // audit: the policy's denials are lifted to what the built-in table decides (its
   // denials are the sandbox's own invariants: io_uring, bpf, mount...), and logged.

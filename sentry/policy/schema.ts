@@ -186,6 +186,9 @@ const Syscalls = doc(
 );
 
 export const FS_ROOT_MODES = ["readonly", "overlay", "writable"] as const;
+/** The /proc files the sandbox can see virtualised (sentry/proc/files.ts). */
+export const PROC_FILES = ["meminfo", "cpuinfo", "stat", "uptime", "loadavg"] as const;
+export type ProcFileName = (typeof PROC_FILES)[number];
 export const FS_ACCESS = ["none", "read", "read-write", "exec"] as const;
 
 const FilesystemRule = doc(
@@ -219,6 +222,17 @@ const Filesystem = doc(
       { description: "The writable layer of root: overlay." },
     ),
     tmp: doc(z.boolean().default(true), { description: "A private writable tmpfs at /tmp." }),
+    proc: doc(
+      z
+        .strictObject({
+          virtualize: doc(z.array(doc(z.enum(PROC_FILES), { description: "A /proc file shown from the sandbox's limits and usage." })).default(() => []), {
+            description:
+              "/proc files the sandbox sees from its own limits and usage instead of the host's: meminfo (memory limit and usage), cpuinfo and stat (as many CPUs as the CPU limit allows; with cpuinfo, /sys/devices/system/cpu/online and sched_getaffinity too), uptime (since the sandbox started), loadavg (its own tasks).",
+          }),
+        })
+        .prefault({}),
+      { description: "The sandbox's /proc." },
+    ),
     files: doc(
       z
         .array(

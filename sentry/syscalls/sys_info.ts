@@ -1,9 +1,14 @@
 // uname(2), emulated: the sandbox's own hostname and the host kernel's identity.
 // (The UTS namespace gives the kernel's answer the same nodename; the sentry answers when
 // uname is traced, and the ptrace platform will need it where there is no UTS namespace.)
+// sched_getaffinity(2) of the caller under a CPU limit with filesystem.proc cpuinfo: the
+// first CPUs of its real mask, as many as the sandbox sees (nproc agrees with /proc/cpuinfo).
 import { release, version } from "node:os";
-import type { Reply } from "../../platform/platform.js";
+import type { Reply, TrapEvent } from "../../platform/platform.js";
+import { ALLOW } from "../../platform/platform.js";
 import { EFAULT } from "../abi/errno.js";
+import type { Kernel } from "../kernel/task.js";
+import { taskCreds } from "../kernel/task.js";
 import { errnoReply } from "../errors/errors.js";
 import type { HandlerTable } from "./handlers.js";
 
@@ -19,9 +24,35 @@ export function utsname(hostname: string, domainname = "(none)"): Uint8Array {
   return out;
 }
 
+/** Keeps the first n set bits of a CPU mask (little-endian bytes), clearing the rest. */
+export function firstCpus(mask: Uint8Array, n: number): Uint8Array {
+  let left = n;
+  for (let i = 0; i < mask.length; i++) {
+    for (let bit = 0; bit < 8; bit++) {
+      if ((mask[i]! & (1 << bit)) === 0) continue;
+      if (left > 0) left--;
+      else mask[i] = mask[i]! & ~(1 << bit);
+    }
+  }
+  return mask;
+}
+
+function schedGetaffinity(k: Kernel, ev: TrapEvent): Reply {
+  if (k.visibleCpus === undefined) return ALLOW;
+  // Another task's mask (by its pid inside) is the kernel's to give.
+  const pid = ev.argInt(0);
+  if (pid !== 0 && pid !== taskCreds(k, ev.pid).nspid) return ALLOW;
+  const mask = new Uint8Array(Math.min(ev.argNum(1), 8192));
+  const n = k.native.schedGetaffinity(ev.pid, mask);
+  if (n < 0) return errnoReply(-n);
+  const out = firstCpus(mask.subarray(0, n), k.visibleCpus);
+  return k.mem.write(ev.pid, ev.argNum(2), out) === 0 ? { kind: "value", value: n } : errnoReply(EFAULT);
+}
+
 export function infoHandlers(hostname: string): HandlerTable {
   const uts = utsname(hostname);
   return {
     uname: (k, ev) => (k.mem.write(ev.pid, ev.argNum(0), uts) === 0 ? ZERO : errnoReply(EFAULT)),
+    sched_getaffinity: schedGetaffinity,
   };
 }

@@ -508,6 +508,33 @@ describe("planDoMounts: root: overlay", () => {
   });
 });
 
+describe("planDoMounts: filesystem.proc.virtualize", () => {
+  const policy = withPolicy({ filesystem: { proc: { virtualize: ["meminfo", "cpuinfo", "meminfo"] } } });
+  const plan = planDoMounts(policy, MASK, BLANK, { proc: 1 });
+
+  it("attaches the FUSE filesystem passed to init in the staging tmpfs and binds each file over its path, once", () => {
+    expect(plan).toContainEqual({ op: "attach", index: 1, path: "/tmp/proc" });
+    const binds = mounts(plan).filter((m) => m.source.startsWith("/tmp/proc/"));
+    expect(binds.map((m) => [m.source, m.target])).toEqual([
+      ["/tmp/proc/meminfo", `${ROOT}/proc/meminfo`],
+      ["/tmp/proc/cpuinfo", `${ROOT}/proc/cpuinfo`],
+      ["/tmp/proc/cpu-online", `${ROOT}/sys/devices/system/cpu/online`],
+    ]);
+    for (const b of binds) expect(b).toMatchObject({ flags: MS_BIND, optional: true });
+  });
+
+  it("binds them last, after /proc and whatever rule binds /sys, before the pivot", () => {
+    const first = plan.findIndex((r) => r.op === "attach");
+    expect(first).toBeGreaterThan(plan.findIndex((r) => r.op === "mount" && r.fstype === "proc"));
+    expect(plan.slice(first + 1, -1).every((r) => r.op === "mount" && r.source.startsWith("/tmp/proc/"))).toBe(true);
+    expect(plan[plan.length - 1]).toEqual({ op: "pivot", root: ROOT });
+  });
+
+  it("without the FUSE mount passed, planning fails rather than leave /proc the host's", () => {
+    expect(() => planDoMounts(policy, MASK, BLANK)).toThrow(/filesystem.proc.virtualize needs the FUSE mount/);
+  });
+});
+
 describe("mountPointsOf", () => {
   it("reads field 5 of each mountinfo line, undoing proc(5)'s octal escapes", () => {
     const info = [

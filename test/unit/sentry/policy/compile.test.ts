@@ -494,6 +494,13 @@ describe("filesystem.root: overlay", () => {
   });
 });
 
+describe("a CPU limit shown by a virtual cpuinfo", () => {
+  it("sched_getaffinity reaches the sentry, and only then", () => {
+    expect(compilePolicy(variant({}), { limitedCpus: true }).filter.syscalls.get(nr("sched_getaffinity"))).toEqual(TRAP);
+    expect(compilePolicy(variant({})).filter.syscalls.get(nr("sched_getaffinity"))).toEqual(ALLOW);
+  });
+});
+
 describe("what this version cannot enforce", () => {
   it("a syscall name the table does not know is a PolicyCompileError", () => {
     expect(() => compilePolicy(variant({ syscalls: { deny: ["nosuchcall"] } }))).toThrow(PolicyCompileError);

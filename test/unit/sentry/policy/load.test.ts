@@ -23,7 +23,7 @@ describe("parsePolicy accepts", () => {
       kind: "Policy",
       name: "t",
       syscalls: { default: "allow", allow: [], deny: [], rules: [] },
-      filesystem: { root: "readonly", overlay: { size: "25%" }, tmp: true, files: [], rules: [] },
+      filesystem: { root: "readonly", overlay: { size: "25%" }, tmp: true, proc: { virtualize: [] }, files: [], rules: [] },
       network: { mode: "none" },
       process: { signals: "sandbox" },
       audit: false,
@@ -120,6 +120,11 @@ describe("parsePolicy reports", () => {
       what: "an overlay size over all of memory",
       yaml: `${HEAD}filesystem:\n  overlay:\n    size: 150%\n`,
       want: ['p.yaml:6:11 filesystem.overlay.size: expected a size like 512m, 2g or 25% (of memory), got "150%"'],
+    },
+    {
+      what: "a /proc file that cannot be virtualised",
+      yaml: `${HEAD}filesystem:\n  proc:\n    virtualize: [meminfo, mounts]\n`,
+      want: ['p.yaml:6:27 filesystem.proc.virtualize[1]: expected one of meminfo, cpuinfo, stat, uptime, loadavg, got "mounts"'],
     },
     {
       what: "a wrong literal",
