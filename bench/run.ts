@@ -168,6 +168,15 @@ class Bench {
       loopProbe("openat C supervisor", this.supervised("openat", openat), this.run, events),
       loopProbe("openat runsc-ts trapped", this.sandboxed(openat, this.b.trapOpenatPolicy), this.run),
     ]);
+    // root: overlay — opening a host-owned file for writing: the sentry's own attempt, then
+    // the elevated reopen (sentry/syscalls/sys_fsmut.ts); reading stays in the kernel.
+    const openw = [loop, "-p", "openw", String(trapped), this.b.hostOwned];
+    const r4 = this.collect("overlay root: open for writing", [
+      loopProbe("openw native", openw, this.run),
+      loopProbe("openw C supervisor", this.supervised("openat", openw), this.run, events),
+      loopProbe("openw runsc-ts overlay", this.sandboxed(openw, this.b.overlayPolicy), this.run),
+      loopProbe("openat runsc-ts overlay", this.sandboxed(openat, this.b.overlayPolicy), this.run),
+    ]);
 
     const gpN = us(r1.get("getpid native"), "bmed_ns");
     const gpC = us(r1.get("getpid C filter"), "bmed_ns");
@@ -237,6 +246,22 @@ class Bench {
         target: atMost(1.3, "C", ratio(r, c)),
       });
     }
+    for (const key of ["bmed_ns", "p50_ns"] as const) {
+      const n = us(r4.get("openw native"), key);
+      const c = us(r4.get("openw C supervisor"), key);
+      const r = us(r4.get("openw runsc-ts overlay"), key);
+      rows.push({
+        label: `open O_WRONLY+close of a host-owned file, overlay root${key === "p50_ns" ? " (p50)" : ""}`,
+        unit: "µs",
+        native: n,
+        cLimit: c,
+        runsc: r,
+        xNative: ratio(r, n),
+        xC: ratio(r, c),
+      });
+    }
+    const ovR = us(r4.get("openat runsc-ts overlay"), "bmed_ns");
+    rows.push({ label: `openat+close ${OPENAT_PATH}, overlay root (reading: untrapped)`, unit: "µs", native: onN, runsc: ovR, xNative: ratio(ovR, onN) });
     return rows;
   }
 

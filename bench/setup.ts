@@ -18,6 +18,10 @@ export interface BenchDir {
   readonly trapGetppidPolicy: string;
   /** Traps openat to the sentry, which performs the open and injects the fd. */
   readonly trapOpenatPolicy: string;
+  /** The default policy with filesystem.root: overlay. */
+  readonly overlayPolicy: string;
+  /** A host-owned file (0644 root) that the overlay's root inside may write. */
+  readonly hostOwned: string;
   remove(): void;
 }
 
@@ -39,6 +43,17 @@ function trapPolicy(name: string, syscall: string, why: string): string {
     "",
   ].join("\n");
 }
+
+const OVERLAY_POLICY = [
+  "# the default policy, with a writable root whose writes land in memory",
+  "apiVersion: runsc-ts/v1",
+  "kind: Policy",
+  "name: bench-overlay",
+  "extends: default",
+  "filesystem:",
+  "  root: overlay",
+  "",
+].join("\n");
 
 const HELLO_C = '#include <stdio.h>\n\nint main(void) {\n  puts("hello");\n  return 0;\n}\n';
 
@@ -74,6 +89,9 @@ export function prepare(srcDir: string): BenchDir {
       ["hello.c", HELLO_C],
       ["trap-getppid.yaml", trapPolicy("bench-trap-getppid", "getppid", "getppid goes to the sentry: a pure round trip")],
       ["trap-openat.yaml", trapPolicy("bench-trap-openat", "openat", "openat goes to the sentry, which opens and injects the fd")],
+      ["overlay.yaml", OVERLAY_POLICY],
+      // A file the host's root owns: under the overlay root, root inside writes it through the sentry.
+      ["host-owned", "written by the benchmark\n"],
     ];
     for (const [name, text] of files) {
       writeFileSync(join(dir, name), text);
@@ -91,6 +109,8 @@ export function prepare(srcDir: string): BenchDir {
     helloC: join(dir, "hello.c"),
     trapGetppidPolicy: join(dir, "trap-getppid.yaml"),
     trapOpenatPolicy: join(dir, "trap-openat.yaml"),
+    overlayPolicy: join(dir, "overlay.yaml"),
+    hostOwned: join(dir, "host-owned"),
     remove,
   };
 }

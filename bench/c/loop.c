@@ -3,6 +3,7 @@
 //
 //   loop [-p] getpid|getppid N     syscall(2) of that number, N times
 //   loop [-p] openat N PATH        openat(AT_FDCWD, PATH, O_RDONLY|O_CLOEXEC) + close, N times
+//   loop [-p] openw N PATH         openat(AT_FDCWD, PATH, O_WRONLY|O_CLOEXEC) + close, N times
 //
 // The same binary runs natively, under runsc-ts and under bench/c/supervisor.c. One line
 // on stdout, e.g. "op=getppid n=20000 mean_ns=4521.3 bmed_ns=4460.2 p50_ns=4390 p99_ns=6630
@@ -46,7 +47,7 @@ static int cmp_u32(const void* a, const void* b) {
   return x < y ? -1 : x > y;
 }
 
-enum op { OP_GETPID, OP_GETPPID, OP_OPENAT };
+enum op { OP_GETPID, OP_GETPPID, OP_OPENAT, OP_OPENW };
 
 // One iteration; returns 0, or -1 when the syscall failed.
 static inline int once(enum op op, const char* path) {
@@ -55,8 +56,9 @@ static inline int once(enum op op, const char* path) {
       return syscall(SYS_getpid) < 0 ? -1 : 0;
     case OP_GETPPID:
       return syscall(SYS_getppid) < 0 ? -1 : 0;
-    case OP_OPENAT: {
-      long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    case OP_OPENAT:
+    case OP_OPENW: {
+      long fd = syscall(SYS_openat, AT_FDCWD, path, (op == OP_OPENW ? O_WRONLY : O_RDONLY) | O_CLOEXEC, 0);
       if (fd < 0) return -1;
       syscall(SYS_close, fd);
       return 0;
@@ -69,7 +71,7 @@ int main(int argc, char** argv) {
   int percall = argc > 1 && strcmp(argv[1], "-p") == 0;
   if (percall) argc--, argv++;
   if (argc < 3) {
-    fprintf(stderr, "usage: loop [-p] getpid|getppid N | loop [-p] openat N PATH\n");
+    fprintf(stderr, "usage: loop [-p] getpid|getppid N | loop [-p] openat|openw N PATH\n");
     return 2;
   }
   enum op op;
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
   if (strcmp(argv[1], "getpid") == 0) op = OP_GETPID;
   else if (strcmp(argv[1], "getppid") == 0) op = OP_GETPPID;
   else if (strcmp(argv[1], "openat") == 0 && argc >= 4) op = OP_OPENAT, path = argv[3];
+  else if (strcmp(argv[1], "openw") == 0 && argc >= 4) op = OP_OPENW, path = argv[3];
   else {
     fprintf(stderr, "loop: unknown operation %s\n", argv[1]);
     return 2;
