@@ -414,10 +414,9 @@ export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, 
   const file = resolveAsTask(k, ev.pid, c, dirfd, p, flags & (O_NOFOLLOW | O_DIRECTORY));
   if (file >= 0) {
     try {
-      if (!onOverlay(k, file)) return undefined;
       const st = inspect(k, file);
       // A FIFO would block the sentry; a symlink (O_NOFOLLOW) is ELOOP, as the kernel says.
-      if (st === undefined || st.type === S_IFIFO || st.type === 0o120000) return undefined;
+      if (st === undefined || st.mnt !== k.overlayMount || st.type === S_IFIFO || st.type === 0o120000) return undefined;
       if (flags & O_CREAT && flags & O_EXCL) return errnoReply(17 /* EEXIST */);
       if ((flags & O_ACCMODE) !== O_WRONLY && !taskMayRead(k, c, file)) return errnoReply(EACCES);
       const v = viaProc(file);
