@@ -471,9 +471,10 @@ describe("planDoMounts: root: overlay", () => {
       ],
     },
   });
-  const plan = planDoMounts(policy, MASK, host);
+  const plan = planDoMounts(policy, MASK, host, { overlay: 0 });
 
   it("attaches the overlay runsc-ts passed to init (descriptor 0) as the new root, and binds no host root", () => {
+    expect(() => planDoMounts(policy, MASK, host)).toThrow(/filesystem.root: overlay needs the overlay mount/);
     expect(plan).toContainEqual({ op: "attach", index: 0, path: ROOT });
     expect(mounts(plan).some((m) => m.target === ROOT)).toBe(false);
     const attach = plan.findIndex((r) => r.op === "attach");
