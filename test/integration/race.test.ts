@@ -1,6 +1,8 @@
 // No TOCTOU on path arguments: one thread flips a path buffer between an allowed file and a
 // hidden one while another opens it 20 000 times; the hidden content is never read, whether
-// the kernel performs the opens (default) or the sentry does (--strace-syscalls openat).
+// the kernel performs the opens (default) or the sentry does (--strace-syscalls openat, or
+// an open for writing under an overlay root, which the sentry performs with root inside's
+// rights on the host's files).
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
@@ -18,6 +20,9 @@ let policy: string;
 let traceFile: string;
 /** Same-length paths: an allowed file and files the policy hides (world-readable on the host). */
 let publicFile: string, secretFile: string, publicInDir: string, secretInDir: string;
+/** Host-root-owned: readable by all (0644), and by its owner only (0600, not hidden by any rule). */
+let rootPublic: string, rootSecret: string;
+let overlayPolicy: string;
 
 beforeAll(() => {
   fixtures = hostFixtureDir("race");
@@ -27,10 +32,17 @@ beforeAll(() => {
   for (const d of ["pubdir", "secdir"]) mkdirSync(join(fixtures, d), { mode: 0o755 });
   publicInDir = writeHostFile(join(fixtures, "pubdir", "data"), "public content\n");
   secretInDir = writeHostFile(join(fixtures, "secdir", "data"), `${MARKER}\n`);
+  rootPublic = writeHostFile(join(fixtures, "rootpub"), "public content\n");
+  rootSecret = writeHostFile(join(fixtures, "rootsec"), `${MARKER}\n`, 0o600);
   policy = writePolicy(
     fixtures,
     "race",
     `filesystem:\n  rules:\n    - { path: /etc/shadow, access: none }\n    - { path: ${secretFile}, access: none }\n    - { path: ${join(fixtures, "secdir")}/**, access: none }\n`,
+  );
+  overlayPolicy = writePolicy(
+    fixtures,
+    "race-overlay",
+    `filesystem:\n  root: overlay\n  rules:\n    - { path: ${secretFile}, access: none }\n`,
   );
 });
 afterAll(() => removeHostDir(fixtures));
@@ -86,6 +98,26 @@ describe("path race", () => {
     const r = await runDo(["--policy", policy, "--strace-syscalls", "openat", "--", probes.path("race"), publicInDir, secretInDir, MARKER, String(ITERATIONS)], {
       stderrFile: traceFile,
     });
+    expect(r.code, describeRun(r)).toBe(0);
+    const c = parseRace(r);
+    expect(c.hidden).toBe(0);
+    expect(c.allowed).toBeGreaterThan(0);
+  });
+
+  it("overlay root, O_RDWR (the sentry's elevated open): a file root inside may not read is never read", async ({ expect }) => {
+    const native = await runNative(probes.path("race"), [rootPublic, rootSecret, MARKER, String(ITERATIONS), "rw"]);
+    expect(parseRace(native).hidden, "natively (as root) the probe reads both").toBeGreaterThan(0);
+    const r = await runDo(["--policy", overlayPolicy, "--", probes.path("race"), rootPublic, rootSecret, MARKER, String(ITERATIONS), "rw"]);
+    expect(r.code, describeRun(r)).toBe(0);
+    const c = parseRace(r);
+    expect(c.iterations).toBe(ITERATIONS);
+    expect(c.hidden).toBe(0);
+    expect(c.allowed).toBeGreaterThan(0);
+    expect(readFileSync(rootSecret, "utf8")).toBe(`${MARKER}\n`);
+  });
+
+  it("overlay root, O_RDWR: a policy-hidden file (a whiteout) is never read", async ({ expect }) => {
+    const r = await runDo(["--policy", overlayPolicy, "--", probes.path("race"), publicFile, secretFile, MARKER, String(ITERATIONS), "rw"]);
     expect(r.code, describeRun(r)).toBe(0);
     const c = parseRace(r);
     expect(c.hidden).toBe(0);
