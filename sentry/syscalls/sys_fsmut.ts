@@ -410,7 +410,19 @@ function truncatePath(k: Kernel, ev: TrapEvent): Reply {
  * not apply (the task's own answer stands).
  */
 export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, p: PathArg, flags: number, mode: number): Reply | undefined {
-  if (k.overlayMount === undefined || !hasCap(c, CAP_DAC_OVERRIDE) || flags & (O_PATH | __O_TMPFILE)) return undefined;
+  if (k.overlayMount === undefined || !hasCap(c, CAP_DAC_OVERRIDE) || flags & O_PATH) return undefined;
+  if (flags & __O_TMPFILE) {
+    // An unnamed file in the directory path names: made there, elevated, as the task's.
+    const dir = resolveAsTask(k, ev.pid, c, dirfd, p, O_DIRECTORY);
+    if (dir < 0) return undefined;
+    try {
+      if (!onOverlay(k, dir) || !taskMay(k, c, dir, X_OK)) return undefined;
+      const fd = elevated(k, c, () => k.native.openat2(dir, DOT.bytes, DOT.len, flags, mode & 0o7777 & ~c.umask, 0));
+      return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
+    } finally {
+      k.native.close(dir);
+    }
+  }
   const file = resolveAsTask(k, ev.pid, c, dirfd, p, flags & (O_NOFOLLOW | O_DIRECTORY));
   if (file >= 0) {
     try {
