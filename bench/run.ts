@@ -18,7 +18,7 @@ import { collect, exec, innerWallProbe, loopProbe, wallProbe } from "./measure.j
 import type { Line } from "./report.js";
 import { atMost, formatTable, ratio } from "./report.js";
 import type { BenchDir } from "./setup.js";
-import { prepare, requireGcc, SetupError } from "./setup.js";
+import { prepare, PROJECT_FILES, requireGcc, SetupError } from "./setup.js";
 
 const USAGE = `usage: npm run bench [-- OPTIONS]
 
@@ -334,6 +334,58 @@ class Bench {
     }
     return { rows, notes };
   }
+
+  /**
+   * The virtual filesystem's figures (issue 4): tar of /usr/share/doc and a make -j2 of the
+   * generated project, natively, under runsc-ts and under bubblewrap (when installed), and
+   * how many syscalls per second reach the sentry during each.
+   */
+  vfs(): { rows: Line[]; notes: string[] } {
+    const { timeit, project, buildPolicy } = this.b;
+    const make = ["make", "-s", "-B", "-j2", "-C", project];
+    const bwrap = existsSync("/usr/bin/bwrap") ? "/usr/bin/bwrap" : undefined;
+    const bwrapped = (cmd: readonly string[], writable?: string): string[] => [
+      bwrap!,
+      "--ro-bind", "/", "/",
+      "--dev", "/dev",
+      "--proc", "/proc",
+      "--tmpfs", "/tmp",
+      ...(writable !== undefined ? ["--bind", writable, writable] : []),
+      "--unshare-all",
+      "--die-with-parent",
+      "--",
+      ...cmd,
+    ];
+    const cases: [string, string[], string[], string[] | undefined][] = [
+      ["tar cf - /usr/share/doc | wc -c", TAR, this.sandboxed(TAR), bwrap ? bwrapped(TAR) : undefined],
+      [`make -j2, ${PROJECT_FILES} files`, make, this.sandboxed(make, buildPolicy), bwrap ? bwrapped(make, project) : undefined],
+    ];
+    const rows: Line[] = [{ heading: "the virtual filesystem: wall time, default policy (the project read-write for make); bubblewrap as the reference" }];
+    const notes: string[] = [];
+    if (bwrap === undefined) notes.push("bubblewrap is not installed (apt-get install bubblewrap): its column is left out.");
+    for (const [name, native, sandboxed, wrapped] of cases) {
+      const r = this.collect(name, [
+        wallProbe(`${name} native`, timeit, native, this.run),
+        wallProbe(`${name} runsc-ts`, timeit, sandboxed, this.run),
+        ...(wrapped ? [wallProbe(`${name} bwrap`, timeit, wrapped, this.run)] : []),
+      ]);
+      const n = ms(r.get(`${name} native`));
+      const d = ms(r.get(`${name} runsc-ts`));
+      const w = ms(r.get(`${name} bwrap`));
+      const target = name.startsWith("make") ? atMost(1.15, "native", ratio(d, n)) : atMost(1.3, "native", ratio(d, n));
+      rows.push({ label: name, unit: "ms", native: n, runsc: d, xNative: ratio(d, n), target });
+      if (w !== undefined) rows.push({ label: "  bubblewrap", unit: "ms", native: n, runsc: w, xNative: ratio(w, n) });
+      // The sentry counts what reached it; --debug logs the count when the sandbox ends.
+      try {
+        const { stderr } = exec([this.runsc, "--debug", ...sandboxed.slice(1)], this.run);
+        const events = Number(/sentry done events=(\d+)/.exec(stderr)?.[1] ?? NaN);
+        if (Number.isFinite(events) && d !== undefined) notes.push(`${name}: ${events} syscalls reached the sentry, ${(events / (d / 1000)).toFixed(0)} per second.`);
+      } catch (err) {
+        this.failures.push(`${name} (counting sentry events): ${(err as Error).message}`);
+      }
+    }
+    return { rows, notes };
+  }
 }
 
 function header(o: Options, syncWakeUp: string, gcc: string): string {
@@ -367,6 +419,9 @@ async function main(): Promise<number> {
     const lines: Line[] = [...bench.perSyscall()];
     const w = bench.workloads();
     lines.push(...w.rows);
+    const v = bench.vfs();
+    lines.push(...v.rows);
+    w.notes.push(...v.notes);
     const secs = Number(process.hrtime.bigint() - started) / 1e9;
     const out = [
       "",

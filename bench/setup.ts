@@ -2,7 +2,7 @@
 // source file the workloads use, in a world-readable directory under /var/tmp (the
 // sandbox's /tmp is private, and root inside the sandbox is an unprivileged host uid).
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** A problem that stops the benchmark before anything is measured (exit status 1). */
@@ -22,7 +22,33 @@ export interface BenchDir {
   readonly overlayPolicy: string;
   /** A host-owned file (0644 root) that the overlay's root inside may write. */
   readonly hostOwned: string;
+  /** A generated C project (PROJECT_FILES sources and a Makefile), world-writable. */
+  readonly project: string;
+  /** The default policy with the project read-write. */
+  readonly buildPolicy: string;
   remove(): void;
+}
+
+/** How many .c files the generated project has. */
+export const PROJECT_FILES = 50;
+
+/** A small C project: n sources of a few functions each, main.c calling them, a Makefile. */
+function writeProject(dir: string, n: number): void {
+  mkdirSync(dir, { mode: 0o777 });
+  chmodSync(dir, 0o777);
+  const names = Array.from({ length: n }, (_, i) => `mod${String(i).padStart(2, "0")}`);
+  for (const m of names) {
+    const body = [`#include <string.h>`, `#include <stdio.h>`, ``];
+    for (let f = 0; f < 8; f++) {
+      body.push(`static int ${m}_h${f}(const char *s) { int h = ${f}; while (*s) h = h * 31 + *s++; return h; }`);
+    }
+    body.push(`int ${m}(void) { char b[64]; snprintf(b, sizeof b, "%s", "${m}"); return ${Array.from({ length: 8 }, (_, f) => `${m}_h${f}(b)`).join(" ^ ")} + (int)strlen(b); }`, ``);
+    writeFileSync(join(dir, `${m}.c`), body.join("\n"));
+  }
+  const main = [`#include <stdio.h>`, ...names.map((m) => `int ${m}(void);`), `int main(void) {`, `  int x = 0;`, ...names.map((m) => `  x ^= ${m}();`), `  printf("%d\\n", x);`, `  return 0;`, `}`, ``];
+  writeFileSync(join(dir, "main.c"), main.join("\n"));
+  const objs = [...names, "main"].map((m) => `${m}.o`).join(" ");
+  writeFileSync(join(dir, "Makefile"), `CFLAGS = -O2\n\nprog: ${objs}\n\t$(CC) -o $@ $^\n\n%.o: %.c\n\t$(CC) $(CFLAGS) -c -o $@ $<\n\nclean:\n\trm -f prog *.o\n`);
 }
 
 const PROBES = [
@@ -54,6 +80,21 @@ const OVERLAY_POLICY = [
   "  root: overlay",
   "",
 ].join("\n");
+
+/** The default policy with the generated project writable: what a build job needs. */
+function buildPolicy(project: string): string {
+  return [
+    "# the default policy, with the project to build read-write",
+    "apiVersion: runsc-ts/v1",
+    "kind: Policy",
+    "name: bench-build",
+    "extends: default",
+    "filesystem:",
+    "  rules:",
+    `    - { path: ${project}/**, access: read-write }`,
+    "",
+  ].join("\n");
+}
 
 const HELLO_C = '#include <stdio.h>\n\nint main(void) {\n  puts("hello");\n  return 0;\n}\n';
 
@@ -90,6 +131,7 @@ export function prepare(srcDir: string): BenchDir {
       ["trap-getppid.yaml", trapPolicy("bench-trap-getppid", "getppid", "getppid goes to the sentry: a pure round trip")],
       ["trap-openat.yaml", trapPolicy("bench-trap-openat", "openat", "openat goes to the sentry, which opens and injects the fd")],
       ["overlay.yaml", OVERLAY_POLICY],
+      ["build.yaml", buildPolicy(join(dir, "project"))],
       // A file the host's root owns: under the overlay root, root inside writes it through the sentry.
       ["host-owned", "written by the benchmark\n"],
     ];
@@ -97,6 +139,7 @@ export function prepare(srcDir: string): BenchDir {
       writeFileSync(join(dir, name), text);
       chmodSync(join(dir, name), 0o644);
     }
+    writeProject(join(dir, "project"), PROJECT_FILES);
   } catch (err) {
     remove();
     throw err;
@@ -111,6 +154,8 @@ export function prepare(srcDir: string): BenchDir {
     trapOpenatPolicy: join(dir, "trap-openat.yaml"),
     overlayPolicy: join(dir, "overlay.yaml"),
     hostOwned: join(dir, "host-owned"),
+    project: join(dir, "project"),
+    buildPolicy: join(dir, "build.yaml"),
     remove,
   };
 }

@@ -177,6 +177,7 @@ export function serve(o: SentryOptions): void {
   const tracer = o.strace;
   if (tracer === undefined) {
     notify.run((ev) => dispatcher.handle(ev));
+    log.debug({ events: notify.stats.events }, "sentry done");
     return;
   }
   // Traced: render the call before the task can run on, the result after the reply.

@@ -284,9 +284,9 @@ export async function runDo(o: DoOptions): Promise<number> {
       ...(Array.isArray(o.trace) ? { straceOnly: o.trace.map((name) => sysnoByName(name)).filter((nr): nr is number => nr !== undefined) } : {}),
     });
     const status = await Promise.race([exited, served]);
-    // A trace ends with the sentry's last lines, a recording with its last facts: wait for
-    // the sentry to finish sending them.
-    if (o.trace !== null || recording) await served;
+    // A trace ends with the sentry's last lines, a recording with its last facts, a debug
+    // log with the sentry's count of events: wait for the sentry to finish sending them.
+    if (o.trace !== null || recording || o.log !== undefined) await served;
     return status;
   } catch (err) {
     // Fail closed: without its sentry the sandbox must not go on.

@@ -1,6 +1,6 @@
 // The workload as the attacker: every way a process could try to reach a hidden file or
 // write a read-only one (symlinks, "..", /proc magic links, O_PATH reopen, dirfds, hard
-// links, renames, file handles, mounts, new namespaces), under a read-only root and under
+// links, renames, file handles, a chroot escape, mounts, new namespaces), under a read-only root and under
 // an overlay root. None may read the hidden file's content or change the read-only file.
 // (The path-buffer race is test/integration/race.test.ts.)
 import { chmodSync, chownSync, mkdirSync, readFileSync } from "node:fs";
@@ -65,15 +65,16 @@ function attacks(W: string): [string, RegExp][] {
     [`chmod ${ro} 777`, /^EROFS$/],
     [`truncate ${ro} 0`, /^EROFS$/],
     [`link ${ro} ${W}/ro-link`, /^(EXDEV|EROFS)$/],
+    [`chroot-escape ${W} ${secret}`, /^ENOENT$/],
     [`mount ${W}`, /^EPERM$/],
     [`unshare user`, /^EPERM$/],
   ];
 }
 
 describe("the probe", () => {
-  it("reads the hidden file natively, by path, by magic link and by handle (what the sandbox must prevent)", async ({ expect }) => {
+  it("reads the hidden file natively, by path, by magic link, by handle and out of a chroot (what the sandbox must prevent)", async ({ expect }) => {
     const fsop = probes.path("fsop");
-    for (const op of [`read ${secret}`, `read /proc/self/root${secret}`, `handle ${secret}`]) {
+    for (const op of [`read ${secret}`, `read /proc/self/root${secret}`, `handle ${secret}`, `chroot-escape ${F} ${secret}`]) {
       const r = await runNative(fsop, op.split(" "));
       expect(r.stdout, describeRun(r)).toBe(`ok read:${MARKER}\n`);
     }
