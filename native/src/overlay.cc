@@ -87,12 +87,14 @@ bool MirrorTimes(int upper, const std::string& rel) {
 
 }  // namespace
 
-// overlayRoot(upperSize: string, whiteouts: string[]) -> fd of a detached overlay mount
-// (nosuid, nodev; close-on-exec). upperSize: tmpfs size= ("256m", "10%"). whiteouts:
+// overlayRoot(upperSize: string, whiteouts: string[][, upperDir: string]) -> fd of a detached
+// overlay mount (nosuid, nodev; close-on-exec). The upper layer is a tmpfs of upperSize
+// (size=, "256m", "10%"), or the existing directory upperDir (its upper/ and work/, made when
+// missing: the changes stay there after the sandbox). whiteouts:
 // absolute paths made absent. Throws with the kernel's message on failure.
 Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const char* usage = "overlayRoot(upperSize: string, whiteouts: string[])";
+  const char* usage = "overlayRoot(upperSize: string, whiteouts: string[][, upperDir: string])";
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray()) {
     ThrowUsage(env, usage);
     return env.Undefined();
@@ -125,17 +127,23 @@ Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
     return env.Undefined();
   };
 
-  // The upper layer: a tmpfs of its own, never attached anywhere.
+  // The upper layer: a tmpfs of its own, never attached anywhere, or the directory given.
   Closer tfc, tmnt, upper;
-  tfc.fd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
-  if (tfc.fd < 0) return fail("fsopen tmpfs", errno, -1);
-  if (FsConfig(tfc.fd, FSCONFIG_SET_STRING, "size", size.c_str()) < 0 ||
-      FsConfig(tfc.fd, FSCONFIG_SET_STRING, "mode", "0755") < 0 ||
-      FsConfig(tfc.fd, FSCONFIG_CMD_CREATE, nullptr, nullptr) < 0)
-    return fail("tmpfs size=" + size, errno, tfc.fd);
-  tmnt.fd = (int)syscall(SYS_fsmount, tfc.fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-  if (tmnt.fd < 0) return fail("fsmount tmpfs", errno, tfc.fd);
-  if (mkdirat(tmnt.fd, "upper", 0755) < 0 || mkdirat(tmnt.fd, "work", 0700) < 0)
+  if (info.Length() > 2 && info[2].IsString()) {
+    std::string dir = info[2].As<Napi::String>();
+    tmnt.fd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (tmnt.fd < 0) return fail("upper directory " + dir, errno, -1);
+  } else {
+    tfc.fd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (tfc.fd < 0) return fail("fsopen tmpfs", errno, -1);
+    if (FsConfig(tfc.fd, FSCONFIG_SET_STRING, "size", size.c_str()) < 0 ||
+        FsConfig(tfc.fd, FSCONFIG_SET_STRING, "mode", "0755") < 0 ||
+        FsConfig(tfc.fd, FSCONFIG_CMD_CREATE, nullptr, nullptr) < 0)
+      return fail("tmpfs size=" + size, errno, tfc.fd);
+    tmnt.fd = (int)syscall(SYS_fsmount, tfc.fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (tmnt.fd < 0) return fail("fsmount tmpfs", errno, tfc.fd);
+  }
+  if ((mkdirat(tmnt.fd, "upper", 0755) < 0 && errno != EEXIST) || (mkdirat(tmnt.fd, "work", 0700) < 0 && errno != EEXIST))
     return fail("mkdir upper", errno, -1);
   upper.fd = openat(tmnt.fd, "upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (upper.fd < 0) return fail("open upper", errno, -1);

@@ -1,6 +1,6 @@
 // Starts a sandbox: spawns init into fresh namespaces under the compiled filter, runs the
 // sentry on its own thread, forwards signals, and resolves with the workload's exit status.
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
@@ -227,7 +227,13 @@ export async function runDo(o: DoOptions): Promise<number> {
   const fds: number[] = [];
   try {
     if (o.limits !== undefined || virtual.length > 0) cgroups = createCgroups(`sandbox-${process.pid}`, o.limits ?? {});
-    if (overlayRoot) fds.push(native.overlayRoot(enforced.filesystem.overlay.size, overlayWhiteouts(enforced)));
+    if (overlayRoot) {
+      // A directory of writes is hidden from the sandbox, which would see it through the lower layer.
+      const dir = enforced.filesystem.overlay.dir;
+      if (dir !== undefined) mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const whiteouts = overlayWhiteouts(enforced);
+      fds.push(dir === undefined ? native.overlayRoot(enforced.filesystem.overlay.size, whiteouts) : native.overlayRoot("", [...whiteouts, realpathSync(dir)], dir));
+    }
     if (virtual.length > 0) {
       fds.push(startProcServer(native, { files: virtual, limits: o.limits ?? {}, usage: cgroups!.usage, startedMs: Date.now() }));
     }

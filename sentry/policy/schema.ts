@@ -217,6 +217,13 @@ const Filesystem = doc(
             refined((s) => (/^([1-9][0-9]*[kmgKMG]?|([1-9][0-9]?|100)%)$/.test(s) ? undefined : `expected a size like 512m, 2g or 25% (of memory), got ${JSON.stringify(s)}`)).default("25%"),
             { description: "At most this much written data (tmpfs size=: bytes with k/m/g, or a share of memory).", examples: ["512m", "25%"] },
           ),
+          dir: doc(
+            refined((p) => checkPathPattern(p) ?? (/[*?[]/.test(p) || p === "/" ? "the overlay's directory is one path, not a glob or /" : undefined)).optional(),
+            {
+              description:
+                "Keep the writes in this host directory (its upper/ and work/, made when missing) instead of memory: they stay there after the sandbox, and the next sandbox with the same directory starts from them. The sandbox does not see the directory itself.",
+            },
+          ),
         })
         .prefault({}),
       { description: "The writable layer of root: overlay." },

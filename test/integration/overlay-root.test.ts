@@ -176,6 +176,19 @@ describe("filesystem.root: overlay", () => {
     expect(r.stdout, describeRun(r)).toBe("no shadow\n0\nno /root\nmine\nfresh\n");
   });
 
+  it("overlay.dir keeps the writes in a host directory: the next sandbox starts from them, neither sees the directory, the base is unchanged", async ({ expect }) => {
+    const layer = join(F, "layer");
+    const withDir = writePolicy(F, "overlay-dir", `extends: default\nfilesystem:\n  root: overlay\n  overlay: { dir: ${layer} }\n`);
+    const before = snapshot(join(F, "sub"), ["/etc/hosts"]);
+    const first = await runDo(["--policy", withDir, "--", "/bin/sh", "-ec", `echo kept > ${F}/sub/new; echo "10.1.1.1 kept" >> /etc/hosts; ls ${F}`]);
+    expect(first.code, describeRun(first)).toBe(0);
+    expect(first.stdout.split("\n"), describeRun(first)).not.toContain("layer");
+    expect(readFileSync(join(layer, "upper", F.slice(1), "sub", "new"), "utf8")).toBe("kept\n");
+    const second = await runDo(["--policy", withDir, "--", "/bin/sh", "-ec", `cat ${F}/sub/new; tail -n 1 /etc/hosts`]);
+    expect(second.stdout, describeRun(second)).toBe("kept\n10.1.1.1 kept\n");
+    expect(snapshot(join(F, "sub"), ["/etc/hosts"])).toEqual(before);
+  });
+
   it("cannot hide the root itself: an error naming the rule before anything runs", async ({ expect }) => {
     const bad = writePolicy(F, "overlay-allowlist", "filesystem:\n  root: overlay\n  rules:\n    - { path: /**, access: none }\n    - { path: /usr/**, access: read }\n");
     const r = await runDo(["--policy", bad, "--", "/bin/true"]);

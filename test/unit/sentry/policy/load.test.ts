@@ -122,6 +122,11 @@ describe("parsePolicy reports", () => {
       want: ['p.yaml:6:11 filesystem.overlay.size: expected a size like 512m, 2g or 25% (of memory), got "150%"'],
     },
     {
+      what: "an overlay directory that is a glob",
+      yaml: `${HEAD}filesystem:\n  root: overlay\n  overlay: { dir: /var/lib/* }\n`,
+      want: ["p.yaml:6:19 filesystem.overlay.dir: the overlay's directory is one path, not a glob or /"],
+    },
+    {
       what: "a /proc file that cannot be virtualised",
       yaml: `${HEAD}filesystem:\n  proc:\n    virtualize: [meminfo, mounts]\n`,
       want: ['p.yaml:6:27 filesystem.proc.virtualize[1]: expected one of meminfo, cpuinfo, stat, uptime, loadavg, got "mounts"'],
