@@ -100,6 +100,8 @@ export interface NativeBinding {
   /** times: two struct timespec (32 bytes), or null for now. */
   utimensAt(dirfd: number, path: Uint8Array, pathLen: number, times: Uint8Array | null, flags: number): number;
   ftruncate(fd: number, length: number): number;
+  fsetxattr(fd: number, name: string, value: Uint8Array, flags: number): number;
+  fremovexattr(fd: number, name: string): number;
   /** sched_getaffinity(2) of a host tid into out: the bytes written, or -errno. */
   schedGetaffinity(tid: number, out: Uint8Array): number;
   /**

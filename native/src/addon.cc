@@ -46,6 +46,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"chownAt", ChownAt},
       {"utimensAt", UtimensAt},
       {"ftruncate", Ftruncate},
+      {"fsetxattr", Fsetxattr},
+      {"fremovexattr", Fremovexattr},
       {"schedGetaffinity", SchedGetaffinity},
       {"overlayRoot", OverlayRoot},
       {"fuseMount", FuseMount},

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <string>
@@ -321,6 +322,22 @@ Napi::Value SchedGetaffinity(const Napi::CallbackInfo& info) {
   Napi::Uint8Array out = info[1].As<Napi::Uint8Array>();
   long r = syscall(SYS_sched_getaffinity, Int(info, 0), out.ByteLength(), out.Data());
   return Num(info.Env(), r < 0 ? -errno : (double)r);
+}
+
+// fsetxattr(fd, name, value: Uint8Array, flags) -> 0 | -errno
+Napi::Value Fsetxattr(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 4, "fsetxattr(fd, name, value, flags)")) return info.Env().Undefined();
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  Napi::Uint8Array v = info[2].As<Napi::Uint8Array>();
+  long r = fsetxattr(Int(info, 0), name.c_str(), v.Data(), v.ByteLength(), Int(info, 3));
+  return Num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// fremovexattr(fd, name) -> 0 | -errno
+Napi::Value Fremovexattr(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 2, "fremovexattr(fd, name)")) return info.Env().Undefined();
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  return Num(info.Env(), fremovexattr(Int(info, 0), name.c_str()) < 0 ? -errno : 0);
 }
 
 // ftruncate(fd, length)

@@ -47,6 +47,8 @@ Napi::Value ChmodAt(const Napi::CallbackInfo& info);
 Napi::Value ChownAt(const Napi::CallbackInfo& info);
 Napi::Value UtimensAt(const Napi::CallbackInfo& info);
 Napi::Value Ftruncate(const Napi::CallbackInfo& info);
+Napi::Value Fsetxattr(const Napi::CallbackInfo& info);
+Napi::Value Fremovexattr(const Napi::CallbackInfo& info);
 Napi::Value SchedGetaffinity(const Napi::CallbackInfo& info);
 Napi::Value Connect(const Napi::CallbackInfo& info);
 Napi::Value SendTo(const Napi::CallbackInfo& info);

@@ -20,7 +20,8 @@
 // A task without the capability (a non-root user inside), or a call off the overlay, is
 // left to the kernel: no decision was made on the path, so letting the kernel read it
 // again decides nothing (as for resolvesPerReader in sys_file.ts).
-// Not covered yet: the xattr family (left to the kernel: EPERM on the host's files).
+// Extended attributes: the user.* namespace, on regular files and directories (the others are
+// the kernel's: trusted.* and security.* are privileges, not ownership).
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
 import { EACCES, EFAULT, EINVAL, ENOENT, EPERM } from "../abi/errno.js";
@@ -37,7 +38,9 @@ import {
   O_DIRECTORY,
   O_EXCL,
   O_NOFOLLOW,
+  O_NONBLOCK,
   O_PATH,
+  O_RDONLY,
   O_WRONLY,
   __O_TMPFILE,
 } from "../abi/fcntl.js";
@@ -403,6 +406,52 @@ function truncatePath(k: Kernel, ev: TrapEvent): Reply {
   });
 }
 
+/** XATTR_NAME_MAX, XATTR_SIZE_MAX (include/uapi/linux/limits.h). */
+const XATTR_NAME_MAX = 255;
+const XATTR_SIZE_MAX = 65536;
+const ERANGE = 34;
+const E2BIG = 7;
+
+/** The xattr name at argument i when it is in the user.* namespace (else undefined: the kernel's). */
+function userXattrName(k: Kernel, ev: TrapEvent, i: number): string | undefined {
+  const r = k.mem.readBytes(ev.pid, ev.argNum(i), XATTR_NAME_MAX + 1);
+  if (typeof r === "number") return undefined;
+  const name = Buffer.from(r.bytes.subarray(0, r.len)).toString();
+  return name.startsWith("user.") && name.length > 5 ? name : undefined;
+}
+
+/**
+ * setxattr/removexattr and their l- and f- forms on the overlay's files: done on a descriptor
+ * reopened elevated (O_RDONLY, never handed to the task) for a regular file or directory.
+ */
+function xattr(k: Kernel, ev: TrapEvent, target: Parameters<typeof changeFile>[3], nameIndex: number, set?: { valueIndex: number; sizeIndex: number; flagsIndex: number }): Reply {
+  if (k.overlayMount === undefined) return ALLOW;
+  const name = userXattrName(k, ev, nameIndex);
+  if (name === undefined) return ALLOW;
+  let value: Uint8Array | undefined;
+  if (set !== undefined) {
+    const size = ev.argNum(set.sizeIndex);
+    if (size > XATTR_SIZE_MAX) return errnoReply(E2BIG);
+    const v = size === 0 ? new Uint8Array(0) : k.mem.read(ev.pid, ev.argNum(set.valueIndex), size);
+    if (typeof v === "number") return errnoReply(EFAULT);
+    value = v.slice();
+  }
+  const flags = set === undefined ? 0 : ev.argInt(set.flagsIndex);
+  return changeFile(k, ev, CAP_FOWNER, target, false, (_c, fd) => {
+    const st = inspect(k, fd);
+    if (st === undefined || (st.type !== S_IFREG && st.type !== S_IFDIR)) return -EPERM;
+    const p = viaProc(fd);
+    const file = k.native.openat2(k.procFd, p, p.length, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, 0);
+    if (file < 0) return file;
+    try {
+      const r = value === undefined ? k.native.fremovexattr(file, name) : k.native.fsetxattr(file, name, value, flags);
+      return r === -ERANGE ? -E2BIG : r;
+    } finally {
+      k.native.close(file);
+    }
+  });
+}
+
 /**
  * open(2) with write flags, after the task's own attempt failed with EACCES or EPERM (sys_file.ts):
  * an existing file is reopened elevated through our O_PATH fd of it (resolved as the task),
@@ -484,6 +533,12 @@ export const fsmutHandlers: HandlerTable = {
     return chownAt(k, ev, { dirfd: ev.argInt(0), pathIndex: 1, nofollow: (flags & AT_SYMLINK_NOFOLLOW) !== 0, emptyPath: (flags & AT_EMPTY_PATH) !== 0 }, 2, 3);
   },
   truncate: truncatePath,
+  setxattr: (k, ev) => xattr(k, ev, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, 1, { valueIndex: 2, sizeIndex: 3, flagsIndex: 4 }),
+  lsetxattr: (k, ev) => xattr(k, ev, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: true, emptyPath: false }, 1, { valueIndex: 2, sizeIndex: 3, flagsIndex: 4 }),
+  fsetxattr: (k, ev) => xattr(k, ev, { fd: ev.argInt(0) }, 1, { valueIndex: 2, sizeIndex: 3, flagsIndex: 4 }),
+  removexattr: (k, ev) => xattr(k, ev, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, 1),
+  lremovexattr: (k, ev) => xattr(k, ev, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: true, emptyPath: false }, 1),
+  fremovexattr: (k, ev) => xattr(k, ev, { fd: ev.argInt(0) }, 1),
   utime: (k, ev) => utimesAt(k, ev, AT_FDCWD, 0, 1, "utimbuf", 0),
   utimes: (k, ev) => utimesAt(k, ev, AT_FDCWD, 0, 1, "timeval", 0),
   futimesat: (k, ev) => utimesAt(k, ev, ev.argInt(0), 1, 2, "timeval", 0),

@@ -7,7 +7,7 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "node
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { useProbes } from "../helpers/probes.js";
-import { describeRun, EXIT_RUNTIME_ERROR, hostFixtureDir, removeHostDir, runDo, writeHostFile, writePolicy } from "../helpers/sandbox.js";
+import { describeRun, EXIT_RUNTIME_ERROR, hostFixtureDir, removeHostDir, runDo, runNative, writeHostFile, writePolicy } from "../helpers/sandbox.js";
 
 const probes = useProbes();
 let F: string;
@@ -160,6 +160,25 @@ describe("filesystem.root: overlay", () => {
       "open F/data rw": "ok read:data",
     });
     expect(readFileSync(join(F, "secret"), "utf8")).toBe("top secret\n");
+  });
+
+  it("root inside sets and removes user.* attributes of host-owned files in its copy; trusted.* stays refused", async ({ expect }) => {
+    const fsop = probes.path("fsop");
+    const ops = [
+      `setxattr ${F}/data user.tag one`,
+      `getxattr ${F}/data user.tag`,
+      `setxattr ${F}/sub user.dir two`,
+      `getxattr ${F}/sub user.dir`,
+      `removexattr ${F}/sub user.dir`,
+      `getxattr ${F}/sub user.dir`,
+      `setxattr ${F}/data trusted.x three`,
+      `setxattr ${F}/secret user.tag four`,
+    ];
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-c", ops.map((o) => `${fsop} ${o}`).join("\n")]);
+    expect(r.stdout.split("\n").slice(0, ops.length), describeRun(r)).toEqual(["ok", "ok one", "ok", "ok two", "ok", "ENODATA", "EPERM", "ok"]);
+    // The host's files have no such attribute.
+    const host = await runNative(fsop, ["getxattr", join(F, "data"), "user.tag"]);
+    expect(host.stdout).toBe("ENODATA\n");
   });
 
   it("hidden paths stay absent (whiteouts in the overlay's layer) and their directories stay writable", async ({ expect }) => {
