@@ -3,9 +3,10 @@
 // hierarchy has the memory and cpu controllers, else v1 (memory, cpu and cpuacct
 // hierarchies, as on hybrid hosts). A group is made beneath the one runsc-ts runs in, init
 // joins it before the workload starts (spawn's cgroupProcs), and it is removed when the
-// sandbox is over; a failed setup removes what it made.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+// sandbox is over; a failed setup removes what it made, and a runsc-ts killed before its
+// end leaves a group the next one removes.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 
 export interface CgroupLimits {
   /** Memory limit in bytes. */
@@ -81,8 +82,34 @@ function write(file: string, value: string): void {
   }
 }
 
-/** Makes the sandbox's groups with their limits. name: unique per sandbox. */
-export function createCgroups(name: string, limits: CgroupLimits): SandboxCgroups {
+/** The prefix of a sandbox group's name; the rest is the pid of the runsc-ts that made it. */
+export const GROUP_PREFIX = "sandbox-";
+
+/**
+ * Removes the groups in parent that runsc-ts processes killed before their end left behind:
+ * named for a pid that no longer runs, and empty (a group with tasks is never removed).
+ */
+function removeStale(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((n) => n.startsWith(GROUP_PREFIX));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = Number(n.slice(GROUP_PREFIX.length));
+    if (!Number.isInteger(pid) || pid <= 0 || existsSync(`/proc/${pid}`)) continue;
+    try {
+      rmdirSync(join(parent, n)); // EBUSY while it has tasks: left alone
+    } catch {
+      // still in use, or already gone
+    }
+  }
+}
+
+/** Makes the sandbox's groups with their limits: `sandbox-<our pid>`. */
+export function createCgroups(limits: CgroupLimits): SandboxCgroups {
+  const name = `${GROUP_PREFIX}${process.pid}`;
   const all = mounts();
   const own = ownGroups();
   const made: string[] = [];
@@ -102,6 +129,7 @@ export function createCgroups(name: string, limits: CgroupLimits): SandboxCgroup
     }
   };
   const mk = (dir: string): string => {
+    removeStale(dirname(dir));
     try {
       mkdirSync(dir);
     } catch (err) {

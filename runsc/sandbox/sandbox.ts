@@ -226,7 +226,7 @@ export async function runDo(o: DoOptions): Promise<number> {
   // root (so that copy-up keeps the host's owners) and the virtual /proc's FUSE filesystem.
   const fds: number[] = [];
   try {
-    if (o.limits !== undefined || virtual.length > 0) cgroups = createCgroups(`sandbox-${process.pid}`, o.limits ?? {});
+    if (o.limits !== undefined || virtual.length > 0) cgroups = createCgroups(o.limits ?? {});
     if (overlayRoot) {
       // A directory of writes is hidden from the sandbox, which would see it through the lower layer.
       const dir = enforced.filesystem.overlay.dir;

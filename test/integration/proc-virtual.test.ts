@@ -5,8 +5,9 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { describeRun, EXIT_RUNTIME_ERROR, hostFixtureDir, removeHostDir, runDo, writePolicy } from "../helpers/sandbox.js";
+import { describeRun, EXIT_RUNTIME_ERROR, hostFixtureDir, pollFor, removeHostDir, runDo, startDo, writePolicy } from "../helpers/sandbox.js";
 
 let dir: string;
 let policy: string;
@@ -39,6 +40,12 @@ function leftoverCgroups(): string[] {
     }
   }
   return out;
+}
+
+/** The cgroup directories (any hierarchy) named for the runsc-ts of this pid. */
+function groupsOf(pid: number): string[] {
+  const found = execFileSync("find", ["/sys/fs/cgroup", "-maxdepth", "6", "-type", "d", "-name", `sandbox-${pid}`], { encoding: "utf8" }).trim();
+  return found === "" ? [] : found.split("\n");
 }
 
 describe("filesystem.proc.virtualize", () => {
@@ -94,6 +101,26 @@ describe("filesystem.proc.virtualize", () => {
     expect(Number(m![2])).toBeLessThan(10);
     expect(Number(m![3])).toBeLessThan(10);
     expect(memTotal, describeRun(r)).toBe(`MemTotal:       ${String(Math.floor(totalmem() / 1024)).padStart(8)} kB`);
+  });
+
+  it("a runsc-ts killed with -9 leaves its cgroups behind, and the next sandbox removes them", async ({ expect }) => {
+    const run = startDo(["--memory", "64m", "--", "/bin/sh", "-c", "echo ready; sleep 100"]);
+    const pid = run.child.pid!;
+    try {
+      await run.waitForStdout("ready");
+      expect(groupsOf(pid).length, "the sandbox's groups while it runs").toBeGreaterThan(0);
+      run.child.kill("SIGKILL");
+      await run.result;
+      // The sandbox dies with runsc-ts (fail closed); its empty groups stay.
+      const gone = await pollFor(() => (groupsOf(pid).every((g) => readFileSync(join(g, "cgroup.procs"), "utf8") === "") ? true : undefined), 5000);
+      expect(gone, "the sandbox's processes left its groups").toBe(true);
+      expect(groupsOf(pid).length).toBeGreaterThan(0);
+      const next = await runDo(["--memory", "64m", "--", "/bin/true"]);
+      expect(next.code, describeRun(next)).toBe(0);
+      expect(groupsOf(pid)).toEqual([]);
+    } finally {
+      run.child.kill("SIGKILL");
+    }
   });
 
   it("without the switch /proc is the host's, and --memory alone still limits (bad values are usage errors)", async ({ expect }) => {
