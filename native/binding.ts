@@ -106,11 +106,11 @@ export interface NativeBinding {
   schedGetaffinity(tid: number, out: Uint8Array): number;
   /**
    * filesystem.root: overlay — a detached overlay mount (nosuid, nodev) of the host's root
-   * filesystem under an in-memory upper layer of upperSize (tmpfs size=), or upperDir's
-   * upper/ and work/ when given, with whiteouts at the given absolute paths. Made by the
-   * caller (host root). Throws on failure.
+   * filesystem under an in-memory upper layer of `size` (tmpfs size=), or `dir`'s upper/ and
+   * work/ when given, with whiteouts at the given absolute paths and empty files (mount
+   * points) at `files`. Made by the caller (host root). Throws on failure.
    */
-  overlayRoot(upperSize: string, whiteouts: string[], upperDir?: string): number;
+  overlayRoot(o: { size: string; whiteouts: string[]; dir?: string; files?: string[] }): number;
   /**
    * A detached FUSE mount (read-only, nosuid, nodev, noexec, allow_other) served through
    * fuseFd (an open /dev/fuse), its root a directory owned by host root. Throws on failure.

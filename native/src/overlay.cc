@@ -85,36 +85,47 @@ bool MirrorTimes(int upper, const std::string& rel) {
   return utimensat(upper, rel.empty() ? "." : rel.c_str(), times, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+// Absolute paths from an array of strings, as paths relative to "/" (no "..", no trailing
+// "/"); false (with a JS exception pending) on a bad one.
+bool RelativePaths(Napi::Env env, Napi::Value v, const char* what, std::vector<std::string>* out) {
+  if (v.IsUndefined()) return true;
+  if (!v.IsArray()) {
+    Napi::TypeError::New(env, std::string("overlay root: ") + what + " must be an array").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Array list = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value e = list.Get(i);
+    std::string p = e.IsString() ? e.As<Napi::String>().Utf8Value() : "";
+    if (p.size() < 2 || p[0] != '/' || p.find("/..") != std::string::npos || p.back() == '/') {
+      Napi::Error::New(env, std::string("overlay root: bad ") + what + " path " + p).ThrowAsJavaScriptException();
+      return false;
+    }
+    out->push_back(p.substr(1));
+  }
+  return true;
+}
+
 }  // namespace
 
-// overlayRoot(upperSize: string, whiteouts: string[][, upperDir: string]) -> fd of a detached
-// overlay mount (nosuid, nodev; close-on-exec). The upper layer is a tmpfs of upperSize
-// (size=, "256m", "10%"), or the existing directory upperDir (its upper/ and work/, made when
-// missing: the changes stay there after the sandbox). whiteouts:
-// absolute paths made absent. Throws with the kernel's message on failure.
+// overlayRoot({size, whiteouts, dir?, files?}) -> fd of a detached overlay mount (nosuid,
+// nodev; close-on-exec). The upper layer is a tmpfs of `size` (size=, "256m", "10%"), or the
+// existing directory `dir` (its upper/ and work/, made when missing: the changes stay there
+// after the sandbox). whiteouts: absolute paths made absent. files: absolute paths made as
+// empty files (mount points for the policy's synthetic files the host lacks). Throws with
+// the kernel's message on failure.
 Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const char* usage = "overlayRoot(upperSize: string, whiteouts: string[][, upperDir: string])";
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray()) {
+  const char* usage = "overlayRoot({size: string, whiteouts: string[], dir?: string, files?: string[]})";
+  if (info.Length() < 1 || !info[0].IsObject()) {
     ThrowUsage(env, usage);
     return env.Undefined();
   }
-  std::string size = info[0].As<Napi::String>();
-  Napi::Array list = info[1].As<Napi::Array>();
-  std::vector<std::string> whiteouts;
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    Napi::Value v = list.Get(i);
-    if (!v.IsString()) {
-      ThrowUsage(env, usage);
-      return env.Undefined();
-    }
-    std::string p = v.As<Napi::String>();
-    if (p.size() < 2 || p[0] != '/' || p.find("/..") != std::string::npos || p.back() == '/') {
-      Napi::Error::New(env, "overlay root: bad whiteout path " + p).ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    whiteouts.push_back(p.substr(1));
-  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  std::string size = o.Get("size").IsString() ? o.Get("size").As<Napi::String>().Utf8Value() : "";
+  std::vector<std::string> whiteouts, files;
+  if (!RelativePaths(env, o.Get("whiteouts"), "whiteout", &whiteouts) || !RelativePaths(env, o.Get("files"), "file", &files))
+    return env.Undefined();
   auto fail = [&](const std::string& what, int e, int fc) {
     std::string msg = "overlay root: " + what + ": " + strerror(e);
     if (fc >= 0) {
@@ -129,8 +140,8 @@ Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
 
   // The upper layer: a tmpfs of its own, never attached anywhere, or the directory given.
   Closer tfc, tmnt, upper;
-  if (info.Length() > 2 && info[2].IsString()) {
-    std::string dir = info[2].As<Napi::String>();
+  if (o.Get("dir").IsString()) {
+    std::string dir = o.Get("dir").As<Napi::String>();
     tmnt.fd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (tmnt.fd < 0) return fail("upper directory " + dir, errno, -1);
   } else {
@@ -165,6 +176,19 @@ Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
     // An overlayfs whiteout: a character device 0/0 (Documentation/filesystems/overlayfs.rst).
     if (mknodat(upper.fd, w.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0 && errno != EEXIST)
       return fail("whiteout /" + w, errno, -1);
+  }
+  for (const std::string& f : files) {
+    size_t slash = f.rfind('/');
+    std::string err;
+    if (slash != std::string::npos && !MirrorDirs(upper.fd, f.substr(0, slash), &made, &err)) {
+      Napi::Error e = Napi::Error::New(env, "overlay root: " + err);
+      e.Set("code", Napi::String::New(env, "ESETUP"));
+      e.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    int fd = openat(upper.fd, f.c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EEXIST) return fail("mount point /" + f, errno, -1);
+    if (fd >= 0) close(fd);
   }
   for (const std::string& d : made)
     if (!MirrorTimes(upper.fd, d)) return fail("times of /" + d, errno, -1);

@@ -343,6 +343,23 @@ export function overlayWhiteouts(policy: Policy, host: HostFs = hostFs): string[
   return whiteoutsOf(expandRules(policy.filesystem.rules), host);
 }
 
+/**
+ * root: overlay — the policy's synthetic files the host lacks, in a directory the overlay
+ * holds itself: made as empty files in its upper layer (native overlayRoot), so that the
+ * file can be bound over them. (Under the other roots the path must exist.)
+ */
+export function overlayMountPoints(policy: Policy, host: HostFs = hostFs): string[] {
+  const rules = expandRules(policy.filesystem.rules);
+  const points = host.mountPoints().filter((m) => m !== "/");
+  return policy.filesystem.files
+    .map((f) => normalizePath(f.path))
+    .filter((p) => {
+      if (host.kind(p) !== undefined || host.symlink(p) !== undefined) return false;
+      const dir = dirname(p);
+      return host.kind(dir) === "dir" && host.realpath(dir) === dir && matchRule(rules, dir) === undefined && !points.some((m) => under(p, m));
+    });
+}
+
 /** Whether a path's mount point lives in an opaque tmpfs (and must be created there). */
 function inOpaqueOf(rules: readonly FilesystemRule[], opaque: ReadonlySet<string>, base: string): boolean {
   const e = enclosing(rules, base);
@@ -572,7 +589,8 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   emitAbsentUpTo(Number.MAX_SAFE_INTEGER);
 
   // Synthetic files: written to the staging tmpfs, bound read-only over their path (which
-  // must exist: a read-only root cannot grow a new file).
+  // must exist: a read-only root cannot grow a new file; an overlay root has it made,
+  // overlayMountPoints).
   if (policy.filesystem.files.length > 0) r.push({ op: "mkdir", path: `${STAGING}/files`, mode: 0o755 });
   policy.filesystem.files.forEach((f, i) => {
     const source = `${STAGING}/files/${i}`;

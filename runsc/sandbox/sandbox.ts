@@ -18,7 +18,7 @@ import { encodeInitConfig } from "./initConfig.js";
 import type { InitRecord } from "./initConfig.js";
 import { ensureMaskFile } from "./maskFile.js";
 import { resolveEgressHosts, withEgressHosts } from "./egressHosts.js";
-import { hostFs, overlayWhiteouts, planDoMounts } from "./mounts.js";
+import { hostFs, overlayMountPoints, overlayWhiteouts, planDoMounts } from "./mounts.js";
 import type { CgroupLimits, SandboxCgroups } from "./cgroups.js";
 import { createCgroups } from "./cgroups.js";
 import { startProcServer } from "./procfs.js";
@@ -232,7 +232,14 @@ export async function runDo(o: DoOptions): Promise<number> {
       const dir = enforced.filesystem.overlay.dir;
       if (dir !== undefined) mkdirSync(dir, { recursive: true, mode: 0o700 });
       const whiteouts = overlayWhiteouts(enforced);
-      fds.push(dir === undefined ? native.overlayRoot(enforced.filesystem.overlay.size, whiteouts) : native.overlayRoot("", [...whiteouts, realpathSync(dir)], dir));
+      const files = overlayMountPoints(enforced);
+      fds.push(
+        native.overlayRoot(
+          dir === undefined
+            ? { size: enforced.filesystem.overlay.size, whiteouts, files }
+            : { size: "", whiteouts: [...whiteouts, realpathSync(dir)], dir, files },
+        ),
+      );
     }
     if (virtual.length > 0) {
       fds.push(startProcServer(native, { files: virtual, limits: o.limits ?? {}, usage: cgroups!.usage, startedMs: Date.now() }));

@@ -3,7 +3,7 @@
 // belongs to its creator; root inside gains no read access it did not have; hidden paths
 // stay absent.
 import { createHash } from "node:crypto";
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { useProbes } from "../helpers/probes.js";
@@ -206,6 +206,18 @@ describe("filesystem.root: overlay", () => {
     const second = await runDo(["--policy", withDir, "--", "/bin/sh", "-ec", `cat ${F}/sub/new; tail -n 1 /etc/hosts`]);
     expect(second.stdout, describeRun(second)).toBe("kept\n10.1.1.1 kept\n");
     expect(snapshot(join(F, "sub"), ["/etc/hosts"])).toEqual(before);
+  });
+
+  it("a synthetic file the host lacks gets its mount point in the overlay's layer; it is read-only there, and the host still lacks it", async ({ expect }) => {
+    const path = `${F}/sub/synthetic.conf`;
+    const withFile = writePolicy(F, "overlay-file", `extends: default\nfilesystem:\n  root: overlay\n  files:\n    - { path: ${path}, content: "from the policy\\n" }\n`);
+    const r = await runDo(["--policy", withFile, "--", "/bin/sh", "-c", `cat ${path}; echo more >> ${path} 2>/dev/null || echo read-only`]);
+    expect(r.stdout, describeRun(r)).toBe("from the policy\nread-only\n");
+    expect(existsSync(path)).toBe(false);
+    // Without an overlay root a missing path stays a setup error.
+    const readonly = writePolicy(F, "readonly-file", `extends: default\nfilesystem:\n  files:\n    - { path: ${path}, content: "x" }\n`);
+    const bad = await runDo(["--policy", readonly, "--", "/bin/true"]);
+    expect(bad.code, describeRun(bad)).toBe(EXIT_RUNTIME_ERROR);
   });
 
   it("cannot hide the root itself: an error naming the rule before anything runs", async ({ expect }) => {

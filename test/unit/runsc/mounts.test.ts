@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 
 import type { InitRecord } from "../../../runsc/sandbox/initConfig.js";
 import type { HostFs } from "../../../runsc/sandbox/mounts.js";
-import { mountPointsOf, NEW_ROOT, overlayWhiteouts, planDoMounts } from "../../../runsc/sandbox/mounts.js";
+import { mountPointsOf, NEW_ROOT, overlayMountPoints, overlayWhiteouts, planDoMounts } from "../../../runsc/sandbox/mounts.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
 
@@ -497,6 +497,22 @@ describe("planDoMounts: root: overlay", () => {
       expect(plan.some((r) => "path" in r && r.path === ROOT + p), p).toBe(false);
       expect(mounts(plan).some((m) => m.target === ROOT + p || m.target === ROOT + p.slice(0, p.lastIndexOf("/"))), p).toBe(false);
     }
+  });
+
+  it("makes mount points in its layer for synthetic files the host lacks, in its own directories only", () => {
+    const withFiles = withPolicy({
+      filesystem: {
+        ...policy.filesystem,
+        files: [
+          { path: "/etc/new.conf", content: "x" },
+          { path: "/etc/hosts", content: "exists" },
+          { path: "/data/new", content: "on a host mount" },
+          { path: "/usr/share/new", content: "under a read rule" },
+          { path: "/nowhere/new", content: "no such directory" },
+        ],
+      },
+    });
+    expect(overlayMountPoints(withFiles, host)).toEqual(["/etc/new.conf"]);
   });
 
   it("hides the rest as under the other roots: on a host mount, under a read rule, with visible paths beneath", () => {
