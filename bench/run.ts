@@ -82,6 +82,28 @@ function ms(r: ProbeResult | undefined, key = "wall_ns"): number | undefined {
   return v === undefined || !Number.isFinite(v) || r?.error !== undefined ? undefined : v / 1e6;
 }
 
+/**
+ * A trapped case's two rows (median of batch means, p50): `${op} native`, `${op} C supervisor`
+ * and the runsc-ts variant, against native and the C limit (and its target over C, if any).
+ */
+function againstC(r: Map<string, ProbeResult>, op: string, variant: string, label: string, target?: number): Line[] {
+  return (["bmed_ns", "p50_ns"] as const).map((key) => {
+    const n = us(r.get(`${op} native`), key);
+    const c = us(r.get(`${op} C supervisor`), key);
+    const v = us(r.get(variant), key);
+    return {
+      label: `${label}${key === "p50_ns" ? " (p50)" : ""}`,
+      unit: "µs",
+      native: n,
+      cLimit: c,
+      runsc: v,
+      xNative: ratio(v, n),
+      xC: ratio(v, c),
+      ...(target !== undefined ? { target: atMost(target, "C", ratio(v, c)) } : {}),
+    };
+  });
+}
+
 class Bench {
   readonly run: RunOptions;
   readonly failures: string[] = [];
@@ -197,21 +219,7 @@ class Bench {
         target: atMost(1.05, "native", ratio(gpR, gpN)),
       },
     ];
-    for (const key of ["bmed_ns", "p50_ns"] as const) {
-      const n = us(r2.get("getppid native"), key);
-      const c = us(r2.get("getppid C supervisor"), key);
-      const r = us(r2.get("getppid runsc-ts"), key);
-      rows.push({
-        label: `getppid trapped, round trip${key === "p50_ns" ? " (p50)" : ""}`,
-        unit: "µs",
-        native: n,
-        cLimit: c,
-        runsc: r,
-        xNative: ratio(r, n),
-        xC: ratio(r, c),
-        target: atMost(1.3, "C", ratio(r, c)),
-      });
-    }
+    rows.push(...againstC(r2, "getppid", "getppid runsc-ts", "getppid trapped, round trip", 1.3));
     for (const key of ["bmed_ns", "p50_ns"] as const) {
       const c = us(r2.get("getppid C supervisor"), key);
       const p = us(r2.get("getppid C supervisor+poll"), key);
@@ -231,35 +239,8 @@ class Bench {
       runsc: onD,
       xNative: ratio(onD, onN),
     });
-    for (const key of ["bmed_ns", "p50_ns"] as const) {
-      const n = us(r3.get("openat native"), key);
-      const c = us(r3.get("openat C supervisor"), key);
-      const r = us(r3.get("openat runsc-ts trapped"), key);
-      rows.push({
-        label: `openat+close, openat emulated${key === "p50_ns" ? " (p50)" : ""}`,
-        unit: "µs",
-        native: n,
-        cLimit: c,
-        runsc: r,
-        xNative: ratio(r, n),
-        xC: ratio(r, c),
-        target: atMost(1.3, "C", ratio(r, c)),
-      });
-    }
-    for (const key of ["bmed_ns", "p50_ns"] as const) {
-      const n = us(r4.get("openw native"), key);
-      const c = us(r4.get("openw C supervisor"), key);
-      const r = us(r4.get("openw runsc-ts overlay"), key);
-      rows.push({
-        label: `open O_WRONLY+close of a host-owned file, overlay root${key === "p50_ns" ? " (p50)" : ""}`,
-        unit: "µs",
-        native: n,
-        cLimit: c,
-        runsc: r,
-        xNative: ratio(r, n),
-        xC: ratio(r, c),
-      });
-    }
+    rows.push(...againstC(r3, "openat", "openat runsc-ts trapped", "openat+close, openat emulated", 1.3));
+    rows.push(...againstC(r4, "openw", "openw runsc-ts overlay", "open O_WRONLY+close of a host-owned file, overlay root"));
     const ovR = us(r4.get("openat runsc-ts overlay"), "bmed_ns");
     rows.push({ label: `openat+close ${OPENAT_PATH}, overlay root (reading: untrapped)`, unit: "µs", native: onN, runsc: ovR, xNative: ratio(ovR, onN) });
     return rows;

@@ -163,29 +163,27 @@ Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
   if (stat("/", &root) < 0 || fchownat(upper.fd, "", root.st_uid, root.st_gid, AT_EMPTY_PATH) < 0 ||
       fchmodat(tmnt.fd, "upper", root.st_mode & 07777, 0) < 0)
     return fail("upper root", errno, -1);
+  // Each entry made in the upper layer gets its parent directories as the host has them.
   std::vector<std::string> made = {""};
+  std::string err;
+  auto parents = [&](const std::string& rel) {
+    size_t slash = rel.rfind('/');
+    return slash == std::string::npos || MirrorDirs(upper.fd, rel.substr(0, slash), &made, &err);
+  };
+  auto failMirror = [&]() {
+    Napi::Error e = Napi::Error::New(env, "overlay root: " + err);
+    e.Set("code", Napi::String::New(env, "ESETUP"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
   for (const std::string& w : whiteouts) {
-    size_t slash = w.rfind('/');
-    std::string err;
-    if (slash != std::string::npos && !MirrorDirs(upper.fd, w.substr(0, slash), &made, &err)) {
-      Napi::Error e = Napi::Error::New(env, "overlay root: " + err);
-      e.Set("code", Napi::String::New(env, "ESETUP"));
-      e.ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (!parents(w)) return failMirror();
     // An overlayfs whiteout: a character device 0/0 (Documentation/filesystems/overlayfs.rst).
     if (mknodat(upper.fd, w.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0 && errno != EEXIST)
       return fail("whiteout /" + w, errno, -1);
   }
   for (const std::string& f : files) {
-    size_t slash = f.rfind('/');
-    std::string err;
-    if (slash != std::string::npos && !MirrorDirs(upper.fd, f.substr(0, slash), &made, &err)) {
-      Napi::Error e = Napi::Error::New(env, "overlay root: " + err);
-      e.Set("code", Napi::String::New(env, "ESETUP"));
-      e.ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (!parents(f)) return failMirror();
     int fd = openat(upper.fd, f.c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 && errno != EEXIST) return fail("mount point /" + f, errno, -1);
     if (fd >= 0) close(fd);

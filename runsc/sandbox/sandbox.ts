@@ -183,16 +183,16 @@ export async function runDo(o: DoOptions): Promise<number> {
   const recording = o.record !== undefined || policy.audit;
   const trace: "all" | Set<string> | undefined =
     o.trace === "all" ? "all" : o.trace === null && !recording ? undefined : new Set([...(o.trace ?? []), ...(recording ? RECORDED_SYSCALLS : [])]);
+  const enforced = liftedForAudit(policy);
   // A CPU limit under virtual cpuinfo: sched_getaffinity shows as many CPUs as /proc does.
   const hostCpus = availableParallelism();
-  const shownCpus = o.limits?.cpus !== undefined && liftedForAudit(policy).filesystem.proc.virtualize.includes("cpuinfo") ? visibleCpus(hostCpus, o.limits) : hostCpus;
+  const shownCpus = o.limits?.cpus !== undefined && enforced.filesystem.proc.virtualize.includes("cpuinfo") ? visibleCpus(hostCpus, o.limits) : hostCpus;
   const compiled = compilePolicy(policy, {
     ...(trace !== undefined ? { trace } : {}),
     ...(o.ociSeccomp !== undefined ? { ociSeccomp: o.ociSeccomp } : {}),
     ...(shownCpus < hostCpus ? { limitedCpus: true } : {}),
   });
   const network = policy.audit ? "host" : o.network;
-  const enforced = liftedForAudit(policy);
   // network.egress host names, resolved before the workload runs (egressHosts.ts).
   const hostNames = await resolveEgressHosts(policy);
   const ownNetns = network === "none" || network === "proxy";

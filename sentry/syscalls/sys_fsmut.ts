@@ -71,8 +71,16 @@ const statx = new Uint8Array(256);
 const statxView = new DataView(statx.buffer);
 const EMPTY = new Uint8Array(1);
 
-/** statx of an fd: mount id, owner and type, or undefined. */
-function inspect(k: Kernel, fd: number): { mnt: bigint; uid: number; gid: number; type: number } | undefined {
+/** What the sentry needs to know of a file: its mount, owner and type. */
+interface FileInfo {
+  readonly mnt: bigint;
+  readonly uid: number;
+  readonly gid: number;
+  readonly type: number;
+}
+
+/** statx of an fd, or undefined. */
+function inspect(k: Kernel, fd: number): FileInfo | undefined {
   if (k.native.statxAt(fd, EMPTY, 0, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID | STATX_MODE | STATX_UID | STATX_GID, statx) < 0) return undefined;
   return {
     mnt: statxView.getBigUint64(144, true),
@@ -82,8 +90,10 @@ function inspect(k: Kernel, fd: number): { mnt: bigint; uid: number; gid: number
   };
 }
 
-function onOverlay(k: Kernel, fd: number): boolean {
-  return inspect(k, fd)?.mnt === k.overlayMount;
+/** The file behind fd when it is on the overlay's own mount, else undefined. */
+function onOverlay(k: Kernel, fd: number): FileInfo | undefined {
+  const st = inspect(k, fd);
+  return st?.mnt === k.overlayMount ? st : undefined;
 }
 
 function hasCap(c: Creds, cap: bigint): boolean {
@@ -142,14 +152,16 @@ function resolveAsTask(k: Kernel, tid: number, c: Creds, dirfd: number, p: PathA
 }
 
 /**
- * The directory a name is made, removed or renamed in, resolved as the task, when it is on
- * the overlay and the task may search it: looking a name up in a directory needs that, and
- * elevation does not lend it (an entry of a directory the task cannot search stays there).
+ * The directory path names, resolved as the task, when it is on the overlay and the task
+ * may search it: a name is made, removed or renamed in it only then. Looking a name up in a
+ * directory needs search permission, and elevation does not lend it (an entry of a
+ * directory the task cannot search stays there).
  */
-function parentOnOverlay(k: Kernel, tid: number, c: Creds, dirfd: number, s: Split): number | undefined {
-  const fd = resolveAsTask(k, tid, c, dirfd, s.dir, O_DIRECTORY);
+function dirOnOverlay(k: Kernel, tid: number, c: Creds, dirfd: number, path: PathArg): number | undefined {
+  const fd = resolveAsTask(k, tid, c, dirfd, path, O_DIRECTORY);
   if (fd < 0) return undefined;
-  if (onOverlay(k, fd) && taskMay(k, c, fd, X_OK)) return fd;
+  const st = onOverlay(k, fd);
+  if (st !== undefined && taskMay(k, c, fd, st, X_OK)) return fd;
   k.native.close(fd);
   return undefined;
 }
@@ -159,15 +171,12 @@ function parentOnOverlay(k: Kernel, tid: number, c: Creds, dirfd: number, s: Spl
  * its own credentials: what elevation must never add to. Its capabilities count where the
  * kernel would let them (an owner mapped in its user namespace).
  */
-function taskMayRead(k: Kernel, c: Creds, fd: number): boolean {
-  const st = inspect(k, fd);
-  return st !== undefined && taskMay(k, c, fd, st.type === S_IFDIR ? R_OK | X_OK : R_OK);
+function taskMayRead(k: Kernel, c: Creds, fd: number, st: FileInfo): boolean {
+  return taskMay(k, c, fd, st, st.type === S_IFDIR ? R_OK | X_OK : R_OK);
 }
 
-/** access(2) of the file behind fd with the task's own fs ids and capabilities (R_OK, X_OK...). */
-function taskMay(k: Kernel, c: Creds, fd: number, mode: number): boolean {
-  const st = inspect(k, fd);
-  if (st === undefined) return false;
+/** access(2) of the file behind fd (st: its statx) with the task's own fs ids and capabilities (R_OK, X_OK...). */
+function taskMay(k: Kernel, c: Creds, fd: number, st: FileInfo, mode: number): boolean {
   if (mappedInside(k.ids.uid, st.uid) && mappedInside(k.ids.gid, st.gid) && hasCap(c, CAP_DAC_OVERRIDE)) return true;
   const p = viaProc(fd);
   asTask(k, c);
@@ -206,7 +215,7 @@ function nameAt(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, make
   if (c === undefined) return ALLOW;
   const s = split(copyInPath(k, ev, pathIndex));
   if (s === undefined) return ALLOW;
-  const parent = parentOnOverlay(k, ev.pid, c, dirfd, s);
+  const parent = dirOnOverlay(k, ev.pid, c, dirfd, s.dir);
   if (parent === undefined) return ALLOW;
   try {
     return done(elevated(k, c, () => make(c, parent, s.name)));
@@ -252,10 +261,10 @@ function twoNames(
   const from = split(keep(copyInPath(k, ev, oldIndex)));
   const to = split(copyInPath(k, ev, newIndex));
   if (from === undefined || to === undefined) return ALLOW;
-  const a = parentOnOverlay(k, ev.pid, c, oldDirfd, from);
+  const a = dirOnOverlay(k, ev.pid, c, oldDirfd, from.dir);
   if (a === undefined) return ALLOW;
   try {
-    const b = parentOnOverlay(k, ev.pid, c, newDirfd, to);
+    const b = dirOnOverlay(k, ev.pid, c, newDirfd, to.dir);
     if (b === undefined) return ALLOW;
     try {
       return done(op(c, a, from.name, b, to.name));
@@ -301,7 +310,7 @@ function changeFile(
   cap: bigint,
   target: { dirfd: number; pathIndex: number; nofollow: boolean; emptyPath: boolean } | { fd: number },
   guard: boolean,
-  op: (c: Creds, fd: number) => number,
+  op: (c: Creds, fd: number, st: FileInfo) => number,
 ): Reply {
   const c = rootInside(k, ev, cap);
   if (c === undefined) return ALLOW;
@@ -319,17 +328,17 @@ function changeFile(
     if (fd < 0) return ALLOW;
   }
   try {
-    if (!onOverlay(k, fd)) return ALLOW;
-    if (guard && !taskMayRead(k, c, fd)) return errnoReply(EPERM);
-    return done(elevated(k, c, () => op(c, fd)));
+    const st = onOverlay(k, fd);
+    if (st === undefined) return ALLOW;
+    if (guard && !taskMayRead(k, c, fd, st)) return errnoReply(EPERM);
+    return done(elevated(k, c, () => op(c, fd, st)));
   } finally {
     k.native.close(fd);
   }
 }
 
-function chmodOn(k: Kernel, fd: number, mode: number): number {
-  const st = inspect(k, fd);
-  if (st?.type === 0o120000) return -95; // EOPNOTSUPP: a symlink's mode does not change
+function chmodOn(k: Kernel, fd: number, st: FileInfo, mode: number): number {
+  if (st.type === 0o120000) return -95; // EOPNOTSUPP: a symlink's mode does not change
   const p = viaProc(fd);
   return k.native.chmodAt(k.procFd, p, p.length, mode & 0o7777);
 }
@@ -437,9 +446,8 @@ function xattr(k: Kernel, ev: TrapEvent, target: Parameters<typeof changeFile>[3
     value = v.slice();
   }
   const flags = set === undefined ? 0 : ev.argInt(set.flagsIndex);
-  return changeFile(k, ev, CAP_FOWNER, target, false, (_c, fd) => {
-    const st = inspect(k, fd);
-    if (st === undefined || (st.type !== S_IFREG && st.type !== S_IFDIR)) return -EPERM;
+  return changeFile(k, ev, CAP_FOWNER, target, false, (_c, fd, st) => {
+    if (st.type !== S_IFREG && st.type !== S_IFDIR) return -EPERM;
     const p = viaProc(fd);
     const file = k.native.openat2(k.procFd, p, p.length, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, 0);
     if (file < 0) return file;
@@ -462,10 +470,9 @@ export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, 
   if (k.overlayMount === undefined || !hasCap(c, CAP_DAC_OVERRIDE) || flags & O_PATH) return undefined;
   if (flags & __O_TMPFILE) {
     // An unnamed file in the directory path names: made there, elevated, as the task's.
-    const dir = resolveAsTask(k, ev.pid, c, dirfd, p, O_DIRECTORY);
-    if (dir < 0) return undefined;
+    const dir = dirOnOverlay(k, ev.pid, c, dirfd, p);
+    if (dir === undefined) return undefined;
     try {
-      if (!onOverlay(k, dir) || !taskMay(k, c, dir, X_OK)) return undefined;
       const fd = elevated(k, c, () => k.native.openat2(dir, DOT.bytes, DOT.len, flags, mode & 0o7777 & ~c.umask, 0));
       return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
     } finally {
@@ -479,7 +486,7 @@ export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, 
       // A FIFO would block the sentry; a symlink (O_NOFOLLOW) is ELOOP, as the kernel says.
       if (st === undefined || st.mnt !== k.overlayMount || st.type === S_IFIFO || st.type === 0o120000) return undefined;
       if (flags & O_CREAT && flags & O_EXCL) return errnoReply(17 /* EEXIST */);
-      if ((flags & O_ACCMODE) !== O_WRONLY && !taskMayRead(k, c, file)) return errnoReply(EACCES);
+      if ((flags & O_ACCMODE) !== O_WRONLY && !taskMayRead(k, c, file, st)) return errnoReply(EACCES);
       const v = viaProc(file);
       const fd = elevated(k, c, () => k.native.openat2(k.procFd, v, v.length, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW), 0, 0));
       return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
@@ -490,7 +497,7 @@ export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, 
   if (-file !== ENOENT || (flags & O_CREAT) === 0) return undefined;
   const s = split(p);
   if (s === undefined) return undefined;
-  const parent = parentOnOverlay(k, ev.pid, c, dirfd, s);
+  const parent = dirOnOverlay(k, ev.pid, c, dirfd, s.dir);
   if (parent === undefined) return undefined;
   try {
     const fd = elevated(k, c, () => k.native.openat2(parent, s.name.bytes, s.name.len, flags | O_NOFOLLOW, mode & 0o7777 & ~c.umask, 0));
@@ -515,14 +522,14 @@ export const fsmutHandlers: HandlerTable = {
   renameat2: (k, ev) => renameAt(k, ev, ev.argInt(0), 1, ev.argInt(2), 3, ev.argInt(4)),
   link: (k, ev) => linkAt(k, ev, AT_FDCWD, 0, AT_FDCWD, 1, 0),
   linkat: (k, ev) => linkAt(k, ev, ev.argInt(0), 1, ev.argInt(2), 3, ev.argInt(4)),
-  chmod: (k, ev) => changeFile(k, ev, CAP_FOWNER, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, true, (_c, fd) => chmodOn(k, fd, ev.argInt(1))),
-  fchmod: (k, ev) => changeFile(k, ev, CAP_FOWNER, { fd: ev.argInt(0) }, true, (_c, fd) => chmodOn(k, fd, ev.argInt(1))),
-  fchmodat: (k, ev) => changeFile(k, ev, CAP_FOWNER, { dirfd: ev.argInt(0), pathIndex: 1, nofollow: false, emptyPath: false }, true, (_c, fd) => chmodOn(k, fd, ev.argInt(2))),
+  chmod: (k, ev) => changeFile(k, ev, CAP_FOWNER, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, true, (_c, fd, st) => chmodOn(k, fd, st, ev.argInt(1))),
+  fchmod: (k, ev) => changeFile(k, ev, CAP_FOWNER, { fd: ev.argInt(0) }, true, (_c, fd, st) => chmodOn(k, fd, st, ev.argInt(1))),
+  fchmodat: (k, ev) => changeFile(k, ev, CAP_FOWNER, { dirfd: ev.argInt(0), pathIndex: 1, nofollow: false, emptyPath: false }, true, (_c, fd, st) => chmodOn(k, fd, st, ev.argInt(2))),
   fchmodat2: (k, ev) => {
     const flags = ev.argInt(3);
     if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) !== 0) return errnoReply(EINVAL);
     const target = { dirfd: ev.argInt(0), pathIndex: 1, nofollow: (flags & AT_SYMLINK_NOFOLLOW) !== 0, emptyPath: (flags & AT_EMPTY_PATH) !== 0 };
-    return changeFile(k, ev, CAP_FOWNER, target, true, (_c, fd) => chmodOn(k, fd, ev.argInt(2)));
+    return changeFile(k, ev, CAP_FOWNER, target, true, (_c, fd, st) => chmodOn(k, fd, st, ev.argInt(2)));
   },
   chown: (k, ev) => chownAt(k, ev, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, 1, 2),
   lchown: (k, ev) => chownAt(k, ev, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: true, emptyPath: false }, 1, 2),
