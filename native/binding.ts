@@ -15,6 +15,15 @@ export interface SpawnOptions {
   fds?: number[];
   /** cgroup.procs files init joins before it starts (runsc/sandbox/cgroups.ts). */
   cgroupProcs?: string[];
+  /** A pty slave: the sandbox's stdio and controlling terminal (a new session). */
+  tty?: number;
+  /** Keep init's control socket (Spawned.control): init holds the workload until "R". */
+  hold?: boolean;
+  /**
+   * With hold: init outlives the caller (OCI create exits, init stays). No parent-death
+   * signal: init ends when its control socket hangs up instead.
+   */
+  orphan?: boolean;
 }
 
 export interface Spawned {
@@ -25,6 +34,8 @@ export interface Spawned {
   listener: number;
   /** An fd of the sandbox's mount namespace, opened before the workload started. */
   mntns: number;
+  /** With hold: init's control socket; sendByte(control, "R") starts the workload. */
+  control?: number;
 }
 
 export interface KernelProbe {
@@ -110,6 +121,17 @@ export interface NativeBinding {
    * work/ when given, with whiteouts at the given absolute paths and empty files (mount
    * points) at `files`. Made by the caller (host root). Throws on failure.
    */
+  /** A new pty: both ends close-on-exec, the slave not our controlling terminal. */
+  openPty(): { master: number; slave: number };
+  setWinsize(fd: number, rows: number, cols: number): number;
+  /** Sends fd over SCM_RIGHTS to the unix socket at path (an OCI console socket). Throws. */
+  sendFdToSocket(path: string, fd: number, name: string): void;
+  /** flock(2), blocking unless LOCK_NB: 0 or -errno. */
+  flock(fd: number, op: number): number;
+  /** Opens path onto fds 0, 1 and 2: 0 or -errno. */
+  redirectStdio(path: string): number;
+  /** send(2) of one byte: 0 or -errno. */
+  sendByte(fd: number, byte: number): number;
   overlayRoot(o: { size: string; whiteouts: string[]; dir?: string; files?: string[] }): number;
   /**
    * A detached FUSE mount (read-only, nosuid, nodev, noexec, allow_other) served through

@@ -1,33 +1,98 @@
 // runsc-ts: the command line (commander root). One file per verb in commands/.
+import { appendFileSync, existsSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { PolicyError } from "../sentry/policy/files.js";
 import { doCommand } from "./commands/do.js";
+import { featuresCommand } from "./commands/features.js";
+import { ociCommands } from "./commands/oci.js";
 import { policyCommand } from "./commands/policy.js";
+import { specCommand } from "./commands/spec.js";
 import { syscallsCommand } from "./commands/syscalls.js";
 import type { GlobalOptions } from "./config.js";
 import { EXIT_RUNTIME_ERROR, UsageError } from "./errors.js";
+import { OciConfigError } from "./oci/config.js";
+import type { RuntimeOptions } from "./oci/container.js";
+import { ContainerError, DEFAULT_ROOT } from "./oci/state.js";
 import { SandboxError } from "./sandbox/sandbox.js";
 import { writeFully } from "./write.js";
+
+interface Globals {
+  debug: boolean;
+  logFormat: "text" | "json";
+  root: string;
+  log?: string;
+  systemdCgroup: boolean;
+  rootless?: string;
+  policy?: string;
+  platform: string;
+  network?: "none" | "host";
+  strace: boolean;
+}
 
 const program = new Command("runsc-ts")
   .description("a gVisor-style sandbox whose kernel-side brain is TypeScript")
   .version("0.1.0")
   .option("--debug", "log debug information", false)
   .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
+  .option("--root <dir>", "where container state lives", DEFAULT_ROOT)
+  .option("--log <file>", "append errors (and the sentry's messages) to this file")
+  .option("--systemd-cgroup", "use systemd's cgroup driver (not supported: runsc-ts manages cgroupfs itself)", false)
+  .option("--rootless <value>", "accepted for runc's callers (true, false, auto); runsc-ts runs as root")
+  .option("--policy <file>", "the policy for containers whose config names none (default: container)")
+  .addOption(new Option("--platform <name>", "syscall trapping platform").choices(["seccomp"]).default("seccomp"))
+  .addOption(new Option("--network <mode>", "none: every container gets a network namespace of its own; host: as config.json says").choices(["none", "host"]))
+  .option("--strace", "trace the syscalls that reach each container's sentry (to --log)", false)
   .enablePositionalOptions()
   .exitOverride()
   .configureOutput({ outputError: () => {} });
 
+const opts = (): Globals => program.opts<Globals>();
+
 const globals = (): GlobalOptions => {
-  const o = program.opts<{ debug: boolean; logFormat: "text" | "json" }>();
+  const o = opts();
   return { debug: o.debug, logFormat: o.logFormat };
 };
 
-for (const c of [doCommand(globals), syscallsCommand(), policyCommand(globals)]) program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
+const runtime = (): RuntimeOptions => {
+  const o = opts();
+  if (o.systemdCgroup) {
+    throw new ContainerError(
+      existsSync("/run/systemd/system")
+        ? "--systemd-cgroup: systemd's cgroup driver is not supported; runsc-ts manages cgroupfs itself"
+        : "--systemd-cgroup: this host does not run systemd (PID 1 is not systemd); use the cgroupfs driver",
+    );
+  }
+  return {
+    root: o.root,
+    debug: o.debug,
+    strace: o.strace,
+    logFormat: o.logFormat,
+    ...(o.policy !== undefined ? { policy: o.policy } : {}),
+    ...(o.network !== undefined ? { network: o.network } : {}),
+    ...(o.log !== undefined ? { logFile: o.log } : {}),
+  };
+};
 
-function fail(message: string): never {
+for (const c of [doCommand(globals), syscallsCommand(), policyCommand(globals), ...ociCommands(runtime), specCommand(), featuresCommand()]) {
+  program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
+}
+
+/** An error, on stderr and in --log (one JSON line with --log-format json: Docker shows its msg). */
+function fail(message: string, code: number): never {
   writeFully(2, `runsc-ts: ${message}\n`);
-  process.exit(EXIT_RUNTIME_ERROR);
+  const o = program.opts<Partial<Globals>>();
+  if (o.log !== undefined) {
+    const time = new Date().toISOString();
+    try {
+      appendFileSync(
+        o.log,
+        o.logFormat === "json" ? JSON.stringify({ level: "error", msg: message, time }) + "\n" : `time="${time}" level=error msg=${JSON.stringify(message)}\n`,
+      );
+    } catch {
+      // the log is the caller's; stderr has the message
+    }
+  }
+  process.exit(code);
 }
 
 // `runsc-ts help syscalls` is the syscall table, as in gVisor's `runsc help syscalls`.
@@ -39,8 +104,11 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     if (err.exitCode === 0) process.exit(0);
-    fail(err.message.replace(/^error: /, ""));
+    fail(err.message.replace(/^error: /, ""), EXIT_RUNTIME_ERROR);
   }
-  if (err instanceof PolicyError || err instanceof UsageError || err instanceof SandboxError) fail(err.message);
-  fail(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  // runc's lifecycle errors exit 1; runsc-ts's own (do, policy) 125.
+  if (err instanceof ContainerError) fail(err.message, err.exitCode);
+  if (err instanceof OciConfigError) fail(err.message, 1);
+  if (err instanceof PolicyError || err instanceof UsageError || err instanceof SandboxError) fail(err.message, EXIT_RUNTIME_ERROR);
+  fail(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, EXIT_RUNTIME_ERROR);
 }

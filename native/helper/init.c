@@ -13,6 +13,7 @@
 //                             the descriptors TAG_ATTACH refers to (SCM_RIGHTS)
 //   init -> sentry   "S"      filter about to be installed; listener will be fd 4
 //   sentry -> init   "A"      listener taken; init closes fd 4 and starts the workload
+//   sentry -> init   "R"      (TAG_HOLD only) start: the OCI container's start command
 //   init -> sentry   "E" msg  setup failed (msg is one line); init exits 125
 // The workload's exit status becomes init's: status, or 128+N for a death by signal N.
 #define _GNU_SOURCE
@@ -20,6 +21,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <net/if.h>
+#include <poll.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +33,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,6 +50,10 @@
 #endif
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
 #endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
@@ -79,6 +86,13 @@ enum record_tag {
   TAG_WHITEOUT = 19,       // path\0: an overlayfs whiteout (character device 0/0) there
   TAG_ATTACH = 20,         // u32 index, path\0: attach the detached mount received with the
                            // config at that index there (move_mount(2))
+  TAG_HOLD = 21,           // (empty) once set up, wait for "R" on the control socket
+                           // before starting the workload (an OCI container's start)
+  TAG_USER = 22,           // u32 uid, u32 gid, u32 count, count x u32 additional gids
+  TAG_CAPS = 23,           // 5 x u64: bounding, effective, permitted, inheritable, ambient
+  TAG_UMASK = 24,          // u32
+  TAG_KEEP_PRIVS = 25,     // (empty) no PR_SET_NO_NEW_PRIVS: setuid binaries keep working
+  TAG_SYSCTL = 26,         // path\0 value\0: write value to an existing /proc/sys file
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -144,6 +158,144 @@ static void loopback_up(void) {
   close(s);
 }
 
+// process.user and process.capabilities, applied just before exec.
+struct creds {
+  int set;
+  uint32_t uid, gid, ngroups;
+  gid_t groups[64];
+  int caps_set;
+  uint64_t bounding, effective, permitted, inheritable, ambient;
+};
+
+static uint64_t rd_u64(struct reader *r) {
+  uint64_t lo = rd_u32(r);
+  return lo | (uint64_t)rd_u32(r) << 32;
+}
+
+// Returns 0, or -1 with a message on stderr (the workload's): we are past setup here.
+static int apply_creds(const struct creds *c) {
+  if (c->caps_set) {
+    for (int cap = 0; cap < 64; cap++)
+      if (!(c->bounding >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
+        fprintf(stderr, "runsc-ts: drop capability %d from the bounding set: %s\n", cap, strerror(errno));
+        return -1;
+      }
+    // Keep the permitted set across the change of uid; capset below narrows it.
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return -1;
+  }
+  if (c->set) {
+    // Raw syscalls: this process has one thread, and glibc's wrappers may broadcast.
+    if (syscall(SYS_setgroups, (size_t)c->ngroups, c->groups) < 0) {
+      fprintf(stderr, "runsc-ts: setgroups: %s\n", strerror(errno));
+      return -1;
+    }
+    if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0 || syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0) {
+      fprintf(stderr, "runsc-ts: set uid %u gid %u: %s\n", c->uid, c->gid, strerror(errno));
+      return -1;
+    }
+  }
+  if (c->caps_set) {
+    struct {
+      uint32_t version;
+      int pid;
+    } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+    struct {
+      uint32_t effective, permitted, inheritable;
+    } data[2] = {{(uint32_t)c->effective, (uint32_t)c->permitted, (uint32_t)c->inheritable},
+                 {(uint32_t)(c->effective >> 32), (uint32_t)(c->permitted >> 32), (uint32_t)(c->inheritable >> 32)}};
+    if (syscall(SYS_capset, &head, data) < 0) {
+      fprintf(stderr, "runsc-ts: capset: %s\n", strerror(errno));
+      return -1;
+    }
+    for (int cap = 0; cap < 64; cap++)
+      if ((c->ambient >> cap & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
+        fprintf(stderr, "runsc-ts: raise ambient capability %d: %s\n", cap, strerror(errno));
+        return -1;
+      }
+  }
+  return 0;
+}
+
+// execvp's lookup, done at setup so that a missing program fails create, as runc's does
+// (TAG_HOLD: an OCI container).
+static int findable(const char *file, char *const envp[]) {
+  if (strchr(file, '/')) return access(file, X_OK) == 0 ? 0 : errno;
+  const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (char *const *e = envp; *e; e++)
+    if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+  int found = ENOENT;
+  while (*path) {
+    const char *end = strchrnul(path, ':');
+    char full[4096];
+    int n = snprintf(full, sizeof full, "%.*s/%s", (int)(end - path), end == path ? "." : path, file);
+    if (n > 0 && n < (int)sizeof full) {
+      if (access(full, X_OK) == 0) return 0;
+      if (errno == EACCES) found = EACCES;
+    }
+    path = *end ? end + 1 : end;
+  }
+  return found;
+}
+
+struct rlimit_rec {
+  int resource;
+  struct rlimit limit;
+};
+
+// The workload's side (init's child): limits, directory, credentials, then exec.
+static void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback,
+                           const struct rlimit_rec *rlimits, int nrlimits, int umask_set,
+                           mode_t new_umask, const struct creds *creds) {
+  for (int i = 0; i < nrlimits; i++) {
+    if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0) {
+      fprintf(stderr, "runsc-ts: setrlimit %d: %s\n", rlimits[i].resource, strerror(errno));
+      _exit(125);
+    }
+  }
+  if (chdir(cwd) < 0) {
+    if (!cwd_fallback || chdir("/") < 0) {
+      fprintf(stderr, "runsc-ts: cannot enter working directory %s: %s\n", cwd, strerror(errno));
+      _exit(125);
+    }
+  }
+  if (umask_set) umask(new_umask);
+  if (apply_creds(creds) < 0) _exit(125);
+  environ = envp;
+  execvp(argv[0], argv);
+  int e = errno;
+  fprintf(stderr, "runsc-ts: %s: %s\n", argv[0], strerror(e));
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+// Waits on the control socket and the signalfd. Returns 'R' (start), 'S' with *out filled
+// (a signal; without out, a held container ends on any signal but SIGCHLD, SIGWINCH and
+// SIGCONT), or 0 when the control socket hung up or sent anything else.
+static int next_event(int sfd, struct signalfd_siginfo *out) {
+  for (;;) {
+    struct pollfd p[2] = {{CTL_FD, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 0;
+    }
+    if (p[1].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+      if (out) {
+        *out = si;
+        return 'S';
+      }
+      if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH && si.ssi_signo != SIGCONT) _exit(128 + (int)si.ssi_signo);
+      continue;
+    }
+    if (p[0].revents) {
+      char c = 0;
+      ssize_t n = recv(CTL_FD, &c, 1, MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      return n == 1 && c == 'R' && !out ? 'R' : 0;
+    }
+  }
+}
+
 static int forward_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 
 int main(void) {
@@ -171,13 +323,13 @@ int main(void) {
   const char *cwd = "/";
   int cwd_fallback = 0;
   const char *mask_source = NULL;
-  struct {
-    int resource;
-    struct rlimit limit;
-  } rlimits[16];
+  struct rlimit_rec rlimits[16];
   int nrlimits = 0;
   const struct sock_filter *filter = NULL;
   unsigned filter_len = 0, filter_flags = 0;
+  int hold = 0, keep_privs = 0, umask_set = 0;
+  mode_t new_umask = 022;
+  static struct creds creds;
 
   while (r.p < r.end) {
     uint32_t tag = rd_u32(&r), len = rd_u32(&r);
@@ -276,6 +428,15 @@ int main(void) {
         close(fd);
         break;
       }
+      case TAG_SYSCTL: {
+        const char *path = rd_str(&f), *value = rd_str(&f);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) fail("sysctl %s: %s", path, strerror(errno));
+        ssize_t w = write(fd, value, strlen(value));
+        if (w != (ssize_t)strlen(value)) fail("sysctl %s = %s: %s", path, value, strerror(w < 0 ? errno : EIO));
+        close(fd);
+        break;
+      }
       case TAG_WHITEOUT: {
         const char *path = rd_str(&f);
         if (mknod(path, S_IFCHR | 0, makedev(0, 0)) < 0 && errno != EEXIST)
@@ -319,6 +480,32 @@ int main(void) {
       case TAG_PIVOT:
         do_pivot(rd_str(&f));
         break;
+      case TAG_HOLD:
+        hold = 1;
+        break;
+      case TAG_KEEP_PRIVS:
+        keep_privs = 1;
+        break;
+      case TAG_UMASK:
+        new_umask = (mode_t)rd_u32(&f);
+        umask_set = 1;
+        break;
+      case TAG_USER:
+        creds.set = 1;
+        creds.uid = rd_u32(&f);
+        creds.gid = rd_u32(&f);
+        creds.ngroups = rd_u32(&f);
+        if (creds.ngroups > 64) fail("config: more than 64 additional groups");
+        for (uint32_t j = 0; j < creds.ngroups; j++) creds.groups[j] = rd_u32(&f);
+        break;
+      case TAG_CAPS:
+        creds.caps_set = 1;
+        creds.bounding = rd_u64(&f);
+        creds.effective = rd_u64(&f);
+        creds.permitted = rd_u64(&f);
+        creds.inheritable = rd_u64(&f);
+        creds.ambient = rd_u64(&f);
+        break;
       default:
         fail("config: unknown record %u", tag);
     }
@@ -329,9 +516,15 @@ int main(void) {
   if (!filter) fail("config: no seccomp filter");
   argv[argc] = NULL;
   envp[envc] = NULL;
+  if (hold) {
+    int e = findable(argv[0], envp);
+    if (e == ENOENT) fail("exec: \"%s\": executable file not found in $PATH", argv[0]);
+    if (e) fail("exec: \"%s\": %s", argv[0], strerror(e));
+  }
 
-  // The workload must never gain privileges through exec, and the filter requires it.
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs: %s", strerror(errno));
+  // The workload must never gain privileges through exec, and the filter requires it
+  // unless we hold CAP_SYS_ADMIN (an OCI process with noNewPrivileges false).
+  if (!keep_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs: %s", strerror(errno));
 
   // Block the signals we forward before the filter (sigprocmask may be trapped later).
   sigset_t all;
@@ -353,35 +546,36 @@ int main(void) {
   char ack = 0;
   if (recv(CTL_FD, &ack, 1, 0) != 1 || ack != 'A') _exit(125);
   close(LISTENER_FD);
+  // Created: the workload waits for start. EOF means the container was deleted first.
+  int sfd = -1;
+  if (hold) {
+    // The sentry's monitor holds the other end for the container's life: its hangup (the
+    // monitor died) ends the container, and a signal sent before start ends it too.
+    sfd = signalfd(-1, &all, SFD_CLOEXEC);
+    if (sfd < 0) fail("signalfd: %s", strerror(errno));
+    if (next_event(sfd, 0) != 'R') _exit(125);
+  }
 
   pid_t child = fork();
   if (child < 0) fail("fork: %s", strerror(errno));
   if (child == 0) {
     close(CTL_FD);
     sigprocmask(SIG_UNBLOCK, &all, NULL);
-    for (int i = 0; i < nrlimits; i++) {
-      if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0) {
-        fprintf(stderr, "runsc-ts: setrlimit %d: %s\n", rlimits[i].resource, strerror(errno));
-        _exit(125);
-      }
-    }
-    if (chdir(cwd) < 0) {
-      if (!cwd_fallback || chdir("/") < 0) {
-        fprintf(stderr, "runsc-ts: cannot enter working directory %s: %s\n", cwd, strerror(errno));
-        _exit(125);
-      }
-    }
-    environ = envp;
-    execvp(argv[0], argv);
-    int e = errno;
-    fprintf(stderr, "runsc-ts: %s: %s\n", argv[0], strerror(e));
-    _exit(e == ENOENT ? 127 : 126);
+    start_workload(argv, envp, cwd, cwd_fallback, rlimits, nrlimits, umask_set, new_umask, &creds);
   }
-  close(CTL_FD);
+  if (!hold) close(CTL_FD);
 
   for (;;) {
     siginfo_t si;
-    int sig = sigwaitinfo(&all, &si);
+    int sig;
+    if (hold) {
+      struct signalfd_siginfo ssi;
+      if (next_event(sfd, &ssi) != 'S') _exit(125);  // the monitor is gone: fail closed
+      sig = (int)ssi.ssi_signo;
+      si.si_code = ssi.ssi_code;
+    } else {
+      sig = sigwaitinfo(&all, &si);
+    }
     if (sig < 0) continue;
     if (sig != SIGCHLD) {
       // A terminal's SIGINT/SIGQUIT/SIGWINCH (SI_KERNEL) reached the whole foreground

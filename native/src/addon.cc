@@ -65,6 +65,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"socketNetns", SocketNetns},
       {"fcntl", Fcntl},
       {"umask", Umask},
+      {"openPty", OpenPty},
+      {"setWinsize", SetWinsize},
+      {"sendFdToSocket", SendFdToSocket},
+      {"flock", Flock},
+      {"redirectStdio", RedirectStdio},
+      {"sendByte", SendByte},
   };
   for (auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
   return exports;

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
@@ -109,7 +110,7 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
 }
 
 // Runs in the cloned child: async-signal-safe calls only.
-[[noreturn]] void ChildMain(int ctl, int init_fd) {
+[[noreturn]] void ChildMain(int ctl, int init_fd, int tty, bool orphan) {
   // Signals: Node ignores SIGPIPE and blocks others; the sandbox starts from defaults.
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
@@ -124,6 +125,14 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
   int c = fcntl(ctl, F_DUPFD_CLOEXEC, 64);
   int i = fcntl(init_fd, F_DUPFD_CLOEXEC, 64);
   if (c < 0 || i < 0) _exit(127);
+  if (tty >= 0) {
+    // A terminal: the pty's slave is the sandbox's stdio and controlling terminal.
+    int t = fcntl(tty, F_DUPFD_CLOEXEC, 64);
+    if (t < 0 || setsid() < 0) _exit(127);
+    for (int fd = 0; fd <= 2; fd++)
+      if (dup2(t, fd) < 0) _exit(127);
+    if (ioctl(0, TIOCSCTTY, 0) < 0) _exit(127);
+  }
   if (dup2(c, 3) < 0) _exit(127);
   close(4);
   for (int fd = 0; fd <= 2; fd++) fcntl(fd, F_SETFD, 0);
@@ -144,7 +153,7 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
   // Fail closed: the sentry's death kills us. Only now: changing credentials clears the
   // parent-death signal (kernel/cred.c: commit_creds). A sentry that died before this
   // point has closed its end of the control socket, which the check below sees.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (!orphan) prctl(PR_SET_PDEATHSIG, SIGKILL);
   struct pollfd alive = {3, POLLIN, 0};
   if (poll(&alive, 1, 0) > 0 && (alive.revents & (POLLHUP | POLLERR))) _exit(125);
 
@@ -221,6 +230,13 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     Napi::Array a = o.Get("fds").As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length() && i < 8; i++) pass.push_back(a.Get(i).As<Napi::Number>().Int32Value());
   }
+  // A pty slave to become the sandbox's stdio and controlling terminal.
+  int tty = o.Has("tty") && o.Get("tty").IsNumber() ? o.Get("tty").As<Napi::Number>().Int32Value() : -1;
+  // Keep the control socket: init holds the workload until "R" (initConfig's "hold").
+  bool hold = o.Has("hold") && o.Get("hold").ToBoolean().Value();
+  // Outlives us (OCI create): no parent-death signal; the holder of the control socket
+  // stands in for it (init ends when that socket hangs up).
+  bool orphan = hold && o.Has("orphan") && o.Get("orphan").ToBoolean().Value();
 
   std::string err;
   int init_fd = InitMemfd(init_path, &err);
@@ -236,7 +252,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 
   int pidfd = -1;
   long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
-  if (pid == 0) ChildMain(sv[1], init_fd);
+  if (pid == 0) ChildMain(sv[1], init_fd, tty, orphan);
   int clone_errno = errno;
   close(sv[1]);
   if (pid < 0) {
@@ -320,7 +336,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     close(mntns);
     return abort_child("init exited before starting the workload", "ESETUP");
   }
-  close(ctl);
+  if (!hold) close(ctl);
   WatchExit((int)pid);
 
   Napi::Object out = Napi::Object::New(env);
@@ -328,6 +344,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   out.Set("pidfd", Napi::Number::New(env, pidfd));
   out.Set("listener", Napi::Number::New(env, listener));
   out.Set("mntns", Napi::Number::New(env, mntns));
+  if (hold) out.Set("control", Napi::Number::New(env, ctl));
   return out;
 }
 

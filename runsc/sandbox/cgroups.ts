@@ -36,7 +36,7 @@ export interface SandboxCgroups {
 
 export class CgroupError extends Error {}
 
-interface Mount {
+export interface Mount {
   readonly fstype: string;
   readonly point: string;
   /** The mount's root within the hierarchy (field 4), for a mount of a sub-group. */
@@ -44,7 +44,7 @@ interface Mount {
   readonly options: string[];
 }
 
-function mounts(): Mount[] {
+export function mounts(): Mount[] {
   return readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .filter((l) => l !== "")
@@ -57,7 +57,7 @@ function mounts(): Mount[] {
 }
 
 /** Our own group in each hierarchy: "" for v2, else the controller list ("cpu,cpuacct"). */
-function ownGroups(): Map<string, string> {
+export function ownGroups(): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of readFileSync("/proc/self/cgroup", "utf8").split("\n")) {
     const m = /^\d+:([^:]*):(.*)$/.exec(line);
@@ -67,14 +67,14 @@ function ownGroups(): Map<string, string> {
 }
 
 /** The directory of our own group in a mount of its hierarchy. */
-function ownDir(m: Mount, own: string | undefined): string {
+export function ownDir(m: Mount, own: string | undefined): string {
   const path = own ?? "/";
   // A mount of a sub-group (containers) shows the hierarchy from its root down.
   const rel = m.root !== "/" && path.startsWith(m.root) ? path.slice(m.root.length) : path;
   return join(m.point, rel);
 }
 
-function write(file: string, value: string): void {
+export function write(file: string, value: string): void {
   try {
     writeFileSync(file, value);
   } catch (err) {

@@ -21,7 +21,21 @@ export type InitRecord =
   | { op: "whiteout"; path: string }
   /** Attaches the detached mount passed with the config at index (spawn's fds) on path. */
   | { op: "attach"; index: number; path: string }
-  | { op: "pivot"; root: string };
+  | { op: "pivot"; root: string }
+  /**
+   * Once set up, wait for the start signal ("R" on the control socket): OCI create/start.
+   * A program that cannot be found fails setup (create), as runc's does.
+   */
+  | { op: "hold" }
+  /** No PR_SET_NO_NEW_PRIVS (OCI noNewPrivileges: false); init installs the filter with CAP_SYS_ADMIN. */
+  | { op: "keepPrivs" }
+  | { op: "umask"; mask: number }
+  /** Writes value to an existing file (a /proc/sys knob: no create, no chmod). */
+  | { op: "sysctl"; path: string; value: string }
+  /** The workload's ids, set just before exec. */
+  | { op: "user"; uid: number; gid: number; groups: readonly number[] }
+  /** The workload's capability sets (bit N = capability N), set just before exec. */
+  | { op: "caps"; bounding: bigint; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint };
 
 const TAG = {
   arg: 1,
@@ -44,7 +58,16 @@ const TAG = {
   writefile: 18,
   whiteout: 19,
   attach: 20,
+  hold: 21,
+  user: 22,
+  caps: 23,
+  umask: 24,
+  keepPrivs: 25,
+  sysctl: 26,
 } as const;
+
+const lo = (v: bigint): number => Number(v & 0xffffffffn);
+const hi = (v: bigint): number => Number((v >> 32n) & 0xffffffffn);
 
 class Writer {
   private parts: Buffer[] = [];
@@ -114,12 +137,25 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
       case "whiteout":
         w.record(TAG[r.op], [r.path]);
         break;
-      case "rlimit": {
-        const lo = (v: bigint): number => Number(v & 0xffffffffn);
-        const hi = (v: bigint): number => Number((v >> 32n) & 0xffffffffn);
+      case "rlimit":
         w.record(TAG.rlimit, [r.resource, lo(r.soft), hi(r.soft), lo(r.hard), hi(r.hard)]);
         break;
-      }
+      case "hold":
+      case "keepPrivs":
+        w.record(TAG[r.op], []);
+        break;
+      case "sysctl":
+        w.record(TAG.sysctl, [r.path, r.value]);
+        break;
+      case "umask":
+        w.record(TAG.umask, [r.mask]);
+        break;
+      case "user":
+        w.record(TAG.user, [r.uid, r.gid, r.groups.length, ...r.groups]);
+        break;
+      case "caps":
+        w.record(TAG.caps, [r.bounding, r.effective, r.permitted, r.inheritable, r.ambient].flatMap((v) => [lo(v), hi(v)]));
+        break;
       case "writefile":
         w.record(TAG.writefile, [r.mode, r.path, r.content]);
         break;

@@ -40,6 +40,8 @@ export interface StartMessage {
   record?: boolean;
   /** Trace only these syscall numbers (--strace-syscalls); absent: all that reach the sentry. */
   straceOnly?: number[];
+  /** init is not this process's child (an OCI container's monitor): its status is not ours to reap. */
+  notChild?: boolean;
 }
 
 export type WorkerMessage = { exit: number } | { error: string } | { fact: AuditFact };
@@ -91,7 +93,7 @@ parentPort!.once("message", (m: StartMessage) => {
       ...(m.straceOnly !== undefined ? { straceOnly: m.straceOnly } : {}),
       log,
     });
-    const status = native.waitExit(m.pid);
+    const status = m.notChild === true ? 0 : native.waitExit(m.pid);
     parentPort!.postMessage({ exit: status < 0 ? 125 : status } satisfies WorkerMessage);
   } catch (err) {
     parentPort!.postMessage({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies WorkerMessage);

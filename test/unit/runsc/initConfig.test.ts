@@ -31,6 +31,12 @@ const TAGS = {
   TAG_WRITEFILE: 18,
   TAG_WHITEOUT: 19,
   TAG_ATTACH: 20,
+  TAG_HOLD: 21,
+  TAG_USER: 22,
+  TAG_CAPS: 23,
+  TAG_UMASK: 24,
+  TAG_KEEP_PRIVS: 25,
+  TAG_SYSCTL: 26,
 } as const;
 
 type Decoded = { tag: keyof typeof TAGS } & Record<string, string | number | Uint8Array>;
@@ -92,8 +98,29 @@ function decode(bytes: Uint8Array): Decoded[] {
         rec = { tag: name, s: f.str() };
         break;
       case "TAG_LOOPBACK_UP":
+      case "TAG_HOLD":
+      case "TAG_KEEP_PRIVS":
         rec = { tag: name };
         break;
+      case "TAG_UMASK":
+        rec = { tag: name, v: f.u32() };
+        break;
+      case "TAG_SYSCTL":
+        rec = { tag: name, path: f.str(), value: f.str() };
+        break;
+      case "TAG_USER": {
+        const uid = f.u32();
+        const gid = f.u32();
+        const n = f.u32();
+        if (n > 64) throw new Error("config: more than 64 additional groups");
+        rec = { tag: name, uid, gid, groups: Array.from({ length: n }, () => f.u32()).join(",") };
+        break;
+      }
+      case "TAG_CAPS": {
+        const u64 = (): number => f.u32() + f.u32() * 2 ** 32;
+        rec = { tag: name, bounding: u64(), effective: u64(), permitted: u64(), inheritable: u64(), ambient: u64() };
+        break;
+      }
       case "TAG_WRITEFILE": {
         const mode = f.u32();
         const path = f.str();
@@ -282,6 +309,26 @@ describe("encodeInitConfig", () => {
   it("carries an rlimit's 64-bit soft and hard values in two u32 halves each", () => {
     expect(roundTrip([{ op: "rlimit", resource: 6, soft: 0x1_0000_0005n, hard: 8n }])).toEqual([
       { tag: "TAG_RLIMIT", resource: 6, soft: 0x1_0000_0005, hard: 8 },
+    ]);
+  });
+
+  it("carries an OCI process: held start, ids and groups, 64-bit capability sets, umask, sysctl", () => {
+    expect(
+      roundTrip([
+        { op: "user", uid: 1000, gid: 1000, groups: [2000, 10] },
+        { op: "caps", bounding: 0x1_2000_0420n, effective: 0x420n, permitted: 0x1_0000_0000n, inheritable: 0n, ambient: 1n },
+        { op: "umask", mask: 0o22 },
+        { op: "keepPrivs" },
+        { op: "sysctl", path: "/tmp/root/proc/sys/net/ipv4/ping_group_range", value: "0 2147483647" },
+        { op: "hold" },
+      ]),
+    ).toEqual([
+      { tag: "TAG_USER", uid: 1000, gid: 1000, groups: "2000,10" },
+      { tag: "TAG_CAPS", bounding: 0x1_2000_0420, effective: 0x420, permitted: 0x1_0000_0000, inheritable: 0, ambient: 1 },
+      { tag: "TAG_UMASK", v: 0o22 },
+      { tag: "TAG_KEEP_PRIVS" },
+      { tag: "TAG_SYSCTL", path: "/tmp/root/proc/sys/net/ipv4/ping_group_range", value: "0 2147483647" },
+      { tag: "TAG_HOLD" },
     ]);
   });
 

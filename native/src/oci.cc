@@ -1,0 +1,135 @@
+// Mechanisms of the OCI runtime's lifecycle (runsc/oci/): a container's pty and the console
+// socket that receives its master, the lock on a container's state, the detached monitor's
+// stdio, and the start signal to a held init.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "native.h"
+
+namespace runsc {
+
+// openPty() -> {master, slave}; both close-on-exec, the slave not our controlling terminal.
+Napi::Value OpenPty(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) {
+    ThrowErrno(env, errno, "posix_openpt");
+    return env.Undefined();
+  }
+  char name[128];
+  if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof name) != 0) {
+    int e = errno;
+    close(master);
+    ThrowErrno(env, e, "unlockpt");
+    return env.Undefined();
+  }
+  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    int e = errno;
+    close(master);
+    ThrowErrno(env, e, "open", name);
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("master", Napi::Number::New(env, master));
+  out.Set("slave", Napi::Number::New(env, slave));
+  return out;
+}
+
+// setWinsize(fd, rows, cols) -> 0 or -errno
+Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct winsize ws;
+  memset(&ws, 0, sizeof ws);
+  ws.ws_row = (unsigned short)info[1].As<Napi::Number>().Uint32Value();
+  ws.ws_col = (unsigned short)info[2].As<Napi::Number>().Uint32Value();
+  int r = ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws);
+  return Napi::Number::New(env, r < 0 ? -errno : 0);
+}
+
+// sendFdToSocket(path, fd, name): connects to the unix socket at path and sends fd with
+// SCM_RIGHTS, name as the data (runc's console socket protocol). Throws on failure.
+Napi::Value SendFdToSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  std::string name = info[2].As<Napi::String>();
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    ThrowErrno(env, ENAMETOOLONG, "connect", path);
+    return env.Undefined();
+  }
+  memcpy(addr.sun_path, path.data(), path.size());
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0 || connect(s, (struct sockaddr*)&addr, sizeof addr) < 0) {
+    int e = errno;
+    if (s >= 0) close(s);
+    ThrowErrno(env, e, "connect", path);
+    return env.Undefined();
+  }
+  struct iovec iov = {(void*)name.data(), name.size()};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  ssize_t n = sendmsg(s, &msg, MSG_NOSIGNAL);
+  int e = errno;
+  close(s);
+  if (n < 0) ThrowErrno(env, e, "sendmsg", path);
+  return env.Undefined();
+}
+
+// flock(fd, op) -> 0 or -errno (op: LOCK_SH 1, LOCK_EX 2, LOCK_NB 4, LOCK_UN 8). Blocking.
+Napi::Value Flock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int r;
+  do r = flock(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  while (r < 0 && errno == EINTR);
+  return Napi::Number::New(env, r < 0 ? -errno : 0);
+}
+
+// redirectStdio(path): opens path and puts it on fds 0, 1 and 2 (the detached monitor lets
+// go of the stdio it gave the container). 0 or -errno.
+Napi::Value RedirectStdio(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  for (int target = 0; target <= 2; target++)
+    if (dup2(fd, target) < 0) {
+      int e = errno;
+      close(fd);
+      return Napi::Number::New(env, -e);
+    }
+  close(fd);
+  return Napi::Number::New(env, 0);
+}
+
+// sendByte(fd, byte) -> 0 or -errno: "R" releases a held init (TAG_HOLD).
+Napi::Value SendByte(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  char b = (char)info[1].As<Napi::Number>().Int32Value();
+  ssize_t n = send(info[0].As<Napi::Number>().Int32Value(), &b, 1, MSG_NOSIGNAL);
+  return Napi::Number::New(env, n == 1 ? 0 : -(n < 0 ? errno : EIO));
+}
+
+}  // namespace runsc

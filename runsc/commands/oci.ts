@@ -1,0 +1,170 @@
+// runc's lifecycle commands over runsc-ts's sentry: create, start, run, state, kill,
+// delete, list, ps. Flags and outputs are runc's, so that Docker, containerd, CRI-O and
+// podman can call runsc-ts where they call runc.
+import { spawnSync } from "node:child_process";
+import { Command, Option } from "commander";
+import { loadNative } from "../../native/index.js";
+import type { RuntimeOptions } from "../oci/container.js";
+import { containerPids, createContainer, deleteContainer, killContainer, parseSignal, startContainer } from "../oci/container.js";
+import { ContainerError, listIds, mustRead, ociState, readState } from "../oci/state.js";
+import { writeFully } from "../write.js";
+
+type Runtime = () => RuntimeOptions;
+
+const out = (text: string): void => writeFully(1, text);
+const warn = (msg: string): void => writeFully(2, `runsc-ts: warning: ${msg}\n`);
+
+interface CreateFlags {
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds: string;
+  noPivot: boolean;
+  noNewKeyring: boolean;
+}
+
+function createOptions(c: Command): Command {
+  return c
+    .option("-b, --bundle <dir>", "the bundle: config.json and, usually, rootfs/", ".")
+    .option("--pid-file <file>", "write the container's host PID there")
+    .option("--console-socket <path>", "a unix socket that receives the terminal's master (process.terminal)")
+    .option("--preserve-fds <n>", "pass this many descriptors beyond stdio (3, 4, ...) to the container", "0")
+    .option("--no-pivot", "accepted for runc's callers; runsc-ts always uses pivot_root")
+    .option("--no-new-keyring", "accepted for runc's callers; the keyctl family is denied in every container");
+}
+
+function checkCreateFlags(f: CreateFlags): void {
+  if (f.preserveFds !== "0") throw new ContainerError("--preserve-fds: passing descriptors beyond stdio is not supported yet");
+}
+
+export function ociCommands(runtime: Runtime): Command[] {
+  const create = createOptions(new Command("create"))
+    .description("create a container: everything up to its program, which waits for start")
+    .argument("<container-id>")
+    .action(async (id: string, f: CreateFlags) => {
+      checkCreateFlags(f);
+      await createContainer(runtime(), {
+        id,
+        bundle: f.bundle,
+        ...(f.pidFile !== undefined ? { pidFile: f.pidFile } : {}),
+        ...(f.consoleSocket !== undefined ? { consoleSocket: f.consoleSocket } : {}),
+      });
+      process.exit(0);
+    });
+
+  const start = new Command("start")
+    .description("start the program of a created container")
+    .argument("<container-id>")
+    .action(async (id: string) => {
+      await startContainer(runtime(), id, warn);
+      process.exit(0);
+    });
+
+  const run = createOptions(new Command("run"))
+    .description("create and start a container; without --detach, wait for it and delete it")
+    .option("-d, --detach", "return once the container has started", false)
+    .option("--keep", "do not delete the container after it exits", false)
+    .argument("<container-id>")
+    .action(async (id: string, f: CreateFlags & { detach: boolean; keep: boolean }) => {
+      checkCreateFlags(f);
+      const rt = runtime();
+      const st = await createContainer(rt, {
+        id,
+        bundle: f.bundle,
+        ...(f.pidFile !== undefined ? { pidFile: f.pidFile } : {}),
+        ...(f.consoleSocket !== undefined ? { consoleSocket: f.consoleSocket } : {}),
+      });
+      const native = loadNative();
+      // Without --detach, init is our child: its status is the container's.
+      const exited = f.detach ? undefined : new Promise<number>((resolve) => native.onExit(st.pid, (s) => resolve(s < 0 ? 255 : s)));
+      const forward = (sig: NodeJS.Signals): void => {
+        try {
+          process.kill(st.pid, sig);
+        } catch {
+          // init is gone
+        }
+      };
+      const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const;
+      if (!f.detach) for (const s of FORWARDED) process.on(s, forward);
+      try {
+        await startContainer(rt, id, warn);
+      } catch (err) {
+        await deleteContainer(rt, id, true, warn);
+        throw err;
+      }
+      if (exited === undefined) process.exit(0);
+      const status = await exited;
+      for (const s of FORWARDED) process.off(s, forward);
+      if (!f.keep) await deleteContainer(rt, id, true, warn);
+      process.exit(status);
+    });
+
+  const state = new Command("state")
+    .description("print a container's state (OCI runtime spec)")
+    .argument("<container-id>")
+    .action((id: string) => {
+      out(JSON.stringify(ociState(mustRead(runtime().root, id)), null, 2) + "\n");
+    });
+
+  const kill = new Command("kill")
+    .description("send a signal (default SIGTERM) to a container's init, which passes it to the program")
+    .option("-a, --all", "send it to every process of the container", false)
+    .argument("<container-id>")
+    .argument("[signal]", "a number or a name (9, KILL, SIGKILL)", "SIGTERM")
+    .action(async (id: string, signal: string, f: { all: boolean }) => {
+      await killContainer(runtime(), id, parseSignal(signal), f.all);
+    });
+
+  const del = new Command("delete")
+    .description("delete a container: its processes (with --force), cgroups, mounts and state")
+    .option("-f, --force", "kill a running container first; a missing one is not an error", false)
+    .argument("<container-id>")
+    .action(async (id: string, f: { force: boolean }) => {
+      await deleteContainer(runtime(), id, f.force, warn);
+    });
+
+  const list = new Command("list")
+    .alias("ls")
+    .description("list the containers under --root")
+    .addOption(new Option("-f, --format <format>", "table or json").choices(["table", "json"]).default("table"))
+    .option("-q, --quiet", "print the ids only", false)
+    .action((f: { format: "table" | "json"; quiet: boolean }) => {
+      const root = runtime().root;
+      const states = listIds(root)
+        .map((id) => readState(root, id))
+        .filter((s) => s !== undefined)
+        .map((s) => ociState(s));
+      if (f.quiet) {
+        out(states.map((s) => `${String(s.id)}\n`).join(""));
+      } else if (f.format === "json") {
+        out(JSON.stringify(states) + "\n");
+      } else {
+        const rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...states.map((s) => [s.id, s.pid, s.status, s.bundle, s.created, s.owner].map(String))];
+        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+        out(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("") + "\n").join(""));
+      }
+    });
+
+  const ps = new Command("ps")
+    .description("list a container's processes (host PIDs)")
+    .addOption(new Option("-f, --format <format>", "table or json").choices(["table", "json"]).default("table"))
+    .argument("<container-id>")
+    .argument("[ps-options...]", "options for ps(1) (table format)")
+    .action((id: string, psArgs: string[], f: { format: "table" | "json" }) => {
+      const pids = containerPids(runtime(), id);
+      if (f.format === "json") {
+        out(JSON.stringify(pids) + "\n");
+        return;
+      }
+      const r = spawnSync("ps", psArgs.length > 0 ? psArgs : ["-ef"], { encoding: "utf8" });
+      if (r.error !== undefined || r.status !== 0) throw new ContainerError(`ps: ${r.error?.message ?? r.stderr.trim()}`);
+      const lines = r.stdout.split("\n");
+      const header = lines[0] ?? "";
+      const col = header.trim().split(/\s+/).indexOf("PID");
+      if (col < 0) throw new ContainerError("ps: its output has no PID column");
+      const keep = new Set(pids);
+      out([header, ...lines.slice(1).filter((l) => keep.has(Number(l.trim().split(/\s+/)[col])))].join("\n") + "\n");
+    });
+
+  return [create, start, run, state, kill, del, list, ps];
+}

@@ -1,0 +1,316 @@
+// The mount plan of an OCI container: its bundle's rootfs as the root, config.json's mounts
+// in their order, the standard device nodes, sysctls, maskedPaths and readonlyPaths, then
+// the policy's path rules on top (they may only take away: hide, or make read-only).
+//
+// Mount points are resolved inside the rootfs as the kernel would see them after pivot
+// (symlinks followed, absolute ones from the rootfs's root, never out of it), so that an
+// image whose /proc is a symlink to /etc cannot send a mount onto the host.
+import { lstatSync, readlinkSync, statSync } from "node:fs";
+import { isAbsolute, join, posix } from "node:path";
+import type { Policy } from "../../sentry/policy/schema.js";
+import { parsePathPattern } from "../../sentry/policy/paths.js";
+import type { InitRecord } from "../sandbox/initConfig.js";
+import { NEW_ROOT, STAGING } from "../sandbox/mounts.js";
+import type { Mount as CgroupMount } from "../sandbox/cgroups.js";
+import type { OciConfigDoc } from "./config.js";
+import { OciConfigError } from "./config.js";
+
+// include/uapi/linux/mount.h
+const MS_RDONLY = 0x1;
+const MS_NOSUID = 0x2;
+const MS_NODEV = 0x4;
+const MS_NOEXEC = 0x8;
+const MS_BIND = 0x1000;
+const MS_REC = 0x4000;
+const MS_UNBINDABLE = 1 << 17;
+const MS_PRIVATE = 1 << 18;
+const MS_SLAVE = 1 << 19;
+const MS_SHARED = 1 << 20;
+const MOUNT_ATTR_RDONLY = 0x1;
+const MOUNT_ATTR_NOSUID = 0x2;
+const MOUNT_ATTR_NODEV = 0x4;
+const MOUNT_ATTR_NOEXEC = 0x8;
+const MOUNT_ATTR_NOATIME = 0x10;
+const MOUNT_ATTR_STRICTATIME = 0x20;
+const MOUNT_ATTR_NODIRATIME = 0x80;
+
+/** Mount options that are flags: [set, clear] for mount(2), and for mount_setattr(2) on a bind. */
+const FLAGS: Readonly<Record<string, { set: number; clear: number; attr: number; clearAttr: number }>> = {
+  ro: { set: MS_RDONLY, clear: 0, attr: MOUNT_ATTR_RDONLY, clearAttr: 0 },
+  rw: { set: 0, clear: MS_RDONLY, attr: 0, clearAttr: MOUNT_ATTR_RDONLY },
+  nosuid: { set: MS_NOSUID, clear: 0, attr: MOUNT_ATTR_NOSUID, clearAttr: 0 },
+  suid: { set: 0, clear: MS_NOSUID, attr: 0, clearAttr: MOUNT_ATTR_NOSUID },
+  nodev: { set: MS_NODEV, clear: 0, attr: MOUNT_ATTR_NODEV, clearAttr: 0 },
+  dev: { set: 0, clear: MS_NODEV, attr: 0, clearAttr: MOUNT_ATTR_NODEV },
+  noexec: { set: MS_NOEXEC, clear: 0, attr: MOUNT_ATTR_NOEXEC, clearAttr: 0 },
+  exec: { set: 0, clear: MS_NOEXEC, attr: 0, clearAttr: MOUNT_ATTR_NOEXEC },
+  sync: { set: 0x10, clear: 0, attr: 0, clearAttr: 0 },
+  async: { set: 0, clear: 0x10, attr: 0, clearAttr: 0 },
+  dirsync: { set: 0x80, clear: 0, attr: 0, clearAttr: 0 },
+  mand: { set: 0x40, clear: 0, attr: 0, clearAttr: 0 },
+  nomand: { set: 0, clear: 0x40, attr: 0, clearAttr: 0 },
+  noatime: { set: 0x400, clear: 0, attr: MOUNT_ATTR_NOATIME, clearAttr: 0 },
+  atime: { set: 0, clear: 0x400, attr: 0, clearAttr: 0 },
+  nodiratime: { set: 0x800, clear: 0, attr: MOUNT_ATTR_NODIRATIME, clearAttr: 0 },
+  diratime: { set: 0, clear: 0x800, attr: 0, clearAttr: MOUNT_ATTR_NODIRATIME },
+  relatime: { set: 1 << 21, clear: 0, attr: 0, clearAttr: 0 },
+  norelatime: { set: 0, clear: 1 << 21, attr: 0, clearAttr: 0 },
+  strictatime: { set: 1 << 24, clear: 0, attr: MOUNT_ATTR_STRICTATIME, clearAttr: 0 },
+  nostrictatime: { set: 0, clear: 1 << 24, attr: 0, clearAttr: 0 },
+  silent: { set: 0x8000, clear: 0, attr: 0, clearAttr: 0 },
+  loud: { set: 0, clear: 0x8000, attr: 0, clearAttr: 0 },
+};
+
+const PROPAGATION: Readonly<Record<string, number>> = {
+  private: MS_PRIVATE,
+  rprivate: MS_PRIVATE | MS_REC,
+  shared: MS_SHARED,
+  rshared: MS_SHARED | MS_REC,
+  slave: MS_SLAVE,
+  rslave: MS_SLAVE | MS_REC,
+  unbindable: MS_UNBINDABLE,
+  runbindable: MS_UNBINDABLE | MS_REC,
+};
+
+/** Options runc knows that runsc-ts does not carry out: an error, not a silent difference. */
+const UNSUPPORTED = new Set(["tmpcopyup", "idmap", "ridmap", "recursive"]);
+
+export interface ParsedOptions {
+  flags: number;
+  /** Flags to set and clear with mount_setattr on a bind (a bind takes them only that way). */
+  attr: number;
+  clearAttr: number;
+  propagation: number[];
+  bind: boolean;
+  recursive: boolean;
+  data: string;
+}
+
+/** Splits a mount's options into flags, propagation and the filesystem's own data. */
+export function parseMountOptions(options: readonly string[], field: string): ParsedOptions {
+  const out: ParsedOptions = { flags: 0, attr: 0, clearAttr: 0, propagation: [], bind: false, recursive: false, data: "" };
+  const data: string[] = [];
+  for (const o of options) {
+    if (o === "bind" || o === "rbind") {
+      out.bind = true;
+      out.recursive ||= o === "rbind";
+    } else if (FLAGS[o] !== undefined) {
+      const f = FLAGS[o];
+      out.flags = (out.flags & ~f.clear) | f.set;
+      out.attr = (out.attr & ~f.clearAttr) | f.attr;
+      out.clearAttr = (out.clearAttr & ~f.attr) | f.clearAttr;
+    } else if (PROPAGATION[o] !== undefined) {
+      out.propagation.push(PROPAGATION[o]);
+    } else if (UNSUPPORTED.has(o) || o.startsWith("r") && FLAGS[o.slice(1)] !== undefined) {
+      throw new OciConfigError("config.json", [`${field}: mount option "${o}" is not supported by runsc-ts`]);
+    } else {
+      data.push(o);
+    }
+  }
+  out.data = data.join(",");
+  return out;
+}
+
+/**
+ * Resolves path inside rootfs as the container will see it: symlinks followed with the
+ * rootfs as "/", ".." stopping there. Components that do not exist yet are kept as they are.
+ */
+export function resolveInRoot(rootfs: string, path: string): string {
+  let done: string[] = [];
+  let todo = path.split("/").filter((c) => c !== "" && c !== ".");
+  for (let links = 0; todo.length > 0; ) {
+    const c = todo.shift()!;
+    if (c === "..") {
+      done.pop();
+      continue;
+    }
+    const host = join(rootfs, ...done, c);
+    let st;
+    try {
+      st = lstatSync(host);
+    } catch {
+      return "/" + [...done, c, ...todo].join("/");
+    }
+    if (!st.isSymbolicLink()) {
+      done.push(c);
+      continue;
+    }
+    if (++links > 40) throw new Error(`${path}: too many levels of symbolic links in the rootfs`);
+    const target = readlinkSync(host);
+    if (isAbsolute(target)) done = [];
+    todo = [...target.split("/").filter((x) => x !== "" && x !== "."), ...todo];
+  }
+  return "/" + done.join("/");
+}
+
+function inRoot(p: string): string {
+  return p === "/" ? NEW_ROOT : NEW_ROOT + p;
+}
+
+/** Device nodes every container has (config-linux.md "Default Devices"), bound from the host's. */
+const DEFAULT_DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as const;
+
+export interface PlanInput {
+  config: OciConfigDoc;
+  /** The bundle directory (relative bind sources) and the rootfs's absolute host path. */
+  bundle: string;
+  rootfs: string;
+  /** The policy's filesystem view, applied on top. */
+  policy: Policy;
+  maskFile: string;
+  /** The container's v1 cgroup hierarchies or its v2 group: what a "cgroup" mount shows. */
+  cgroupView: { mount: CgroupMount; dir: string }[];
+  /** The host path of the terminal's slave: bound onto /dev/console. */
+  console?: string;
+}
+
+/** The init records that build the container's mount tree, up to pivot_root. */
+export function planBundleMounts(input: PlanInput): InitRecord[] {
+  const { config, rootfs, policy } = input;
+  const r: InitRecord[] = [{ op: "maskSource", path: input.maskFile }];
+  const linux = config.linux ?? {};
+  const readonlyRoot = config.root.readonly === true || policy.filesystem.root === "readonly";
+  if (policy.filesystem.root === "overlay") {
+    throw new OciConfigError("policy", ["filesystem.root: overlay is not supported for OCI containers yet (the bundle's rootfs is used as it is)"]);
+  }
+  const rootPropagation = linux.rootfsPropagation ?? "rprivate";
+
+  // Nothing mounted here reaches the host, unless rootfsPropagation says it should.
+  r.push({ op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | (rootPropagation.includes("slave") || rootPropagation.includes("shared") ? MS_SLAVE : MS_PRIVATE), data: "" });
+  r.push({ op: "mount", source: "tmpfs", target: STAGING, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=8m" });
+  r.push({ op: "mkdir", path: NEW_ROOT, mode: 0o755 });
+  r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
+  r.push({ op: "mount", source: "", target: NEW_ROOT, fstype: "", flags: PROPAGATION[rootPropagation]!, data: "" });
+
+  /** mkdir -p of a mount point inside the rootfs (resolved), and the leaf as a dir or file. */
+  const mountPoint = (dest: string, leaf: "dir" | "file"): string => {
+    const resolved = resolveInRoot(rootfs, dest);
+    const parts = resolved.split("/").filter((c) => c !== "");
+    for (let i = 1; i < parts.length; i++) r.push({ op: "mkdir", path: inRoot("/" + parts.slice(0, i).join("/")), mode: 0o755 });
+    if (parts.length > 0) r.push(leaf === "dir" ? { op: "mkdir", path: inRoot(resolved), mode: 0o755 } : { op: "mkfile", path: inRoot(resolved), mode: 0o644 });
+    return inRoot(resolved);
+  };
+  const kindOf = (hostPath: string): "dir" | "file" => {
+    try {
+      return statSync(hostPath).isDirectory() ? "dir" : "file";
+    } catch {
+      return "dir";
+    }
+  };
+
+  let hasDev = false;
+  (config.mounts ?? []).forEach((m, i) => {
+    const field = `mounts[${i}]`;
+    const o = parseMountOptions(m.options ?? [], `${field}.options`);
+    const type = m.type ?? (o.bind ? "bind" : "");
+    const dest = posix.normalize(m.destination);
+    if (dest === "/dev") hasDev = true;
+    if (o.bind || type === "bind") {
+      if (m.source === undefined) throw new OciConfigError("config.json", [`${field}.source: missing (a bind mount needs one)`]);
+      const source = isAbsolute(m.source) ? m.source : join(input.bundle, m.source);
+      const target = mountPoint(dest, kindOf(source));
+      r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND | (o.recursive ? MS_REC : 0), data: "" });
+      // A bind takes its flags through mount_setattr (recursive for rbind); nosuid always
+      // holds unless the config asks for suid.
+      const set = o.attr | (o.clearAttr & MOUNT_ATTR_NOSUID ? 0 : MOUNT_ATTR_NOSUID);
+      if (set !== 0 || o.clearAttr !== 0) r.push({ op: "setattr", path: target, set, clear: o.clearAttr, recursive: o.recursive });
+      for (const p of o.propagation) r.push({ op: "mount", source: "", target, fstype: "", flags: p, data: "" });
+      return;
+    }
+    if (type === "cgroup") {
+      // The container's own groups, read-only: a tmpfs holding each hierarchy (v1), or the
+      // v2 group itself.
+      const target = mountPoint(dest, "dir");
+      if (input.cgroupView.length === 1 && input.cgroupView[0]!.mount.fstype === "cgroup2") {
+        r.push({ op: "mount", source: input.cgroupView[0]!.dir, target, fstype: "", flags: MS_BIND, data: "" });
+      } else {
+        r.push({ op: "mount", source: "tmpfs", target, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "mode=755" });
+        for (const v of input.cgroupView) {
+          const name = v.mount.point.slice(v.mount.point.lastIndexOf("/") + 1);
+          r.push({ op: "mkdir", path: `${target}/${name}`, mode: 0o755 });
+          r.push({ op: "mount", source: v.dir, target: `${target}/${name}`, fstype: "", flags: MS_BIND, data: "" });
+          r.push({ op: "setattr", path: `${target}/${name}`, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, clear: 0, recursive: false });
+        }
+      }
+      r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, clear: 0, recursive: true });
+      return;
+    }
+    if (type === "") throw new OciConfigError("config.json", [`${field}.type: missing (and the options do not say bind)`]);
+    const target = mountPoint(dest, "dir");
+    // sysfs, proc and the like refuse MS_RDONLY at mount time on some kernels: mount, then set.
+    r.push({ op: "mount", source: m.source ?? type, target, fstype: type, flags: o.flags & ~MS_RDONLY, data: o.data });
+    if (o.flags & MS_RDONLY) r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
+    for (const p of o.propagation) r.push({ op: "mount", source: "", target, fstype: "", flags: p, data: "" });
+  });
+
+  // /dev: the default devices, bound from the host's (a node made here would need mknod,
+  // which the container is refused anyway), and the usual links.
+  const dev = hasDev ? inRoot(resolveInRoot(rootfs, "/dev")) : mountPoint("/dev", "dir");
+  for (const d of DEFAULT_DEVICES) {
+    r.push({ op: "mkfile", path: `${dev}/${d}`, mode: 0o666 });
+    r.push({ op: "mount", source: `/dev/${d}`, target: `${dev}/${d}`, fstype: "", flags: MS_BIND, data: "" });
+  }
+  (linux.devices ?? []).forEach((d, i) => {
+    if (d.type === "p") throw new OciConfigError("config.json", [`linux.devices[${i}]: FIFOs are not supported as devices`]);
+    // The host's node of the same path, when it is that device.
+    let ok = false;
+    try {
+      const st = statSync(d.path);
+      const major = Math.floor(st.rdev / 256) & 0xfff;
+      const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+      ok = (d.type === "b" ? st.isBlockDevice() : st.isCharacterDevice()) && (d.major === undefined || Number(d.major) === major) && (d.minor === undefined || Number(d.minor) === minor);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new OciConfigError("config.json", [`linux.devices[${i}]: ${d.path} (${d.type} ${String(d.major)}:${String(d.minor)}) is not a device of the host's; runsc-ts binds devices from the host`]);
+    const target = mountPoint(d.path, "file");
+    r.push({ op: "mount", source: d.path, target, fstype: "", flags: MS_BIND, data: "" });
+  });
+  for (const [link, target] of [
+    ["fd", "/proc/self/fd"],
+    ["stdin", "/proc/self/fd/0"],
+    ["stdout", "/proc/self/fd/1"],
+    ["stderr", "/proc/self/fd/2"],
+    ["ptmx", "pts/ptmx"],
+    ["core", "/proc/kcore"],
+  ] as const) {
+    r.push({ op: "symlink", target, link: `${dev}/${link}` });
+  }
+  if (input.console !== undefined) {
+    r.push({ op: "mkfile", path: `${dev}/console`, mode: 0o600 });
+    r.push({ op: "mount", source: input.console, target: `${dev}/console`, fstype: "", flags: MS_BIND, data: "" });
+  }
+
+  // sysctls, while /proc/sys is still writable (the namespaced ones: net.*, kernel.shm*...).
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
+    if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_*-]+)+$/.test(key)) throw new OciConfigError("config.json", [`linux.sysctl: ${JSON.stringify(key)} is not a sysctl name`]);
+    r.push({ op: "sysctl", path: inRoot(`/proc/sys/${key.replace(/\./g, "/")}`), value });
+  }
+
+  for (const p of linux.maskedPaths ?? []) r.push({ op: "hide", path: inRoot(resolveInRoot(rootfs, p)) });
+  for (const p of linux.readonlyPaths ?? []) {
+    const target = inRoot(resolveInRoot(rootfs, p));
+    r.push({ op: "mount", source: target, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
+    r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, clear: 0, recursive: true, optional: true });
+  }
+
+  // The policy's path rules, on top: none hides, read and exec make read-only.
+  if (policy.filesystem.tmp) r.push({ op: "mount", source: "tmpfs", target: mountPoint("/tmp", "dir"), fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=1777" });
+  for (const rule of policy.filesystem.rules) {
+    const base = parsePathPattern(rule.path).base;
+    if (base === "/") {
+      if (rule.access === "none") throw new OciConfigError("policy", [`filesystem.rules: "${rule.path}: none" would hide the container's whole root`]);
+      continue;
+    }
+    const target = inRoot(resolveInRoot(rootfs, base));
+    if (rule.access === "none") {
+      r.push({ op: "hide", path: target });
+    } else if (rule.access === "read" || rule.access === "exec") {
+      r.push({ op: "mount", source: target, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
+      r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0, recursive: true, optional: true });
+    }
+  }
+  if (readonlyRoot) r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
+  r.push({ op: "pivot", root: NEW_ROOT });
+  return r;
+}

@@ -1,0 +1,90 @@
+// config.json's process, as init records: arguments, environment, directory, rlimits,
+// umask, user and groups, the five capability sets and no_new_privs.
+import type { InitRecord } from "../sandbox/initConfig.js";
+import type { OciConfigDoc } from "./config.js";
+import { OciConfigError } from "./config.js";
+
+export type OciProcess = NonNullable<OciConfigDoc["process"]>;
+
+/** Linux's capabilities up to CAP_CHECKPOINT_RESTORE (5.9), in number order. */
+// prettier-ignore
+export const CAPABILITIES = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+  "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+  "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+  "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+] as const;
+
+/**
+ * Never granted: device nodes are refused in every container (its /dev holds the standard
+ * devices, bound from the host's), which the kernel enforces exactly through this one.
+ */
+const WITHHELD = 1n << BigInt(CAPABILITIES.indexOf("CAP_MKNOD"));
+
+/** include/uapi/asm-generic/resource.h */
+const RLIMITS: Readonly<Record<string, number>> = {
+  RLIMIT_CPU: 0,
+  RLIMIT_FSIZE: 1,
+  RLIMIT_DATA: 2,
+  RLIMIT_STACK: 3,
+  RLIMIT_CORE: 4,
+  RLIMIT_RSS: 5,
+  RLIMIT_NPROC: 6,
+  RLIMIT_NOFILE: 7,
+  RLIMIT_MEMLOCK: 8,
+  RLIMIT_AS: 9,
+  RLIMIT_LOCKS: 10,
+  RLIMIT_SIGPENDING: 11,
+  RLIMIT_MSGQUEUE: 12,
+  RLIMIT_NICE: 13,
+  RLIMIT_RTPRIO: 14,
+  RLIMIT_RTTIME: 15,
+};
+
+function capMask(names: readonly string[] | undefined, field: string): bigint {
+  let mask = 0n;
+  (names ?? []).forEach((n, i) => {
+    const bit = CAPABILITIES.indexOf(n as (typeof CAPABILITIES)[number]);
+    if (bit < 0) throw new OciConfigError("config.json", [`${field}[${i}]: unknown capability ${JSON.stringify(n)}`]);
+    mask |= 1n << BigInt(bit);
+  });
+  return mask & ~WITHHELD;
+}
+
+/** An rlimit value: -1 (or 2^64-1) is unlimited. */
+function limit(v: number | bigint): bigint {
+  const b = BigInt(v);
+  return b < 0n ? 0xffffffffffffffffn : b;
+}
+
+/** The records for process (field: its place in the document, for errors). */
+export function processRecords(p: OciProcess, field = "process"): InitRecord[] {
+  const r: InitRecord[] = [{ op: "cwd", path: p.cwd, fallbackToRoot: false }];
+  const seen = new Set<string>();
+  (p.rlimits ?? []).forEach((l, i) => {
+    const resource = RLIMITS[l.type];
+    if (resource === undefined) throw new OciConfigError("config.json", [`${field}.rlimits[${i}].type: unknown rlimit ${l.type}`]);
+    if (seen.has(l.type)) throw new OciConfigError("config.json", [`${field}.rlimits[${i}].type: ${l.type} given twice`]);
+    seen.add(l.type);
+    r.push({ op: "rlimit", resource, soft: limit(l.soft), hard: limit(l.hard) });
+  });
+  if (p.user.umask !== undefined) r.push({ op: "umask", mask: p.user.umask & 0o777 });
+  r.push({ op: "user", uid: p.user.uid, gid: p.user.gid, groups: p.user.additionalGids ?? [] });
+  const c = p.capabilities ?? {};
+  r.push({
+    op: "caps",
+    bounding: capMask(c.bounding, `${field}.capabilities.bounding`),
+    effective: capMask(c.effective, `${field}.capabilities.effective`),
+    permitted: capMask(c.permitted, `${field}.capabilities.permitted`),
+    inheritable: capMask(c.inheritable, `${field}.capabilities.inheritable`),
+    ambient: capMask(c.ambient, `${field}.capabilities.ambient`),
+  });
+  if (p.noNewPrivileges !== true) r.push({ op: "keepPrivs" });
+  for (const value of p.args) r.push({ op: "arg", value });
+  for (const value of p.env ?? []) r.push({ op: "env", value });
+  return r;
+}

@@ -1,0 +1,195 @@
+// A container's state under the runtime's root directory (--root, default /run/runsc-ts):
+// <root>/<id>/state.json, written atomically (a temporary file renamed over it) and
+// guarded by an flock(2) on the directory, so that concurrent commands on one container
+// take turns. The status is the recorded one checked against the processes: a container
+// whose init has gone is stopped whatever the file says.
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadNative } from "../../native/index.js";
+
+export const DEFAULT_ROOT = "/run/runsc-ts";
+
+/** An error of a lifecycle command: its message, and the exit status runc gives for it. */
+export class ContainerError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+export type Status = "creating" | "created" | "running" | "stopped" | "paused";
+
+/** What runsc-ts keeps of a container; the first fields are the OCI state (runtime.md). */
+export interface ContainerState {
+  ociVersion: string;
+  id: string;
+  status: Status;
+  /** Host PID of the container's init (0 once stopped, as runc reports it). */
+  pid: number;
+  bundle: string;
+  rootfs: string;
+  /** RFC 3339, UTC. */
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+  /** Below: runsc-ts's own. init's start time (/proc/PID/stat field 22), against PID reuse. */
+  initStart: number;
+  monitorPid: number;
+  /** The container's cgroup directories, one per hierarchy (cgroups.ts). */
+  cgroups: string[];
+  /** The freezer's state file (v1 freezer.state or v2 cgroup.freeze), when there is one. */
+  freezer?: string;
+  /** poststop hooks, run by delete (config.json may be gone by then). */
+  poststop?: Hook[];
+}
+
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+/** runc's rule: letters, digits, and _ + - . , not starting with a dot. */
+export function checkId(id: string): void {
+  if (!/^[A-Za-z0-9_+\-][A-Za-z0-9_+\-.]*$/.test(id) || id.length > 1024) {
+    throw new ContainerError(`invalid container id ${JSON.stringify(id)}: letters, digits, _ + - . only, not starting with a dot`);
+  }
+}
+
+export function containerDir(root: string, id: string): string {
+  return join(root, id);
+}
+
+/** The monitor's control socket (monitor.ts). */
+export function socketPath(root: string, id: string): string {
+  return join(root, id, "monitor.sock");
+}
+
+export function readState(root: string, id: string): ContainerState | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(root, id, "state.json"), "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
+    throw err;
+  }
+  return JSON.parse(text) as ContainerState;
+}
+
+/** The state of an existing container, or the error runc gives for a missing one. */
+export function mustRead(root: string, id: string): ContainerState {
+  checkId(id);
+  const st = readState(root, id);
+  if (st === undefined) throw new ContainerError(`container "${id}" does not exist`);
+  return st;
+}
+
+export function writeState(root: string, st: ContainerState): void {
+  const dir = join(root, st.id);
+  const tmp = join(dir, `.state.json.${process.pid}`);
+  writeFileSync(tmp, JSON.stringify(st) + "\n", { mode: 0o600 });
+  renameSync(tmp, join(dir, "state.json"));
+}
+
+/** Makes the container's directory; a container of that id must not exist yet. */
+export function makeContainerDir(root: string, id: string): string {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const dir = join(root, id);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new ContainerError(`container "${id}" already exists`);
+    throw err;
+  }
+  return dir;
+}
+
+export function listIds(root: string): string[] {
+  try {
+    return readdirSync(root, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+}
+
+const LOCK_EX = 2;
+const LOCK_UN = 8;
+
+/** Runs fn holding the container's lock; a container deleted meanwhile is an error. */
+export async function withLock<T>(root: string, id: string, fn: () => T | Promise<T>): Promise<T> {
+  checkId(id);
+  let fd: number;
+  try {
+    fd = openSync(join(root, id), "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ContainerError(`container "${id}" does not exist`);
+    throw err;
+  }
+  const native = loadNative();
+  try {
+    const r = native.flock(fd, LOCK_EX);
+    if (r < 0) throw new ContainerError(`lock container "${id}": errno ${-r}`);
+    return await fn();
+  } finally {
+    native.flock(fd, LOCK_UN);
+    closeSync(fd);
+  }
+}
+
+/** A process's start time (clock ticks after boot), or undefined when it is gone or a zombie. */
+export function startTime(pid: number): number | undefined {
+  if (!(pid > 0)) return undefined;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // The command name may hold spaces and parentheses: fields start after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === "Z" || fields[0] === "X") return undefined;
+  return Number(fields[19]);
+}
+
+/** Whether the container's init is the process that runs (not a reused PID). */
+export function initAlive(st: ContainerState): boolean {
+  return st.pid > 0 && startTime(st.pid) === st.initStart;
+}
+
+/** The status as it is now: the recorded one, unless init has gone or the freezer holds it. */
+export function currentStatus(st: ContainerState): Status {
+  if (st.status === "stopped" || !initAlive(st)) return "stopped";
+  if (st.freezer !== undefined && (st.status === "running" || st.status === "paused")) {
+    try {
+      const f = readFileSync(st.freezer, "utf8").trim();
+      if (f === "FROZEN" || f === "1") return "paused";
+      return "running";
+    } catch {
+      // the group is gone with the container
+    }
+  }
+  return st.status;
+}
+
+/** The OCI state document, as `state` prints it (runc's fields). */
+export function ociState(st: ContainerState): Record<string, unknown> {
+  const status = currentStatus(st);
+  return {
+    ociVersion: st.ociVersion,
+    id: st.id,
+    pid: status === "stopped" ? 0 : st.pid,
+    status,
+    bundle: st.bundle,
+    rootfs: st.rootfs,
+    created: st.created,
+    owner: st.owner,
+    ...(st.annotations !== undefined && Object.keys(st.annotations).length > 0 ? { annotations: st.annotations } : {}),
+  };
+}
