@@ -376,7 +376,8 @@ export async function startContainer(rt: RuntimeOptions, id: string, warn: (msg:
     return { st, hooks: readPoststart(st) };
   });
   try {
-    await runHooks("poststart", config.hooks, ociState(config.st));
+    // The state of poststart's moment: the program may have ended already.
+    await runHooks("poststart", config.hooks, { ...ociState(config.st), status: "running", pid: config.st.pid });
   } catch (err) {
     warn((err as Error).message);
   }

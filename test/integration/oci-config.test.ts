@@ -1,0 +1,220 @@
+// Each config.json field runsc-ts honours, observed from inside the container by the
+// program itself: ids and groups, capabilities, rlimits, no_new_privs, umask, cwd, env,
+// hostname, mounts and their options, masked and read-only paths, the read-only root,
+// sysctls, cgroup limits, the config's seccomp profile, and the terminal.
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, it } from "vitest";
+import { BUNDLES_DIR, busyboxRootfs, makeBundle, runtime } from "../helpers/bundle.js";
+import type { Bundle } from "../helpers/bundle.js";
+
+busyboxRootfs();
+const made: Bundle[] = [];
+afterAll(() => {
+  for (const b of made) b.cleanup();
+});
+
+/** Runs args in a container (runtime `run`); resolves with its exit status and /out/<name> files. */
+async function inside(script: string, config?: (c: any) => void): Promise<{ code: number | null; stderr: string; out: (name: string) => string }> {
+  const out = mkdtempSync(join(BUNDLES_DIR, "out-"));
+  // Any user inside may write its findings.
+  chmodSync(out, 0o777);
+  const b = makeBundle({
+    args: ["sh", "-c", script],
+    config: (c) => {
+      c.mounts.push({ destination: "/out", type: "bind", source: out, options: ["rbind", "rw"] });
+      config?.(c);
+    },
+  });
+  made.push({ ...b, cleanup: () => (b.cleanup(), rmSync(out, { recursive: true, force: true })) });
+  const r = await runtime(["run", "--bundle", b.dir, b.id]);
+  return { code: r.code, stderr: r.stderr, out: (name) => (existsSync(join(out, name)) ? readFileSync(join(out, name), "utf8") : `(no /out/${name})`) };
+}
+
+const CAP_BITS: Record<string, number> = { CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7, CAP_NET_BIND_SERVICE: 10, CAP_NET_RAW: 13, CAP_SYS_ADMIN: 21, CAP_MKNOD: 27, CAP_AUDIT_WRITE: 29 };
+const mask = (...caps: string[]): string => caps.reduce((m, c) => m | (1n << BigInt(CAP_BITS[c]!)), 0n).toString(16).padStart(16, "0");
+
+describe("config.json observed from inside", () => {
+  it("process: user, groups, umask, cwd, env, rlimits, capabilities, no_new_privs", async ({ expect }) => {
+    const r = await inside(
+      "id > /out/id; umask > /out/umask; pwd > /out/pwd; echo $GREETING > /out/env; ulimit -n > /out/nofile; ulimit -c > /out/core; grep -E '^(Cap|NoNewPrivs)' /proc/self/status > /out/status",
+      (c) => {
+        c.process.user = { uid: 1000, gid: 1000, additionalGids: [2000], umask: 0o027 };
+        c.process.cwd = "/tmp";
+        c.process.env.push("GREETING=hello there");
+        c.process.rlimits = [
+          { type: "RLIMIT_NOFILE", soft: 512, hard: 1024 },
+          { type: "RLIMIT_CORE", soft: 0, hard: 0 },
+        ];
+        c.process.capabilities = {
+          bounding: ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN", "CAP_MKNOD"],
+          effective: ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+          permitted: ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+          inheritable: ["CAP_KILL"],
+          ambient: ["CAP_KILL"],
+        };
+        c.process.noNewPrivileges = true;
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("id")).toBe("uid=1000(app) gid=1000(app) groups=2000(extra)\n");
+    expect(r.out("umask")).toBe("0027\n");
+    expect(r.out("pwd")).toBe("/tmp\n");
+    expect(r.out("env")).toBe("hello there\n");
+    expect(r.out("nofile")).toBe("512\n");
+    expect(r.out("core")).toBe("0\n");
+    const status = Object.fromEntries(r.out("status").trim().split("\n").map((l) => l.split(/:\s+/)));
+    // A non-root program keeps its ambient set across exec; CAP_MKNOD is never granted.
+    expect(status.CapBnd).toBe(mask("CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN"));
+    expect(status.CapAmb).toBe(mask("CAP_KILL"));
+    expect(status.CapEff).toBe(mask("CAP_KILL"));
+    expect(status.CapPrm).toBe(mask("CAP_KILL"));
+    expect(status.CapInh).toBe(mask("CAP_KILL"));
+    expect(status.NoNewPrivs).toBe("1");
+  });
+
+  it("root's capabilities are the config's; noNewPrivileges false leaves no_new_privs off", async ({ expect }) => {
+    const r = await inside("grep -E '^(CapEff|NoNewPrivs)' /proc/self/status > /out/status; mknod /tmp/sda b 8 0 2> /out/mknod; echo $? >> /out/mknod", (c) => {
+      c.process.capabilities = { bounding: ["CAP_CHOWN", "CAP_MKNOD"], effective: ["CAP_CHOWN", "CAP_MKNOD"], permitted: ["CAP_CHOWN", "CAP_MKNOD"] };
+      c.process.noNewPrivileges = false;
+      c.mounts.push({ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["mode=1777"] });
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("status")).toBe(`CapEff:\t${mask("CAP_CHOWN")}\nNoNewPrivs:\t0\n`);
+    // Device nodes are refused in every container.
+    expect(r.out("mknod")).toMatch(/Operation not permitted\n1\n$/);
+  });
+
+  it("hostname, mounts with their options, masked and read-only paths, read-only root, sysctl", async ({ expect }) => {
+    const data = mkdtempSync(join(BUNDLES_DIR, "data-"));
+    writeFileSync(join(data, "file"), "host data\n");
+    made.push({ dir: data, id: "", cleanup: () => rmSync(data, { recursive: true, force: true }) });
+    const r = await inside(
+      [
+        "hostname > /out/hostname",
+        "grep -E ' /(scratch|data|ro-data|proc/sys|) ' /proc/self/mountinfo | cut -d' ' -f5,6 > /out/mounts",
+        "stat -c '%a' /scratch > /out/scratch-mode",
+        "df -k /scratch | tail -1 | awk '{print $2}' > /out/scratch-size",
+        "cat /ro-data/file > /out/ro-read; { echo x > /ro-data/file; } 2> /out/ro-write; echo $? >> /out/ro-write",
+        "echo rw > /data/new; echo $? > /out/rw-write",
+        "{ cat /proc/keys; cat /proc/timer_list; } > /out/keys 2>&1",
+        "ls /sys/firmware | wc -l > /out/firmware",
+        "{ echo 1 > /proc/sys/kernel/domainname; } 2> /out/procsys; echo $? >> /out/procsys",
+        "touch /newfile 2> /out/rootfs; echo $? >> /out/rootfs",
+        "cat /proc/sys/net/ipv4/ip_unprivileged_port_start > /out/sysctl",
+      ].join("; "),
+      (c) => {
+        c.hostname = "conformance";
+        c.mounts.push(
+          { destination: "/scratch", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1770", "size=2m"] },
+          { destination: "/data", type: "bind", source: data, options: ["rbind", "rw"] },
+          { destination: "/ro-data", type: "bind", source: data, options: ["bind", "ro"] },
+        );
+        c.linux.sysctl = { "net.ipv4.ip_unprivileged_port_start": "80" };
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("hostname")).toBe("conformance\n");
+    expect(r.out("scratch-mode")).toBe("1770\n");
+    expect(r.out("scratch-size")).toBe("2048\n");
+    const mounts = r.out("mounts");
+    expect(mounts).toMatch(/^\/scratch rw,nosuid,nodev/m);
+    expect(mounts).toMatch(/^\/ro-data ro,nosuid/m);
+    expect(mounts).toMatch(/^\/proc\/sys ro,/m);
+    expect(mounts).toMatch(/^\/ ro,/m);
+    expect(r.out("ro-read")).toBe("host data\n");
+    expect(r.out("ro-write")).toMatch(/Read-only file system\n1\n$/);
+    expect(r.out("rw-write")).toBe("0\n");
+    expect(readFileSync(join(data, "new"), "utf8")).toBe("rw\n");
+    // Masked: the mask file (mode 000, empty) over them; without CAP_DAC_OVERRIDE not even openable.
+    expect(r.out("keys")).toBe("cat: can't open '/proc/keys': Permission denied\ncat: can't open '/proc/timer_list': Permission denied\n");
+    expect(r.out("firmware")).toBe("0\n");
+    expect(r.out("procsys")).toMatch(/Read-only file system\n1\n$/);
+    expect(r.out("rootfs")).toMatch(/Read-only file system\n1\n$/);
+    expect(existsSync(join(busyboxRootfs(), "newfile"))).toBe(false);
+    expect(r.out("sysctl")).toBe("80\n");
+  });
+
+  it("cgroup limits: memory, pids and cpu are the container's, and hold", async ({ expect }) => {
+    const r = await inside(
+      [
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes > /out/memory 2>/dev/null || cat /sys/fs/cgroup/memory.max > /out/memory",
+        "cat /sys/fs/cgroup/pids/pids.max > /out/pids 2>/dev/null || cat /sys/fs/cgroup/pids.max > /out/pids",
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us > /out/cpu 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max > /out/cpu",
+        // Beyond pids.max: forks fail.
+        "(i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done) 2> /out/fork; echo $? >> /out/fork",
+      ].join("; "),
+      (c) => {
+        c.mounts.push({ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["ro", "nosuid", "noexec", "nodev"] });
+        c.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 10 }, cpu: { quota: 50000, period: 100000 } };
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("memory")).toBe(`${64 * 1024 * 1024}\n`);
+    expect(r.out("pids")).toBe("10\n");
+    expect(r.out("cpu")).toBe("50000\n");
+    expect(r.out("fork")).toMatch(/(Resource temporarily unavailable|can't fork)[\s\S]*\n[1-9]\d*\n$/);
+  });
+
+  it("the config's seccomp profile is applied with the policy: its denials reach the program", async ({ expect }) => {
+    const r = await inside("mkdir /tmp/d 2> /out/mkdir; echo $? >> /out/mkdir; echo ok > /out/after", (c) => {
+      c.mounts.push({ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["mode=1777"] });
+      c.linux.seccomp = {
+        defaultAction: "SCMP_ACT_ALLOW",
+        architectures: ["SCMP_ARCH_X86_64"],
+        syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+      };
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("mkdir")).toMatch(/Operation not permitted\n1\n$/);
+    expect(r.out("after")).toBe("ok\n");
+  });
+
+  it("a terminal: the console socket receives the pty's master, the program sees a tty of the config's size", async ({ expect }) => {
+    const out = mkdtempSync(join(BUNDLES_DIR, "tty-"));
+    const sock = join(out, "console.sock");
+    // Python receives the master (SCM_RIGHTS) and copies what the program writes.
+    const receiver = spawn("python3", [
+      "-c",
+      `import socket, os, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(c, 64, 1)
+out = b""
+while True:
+    try:
+        b = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+open(sys.argv[2], "wb").write(out)`,
+      sock,
+      join(out, "tty-output"),
+    ]);
+    const received = new Promise<void>((resolve) => receiver.once("exit", () => resolve()));
+    await new Promise<void>((resolve) => receiver.stdout.once("data", () => resolve()));
+    const b = makeBundle({
+      args: ["sh", "-c", "tty; stty size; echo done"],
+      config: (c) => {
+        c.process.terminal = true;
+        c.process.consoleSize = { height: 33, width: 101 };
+      },
+    });
+    made.push({ ...b, cleanup: () => (b.cleanup(), rmSync(out, { recursive: true, force: true })) });
+    const cr = await runtime(["create", "--bundle", b.dir, "--console-socket", sock, b.id]);
+    expect(cr.code, cr.stderr).toBe(0);
+    expect((await runtime(["start", b.id])).code).toBe(0);
+    await received;
+    const text = readFileSync(join(out, "tty-output"), "utf8").replace(/\r/g, "");
+    expect(text).toMatch(/^\/dev\/(pts\/\d+|console)\n33 101\ndone\n$/);
+    expect((await runtime(["delete", "--force", b.id])).code).toBe(0);
+
+    const noSock = await runtime(["create", "--bundle", b.dir, `${b.id}-x`]);
+    expect(noSock.code).toBe(1);
+    expect(noSock.stderr).toContain("--console-socket");
+  });
+});

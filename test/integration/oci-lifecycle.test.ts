@@ -1,0 +1,237 @@
+// The OCI lifecycle as runc's callers drive it: create → start → (kill) → delete, each
+// transition and its errors, exit statuses as runc's, state JSON as the spec's, and nothing
+// left behind. The containers run the busybox rootfs the tests build (helpers/bundle.ts).
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, it } from "vitest";
+import { BUNDLES_DIR, busyboxRootfs, makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
+import type { Bundle } from "../helpers/bundle.js";
+import { pollFor } from "../helpers/sandbox.js";
+
+busyboxRootfs();
+
+/** A bundle whose /out is a host directory the container writes its findings to. */
+function outBundle(args: string[], config?: (c: any) => void): Bundle & { out: string; read(name: string): string } {
+  const out = mkdtempSync(join(BUNDLES_DIR, "out-"));
+  const b = makeBundle({
+    args,
+    config: (c) => {
+      c.mounts.push({ destination: "/out", type: "bind", source: out, options: ["rbind", "rw"] });
+      config?.(c);
+    },
+  });
+  return {
+    ...b,
+    out,
+    read: (name) => readFileSync(join(out, name), "utf8"),
+    cleanup: () => {
+      b.cleanup();
+      rmSync(out, { recursive: true, force: true });
+    },
+  };
+}
+
+const made: Bundle[] = [];
+afterAll(async () => {
+  for (const b of made) {
+    await runtime(["delete", "--force", b.id]);
+    b.cleanup();
+  }
+});
+
+function track<T extends Bundle>(b: T): T {
+  made.push(b);
+  return b;
+}
+
+async function state(id: string): Promise<Record<string, unknown>> {
+  const r = await runtime(["state", id]);
+  if (r.code !== 0) throw new Error(`state ${id}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+/** Waits until the container has stopped (its program exited). */
+async function stopped(id: string): Promise<void> {
+  const ok = await pollFor(async () => ((await state(id)).status === "stopped" ? true : undefined), 10000);
+  if (!ok) throw new Error(`${id} did not stop`);
+}
+
+describe("OCI lifecycle", () => {
+  it("create holds the program, start runs it, state follows, delete removes everything", async ({ expect }) => {
+    const b = track(outBundle(["sh", "-c", "echo ran > /out/ran; echo $$ > /out/pid"]));
+    const pidFile = join(b.dir, "init.pid");
+    const c = await runtime(["create", "--bundle", b.dir, "--pid-file", pidFile, b.id]);
+    expect(c.code, c.stderr).toBe(0);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    const s1 = await state(b.id);
+    expect(Object.keys(s1).sort()).toEqual(["bundle", "created", "id", "ociVersion", "owner", "pid", "rootfs", "status"]);
+    expect(s1).toMatchObject({ id: b.id, status: "created", pid, bundle: b.dir, rootfs: busyboxRootfs() });
+    expect(existsSync(`/proc/${pid}`)).toBe(true);
+    // Held: nothing ran yet.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(join(b.out, "ran"))).toBe(false);
+
+    const s = await runtime(["start", b.id]);
+    expect(s.code, s.stderr).toBe(0);
+    await stopped(b.id);
+    expect(b.read("ran")).toBe("ran\n");
+    // init is PID 1 of the container's namespace; the program is its child.
+    expect(b.read("pid")).toBe("2\n");
+    expect(await state(b.id)).toMatchObject({ status: "stopped", pid: 0 });
+
+    const cgroups = readFileSync(`/run/runsc-ts-test/${b.id}/state.json`, "utf8");
+    const dirs = (JSON.parse(cgroups) as { cgroups: string[] }).cgroups;
+    expect(dirs.length).toBeGreaterThan(0);
+    const d = await runtime(["delete", b.id]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(existsSync(join(STATE_ROOT, b.id))).toBe(false);
+    for (const dir of dirs) expect(existsSync(dir), dir).toBe(false);
+    const gone = await runtime(["state", b.id]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain(`container "${b.id}" does not exist`);
+  });
+
+  it("gives runc's exit statuses for the errors its callers rely on", async ({ expect }) => {
+    const b = track(outBundle(["sleep", "100"]));
+    expect((await runtime(["delete", "--force", "no-such-container"])).code).toBe(0);
+    const del = await runtime(["delete", "no-such-container"]);
+    expect(del.code).toBe(1);
+    expect((await runtime(["start", "no-such-container"])).code).toBe(1);
+    expect((await runtime(["state", "no-such-container"])).code).toBe(1);
+    const bad = await runtime(["create", "--bundle", b.dir, "a/b"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("invalid container id");
+
+    expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+    const dup = await runtime(["create", "--bundle", b.dir, b.id]);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain("already exists");
+    expect((await runtime(["start", b.id])).code).toBe(0);
+    const again = await runtime(["start", b.id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/cannot start an already running container/);
+    const busy = await runtime(["delete", b.id]);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(/not stopped: running/);
+
+    expect((await runtime(["kill", b.id, "KILL"])).code).toBe(0);
+    await stopped(b.id);
+    const late = await runtime(["kill", b.id, "9"]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toContain("container not running");
+    expect((await runtime(["delete", b.id])).code).toBe(0);
+  });
+
+  it("kill passes a signal by number or name to the program, and --all reaches every process", async ({ expect }) => {
+    const b = track(outBundle(["sh", "-c", 'trap "echo usr1 >> /out/got" USR1; trap "echo term >> /out/got; exit 7" TERM; echo ready > /out/ready; while :; do sleep 0.05; done']));
+    expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+    expect((await runtime(["start", b.id])).code).toBe(0);
+    await pollFor(() => (existsSync(join(b.out, "ready")) ? true : undefined), 5000);
+    expect((await runtime(["kill", b.id, "10"])).code).toBe(0);
+    await pollFor(() => (existsSync(join(b.out, "got")) && b.read("got").includes("usr1") ? true : undefined), 5000);
+    expect((await runtime(["kill", b.id, "SIGTERM"])).code).toBe(0);
+    await stopped(b.id);
+    expect(b.read("got")).toBe("usr1\nterm\n");
+    const bad = await runtime(["kill", b.id, "NOSUCHSIG"]);
+    expect(bad.code).toBe(1);
+
+    const c = track(outBundle(["sh", "-c", "sleep 100 & sleep 100 & echo ready > /out/ready; wait"]));
+    expect((await runtime(["create", "--bundle", c.dir, c.id])).code).toBe(0);
+    expect((await runtime(["start", c.id])).code).toBe(0);
+    await pollFor(() => (existsSync(join(c.out, "ready")) ? true : undefined), 5000);
+    const ps = await runtime(["ps", "--format", "json", c.id]);
+    const pids = JSON.parse(ps.stdout) as number[];
+    // init, sh and two sleeps: host PIDs, as `docker top` needs.
+    expect(pids.length).toBe(4);
+    for (const p of pids) expect(existsSync(`/proc/${p}`), String(p)).toBe(true);
+    expect((await runtime(["kill", "--all", c.id, "KILL"])).code).toBe(0);
+    await stopped(c.id);
+    for (const p of pids) expect(await pollFor(() => (existsSync(`/proc/${p}/stat`) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z") ? undefined : true), 5000)).toBe(true);
+  });
+
+  it("a failing create says why, names the field, writes Docker's JSON log line, and leaves nothing", async ({ expect }) => {
+    const missing = track(outBundle(["no-such-program"]));
+    const log = join(missing.dir, "log.json");
+    const r = await runtime(["--log", log, "--log-format", "json", "create", "--bundle", missing.dir, missing.id]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('exec: "no-such-program": executable file not found in $PATH');
+    const line = JSON.parse(readFileSync(log, "utf8").trim().split("\n").pop()!) as Record<string, string>;
+    expect(line.level).toBe("error");
+    expect(line.msg).toContain("executable file not found");
+    expect(Number.isNaN(Date.parse(line.time!))).toBe(false);
+    expect(existsSync(join(STATE_ROOT, missing.id))).toBe(false);
+    expect(existsSync(`/sys/fs/cgroup/pids/runsc-ts/${missing.id}`)).toBe(false);
+
+    const bad = track(outBundle(["true"], (c) => c.mounts.push({ destination: "relative/path", type: "tmpfs", source: "tmpfs" })));
+    const e = await runtime(["create", "--bundle", bad.dir, bad.id]);
+    expect(e.code).toBe(1);
+    expect(e.stderr).toMatch(/config\.json: mounts\[\d+\]\.destination: expected an absolute path/);
+    expect(existsSync(join(STATE_ROOT, bad.id))).toBe(false);
+
+    const sys = await runtime(["--systemd-cgroup", "create", "--bundle", bad.dir, bad.id]);
+    expect(sys.code).not.toBe(0);
+    expect(sys.stderr).toMatch(/--systemd-cgroup: .*systemd/);
+  });
+
+  it("run waits for the program, returns its status and deletes the container", async ({ expect }) => {
+    const b = track(outBundle(["sh", "-c", "echo out; echo err >&2; exit 42"]));
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code).toBe(42);
+    expect(r.stdout).toBe("out\n");
+    expect(r.stderr).toBe("err\n");
+    expect(existsSync(join(STATE_ROOT, b.id))).toBe(false);
+  });
+
+  it("runs the hooks in order, each with the state of its moment on stdin", async ({ expect }) => {
+    const b = track(outBundle(["sh", "-c", "echo program >> /out/order"]));
+    const hook = join(b.out, "hook.sh");
+    writeFileSync(hook, `#!/bin/sh\necho "$1 $(cat)" >> ${b.out}/order\n`, { mode: 0o755 });
+    const config = JSON.parse(readFileSync(join(b.dir, "config.json"), "utf8"));
+    config.hooks = Object.fromEntries(["prestart", "createRuntime", "poststart", "poststop"].map((k) => [k, [{ path: hook, args: ["hook", k] }]]));
+    writeFileSync(join(b.dir, "config.json"), JSON.stringify(config));
+    expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+    expect((await runtime(["start", b.id])).code).toBe(0);
+    await stopped(b.id);
+    expect((await runtime(["delete", b.id])).code).toBe(0);
+    const lines = b.read("order").trim().split("\n");
+    // The program runs between start and poststart's end: its line may fall either side of poststart's.
+    expect(lines.filter((l) => l !== "program").map((l) => l.split(" ")[0])).toEqual(["prestart", "createRuntime", "poststart", "poststop"]);
+    expect(lines.indexOf("program")).toBeGreaterThan(1);
+    const seen = Object.fromEntries(lines.filter((l) => l !== "program").map((l) => [l.split(" ")[0], JSON.parse(l.slice(l.indexOf(" ") + 1)) as Record<string, unknown>]));
+    expect(seen.prestart).toMatchObject({ id: b.id, status: "creating", bundle: b.dir });
+    expect(seen.prestart!.pid).toBeGreaterThan(0);
+    expect(seen.createRuntime).toMatchObject({ status: "creating" });
+    expect(seen.poststart).toMatchObject({ status: "running" });
+    expect(seen.poststop).toMatchObject({ status: "stopped" });
+
+    const failing = track(outBundle(["true"], (c) => (c.hooks = { prestart: [{ path: "/bin/false" }] })));
+    const f = await runtime(["create", "--bundle", failing.dir, failing.id]);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain("hooks.prestart[0] /bin/false: exit status 1");
+    expect(existsSync(join(STATE_ROOT, failing.id))).toBe(false);
+  });
+
+  it("concurrent commands on one container take turns: one start wins, every delete --force succeeds", async ({ expect }) => {
+    const b = track(outBundle(["sh", "-c", "echo x >> /out/runs; sleep 100"]));
+    expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+    const starts = await Promise.all([1, 2, 3, 4].map(() => runtime(["start", b.id])));
+    expect(starts.filter((s) => s.code === 0).length).toBe(1);
+    await pollFor(() => (existsSync(join(b.out, "runs")) ? true : undefined), 5000);
+    expect(b.read("runs")).toBe("x\n");
+    const dels = await Promise.all([1, 2, 3].map(() => runtime(["delete", "--force", b.id])));
+    expect(dels.map((d) => d.code)).toEqual([0, 0, 0]);
+    expect(existsSync(join(STATE_ROOT, b.id))).toBe(false);
+  });
+
+  it("list shows containers as table, json and ids", async ({ expect }) => {
+    const b = track(outBundle(["sleep", "100"]));
+    expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+    const table = await runtime(["list"]);
+    expect(table.stdout.split("\n")[0]).toMatch(/^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED\s+OWNER$/);
+    expect(table.stdout).toMatch(new RegExp(`^${b.id}\\s+\\d+\\s+created\\s+${b.dir}`, "m"));
+    const json = JSON.parse((await runtime(["list", "--format", "json"])).stdout) as { id: string; status: string }[];
+    expect(json.find((s) => s.id === b.id)?.status).toBe("created");
+    expect((await runtime(["list", "-q"])).stdout.split("\n")).toContain(b.id);
+    expect((await runtime(["delete", b.id])).code).toBe(0);
+  });
+});
