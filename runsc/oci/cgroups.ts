@@ -160,14 +160,14 @@ export function applyResources(cg: ContainerCgroups, r: Resources | undefined): 
     if (mem?.swap !== undefined && existsSync(join(cg.dirs[0]!, "memory.swap.max"))) {
       set(cg, "memory.swap.max", num(mem.swap) < 0 ? "max" : Math.max(0, num(mem.swap) - num(mem.limit ?? 0)));
     }
-    if (cpu?.shares !== undefined && num(cpu.shares) > 0) set(cg, "cpu.weight", Math.round(1 + ((num(cpu.shares) - 2) * 9999) / 262142));
+    if (cpu?.shares !== undefined && num(cpu.shares) > 0) set(cg, "cpu.weight", 1 + Math.floor(((num(cpu.shares) - 2) * 9999) / 262142));
     if (cpu?.quota !== undefined || cpu?.period !== undefined) {
       const quota = cpu.quota === undefined || num(cpu.quota) <= 0 ? "max" : String(cpu.quota);
       set(cg, "cpu.max", `${quota} ${cpu.period ?? 100000}`);
     }
     if (cpu?.cpus) set(cg, "cpuset.cpus", cpu.cpus);
     if (cpu?.mems) set(cg, "cpuset.mems", cpu.mems);
-    if (r.pids !== undefined) set(cg, "pids.max", num(r.pids.limit) <= 0 ? "max" : r.pids.limit);
+    if (r.pids !== undefined && num(r.pids.limit) !== 0) set(cg, "pids.max", num(r.pids.limit) < 0 ? "max" : r.pids.limit);
     if (r.blockIO?.weight !== undefined) set(cg, "io.weight", r.blockIO.weight, true);
     return;
   }
@@ -180,7 +180,8 @@ export function applyResources(cg: ContainerCgroups, r: Resources | undefined): 
   if (cpu?.quota !== undefined) set(cg, "cpu.cfs_quota_us", num(cpu.quota) <= 0 ? -1 : cpu.quota);
   if (cpu?.cpus) set(cg, "cpuset.cpus", cpu.cpus);
   if (cpu?.mems) set(cg, "cpuset.mems", cpu.mems);
-  if (r.pids !== undefined) set(cg, "pids.max", num(r.pids.limit) <= 0 ? "max" : r.pids.limit);
+  // As runc: 0 leaves the limit as it is, a negative one lifts it.
+  if (r.pids !== undefined && num(r.pids.limit) !== 0) set(cg, "pids.max", num(r.pids.limit) < 0 ? "max" : r.pids.limit);
   if (r.blockIO?.weight !== undefined) set(cg, "blkio.weight", r.blockIO.weight, true);
   if (r.devices !== undefined && dirFor(cg, "devices.allow") !== undefined) {
     for (const d of r.devices) {

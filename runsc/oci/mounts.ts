@@ -118,25 +118,32 @@ export function parseMountOptions(options: readonly string[], field: string): Pa
 export function resolveInRoot(rootfs: string, path: string): string {
   let done: string[] = [];
   let todo = path.split("/").filter((c) => c !== "" && c !== ".");
+  let missing = false;
   for (let links = 0; todo.length > 0; ) {
     const c = todo.shift()!;
     if (c === "..") {
       done.pop();
       continue;
     }
-    const host = join(rootfs, ...done, c);
+    // Beneath a missing component nothing is a symlink, and ".." still stops at the root.
+    if (missing) {
+      done.push(c);
+      continue;
+    }
     let st;
     try {
-      st = lstatSync(host);
+      st = lstatSync(join(rootfs, ...done, c));
     } catch {
-      return "/" + [...done, c, ...todo].join("/");
+      missing = true;
+      done.push(c);
+      continue;
     }
     if (!st.isSymbolicLink()) {
       done.push(c);
       continue;
     }
     if (++links > 40) throw new Error(`${path}: too many levels of symbolic links in the rootfs`);
-    const target = readlinkSync(host);
+    const target = readlinkSync(join(rootfs, ...done, c));
     if (isAbsolute(target)) done = [];
     todo = [...target.split("/").filter((x) => x !== "" && x !== "."), ...todo];
   }

@@ -85,8 +85,10 @@ describe("applyResources on cgroup v1", () => {
     expect(read(cpu, "cpu.cfs_period_us")).toBe("");
   });
 
-  it.each([0, -1])("writes max for a pids limit of %d", (limit) => {
-    applyResources(cg, { pids: { limit } });
+  it("writes max for a pids limit of -1, and leaves the limit alone for 0 (runc's meaning)", () => {
+    applyResources(cg, { pids: { limit: 0 } });
+    expect(read(pids, "pids.max")).toBe("");
+    applyResources(cg, { pids: { limit: -1 } });
     expect(read(pids, "pids.max")).toBe("max");
   });
 
@@ -181,11 +183,18 @@ describe("applyResources on cgroup v2", () => {
     expect(read(dir, "cpu.weight")).toBe("10000");
   });
 
-  it.each([0, -1])("writes max for a pids limit of %d", (limit) => {
+  it("lifts the pids limit for -1 and keeps it for 0", () => {
     applyResources(cg, { pids: { limit: 100 } });
     expect(read(dir, "pids.max")).toBe("100");
-    applyResources(cg, { pids: { limit } });
+    applyResources(cg, { pids: { limit: 0 } });
+    expect(read(dir, "pids.max")).toBe("100");
+    applyResources(cg, { pids: { limit: -1 } });
     expect(read(dir, "pids.max")).toBe("max");
+  });
+
+  it("converts cpu shares to a weight as runc does (integer division)", () => {
+    applyResources(cg, { cpu: { shares: 1024 } });
+    expect(read(dir, "cpu.weight")).toBe("39");
   });
 });
 

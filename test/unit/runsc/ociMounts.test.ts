@@ -163,6 +163,12 @@ describe("resolveInRoot", () => {
     expect(() => resolveInRoot(root, "/loop1/x")).toThrow(/too many levels of symbolic links/);
   });
 
+  it("stops .. at the rootfs's root beneath a component that does not exist", () => {
+    symlinkSync("nothere/../../../../../etc", join(root, "a"));
+    expect(resolveInRoot(root, "/a/x")).toBe("/etc/x");
+    expect(resolveInRoot(root, "/missing/../../../../host")).toBe("/host");
+  });
+
   it("keeps the components that do not exist yet", () => {
     expect(resolveInRoot(root, "/etc/missing/deeper")).toBe("/etc/missing/deeper");
     symlinkSync("/run/systemd/resolve/stub-resolv.conf", join(root, "etc/resolv.conf"));
