@@ -24,6 +24,8 @@ export interface SpawnOptions {
    * signal: init ends when its control socket hangs up instead.
    */
   orphan?: boolean;
+  /** Namespaces to join rather than make: an open nsfs file each, with its CLONE_NEW* type. */
+  join?: { fd: number; type: number }[];
 }
 
 export interface Spawned {

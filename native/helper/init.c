@@ -296,6 +296,36 @@ static int next_event(int sfd, struct signalfd_siginfo *out) {
   }
 }
 
+// Kills every descendant (they are our children, as we are their subreaper) until none is left.
+static void kill_descendants(void) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  for (;;) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;  // no /proc to find them in: the runtime's delete ends the cgroup
+    {
+      char buf[4096];
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      buf[n > 0 ? n : 0] = 0;
+      for (char *p = buf; *p;) {
+        long pid = strtol(p, &p, 10);
+        if (pid > 0) kill((pid_t)pid, SIGKILL);
+        while (*p == ' ' || *p == '\n') p++;
+      }
+    }
+    if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD) return;
+  }
+}
+
+// Exits with the workload's status. As PID 1 the kernel ends the namespace with us;
+// otherwise (a joined PID namespace) we end what the workload left first.
+static void end(int status) __attribute__((noreturn));
+static void end(int status) {
+  if (getpid() != 1) kill_descendants();
+  _exit(status);
+}
+
 static int forward_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 
 int main(void) {
@@ -556,6 +586,9 @@ int main(void) {
     if (next_event(sfd, 0) != 'R') _exit(125);
   }
 
+  // In a PID namespace joined by path (a pod's), init is not its PID 1: what the workload
+  // leaves behind becomes ours, and ends with us (end()).
+  if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail("subreaper: %s", strerror(errno));
   pid_t child = fork();
   if (child < 0) fail("fork: %s", strerror(errno));
   if (child == 0) {
@@ -570,7 +603,7 @@ int main(void) {
     int sig;
     if (hold) {
       struct signalfd_siginfo ssi;
-      if (next_event(sfd, &ssi) != 'S') _exit(125);  // the monitor is gone: fail closed
+      if (next_event(sfd, &ssi) != 'S') end(125);  // the monitor is gone: fail closed
       sig = (int)ssi.ssi_signo;
       si.si_code = ssi.ssi_code;
     } else {
@@ -588,8 +621,8 @@ int main(void) {
     while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
       if (p != child) continue;
       // The workload is done: exiting tears the PID namespace down with it.
-      if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
-      if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+      if (WIFEXITED(status)) end(WEXITSTATUS(status));
+      if (WIFSIGNALED(status)) end(128 + WTERMSIG(status));
     }
   }
 }

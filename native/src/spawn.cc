@@ -110,7 +110,17 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
 }
 
 // Runs in the cloned child: async-signal-safe calls only.
-[[noreturn]] void ChildMain(int ctl, int init_fd, int tty, bool orphan) {
+// A namespace the sandbox joins instead of making: an open nsfs file and its CLONE_NEW* type.
+struct Join {
+  int fd;
+  int type;
+};
+
+[[noreturn]] void ChildMain(int ctl, int init_fd, int tty, bool orphan, const std::vector<Join>& joins) {
+  // Namespaces given by path (OCI linux.namespaces[].path), first: the descriptors are
+  // still where the parent had them.
+  for (const Join& j : joins)
+    if (j.type != CLONE_NEWPID && setns(j.fd, j.type) < 0) ChildFail(ctl, errno);
   // Signals: Node ignores SIGPIPE and blocks others; the sandbox starts from defaults.
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
@@ -237,6 +247,18 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // Outlives us (OCI create): no parent-death signal; the holder of the control socket
   // stands in for it (init ends when that socket hangs up).
   bool orphan = hold && o.Has("orphan") && o.Get("orphan").ToBoolean().Value();
+  // Namespaces to join ({fd, type}); a PID namespace is entered for the clone below.
+  std::vector<Join> joins;
+  int join_pid = -1;
+  if (o.Has("join") && o.Get("join").IsArray()) {
+    Napi::Array a = o.Get("join").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Object j = a.Get(i).As<Napi::Object>();
+      Join k = {j.Get("fd").As<Napi::Number>().Int32Value(), j.Get("type").As<Napi::Number>().Int32Value()};
+      if (k.type == CLONE_NEWPID) join_pid = k.fd;
+      joins.push_back(k);
+    }
+  }
 
   std::string err;
   int init_fd = InitMemfd(init_path, &err);
@@ -250,10 +272,28 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
 
+  // Joining a PID namespace: this thread's children are made in it (setns affects the
+  // calling thread's pid_ns_for_children only), and it goes back to its own right after.
+  int own_pid_ns = -1;
+  if (join_pid >= 0) {
+    own_pid_ns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (own_pid_ns < 0 || setns(join_pid, CLONE_NEWPID) < 0) {
+      int e = errno;
+      if (own_pid_ns >= 0) close(own_pid_ns);
+      close(sv[0]);
+      close(sv[1]);
+      ThrowErrno(env, e, "setns", "pid namespace");
+      return env.Undefined();
+    }
+  }
   int pidfd = -1;
   long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
-  if (pid == 0) ChildMain(sv[1], init_fd, tty, orphan);
+  if (pid == 0) ChildMain(sv[1], init_fd, tty, orphan, joins);
   int clone_errno = errno;
+  if (own_pid_ns >= 0) {
+    setns(own_pid_ns, CLONE_NEWPID);
+    close(own_pid_ns);
+  }
   close(sv[1]);
   if (pid < 0) {
     close(sv[0]);

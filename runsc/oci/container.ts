@@ -110,17 +110,44 @@ async function containerPolicy(config: OciConfigDoc, fallback: string | undefine
   return { name, policy };
 }
 
-/** Namespace flags and id maps from linux.namespaces; joining one by path is not supported yet. */
-function namespaces(config: OciConfigDoc, network: "none" | "host"): { flags: number; uidMap: string; gidMap: string; ownNet: boolean } {
+/** Namespaces a container may join by path (a pod's): the rest are always its own. */
+const JOINABLE = new Set(["pid", "network", "ipc", "uts"]);
+
+interface Namespaces {
+  flags: number;
+  /** Paths of namespaces to join, with their CLONE_NEW* type. */
+  join: { path: string; type: number }[];
+  uidMap: string;
+  gidMap: string;
+  /** A network namespace of the container's own (its loopback is brought up). */
+  ownNet: boolean;
+}
+
+/** Namespace flags, namespaces to join and id maps, from linux.namespaces. */
+function namespaces(config: OciConfigDoc, network: "none" | "host"): Namespaces {
   const linux = config.linux ?? {};
   let flags = 0;
+  const join: Namespaces["join"] = [];
   (linux.namespaces ?? []).forEach((ns, i) => {
-    if (ns.path !== undefined) throw new OciConfigError("config.json", [`linux.namespaces[${i}].path: joining an existing ${ns.type} namespace is not supported yet`]);
     const flag = NS_FLAGS[ns.type];
     if (flag === undefined) throw new OciConfigError("config.json", [`linux.namespaces[${i}].type: a ${ns.type} namespace is not supported yet`]);
-    flags |= flag;
+    if (ns.path === undefined) {
+      flags |= flag;
+    } else if (!JOINABLE.has(ns.type)) {
+      throw new OciConfigError("config.json", [`linux.namespaces[${i}].path: joining a ${ns.type} namespace is not supported (runsc-ts joins pid, network, ipc and uts ones)`]);
+    } else {
+      join.push({ path: ns.path, type: flag });
+    }
   });
-  if (!(flags & NS_FLAGS.pid!)) throw new OciConfigError("config.json", ["linux.namespaces: runsc-ts needs a pid namespace of the container's own (its init is PID 1 there)"]);
+  if (!(flags & NS_FLAGS.pid!) && !join.some((j) => j.type === NS_FLAGS.pid)) {
+    throw new OciConfigError("config.json", ["linux.namespaces: runsc-ts needs a pid namespace, new or joined (the host's is not supported)"]);
+  }
+  if (join.length > 0 && flags & NS_FLAGS.user!) {
+    throw new OciConfigError("config.json", ["linux.namespaces: joining namespaces from a new user namespace is not supported yet"]);
+  }
+  if (network === "none" && join.some((j) => j.type === NS_FLAGS.network)) {
+    throw new OciConfigError("config.json", ["linux.namespaces: the policy's network none refuses a network namespace joined by path"]);
+  }
   // The mount tree is always the container's own.
   flags |= NS_FLAGS.mount!;
   // network none (the policy's or --network's) may only take away: a namespace of its own.
@@ -130,7 +157,7 @@ function namespaces(config: OciConfigDoc, network: "none" | "host"): { flags: nu
     if (m === undefined || m.length === 0) throw new OciConfigError("config.json", [`linux.${field}: missing (a user namespace needs its mappings)`]);
     return m.map((e) => `${e.containerID} ${e.hostID} ${e.size}\n`).join("");
   };
-  return { flags, uidMap: map(linux.uidMappings, "uidMappings"), gidMap: map(linux.gidMappings, "gidMappings"), ownNet: (flags & NS_FLAGS.network!) !== 0 };
+  return { flags, join, uidMap: map(linux.uidMappings, "uidMappings"), gidMap: map(linux.gidMappings, "gidMappings"), ownNet: (flags & NS_FLAGS.network!) !== 0 };
 }
 
 /** Writes a file atomically (pid files: a reader never sees it half written). */
@@ -222,6 +249,14 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     ];
     let spawned;
     try {
+      for (const j of ns.join) {
+        try {
+          fds.push(openSync(j.path, "r"));
+        } catch (err) {
+          throw new ContainerError(`namespace ${j.path}: ${(err as Error).message}`);
+        }
+      }
+      const joinFds = ns.join.map((j, i) => ({ fd: fds[fds.length - ns.join.length + i]!, type: j.type }));
       spawned = native.spawn({
         initPath: initPath(),
         cloneFlags: ns.flags,
@@ -232,6 +267,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         ...(pty !== undefined ? { tty: pty.slave } : {}),
         hold: true,
         orphan: true,
+        ...(joinFds.length > 0 ? { join: joinFds } : {}),
       });
     } catch (err) {
       throw new ContainerError(`container setup failed: ${(err as Error).message}`);
