@@ -2,14 +2,23 @@
 // delete, list, ps. Flags and outputs are runc's, so that Docker, containerd, CRI-O and
 // podman can call runsc-ts where they call runc.
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { loadNative } from "../../native/index.js";
 import type { RuntimeOptions } from "../oci/container.js";
 import { containerPids, createContainer, deleteContainer, killContainer, parseSignal, startContainer } from "../oci/container.js";
+import type { Resources } from "../oci/cgroups.js";
+import { events, parseResources, setFrozen, updateContainer } from "../oci/control.js";
+import { execInContainer } from "../oci/exec.js";
 import { ContainerError, listIds, mustRead, ociState, readState } from "../oci/state.js";
 import { writeFully } from "../write.js";
 
 type Runtime = () => RuntimeOptions;
+
+/** The entries whose value is given. */
+function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 
 const out = (text: string): void => writeFully(1, text);
 const warn = (msg: string): void => writeFully(2, `runsc-ts: warning: ${msg}\n`);
@@ -166,5 +175,97 @@ export function ociCommands(runtime: Runtime): Command[] {
       out([header, ...lines.slice(1).filter((l) => keep.has(Number(l.trim().split(/\s+/)[col])))].join("\n") + "\n");
     });
 
-  return [create, start, run, state, kill, del, list, ps];
+  const collect = (v: string, prev: string[]): string[] => [...prev, v];
+  const exec = new Command("exec")
+    .description("run a new process in a running container (its namespaces, cgroups, policy and sentry)")
+    .option("-p, --process <file>", "the process as OCI process JSON (instead of ARGS)")
+    .option("-d, --detach", "return once the process has started", false)
+    .option("--pid-file <file>", "write the process's host PID there")
+    .option("--console-socket <path>", "a unix socket that receives the terminal's master")
+    .option("-t, --tty", "give the process a terminal", false)
+    .option("--cwd <dir>", "its working directory")
+    .option("-e, --env <K=V>", "an environment variable (repeatable)", collect, [])
+    .option("-u, --user <uid[:gid]>", "its user")
+    .option("-c, --cap <cap>", "add a capability (repeatable)", collect, [])
+    .option("--no-new-privs", "set no_new_privs", false)
+    .option("--preserve-fds <n>", "pass this many descriptors beyond stdio", "0")
+    .argument("<container-id>")
+    .argument("[args...]")
+    .passThroughOptions()
+    .action(async (id: string, args: string[], f: { process?: string; detach: boolean; pidFile?: string; consoleSocket?: string; tty: boolean; cwd?: string; env: string[]; user?: string; cap: string[]; newPrivs: boolean; noNewPrivs?: boolean; preserveFds: string }) => {
+      if (f.preserveFds !== "0") throw new ContainerError("--preserve-fds: passing descriptors beyond stdio is not supported yet");
+      const status = await execInContainer(runtime(), {
+        id,
+        args,
+        env: f.env,
+        caps: f.cap,
+        noNewPrivs: f.newPrivs === false || f.noNewPrivs === true,
+        tty: f.tty,
+        detach: f.detach,
+        ...(f.process !== undefined ? { processFile: f.process } : {}),
+        ...(f.cwd !== undefined ? { cwd: f.cwd } : {}),
+        ...(f.user !== undefined ? { user: f.user } : {}),
+        ...(f.pidFile !== undefined ? { pidFile: f.pidFile } : {}),
+        ...(f.consoleSocket !== undefined ? { consoleSocket: f.consoleSocket } : {}),
+      });
+      process.exit(status);
+    });
+
+  const pause = new Command("pause")
+    .description("freeze every process of a container")
+    .argument("<container-id>")
+    .action(async (id: string) => setFrozen(runtime().root, id, true));
+  const resume = new Command("resume")
+    .description("thaw a paused container")
+    .argument("<container-id>")
+    .action(async (id: string) => setFrozen(runtime().root, id, false));
+
+  const update = new Command("update")
+    .description("change a running container's resources (memory, cpu, pids)")
+    .option("-r, --resources <file>", "linux.resources as JSON; - reads stdin")
+    .option("--memory <bytes>", "memory limit")
+    .option("--memory-swap <bytes>", "memory plus swap limit")
+    .option("--memory-reservation <bytes>", "memory soft limit")
+    .option("--cpu-shares <n>", "CPU shares")
+    .option("--cpu-quota <us>", "CPU CFS quota")
+    .option("--cpu-period <us>", "CPU CFS period")
+    .option("--cpuset-cpus <list>", "CPUs allowed")
+    .option("--cpuset-mems <list>", "memory nodes allowed")
+    .option("--pids-limit <n>", "maximum number of processes")
+    .argument("<container-id>")
+    .action(async (id: string, f: Record<string, string | undefined>) => {
+      let r: Resources = {};
+      if (f.resources !== undefined) {
+        r = parseResources(f.resources === "-" ? readFileSync(0, "utf8") : readFileSync(f.resources, "utf8"), f.resources === "-" ? "stdin" : f.resources);
+      }
+      const n = (flag: string): number | undefined => {
+        const v = f[flag];
+        if (v === undefined) return undefined;
+        if (!/^-?\d+$/.test(v)) throw new ContainerError(`--${flag.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}: expected an integer, got ${JSON.stringify(v)}`);
+        return Number(v);
+      };
+      const memory = { ...r.memory, ...defined({ limit: n("memory"), swap: n("memorySwap"), reservation: n("memoryReservation") }) };
+      const cpu = { ...r.cpu, ...defined({ shares: n("cpuShares"), quota: n("cpuQuota"), period: n("cpuPeriod"), cpus: f.cpusetCpus, mems: f.cpusetMems }) };
+      const pids = n("pidsLimit");
+      await updateContainer(runtime().root, id, {
+        ...r,
+        ...(Object.keys(memory).length > 0 ? { memory } : {}),
+        ...(Object.keys(cpu).length > 0 ? { cpu } : {}),
+        ...(pids !== undefined ? { pids: { limit: pids } } : {}),
+      });
+    });
+
+  const ev = new Command("events")
+    .description("print a container's statistics (and OOM kills) as JSON lines")
+    .option("--stats", "print one statistics event and exit", false)
+    .option("--interval <duration>", "time between statistics events (5s, 500ms)", "5s")
+    .argument("<container-id>")
+    .action(async (id: string, f: { stats: boolean; interval: string }) => {
+      const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(f.interval);
+      if (!m) throw new ContainerError(`--interval: expected a duration like 5s or 500ms, got ${JSON.stringify(f.interval)}`);
+      const ms = Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "m" ? 60000 : 1000);
+      await events(runtime().root, id, f.stats, Math.max(ms, 10), (e) => out(JSON.stringify(e) + "\n"));
+    });
+
+  return [create, start, run, state, kill, del, list, ps, exec, pause, resume, update, ev];
 }

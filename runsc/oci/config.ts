@@ -80,6 +80,9 @@ const Process = z.looseObject({
   selinuxLabel: z.string().optional(),
 });
 
+/** A process alone (exec --process). */
+export const OciProcessSchema = Process;
+
 export const NAMESPACE_TYPES = ["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"] as const;
 
 const Resources = z.looseObject({
@@ -89,6 +92,9 @@ const Resources = z.looseObject({
   blockIO: z.looseObject({ weight: z.number().int().optional() }).optional(),
   devices: z.array(z.looseObject({ allow: z.boolean(), type: z.string().optional(), major: Int64.optional(), minor: Int64.optional(), access: z.string().optional() })).optional(),
 });
+
+/** linux.resources alone (update --resources). */
+export const OciResourcesSchema = Resources;
 
 const Hook = z.looseObject({ path: AbsolutePath, args: z.array(z.string()).optional(), env: z.array(z.string()).optional(), timeout: z.number().int().min(1).optional() });
 const Hooks = z.looseObject({

@@ -236,6 +236,9 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       consolePath = readlinkSync(`/proc/self/fd/${pty.slave}`);
     }
 
+    // exec's processes get the same filter, served by the same monitor.
+    const filter = { op: "filter", program: compileFilterBytes(compiled.filter), flags: kernelAtLeast(native, 5, 19) ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0 } as const;
+    writeFileSync(join(dir, "filter.bin"), serialize(filter), { mode: 0o600 });
     const records: InitRecord[] = [
       ...(ns.flags & NS_FLAGS.uts! && config.hostname !== undefined ? [{ op: "hostname", name: config.hostname } as const] : []),
       ...(ns.ownNet ? [{ op: "loopbackUp" } as const] : []),
@@ -245,7 +248,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         ? [{ op: "rlimit", resource: 6, soft: BigInt(policy.process.maxProcesses), hard: BigInt(policy.process.maxProcesses) } as const]
         : []),
       { op: "hold" },
-      { op: "filter", program: compileFilterBytes(compiled.filter), flags: kernelAtLeast(native, 5, 19) ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0 },
+      filter,
     ];
     let spawned;
     try {
@@ -324,6 +327,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       initStart,
       monitorPid,
       cgroups: cg.dirs,
+      cgroupVersion: cg.version,
       ...(cg.freezer !== undefined ? { freezer: cg.freezer } : {}),
       ...(config.hooks?.poststop !== undefined ? { poststop: config.hooks.poststop } : {}),
     };
@@ -388,7 +392,7 @@ async function startMonitor(rt: RuntimeOptions, id: string, fds: readonly [numbe
 }
 
 /** Sends one command to a container's monitor; resolves with its answer line. */
-function askMonitor(root: string, id: string, cmd: string): Promise<string> {
+export function askMonitor(root: string, id: string, cmd: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const conn = createConnection(socketPath(root, id));
     let buf = "";

@@ -37,8 +37,9 @@ export interface ContainerState {
   /** Below: runsc-ts's own. init's start time (/proc/PID/stat field 22), against PID reuse. */
   initStart: number;
   monitorPid: number;
-  /** The container's cgroup directories, one per hierarchy (cgroups.ts). */
+  /** The container's cgroup directories, one per hierarchy (cgroups.ts), and their version. */
   cgroups: string[];
+  cgroupVersion: 1 | 2;
   /** The freezer's state file (v1 freezer.state or v2 cgroup.freeze), when there is one. */
   freezer?: string;
   /** poststop hooks, run by delete (config.json may be gone by then). */

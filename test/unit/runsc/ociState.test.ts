@@ -44,6 +44,7 @@ function state(patch: Partial<ContainerState> = {}): ContainerState {
     initStart: startTime(process.pid)!,
     monitorPid: 0,
     cgroups: [],
+    cgroupVersion: 1,
     ...patch,
   };
 }

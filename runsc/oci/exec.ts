@@ -1,0 +1,147 @@
+// exec: a new process in a running container — its namespaces (joined through init's),
+// its cgroups, its filter, served by its sentry. As with create, the process (an init of
+// its own, holding the program until the sentry serves it) is our child, so that a shim
+// that runs `exec --detach` inherits it and reaps its status. The container's monitor takes
+// its listener and control socket from us (pidfd_getfd) and starts it.
+import { readFileSync, readlinkSync, writeFileSync, renameSync, openSync } from "node:fs";
+import { dirname, join, resolve as resolvePath } from "node:path";
+import { deserialize } from "node:v8";
+import { initPath, loadNative } from "../../native/index.js";
+import type { InitRecord } from "../sandbox/initConfig.js";
+import { encodeInitConfig } from "../sandbox/initConfig.js";
+import type { OciConfigDoc } from "./config.js";
+import { OciConfigError, OciProcessSchema, fieldPath } from "./config.js";
+import type { RuntimeOptions } from "./container.js";
+import { askMonitor, readBundleConfig } from "./container.js";
+import type { OciProcess } from "./process.js";
+import { processRecords } from "./process.js";
+import { containerDir, ContainerError, currentStatus, mustRead } from "./state.js";
+
+// include/uapi/linux/sched.h
+const JOINED: readonly [string, number][] = [
+  ["ipc", 0x08000000],
+  ["uts", 0x04000000],
+  ["net", 0x40000000],
+  ["pid", 0x20000000],
+  ["cgroup", 0x02000000],
+  ["mnt", 0x00020000],
+];
+
+export interface ExecOptions {
+  id: string;
+  /** --process: an OCI process JSON; else args with the flags below over config.json's process. */
+  processFile?: string;
+  args: string[];
+  cwd?: string;
+  env: string[];
+  user?: string;
+  caps: string[];
+  noNewPrivs: boolean;
+  tty: boolean;
+  detach: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+}
+
+/** The process to run: --process's, or config.json's process with the command line's changes. */
+function execProcess(o: ExecOptions, config: OciConfigDoc): OciProcess {
+  if (o.processFile !== undefined) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(readFileSync(o.processFile, "utf8"));
+    } catch (err) {
+      throw new ContainerError(`${o.processFile}: ${(err as Error).message}`);
+    }
+    const r = OciProcessSchema.safeParse(doc);
+    if (!r.success) throw new OciConfigError(o.processFile, r.error.issues.map((i) => `${fieldPath(i.path)}: ${i.message}`));
+    return r.data;
+  }
+  if (o.args.length === 0) throw new ContainerError("exec: give the command to run, or --process");
+  const base = config.process;
+  if (base === undefined) throw new ContainerError("exec: config.json has no process to start from; use --process");
+  const p: OciProcess = { ...base, args: o.args, terminal: o.tty, env: [...(base.env ?? []), ...o.env] };
+  if (o.cwd !== undefined) p.cwd = o.cwd;
+  if (o.user !== undefined) {
+    const m = /^(\d+)(?::(\d+))?$/.exec(o.user);
+    if (!m) throw new ContainerError(`--user: expected UID[:GID], got ${JSON.stringify(o.user)}`);
+    p.user = { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+  }
+  if (o.caps.length > 0) {
+    const c = p.capabilities ?? {};
+    const add = (l: readonly string[] | undefined): string[] => [...new Set([...(l ?? []), ...o.caps])];
+    p.capabilities = { ...c, bounding: add(c.bounding), effective: add(c.effective), permitted: add(c.permitted), ambient: add(c.ambient), inheritable: add(c.inheritable) };
+  }
+  if (o.noNewPrivs) p.noNewPrivileges = true;
+  return p;
+}
+
+/** Runs exec; resolves with the process's status (0 with --detach, once it has started). */
+export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promise<number> {
+  const st = mustRead(rt.root, o.id);
+  const status = currentStatus(st);
+  if (status !== "running") throw new ContainerError(`cannot exec in a ${status} container`);
+  const config = readBundleConfig(st.bundle);
+  const proc = execProcess(o, config);
+  if (proc.terminal === true && o.consoleSocket === undefined) {
+    throw new ContainerError("exec: a terminal needs --console-socket (runsc-ts does not relay one itself yet)");
+  }
+  if ((config.linux?.namespaces ?? []).some((n) => n.type === "user")) {
+    throw new ContainerError("exec into a container with a user namespace is not supported yet");
+  }
+  const native = loadNative();
+  const filter = deserialize(readFileSync(join(containerDir(rt.root, o.id), "filter.bin"))) as Extract<InitRecord, { op: "filter" }>;
+  const records: InitRecord[] = [...processRecords(proc), { op: "hold" }, filter];
+
+  const fds: number[] = [];
+  try {
+    // init's namespaces, as they are now (each the same for every process of the container).
+    const join_: { fd: number; type: number }[] = [];
+    for (const [name, type] of JOINED) {
+      const path = `/proc/${st.pid}/ns/${name}`;
+      if (readlinkSync(path) === readlinkSync(`/proc/self/ns/${name}`)) continue; // the host's: nothing to join
+      const fd = openSync(path, "r");
+      fds.push(fd);
+      join_.push({ fd, type });
+    }
+    let pty: { master: number; slave: number } | undefined;
+    if (proc.terminal === true) {
+      pty = native.openPty();
+      fds.push(pty.master, pty.slave);
+      if (proc.consoleSize !== undefined) native.setWinsize(pty.master, proc.consoleSize.height, proc.consoleSize.width);
+    }
+    let spawned;
+    try {
+      spawned = native.spawn({
+        initPath: initPath(),
+        cloneFlags: 0,
+        uidMap: "",
+        gidMap: "",
+        config: encodeInitConfig(records),
+        cgroupProcs: st.cgroups.map((d) => join(d, "cgroup.procs")),
+        ...(pty !== undefined ? { tty: pty.slave } : {}),
+        hold: true,
+        orphan: true,
+        join: join_,
+      });
+    } catch (err) {
+      throw new ContainerError(`exec failed: ${(err as Error).message}`);
+    }
+    fds.push(spawned.pidfd, spawned.listener, spawned.mntns, spawned.control!);
+    const answer = await askMonitor(rt.root, o.id, `adopt ${process.pid} ${spawned.pid} ${spawned.listener} ${spawned.control!}`);
+    if (answer !== "ok") {
+      native.pidfdSendSignal(spawned.pidfd, 9);
+      throw new ContainerError(`exec: ${answer.replace(/^error: /, "")}`);
+    }
+    if (pty !== undefined && o.consoleSocket !== undefined) native.sendFdToSocket(o.consoleSocket, pty.master, "console");
+    if (o.pidFile !== undefined) {
+      const file = resolvePath(o.pidFile);
+      const tmp = join(dirname(file), `.${process.pid}.tmp`);
+      writeFileSync(tmp, String(spawned.pid));
+      renameSync(tmp, file);
+    }
+    if (o.detach) return 0;
+    return await new Promise<number>((resolve) => native.onExit(spawned.pid, (s) => resolve(s < 0 ? 255 : s)));
+  } finally {
+    for (const fd of fds) native.close(fd);
+  }
+}
