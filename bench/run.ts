@@ -9,7 +9,7 @@
 // The variants of a case are interleaved, so drift from other load on the machine spreads
 // over all of them; compare ratios from one run, never absolute times across runs
 // (reference/limits.md).
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,10 +25,14 @@ const USAGE = `usage: npm run bench [-- OPTIONS]
   --quick      fewer repetitions and iterations (about half the time)
   --reps N     timed runs per variant (default 5, quick 3), after one warm-up run
   --cpu N      pin every measured process (and so the sentry and supervisor) to CPU N
+  --only S     measure one section only: syscalls, workloads, vfs or oci
   --keep       keep the working directory under /var/tmp
   -h, --help   this text`;
 
+const SECTIONS = ["syscalls", "workloads", "vfs", "oci"] as const;
+
 interface Options {
+  only: (typeof SECTIONS)[number] | undefined;
   quick: boolean;
   reps: number;
   cpu: number | undefined;
@@ -36,7 +40,7 @@ interface Options {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { quick: false, reps: 0, cpu: undefined, keep: false };
+  const o: Options = { only: undefined, quick: false, reps: 0, cpu: undefined, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): number => {
@@ -48,6 +52,11 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === "--reps") o.reps = value();
     else if (a === "--cpu") o.cpu = value();
     else if (a === "--keep") o.keep = true;
+    else if (a === "--only") {
+      const v = argv[++i] as Options["only"];
+      if (!SECTIONS.includes(v!)) throw new SetupError(`--only: one of ${SECTIONS.join(", ")}\n${USAGE}`);
+      o.only = v;
+    }
     else if (a === "-h" || a === "--help") {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -367,6 +376,62 @@ class Bench {
     }
     return { rows, notes };
   }
+
+  /**
+   * The OCI runtime's figures (issue 5): `run` of a busybox `true` bundle under runsc-ts,
+   * runc and crun (those installed), and the memory of an idle container's sentry.
+   */
+  oci(): { rows: Line[]; notes: string[] } {
+    const rows: Line[] = [{ heading: "the OCI runtime: `run` of a busybox true bundle, wall time; runc as the reference" }];
+    const notes: string[] = [];
+    const bundle = this.b.bundle;
+    if (typeof bundle !== "string") {
+      notes.push(`OCI rows left out: no bundle (${bundle.missing}).`);
+      return { rows, notes };
+    }
+    const states = join(this.b.dir, "states");
+    // A fresh id each run: `sh` gives its PID.
+    const runOf = (bin: string, name: string): string[] => ["sh", "-c", `exec ${bin} --root ${join(states, name)} run --bundle ${bundle} bench-$$`];
+    const runtimes: [string, string | undefined][] = [
+      ["runsc-ts", this.runsc],
+      ["runc", ["/usr/sbin/runc", "/usr/bin/runc"].find((p) => existsSync(p))],
+      ["crun", ["/usr/bin/crun", "/usr/local/bin/crun"].find((p) => existsSync(p))],
+    ];
+    const present = runtimes.filter((r): r is [string, string] => r[1] !== undefined);
+    for (const [name, bin] of runtimes) if (bin === undefined) notes.push(`${name} is not installed (apt-get install ${name}): its row is left out.`);
+    const r = this.collect("OCI run", present.map(([name, bin]) => wallProbe(`oci ${name}`, this.b.timeit, runOf(bin, name), this.run)));
+    const runc = ms(r.get("oci runc"));
+    const ours = ms(r.get("oci runsc-ts"));
+    rows.push({ label: "runsc-ts run", unit: "ms", native: runc, runsc: ours, xNative: ratio(ours, runc), target: atMost(2, "runc", ratio(ours, runc)) });
+    const crun = ms(r.get("oci crun"));
+    if (crun !== undefined) rows.push({ label: "  crun run", unit: "ms", native: runc, runsc: crun, xNative: ratio(crun, runc) });
+    if (runc !== undefined) notes.push("OCI rows: the native column is runc's time; ×native is over runc.");
+
+    // An idle container's sentry: the monitor process (Node, the sentry's worker thread).
+    const id = `bench-idle-${process.pid}`;
+    const root = join(states, "runsc-ts");
+    try {
+      const sleeping = join(this.b.dir, "bundle-sleep");
+      mkdirSync(sleeping, { recursive: true });
+      const spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8")) as { process: { args: string[] } };
+      spec.process.args = ["sleep", "1000"];
+      writeFileSync(join(sleeping, "config.json"), JSON.stringify(spec));
+      exec([this.runsc, "--root", root, "run", "--detach", "--bundle", sleeping, id], this.run);
+      const st = JSON.parse(readFileSync(join(root, id, "state.json"), "utf8")) as { monitorPid: number };
+      const rss = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+      const kib = rss(st.monitorPid);
+      notes.push(`an idle container's sentry (its monitor process): ${(kib / 1024).toFixed(1)} MiB RSS.`);
+    } catch (err) {
+      this.failures.push(`idle container RSS: ${(err as Error).message}`);
+    } finally {
+      try {
+        exec([this.runsc, "--root", root, "delete", "--force", id], this.run);
+      } catch {
+        // nothing to delete
+      }
+    }
+    return { rows, notes };
+  }
 }
 
 function header(o: Options, syncWakeUp: string, gcc: string): string {
@@ -397,12 +462,19 @@ async function main(): Promise<number> {
   try {
     const bench = new Bench(root, b, o);
     bench.preflight();
-    const lines: Line[] = [...bench.perSyscall()];
-    const w = bench.workloads();
-    lines.push(...w.rows);
-    const v = bench.vfs();
-    lines.push(...v.rows);
-    w.notes.push(...v.notes);
+    const wanted = (s: Options["only"]): boolean => o.only === undefined || o.only === s;
+    const lines: Line[] = wanted("syscalls") ? [...bench.perSyscall()] : [];
+    const notes: string[] = [];
+    for (const [name, section] of [
+      ["workloads", () => bench.workloads()],
+      ["vfs", () => bench.vfs()],
+      ["oci", () => bench.oci()],
+    ] as const) {
+      if (!wanted(name)) continue;
+      const r = section();
+      lines.push(...r.rows);
+      notes.push(...r.notes);
+    }
     const secs = Number(process.hrtime.bigint() - started) / 1e9;
     const out = [
       "",
@@ -412,7 +484,7 @@ async function main(): Promise<number> {
       "",
       "×native, ×C: runsc-ts (or the row's C variant) over native and over the C limit. MISS marks a missed target;",
       "targets never fail the run.",
-      ...w.notes,
+      ...notes,
       `load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end; ${secs.toFixed(0)} s in all` +
         (o.keep ? `; kept ${b.dir}` : ""),
     ];

@@ -2,8 +2,9 @@
 // source file the workloads use, in a world-readable directory under /var/tmp (the
 // sandbox's /tmp is private, and root inside the sandbox is an unprivileged host uid).
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { defaultSpec } from "../runsc/commands/spec.js";
 
 /** A problem that stops the benchmark before anything is measured (exit status 1). */
 export class SetupError extends Error {}
@@ -26,6 +27,8 @@ export interface BenchDir {
   readonly project: string;
   /** The default policy with the project read-write. */
   readonly buildPolicy: string;
+  /** An OCI bundle of a busybox rootfs running `true`, or why there is none. */
+  readonly bundle: string | { missing: string };
   remove(): void;
 }
 
@@ -111,8 +114,29 @@ export function requireGcc(): string {
 }
 
 /** Creates the directory and builds everything in it. */
+/**
+ * A bundle for the OCI runtimes: a rootfs of Debian's static busybox (the applets `true`,
+ * `sh` and `sleep`), and runc's default spec running `true`, without a terminal.
+ */
+function writeBundle(dir: string): string | { missing: string } {
+  const busybox = "/bin/busybox";
+  if (!existsSync(busybox) || spawnSync("ldd", [busybox]).status === 0) return { missing: "a static /bin/busybox (apt-get install busybox-static)" };
+  const rootfs = join(dir, "rootfs");
+  for (const d of ["bin", "proc", "dev", "sys", "tmp", "etc"]) mkdirSync(join(rootfs, d), { recursive: true, mode: 0o755 });
+  copyFileSync(busybox, join(rootfs, "bin/busybox"));
+  chmodSync(join(rootfs, "bin/busybox"), 0o755);
+  for (const applet of ["true", "sh", "sleep"]) symlinkSync("busybox", join(rootfs, "bin", applet));
+  const spec = defaultSpec({ rootless: false }) as { process: { terminal: boolean; args: string[] }; root: { path: string } };
+  spec.process.terminal = false;
+  spec.process.args = ["true"];
+  spec.root.path = rootfs;
+  writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
+  return dir;
+}
+
 export function prepare(srcDir: string): BenchDir {
   const dir = mkdtempSync("/var/tmp/runsc-ts-bench-");
+  let bundle: string | { missing: string } = { missing: "not made" };
   chmodSync(dir, 0o755);
   const remove = (): void => rmSync(dir, { recursive: true, force: true });
   try {
@@ -140,6 +164,7 @@ export function prepare(srcDir: string): BenchDir {
       chmodSync(join(dir, name), 0o644);
     }
     writeProject(join(dir, "project"), PROJECT_FILES);
+    bundle = writeBundle(join(dir, "bundle"));
   } catch (err) {
     remove();
     throw err;
@@ -156,6 +181,7 @@ export function prepare(srcDir: string): BenchDir {
     hostOwned: join(dir, "host-owned"),
     project: join(dir, "project"),
     buildPolicy: join(dir, "build.yaml"),
+    bundle,
     remove,
   };
 }

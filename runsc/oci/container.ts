@@ -4,7 +4,7 @@
 // container's (what --pid-file gets, what a shim waits for): create is its parent and
 // exits, so it passes to the caller's subreaper, as runc's does.
 import { spawn as spawnProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,7 +27,7 @@ import { cgroupPids, createContainerCgroups, removeCgroups } from "./cgroups.js"
 import { runHooks } from "./hooks.js";
 import { MONITOR_FDS } from "./monitorProtocol.js";
 import type { MonitorStart } from "./monitorProtocol.js";
-import { planBundleMounts } from "./mounts.js";
+import { planBundleMounts, STAGING } from "./mounts.js";
 import { processRecords } from "./process.js";
 import type { ContainerState } from "./state.js";
 import {
@@ -209,6 +209,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
   }
 
   const dir = makeContainerDir(rt.root, o.id);
+  mkdirSync(STAGING, { recursive: true, mode: 0o700 });
   const cleanup: (() => void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   const undo = (): void => {
     for (const f of cleanup.reverse()) {

@@ -10,7 +10,7 @@ import { isAbsolute, join, posix } from "node:path";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { parsePathPattern } from "../../sentry/policy/paths.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
-import { NEW_ROOT, STAGING } from "../sandbox/mounts.js";
+import { RUNTIME_ROOT } from "../sandbox/maskFile.js";
 import type { Mount as CgroupMount } from "../sandbox/cgroups.js";
 import type { OciConfigDoc } from "./config.js";
 import { OciConfigError } from "./config.js";
@@ -149,6 +149,13 @@ export function resolveInRoot(rootfs: string, path: string): string {
   }
   return "/" + done.join("/");
 }
+
+/**
+ * Where the container's root is assembled, in a tmpfs its mount namespace alone sees. Not
+ * /tmp (as for `do`): a bundle's rootfs may be there, and the tmpfs would cover it.
+ */
+export const STAGING = `${RUNTIME_ROOT}/staging`;
+const NEW_ROOT = `${STAGING}/root`;
 
 function inRoot(p: string): string {
   return p === "/" ? NEW_ROOT : NEW_ROOT + p;

@@ -1,6 +1,7 @@
 // The OCI lifecycle as runc's callers drive it: create → start → (kill) → delete, each
 // transition and its errors, exit statuses as runc's, state JSON as the spec's, and nothing
 // left behind. The containers run the busybox rootfs the tests build (helpers/bundle.ts).
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
@@ -221,6 +222,19 @@ describe("OCI lifecycle", () => {
     const dels = await Promise.all([1, 2, 3].map(() => runtime(["delete", "--force", b.id])));
     expect(dels.map((d) => d.code)).toEqual([0, 0, 0]);
     expect(existsSync(join(STATE_ROOT, b.id))).toBe(false);
+  });
+
+  it("a bundle under /tmp runs (the root is assembled elsewhere)", async ({ expect }) => {
+    const tmp = mkdtempSync("/tmp/runsc-ts-bundle-");
+    try {
+      execFileSync("cp", ["-a", busyboxRootfs(), join(tmp, "rootfs")]);
+      const b = track(outBundle(["sh", "-c", "echo from-tmp > /out/ok"], (c) => (c.root.path = join(tmp, "rootfs"))));
+      const r = await runtime(["run", "--bundle", b.dir, b.id]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(b.read("ok")).toBe("from-tmp\n");
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it("list shows containers as table, json and ids", async ({ expect }) => {

@@ -8,7 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import type { OciConfigDoc } from "../../../runsc/oci/config.js";
 import { OciConfigError, parseOciConfig } from "../../../runsc/oci/config.js";
-import { parseMountOptions, planBundleMounts, resolveInRoot } from "../../../runsc/oci/mounts.js";
+import { parseMountOptions, planBundleMounts, resolveInRoot, STAGING } from "../../../runsc/oci/mounts.js";
+
+const NEW_ROOT = `${STAGING}/root`;
 import type { PlanInput } from "../../../runsc/oci/mounts.js";
 import type { InitRecord } from "../../../runsc/sandbox/initConfig.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
@@ -199,43 +201,43 @@ describe("planBundleMounts", () => {
     expect(r.slice(0, 6)).toEqual([
       { op: "maskSource", path: MASK },
       { op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | MS_PRIVATE, data: "" },
-      { op: "mount", source: "tmpfs", target: "/tmp", fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=8m" },
-      { op: "mkdir", path: "/tmp/root", mode: 0o755 },
-      { op: "mount", source: rootfs, target: "/tmp/root", fstype: "", flags: MS_BIND | MS_REC, data: "" },
-      { op: "mount", source: "", target: "/tmp/root", fstype: "", flags: MS_PRIVATE | MS_REC, data: "" },
+      { op: "mount", source: "tmpfs", target: STAGING, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=8m" },
+      { op: "mkdir", path: NEW_ROOT, mode: 0o755 },
+      { op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" },
+      { op: "mount", source: "", target: NEW_ROOT, fstype: "", flags: MS_PRIVATE | MS_REC, data: "" },
     ]);
-    expect(r.at(-1)).toEqual({ op: "pivot", root: "/tmp/root" });
+    expect(r.at(-1)).toEqual({ op: "pivot", root: NEW_ROOT });
   });
 
   it("mounts each of config.json's mounts in the new root", () => {
     const config = parseOciConfig(DOCKER, "config.json");
     const r = plan(config);
     for (const m of config.mounts ?? []) {
-      expect(mountsOn(r, `/tmp/root${m.destination}`).length, m.destination).toBeGreaterThan(0);
+      expect(mountsOn(r, `${NEW_ROOT}${m.destination}`).length, m.destination).toBeGreaterThan(0);
     }
-    expect(mountsOn(r, "/tmp/root/proc")).toEqual([{ op: "mount", source: "proc", target: "/tmp/root/proc", fstype: "proc", flags: MS_NOSUID | MS_NOEXEC | MS_NODEV, data: "" }]);
-    expect(mountsOn(r, "/tmp/root/dev")).toEqual([
-      { op: "mount", source: "tmpfs", target: "/tmp/root/dev", fstype: "tmpfs", flags: MS_NOSUID | MS_STRICTATIME, data: "mode=755,size=65536k" },
+    expect(mountsOn(r, `${NEW_ROOT}/proc`)).toEqual([{ op: "mount", source: "proc", target: `${NEW_ROOT}/proc`, fstype: "proc", flags: MS_NOSUID | MS_NOEXEC | MS_NODEV, data: "" }]);
+    expect(mountsOn(r, `${NEW_ROOT}/dev`)).toEqual([
+      { op: "mount", source: "tmpfs", target: `${NEW_ROOT}/dev`, fstype: "tmpfs", flags: MS_NOSUID | MS_STRICTATIME, data: "mode=755,size=65536k" },
     ]);
     // Read-only applied after the mount, not with it.
-    const sys = r.findIndex((x) => x.op === "mount" && x.target === "/tmp/root/sys");
+    const sys = r.findIndex((x) => x.op === "mount" && x.target === `${NEW_ROOT}/sys`);
     expect(r[sys]).toMatchObject({ fstype: "sysfs", flags: MS_NOSUID | MS_NOEXEC | MS_NODEV });
-    expect(r[sys + 1]).toEqual({ op: "setattr", path: "/tmp/root/sys", set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
+    expect(r[sys + 1]).toEqual({ op: "setattr", path: `${NEW_ROOT}/sys`, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
     // The bind: recursive, nosuid by default, then its propagation.
     const hosts = config.mounts!.find((m) => m.destination === "/etc/hosts")!;
-    const i = r.findIndex((x) => x.op === "mount" && x.target === "/tmp/root/etc/hosts");
+    const i = r.findIndex((x) => x.op === "mount" && x.target === `${NEW_ROOT}/etc/hosts`);
     expect(r.slice(i, i + 3)).toEqual([
-      { op: "mount", source: hosts.source, target: "/tmp/root/etc/hosts", fstype: "", flags: MS_BIND | MS_REC, data: "" },
-      { op: "setattr", path: "/tmp/root/etc/hosts", set: MOUNT_ATTR_NOSUID, clear: 0, recursive: true },
-      { op: "mount", source: "", target: "/tmp/root/etc/hosts", fstype: "", flags: MS_PRIVATE | MS_REC, data: "" },
+      { op: "mount", source: hosts.source, target: `${NEW_ROOT}/etc/hosts`, fstype: "", flags: MS_BIND | MS_REC, data: "" },
+      { op: "setattr", path: `${NEW_ROOT}/etc/hosts`, set: MOUNT_ATTR_NOSUID, clear: 0, recursive: true },
+      { op: "mount", source: "", target: `${NEW_ROOT}/etc/hosts`, fstype: "", flags: MS_PRIVATE | MS_REC, data: "" },
     ]);
-    expect(r).toContainEqual({ op: "mkdir", path: "/tmp/root/etc", mode: 0o755 });
+    expect(r).toContainEqual({ op: "mkdir", path: `${NEW_ROOT}/etc`, mode: 0o755 });
   });
 
   it("makes a mount point's parents before the mount", () => {
     const r = plan(parseOciConfig(DOCKER, "config.json"));
-    const mkdir = r.findIndex((x) => x.op === "mkdir" && x.path === "/tmp/root/sys/fs");
-    const mount = r.findIndex((x) => x.op === "mount" && x.target === "/tmp/root/sys/fs/cgroup");
+    const mkdir = r.findIndex((x) => x.op === "mkdir" && x.path === `${NEW_ROOT}/sys/fs`);
+    const mount = r.findIndex((x) => x.op === "mount" && x.target === `${NEW_ROOT}/sys/fs/cgroup`);
     expect(mkdir).toBeGreaterThan(0);
     expect(mkdir).toBeLessThan(mount);
   });
@@ -243,19 +245,19 @@ describe("planBundleMounts", () => {
   it("binds the default devices into the config's /dev", () => {
     const r = plan(parseOciConfig(DOCKER, "config.json"));
     for (const d of ["null", "zero", "full", "random", "urandom", "tty"]) {
-      expect(r).toContainEqual({ op: "mount", source: `/dev/${d}`, target: `/tmp/root/dev/${d}`, fstype: "", flags: MS_BIND, data: "" });
+      expect(r).toContainEqual({ op: "mount", source: `/dev/${d}`, target: `${NEW_ROOT}/dev/${d}`, fstype: "", flags: MS_BIND, data: "" });
     }
-    expect(r).toContainEqual({ op: "symlink", target: "/proc/self/fd", link: "/tmp/root/dev/fd" });
-    expect(r).toContainEqual({ op: "symlink", target: "pts/ptmx", link: "/tmp/root/dev/ptmx" });
+    expect(r).toContainEqual({ op: "symlink", target: "/proc/self/fd", link: `${NEW_ROOT}/dev/fd` });
+    expect(r).toContainEqual({ op: "symlink", target: "pts/ptmx", link: `${NEW_ROOT}/dev/ptmx` });
   });
 
   it("hides maskedPaths and makes readonlyPaths read-only", () => {
     const config = parseOciConfig(DOCKER, "config.json");
     const r = plan(config);
     const hidden = r.filter((x) => x.op === "hide").map((x) => (x.op === "hide" ? x.path : ""));
-    expect(hidden).toEqual(config.linux!.maskedPaths!.map((p) => `/tmp/root${p}`));
+    expect(hidden).toEqual(config.linux!.maskedPaths!.map((p) => `${NEW_ROOT}${p}`));
     for (const p of config.linux!.readonlyPaths!) {
-      const target = `/tmp/root${p}`;
+      const target = `${NEW_ROOT}${p}`;
       const i = r.findIndex((x) => x.op === "mount" && x.target === target);
       expect(r.slice(i, i + 2), p).toEqual([
         { op: "mount", source: target, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true },
@@ -267,12 +269,12 @@ describe("planBundleMounts", () => {
   it("writes sysctls under the new root's /proc/sys", () => {
     const r = plan(parseOciConfig(DOCKER, "config.json"));
     expect(r.filter((x) => x.op === "sysctl")).toEqual([
-      { op: "sysctl", path: "/tmp/root/proc/sys/net/ipv4/ip_unprivileged_port_start", value: "0" },
-      { op: "sysctl", path: "/tmp/root/proc/sys/net/ipv4/ping_group_range", value: "0 2147483647" },
+      { op: "sysctl", path: `${NEW_ROOT}/proc/sys/net/ipv4/ip_unprivileged_port_start`, value: "0" },
+      { op: "sysctl", path: `${NEW_ROOT}/proc/sys/net/ipv4/ping_group_range`, value: "0 2147483647" },
     ]);
     // Before /proc/sys is made read-only.
     const sysctl = r.findIndex((x) => x.op === "sysctl");
-    const ro = r.findIndex((x) => x.op === "setattr" && x.path === "/tmp/root/proc/sys");
+    const ro = r.findIndex((x) => x.op === "setattr" && x.path === `${NEW_ROOT}/proc/sys`);
     expect(sysctl).toBeLessThan(ro);
   });
 
@@ -284,19 +286,19 @@ describe("planBundleMounts", () => {
 
   it("makes the root read-only last, before pivot, when config.json says so", () => {
     const config = parseOciConfig(DOCKER, "config.json");
-    expect(plan(config).some((x) => x.op === "setattr" && x.path === "/tmp/root")).toBe(false);
+    expect(plan(config).some((x) => x.op === "setattr" && x.path === NEW_ROOT)).toBe(false);
     config.root.readonly = true;
     expect(plan(config).slice(-2)).toEqual([
-      { op: "setattr", path: "/tmp/root", set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false },
-      { op: "pivot", root: "/tmp/root" },
+      { op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false },
+      { op: "pivot", root: NEW_ROOT },
     ]);
   });
 
   it("makes the root read-only when the policy's root is readonly", () => {
     const policy: Policy = { ...CONTAINER_POLICY, filesystem: { ...CONTAINER_POLICY.filesystem, root: "readonly" } };
     expect(plan(minimal(), policy).slice(-2)).toEqual([
-      { op: "setattr", path: "/tmp/root", set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false },
-      { op: "pivot", root: "/tmp/root" },
+      { op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false },
+      { op: "pivot", root: NEW_ROOT },
     ]);
   });
 
@@ -305,14 +307,14 @@ describe("planBundleMounts", () => {
     symlinkSync("/run/systemd/resolve/stub-resolv.conf", join(rootfs, "etc/resolv.conf"));
     symlinkSync("/etc", join(rootfs, "proc"));
     const r = plan(parseOciConfig(DOCKER, "config.json"));
-    expect(mountsOn(r, "/tmp/root/run/systemd/resolve/stub-resolv.conf")).toHaveLength(2);
-    expect(mountsOn(r, "/tmp/root/etc/resolv.conf")).toEqual([]);
-    expect(r).toContainEqual({ op: "mkdir", path: "/tmp/root/run/systemd/resolve", mode: 0o755 });
-    expect(mountsOn(r, "/tmp/root/etc")[0]).toMatchObject({ fstype: "proc" });
+    expect(mountsOn(r, `${NEW_ROOT}/run/systemd/resolve/stub-resolv.conf`)).toHaveLength(2);
+    expect(mountsOn(r, `${NEW_ROOT}/etc/resolv.conf`)).toEqual([]);
+    expect(r).toContainEqual({ op: "mkdir", path: `${NEW_ROOT}/run/systemd/resolve`, mode: 0o755 });
+    expect(mountsOn(r, `${NEW_ROOT}/etc`)[0]).toMatchObject({ fstype: "proc" });
     // No mount point anywhere outside the new root.
     for (const x of r) {
-      if (x.op === "mount" && x.target !== "/" && x.target !== "/tmp") expect(x.target.startsWith("/tmp/root"), x.target).toBe(true);
-      if (x.op === "mkdir" || x.op === "mkfile") expect(x.path.startsWith("/tmp/root"), x.path).toBe(true);
+      if (x.op === "mount" && x.target !== "/" && x.target !== STAGING) expect(x.target.startsWith(NEW_ROOT), x.target).toBe(true);
+      if (x.op === "mkdir" || x.op === "mkfile") expect(x.path.startsWith(NEW_ROOT), x.path).toBe(true);
     }
   });
 
@@ -328,34 +330,34 @@ describe("planBundleMounts", () => {
       }),
     );
     // A relative source is the bundle's.
-    expect(mountsOn(r, "/tmp/root/etc/hosts")).toEqual([{ op: "mount", source: join(bundle, "hosts.txt"), target: "/tmp/root/etc/hosts", fstype: "", flags: MS_BIND, data: "" }]);
-    expect(r).toContainEqual({ op: "mkfile", path: "/tmp/root/etc/hosts", mode: 0o644 });
-    expect(r).toContainEqual({ op: "setattr", path: "/tmp/root/etc/hosts", set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0, recursive: false });
-    expect(mountsOn(r, "/tmp/root/data")).toEqual([{ op: "mount", source: join(bundle, "data"), target: "/tmp/root/data", fstype: "", flags: MS_BIND | MS_REC, data: "" }]);
-    expect(r).toContainEqual({ op: "mkdir", path: "/tmp/root/data", mode: 0o755 });
+    expect(mountsOn(r, `${NEW_ROOT}/etc/hosts`)).toEqual([{ op: "mount", source: join(bundle, "hosts.txt"), target: `${NEW_ROOT}/etc/hosts`, fstype: "", flags: MS_BIND, data: "" }]);
+    expect(r).toContainEqual({ op: "mkfile", path: `${NEW_ROOT}/etc/hosts`, mode: 0o644 });
+    expect(r).toContainEqual({ op: "setattr", path: `${NEW_ROOT}/etc/hosts`, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0, recursive: false });
+    expect(mountsOn(r, `${NEW_ROOT}/data`)).toEqual([{ op: "mount", source: join(bundle, "data"), target: `${NEW_ROOT}/data`, fstype: "", flags: MS_BIND | MS_REC, data: "" }]);
+    expect(r).toContainEqual({ op: "mkdir", path: `${NEW_ROOT}/data`, mode: 0o755 });
   });
 
   it("leaves a bind suid when the config asks for it", () => {
     mkdirSync(join(bundle, "data"));
     const r = plan(minimal({ mounts: [{ destination: "/data", type: "bind", source: "data", options: ["bind", "suid"] }] }));
-    expect(r).toContainEqual({ op: "setattr", path: "/tmp/root/data", set: 0, clear: MOUNT_ATTR_NOSUID, recursive: false });
+    expect(r).toContainEqual({ op: "setattr", path: `${NEW_ROOT}/data`, set: 0, clear: MOUNT_ATTR_NOSUID, recursive: false });
   });
 
   it("hides a path the policy says none to", () => {
     const policy: Policy = { ...CONTAINER_POLICY, filesystem: { ...CONTAINER_POLICY.filesystem, rules: [{ path: "/etc/secret", access: "none" }] } };
-    expect(plan(minimal(), policy)).toContainEqual({ op: "hide", path: "/tmp/root/etc/secret" });
+    expect(plan(minimal(), policy)).toContainEqual({ op: "hide", path: `${NEW_ROOT}/etc/secret` });
   });
 
   it("makes a path the policy says read to read-only", () => {
     const policy: Policy = { ...CONTAINER_POLICY, filesystem: { ...CONTAINER_POLICY.filesystem, rules: [{ path: "/srv/**", access: "read" }] } };
     const r = plan(minimal(), policy);
-    expect(r).toContainEqual({ op: "setattr", path: "/tmp/root/srv", set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0, recursive: true, optional: true });
+    expect(r).toContainEqual({ op: "setattr", path: `${NEW_ROOT}/srv`, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0, recursive: true, optional: true });
   });
 
   it("gives a private /tmp when the policy asks for one", () => {
     const policy: Policy = { ...CONTAINER_POLICY, filesystem: { ...CONTAINER_POLICY.filesystem, tmp: true } };
-    expect(mountsOn(plan(minimal(), policy), "/tmp/root/tmp")).toEqual([
-      { op: "mount", source: "tmpfs", target: "/tmp/root/tmp", fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=1777" },
+    expect(mountsOn(plan(minimal(), policy), `${NEW_ROOT}/tmp`)).toEqual([
+      { op: "mount", source: "tmpfs", target: `${NEW_ROOT}/tmp`, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=1777" },
     ]);
   });
 
@@ -388,32 +390,32 @@ describe("planBundleMounts", () => {
   it("shows a cgroup v1 view as read-only binds on a tmpfs", () => {
     const view: PlanInput["cgroupView"] = [{ mount: { point: "/sys/fs/cgroup/memory", root: "/", fstype: "cgroup", options: ["memory"] }, dir: "/sys/fs/cgroup/memory/runsc-ts/c1" }];
     const r = plan(parseOciConfig(DOCKER, "config.json"), CONTAINER_POLICY, { cgroupView: view });
-    expect(mountsOn(r, "/tmp/root/sys/fs/cgroup")).toEqual([
-      { op: "mount", source: "tmpfs", target: "/tmp/root/sys/fs/cgroup", fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "mode=755" },
+    expect(mountsOn(r, `${NEW_ROOT}/sys/fs/cgroup`)).toEqual([
+      { op: "mount", source: "tmpfs", target: `${NEW_ROOT}/sys/fs/cgroup`, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "mode=755" },
     ]);
-    expect(mountsOn(r, "/tmp/root/sys/fs/cgroup/memory")).toEqual([
-      { op: "mount", source: "/sys/fs/cgroup/memory/runsc-ts/c1", target: "/tmp/root/sys/fs/cgroup/memory", fstype: "", flags: MS_BIND, data: "" },
+    expect(mountsOn(r, `${NEW_ROOT}/sys/fs/cgroup/memory`)).toEqual([
+      { op: "mount", source: "/sys/fs/cgroup/memory/runsc-ts/c1", target: `${NEW_ROOT}/sys/fs/cgroup/memory`, fstype: "", flags: MS_BIND, data: "" },
     ]);
-    expect(r).toContainEqual({ op: "setattr", path: "/tmp/root/sys/fs/cgroup", set: 0xf, clear: 0, recursive: true });
+    expect(r).toContainEqual({ op: "setattr", path: `${NEW_ROOT}/sys/fs/cgroup`, set: 0xf, clear: 0, recursive: true });
   });
 
   it("shows a cgroup v2 view as the container's group, read-only", () => {
     const view: PlanInput["cgroupView"] = [{ mount: { point: "/sys/fs/cgroup", root: "/", fstype: "cgroup2", options: [] }, dir: "/sys/fs/cgroup/runsc-ts/c1" }];
     const r = plan(parseOciConfig(DOCKER, "config.json"), CONTAINER_POLICY, { cgroupView: view });
-    expect(mountsOn(r, "/tmp/root/sys/fs/cgroup")).toEqual([
-      { op: "mount", source: "/sys/fs/cgroup/runsc-ts/c1", target: "/tmp/root/sys/fs/cgroup", fstype: "", flags: MS_BIND, data: "" },
+    expect(mountsOn(r, `${NEW_ROOT}/sys/fs/cgroup`)).toEqual([
+      { op: "mount", source: "/sys/fs/cgroup/runsc-ts/c1", target: `${NEW_ROOT}/sys/fs/cgroup`, fstype: "", flags: MS_BIND, data: "" },
     ]);
-    expect(r).toContainEqual({ op: "setattr", path: "/tmp/root/sys/fs/cgroup", set: 0xf, clear: 0, recursive: true });
+    expect(r).toContainEqual({ op: "setattr", path: `${NEW_ROOT}/sys/fs/cgroup`, set: 0xf, clear: 0, recursive: true });
   });
 
   it("binds the terminal onto /dev/console", () => {
     const r = plan(parseOciConfig(DOCKER, "config.json"), CONTAINER_POLICY, { console: "/dev/pts/7" });
-    expect(mountsOn(r, "/tmp/root/dev/console")).toEqual([{ op: "mount", source: "/dev/pts/7", target: "/tmp/root/dev/console", fstype: "", flags: MS_BIND, data: "" }]);
+    expect(mountsOn(r, `${NEW_ROOT}/dev/console`)).toEqual([{ op: "mount", source: "/dev/pts/7", target: `${NEW_ROOT}/dev/console`, fstype: "", flags: MS_BIND, data: "" }]);
   });
 
   it("keeps mounts slave when rootfsPropagation asks for it", () => {
     const r = plan(minimal({ linux: { rootfsPropagation: "rslave" } }));
     expect(r[1]).toEqual({ op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | MS_SLAVE, data: "" });
-    expect(r[5]).toEqual({ op: "mount", source: "", target: "/tmp/root", fstype: "", flags: MS_SLAVE | MS_REC, data: "" });
+    expect(r[5]).toEqual({ op: "mount", source: "", target: NEW_ROOT, fstype: "", flags: MS_SLAVE | MS_REC, data: "" });
   });
 });
