@@ -2,3 +2,6 @@
 export const EXIT_RUNTIME_ERROR = 125;
 
 export class UsageError extends Error {}
+
+/** An error of runsc-ts itself (exit status 125), as opposed to the workload's. */
+export class SandboxError extends Error {}

@@ -2,18 +2,11 @@
 import { appendFileSync, existsSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { PolicyError } from "../sentry/policy/files.js";
-import { doCommand } from "./commands/do.js";
-import { featuresCommand } from "./commands/features.js";
-import { ociCommands } from "./commands/oci.js";
-import { policyCommand } from "./commands/policy.js";
-import { specCommand } from "./commands/spec.js";
-import { syscallsCommand } from "./commands/syscalls.js";
 import type { GlobalOptions } from "./config.js";
-import { EXIT_RUNTIME_ERROR, UsageError } from "./errors.js";
-import { OciConfigError } from "./oci/config.js";
+import { EXIT_RUNTIME_ERROR, SandboxError, UsageError } from "./errors.js";
+import { OciConfigError } from "./oci/errors.js";
 import type { RuntimeOptions } from "./oci/container.js";
 import { ContainerError, DEFAULT_ROOT } from "./oci/state.js";
-import { SandboxError } from "./sandbox/sandbox.js";
 import { writeFully } from "./write.js";
 
 interface Globals {
@@ -73,8 +66,33 @@ const runtime = (): RuntimeOptions => {
   };
 };
 
-for (const c of [doCommand(globals), syscallsCommand(), policyCommand(globals), ...ociCommands(runtime), specCommand(), featuresCommand()]) {
-  program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
+/**
+ * The commands, by the module that defines them: a run loads only its own (a container's
+ * lifecycle commands then start without the policy compiler or the config schema).
+ */
+const MODULES: readonly [names: readonly string[], load: () => Promise<Command[]>][] = [
+  [["do"], async () => [(await import("./commands/do.js")).doCommand(globals)]],
+  [["syscalls"], async () => [(await import("./commands/syscalls.js")).syscallsCommand()]],
+  [["policy"], async () => [(await import("./commands/policy.js")).policyCommand(globals)]],
+  [
+    ["create", "start", "run", "state", "kill", "delete", "list", "ls", "ps", "exec", "pause", "resume", "update", "events"],
+    async () => (await import("./commands/oci.js")).ociCommands(runtime),
+  ],
+  [["spec"], async () => [(await import("./commands/spec.js")).specCommand()]],
+  [["features"], async () => [(await import("./commands/features.js")).featuresCommand()]],
+];
+
+/** Global options that take a value: what follows them is not the command's name. */
+const VALUED = new Set(["--log-format", "--root", "--log", "--rootless", "--policy", "--platform", "--network"]);
+
+/** The command named on the command line (the first word that is not a global option). */
+function commandName(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!a.startsWith("-")) return a;
+    if (VALUED.has(a)) i++;
+  }
+  return undefined;
 }
 
 /** An error, on stderr and in --log (one JSON line with --log-format json: Docker shows its msg). */
@@ -100,6 +118,12 @@ const argv = process.argv.slice(2);
 if (argv[0] === "help" && argv[1] === "syscalls") argv.splice(0, 2, "syscalls");
 
 try {
+  const name = commandName(argv);
+  const wanted = MODULES.filter(([names]) => name !== undefined && names.includes(name));
+  // Help, or an unknown command: every command, for the listing or the error.
+  for (const [, load] of wanted.length > 0 ? wanted : MODULES) {
+    for (const c of await load()) program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
+  }
   await program.parseAsync(argv, { from: "user" });
 } catch (err) {
   if (err instanceof CommanderError) {

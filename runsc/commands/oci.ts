@@ -5,12 +5,15 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { loadNative } from "../../native/index.js";
-import type { RuntimeOptions } from "../oci/container.js";
-import { containerPids, createContainer, deleteContainer, killContainer, parseSignal, startContainer } from "../oci/container.js";
 import type { Resources } from "../oci/cgroups.js";
-import { events, parseResources, setFrozen, updateContainer } from "../oci/control.js";
-import { execInContainer } from "../oci/exec.js";
+import type { RuntimeOptions } from "../oci/container.js";
+import { containerPids, deleteContainer, killContainer, parseSignal, startContainer } from "../oci/container.js";
 import { ContainerError, listIds, mustRead, ociState, readState } from "../oci/state.js";
+
+// What only some commands need loads with them: the config's schema and the policy
+// compiler (create, run, exec), the cgroup controls (pause, update, events).
+const creating = (): Promise<typeof import("../oci/create.js")> => import("../oci/create.js");
+const controls = (): Promise<typeof import("../oci/control.js")> => import("../oci/control.js");
 import { writeFully } from "../write.js";
 
 type Runtime = () => RuntimeOptions;
@@ -52,7 +55,7 @@ export function ociCommands(runtime: Runtime): Command[] {
     .argument("<container-id>")
     .action(async (id: string, f: CreateFlags) => {
       checkCreateFlags(f);
-      await createContainer(runtime(), {
+      await (await creating()).createContainer(runtime(), {
         id,
         bundle: f.bundle,
         ...(f.pidFile !== undefined ? { pidFile: f.pidFile } : {}),
@@ -77,11 +80,13 @@ export function ociCommands(runtime: Runtime): Command[] {
     .action(async (id: string, f: CreateFlags & { detach: boolean; keep: boolean }) => {
       checkCreateFlags(f);
       const rt = runtime();
-      const st = await createContainer(rt, {
+      // In the foreground the container lives as long as we do: its sentry runs here.
+      const { state: st, server } = await (await creating()).createContainer(rt, {
         id,
         bundle: f.bundle,
         ...(f.pidFile !== undefined ? { pidFile: f.pidFile } : {}),
         ...(f.consoleSocket !== undefined ? { consoleSocket: f.consoleSocket } : {}),
+        ...(f.detach ? {} : { inProcess: true }),
       });
       const native = loadNative();
       // Without --detach, init is our child: its status is the container's.
@@ -104,6 +109,8 @@ export function ociCommands(runtime: Runtime): Command[] {
       if (exited === undefined) process.exit(0);
       const status = await exited;
       for (const s of FORWARDED) process.off(s, forward);
+      server?.close();
+      // Deleted already if someone else ran delete --force meanwhile.
       if (!f.keep) await deleteContainer(rt, id, true, warn);
       process.exit(status);
     });
@@ -194,6 +201,7 @@ export function ociCommands(runtime: Runtime): Command[] {
     .passThroughOptions()
     .action(async (id: string, args: string[], f: { process?: string; detach: boolean; pidFile?: string; consoleSocket?: string; tty: boolean; cwd?: string; env: string[]; user?: string; cap: string[]; newPrivs: boolean; noNewPrivs?: boolean; preserveFds: string }) => {
       if (f.preserveFds !== "0") throw new ContainerError("--preserve-fds: passing descriptors beyond stdio is not supported yet");
+      const { execInContainer } = await import("../oci/exec.js");
       const status = await execInContainer(runtime(), {
         id,
         args,
@@ -214,11 +222,11 @@ export function ociCommands(runtime: Runtime): Command[] {
   const pause = new Command("pause")
     .description("freeze every process of a container")
     .argument("<container-id>")
-    .action(async (id: string) => setFrozen(runtime().root, id, true));
+    .action(async (id: string) => (await controls()).setFrozen(runtime().root, id, true));
   const resume = new Command("resume")
     .description("thaw a paused container")
     .argument("<container-id>")
-    .action(async (id: string) => setFrozen(runtime().root, id, false));
+    .action(async (id: string) => (await controls()).setFrozen(runtime().root, id, false));
 
   const update = new Command("update")
     .description("change a running container's resources (memory, cpu, pids)")
@@ -234,9 +242,10 @@ export function ociCommands(runtime: Runtime): Command[] {
     .option("--pids-limit <n>", "maximum number of processes")
     .argument("<container-id>")
     .action(async (id: string, f: Record<string, string | undefined>) => {
+      const { parseResources, updateContainer } = await controls();
       let r: Resources = {};
       if (f.resources !== undefined) {
-        r = parseResources(f.resources === "-" ? readFileSync(0, "utf8") : readFileSync(f.resources, "utf8"), f.resources === "-" ? "stdin" : f.resources);
+        r = await parseResources(f.resources === "-" ? readFileSync(0, "utf8") : readFileSync(f.resources, "utf8"), f.resources === "-" ? "stdin" : f.resources);
       }
       const n = (flag: string): number | undefined => {
         const v = f[flag];
@@ -264,7 +273,7 @@ export function ociCommands(runtime: Runtime): Command[] {
       const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(f.interval);
       if (!m) throw new ContainerError(`--interval: expected a duration like 5s or 500ms, got ${JSON.stringify(f.interval)}`);
       const ms = Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "m" ? 60000 : 1000);
-      await events(runtime().root, id, f.stats, Math.max(ms, 10), (e) => out(JSON.stringify(e) + "\n"));
+      await (await controls()).events(runtime().root, id, f.stats, Math.max(ms, 10), (e) => out(JSON.stringify(e) + "\n"));
     });
 
   return [create, start, run, state, kill, del, list, ps, exec, pause, resume, update, ev];

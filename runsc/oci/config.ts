@@ -4,16 +4,9 @@
 // "proc"`). Properties runsc-ts does not know are ignored, as the spec requires of runtimes.
 import { z } from "zod";
 import type { OciSeccomp } from "../../sentry/policy/oci.js";
+import { OciConfigError } from "./errors.js";
 
-/** A config.json that does not match the spec: one line per problem. */
-export class OciConfigError extends Error {
-  constructor(
-    readonly file: string,
-    readonly problems: readonly string[],
-  ) {
-    super(problems.map((p) => `${file}: ${p}`).join("\n"));
-  }
-}
+export { OciConfigError };
 
 const Uint32 = z.number().int().min(0).max(0xffffffff);
 const Int64 = z.union([z.number().int(), z.bigint()]);

@@ -4,7 +4,6 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerCgroups, Resources } from "./cgroups.js";
 import { applyResources } from "./cgroups.js";
-import { fieldPath, OciResourcesSchema } from "./config.js";
 import type { ContainerState } from "./state.js";
 import { ContainerError, currentStatus, mustRead, withLock, writeState } from "./state.js";
 
@@ -46,8 +45,9 @@ export async function updateContainer(root: string, id: string, resources: Resou
   });
 }
 
-/** Parses linux.resources JSON (update --resources). */
-export function parseResources(text: string, source: string): Resources {
+/** Parses linux.resources JSON (update --resources); zod loads for it. */
+export async function parseResources(text: string, source: string): Promise<Resources> {
+  const { fieldPath, OciResourcesSchema } = await import("./config.js");
   let doc: unknown;
   try {
     doc = JSON.parse(text);

@@ -80,7 +80,7 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
   const st = mustRead(rt.root, o.id);
   const status = currentStatus(st);
   if (status !== "running") throw new ContainerError(`cannot exec in a ${status} container`);
-  const config = readBundleConfig(st.bundle);
+  const config = await readBundleConfig(st.bundle);
   const proc = execProcess(o, config);
   if (proc.terminal === true && o.consoleSocket === undefined) {
     throw new ContainerError("exec: a terminal needs --console-socket (runsc-ts does not relay one itself yet)");

@@ -1,11 +1,9 @@
-// What create hands a container's monitor (monitor.ts, a script of its own): descriptors
-// at fixed numbers, and the sentry's start message.
-import type { StartMessage, WorkerData } from "../sandbox/worker.js";
+// What create hands a container's monitor (monitor.ts, a script of its own): the sentry's
+// start message (in <root>/<id>/sentry.bin) and, on its socket, where init's descriptors are.
+import type { StartMessage } from "../sandbox/worker.js";
 
-/** 3 the ready pipe, then init's listener, pidfd, mount namespace and control socket. */
-export const MONITOR_FDS = { ready: 3, listener: 4, pidfd: 5, mntns: 6, control: 7 } as const;
+/** The monitor's fd on which it reports "ready" (or "error: why") to create. */
+export const MONITOR_READY_FD = 3;
 
-export interface MonitorStart {
-  worker: WorkerData;
-  message: Omit<StartMessage, "listener" | "pidfd" | "mntns">;
-}
+/** The sentry's start message, less the descriptors the monitor takes itself. */
+export type MonitorStart = Omit<StartMessage, "listener" | "pidfd" | "mntns">;

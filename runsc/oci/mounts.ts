@@ -13,7 +13,7 @@ import type { InitRecord } from "../sandbox/initConfig.js";
 import { RUNTIME_ROOT } from "../sandbox/maskFile.js";
 import type { Mount as CgroupMount } from "../sandbox/cgroups.js";
 import type { OciConfigDoc } from "./config.js";
-import { OciConfigError } from "./config.js";
+import { OciConfigError } from "./errors.js";
 
 // include/uapi/linux/mount.h
 const MS_RDONLY = 0x1;

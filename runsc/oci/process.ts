@@ -2,7 +2,7 @@
 // umask, user and groups, the five capability sets and no_new_privs.
 import type { InitRecord } from "../sandbox/initConfig.js";
 import type { OciConfigDoc } from "./config.js";
-import { OciConfigError } from "./config.js";
+import { OciConfigError } from "./errors.js";
 
 export type OciProcess = NonNullable<OciConfigDoc["process"]>;
 

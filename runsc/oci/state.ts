@@ -6,18 +6,11 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadNative } from "../../native/index.js";
+import { ContainerError } from "./errors.js";
 
 export const DEFAULT_ROOT = "/run/runsc-ts";
 
-/** An error of a lifecycle command: its message, and the exit status runc gives for it. */
-export class ContainerError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}
+export { ContainerError };
 
 export type Status = "creating" | "created" | "running" | "stopped" | "paused";
 
@@ -42,7 +35,8 @@ export interface ContainerState {
   cgroupVersion: 1 | 2;
   /** The freezer's state file (v1 freezer.state or v2 cgroup.freeze), when there is one. */
   freezer?: string;
-  /** poststop hooks, run by delete (config.json may be gone by then). */
+  /** poststart and poststop hooks, run by start and delete (config.json may have changed or gone). */
+  poststart?: Hook[];
   poststop?: Hook[];
 }
 

@@ -2,10 +2,8 @@
 // sentry on its own thread, forwards signals, and resolves with the workload's exit status.
 import { closeSync, mkdirSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
-import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { visibleCpus } from "../../sentry/proc/files.js";
-import { fileURLToPath } from "node:url";
 import { initPath, loadNative } from "../../native/index.js";
 import type { Logger } from "pino";
 import { compileFilterBytes } from "../../platform/seccomp/compile.js";
@@ -14,6 +12,8 @@ import { sysnoByName } from "../../sentry/abi/sysno_amd64.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import { kernelAtLeast } from "../requirements.js";
+import { SandboxError } from "../errors.js";
+import { SentryThread } from "./sentryThread.js";
 import { encodeInitConfig } from "./initConfig.js";
 import type { InitRecord } from "./initConfig.js";
 import { ensureMaskFile } from "./maskFile.js";
@@ -24,7 +24,6 @@ import { createCgroups } from "./cgroups.js";
 import { startProcServer } from "./procfs.js";
 import { HOST_ID_BASE, ID_RANGE } from "./ids.js";
 import { literalPattern } from "../../sentry/policy/paths.js";
-import type { StartMessage, WorkerData, WorkerMessage } from "./worker.js";
 import type { AuditFact } from "../../sentry/audit.js";
 import { RECORDED_SYSCALLS } from "../../sentry/audit.js";
 
@@ -40,52 +39,6 @@ const CLONE_NEWPID = 0x20000000;
 const CLONE_NEWNET = 0x40000000;
 
 export { HOST_ID_BASE, ID_RANGE } from "./ids.js";
-
-/** The sentry's thread, started early so that its startup overlaps the rest. */
-export class SentryThread {
-  private readonly worker: Worker;
-  private readonly done: Promise<number>;
-  /** Receives what the workload does, when the start message asked for it. */
-  onFact: ((fact: AuditFact) => void) | undefined;
-
-  constructor(data: WorkerData) {
-    // stdout/stderr: true keeps the worker's streams off ours; the sentry writes to fd 2
-    // directly. (Node would otherwise set O_NONBLOCK on stdio we share with the workload.)
-    this.worker = new Worker(fileURLToPath(new URL("./worker.js", import.meta.url)), {
-      workerData: data,
-      stdout: true,
-      stderr: true,
-    });
-    // Idle until started: it must not keep runsc-ts alive after an early error.
-    this.worker.unref();
-    this.done = new Promise<number>((resolve, reject) => {
-      this.worker.on("message", (m: WorkerMessage) => {
-        if ("fact" in m) this.onFact?.(m.fact);
-        else if ("exit" in m) resolve(m.exit);
-        else reject(new SandboxError(`sentry failed: ${m.error}`));
-      });
-      this.worker.once("error", (err) => reject(new SandboxError(`sentry failed: ${err.stack ?? err.message}`)));
-      this.worker.once("exit", (code) => reject(new SandboxError(`sentry thread exited (${code}) before the sandbox`)));
-    });
-    this.done.catch(() => {});
-  }
-
-  /**
-   * Hands the sandbox to the sentry. Resolves with the workload's exit status when the
-   * sentry reports it; rejects when the sentry fails (the caller must kill the sandbox).
-   */
-  serve(m: StartMessage): Promise<number> {
-    this.worker.ref();
-    this.worker.postMessage(m);
-    return this.done;
-  }
-
-  /** Lets runsc-ts exit without the sentry thread (the sandbox is over). */
-  release(): void {
-    this.worker.unref();
-    void this.worker.terminate();
-  }
-}
 
 export interface DoOptions {
   argv: string[];
@@ -170,8 +123,8 @@ export function withEntrypoint(policy: Policy, cmd: string, cwd: string, env: re
   return { ...policy, process: { ...policy.process, exec: { ...exec, allow: [...exec.allow, ...entrypointFiles(cmd, cwd, env).map(literalPattern)] } } };
 }
 
-/** An error of runsc-ts itself (exit status 125), as opposed to the workload's. */
-export class SandboxError extends Error {}
+export { SandboxError };
+export { SentryThread };
 
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"] as const;
 

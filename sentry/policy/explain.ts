@@ -1,7 +1,6 @@
 // `policy explain`: the decision a policy makes for one action, the rule that made it
 // (file:line) and the layer that enforces it. Pure: it follows compile.ts's order of
 // precedence and the mount plan's meaning of filesystem rules.
-import { isIP } from "node:net";
 import { errnoName } from "../abi/errno.js";
 import { sysnoByName } from "../abi/sysno_amd64.js";
 import type { FilterAction } from "../syscalls/syscall.js";

@@ -30,7 +30,10 @@ function processesOf(ids: ReadonlySet<string>): string[] {
 describe("lifecycle cycles", () => {
   it(`${CYCLES} create/start/kill/delete cycles leave no mount, cgroup, process, fd or state behind`, { timeout: 300_000 }, async ({ expect }) => {
     busyboxRootfs();
-    const c = (await import(join(ROOT, "dist/runsc/oci/container.js"))) as typeof import("../../runsc/oci/container.js");
+    const c = {
+      ...((await import(join(ROOT, "dist/runsc/oci/container.js"))) as typeof import("../../runsc/oci/container.js")),
+      ...((await import(join(ROOT, "dist/runsc/oci/create.js"))) as typeof import("../../runsc/oci/create.js")),
+    };
     const rt = { root: STATE_ROOT, debug: false, strace: false, logFormat: "text" as const };
     const warnings: string[] = [];
     const bundle = makeBundle({ args: ["sleep", "1000"] });
@@ -47,7 +50,7 @@ describe("lifecycle cycles", () => {
       for (let i = 0; i < CYCLES; i++) {
         const id = `${bundle.id}-${i}`;
         ids.add(id);
-        const st = await c.createContainer(rt, { id, bundle: bundle.dir });
+        const { state: st } = await c.createContainer(rt, { id, bundle: bundle.dir });
         for (const d of st.cgroups) cgroupDirs.add(d);
         await c.startContainer(rt, id, (w) => warnings.push(w));
         await c.killContainer(rt, id, 9, false);
@@ -59,7 +62,8 @@ describe("lifecycle cycles", () => {
       }
       expect(warnings).toEqual([]);
       expect(mountCount()).toBe(mounts);
-      expect(fdCount()).toBe(fds);
+      // At most as many: one the warm-up's monitor pipe held may have closed since.
+      expect(fdCount()).toBeLessThanOrEqual(fds);
       expect([...cgroupDirs].filter((d) => existsSync(d))).toEqual([]);
       expect(readdirSync(STATE_ROOT).filter((n) => ids.has(n))).toEqual([]);
       // Monitors end with their containers: none is left.

@@ -1,0 +1,161 @@
+// The sentry side of one OCI container: its sentry threads (one for init, one per exec'd
+// process), the control sockets it holds (init ends when its socket hangs up: the sentry's
+// death ends the container), and the socket <root>/<id>/monitor.sock on which the lifecycle
+// commands reach it, one line each:
+//
+//   init CLI PID LISTENER CONTROL   init (PID) is set up: take its listener and control
+//                                   socket from process CLI's fds, serve it (sentry.bin)
+//   adopt CLI PID LISTENER CONTROL  the same for a process exec started, then start it
+//   start                           release init's program
+//
+// It runs in the container's monitor (monitor.ts, for create), or in `run`'s own process.
+import { openSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import type { Server } from "node:net";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { deserialize } from "node:v8";
+import { loadNative } from "../../native/index.js";
+import { SentryThread } from "../sandbox/sentryThread.js";
+import type { WorkerData } from "../sandbox/worker.js";
+import { writeFully } from "../write.js";
+import type { MonitorStart } from "./monitorProtocol.js";
+import { containerDir, socketPath } from "./state.js";
+
+const SIGKILL = 9;
+
+export class MonitorServer {
+  private readonly native = loadNative();
+  private readonly sock: string;
+  private readonly server: Server;
+  // init's sentry thread starts now: its start-up overlaps create's work.
+  private initSentry: SentryThread | undefined;
+  private start: MonitorStart | undefined;
+  private initControl = -1;
+
+  /** onInitEnd: init has ended (0), or its sentry failed and init was killed (1). */
+  constructor(
+    private readonly root: string,
+    private readonly id: string,
+    private readonly worker: WorkerData,
+    private readonly onInitEnd: (code: number) => void,
+  ) {
+    this.sock = socketPath(root, id);
+    this.initSentry = new SentryThread(worker);
+    this.server = createServer((conn) => {
+      let buf = "";
+      conn.on("error", () => {});
+      conn.on("data", (chunk: Buffer) => {
+        buf += chunk.toString();
+        const nl = buf.indexOf("\n");
+        if (nl < 0) return;
+        const [cmd, ...args] = buf.slice(0, nl).split(" ");
+        buf = buf.slice(nl + 1);
+        conn.end(this.command(cmd ?? "", args.map(Number)) + "\n");
+      });
+    });
+  }
+
+  /** Listens on the container's socket. */
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", (err) => reject(new Error(`${this.sock}: ${err.message}`)));
+      this.server.listen(this.sock, () => resolve());
+    });
+  }
+
+  /** Whether init has been handed over. */
+  get serving(): boolean {
+    return this.start !== undefined;
+  }
+
+  /** Stops listening and removes the socket (the sentry threads end with the process). */
+  close(): void {
+    this.server.close();
+    try {
+      unlinkSync(this.sock);
+    } catch {
+      // not made, or gone with the container's directory
+    }
+  }
+
+  private command(cmd: string, args: number[]): string {
+    if (cmd === "start") {
+      const r = this.initControl < 0 ? -9 : this.native.sendByte(this.initControl, "R".charCodeAt(0));
+      return r === 0 ? "ok" : `error: init did not take the start (errno ${-r})`;
+    }
+    if (cmd === "init" || cmd === "adopt") return this.serveProcess(cmd, args);
+    return `error: unknown command ${JSON.stringify(cmd)}`;
+  }
+
+  /**
+   * Takes a process's listener and control socket from process cli and serves it on a
+   * sentry thread: "ok", or why not.
+   */
+  private serveProcess(kind: "init" | "adopt", [cli, pid, listenerFd, controlFd]: number[]): string {
+    const native = this.native;
+    if (![cli, pid, listenerFd, controlFd].every((n) => Number.isInteger(n) && n! >= 0)) return `error: ${kind}: bad arguments`;
+    if (kind === "init" && this.start !== undefined) return "error: init was handed over already";
+    if (kind === "adopt" && this.start === undefined) return "error: the container's init is not served yet";
+    const taken: number[] = [];
+    const close = (): void => {
+      for (const fd of taken) native.close(fd);
+    };
+    const cliFd = native.pidfdOpen(cli!);
+    if (cliFd < 0) return `error: process ${cli}: errno ${-cliFd}`;
+    try {
+      const listener = native.pidfdGetfd(cliFd, listenerFd!);
+      const control = native.pidfdGetfd(cliFd, controlFd!);
+      const pidfd = native.pidfdOpen(pid!);
+      for (const fd of [listener, control, pidfd]) if (fd >= 0) taken.push(fd);
+      if (taken.length !== 3) {
+        close();
+        return `error: cannot take the descriptors of process ${pid}`;
+      }
+      let mntns: number;
+      try {
+        mntns = openSync(`/proc/${pid}/ns/mnt`, "r");
+      } catch (err) {
+        close();
+        return `error: ${(err as Error).message}`;
+      }
+      taken.push(mntns);
+      if (kind === "init") {
+        const file = join(containerDir(this.root, this.id), "sentry.bin");
+        this.start = deserialize(readFileSync(file)) as MonitorStart;
+        rmSync(file);
+        this.initControl = control;
+      }
+      const sentry = kind === "init" ? this.initSentry! : new SentryThread(this.worker);
+      if (kind === "init") this.initSentry = undefined;
+      sentry.serve({ ...this.start!, pid: pid!, listener, pidfd, mntns, notChild: true }).then(
+        () => {
+          if (kind === "init") this.onInitEnd(0);
+          sentry.release();
+          close();
+        },
+        (err: Error) => {
+          // Fail closed: the process goes with its sentry (init: the container with it).
+          native.pidfdSendSignal(pidfd, SIGKILL);
+          writeFully(2, `runsc-ts: container ${this.id}: ${kind === "init" ? "" : "exec: "}${err.message}\n`);
+          if (kind === "init") this.onInitEnd(1);
+          sentry.release();
+          close();
+        },
+      );
+      if (kind === "init") {
+        // The listener outlives init while init is a zombie its parent has not reaped.
+        const watch = setInterval(() => {
+          if (!native.pidfdExited(pidfd)) return;
+          clearInterval(watch);
+          this.onInitEnd(0);
+        }, 200);
+        watch.unref();
+        return "ok";
+      }
+      const r = native.sendByte(control, "R".charCodeAt(0));
+      return r === 0 ? "ok" : `error: the process did not take the start (errno ${-r})`;
+    } finally {
+      native.close(cliFd);
+    }
+  }
+}
