@@ -116,7 +116,9 @@ struct Join {
   int type;
 };
 
-[[noreturn]] void ChildMain(int ctl, int init_fd, int tty, bool orphan, const std::vector<Join>& joins) {
+[[noreturn]] void ChildMain(int ctl, int parent_end, int init_fd, int tty, bool orphan, const std::vector<Join>& joins) {
+  // Only the parent may hold the other end: its death must read as EOF below.
+  close(parent_end);
   // Namespaces given by path (OCI linux.namespaces[].path), first: the descriptors are
   // still where the parent had them.
   for (const Join& j : joins)
@@ -288,7 +290,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
   int pidfd = -1;
   long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
-  if (pid == 0) ChildMain(sv[1], init_fd, tty, orphan, joins);
+  if (pid == 0) ChildMain(sv[1], sv[0], init_fd, tty, orphan, joins);
   int clone_errno = errno;
   if (own_pid_ns >= 0) {
     setns(own_pid_ns, CLONE_NEWPID);

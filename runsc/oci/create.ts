@@ -183,6 +183,27 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const cgroupsPath = config.linux?.cgroupsPath ?? `/runsc-ts/${o.id}`;
     const cg = createContainerCgroups(cgroupsPath, config.linux?.resources);
     cleanup.push(() => removeCgroups(cg.dirs));
+    // From here on the state names what to remove: a create killed midway (kill -9) leaves
+    // a container in "creating" (no init yet: stopped) that delete --force cleans up.
+    const st: ContainerState = {
+      ociVersion: config.ociVersion,
+      id: o.id,
+      status: "creating",
+      pid: 0,
+      bundle,
+      rootfs,
+      created: new Date().toISOString(),
+      owner: "",
+      ...(config.annotations !== undefined ? { annotations: config.annotations } : {}),
+      initStart: 0,
+      monitorPid: monitor.pid,
+      cgroups: cg.dirs,
+      cgroupVersion: cg.version,
+      ...(cg.freezer !== undefined ? { freezer: cg.freezer } : {}),
+      ...(config.hooks?.poststart !== undefined ? { poststart: config.hooks.poststart } : {}),
+      ...(config.hooks?.poststop !== undefined ? { poststop: config.hooks.poststop } : {}),
+    };
+    writeState(rt.root, st);
     const hierarchies = cgroupMounts().filter((m) => m.fstype === "cgroup" || m.fstype === "cgroup2");
     const cgroupView = cg.dirs.flatMap((dir) => hierarchies.filter((m) => dir.startsWith(m.point + "/")).map((mount) => ({ mount, dir })));
 
@@ -265,24 +286,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const answer = await askMonitor(rt.root, o.id, `init ${process.pid} ${pid} ${spawned.listener} ${spawned.control!}`);
     if (answer !== "ok") throw new ContainerError(`container sentry: ${answer.replace(/^error: /, "")}`);
 
-    const st: ContainerState = {
-      ociVersion: config.ociVersion,
-      id: o.id,
-      status: "creating",
-      pid,
-      bundle,
-      rootfs,
-      created: new Date().toISOString(),
-      owner: "",
-      ...(config.annotations !== undefined ? { annotations: config.annotations } : {}),
-      initStart,
-      monitorPid: monitor.pid,
-      cgroups: cg.dirs,
-      cgroupVersion: cg.version,
-      ...(cg.freezer !== undefined ? { freezer: cg.freezer } : {}),
-      ...(config.hooks?.poststart !== undefined ? { poststart: config.hooks.poststart } : {}),
-      ...(config.hooks?.poststop !== undefined ? { poststop: config.hooks.poststop } : {}),
-    };
+    st.pid = pid;
+    st.initStart = initStart;
     writeState(rt.root, st);
     // Docker's bridge network is made by its prestart hook, in the namespace init holds.
     await runHooks("prestart", config.hooks?.prestart, ociState(st));
@@ -332,7 +337,7 @@ function launchMonitor(rt: RuntimeOptions, id: string): Monitor {
   const log = rt.logFile !== undefined ? openSync(rt.logFile, "a") : "ignore";
   let child;
   try {
-    child = spawnProcess(process.execPath, [script, rt.root, id, JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat })], {
+    child = spawnProcess(process.execPath, [script, rt.root, id, JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }), String(process.pid)], {
       detached: true,
       stdio: ["ignore", "ignore", log, "pipe"],
     });

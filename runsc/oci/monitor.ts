@@ -1,14 +1,14 @@
 // The monitor of one OCI container made by `create`: a detached process that lives as long
 // as the container and runs its MonitorServer (monitorServer.ts).
 //
-// argv: root, id, and the sentry thread's WorkerData as JSON. fd 3: a pipe on which it says
-// "ready" (or "error: why") to create once it listens.
+// argv: root, id, the sentry thread's WorkerData as JSON, and create's PID. fd 3: a pipe on
+// which it says "ready" (or "error: why") to create once it listens.
 import { closeSync, writeSync } from "node:fs";
 import type { WorkerData } from "../sandbox/worker.js";
 import { MONITOR_READY_FD } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
 
-const [root, id, workerJson] = process.argv.slice(2) as [string, string, string];
+const [root, id, workerJson, creatorPid] = process.argv.slice(2) as [string, string, string, string];
 /** How long create may take to hand init over before the monitor gives up. */
 const INIT_WAIT_MS = 60_000;
 
@@ -32,10 +32,16 @@ server.listen().then(
     process.exit(1);
   },
 );
-// A create that died before handing init over leaves nothing to serve.
-setTimeout(() => {
-  if (!server.serving) {
+// A create that died (or gave up) before handing init over leaves nothing to serve.
+// create may be gone before this line runs: compare with its PID, not our first parent.
+const creator = Number(creatorPid);
+const startedAt = Date.now();
+const waiting = setInterval(() => {
+  if (server.serving) {
+    clearInterval(waiting);
+  } else if (process.ppid !== creator || Date.now() - startedAt > INIT_WAIT_MS) {
     server.close();
     process.exit(1);
   }
-}, INIT_WAIT_MS).unref();
+}, 50);
+waiting.unref();

@@ -2,8 +2,8 @@
 // program itself: ids and groups, capabilities, rlimits, no_new_privs, umask, cwd, env,
 // hostname, mounts and their options, masked and read-only paths, the read-only root,
 // sysctls, cgroup limits, the config's seccomp profile, and the terminal.
-import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
 import { BUNDLES_DIR, busyboxRootfs, makeBundle, runtime } from "../helpers/bundle.js";
@@ -169,6 +169,85 @@ describe("config.json observed from inside", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.out("mkdir")).toMatch(/Operation not permitted\n1\n$/);
     expect(r.out("after")).toBe("ok\n");
+  });
+
+  it("oomScoreAdj, and a device from linux.devices bound from the host's", async ({ expect }) => {
+    const r = await inside("cat /proc/self/oom_score_adj > /out/oom; ls -l /dev/fuse | cut -c1 > /out/fuse", (c) => {
+      c.process.oomScoreAdj = 500;
+      c.linux.devices = [{ path: "/dev/fuse", type: "c", major: 10, minor: 229, fileMode: 0o666 }];
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("oom")).toBe("500\n");
+    expect(r.out("fuse")).toBe("c\n");
+    const bad = await inside("true", (c) => (c.linux.devices = [{ path: "/dev/nosuch", type: "c", major: 1, minor: 99 }]));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("linux.devices[0]: /dev/nosuch (c 1:99) is not a device of the host's");
+  });
+
+  it("rootfsPropagation: rslave receives the host's mounts under a shared rootfs, rprivate does not", async ({ expect }) => {
+    const tmp = mkdtempSync(join(BUNDLES_DIR, "shared-"));
+    const rootfs = join(tmp, "rootfs");
+    execFileSync("cp", ["-a", busyboxRootfs(), rootfs]);
+    mkdirSync(join(rootfs, "mnt"), { recursive: true });
+    execFileSync("mount", ["--bind", rootfs, rootfs]);
+    execFileSync("mount", ["--make-shared", rootfs]);
+    try {
+      const seen: Record<string, string> = {};
+      for (const prop of ["rslave", "rprivate"]) {
+        const b = makeBundle({
+          args: ["sh", "-c", "echo up > /tmp/up; i=0; while [ ! -e /mnt/marker ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; [ -e /mnt/marker ] && echo seen || echo unseen"],
+          config: (c) => {
+            c.root = { path: rootfs, readonly: false };
+            c.linux.rootfsPropagation = prop;
+          },
+        });
+        made.push(b);
+        const r = runtime(["run", "--bundle", b.dir, b.id]);
+        await new Promise((res) => setTimeout(res, 700));
+        // A tmpfs mounted on the host under the rootfs, while the container waits.
+        execFileSync("mount", ["-t", "tmpfs", "tmpfs", join(rootfs, "mnt")]);
+        writeFileSync(join(rootfs, "mnt", "marker"), "");
+        const done = await r;
+        execFileSync("umount", [join(rootfs, "mnt")]);
+        expect(done.code, done.stderr).toBe(0);
+        seen[prop] = done.stdout.trim();
+      }
+      expect(seen).toEqual({ rslave: "seen", rprivate: "unseen" });
+    } finally {
+      execFileSync("umount", ["-l", rootfs]);
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("a user namespace from the config: root inside is the mapped host uid", async ({ expect }) => {
+    const r = await inside("id -u > /out/uid; cat /proc/self/uid_map > /out/map; stat -c %u /bin/busybox > /out/owner; sleep 0.3 & echo $! > /out/pid; wait", (c) => {
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("uid")).toBe("0\n");
+    expect(r.out("map").trim().split(/\s+/)).toEqual(["0", "100000", "65536"]);
+    // The rootfs belongs to host root, which has no mapping inside.
+    expect(r.out("owner")).toBe("65534\n");
+  });
+
+  it("the dev.runsc-ts.policy annotation selects the container's policy; other dev.runsc-ts.* keys are refused", async ({ expect }) => {
+    const dir = mkdtempSync(join(BUNDLES_DIR, "policy-"));
+    made.push({ dir, id: "", cleanup: () => rmSync(dir, { recursive: true, force: true }) });
+    const policy = join(dir, "hide-passwd.yaml");
+    writeFileSync(
+      policy,
+      ["apiVersion: runsc-ts/v1", "kind: Policy", "name: hide-passwd", "extends: container", "filesystem:", "  rules:", "    - { path: /etc/passwd, access: none }", ""].join("\n"),
+    );
+    const hidden = await inside("cat /etc/passwd > /out/passwd 2>&1; echo $? >> /out/passwd", (c) => (c.annotations = { "dev.runsc-ts.policy": policy }));
+    expect(hidden.code, hidden.stderr).toBe(0);
+    expect(hidden.out("passwd")).not.toContain("root:x:0:0");
+    const plain = await inside("cat /etc/passwd > /out/passwd 2>&1");
+    expect(plain.out("passwd")).toContain("root:x:0:0");
+    const unknown = await inside("true", (c) => (c.annotations = { "dev.runsc-ts.network": "host" }));
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("annotations.dev.runsc-ts.network: unknown; runsc-ts reads dev.runsc-ts.policy");
   });
 
   it("a terminal: the console socket receives the pty's master, the program sees a tty of the config's size", async ({ expect }) => {

@@ -1,11 +1,11 @@
 // The OCI lifecycle as runc's callers drive it: create → start → (kill) → delete, each
 // transition and its errors, exit statuses as runc's, state JSON as the spec's, and nothing
 // left behind. The containers run the busybox rootfs the tests build (helpers/bundle.ts).
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
-import { BUNDLES_DIR, busyboxRootfs, makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
+import { BUNDLES_DIR, busyboxRootfs, MAIN_JS, makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
 import type { Bundle } from "../helpers/bundle.js";
 import { pollFor } from "../helpers/sandbox.js";
 
@@ -172,6 +172,37 @@ describe("OCI lifecycle", () => {
     const sys = await runtime(["--systemd-cgroup", "create", "--bundle", bad.dir, bad.id]);
     expect(sys.code).not.toBe(0);
     expect(sys.stderr).toMatch(/--systemd-cgroup: .*systemd/);
+  });
+
+  it("a create killed with -9 at any point leaves what delete --force removes entirely", async ({ expect }) => {
+    for (const after of [30, 120, 200, 280, 360, 450]) {
+      const b = track(outBundle(["sleep", "1000"]));
+      const child = spawn(process.execPath, [MAIN_JS, "--root", STATE_ROOT, "create", "--bundle", b.dir, b.id], { stdio: "ignore" });
+      await new Promise((r) => setTimeout(r, after));
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      const st = existsSync(join(STATE_ROOT, b.id, "state.json")) ? (JSON.parse(readFileSync(join(STATE_ROOT, b.id, "state.json"), "utf8")) as { cgroups: string[]; monitorPid: number; pid: number }) : undefined;
+      const d = await runtime(["delete", "--force", b.id]);
+      expect(d.code, `${after} ms: ${d.stderr}`).toBe(0);
+      expect(existsSync(join(STATE_ROOT, b.id)), `${after} ms`).toBe(false);
+      for (const dir of st?.cgroups ?? []) expect(existsSync(dir), `${after} ms: ${dir}`).toBe(false);
+      // No init or monitor of this container is left.
+      const alive = (pid: number): boolean => pid > 0 && existsSync(`/proc/${pid}/stat`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z");
+      if (st !== undefined) expect(await pollFor(() => (alive(st.pid) ? undefined : true), 5000), `${after} ms: init ${st.pid}`).toBe(true);
+      // The monitor names the container on its command line: none is left, even one whose
+      // create died before the state was written.
+      const monitors = (): string[] =>
+        readdirSync("/proc")
+          .filter((d) => /^\d+$/.test(d))
+          .filter((d) => {
+            try {
+              return alive(Number(d)) && readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").includes(b.id);
+            } catch {
+              return false;
+            }
+          });
+      expect(await pollFor(() => (monitors().length === 0 ? true : undefined), 5000), `${after} ms: ${monitors().join(",")}`).toBe(true);
+    }
   });
 
   it("run waits for the program, returns its status and deletes the container", async ({ expect }) => {
