@@ -117,12 +117,6 @@ export interface NativeBinding {
   fremovexattr(fd: number, name: string): number;
   /** sched_getaffinity(2) of a host tid into out: the bytes written, or -errno. */
   schedGetaffinity(tid: number, out: Uint8Array): number;
-  /**
-   * filesystem.root: overlay — a detached overlay mount (nosuid, nodev) of the host's root
-   * filesystem under an in-memory upper layer of `size` (tmpfs size=), or `dir`'s upper/ and
-   * work/ when given, with whiteouts at the given absolute paths and empty files (mount
-   * points) at `files`. Made by the caller (host root). Throws on failure.
-   */
   /** A new pty: both ends close-on-exec, the slave not our controlling terminal. */
   openPty(): { master: number; slave: number };
   setWinsize(fd: number, rows: number, cols: number): number;
@@ -130,11 +124,15 @@ export interface NativeBinding {
   sendFdToSocket(path: string, fd: number, name: string): void;
   /** flock(2), blocking unless LOCK_NB: 0 or -errno. */
   flock(fd: number, op: number): number;
-  /** Opens path onto fds 0, 1 and 2: 0 or -errno. */
-  redirectStdio(path: string): number;
   /** send(2) of one byte: 0 or -errno. */
   sendByte(fd: number, byte: number): number;
-  overlayRoot(o: { size: string; whiteouts: string[]; dir?: string; files?: string[] }): number;
+  /**
+   * filesystem.root: overlay — a detached overlay mount (nosuid, nodev) of `lower` (a bundle's
+   * rootfs; default "/", the host's root filesystem) under an in-memory upper layer of `size` (tmpfs size=), or `dir`'s upper/ and
+   * work/ when given, with whiteouts at the given absolute paths and empty files (mount
+   * points) at `files`. Made by the caller (host root). Throws on failure.
+   */
+  overlayRoot(o: { size: string; whiteouts: string[]; dir?: string; files?: string[]; lower?: string }): number;
   /**
    * A detached FUSE mount (read-only, nosuid, nodev, noexec, allow_other) served through
    * fuseFd (an open /dev/fuse), its root a directory owned by host root. Throws on failure.

@@ -73,12 +73,11 @@ Napi::Value SocketNetns(const Napi::CallbackInfo& info);
 Napi::Value Fcntl(const Napi::CallbackInfo& info);
 Napi::Value Umask(const Napi::CallbackInfo& info);
 
-// oci.cc: the OCI lifecycle's pty, console socket, state lock, stdio and start signal
+// oci.cc: the OCI lifecycle's pty, console socket, state lock and start signal
 Napi::Value OpenPty(const Napi::CallbackInfo& info);
 Napi::Value SetWinsize(const Napi::CallbackInfo& info);
 Napi::Value SendFdToSocket(const Napi::CallbackInfo& info);
 Napi::Value Flock(const Napi::CallbackInfo& info);
-Napi::Value RedirectStdio(const Napi::CallbackInfo& info);
 Napi::Value SendByte(const Napi::CallbackInfo& info);
 
 }  // namespace runsc

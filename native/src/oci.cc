@@ -1,6 +1,6 @@
 // Mechanisms of the OCI runtime's lifecycle (runsc/oci/): a container's pty and the console
-// socket that receives its master, the lock on a container's state, the detached monitor's
-// stdio, and the start signal to a held init.
+// socket that receives its master, the lock on a container's state, and the start signal
+// to a held init.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -105,23 +105,6 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   do r = flock(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
   while (r < 0 && errno == EINTR);
   return Napi::Number::New(env, r < 0 ? -errno : 0);
-}
-
-// redirectStdio(path): opens path and puts it on fds 0, 1 and 2 (the detached monitor lets
-// go of the stdio it gave the container). 0 or -errno.
-Napi::Value RedirectStdio(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>();
-  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return Napi::Number::New(env, -errno);
-  for (int target = 0; target <= 2; target++)
-    if (dup2(fd, target) < 0) {
-      int e = errno;
-      close(fd);
-      return Napi::Number::New(env, -e);
-    }
-  close(fd);
-  return Napi::Number::New(env, 0);
 }
 
 // sendByte(fd, byte) -> 0 or -errno: "R" releases a held init (TAG_HOLD).

@@ -48,18 +48,24 @@ std::string FsError(int fc) {
   return out;
 }
 
+// The lower layer's path of rel (relative, no leading '/'; "" is the lower root).
+std::string InLower(const std::string& lower, const std::string& rel) {
+  if (rel.empty()) return lower;
+  return lower == "/" ? "/" + rel : lower + "/" + rel;
+}
+
 // Makes dir (relative to base, no leading '/') and its parents in the upper layer, each
-// with the owner and mode of the host's directory at "/" + the same path; made lists
+// with the owner and mode of the lower layer's directory at the same path; made lists
 // them (their times are set once every entry is in place).
-bool MirrorDirs(int upper, const std::string& rel, std::vector<std::string>* made, std::string* err) {
+bool MirrorDirs(int upper, const std::string& lower, const std::string& rel, std::vector<std::string>* made, std::string* err) {
   size_t pos = 0;
   while (pos < rel.size()) {
     size_t slash = rel.find('/', pos);
     std::string part = rel.substr(0, slash == std::string::npos ? rel.size() : slash);
     pos = slash == std::string::npos ? rel.size() : slash + 1;
     struct stat st;
-    if (fstatat(AT_FDCWD, ("/" + part).c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
-      *err = "/" + part + ": not a directory on the host";
+    if (fstatat(AT_FDCWD, InLower(lower, part).c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+      *err = InLower(lower, part) + ": not a directory";
       return false;
     }
     if (mkdirat(upper, part.c_str(), st.st_mode & 07777) < 0) {
@@ -77,10 +83,10 @@ bool MirrorDirs(int upper, const std::string& rel, std::vector<std::string>* mad
   return true;
 }
 
-// The host's times on a mirrored directory ("" is the root).
-bool MirrorTimes(int upper, const std::string& rel) {
+// The lower layer's times on a mirrored directory ("" is the root).
+bool MirrorTimes(int upper, const std::string& lower, const std::string& rel) {
   struct stat st;
-  if (stat(("/" + rel).c_str(), &st) < 0) return false;
+  if (stat(InLower(lower, rel).c_str(), &st) < 0) return false;
   struct timespec times[2] = {st.st_atim, st.st_mtim};
   return utimensat(upper, rel.empty() ? "." : rel.c_str(), times, AT_SYMLINK_NOFOLLOW) == 0;
 }
@@ -108,21 +114,26 @@ bool RelativePaths(Napi::Env env, Napi::Value v, const char* what, std::vector<s
 
 }  // namespace
 
-// overlayRoot({size, whiteouts, dir?, files?}) -> fd of a detached overlay mount (nosuid,
-// nodev; close-on-exec). The upper layer is a tmpfs of `size` (size=, "256m", "10%"), or the
+// overlayRoot({size, whiteouts, dir?, files?, lower?}) -> fd of a detached overlay mount
+// (nosuid, nodev; close-on-exec) of lower (default "/": the host's root filesystem). The upper layer is a tmpfs of `size` (size=, "256m", "10%"), or the
 // existing directory `dir` (its upper/ and work/, made when missing: the changes stay there
 // after the sandbox). whiteouts: absolute paths made absent. files: absolute paths made as
 // empty files (mount points for the policy's synthetic files the host lacks). Throws with
 // the kernel's message on failure.
 Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const char* usage = "overlayRoot({size: string, whiteouts: string[], dir?: string, files?: string[]})";
+  const char* usage = "overlayRoot({size: string, whiteouts: string[], dir?: string, files?: string[], lower?: string})";
   if (info.Length() < 1 || !info[0].IsObject()) {
     ThrowUsage(env, usage);
     return env.Undefined();
   }
   Napi::Object o = info[0].As<Napi::Object>();
   std::string size = o.Get("size").IsString() ? o.Get("size").As<Napi::String>().Utf8Value() : "";
+  std::string lower = o.Get("lower").IsString() ? o.Get("lower").As<Napi::String>().Utf8Value() : "/";
+  if (lower.empty() || lower[0] != '/' || lower.find_first_of(",:") != std::string::npos) {
+    Napi::Error::New(env, "overlay root: the lower layer must be an absolute path without ',' or ':', got " + lower).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   std::vector<std::string> whiteouts, files;
   if (!RelativePaths(env, o.Get("whiteouts"), "whiteout", &whiteouts) || !RelativePaths(env, o.Get("files"), "file", &files))
     return env.Undefined();
@@ -158,9 +169,9 @@ Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
     return fail("mkdir upper", errno, -1);
   upper.fd = openat(tmnt.fd, "upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (upper.fd < 0) return fail("open upper", errno, -1);
-  // The upper root stands for the host's "/": its owner and mode.
+  // The upper root stands for the lower root: its owner and mode.
   struct stat root;
-  if (stat("/", &root) < 0 || fchownat(upper.fd, "", root.st_uid, root.st_gid, AT_EMPTY_PATH) < 0 ||
+  if (stat(lower.c_str(), &root) < 0 || fchownat(upper.fd, "", root.st_uid, root.st_gid, AT_EMPTY_PATH) < 0 ||
       fchmodat(tmnt.fd, "upper", root.st_mode & 07777, 0) < 0)
     return fail("upper root", errno, -1);
   // Each entry made in the upper layer gets its parent directories as the host has them.
@@ -168,7 +179,7 @@ Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
   std::string err;
   auto parents = [&](const std::string& rel) {
     size_t slash = rel.rfind('/');
-    return slash == std::string::npos || MirrorDirs(upper.fd, rel.substr(0, slash), &made, &err);
+    return slash == std::string::npos || MirrorDirs(upper.fd, lower, rel.substr(0, slash), &made, &err);
   };
   auto failMirror = [&]() {
     Napi::Error e = Napi::Error::New(env, "overlay root: " + err);
@@ -189,18 +200,18 @@ Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
     if (fd >= 0) close(fd);
   }
   for (const std::string& d : made)
-    if (!MirrorTimes(upper.fd, d)) return fail("times of /" + d, errno, -1);
+    if (!MirrorTimes(upper.fd, lower, d)) return fail("times of /" + d, errno, -1);
 
   Closer ofc;
   ofc.fd = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
   if (ofc.fd < 0) return fail("fsopen overlay", errno, -1);
   std::string base = "/proc/self/fd/" + std::to_string(tmnt.fd);
   if (FsConfig(ofc.fd, FSCONFIG_SET_STRING, "source", "runsc-ts-overlay") < 0 ||
-      FsConfig(ofc.fd, FSCONFIG_SET_STRING, "lowerdir", "/") < 0 ||
+      FsConfig(ofc.fd, FSCONFIG_SET_STRING, "lowerdir", lower.c_str()) < 0 ||
       FsConfig(ofc.fd, FSCONFIG_SET_STRING, "upperdir", (base + "/upper").c_str()) < 0 ||
       FsConfig(ofc.fd, FSCONFIG_SET_STRING, "workdir", (base + "/work").c_str()) < 0 ||
       FsConfig(ofc.fd, FSCONFIG_CMD_CREATE, nullptr, nullptr) < 0)
-    return fail("overlay lowerdir=/", errno, ofc.fd);
+    return fail("overlay lowerdir=" + lower, errno, ofc.fd);
   int mnt = (int)syscall(SYS_fsmount, ofc.fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
   if (mnt < 0) return fail("fsmount overlay", errno, ofc.fd);
   return Napi::Number::New(env, mnt);

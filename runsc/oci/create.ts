@@ -165,10 +165,16 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const { name: policyName, policy } = await containerPolicy(config, rt.policy);
     const network = policy.network.mode === "none" || rt.network === "none" ? "none" : "host";
     const ns = namespaces(config, network);
+    // An overlay root needs the sentry only where root inside is not root (a user namespace:
+    // root's writes to what host root owns are made by the sentry); otherwise the kernel
+    // decides every write, and none is trapped.
+    const userns = (ns.flags & NS_FLAGS.user!) !== 0;
+    const overlay = policy.filesystem.root === "overlay";
+    const compiledFs = overlay && !userns ? { ...policy.filesystem, root: "writable" as const } : policy.filesystem;
     let compiled;
     try {
       compiled = compilePolicy(
-        { ...policy, network: { ...policy.network, mode: network } },
+        { ...policy, filesystem: compiledFs, network: { ...policy.network, mode: network } },
         {
           ...(rt.strace ? { trace: "all" as const } : {}),
           ...(config.linux?.seccomp !== undefined ? { ociSeccomp: config.linux.seccomp as OciSeccomp } : {}),
@@ -216,13 +222,35 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       consolePath = readlinkSync(`/proc/self/fd/${pty.slave}`);
     }
 
+    // The overlay of the rootfs, made here (host root) and attached by init.
+    const passed: number[] = [];
+    if (overlay) {
+      const upper = policy.filesystem.overlay.dir;
+      if (upper !== undefined) mkdirSync(upper, { recursive: true, mode: 0o700 });
+      try {
+        passed.push(native.overlayRoot({ size: policy.filesystem.overlay.size, whiteouts: [], lower: rootfs, ...(upper !== undefined ? { dir: upper } : {}) }));
+      } catch (err) {
+        throw new ContainerError(`filesystem.root: overlay: ${(err as Error).message}`);
+      }
+      fds.push(passed[0]!);
+    }
+
     // exec's processes get the same filter, served by the same monitor.
     const filter = { op: "filter", program: compileFilterBytes(compiled.filter), flags: kernelAtLeast(native, 5, 19) ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0 } as const;
     writeFileSync(join(dir, "filter.bin"), serialize(filter), { mode: 0o600 });
     const records: InitRecord[] = [
       ...(ns.flags & NS_FLAGS.uts! && config.hostname !== undefined ? [{ op: "hostname", name: config.hostname } as const] : []),
       ...(ns.ownNet ? [{ op: "loopbackUp" } as const] : []),
-      ...planBundleMounts({ config, bundle, rootfs, policy, maskFile: ensureMaskFile(), cgroupView, ...(consolePath !== undefined ? { console: consolePath } : {}) }),
+      ...planBundleMounts({
+        config,
+        bundle,
+        rootfs,
+        policy,
+        maskFile: ensureMaskFile(),
+        cgroupView,
+        ...(consolePath !== undefined ? { console: consolePath } : {}),
+        ...(overlay ? { overlay: 0 } : {}),
+      }),
       ...processRecords(proc),
       ...(policy.process.maxProcesses !== undefined
         ? [{ op: "rlimit", resource: 6, soft: BigInt(policy.process.maxProcesses), hard: BigInt(policy.process.maxProcesses) } as const]
@@ -251,6 +279,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         hold: true,
         orphan: true,
         ...(joinFds.length > 0 ? { join: joinFds } : {}),
+        ...(passed.length > 0 ? { fds: passed } : {}),
       });
     } catch (err) {
       throw new ContainerError(`container setup failed: ${(err as Error).message}`);
@@ -280,6 +309,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       netRules: { rules: policy.network, hostNames: {} },
       signals: policy.process.signals,
       hostname: config.hostname ?? o.id,
+      ...(overlay && userns ? { overlay: true } : {}),
     };
     writeFileSync(join(dir, "sentry.bin"), serialize(start), { mode: 0o600 });
     await monitor.ready;

@@ -176,6 +176,11 @@ export interface PlanInput {
   cgroupView: { mount: CgroupMount; dir: string }[];
   /** The host path of the terminal's slave: bound onto /dev/console. */
   console?: string;
+  /**
+   * filesystem.root: overlay — the index of the overlay of the rootfs passed to init (spawn's
+   * fds): the root, whose writes land in its upper layer and never reach the bundle.
+   */
+  overlay?: number;
 }
 
 /** The init records that build the container's mount tree, up to pivot_root. */
@@ -184,16 +189,15 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
   const r: InitRecord[] = [{ op: "maskSource", path: input.maskFile }];
   const linux = config.linux ?? {};
   const readonlyRoot = config.root.readonly === true || policy.filesystem.root === "readonly";
-  if (policy.filesystem.root === "overlay") {
-    throw new OciConfigError("policy", ["filesystem.root: overlay is not supported for OCI containers yet (the bundle's rootfs is used as it is)"]);
-  }
+  if (policy.filesystem.root === "overlay" && input.overlay === undefined) throw new Error("filesystem.root: overlay needs the overlay mount passed to init");
   const rootPropagation = linux.rootfsPropagation ?? "rprivate";
 
   // Nothing mounted here reaches the host, unless rootfsPropagation says it should.
   r.push({ op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | (rootPropagation.includes("slave") || rootPropagation.includes("shared") ? MS_SLAVE : MS_PRIVATE), data: "" });
   r.push({ op: "mount", source: "tmpfs", target: STAGING, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=8m" });
   r.push({ op: "mkdir", path: NEW_ROOT, mode: 0o755 });
-  r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
+  if (input.overlay !== undefined) r.push({ op: "attach", index: input.overlay, path: NEW_ROOT });
+  else r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
   r.push({ op: "mount", source: "", target: NEW_ROOT, fstype: "", flags: PROPAGATION[rootPropagation]!, data: "" });
 
   /** mkdir -p of a mount point inside the rootfs (resolved), and the leaf as a dir or file. */

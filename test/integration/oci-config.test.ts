@@ -250,6 +250,43 @@ describe("config.json observed from inside", () => {
     expect(unknown.stderr).toContain("annotations.dev.runsc-ts.network: unknown; runsc-ts reads dev.runsc-ts.policy");
   });
 
+  it("a policy's overlay root: the container writes anywhere, the bundle's rootfs stays as it was", async ({ expect }) => {
+    const dir = mkdtempSync(join(BUNDLES_DIR, "policy-"));
+    made.push({ dir, id: "", cleanup: () => rmSync(dir, { recursive: true, force: true }) });
+    const policy = join(dir, "overlay.yaml");
+    writeFileSync(policy, ["apiVersion: runsc-ts/v1", "kind: Policy", "name: overlay-root", "extends: container", "filesystem:", "  root: overlay", ""].join("\n"));
+    const passwd = readFileSync(join(busyboxRootfs(), "etc/passwd"), "utf8");
+    const r = await inside("echo new > /etc/added && echo extra:x:9:9::/:/bin/sh >> /etc/passwd && rm /bin/cat.bak 2>/dev/null; mkdir -p /var/lib/x && cat /etc/added /etc/passwd > /out/seen", (c) => {
+      c.root.readonly = false;
+      c.annotations = { "dev.runsc-ts.policy": policy };
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("seen")).toBe(`new\n${passwd}extra:x:9:9::/:/bin/sh\n`);
+    expect(existsSync(join(busyboxRootfs(), "etc/added"))).toBe(false);
+    expect(existsSync(join(busyboxRootfs(), "var/lib/x"))).toBe(false);
+    expect(readFileSync(join(busyboxRootfs(), "etc/passwd"), "utf8")).toBe(passwd);
+
+    // In a user namespace root inside is not root: what host root owns it changes through
+    // the sentry, in the overlay's layer, with CAP_DAC_OVERRIDE (and without it, not at all).
+    const userns = (c: any, caps: string[]): void => {
+      c.root.readonly = false;
+      c.annotations = { "dev.runsc-ts.policy": policy };
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.process.capabilities = { bounding: caps, effective: caps, permitted: caps };
+    };
+    const mapped = await inside("echo extra >> /etc/passwd && tail -1 /etc/passwd > /out/tail; echo new > /etc/added; stat -c '%u %U' /etc/added >> /out/tail", (c) =>
+      userns(c, ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETUID", "CAP_SETGID"]),
+    );
+    expect(mapped.code, mapped.stderr).toBe(0);
+    expect(mapped.out("tail")).toBe("extra\n0 root\n");
+    const without = await inside("{ echo extra >> /etc/passwd; } 2> /out/err; echo $? >> /out/err", (c) => userns(c, ["CAP_SETUID", "CAP_SETGID"]));
+    expect(without.out("err")).toMatch(/Permission denied\n1\n$/);
+    expect(readFileSync(join(busyboxRootfs(), "etc/passwd"), "utf8")).toBe(passwd);
+    expect(existsSync(join(busyboxRootfs(), "etc/added"))).toBe(false);
+  });
+
   it("a terminal: the console socket receives the pty's master, the program sees a tty of the config's size", async ({ expect }) => {
     const out = mkdtempSync(join(BUNDLES_DIR, "tty-"));
     const sock = join(out, "console.sock");
