@@ -361,11 +361,12 @@ describe("planBundleMounts", () => {
     ]);
   });
 
-  it("refuses a policy whose root is an overlay", () => {
+  it("attaches the overlay passed to init as the root under a policy whose root is an overlay, and needs it", () => {
     const policy: Policy = { ...CONTAINER_POLICY, filesystem: { ...CONTAINER_POLICY.filesystem, root: "overlay" } };
-    const err = thrown(() => plan(minimal(), policy));
-    expect(err).toBeInstanceOf(OciConfigError);
-    expect(err.message).toMatch(/^policy: filesystem.root: overlay is not supported/);
+    expect(() => plan(minimal(), policy)).toThrow(/needs the overlay mount passed to init/);
+    const r = planBundleMounts({ config: minimal(), bundle, rootfs, policy, maskFile: "/run/mask", cgroupView: [], overlay: 0 });
+    expect(r).toContainEqual({ op: "attach", index: 0, path: NEW_ROOT });
+    expect(r.some((x) => x.op === "mount" && x.source === rootfs)).toBe(false);
   });
 
   it("refuses a policy rule hiding the whole root", () => {
