@@ -395,6 +395,7 @@ class Bench {
     const runtimes: [string, string | undefined][] = [
       ["runsc-ts", this.runsc],
       ["runc", ["/usr/sbin/runc", "/usr/bin/runc"].find((p) => existsSync(p))],
+      // crun refuses hosts whose cgroups are hybrid (v1 controllers beside cgroup2): its row then says so.
       ["crun", ["/usr/bin/crun", "/usr/local/bin/crun"].find((p) => existsSync(p))],
     ];
     const present = runtimes.filter((r): r is [string, string] => r[1] !== undefined);
@@ -416,7 +417,8 @@ class Bench {
       const spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8")) as { process: { args: string[] } };
       spec.process.args = ["sleep", "1000"];
       writeFileSync(join(sleeping, "config.json"), JSON.stringify(spec));
-      exec([this.runsc, "--root", root, "run", "--detach", "--bundle", sleeping, id], this.run);
+      // The container keeps the stdio it was given: /dev/null, not our pipes.
+      exec(["sh", "-c", `exec ${this.runsc} --root ${root} run --detach --bundle ${sleeping} ${id} </dev/null >/dev/null 2>&1`], this.run);
       const st = JSON.parse(readFileSync(join(root, id, "state.json"), "utf8")) as { monitorPid: number };
       const rss = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
       const kib = rss(st.monitorPid);

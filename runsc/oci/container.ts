@@ -158,15 +158,14 @@ export async function deleteContainer(rt: RuntimeOptions, id: string, force: boo
     if ((status === "running" || status === "paused") && !force) {
       throw new ContainerError(`cannot delete container "${id}" that is not stopped: ${status}`);
     }
-    if (status !== "stopped") {
-      if (status === "paused" && st.freezer !== undefined) thaw(st.freezer);
-      for (const pid of [st.pid, ...cgroupPids(st.cgroups)]) {
-        try {
-          if (pid === st.pid && !initAlive(st)) continue;
-          process.kill(pid, SIGKILL);
-        } catch {
-          // gone meanwhile
-        }
+    if (status === "paused" && st.freezer !== undefined) thaw(st.freezer);
+    // Whatever is left in its cgroups goes too: a stopped container's leftovers, a process
+    // its create cloned before it was killed.
+    for (const pid of [...(initAlive(st) ? [st.pid] : []), ...cgroupPids(st.cgroups)]) {
+      try {
+        process.kill(pid, SIGKILL);
+      } catch {
+        // gone meanwhile
       }
     }
     if (!(await waitGone(st, 10000))) throw new ContainerError(`container "${id}": its processes did not end within 10 s`);
