@@ -3,10 +3,10 @@
 // its hierarchy has the controllers, else in each v1 hierarchy (this kind of host is
 // hybrid), with linux.resources written to them: memory, cpu, cpuset, pids, the freezer
 // (pause/resume), blockIO's weight (best effort) and, on v1, the device allow-list.
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Mount } from "../sandbox/cgroups.js";
-import { CgroupError, mounts, ownDir, ownGroups, write } from "../sandbox/cgroups.js";
+import { CgroupError, mounts, ownDir, ownGroups, removeGroup, write } from "../sandbox/cgroups.js";
 import type { OciConfigDoc } from "./config.js";
 
 export type Resources = NonNullable<NonNullable<OciConfigDoc["linux"]>["resources"]>;
@@ -73,19 +73,7 @@ function makeDirs(dir: string, made: string[], cpuset: boolean): void {
 
 /** Removes a container's groups, deepest first; its processes must be gone. Never throws. */
 export function removeCgroups(dirs: readonly string[]): void {
-  for (const dir of dirs) {
-    for (let i = 0; i < 100; i++) {
-      try {
-        rmdirSync(dir);
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") break;
-        // EBUSY: the last tasks are still leaving.
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      }
-    }
-  }
+  for (const dir of dirs) removeGroup(dir);
 }
 
 /** Makes the container's groups and writes its resources. A failure removes what it made. */

@@ -9,6 +9,8 @@ import { lstatSync, readlinkSync, statSync } from "node:fs";
 import { isAbsolute, join, posix } from "node:path";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { parsePathPattern } from "../../sentry/policy/paths.js";
+import type { FsAccess } from "../sandbox/globs.js";
+import { expandRules, nodeFs } from "../sandbox/globs.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import { RUNTIME_ROOT } from "../sandbox/maskFile.js";
 import type { Mount as CgroupMount } from "../sandbox/cgroups.js";
@@ -156,6 +158,12 @@ export function resolveInRoot(rootfs: string, path: string): string {
  */
 export const STAGING = `${RUNTIME_ROOT}/staging`;
 const NEW_ROOT = `${STAGING}/root`;
+
+/** The rootfs as glob expansion walks it: paths resolved as the container will see them. */
+function inRootfs(rootfs: string): FsAccess {
+  const host = (p: string): string => join(rootfs, resolveInRoot(rootfs, p));
+  return { readdir: (p) => nodeFs.readdir(host(p)), kind: (p) => nodeFs.kind(host(p)) };
+}
 
 function inRoot(p: string): string {
   return p === "/" ? NEW_ROOT : NEW_ROOT + p;
@@ -312,9 +320,10 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, clear: 0, recursive: true, optional: true });
   }
 
-  // The policy's path rules, on top: none hides, read and exec make read-only.
+  // The policy's path rules, on top: none hides, read and exec make read-only. Globs become
+  // the paths they match in the rootfs now.
   if (policy.filesystem.tmp) r.push({ op: "mount", source: "tmpfs", target: mountPoint("/tmp", "dir"), fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=1777" });
-  for (const rule of policy.filesystem.rules) {
+  for (const rule of expandRules(policy.filesystem.rules, inRootfs(rootfs))) {
     const base = parsePathPattern(rule.path).base;
     if (base === "/") {
       if (rule.access === "none") throw new OciConfigError("policy", [`filesystem.rules: "${rule.path}: none" would hide the container's whole root`]);

@@ -82,6 +82,22 @@ export function write(file: string, value: string): void {
   }
 }
 
+/**
+ * Removes an empty group, waiting up to about a second for its last tasks to leave (EBUSY
+ * until they have). Never throws.
+ */
+export function removeGroup(dir: string): void {
+  for (let i = 0; i < 100; i++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
 /** The prefix of a sandbox group's name; the rest is the pid of the runsc-ts that made it. */
 export const GROUP_PREFIX = "sandbox-";
 
@@ -114,19 +130,7 @@ export function createCgroups(limits: CgroupLimits): SandboxCgroups {
   const own = ownGroups();
   const made: string[] = [];
   const remove = (): void => {
-    for (const dir of [...made].reverse()) {
-      for (let i = 0; i < 50; i++) {
-        try {
-          rmdirSync(dir);
-          break;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === "ENOENT") break;
-          // EBUSY: the last tasks are still leaving.
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-        }
-      }
-    }
+    for (const dir of [...made].reverse()) removeGroup(dir);
   };
   const mk = (dir: string): string => {
     removeStale(dirname(dir));

@@ -369,6 +369,14 @@ describe("planBundleMounts", () => {
     expect(r.some((x) => x.op === "mount" && x.source === rootfs)).toBe(false);
   });
 
+  it("expands a policy's glob against the rootfs: only the paths it matches there are hidden", () => {
+    mkdirSync(join(rootfs, "etc"), { recursive: true });
+    for (const f of ["a.key", "b.key", "c.txt"]) writeFileSync(join(rootfs, "etc", f), "");
+    const policy: Policy = { ...CONTAINER_POLICY, filesystem: { ...CONTAINER_POLICY.filesystem, rules: [{ path: "/etc/*.key", access: "none" }] } };
+    const hidden = plan(minimal(), policy).filter((x) => x.op === "hide" && x.path.startsWith(`${NEW_ROOT}/etc`));
+    expect(hidden.map((x) => (x as { path: string }).path).sort()).toEqual([`${NEW_ROOT}/etc/a.key`, `${NEW_ROOT}/etc/b.key`]);
+  });
+
   it("refuses a policy rule hiding the whole root", () => {
     const policy: Policy = { ...CONTAINER_POLICY, filesystem: { ...CONTAINER_POLICY.filesystem, rules: [{ path: "/**", access: "none" }] } };
     expect(() => plan(minimal(), policy)).toThrow(/would hide the container's whole root/);
