@@ -337,6 +337,16 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
       r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0, recursive: true, optional: true });
     }
   }
+  // The policy's synthetic files: written in the staging tmpfs, bound read-only over their
+  // path (made in the rootfs when missing, as a config mount's would be).
+  if (policy.filesystem.files.length > 0) r.push({ op: "mkdir", path: `${STAGING}/files`, mode: 0o755 });
+  policy.filesystem.files.forEach((f, i) => {
+    const source = `${STAGING}/files/${i}`;
+    r.push({ op: "writefile", path: source, mode: 0o444, content: Buffer.from(f.content) });
+    const target = mountPoint(posix.normalize(f.path), "file");
+    r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND, data: "" });
+    r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false });
+  });
   if (readonlyRoot) r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
   r.push({ op: "pivot", root: NEW_ROOT });
   return r;

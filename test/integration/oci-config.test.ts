@@ -238,11 +238,23 @@ describe("config.json observed from inside", () => {
     const policy = join(dir, "hide-passwd.yaml");
     writeFileSync(
       policy,
-      ["apiVersion: runsc-ts/v1", "kind: Policy", "name: hide-passwd", "extends: container", "filesystem:", "  rules:", "    - { path: /etc/passwd, access: none }", ""].join("\n"),
+      [
+        "apiVersion: runsc-ts/v1",
+        "kind: Policy",
+        "name: hide-passwd",
+        "extends: container",
+        "filesystem:",
+        "  rules:",
+        "    - { path: /etc/passwd, access: none }",
+        "  files:",
+        '    - { path: /etc/motd, content: "from the policy\\n" }',
+        "",
+      ].join("\n"),
     );
-    const hidden = await inside("cat /etc/passwd > /out/passwd 2>&1; echo $? >> /out/passwd", (c) => (c.annotations = { "dev.runsc-ts.policy": policy }));
+    const hidden = await inside("cat /etc/passwd > /out/passwd 2>&1; echo $? >> /out/passwd; cat /etc/motd > /out/motd", (c) => (c.annotations = { "dev.runsc-ts.policy": policy }));
     expect(hidden.code, hidden.stderr).toBe(0);
     expect(hidden.out("passwd")).not.toContain("root:x:0:0");
+    expect(hidden.out("motd")).toBe("from the policy\n");
     const plain = await inside("cat /etc/passwd > /out/passwd 2>&1");
     expect(plain.out("passwd")).toContain("root:x:0:0");
     const unknown = await inside("true", (c) => (c.annotations = { "dev.runsc-ts.network": "host" }));

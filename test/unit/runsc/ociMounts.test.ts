@@ -377,6 +377,16 @@ describe("planBundleMounts", () => {
     expect(hidden.map((x) => (x as { path: string }).path).sort()).toEqual([`${NEW_ROOT}/etc/a.key`, `${NEW_ROOT}/etc/b.key`]);
   });
 
+  it("binds the policy's synthetic files read-only over their paths, made in the rootfs when missing", () => {
+    const policy: Policy = { ...CONTAINER_POLICY, filesystem: { ...CONTAINER_POLICY.filesystem, files: [{ path: "/etc/motd", content: "hi\n" }] } };
+    const r = plan(minimal(), policy);
+    expect(r).toContainEqual({ op: "writefile", path: `${STAGING}/files/0`, mode: 0o444, content: Buffer.from("hi\n") });
+    expect(r).toContainEqual({ op: "mkfile", path: `${NEW_ROOT}/etc/motd`, mode: 0o644 });
+    expect(r).toContainEqual({ op: "mount", source: `${STAGING}/files/0`, target: `${NEW_ROOT}/etc/motd`, fstype: "", flags: MS_BIND, data: "" });
+    const i = r.findIndex((x) => x.op === "mount" && x.target === `${NEW_ROOT}/etc/motd`);
+    expect(r[i + 1]).toMatchObject({ op: "setattr", path: `${NEW_ROOT}/etc/motd`, recursive: false });
+  });
+
   it("refuses a policy rule hiding the whole root", () => {
     const policy: Policy = { ...CONTAINER_POLICY, filesystem: { ...CONTAINER_POLICY.filesystem, rules: [{ path: "/**", access: "none" }] } };
     expect(() => plan(minimal(), policy)).toThrow(/would hide the container's whole root/);
