@@ -141,9 +141,10 @@ export interface NativeBinding {
   /**
    * Serves fuseMount's filesystem on a thread of its own until it is unmounted: a directory
    * of `names`, each file's text asked of text(name) on this thread's event loop when it is
-   * opened. Does not keep the event loop alive.
+   * opened. Does not keep the event loop alive. The function it returns stops serving
+   * (between two requests) so that another process can take over.
    */
-  procServe(fuseFd: number, names: string[], text: (name: string) => string): void;
+  procServe(fuseFd: number, names: string[], text: (name: string) => string): () => void;
   connect(fd: number, addr: Uint8Array, len: number): number;
   /**
    * Connects fd (taken over: closed when done, as is alsoClose when >= 0) on a thread of

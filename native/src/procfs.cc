@@ -9,14 +9,17 @@
 // reads of that open, which are served with direct I/O (the files' size is 0, as /proc's).
 #include <errno.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -40,14 +43,32 @@ struct Ask {
   std::condition_variable cv;
 };
 
+// A serving thread's stop request and its acknowledgement (procServe's returned function).
+struct Stop {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool asked = false;
+  bool done = false;
+};
+
 class ProcServer {
  public:
-  ProcServer(int fd, std::vector<std::string> names, Napi::ThreadSafeFunction text)
-      : fd_(fd), names_(std::move(names)), text_(text), started_(time(nullptr)) {}
+  ProcServer(int fd, std::vector<std::string> names, Napi::ThreadSafeFunction text, std::shared_ptr<Stop> stop)
+      : fd_(fd), names_(std::move(names)), text_(text), stop_(std::move(stop)), started_(time(nullptr)) {}
 
   void Run() {
     std::vector<char> buf(kMaxWrite + 4096);
     for (;;) {
+      // Between requests, a stop (another process takes over serving) ends the thread.
+      struct pollfd p = {fd_, POLLIN, 0};
+      int r = poll(&p, 1, 50);
+      {
+        std::lock_guard<std::mutex> lock(stop_->mu);
+        if (stop_->asked) break;
+      }
+      if (r < 0 && errno != EINTR) break;
+      if (r <= 0) continue;
+      if (p.revents & (POLLERR | POLLNVAL)) break;
       ssize_t n = read(fd_, buf.data(), buf.size());
       if (n < 0) {
         // An interrupted request (ENOENT) or a signal: the next one. ENODEV: unmounted.
@@ -58,6 +79,9 @@ class ProcServer {
       Handle(buf.data(), (size_t)n);
     }
     text_.Release();
+    std::lock_guard<std::mutex> lock(stop_->mu);
+    stop_->done = true;
+    stop_->cv.notify_all();
   }
 
  private:
@@ -255,6 +279,7 @@ class ProcServer {
   int fd_;
   std::vector<std::string> names_;
   Napi::ThreadSafeFunction text_;
+  std::shared_ptr<Stop> stop_;
   time_t started_;
   std::map<uint64_t, std::string> open_;
   uint64_t next_fh_ = 1;
@@ -262,9 +287,10 @@ class ProcServer {
 
 }  // namespace
 
-// procServe(fuseFd, names: string[], text: (name) => string): serves the filesystem of
-// fuseMount() on a thread of its own until it is unmounted. Does not keep the caller's
-// event loop alive.
+// procServe(fuseFd, names: string[], text: (name) => string) -> stop(): serves the
+// filesystem of fuseMount() on a thread of its own until it is unmounted, or until stop()
+// (which returns once the thread has ended, between two requests, or after a second). Does not keep the
+// caller's event loop alive.
 Napi::Value ProcServe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsArray() || !info[2].IsFunction()) {
@@ -278,11 +304,18 @@ Napi::Value ProcServe(const Napi::CallbackInfo& info) {
       Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "runsc-ts proc", 0, 1);
   fn.Unref(env);
   int fd = info[0].As<Napi::Number>().Int32Value();
-  std::thread([fd, names, fn]() mutable {
-    ProcServer server(fd, std::move(names), fn);
+  auto stop = std::make_shared<Stop>();
+  std::thread([fd, names, fn, stop]() mutable {
+    ProcServer server(fd, std::move(names), fn, stop);
     server.Run();
   }).detach();
-  return env.Undefined();
+  return Napi::Function::New(env, [stop](const Napi::CallbackInfo& ci) {
+    std::unique_lock<std::mutex> lock(stop->mu);
+    stop->asked = true;
+    // Bounded: a thread inside an open waits for this very thread's event loop.
+    stop->cv.wait_for(lock, std::chrono::seconds(1), [&] { return stop->done; });
+    return ci.Env().Undefined();
+  });
 }
 
 }  // namespace runsc

@@ -5,7 +5,7 @@
 // (pause/resume), blockIO's weight (best effort) and, on v1, the device allow-list.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { Mount } from "../sandbox/cgroups.js";
+import type { CgroupUsageFiles, Mount } from "../sandbox/cgroups.js";
 import { CgroupError, mounts, ownDir, ownGroups, removeGroup, write } from "../sandbox/cgroups.js";
 import type { OciConfigDoc } from "./config.js";
 
@@ -191,6 +191,17 @@ export function cgroupPids(dirs: readonly string[]): number[] {
     }
   }
   return [...pids].sort((a, b) => a - b);
+}
+
+/** Where the container's usage is read, for its virtual /proc files. */
+export function usageFiles(cg: ContainerCgroups): CgroupUsageFiles {
+  if (cg.version === 2) {
+    const d = cg.dirs[0]!;
+    return { memoryCurrent: join(d, "memory.current"), memoryStat: join(d, "memory.stat"), cpu: join(d, "cpu.stat"), version: 2 };
+  }
+  const memory = dirFor(cg, "memory.usage_in_bytes") ?? cg.dirs[0]!;
+  const cpuacct = dirFor(cg, "cpuacct.usage") ?? cg.dirs[0]!;
+  return { memoryCurrent: join(memory, "memory.usage_in_bytes"), memoryStat: join(memory, "memory.stat"), cpu: join(cpuacct, "cpuacct.usage"), version: 1 };
 }
 
 /** cgroup.procs of each hierarchy: what init joins. */

@@ -7,6 +7,7 @@
 import { spawn as spawnProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { serialize } from "node:v8";
 import { initPath, loadNative } from "../../native/index.js";
@@ -19,9 +20,13 @@ import { kernelAtLeast, missingKernelFeatures } from "../requirements.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import { encodeInitConfig } from "../sandbox/initConfig.js";
 import { ensureMaskFile } from "../sandbox/maskFile.js";
+import type { CgroupLimits } from "../sandbox/cgroups.js";
 import { mounts as cgroupMounts } from "../sandbox/cgroups.js";
+import type { ProcFs } from "../sandbox/procfs.js";
+import { mountProcFs, serveProcFs } from "../sandbox/procfs.js";
+import { visibleCpus } from "../../sentry/proc/files.js";
 import type { OciConfigDoc } from "./config.js";
-import { createContainerCgroups, removeCgroups } from "./cgroups.js";
+import { createContainerCgroups, removeCgroups, usageFiles } from "./cgroups.js";
 import type { CreateOptions, RuntimeOptions } from "./container.js";
 import { askMonitor, readBundleConfig } from "./container.js";
 import { OciConfigError } from "./errors.js";
@@ -117,6 +122,15 @@ function namespaces(config: OciConfigDoc, network: "none" | "host"): Namespaces 
   return { flags, join, uidMap: map(linux.uidMappings, "uidMappings"), gidMap: map(linux.gidMappings, "gidMappings"), ownNet: (flags & NS_FLAGS.network!) !== 0 };
 }
 
+/** The limits the virtual /proc files show: linux.resources' memory limit and CPU quota. */
+function limitsOf(config: OciConfigDoc): CgroupLimits {
+  const r = config.linux?.resources;
+  const memory = Number(r?.memory?.limit ?? 0);
+  const quota = Number(r?.cpu?.quota ?? 0);
+  const period = Number(r?.cpu?.period ?? 100000);
+  return { ...(memory > 0 ? { memoryBytes: memory } : {}), ...(quota > 0 && period > 0 ? { cpus: quota / period } : {}) };
+}
+
 /** Writes a file atomically (pid files: a reader never sees it half written). */
 function writeAtomic(path: string, text: string): void {
   const tmp = join(dirname(path), `.${process.pid}.tmp`);
@@ -171,6 +185,12 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const userns = (ns.flags & NS_FLAGS.user!) !== 0;
     const overlay = policy.filesystem.root === "overlay";
     const compiledFs = overlay && !userns ? { ...policy.filesystem, root: "writable" as const } : policy.filesystem;
+    // Virtual /proc files show the config's limits: under a CPU limit with cpuinfo,
+    // sched_getaffinity shows as many CPUs as /proc does.
+    const virtual = [...new Set(policy.filesystem.proc.virtualize)];
+    const limits = limitsOf(config);
+    const hostCpus = availableParallelism();
+    const shownCpus = limits.cpus !== undefined && virtual.includes("cpuinfo") ? visibleCpus(hostCpus, limits) : hostCpus;
     let compiled;
     try {
       compiled = compilePolicy(
@@ -178,6 +198,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         {
           ...(rt.strace ? { trace: "all" as const } : {}),
           ...(config.linux?.seccomp !== undefined ? { ociSeccomp: config.linux.seccomp as OciSeccomp } : {}),
+          ...(shownCpus < hostCpus ? { limitedCpus: true } : {}),
         },
       );
     } catch (err) {
@@ -234,6 +255,20 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       }
       fds.push(passed[0]!);
     }
+    let procFs: ProcFs | undefined;
+    let stopServing: (() => void) | undefined;
+    const procFiles = virtual.length > 0 ? { files: virtual, limits, usage: usageFiles(cg), startedMs: Date.now() } : undefined;
+    if (procFiles !== undefined) {
+      try {
+        procFs = mountProcFs(native);
+      } catch (err) {
+        throw new ContainerError(`filesystem.proc.virtualize: ${(err as Error).message}`);
+      }
+      fds.push(procFs.fuse, procFs.mount);
+      passed.push(procFs.mount);
+      // init's setup binds the files (FUSE lookups): we serve them until the monitor takes over.
+      stopServing = serveProcFs(native, procFs.fuse, procFiles);
+    }
 
     // exec's processes get the same filter, served by the same monitor.
     const filter = { op: "filter", program: compileFilterBytes(compiled.filter), flags: kernelAtLeast(native, 5, 19) ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0 } as const;
@@ -250,6 +285,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         cgroupView,
         ...(consolePath !== undefined ? { console: consolePath } : {}),
         ...(overlay ? { overlay: 0 } : {}),
+        ...(procFs !== undefined ? { proc: passed.indexOf(procFs.mount) } : {}),
       }),
       ...processRecords(proc),
       ...(policy.process.maxProcesses !== undefined
@@ -310,10 +346,14 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       signals: policy.process.signals,
       hostname: config.hostname ?? o.id,
       ...(overlay && userns ? { overlay: true } : {}),
+      ...(shownCpus < hostCpus ? { visibleCpus: shownCpus } : {}),
+      ...(procFiles !== undefined ? { proc: procFiles } : {}),
     };
     writeFileSync(join(dir, "sentry.bin"), serialize(start), { mode: 0o600 });
     await monitor.ready;
-    const answer = await askMonitor(rt.root, o.id, `init ${process.pid} ${pid} ${spawned.listener} ${spawned.control!}`);
+    // The monitor serves the virtual /proc files from then on: it takes our /dev/fuse too.
+    stopServing?.();
+    const answer = await askMonitor(rt.root, o.id, `init ${process.pid} ${pid} ${spawned.listener} ${spawned.control!}${procFs !== undefined ? ` ${procFs.fuse}` : ""}`);
     if (answer !== "ok") throw new ContainerError(`container sentry: ${answer.replace(/^error: /, "")}`);
 
     st.pid = pid;

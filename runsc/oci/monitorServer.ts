@@ -3,8 +3,9 @@
 // death ends the container), and the socket <root>/<id>/monitor.sock on which the lifecycle
 // commands reach it, one line each:
 //
-//   init CLI PID LISTENER CONTROL   init (PID) is set up: take its listener and control
-//                                   socket from process CLI's fds, serve it (sentry.bin)
+//   init CLI PID LISTENER CONTROL [FUSE]  init (PID) is set up: take its listener and
+//                                   control socket from process CLI's fds and serve it
+//                                   (sentry.bin); with FUSE, serve the virtual /proc files too
 //   adopt CLI PID LISTENER CONTROL  the same for a process exec started, then start it
 //   start                           release init's program
 //
@@ -15,6 +16,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { deserialize } from "node:v8";
 import { loadNative } from "../../native/index.js";
+import { serveProcFs } from "../sandbox/procfs.js";
 import { SentryThread } from "../sandbox/sentryThread.js";
 import type { WorkerData } from "../sandbox/worker.js";
 import { writeFully } from "../write.js";
@@ -91,7 +93,7 @@ export class MonitorServer {
    * Takes a process's listener and control socket from process cli and serves it on a
    * sentry thread: "ok", or why not.
    */
-  private serveProcess(kind: "init" | "adopt", [cli, pid, listenerFd, controlFd]: number[]): string {
+  private serveProcess(kind: "init" | "adopt", [cli, pid, listenerFd, controlFd, fuseFd]: number[]): string {
     const native = this.native;
     if (![cli, pid, listenerFd, controlFd].every((n) => Number.isInteger(n) && n! >= 0)) return `error: ${kind}: bad arguments`;
     if (kind === "init" && this.start !== undefined) return "error: init was handed over already";
@@ -124,10 +126,19 @@ export class MonitorServer {
         this.start = deserialize(readFileSync(file)) as MonitorStart;
         rmSync(file);
         this.initControl = control;
+        if (this.start.proc !== undefined) {
+          const fuse = fuseFd === undefined ? -1 : native.pidfdGetfd(cliFd, fuseFd);
+          if (fuse < 0) {
+            close();
+            return "error: cannot take the virtual /proc files' /dev/fuse";
+          }
+          serveProcFs(native, fuse, this.start.proc);
+        }
       }
       const sentry = kind === "init" ? this.initSentry! : new SentryThread(this.worker);
       if (kind === "init") this.initSentry = undefined;
-      sentry.serve({ ...this.start!, pid: pid!, listener, pidfd, mntns, notChild: true }).then(
+      const { proc: _proc, ...message } = this.start!;
+      sentry.serve({ ...message, pid: pid!, listener, pidfd, mntns, notChild: true }).then(
         () => {
           if (kind === "init") this.onInitEnd(0);
           sentry.release();

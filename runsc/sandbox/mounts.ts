@@ -388,7 +388,7 @@ export interface PassedMounts {
 }
 
 /** Where each virtual file goes; "cpu-online" comes with cpuinfo (sysconf's CPU count). */
-const VIRTUAL_PATHS: Readonly<Record<string, readonly [file: string, path: string][]>> = {
+export const VIRTUAL_PATHS: Readonly<Record<string, readonly [file: string, path: string][]>> = {
   meminfo: [["meminfo", "/proc/meminfo"]],
   cpuinfo: [
     ["cpuinfo", "/proc/cpuinfo"],

@@ -84,26 +84,41 @@ export function procTexts(o: ProcServerOptions): Map<string, () => string> {
   return out;
 }
 
-/**
- * Mounts the FUSE filesystem and serves it. Returns the detached mount for init (the caller
- * closes it once passed). Serving ends when the sandbox's mount is gone; the /dev/fuse
- * descriptor stays open until runsc-ts exits (the serving thread may still read it).
- */
-export function startProcServer(native: NativeBinding, o: ProcServerOptions): number {
-  let fd: number;
+/** The FUSE filesystem's two ends: the /dev/fuse connection and the detached mount. */
+export interface ProcFs {
+  fuse: number;
+  mount: number;
+}
+
+/** Mounts the FUSE filesystem (host root makes it); serveProcFs then answers on `fuse`. */
+export function mountProcFs(native: NativeBinding): ProcFs {
+  let fuse: number;
   try {
-    fd = openSync("/dev/fuse", "r+");
+    fuse = openSync("/dev/fuse", "r+");
   } catch (err) {
     throw new Error(`filesystem.proc.virtualize needs /dev/fuse (the fuse module): ${(err as Error).message}`);
   }
-  let mount: number;
   try {
-    mount = native.fuseMount(fd, "runsc-ts-proc");
+    return { fuse, mount: native.fuseMount(fuse, "runsc-ts-proc") };
   } catch (err) {
-    closeSync(fd);
+    closeSync(fuse);
     throw err;
   }
+}
+
+/**
+ * Serves the files on a native thread until the sandbox's mount is gone, or until the
+ * function it returns is called (another process takes over); the /dev/fuse descriptor
+ * must stay open until then.
+ */
+export function serveProcFs(native: NativeBinding, fuse: number, o: ProcServerOptions): () => void {
   const texts = procTexts(o);
-  native.procServe(fd, [...texts.keys()], (name) => texts.get(name)?.() ?? "");
+  return native.procServe(fuse, [...texts.keys()], (name) => texts.get(name)?.() ?? "");
+}
+
+/** Mounts the FUSE filesystem and serves it; returns the detached mount for init (the caller closes it once passed). */
+export function startProcServer(native: NativeBinding, o: ProcServerOptions): number {
+  const { fuse, mount } = mountProcFs(native);
+  serveProcFs(native, fuse, o);
   return mount;
 }

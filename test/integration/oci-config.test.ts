@@ -299,6 +299,23 @@ describe("config.json observed from inside", () => {
     expect(existsSync(join(busyboxRootfs(), "etc/added"))).toBe(false);
   });
 
+  it("a policy's virtual /proc: free and nproc inside show the config's memory and CPU limits", async ({ expect }) => {
+    const dir = mkdtempSync(join(BUNDLES_DIR, "policy-"));
+    made.push({ dir, id: "", cleanup: () => rmSync(dir, { recursive: true, force: true }) });
+    const policy = join(dir, "proc.yaml");
+    writeFileSync(policy, ["apiVersion: runsc-ts/v1", "kind: Policy", "name: proc", "extends: container", "filesystem:", "  proc:", "    virtualize: [meminfo, cpuinfo, uptime]", ""].join("\n"));
+    const r = await inside("grep MemTotal /proc/meminfo > /out/mem; nproc > /out/nproc; grep -c ^processor /proc/cpuinfo > /out/cpus; cut -d. -f1 /proc/uptime > /out/uptime", (c) => {
+      c.annotations = { "dev.runsc-ts.policy": policy };
+      c.linux.resources = { memory: { limit: 256 * 1024 * 1024 }, cpu: { quota: 100000, period: 100000 } };
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("mem")).toMatch(/^MemTotal:\s+262144 kB\n$/);
+    expect(r.out("nproc")).toBe("1\n");
+    expect(r.out("cpus")).toBe("1\n");
+    // Since the container started, not the host.
+    expect(Number(r.out("uptime"))).toBeLessThan(30);
+  });
+
   it("a terminal: the console socket receives the pty's master, the program sees a tty of the config's size", async ({ expect }) => {
     const out = mkdtempSync(join(BUNDLES_DIR, "tty-"));
     const sock = join(out, "console.sock");

@@ -174,8 +174,9 @@ describe("OCI lifecycle", () => {
     expect(sys.stderr).toMatch(/--systemd-cgroup: .*systemd/);
   });
 
-  it("a create killed with -9 at any point leaves what delete --force removes entirely", async ({ expect }) => {
-    for (const after of [30, 120, 200, 280, 360, 450]) {
+  it("a create killed with -9 at any point leaves what delete --force removes entirely", { timeout: 120_000 }, async ({ expect }) => {
+    // Each moment in a container of its own, all at once: a loaded machine stretches each.
+    const moment = async (after: number): Promise<void> => {
       const b = track(outBundle(["sleep", "1000"]));
       const child = spawn(process.execPath, [MAIN_JS, "--root", STATE_ROOT, "create", "--bundle", b.dir, b.id], { stdio: "ignore" });
       await new Promise((r) => setTimeout(r, after));
@@ -202,7 +203,8 @@ describe("OCI lifecycle", () => {
             }
           });
       expect(await pollFor(() => (monitors().length === 0 ? true : undefined), 5000), `${after} ms: ${monitors().join(",")}`).toBe(true);
-    }
+    };
+    await Promise.all([30, 120, 200, 280, 360, 450].map(moment));
   });
 
   it("run waits for the program, returns its status and deletes the container", async ({ expect }) => {
