@@ -2,7 +2,7 @@
 // create (create.ts) leaves init held before the user's program, under the container's
 // sentry (monitor.ts, a detached process per container); start releases it. These commands
 // load neither the config's schema nor the policy compiler: the state holds what they need.
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { loadNative } from "../../native/index.js";
@@ -152,38 +152,51 @@ export async function deleteContainer(rt: RuntimeOptions, id: string, force: boo
     }
     throw new ContainerError(`container "${id}" does not exist`);
   }
-  await withLock(rt.root, id, async () => {
-    const st = mustRead(rt.root, id);
-    const status = currentStatus(st);
-    if ((status === "running" || status === "paused") && !force) {
-      throw new ContainerError(`cannot delete container "${id}" that is not stopped: ${status}`);
-    }
-    if (status === "paused" && st.freezer !== undefined) thaw(st.freezer);
-    // Whatever is left in its cgroups goes too: a stopped container's leftovers, a process
-    // its create cloned before it was killed.
-    for (const pid of [...(initAlive(st) ? [st.pid] : []), ...cgroupPids(st.cgroups)]) {
-      try {
-        process.kill(pid, SIGKILL);
-      } catch {
-        // gone meanwhile
-      }
-    }
-    if (!(await waitGone(st, 10000))) throw new ContainerError(`container "${id}": its processes did not end within 10 s`);
-    if (startTime(st.monitorPid) !== undefined && isMonitor(st.monitorPid)) {
-      try {
-        process.kill(st.monitorPid, SIGKILL);
-      } catch {
-        // it ended with init
-      }
-    }
-    removeCgroups(st.cgroups);
+  // Another delete may remove it meanwhile: with --force, that is success.
+  const gone = (): boolean => readState(rt.root, id) === undefined && !existsSync(containerDir(rt.root, id));
+  try {
+    await withLock(rt.root, id, () => deleteLocked(rt, id, force, warn));
+  } catch (err) {
+    if (force && err instanceof ContainerError && gone()) return;
+    throw err;
+  }
+}
+
+async function deleteLocked(rt: RuntimeOptions, id: string, force: boolean, warn: (msg: string) => void): Promise<void> {
+  const st = readState(rt.root, id);
+  if (st === undefined) {
+    if (force) return;
+    throw new ContainerError(`container "${id}" does not exist`);
+  }
+  const status = currentStatus(st);
+  if ((status === "running" || status === "paused") && !force) {
+    throw new ContainerError(`cannot delete container "${id}" that is not stopped: ${status}`);
+  }
+  if (status === "paused" && st.freezer !== undefined) thaw(st.freezer);
+  // Whatever is left in its cgroups goes too: a stopped container's leftovers, a process
+  // its create cloned before it was killed.
+  for (const pid of [...(initAlive(st) ? [st.pid] : []), ...cgroupPids(st.cgroups)]) {
     try {
-      await runHooks("poststop", st.poststop, { ...ociState(st), status: "stopped", pid: 0 });
-    } catch (err) {
-      warn((err as Error).message);
+      process.kill(pid, SIGKILL);
+    } catch {
+      // gone meanwhile
     }
-    rmSync(containerDir(rt.root, id), { recursive: true, force: true });
-  });
+  }
+  if (!(await waitGone(st, 10000))) throw new ContainerError(`container "${id}": its processes did not end within 10 s`);
+  if (startTime(st.monitorPid) !== undefined && isMonitor(st.monitorPid)) {
+    try {
+      process.kill(st.monitorPid, SIGKILL);
+    } catch {
+      // it ended with init
+    }
+  }
+  removeCgroups(st.cgroups);
+  try {
+    await runHooks("poststop", st.poststop, { ...ociState(st), status: "stopped", pid: 0 });
+  } catch (err) {
+    warn((err as Error).message);
+  }
+  rmSync(containerDir(rt.root, id), { recursive: true, force: true });
 }
 
 /** Whether pid is a container monitor (not a process that took its PID since). */
