@@ -13,7 +13,7 @@ import type { FsAccess } from "../sandbox/globs.js";
 import { expandRules, nodeFs } from "../sandbox/globs.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import { RUNTIME_ROOT } from "../sandbox/maskFile.js";
-import { VIRTUAL_PATHS } from "../sandbox/mounts.js";
+import { virtualProcRecords } from "../sandbox/mounts.js";
 import type { Mount as CgroupMount } from "../sandbox/cgroups.js";
 import type { OciConfigDoc } from "./config.js";
 import { OciConfigError } from "./errors.js";
@@ -350,19 +350,8 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND, data: "" });
     r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false });
   });
-  // The virtual /proc files: the FUSE filesystem attached in the staging tmpfs, each file
-  // bound over its path (the config's /proc and /sys are mounted by now).
-  const virtual = [...new Set(policy.filesystem.proc.virtualize)];
-  if (virtual.length > 0) {
-    if (input.proc === undefined) throw new Error("filesystem.proc.virtualize needs the FUSE mount passed to init");
-    r.push({ op: "mkdir", path: `${STAGING}/proc`, mode: 0o755 });
-    r.push({ op: "attach", index: input.proc, path: `${STAGING}/proc` });
-    for (const name of virtual) {
-      for (const [file, path] of VIRTUAL_PATHS[name] ?? []) {
-        r.push({ op: "mount", source: `${STAGING}/proc/${file}`, target: inRoot(resolveInRoot(rootfs, path)), fstype: "", flags: MS_BIND, data: "", optional: true });
-      }
-    }
-  }
+  // The virtual /proc files (the config's /proc and /sys are mounted by now).
+  r.push(...virtualProcRecords(policy, input.proc, STAGING, (path) => inRoot(resolveInRoot(rootfs, path))));
   if (readonlyRoot) r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
   r.push({ op: "pivot", root: NEW_ROOT });
   return r;

@@ -388,7 +388,7 @@ export interface PassedMounts {
 }
 
 /** Where each virtual file goes; "cpu-online" comes with cpuinfo (sysconf's CPU count). */
-export const VIRTUAL_PATHS: Readonly<Record<string, readonly [file: string, path: string][]>> = {
+const VIRTUAL_PATHS: Readonly<Record<string, readonly [file: string, path: string][]>> = {
   meminfo: [["meminfo", "/proc/meminfo"]],
   cpuinfo: [
     ["cpuinfo", "/proc/cpuinfo"],
@@ -398,6 +398,27 @@ export const VIRTUAL_PATHS: Readonly<Record<string, readonly [file: string, path
   uptime: [["uptime", "/proc/uptime"]],
   loadavg: [["loadavg", "/proc/loadavg"]],
 };
+
+/**
+ * The virtual /proc files (filesystem.proc.virtualize): the FUSE filesystem passed to init
+ * at `index`, attached in the staging tmpfs, each file bound over its path (`target` gives
+ * where that is; a path missing there is left alone).
+ */
+export function virtualProcRecords(policy: Policy, index: number | undefined, staging: string, target: (path: string) => string): InitRecord[] {
+  const virtual = [...new Set(policy.filesystem.proc.virtualize)];
+  if (virtual.length === 0) return [];
+  if (index === undefined) throw new Error("filesystem.proc.virtualize needs the FUSE mount passed to init");
+  const r: InitRecord[] = [
+    { op: "mkdir", path: `${staging}/proc`, mode: 0o755 },
+    { op: "attach", index, path: `${staging}/proc` },
+  ];
+  for (const name of virtual) {
+    for (const [file, path] of VIRTUAL_PATHS[name] ?? []) {
+      r.push({ op: "mount", source: `${staging}/proc/${file}`, target: target(path), fstype: "", flags: MS_BIND, data: "", optional: true });
+    }
+  }
+  return r;
+}
 
 /**
  * The mount records for a `do` sandbox. `host` tells what the host's paths are, for the
@@ -610,19 +631,8 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   for (const base of opaque) {
     r.push({ op: "setattr", path: inRoot(base), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false, optional: true });
   }
-  // The virtual /proc files, last (/sys may be bound above): the FUSE filesystem attached in
-  // the staging tmpfs, each file bound over its path (a path the host lacks is left alone).
-  const virtual = [...new Set(policy.filesystem.proc.virtualize)];
-  if (virtual.length > 0) {
-    if (passed.proc === undefined) throw new Error("filesystem.proc.virtualize needs the FUSE mount passed to init");
-    r.push({ op: "mkdir", path: `${STAGING}/proc`, mode: 0o755 });
-    r.push({ op: "attach", index: passed.proc, path: `${STAGING}/proc` });
-    for (const name of virtual) {
-      for (const [file, path] of VIRTUAL_PATHS[name] ?? []) {
-        r.push({ op: "mount", source: `${STAGING}/proc/${file}`, target: inRoot(path), fstype: "", flags: MS_BIND, data: "", optional: true });
-      }
-    }
-  }
+  // The virtual /proc files, last (/sys may be bound above).
+  r.push(...virtualProcRecords(policy, passed.proc, STAGING, inRoot));
   r.push({ op: "pivot", root: NEW_ROOT });
   return r;
 }
