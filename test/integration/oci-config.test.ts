@@ -11,8 +11,12 @@ import type { Bundle } from "../helpers/bundle.js";
 
 busyboxRootfs();
 const made: Bundle[] = [];
-afterAll(() => {
-  for (const b of made) b.cleanup();
+afterAll(async () => {
+  // A test that failed midway may leave its container: delete it as a runtime's caller would.
+  for (const b of made) {
+    if (b.id !== "") await runtime(["delete", "--force", b.id]);
+    b.cleanup();
+  }
 });
 
 /** Runs args in a container (runtime `run`); resolves with its exit status and /out/<name> files. */
