@@ -81,7 +81,7 @@ export function ociCommands(runtime: Runtime): Command[] {
       checkCreateFlags(f);
       const rt = runtime();
       // In the foreground the container lives as long as we do: its sentry runs here.
-      const { state: st, server } = await (await creating()).createContainer(rt, {
+      const { state: st, server, terminal } = await (await creating()).createContainer(rt, {
         id,
         bundle: f.bundle,
         ...(f.pidFile !== undefined ? { pidFile: f.pidFile } : {}),
@@ -89,6 +89,7 @@ export function ociCommands(runtime: Runtime): Command[] {
         ...(f.detach ? {} : { inProcess: true }),
       });
       const native = loadNative();
+      const relay = terminal === undefined ? undefined : (await import("../oci/relay.js")).relayTerminal(native, terminal);
       // Without --detach, init is our child: its status is the container's.
       const exited = f.detach ? undefined : new Promise<number>((resolve) => native.onExit(st.pid, (s) => resolve(s < 0 ? 255 : s)));
       const forward = (sig: NodeJS.Signals): void => {
@@ -108,6 +109,9 @@ export function ociCommands(runtime: Runtime): Command[] {
       }
       if (exited === undefined) process.exit(0);
       const status = await exited;
+      // What the container wrote last is still on its way through the pty.
+      if (relay !== undefined) await Promise.race([relay.drained, new Promise((r) => setTimeout(r, 1000))]);
+      relay?.stop();
       for (const s of FORWARDED) process.off(s, forward);
       server?.close();
       // Deleted already if someone else ran delete --force meanwhile.

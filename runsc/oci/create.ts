@@ -171,8 +171,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       if ((config.hooks?.[kind] ?? []).length > 0) throw new OciConfigError(join(bundle, "config.json"), [`hooks.${kind}: hooks run inside the container are not supported yet`]);
     }
     if (config.domainname !== undefined) throw new OciConfigError(join(bundle, "config.json"), ["domainname: not supported yet"]);
-    if (proc.terminal === true && o.consoleSocket === undefined) {
-      throw new ContainerError("cannot allocate a terminal without --console-socket (process.terminal is true)");
+    if (proc.terminal === true && o.consoleSocket === undefined && o.inProcess !== true) {
+      throw new ContainerError("cannot allocate a terminal without --console-socket (process.terminal is true; run in the foreground relays one itself)");
     }
     const rootfs = resolvePath(bundle, config.root.path);
     if (!existsSync(rootfs)) throw new OciConfigError(join(bundle, "config.json"), [`root.path: ${rootfs} does not exist`]);
@@ -236,9 +236,14 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
 
     let pty: { master: number; slave: number } | undefined;
     let consolePath: string | undefined;
+    // Without a console socket (run in the foreground) the master stays ours, to relay.
+    let relayed: number | undefined;
     if (proc.terminal === true) {
       pty = native.openPty();
-      fds.push(pty.master, pty.slave);
+      fds.push(pty.slave);
+      if (o.consoleSocket !== undefined) fds.push(pty.master);
+      else relayed = pty.master;
+      cleanup.push(() => relayed !== undefined && native.close(relayed));
       if (proc.consoleSize !== undefined) native.setWinsize(pty.master, proc.consoleSize.height, proc.consoleSize.width);
       consolePath = readlinkSync(`/proc/self/fd/${pty.slave}`);
     }
@@ -363,11 +368,11 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     await runHooks("prestart", config.hooks?.prestart, ociState(st));
     await runHooks("createRuntime", config.hooks?.createRuntime, ociState(st));
 
-    if (pty !== undefined) native.sendFdToSocket(o.consoleSocket!, pty.master, "console");
+    if (pty !== undefined && o.consoleSocket !== undefined) native.sendFdToSocket(o.consoleSocket, pty.master, "console");
     st.status = "created";
     writeState(rt.root, st);
     if (o.pidFile !== undefined) writeAtomic(resolvePath(o.pidFile), String(pid));
-    return { state: st, ...(monitor.server !== undefined ? { server: monitor.server } : {}) };
+    return { state: st, ...(monitor.server !== undefined ? { server: monitor.server } : {}), ...(relayed !== undefined ? { terminal: relayed } : {}) };
   } catch (err) {
     undo();
     throw err;
@@ -380,6 +385,8 @@ export interface Created {
   state: ContainerState;
   /** The sentry, when it runs in this process (CreateOptions.inProcess). */
   server?: MonitorServer;
+  /** The terminal's master, for the caller to relay (process.terminal without a console socket). */
+  terminal?: number;
 }
 
 /** Where the container's sentry runs: ready once it listens on the container's socket. */

@@ -82,8 +82,8 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
   if (status !== "running") throw new ContainerError(`cannot exec in a ${status} container`);
   const config = await readBundleConfig(st.bundle);
   const proc = execProcess(o, config);
-  if (proc.terminal === true && o.consoleSocket === undefined) {
-    throw new ContainerError("exec: a terminal needs --console-socket (runsc-ts does not relay one itself yet)");
+  if (proc.terminal === true && o.consoleSocket === undefined && o.detach) {
+    throw new ContainerError("exec: a detached process's terminal needs --console-socket");
   }
   if ((config.linux?.namespaces ?? []).some((n) => n.type === "user")) {
     throw new ContainerError("exec into a container with a user namespace is not supported yet");
@@ -104,9 +104,13 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
       join_.push({ fd, type });
     }
     let pty: { master: number; slave: number } | undefined;
+    // Without a console socket (in the foreground) the master stays ours, to relay.
+    let relayed: number | undefined;
     if (proc.terminal === true) {
       pty = native.openPty();
-      fds.push(pty.master, pty.slave);
+      fds.push(pty.slave);
+      if (o.consoleSocket !== undefined) fds.push(pty.master);
+      else relayed = pty.master;
       if (proc.consoleSize !== undefined) native.setWinsize(pty.master, proc.consoleSize.height, proc.consoleSize.width);
     }
     let spawned;
@@ -130,6 +134,7 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
     const answer = await askMonitor(rt.root, o.id, `adopt ${process.pid} ${spawned.pid} ${spawned.listener} ${spawned.control!}`);
     if (answer !== "ok") {
       native.pidfdSendSignal(spawned.pidfd, 9);
+      if (relayed !== undefined) native.close(relayed);
       throw new ContainerError(`exec: ${answer.replace(/^error: /, "")}`);
     }
     if (pty !== undefined && o.consoleSocket !== undefined) native.sendFdToSocket(o.consoleSocket, pty.master, "console");
@@ -140,7 +145,11 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
       renameSync(tmp, file);
     }
     if (o.detach) return 0;
-    return await new Promise<number>((resolve) => native.onExit(spawned.pid, (s) => resolve(s < 0 ? 255 : s)));
+    const relay = relayed === undefined ? undefined : (await import("./relay.js")).relayTerminal(native, relayed);
+    const status = await new Promise<number>((resolve) => native.onExit(spawned.pid, (s) => resolve(s < 0 ? 255 : s)));
+    if (relay !== undefined) await Promise.race([relay.drained, new Promise((r) => setTimeout(r, 1000))]);
+    relay?.stop();
+    return status;
   } finally {
     for (const fd of fds) native.close(fd);
   }

@@ -68,6 +68,17 @@ describe("exec", () => {
     expect(await pollFor(() => (existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`).length > 0 ? undefined : true), 5000)).toBe(true);
   });
 
+  it("--tty in the foreground relays a terminal itself; detached, it needs --console-socket", async ({ expect }) => {
+    const c = await running();
+    const r = await runtime(["exec", "--tty", c.id, "sh"], { input: "echo in-$((2+2)); [ -t 0 ] && echo is-tty\nexit 4\n" });
+    expect(r.code, r.stderr).toBe(4);
+    const out = r.stdout.replace(/\r/g, "");
+    expect(out).toMatch(/^in-4\nis-tty$/m);
+    const d = await runtime(["exec", "--tty", "--detach", c.id, "sh"]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toContain("needs --console-socket");
+  });
+
   it("--process takes an OCI process JSON; a stopped container refuses exec", async ({ expect }) => {
     const c = await running();
     const file = join(c.out, "process.json");

@@ -216,6 +216,20 @@ describe("OCI lifecycle", () => {
     expect(existsSync(join(STATE_ROOT, b.id))).toBe(false);
   });
 
+  it("run in the foreground relays a terminal itself when process.terminal has no --console-socket", async ({ expect }) => {
+    const b = track(outBundle(["sh"], (c) => (c.process.terminal = true)));
+    const r = await runtime(["run", "--bundle", b.dir, b.id], { input: "tty\necho typed-$((1+2))\nexit 3\n" });
+    expect(r.code, r.stderr).toBe(3);
+    const out = r.stdout.replace(/\r/g, "");
+    // The shell's own prompt and echo: it runs on a terminal.
+    expect(out).toMatch(/^\/ # tty\n\/dev\/console$/m);
+    expect(out).toMatch(/^typed-3$/m);
+    // create (detached) cannot relay: it says how to give one.
+    const c = await runtime(["create", "--bundle", b.dir, `${b.id}-c`]);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toContain("--console-socket");
+  });
+
   it("runs the hooks in order, each with the state of its moment on stdin", async ({ expect }) => {
     const b = track(outBundle(["sh", "-c", "echo program >> /out/order"]));
     const hook = join(b.out, "hook.sh");

@@ -1,0 +1,44 @@
+// A container's terminal relayed by runsc-ts itself (`run` in the foreground, without
+// --console-socket, as runc does): our stdin goes to the pty's master, what the container
+// writes comes to our stdout, our terminal is raw meanwhile and its size is the container's.
+import { createReadStream, createWriteStream } from "node:fs";
+import type { NativeBinding } from "../../native/binding.js";
+
+export interface Relay {
+  /** Resolves once the container's side has closed (every process holding the pty has ended). */
+  readonly drained: Promise<void>;
+  /** Restores our terminal and lets go of the master. */
+  stop(): void;
+}
+
+export function relayTerminal(native: NativeBinding, master: number): Relay {
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  const resize = (): void => {
+    if (process.stdout.isTTY) native.setWinsize(master, process.stdout.rows, process.stdout.columns);
+  };
+  resize();
+  process.stdout.on("resize", resize);
+  const fromContainer = createReadStream("", { fd: master, autoClose: false, highWaterMark: 64 * 1024 });
+  const toContainer = createWriteStream("", { fd: master, autoClose: false });
+  toContainer.on("error", () => {}); // the container is gone: what we type goes nowhere
+  fromContainer.pipe(process.stdout, { end: false });
+  stdin.pipe(toContainer);
+  // EIO: the slave side has no holder left.
+  const drained = new Promise<void>((resolve) => {
+    fromContainer.once("end", resolve);
+    fromContainer.once("error", () => resolve());
+  });
+  return {
+    drained,
+    stop: () => {
+      process.stdout.off("resize", resize);
+      stdin.unpipe(toContainer);
+      stdin.pause();
+      if (raw) stdin.setRawMode(false);
+      fromContainer.destroy();
+      native.close(master);
+    },
+  };
+}
