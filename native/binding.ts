@@ -26,6 +26,11 @@ export interface SpawnOptions {
   orphan?: boolean;
   /** Namespaces to join rather than make: an open nsfs file each, with its CLONE_NEW* type. */
   join?: { fd: number; type: number }[];
+  /**
+   * false: init is not reaped here (waitExit and onExit never answer for it). For an init
+   * that outlives us, whose status belongs to the subreaper it passes to (a shim).
+   */
+  watch?: boolean;
 }
 
 export interface Spawned {

@@ -326,6 +326,22 @@ static void end(int status) {
   _exit(status);
 }
 
+// Whether pid has a handler for sig (SigCgt in /proc/PID/status). Unknown: yes.
+static int catches(pid_t pid, int sig) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 1;
+  buf[n] = 0;
+  const char *c = strstr(buf, "\nSigCgt:");
+  if (!c) return 1;
+  unsigned long long mask = strtoull(c + 8, NULL, 16);
+  return (mask >> (sig - 1)) & 1;
+}
+
 static int forward_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 
 int main(void) {
@@ -612,8 +628,9 @@ int main(void) {
     if (sig < 0) continue;
     if (sig != SIGCHLD) {
       // A terminal's SIGINT/SIGQUIT/SIGWINCH (SI_KERNEL) reached the whole foreground
-      // process group, the workload included: forward only what was sent to us.
-      if (si.si_code != SI_KERNEL) kill(child, sig);
+      // process group, the workload included: forward only what was sent to us. An OCI
+      // container's program gets what its PID 1 would: only the signals it catches.
+      if (si.si_code != SI_KERNEL && (!hold || catches(child, sig))) kill(child, sig);
       continue;
     }
     int status;

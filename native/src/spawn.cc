@@ -249,6 +249,9 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // Outlives us (OCI create): no parent-death signal; the holder of the control socket
   // stands in for it (init ends when that socket hangs up).
   bool orphan = hold && o.Has("orphan") && o.Get("orphan").ToBoolean().Value();
+  // Reap init here (waitExit, onExit). Not for one that outlives us: its status is for the
+  // subreaper it passes to (a shim), and reaping it first would take it away.
+  bool watch = !(o.Has("watch") && !o.Get("watch").ToBoolean().Value());
   // Namespaces to join ({fd, type}); a PID namespace is entered for the clone below.
   std::vector<Join> joins;
   int join_pid = -1;
@@ -379,7 +382,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return abort_child("init exited before starting the workload", "ESETUP");
   }
   if (!hold) close(ctl);
-  WatchExit((int)pid);
+  if (watch) WatchExit((int)pid);
 
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, (double)pid));

@@ -319,6 +319,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         ...(pty !== undefined ? { tty: pty.slave } : {}),
         hold: true,
         orphan: true,
+        // In the foreground we wait for init; otherwise its status is our caller's (a shim's).
+        watch: o.inProcess === true,
         ...(joinFds.length > 0 ? { join: joinFds } : {}),
         ...(passed.length > 0 ? { fds: passed } : {}),
       });
@@ -327,9 +329,11 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     }
     const { pid } = spawned;
     fds.push(spawned.pidfd, spawned.listener, spawned.mntns, spawned.control!);
+    const pidfd = spawned.pidfd;
     cleanup.push(() => {
-      native.pidfdSendSignal(spawned.pidfd, SIGKILL);
-      native.waitExit(pid);
+      native.pidfdSendSignal(pidfd, SIGKILL);
+      if (o.inProcess === true) native.waitExit(pid);
+      else for (let i = 0; i < 200 && !native.pidfdExited(pidfd); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     });
     const initStart = startTime(pid);
     if (initStart === undefined) throw new ContainerError("container init exited during setup");

@@ -125,6 +125,8 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
         ...(pty !== undefined ? { tty: pty.slave } : {}),
         hold: true,
         orphan: true,
+        // Detached, its status is our caller's (a shim's, which waits for the pid file's PID).
+        watch: !o.detach,
         join: join_,
       });
     } catch (err) {

@@ -123,7 +123,7 @@ describe("OCI lifecycle", () => {
     expect((await runtime(["delete", b.id])).code).toBe(0);
   });
 
-  it("kill passes a signal by number or name to the program, and --all reaches every process", async ({ expect }) => {
+  it("kill passes a signal by number or name to the program (the ones it catches, as to PID 1), and --all reaches every process", async ({ expect }) => {
     const b = track(outBundle(["sh", "-c", 'trap "echo usr1 >> /out/got" USR1; trap "echo term >> /out/got; exit 7" TERM; echo ready > /out/ready; while :; do sleep 0.05; done']));
     expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
     expect((await runtime(["start", b.id])).code).toBe(0);
@@ -135,6 +135,16 @@ describe("OCI lifecycle", () => {
     expect(b.read("got")).toBe("usr1\nterm\n");
     const bad = await runtime(["kill", b.id, "NOSUCHSIG"]);
     expect(bad.code).toBe(1);
+
+    // As to runc's PID 1: a signal the program does not catch is not delivered.
+    const p = track(outBundle(["sleep", "100"]));
+    expect((await runtime(["create", "--bundle", p.dir, p.id])).code).toBe(0);
+    expect((await runtime(["start", p.id])).code).toBe(0);
+    expect((await runtime(["kill", p.id, "TERM"])).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await state(p.id)).status).toBe("running");
+    expect((await runtime(["kill", p.id, "KILL"])).code).toBe(0);
+    await stopped(p.id);
 
     const c = track(outBundle(["sh", "-c", "sleep 100 & sleep 100 & echo ready > /out/ready; wait"]));
     expect((await runtime(["create", "--bundle", c.dir, c.id])).code).toBe(0);
