@@ -80,6 +80,12 @@ export class MonitorServer {
     }
   }
 
+  /** An error on stderr (the runtime's --log): a JSON line under --log-format json, as Docker reads it. */
+  private logError(msg: string): void {
+    const line = this.worker.logFormat === "json" ? JSON.stringify({ level: "error", msg, time: new Date().toISOString() }) : `runsc-ts: ${msg}`;
+    writeFully(2, line + "\n");
+  }
+
   private command(cmd: string, args: number[]): string {
     if (cmd === "start") {
       const r = this.initControl < 0 ? -9 : this.native.sendByte(this.initControl, "R".charCodeAt(0));
@@ -147,7 +153,7 @@ export class MonitorServer {
         (err: Error) => {
           // Fail closed: the process goes with its sentry (init: the container with it).
           native.pidfdSendSignal(pidfd, SIGKILL);
-          writeFully(2, `runsc-ts: container ${this.id}: ${kind === "init" ? "" : "exec: "}${err.message}\n`);
+          this.logError(`container ${this.id}: ${kind === "init" ? "" : "exec: "}${err.message}`);
           if (kind === "init") this.onInitEnd(1);
           sentry.release();
           close();
