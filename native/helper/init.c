@@ -93,6 +93,7 @@ enum record_tag {
   TAG_UMASK = 24,          // u32
   TAG_KEEP_PRIVS = 25,     // (empty) no PR_SET_NO_NEW_PRIVS: setuid binaries keep working
   TAG_SYSCTL = 26,         // path\0 value\0: write value to an existing /proc/sys file
+  TAG_DOMAINNAME = 27,     // NIS domain name (UTS)
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -418,6 +419,11 @@ int main(void) {
       case TAG_HOSTNAME: {
         const char *h = rd_str(&f);
         if (sethostname(h, strlen(h)) < 0) fail("sethostname %s: %s", h, strerror(errno));
+        break;
+      }
+      case TAG_DOMAINNAME: {
+        const char *d = rd_str(&f);
+        if (setdomainname(d, strlen(d)) < 0) fail("setdomainname %s: %s", d, strerror(errno));
         break;
       }
       case TAG_FILTER:

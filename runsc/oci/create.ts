@@ -170,7 +170,6 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     for (const kind of ["createContainer", "startContainer"] as const) {
       if ((config.hooks?.[kind] ?? []).length > 0) throw new OciConfigError(join(bundle, "config.json"), [`hooks.${kind}: hooks run inside the container are not supported yet`]);
     }
-    if (config.domainname !== undefined) throw new OciConfigError(join(bundle, "config.json"), ["domainname: not supported yet"]);
     if (proc.terminal === true && o.consoleSocket === undefined && o.inProcess !== true) {
       throw new ContainerError("cannot allocate a terminal without --console-socket (process.terminal is true; run in the foreground relays one itself)");
     }
@@ -179,6 +178,13 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const { name: policyName, policy } = await containerPolicy(config, rt.policy);
     const network = policy.network.mode === "none" || rt.network === "none" ? "none" : "host";
     const ns = namespaces(config, network);
+    // As runc: the names are set in the container's UTS namespace, new or joined, never the host's.
+    const uts = ns.flags & NS_FLAGS.uts! || ns.join.some((j) => j.type === NS_FLAGS.uts);
+    for (const field of ["hostname", "domainname"] as const) {
+      if (config[field] !== undefined && !uts) {
+        throw new OciConfigError(join(bundle, "config.json"), [`${field}: needs a UTS namespace (linux.namespaces has none)`]);
+      }
+    }
     // An overlay root needs the sentry only where root inside is not root (a user namespace:
     // root's writes to what host root owns are made by the sentry); otherwise the kernel
     // decides every write, and none is trapped.
@@ -279,7 +285,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const filter = { op: "filter", program: compileFilterBytes(compiled.filter), flags: kernelAtLeast(native, 5, 19) ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0 } as const;
     writeFileSync(join(dir, "filter.bin"), serialize(filter), { mode: 0o600 });
     const records: InitRecord[] = [
-      ...(ns.flags & NS_FLAGS.uts! && config.hostname !== undefined ? [{ op: "hostname", name: config.hostname } as const] : []),
+      ...(config.hostname !== undefined ? [{ op: "hostname", name: config.hostname } as const] : []),
+      ...(config.domainname !== undefined ? [{ op: "domainname", name: config.domainname } as const] : []),
       ...(ns.ownNet ? [{ op: "loopbackUp" } as const] : []),
       ...planBundleMounts({
         config,

@@ -6,6 +6,7 @@ export type InitRecord =
   | { op: "env"; value: string }
   | { op: "cwd"; path: string; fallbackToRoot: boolean }
   | { op: "hostname"; name: string }
+  | { op: "domainname"; name: string }
   | { op: "filter"; program: Uint8Array; flags: number }
   /** optional: true skips a missing path; "any" skips any failure (a mount that may not be possible). */
   | { op: "mount"; source: string; target: string; fstype: string; flags: number; data: string; optional?: boolean | "any" }
@@ -64,6 +65,7 @@ const TAG = {
   umask: 24,
   keepPrivs: 25,
   sysctl: 26,
+  domainname: 27,
 } as const;
 
 const lo = (v: bigint): number => Number(v & 0xffffffffn);
@@ -111,7 +113,8 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         w.record(TAG.chdirFallback, [r.fallbackToRoot ? 1 : 0]);
         break;
       case "hostname":
-        w.record(TAG.hostname, [r.name]);
+      case "domainname":
+        w.record(TAG[r.op], [r.name]);
         break;
       case "filter":
         if (r.program.length === 0 || r.program.length % 8 !== 0) {

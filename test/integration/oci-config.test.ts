@@ -96,7 +96,7 @@ describe("config.json observed from inside", () => {
     made.push({ dir: data, id: "", cleanup: () => rmSync(data, { recursive: true, force: true }) });
     const r = await inside(
       [
-        "hostname > /out/hostname",
+        "hostname > /out/hostname; cat /proc/sys/kernel/domainname >> /out/hostname",
         "grep -E ' /(scratch|data|ro-data|proc/sys|) ' /proc/self/mountinfo | cut -d' ' -f5,6 > /out/mounts",
         "stat -c '%a' /scratch > /out/scratch-mode",
         "df -k /scratch | tail -1 | awk '{print $2}' > /out/scratch-size",
@@ -110,6 +110,7 @@ describe("config.json observed from inside", () => {
       ].join("; "),
       (c) => {
         c.hostname = "conformance";
+        c.domainname = "example.org";
         c.mounts.push(
           { destination: "/scratch", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1770", "size=2m"] },
           { destination: "/data", type: "bind", source: data, options: ["rbind", "rw"] },
@@ -119,7 +120,7 @@ describe("config.json observed from inside", () => {
       },
     );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.out("hostname")).toBe("conformance\n");
+    expect(r.out("hostname")).toBe("conformance\nexample.org\n");
     expect(r.out("scratch-mode")).toBe("1770\n");
     expect(r.out("scratch-size")).toBe("2048\n");
     const mounts = r.out("mounts");

@@ -37,6 +37,7 @@ const TAGS = {
   TAG_UMASK: 24,
   TAG_KEEP_PRIVS: 25,
   TAG_SYSCTL: 26,
+  TAG_DOMAINNAME: 27,
 } as const;
 
 type Decoded = { tag: keyof typeof TAGS } & Record<string, string | number | Uint8Array>;
@@ -91,6 +92,7 @@ function decode(bytes: Uint8Array): Decoded[] {
       case "TAG_ENV":
       case "TAG_CWD":
       case "TAG_HOSTNAME":
+      case "TAG_DOMAINNAME":
       case "TAG_PIVOT":
       case "TAG_HIDE":
       case "TAG_WHITEOUT":
