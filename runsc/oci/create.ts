@@ -36,6 +36,7 @@ import { MONITOR_READY_FD } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
 import { planBundleMounts, STAGING } from "./mounts.js";
 import { processRecords } from "./process.js";
+import { openTerminal } from "./relay.js";
 import type { ContainerState } from "./state.js";
 import { checkId, containerDir, ContainerError, makeContainerDir, ociState, readState, startTime, writeState } from "./state.js";
 
@@ -240,19 +241,11 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const hierarchies = cgroupMounts().filter((m) => m.fstype === "cgroup" || m.fstype === "cgroup2");
     const cgroupView = cg.dirs.flatMap((dir) => hierarchies.filter((m) => dir.startsWith(m.point + "/")).map((mount) => ({ mount, dir })));
 
-    let pty: { master: number; slave: number } | undefined;
-    let consolePath: string | undefined;
     // Without a console socket (run in the foreground) the master stays ours, to relay.
-    let relayed: number | undefined;
-    if (proc.terminal === true) {
-      pty = native.openPty();
-      fds.push(pty.slave);
-      if (o.consoleSocket !== undefined) fds.push(pty.master);
-      else relayed = pty.master;
-      cleanup.push(() => relayed !== undefined && native.close(relayed));
-      if (proc.consoleSize !== undefined) native.setWinsize(pty.master, proc.consoleSize.height, proc.consoleSize.width);
-      consolePath = readlinkSync(`/proc/self/fd/${pty.slave}`);
-    }
+    const pty = proc.terminal === true ? openTerminal(native, proc.consoleSize, o.consoleSocket, fds) : undefined;
+    const relayed = pty?.relayed;
+    if (relayed !== undefined) cleanup.push(() => native.close(relayed));
+    const consolePath = pty !== undefined ? readlinkSync(`/proc/self/fd/${pty.slave}`) : undefined;
 
     // The overlay of the rootfs, made here (host root) and attached by init.
     const passed: number[] = [];

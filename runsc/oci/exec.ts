@@ -15,6 +15,7 @@ import type { RuntimeOptions } from "./container.js";
 import { askMonitor, readBundleConfig } from "./container.js";
 import type { OciProcess } from "./process.js";
 import { processRecords } from "./process.js";
+import { openTerminal, relayTerminal } from "./relay.js";
 import { containerDir, ContainerError, currentStatus, mustRead } from "./state.js";
 
 // include/uapi/linux/sched.h
@@ -103,16 +104,9 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
       fds.push(fd);
       join_.push({ fd, type });
     }
-    let pty: { master: number; slave: number } | undefined;
     // Without a console socket (in the foreground) the master stays ours, to relay.
-    let relayed: number | undefined;
-    if (proc.terminal === true) {
-      pty = native.openPty();
-      fds.push(pty.slave);
-      if (o.consoleSocket !== undefined) fds.push(pty.master);
-      else relayed = pty.master;
-      if (proc.consoleSize !== undefined) native.setWinsize(pty.master, proc.consoleSize.height, proc.consoleSize.width);
-    }
+    const pty = proc.terminal === true ? openTerminal(native, proc.consoleSize, o.consoleSocket, fds) : undefined;
+    const relayed = pty?.relayed;
     let spawned;
     try {
       spawned = native.spawn({
@@ -147,7 +141,7 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
       renameSync(tmp, file);
     }
     if (o.detach) return 0;
-    const relay = relayed === undefined ? undefined : (await import("./relay.js")).relayTerminal(native, relayed);
+    const relay = relayed === undefined ? undefined : relayTerminal(native, relayed);
     const status = await new Promise<number>((resolve) => native.onExit(spawned.pid, (s) => resolve(s < 0 ? 255 : s)));
     if (relay !== undefined) await Promise.race([relay.drained, new Promise((r) => setTimeout(r, 1000))]);
     relay?.stop();

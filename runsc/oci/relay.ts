@@ -4,6 +4,26 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import type { NativeBinding } from "../../native/binding.js";
 
+/** process.terminal: a pty of the config's size. */
+export interface Terminal {
+  master: number;
+  slave: number;
+  /** The master, when no console socket takes it: ours to relay (and to close). */
+  relayed: number | undefined;
+}
+
+/**
+ * Opens the process's pty. The slave, and the master when a console socket will take it,
+ * join `toClose` (the caller closes them once init has its end).
+ */
+export function openTerminal(native: NativeBinding, size: { height: number; width: number } | undefined, consoleSocket: string | undefined, toClose: number[]): Terminal {
+  const pty = native.openPty();
+  toClose.push(pty.slave);
+  if (consoleSocket !== undefined) toClose.push(pty.master);
+  if (size !== undefined) native.setWinsize(pty.master, size.height, size.width);
+  return { ...pty, relayed: consoleSocket === undefined ? pty.master : undefined };
+}
+
 export interface Relay {
   /** Resolves once the container's side has closed (every process holding the pty has ended). */
   readonly drained: Promise<void>;

@@ -188,8 +188,13 @@ describe("ociState", () => {
 });
 
 describe("withLock", () => {
+  // The addon (npm run build) and flock(1) (util-linux, which .ci/run installs) are needed:
+  // without them these tests fail, saying so.
   const addon = join(projectRoot(), "build", "native", "Release", "runsc_native.node");
-  const haveFlock = spawnSync("flock", ["--version"]).status === 0;
+  const needs = (): void => {
+    if (!existsSync(addon)) throw new Error(`the native addon is not built (${addon}): npm run build`);
+    if (spawnSync("flock", ["--version"]).status !== 0) throw new Error("flock(1) is missing: apt-get install util-linux");
+  };
 
   it("refuses a container that does not exist", async () => {
     await expect(withLock(root, "ghost", () => 1)).rejects.toThrow('container "ghost" does not exist');
@@ -197,7 +202,8 @@ describe("withLock", () => {
   });
 
   // The lock is for separate runsc-ts commands: another process (flock(1)) holds it here.
-  it.skipIf(!existsSync(addon) || !haveFlock)("waits for another holder to let go", async () => {
+  it("waits for another holder to let go", async () => {
+    needs();
     const dir = makeContainerDir(root, "c1");
     const marker = join(root, "..", "left");
     const holder = spawn("flock", [dir, "sh", "-c", 'echo locked; sleep 0.3; echo left > "$0"', marker], { stdio: ["ignore", "pipe", "inherit"] });
@@ -216,7 +222,8 @@ describe("withLock", () => {
     expect(await exited).toBe(0);
   });
 
-  it.skipIf(!existsSync(addon) || !haveFlock)("holds the lock while fn runs and lets go after, also when fn throws", async () => {
+  it("holds the lock while fn runs and lets go after, also when fn throws", async () => {
+    needs();
     const dir = makeContainerDir(root, "c1");
     const tryLock = (): number | null => spawnSync("flock", ["-n", dir, "true"]).status;
     expect(tryLock()).toBe(0);
