@@ -124,8 +124,8 @@ export function serve(o: SentryOptions): void {
   // No signal may interrupt this thread's ioctls (native/src/notify.cc: blockSignals).
   const blocked = native.blockSignals();
   if (blocked < 0) throw new Error(`cannot block signals on the sentry's thread: errno ${-blocked}`);
+  // o.mntns stays the caller's to close, as the listener and pidfd do, once this returns.
   const procFd = native.enterMountNamespace(o.mntns);
-  native.close(o.mntns);
   const notify = new SeccompNotify(native, o.listener, o.pidfd);
   const syncWake = notify.enableSyncWakeUp();
   log.debug({ syncWakeUp: syncWake }, "sentry serving");

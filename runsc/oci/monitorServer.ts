@@ -147,16 +147,14 @@ export class MonitorServer {
       sentry.serve({ ...message, pid: pid!, listener, pidfd, mntns, notChild: true }).then(
         () => {
           if (kind === "init") this.onInitEnd(0);
-          sentry.release();
-          close();
+          void sentry.release().then(close);
         },
         (err: Error) => {
           // Fail closed: the process goes with its sentry (init: the container with it).
           native.pidfdSendSignal(pidfd, SIGKILL);
           this.logError(`container ${this.id}: ${kind === "init" ? "" : "exec: "}${err.message}`);
           if (kind === "init") this.onInitEnd(1);
-          sentry.release();
-          close();
+          void sentry.release().then(close);
         },
       );
       if (kind === "init") {

@@ -27,11 +27,25 @@ export function openTerminal(native: NativeBinding, size: { height: number; widt
 export interface Relay {
   /** Resolves once the container's side has closed (every process holding the pty has ended). */
   readonly drained: Promise<void>;
-  /** Restores our terminal and lets go of the master. */
+  /** Restores our terminal and lets go of the master (its streams close it). */
   stop(): void;
 }
 
+/** fcntl(2) F_DUPFD_CLOEXEC. */
+const F_DUPFD_CLOEXEC = 1030;
+
+/**
+ * Relays the terminal whose master is `master`, which the relay owns from then on. Each
+ * stream owns a descriptor of its own (the master and a duplicate) and closes it when
+ * destroyed, after any read or write in flight: a descriptor closed twice would close
+ * whatever file took its number in between.
+ */
 export function relayTerminal(native: NativeBinding, master: number): Relay {
+  const writeFd = native.fcntl(master, F_DUPFD_CLOEXEC, 0);
+  if (writeFd < 0) {
+    native.close(master);
+    throw new Error(`cannot relay the terminal: dup: errno ${-writeFd}`);
+  }
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
@@ -40,8 +54,8 @@ export function relayTerminal(native: NativeBinding, master: number): Relay {
   };
   resize();
   process.stdout.on("resize", resize);
-  const fromContainer = createReadStream("", { fd: master, autoClose: false, highWaterMark: 64 * 1024 });
-  const toContainer = createWriteStream("", { fd: master, autoClose: false });
+  const fromContainer = createReadStream("", { fd: master, highWaterMark: 64 * 1024 });
+  const toContainer = createWriteStream("", { fd: writeFd });
   toContainer.on("error", () => {}); // the container is gone: what we type goes nowhere
   fromContainer.pipe(process.stdout, { end: false });
   stdin.pipe(toContainer);
@@ -58,7 +72,7 @@ export function relayTerminal(native: NativeBinding, master: number): Relay {
       stdin.pause();
       if (raw) stdin.setRawMode(false);
       fromContainer.destroy();
-      native.close(master);
+      toContainer.destroy();
     },
   };
 }

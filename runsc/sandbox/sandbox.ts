@@ -260,11 +260,11 @@ export async function runDo(o: DoOptions): Promise<number> {
     native.waitExit(pid);
     throw err;
   } finally {
-    o.sentry.release();
     cgroups?.remove();
     for (const s of FORWARDED) process.off(s, forward);
-    native.close(spawned.pidfd);
-    native.close(spawned.listener);
-    native.close(mntns);
+    // The sentry thread may still be using its descriptors (or not have started): they are
+    // closed once it has ended, never under it. If it will not end, the process's exit closes them.
+    const ended = await Promise.race([o.sentry.release().then(() => true), new Promise<false>((r) => setTimeout(r, 1000, false).unref())]);
+    if (ended) for (const fd of [spawned.pidfd, spawned.listener, mntns]) native.close(fd);
   }
 }

@@ -45,10 +45,16 @@ export class SentryThread {
     return this.done;
   }
 
-  /** Lets runsc-ts exit without the sentry thread (the sandbox is over). */
-  release(): void {
+  /**
+   * Lets runsc-ts exit without the sentry thread (the sandbox is over). Resolves once the
+   * thread has ended: the descriptors it was given are then the caller's to close.
+   */
+  release(): Promise<void> {
     this.worker.unref();
-    void this.worker.terminate();
+    return this.worker.terminate().then(
+      () => {},
+      () => {},
+    );
   }
 }
 
