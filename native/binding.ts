@@ -11,7 +11,7 @@ export interface SpawnOptions {
   gidMap: string;
   /** Records for init (runsc/sandbox/initConfig.ts encodes them). */
   config: Uint8Array;
-  /** Descriptors sent to init with the config (at most 8); "attach" records name them by index. */
+  /** Descriptors sent to init with the config (at most 64); "attach" and "preserve" records name them by index. */
   fds?: number[];
   /** cgroup.procs files init joins before it starts (runsc/sandbox/cgroups.ts). */
   cgroupProcs?: string[];
@@ -31,6 +31,12 @@ export interface SpawnOptions {
    * that outlives us, whose status belongs to the subreaper it passes to (a shim).
    */
   watch?: boolean;
+  /**
+   * Called when init stops before pivot_root for its createContainer hooks (init's PID):
+   * runs the runtime's own hooks that come first and returns the state JSON for init's.
+   * Throwing fails the spawn (init is killed) with that error.
+   */
+  onPause?: (pid: number) => string;
 }
 
 export interface Spawned {
@@ -41,7 +47,7 @@ export interface Spawned {
   listener: number;
   /** An fd of the sandbox's mount namespace, opened before the workload started. */
   mntns: number;
-  /** With hold: init's control socket; sendByte(control, "R") starts the workload. */
+  /** With hold: init's control socket; "R" and the state start the workload, init answers "G". */
   control?: number;
 }
 
@@ -129,8 +135,6 @@ export interface NativeBinding {
   sendFdToSocket(path: string, fd: number, name: string): void;
   /** flock(2), blocking unless LOCK_NB: 0 or -errno. */
   flock(fd: number, op: number): number;
-  /** send(2) of one byte: 0 or -errno. */
-  sendByte(fd: number, byte: number): number;
   /**
    * filesystem.root: overlay — a detached overlay mount (nosuid, nodev) of `lower` (a bundle's
    * rootfs; default "/", the host's root filesystem) under an in-memory upper layer of `size` (tmpfs size=), or `dir`'s upper/ and

@@ -13,7 +13,12 @@
 //                             the descriptors TAG_ATTACH refers to (SCM_RIGHTS)
 //   init -> sentry   "S"      filter about to be installed; listener will be fd 4
 //   sentry -> init   "A"      listener taken; init closes fd 4 and starts the workload
-//   sentry -> init   "R"      (TAG_HOLD only) start: the OCI container's start command
+//   init -> sentry   "H"      (createContainer hooks only) mounts made, pivot_root next:
+//                             the runtime runs its prestart and createRuntime hooks
+//   sentry -> init   "C" state  init runs the createContainer hooks with state, then goes on
+//   sentry -> init   "R" state  (TAG_HOLD only) start: the OCI container's start command;
+//                             init runs the startContainer hooks with state, then the program
+//   init -> sentry   "G"      (after "R") the program is started
 //   init -> sentry   "E" msg  setup failed (msg is one line); init exits 125
 // The workload's exit status becomes init's: status, or 128+N for a death by signal N.
 #define _GNU_SOURCE
@@ -40,6 +45,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef MOUNT_ATTR_RDONLY
@@ -94,6 +100,10 @@ enum record_tag {
   TAG_KEEP_PRIVS = 25,     // (empty) no PR_SET_NO_NEW_PRIVS: setuid binaries keep working
   TAG_SYSCTL = 26,         // path\0 value\0: write value to an existing /proc/sys file
   TAG_DOMAINNAME = 27,     // NIS domain name (UTS)
+  TAG_PRESERVE = 28,       // u32 index, u32 target: the descriptor passed at index becomes the
+                           // workload's fd target (OCI --preserve-fds)
+  TAG_HOOK = 29,           // u32 phase (0 createContainer, 1 startContainer), u32 timeout (s,
+                           // 0: none), u32 nargs, u32 nenv, path\0, args\0..., env\0...
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -243,6 +253,156 @@ struct rlimit_rec {
   struct rlimit limit;
 };
 
+// OCI hooks that run in the container (config.md): createContainer before pivot_root,
+// startContainer after start, before the program. Each gets the state JSON on stdin.
+enum { MAX_HOOKS = 16, MAX_HOOK_ARGS = 64, MAX_HOOK_ENV = 256 };
+struct hook {
+  const char *path;
+  unsigned timeout;
+  char *argv[MAX_HOOK_ARGS + 1];
+  char *envp[MAX_HOOK_ENV + 1];
+};
+static struct hook hooks[2][MAX_HOOKS];
+static int nhooks[2];
+static const char *const hook_kind[2] = {"createContainer", "startContainer"};
+
+// What the runtime sent with "C" or "R": the container's state, for the hooks.
+static char state_msg[1 << 18];
+static size_t state_len;
+
+static void rd_hook(struct reader *f) {
+  uint32_t phase = rd_u32(f);
+  if (phase > 1) fail("config: hook phase %u", phase);
+  if (nhooks[phase] >= MAX_HOOKS) fail("config: more than %d %s hooks", MAX_HOOKS, hook_kind[phase]);
+  struct hook *h = &hooks[phase][nhooks[phase]++];
+  h->timeout = rd_u32(f);
+  uint32_t nargs = rd_u32(f), nenv = rd_u32(f);
+  if (nargs > MAX_HOOK_ARGS || nenv > MAX_HOOK_ENV) fail("config: a hook with too many arguments or variables");
+  h->path = rd_str(f);
+  for (uint32_t i = 0; i < nargs; i++) h->argv[i] = (char *)rd_str(f);
+  h->argv[nargs] = NULL;
+  for (uint32_t i = 0; i < nenv; i++) h->envp[i] = (char *)rd_str(f);
+  h->envp[nenv] = NULL;
+}
+
+static long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000L + t.tv_nsec / 1000000;
+}
+
+// Runs one hook with the state on its stdin; its stdout and stderr are kept for the message.
+// Returns 0, or -1 with why filled in.
+static int run_hook(const struct hook *h, char *why, size_t whylen) {
+  int in[2], out[2];
+  // A socket for stdin: a hook that does not read it must not cost us a SIGPIPE.
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+    snprintf(why, whylen, "%s", strerror(errno));
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(why, whylen, "fork: %s", strerror(errno));
+    return -1;
+  }
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    dup2(in[1], 0);
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    execve(h->path, h->argv[0] ? h->argv : (char *[]){(char *)h->path, NULL}, h->envp);
+    dprintf(2, "%s", strerror(errno));
+    _exit(127);
+  }
+  close(in[1]);
+  close(out[1]);
+  fcntl(in[0], F_SETFL, O_NONBLOCK);
+  (void)!send(in[0], state_msg, state_len, MSG_NOSIGNAL);
+  shutdown(in[0], SHUT_WR);
+  char tail[512];
+  size_t ntail = 0;
+  long deadline = h->timeout ? now_ms() + h->timeout * 1000L : 0;
+  int status = 0, timed_out = 0, open_out = 1;
+  for (;;) {
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (deadline && now_ms() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      timed_out = 1;
+      break;
+    }
+    struct pollfd p = {out[0], POLLIN, 0};
+    if (open_out && poll(&p, 1, 50) > 0) {
+      char b[4096];
+      ssize_t n = read(out[0], b, sizeof b);
+      if (n <= 0) {
+        open_out = 0;
+        continue;
+      }
+      // Keep the last bytes: what a failing hook says last says why.
+      for (ssize_t i = 0; i < n; i++) {
+        if (ntail == sizeof tail) {
+          memmove(tail, tail + 1, sizeof tail - 1);
+          ntail--;
+        }
+        tail[ntail++] = b[i];
+      }
+    } else if (!open_out) {
+      struct timespec pause = {0, 10000000};
+      nanosleep(&pause, NULL);
+    }
+  }
+  close(in[0]);
+  close(out[0]);
+  while (ntail > 0 && (tail[ntail - 1] == '\n' || tail[ntail - 1] == ' ')) ntail--;
+  for (size_t i = 0; i < ntail; i++)
+    if (tail[i] == '\n') tail[i] = ' ';
+  char said[sizeof tail + 3] = "";
+  if (ntail > 0) snprintf(said, sizeof said, ": %.*s", (int)ntail, tail);
+  if (timed_out) {
+    snprintf(why, whylen, "timed out after %u s%s", h->timeout, said);
+    return -1;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+  if (WIFEXITED(status))
+    snprintf(why, whylen, "exit status %d%s", WEXITSTATUS(status), said);
+  else
+    snprintf(why, whylen, "killed by signal %d%s", WTERMSIG(status), said);
+  return -1;
+}
+
+// Runs a phase's hooks in order. Returns 0, or -1 with msg naming the failed hook.
+static int run_hooks(int phase, char *msg, size_t msglen) {
+  for (int i = 0; i < nhooks[phase]; i++) {
+    char why[700];
+    if (run_hook(&hooks[phase][i], why, sizeof why) < 0) {
+      snprintf(msg, msglen, "hooks.%s[%d] %s: %s", hook_kind[phase], i, hooks[phase][i].path, why);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+// Descriptors the runtime was asked to pass on (--preserve-fds): source here, target there.
+static int preserve_src[64], preserve_dst[64], npreserve;
+
+// In the workload: each preserved descriptor on its number, without close-on-exec.
+static int place_preserved(void) {
+  int above = 3;
+  for (int i = 0; i < npreserve; i++)
+    if (preserve_dst[i] >= above) above = preserve_dst[i] + 1;
+  int tmp[64];
+  // First above every target (a source may sit on another's target), then into place.
+  for (int i = 0; i < npreserve; i++)
+    if ((tmp[i] = fcntl(preserve_src[i], F_DUPFD_CLOEXEC, above)) < 0) return -1;
+  for (int i = 0; i < npreserve; i++)
+    if (dup2(tmp[i], preserve_dst[i]) < 0) return -1;
+  return 0;
+}
+
 // The workload's side (init's child): limits, directory, credentials, then exec.
 static void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback,
                            const struct rlimit_rec *rlimits, int nrlimits, int umask_set,
@@ -260,6 +420,10 @@ static void start_workload(char **argv, char **envp, const char *cwd, int cwd_fa
     }
   }
   if (umask_set) umask(new_umask);
+  if (place_preserved() < 0) {
+    fprintf(stderr, "runsc-ts: preserved descriptors: %s\n", strerror(errno));
+    _exit(125);
+  }
   if (apply_creds(creds) < 0) _exit(125);
   environ = envp;
   execvp(argv[0], argv);
@@ -278,6 +442,7 @@ static int next_event(int sfd, struct signalfd_siginfo *out) {
       if (errno == EINTR) continue;
       return 0;
     }
+    if (p[1].revents & (POLLNVAL | POLLERR)) return 0;  // no signalfd: nothing to wait with
     if (p[1].revents & POLLIN) {
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) continue;
@@ -289,10 +454,13 @@ static int next_event(int sfd, struct signalfd_siginfo *out) {
       continue;
     }
     if (p[0].revents) {
-      char c = 0;
-      ssize_t n = recv(CTL_FD, &c, 1, MSG_DONTWAIT);
+      ssize_t n = recv(CTL_FD, state_msg, sizeof state_msg, MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      return n == 1 && c == 'R' && !out ? 'R' : 0;
+      if (n < 1 || state_msg[0] != 'R' || out) return 0;
+      // The state for the startContainer hooks follows the "R".
+      state_len = (size_t)n - 1;
+      memmove(state_msg, state_msg + 1, state_len);
+      return 'R';
     }
   }
 }
@@ -350,18 +518,26 @@ int main(void) {
   struct iovec iov = {buf, sizeof buf};
   union {
     struct cmsghdr align;
-    char space[CMSG_SPACE(8 * sizeof(int))];
+    char space[CMSG_SPACE(64 * sizeof(int))];
   } control;
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
   ssize_t n = recvmsg(CTL_FD, &msg, MSG_CMSG_CLOEXEC);
   if (n <= 0) _exit(125);  // the sentry went away before configuring us
-  int passed[8], npassed = 0;
+  int passed[64], npassed = 0;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t j = 0; j < k && npassed < 8; j++) memcpy(&passed[npassed++], CMSG_DATA(c) + j * sizeof(int), sizeof(int));
+    for (size_t j = 0; j < k && npassed < 64; j++) memcpy(&passed[npassed++], CMSG_DATA(c) + j * sizeof(int), sizeof(int));
   }
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) fail("config: message truncated");
+  // The received descriptors took the lowest free numbers, LISTENER_FD's among them: move
+  // any there away, so that freeing the slot for the listener does not close it.
+  for (int j = 0; j < npassed; j++) {
+    if (passed[j] != LISTENER_FD) continue;
+    passed[j] = fcntl(LISTENER_FD, F_DUPFD_CLOEXEC, LISTENER_FD + 1);
+    if (passed[j] < 0) fail("config: move descriptor: %s", strerror(errno));
+    close(LISTENER_FD);
+  }
   struct reader r = {buf, buf + n};
 
   char *argv[1024];
@@ -529,9 +705,34 @@ int main(void) {
         passed[index] = -1;
         break;
       }
-      case TAG_PIVOT:
-        do_pivot(rd_str(&f));
+      case TAG_PIVOT: {
+        const char *root = rd_str(&f);
+        if (nhooks[0] > 0) {
+          // The runtime's prestart and createRuntime hooks come first, then ours, here: in
+          // the container's mount namespace, before pivot_root.
+          if (send(CTL_FD, "H", 1, MSG_NOSIGNAL) != 1) _exit(125);
+          ssize_t n = recv(CTL_FD, state_msg, sizeof state_msg, 0);
+          if (n < 1 || state_msg[0] != 'C') _exit(125);
+          state_len = (size_t)n - 1;
+          memmove(state_msg, state_msg + 1, state_len);
+          char msg[1000];
+          if (run_hooks(0, msg, sizeof msg) < 0) fail("%s", msg);
+        }
+        do_pivot(root);
         break;
+      }
+      case TAG_HOOK:
+        rd_hook(&f);
+        break;
+      case TAG_PRESERVE: {
+        uint32_t index = rd_u32(&f), target = rd_u32(&f);
+        if (index >= (uint32_t)npassed || passed[index] < 0) fail("config: no descriptor %u to preserve", index);
+        if (npreserve >= 64 || target < 3) fail("config: cannot preserve descriptor %u as %u", index, target);
+        preserve_src[npreserve] = passed[index];
+        preserve_dst[npreserve++] = (int)target;
+        passed[index] = -1;
+        break;
+      }
       case TAG_HOLD:
         hold = 1;
         break;
@@ -606,6 +807,13 @@ int main(void) {
     sfd = signalfd(-1, &all, SFD_CLOEXEC);
     if (sfd < 0) fail("signalfd: %s", strerror(errno));
     if (next_event(sfd, 0) != 'R') _exit(125);
+    char msg[1000];
+    if (run_hooks(1, msg, sizeof msg) < 0) {
+      char e[1001];
+      int n = snprintf(e, sizeof e, "E%s", msg);
+      (void)!send(CTL_FD, e, (size_t)(n < (int)sizeof e ? n : (int)sizeof e - 1), MSG_NOSIGNAL);
+      _exit(125);
+    }
   }
 
   // In a PID namespace joined by path (a pod's), init is not its PID 1: what the workload
@@ -619,6 +827,8 @@ int main(void) {
     start_workload(argv, envp, cwd, cwd_fallback, rlimits, nrlimits, umask_set, new_umask, &creds);
   }
   if (!hold) close(CTL_FD);
+  else (void)!send(CTL_FD, "G", 1, MSG_NOSIGNAL);
+  for (int i = 0; i < npreserve; i++) close(preserve_src[i]);
 
   for (;;) {
     siginfo_t si;

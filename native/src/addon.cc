@@ -69,7 +69,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"setWinsize", SetWinsize},
       {"sendFdToSocket", SendFdToSocket},
       {"flock", Flock},
-      {"sendByte", SendByte},
   };
   for (auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
   return exports;

@@ -78,6 +78,5 @@ Napi::Value OpenPty(const Napi::CallbackInfo& info);
 Napi::Value SetWinsize(const Napi::CallbackInfo& info);
 Napi::Value SendFdToSocket(const Napi::CallbackInfo& info);
 Napi::Value Flock(const Napi::CallbackInfo& info);
-Napi::Value SendByte(const Napi::CallbackInfo& info);
 
 }  // namespace runsc

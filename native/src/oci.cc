@@ -107,12 +107,4 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, r < 0 ? -errno : 0);
 }
 
-// sendByte(fd, byte) -> 0 or -errno: "R" releases a held init (TAG_HOLD).
-Napi::Value SendByte(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  char b = (char)info[1].As<Napi::Number>().Int32Value();
-  ssize_t n = send(info[0].As<Napi::Number>().Int32Value(), &b, 1, MSG_NOSIGNAL);
-  return Napi::Number::New(env, n == 1 ? 0 : -(n < 0 ? errno : EIO));
-}
-
 }  // namespace runsc

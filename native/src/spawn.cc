@@ -240,7 +240,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   std::vector<int> pass;
   if (o.Has("fds") && o.Get("fds").IsArray()) {
     Napi::Array a = o.Get("fds").As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length() && i < 8; i++) pass.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+    for (uint32_t i = 0; i < a.Length() && i < 64; i++) pass.push_back(a.Get(i).As<Napi::Number>().Int32Value());
   }
   // A pty slave to become the sandbox's stdio and controlling terminal.
   int tty = o.Has("tty") && o.Get("tty").IsNumber() ? o.Get("tty").As<Napi::Number>().Int32Value() : -1;
@@ -330,6 +330,24 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // Wait for "S" (about to install the filter) or an error report.
   static char buf[1100];
   ssize_t n = RecvTimeout(ctl, buf, sizeof buf - 1, 10000);
+  // "H": init stopped before pivot_root for the createContainer hooks. onPause runs the
+  // runtime's own hooks first and returns the state init gives its hooks.
+  if (n > 0 && buf[0] == 'H' && o.Has("onPause") && o.Get("onPause").IsFunction()) {
+    Napi::Value state = o.Get("onPause").As<Napi::Function>().Call({Napi::Number::New(env, (double)pid)});
+    if (env.IsExceptionPending() || !state.IsString()) {
+      kill((pid_t)pid, SIGKILL);
+      waitpid((pid_t)pid, nullptr, __WALL);
+      close(ctl);
+      close(pidfd);
+      if (!env.IsExceptionPending()) Napi::TypeError::New(env, "onPause must return the state JSON").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::string msg = "C" + state.As<Napi::String>().Utf8Value();
+    if (send(ctl, msg.data(), msg.size(), MSG_NOSIGNAL) != (ssize_t)msg.size())
+      return abort_child(std::string("init exited before its createContainer hooks: ") + strerror(errno), "ESETUP");
+    // The hooks take their own time (and timeouts): init's exit ends the wait.
+    n = RecvTimeout(ctl, buf, sizeof buf - 1, -1);
+  }
   if (n <= 0 || buf[0] != 'S') {
     std::string msg;
     if (n < 0)

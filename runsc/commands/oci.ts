@@ -45,8 +45,10 @@ function createOptions(c: Command): Command {
     .option("--no-new-keyring", "accepted for runc's callers; the keyctl family is denied in every container");
 }
 
-function checkCreateFlags(f: CreateFlags): void {
-  if (f.preserveFds !== "0") throw new ContainerError("--preserve-fds: passing descriptors beyond stdio is not supported yet");
+/** --preserve-fds's count. */
+function preserveCount(flag: string): number {
+  if (!/^\d+$/.test(flag)) throw new ContainerError(`--preserve-fds: expected a number, got ${JSON.stringify(flag)}`);
+  return Number(flag);
 }
 
 export function ociCommands(runtime: Runtime): Command[] {
@@ -54,12 +56,12 @@ export function ociCommands(runtime: Runtime): Command[] {
     .description("create a container: everything up to its program, which waits for start")
     .argument("<container-id>")
     .action(async (id: string, f: CreateFlags) => {
-      checkCreateFlags(f);
       await (await creating()).createContainer(runtime(), {
         id,
         bundle: f.bundle,
         ...(f.pidFile !== undefined ? { pidFile: f.pidFile } : {}),
         ...(f.consoleSocket !== undefined ? { consoleSocket: f.consoleSocket } : {}),
+        preserveFds: preserveCount(f.preserveFds),
       });
       process.exit(0);
     });
@@ -78,7 +80,6 @@ export function ociCommands(runtime: Runtime): Command[] {
     .option("--keep", "do not delete the container after it exits", false)
     .argument("<container-id>")
     .action(async (id: string, f: CreateFlags & { detach: boolean; keep: boolean }) => {
-      checkCreateFlags(f);
       const rt = runtime();
       // In the foreground the container lives as long as we do: its sentry runs here.
       const { state: st, server, terminal } = await (await creating()).createContainer(rt, {
@@ -86,6 +87,7 @@ export function ociCommands(runtime: Runtime): Command[] {
         bundle: f.bundle,
         ...(f.pidFile !== undefined ? { pidFile: f.pidFile } : {}),
         ...(f.consoleSocket !== undefined ? { consoleSocket: f.consoleSocket } : {}),
+        preserveFds: preserveCount(f.preserveFds),
         ...(f.detach ? {} : { inProcess: true }),
       });
       const native = loadNative();
@@ -204,7 +206,6 @@ export function ociCommands(runtime: Runtime): Command[] {
     .argument("[args...]")
     .passThroughOptions()
     .action(async (id: string, args: string[], f: { process?: string; detach: boolean; pidFile?: string; consoleSocket?: string; tty: boolean; cwd?: string; env: string[]; user?: string; cap: string[]; newPrivs: boolean; noNewPrivs?: boolean; preserveFds: string }) => {
-      if (f.preserveFds !== "0") throw new ContainerError("--preserve-fds: passing descriptors beyond stdio is not supported yet");
       const { execInContainer } = await import("../oci/exec.js");
       const status = await execInContainer(runtime(), {
         id,
@@ -219,6 +220,7 @@ export function ociCommands(runtime: Runtime): Command[] {
         ...(f.user !== undefined ? { user: f.user } : {}),
         ...(f.pidFile !== undefined ? { pidFile: f.pidFile } : {}),
         ...(f.consoleSocket !== undefined ? { consoleSocket: f.consoleSocket } : {}),
+        preserveFds: preserveCount(f.preserveFds),
       });
       process.exit(status);
     });

@@ -35,6 +35,8 @@ export interface CreateOptions {
   consoleSocket?: string;
   /** The sentry runs in this process, not in a monitor of its own (`run` in the foreground). */
   inProcess?: boolean;
+  /** --preserve-fds: our fds 3 .. 3+N-1 become the container process's, at the same numbers. */
+  preserveFds?: number;
 }
 
 /** config.json of a bundle, checked (zod is loaded for it). */
@@ -68,7 +70,8 @@ export async function startContainer(rt: RuntimeOptions, id: string, warn: (msg:
     const st = mustRead(rt.root, id);
     const status = currentStatus(st);
     if (status !== "created") throw new ContainerError(status === "stopped" ? "cannot start a container that has stopped" : `cannot start an already ${status} container`);
-    const answer = await askMonitor(rt.root, id, "start");
+    // The state the startContainer hooks get, which init runs before the program.
+    const answer = await askMonitor(rt.root, id, `start ${JSON.stringify(ociState(st))}`);
     if (answer !== "ok") throw new ContainerError(`container "${id}": ${answer.replace(/^error: /, "")}`);
     st.status = "running";
     writeState(rt.root, st);

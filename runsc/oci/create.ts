@@ -30,12 +30,12 @@ import { createContainerCgroups, removeCgroups, usageFiles } from "./cgroups.js"
 import type { CreateOptions, RuntimeOptions } from "./container.js";
 import { askMonitor, readBundleConfig } from "./container.js";
 import { OciConfigError } from "./errors.js";
-import { runHooks } from "./hooks.js";
+import { containerHookRecords, runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
 import { MONITOR_READY_FD } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
 import { planBundleMounts, STAGING } from "./mounts.js";
-import { processRecords } from "./process.js";
+import { preservedFds, processRecords } from "./process.js";
 import { openTerminal } from "./relay.js";
 import type { ContainerState } from "./state.js";
 import { checkId, containerDir, ContainerError, makeContainerDir, ociState, readState, startTime, writeState } from "./state.js";
@@ -163,14 +163,13 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
   };
   const fds: number[] = [];
   try {
+    // Before the monitor starts: it must not inherit them.
+    const preserved = preservedFds(native, o.preserveFds ?? 0);
     const monitor = o.inProcess === true ? serveHere(rt, o.id) : launchMonitor(rt, o.id);
     cleanup.push(() => monitor.kill());
     const config = await readBundleConfig(bundle);
     if (config.process === undefined) throw new OciConfigError(join(bundle, "config.json"), ["process: missing (create needs the program to run)"]);
     const proc = config.process;
-    for (const kind of ["createContainer", "startContainer"] as const) {
-      if ((config.hooks?.[kind] ?? []).length > 0) throw new OciConfigError(join(bundle, "config.json"), [`hooks.${kind}: hooks run inside the container are not supported yet`]);
-    }
     if (proc.terminal === true && o.consoleSocket === undefined && o.inProcess !== true) {
       throw new ContainerError("cannot allocate a terminal without --console-socket (process.terminal is true; run in the foreground relays one itself)");
     }
@@ -274,10 +273,18 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       stopServing = serveProcFs(native, procFs.fuse, procFiles);
     }
 
+    // --preserve-fds: ours, passed on at the same numbers (the caller keeps them).
+    const preserve = preserved.map((fd) => {
+      passed.push(fd);
+      return { op: "preserve", index: passed.length - 1, target: fd } as const;
+    });
+
     // exec's processes get the same filter, served by the same monitor.
     const filter = { op: "filter", program: compileFilterBytes(compiled.filter), flags: kernelAtLeast(native, 5, 19) ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0 } as const;
     writeFileSync(join(dir, "filter.bin"), serialize(filter), { mode: 0o600 });
     const records: InitRecord[] = [
+      // Data for init, which runs them before pivot_root and after start.
+      ...containerHookRecords(config.hooks),
       ...(config.hostname !== undefined ? [{ op: "hostname", name: config.hostname } as const] : []),
       ...(config.domainname !== undefined ? [{ op: "domainname", name: config.domainname } as const] : []),
       ...(ns.ownNet ? [{ op: "loopbackUp" } as const] : []),
@@ -296,9 +303,19 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       ...(policy.process.maxProcesses !== undefined
         ? [{ op: "rlimit", resource: 6, soft: BigInt(policy.process.maxProcesses), hard: BigInt(policy.process.maxProcesses) } as const]
         : []),
+      ...preserve,
       { op: "hold" },
       filter,
     ];
+    // With createContainer hooks, init stops before pivot_root: the runtime's prestart and
+    // createRuntime hooks run then, as the spec orders them, and init's follow.
+    const pauseForHooks = (config.hooks?.createContainer ?? []).length > 0;
+    const onPause = (pid: number): string => {
+      const state = { ...ociState(st), status: "creating", pid };
+      runHooksSync("prestart", config.hooks?.prestart, state);
+      runHooksSync("createRuntime", config.hooks?.createRuntime, state);
+      return JSON.stringify(state);
+    };
     let spawned;
     try {
       for (const j of ns.join) {
@@ -323,8 +340,11 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         watch: o.inProcess === true,
         ...(joinFds.length > 0 ? { join: joinFds } : {}),
         ...(passed.length > 0 ? { fds: passed } : {}),
+        ...(pauseForHooks ? { onPause } : {}),
       });
     } catch (err) {
+      // A hook of onPause's: its own message.
+      if (err instanceof ContainerError) throw err;
       throw new ContainerError(`container setup failed: ${(err as Error).message}`);
     }
     const { pid } = spawned;
@@ -369,8 +389,10 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     st.initStart = initStart;
     writeState(rt.root, st);
     // Docker's bridge network is made by its prestart hook, in the namespace init holds.
-    await runHooks("prestart", config.hooks?.prestart, ociState(st));
-    await runHooks("createRuntime", config.hooks?.createRuntime, ociState(st));
+    if (!pauseForHooks) {
+      await runHooks("prestart", config.hooks?.prestart, ociState(st));
+      await runHooks("createRuntime", config.hooks?.createRuntime, ociState(st));
+    }
 
     if (pty !== undefined && o.consoleSocket !== undefined) native.sendFdToSocket(o.consoleSocket, pty.master, "console");
     st.status = "created";

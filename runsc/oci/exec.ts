@@ -14,7 +14,7 @@ import { OciConfigError, OciProcessSchema, fieldPath } from "./config.js";
 import type { RuntimeOptions } from "./container.js";
 import { askMonitor, readBundleConfig } from "./container.js";
 import type { OciProcess } from "./process.js";
-import { processRecords } from "./process.js";
+import { preservedFds, processRecords } from "./process.js";
 import { openTerminal, relayTerminal } from "./relay.js";
 import { containerDir, ContainerError, currentStatus, mustRead } from "./state.js";
 
@@ -42,6 +42,8 @@ export interface ExecOptions {
   detach: boolean;
   pidFile?: string;
   consoleSocket?: string;
+  /** --preserve-fds: our fds 3 .. 3+N-1 become the process's, at the same numbers. */
+  preserveFds?: number;
 }
 
 /** The process to run: --process's, or config.json's process with the command line's changes. */
@@ -91,7 +93,8 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
   }
   const native = loadNative();
   const filter = deserialize(readFileSync(join(containerDir(rt.root, o.id), "filter.bin"))) as Extract<InitRecord, { op: "filter" }>;
-  const records: InitRecord[] = [...processRecords(proc), { op: "hold" }, filter];
+  const preserved = preservedFds(native, o.preserveFds ?? 0);
+  const records: InitRecord[] = [...processRecords(proc), ...preserved.map((fd, index) => ({ op: "preserve", index, target: fd }) as const), { op: "hold" }, filter];
 
   const fds: number[] = [];
   try {
@@ -122,6 +125,7 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
         // Detached, its status is our caller's (a shim's, which waits for the pid file's PID).
         watch: !o.detach,
         join: join_,
+        ...(preserved.length > 0 ? { fds: preserved } : {}),
       });
     } catch (err) {
       throw new ContainerError(`exec failed: ${(err as Error).message}`);

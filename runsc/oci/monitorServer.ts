@@ -7,10 +7,11 @@
 //                                   control socket from process CLI's fds and serve it
 //                                   (sentry.bin); with FUSE, serve the virtual /proc files too
 //   adopt CLI PID LISTENER CONTROL  the same for a process exec started, then start it
-//   start                           release init's program
+//   start STATE                     release init's program: init runs the startContainer
+//                                   hooks with STATE (JSON) first; the answer waits for them
 //
 // It runs in the container's monitor (monitor.ts, for create), or in `run`'s own process.
-import { openSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { openSync, readFileSync, readSync, rmSync, unlinkSync } from "node:fs";
 import type { Server } from "node:net";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -24,6 +25,10 @@ import type { MonitorStart } from "./monitorProtocol.js";
 import { containerDir, socketPath } from "./state.js";
 
 const SIGKILL = 9;
+const MSG_NOSIGNAL = 0x4000;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
 
 export class MonitorServer {
   private readonly native = loadNative();
@@ -33,13 +38,14 @@ export class MonitorServer {
   private initSentry: SentryThread | undefined;
   private start: MonitorStart | undefined;
   private initControl = -1;
+  private readonly inFlight = new Set<Promise<void>>();
 
   /** onInitEnd: init has ended (0), or its sentry failed and init was killed (1). */
   constructor(
     private readonly root: string,
     private readonly id: string,
     private readonly worker: WorkerData,
-    private readonly onInitEnd: (code: number) => void,
+    private readonly onInitEnded: (code: number) => void,
   ) {
     this.sock = socketPath(root, id);
     this.initSentry = new SentryThread(worker);
@@ -50,9 +56,15 @@ export class MonitorServer {
         buf += chunk.toString();
         const nl = buf.indexOf("\n");
         if (nl < 0) return;
-        const [cmd, ...args] = buf.slice(0, nl).split(" ");
+        const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        conn.end(this.command(cmd ?? "", args.map(Number)) + "\n");
+        const sp = line.indexOf(" ");
+        const cmd = sp < 0 ? line : line.slice(0, sp);
+        const rest = sp < 0 ? "" : line.slice(sp + 1);
+        // Answered before the monitor ends with init (an "E" from init comes with its exit).
+        const answered = this.command(cmd, rest).then((answer) => new Promise<void>((resolve) => conn.end(answer + "\n", resolve)));
+        this.inFlight.add(answered);
+        void answered.finally(() => this.inFlight.delete(answered));
       });
     });
   }
@@ -63,6 +75,11 @@ export class MonitorServer {
       this.server.once("error", (err) => reject(new Error(`${this.sock}: ${err.message}`)));
       this.server.listen(this.sock, () => resolve());
     });
+  }
+
+  /** init has ended: once the commands in flight have their answers. */
+  private onInitEnd(code: number): void {
+    void Promise.allSettled([...this.inFlight]).then(() => this.onInitEnded(code));
   }
 
   /** Whether init has been handed over. */
@@ -86,20 +103,48 @@ export class MonitorServer {
     writeFully(2, line + "\n");
   }
 
-  private command(cmd: string, args: number[]): string {
-    if (cmd === "start") {
-      const r = this.initControl < 0 ? -9 : this.native.sendByte(this.initControl, "R".charCodeAt(0));
-      return r === 0 ? "ok" : `error: init did not take the start (errno ${-r})`;
+  private async command(cmd: string, rest: string): Promise<string> {
+    if (cmd === "start") return this.initControl < 0 ? "error: init is not served yet" : this.release(this.initControl, rest);
+    if (cmd === "init" || cmd === "adopt") {
+      return this.serveProcess(cmd, rest.split(" ").map(Number));
     }
-    if (cmd === "init" || cmd === "adopt") return this.serveProcess(cmd, args);
     return `error: unknown command ${JSON.stringify(cmd)}`;
+  }
+
+  /**
+   * Sends "R" and the state to a held init, which runs the startContainer hooks and then the
+   * program: "ok" once it says "G", or why not ("E" and its message, or its exit).
+   */
+  private async release(control: number, state: string): Promise<string> {
+    const native = this.native;
+    const msg = Buffer.from("R" + state);
+    const r = native.sendto(control, msg, msg.length, MSG_NOSIGNAL, new Uint8Array(0), 0);
+    if (r < 0) return `error: init did not take the start (errno ${-r})`;
+    // Waited for without blocking: the hooks may read the virtual /proc files this thread serves.
+    const flags = native.fcntl(control, F_GETFL, 0);
+    if (flags >= 0) native.fcntl(control, F_SETFL, flags | O_NONBLOCK);
+    const buf = Buffer.alloc(2048);
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      let n: number;
+      try {
+        n = readSync(control, buf, 0, buf.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return `error: init: ${(err as Error).message}`;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        continue;
+      }
+      if (n === 0) return "error: init exited before the program started";
+      if (buf[0] === "G".charCodeAt(0)) return "ok";
+      if (buf[0] === "E".charCodeAt(0)) return `error: ${buf.toString("utf8", 1, n)}`;
+      return `error: init answered ${JSON.stringify(buf.toString("latin1", 0, Math.min(n, 16)))}`;
+    }
   }
 
   /**
    * Takes a process's listener and control socket from process cli and serves it on a
    * sentry thread: "ok", or why not.
    */
-  private serveProcess(kind: "init" | "adopt", [cli, pid, listenerFd, controlFd, fuseFd]: number[]): string {
+  private serveProcess(kind: "init" | "adopt", [cli, pid, listenerFd, controlFd, fuseFd]: number[]): string | Promise<string> {
     const native = this.native;
     if (![cli, pid, listenerFd, controlFd].every((n) => Number.isInteger(n) && n! >= 0)) return `error: ${kind}: bad arguments`;
     if (kind === "init" && this.start !== undefined) return "error: init was handed over already";
@@ -167,8 +212,7 @@ export class MonitorServer {
         watch.unref();
         return "ok";
       }
-      const r = native.sendByte(control, "R".charCodeAt(0));
-      return r === 0 ? "ok" : `error: the process did not take the start (errno ${-r})`;
+      return this.release(control, "");
     } finally {
       native.close(cliFd);
     }

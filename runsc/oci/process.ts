@@ -1,8 +1,10 @@
 // config.json's process, as init records: arguments, environment, directory, rlimits,
 // umask, user and groups, the five capability sets and no_new_privs.
+import { fstatSync } from "node:fs";
+import type { NativeBinding } from "../../native/binding.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import type { OciConfigDoc } from "./config.js";
-import { OciConfigError } from "./errors.js";
+import { ContainerError, OciConfigError } from "./errors.js";
 
 export type OciProcess = NonNullable<OciConfigDoc["process"]>;
 
@@ -87,4 +89,22 @@ export function processRecords(p: OciProcess, field = "process"): InitRecord[] {
   for (const value of p.args) r.push({ op: "arg", value });
   for (const value of p.env ?? []) r.push({ op: "env", value });
   return r;
+}
+
+/**
+ * --preserve-fds N: fds 3 .. 3+N-1, each of which must be open. They become close-on-exec
+ * here: the container gets them from init, and no other process of ours may hold them.
+ */
+export function preservedFds(native: NativeBinding, n: number): number[] {
+  if (!Number.isInteger(n) || n < 0 || n > 60) throw new ContainerError(`--preserve-fds ${n}: must be a whole number from 0 to 60`);
+  return Array.from({ length: n }, (_, i) => {
+    const fd = 3 + i;
+    try {
+      fstatSync(fd);
+    } catch {
+      throw new ContainerError(`--preserve-fds ${n}: fd ${fd} is not open`);
+    }
+    native.fcntl(fd, 2 /* F_SETFD */, 1 /* FD_CLOEXEC */);
+    return fd;
+  });
 }

@@ -36,7 +36,15 @@ export type InitRecord =
   /** The workload's ids, set just before exec. */
   | { op: "user"; uid: number; gid: number; groups: readonly number[] }
   /** The workload's capability sets (bit N = capability N), set just before exec. */
-  | { op: "caps"; bounding: bigint; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint };
+  | { op: "caps"; bounding: bigint; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint }
+  /** The descriptor passed at index (spawn's fds) becomes the workload's fd target (--preserve-fds). */
+  | { op: "preserve"; index: number; target: number }
+  /**
+   * An OCI hook init runs in the container with the state on its stdin: createContainer
+   * ones before pivot_root (init first stops for spawn's onPause), startContainer ones after
+   * the start command, before the program. timeout: seconds, 0 for none.
+   */
+  | { op: "hook"; phase: "createContainer" | "startContainer"; path: string; args: readonly string[]; env: readonly string[]; timeout: number };
 
 const TAG = {
   arg: 1,
@@ -66,6 +74,8 @@ const TAG = {
   keepPrivs: 25,
   sysctl: 26,
   domainname: 27,
+  preserve: 28,
+  hook: 29,
 } as const;
 
 const lo = (v: bigint): number => Number(v & 0xffffffffn);
@@ -173,6 +183,12 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         break;
       case "pivot":
         w.record(TAG.pivot, [r.root]);
+        break;
+      case "preserve":
+        w.record(TAG.preserve, [r.index, r.target]);
+        break;
+      case "hook":
+        w.record(TAG.hook, [r.phase === "createContainer" ? 0 : 1, r.timeout, r.args.length, r.env.length, r.path, ...r.args, ...r.env]);
         break;
     }
   }

@@ -283,6 +283,8 @@ export interface RuntimeOptions {
   root?: string;
   /** The runtime is SIGKILLed after this long (default 30 s); stderr then says so. */
   timeoutMs?: number;
+  /** Descriptors the runtime gets as its fds 3, 4, ... (for --preserve-fds). */
+  extraFds?: number[];
 }
 
 export interface RuntimeResult {
@@ -321,7 +323,7 @@ export function runtime(args: string[], opts: RuntimeOptions = {}): Promise<Runt
     child = spawn(process.execPath, [MAIN_JS, "--root", root, ...args], {
       cwd: ROOT,
       env: process.env,
-      stdio: [stdin, open(outPath, "w"), open(errPath, "w")],
+      stdio: [stdin, open(outPath, "w"), open(errPath, "w"), ...(opts.extraFds ?? [])],
     });
   } catch (err) {
     rmSync(io, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // transition and its errors, exit statuses as runc's, state JSON as the spec's, and nothing
 // left behind. The containers run the busybox rootfs the tests build (helpers/bundle.ts).
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
 import { BUNDLES_DIR, busyboxRootfs, MAIN_JS, makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
@@ -240,33 +240,108 @@ describe("OCI lifecycle", () => {
     expect(c.stderr).toContain("--console-socket");
   });
 
-  it("runs the hooks in order, each with the state of its moment on stdin", async ({ expect }) => {
+  it("runs the six hooks in order, each with the state of its moment on stdin, where the spec runs it", async ({ expect }) => {
     const b = track(outBundle(["sh", "-c", "echo program >> /out/order"]));
+    // Each hook writes its name, what it sees and its stdin to the order file it is given:
+    // the runtime's hooks and createContainer (before pivot_root) see the host's files,
+    // startContainer sees the container's.
     const hook = join(b.out, "hook.sh");
-    writeFileSync(hook, `#!/bin/sh\necho "$1 $(cat)" >> ${b.out}/order\n`, { mode: 0o755 });
+    writeFileSync(hook, `#!/bin/sh\necho "$1 $(hostname) $(test -e ${b.out}/hook.sh && echo host-root || echo container-root) $(cat)" >> $2\n`, { mode: 0o755 });
     const config = JSON.parse(readFileSync(join(b.dir, "config.json"), "utf8"));
-    config.hooks = Object.fromEntries(["prestart", "createRuntime", "poststart", "poststop"].map((k) => [k, [{ path: hook, args: ["hook", k] }]]));
+    const onHost = (k: string) => [{ path: hook, args: ["hook", k, join(b.out, "order")] }];
+    config.hooks = {
+      ...Object.fromEntries(["prestart", "createRuntime", "createContainer", "poststart", "poststop"].map((k) => [k, onHost(k)])),
+      startContainer: [{ path: "/out/hook.sh", args: ["hook", "startContainer", "/out/order"] }],
+    };
     writeFileSync(join(b.dir, "config.json"), JSON.stringify(config));
-    expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+    const c = await runtime(["create", "--bundle", b.dir, b.id]);
+    expect(c.code, c.stderr).toBe(0);
+    // createContainer ran at create; startContainer waits for start.
+    expect(b.read("order")).not.toContain("startContainer");
     expect((await runtime(["start", b.id])).code).toBe(0);
     await stopped(b.id);
     expect((await runtime(["delete", b.id])).code).toBe(0);
     const lines = b.read("order").trim().split("\n");
-    // The program runs between start and poststart's end: its line may fall either side of poststart's.
-    expect(lines.filter((l) => l !== "program").map((l) => l.split(" ")[0])).toEqual(["prestart", "createRuntime", "poststart", "poststop"]);
-    expect(lines.indexOf("program")).toBeGreaterThan(1);
-    const seen = Object.fromEntries(lines.filter((l) => l !== "program").map((l) => [l.split(" ")[0], JSON.parse(l.slice(l.indexOf(" ") + 1)) as Record<string, unknown>]));
-    expect(seen.prestart).toMatchObject({ id: b.id, status: "creating", bundle: b.dir });
-    expect(seen.prestart!.pid).toBeGreaterThan(0);
-    expect(seen.createRuntime).toMatchObject({ status: "creating" });
-    expect(seen.poststart).toMatchObject({ status: "running" });
-    expect(seen.poststop).toMatchObject({ status: "stopped" });
+    // The program runs after startContainer, and ends before or after poststart does.
+    const hooks = lines.filter((l) => l !== "program");
+    expect(hooks.map((l) => l.split(" ")[0])).toEqual(["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]);
+    expect(lines.indexOf("program")).toBeGreaterThan(lines.findIndex((l) => l.startsWith("startContainer")));
+    const seen = Object.fromEntries(
+      hooks.map((l) => {
+        const [name, host, root, ...json] = l.split(" ");
+        return [name, { host, root, state: JSON.parse(json.join(" ")) as Record<string, unknown> }];
+      }),
+    );
+    const hostName = execFileSync("hostname", { encoding: "utf8" }).trim();
+    // The runtime's hooks run in its namespaces; the container's in the container's.
+    expect(seen.prestart).toMatchObject({ host: hostName, root: "host-root", state: { id: b.id, status: "creating", bundle: b.dir } });
+    expect(seen.prestart!.state.pid).toBeGreaterThan(0);
+    expect(seen.createRuntime).toMatchObject({ host: hostName, root: "host-root", state: { status: "creating" } });
+    expect(seen.createContainer).toMatchObject({ host: "bb", root: "host-root", state: { status: "creating", pid: seen.prestart!.state.pid } });
+    expect(seen.startContainer).toMatchObject({ host: "bb", root: "container-root", state: { status: "created", pid: seen.prestart!.state.pid } });
+    expect(seen.poststart).toMatchObject({ host: hostName, state: { status: "running" } });
+    expect(seen.poststop).toMatchObject({ host: hostName, state: { status: "stopped" } });
 
     const failing = track(outBundle(["true"], (c) => (c.hooks = { prestart: [{ path: "/bin/false" }] })));
     const f = await runtime(["create", "--bundle", failing.dir, failing.id]);
     expect(f.code).toBe(1);
     expect(f.stderr).toContain("hooks.prestart[0] /bin/false: exit status 1");
     expect(existsSync(join(STATE_ROOT, failing.id))).toBe(false);
+  });
+
+  it("a failing or slow container hook fails its command with the hook's name and words, and leaves nothing", async ({ expect }) => {
+    const slow = track(outBundle(["true"], (c) => (c.hooks = { createContainer: [{ path: "/bin/sleep", args: ["sleep", "10"], timeout: 1 }] })));
+    const started = Date.now();
+    const f = await runtime(["create", "--bundle", slow.dir, slow.id]);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain("hooks.createContainer[0] /bin/sleep: timed out after 1 s");
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(existsSync(join(STATE_ROOT, slow.id))).toBe(false);
+
+    const failing = track(outBundle(["sh", "-c", "echo ran > /out/ran"], (c) => (c.hooks = { startContainer: [{ path: "/bin/sh", args: ["sh", "-c", "echo no mount here >&2; exit 3"] }] })));
+    expect((await runtime(["create", "--bundle", failing.dir, failing.id])).code).toBe(0);
+    const s = await runtime(["start", failing.id]);
+    expect(s.code).toBe(1);
+    expect(s.stderr).toContain("hooks.startContainer[0] /bin/sh: exit status 3: no mount here");
+    expect((await state(failing.id)).status).toBe("stopped");
+    expect(existsSync(join(failing.out, "ran"))).toBe(false);
+    expect((await runtime(["delete", failing.id])).code).toBe(0);
+    expect(existsSync(join(STATE_ROOT, failing.id))).toBe(false);
+  });
+
+  it("--preserve-fds passes the runtime's fds 3.. to the container's program (create/run) and to exec's", async ({ expect }) => {
+    const b = track(outBundle(["sh", "-c", "cat <&3 > /out/three; cat <&4 > /out/four; ls /proc/self/fd > /out/fds; sleep 100"]));
+    const three = join(b.out, "in3");
+    const four = join(b.out, "in4");
+    writeFileSync(three, "third\n");
+    writeFileSync(four, "fourth\n");
+    const fd3 = openSync(three, "r");
+    const fd4 = openSync(four, "r");
+    try {
+      const c = await runtime(["create", "--preserve-fds", "2", "--bundle", b.dir, b.id], { extraFds: [fd3, fd4] });
+      expect(c.code, c.stderr).toBe(0);
+      expect((await runtime(["start", b.id])).code).toBe(0);
+      await pollFor(() => (existsSync(join(b.out, "fds")) && b.read("fds").endsWith("\n") ? true : undefined), 5000);
+      expect(b.read("three")).toBe("third\n");
+      expect(b.read("four")).toBe("fourth\n");
+      // 0-2, the two, and ls's own directory: nothing of init's or the runtime's.
+      expect(b.read("fds").trim().split("\n").map(Number).sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5]);
+      // A descriptor of its own: the program's cat has read fd4's shared offset to the end.
+      const again = openSync(four, "r");
+      const e = await runtime(["exec", "--preserve-fds", "1", b.id, "sh", "-c", "cat <&3"], { extraFds: [again] }).finally(() => closeSync(again));
+      expect(e.code, e.stderr).toBe(0);
+      expect(e.stdout).toBe("fourth\n");
+      // Asked for more than it has: says which one is missing.
+      const bad = await runtime(["exec", "--preserve-fds", "40", b.id, "true"], { extraFds: [fd4] });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/--preserve-fds 40: fd \d+ is not open/);
+      const nonsense = await runtime(["create", "--preserve-fds", "x", "--bundle", b.dir, `${b.id}-x`]);
+      expect(nonsense.code).toBe(1);
+      expect(nonsense.stderr).toContain('--preserve-fds: expected a number, got "x"');
+    } finally {
+      closeSync(fd3);
+      closeSync(fd4);
+    }
   });
 
   it("concurrent commands on one container take turns: one start wins, every delete --force succeeds", async ({ expect }) => {

@@ -38,6 +38,8 @@ const TAGS = {
   TAG_KEEP_PRIVS: 25,
   TAG_SYSCTL: 26,
   TAG_DOMAINNAME: 27,
+  TAG_PRESERVE: 28,
+  TAG_HOOK: 29,
 } as const;
 
 type Decoded = { tag: keyof typeof TAGS } & Record<string, string | number | Uint8Array>;
@@ -160,6 +162,22 @@ function decode(bytes: Uint8Array): Decoded[] {
       case "TAG_ATTACH":
         rec = { tag: name, index: f.u32(), path: f.str() };
         break;
+      case "TAG_PRESERVE":
+        rec = { tag: name, index: f.u32(), target: f.u32() };
+        break;
+      case "TAG_HOOK": {
+        const phase = f.u32();
+        if (phase > 1) throw new Error(`config: hook phase ${phase}`);
+        const timeout = f.u32();
+        const nargs = f.u32();
+        const nenv = f.u32();
+        if (nargs > 64 || nenv > 256) throw new Error("config: a hook with too many arguments or variables");
+        const path = f.str();
+        const args = Array.from({ length: nargs }, () => f.str());
+        const env = Array.from({ length: nenv }, () => f.str());
+        rec = { tag: name, phase, timeout, path, args: args.join("|"), env: env.join("|") };
+        break;
+      }
       default:
         throw new Error(`config: unknown record ${tag}`);
     }
@@ -331,6 +349,20 @@ describe("encodeInitConfig", () => {
       { tag: "TAG_KEEP_PRIVS" },
       { tag: "TAG_SYSCTL", path: "/tmp/root/proc/sys/net/ipv4/ping_group_range", value: "0 2147483647" },
       { tag: "TAG_HOLD" },
+    ]);
+  });
+
+  it("carries preserved descriptors and the hooks init runs, with their arguments, environment and timeout", () => {
+    expect(
+      roundTrip([
+        { op: "preserve", index: 2, target: 3 },
+        { op: "hook", phase: "createContainer", path: "/usr/bin/hook", args: ["hook", "create"], env: ["A=1", "B=2"], timeout: 5 },
+        { op: "hook", phase: "startContainer", path: "/bin/true", args: [], env: [], timeout: 0 },
+      ]),
+    ).toEqual([
+      { tag: "TAG_PRESERVE", index: 2, target: 3 },
+      { tag: "TAG_HOOK", phase: 0, timeout: 5, path: "/usr/bin/hook", args: "hook|create", env: "A=1|B=2" },
+      { tag: "TAG_HOOK", phase: 1, timeout: 0, path: "/bin/true", args: "", env: "" },
     ]);
   });
 
