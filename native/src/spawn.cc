@@ -116,13 +116,28 @@ struct Join {
   int type;
 };
 
-[[noreturn]] void ChildMain(int ctl, int parent_end, int init_fd, int tty, bool orphan, const std::vector<Join>& joins) {
+[[noreturn]] void ChildMain(int ctl, int parent_end, int init_fd, int tty, bool orphan, const std::vector<Join>& joins,
+                            unsigned long unshare_flags) {
   // Only the parent may hold the other end: its death must read as EOF below.
   close(parent_end);
   // Namespaces given by path (OCI linux.namespaces[].path), first: the descriptors are
-  // still where the parent had them.
+  // still where the parent had them. A user namespace comes first among them.
   for (const Join& j : joins)
     if (j.type != CLONE_NEWPID && setns(j.fd, j.type) < 0) ChildFail(ctl, errno);
+  // Joined a user namespace and makes others: they must belong to it, so they are made
+  // only now, and the new PID namespace needs one more fork for its PID 1. This process
+  // tells the parent that one's PID ("P") and leaves it to the parent's subreaper.
+  if (unshare_flags != 0) {
+    if (unshare((int)unshare_flags) < 0) ChildFail(ctl, errno);
+    pid_t g = fork();
+    if (g < 0) ChildFail(ctl, errno);
+    if (g > 0) {
+      char msg[1 + sizeof g];
+      msg[0] = 'P';
+      memcpy(msg + 1, &g, sizeof g);
+      _exit(write(ctl, msg, sizeof msg) == (ssize_t)sizeof msg ? 0 : 127);
+    }
+  }
   // Signals: Node ignores SIGPIPE and blocks others; the sandbox starts from defaults.
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
@@ -291,9 +306,18 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
   }
+  // A joined user namespace with new ones: the child makes them after joining it (ChildMain).
+  bool join_user = false;
+  for (const Join& j : joins) join_user = join_user || j.type == CLONE_NEWUSER;
+  unsigned long unshare_flags = join_user ? (flags & ~(unsigned long)CLONE_NEWUSER) : 0;
+  if (unshare_flags != 0) {
+    flags = 0;
+    // In the foreground, init passes to us when its first parent exits: we reap it.
+    if (watch) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  }
   int pidfd = -1;
   long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
-  if (pid == 0) ChildMain(sv[1], sv[0], init_fd, tty, orphan, joins);
+  if (pid == 0) ChildMain(sv[1], sv[0], init_fd, tty, orphan, joins, unshare_flags);
   int clone_errno = errno;
   if (own_pid_ns >= 0) {
     setns(own_pid_ns, CLONE_NEWPID);
@@ -306,6 +330,30 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   int ctl = sv[0];
+
+  if (unshare_flags != 0) {
+    // The first child reports init's PID and exits: init is the process from here on.
+    static char pbuf[64];
+    ssize_t n = RecvTimeout(ctl, pbuf, sizeof pbuf, 10000);
+    int e = errno;
+    waitpid((pid_t)pid, nullptr, 0);
+    close(pidfd);
+    pid_t g = -1;
+    if (n == (ssize_t)(1 + sizeof g) && pbuf[0] == 'P') memcpy(&g, pbuf + 1, sizeof g);
+    pidfd = g > 0 ? (int)syscall(SYS_pidfd_open, g, 0) : -1;
+    if (pidfd < 0) {
+      if (g > 0) kill(g, SIGKILL);
+      close(ctl);
+      std::string why = n < 0 ? std::string("no report: ") + strerror(e)
+                        : n >= 2 && pbuf[0] == 'X' ? strerror((unsigned char)pbuf[1])
+                                                   : "no init";
+      Napi::Error err = Napi::Error::New(env, "joining a user namespace: " + why);
+      err.Set("code", Napi::String::New(env, "ESETUP"));
+      err.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    pid = g;
+  }
 
   auto abort_child = [&](const std::string& msg, const char* code) {
     kill((pid_t)pid, SIGKILL);

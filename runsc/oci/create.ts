@@ -73,8 +73,11 @@ async function containerPolicy(config: OciConfigDoc, fallback: string | undefine
   return { name, policy };
 }
 
-/** Namespaces a container may join by path (a pod's): the rest are always its own. */
-const JOINABLE = new Set(["pid", "network", "ipc", "uts"]);
+/**
+ * Namespaces a container may join by path (a pod's): the rest are always its own. The mount
+ * namespace is never joined: the container's tree is built in one of its own.
+ */
+const JOINABLE = new Set(["user", "pid", "network", "ipc", "uts"]);
 
 interface Namespaces {
   flags: number;
@@ -97,11 +100,13 @@ function namespaces(config: OciConfigDoc, network: "none" | "host"): Namespaces 
     if (ns.path === undefined) {
       flags |= flag;
     } else if (!JOINABLE.has(ns.type)) {
-      throw new OciConfigError("config.json", [`linux.namespaces[${i}].path: joining a ${ns.type} namespace is not supported (runsc-ts joins pid, network, ipc and uts ones)`]);
+      throw new OciConfigError("config.json", [`linux.namespaces[${i}].path: joining a ${ns.type} namespace is not supported (runsc-ts joins user, pid, network, ipc and uts ones; the mount tree is always the container's own)`]);
     } else {
       join.push({ path: ns.path, type: flag });
     }
   });
+  // A joined user namespace first: the others are joined (and made) as its root.
+  join.sort((a, b) => Number(b.type === NS_FLAGS.user) - Number(a.type === NS_FLAGS.user));
   if (!(flags & NS_FLAGS.pid!) && !join.some((j) => j.type === NS_FLAGS.pid)) {
     throw new OciConfigError("config.json", ["linux.namespaces: runsc-ts needs a pid namespace, new or joined (the host's is not supported)"]);
   }
@@ -188,7 +193,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     // An overlay root needs the sentry only where root inside is not root (a user namespace:
     // root's writes to what host root owns are made by the sentry); otherwise the kernel
     // decides every write, and none is trapped.
-    const userns = (ns.flags & NS_FLAGS.user!) !== 0;
+    const userns = (ns.flags & NS_FLAGS.user!) !== 0 || ns.join.some((j) => j.type === NS_FLAGS.user);
     const overlay = policy.filesystem.root === "overlay";
     const compiledFs = overlay && !userns ? { ...policy.filesystem, root: "writable" as const } : policy.filesystem;
     // Virtual /proc files show the config's limits: under a CPU limit with cpuinfo,

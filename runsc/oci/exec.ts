@@ -19,7 +19,10 @@ import { openTerminal, relayTerminal } from "./relay.js";
 import { containerDir, ContainerError, currentStatus, mustRead } from "./state.js";
 
 // include/uapi/linux/sched.h
+// The user namespace first: the others belong to it, and joining it makes us its root
+// (spawn then takes uid 0 there, the host uid its map gives).
 const JOINED: readonly [string, number][] = [
+  ["user", 0x10000000],
   ["ipc", 0x08000000],
   ["uts", 0x04000000],
   ["net", 0x40000000],
@@ -87,9 +90,6 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
   const proc = execProcess(o, config);
   if (proc.terminal === true && o.consoleSocket === undefined && o.detach) {
     throw new ContainerError("exec: a detached process's terminal needs --console-socket");
-  }
-  if ((config.linux?.namespaces ?? []).some((n) => n.type === "user")) {
-    throw new ContainerError("exec into a container with a user namespace is not supported yet");
   }
   const native = loadNative();
   const filter = deserialize(readFileSync(join(containerDir(rt.root, o.id), "filter.bin"))) as Extract<InitRecord, { op: "filter" }>;

@@ -237,6 +237,44 @@ describe("config.json observed from inside", () => {
     expect(r.out("owner")).toBe("65534\n");
   });
 
+  it("a pod's user namespace joined by path: the container's own mount and PID namespaces belong to it", async ({ expect }) => {
+    // The pod: a held container with a user namespace (what CRI's sandbox is with user namespaces).
+    const pod = makeBundle({
+      args: ["sleep", "1000"],
+      config: (c) => {
+        c.linux.namespaces.push({ type: "user" });
+        c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      },
+    });
+    made.push(pod);
+    const p = await runtime(["run", "--detach", "--bundle", pod.dir, pod.id]);
+    expect(p.code, p.stderr).toBe(0);
+    const podPid = (JSON.parse((await runtime(["state", pod.id])).stdout) as { pid: number }).pid;
+    const r = await inside("id -u > /out/uid; cat /proc/self/uid_map > /out/map; hostname > /out/host; echo $$ > /out/pid", (c) => {
+      delete c.hostname;
+      c.linux.namespaces = [
+        { type: "pid" },
+        { type: "mount" },
+        { type: "user", path: `/proc/${podPid}/ns/user` },
+        { type: "uts", path: `/proc/${podPid}/ns/uts` },
+        { type: "ipc", path: `/proc/${podPid}/ns/ipc` },
+        { type: "network", path: `/proc/${podPid}/ns/net` },
+      ];
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out("uid")).toBe("0\n");
+    expect(r.out("map").trim().split(/\s+/)).toEqual(["0", "100000", "65536"]);
+    expect(r.out("host")).toBe("bb\n");
+    // PID 1 is init, in a PID namespace of the container's own.
+    expect(r.out("pid")).toBe("2\n");
+    const wrong = await inside("true", (c) => {
+      c.linux.namespaces = [{ type: "pid" }, { type: "mount", path: `/proc/${podPid}/ns/mnt` }];
+    });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain("linux.namespaces[1].path: joining a mount namespace is not supported");
+  });
+
   it("the dev.runsc-ts.policy annotation selects the container's policy; other dev.runsc-ts.* keys are refused", async ({ expect }) => {
     const dir = mkdtempSync(join(BUNDLES_DIR, "policy-"));
     made.push({ dir, id: "", cleanup: () => rmSync(dir, { recursive: true, force: true }) });

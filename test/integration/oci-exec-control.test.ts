@@ -68,6 +68,24 @@ describe("exec", () => {
     expect(await pollFor(() => (existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`).length > 0 ? undefined : true), 5000)).toBe(true);
   });
 
+  it("joins the container's user namespace: root inside is the mapped host uid, as for init", async ({ expect }) => {
+    const c = await running((cfg) => {
+      cfg.linux.namespaces.push({ type: "user" });
+      cfg.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      cfg.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    });
+    const r = await runtime(["exec", c.id, "sh", "-c", "id -u; cat /proc/self/uid_map; touch /dev/shm/made; stat -c %u /dev/shm/made /bin/busybox"]);
+    expect(r.code, r.stderr).toBe(0);
+    // Root of the container's namespace: what it makes is its root's, what host root owns is nobody's.
+    expect(r.stdout.trim().split(/\s+/)).toEqual(["0", "0", "100000", "65536", "0", "65534"]);
+    // Outside, the process is the mapped uid.
+    const pidFile = join(c.out, "exec.pid");
+    const d = await runtime(["exec", "--detach", "--pid-file", pidFile, c.id, "sleep", "100"]);
+    expect(d.code, d.stderr).toBe(0);
+    const st = readFileSync(`/proc/${readFileSync(pidFile, "utf8").trim()}/status`, "utf8");
+    expect(/^Uid:\s+(\d+)/m.exec(st)?.[1]).toBe("100000");
+  });
+
   it("--tty in the foreground relays a terminal itself; detached, it needs --console-socket", async ({ expect }) => {
     const c = await running();
     const r = await runtime(["exec", "--tty", c.id, "sh"], { input: "echo in-$((2+2)); [ -t 0 ] && echo is-tty\nexit 4\n" });
