@@ -80,6 +80,7 @@ const MODULES: readonly [names: readonly string[], load: () => Promise<Command[]
   ],
   [["spec"], async () => [(await import("./commands/spec.js")).specCommand()]],
   [["features"], async () => [(await import("./commands/features.js")).featuresCommand()]],
+  [["install", "uninstall"], async () => (await import("./commands/install.js")).installCommands()],
 ];
 
 /** Global options that take a value: what follows them is not the command's name. */

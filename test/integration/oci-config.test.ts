@@ -207,8 +207,12 @@ describe("config.json observed from inside", () => {
           },
         });
         made.push(b);
+        const up = join(rootfs, "tmp", "up");
+        rmSync(up, { force: true });
         const r = runtime(["run", "--bundle", b.dir, b.id]);
-        await new Promise((res) => setTimeout(res, 700));
+        // The program runs (its mount namespace exists) once it has written /tmp/up.
+        for (let i = 0; i < 400 && !existsSync(up); i++) await new Promise((res) => setTimeout(res, 25));
+        expect(existsSync(up), "the container's program did not start").toBe(true);
         // A tmpfs mounted on the host under the rootfs, while the container waits.
         execFileSync("mount", ["-t", "tmpfs", "tmpfs", join(rootfs, "mnt")]);
         writeFileSync(join(rootfs, "mnt", "marker"), "");

@@ -1,0 +1,144 @@
+// The end-to-end tests' Docker: Debian's docker.io, installed when missing, run as a private
+// dockerd (its own config file, data root, exec root and socket under E2E_DIR) that the
+// tests start and stop themselves. Its managed containerd serves ctr too.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import type { SpawnSyncReturns } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { busyboxRootfs, MAIN_JS } from "../helpers/bundle.js";
+
+export const E2E_DIR = "/var/lib/runsc-ts-e2e";
+export const SOCK = join(E2E_DIR, "docker.sock");
+export const CONFIG = join(E2E_DIR, "daemon.json");
+export const EXEC_ROOT = join(E2E_DIR, "exec");
+export const DATA_ROOT = join(E2E_DIR, "data");
+/** Where the runtime keeps its containers' state under this dockerd (runc's root, as Docker passes it). */
+export const RUNTIME_ROOT = join(EXEC_ROOT, "runtime-runc", "moby");
+export const IMAGE = "runsc-ts-e2e/bb:latest";
+export const CLI = join(MAIN_JS, "..", "..", "..", "bin", "runsc-ts");
+
+const env = { ...process.env, DOCKER_HOST: `unix://${SOCK}` };
+
+/** Debian packages the tests need, installed when missing (as root); an error says which could not be. */
+export function ensurePackages(): void {
+  const missing = [
+    ["docker.io", "/usr/sbin/dockerd"],
+    ["busybox-static", "/bin/busybox"],
+    ["util-linux", "/usr/bin/script"],
+    ["iproute2", "/usr/sbin/ip"],
+  ].filter(([, file]) => !existsSync(file!));
+  if (missing.length === 0) return;
+  const names = missing.map(([name]) => name!);
+  const r = spawnSync("sh", ["-c", `DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${names.join(" ")}`], {
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  if (r.status !== 0) throw new Error(`the end-to-end tests need ${names.join(", ")} from Debian, and apt-get could not install them: ${(r.stderr ?? "").slice(-500)}`);
+}
+
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the docker CLI against the private dockerd. */
+export function docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Result {
+  const r: SpawnSyncReturns<string> = spawnSync("docker", args, { env, encoding: "utf8", input: opts.input ?? "", timeout: opts.timeoutMs ?? 60_000, killSignal: "SIGKILL" });
+  if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT") return { code: null, stdout: r.stdout ?? "", stderr: `docker ${args.join(" ")}: timed out\n${r.stderr ?? ""}` };
+  return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** docker ARGS, which must succeed: its stdout. */
+export function dockerOk(args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
+  const r = docker(args, opts);
+  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Runs a command with a terminal of its own (script(1)), as a user at a shell would. */
+export function withTty(command: string, timeoutMs = 60_000): Result {
+  const r = spawnSync("script", ["-qec", command, "/dev/null"], { env, encoding: "utf8", input: "", timeout: timeoutMs, killSignal: "SIGKILL" });
+  return { code: r.status, stdout: (r.stdout ?? "").replace(/\r/g, ""), stderr: r.stderr ?? "" };
+}
+
+/** The runsc-ts CLI of this checkout. */
+export function runscTs(args: string[]): Result {
+  const r = spawnSync(process.execPath, [MAIN_JS, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+function dockerdPid(): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(E2E_DIR, "dockerd.pid"), "utf8"));
+    return existsSync(`/proc/${pid}`) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the private dockerd (an empty daemon.json: the tests install runsc-ts into it). */
+export async function startDockerd(): Promise<void> {
+  if (dockerdPid() !== undefined) await stopDockerd();
+  mkdirSync(E2E_DIR, { recursive: true });
+  writeFileSync(CONFIG, "{}\n");
+  const log = openSync(join(E2E_DIR, "dockerd.log"), "w");
+  const child = spawn(
+    "dockerd",
+    ["--config-file", CONFIG, "--data-root", DATA_ROOT, "--exec-root", EXEC_ROOT, "--pidfile", join(E2E_DIR, "dockerd.pid"), "-H", `unix://${SOCK}`, "--storage-driver", "overlay2"],
+    { detached: true, stdio: ["ignore", log, log] },
+  );
+  child.unref();
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) break;
+    if (docker(["version", "--format", "{{.Server.Version}}"], { timeoutMs: 5000 }).code === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const tail = readFileSync(join(E2E_DIR, "dockerd.log"), "utf8").split("\n").slice(-15).join("\n");
+  throw new Error(`dockerd did not start (its log, ${join(E2E_DIR, "dockerd.log")}, ends):\n${tail}`);
+}
+
+/** Removes every container, stops dockerd and waits for it and its containerd to exit. */
+export async function stopDockerd(): Promise<void> {
+  const ids = docker(["ps", "-aq"]).stdout.trim().split("\n").filter(Boolean);
+  if (ids.length > 0) docker(["rm", "-f", ...ids], { timeoutMs: 120_000 });
+  const pid = dockerdPid();
+  if (pid === undefined) return;
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 300 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
+  if (existsSync(`/proc/${pid}`)) process.kill(pid, "SIGKILL");
+}
+
+/** The busybox image the tests run, imported from the rootfs the tests build. */
+export function importImage(): void {
+  if (docker(["image", "inspect", IMAGE]).code === 0) return;
+  const tar = execFileSync("tar", ["-C", busyboxRootfs(), "-c", "."], { maxBuffer: 256 << 20 });
+  const r = spawnSync("docker", ["import", "-", IMAGE], { env, input: tar, timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`docker import: ${r.stderr?.toString()}`);
+}
+
+/** What the Docker tests may leave behind, and must not: shims, runtime state, mounts. */
+export function leftovers(): string[] {
+  const found: string[] = [];
+  for (const d of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
+      if (cmd.includes("containerd-shim") && cmd.includes(EXEC_ROOT)) found.push(`shim ${d}: ${cmd.trim()}`);
+      if (cmd.startsWith("runsc-ts-init")) found.push(`init ${d}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  if (existsSync(RUNTIME_ROOT)) for (const id of readdirSync(RUNTIME_ROOT)) found.push(`state ${join(RUNTIME_ROOT, id)}`);
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const point = line.split(" ")[4];
+    if (point !== undefined && point.startsWith("/run/runsc-ts/staging/")) found.push(`mount ${point}`);
+  }
+  return found;
+}
+
+/** Removes the private dockerd's files (after stopDockerd). */
+export function removeE2EDir(): void {
+  spawnSync("sh", ["-c", `grep -o " ${E2E_DIR}/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]);
+  rmSync(E2E_DIR, { recursive: true, force: true });
+}

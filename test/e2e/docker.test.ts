@@ -1,0 +1,202 @@
+// Docker with runsc-ts as a runtime, end to end: `runsc-ts install` edits a real dockerd's
+// daemon.json, and `docker run --runtime=runsc-ts` is observed doing what users do with it.
+// The dockerd is the tests' own (daemon.ts), started here and stopped at the end, when
+// nothing may be left behind: no container, shim, runtime state or mount.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI, CONFIG, docker, dockerOk, E2E_DIR, ensurePackages, IMAGE, importImage, leftovers, removeE2EDir, runscTs, startDockerd, stopDockerd, withTty } from "./daemon.js";
+
+const RT = "--runtime=runsc-ts";
+/** docker run --rm with runsc-ts, of the test image. */
+const run = (flags: string[], cmd: string[], opts: { input?: string } = {}) => docker(["run", "--rm", RT, ...flags, IMAGE, ...cmd], opts);
+/** A detached container (sleep unless told): its full id. */
+const detached = (flags: string[] = [], cmd: string[] = ["sleep", "1000"]): string => dockerOk(["run", "-d", RT, ...flags, IMAGE, ...cmd]).trim();
+const inspect = (id: string, format: string): string => dockerOk(["inspect", "-f", format, id]).trim();
+
+async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+let policyDir: string;
+
+beforeAll(async () => {
+  ensurePackages();
+  await startDockerd();
+  importImage();
+  policyDir = mkdtempSync(join(E2E_DIR, "policies-"));
+}, 600_000);
+
+afterAll(async () => {
+  await stopDockerd();
+  const left = leftovers();
+  removeE2EDir();
+  expect(left, "left behind by the Docker tests").toEqual([]);
+}, 300_000);
+
+describe("runsc-ts install", () => {
+  it("adds runsc-ts to the daemon.json of a running dockerd and reloads it; again changes nothing; uninstall removes it", () => {
+    writeFileSync(CONFIG, JSON.stringify({ "log-level": "warn", runtimes: { other: { path: "/usr/sbin/runc" } } }, null, 2));
+    const i = runscTs(["install", "--config", CONFIG, "--reload"]);
+    expect(i.code, i.stderr).toBe(0);
+    expect(i.stdout).toContain(`runtime "runsc-ts" → ${CLI}`);
+    expect(i.stdout).toMatch(/Reloaded dockerd \(pid \d+/);
+    const doc = JSON.parse(readFileSync(CONFIG, "utf8"));
+    expect(doc).toEqual({ "log-level": "warn", runtimes: { other: { path: "/usr/sbin/runc" }, "runsc-ts": { path: CLI } } });
+    expect(existsSync(`${CONFIG}.bak`)).toBe(true);
+    const again = runscTs(["install", "--config", CONFIG]);
+    expect(again.stdout).toContain("installed already; nothing changed");
+    // dockerd reloads on SIGHUP asynchronously: its runtimes list shows the new one.
+    return until("dockerd lists runsc-ts", () => docker(["info", "--format", "{{json .Runtimes}}"]).stdout.includes('"runsc-ts"')).then(() => {
+      const u = runscTs(["uninstall", "--runtime", "other", "--config", CONFIG]);
+      expect(u.code, u.stderr).toBe(0);
+      expect(JSON.parse(readFileSync(CONFIG, "utf8")).runtimes).toEqual({ "runsc-ts": { path: CLI } });
+    });
+  });
+});
+
+describe("docker run --runtime=runsc-ts", () => {
+  it("returns the program's exit status, its stdout and stderr apart, and -i's stdin", () => {
+    const r = run([], ["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe("out\n");
+    expect(r.stderr).toBe("err\n");
+    const i = run(["-i"], ["sh", "-c", "tr a-z A-Z"], { input: "from stdin\n" });
+    expect(i.code, i.stderr).toBe(0);
+    expect(i.stdout).toBe("FROM STDIN\n");
+  });
+
+  it("-t gives a terminal; exec and exec -it join the running container", () => {
+    const t = run(["-t"], ["sh", "-c", "[ -t 1 ] && echo is-a-tty"]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout.replace(/\r/g, "")).toBe("is-a-tty\n");
+    const id = detached(["--hostname", "box"]);
+    const e = docker(["exec", id, "sh", "-c", "echo $(hostname) $((6*7))"]);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toBe("box 42\n");
+    expect(docker(["exec", id, "sh", "-c", "exit 9"]).code).toBe(9);
+    const it_ = withTty(`docker exec -it ${id} sh -c '[ -t 0 ] && [ -t 1 ] && echo tty-both'`);
+    expect(it_.code, it_.stderr + it_.stdout).toBe(0);
+    expect(it_.stdout).toContain("tty-both");
+    dockerOk(["rm", "-f", id]);
+  });
+
+  it("top shows the container's processes by their host PIDs", () => {
+    const id = detached([], ["sh", "-c", "sleep 1001 & sleep 1002"]);
+    const top = dockerOk(["top", id]);
+    const rows = top.trim().split("\n").slice(1);
+    const pids = rows.map((l) => Number(l.trim().split(/\s+/)[1]));
+    // Each PID is the host's: its command line is the one top shows.
+    const cmds = pids.map((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").trim());
+    expect(cmds).toContain("sleep 1001");
+    expect(cmds).toContain("sleep 1002");
+    expect(pids).toContain(Number(inspect(id, "{{.State.Pid}}")));
+    dockerOk(["rm", "-f", id]);
+  });
+
+  it("stop sends TERM, then KILL after the timeout; kill -s passes the signal", async () => {
+    // sleep as PID 1's child ignores nothing, but init passes TERM only to what catches it.
+    const stubborn = detached([], ["sleep", "1000"]);
+    const started = Date.now();
+    dockerOk(["stop", "-t", "1", stubborn]);
+    expect(Date.now() - started).toBeGreaterThan(900);
+    expect(inspect(stubborn, "{{.State.ExitCode}}")).toBe("137");
+    const polite = detached([], ["sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done"]);
+    await new Promise((r) => setTimeout(r, 300));
+    dockerOk(["stop", "-t", "10", polite]);
+    expect(inspect(polite, "{{.State.ExitCode}}")).toBe("7");
+    const usr = detached([], ["sh", "-c", "trap 'exit 10' USR1; while :; do sleep 0.1; done"]);
+    await new Promise((r) => setTimeout(r, 300));
+    dockerOk(["kill", "-s", "USR1", usr]);
+    await until("the USR1 container exits", () => inspect(usr, "{{.State.Status}}") === "exited");
+    expect(inspect(usr, "{{.State.ExitCode}}")).toBe("10");
+    dockerOk(["rm", "-f", stubborn, polite, usr]);
+  });
+
+  it("pause freezes the container and unpause thaws it; update changes its memory, pids and CPU limits", () => {
+    const id = detached();
+    dockerOk(["pause", id]);
+    expect(inspect(id, "{{.State.Status}}")).toBe("paused");
+    const pid = inspect(id, "{{.State.Pid}}");
+    expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(/^State:\s+[SD]/m);
+    dockerOk(["unpause", id]);
+    expect(inspect(id, "{{.State.Status}}")).toBe("running");
+    expect(dockerOk(["exec", id, "echo", "thawed"])).toBe("thawed\n");
+
+    dockerOk(["update", "--memory", "64m", "--memory-swap", "64m", "--pids-limit", "50", "--cpus", "0.5", id]);
+    // What the container's own cgroup says, read inside.
+    const seen = dockerOk(["exec", id, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max"]);
+    expect(seen.trim().split(/\s+/).slice(0, 3)).toEqual(expect.arrayContaining(["67108864", "50"]));
+    expect(seen).toMatch(/\b50000\b/);
+    dockerOk(["rm", "-f", id]);
+  });
+
+  it("honours --read-only, --user, -e, -w, --hostname and -v", () => {
+    const host = mkdtempSync(join(E2E_DIR, "vol-"));
+    writeFileSync(join(host, "in"), "from the host\n");
+    const r = run(
+      ["--read-only", "--user", "1000:1000", "-e", "WHO=e2e", "-w", "/data", "--hostname", "h1", "-v", `${host}:/data`],
+      ["sh", "-c", "touch /x 2>/dev/null && echo wrote-root; echo $WHO $(id -u):$(id -g) $(pwd) $(hostname) $(cat in); echo back > /data/out 2>/dev/null || echo no-write"],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    // The bind is writable only by its owner (root): uid 1000 may not write it.
+    expect(r.stdout).toBe("e2e 1000:1000 /data h1 from the host\nno-write\n");
+    const w = run(["-v", `${host}:/data`], ["sh", "-c", "echo back > /data/out"]);
+    expect(w.code, w.stderr).toBe(0);
+    expect(readFileSync(join(host, "out"), "utf8")).toBe("back\n");
+    rmSync(host, { recursive: true, force: true });
+  });
+
+  it("networks: none has only loopback, the default bridge has an address (its prestart hook ran), host is the host's", () => {
+    const none = run(["--network", "none"], ["sh", "-c", "ls /sys/class/net"]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stdout.trim().split(/\s+/)).toEqual(["lo"]);
+    const bridge = run([], ["sh", "-c", "ip -4 addr show eth0"]);
+    expect(bridge.code, bridge.stderr).toBe(0);
+    expect(bridge.stdout).toMatch(/inet 172\.\d+\.\d+\.\d+/);
+    const hostNet = run(["--network", "host"], ["sh", "-c", "ls /sys/class/net"]);
+    expect(hostNet.code, hostNet.stderr).toBe(0);
+    expect(hostNet.stdout.trim().split(/\s+/).sort()).toEqual(readFileSync("/proc/net/dev", "utf8").split("\n").slice(2).map((l) => l.split(":")[0]!.trim()).filter(Boolean).sort());
+  });
+
+  it("--init runs Docker's init as PID 1, the program under it", () => {
+    const r = run(["--init"], ["sh", "-c", "cat /proc/1/comm; echo $$"]);
+    expect(r.code, r.stderr).toBe(0);
+    const [one, me] = r.stdout.trim().split("\n");
+    expect(one).toMatch(/^(docker-init|tini)$/);
+    expect(Number(me)).toBeGreaterThan(1);
+  });
+
+  it("a runtime installed with its own policy applies it: what it denies fails with EPERM inside", () => {
+    const policy = join(policyDir, "no-mkdir.yaml");
+    writeFileSync(policy, ["apiVersion: runsc-ts/v1", "kind: Policy", "name: e2e-no-mkdir", "extends: container", "syscalls:", "  deny: [mkdir, mkdirat]", ""].join("\n"));
+    const i = runscTs(["install", "--runtime", "runsc-ts-nomkdir", "--config", CONFIG, "--reload", "--", "--policy", policy]);
+    expect(i.code, i.stderr).toBe(0);
+    return until("dockerd lists runsc-ts-nomkdir", () => docker(["info", "--format", "{{json .Runtimes}}"]).stdout.includes("runsc-ts-nomkdir")).then(() => {
+      const r = docker(["run", "--rm", "--runtime=runsc-ts-nomkdir", IMAGE, "sh", "-c", "mkdir /tmp/d; echo status=$?"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("status=1\n");
+      expect(r.stderr).toContain("Operation not permitted");
+      // The default runtime's policy allows it.
+      expect(run([], ["sh", "-c", "mkdir /tmp/d && echo made"]).stdout).toBe("made\n");
+    });
+  });
+
+  it("a failing start shows runsc-ts's own message and leaves no process behind", () => {
+    const i = runscTs(["install", "--runtime", "runsc-ts-broken", "--config", CONFIG, "--reload", "--", "--policy", "/nonexistent/e2e-policy.yaml"]);
+    expect(i.code, i.stderr).toBe(0);
+    return until("dockerd lists runsc-ts-broken", () => docker(["info", "--format", "{{json .Runtimes}}"]).stdout.includes("runsc-ts-broken")).then(() => {
+      const r = docker(["run", "--rm", "--runtime=runsc-ts-broken", IMAGE, "true"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("/nonexistent/e2e-policy.yaml");
+      const missing = docker(["run", "--rm", RT, IMAGE, "/no/such/program"]);
+      expect(missing.code).toBe(127);
+      expect(missing.stderr).toContain('exec: "/no/such/program"');
+      expect(leftovers()).toEqual([]);
+    });
+  });
+});
