@@ -200,17 +200,17 @@ describe("config.json observed from inside", () => {
       const seen: Record<string, string> = {};
       for (const prop of ["rslave", "rprivate"]) {
         const b = makeBundle({
-          args: ["sh", "-c", "echo up > /tmp/up; i=0; while [ ! -e /mnt/marker ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; [ -e /mnt/marker ] && echo seen || echo unseen"],
+          args: ["sh", "-c", "echo up > /up; i=0; while [ ! -e /mnt/marker ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; [ -e /mnt/marker ] && echo seen || echo unseen"],
           config: (c) => {
             c.root = { path: rootfs, readonly: false };
             c.linux.rootfsPropagation = prop;
           },
         });
         made.push(b);
-        const up = join(rootfs, "tmp", "up");
+        const up = join(rootfs, "up");
         rmSync(up, { force: true });
         const r = runtime(["run", "--bundle", b.dir, b.id]);
-        // The program runs (its mount namespace exists) once it has written /tmp/up.
+        // The program runs (its mount namespace exists) once it has written /up.
         for (let i = 0; i < 400 && !existsSync(up); i++) await new Promise((res) => setTimeout(res, 25));
         expect(existsSync(up), "the container's program did not start").toBe(true);
         // A tmpfs mounted on the host under the rootfs, while the container waits.
