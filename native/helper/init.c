@@ -514,6 +514,8 @@ static int catches(pid_t pid, int sig) {
 static int forward_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 
 int main(void) {
+  // Exec'd from a memfd, our name would be "memfd:…": ps and /proc/1/comm say what we are.
+  prctl(PR_SET_NAME, "runsc-ts-init", 0, 0, 0);
   static uint8_t buf[1 << 20];
   struct iovec iov = {buf, sizeof buf};
   union {

@@ -2,7 +2,7 @@
 // create (create.ts) leaves init held before the user's program, under the container's
 // sentry (monitor.ts, a detached process per container); start releases it. These commands
 // load neither the config's schema nor the policy compiler: the state holds what they need.
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { loadNative } from "../../native/index.js";
@@ -11,7 +11,7 @@ import type { OciConfigDoc } from "./config.js";
 import { cgroupPids, removeCgroups } from "./cgroups.js";
 import { runHooks } from "./hooks.js";
 import type { ContainerState } from "./state.js";
-import { checkId, containerDir, ContainerError, currentStatus, initAlive, mustRead, ociState, readState, socketPath, startTime, withLock, writeState } from "./state.js";
+import { checkId, containerDir, ContainerError, currentStatus, initAlive, mustRead, ociState, readState, socketAddress, startTime, withLock, writeState } from "./state.js";
 
 const SIGKILL = 9;
 
@@ -55,7 +55,20 @@ export async function readBundleConfig(bundle: string): Promise<OciConfigDoc> {
 /** Sends one command to a container's monitor; resolves with its answer line. */
 export function askMonitor(root: string, id: string, cmd: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const conn = createConnection(socketPath(root, id));
+    let at: { address: string; dirFd: number };
+    try {
+      at = socketAddress(root, id);
+    } catch (err) {
+      reject(new ContainerError(`container "${id}": its sentry does not answer: ${(err as Error).message}`));
+      return;
+    }
+    const conn = createConnection(at.address);
+    const release = (): void => {
+      if (at.dirFd >= 0) closeSync(at.dirFd);
+      at.dirFd = -1;
+    };
+    conn.once("connect", release);
+    conn.once("close", release);
     let buf = "";
     conn.on("connect", () => conn.write(cmd + "\n"));
     conn.on("data", (b: Buffer) => (buf += b.toString()));

@@ -11,7 +11,7 @@
 //                                   hooks with STATE (JSON) first; the answer waits for them
 //
 // It runs in the container's monitor (monitor.ts, for create), or in `run`'s own process.
-import { openSync, readFileSync, readSync, rmSync, unlinkSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, rmSync, unlinkSync } from "node:fs";
 import type { Server } from "node:net";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -22,7 +22,7 @@ import { SentryThread } from "../sandbox/sentryThread.js";
 import type { WorkerData } from "../sandbox/worker.js";
 import { writeFully } from "../write.js";
 import type { MonitorStart } from "./monitorProtocol.js";
-import { containerDir, socketPath } from "./state.js";
+import { containerDir, socketAddress, socketPath } from "./state.js";
 
 const SIGKILL = 9;
 const MSG_NOSIGNAL = 0x4000;
@@ -72,8 +72,21 @@ export class MonitorServer {
   /** Listens on the container's socket. */
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.server.once("error", (err) => reject(new Error(`${this.sock}: ${err.message}`)));
-      this.server.listen(this.sock, () => resolve());
+      let at: { address: string; dirFd: number };
+      try {
+        at = socketAddress(this.root, this.id);
+      } catch (err) {
+        reject(new Error(`${this.sock}: ${(err as Error).message}`));
+        return;
+      }
+      this.server.once("error", (err) => {
+        closeSync(at.dirFd);
+        reject(new Error(`${this.sock}: ${err.message}`));
+      });
+      this.server.listen(at.address, () => {
+        closeSync(at.dirFd);
+        resolve();
+      });
     });
   }
 

@@ -63,6 +63,17 @@ export function socketPath(root: string, id: string): string {
   return join(root, id, "monitor.sock");
 }
 
+/**
+ * The socket's address for bind and connect: a unix socket's path holds 107 bytes, and a
+ * container's directory under Docker's root (…/runtime-runc/moby/<64 hex digits>) is longer
+ * already. The directory is reached through an fd of it; the caller closes the fd once bound
+ * or connected.
+ */
+export function socketAddress(root: string, id: string): { address: string; dirFd: number } {
+  const dirFd = openSync(join(root, id), "r");
+  return { address: `/proc/self/fd/${dirFd}/monitor.sock`, dirFd };
+}
+
 export function readState(root: string, id: string): ContainerState | undefined {
   let text: string;
   try {

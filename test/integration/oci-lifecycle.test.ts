@@ -344,6 +344,27 @@ describe("OCI lifecycle", () => {
     }
   });
 
+  it("a root as deep as Docker's and a 64-digit id: the monitor's socket works and delete leaves the root empty", async ({ expect }) => {
+    // A unix socket's path holds 107 bytes; this container's directory alone is longer.
+    const root = mkdtempSync(join(BUNDLES_DIR, "deep-root-"));
+    const deep = join(root, "exec", "runtime-runc", "moby");
+    const id = "0123456789abcdef".repeat(4);
+    expect(join(deep, id, "monitor.sock").length).toBeGreaterThan(107);
+    const b = track(outBundle(["sh", "-c", "echo started > /out/started; sleep 100"]));
+    try {
+      expect((await runtime(["create", "--bundle", b.dir, id], { root: deep })).code).toBe(0);
+      const s = await runtime(["start", id], { root: deep });
+      expect(s.code, s.stderr).toBe(0);
+      const e = await runtime(["exec", id, "cat", "/out/started"], { root: deep });
+      expect(e.stdout).toBe("started\n");
+      expect((await runtime(["delete", "--force", id], { root: deep })).code).toBe(0);
+      expect(readdirSync(deep)).toEqual([]);
+    } finally {
+      await runtime(["delete", "--force", id], { root: deep });
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("concurrent commands on one container take turns: one start wins, every delete --force succeeds", async ({ expect }) => {
     const b = track(outBundle(["sh", "-c", "echo x >> /out/runs; sleep 100"]));
     expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
