@@ -45,6 +45,11 @@ function jsonDestination(fd: number): pino.DestinationStream {
 }
 
 export function createLogger(opts: LogOptions): Logger {
-  const dest = opts.format === "json" ? jsonDestination(opts.fd) : textDestination(opts.fd);
-  return pino({ level: opts.level, base: undefined }, dest);
+  if (opts.format === "text") return pino({ level: opts.level, base: undefined }, textDestination(opts.fd));
+  // runc's log lines ({"level":"info","msg":…,"time":"…"}): the runtime's --log file is read
+  // by containerd's shim, which takes a JSON line whose level is "error" as the failure's message.
+  return pino(
+    { level: opts.level, base: undefined, formatters: { level: (label) => ({ level: label }) }, timestamp: pino.stdTimeFunctions.isoTime },
+    jsonDestination(opts.fd),
+  );
 }

@@ -163,13 +163,26 @@ describe("OCI lifecycle", () => {
   it("a failing create says why, names the field, writes Docker's JSON log line, and leaves nothing", async ({ expect }) => {
     const missing = track(outBundle(["no-such-program"]));
     const log = join(missing.dir, "log.json");
-    const r = await runtime(["--log", log, "--log-format", "json", "create", "--bundle", missing.dir, missing.id]);
+    // A container that runs first, with --debug: its sentry's lines go to the same log.
+    const fine = track(outBundle(["true"]));
+    expect((await runtime(["--log", log, "--log-format", "json", "--debug", "create", "--bundle", fine.dir, fine.id])).code).toBe(0);
+    expect((await runtime(["start", fine.id])).code).toBe(0);
+    await stopped(fine.id);
+    const r = await runtime(["--log", log, "--log-format", "json", "--debug", "create", "--bundle", missing.dir, missing.id]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('exec: "no-such-program": executable file not found in $PATH');
     const line = JSON.parse(readFileSync(log, "utf8").trim().split("\n").pop()!) as Record<string, string>;
     expect(line.level).toBe("error");
     expect(line.msg).toContain("executable file not found");
     expect(Number.isNaN(Date.parse(line.time!))).toBe(false);
+    // Every line, debug ones too, is runc's shape: containerd's shim reads them all for the error.
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    expect(lines.some((l) => l.includes('"level":"debug"')), lines.join("\n")).toBe(true);
+    for (const l of lines) {
+      const rec = JSON.parse(l) as Record<string, unknown>;
+      expect(typeof rec.level, l).toBe("string");
+      expect(Number.isNaN(Date.parse(String(rec.time))), l).toBe(false);
+    }
     expect(existsSync(join(STATE_ROOT, missing.id))).toBe(false);
     expect(existsSync(`/sys/fs/cgroup/pids/runsc-ts/${missing.id}`)).toBe(false);
 
