@@ -56,6 +56,15 @@ export function dockerOk(args: string[], opts: { input?: string; timeoutMs?: num
   return r.stdout;
 }
 
+/** The private dockerd's containerd (it starts one of its own under the exec root). */
+export const CONTAINERD_SOCK = join(EXEC_ROOT, "containerd", "containerd.sock");
+
+/** Runs ctr against that containerd, in the namespace the tests use. */
+export function ctr(args: string[], opts: { timeoutMs?: number } = {}): Result {
+  const r = spawnSync("ctr", ["--address", CONTAINERD_SOCK, "--namespace", "runsc-ts-e2e", ...args], { encoding: "utf8", input: "", timeout: opts.timeoutMs ?? 60_000, killSignal: "SIGKILL" });
+  return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
 /** Runs a command with a terminal of its own (script(1)), as a user at a shell would. */
 export function withTty(command: string, timeoutMs = 60_000): Result {
   const r = spawnSync("script", ["-qec", command, "/dev/null"], { env, encoding: "utf8", input: "", timeout: timeoutMs, killSignal: "SIGKILL" });

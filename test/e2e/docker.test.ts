@@ -2,10 +2,12 @@
 // daemon.json, and `docker run --runtime=runsc-ts` is observed doing what users do with it.
 // The dockerd is the tests' own (daemon.ts), started here and stopped at the end, when
 // nothing may be left behind: no container, shim, runtime state or mount.
+import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, CONFIG, docker, dockerOk, E2E_DIR, ensurePackages, IMAGE, importImage, leftovers, removeE2EDir, runscTs, startDockerd, stopDockerd, withTty } from "./daemon.js";
+import { busyboxRootfs } from "../helpers/bundle.js";
+import { CLI, CONFIG, ctr, docker, dockerOk, E2E_DIR, ensurePackages, IMAGE, importImage, leftovers, removeE2EDir, runscTs, startDockerd, stopDockerd, withTty } from "./daemon.js";
 
 const RT = "--runtime=runsc-ts";
 /** docker run --rm with runsc-ts, of the test image. */
@@ -205,3 +207,43 @@ describe("docker run --runtime=runsc-ts", () => {
     });
   });
 });
+
+describe("containerd: ctr run --runc-binary runsc-ts", () => {
+  /** A rootfs of ctr's own (ctr uses it in place, writable). */
+  function rootfs(): string {
+    const dir = mkdtempSync(join(E2E_DIR, "ctr-rootfs-"));
+    execFileSync("cp", ["-a", `${busyboxRootfs()}/.`, dir]);
+    return dir;
+  }
+  const base = (id: string, dir: string, extra: string[] = []) => ["run", "--runtime", "io.containerd.runc.v2", "--runc-binary", CLI, ...extra, "--rootfs", dir, id];
+
+  it("runs a container: its output and exit status; an annotation chooses its policy", () => {
+    const dir = rootfs();
+    const r = ctr([...base("ctr-a", dir, ["--rm"]), "sh", "-c", "echo from-ctr $(hostname); exit 4"]);
+    expect(r.stdout).toContain("from-ctr");
+    expect(r.code, r.stderr).toBe(4);
+    const policy = join(policyDir, "ctr-no-mkdir.yaml");
+    writeFileSync(policy, ["apiVersion: runsc-ts/v1", "kind: Policy", "name: ctr-no-mkdir", "extends: container", "syscalls:", "  deny: [mkdir, mkdirat]", ""].join("\n"));
+    const denied = ctr([...base("ctr-b", dir, ["--rm", "--annotation", `dev.runsc-ts.policy=${policy}`]), "sh", "-c", "mkdir /made 2>&1; echo status=$?"]);
+    expect(denied.code, denied.stderr).toBe(0);
+    expect(denied.stdout).toContain("Operation not permitted");
+    expect(denied.stdout).toContain("status=1");
+    expect(existsSync(join(dir, "made"))).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("task kill --all ends every process of a detached container; delete removes it", async () => {
+    const dir = rootfs();
+    const r = ctr([...base("ctr-c", dir, ["-d"]), "sh", "-c", "sleep 1001 & sleep 1002"]);
+    expect(r.code, r.stderr).toBe(0);
+    await until("ctr-c runs both sleeps", () => ctr(["task", "ps", "ctr-c"]).stdout.trim().split("\n").length >= 4);
+    expect(ctr(["task", "kill", "--all", "--signal", "SIGKILL", "ctr-c"]).code).toBe(0);
+    await until("ctr-c stops", () => /STOPPED/.test(ctr(["task", "ls"]).stdout));
+    expect(ctr(["task", "delete", "ctr-c"]).code).toBe(0);
+    expect(ctr(["container", "delete", "ctr-c"]).code).toBe(0);
+    const sleeps = execFileSync("sh", ["-c", "pgrep -f 'sleep 100[12]' || true"], { encoding: "utf8" }).trim();
+    expect(sleeps).toBe("");
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
