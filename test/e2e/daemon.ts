@@ -20,13 +20,16 @@ export const CLI = join(MAIN_JS, "..", "..", "..", "bin", "runsc-ts");
 const env = { ...process.env, DOCKER_HOST: `unix://${SOCK}` };
 
 /** Debian packages the tests need, installed when missing (as root); an error says which could not be. */
-export function ensurePackages(): void {
-  const missing = [
-    ["docker.io", "/usr/sbin/dockerd"],
-    ["busybox-static", "/bin/busybox"],
-    ["util-linux", "/usr/bin/script"],
-    ["iproute2", "/usr/sbin/ip"],
-  ].filter(([, file]) => !existsSync(file!));
+const PACKAGES: Record<string, string> = {
+  "docker.io": "/usr/sbin/dockerd",
+  "busybox-static": "/bin/busybox",
+  "util-linux": "/usr/bin/script",
+  iproute2: "/usr/sbin/ip",
+  podman: "/usr/bin/podman",
+};
+
+export function ensurePackages(wanted: readonly string[] = ["docker.io", "busybox-static", "util-linux", "iproute2"]): void {
+  const missing = wanted.map((name) => [name, PACKAGES[name]!] as const).filter(([, file]) => !existsSync(file));
   if (missing.length === 0) return;
   const names = missing.map(([name]) => name!);
   const r = spawnSync("sh", ["-c", `DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${names.join(" ")}`], {
