@@ -19,17 +19,18 @@ import type { Line } from "./report.js";
 import { atMost, formatTable, ratio } from "./report.js";
 import type { BenchDir } from "./setup.js";
 import { prepare, PROJECT_FILES, requireGcc, SetupError } from "./setup.js";
+import { importRootfs, removeDockerdDir, startDockerd, stopDockerd } from "./dockerd.js";
 
 const USAGE = `usage: npm run bench [-- OPTIONS]
 
   --quick      fewer repetitions and iterations (about half the time)
   --reps N     timed runs per variant (default 5, quick 3), after one warm-up run
   --cpu N      pin every measured process (and so the sentry and supervisor) to CPU N
-  --only S     measure one section only: syscalls, workloads, vfs or oci
+  --only S     measure one section only: syscalls, workloads, vfs, oci or docker
   --keep       keep the working directory under /var/tmp
   -h, --help   this text`;
 
-const SECTIONS = ["syscalls", "workloads", "vfs", "oci"] as const;
+const SECTIONS = ["syscalls", "workloads", "vfs", "oci", "docker"] as const;
 
 interface Options {
   only: (typeof SECTIONS)[number] | undefined;
@@ -434,6 +435,49 @@ class Bench {
     }
     return { rows, notes };
   }
+
+  /**
+   * Docker's figures (issue 6): `docker run --rm IMAGE true` with runsc-ts, runc and Debian's
+   * gVisor runsc (ptrace platform, no network), each a runtime of one private dockerd.
+   */
+  docker(): { rows: Line[]; notes: string[] } {
+    const rows: Line[] = [{ heading: "Docker: `docker run --rm busybox true`, wall time; runc as the reference" }];
+    const notes: string[] = [];
+    const bundle = this.b.bundle;
+    if (!existsSync("/usr/sbin/dockerd")) {
+      notes.push("Docker rows left out: no dockerd (apt-get install docker.io).");
+      return { rows, notes };
+    }
+    if (typeof bundle !== "string") {
+      notes.push(`Docker rows left out: no rootfs (${bundle.missing}).`);
+      return { rows, notes };
+    }
+    const gvisor = existsSync("/usr/bin/runsc") ? "/usr/bin/runsc" : undefined;
+    if (gvisor === undefined) notes.push("gVisor's runsc is not installed (apt-get install runsc): its row is left out.");
+    const dir = join(this.b.dir, "docker");
+    const runtimes: Record<string, object> = { "runsc-ts": { path: this.runsc }, ...(gvisor !== undefined ? { gvisor: { path: gvisor, runtimeArgs: ["--platform=ptrace", "--network=none"] } } : {}) };
+    let d;
+    try {
+      d = startDockerd(dir, { runtimes });
+      importRootfs(d, join(bundle, "rootfs"), "runsc-ts-bench/bb:latest");
+      const host = d.env.DOCKER_HOST!;
+      const runOn = (rt: string): string[] => ["env", `DOCKER_HOST=${host}`, "docker", "run", "--rm", `--runtime=${rt}`, "runsc-ts-bench/bb:latest", "true"];
+      const names = ["runc", "runsc-ts", ...(gvisor !== undefined ? ["gvisor"] : [])];
+      const r = this.collect("docker run", names.map((rt) => wallProbe(`docker ${rt}`, this.b.timeit, runOn(rt), this.run)));
+      const runc = ms(r.get("docker runc"));
+      const ours = ms(r.get("docker runsc-ts"));
+      rows.push({ label: "runsc-ts", unit: "ms", native: runc, runsc: ours, xNative: ratio(ours, runc) });
+      const g = ms(r.get("docker gvisor"));
+      if (g !== undefined) rows.push({ label: "  gVisor runsc (ptrace)", unit: "ms", native: runc, runsc: g, xNative: ratio(g, runc) });
+      notes.push("Docker rows: the native column is runc's time under the same dockerd; ×native is over runc.");
+    } catch (err) {
+      this.failures.push(`docker: ${(err as Error).message}`);
+    } finally {
+      if (d !== undefined) stopDockerd(d);
+      removeDockerdDir(dir);
+    }
+    return { rows, notes };
+  }
 }
 
 function header(o: Options, syncWakeUp: string, gcc: string): string {
@@ -471,6 +515,7 @@ async function main(): Promise<number> {
       ["workloads", () => bench.workloads()],
       ["vfs", () => bench.vfs()],
       ["oci", () => bench.oci()],
+      ["docker", () => bench.docker()],
     ] as const) {
       if (!wanted(name)) continue;
       const r = section();

@@ -1,23 +1,23 @@
 // The end-to-end tests' Docker: Debian's docker.io, installed when missing, run as a private
 // dockerd (its own config file, data root, exec root and socket under E2E_DIR) that the
 // tests start and stop themselves. Its managed containerd serves ctr too.
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import type { SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { dockerdFiles, importRootfs, removeDockerdDir, startDockerd, stopDockerd } from "../../bench/dockerd.js";
 import { busyboxRootfs, MAIN_JS } from "../helpers/bundle.js";
 
 export const E2E_DIR = "/var/lib/runsc-ts-e2e";
-export const SOCK = join(E2E_DIR, "docker.sock");
-export const CONFIG = join(E2E_DIR, "daemon.json");
-export const EXEC_ROOT = join(E2E_DIR, "exec");
-export const DATA_ROOT = join(E2E_DIR, "data");
+const D = dockerdFiles(E2E_DIR);
+export const CONFIG = D.config;
+export const EXEC_ROOT = D.execRoot;
 /** Where the runtime keeps its containers' state under this dockerd (runc's root, as Docker passes it). */
 export const RUNTIME_ROOT = join(EXEC_ROOT, "runtime-runc", "moby");
 export const IMAGE = "runsc-ts-e2e/bb:latest";
 export const CLI = join(MAIN_JS, "..", "..", "..", "bin", "runsc-ts");
 
-const env = { ...process.env, DOCKER_HOST: `unix://${SOCK}` };
+const env = D.env;
 
 /** Debian packages the tests need, installed when missing (as root); an error says which could not be. */
 const PACKAGES: Record<string, string> = {
@@ -60,7 +60,7 @@ export function dockerOk(args: string[], opts: { input?: string; timeoutMs?: num
 }
 
 /** The private dockerd's containerd (it starts one of its own under the exec root). */
-export const CONTAINERD_SOCK = join(EXEC_ROOT, "containerd", "containerd.sock");
+export const CONTAINERD_SOCK = D.containerdSock;
 
 /** Runs ctr against that containerd, in the namespace the tests use. */
 export function ctr(args: string[], opts: { timeoutMs?: number } = {}): Result {
@@ -80,53 +80,18 @@ export function runscTs(args: string[]): Result {
   return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
-function dockerdPid(): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(E2E_DIR, "dockerd.pid"), "utf8"));
-    return existsSync(`/proc/${pid}`) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Starts the private dockerd (an empty daemon.json: the tests install runsc-ts into it). */
-export async function startDockerd(): Promise<void> {
-  if (dockerdPid() !== undefined) await stopDockerd();
-  mkdirSync(E2E_DIR, { recursive: true });
-  writeFileSync(CONFIG, "{}\n");
-  const log = openSync(join(E2E_DIR, "dockerd.log"), "w");
-  const child = spawn(
-    "dockerd",
-    ["--config-file", CONFIG, "--data-root", DATA_ROOT, "--exec-root", EXEC_ROOT, "--pidfile", join(E2E_DIR, "dockerd.pid"), "-H", `unix://${SOCK}`, "--storage-driver", "overlay2"],
-    { detached: true, stdio: ["ignore", log, log] },
-  );
-  child.unref();
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) break;
-    if (docker(["version", "--format", "{{.Server.Version}}"], { timeoutMs: 5000 }).code === 0) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const tail = readFileSync(join(E2E_DIR, "dockerd.log"), "utf8").split("\n").slice(-15).join("\n");
-  throw new Error(`dockerd did not start (its log, ${join(E2E_DIR, "dockerd.log")}, ends):\n${tail}`);
+export function startE2EDockerd(): void {
+  startDockerd(E2E_DIR, {});
 }
 
-/** Removes every container, stops dockerd and waits for it and its containerd to exit. */
-export async function stopDockerd(): Promise<void> {
-  const ids = docker(["ps", "-aq"]).stdout.trim().split("\n").filter(Boolean);
-  if (ids.length > 0) docker(["rm", "-f", ...ids], { timeoutMs: 120_000 });
-  const pid = dockerdPid();
-  if (pid === undefined) return;
-  process.kill(pid, "SIGTERM");
-  for (let i = 0; i < 300 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
-  if (existsSync(`/proc/${pid}`)) process.kill(pid, "SIGKILL");
+export function stopE2EDockerd(): void {
+  stopDockerd(D);
 }
 
 /** The busybox image the tests run, imported from the rootfs the tests build. */
 export function importImage(): void {
-  if (docker(["image", "inspect", IMAGE]).code === 0) return;
-  const tar = execFileSync("tar", ["-C", busyboxRootfs(), "-c", "."], { maxBuffer: 256 << 20 });
-  const r = spawnSync("docker", ["import", "-", IMAGE], { env, input: tar, timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`docker import: ${r.stderr?.toString()}`);
+  importRootfs(D, busyboxRootfs(), IMAGE);
 }
 
 /** What the Docker tests may leave behind, and must not: shims, runtime state, mounts. */
@@ -149,8 +114,7 @@ export function leftovers(): string[] {
   return found;
 }
 
-/** Removes the private dockerd's files (after stopDockerd). */
+/** Removes the private dockerd's files (after stopE2EDockerd). */
 export function removeE2EDir(): void {
-  spawnSync("sh", ["-c", `grep -o " ${E2E_DIR}/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]);
-  rmSync(E2E_DIR, { recursive: true, force: true });
+  removeDockerdDir(E2E_DIR);
 }

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxRootfs } from "../helpers/bundle.js";
-import { CLI, CONFIG, ctr, docker, dockerOk, E2E_DIR, ensurePackages, IMAGE, importImage, leftovers, removeE2EDir, runscTs, startDockerd, stopDockerd, withTty } from "./daemon.js";
+import { CLI, CONFIG, ctr, docker, dockerOk, E2E_DIR, ensurePackages, IMAGE, importImage, leftovers, removeE2EDir, runscTs, startE2EDockerd, stopE2EDockerd, withTty } from "./daemon.js";
 
 const RT = "--runtime=runsc-ts";
 /** docker run --rm with runsc-ts, of the test image. */
@@ -28,7 +28,7 @@ let policyDir: string;
 
 beforeAll(async () => {
   ensurePackages();
-  await startDockerd();
+  startE2EDockerd();
   importImage();
   policyDir = mkdtempSync(join(E2E_DIR, "policies-"));
 }, 600_000);
@@ -36,7 +36,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // What dockerd still had, to name the test that left something.
   const containers = docker(["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Status}} {{.Command}}"]).stdout.trim();
-  await stopDockerd();
+  stopE2EDockerd();
   const left = leftovers();
   removeE2EDir();
   expect(left.join("\n"), `left behind by the Docker tests (dockerd's containers before the end: ${containers || "none"})`).toBe("");
