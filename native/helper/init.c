@@ -104,6 +104,8 @@ enum record_tag {
                            // workload's fd target (OCI --preserve-fds)
   TAG_HOOK = 29,           // u32 phase (0 createContainer, 1 startContainer), u32 timeout (s,
                            // 0: none), u32 nargs, u32 nenv, path\0, args\0..., env\0...
+  TAG_SUBREAPER = 30,      // (empty) the workload is a child subreaper: it gets the orphans of
+                           // its tree, as a container's PID 1 does under runc
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -404,9 +406,17 @@ static int place_preserved(void) {
 }
 
 // The workload's side (init's child): limits, directory, credentials, then exec.
+static int workload_subreaper;
+
 static void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback,
                            const struct rlimit_rec *rlimits, int nrlimits, int umask_set,
                            mode_t new_umask, const struct creds *creds) {
+  // Kept across exec: an init program in the container (Docker's --init, tini) sees it
+  // may reap, as it would as PID 1.
+  if (workload_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+    fprintf(stderr, "runsc-ts: subreaper: %s\n", strerror(errno));
+    _exit(125);
+  }
   for (int i = 0; i < nrlimits; i++) {
     if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0) {
       fprintf(stderr, "runsc-ts: setrlimit %d: %s\n", rlimits[i].resource, strerror(errno));
@@ -725,6 +735,9 @@ int main(void) {
       }
       case TAG_HOOK:
         rd_hook(&f);
+        break;
+      case TAG_SUBREAPER:
+        workload_subreaper = 1;
         break;
       case TAG_PRESERVE: {
         uint32_t index = rd_u32(&f), target = rd_u32(&f);

@@ -309,6 +309,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         ? [{ op: "rlimit", resource: 6, soft: BigInt(policy.process.maxProcesses), hard: BigInt(policy.process.maxProcesses) } as const]
         : []),
       ...preserve,
+      // The program takes its orphans as PID 1 would under runc (not in a pod's PID namespace, where it is not PID 1 there either).
+      ...(ns.flags & NS_FLAGS.pid! ? [{ op: "subreaper" } as const] : []),
       { op: "hold" },
       filter,
     ];

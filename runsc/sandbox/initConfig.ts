@@ -44,7 +44,9 @@ export type InitRecord =
    * ones before pivot_root (init first stops for spawn's onPause), startContainer ones after
    * the start command, before the program. timeout: seconds, 0 for none.
    */
-  | { op: "hook"; phase: "createContainer" | "startContainer"; path: string; args: readonly string[]; env: readonly string[]; timeout: number };
+  | { op: "hook"; phase: "createContainer" | "startContainer"; path: string; args: readonly string[]; env: readonly string[]; timeout: number }
+  /** The workload is a child subreaper: its tree's orphans are its own, as a container's PID 1's are. */
+  | { op: "subreaper" };
 
 const TAG = {
   arg: 1,
@@ -76,6 +78,7 @@ const TAG = {
   domainname: 27,
   preserve: 28,
   hook: 29,
+  subreaper: 30,
 } as const;
 
 const lo = (v: bigint): number => Number(v & 0xffffffffn);
@@ -186,6 +189,9 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         break;
       case "preserve":
         w.record(TAG.preserve, [r.index, r.target]);
+        break;
+      case "subreaper":
+        w.record(TAG.subreaper, []);
         break;
       case "hook":
         w.record(TAG.hook, [r.phase === "createContainer" ? 0 : 1, r.timeout, r.args.length, r.env.length, r.path, ...r.args, ...r.env]);

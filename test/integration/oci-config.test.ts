@@ -241,6 +241,15 @@ describe("config.json observed from inside", () => {
     expect(r.out("owner")).toBe("65534\n");
   });
 
+  it("the program takes its tree's orphans, as a container's PID 1 does under runc", async ({ expect }) => {
+    // The backgrounded sleep's parent (a subshell) exits at once: the sleep is an orphan.
+    const r = await inside("(sleep 2 &); sleep 0.3; for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sleep ] && [ $p != /proc/$$ ] && grep PPid $p/status; done > /out/ppid; echo $$ > /out/me");
+    expect(r.code, r.stderr).toBe(0);
+    const me = r.out("me").trim();
+    // Its own sleep 0.3 is over; the orphan's parent is the program, not init (PID 1).
+    expect(r.out("ppid").trim().split("\n").map((l) => l.split(/\s+/)[1])).toContain(me);
+  });
+
   it("a pod's user namespace joined by path: the container's own mount and PID namespaces belong to it", async ({ expect }) => {
     // The pod: a held container with a user namespace (what CRI's sandbox is with user namespaces).
     const pod = makeBundle({
