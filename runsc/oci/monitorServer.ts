@@ -62,7 +62,9 @@ export class MonitorServer {
         const cmd = sp < 0 ? line : line.slice(0, sp);
         const rest = sp < 0 ? "" : line.slice(sp + 1);
         // Answered before the monitor ends with init (an "E" from init comes with its exit).
-        const answered = this.command(cmd, rest).then((answer) => new Promise<void>((resolve) => conn.end(answer + "\n", resolve)));
+        const answered = this.command(cmd, rest)
+          .catch((err: Error) => `error: ${cmd}: ${err.message}`)
+          .then((answer) => new Promise<void>((resolve) => conn.end(answer + "\n", resolve)));
         this.inFlight.add(answered);
         void answered.finally(() => this.inFlight.delete(answered));
       });

@@ -32,10 +32,17 @@ export function ensurePackages(wanted: readonly string[] = ["docker.io", "busybo
   const missing = wanted.map((name) => [name, PACKAGES[name]!] as const).filter(([, file]) => !existsSync(file));
   if (missing.length === 0) return;
   const names = missing.map(([name]) => name!);
-  const r = spawnSync("sh", ["-c", `DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${names.join(" ")}`], {
-    encoding: "utf8",
-    timeout: 300_000,
-  });
+  // policy-rc.d 101: the packages' scripts start no service (a system dockerd would take the
+  // bridge and iptables chains the tests' own dockerd sets up).
+  const script = [
+    "set -e",
+    "rc=/usr/sbin/policy-rc.d",
+    'if [ ! -e $rc ]; then printf "#!/bin/sh\\nexit 101\\n" > $rc; chmod +x $rc; trap "rm -f $rc" EXIT; fi',
+    "export DEBIAN_FRONTEND=noninteractive",
+    "apt-get update -qq",
+    `apt-get install -y -qq --no-install-recommends ${names.join(" ")}`,
+  ].join("\n");
+  const r = spawnSync("sh", ["-c", script], { encoding: "utf8", timeout: 300_000 });
   if (r.status !== 0) throw new Error(`the end-to-end tests need ${names.join(", ")} from Debian, and apt-get could not install them: ${(r.stderr ?? "").slice(-500)}`);
 }
 
