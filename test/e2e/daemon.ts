@@ -76,8 +76,8 @@ export function ctr(args: string[], opts: { timeoutMs?: number } = {}): Result {
 }
 
 /** Runs a command with a terminal of its own (script(1)), as a user at a shell would. */
-export function withTty(command: string, timeoutMs = 60_000): Result {
-  const r = spawnSync("script", ["-qec", command, "/dev/null"], { env, encoding: "utf8", input: "", timeout: timeoutMs, killSignal: "SIGKILL" });
+export function withTty(command: string, timeoutMs = 60_000, input = ""): Result {
+  const r = spawnSync("script", ["-qec", command, "/dev/null"], { env, encoding: "utf8", input, timeout: timeoutMs, killSignal: "SIGKILL" });
   return { code: r.status, stdout: (r.stdout ?? "").replace(/\r/g, ""), stderr: r.stderr ?? "" };
 }
 

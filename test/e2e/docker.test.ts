@@ -74,10 +74,13 @@ describe("docker run --runtime=runsc-ts", () => {
     expect(i.stdout).toBe("FROM STDIN\n");
   });
 
-  it("-t gives a terminal; exec and exec -it join the running container", () => {
+  it("-t and -it give a terminal (what the user types reaches the program); exec and exec -it join the running container", () => {
     const t = run(["-t"], ["sh", "-c", "[ -t 1 ] && echo is-a-tty"]);
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout.replace(/\r/g, "")).toBe("is-a-tty\n");
+    // -it: what a user at a terminal types reaches the program, which has the terminal.
+    const interactive = withTty(`docker run -it --rm ${RT} ${IMAGE} sh -c 'read x; [ -t 0 ] && echo got-$x'`, 60_000, "typed\n");
+    expect(interactive.stdout, interactive.stderr).toContain("got-typed");
     const id = detached(["--hostname", "box"]);
     const e = docker(["exec", id, "sh", "-c", "echo $(hostname) $((6*7))"]);
     expect(e.code, e.stderr).toBe(0);
