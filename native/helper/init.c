@@ -345,13 +345,11 @@ static int run_hook(const struct hook *h, char *why, size_t whylen) {
         continue;
       }
       // Keep the last bytes: what a failing hook says last says why.
-      for (ssize_t i = 0; i < n; i++) {
-        if (ntail == sizeof tail) {
-          memmove(tail, tail + 1, sizeof tail - 1);
-          ntail--;
-        }
-        tail[ntail++] = b[i];
-      }
+      size_t take = (size_t)n < sizeof tail ? (size_t)n : sizeof tail;
+      size_t keep = ntail + take <= sizeof tail ? ntail : sizeof tail - take;
+      memmove(tail, tail + ntail - keep, keep);
+      memcpy(tail + keep, b + n - take, take);
+      ntail = keep + take;
     } else if (!open_out) {
       struct timespec pause = {0, 10000000};
       nanosleep(&pause, NULL);

@@ -3,7 +3,7 @@
 // tests start and stop themselves. Its managed containerd serves ctr too.
 import { spawnSync } from "node:child_process";
 import type { SpawnSyncReturns } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { dockerdFiles, importRootfs, removeDockerdDir, startDockerd, stopDockerd } from "../../bench/dockerd.js";
 import { busyboxRootfs, MAIN_JS } from "../helpers/bundle.js";
@@ -124,4 +124,10 @@ export function leftovers(): string[] {
 /** Removes the private dockerd's files (after stopE2EDockerd). */
 export function removeE2EDir(): void {
   removeDockerdDir(E2E_DIR);
+}
+
+/** Writes a policy that is the container policy with mkdir denied (EPERM inside), named name. */
+export function writeNoMkdirPolicy(file: string, name: string): string {
+  writeFileSync(file, ["apiVersion: runsc-ts/v1", "kind: Policy", `name: ${name}`, "extends: container", "syscalls:", "  deny: [mkdir, mkdirat]", ""].join("\n"));
+  return file;
 }

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxRootfs } from "../helpers/bundle.js";
-import { CLI, CONFIG, ctr, docker, dockerOk, E2E_DIR, ensurePackages, IMAGE, importImage, leftovers, removeE2EDir, runscTs, startE2EDockerd, stopE2EDockerd, withTty } from "./daemon.js";
+import { CLI, CONFIG, ctr, docker, dockerOk, E2E_DIR, ensurePackages, IMAGE, importImage, leftovers, removeE2EDir, runscTs, startE2EDockerd, stopE2EDockerd, withTty, writeNoMkdirPolicy } from "./daemon.js";
 
 const RT = "--runtime=runsc-ts";
 /** docker run --rm with runsc-ts, of the test image. */
@@ -184,7 +184,7 @@ describe("docker run --runtime=runsc-ts", () => {
 
   it("a runtime installed with its own policy applies it: what it denies fails with EPERM inside", () => {
     const policy = join(policyDir, "no-mkdir.yaml");
-    writeFileSync(policy, ["apiVersion: runsc-ts/v1", "kind: Policy", "name: e2e-no-mkdir", "extends: container", "syscalls:", "  deny: [mkdir, mkdirat]", ""].join("\n"));
+    writeNoMkdirPolicy(policy, "e2e-no-mkdir");
     const i = runscTs(["install", "--runtime", "runsc-ts-nomkdir", "--config", CONFIG, "--reload", "--", "--policy", policy]);
     expect(i.code, i.stderr).toBe(0);
     return until("dockerd lists runsc-ts-nomkdir", () => docker(["info", "--format", "{{json .Runtimes}}"]).stdout.includes("runsc-ts-nomkdir")).then(() => {
@@ -228,7 +228,7 @@ describe("containerd: ctr run --runc-binary runsc-ts", () => {
     expect(r.stdout).toContain("from-ctr");
     expect(r.code, r.stderr).toBe(4);
     const policy = join(policyDir, "ctr-no-mkdir.yaml");
-    writeFileSync(policy, ["apiVersion: runsc-ts/v1", "kind: Policy", "name: ctr-no-mkdir", "extends: container", "syscalls:", "  deny: [mkdir, mkdirat]", ""].join("\n"));
+    writeNoMkdirPolicy(policy, "ctr-no-mkdir");
     const denied = ctr([...base("ctr-b", dir, ["--rm", "--annotation", `dev.runsc-ts.policy=${policy}`]), "sh", "-c", "mkdir /made 2>&1; echo status=$?"]);
     expect(denied.code, denied.stderr).toBe(0);
     expect(denied.stdout).toContain("Operation not permitted");

@@ -2,11 +2,11 @@
 // creates and execs, podman starts, kills, pauses and deletes. The tests' podman keeps its
 // storage under PODMAN_DIR and uses the cgroupfs manager (no systemd here).
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxRootfs } from "../helpers/bundle.js";
-import { CLI, ensurePackages } from "./daemon.js";
+import { CLI, ensurePackages, writeNoMkdirPolicy } from "./daemon.js";
 
 const PODMAN_DIR = "/var/lib/runsc-ts-e2e-podman";
 const IMAGE = "localhost/runsc-ts-e2e/bb:latest";
@@ -97,7 +97,7 @@ describe("podman --runtime runsc-ts", () => {
     const dir = join(PODMAN_DIR, "policies");
     mkdirSync(dir, { recursive: true });
     const policy = join(dir, "no-mkdir.yaml");
-    writeFileSync(policy, ["apiVersion: runsc-ts/v1", "kind: Policy", "name: podman-no-mkdir", "extends: container", "syscalls:", "  deny: [mkdir, mkdirat]", ""].join("\n"));
+    writeNoMkdirPolicy(policy, "podman-no-mkdir");
     const r = run(["--annotation", `dev.runsc-ts.policy=${policy}`], ["sh", "-c", "mkdir /tmp/d 2>&1; echo status=$?"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("Operation not permitted");

@@ -320,6 +320,13 @@ describe("OCI lifecycle", () => {
     expect(existsSync(join(failing.out, "ran"))).toBe(false);
     expect((await runtime(["delete", failing.id])).code).toBe(0);
     expect(existsSync(join(STATE_ROOT, failing.id))).toBe(false);
+
+    // A chatty hook: its last words make the message, after what came before is cut.
+    const chatty = track(outBundle(["true"], (c) => (c.hooks = { createContainer: [{ path: "/bin/sh", args: ["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x >&2; echo >&2; echo the last words >&2; exit 2"] }] })));
+    const cc = await runtime(["create", "--bundle", chatty.dir, chatty.id]);
+    expect(cc.code).toBe(1);
+    expect(cc.stderr).toMatch(/hooks\.createContainer\[0\] \/bin\/sh: exit status 2: x+ the last words\n/);
+    expect(cc.stderr.length).toBeLessThan(1500);
   });
 
   it("--preserve-fds passes the runtime's fds 3.. to the container's program (create/run) and to exec's", async ({ expect }) => {

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { thrown } from "../../helpers/thrown.js";
 
 import type { OciConfigDoc } from "../../../runsc/oci/config.js";
 import { OciConfigError, parseOciConfig } from "../../../runsc/oci/config.js";
@@ -38,15 +39,6 @@ const FIXTURES = join(__dirname, "../../fixtures/oci");
 const DOCKER = readFileSync(join(FIXTURES, "docker-config.json"), "utf8");
 const CONTAINER_POLICY: Policy = loadPolicyFile(join(defaultPoliciesDir(), "container.yaml"));
 const MASK = "/run/runsc-ts/masked";
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected an error");
-}
 
 let tmp: string;
 beforeEach(() => {

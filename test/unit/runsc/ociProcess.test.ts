@@ -1,6 +1,7 @@
 // config.json's process as init records: directory first, then rlimits, umask, ids,
 // capability masks (never CAP_MKNOD), no_new_privs unless asked otherwise, arguments, environment.
 import { describe, expect, it } from "vitest";
+import { thrown } from "../../helpers/thrown.js";
 
 import { OciConfigError } from "../../../runsc/oci/config.js";
 import type { OciProcess } from "../../../runsc/oci/process.js";
@@ -11,15 +12,6 @@ const UNLIMITED = 0xffffffffffffffffn;
 
 function proc(patch: Partial<OciProcess> = {}): OciProcess {
   return { user: { uid: 0, gid: 0 }, args: ["sh"], cwd: "/", ...patch };
-}
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected an error");
 }
 
 const ofOp = <K extends InitRecord["op"]>(r: readonly InitRecord[], op: K): Extract<InitRecord, { op: K }>[] =>

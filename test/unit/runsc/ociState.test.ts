@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { thrown } from "../../helpers/thrown.js";
 
 import { projectRoot } from "../../../native/index.js";
 import type { ContainerState } from "../../../runsc/oci/state.js";
@@ -47,15 +48,6 @@ function state(patch: Partial<ContainerState> = {}): ContainerState {
     cgroupVersion: 1,
     ...patch,
   };
-}
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected an error");
 }
 
 describe("checkId", () => {
