@@ -293,6 +293,15 @@ static long now_ms(void) {
   return t.tv_sec * 1000L + t.tv_nsec / 1000000;
 }
 
+// Keeps the last cap bytes of what a hook wrote: what a failing hook says last says why.
+static void keep_tail(char *tail, size_t *ntail, size_t cap, const char *b, size_t n) {
+  size_t take = n < cap ? n : cap;
+  size_t keep = *ntail + take <= cap ? *ntail : cap - take;
+  memmove(tail, tail + *ntail - keep, keep);
+  memcpy(tail + keep, b + n - take, take);
+  *ntail = keep + take;
+}
+
 // Runs one hook with the state on its stdin; its stdout and stderr are kept for the message.
 // Returns 0, or -1 with why filled in.
 static int run_hook(const struct hook *h, char *why, size_t whylen) {
@@ -344,16 +353,19 @@ static int run_hook(const struct hook *h, char *why, size_t whylen) {
         open_out = 0;
         continue;
       }
-      // Keep the last bytes: what a failing hook says last says why.
-      size_t take = (size_t)n < sizeof tail ? (size_t)n : sizeof tail;
-      size_t keep = ntail + take <= sizeof tail ? ntail : sizeof tail - take;
-      memmove(tail, tail + ntail - keep, keep);
-      memcpy(tail + keep, b + n - take, take);
-      ntail = keep + take;
+      keep_tail(tail, &ntail, sizeof tail, b, (size_t)n);
     } else if (!open_out) {
       struct timespec pause = {0, 10000000};
       nanosleep(&pause, NULL);
     }
+  }
+  // What the hook wrote just before it ended is still in the pipe: its last words. Read it
+  // without waiting, since a child the hook left behind may hold the pipe open.
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  for (char b[4096]; open_out;) {
+    ssize_t n = read(out[0], b, sizeof b);
+    if (n <= 0) break;
+    keep_tail(tail, &ntail, sizeof tail, b, (size_t)n);
   }
   close(in[0]);
   close(out[0]);

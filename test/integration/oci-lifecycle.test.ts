@@ -321,12 +321,16 @@ describe("OCI lifecycle", () => {
     expect((await runtime(["delete", failing.id])).code).toBe(0);
     expect(existsSync(join(STATE_ROOT, failing.id))).toBe(false);
 
-    // A chatty hook: its last words make the message, after what came before is cut.
-    const chatty = track(outBundle(["true"], (c) => (c.hooks = { createContainer: [{ path: "/bin/sh", args: ["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x >&2; echo >&2; echo the last words >&2; exit 2"] }] })));
+    // A chatty hook: its last words make the message, after what came before is cut. cat
+    // writes the 60 000 bytes at once and ends, so they are still in the pipe when it has.
+    const words = join(mkdtempSync(join(BUNDLES_DIR, "words-")), "words");
+    writeFileSync(words, "x".repeat(60_000));
+    const chatty = track(outBundle(["true"], (c) => (c.hooks = { createContainer: [{ path: "/bin/cat", args: ["cat", words, "/nonexistent/last-words"] }] })));
     const cc = await runtime(["create", "--bundle", chatty.dir, chatty.id]);
     expect(cc.code).toBe(1);
-    expect(cc.stderr).toMatch(/hooks\.createContainer\[0\] \/bin\/sh: exit status 2: x+ the last words\n/);
+    expect(cc.stderr).toMatch(/hooks\.createContainer\[0\] \/bin\/cat: exit status 1: x+cat: \/nonexistent\/last-words: No such file or directory\n/);
     expect(cc.stderr.length).toBeLessThan(1500);
+    rmSync(words, { force: true });
   });
 
   it("--preserve-fds passes the runtime's fds 3.. to the container's program (create/run) and to exec's", async ({ expect }) => {
