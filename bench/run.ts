@@ -150,9 +150,9 @@ class Bench {
 
   /** The checks that make the figures mean what the table says. */
   preflight(): void {
-    if (!existsSync(join(this.root, "dist", "runsc", "main.js"))) {
+    if (!existsSync(join(this.root, "dist", "cli", "main.js"))) {
       throw new SetupError(
-        "runsc-ts is not built: run `npx tsc -p . && npx cmake-js compile --directory native --out build/native`",
+        "runsc-ts is not built: run `npm run build`",
       );
     }
     try {

@@ -3,8 +3,8 @@
 // nothing, and the file as it was before a change is kept beside it (FILE.bak).
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { projectRoot } from "../../native/index.js";
 import { UsageError } from "../errors.js";
 import { writeFully } from "../write.js";
 
@@ -13,7 +13,7 @@ export const DEFAULT_RUNTIME_NAME = "runsc-ts";
 
 /** The launcher Docker runs: bin/runsc-ts of this installation. */
 export function launcherPath(): string {
-  return fileURLToPath(new URL("../../../bin/runsc-ts", import.meta.url));
+  return join(projectRoot(), "bin", "runsc-ts");
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

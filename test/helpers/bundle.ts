@@ -33,8 +33,8 @@ export const BUSYBOX_ROOTFS = join(TEST_DIR, "busybox-rootfs");
 export const BUNDLES_DIR = join(TEST_DIR, "bundles");
 /** The runtime's state root for the tests (`--root`), apart from any real one. */
 export const STATE_ROOT = "/run/runsc-ts-test";
-/** The built CLI entry point, run with this node. */
-export const MAIN_JS = join(ROOT, "dist", "runsc", "main.js");
+/** The built CLI entry point (the bundle bin/runsc-ts runs), run with this node. */
+export const MAIN_JS = join(ROOT, "dist", "cli", "main.js");
 
 const HOST_BUSYBOX = "/bin/busybox";
 const NOT_INSTALLED = "busybox-static is not installed: apt-get install busybox-static";
