@@ -264,7 +264,11 @@ export async function runDo(o: DoOptions): Promise<number> {
     for (const s of FORWARDED) process.off(s, forward);
     // The sentry thread may still be using its descriptors (or not have started): they are
     // closed once it has ended, never under it. If it will not end, the process's exit closes them.
-    const ended = await Promise.race([o.sentry.release().then(() => true), new Promise<false>((r) => setTimeout(r, 1000, false).unref())]);
+    // The timer keeps the process alive meanwhile: the released thread no longer does, and a
+    // thread still loading can take a while to end on a busy machine.
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([o.sentry.release().then(() => true), new Promise<false>((r) => (timer = setTimeout(r, 1000, false)))]);
+    clearTimeout(timer);
     if (ended) for (const fd of [spawned.pidfd, spawned.listener, mntns]) native.close(fd);
   }
 }

@@ -64,6 +64,30 @@ describe("exit statuses propagate", () => {
     expect(r.signal).toBeNull();
   });
 
+  it("a workload that ends before its sentry thread reports its status, however slowly that thread ends", async ({ expect }) => {
+    // The sandbox, with a sentry thread that holds nothing open and takes 300 ms to end (as a
+    // thread still loading on a busy machine does): runsc-ts once exited while waiting for it,
+    // with 0 and without the status.
+    const script = join(fixtures, "slow-sentry.mjs");
+    writeHostFile(
+      script,
+      `const { runDo } = await import(${JSON.stringify(join(ROOT, "dist", "runsc", "sandbox", "sandbox.js"))});
+const { loadPolicy } = await import(${JSON.stringify(join(ROOT, "dist", "runsc", "policyCache.js"))});
+const sentry = {
+  onFact: undefined,
+  serve: () => new Promise(() => {}),
+  release: () => new Promise((resolve) => setTimeout(resolve, 300).unref()),
+};
+const status = await runDo({ argv: ["/bin/sh", "-c", "exit 3"], env: ["PATH=/usr/bin:/bin"], cwd: "/", cwdFallback: false,
+  policy: await loadPolicy("default"), network: "none", trace: null, hostname: "t", sentry, log: undefined });
+process.stdout.write("status " + status + "\\n");
+`,
+      0o644,
+    );
+    const r = await runNative(process.execPath, [script]);
+    expect(r, describeRun(r)).toMatchObject({ code: 0, stdout: "status 3\n" });
+  });
+
   it("an absolute path that does not exist exits 127", async ({ expect }) => {
     const r = await runDo(["--", join(fixtures, "missing")]);
     expect(r.code, describeRun(r)).toBe(127);
