@@ -129,7 +129,9 @@ struct Join {
   // tells the parent that one's PID ("P") and leaves it to the parent's subreaper.
   if (unshare_flags != 0) {
     if (unshare((int)unshare_flags) < 0) ChildFail(ctl, errno);
-    pid_t g = fork();
+    // A raw fork: glibc's fork() would take locks (malloc's among them) that another of the
+    // runtime's threads may have held when this child was cloned, and wait on them forever.
+    pid_t g = (pid_t)syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
     if (g < 0) ChildFail(ctl, errno);
     if (g > 0) {
       char msg[1 + sizeof g];

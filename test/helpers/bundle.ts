@@ -285,6 +285,8 @@ export interface RuntimeOptions {
   timeoutMs?: number;
   /** Descriptors the runtime gets as its fds 3, 4, ... (for --preserve-fds). */
   extraFds?: number[];
+  /** Added to the runtime's environment (NODE_OPTIONS, for one). */
+  env?: Record<string, string>;
 }
 
 export interface RuntimeResult {
@@ -322,7 +324,7 @@ export function runtime(args: string[], opts: RuntimeOptions = {}): Promise<Runt
     }
     child = spawn(process.execPath, [MAIN_JS, "--root", root, ...args], {
       cwd: ROOT,
-      env: process.env,
+      env: { ...process.env, ...opts.env },
       stdio: [stdin, open(outPath, "w"), open(errPath, "w"), ...(opts.extraFds ?? [])],
     });
   } catch (err) {

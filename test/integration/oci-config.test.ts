@@ -286,6 +286,37 @@ describe("config.json observed from inside", () => {
     });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain("linux.namespaces[1].path: joining a mount namespace is not supported");
+
+    // The extra fork that makes those namespaces happens in a child of the multithreaded
+    // runtime: it once waited forever on a malloc lock another thread held at the clone.
+    // Two threads allocating all along in the runtime make that all but certain.
+    const allocating = join(BUNDLES_DIR, `allocating-${process.pid}.mjs`);
+    writeFileSync(
+      allocating,
+      `import { Worker } from "node:worker_threads";
+for (let k = 0; k < 2; k++) {
+  new Worker("const keep = []; for (;;) for (let i = 0; i < 64; i++) keep[i] = Buffer.allocUnsafeSlow(4096 + i * 1024);", { eval: true }).unref();
+}
+`,
+    );
+    const joiner = makeBundle({
+      args: ["true"],
+      config: (c) => {
+        delete c.hostname;
+        c.linux.namespaces = [
+          { type: "pid" },
+          { type: "mount" },
+          ...["user", "uts", "ipc", "net"].map((ns) => ({ type: ns === "net" ? "network" : ns, path: `/proc/${podPid}/ns/${ns}` })),
+        ];
+      },
+    });
+    made.push({ ...joiner, cleanup: () => (joiner.cleanup(), rmSync(allocating, { force: true })) });
+    for (let i = 0; i < 10; i++) {
+      const id = `${joiner.id}-${i}`;
+      const j = await runtime(["run", "--bundle", joiner.dir, id], { env: { NODE_OPTIONS: `--import ${allocating}` }, timeoutMs: 10_000 });
+      if (j.code !== 0) await runtime(["delete", "--force", id]);
+      expect(j.code, `run ${i + 1} of 10: ${j.stderr}`).toBe(0);
+    }
   });
 
   it("the dev.runsc-ts.policy annotation selects the container's policy; other dev.runsc-ts.* keys are refused", async ({ expect }) => {
