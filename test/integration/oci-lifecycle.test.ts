@@ -323,14 +323,15 @@ describe("OCI lifecycle", () => {
 
     // A chatty hook: its last words make the message, after what came before is cut. cat
     // writes the 60 000 bytes at once and ends, so they are still in the pipe when it has.
-    const words = join(mkdtempSync(join(BUNDLES_DIR, "words-")), "words");
+    const wordsDir = mkdtempSync(join(BUNDLES_DIR, "words-"));
+    const words = join(wordsDir, "words");
     writeFileSync(words, "x".repeat(60_000));
     const chatty = track(outBundle(["true"], (c) => (c.hooks = { createContainer: [{ path: "/bin/cat", args: ["cat", words, "/nonexistent/last-words"] }] })));
+    made.push({ dir: wordsDir, id: "", cleanup: () => rmSync(wordsDir, { recursive: true, force: true }) });
     const cc = await runtime(["create", "--bundle", chatty.dir, chatty.id]);
     expect(cc.code).toBe(1);
     expect(cc.stderr).toMatch(/hooks\.createContainer\[0\] \/bin\/cat: exit status 1: x+cat: \/nonexistent\/last-words: No such file or directory\n/);
     expect(cc.stderr.length).toBeLessThan(1500);
-    rmSync(words, { force: true });
   });
 
   it("--preserve-fds passes the runtime's fds 3.. to the container's program (create/run) and to exec's", async ({ expect }) => {
