@@ -361,11 +361,11 @@ static int run_hook(const struct hook *h, char *why, size_t whylen) {
   }
   // What the hook wrote just before it ended is still in the pipe: its last words. Read it
   // without waiting, since a child the hook left behind may hold the pipe open.
-  fcntl(out[0], F_SETFL, O_NONBLOCK);
-  for (char b[4096]; open_out;) {
-    ssize_t n = read(out[0], b, sizeof b);
-    if (n <= 0) break;
-    keep_tail(tail, &ntail, sizeof tail, b, (size_t)n);
+  if (open_out) {
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    char b[4096];
+    ssize_t n;
+    while ((n = read(out[0], b, sizeof b)) > 0) keep_tail(tail, &ntail, sizeof tail, b, (size_t)n);
   }
   close(in[0]);
   close(out[0]);
