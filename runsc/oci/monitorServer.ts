@@ -37,7 +37,7 @@ export class MonitorServer {
   // init's sentry thread starts now: its start-up overlaps create's work.
   private initSentry: SentryThread | undefined;
   private start: MonitorStart | undefined;
-  private initControl = -1;
+  private init: HeldProcess | undefined;
   private readonly inFlight = new Set<Promise<void>>();
 
   /** onInitEnd: init has ended (0), or its sentry failed and init was killed (1). */
@@ -119,7 +119,7 @@ export class MonitorServer {
   }
 
   private async command(cmd: string, rest: string): Promise<string> {
-    if (cmd === "start") return this.initControl < 0 ? "error: init is not served yet" : this.release(this.initControl, rest);
+    if (cmd === "start") return this.init === undefined ? "error: init is not served yet" : this.release(this.init, rest);
     if (cmd === "init" || cmd === "adopt") {
       return this.serveProcess(cmd, rest.split(" ").map(Number));
     }
@@ -130,7 +130,13 @@ export class MonitorServer {
    * Sends "R" and the state to a held init, which runs the startContainer hooks and then the
    * program: "ok" once it says "G", or why not ("E" and its message, or its exit).
    */
-  private async release(control: number, state: string): Promise<string> {
+  private release(held: HeldProcess, state: string): Promise<string> {
+    // A program that ends at once ends its sentry while this waits for init's answer: the
+    // control socket stays open until the answer is read.
+    return held.using((control) => this.releaseOn(control, state)) ?? Promise.resolve("error: init exited before the program started");
+  }
+
+  private async releaseOn(control: number, state: string): Promise<string> {
     const native = this.native;
     const msg = Buffer.from("R" + state);
     const r = native.sendto(control, msg, msg.length, MSG_NOSIGNAL, new Uint8Array(0), 0);
@@ -191,7 +197,6 @@ export class MonitorServer {
         const file = join(containerDir(this.root, this.id), "sentry.bin");
         this.start = deserialize(readFileSync(file)) as MonitorStart;
         rmSync(file);
-        this.initControl = control;
         if (this.start.proc !== undefined) {
           const fuse = fuseFd === undefined ? -1 : native.pidfdGetfd(cliFd, fuseFd);
           if (fuse < 0) {
@@ -201,20 +206,22 @@ export class MonitorServer {
           serveProcFs(native, fuse, this.start.proc);
         }
       }
+      const held = new HeldProcess(native, taken, control);
+      if (kind === "init") this.init = held;
       const sentry = kind === "init" ? this.initSentry! : new SentryThread(this.worker);
       if (kind === "init") this.initSentry = undefined;
       const { proc: _proc, ...message } = this.start!;
       sentry.serve({ ...message, pid: pid!, listener, pidfd, mntns, notChild: true }).then(
         () => {
           if (kind === "init") this.onInitEnd(0);
-          void sentry.release().then(close);
+          void sentry.release().then(() => held.end());
         },
         (err: Error) => {
           // Fail closed: the process goes with its sentry (init: the container with it).
           native.pidfdSendSignal(pidfd, SIGKILL);
           this.logError(`container ${this.id}: ${kind === "init" ? "" : "exec: "}${err.message}`);
           if (kind === "init") this.onInitEnd(1);
-          void sentry.release().then(close);
+          void sentry.release().then(() => held.end());
         },
       );
       if (kind === "init") {
@@ -227,9 +234,49 @@ export class MonitorServer {
         watch.unref();
         return "ok";
       }
-      return this.release(control, "");
+      return this.release(held, "");
     } finally {
       native.close(cliFd);
     }
+  }
+}
+
+/**
+ * The descriptors taken for one served process (listener, control socket, pidfd, mount
+ * namespace). Its sentry's end and a command reading its control socket race: the
+ * descriptors are closed once the sentry has ended and no command uses them any more, never
+ * under a reader (whose next read would hit a closed, or another file's, descriptor).
+ */
+class HeldProcess {
+  private users = 0;
+  private ended = false;
+  private closed = false;
+
+  constructor(
+    private readonly native: ReturnType<typeof loadNative>,
+    private readonly fds: readonly number[],
+    private readonly control: number,
+  ) {}
+
+  /** Runs fn on the control socket, held open until it settles; undefined once closed. */
+  using<T>(fn: (control: number) => Promise<T>): Promise<T> | undefined {
+    if (this.closed) return undefined;
+    this.users++;
+    return fn(this.control).finally(() => {
+      this.users--;
+      this.closeIfDone();
+    });
+  }
+
+  /** The process's sentry has ended. */
+  end(): void {
+    this.ended = true;
+    this.closeIfDone();
+  }
+
+  private closeIfDone(): void {
+    if (!this.ended || this.users > 0 || this.closed) return;
+    this.closed = true;
+    for (const fd of this.fds) this.native.close(fd);
   }
 }
