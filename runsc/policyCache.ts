@@ -3,13 +3,11 @@
 // the schema. An entry is keyed by the policy's text and the schema it was validated
 // against, and records every file it was built from (`extends`), each checked on use.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultPoliciesDir, readPolicyText, resolvePolicyPath } from "../sentry/policy/files.js";
 import type { Policy } from "../sentry/policy/schema.js";
-import { RUNTIME_ROOT } from "./sandbox/maskFile.js";
-
-const CACHE_DIR = join(RUNTIME_ROOT, "policies");
+import { ensurePrivateDir, POLICY_CACHE_DIR } from "./runtimeDir.js";
 
 interface Entry {
   /** The files the policy was built from after the first, with the hash of each text. */
@@ -39,7 +37,7 @@ export async function loadPolicy(nameOrPath: string): Promise<Policy> {
     // no schema to key on: do not use the cache
   }
   const key = createHash("sha256").update(schema).update("\0").update(path).update("\0").update(text).digest("hex");
-  const file = join(CACHE_DIR, `${key}.json`);
+  const file = join(POLICY_CACHE_DIR, `${key}.json`);
   if (schema !== "") {
     try {
       const e = JSON.parse(readFileSync(file, "utf8")) as Entry;
@@ -52,7 +50,7 @@ export async function loadPolicy(nameOrPath: string): Promise<Policy> {
   const { policy, files } = parsePolicyWithSources(text, path);
   if (schema !== "") {
     try {
-      mkdirSync(CACHE_DIR, { recursive: true, mode: 0o700 });
+      ensurePrivateDir(POLICY_CACHE_DIR);
       const entry: Entry = { extended: files.slice(1).map((f) => ({ path: f.path, sha256: sha256(f.text) })), policy };
       const tmp = `${file}.${process.pid}`;
       writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });

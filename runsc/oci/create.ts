@@ -19,7 +19,7 @@ import { loadPolicy } from "../policyCache.js";
 import { kernelAtLeast, missingKernelFeatures } from "../requirements.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import { encodeInitConfig } from "../sandbox/initConfig.js";
-import { ensureMaskFile } from "../sandbox/maskFile.js";
+import { ensureMaskFile, ensurePrivateDir, STAGING_DIR } from "../runtimeDir.js";
 import type { CgroupLimits } from "../sandbox/cgroups.js";
 import { mounts as cgroupMounts } from "../sandbox/cgroups.js";
 import type { ProcFs } from "../sandbox/procfs.js";
@@ -34,7 +34,7 @@ import { containerHookRecords, runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
 import { MONITOR_READY_FD } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
-import { planBundleMounts, STAGING } from "./mounts.js";
+import { planBundleMounts } from "./mounts.js";
 import { preservedFds, processRecords } from "./process.js";
 import { openTerminal } from "./relay.js";
 import type { ContainerState } from "./state.js";
@@ -216,7 +216,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       if (err instanceof PolicyCompileError) throw new ContainerError(`${policyName}: ${err.message}`);
       throw err;
     }
-    mkdirSync(STAGING, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(STAGING_DIR);
 
     const cgroupsPath = config.linux?.cgroupsPath ?? `/runsc-ts/${o.id}`;
     const cg = createContainerCgroups(cgroupsPath, config.linux?.resources);

@@ -12,7 +12,7 @@ import { parsePathPattern } from "../../sentry/policy/paths.js";
 import type { FsAccess } from "../sandbox/globs.js";
 import { expandRules, nodeFs } from "../sandbox/globs.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
-import { RUNTIME_ROOT } from "../sandbox/maskFile.js";
+import { STAGING_DIR } from "../runtimeDir.js";
 import { virtualProcRecords } from "../sandbox/mounts.js";
 import type { Mount as CgroupMount } from "../sandbox/cgroups.js";
 import type { OciConfigDoc } from "./config.js";
@@ -157,7 +157,7 @@ export function resolveInRoot(rootfs: string, path: string): string {
  * Where the container's root is assembled, in a tmpfs its mount namespace alone sees. Not
  * /tmp (as for `do`): a bundle's rootfs may be there, and the tmpfs would cover it.
  */
-export const STAGING = `${RUNTIME_ROOT}/staging`;
+const STAGING = STAGING_DIR;
 const NEW_ROOT = `${STAGING}/root`;
 
 /** The rootfs as glob expansion walks it: paths resolved as the container will see them. */

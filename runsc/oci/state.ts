@@ -6,9 +6,11 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadNative } from "../../native/index.js";
+import { ensureRuntimeDir, RUNTIME_DIR } from "../runtimeDir.js";
 import { ContainerError } from "./errors.js";
 
-export const DEFAULT_ROOT = "/run/runsc-ts";
+/** runc's is /run/runc; the runtime's own files beside the containers start with a dot. */
+export const DEFAULT_ROOT = RUNTIME_DIR;
 
 export { ContainerError };
 
@@ -102,6 +104,8 @@ export function writeState(root: string, st: ContainerState): void {
 
 /** Makes the container's directory; a container of that id must not exist yet. */
 export function makeContainerDir(root: string, id: string): string {
+  // A root under the runtime's directory must not make that directory root-only.
+  ensureRuntimeDir();
   mkdirSync(root, { recursive: true, mode: 0o700 });
   const dir = join(root, id);
   try {
@@ -116,7 +120,7 @@ export function makeContainerDir(root: string, id: string): string {
 export function listIds(root: string): string[] {
   try {
     return readdirSync(root, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
       .map((e) => e.name)
       .sort();
   } catch (err) {

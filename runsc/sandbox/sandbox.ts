@@ -16,7 +16,7 @@ import { SandboxError } from "../errors.js";
 import { SentryThread } from "./sentryThread.js";
 import { encodeInitConfig } from "./initConfig.js";
 import type { InitRecord } from "./initConfig.js";
-import { ensureMaskFile } from "./maskFile.js";
+import { ensureMaskFile } from "../runtimeDir.js";
 import { resolveEgressHosts, withEgressHosts } from "./egressHosts.js";
 import { hostFs, overlayMountPoints, overlayWhiteouts, planDoMounts } from "./mounts.js";
 import type { CgroupLimits, SandboxCgroups } from "./cgroups.js";

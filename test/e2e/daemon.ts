@@ -116,7 +116,7 @@ export function leftovers(): string[] {
   if (existsSync(RUNTIME_ROOT)) for (const id of readdirSync(RUNTIME_ROOT)) found.push(`state ${join(RUNTIME_ROOT, id)}`);
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
     const point = line.split(" ")[4];
-    if (point !== undefined && point.startsWith("/run/runsc-ts/staging/")) found.push(`mount ${point}`);
+    if (point !== undefined && point.startsWith("/run/runsc-ts/.staging/")) found.push(`mount ${point}`);
   }
   return found;
 }

@@ -33,7 +33,7 @@ const LIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"]
 const run = (flags: string[], cmd: string[], opts: { input?: string } = {}): Result => podman(["run", "--rm", ...LIMITS, "--network", "none", ...flags, IMAGE, ...cmd], opts);
 
 /** runsc-ts's containers under its default root (podman's), apart from its shared files. */
-const containersInRoot = (): string[] => (existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT).filter((d) => !["masked", "policies", "staging"].includes(d)) : []);
+const containersInRoot = (): string[] => (existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT).filter((d) => !d.startsWith(".")) : []);
 
 let before: string[];
 

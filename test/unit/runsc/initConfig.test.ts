@@ -274,7 +274,7 @@ describe("encodeInitConfig", () => {
   it("round-trips every mount-plan record", () => {
     expect(
       roundTrip([
-        { op: "maskSource", path: "/run/runsc-ts/masked" },
+        { op: "maskSource", path: "/run/runsc-ts/.masked" },
         { op: "mount", source: "tmpfs", target: "/tmp/root/tmp", fstype: "tmpfs", flags: 0x6 | 0x8, data: "mode=1777" },
         { op: "mount", source: "/", target: "/tmp/root", fstype: "", flags: 0x5000, data: "", optional: true },
         { op: "setattr", path: "/tmp/root", set: 0x3, clear: 0x8, recursive: true, optional: true },
@@ -288,7 +288,7 @@ describe("encodeInitConfig", () => {
         { op: "pivot", root: "/tmp/root" },
       ]),
     ).toEqual([
-      { tag: "TAG_MASK_SOURCE", s: "/run/runsc-ts/masked" },
+      { tag: "TAG_MASK_SOURCE", s: "/run/runsc-ts/.masked" },
       { tag: "TAG_MOUNT", flags: 0xe, optional: 0, source: "tmpfs", target: "/tmp/root/tmp", fstype: "tmpfs", data: "mode=1777" },
       { tag: "TAG_MOUNT", flags: 0x5000, optional: 1, source: "/", target: "/tmp/root", fstype: "", data: "" },
       { tag: "TAG_SETATTR", set: 3, clear: 8, recursive: 1, optional: 1, path: "/tmp/root" },

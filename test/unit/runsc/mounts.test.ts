@@ -21,7 +21,7 @@ const MOUNT_ATTR_NOSUID = 0x2;
 const MOUNT_ATTR_NODEV = 0x4;
 const MOUNT_ATTR_NOEXEC = 0x8;
 
-const MASK = "/run/runsc-ts/masked";
+const MASK = "/run/runsc-ts/.masked";
 
 /** A host with nothing on it: every hidden path keeps its mask (nothing to make absent). */
 const BLANK: HostFs = {

@@ -9,7 +9,8 @@ import { thrown } from "../../helpers/thrown.js";
 
 import type { OciConfigDoc } from "../../../runsc/oci/config.js";
 import { OciConfigError, parseOciConfig } from "../../../runsc/oci/config.js";
-import { parseMountOptions, planBundleMounts, resolveInRoot, STAGING } from "../../../runsc/oci/mounts.js";
+import { parseMountOptions, planBundleMounts, resolveInRoot } from "../../../runsc/oci/mounts.js";
+import { STAGING_DIR as STAGING } from "../../../runsc/runtimeDir.js";
 
 const NEW_ROOT = `${STAGING}/root`;
 import type { PlanInput } from "../../../runsc/oci/mounts.js";
@@ -38,7 +39,7 @@ const MOUNT_ATTR_STRICTATIME = 0x20;
 const FIXTURES = join(__dirname, "../../fixtures/oci");
 const DOCKER = readFileSync(join(FIXTURES, "docker-config.json"), "utf8");
 const CONTAINER_POLICY: Policy = loadPolicyFile(join(defaultPoliciesDir(), "container.yaml"));
-const MASK = "/run/runsc-ts/masked";
+const MASK = "/run/runsc-ts/.masked";
 
 let tmp: string;
 beforeEach(() => {
