@@ -174,6 +174,8 @@ export interface NativeBinding {
     injectAt?: number,
     /** O_CLOEXEC for the installed descriptor. */
     cloexec?: boolean,
+    /** A datagram socket: a connect left to its thread sends {pid, result} (two int32) here first. */
+    reportFd?: number,
   ): number;
   sendto(fd: number, data: Uint8Array, len: number, flags: number, addr: Uint8Array, addrLen: number): number;
   fchdir(fd: number): number;
@@ -182,6 +184,8 @@ export interface NativeBinding {
   probe(): KernelProbe;
   /** A socket in the calling thread's network namespace (close-on-exec). */
   socket(domain: number, type: number, protocol: number): number;
+  /** A connected pair of sockets (close-on-exec), or -errno. */
+  socketpair(domain: number, type: number, protocol: number): [number, number] | number;
   bind(fd: number, addr: Uint8Array, len: number): number;
   listen(fd: number, backlog: number): number;
   /** An int socket option's value (>= 0 for the options the sentry reads) or -errno. */

@@ -132,12 +132,15 @@ export function serve(o: SentryOptions): void {
 
   const execMatcher = o.execAllow ? createPathMatcher(o.execAllow.map((path) => ({ path }))) : undefined;
   const mem = new ProcessMemory(native);
+  const tracer = o.strace;
+  // Traced: connects left to their threads report their results, shown when they come.
+  const resumed = tracer !== undefined ? completionReports(native) : undefined;
   const k: Kernel = {
     native,
     mem,
     idValid: () => notify.idValid(),
     connectAsync: (fd, addr, alsoClose, cwdFd, injectAt, cloexec) =>
-      notify.connectAsync(fd, addr, alsoClose, cwdFd, CONNECT_WAIT_US, injectAt, cloexec),
+      notify.connectAsync(fd, addr, alsoClose, cwdFd, CONNECT_WAIT_US, injectAt, cloexec, resumed?.reportFd ?? -1),
     procFd,
     privateDevices: privateDevices(native),
     exec: {
@@ -174,8 +177,7 @@ export function serve(o: SentryOptions): void {
     o.audit,
   );
 
-  const tracer = o.strace;
-  if (tracer === undefined) {
+  if (tracer === undefined || resumed === undefined) {
     notify.run((ev) => dispatcher.handle(ev));
     log.debug({ events: notify.stats.events }, "sentry done");
     return;
@@ -184,22 +186,66 @@ export function serve(o: SentryOptions): void {
   const only = o.straceOnly === undefined ? undefined : new Set(o.straceOnly);
   let call = "";
   let us = 0;
-  notify.run(
-    (ev: TrapEvent): Reply => {
-      if (only !== undefined && !only.has(ev.nr)) {
-        call = "";
-        return dispatcher.handle(ev);
+  const showResumed = (): void => {
+    for (const { pid, result } of resumed.take()) {
+      const shown: Reply = result < 0 ? { kind: "errno", errno: -result } : { kind: "value", value: result };
+      log.info(`[${String(pid).padStart(6)}] <... connect resumed> ${tracer.formatResult("connect", shown)}`);
+    }
+  };
+  try {
+    notify.run(
+      (ev: TrapEvent): Reply => {
+        if (only !== undefined && !only.has(ev.nr)) {
+          call = "";
+          return dispatcher.handle(ev);
+        }
+        call = tracer.formatCall(ev, mem);
+        const start = process.hrtime.bigint();
+        const r = dispatcher.handle(ev);
+        us = Number(process.hrtime.bigint() - start) / 1000;
+        return r;
+      },
+      (ev, r, outcome) => {
+        showResumed();
+        if (call === "") return;
+        const shown: Reply = r.kind === "fd" ? (outcome >= 0 ? { kind: "value", value: outcome } : { kind: "errno", errno: -outcome }) : r;
+        log.info(`[${String(ev.pid).padStart(6)}] ${call} ${tracer.formatResult(sysnoName(ev.nr) ?? String(ev.nr), shown)} (${us.toFixed(1)}µs)`);
+      },
+    );
+    showResumed();
+  } finally {
+    resumed.close();
+  }
+}
+
+/**
+ * A datagram socket pair on which the connect threads report the results the sentry did not
+ * wait for (platform/seccomp/unotify.ts connectAsync): {pid, result}, two int32 each.
+ */
+function completionReports(native: NativeBinding): { reportFd: number; take(): { pid: number; result: number }[]; close(): void } {
+  const SOCK_DGRAM = 2;
+  const SOCK_NONBLOCK = 0o4000;
+  const pair = native.socketpair(1 /* AF_UNIX */, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  if (typeof pair === "number") throw new Error(`socketpair for the trace: errno ${-pair}`);
+  const [readFd, reportFd] = pair;
+  const buf = Buffer.alloc(8);
+  return {
+    reportFd,
+    take() {
+      const out: { pid: number; result: number }[] = [];
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(readFd, buf, 0, 8, null);
+        } catch {
+          return out; // EAGAIN: none left
+        }
+        if (n === 8) out.push({ pid: buf.readUInt32LE(0), result: buf.readInt32LE(4) });
       }
-      call = tracer.formatCall(ev, mem);
-      const start = process.hrtime.bigint();
-      const r = dispatcher.handle(ev);
-      us = Number(process.hrtime.bigint() - start) / 1000;
-      return r;
     },
-    (ev, r, outcome) => {
-      if (call === "") return;
-      const shown: Reply = r.kind === "fd" ? (outcome >= 0 ? { kind: "value", value: outcome } : { kind: "errno", errno: -outcome }) : r;
-      log.info(`[${String(ev.pid).padStart(6)}] ${call} ${tracer.formatResult(sysnoName(ev.nr) ?? String(ev.nr), shown)} (${us.toFixed(1)}µs)`);
+    close() {
+      native.close(readFd);
+      native.close(reportFd);
     },
-  );
+  };
 }

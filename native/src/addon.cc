@@ -58,6 +58,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"inTerminalForeground", InTerminalForeground},
       {"probe", Probe},
       {"socket", Socket},
+      {"socketpair", Socketpair},
       {"bind", Bind},
       {"listen", Listen},
       {"getsockoptInt", GetsockoptInt},

@@ -65,6 +65,7 @@ Napi::Value ProcServe(const Napi::CallbackInfo& info);
 
 // netops.cc: socket operations performed for a task (network.egress, network.bind)
 Napi::Value Socket(const Napi::CallbackInfo& info);
+Napi::Value Socketpair(const Napi::CallbackInfo& info);
 Napi::Value Bind(const Napi::CallbackInfo& info);
 Napi::Value Listen(const Napi::CallbackInfo& info);
 Napi::Value GetsockoptInt(const Napi::CallbackInfo& info);

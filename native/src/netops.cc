@@ -42,6 +42,17 @@ Napi::Value Socket(const Napi::CallbackInfo& info) {
   return Num(info.Env(), fd < 0 ? -errno : fd);
 }
 
+// socketpair(domain, type, protocol) -> [fd, fd] (close-on-exec) | -errno
+Napi::Value Socketpair(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 3, "socketpair(domain, type, protocol)")) return info.Env().Undefined();
+  int sv[2];
+  if (socketpair(Int(info, 0), Int(info, 1) | SOCK_CLOEXEC, Int(info, 2), sv) < 0) return Num(info.Env(), -errno);
+  Napi::Array a = Napi::Array::New(info.Env(), 2);
+  a.Set(0u, Num(info.Env(), sv[0]));
+  a.Set(1u, Num(info.Env(), sv[1]));
+  return a;
+}
+
 // bind(fd, addr: Uint8Array, len) -> 0 | -errno. A pathname unix address resolves from this
 // thread's cwd and root, and the file is created with its fsuid/fsgid and umask.
 Napi::Value Bind(const Napi::CallbackInfo& info) {

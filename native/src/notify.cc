@@ -235,7 +235,7 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   return Num(info.Env(), n < 0 ? -errno : (double)n);
 }
 
-// connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs[, injectAt, cloexec])
+// connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs[, injectAt, cloexec, reportFd])
 // -> 0 or -errno (the result: the caller answers the event), or 1 (still connecting: the
 // event will be answered from the connecting thread). Connects fd (ours: closed when done)
 // to addr on a thread of its own, so that a connect that blocks (a full accept queue, a slow
@@ -243,7 +243,9 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
 // quick case. With injectAt >= 0, a connect that succeeded or is in progress (EINPROGRESS)
 // first installs fd in the task at that number, replacing the descriptor there like dup2
 // (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD and without SEND: the syscall's result stays the
-// connect's); a failure to install is the result instead.
+// connect's); a failure to install is the result instead. With reportFd >= 0 (a datagram
+// socket), a connect the sentry left to its thread sends {pid u32, result i32} there before
+// the answer, so that a tracer can show the result it did not wait for.
 namespace {
 struct PendingConnect {
   std::mutex mu;
@@ -254,12 +256,16 @@ struct PendingConnect {
 }  // namespace
 
 Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
-  if (!ArgsOk(info, 8, "connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs[, injectAt, cloexec])"))
+  if (!ArgsOk(info, 8, "connectAsync(listener, buf, fd, addr, len, alsoClose, cwdFd, waitUs[, injectAt, cloexec, reportFd])"))
     return info.Env().Undefined();
   int inject_at = info.Length() > 8 && info[8].IsNumber() ? Int(info, 8) : -1;
   bool inject_cloexec = info.Length() > 9 && info[9].ToBoolean().Value();
+  int report_at = info.Length() > 10 && info[10].IsNumber() ? Int(info, 10) : -1;
   int listener = Int(info, 0);
-  uint64_t id = NotifId(info[1].As<Napi::Uint8Array>());
+  Napi::Uint8Array notif = info[1].As<Napi::Uint8Array>();
+  uint64_t id = NotifId(notif);
+  uint32_t pid;
+  memcpy(&pid, notif.Data() + offsetof(struct seccomp_notif, pid), sizeof pid);
   int fd = Int(info, 2);
   Napi::Uint8Array a = info[3].As<Napi::Uint8Array>();
   size_t len = (size_t)Int(info, 4);
@@ -274,8 +280,10 @@ Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
   struct sockaddr_storage addr;
   memcpy(&addr, a.Data(), len);
   auto p = std::make_shared<PendingConnect>();
+  // The thread's own copy: the caller may close its socket before the connect ends.
+  int report = report_at >= 0 ? fcntl(report_at, F_DUPFD_CLOEXEC, 0) : -1;
   try {
-    std::thread([p, listener, id, fd, also_close, cwd_fd, addr, len, inject_at, inject_cloexec] {
+    std::thread([p, listener, id, pid, fd, also_close, cwd_fd, addr, len, inject_at, inject_cloexec, report] {
       int r = 0;
       // A relative unix path resolves from cwd_fd: this thread gets an fs_struct of its own
       // (it would otherwise share the sentry thread's, whose root is the sandbox's).
@@ -297,6 +305,12 @@ Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
       if (also_close >= 0) close(also_close);
       std::lock_guard<std::mutex> lock(p->mu);
       if (p->state == PendingConnect::kDetached) {
+        // Reported before the answer: the sandbox cannot end before the tracer can read it.
+        if (report >= 0) {
+          int32_t rec[2] = {(int32_t)pid, result};
+          send(report, rec, sizeof rec, MSG_NOSIGNAL | MSG_DONTWAIT);
+          close(report);
+        }
         // The sentry moved on: answer the task from here (ENOENT: it is gone).
         struct seccomp_notif_resp resp;
         memset(&resp, 0, sizeof resp);
@@ -305,6 +319,7 @@ Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
         ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
         return;
       }
+      if (report >= 0) close(report);
       p->state = PendingConnect::kDone;
       p->result = result;
       p->cv.notify_all();
@@ -312,6 +327,7 @@ Napi::Value ConnectAsync(const Napi::CallbackInfo& info) {
   } catch (...) {
     close(fd);
     if (also_close >= 0) close(also_close);
+    if (report >= 0) close(report);
     return Num(info.Env(), -EAGAIN);
   }
   std::unique_lock<std::mutex> lock(p->mu);

@@ -82,9 +82,10 @@ export class SeccompNotify {
    * to waitUs: the result
    * (0 or -errno) to answer with, or 1 when that thread will answer the current event.
    * injectAt >= 0: once connected (or in progress), fd replaces the task's descriptor there.
+   * reportFd >= 0: a connect left to the thread reports its task and result there first.
    */
-  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number, waitUs: number, injectAt = -1, cloexec = false): number {
-    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length, alsoClose, cwdFd, waitUs, injectAt, cloexec);
+  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number, waitUs: number, injectAt = -1, cloexec = false, reportFd = -1): number {
+    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length, alsoClose, cwdFd, waitUs, injectAt, cloexec, reportFd);
   }
 
   /** True while the current event's task is still waiting for our reply (ID_VALID). */
