@@ -71,7 +71,8 @@ function writeDaemonJson(file: string, doc: Doc): string | undefined {
   const existed = existsSync(file);
   const backup = existed ? `${file}.bak` : undefined;
   if (backup !== undefined) copyFileSync(file, backup);
-  mkdirSync(dirname(file), { recursive: true });
+  // Made as Docker makes its own (/etc/docker): 0755.
+  mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
   const tmp = join(dirname(file), `.${process.pid}.daemon.json.tmp`);
   writeFileSync(tmp, JSON.stringify(doc, null, 2) + "\n", { mode: existed ? statSync(file).mode & 0o7777 : 0o644 });
   renameSync(tmp, file);
