@@ -295,6 +295,8 @@ function absentDirs(
       overlays.push({ dir, names: [...hidden].sort() });
       continue;
     }
+    // Siblings for the root would replace an overlay root by a tmpfs: its entries keep masks.
+    if (dir === "/" && policy.filesystem.root === "overlay") continue;
     const entries = host.list(dir);
     if (entries === undefined || entries.length === 0 || entries.length > SIBLINGS_MAX || !host.reachable(`${dir === "/" ? "" : dir}/${entries[0]!.name}`)) continue;
     siblingRules.push({ path: dir === "/" ? "/**" : `${literalPattern(dir)}/**`, access: "none" });
@@ -330,7 +332,9 @@ function whiteoutsOf(rules: readonly FilesystemRule[], host: HostFs): string[] {
     const dir = dirname(base);
     if (OWN_TREES.some((t) => under(base, t)) || under(base, "/sys")) continue;
     if (matchRule(rules, dir) !== undefined) continue; // a rule decides the directory
-    if (points.some((m) => under(base, m))) continue; // a host mount: bound read-only, not overlaid
+    // Beneath a host mount: that mount is bound read-only, not overlaid. A mount point itself
+    // (/run, a tmpfs on most machines) is not bound when hidden: its whiteout hides it.
+    if (points.some((m) => m !== base && under(base, m))) continue;
     if (host.realpath(dir) !== dir) continue; // the directory must be where its path says
     if ([...deciding].some(([b, r]) => r.access !== "none" && b !== base && under(b, base))) continue; // visible paths beneath
     out.push(base);
@@ -501,7 +505,7 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
     // read-only, as the base never changes.
     if (passed.overlay === undefined) throw new Error("filesystem.root: overlay needs the overlay mount passed to init");
     r.push({ op: "attach", index: passed.overlay, path: NEW_ROOT });
-    const points = host.mountPoints().filter((m) => m !== "/" && !OWN_TREES.some((t) => under(m, t)));
+    const points = host.mountPoints().filter((m) => m !== "/" && !OWN_TREES.some((t) => under(m, t)) && ![...whiteouts].some((w) => under(m, w)));
     for (const m of new Set(points.filter((m) => !points.some((o) => o !== m && under(m, o))))) {
       r.push({ op: "mount", source: m, target: inRoot(m), fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
       r.push({ op: "setattr", path: inRoot(m), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0, recursive: true, optional: true });
@@ -592,7 +596,8 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
     };
     switch (rule.access) {
       case "none":
-        if (!whiteouts.has(base)) r.push({ op: "hide", path: target });
+        // A whiteout hides it only in the overlay: under an opaque root the overlay is not there.
+        if (!whiteouts.has(base) || opaque.has("/")) r.push({ op: "hide", path: target });
         break;
       case "read":
         bind(MOUNT_ATTR_RDONLY, 0);

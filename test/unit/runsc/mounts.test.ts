@@ -525,6 +525,49 @@ describe("planDoMounts: root: overlay", () => {
   });
 });
 
+describe("planDoMounts: root: overlay on a machine whose /run is a mount of its own", () => {
+  // /run is a tmpfs on most machines, with mounts beneath it (/run/user/0); / holds etc,
+  // home (with a visible user's directory) and run.
+  const tree = new Set(["/etc", "/etc/shadow", "/home", "/home/app", "/home/other", "/run", "/run/user", "/run/user/0"]);
+  const host: HostFs = {
+    kind: (p) => (p === "/" || (tree.has(p) && p !== "/etc/shadow") ? "dir" : tree.has(p) ? "file" : undefined),
+    realpath: (p) => (p === "/" || tree.has(p) ? p : undefined),
+    symlink: () => undefined,
+    reachable: () => true,
+    mountPoints: () => ["/", "/proc", "/dev", "/run", "/run/user/0"],
+    list: (p) => (p === "/" ? ["etc", "home", "run"].map((name) => ({ name, type: "dir" as const })) : undefined),
+  };
+  const overlay = (rules: Policy["filesystem"]["rules"]): Policy => withPolicy({ filesystem: { root: "overlay", overlay: { size: "25%" }, rules } });
+
+  it("a hidden mount point is a whiteout: neither it nor the mounts beneath it are bound, and the root stays the overlay", () => {
+    const policy = overlay([
+      { path: "/run/**", access: "none" },
+      { path: "/etc/shadow", access: "none" },
+    ]);
+    const plan = planDoMounts(policy, MASK, host, { overlay: 0 });
+    expect(overlayWhiteouts(policy, host)).toEqual(["/etc/shadow", "/run"]);
+    expect(plan).toContainEqual({ op: "attach", index: 0, path: ROOT });
+    expect(mounts(plan).some((m) => m.target === ROOT && m.fstype === "tmpfs")).toBe(false);
+    expect(mounts(plan).filter((m) => m.target.startsWith(`${ROOT}/run`))).toEqual([]);
+  });
+
+  it("a hidden entry of / that cannot be a whiteout keeps its mask, and the whiteouts still hold: the root stays the overlay", () => {
+    // /home holds a visible path: not a whiteout. Siblings for / would replace the overlay by
+    // a tmpfs and bind /etc from the host, whose whiteout would then hide nothing.
+    const policy = overlay([
+      { path: "/home/**", access: "none" },
+      { path: "/home/app/**", access: "read" },
+      { path: "/etc/shadow", access: "none" },
+    ]);
+    const plan = planDoMounts(policy, MASK, host, { overlay: 0 });
+    expect(plan).toContainEqual({ op: "attach", index: 0, path: ROOT });
+    expect(mounts(plan).some((m) => m.target === ROOT && m.fstype === "tmpfs")).toBe(false);
+    expect(mounts(plan).some((m) => m.target === `${ROOT}/etc`)).toBe(false);
+    expect(overlayWhiteouts(policy, host)).toContain("/etc/shadow");
+    expect(mountOn(plan, `${ROOT}/home/app`)).toMatchObject({ source: "/home/app" });
+  });
+});
+
 describe("planDoMounts: filesystem.proc.virtualize", () => {
   const policy = withPolicy({ filesystem: { proc: { virtualize: ["meminfo", "cpuinfo", "meminfo"] } } });
   const plan = planDoMounts(policy, MASK, BLANK, { proc: 1 });
