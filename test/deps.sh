@@ -1,7 +1,8 @@
 #!/bin/sh
 # What the test suite runs besides runsc-ts itself, checked before `npm test` (its pretest):
 # a static busybox (the OCI tests' root filesystem), python3, procps (free) and util-linux
-# (setpriv), and FUSE (the virtual /proc files). Missing Debian packages are installed, and
+# (setpriv), runc (the tests compare runc's behaviour where it is the contract), and FUSE (the
+# virtual /proc files). Missing Debian packages are installed, and
 # named first; where they cannot be (not root, no apt-get), the tests do not start and the
 # message says what to install.
 set -eu
@@ -10,6 +11,7 @@ need=""
 [ -x /usr/bin/python3 ] || need="$need python3"
 command -v free >/dev/null 2>&1 || need="$need procps"
 command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
+command -v runc >/dev/null 2>&1 || need="$need runc"
 # The tests copy /bin/busybox into a root filesystem of its own: it must be the static one.
 if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need="$need busybox-static"; fi
 

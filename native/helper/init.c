@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inroot.h"
+
 #ifndef MOUNT_ATTR_RDONLY
 #define MOUNT_ATTR_RDONLY 0x00000001
 #define MOUNT_ATTR_NOSUID 0x00000002
@@ -63,6 +65,9 @@
 #endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #endif
 
 enum { CTL_FD = 3, LISTENER_FD = 4 };
@@ -106,6 +111,8 @@ enum record_tag {
                            // 0: none), u32 nargs, u32 nenv, path\0, args\0..., env\0...
   TAG_SUBREAPER = 30,      // (empty) the workload is a child subreaper: it gets the orphans of
                            // its tree, as a container's PID 1 does under runc
+  TAG_ROOT = 31,           // path\0: the container's root, mounted there by now: every path
+                           // beneath it in later records is resolved inside it (inroot.h)
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -143,12 +150,29 @@ static const char *rd_str(struct reader *r) {
   return s;
 }
 
+// mount_setattr(2) on the mount at path (beneath the container's root: resolved in it).
 static int sys_mount_setattr(const char *path, unsigned set, unsigned clr, int recursive) {
   struct {
     uint64_t attr_set, attr_clr, propagation, userns_fd;
   } attr = {set, clr, 0, 0};
-  return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr,
-                      sizeof attr);
+  int fd = inroot_open(path, 0);
+  if (fd < 0) return -1;
+  int r = (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0),
+                       &attr, sizeof attr);
+  int err = errno;
+  close(fd);
+  errno = err;
+  return r;
+}
+
+// A mount's source or target as mount(2) takes it: beneath the container's root, the
+// descriptor of the path resolved in it (/proc/self/fd/N, in buf; *fd is closed by the
+// caller), elsewhere the path as given. NULL with errno when it cannot be opened.
+static const char *mount_path(const char *path, int *fd, char *buf, size_t len) {
+  *fd = -1;
+  if (inroot_rel(path) == NULL) return path;
+  *fd = inroot_open(path, 0);
+  return *fd < 0 ? NULL : fd_path(*fd, buf, len);
 }
 
 static void do_pivot(const char *root) {
@@ -636,10 +660,24 @@ int main(void) {
         unsigned long flags = rd_u32(&f);
         unsigned optional = rd_u32(&f);
         const char *src = rd_str(&f), *dst = rd_str(&f), *fs = rd_str(&f), *data = rd_str(&f);
-        if (mount(*src ? src : NULL, dst, *fs ? fs : NULL, flags, *data ? data : NULL) < 0 &&
-            !(optional == 1 && errno == ENOENT) && optional != 2)
+        // A kernel filesystem whose files are protected by path goes on the path the
+        // container names, not where an image's symlink points.
+        if (strcmp(fs, "proc") == 0 || strcmp(fs, "sysfs") == 0) {
+          int plain = inroot_plain_dir(dst);
+          if (plain < 0) fail("mount %s on %s: %s", fs, dst, strerror(errno));
+          if (plain == 0) fail("mount %s on %s: must be mounted on an ordinary directory, and the image has a symlink there", fs, dst);
+        }
+        char sbuf[64], tbuf[64];
+        int sfd = -1, tfd = -1;
+        const char *source = *src ? mount_path(src, &sfd, sbuf, sizeof sbuf) : NULL;
+        const char *target = (!*src || source) ? mount_path(dst, &tfd, tbuf, sizeof tbuf) : NULL;
+        int r = (*src && !source) || !target ? -1 : mount(source, target, *fs ? fs : NULL, flags, *data ? data : NULL);
+        int err = errno;
+        if (sfd >= 0) close(sfd);
+        if (tfd >= 0) close(tfd);
+        if (r < 0 && !(optional == 1 && err == ENOENT) && optional != 2)
           fail("mount %s on %s (%s): %s", *src ? src : "none", dst, *fs ? fs : "bind",
-               strerror(errno));
+               strerror(err));
         break;
       }
       case TAG_SETATTR: {
@@ -652,15 +690,13 @@ int main(void) {
       case TAG_MKDIR: {
         mode_t mode = rd_u32(&f);
         const char *path = rd_str(&f);
-        if (mkdir(path, mode) < 0 && errno != EEXIST) fail("mkdir %s: %s", path, strerror(errno));
+        if (inroot_mkdir(path, mode) < 0) fail("mkdir %s: %s", path, strerror(errno));
         break;
       }
       case TAG_MKFILE: {
         mode_t mode = rd_u32(&f);
         const char *path = rd_str(&f);
-        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode);
-        if (fd < 0) fail("create %s: %s", path, strerror(errno));
-        close(fd);
+        if (inroot_mkfile(path, mode) < 0) fail("create %s: %s", path, strerror(errno));
         break;
       }
       case TAG_WRITEFILE: {
@@ -680,7 +716,7 @@ int main(void) {
       }
       case TAG_SYSCTL: {
         const char *path = rd_str(&f), *value = rd_str(&f);
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        int fd = inroot_open_write(path);
         if (fd < 0) fail("sysctl %s: %s", path, strerror(errno));
         ssize_t w = write(fd, value, strlen(value));
         if (w != (ssize_t)strlen(value)) fail("sysctl %s = %s: %s", path, value, strerror(w < 0 ? errno : EIO));
@@ -695,24 +731,31 @@ int main(void) {
       }
       case TAG_SYMLINK: {
         const char *target = rd_str(&f), *link = rd_str(&f);
-        if (symlink(target, link) < 0 && errno != EEXIST)
-          fail("symlink %s: %s", link, strerror(errno));
+        if (inroot_symlink(target, link) < 0) fail("symlink %s: %s", link, strerror(errno));
         break;
       }
       case TAG_HIDE: {
         const char *path = rd_str(&f);
-        struct stat st;
         // A path that does not exist needs no mask (nothing to hide).
-        if (lstat(path, &st) < 0) break;
+        int fd = inroot_open(path, 0);
+        if (fd < 0 && errno == ENOENT) break;
+        if (fd < 0) fail("hide %s: %s", path, strerror(errno));
+        struct stat st;
+        if (fstat(fd, &st) < 0) fail("hide %s: %s", path, strerror(errno));
+        char tbuf[64];
+        const char *target = fd_path(fd, tbuf, sizeof tbuf);
         if (S_ISDIR(st.st_mode)) {
-          if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+          if (mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                     "mode=000,size=4k") < 0)
             fail("hide %s: %s", path, strerror(errno));
+          close(fd);
           break;
         }
         if (!mask_source) fail("hide %s: no mask file configured", path);
-        if (mount(mask_source, path, NULL, MS_BIND, NULL) < 0)
+        if (mount(mask_source, target, NULL, MS_BIND, NULL) < 0)
           fail("hide %s: %s", path, strerror(errno));
+        close(fd);
+        // Opened again: the descriptor above is of what the mask now covers.
         if (sys_mount_setattr(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC, 0, 0) < 0)
           fail("hide %s read-only: %s", path, strerror(errno));
         break;
@@ -721,10 +764,21 @@ int main(void) {
         uint32_t index = rd_u32(&f);
         const char *path = rd_str(&f);
         if (index >= (uint32_t)npassed) fail("config: no descriptor %u to attach on %s", index, path);
-        if (syscall(SYS_move_mount, passed[index], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        int tfd = inroot_rel(path) ? inroot_open(path, 0) : AT_FDCWD;
+        if (tfd == -1) fail("attach mount on %s: %s", path, strerror(errno));
+        if (syscall(SYS_move_mount, passed[index], "", tfd, tfd == AT_FDCWD ? path : "",
+                    MOVE_MOUNT_F_EMPTY_PATH | (tfd == AT_FDCWD ? 0 : MOVE_MOUNT_T_EMPTY_PATH)) < 0)
           fail("attach mount on %s: %s", path, strerror(errno));
+        if (tfd != AT_FDCWD) close(tfd);
         close(passed[index]);
         passed[index] = -1;
+        break;
+      }
+      case TAG_ROOT: {
+        const char *root = rd_str(&f);
+        int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) fail("open the container's root %s: %s", root, strerror(errno));
+        inroot_set(root, fd);
         break;
       }
       case TAG_PIVOT: {

@@ -210,14 +210,16 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
   if (input.overlay !== undefined) r.push({ op: "attach", index: input.overlay, path: NEW_ROOT });
   else r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
   r.push({ op: "mount", source: "", target: NEW_ROOT, fstype: "", flags: PROPAGATION[rootPropagation]!, data: "" });
+  // From here on, init resolves every path beneath NEW_ROOT inside the root as mounted so
+  // far: the image's symlinks and a volume's stay inside it, and a path protected below is
+  // the one the container will see (a fresh /proc's, not the image's).
+  r.push({ op: "root", path: NEW_ROOT });
 
-  /** mkdir -p of a mount point inside the rootfs (resolved), and the leaf as a dir or file. */
+  /** A mount point inside the root, made with its parents (init resolves it there) as a dir or file. */
   const mountPoint = (dest: string, leaf: "dir" | "file"): string => {
-    const resolved = resolveInRoot(rootfs, dest);
-    const parts = resolved.split("/").filter((c) => c !== "");
-    for (let i = 1; i < parts.length; i++) r.push({ op: "mkdir", path: inRoot("/" + parts.slice(0, i).join("/")), mode: 0o755 });
-    if (parts.length > 0) r.push(leaf === "dir" ? { op: "mkdir", path: inRoot(resolved), mode: 0o755 } : { op: "mkfile", path: inRoot(resolved), mode: 0o644 });
-    return inRoot(resolved);
+    const target = inRoot(posix.normalize(dest));
+    if (target !== NEW_ROOT) r.push(leaf === "dir" ? { op: "mkdir", path: target, mode: 0o755 } : { op: "mkfile", path: target, mode: 0o644 });
+    return target;
   };
   const kindOf = (hostPath: string): "dir" | "file" => {
     try {
@@ -274,7 +276,7 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
 
   // /dev: the default devices, bound from the host's (a node made here would need mknod,
   // which the container is refused anyway), and the usual links.
-  const dev = hasDev ? inRoot(resolveInRoot(rootfs, "/dev")) : mountPoint("/dev", "dir");
+  const dev = hasDev ? inRoot("/dev") : mountPoint("/dev", "dir");
   for (const d of DEFAULT_DEVICES) {
     r.push({ op: "mkfile", path: `${dev}/${d}`, mode: 0o666 });
     r.push({ op: "mount", source: `/dev/${d}`, target: `${dev}/${d}`, fstype: "", flags: MS_BIND, data: "" });
@@ -316,9 +318,9 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     r.push({ op: "sysctl", path: inRoot(`/proc/sys/${key.replace(/\./g, "/")}`), value });
   }
 
-  for (const p of linux.maskedPaths ?? []) r.push({ op: "hide", path: inRoot(resolveInRoot(rootfs, p)) });
+  for (const p of linux.maskedPaths ?? []) r.push({ op: "hide", path: inRoot(posix.normalize(p)) });
   for (const p of linux.readonlyPaths ?? []) {
-    const target = inRoot(resolveInRoot(rootfs, p));
+    const target = inRoot(posix.normalize(p));
     r.push({ op: "mount", source: target, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
     r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, clear: 0, recursive: true, optional: true });
   }
@@ -332,7 +334,7 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
       if (rule.access === "none") throw new OciConfigError("policy", [`filesystem.rules: "${rule.path}: none" would hide the container's whole root`]);
       continue;
     }
-    const target = inRoot(resolveInRoot(rootfs, base));
+    const target = inRoot(base);
     if (rule.access === "none") {
       r.push({ op: "hide", path: target });
     } else if (rule.access === "read" || rule.access === "exec") {
@@ -351,7 +353,7 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false });
   });
   // The virtual /proc files (the config's /proc and /sys are mounted by now).
-  r.push(...virtualProcRecords(policy, input.proc, STAGING, (path) => inRoot(resolveInRoot(rootfs, path))));
+  r.push(...virtualProcRecords(policy, input.proc, STAGING, (path) => inRoot(posix.normalize(path))));
   if (readonlyRoot) r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
   r.push({ op: "pivot", root: NEW_ROOT });
   return r;

@@ -24,6 +24,12 @@ export type InitRecord =
   | { op: "attach"; index: number; path: string }
   | { op: "pivot"; root: string }
   /**
+   * The container's root, mounted at path by now: every later path beneath it is resolved
+   * inside it as the tree is at that moment (symlinks followed as in a chroot, never out of
+   * it), and operated on through a descriptor (native/helper/inroot.h).
+   */
+  | { op: "root"; path: string }
+  /**
    * Once set up, wait for the start signal ("R" on the control socket): OCI create/start.
    * A program that cannot be found fails setup (create), as runc's does.
    */
@@ -79,6 +85,7 @@ const TAG = {
   preserve: 28,
   hook: 29,
   subreaper: 30,
+  root: 31,
 } as const;
 
 const lo = (v: bigint): number => Number(v & 0xffffffffn);
@@ -186,6 +193,9 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
         break;
       case "pivot":
         w.record(TAG.pivot, [r.root]);
+        break;
+      case "root":
+        w.record(TAG.root, [r.path]);
         break;
       case "preserve":
         w.record(TAG.preserve, [r.index, r.target]);

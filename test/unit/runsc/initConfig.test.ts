@@ -41,6 +41,7 @@ const TAGS = {
   TAG_PRESERVE: 28,
   TAG_HOOK: 29,
   TAG_SUBREAPER: 30,
+  TAG_ROOT: 31,
 } as const;
 
 type Decoded = { tag: keyof typeof TAGS } & Record<string, string | number | Uint8Array>;
@@ -100,6 +101,7 @@ function decode(bytes: Uint8Array): Decoded[] {
       case "TAG_HIDE":
       case "TAG_WHITEOUT":
       case "TAG_MASK_SOURCE":
+      case "TAG_ROOT":
         rec = { tag: name, s: f.str() };
         break;
       case "TAG_LOOPBACK_UP":
@@ -361,12 +363,14 @@ describe("encodeInitConfig", () => {
         { op: "hook", phase: "createContainer", path: "/usr/bin/hook", args: ["hook", "create"], env: ["A=1", "B=2"], timeout: 5 },
         { op: "hook", phase: "startContainer", path: "/bin/true", args: [], env: [], timeout: 0 },
         { op: "subreaper" },
+        { op: "root", path: "/run/runsc-ts/.staging/root" },
       ]),
     ).toEqual([
       { tag: "TAG_PRESERVE", index: 2, target: 3 },
       { tag: "TAG_HOOK", phase: 0, timeout: 5, path: "/usr/bin/hook", args: "hook|create", env: "A=1|B=2" },
       { tag: "TAG_HOOK", phase: 1, timeout: 0, path: "/bin/true", args: "", env: "" },
       { tag: "TAG_SUBREAPER" },
+      { tag: "TAG_ROOT", s: "/run/runsc-ts/.staging/root" },
     ]);
   });
 

@@ -224,15 +224,22 @@ describe("planBundleMounts", () => {
       { op: "setattr", path: `${NEW_ROOT}/etc/hosts`, set: MOUNT_ATTR_NOSUID, clear: 0, recursive: true },
       { op: "mount", source: "", target: `${NEW_ROOT}/etc/hosts`, fstype: "", flags: MS_PRIVATE | MS_REC, data: "" },
     ]);
-    expect(r).toContainEqual({ op: "mkdir", path: `${NEW_ROOT}/etc`, mode: 0o755 });
   });
 
-  it("makes a mount point's parents before the mount", () => {
+  it("makes each mount point before its mount, every one after the root is named to init", () => {
     const r = plan(parseOciConfig(DOCKER, "config.json"));
-    const mkdir = r.findIndex((x) => x.op === "mkdir" && x.path === `${NEW_ROOT}/sys/fs`);
+    // init makes the parents, inside the root as mounted by then.
+    const mkdir = r.findIndex((x) => x.op === "mkdir" && x.path === `${NEW_ROOT}/sys/fs/cgroup`);
     const mount = r.findIndex((x) => x.op === "mount" && x.target === `${NEW_ROOT}/sys/fs/cgroup`);
     expect(mkdir).toBeGreaterThan(0);
     expect(mkdir).toBeLessThan(mount);
+    const root = r.findIndex((x) => x.op === "root");
+    expect(r[root]).toEqual({ op: "root", path: NEW_ROOT });
+    const beneath = (p: string): boolean => p.startsWith(`${NEW_ROOT}/`);
+    const first = r.findIndex((x) => ("path" in x && typeof x.path === "string" && beneath(x.path)) || ("target" in x && typeof x.target === "string" && beneath(x.target)) || (x.op === "symlink" && beneath(x.link)));
+    expect(root).toBeLessThan(first);
+    // The root itself is mounted before it is named.
+    expect(r.findIndex((x) => x.op === "mount" && x.target === NEW_ROOT)).toBeLessThan(root);
   });
 
   it("binds the default devices into the config's /dev", () => {
@@ -295,15 +302,16 @@ describe("planBundleMounts", () => {
     ]);
   });
 
-  it("mounts onto where a symlink in the rootfs points, inside the new root", () => {
+  it("names destinations as the container sees them: init resolves the image's symlinks inside the root when it mounts", () => {
     mkdirSync(join(rootfs, "etc"));
     symlinkSync("/run/systemd/resolve/stub-resolv.conf", join(rootfs, "etc/resolv.conf"));
     symlinkSync("/etc", join(rootfs, "proc"));
     const r = plan(parseOciConfig(DOCKER, "config.json"));
-    expect(mountsOn(r, `${NEW_ROOT}/run/systemd/resolve/stub-resolv.conf`)).toHaveLength(2);
-    expect(mountsOn(r, `${NEW_ROOT}/etc/resolv.conf`)).toEqual([]);
-    expect(r).toContainEqual({ op: "mkdir", path: `${NEW_ROOT}/run/systemd/resolve`, mode: 0o755 });
-    expect(mountsOn(r, `${NEW_ROOT}/etc`)[0]).toMatchObject({ fstype: "proc" });
+    // Resolved here, /proc/sys would be the image's /etc/sys, not the fresh procfs's.
+    expect(mountsOn(r, `${NEW_ROOT}/proc`)[0]).toMatchObject({ fstype: "proc" });
+    expect(mountsOn(r, `${NEW_ROOT}/proc/sys`)[0]).toMatchObject({ source: `${NEW_ROOT}/proc/sys`, flags: MS_BIND | MS_REC });
+    expect(mountsOn(r, `${NEW_ROOT}/etc/resolv.conf`)).toHaveLength(2);
+    expect(mountsOn(r, `${NEW_ROOT}/run/systemd/resolve/stub-resolv.conf`)).toEqual([]);
     // No mount point anywhere outside the new root.
     for (const x of r) {
       if (x.op === "mount" && x.target !== "/" && x.target !== STAGING) expect(x.target.startsWith(NEW_ROOT), x.target).toBe(true);

@@ -1,0 +1,150 @@
+// A malicious image or volume against the OCI mount plan: every path of the plan is resolved
+// inside the container's root as it is when init reaches it, so the image's symlinks cannot
+// move what readonlyPaths and maskedPaths protect, and a volume's symlink cannot send a mount
+// point onto the host. Each bundle runs under runsc-ts and under runc (the contract), and the
+// host side is checked after each.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { Bundle } from "../helpers/bundle.js";
+import { BUNDLES_DIR, busyboxRootfs, makeBundle, runtime, TEST_DIR } from "../helpers/bundle.js";
+
+const RUNC_ROOT = "/run/runsc-ts-test-runc";
+const made: (() => void)[] = [];
+afterAll(() => {
+  for (const f of made.reverse()) f();
+});
+
+/** A private, writable copy of the busybox rootfs, with what the attack plants in it. */
+function rootfsCopy(plant: (rootfs: string) => void): string {
+  const dir = mkdtempSync(join(BUNDLES_DIR, "attack-"));
+  const rootfs = join(dir, "rootfs");
+  execFileSync("cp", ["-a", busyboxRootfs(), rootfs]);
+  plant(rootfs);
+  made.push(() => rmSync(dir, { recursive: true, force: true }));
+  return rootfs;
+}
+
+function bundleOn(rootfs: string, script: string, config?: (c: any) => void): Bundle {
+  const b = makeBundle({
+    args: ["sh", "-c", script],
+    name: "attack",
+    config: (c) => {
+      c.root = { path: rootfs, readonly: false };
+      config?.(c);
+    },
+  });
+  made.push(() => b.cleanup());
+  return b;
+}
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The bundle under runsc-ts and under runc. */
+async function both(b: Bundle): Promise<{ runscTs: Ran; runc: Ran }> {
+  const runscTs = await runtime(["run", "--bundle", b.dir, b.id]);
+  mkdirSync(RUNC_ROOT, { recursive: true, mode: 0o700 });
+  const r = spawnSync("runc", ["--root", RUNC_ROOT, "run", "--bundle", b.dir, `${b.id}-runc`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 });
+  spawnSync("runc", ["--root", RUNC_ROOT, "delete", "--force", `${b.id}-runc`], { stdio: "ignore" });
+  return { runscTs, runc: { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" } };
+}
+
+const PROBE = [
+  // Opened for writing and closed unwritten: nothing changes even where it is allowed.
+  "( exec 3>>/proc/sys/kernel/core_pattern ) 2>/dev/null && echo core_pattern:writable || echo core_pattern:refused",
+  "( echo attacker > /proc/sys/kernel/domainname ) 2>/dev/null && echo domainname:written || echo domainname:refused",
+  "[ -n \"$(cat /proc/keys 2>/dev/null)\" ] && echo keys:read || echo keys:unreadable",
+  "( : > /proc/sysrq-trigger ) 2>/dev/null && echo sysrq:writable || echo sysrq:refused",
+].join("\n");
+
+describe("an image's symlinks do not move the protected /proc paths", () => {
+  it("proc/sys -> /decoy/sys and proc/keys -> /decoy/keys in the image: /proc/sys stays read-only and /proc/keys masked", async () => {
+    const rootfs = rootfsCopy((r) => {
+      mkdirSync(join(r, "decoy/sys/kernel"), { recursive: true });
+      writeFileSync(join(r, "decoy/keys"), "");
+      writeFileSync(join(r, "decoy/sysrq-trigger"), "");
+      symlinkSync("/decoy/sys", join(r, "proc/sys"));
+      symlinkSync("/decoy/keys", join(r, "proc/keys"));
+      symlinkSync("../decoy/sysrq-trigger", join(r, "proc/sysrq-trigger"));
+    });
+    // runc's default config: container root is host root (no user namespace).
+    const b = bundleOn(rootfs, PROBE);
+    const { runscTs, runc } = await both(b);
+    const want = "core_pattern:refused\ndomainname:refused\nkeys:unreadable\nsysrq:refused\n";
+    expect(runc.stdout, runc.stderr).toBe(want);
+    expect(runscTs.code, runscTs.stderr).toBe(0);
+    expect(runscTs.stdout).toBe(want);
+  });
+
+  it("a /proc that is itself a symlink in the image: refused, as runc refuses it", async () => {
+    const rootfs = rootfsCopy((r) => {
+      rmSync(join(r, "proc"), { recursive: true });
+      mkdirSync(join(r, "elsewhere"));
+      symlinkSync("/elsewhere", join(r, "proc"));
+    });
+    const b = bundleOn(rootfs, PROBE);
+    const { runscTs, runc } = await both(b);
+    expect(runc.code).not.toBe(0);
+    expect(runc.stderr).toContain('filesystem \\"proc\\" must be mounted on ordinary directory');
+    expect(runscTs.code).toBe(1);
+    expect(runscTs.stdout).toBe("");
+    expect(runscTs.stderr).toMatch(/mount proc on \/\S+\/proc: must be mounted on an ordinary directory, and the image has a symlink there/);
+  });
+});
+
+describe("a volume's symlink does not send a mount point onto the host", () => {
+  it("a mount beneath a volume whose entry is a symlink to a host directory: the mount point is made inside the root", async () => {
+    // The host directory the volume's symlink names, outside the bundle and the rootfs.
+    const target = mkdtempSync(join(TEST_DIR, "escape-target-"));
+    made.push(() => rmSync(target, { recursive: true, force: true }));
+    const volume = mkdtempSync(join(BUNDLES_DIR, "volume-"));
+    made.push(() => rmSync(volume, { recursive: true, force: true }));
+    symlinkSync(target, join(volume, "escape"));
+    writeFileSync(join(volume, "source-file"), "bound\n");
+    const rootfs = rootfsCopy(() => {});
+    const b = bundleOn(rootfs, "cat /vol/escape/file; ls -d /vol/escape/dir", (c) => {
+      c.mounts.push(
+        { destination: "/vol", type: "bind", source: volume, options: ["rbind", "rw"] },
+        // Destinations through the volume's symlink, made after the volume is mounted.
+        { destination: "/vol/escape/dir", type: "tmpfs", source: "tmpfs", options: ["nosuid"] },
+        { destination: "/vol/escape/file", type: "bind", source: join(volume, "source-file"), options: ["bind", "ro"] },
+      );
+    });
+    const { runscTs, runc } = await both(b);
+    // Nothing on the host: runc makes the mount points inside the rootfs.
+    expect(readdirSync(target), "runc").toEqual([]);
+    expect(runc.code, runc.stderr).toBe(0);
+    expect(runscTs.code, runscTs.stderr).toBe(0);
+    expect(runscTs.stdout).toBe(runc.stdout);
+    expect(readdirSync(target), "runsc-ts").toEqual([]);
+    // Where they went: the symlink's target, taken inside the rootfs.
+    expect(existsSync(join(rootfs, target, "dir"))).toBe(true);
+    expect(existsSync(join(rootfs, target, "file"))).toBe(true);
+  });
+
+  it("a volume whose symlink climbs with ..: the mount point stays inside the root", async () => {
+    const volume = mkdtempSync(join(BUNDLES_DIR, "volume-"));
+    made.push(() => rmSync(volume, { recursive: true, force: true }));
+    const outside = mkdtempSync(join(TEST_DIR, "climb-"));
+    made.push(() => rmSync(outside, { recursive: true, force: true }));
+    // From /vol inside, as many .. as it takes to reach the host's root, then down to outside.
+    symlinkSync(`../../../../../../../../..${outside}`, join(volume, "up"));
+    const rootfs = rootfsCopy(() => {});
+    const b = bundleOn(rootfs, "ls -d /vol/up/made", (c) => {
+      c.mounts.push(
+        { destination: "/vol", type: "bind", source: volume, options: ["rbind", "rw"] },
+        { destination: "/vol/up/made", type: "tmpfs", source: "tmpfs", options: [] },
+      );
+    });
+    const { runscTs, runc } = await both(b);
+    expect(runc.code, runc.stderr).toBe(0);
+    expect(runscTs.code, runscTs.stderr).toBe(0);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(existsSync(join(rootfs, outside, "made"))).toBe(true);
+  });
+});
