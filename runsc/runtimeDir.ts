@@ -63,6 +63,17 @@ export function ensurePrivateDir(path: typeof POLICY_CACHE_DIR | typeof STAGING_
 }
 
 /**
+ * A directory of root's alone (mode 0700, made with its parents when missing, repaired when
+ * not): where an overlay root keeps its writes on the host (filesystem.overlay.dir), whose
+ * files are the workload's and must be reachable by no host user but root.
+ */
+export function ensureRootOnlyDir(path: string): string {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  ensureDir(path, 0o700);
+  return path;
+}
+
+/**
  * The mask file: empty, mode 000, owned by host root, which has no mapping inside a sandbox,
  * so no one there can open it, root inside included. Returns its path, made or repaired.
  */

@@ -5,7 +5,7 @@
 // overlaps the work here; it takes init's descriptors from us (pidfd_getfd) once init is
 // set up. Anything that fails undoes what was done: processes, cgroups, state.
 import { spawn as spawnProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -19,7 +19,7 @@ import { loadPolicy } from "../policyCache.js";
 import { kernelAtLeast, missingKernelFeatures } from "../requirements.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import { encodeInitConfig } from "../sandbox/initConfig.js";
-import { ensureMaskFile, ensurePrivateDir, STAGING_DIR } from "../runtimeDir.js";
+import { ensureMaskFile, ensurePrivateDir, ensureRootOnlyDir, STAGING_DIR } from "../runtimeDir.js";
 import type { CgroupLimits } from "../sandbox/cgroups.js";
 import { mounts as cgroupMounts } from "../sandbox/cgroups.js";
 import type { ProcFs } from "../sandbox/procfs.js";
@@ -255,7 +255,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const passed: number[] = [];
     if (overlay) {
       const upper = policy.filesystem.overlay.dir;
-      if (upper !== undefined) mkdirSync(upper, { recursive: true, mode: 0o700 });
+      if (upper !== undefined) ensureRootOnlyDir(upper);
       try {
         passed.push(native.overlayRoot({ size: policy.filesystem.overlay.size, whiteouts: [], lower: rootfs, ...(upper !== undefined ? { dir: upper } : {}) }));
       } catch (err) {

@@ -1,6 +1,6 @@
 // Starts a sandbox: spawns init into fresh namespaces under the compiled filter, runs the
 // sentry on its own thread, forwards signals, and resolves with the workload's exit status.
-import { closeSync, mkdirSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import { availableParallelism } from "node:os";
 import { visibleCpus } from "../../sentry/proc/files.js";
@@ -16,7 +16,7 @@ import { SandboxError } from "../errors.js";
 import { SentryThread } from "./sentryThread.js";
 import { encodeInitConfig } from "./initConfig.js";
 import type { InitRecord } from "./initConfig.js";
-import { ensureMaskFile } from "../runtimeDir.js";
+import { ensureMaskFile, ensureRootOnlyDir } from "../runtimeDir.js";
 import { resolveEgressHosts, withEgressHosts } from "./egressHosts.js";
 import { hostFs, overlayMountPoints, overlayWhiteouts, planDoMounts } from "./mounts.js";
 import type { CgroupLimits, SandboxCgroups } from "./cgroups.js";
@@ -183,7 +183,7 @@ export async function runDo(o: DoOptions): Promise<number> {
     if (overlayRoot) {
       // A directory of writes is hidden from the sandbox, which would see it through the lower layer.
       const dir = enforced.filesystem.overlay.dir;
-      if (dir !== undefined) mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (dir !== undefined) ensureRootOnlyDir(dir);
       const whiteouts = overlayWhiteouts(enforced);
       const files = overlayMountPoints(enforced);
       fds.push(

@@ -22,6 +22,10 @@
 // again decides nothing (as for resolvesPerReader in sys_file.ts).
 // Extended attributes: the user.* namespace, on regular files and directories (the others are
 // the kernel's: trusted.* and security.* are privileges, not ownership).
+// What the sentry writes elevated never gives the host more than the workload had: no file
+// it creates or changes gets a set-user-ID or set-group-ID bit (NO_PRIVILEGE_BITS). The upper
+// layer may be a host directory (overlay.dir), where such a file would run as its host owner
+// for any host user who reached it; inside, no_new_privs makes the bits meaningless anyway.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
 import { EACCES, EFAULT, EINVAL, ENOENT, EPERM } from "../abi/errno.js";
@@ -55,6 +59,8 @@ const CAP_DAC_OVERRIDE = 1n;
 const CAP_FOWNER = 3n;
 
 // include/uapi/linux/stat.h
+/** The permission bits the sentry applies to a non-directory: S_ISUID and S_ISGID never. */
+const NO_PRIVILEGE_BITS = 0o1777;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
@@ -232,7 +238,7 @@ function mknodAt(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, mod
   const type = mode & S_IFMT;
   // Devices are refused by the kernel inside a user namespace; so they stay.
   if (type !== 0 && type !== S_IFREG && type !== S_IFIFO && type !== S_IFSOCK) return ALLOW;
-  return nameAt(k, ev, dirfd, pathIndex, (c, parent, name) => k.native.mknodAt(parent, name.bytes, name.len, (type || S_IFREG) | (mode & 0o7777 & ~c.umask), 0));
+  return nameAt(k, ev, dirfd, pathIndex, (c, parent, name) => k.native.mknodAt(parent, name.bytes, name.len, (type || S_IFREG) | (mode & NO_PRIVILEGE_BITS & ~c.umask), 0));
 }
 
 function symlinkAt(k: Kernel, ev: TrapEvent, targetIndex: number, dirfd: number, pathIndex: number): Reply {
@@ -340,7 +346,7 @@ function changeFile(
 function chmodOn(k: Kernel, fd: number, st: FileInfo, mode: number): number {
   if (st.type === 0o120000) return -95; // EOPNOTSUPP: a symlink's mode does not change
   const p = viaProc(fd);
-  return k.native.chmodAt(k.procFd, p, p.length, mode & 0o7777);
+  return k.native.chmodAt(k.procFd, p, p.length, mode & (st.type === S_IFDIR ? 0o7777 : NO_PRIVILEGE_BITS));
 }
 
 /** chown's ids: inside ids to host ids (-1 keeps); an id without a mapping is EINVAL. */
@@ -473,7 +479,7 @@ export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, 
     const dir = dirOnOverlay(k, ev.pid, c, dirfd, p);
     if (dir === undefined) return undefined;
     try {
-      const fd = elevated(k, c, () => k.native.openat2(dir, DOT.bytes, DOT.len, flags, mode & 0o7777 & ~c.umask, 0));
+      const fd = elevated(k, c, () => k.native.openat2(dir, DOT.bytes, DOT.len, flags, mode & NO_PRIVILEGE_BITS & ~c.umask, 0));
       return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
     } finally {
       k.native.close(dir);
@@ -500,7 +506,7 @@ export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, 
   const parent = dirOnOverlay(k, ev.pid, c, dirfd, s.dir);
   if (parent === undefined) return undefined;
   try {
-    const fd = elevated(k, c, () => k.native.openat2(parent, s.name.bytes, s.name.len, flags | O_NOFOLLOW, mode & 0o7777 & ~c.umask, 0));
+    const fd = elevated(k, c, () => k.native.openat2(parent, s.name.bytes, s.name.len, flags | O_NOFOLLOW, mode & NO_PRIVILEGE_BITS & ~c.umask, 0));
     return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
   } finally {
     k.native.close(parent);

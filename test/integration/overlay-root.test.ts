@@ -3,7 +3,8 @@
 // belongs to its creator; root inside gains no read access it did not have; hidden paths
 // stay absent.
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { useProbes } from "../helpers/probes.js";
@@ -206,6 +207,32 @@ describe("filesystem.root: overlay", () => {
     const second = await runDo(["--policy", withDir, "--", "/bin/sh", "-ec", `cat ${F}/sub/new; tail -n 1 /etc/hosts`]);
     expect(second.stdout, describeRun(second)).toBe("kept\n10.1.1.1 kept\n");
     expect(snapshot(join(F, "sub"), ["/etc/hosts"])).toEqual(before);
+  });
+
+  it("what root inside writes never carries set-id bits to the host's layer, and the layer's directory is root's alone", async ({ expect }) => {
+    const layer = join(F, "layer-setid");
+    // An existing directory of another mode is made root-only.
+    mkdirSync(layer, { mode: 0o755 });
+    chmodSync(layer, 0o755);
+    const withDir = writePolicy(F, "overlay-setid", `extends: default\nfilesystem:\n  root: overlay\n  overlay: { dir: ${layer} }\n`);
+    const script = [
+      // The workload's own bytes over a host-root-owned binary, then set-user-ID root.
+      "cp /bin/sleep /usr/bin/env && chmod 4755 /usr/bin/env",
+      "cp /bin/true /usr/local/bin/made && chmod 6755 /usr/local/bin/made",
+      // Created with the bits asked for directly: open(O_CREAT) and mknod.
+      "python3 -c \"import os; os.close(os.open('/usr/local/bin/opened', os.O_CREAT | os.O_WRONLY, 0o6755)); os.mknod('/usr/local/bin/noded', 0o104755)\"",
+      "mkdir /usr/local/shared && chmod 2775 /usr/local/shared",
+      "stat -c '%n %a' /usr/bin/env /usr/local/bin/made /usr/local/bin/opened /usr/local/bin/noded /usr/local/shared",
+    ].join("\n");
+    const r = await runDo(["--policy", withDir, "--", "/bin/sh", "-ec", script]);
+    expect(r.code, describeRun(r)).toBe(0);
+    // A directory's set-group-ID (group inheritance) stays; no file gets a set-id bit.
+    expect(r.stdout, describeRun(r)).toBe("/usr/bin/env 755\n/usr/local/bin/made 755\n/usr/local/bin/opened 755\n/usr/local/bin/noded 755\n/usr/local/shared 2775\n");
+    // The host side: the directory is root's alone, and nothing in it is set-id.
+    expect(statSync(layer).mode & 0o7777).toBe(0o700);
+    const setid = execFileSync("find", [layer, "-type", "f", "-perm", "/6000"], { encoding: "utf8" });
+    expect(setid).toBe("");
+    expect(statSync(join(layer, "upper/usr/bin/env")).mode & 0o7777).toBe(0o755);
   });
 
   it("a synthetic file the host lacks gets its mount point in the overlay's layer; it is read-only there, and the host still lacks it", async ({ expect }) => {
