@@ -48,10 +48,10 @@ export type BpfAction =
 export interface BpfArgCondition {
   /** Argument index, 0..5. */
   readonly index: number;
-  readonly op: "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "masked-eq";
+  readonly op: "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "masked-eq" | "masked-ne";
   /** Compared value, 0..2^64-1. */
   readonly value: bigint;
-  /** For masked-eq only: the condition is (arg & mask) == value. */
+  /** For masked-eq and masked-ne only: the condition is (arg & mask) == value, or !=. */
   readonly mask?: bigint;
 }
 
@@ -120,18 +120,18 @@ function checkCondition(c: BpfArgCondition, nr: number): void {
   if (!Number.isInteger(c.index) || c.index < 0 || c.index >= SECCOMP_DATA_NARGS) {
     throw new RangeError(`${where}: argument index must be 0..${SECCOMP_DATA_NARGS - 1}, got ${c.index}`);
   }
-  if (!["eq", "ne", "lt", "le", "gt", "ge", "masked-eq"].includes(c.op)) {
+  if (!["eq", "ne", "lt", "le", "gt", "ge", "masked-eq", "masked-ne"].includes(c.op)) {
     throw new RangeError(`${where}: unknown comparison "${String(c.op)}"`);
   }
   if (typeof c.value !== "bigint" || c.value < 0n || c.value > U64_MAX) {
     throw new RangeError(`${where}: value must be a bigint in 0..2^64-1, got ${String(c.value)}`);
   }
-  if (c.op === "masked-eq") {
+  if (c.op === "masked-eq" || c.op === "masked-ne") {
     if (typeof c.mask !== "bigint" || c.mask < 0n || c.mask > U64_MAX) {
-      throw new RangeError(`${where}: masked-eq needs a mask bigint in 0..2^64-1, got ${String(c.mask)}`);
+      throw new RangeError(`${where}: ${c.op} needs a mask bigint in 0..2^64-1, got ${String(c.mask)}`);
     }
   } else if (c.mask !== undefined) {
-    throw new RangeError(`${where}: mask is only meaningful for masked-eq, not ${c.op}`);
+    throw new RangeError(`${where}: mask is only meaningful for masked-eq and masked-ne, not ${c.op}`);
   }
 }
 
@@ -202,6 +202,11 @@ function staticOutcome(c: BpfArgCondition): boolean | undefined {
       if ((c.value & ~mask) !== 0n) return false; // bits the mask clears can never match
       return mask === 0n ? true : undefined;
     }
+    case "masked-ne": {
+      const mask = c.mask ?? 0n;
+      if ((c.value & ~mask) !== 0n) return true;
+      return mask === 0n ? false : undefined;
+    }
     default:
       return undefined;
   }
@@ -257,6 +262,20 @@ function emitCondition(asm: Assembler, c: BpfArgCondition, fail: string): void {
       };
       half(() => asm.ldArgHi(i), mhi, vhi);
       half(() => asm.ldArgLo(i), mlo, vlo);
+      return;
+    }
+    case "masked-ne": {
+      // Holds as soon as one masked word differs; fails when every masked word is equal.
+      const [mhi, mlo] = words(c.mask ?? 0n);
+      const ok = asm.newLabel("mne");
+      const half = (ld: () => void, m: number, v: number, last: boolean): void => {
+        ld();
+        if (m !== 0xffffffff) asm.and(m);
+        asm.jeq(v, last ? fail : undefined, ok);
+      };
+      if (mhi !== 0) half(() => asm.ldArgHi(i), mhi, vhi, mlo === 0);
+      if (mlo !== 0) half(() => asm.ldArgLo(i), mlo, vlo, true);
+      asm.label(ok);
       return;
     }
   }

@@ -19,12 +19,15 @@
 //   5b. an OCI linux.seccomp profile, when given, applies too: the stricter decision wins;
 //   5c. `audit: true`: where steps 2-5b refuse more than the table, the sandbox answers what
 //      the table decides and the sentry logs the policy's refusal (`audit` in the result);
+//   5d. under network "none" and "proxy", socket and socketpair of an address family that
+//      leaves the sandbox's network namespace fail first (gateFamilies), unless the
+//      decision already refuses every call;
 //   6. tracing (--strace) traps whatever it covers, and whenever anything is trapped the
 //      credential changes are too (the sentry caches credentials); the sentry then answers
 //      exactly what steps 1-5 decided, so trapping never changes what is allowed.
 // Numbers the table does not know fail with ENOSYS; foreign ABIs are killed in BPF.
 import type { BpfAction, BpfArgRule, BpfRuleSet, FilterSpec } from "../../platform/seccomp/compile.js";
-import { ENOPROTOOPT, ENOSYS, EOPNOTSUPP, EPERM } from "../abi/errno.js";
+import { EAFNOSUPPORT, ENOPROTOOPT, ENOSYS, EOPNOTSUPP, EPERM, EPROTONOSUPPORT } from "../abi/errno.js";
 import { errnoByName } from "../abi/errno.js";
 import { MAX_SYSCALL_AMD64, sysnoByName } from "../abi/sysno_amd64.js";
 import type { ArgCondition, ArgRule, FilterAction, Handling, SyscallEntry } from "../syscalls/syscall.js";
@@ -316,6 +319,9 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
     }
   }
 
+  // Like the table's own refusals, never lifted by audit.
+  if (net === "none" || net === "proxy") gateFamilies(decisions);
+
   if (opts.ociSeccomp !== undefined) {
     const combined = applyOciSeccomp(decisions, opts.ociSeccomp);
     combined.forEach((d, nr) => (decisions[nr] = d));
@@ -346,4 +352,34 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
 
 function parseActionText(text: string): { kind: string; errno?: number } {
   return parseAction(text);
+}
+
+/**
+ * Under network none and proxy the sandbox has a network namespace of its own, and only the
+ * address families that stay in it are allowed: AF_UNIX, AF_INET, AF_INET6, AF_PACKET, and of
+ * AF_NETLINK the protocols that read or change that namespace alone (route, sock_diag,
+ * generic). Every other family (AF_VSOCK shares the machine's port space, AF_BLUETOOTH, AF_RDS,
+ * AF_TIPC, AF_KEY, AF_ALG, AF_XDP… and those the kernel adds later) fails with EAFNOSUPPORT,
+ * and netlink's others (audit, uevents, the process connector, crypto…) with
+ * EPROTONOSUPPORT: as if the kernel did not have them. gVisor supports the same set.
+ * Decided in BPF on the low 32 bits of the registers, as the kernel reads an int.
+ */
+const STAYING_FAMILIES = [1 /* AF_UNIX */, 2 /* AF_INET */, 10 /* AF_INET6 */, 16 /* AF_NETLINK */, 17 /* AF_PACKET */];
+const AF_NETLINK = 16n;
+const STAYING_NETLINK = [0 /* NETLINK_ROUTE */, 4 /* NETLINK_SOCK_DIAG */, 16 /* NETLINK_GENERIC */];
+
+function gateFamilies(decisions: (Decision | undefined)[]): void {
+  const low = (index: number, op: "masked-eq" | "masked-ne", value: number | bigint): ArgCondition => ({ index, op, mask: 0xffffffffn, value: BigInt(value) });
+  const otherFamily: ArgRule = { when: STAYING_FAMILIES.map((f) => low(0, "masked-ne", f)), action: errnoAction(EAFNOSUPPORT) };
+  const otherNetlink: ArgRule = { when: [low(0, "masked-eq", AF_NETLINK), ...STAYING_NETLINK.map((p) => low(2, "masked-ne", p))], action: errnoAction(EPROTONOSUPPORT) };
+  for (const [name, gates] of [
+    ["socket", [otherFamily, otherNetlink]],
+    ["socketpair", [otherFamily]],
+  ] as const) {
+    const nr = mustNr(name);
+    const d = decisions[nr];
+    // An unconditional refusal already covers it.
+    if (d === undefined || (!isRules(d) && d.action.kind === "errno") || (!isRules(d) && d.action.kind === "kill")) continue;
+    decisions[nr] = isRules(d) ? { rules: [...gates, ...d.rules], otherwise: d.otherwise } : { rules: [...gates], otherwise: d.action };
+  }
 }

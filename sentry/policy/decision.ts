@@ -30,6 +30,8 @@ function holds(c: ArgCondition, v: bigint): boolean {
       return v >= c.value;
     case "masked-eq":
       return (v & (c.mask ?? 0n)) === c.value;
+    case "masked-ne":
+      return (v & (c.mask ?? 0n)) !== c.value;
   }
 }
 

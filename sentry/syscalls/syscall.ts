@@ -16,9 +16,9 @@ export type Handling = "kernel" | "args" | "sentry" | "denied";
 /** A comparison of one register argument, as OCI seccomp can say it. */
 export interface ArgCondition {
   readonly index: number; // 0..5
-  readonly op: "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "masked-eq";
+  readonly op: "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "masked-eq" | "masked-ne";
   readonly value: bigint;
-  /** Mask for masked-eq: (arg & mask) == value. */
+  /** Mask for masked-eq and masked-ne: (arg & mask) == value, or !=. */
   readonly mask?: bigint;
 }
 

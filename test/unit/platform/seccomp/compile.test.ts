@@ -87,6 +87,8 @@ function refCondition(c: BpfArgCondition, args: readonly bigint[]): boolean {
       return a >= c.value;
     case "masked-eq":
       return (a & (c.mask ?? 0n)) === c.value;
+    case "masked-ne":
+      return (a & (c.mask ?? 0n)) !== c.value;
   }
 }
 
@@ -412,19 +414,22 @@ describe("compileFilter: argument rules", () => {
     });
   }
 
-  it("masked-eq with masks across both words", () => {
-    const masks = [0n, 0xffn, 0xffffffffn, 0xffffffff_00000000n, 0xffffffff_ffffffffn, 0x80000000_00000001n];
-    for (const mask of masks) {
-      for (const value of [0n, 1n, 0xffn, 0x80000000_00000000n, 0x80000000_00000001n, 0xffffffff_00000000n]) {
-        const f = single({ op: "masked-eq", mask, value });
-        for (const arg of boundaries) {
-          const d = withArg(7, 3, arg);
-          const want = (arg & mask) === value ? ERRNO(EPERM) : ALLOW;
-          expect({ mask, value, arg, ret: f.run(d) }).toEqual({ mask, value, arg, ret: want });
+  for (const op of ["masked-eq", "masked-ne"] as const) {
+    it(`${op} with masks across both words`, () => {
+      const masks = [0n, 0xffn, 0xffffffffn, 0xffffffff_00000000n, 0xffffffff_ffffffffn, 0x80000000_00000001n];
+      for (const mask of masks) {
+        for (const value of [0n, 1n, 0xffn, 0x80000000_00000000n, 0x80000000_00000001n, 0xffffffff_00000000n]) {
+          const f = single({ op, mask, value });
+          for (const arg of boundaries) {
+            const d = withArg(7, 3, arg);
+            const equal = (arg & mask) === value;
+            const want = equal === (op === "masked-eq") ? ERRNO(EPERM) : ALLOW;
+            expect({ mask, value, arg, ret: f.run(d) }).toEqual({ mask, value, arg, ret: want });
+          }
         }
       }
-    }
-  });
+    });
+  }
 
   it("ANDs conditions within a rule and takes the first matching rule", () => {
     const rules: BpfArgRule[] = [
@@ -548,7 +553,7 @@ describe("differential: compiled filter vs the spec, seeded random", () => {
     0xffffffff_00000000n, 0xffffffff_ffffffffn, 0xffffffff_fffffffen, 0x80000000_00000000n,
   ];
   const ACTIONS: readonly BpfAction[] = [allow, trap, kill, log, errno(EPERM), errno(ENOSYS), errno(0), errno(4095)];
-  const OPS = ["eq", "ne", "lt", "le", "gt", "ge", "masked-eq"] as const;
+  const OPS = ["eq", "ne", "lt", "le", "gt", "ge", "masked-eq", "masked-ne"] as const;
 
   function randomValue(rng: Rng): bigint {
     switch (rng.int(4)) {
@@ -566,7 +571,7 @@ describe("differential: compiled filter vs the spec, seeded random", () => {
   function randomCondition(rng: Rng): BpfArgCondition {
     const op = rng.pick(OPS);
     const index = rng.int(6);
-    if (op !== "masked-eq") return { index, op, value: randomValue(rng) };
+    if (op !== "masked-eq" && op !== "masked-ne") return { index, op, value: randomValue(rng) };
     const mask = randomValue(rng);
     // Mostly satisfiable values; sometimes bits outside the mask (never matches).
     const value = rng.chance(0.8) ? randomValue(rng) & mask : randomValue(rng);

@@ -506,6 +506,15 @@ function referenceDecision(spec: PolicySpec, name: Name, args: readonly bigint[]
   const trapAllowed = (a: FilterAction): FilterAction => (a.kind === "allow" || a.kind === "log" ? TRAP : a);
   if (spec.exec && (name === "execve" || name === "execveat")) return trapAllowed(decided);
   if (spec.network === "none" && name === "connect") return trapAllowed(decided);
+  if (spec.network === "none" && name === "socket") {
+    // Families that leave the network namespace fail first, unless every call is refused.
+    const unconditional = mine.length === 0 || mine[0]!.args.length === 0;
+    if (unconditional && (decided.kind === "errno" || decided.kind === "kill")) return decided;
+    const low = (i: number): bigint => args[i]! & 0xffffffffn;
+    if (![1n, 2n, 10n, 16n, 17n].includes(low(0))) return { kind: "errno", errno: 97 /* EAFNOSUPPORT */ };
+    if (low(0) === 16n && ![0n, 4n, 16n].includes(low(2))) return { kind: "errno", errno: 93 /* EPROTONOSUPPORT */ };
+    return decided;
+  }
   if (spec.network === "none" && name === "sendto") {
     // Only a sendto decided without looking at its registers is split on the address
     // (arg 4): with it the sentry decides, without it the kernel runs it.
