@@ -19,6 +19,7 @@ import {
   SYSCALL_NAMES,
 } from "./language.js";
 import { parseEgressTarget, parsePortSpec } from "./network.js";
+import { matchRule, parsePathPattern } from "./paths.js";
 
 export * from "./language.js";
 
@@ -430,12 +431,51 @@ export const PolicySchema = doc(
       { description: "The sandbox's hostname (RFC 1123)." },
     ),
     audit: doc(z.boolean().default(false), { description: "true: log what would be denied, deny nothing." }),
-  }),
+  }).superRefine((p, ctx) => overlayExecCheck(p, ctx), { when: isMapping }),
   {
     title: "runsc-ts policy",
     description: "A runsc-ts sandbox policy (apiVersion runsc-ts/v1).",
   },
 );
+
+/**
+ * filesystem.root: overlay and process.exec compose only where the workload cannot replace
+ * what it may run: under an overlay root it may write its own file over any path, and the
+ * allowlist names paths. So each allowed path must lie where a read or exec rule binds the
+ * host's files read-only over the overlay, with no read-write rule beneath.
+ */
+interface OverlayExecView {
+  readonly filesystem?: { readonly root?: string; readonly rules?: readonly { readonly path: string; readonly access: string }[] };
+  readonly process?: { readonly exec?: { readonly allow?: readonly string[] } };
+}
+
+function overlayExecCheck(p: OverlayExecView, ctx: z.core.$RefinementCtx): void {
+  if (p.filesystem?.root !== "overlay" || p.process?.exec === undefined) return;
+  const rules = p.filesystem.rules ?? [];
+  (p.process.exec.allow ?? []).forEach((pattern, i) => {
+    let parsed: ReturnType<typeof parsePathPattern>;
+    try {
+      parsed = parsePathPattern(pattern);
+    } catch {
+      return; // the pattern's own error says what is wrong
+    }
+    const base = parsed.base;
+    // A file by name: a rule on it; a glob or subtree: its directory, where new files would go.
+    const suggested = !parsed.glob && !parsed.subtree ? base : base === "/" ? "/**" : `${base}/**`;
+    const access = matchRule(rules, base)?.rule.access;
+    const writableBeneath = rules.find((r) => r.access === "read-write" && parsePathPattern(r.path).base.startsWith(base === "/" ? "/" : `${base}/`));
+    if ((access === "read" || access === "exec") && writableBeneath === undefined) return;
+    ctx.addIssue({
+      code: "custom",
+      path: ["process", "exec", "allow", i],
+      message:
+        `${pattern}: under filesystem.root: overlay the workload may write its own file there, and it would run; ` +
+        `add a rule that keeps it read-only ({ path: ${suggested}, access: exec })` +
+        (writableBeneath !== undefined ? ` without ${writableBeneath.path}: read-write beneath it` : ""),
+      input: pattern,
+    });
+  });
+}
 
 /** A validated policy with every default filled in. */
 export type Policy = z.infer<typeof PolicySchema>;

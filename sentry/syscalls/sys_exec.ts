@@ -27,8 +27,14 @@ const linkBuf = new Uint8Array(4096);
 const headBuf = Buffer.alloc(256);
 const decoder = new TextDecoder();
 
-/** BINPRM_MAX_RECURSION (include/linux/binfmts.h): interpreters of interpreters. */
-const MAX_INTERPRETERS = 4;
+/** Interpreters of interpreters the kernel follows (fs/exec.c exec_binprm: depth > 5 is ELOOP). */
+const MAX_INTERPRETERS = 5;
+const EMPTY = new Uint8Array(0);
+// include/uapi/linux/stat.h
+const STATX_INO = 0x100;
+const STATX_MNT_ID = 0x1000;
+const idBuf = new Uint8Array(256);
+const idView = new DataView(idBuf.buffer);
 
 /**
  * Resolves (dir, path) as exec would and returns an O_PATH fd of the file and its path
@@ -49,6 +55,24 @@ function pathOf(k: Kernel, fd: number): string | number {
   return n < 0 ? -n : decoder.decode(linkBuf.subarray(0, n));
 }
 
+/** A file's mount and inode ("mnt:ino"), by descriptor or by path; undefined when none. */
+function identity(k: Kernel, dirfd: number, path: Uint8Array, len: number, flags: number): string | undefined {
+  if (k.native.statxAt(dirfd, path, len, flags, STATX_INO | STATX_MNT_ID, idBuf) < 0) return undefined;
+  return `${idView.getBigUint64(144, true)}:${idView.getBigUint64(32, true)}`;
+}
+
+/**
+ * Whether the path /proc gives for fd names that very file now. The allowlist names files:
+ * a deleted file's or a memfd's text ("/memfd:x/../../usr/bin/python3-x (deleted)") is
+ * whatever the task chose, and matches only by accident a path where that file is.
+ */
+function isAtItsPath(k: Kernel, fd: number, path: string): boolean {
+  if (!path.startsWith("/")) return false; // anon_inode:…, and the like
+  const own = identity(k, fd, EMPTY, 0, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+  const b = Buffer.from(path);
+  return own !== undefined && own === identity(k, AT_FDCWD, b, b.length, AT_SYMLINK_NOFOLLOW);
+}
+
 /** The interpreter a "#!" file names (fs/binfmt_script.c), or undefined for other files. */
 function interpreterOf(k: Kernel, file: number): string | undefined {
   const self = Buffer.from(`self/fd/${file}`);
@@ -63,8 +87,9 @@ function interpreterOf(k: Kernel, file: number): string | undefined {
     k.native.close(fd);
   }
   if (n < 3 || headBuf[0] !== 0x23 || headBuf[1] !== 0x21) return undefined;
-  const line = headBuf.toString("latin1", 2, n).split("\n")[0] ?? "";
-  const interp = line.trimStart().split(/[ \t]/)[0] ?? "";
+  // The line ends at a newline or a NUL; the name is what follows spaces and tabs, up to the next.
+  const line = headBuf.toString("latin1", 2, n).split(/[\n\0]/)[0] ?? "";
+  const interp = /^[ \t]*([^ \t]*)/.exec(line)?.[1] ?? "";
   return interp === "" ? undefined : interp;
 }
 
@@ -78,6 +103,7 @@ function checkChain(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, fl
   const creds = taskCreds(k, ev.pid);
   const dir = openDirfd(k, ev.pid, dirfd, path, empty);
   const opened: number[] = [];
+  let cwd: number | undefined;
   try {
     ensureValid(k);
     asTask(k, creds);
@@ -92,18 +118,24 @@ function checkChain(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, fl
     for (let depth = 0; ; depth++) {
       if (typeof target === "number") return target;
       if (target.fd !== dir) opened.push(target.fd);
-      if (!k.exec.allowed(target.path)) return EACCES;
+      if (!isAtItsPath(k, target.fd, target.path) || !k.exec.allowed(target.path)) return EACCES;
       const interp = depth < MAX_INTERPRETERS ? interpreterOf(k, target.fd) : undefined;
       if (interp === undefined) return 0;
-      // A relative interpreter resolves from the task's working directory, as in the kernel.
+      // A relative interpreter resolves from the task's working directory, as in the kernel
+      // (not from execveat's directory).
       const b = Buffer.from(interp);
-      const from = interp.startsWith("/") ? AT_FDCWD : dir;
-      target = resolve(k, from, b, b.length, false);
+      if (interp.startsWith("/")) {
+        target = resolve(k, AT_FDCWD, b, b.length, false);
+      } else {
+        cwd ??= openDirfd(k, ev.pid, AT_FDCWD, { bytes: EMPTY, len: 0, text: "" }, false);
+        target = resolve(k, cwd, b, b.length, false);
+      }
     }
   } finally {
     asSentry(k);
     for (const fd of opened) k.native.close(fd);
     closeDirfd(k, dir);
+    if (cwd !== undefined) closeDirfd(k, cwd);
   }
 }
 

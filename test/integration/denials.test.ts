@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { useProbes } from "../helpers/probes.js";
-import { describeRun, hostFixtureDir, removeHostDir, runDo, runNative, writeHostFile, writePolicy } from "../helpers/sandbox.js";
+import { describeRun, EXIT_RUNTIME_ERROR, hostFixtureDir, removeHostDir, runDo, runNative, writeHostFile, writePolicy } from "../helpers/sandbox.js";
 
 const probes = useProbes();
 let fixtures: string;
@@ -216,5 +216,53 @@ describe("process.exec.allow", () => {
     const r = await runDo(["--policy", withScript, "--", script]);
     expect(r.stdout, `the interpreter ran: ${describeRun(r)}`).not.toContain("calling");
     expect(r.code, describeRun(r)).toBe(126);
+  });
+
+  it("follows #! as deep as the kernel does: a fifth interpreter outside the allowlist is refused", async ({ expect }) => {
+    // s1 -> s2 -> s3 -> s4 -> s5 -> the probe: the kernel runs five interpreters deep.
+    const chain = Array.from({ length: 5 }, (_, i) => join(fixtures, `chain${i + 1}`));
+    chain.forEach((file, i) => writeHostFile(file, `#!${chain[i + 1] ?? probes.path("x32")}\n`, 0o755));
+    const allowed = writePolicy(fixtures, "exec-chain", `process:\n  exec:\n    allow: [/usr/bin/**, /bin/**, ${fixtures}/chain*]\n`);
+    const r = await runDo(["--policy", allowed, "--", chain[0]!]);
+    expect(r.stdout, `the fifth interpreter ran: ${describeRun(r)}`).not.toContain("calling");
+    expect(r.code, describeRun(r)).toBe(126);
+  });
+
+  it("under an overlay root, what may run is kept read-only: it cannot be replaced, and a policy that leaves it writable does not load", async ({ expect }) => {
+    const composed = writePolicy(
+      fixtures,
+      "exec-overlay",
+      "filesystem:\n  root: overlay\n  rules:\n    - { path: /usr/bin/**, access: exec }\n    - { path: /bin/**, access: exec }\nprocess:\n  exec:\n    allow: [/usr/bin/**, /bin/**]\n",
+    );
+    const script = [
+      "cp /usr/bin/true /tmp/mine",
+      "mv /tmp/mine /usr/bin/python3 2>/dev/null && echo replaced || echo replace-refused",
+      "cp /usr/bin/true /usr/bin/newtool 2>/dev/null && echo added || echo add-refused",
+      "echo elsewhere > /etc/written && echo overlay-writable",
+      "/usr/bin/python3 -c 'print(\"python runs\")'",
+    ].join("\n");
+    const r = await runDo(["--policy", composed, "--", "/bin/sh", "-c", script]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("replace-refused\nadd-refused\noverlay-writable\npython runs\n");
+    const open = writePolicy(fixtures, "exec-overlay-open", "filesystem:\n  root: overlay\nprocess:\n  exec:\n    allow: [/usr/bin/python3.11]\n");
+    const refused = await runDo(["--policy", open, "--", "/usr/bin/python3.11", "-c", "print(1)"]);
+    expect(refused.code, describeRun(refused)).toBe(EXIT_RUNTIME_ERROR);
+    expect(refused.stderr).toMatch(/process\.exec\.allow\[0\]: \/usr\/bin\/python3\.11: under filesystem\.root: overlay the workload may write its own file there/);
+  });
+
+  it("a memfd's name is not a path: one named to look like an allowed file does not run", async ({ expect }) => {
+    // Its /proc text is "/memfd:x/../../usr/bin/python3-x (deleted)", which a string
+    // comparison would take for /usr/bin/python3-x.
+    const script = [
+      "import os",
+      "fd = os.memfd_create('x/../../usr/bin/python3-x', 0)",
+      "os.write(fd, b'#!/bin/sh\\necho escaped\\n')",
+      "try:",
+      "    os.execve(fd, ['x'], {})",
+      "except PermissionError:",
+      "    print('refused')",
+    ].join("\n");
+    const r = await runDo(["--policy", policy, "--", "/usr/bin/python3", "-c", script]);
+    expect(r.stdout, describeRun(r)).toBe("refused\n");
   });
 });

@@ -87,6 +87,17 @@ audit: true
 describe("parsePolicy reports", () => {
   const cases: { what: string; yaml: string; want: string[] }[] = [
     {
+      what: "an exec allowlist the workload could overwrite under an overlay root (a file, a glob, a writable subtree)",
+      yaml:
+        `${HEAD}filesystem:\n  root: overlay\n  rules:\n    - { path: /usr/**, access: exec }\n    - { path: /usr/local/**, access: read-write }\n` +
+        `process:\n  exec:\n    allow: [/usr/bin/python3.11, /opt/tool, /srv/bin/*, /usr/local/bin/x]\n`,
+      want: [
+        "p.yaml:11:34 process.exec.allow[1]: /opt/tool: under filesystem.root: overlay the workload may write its own file there, and it would run; add a rule that keeps it read-only ({ path: /opt/tool, access: exec })",
+        "p.yaml:11:45 process.exec.allow[2]: /srv/bin/*: under filesystem.root: overlay the workload may write its own file there, and it would run; add a rule that keeps it read-only ({ path: /srv/bin/**, access: exec })",
+        "p.yaml:11:57 process.exec.allow[3]: /usr/local/bin/x: under filesystem.root: overlay the workload may write its own file there, and it would run; add a rule that keeps it read-only ({ path: /usr/local/bin/x, access: exec })",
+      ],
+    },
+    {
       what: "an unknown key, with a suggestion, at the key",
       yaml: `${HEAD}syscalls:\n  alow: [read]\n`,
       want: ['p.yaml:5:3 syscalls.alow: unknown key "alow" (did you mean "allow"?)'],
