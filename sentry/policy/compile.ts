@@ -267,6 +267,11 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
       when: [{ index, op: "masked-eq", mask: MSG_FASTOPEN, value: MSG_FASTOPEN }],
       action: errnoAction(EOPNOTSUPP),
     });
+    // The network-interface ioctls, answered by the sentry as the sandbox's own namespace
+    // would (sentry/net/ifioctl.ts): a carried socket would answer from the host's. The
+    // socket-level requests (0x8901-0x8907) stay the kernel's.
+    first("ioctl", { when: [{ index: 1, op: "masked-eq", mask: 0xffffff00n, value: 0x8900n }, { index: 1, op: "masked-ne", mask: 0xfffffff8n, value: 0x8900n }], action: TRAP });
+    first("ioctl", { when: [{ index: 1, op: "masked-eq", mask: 0xffffff00n, value: 0x8b00n }], action: TRAP });
     first("sendto", fastOpen(3));
     first("sendmsg", fastOpen(2));
     first("sendmmsg", fastOpen(3));

@@ -19,10 +19,11 @@
 // since enterMountNamespace, so umask(2) there touches no other thread).
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
-import { EACCES, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE, EOPNOTSUPP } from "../abi/errno.js";
+import { EACCES, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../abi/errno.js";
 import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH } from "../abi/fcntl.js";
 import { AF_INET, AF_INET6, AF_UNIX } from "../abi/socket.js";
 import { errnoReply, SyscallError } from "../errors/errors.js";
+import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
 import { carryConnect, IPPROTO_TCP, IPPROTO_UDP, isHostSocket, socketKind } from "../net/proxy.js";
 import { bindDecision } from "../policy/network.js";
 import type { Creds, Kernel } from "../kernel/task.js";
@@ -277,4 +278,42 @@ function listen(k: Kernel, ev: TrapEvent): Reply {
   });
 }
 
-export const socketHandlers: HandlerTable = { connect, sendto, bind, listen };
+/**
+ * ioctl(2) under network proxy: the network-interface requests, which compile.ts traps, are
+ * answered as the sandbox's own namespace would answer them (net/ifioctl.ts) whichever
+ * socket asks, a carried one of the host's namespace included. Anything else (seen here only
+ * when traced) is the kernel's.
+ */
+function ioctl(k: Kernel, ev: TrapEvent): Reply {
+  const cmd = ev.argInt(1) >>> 0;
+  if (k.network !== "proxy" || !isInterfaceIoctl(cmd)) return ALLOW;
+  // On a descriptor that is not a socket the kernel says ENOTTY.
+  const creds = taskCreds(k, ev.pid);
+  const fd = dupTaskSocket(k, creds.tgid, ev.argInt(0));
+  try {
+    if (typeof socketKind(k, fd) === "number") return errnoReply(ENOTTY);
+  } finally {
+    k.native.close(fd);
+  }
+  const shape = requestShape(cmd);
+  if (shape === "refused") return errnoReply(refusal(cmd));
+  const addr = ev.argNum(2);
+  const raw = k.mem.read(ev.pid, addr, shape === "ifconf" ? IFCONF_SIZE : IFREQ_SIZE);
+  if (typeof raw === "number") return errnoReply(EFAULT);
+  ensureValid(k);
+  const put = (at: number, bytes: Uint8Array): boolean => k.mem.write(ev.pid, at, bytes) === 0;
+  if (shape === "ifconf") {
+    const view = new DataView(raw.buffer, raw.byteOffset, IFCONF_SIZE);
+    const buf = view.getBigUint64(8, true);
+    const a = answerIfconf(view.getInt32(0, true), buf !== 0n);
+    if (a.entries.length > 0 && !put(Number(buf), a.entries)) return errnoReply(EFAULT);
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setInt32(0, a.len, true);
+    return put(addr, len) ? { kind: "value", value: 0 } : errnoReply(EFAULT);
+  }
+  const out = answerIfreq(cmd, raw);
+  if (typeof out === "number") return errnoReply(out);
+  return put(addr, out) ? { kind: "value", value: 0 } : errnoReply(EFAULT);
+}
+
+export const socketHandlers: HandlerTable = { connect, sendto, bind, listen, ioctl };

@@ -138,7 +138,8 @@ const CLONE3_NOTE =
 const CLONE_NOTE = "CLONE_NEW* refused: namespaces are made by the runtime; the low byte is the exit signal";
 const UNSHARE_NOTE =
   "CLONE_NEW* refused: a new user namespace would give the workload capabilities over its own mounts";
-const IOCTL_NOTE = "TIOCSTI and TIOCLINUX could type into a terminal outside; compared on the low 32 bits";
+const IOCTL_NOTE =
+  "TIOCSTI and TIOCLINUX could type into a terminal outside; compared on the low 32 bits. Under network proxy the interface requests (0x89xx but the socket-level 0x8901-0x8907, wireless 0x8bxx) are answered by the sentry as the sandbox's namespace";
 const SECCOMP_NOTE =
   "FLAG_NEW_LISTENER refused: a listener the workload installs would take precedence over the sentry's";
 const PERSONALITY_NOTE = "the personalities Docker allows, and the 0xffffffff query";

@@ -68,6 +68,36 @@ function proxyPolicy(name: string, egress: string): string {
 }
 
 describe("network proxy: egress rules", () => {
+  it("a carried socket answers the interface ioctls as the sandbox's own namespace: loopback alone, no host interface or MAC", async ({ expect }) => {
+    // SIOCGIFCONF (0x8912) lists interfaces and addresses, SIOCGIFHWADDR (0x8927) a MAC,
+    // SIOCGIFADDR (0x8915) an address: asked on the socket the sentry connected.
+    const probe = [
+      "import fcntl, socket, struct, sys, array",
+      "s = socket.create_connection((sys.argv[1], int(sys.argv[2])))",
+      "buf = array.array('B', b'\\0' * 400)",
+      "addr, _ = buf.buffer_info()",
+      "n = struct.unpack('i4xP', fcntl.ioctl(s, 0x8912, struct.pack('i4xP', 400, addr)))[0]",
+      "for i in range(0, n, 40):",
+      "    e = bytes(buf[i:i + 40])",
+      "    print('conf', e[:16].rstrip(b'\\0').decode(), socket.inet_ntoa(e[20:24]))",
+      "for name in [n for _, n in socket.if_nameindex() if n != 'lo'][:1] + ['eth0']:",
+      "    for req in (0x8927, 0x8915):",
+      "        try:",
+      "            r = fcntl.ioctl(s, req, struct.pack('16s24x', name.encode()))",
+      "            print('got', hex(req), name, r[16:24].hex())",
+      "        except OSError as e:",
+      "            print('err', hex(req), name, e.errno)",
+    ].join("\n");
+    const native = await runNative("python3", ["-c", probe, address, String(port)]);
+    // Natively the host's interfaces are there (the test's address among them).
+    expect(native.stdout, describeRun(native)).toContain(`conf `);
+    expect(native.stdout).toContain(address);
+    const policy = proxyPolicy("egress-ioctl", `    - { to: "${address}", ports: [${port}] }\n`);
+    const r = await runDo(["--policy", policy, "--", "python3", "-c", probe, address, String(port)]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("conf lo 127.0.0.1\nerr 0x8927 eth0 19\nerr 0x8915 eth0 19\n");
+  });
+
   it("a connection to an allowed address and port leaves the sandbox and exchanges data", async ({ expect }) => {
     const native = await runNative("python3", ["-c", CLIENT, address, String(port)]);
     expect(native.stdout, describeRun(native)).toBe("connected pong ping\n");
