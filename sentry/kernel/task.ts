@@ -3,8 +3,8 @@
 import { readSync } from "node:fs";
 import type { NativeBinding } from "../../native/binding.js";
 import type { TaskMemory, TrapEvent } from "../../platform/platform.js";
-import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY } from "../abi/fcntl.js";
-import { EFAULT, ENAMETOOLONG, ENOENT, ESRCH } from "../abi/errno.js";
+import { AT_EMPTY_PATH, AT_FDCWD, F_GETFL, F_SETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY } from "../abi/fcntl.js";
+import { EFAULT, EINVAL, ENAMETOOLONG, ENOENT, ENXIO, ESRCH } from "../abi/errno.js";
 import { SyscallError } from "../errors/errors.js";
 import type { NetworkRulesInput } from "../policy/network.js";
 
@@ -292,4 +292,31 @@ export function asTaskElevated(k: Kernel, c: Creds): void {
 /** Back to the sentry's own (root) credentials. */
 export function asSentry(k: Kernel): void {
   k.native.setCreds(0, 0, NO_GROUPS);
+}
+
+// include/uapi/linux/stat.h
+const S_IFMT = 0o170000;
+const S_IFIFO = 0o010000;
+const EMPTY_PATH = new Uint8Array(0);
+const openStat = new Uint8Array(144);
+const openStatView = new DataView(openStat.buffer);
+
+/**
+ * The result of an open the sentry made with O_NONBLOCK that the task did not ask for:
+ * "fifo" (closed) for a FIFO, or ENXIO's (what a FIFO without a reader says), whose open is
+ * the kernel's to block in; otherwise the descriptor, made blocking again, or the -errno.
+ */
+export function nonBlockingOpen(k: Kernel, fd: number, added: boolean): number | "fifo" {
+  if (!added) return fd;
+  if (fd === -ENXIO) return "fifo";
+  if (fd < 0) return fd;
+  const n = k.native;
+  if (n.statAt(fd, EMPTY_PATH, 0, AT_EMPTY_PATH, openStat) === 0 && (openStatView.getUint32(24, true) & S_IFMT) === S_IFIFO) {
+    n.close(fd);
+    return "fifo";
+  }
+  const fl = n.fcntl(fd, F_GETFL, 0);
+  if (fl >= 0 && n.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) >= 0) return fd;
+  n.close(fd);
+  return fl < 0 ? fl : -EINVAL;
 }

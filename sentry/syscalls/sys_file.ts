@@ -34,7 +34,7 @@ import {
 } from "../abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel, PathArg } from "../kernel/task.js";
-import { asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
+import { asTask, closeDirfd, copyInPath, ensureValid, nonBlockingOpen, openDirfd, taskCreds } from "../kernel/task.js";
 import type { HandlerTable } from "./handlers.js";
 import { openElevated } from "./sys_fsmut.js";
 
@@ -83,14 +83,14 @@ export function openForTask(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: 
     ensureValid(k);
     asTask(k, creds);
     const n = k.native;
-    // Opening a FIFO blocks until its peer opens; that must not stall the sentry for
-    // every other task. Its open is left to the kernel (no decision was made on the path).
-    if ((flags & (O_PATH | O_NONBLOCK | O_CREAT)) === 0) {
-      const st = n.statAt(dir, path.bytes, path.len, flags & O_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0, statBuf);
-      if (st === 0 && (statView.getUint32(24, true) & S_IFMT) === S_IFIFO) return ALLOW;
-    }
     const effMode = flags & (O_CREAT | __O_TMPFILE) ? mode & ~creds.umask & 0o7777 : 0;
-    const fd = n.openat2(dir, path.bytes, path.len, flags, effMode, resolve);
+    // Opening a FIFO blocks until its peer opens; that must not stall the sentry for every
+    // other task. So the sentry never opens blocking: a FIFO it finds (named by the path all
+    // along, O_CREAT included, or swapped in meanwhile) is left to the kernel's open, as no
+    // decision was made on the path; ENXIO (a FIFO without a reader) likewise.
+    const blocking = (flags & (O_PATH | O_NONBLOCK)) === 0;
+    const fd = nonBlockingOpen(k, n.openat2(dir, path.bytes, path.len, flags | (blocking ? O_NONBLOCK : 0), effMode, resolve), blocking);
+    if (fd === "fifo") return ALLOW;
     if (fd < 0) {
       // root: overlay — root inside may write the host's files in its copy (sys_fsmut.ts).
       if ((-fd === EACCES || -fd === EPERM) && resolve === 0 && k.overlayMount !== undefined) {

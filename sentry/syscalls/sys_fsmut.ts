@@ -50,7 +50,7 @@ import {
 } from "../abi/fcntl.js";
 import { errnoReply, SyscallError } from "../errors/errors.js";
 import type { Creds, Kernel, PathArg } from "../kernel/task.js";
-import { asSentry, asTask, asTaskElevated, closeDirfd, copyInPath, ensureValid, hostId, mappedInside, openDirfd, openProc, taskCreds } from "../kernel/task.js";
+import { asSentry, asTask, asTaskElevated, closeDirfd, copyInPath, ensureValid, hostId, mappedInside, nonBlockingOpen, openDirfd, openProc, taskCreds } from "../kernel/task.js";
 import type { HandlerTable } from "./handlers.js";
 
 // include/uapi/linux/capability.h
@@ -506,7 +506,10 @@ export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, 
   const parent = dirOnOverlay(k, ev.pid, c, dirfd, s.dir);
   if (parent === undefined) return undefined;
   try {
-    const fd = elevated(k, c, () => k.native.openat2(parent, s.name.bytes, s.name.len, flags | O_NOFOLLOW, mode & NO_PRIVILEGE_BITS & ~c.umask, 0));
+    // Never blocking: a FIFO made at that name meanwhile is left to the task's own answer.
+    const blocking = (flags & O_NONBLOCK) === 0;
+    const fd = nonBlockingOpen(k, elevated(k, c, () => k.native.openat2(parent, s.name.bytes, s.name.len, flags | O_NOFOLLOW | (blocking ? O_NONBLOCK : 0), mode & NO_PRIVILEGE_BITS & ~c.umask, 0)), blocking);
+    if (fd === "fifo") return undefined;
     return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
   } finally {
     k.native.close(parent);

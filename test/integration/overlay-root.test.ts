@@ -235,6 +235,24 @@ describe("filesystem.root: overlay", () => {
     expect(statSync(join(layer, "upper/usr/bin/env")).mode & 0o7777).toBe(0o755);
   });
 
+  it("opening a FIFO for writing with O_CREAT does not stall the sandbox's other tasks until a reader comes", async ({ expect }) => {
+    // The writer's open blocks until a reader opens; the reader comes only after another
+    // task's mkdir, which the sentry serves too. A sentry that blocked in the open would
+    // never serve the mkdir.
+    const script = [
+      "mkfifo /var/runsc-ts-fifo",
+      "(echo through > /var/runsc-ts-fifo) &",
+      "sleep 0.3",
+      "mkdir /var/runsc-ts-dir && echo mkdir-done",
+      "cat /var/runsc-ts-fifo",
+      "wait",
+    ].join("\n");
+    const r = await runDo(["--policy", policy, "--", "/bin/sh", "-ec", script], { timeoutMs: 15_000 });
+    expect(r.timedOut, describeRun(r)).toBe(false);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("mkdir-done\nthrough\n");
+  });
+
   it("a synthetic file the host lacks gets its mount point in the overlay's layer; it is read-only there, and the host still lacks it", async ({ expect }) => {
     const path = `${F}/sub/synthetic.conf`;
     const withFile = writePolicy(F, "overlay-file", `extends: default\nfilesystem:\n  root: overlay\n  files:\n    - { path: ${path}, content: "from the policy\\n" }\n`);
