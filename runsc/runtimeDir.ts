@@ -48,10 +48,15 @@ function ensureDir(path: string, mode: number): void {
   if ((st.mode & 0o7777) !== mode) chmodSync(path, mode);
 }
 
+/** Checked once per process: each command may need it from several places. */
+let runtimeDirReady = false;
+
 /** The runtime's directory, traversable by a sandbox's ids (mode 0711). */
 export function ensureRuntimeDir(): string {
+  if (runtimeDirReady) return RUNTIME_DIR;
   mkdirSync("/run", { recursive: true, mode: 0o755 });
   ensureDir(RUNTIME_DIR, 0o711);
+  runtimeDirReady = true;
   return RUNTIME_DIR;
 }
 

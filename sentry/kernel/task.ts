@@ -3,8 +3,8 @@
 import { readSync } from "node:fs";
 import type { NativeBinding } from "../../native/binding.js";
 import type { TaskMemory, TrapEvent } from "../../platform/platform.js";
-import { AT_EMPTY_PATH, AT_FDCWD, F_GETFL, F_SETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY } from "../abi/fcntl.js";
-import { EFAULT, EINVAL, ENAMETOOLONG, ENOENT, ENXIO, ESRCH } from "../abi/errno.js";
+import { AT_EMPTY_PATH, AT_FDCWD, F_SETFL, FASYNC, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY } from "../abi/fcntl.js";
+import { EFAULT, ENAMETOOLONG, ENOENT, ENXIO, ESRCH } from "../abi/errno.js";
 import { SyscallError } from "../errors/errors.js";
 import type { NetworkRulesInput } from "../policy/network.js";
 
@@ -306,7 +306,7 @@ const openStatView = new DataView(openStat.buffer);
  * "fifo" (closed) for a FIFO, or ENXIO's (what a FIFO without a reader says), whose open is
  * the kernel's to block in; otherwise the descriptor, made blocking again, or the -errno.
  */
-export function nonBlockingOpen(k: Kernel, fd: number, added: boolean): number | "fifo" {
+export function nonBlockingOpen(k: Kernel, fd: number, added: boolean, taskFlags: number): number | "fifo" {
   if (!added) return fd;
   if (fd === -ENXIO) return "fifo";
   if (fd < 0) return fd;
@@ -315,8 +315,11 @@ export function nonBlockingOpen(k: Kernel, fd: number, added: boolean): number |
     n.close(fd);
     return "fifo";
   }
-  const fl = n.fcntl(fd, F_GETFL, 0);
-  if (fl >= 0 && n.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) >= 0) return fd;
+  // F_SETFL takes the status flags the task opened with (it ignores the access mode and
+  // creation flags): O_NONBLOCK off, its O_APPEND, O_DIRECT, O_NOATIME kept. Not FASYNC,
+  // which open(2) ignores and F_SETFL would turn on.
+  const r = n.fcntl(fd, F_SETFL, taskFlags & ~(O_NONBLOCK | FASYNC));
+  if (r >= 0) return fd;
   n.close(fd);
-  return fl < 0 ? fl : -EINVAL;
+  return r;
 }

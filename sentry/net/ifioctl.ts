@@ -7,6 +7,8 @@
 // with EOPNOTSUPP as for a device without them. Which socket is asked never matters, so a
 // task that swaps its descriptors meanwhile learns nothing.
 // Layouts: include/uapi/linux/if.h (struct ifreq: 16-byte name, 24-byte union; struct ifconf).
+import { ENODEV, EOPNOTSUPP, EPERM } from "../abi/errno.js";
+import { AF_INET } from "../abi/socket.js";
 
 /** The requests left to the kernel: socket-level, not the namespace's (include/uapi/linux/sockios.h). */
 export const SOCKET_LEVEL_FIRST = 0x8900; // (none), then FIOSETOWN
@@ -27,10 +29,6 @@ const SIOCGIFPFLAGS = 0x8935;
 const SIOCGIFTXQLEN = 0x8942;
 const SIOCGIFMAP = 0x8970;
 
-const EPERM = 1;
-const ENODEV = 19;
-const EOPNOTSUPP = 95;
-
 export const IFREQ_SIZE = 40;
 export const IFCONF_SIZE = 16;
 const IFNAMSIZ = 16;
@@ -42,7 +40,6 @@ const LO_MTU = 65536;
 const LO_FLAGS = 0x1 /* IFF_UP */ | 0x8 /* IFF_LOOPBACK */ | 0x40; /* IFF_RUNNING */
 const LO_TXQLEN = 1000;
 const ARPHRD_LOOPBACK = 772;
-const AF_INET = 2;
 
 /** Whether a request (its low 32 bits, as the kernel reads it) is one of this module's. */
 export function isInterfaceIoctl(cmd: number): boolean {

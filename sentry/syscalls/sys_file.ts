@@ -10,7 +10,6 @@ import { ALLOW } from "../../platform/platform.js";
 import { E2BIG, EACCES, EINVAL, ELOOP, EPERM } from "../abi/errno.js";
 import {
   AT_FDCWD,
-  AT_SYMLINK_NOFOLLOW,
   FASYNC,
   O_APPEND,
   O_CLOEXEC,
@@ -44,10 +43,6 @@ const VALID_OPEN_FLAGS =
   FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_PATH | __O_TMPFILE;
 const O_PATH_FLAGS = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
 
-const S_IFMT = 0o170000;
-const S_IFIFO = 0o010000;
-const statBuf = new Uint8Array(144);
-const statView = new DataView(statBuf.buffer);
 
 /**
  * Paths whose meaning depends on who resolves them: "self" in /proc names the reader, and
@@ -89,7 +84,7 @@ export function openForTask(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: 
     // along, O_CREAT included, or swapped in meanwhile) is left to the kernel's open, as no
     // decision was made on the path; ENXIO (a FIFO without a reader) likewise.
     const blocking = (flags & (O_PATH | O_NONBLOCK)) === 0;
-    const fd = nonBlockingOpen(k, n.openat2(dir, path.bytes, path.len, flags | (blocking ? O_NONBLOCK : 0), effMode, resolve), blocking);
+    const fd = nonBlockingOpen(k, n.openat2(dir, path.bytes, path.len, flags | (blocking ? O_NONBLOCK : 0), effMode, resolve), blocking, flags);
     if (fd === "fifo") return ALLOW;
     if (fd < 0) {
       // root: overlay — root inside may write the host's files in its copy (sys_fsmut.ts).

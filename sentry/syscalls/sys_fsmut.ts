@@ -508,7 +508,7 @@ export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, 
   try {
     // Never blocking: a FIFO made at that name meanwhile is left to the task's own answer.
     const blocking = (flags & O_NONBLOCK) === 0;
-    const fd = nonBlockingOpen(k, elevated(k, c, () => k.native.openat2(parent, s.name.bytes, s.name.len, flags | O_NOFOLLOW | (blocking ? O_NONBLOCK : 0), mode & NO_PRIVILEGE_BITS & ~c.umask, 0)), blocking);
+    const fd = nonBlockingOpen(k, elevated(k, c, () => k.native.openat2(parent, s.name.bytes, s.name.len, flags | O_NOFOLLOW | (blocking ? O_NONBLOCK : 0), mode & NO_PRIVILEGE_BITS & ~c.umask, 0)), blocking, flags);
     if (fd === "fifo") return undefined;
     return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
   } finally {
