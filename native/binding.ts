@@ -156,27 +156,23 @@ export interface NativeBinding {
   procServe(fuseFd: number, names: string[], text: (name: string) => string): () => void;
   connect(fd: number, addr: Uint8Array, len: number): number;
   /**
-   * Connects fd (taken over: closed when done, as is alsoClose when >= 0) on a thread of
-   * its own (with cwdFd, when >= 0, as its working directory for a relative unix path) and waits up to
-   * waitUs for it: 0 or a negative errno is the result (the caller answers the event); 1
-   * means it is still connecting and that thread will answer the event in buf itself.
+   * A pool of worker threads for the calls of one sandbox (listener) that may block, at most
+   * maxWorkers at once. Created on the sentry's thread: its workers share that thread's
+   * mount namespace, root and credentials. procFd: the host's /proc (where the pool reads a
+   * task's pending signals). maxBytes: the most data the sendto calls in progress may hold
+   * together (beyond, a call fails with ENOBUFS). Returns the pool's id.
    */
-  connectAsync(
-    listener: number,
-    buf: Uint8Array,
-    fd: number,
-    addr: Uint8Array,
-    len: number,
-    alsoClose: number,
-    cwdFd: number,
-    waitUs: number,
-    /** Install fd in the task at this number (like dup2) when the connect succeeds or is in progress. */
-    injectAt?: number,
-    /** O_CLOEXEC for the installed descriptor. */
-    cloexec?: boolean,
-    /** A datagram socket: a connect left to its thread sends {pid, result} (two int32) here first. */
-    reportFd?: number,
-  ): number;
+  blockingPool(listener: number, maxWorkers: number, procFd: number, maxBytes: number): number;
+  /** Cancels every call still running, joins every thread; the pool's counters at the end. */
+  blockingPoolClose(pool: number): BlockingPoolStats | undefined;
+  blockingPoolStats(pool: number): BlockingPoolStats | undefined;
+  /**
+   * Runs call on the pool for the event in notif and waits up to waitUs: its result (>= 0 or
+   * -errno) for the caller to answer with, or null when the worker will answer the event
+   * itself. The call's descriptors (fd, alsoClose) are taken over whatever happens.
+   * -EAGAIN: the pool is full.
+   */
+  blockingCall(pool: number, notif: Uint8Array, call: BlockingCallSpec, waitUs: number): number | null;
   sendto(fd: number, data: Uint8Array, len: number, flags: number, addr: Uint8Array, addrLen: number): number;
   fchdir(fd: number): number;
   /** True when fd is a terminal whose foreground process group is the caller's. */
@@ -197,4 +193,46 @@ export interface NativeBinding {
   fcntl(fd: number, cmd: number, arg: number): number;
   /** umask(2) of the calling thread's fs_struct; returns the previous mask. */
   umask(mask: number): number;
+}
+
+/** A call the sentry performs for a task on the sandbox's pool (native/src/blocking.cc). */
+export interface BlockingCallSpec {
+  /** 0 connect(fd, addr), 1 sendto(fd, data, flags, addr). */
+  op: 0 | 1;
+  /** The trapped syscall's number, for the trace's resumed record. */
+  nr: number;
+  /** Ours, taken over: closed when done. */
+  fd: number;
+  /** Empty for a sendto without an address. */
+  addr: Uint8Array;
+  /** The task's thread group: its pidfd tells the pool when the task is gone. */
+  tgid: number;
+  /** A descriptor addr refers to (self/fd/N), closed when done. */
+  alsoClose?: number;
+  /** The working directory for a relative unix path (borrowed). */
+  cwdFd?: number;
+  data?: Uint8Array;
+  flags?: number;
+  /** sendto: bytes of the task's buffer already sent; data is the rest. */
+  base?: number;
+  /** connect: install fd in the task at this number (like dup2) once connected or in progress. */
+  injectAt?: number;
+  cloexec?: boolean;
+  /** A datagram socket: a call left to its worker sends {pid, nr, result} (three int32) here first. */
+  reportFd?: number;
+}
+
+export interface BlockingPoolStats {
+  /** Calls in progress. */
+  running: number;
+  /** Live threads: workers and the watcher. */
+  threads: number;
+  /** Most calls in progress at once. */
+  peak: number;
+  /** Calls interrupted because their task or its syscall went away. */
+  cancelled: number;
+  /** Calls interrupted for a signal the task takes (answered -ERESTARTSYS). */
+  interrupted: number;
+  /** Calls refused because the pool was full (EAGAIN) or held maxBytes (ENOBUFS). */
+  rejected: number;
 }

@@ -4,6 +4,7 @@
 import type { NativeBinding } from "../native/binding.js";
 import type { Reply, TaskMemory, TrapEvent } from "../platform/platform.js";
 import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
+import { EAGAIN, ENOBUFS } from "./abi/errno.js";
 import { sysnoName } from "./abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/task.js";
 import type { SentryNetRules } from "./kernel/task.js";
@@ -29,6 +30,7 @@ import { statHandlers } from "./syscalls/sys_stat.js";
 export interface SentryLog {
   info(msg: string): void;
   debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
 
@@ -77,8 +79,21 @@ export function handlerTables(hostname: string): HandlerTable[] {
 
 const AT_FDCWD = -100;
 
-/** How long the sentry waits for a connect before leaving it to its thread (loopback: ~50 µs). */
-const CONNECT_WAIT_US = 2000;
+/**
+ * How long the sentry waits for a call it offloads before leaving it to its worker to answer
+ * (a loopback connect: ~50 µs). Short: a burst of calls that block costs this much each.
+ */
+const OFFLOAD_WAIT_US = 500;
+
+/**
+ * Calls that may block in progress at once per sandbox, each on a worker thread of the
+ * sandbox's pool (a task has one trapped call at most, so never more than its blocked
+ * tasks); one more fails with EAGAIN.
+ */
+export const MAX_BLOCKED_CALLS = 1024;
+
+/** The most data blocked sendto calls of one sandbox may hold together; one more fails with ENOBUFS. */
+export const MAX_BLOCKED_BYTES = 64 << 20;
 
 /** Device numbers of the sandbox's private writable filesystems, seen from inside. */
 function privateDevices(native: NativeBinding): Set<bigint> {
@@ -135,12 +150,21 @@ export function serve(o: SentryOptions): void {
   const tracer = o.strace;
   // Traced: connects left to their threads report their results, shown when they come.
   const resumed = tracer !== undefined ? completionReports(native) : undefined;
+  notify.openPool(MAX_BLOCKED_CALLS, procFd, MAX_BLOCKED_BYTES);
+  let warnedFull = false;
   const k: Kernel = {
     native,
     mem,
     idValid: () => notify.idValid(),
-    connectAsync: (fd, addr, alsoClose, cwdFd, injectAt, cloexec) =>
-      notify.connectAsync(fd, addr, alsoClose, cwdFd, CONNECT_WAIT_US, injectAt, cloexec, resumed?.reportFd ?? -1),
+    offload: (call) => {
+      const r = notify.offload(resumed === undefined ? call : { ...call, reportFd: resumed.reportFd }, OFFLOAD_WAIT_US);
+      // EAGAIN is also a call's own result (a non-blocking connect to a full queue).
+      if ((r === -EAGAIN || r === -ENOBUFS) && !warnedFull && (notify.poolStats()?.rejected ?? 0) > 0) {
+        warnedFull = true;
+        log.warn({ calls: MAX_BLOCKED_CALLS, bytes: MAX_BLOCKED_BYTES }, "sandbox has the most blocked calls it may have: more fail with EAGAIN (ENOBUFS for data)");
+      }
+      return r;
+    },
     procFd,
     privateDevices: privateDevices(native),
     exec: {
@@ -177,19 +201,35 @@ export function serve(o: SentryOptions): void {
     o.audit,
   );
 
-  if (tracer === undefined || resumed === undefined) {
-    notify.run((ev) => dispatcher.handle(ev));
+  try {
+    if (tracer === undefined || resumed === undefined) notify.run((ev) => dispatcher.handle(ev));
+    else traced(notify, dispatcher, mem, tracer, resumed, o.straceOnly, log);
     log.debug({ events: notify.stats.events }, "sentry done");
-    return;
+  } finally {
+    // The sandbox is over (or the sentry failed and the caller kills it): no call outlives it.
+    const pool = notify.closePool();
+    if (pool !== undefined && pool.peak > 0) log.debug({ blockedCalls: pool }, "blocking calls ended");
   }
-  // Traced: render the call before the task can run on, the result after the reply.
-  const only = o.straceOnly === undefined ? undefined : new Set(o.straceOnly);
+}
+
+/** The serving loop with each call rendered before the task runs on, its result after the reply. */
+function traced(
+  notify: SeccompNotify,
+  dispatcher: Dispatcher,
+  mem: ProcessMemory,
+  tracer: Tracer,
+  resumed: CompletionReports,
+  straceOnly: readonly number[] | undefined,
+  log: SentryLog,
+): void {
+  const only = straceOnly === undefined ? undefined : new Set(straceOnly);
   let call = "";
   let us = 0;
   const showResumed = (): void => {
-    for (const { pid, result } of resumed.take()) {
+    for (const { pid, nr, result } of resumed.take()) {
       const shown: Reply = result < 0 ? { kind: "errno", errno: -result } : { kind: "value", value: result };
-      log.info(`[${String(pid).padStart(6)}] <... connect resumed> ${tracer.formatResult("connect", shown)}`);
+      const name = sysnoName(nr) ?? String(nr);
+      log.info(`[${String(pid).padStart(6)}] <... ${name} resumed> ${tracer.formatResult(name, shown)}`);
     }
   };
   try {
@@ -218,29 +258,36 @@ export function serve(o: SentryOptions): void {
   }
 }
 
+/** Results of the calls the sentry left to the pool's workers, for the trace. */
+interface CompletionReports {
+  readonly reportFd: number;
+  take(): { pid: number; nr: number; result: number }[];
+  close(): void;
+}
+
 /**
- * A datagram socket pair on which the connect threads report the results the sentry did not
- * wait for (platform/seccomp/unotify.ts connectAsync): {pid, result}, two int32 each.
+ * A datagram socket pair on which the pool's workers report the results the sentry did not
+ * wait for (native/src/blocking.cc): {pid, nr, result}, three int32 each.
  */
-function completionReports(native: NativeBinding): { reportFd: number; take(): { pid: number; result: number }[]; close(): void } {
+function completionReports(native: NativeBinding): CompletionReports {
   const SOCK_DGRAM = 2;
   const SOCK_NONBLOCK = 0o4000;
   const pair = native.socketpair(1 /* AF_UNIX */, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   if (typeof pair === "number") throw new Error(`socketpair for the trace: errno ${-pair}`);
   const [readFd, reportFd] = pair;
-  const buf = Buffer.alloc(8);
+  const buf = Buffer.alloc(12);
   return {
     reportFd,
     take() {
-      const out: { pid: number; result: number }[] = [];
+      const out: { pid: number; nr: number; result: number }[] = [];
       for (;;) {
         let n: number;
         try {
-          n = readSync(readFd, buf, 0, 8, null);
+          n = readSync(readFd, buf, 0, 12, null);
         } catch {
           return out; // EAGAIN: none left
         }
-        if (n === 8) out.push({ pid: buf.readUInt32LE(0), result: buf.readInt32LE(4) });
+        if (n === 12) out.push({ pid: buf.readUInt32LE(0), nr: buf.readInt32LE(4), result: buf.readInt32LE(8) });
       }
     },
     close() {

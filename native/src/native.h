@@ -20,10 +20,15 @@ Napi::Value ReadString(const Napi::CallbackInfo& info);
 Napi::Value WriteMemory(const Napi::CallbackInfo& info);
 Napi::Value WaitExit(const Napi::CallbackInfo& info);
 Napi::Value OnExit(const Napi::CallbackInfo& info);
-Napi::Value ConnectAsync(const Napi::CallbackInfo& info);
 Napi::Value PidfdExited(const Napi::CallbackInfo& info);
 // Starts the thread that reaps a sandbox init (spawn() calls it).
 void WatchExit(int pid);
+
+// blocking.cc: calls that may block, on a bounded, cancellable pool of the sandbox's own
+Napi::Value BlockingPool(const Napi::CallbackInfo& info);
+Napi::Value BlockingPoolClose(const Napi::CallbackInfo& info);
+Napi::Value BlockingPoolStats(const Napi::CallbackInfo& info);
+Napi::Value BlockingCall(const Napi::CallbackInfo& info);
 
 // fsops.cc: descriptors and filesystem operations performed for a task
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info);

@@ -4,7 +4,7 @@
 // buffer (struct seccomp_notif) costs 1.13x the C round trip; per-event objects, libuv
 // polling or a threadsafe-function hop cost 1.5-4x. So the loop runs on a dedicated
 // thread (a worker), blocks in the kernel, and allocates nothing per event.
-import type { NativeBinding } from "../../native/binding.js";
+import type { BlockingCallSpec, BlockingPoolStats, NativeBinding } from "../../native/binding.js";
 import type { Reply, TaskMemory, TrapEvent } from "../platform.js";
 
 // struct seccomp_notif (include/uapi/linux/seccomp.h): u64 id; u32 pid; u32 flags;
@@ -18,6 +18,7 @@ export const SECCOMP_NOTIF_SIZE = 80;
 const ENOENT = 2;
 const EINTR = 4;
 const EINPROGRESS = 115;
+const ESHUTDOWN = 108;
 
 /** A TrapEvent that reads the notification buffer in place. */
 class BufferEvent implements TrapEvent {
@@ -54,6 +55,7 @@ export interface NotifyLoopStats {
  */
 export class SeccompNotify {
   private readonly buf = new Uint8Array(SECCOMP_NOTIF_SIZE);
+  private pool = 0;
   readonly event: TrapEvent = new BufferEvent(new DataView(this.buf.buffer));
   readonly stats: NotifyLoopStats = { events: 0, vanished: 0 };
 
@@ -77,15 +79,40 @@ export class SeccompNotify {
   }
 
   /**
-   * Connects fd (taken over, and alsoClose with it when >= 0: a descriptor addr refers to)
-   * to addr on another thread (from cwdFd for a relative unix path, when >= 0), waiting up
-   * to waitUs: the result
-   * (0 or -errno) to answer with, or 1 when that thread will answer the current event.
-   * injectAt >= 0: once connected (or in progress), fd replaces the task's descriptor there.
-   * reportFd >= 0: a connect left to the thread reports its task and result there first.
+   * Starts the sandbox's pool for calls that may block (native/src/blocking.cc), at most
+   * maxWorkers at once. Call on the thread that runs `run`: the workers share its mount
+   * namespace, root and credentials. procFd: the host's /proc; maxBytes: the most data the
+   * sendto calls in progress may hold together. closePool ends it.
    */
-  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number, waitUs: number, injectAt = -1, cloexec = false, reportFd = -1): number {
-    return this.native.connectAsync(this.listener, this.buf, fd, addr, addr.length, alsoClose, cwdFd, waitUs, injectAt, cloexec, reportFd);
+  openPool(maxWorkers: number, procFd: number, maxBytes: number): void {
+    if (this.pool === 0) this.pool = this.native.blockingPool(this.listener, maxWorkers, procFd, maxBytes);
+  }
+
+  /**
+   * Performs call for the current event on the pool, waiting up to waitUs: its result
+   * (>= 0 or -errno) to answer with, or null when the worker will answer the event itself.
+   * The call's descriptors are taken over.
+   */
+  offload(call: BlockingCallSpec, waitUs: number): number | null {
+    if (this.pool === 0) {
+      this.native.close(call.fd);
+      if (call.alsoClose !== undefined && call.alsoClose >= 0) this.native.close(call.alsoClose);
+      return -ESHUTDOWN;
+    }
+    return this.native.blockingCall(this.pool, this.buf, call, waitUs);
+  }
+
+  /** The pool's counters, or undefined before openPool. */
+  poolStats(): BlockingPoolStats | undefined {
+    return this.pool === 0 ? undefined : this.native.blockingPoolStats(this.pool);
+  }
+
+  /** Cancels every call still running on the pool and ends its threads. */
+  closePool(): BlockingPoolStats | undefined {
+    if (this.pool === 0) return undefined;
+    const stats = this.native.blockingPoolClose(this.pool);
+    this.pool = 0;
+    return stats;
   }
 
   /** True while the current event's task is still waiting for our reply (ID_VALID). */

@@ -48,17 +48,21 @@ export type WorkerMessage = { exit: number } | { error: string } | { fact: Audit
 
 const d = workerData as WorkerData;
 
-/** Errors only, one line each, without loading pino. */
+/** Warnings and errors only, one line each, without loading pino. */
+function quietLine(level: "warn" | "error", obj: object, msg: string): void {
+  const fields = "err" in obj ? { ...obj, err: String((obj as { err?: unknown }).err) } : obj;
+  const line =
+    d.logFormat === "json"
+      ? JSON.stringify({ level, msg, time: new Date().toISOString(), ...fields })
+      : `${level === "warn" ? "W" : "E"} ${new Date().toISOString().slice(11, 23)} ${msg} ${JSON.stringify(fields)}`;
+  writeFully(2, line + "\n");
+}
+
 const quietLog: SentryLog = {
   info: () => {},
   debug: () => {},
-  error: (obj, msg) => {
-    const line =
-      d.logFormat === "json"
-        ? JSON.stringify({ level: "error", msg, time: new Date().toISOString(), ...obj, err: String((obj as { err?: unknown }).err) })
-        : `E ${new Date().toISOString().slice(11, 23)} ${msg} ${JSON.stringify({ ...obj, err: String((obj as { err?: unknown }).err) })}`;
-    writeFully(2, line + "\n");
-  },
+  warn: (obj, msg) => quietLine("warn", obj, msg),
+  error: (obj, msg) => quietLine("error", obj, msg),
 };
 
 async function logger(): Promise<SentryLog> {

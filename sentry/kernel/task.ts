@@ -1,7 +1,7 @@
 // The sentry's view of a trapping task: credentials, bounded copy-in, and the
 // descriptors a path operation starts from. Used by the sys_*.ts handlers.
 import { readSync } from "node:fs";
-import type { NativeBinding } from "../../native/binding.js";
+import type { BlockingCallSpec, NativeBinding } from "../../native/binding.js";
 import type { TaskMemory, TrapEvent } from "../../platform/platform.js";
 import { AT_EMPTY_PATH, AT_FDCWD, F_SETFL, FASYNC, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY } from "../abi/fcntl.js";
 import { EFAULT, ENAMETOOLONG, ENOENT, ENXIO, ESRCH } from "../abi/errno.js";
@@ -18,11 +18,11 @@ export interface Kernel {
   /** ID_VALID for the event being handled: false once the task stopped waiting. */
   idValid(): boolean;
   /**
-   * Connects fd (ours, taken over; so is alsoClose, when >= 0) to addr off the sentry's
-   * thread (a relative unix path from cwdFd when >= 0), waiting briefly: the result (0 or -errno), or 1 when the connecting thread will
-   * answer the event itself.
+   * Performs a call that may block (a connect, a sendto) off the sentry's thread, on the
+   * sandbox's bounded pool, waiting briefly: its result (>= 0 or -errno), or null when the
+   * pool's worker will answer the event itself. The call's descriptors are taken over.
    */
-  connectAsync(fd: number, addr: Uint8Array, alsoClose: number, cwdFd: number, injectAt?: number, cloexec?: boolean): number;
+  offload(call: BlockingCallSpec): number | null;
   /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */
   readonly procFd: number;
   /** Device numbers of the sandbox's private writable filesystems (its /tmp, /dev/shm). */
@@ -80,6 +80,7 @@ export interface SentryNetRules {
 
 /** How many tasks' credentials the sentry keeps at most. */
 const CREDS_CACHE_MAX = 1024;
+const CREDS_SWEEP_EVERY = 64;
 
 /**
  * Credentials by tid, each with a pidfd of its task: an entry is used only while that
@@ -90,6 +91,7 @@ export class CredsCache {
   readonly entries = new Map<number, { creds: Creds; pidfd: number }>();
   hits = 0;
   misses = 0;
+  private inserts = 0;
 
   /** Forgets tid's credentials (it is about to change them). */
   invalidate(k: Kernel, tid: number): void {
@@ -102,6 +104,24 @@ export class CredsCache {
   clear(k: Kernel): void {
     for (const e of this.entries.values()) k.native.close(e.pidfd);
     this.entries.clear();
+  }
+
+  /**
+   * Adds tid's entry. Every CREDS_SWEEP_EVERY additions the entries of tasks that have
+   * exited are dropped (a task killed mid-call is never looked up again, and its pidfd
+   * would stay open until the cache filled); a cache still full is cleared.
+   */
+  add(k: Kernel, tid: number, creds: Creds, pidfd: number): void {
+    if (++this.inserts % CREDS_SWEEP_EVERY === 0) {
+      for (const [t, e] of this.entries) {
+        if (k.native.pidfdExited(e.pidfd)) {
+          k.native.close(e.pidfd);
+          this.entries.delete(t);
+        }
+      }
+    }
+    if (this.entries.size >= CREDS_CACHE_MAX) this.clear(k);
+    this.entries.set(tid, { creds, pidfd });
   }
 }
 
@@ -145,7 +165,9 @@ const NO_GROUPS = new Int32Array(0);
 
 function field(text: string, name: string): string {
   const i = text.indexOf("\n" + name + ":");
-  if (i < 0) throw new Error(`/proc status has no ${name}`);
+  // An exiting task's status lacks the lines of what it has released (Umask once its
+  // fs_struct is gone): it was killed while its syscall waited for us.
+  if (i < 0) throw new SyscallError(ESRCH);
   const start = i + name.length + 2;
   const end = text.indexOf("\n", start);
   return text.slice(start, end < 0 ? undefined : end).trim();
@@ -192,8 +214,7 @@ export function taskCreds(k: Kernel, tid: number): Creds {
     if (k.native.pidfdExited(pidfd)) {
       k.native.close(pidfd);
     } else {
-      if (cache.entries.size >= CREDS_CACHE_MAX) cache.clear(k);
-      cache.entries.set(tid, { creds, pidfd });
+      cache.add(k, tid, creds, pidfd);
     }
   }
   return creds;

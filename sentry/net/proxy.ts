@@ -21,7 +21,7 @@ import { O_CLOEXEC, O_NONBLOCK, O_RDONLY } from "../abi/fcntl.js";
 import { AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET } from "../abi/socket.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
-import { openProc } from "../kernel/task.js";
+import { openProc, taskCreds } from "../kernel/task.js";
 import { egressDecision, isLocalAddress, sockaddrInet } from "../policy/network.js";
 
 // include/uapi/asm-generic/socket.h, include/uapi/linux/in.h, tcp.h, in6.h
@@ -140,7 +140,8 @@ export function carryConnect(k: Kernel, ev: TrapEvent, dup: number, sockfd: numb
     const v = n.getsockoptInt(dup, level, name);
     if (v >= 0) n.setsockoptInt(fd, level, name, v);
   }
-  const r = k.connectAsync(fd, addr, -1, -1, sockfd, cloexec); // fd taken over
-  if (r === 1) return PENDING;
+  // fd taken over; installed at the task's sockfd once connected or in progress.
+  const r = k.offload({ op: 0, nr: ev.nr, fd, addr, tgid: taskCreds(k, ev.pid).tgid, injectAt: sockfd, cloexec });
+  if (r === null) return PENDING;
   return r < 0 ? errnoReply(-r) : ZERO;
 }

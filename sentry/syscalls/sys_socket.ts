@@ -19,8 +19,8 @@
 // since enterMountNamespace, so umask(2) there touches no other thread).
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
-import { EACCES, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../abi/errno.js";
-import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH } from "../abi/fcntl.js";
+import { EACCES, EAGAIN, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../abi/errno.js";
+import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH } from "../abi/fcntl.js";
 import { AF_INET, AF_INET6, AF_UNIX } from "../abi/socket.js";
 import { errnoReply, SyscallError } from "../errors/errors.js";
 import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
@@ -92,10 +92,12 @@ function viaDescriptor(fd: number): Uint8Array {
 /**
  * Decides and performs a socket call on a duplicate of the task's descriptor, in the order
  * the kernel checks (net/socket.c: the descriptor, then the address): EBADF before EINVAL
- * or EFAULT.
- *   connect: on a thread of its own (a full accept queue or a slow peer must not stall the
- *            sentry), which answers the event when it outlasts a short wait;
- *   sendto:  here (a datagram send does not wait for a peer).
+ * or EFAULT. Nothing that can block runs here, on the thread that serves the sandbox's
+ * other tasks:
+ *   connect: on the sandbox's pool of workers (a full accept queue or a slow peer), which
+ *            answers the event when it outlasts a short wait;
+ *   sendto:  tried here without waiting (MSG_DONTWAIT); a blocking socket that would wait
+ *            (a unix datagram peer's full queue, a full send buffer) sends the rest on the pool.
  */
 function onTaskSocket(k: Kernel, ev: TrapEvent, sockfd: number, addrIdx: number, lenIdx: number, call: "connect" | "sendto", data?: { bytes: Uint8Array; flags: number }): Reply {
   const n = k.native;
@@ -126,30 +128,48 @@ function onTaskSocket(k: Kernel, ev: TrapEvent, sockfd: number, addrIdx: number,
       if (target < 0) return errnoReply(-target);
     }
     // A unix path goes to our descriptor as "self/fd/N" from the host's /proc.
+    const to = target >= 0 ? viaDescriptor(target) : addr;
+    const onPool = { nr: ev.nr, addr: to, tgid: creds.tgid, alsoClose: target, cwdFd: target >= 0 ? k.procFd : -1 };
     if (call === "connect") {
-      const to = target >= 0 ? viaDescriptor(target) : addr;
-      const r = k.connectAsync(fd, to, target, target >= 0 ? k.procFd : -1);
+      const r = k.offload({ op: 0, fd, ...onPool });
       fd = -1; // taken over, and target with it
       target = -1;
-      if (r === 1) return PENDING;
-      return r < 0 ? errnoReply(-r) : ZERO;
+      return answer(r);
     }
-    let to = addr;
-    if (target >= 0) {
-      to = viaDescriptor(target);
-      n.fchdir(k.procFd);
-    }
+    const { bytes, flags } = data!;
+    let sent: number;
+    if (target >= 0) n.fchdir(k.procFd);
     try {
-      const r = n.sendto(fd, data!.bytes, data!.bytes.length, data!.flags, to, to.length);
-      return r < 0 ? errnoReply(-r) : { kind: "value", value: r };
+      sent = n.sendto(fd, bytes, bytes.length, flags | MSG_DONTWAIT, to, to.length);
     } finally {
       if (target >= 0) backToRoot(k);
     }
+    // Done, failed, or the task asked not to wait: the kernel's answer is ours.
+    const waits = sent === -EAGAIN || (sent >= 0 && sent < bytes.length);
+    if (!waits || (flags & MSG_DONTWAIT) !== 0 || isNonBlocking(k, fd)) return sent < 0 ? errnoReply(-sent) : { kind: "value", value: sent };
+    const base = Math.max(sent, 0);
+    const r = k.offload({ op: 1, fd, ...onPool, data: bytes.subarray(base), flags, base });
+    fd = -1;
+    target = -1;
+    return answer(r);
   } finally {
     if (target >= 0) n.close(target);
     if (fd >= 0) n.close(fd);
     n.close(pidfd);
   }
+}
+
+/** The reply for an offloaded call's result; null: the pool's worker answers the event. */
+function answer(r: number | null): Reply {
+  if (r === null) return PENDING;
+  if (r < 0) return errnoReply(-r);
+  return r === 0 ? ZERO : { kind: "value", value: r };
+}
+
+/** O_NONBLOCK on the open file the task's descriptor names (shared with our duplicate). */
+function isNonBlocking(k: Kernel, fd: number): boolean {
+  const fl = k.native.fcntl(fd, F_GETFL, 0);
+  return fl >= 0 && (fl & O_NONBLOCK) !== 0;
 }
 
 /** This thread's working directory back to the sandbox's root. */
@@ -181,6 +201,7 @@ function sendto(k: Kernel, ev: TrapEvent): Reply {
 }
 
 /** include/linux/socket.h */
+const MSG_DONTWAIT = 0x40;
 const MSG_FASTOPEN = 0x20000000;
 
 /** The task's socket at argument 0, duplicated (ours to close), with its pidfd closed. */

@@ -116,7 +116,8 @@ const EXEC_NOTE =
   "which re-reads the path; writable places are noexec mounts, but a multi-threaded caller can still race the " +
   "string between two visible files";
 const NET_ADDR =
-  "network none: performed by the sentry on a copy of the socket (connects off its thread); AF_UNIX paths are " +
+  "network none: performed by the sentry on a copy of the socket (a call that would block on the sandbox's bounded, " +
+  "cancellable worker pool); AF_UNIX paths are " +
   "resolved once and refused outside the sandbox's private filesystems, the network namespace confines the rest; " +
   "host: allowed in the kernel";
 const NET_MSG =

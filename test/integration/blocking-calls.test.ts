@@ -1,0 +1,124 @@
+// Calls the sentry performs that can block (a connect to a full accept queue, a sendto to a
+// full datagram queue) run on the sandbox's bounded pool of workers, never on the thread
+// that serves its other tasks, and never longer than their task waits: a task killed
+// mid-call leaves no thread or descriptor in runsc-ts, a signal interrupts the call as it
+// would natively, and the pool stops at MAX_BLOCKED_CALLS. Each probe runs natively too.
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { MAX_BLOCKED_CALLS } from "../../sentry/sentry.js";
+import { useProbes } from "../helpers/probes.js";
+import { describeRun, hostFixtureDir, pollFor, removeHostDir, runDo, runNative, startDo } from "../helpers/sandbox.js";
+
+const probes = useProbes();
+let fixtures: string;
+let gates = 0;
+
+beforeAll(() => {
+  fixtures = hostFixtureDir("blocking");
+});
+
+afterAll(() => removeHostDir(fixtures));
+
+/** A path the probe waits for; open() lets it go on. */
+function gate(): { path: string; open(): void } {
+  const path = join(fixtures, `gate-${++gates}`);
+  return { path, open: () => writeFileSync(path, "") };
+}
+
+/** Threads and descriptors of a runsc-ts process (the sentry is one of its threads). */
+function usage(pid: number): { threads: number; fds: number } {
+  return { threads: readdirSync(`/proc/${pid}/task`).length, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+describe("blocking calls", () => {
+  it("a task killed in a blocked connect leaves no thread or descriptor behind (300 times)", async ({ expect }) => {
+    const g = gate();
+    const run = startDo(["--", probes.path("blockcall"), "killed", "300", g.path]);
+    try {
+      await run.waitForStdout("ready\n");
+      const before = usage(run.child.pid!);
+      await run.waitForStdout("killed 300\n", 60_000);
+      // The workers of the killed tasks' calls end within the pool's idle time (2 s).
+      const settled = await pollFor(() => {
+        const now = usage(run.child.pid!);
+        return now.threads <= before.threads + 1 ? now : undefined;
+      }, 5_000, 100);
+      const after = usage(run.child.pid!);
+      expect(settled, `threads ${before.threads} before, ${after.threads} after 300 killed connects`).toBeDefined();
+      // Before: a thread and two descriptors per killed connect, for as long as the peer lived.
+      expect(after.fds - before.fds, `descriptors ${before.fds} before, ${after.fds} after`).toBeLessThan(100);
+    } finally {
+      g.open();
+    }
+    const r = await run.result;
+    expect(r.code, describeRun(r)).toBe(0);
+  });
+
+  it("a sendto blocked on a full unix datagram queue stalls no other task, and sends nothing after its task is killed", async ({ expect }) => {
+    const [native, inside] = await Promise.all([
+      runNative(probes.path("blockcall"), ["dgram"], { cwd: fixtures }),
+      runDo(["--", probes.path("blockcall"), "dgram"], { timeoutMs: 30_000 }),
+    ]);
+    for (const r of [native, inside]) {
+      expect(r.code, describeRun(r)).toBe(0);
+      const m = /^dgram second_ms=(\d+) late=(\d+) after_ms=(\d+)\n$/.exec(r.stdout);
+      expect(m, describeRun(r)).not.toBeNull();
+      // Before: the sentry's only thread sat in the sender's sendto; the connect never came.
+      expect(Number(m![1]), `another task's connect waited: ${r.stdout}`).toBeLessThan(500);
+      expect(Number(m![2]), `a datagram arrived after its sender was killed: ${r.stdout}`).toBe(0);
+    }
+  });
+
+  it("a signal interrupts a sendto blocked on a full queue with EINTR, as natively, and the datagram is never sent", async ({ expect }) => {
+    const [native, inside] = await Promise.all([
+      runNative(probes.path("blockcall"), ["signal"], { cwd: fixtures }),
+      runDo(["--", probes.path("blockcall"), "signal"], { timeoutMs: 30_000 }),
+    ]);
+    for (const r of [native, inside]) {
+      expect(r.code, describeRun(r)).toBe(0);
+      const m = /^signal errno=(\d+) sent=(\d+) received=(\d+) late=(\d+)\n$/.exec(r.stdout);
+      expect(m, describeRun(r)).not.toBeNull();
+      expect(Number(m![1]), r.stdout).toBe(4); // EINTR
+      expect(Number(m![3]), `datagrams received vs sent: ${r.stdout}`).toBe(Number(m![2]));
+      expect(Number(m![4]), r.stdout).toBe(0);
+    }
+  });
+
+  it(`at most ${MAX_BLOCKED_CALLS} calls block at once per sandbox: one more fails with EAGAIN, and the threads go when the tasks do`, async ({ expect }) => {
+    const n = MAX_BLOCKED_CALLS + 76;
+    const native = gate();
+    native.open();
+    writeFileSync(`${native.path}.end`, "");
+    const nat = await runNative(probes.path("blockcall"), ["many", "300", native.path], { cwd: fixtures });
+    expect(nat.stdout, describeRun(nat)).toBe("many blocked=300 eagain=0 other=0 second_errno=0\ndone\n");
+
+    const g = gate();
+    const run = startDo(["--", probes.path("blockcall"), "many", String(n), g.path]);
+    let peak: { threads: number; fds: number };
+    try {
+      await run.waitForStdout("many ", 60_000);
+      await run.waitForStdout("\n", 5_000);
+      peak = usage(run.child.pid!);
+    } finally {
+      g.open();
+    }
+    let settled: { threads: number } | undefined;
+    try {
+      await run.waitForStdout("done\n", 30_000);
+      settled = await pollFor(() => {
+        const now = usage(run.child.pid!);
+        return now.threads < 40 ? now : undefined;
+      }, 10_000, 100);
+    } finally {
+      writeFileSync(`${g.path}.end`, "");
+    }
+    const r = await run.result;
+    expect(r.code, describeRun(r)).toBe(0);
+    // The connect to a listener with room fails too: the sandbox has no call left.
+    expect(r.stdout).toBe(`many blocked=${MAX_BLOCKED_CALLS} eagain=${n - MAX_BLOCKED_CALLS} other=0 second_errno=11\ndone\n`);
+    expect(peak.threads, "threads while the calls were blocked").toBeLessThan(MAX_BLOCKED_CALLS + 40);
+    expect(settled, "threads after the tasks were killed").toBeDefined();
+    expect(r.stderr).toMatch(/most blocked calls/);
+  });
+});
