@@ -17,7 +17,7 @@ import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
 import { EACCES, EINVAL } from "../abi/errno.js";
 import { readSync } from "node:fs";
-import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_PATH, O_RDONLY } from "../abi/fcntl.js";
+import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, S_IFMT, S_IFREG } from "../abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
 import { asSentry, asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
@@ -31,8 +31,11 @@ const decoder = new TextDecoder();
 const MAX_INTERPRETERS = 5;
 const EMPTY = new Uint8Array(0);
 // include/uapi/linux/stat.h
+const STATX_TYPE = 0x1;
 const STATX_INO = 0x100;
 const STATX_MNT_ID = 0x1000;
+/** struct statx: stx_mode (u16) at 28. */
+const STATX_MODE_OFFSET = 28;
 const idBuf = new Uint8Array(256);
 const idView = new DataView(idBuf.buffer);
 
@@ -73,10 +76,21 @@ function isAtItsPath(k: Kernel, fd: number, path: string): boolean {
   return own !== undefined && own === identity(k, AT_FDCWD, b, b.length, AT_SYMLINK_NOFOLLOW);
 }
 
+/**
+ * Whether fd is a regular file: exec runs nothing else (fs/exec.c: do_open_execat, EACCES).
+ * The check comes before the sentry reads a "#!" line: a FIFO's read would wait for a writer
+ * on the thread that serves every task of the sandbox.
+ */
+function isRegularFile(k: Kernel, fd: number): boolean {
+  if (k.native.statxAt(fd, EMPTY, 0, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_TYPE, idBuf) < 0) return false;
+  return (idView.getUint16(STATX_MODE_OFFSET, true) & S_IFMT) === S_IFREG;
+}
+
 /** The interpreter a "#!" file names (fs/binfmt_script.c), or undefined for other files. */
 function interpreterOf(k: Kernel, file: number): string | undefined {
   const self = Buffer.from(`self/fd/${file}`);
-  const fd = k.native.openat2(k.procFd, self, self.length, O_RDONLY | O_CLOEXEC, 0, 0);
+  // Non-blocking too: a regular file never waits, but nothing here may if one could.
+  const fd = k.native.openat2(k.procFd, self, self.length, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, 0);
   if (fd < 0) return undefined; // unreadable: not something the kernel runs as a script
   let n: number;
   try {
@@ -119,6 +133,7 @@ function checkChain(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, fl
       if (typeof target === "number") return target;
       if (target.fd !== dir) opened.push(target.fd);
       if (!isAtItsPath(k, target.fd, target.path) || !k.exec.allowed(target.path)) return EACCES;
+      if (!isRegularFile(k, target.fd)) return EACCES;
       const interp = depth < MAX_INTERPRETERS ? interpreterOf(k, target.fd) : undefined;
       if (interp === undefined) return 0;
       // A relative interpreter resolves from the task's working directory, as in the kernel

@@ -250,6 +250,27 @@ describe("process.exec.allow", () => {
     expect(refused.stderr).toMatch(/process\.exec\.allow\[0\]: \/usr\/bin\/python3\.11: under filesystem\.root: overlay the workload may write its own file there/);
   });
 
+  it("exec of a FIFO an allowlist covers is refused as natively, and stalls no other task", async ({ expect }) => {
+    // The sentry read a "#!" line from whatever the path named: a FIFO with no writer held
+    // its only thread, and every other task of the sandbox, for good.
+    const fifoDir = hostFixtureDir("exec-fifo");
+    try {
+      const fifo = join(fifoDir, "f");
+      const mk = await runNative("/bin/sh", ["-c", `mkfifo ${fifo} && chmod 755 ${fifo}`]);
+      expect(mk.code, describeRun(mk)).toBe(0);
+      const allowed = writePolicy(fixtures, "exec-fifo", `process:\n  exec:\n    allow: [/usr/bin/**, /bin/**, ${fifoDir}/**]\n`);
+      const script = `(${fifo}; echo "exec=$?") & sleep 0.5; echo other-task; wait`;
+      const [native, inside] = await Promise.all([
+        runNative("/bin/sh", ["-c", script]),
+        runDo(["--policy", allowed, "--", "/bin/sh", "-c", script], { timeoutMs: 20_000 }),
+      ]);
+      expect(native.stdout, describeRun(native)).toBe("exec=126\nother-task\n");
+      expect(inside, describeRun(inside)).toMatchObject({ code: 0, stdout: "exec=126\nother-task\n" });
+    } finally {
+      removeHostDir(fifoDir);
+    }
+  });
+
   it("a memfd's name is not a path: one named to look like an allowed file does not run", async ({ expect }) => {
     // Its /proc text is "/memfd:x/../../usr/bin/python3-x (deleted)", which a string
     // comparison would take for /usr/bin/python3-x.
