@@ -3,11 +3,14 @@
 // that serves its other tasks, and never longer than their task waits: a task killed
 // mid-call leaves no thread or descriptor in runsc-ts, a signal interrupts the call as it
 // would natively, and the pool stops at MAX_BLOCKED_CALLS. Each probe runs natively too.
-import { readdirSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { MAX_BLOCKED_CALLS } from "../../sentry/sentry.js";
-import { useProbes } from "../helpers/probes.js";
+import { makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
+import { PROBE_SOURCES, useProbes } from "../helpers/probes.js";
 import { describeRun, hostFixtureDir, pollFor, removeHostDir, runDo, runNative, startDo } from "../helpers/sandbox.js";
 
 const probes = useProbes();
@@ -120,5 +123,45 @@ describe("blocking calls", () => {
     expect(peak.threads, "threads while the calls were blocked").toBeLessThan(MAX_BLOCKED_CALLS + 40);
     expect(settled, "threads after the tasks were killed").toBeDefined();
     expect(r.stderr).toMatch(/most blocked calls/);
+  });
+});
+
+describe("blocking calls in a container", () => {
+  it("the container's sentry keeps no thread or descriptor of a task killed mid-connect (--network none, pids.limit 32)", { timeout: 120_000 }, async ({ expect }) => {
+    // The container's sentry runs in its monitor process, outside the container's pids cgroup:
+    // before, 300 killed connects left it 300 threads while pids.current said 2.
+    const dir = hostFixtureDir("blocking-oci");
+    const b = makeBundle({
+      args: ["/bin/sh", "-c", "/x/blockcall killed 300 /x/gate > /x/out 2>&1"],
+      config: (c) => {
+        c.mounts.push({ destination: "/x", type: "bind", source: dir, options: ["rbind", "rw"] });
+        c.linux.resources = { pids: { limit: 32 } };
+      },
+      name: "blocking",
+    });
+    try {
+      // Static: the container's root is busybox's.
+      await promisify(execFile)("gcc", ["-static", "-O2", "-pthread", "-o", join(dir, "blockcall"), join(PROBE_SOURCES, "blockcall.c")]);
+      chmodSync(join(dir, "blockcall"), 0o755);
+      // --network none: connects to unix paths are the sentry's to decide and perform.
+      const created = await runtime(["--network", "none", "create", "--bundle", b.dir, b.id]);
+      expect(created.code, created.stderr).toBe(0);
+      const monitor = (JSON.parse(readFileSync(join(STATE_ROOT, b.id, "state.json"), "utf8")) as { monitorPid: number }).monitorPid;
+      expect((await runtime(["start", b.id])).code).toBe(0);
+      const out = (): string => (existsSync(join(dir, "out")) ? readFileSync(join(dir, "out"), "utf8") : "");
+      expect(await pollFor(() => (out().includes("ready\n") ? true : undefined), 20_000, 20), out()).toBe(true);
+      const before = usage(monitor);
+      expect(await pollFor(() => (out().includes("killed 300\n") ? true : undefined), 60_000, 50), out()).toBe(true);
+      const settled = await pollFor(() => (usage(monitor).threads <= before.threads + 1 ? true : undefined), 5_000, 100);
+      const after = usage(monitor);
+      writeFileSync(join(dir, "gate"), "");
+      expect(settled, `monitor threads ${before.threads} before, ${after.threads} after 300 killed connects`).toBe(true);
+      expect(after.fds - before.fds, `monitor descriptors ${before.fds} before, ${after.fds} after`).toBeLessThan(100);
+    } finally {
+      writeFileSync(join(dir, "gate"), "");
+      await runtime(["delete", "--force", b.id]);
+      b.cleanup();
+      removeHostDir(dir);
+    }
   });
 });
