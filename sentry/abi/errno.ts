@@ -145,6 +145,12 @@ export const EWOULDBLOCK = EAGAIN;
 export const EDEADLOCK = EDEADLK;
 export const ENOTSUP = EOPNOTSUPP;
 
+/**
+ * include/linux/errno.h, never seen by user space: a syscall answered with it is restarted, or
+ * fails with EINTR, as the signal the task takes on its way out says. Not a policy errno.
+ */
+export const ERESTARTSYS = 512;
+
 /** Highest errno the kernel hands to user space. */
 export const MAX_ERRNO = EHWPOISON;
 

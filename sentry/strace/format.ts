@@ -6,7 +6,7 @@
 // since the task can change its memory after we read it.
 
 import { AUDIT_ARCH_X86_64, sysnoName } from "../abi/sysno_amd64.js";
-import { ENAMETOOLONG, errnoMessage, errnoName } from "../abi/errno.js";
+import { ENAMETOOLONG, ERESTARTSYS, errnoMessage, errnoName } from "../abi/errno.js";
 import {
   ACCESS_MODES,
   AT_FLAGS,
@@ -357,6 +357,9 @@ export function formatResult(name: string, r: Reply): string {
     case "pending":
       return "= ? (answered when it completes)";
     case "errno":
+      // A blocked call a signal interrupted, as strace shows it: the kernel turns it into
+      // EINTR or a restart on the task's way out.
+      if (r.errno === ERESTARTSYS) return "= ? ERESTARTSYS (To be restarted if SA_RESTART is set)";
       return `= -1 ${errnoName(r.errno) ?? `errno ${r.errno}`} (${errnoMessage(r.errno)})`;
     case "value":
       return signatureOf(name)?.ret === "hex" && r.value >= 0 ? `= ${hex(r.value)}` : `= ${r.value}`;

@@ -272,6 +272,7 @@ describe("formatResult", () => {
     expect(formatResult("openat", { kind: "value", value: 3 })).toBe("= 3");
     expect(formatResult("openat", { kind: "errno", errno: ENOENT })).toBe("= -1 ENOENT (No such file or directory)");
     expect(formatResult("read", { kind: "errno", errno: 600 })).toBe("= -1 errno 600 (Unknown error 600)");
+    expect(formatResult("sendto", { kind: "errno", errno: 512 })).toBe("= ? ERESTARTSYS (To be restarted if SA_RESTART is set)");
     expect(formatResult("mmap", { kind: "value", value: 0x7f1234560000 })).toBe("= 0x7f1234560000");
     expect(formatResult("write", { kind: "allow" })).toBe("= ? (in kernel)");
     expect(formatResult("execve", { kind: "kill" })).toBe("= ? (killed)");
