@@ -88,6 +88,20 @@ describe("blocking calls", () => {
     }
   });
 
+  it("under SA_RESTART the interrupted sendto is restarted, as natively, and completes once the queue drains", async ({ expect }) => {
+    const [native, inside] = await Promise.all([
+      runNative(probes.path("blockcall"), ["restart"], { cwd: fixtures }),
+      runDo(["--", probes.path("blockcall"), "restart"], { timeoutMs: 30_000 }),
+    ]);
+    for (const r of [native, inside]) {
+      expect(r.code, describeRun(r)).toBe(0);
+      const m = /^restart errno=(\d+) handled=(\d+) sent=(\d+) received=(\d+)\n$/.exec(r.stdout);
+      expect(m, describeRun(r)).not.toBeNull();
+      expect([Number(m![1]), Number(m![2])], r.stdout).toEqual([0, 1]);
+      expect(Number(m![4]), `datagrams received vs sent: ${r.stdout}`).toBe(Number(m![3]));
+    }
+  });
+
   it(`at most ${MAX_BLOCKED_CALLS} calls block at once per sandbox: one more fails with EAGAIN, and the threads go when the tasks do`, async ({ expect }) => {
     const n = MAX_BLOCKED_CALLS + 76;
     const native = gate();
