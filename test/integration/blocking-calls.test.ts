@@ -7,11 +7,12 @@ import { execFile } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_BLOCKED_CALLS } from "../../sentry/sentry.js";
 import { makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
 import { PROBE_SOURCES, useProbes } from "../helpers/probes.js";
 import { describeRun, hostFixtureDir, pollFor, removeHostDir, runDo, runNative, startDo } from "../helpers/sandbox.js";
+import type { RunResult } from "../helpers/sandbox.js";
 
 const probes = useProbes();
 let fixtures: string;
@@ -27,6 +28,20 @@ afterAll(() => removeHostDir(fixtures));
 function gate(): { path: string; open(): void } {
   const path = join(fixtures, `gate-${++gates}`);
   return { path, open: () => writeFileSync(path, "") };
+}
+
+/** The probe in one mode, natively and sandboxed at once: each run's numbers, as re captures them. */
+async function bothWays(mode: string, re: RegExp): Promise<{ run: RunResult; n: number[] }[]> {
+  const runs = await Promise.all([
+    runNative(probes.path("blockcall"), [mode], { cwd: fixtures }),
+    runDo(["--", probes.path("blockcall"), mode], { timeoutMs: 30_000 }),
+  ]);
+  return runs.map((run) => {
+    expect(run.code, describeRun(run)).toBe(0);
+    const m = re.exec(run.stdout);
+    expect(m, describeRun(run)).not.toBeNull();
+    return { run, n: m!.slice(1).map(Number) };
+  });
 }
 
 /** Threads and descriptors of a runsc-ts process (the sentry is one of its threads). */
@@ -59,46 +74,25 @@ describe("blocking calls", () => {
   });
 
   it("a sendto blocked on a full unix datagram queue stalls no other task, and sends nothing after its task is killed", async ({ expect }) => {
-    const [native, inside] = await Promise.all([
-      runNative(probes.path("blockcall"), ["dgram"], { cwd: fixtures }),
-      runDo(["--", probes.path("blockcall"), "dgram"], { timeoutMs: 30_000 }),
-    ]);
-    for (const r of [native, inside]) {
-      expect(r.code, describeRun(r)).toBe(0);
-      const m = /^dgram second_ms=(\d+) late=(\d+) after_ms=(\d+)\n$/.exec(r.stdout);
-      expect(m, describeRun(r)).not.toBeNull();
+    for (const { run, n } of await bothWays("dgram", /^dgram second_ms=(\d+) late=(\d+) after_ms=(\d+)\n$/)) {
       // Before: the sentry's only thread sat in the sender's sendto; the connect never came.
-      expect(Number(m![1]), `another task's connect waited: ${r.stdout}`).toBeLessThan(500);
-      expect(Number(m![2]), `a datagram arrived after its sender was killed: ${r.stdout}`).toBe(0);
+      expect(n[0], `another task's connect waited: ${run.stdout}`).toBeLessThan(500);
+      expect(n[1], `a datagram arrived after its sender was killed: ${run.stdout}`).toBe(0);
     }
   });
 
   it("a signal interrupts a sendto blocked on a full queue with EINTR, as natively, and the datagram is never sent", async ({ expect }) => {
-    const [native, inside] = await Promise.all([
-      runNative(probes.path("blockcall"), ["signal"], { cwd: fixtures }),
-      runDo(["--", probes.path("blockcall"), "signal"], { timeoutMs: 30_000 }),
-    ]);
-    for (const r of [native, inside]) {
-      expect(r.code, describeRun(r)).toBe(0);
-      const m = /^signal errno=(\d+) sent=(\d+) received=(\d+) late=(\d+)\n$/.exec(r.stdout);
-      expect(m, describeRun(r)).not.toBeNull();
-      expect(Number(m![1]), r.stdout).toBe(4); // EINTR
-      expect(Number(m![3]), `datagrams received vs sent: ${r.stdout}`).toBe(Number(m![2]));
-      expect(Number(m![4]), r.stdout).toBe(0);
+    for (const { run, n } of await bothWays("signal", /^signal errno=(\d+) sent=(\d+) received=(\d+) late=(\d+)\n$/)) {
+      expect(n[0], run.stdout).toBe(4); // EINTR
+      expect(n[2], `datagrams received vs sent: ${run.stdout}`).toBe(n[1]);
+      expect(n[3], run.stdout).toBe(0);
     }
   });
 
   it("under SA_RESTART the interrupted sendto is restarted, as natively, and completes once the queue drains", async ({ expect }) => {
-    const [native, inside] = await Promise.all([
-      runNative(probes.path("blockcall"), ["restart"], { cwd: fixtures }),
-      runDo(["--", probes.path("blockcall"), "restart"], { timeoutMs: 30_000 }),
-    ]);
-    for (const r of [native, inside]) {
-      expect(r.code, describeRun(r)).toBe(0);
-      const m = /^restart errno=(\d+) handled=(\d+) sent=(\d+) received=(\d+)\n$/.exec(r.stdout);
-      expect(m, describeRun(r)).not.toBeNull();
-      expect([Number(m![1]), Number(m![2])], r.stdout).toEqual([0, 1]);
-      expect(Number(m![4]), `datagrams received vs sent: ${r.stdout}`).toBe(Number(m![3]));
+    for (const { run, n } of await bothWays("restart", /^restart errno=(\d+) handled=(\d+) sent=(\d+) received=(\d+)\n$/)) {
+      expect([n[0], n[1]], run.stdout).toEqual([0, 1]);
+      expect(n[3], `datagrams received vs sent: ${run.stdout}`).toBe(n[2]);
     }
   });
 
