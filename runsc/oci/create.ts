@@ -5,7 +5,7 @@
 // overlaps the work here; it takes init's descriptors from us (pidfd_getfd) once init is
 // set up. Anything that fails undoes what was done: processes, cgroups, state.
 import { spawn as spawnProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -30,6 +30,7 @@ import { createContainerCgroups, removeCgroups, usageFiles } from "./cgroups.js"
 import type { CreateOptions, RuntimeOptions } from "./container.js";
 import { askMonitor, readBundleConfig } from "./container.js";
 import { OciConfigError } from "./errors.js";
+import { sysctlErrors } from "./sysctl.js";
 import { containerHookRecords, runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
 import { MONITOR_READY_FD } from "./monitorProtocol.js";
@@ -128,6 +129,27 @@ function namespaces(config: OciConfigDoc, network: "none" | "host"): Namespaces 
   return { flags, join, uidMap: map(linux.uidMappings, "uidMappings"), gidMap: map(linux.gidMappings, "gidMappings"), ownNet: (flags & NS_FLAGS.network!) !== 0 };
 }
 
+/** /proc/self/ns names of the joinable namespace types. */
+const NS_FILES: Record<string, string> = { user: "user", pid: "pid", network: "net", ipc: "ipc", uts: "uts" };
+
+/**
+ * Whether the container has a namespace of this type of its own: a new one, or one joined by
+ * path that is not the runtime's (the host's) own.
+ */
+function ownNamespace(ns: Namespaces, type: string): boolean {
+  const flag = NS_FLAGS[type]!;
+  if (ns.flags & flag) return true;
+  const joined = ns.join.find((j) => j.type === flag);
+  if (joined === undefined) return false;
+  try {
+    const a = statSync(joined.path);
+    const b = statSync(`/proc/self/ns/${NS_FILES[type]}`);
+    return a.dev !== b.dev || a.ino !== b.ino;
+  } catch {
+    return false;
+  }
+}
+
 /** The limits the virtual /proc files show: linux.resources' memory limit and CPU quota. */
 function limitsOf(config: OciConfigDoc): CgroupLimits {
   const r = config.linux?.resources;
@@ -190,6 +212,13 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         throw new OciConfigError(join(bundle, "config.json"), [`${field}: needs a UTS namespace (linux.namespaces has none)`]);
       }
     }
+    const sysctl = sysctlErrors(config.linux?.sysctl, {
+      ipc: ownNamespace(ns, "ipc"),
+      net: ownNamespace(ns, "network"),
+      uts: ownNamespace(ns, "uts"),
+      pid: ownNamespace(ns, "pid"),
+    });
+    if (sysctl.length > 0) throw new OciConfigError(join(bundle, "config.json"), sysctl);
     // An overlay root needs the sentry only where root inside is not root (a user namespace:
     // root's writes to what host root owns are made by the sentry); otherwise the kernel
     // decides every write, and none is trapped.

@@ -4,7 +4,7 @@
 // point onto the host. Each bundle runs under runsc-ts and under runc (the contract), and the
 // host side is checked after each.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Bundle } from "../helpers/bundle.js";
@@ -146,5 +146,40 @@ describe("a volume's symlink does not send a mount point onto the host", () => {
     expect(runscTs.code, runscTs.stderr).toBe(0);
     expect(readdirSync(outside)).toEqual([]);
     expect(existsSync(join(rootfs, outside, "made"))).toBe(true);
+  });
+});
+
+describe("linux.sysctl never reaches the host", () => {
+  it("a sysctl of no namespace of the container's own is refused, as runc refuses it, and the host's value stays", async () => {
+    // Init writes sysctls as host root before the workload starts: kernel.printk_ratelimit
+    // (no namespace) and net.* with the host's network namespace would change the host.
+    const file = "/proc/sys/kernel/printk_ratelimit";
+    const netFile = "/proc/sys/net/ipv4/conf/lo/accept_local";
+    const hostValue = readFileSync(file, "utf8");
+    const hostNet = readFileSync(netFile, "utf8");
+    const rootfs = rootfsCopy(() => {});
+    const global = bundleOn(rootfs, "true", (c) => {
+      c.linux.sysctl = { "kernel.printk_ratelimit": String(Number(hostValue) + 2) };
+    });
+    const hostNetns = bundleOn(rootfs, "true", (c) => {
+      c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "network");
+      c.linux.sysctl = { "net.ipv4.conf.lo.accept_local": hostNet.trim() === "1" ? "0" : "1" };
+    });
+    for (const [b, key] of [[global, "kernel.printk_ratelimit"], [hostNetns, "net.ipv4.conf.lo.accept_local"]] as const) {
+      const { runscTs, runc } = await both(b);
+      expect(runc.code, `runc: ${runc.stderr}`).not.toBe(0);
+      expect(runscTs.code, runscTs.stdout).not.toBe(0);
+      expect(runscTs.stderr).toContain(`linux.sysctl.${key}`);
+      expect(runscTs.stderr).toContain(join(b.dir, "config.json"));
+    }
+    expect(readFileSync(file, "utf8")).toBe(hostValue);
+    expect(readFileSync(netFile, "utf8")).toBe(hostNet);
+    // A namespaced one still works: the container's own network namespace.
+    const own = bundleOn(rootfs, "cat /proc/sys/net/ipv4/conf/lo/accept_local", (c) => {
+      c.linux.sysctl = { "net.ipv4.conf.lo.accept_local": "1" };
+    });
+    const { runscTs, runc } = await both(own);
+    expect(runc.stdout, runc.stderr).toBe("1\n");
+    expect(runscTs, runscTs.stderr).toMatchObject({ code: 0, stdout: "1\n" });
   });
 });
