@@ -76,8 +76,11 @@ export function removeCgroups(dirs: readonly string[]): void {
   for (const dir of dirs) removeGroup(dir);
 }
 
-/** Makes the container's groups and writes its resources. A failure removes what it made. */
-export function createContainerCgroups(cgroupsPath: string, resources: Resources | undefined): ContainerCgroups {
+/**
+ * Makes the container's groups and writes its resources and device rules (listed: the
+ * config's linux.devices). A failure removes what it made.
+ */
+export function createContainerCgroups(cgroupsPath: string, resources: Resources | undefined, listed: readonly ListedDevice[] = []): ContainerCgroups {
   const all = mounts();
   const own = ownGroups();
   const h = hierarchies(all);
@@ -106,7 +109,8 @@ export function createContainerCgroups(cgroupsPath: string, resources: Resources
     }
     const freezer = dirs.get("freezer");
     const cg: ContainerCgroups = { version: 1, dirs: [...new Set(dirs.values())], freezer: freezer === undefined ? undefined : join(freezer, "freezer.state") };
-    applyResources(cg, resources);
+    applyResources(cg, resources === undefined ? undefined : { ...resources, devices: undefined });
+    applyDeviceRules(cg, resources?.devices, listed);
     return cg;
   } catch (err) {
     removeCgroups([...made].reverse());
@@ -171,13 +175,47 @@ export function applyResources(cg: ContainerCgroups, r: Resources | undefined): 
   // As runc: 0 leaves the limit as it is, a negative one lifts it.
   if (r.pids !== undefined && num(r.pids.limit) !== 0) set(cg, "pids.max", num(r.pids.limit) < 0 ? "max" : r.pids.limit);
   if (r.blockIO?.weight !== undefined) set(cg, "blkio.weight", r.blockIO.weight, true);
-  if (r.devices !== undefined && dirFor(cg, "devices.allow") !== undefined) {
-    for (const d of r.devices) {
-      const node = (v: number | bigint | undefined): string => (v === undefined || num(v) < 0 ? "*" : String(v));
-      const rule = `${d.type ?? "a"}${d.type === undefined || d.type === "a" ? "" : ` ${node(d.major)}:${node(d.minor)}`} ${d.access ?? "rwm"}`;
-      set(cg, d.allow ? "devices.allow" : "devices.deny", d.type === undefined || d.type === "a" ? "a" : rule);
-    }
+  if (r.devices !== undefined) applyDeviceRules(cg, r.devices, []);
+}
+
+/**
+ * Devices every container may use whatever its rules say, as runc allows them after the
+ * config's (libcontainer/specconv: AllowedDevices): mknod of any node (CAP_MKNOD still
+ * decides), null, random, full, tty, zero, urandom, the pseudo-terminals and tun.
+ */
+const DEFAULT_DEVICE_RULES = ["c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"];
+
+/** A device of linux.devices: allowed, as the node init binds for it. */
+export interface ListedDevice {
+  type: string;
+  major?: number | bigint | undefined;
+  minor?: number | bigint | undefined;
+}
+
+/**
+ * The device cgroup (v1), as runc writes it: everything denied first, then the config's
+ * rules in order, then linux.devices and the standard devices allowed. Without the first
+ * rule, a container whose config has none could open any device node its image ships
+ * (/dev/kvm, a host disk's block device). cgroup v2 controls devices through a BPF program,
+ * which runsc-ts does not attach yet: there the container's root is mounted nodev instead
+ * (oci/mounts.ts), which keeps the image's nodes closed but not a volume's.
+ */
+export function applyDeviceRules(cg: ContainerCgroups, rules: Resources["devices"], listed: readonly ListedDevice[]): void {
+  if (cg.version === 2 || dirFor(cg, "devices.allow") === undefined) return;
+  for (const [file, rule] of deviceRuleWrites(rules, listed)) set(cg, file, rule);
+}
+
+/** What applyDeviceRules writes, in order: [devices.allow | devices.deny, rule]. */
+export function deviceRuleWrites(rules: Resources["devices"], listed: readonly ListedDevice[]): ["devices.allow" | "devices.deny", string][] {
+  const node = (v: number | bigint | undefined): string => (v === undefined || num(v) < 0 ? "*" : String(v));
+  const out: ["devices.allow" | "devices.deny", string][] = [["devices.deny", "a"]];
+  for (const d of rules ?? []) {
+    const all = d.type === undefined || d.type === "a";
+    out.push([d.allow ? "devices.allow" : "devices.deny", all ? "a" : `${d.type} ${node(d.major)}:${node(d.minor)} ${d.access ?? "rwm"}`]);
   }
+  for (const d of listed) out.push(["devices.allow", `${d.type === "u" ? "c" : d.type} ${node(d.major)}:${node(d.minor)} rwm`]);
+  for (const rule of DEFAULT_DEVICE_RULES) out.push(["devices.allow", rule]);
+  return out;
 }
 
 /** The PIDs in the container's groups (host PIDs, as `ps` reports them). */

@@ -248,7 +248,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     ensurePrivateDir(STAGING_DIR);
 
     const cgroupsPath = config.linux?.cgroupsPath ?? `/runsc-ts/${o.id}`;
-    const cg = createContainerCgroups(cgroupsPath, config.linux?.resources);
+    const cg = createContainerCgroups(cgroupsPath, config.linux?.resources, config.linux?.devices ?? []);
     cleanup.push(() => removeCgroups(cg.dirs));
     // From here on the state names what to remove: a create killed midway (kill -9) leaves
     // a container in "creating" (no init yet: stopped) that delete --force cleans up.

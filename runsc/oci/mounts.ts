@@ -170,6 +170,20 @@ function inRoot(p: string): string {
   return p === "/" ? NEW_ROOT : NEW_ROOT + p;
 }
 
+/** /proc files a bind may replace (runc: checkProcMount), as lxcfs does. */
+const PROC_FILES_MOUNTABLE = new Set([
+  "/proc/cpuinfo",
+  "/proc/diskstats",
+  "/proc/meminfo",
+  "/proc/stat",
+  "/proc/swaps",
+  "/proc/uptime",
+  "/proc/loadavg",
+  "/proc/slabinfo",
+  "/proc/net/dev",
+  "/proc/sys/kernel/ns_last_pid",
+]);
+
 /** Device nodes every container has (config-linux.md "Default Devices"), bound from the host's. */
 const DEFAULT_DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as const;
 
@@ -208,7 +222,12 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
   r.push({ op: "mount", source: "tmpfs", target: STAGING, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=8m" });
   r.push({ op: "mkdir", path: NEW_ROOT, mode: 0o755 });
   if (input.overlay !== undefined) r.push({ op: "attach", index: input.overlay, path: NEW_ROOT });
-  else r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
+  else {
+    r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
+    // nodev: a device node the image ships opens nothing (the standard devices and
+    // linux.devices are bound onto /dev from the host, mounts of their own).
+    r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_NODEV, clear: 0, recursive: true });
+  }
   r.push({ op: "mount", source: "", target: NEW_ROOT, fstype: "", flags: PROPAGATION[rootPropagation]!, data: "" });
   // From here on, init resolves every path beneath NEW_ROOT inside the root as mounted so
   // far: the image's symlinks and a volume's stay inside it, and a path protected below is
@@ -236,6 +255,13 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     const type = m.type ?? (o.bind ? "bind" : "");
     const dest = posix.normalize(m.destination);
     if (dest === "/dev") hasDev = true;
+    // As runc (checkProcMount): nothing but a proc mount goes on /proc or under it, but for
+    // the files lxcfs stands in for; an image's symlink (dev -> /proc) must not move a
+    // mount there, where it would cover the container's procfs and what protects it.
+    const seen = resolveInRoot(rootfs, dest);
+    if (type !== "proc" && (seen === "/proc" || seen.startsWith("/proc/")) && !PROC_FILES_MOUNTABLE.has(seen)) {
+      throw new OciConfigError("config.json", [`${field}.destination: ${dest} is ${seen} inside the container's root${seen === dest ? "" : " (through the image's symlinks)"}; only proc mounts there`]);
+    }
     if (o.bind || type === "bind") {
       if (m.source === undefined) throw new OciConfigError("config.json", [`${field}.source: missing (a bind mount needs one)`]);
       const source = isAbsolute(m.source) ? m.source : join(input.bundle, m.source);

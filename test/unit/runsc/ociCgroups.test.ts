@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import type { ContainerCgroups, Resources } from "../../../runsc/oci/cgroups.js";
-import { applyResources, cgroupPids, procsFiles } from "../../../runsc/oci/cgroups.js";
+import { applyResources, cgroupPids, deviceRuleWrites, procsFiles } from "../../../runsc/oci/cgroups.js";
 import { CgroupError } from "../../../runsc/sandbox/cgroups.js";
 
 let tmp: string;
@@ -92,36 +92,32 @@ describe("applyResources on cgroup v1", () => {
     expect(read(pids, "pids.max")).toBe("max");
   });
 
-  it("writes a deny-all rule as a", () => {
-    applyResources(cg, { devices: [{ allow: false, access: "rwm" }] });
-    expect(read(devices, "devices.deny")).toBe("a");
-    expect(read(devices, "devices.allow")).toBe("");
-  });
-
-  it("writes an allow rule with its type, numbers and access", () => {
+  it("writes device rules after a deny-all, and runc's standard devices last", () => {
     applyResources(cg, { devices: [{ allow: true, type: "c", major: 1, minor: 5, access: "rwm" }] });
-    expect(read(devices, "devices.allow")).toBe("c 1:5 rwm");
+    expect(read(devices, "devices.deny")).toBe("a");
+    expect(read(devices, "devices.allow")).toBe("c 10:200 rwm");
   });
 
-  it("writes * for a missing or negative number, rwm for a missing access", () => {
-    applyResources(cg, { devices: [{ allow: true, type: "c", major: 136, access: "rw" }] });
-    expect(read(devices, "devices.allow")).toBe("c 136:* rw");
-    applyResources(cg, { devices: [{ allow: false, type: "b", major: -1, minor: -1 }] });
-    expect(read(devices, "devices.deny")).toBe("b *:* rwm");
-  });
-
-  it("writes Docker's rules one after another, each to its file", () => {
-    const docker: Resources = {
-      devices: [
-        { allow: false, access: "rwm" },
-        { allow: true, type: "c", major: 1, minor: 5, access: "rwm" },
-        { allow: true, type: "c", major: 5, minor: 1, access: "rwm" },
-        { allow: false, type: "c", major: 10, minor: 229, access: "rwm" },
-      ],
-    };
-    applyResources(cg, docker);
-    expect(read(devices, "devices.allow")).toBe("c 5:1 rwm");
-    expect(read(devices, "devices.deny")).toBe("c 10:229 rwm");
+  it("orders the rules as runc does: deny all, the config's, linux.devices, the standard devices", () => {
+    const docker: Resources["devices"] = [
+      { allow: false, access: "rwm" },
+      { allow: true, type: "c", major: 1, minor: 5, access: "rwm" },
+      { allow: true, type: "c", major: 136, access: "rw" },
+      { allow: false, type: "b", major: -1, minor: -1 },
+      { allow: false, type: "c", major: 10, minor: 229, access: "rwm" },
+    ];
+    expect(deviceRuleWrites(docker, [{ type: "c", major: 10, minor: 232 }])).toEqual([
+      ["devices.deny", "a"],
+      ["devices.deny", "a"],
+      ["devices.allow", "c 1:5 rwm"],
+      ["devices.allow", "c 136:* rw"],
+      ["devices.deny", "b *:* rwm"],
+      ["devices.deny", "c 10:229 rwm"],
+      ["devices.allow", "c 10:232 rwm"],
+      ...["c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"].map((r) => ["devices.allow", r]),
+    ]);
+    // No rules at all: still everything denied but the standard devices.
+    expect(deviceRuleWrites(undefined, [])[0]).toEqual(["devices.deny", "a"]);
   });
 
   it("skips device rules without a devices hierarchy", () => {
