@@ -28,7 +28,7 @@
 // for any host user who reached it; inside, no_new_privs makes the bits meaningless anyway.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { EACCES, EFAULT, EINVAL, ENOENT, EPERM } from "../abi/errno.js";
+import { EACCES, EFAULT, EINVAL, EISDIR, ENOENT, EPERM } from "../abi/errno.js";
 import {
   AT_EACCESS,
   AT_EMPTY_PATH,
@@ -208,10 +208,20 @@ function elevated(k: Kernel, c: Creds, op: () => number): number {
   }
 }
 
+/**
+ * The task's credentials read anew: capabilities change at execve, which is not trapped, so
+ * a cached entry may predate a drop (root inside lowering its bounding set, then exec).
+ * Every elevated operation decides on these.
+ */
+function currentCreds(k: Kernel, tid: number): Creds {
+  k.creds.invalidate(k, tid);
+  return taskCreds(k, tid);
+}
+
 /** The credentials of a task that may change the overlay's base with cap, else undefined. */
 function rootInside(k: Kernel, ev: TrapEvent, cap: bigint): Creds | undefined {
   if (k.overlayMount === undefined) return undefined;
-  const c = taskCreds(k, ev.pid);
+  const c = currentCreds(k, ev.pid);
   return hasCap(c, cap) ? c : undefined;
 }
 
@@ -409,9 +419,14 @@ function truncatePath(k: Kernel, ev: TrapEvent): Reply {
   if (k.overlayMount === undefined) return ALLOW;
   const length = ev.arg(1);
   if (length > 0x7fffffffffffffffn) return errnoReply(EINVAL);
-  return changeFile(k, ev, CAP_DAC_OVERRIDE, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, false, (_c, fd) => {
+  return changeFile(k, ev, CAP_DAC_OVERRIDE, { dirfd: AT_FDCWD, pathIndex: 0, nofollow: false, emptyPath: false }, false, (_c, fd, st) => {
+    // fs/open.c: vfs_truncate. The type first: opening a FIFO for writing waits for a reader.
+    if (st.type === S_IFDIR) return -EISDIR;
+    if (st.type !== S_IFREG) return -EINVAL;
     const p = viaProc(fd);
-    const w = k.native.openat2(k.procFd, p, p.length, O_WRONLY | O_CLOEXEC, 0, 0);
+    // Non-blocking: a lease on the file makes the open wait for its holder (lease-break-time,
+    // and renewed at will); the caller gets EAGAIN instead, and the lease is broken.
+    const w = k.native.openat2(k.procFd, p, p.length, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0, 0);
     if (w < 0) return w;
     try {
       return k.native.ftruncate(w, Number(length));
@@ -472,8 +487,10 @@ function xattr(k: Kernel, ev: TrapEvent, target: Parameters<typeof changeFile>[3
  * a missing one created elevated in its directory. Returns undefined when elevation does
  * not apply (the task's own answer stands).
  */
-export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, p: PathArg, flags: number, mode: number): Reply | undefined {
-  if (k.overlayMount === undefined || !hasCap(c, CAP_DAC_OVERRIDE) || flags & O_PATH) return undefined;
+export function openElevated(k: Kernel, ev: TrapEvent, cached: Creds, dirfd: number, p: PathArg, flags: number, mode: number): Reply | undefined {
+  if (k.overlayMount === undefined || !hasCap(cached, CAP_DAC_OVERRIDE) || flags & O_PATH) return undefined;
+  const c = currentCreds(k, ev.pid);
+  if (!hasCap(c, CAP_DAC_OVERRIDE)) return undefined;
   if (flags & __O_TMPFILE) {
     // An unnamed file in the directory path names: made there, elevated, as the task's.
     const dir = dirOnOverlay(k, ev.pid, c, dirfd, p);
@@ -494,7 +511,12 @@ export function openElevated(k: Kernel, ev: TrapEvent, c: Creds, dirfd: number, 
       if (flags & O_CREAT && flags & O_EXCL) return errnoReply(17 /* EEXIST */);
       if ((flags & O_ACCMODE) !== O_WRONLY && !taskMayRead(k, c, file, st)) return errnoReply(EACCES);
       const v = viaProc(file);
-      const fd = elevated(k, c, () => k.native.openat2(k.procFd, v, v.length, flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW), 0, 0));
+      // Never blocking: a lease the workload holds on the file would hold the sentry until
+      // it is broken (the open fails with EAGAIN instead, and the lease is broken).
+      const blocking = (flags & O_NONBLOCK) === 0;
+      const opened = elevated(k, c, () => k.native.openat2(k.procFd, v, v.length, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_NONBLOCK, 0, 0));
+      const fd = nonBlockingOpen(k, opened, blocking, flags);
+      if (fd === "fifo") return undefined;
       return fd < 0 ? errnoReply(-fd) : { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
     } finally {
       k.native.close(file);

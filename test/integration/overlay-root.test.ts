@@ -253,6 +253,54 @@ describe("filesystem.root: overlay", () => {
     expect(r.stdout).toBe("mkdir-done\nthrough\n");
   });
 
+  it("truncate of a FIFO fails with EINVAL, and a lease on a file stalls only the opener, never the other tasks", async ({ expect }) => {
+    // The sentry's elevated truncate opened the FIFO for writing (waiting for a reader), and
+    // its elevated open of a leased file waited for the lease to break (45 s, renewable):
+    // every other task's trapped call waited with it.
+    const script = [
+      "import fcntl, os, signal, subprocess, time",
+      "os.mkfifo('/var/runsc-ts-tfifo')",
+      "try:",
+      "    os.truncate('/var/runsc-ts-tfifo', 0)",
+      "except OSError as e:",
+      "    print('truncate', e.errno)",
+      "with open('/var/runsc-ts-leased', 'w') as f: f.write('x')",
+      "os.chmod('/var/runsc-ts-leased', 0o444)",
+      "holder = os.fork()",
+      "if holder == 0:",
+      "    signal.signal(signal.SIGIO, signal.SIG_IGN)",
+      "    fd = os.open('/var/runsc-ts-leased', os.O_RDONLY)",
+      "    fcntl.fcntl(fd, 1024, fcntl.F_RDLCK)  # F_SETLEASE",
+      "    time.sleep(30)",
+      "    os._exit(0)",
+      "time.sleep(0.5)",
+      "opener = subprocess.Popen(['python3', '-c', \"import os; os.open('/var/runsc-ts-leased', os.O_WRONLY)\"], stderr=subprocess.DEVNULL)",
+      "time.sleep(0.3)",
+      "t = time.monotonic()",
+      "os.mkdir('/var/runsc-ts-other')",
+      "print('mkdir', round(time.monotonic() - t) )",
+      "opener.wait()",
+      "os.kill(holder, 9)",
+    ].join("\n");
+    const r = await runDo(["--policy", policy, "--", "python3", "-c", script], { timeoutMs: 20_000 });
+    expect(r.timedOut, describeRun(r)).toBe(false);
+    expect(r.stdout, describeRun(r)).toBe("truncate 22\nmkdir 0\n");
+  });
+
+  it("root inside that drops its file capabilities and execs has no more of them in the overlay", async ({ expect }) => {
+    // The credentials cached before the exec still held CAP_DAC_OVERRIDE: the sentry
+    // elevated a write to /etc/passwd for the new program, which had lost it.
+    const script = [
+      "import ctypes, os",
+      "libc = ctypes.CDLL(None, use_errno=True)",
+      "for cap in (0, 1, 2, 3, 4): libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP",
+      "os.mkdir('/var/runsc-ts-warm')  # a trapped call: the sentry reads the task's credentials",
+      "os.execv('/bin/sh', ['sh', '-c', 'echo x >> /etc/passwd && echo wrote || echo refused'])",
+    ].join("\n");
+    const r = await runDo(["--policy", policy, "--", "python3", "-c", script]);
+    expect(r.stdout, describeRun(r)).toBe("refused\n");
+  });
+
   it("a synthetic file the host lacks gets its mount point in the overlay's layer; it is read-only there, and the host still lacks it", async ({ expect }) => {
     const path = `${F}/sub/synthetic.conf`;
     const withFile = writePolicy(F, "overlay-file", `extends: default\nfilesystem:\n  root: overlay\n  files:\n    - { path: ${path}, content: "from the policy\\n" }\n`);
