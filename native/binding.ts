@@ -105,7 +105,8 @@ export interface NativeBinding {
    * capabilities (chown, dac_override, dac_read_search, fowner, fsetid): what is created is
    * the task's, and permission checks pass (sentry/syscalls/sys_fsmut.ts).
    */
-  setCreds(fsuid: number, fsgid: number, groups: Int32Array, elevated?: boolean): number;
+  /** caps: the effective capabilities to act with (absent: all the thread holds). */
+  setCreds(fsuid: number, fsgid: number, groups: Int32Array, elevated?: boolean, caps?: bigint): number;
   openat2(dirfd: number, path: Uint8Array, pathLen: number, flags: number, mode: number, resolve: number): number;
   statAt(dirfd: number, path: Uint8Array, pathLen: number, flags: number, out: Uint8Array): number;
   statxAt(dirfd: number, path: Uint8Array, pathLen: number, flags: number, mask: number, out: Uint8Array): number;

@@ -271,6 +271,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   static void* WorkerMain(void* arg) {
     Worker* w = static_cast<Worker*>(arg);
     Pool* p = w->pool;
+    ResetThreadCreds();
     // A relative unix path resolves from the call's cwd_fd: this thread gets an fs_struct of
     // its own (it would otherwise share the sentry thread's, whose root is the sandbox's).
     bool own_fs = unshare(CLONE_FS) == 0;
@@ -381,6 +382,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // in its handler for good).
   static void* WatcherMain(void* arg) {
     Pool* p = static_cast<Pool*>(arg);
+    ResetThreadCreds();
     using Clock = std::chrono::steady_clock;
     const auto check = std::chrono::milliseconds(kCheckMs);
     std::vector<struct pollfd> fds;

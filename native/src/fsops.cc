@@ -69,6 +69,7 @@ Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
 
 Napi::Value PidfdGetfd(const Napi::CallbackInfo& info) {
   if (!Usage(info, 2, "pidfdGetfd(pidfd, targetFd)")) return info.Env().Undefined();
+  ScopedSentryCaps caps;  // a ptrace check (PTRACE_MODE_ATTACH_REALCREDS) of the sentry's
   long r = syscall(SYS_pidfd_getfd, Int(info, 0), Int(info, 1), 0);
   return Num(info.Env(), r < 0 ? -errno : (double)r);
 }
@@ -86,6 +87,7 @@ Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
     }
     si = info[3].As<Napi::Uint8Array>().Data();
   }
+  ScopedSentryCaps caps;  // the sentry's permission to signal, not the task's
   long r = syscall(SYS_pidfd_send_signal, Int(info, 0), Int(info, 1), si, flags);
   return Num(info.Env(), r < 0 ? -errno : 0);
 }
@@ -117,20 +119,97 @@ Napi::Value EnterMountNamespace(const Napi::CallbackInfo& info) {
   return Num(env, proc);
 }
 
-// setCreds(fsuid, fsgid, groups: Int32Array[, elevated]) -> 0 | -errno. Host ids.
-// Dropping fsuid from 0 also drops the fs capabilities (CAP_DAC_OVERRIDE...) of this
-// thread; going back to 0 restores them (kernel/capability.c: cap_emulate_setxuid).
+// setCreds(fsuid, fsgid, groups: Int32Array[, elevated[, caps]]) -> 0 | -errno. Host ids.
+// caps: the effective capabilities to act with (a bigint; absent: all the thread holds).
+// A task's own, where the task is in the host's user namespace; none where it is not (its
+// capabilities reach only what its namespace owns, never the host's /proc/kallsyms or
+// another user's /proc/PID/cwd): without this the sentry acted as the task with every
+// capability but the file ones that a non-zero fsuid drops (kernel/capability.c:
+// cap_emulate_setxuid). With caps, the euid becomes fsuid as well (see below).
+// Capabilities and ids are per thread: the sentry's other threads keep theirs.
 // elevated: the ids are set and then the file capabilities that stand for "root inside
-// owns the overlay" (chown, dac_override, dac_read_search, fowner, fsetid) are raised
-// again, so that what is created gets the task's owner while permission checks pass.
+// owns the overlay" (chown, dac_override, dac_read_search, fowner, fsetid) are raised too,
+// so that what is created gets the task's owner while permission checks pass.
+namespace {
+thread_local bool t_reduced = false;
+thread_local uid_t t_euid = 0;
+
+// This thread's effective set as wanted (within its permitted one): 0 | -errno.
+int SetEffective(bool all, uint64_t want) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) < 0) return -errno;
+  uint64_t permitted = (uint64_t)data[0].permitted | ((uint64_t)data[1].permitted << 32);
+  uint64_t effective = all ? permitted : (want & permitted);
+  data[0].effective = (uint32_t)effective;
+  data[1].effective = (uint32_t)(effective >> 32);
+  if (syscall(SYS_capset, &hdr, data) < 0) return -errno;
+  t_reduced = effective != permitted;
+  return 0;
+}
+}  // namespace
+
+void ResetThreadCreds() {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) == 0) {
+    data[0].effective = data[0].permitted;
+    data[1].effective = data[1].permitted;
+    syscall(SYS_capset, &hdr, data);
+  }
+  syscall(SYS_setresuid, (uid_t)-1, (uid_t)0, (uid_t)-1);
+  syscall(SYS_setgroups, 0, nullptr);
+  syscall(SYS_setfsgid, 0);
+  syscall(SYS_setfsuid, 0);
+  t_reduced = false;
+  t_euid = 0;
+}
+
+ScopedSentryCaps::ScopedSentryCaps() {
+  if (!t_reduced) return;
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) < 0) return;
+  saved_ = (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
+  data[0].effective = data[0].permitted;
+  data[1].effective = data[1].permitted;
+  raised_ = syscall(SYS_capset, &hdr, data) == 0;
+}
+
+ScopedSentryCaps::~ScopedSentryCaps() {
+  if (!raised_) return;
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) < 0) return;
+  data[0].effective = (uint32_t)saved_;
+  data[1].effective = (uint32_t)(saved_ >> 32);
+  syscall(SYS_capset, &hdr, data);
+}
+
 Napi::Value SetCreds(const Napi::CallbackInfo& info) {
-  if (!Usage(info, 3, "setCreds(fsuid, fsgid, groups[, elevated])")) return info.Env().Undefined();
+  if (!Usage(info, 3, "setCreds(fsuid, fsgid, groups[, elevated[, caps]])")) return info.Env().Undefined();
   uid_t uid = (uid_t)info[0].As<Napi::Number>().Uint32Value();
   gid_t gid = (gid_t)info[1].As<Napi::Number>().Uint32Value();
   Napi::Int32Array g = info[2].As<Napi::Int32Array>();
   bool elevate = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  bool all_caps = !(info.Length() > 4 && info[4].IsBigInt());
+  uint64_t caps = 0;
+  if (!all_caps) {
+    bool lossless = true;
+    caps = info[4].As<Napi::BigInt>().Uint64Value(&lossless);
+  }
   std::vector<gid_t> groups(g.ElementLength());
   for (size_t i = 0; i < groups.size(); i++) groups[i] = (gid_t)g[i];
+  // Back to the full set and euid 0 first: setgroups needs CAP_SETGID, the id changes
+  // CAP_SETUID.
+  if (t_reduced) {
+    int e = SetEffective(true, 0);
+    if (e < 0) return Num(info.Env(), e);
+  }
+  if (t_euid != 0) {
+    if (syscall(SYS_setresuid, (uid_t)-1, (uid_t)0, (uid_t)-1) < 0) return Num(info.Env(), -errno);
+    t_euid = 0;
+  }
   // Leaving an elevated state: through fsuid 0, whose transitions are the ones that set
   // the fs capabilities (back to full, then dropped again below for a non-zero fsuid).
   if (t_elevated) {
@@ -155,17 +234,25 @@ Napi::Value SetCreds(const Napi::CallbackInfo& info) {
     if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != uid) return Num(info.Env(), -EPERM);
     t_fsuid = uid;
   }
-  if (elevate && uid != 0) {
-    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct data[2];
-    if (syscall(SYS_capget, &hdr, data) < 0) return Num(info.Env(), -errno);
-    const uint32_t fs = (1u << CAP_CHOWN) | (1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH) |
-                        (1u << CAP_FOWNER) | (1u << CAP_FSETID);
-    data[0].effective |= data[0].permitted & fs;
-    t_elevated = true;  // even if capset fails: the next call goes back through fsuid 0
-    if (syscall(SYS_capset, &hdr, data) < 0) return Num(info.Env(), -errno);
+  const uint64_t fs = (1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_DAC_READ_SEARCH) |
+                      (1ull << CAP_FOWNER) | (1ull << CAP_FSETID);
+  if (elevate) t_elevated = true;  // even if capset fails: the next call goes back through fsuid 0
+  if (all_caps && !elevate) return Num(info.Env(), 0);
+  // The euid too (this thread's alone: the raw syscall, not glibc's, which sets every
+  // thread's): the owner of a user namespace has every capability in it
+  // (security/commoncap.c: cap_capable), and the sandbox's is owned by host root. With euid
+  // 0, a task's open through /proc/PID/cwd passed the ptrace check it fails on its own.
+  if (uid != 0) {
+    if (syscall(SYS_setresuid, (uid_t)-1, uid, (uid_t)-1) < 0) return Num(info.Env(), -errno);
+    t_euid = uid;
   }
-  return Num(info.Env(), 0);
+  // A non-zero fsuid has dropped the file capabilities: they come back only when elevated,
+  // or for a task of the host's user namespace that holds them with fsuid 0.
+  uint64_t want = all_caps ? ~0ull : caps;
+  if (uid != 0) want &= ~fs;
+  if (elevate) want |= fs;
+  int e = SetEffective(false, want);
+  return Num(info.Env(), e < 0 ? e : 0);
 }
 
 // openat2(dirfd, path, pathLen, flags, mode, resolve) -> fd (O_CLOEXEC) | -errno

@@ -2,6 +2,8 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
+
 namespace runsc {
 
 // spawn.cc
@@ -29,6 +31,26 @@ Napi::Value BlockingPool(const Napi::CallbackInfo& info);
 Napi::Value BlockingPoolClose(const Napi::CallbackInfo& info);
 Napi::Value BlockingPoolStats(const Napi::CallbackInfo& info);
 Napi::Value BlockingCall(const Napi::CallbackInfo& info);
+
+// fsops.cc: a thread started from the sentry's takes the credentials that thread had at
+// that moment, a task's perhaps (setCreds): this puts the sentry's own back, as a thread that
+// acts for the sentry must start.
+void ResetThreadCreds();
+
+// fsops.cc: while this thread acts as a task with the task's capabilities (setCreds), the
+// sentry's own accesses to task memory (process_vm_readv/writev: a ptrace check) run with
+// its full set for the scope of one of these.
+class ScopedSentryCaps {
+ public:
+  ScopedSentryCaps();
+  ~ScopedSentryCaps();
+  ScopedSentryCaps(const ScopedSentryCaps&) = delete;
+  ScopedSentryCaps& operator=(const ScopedSentryCaps&) = delete;
+
+ private:
+  bool raised_ = false;
+  uint64_t saved_ = 0;
+};
 
 // fsops.cc: descriptors and filesystem operations performed for a task
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info);

@@ -193,6 +193,7 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
   if (len > out.ByteLength()) len = out.ByteLength();
   struct iovec local = {out.Data(), len};
   struct iovec remote = {(void*)Addr(info, 1), len};
+  ScopedSentryCaps caps;
   ssize_t n = process_vm_readv(Int(info, 0), &local, 1, &remote, 1, 0);
   return Num(info.Env(), n < 0 ? -errno : (double)n);
 }
@@ -210,6 +211,7 @@ Napi::Value ReadString(const Napi::CallbackInfo& info) {
   if (addr == 0) return Num(info.Env(), -EFAULT);
   uint8_t* dst = out.Data();
   size_t got = 0;
+  ScopedSentryCaps caps;
   while (got < max) {
     uint64_t at = addr + got;
     size_t chunk = 4096 - (size_t)(at & 4095);
@@ -231,6 +233,7 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   Napi::Uint8Array data = info[2].As<Napi::Uint8Array>();
   struct iovec local = {data.Data(), data.ByteLength()};
   struct iovec remote = {(void*)Addr(info, 1), data.ByteLength()};
+  ScopedSentryCaps caps;
   ssize_t n = process_vm_writev(Int(info, 0), &local, 1, &remote, 1, 0);
   return Num(info.Env(), n < 0 ? -errno : (double)n);
 }

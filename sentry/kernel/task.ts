@@ -296,8 +296,18 @@ export function closeDirfd(k: Kernel, fd: number): void {
 
 /** Runs fn with the thread's fs credentials set to the task's (fsuid/fsgid/groups). */
 export function asTask(k: Kernel, c: Creds, useReal = false): void {
-  const r = useReal ? k.native.setCreds(c.ruid, c.rgid, c.groups) : k.native.setCreds(c.fsuid, c.fsgid, c.groups);
+  const caps = hostCaps(k, c);
+  const r = useReal ? k.native.setCreds(c.ruid, c.rgid, c.groups, false, caps) : k.native.setCreds(c.fsuid, c.fsgid, c.groups, false, caps);
   if (r < 0) throw new Error(`setCreds failed: errno ${-r}`);
+}
+
+/**
+ * The capabilities the task holds over the host's objects: its own when it is in the host's
+ * user namespace (a container without one), none otherwise (they reach only what its
+ * namespace owns). The sentry acts as the task with these, never with its own.
+ */
+export function hostCaps(k: Kernel, c: Creds): bigint {
+  return k.ids.uid.some(([inside, outside, count]) => inside === 0 && outside === 0 && count >= 0xffffffff) ? c.capEff : 0n;
 }
 
 /**
@@ -306,7 +316,7 @@ export function asTask(k: Kernel, c: Creds, useReal = false): void {
  * host owns (sys_fsmut.ts). What this creates is the task's.
  */
 export function asTaskElevated(k: Kernel, c: Creds): void {
-  const r = k.native.setCreds(c.fsuid, c.fsgid, c.groups, true);
+  const r = k.native.setCreds(c.fsuid, c.fsgid, c.groups, true, hostCaps(k, c));
   if (r < 0) throw new Error(`setCreds (elevated) failed: errno ${-r}`);
 }
 

@@ -261,9 +261,33 @@ function bind(k: Kernel, ev: TrapEvent): Reply {
       const d = bindDecision(k.netRules.rules, { port: (addr[2]! << 8) | addr[3]!, protocol });
       if (d.verdict === "deny") return errnoReply(EACCES);
     }
-    const r = kind.domain === AF_UNIX && isUnixPath(addr) ? bindUnixAsTask(k, ev, creds, fd, addr) : n.bind(fd, addr, addr.length);
+    if (kind.domain === AF_UNIX && isUnixPath(addr)) {
+      const r = bindUnixAsTask(k, ev, creds, fd, addr);
+      return r < 0 ? errnoReply(-r) : ZERO;
+    }
+    // Nothing is decided on another family's address (netlink groups, abstract names): the
+    // kernel binds it with the task's own privileges, which the sentry's are not.
+    if (!inet) return ALLOW;
+    // A port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE over the socket's
+    // network namespace: root inside has it over the sandbox's own (the sentry binds for it),
+    // never over the host's, where the bind is made as the task and the kernel decides.
+    const own = k.network !== "host" && !isHostSocket(k, fd);
+    const r = own && (creds.capEff & CAP_NET_BIND_SERVICE) !== 0n ? n.bind(fd, addr, addr.length) : bindAsTask(k, creds, fd, addr);
     return r < 0 ? errnoReply(-r) : ZERO;
   });
+}
+
+/** include/uapi/linux/capability.h */
+const CAP_NET_BIND_SERVICE = 1n << 10n;
+
+/** A bind with the task's credentials and capabilities over the host (kernel/task.ts: asTask). */
+function bindAsTask(k: Kernel, creds: Creds, fd: number, addr: Uint8Array): number {
+  try {
+    asTask(k, creds);
+    return k.native.bind(fd, addr, addr.length);
+  } finally {
+    asSentry(k);
+  }
 }
 
 /** A pathname unix bind as the task would make it: its credentials, cwd and umask. */

@@ -271,6 +271,30 @@ describe("process.exec.allow", () => {
     }
   });
 
+  it("the sentry opens with the task's privileges, never its own: --strace changes no answer", async ({ expect }) => {
+    // Acting as a task set its fs ids only: the sentry's other capabilities (CAP_SYSLOG,
+    // CAP_SYS_PTRACE) and its euid 0 (the owner of the sandbox's user namespace) stayed,
+    // so a traced open of /proc/kallsyms showed kernel addresses, and uid 1000 read through
+    // /proc/PID/cwd of root's process.
+    const script = [
+      "head -1 /proc/kallsyms | cut -c1-16",
+      "mkdir -m 700 /tmp/priv && echo secret > /tmp/priv/key",
+      "(cd /tmp/priv && exec sleep 5) & P=$!; sleep 0.3",
+      "python3 -c \"",
+      "import os",
+      "os.setgroups([]); os.setresgid(1000, 1000, 1000); os.setresuid(1000, 1000, 1000)",
+      "for p in ['/proc/$P/cwd/key', '/proc/$P/cwd']:",
+      "    try: print(p.replace('$P', 'P'), open(p).read().strip() if p.endswith('key') else os.readlink(p))",
+      "    except OSError as e: print(p.replace('$P', 'P'), e.errno)",
+      "\"",
+      "kill $P",
+    ].join("\n");
+    const plain = await runDo(["--", "/bin/sh", "-c", script]);
+    const traced = await runDo(["--strace-syscalls", "openat,readlink", "--", "/bin/sh", "-c", script]);
+    expect(plain.stdout, describeRun(plain)).toBe("0000000000000000\n/proc/P/cwd/key 13\n/proc/P/cwd 13\n");
+    expect(traced.stdout, describeRun(traced)).toBe(plain.stdout);
+  });
+
   it("a memfd's name is not a path: one named to look like an allowed file does not run", async ({ expect }) => {
     // Its /proc text is "/memfd:x/../../usr/bin/python3-x (deleted)", which a string
     // comparison would take for /usr/bin/python3-x.

@@ -263,4 +263,25 @@ describe("network host: bind rules", () => {
     expect(r.code, describeRun(r)).toBe(0);
     expect(r.stdout).toBe("relative 0o700 0\nconnect ok\nuid 1000\nread-only 30\nabstract ok\n");
   });
+
+  it("a bind rule grants no privilege: a low port and a privileged netlink group stay refused, as without rules", async ({ expect }) => {
+    // The sentry bound with its own capabilities: host port 80 for root inside, and the
+    // host's conntrack and audit multicast groups (every connection the host makes).
+    const script = [
+      "import socket",
+      "def attempt(what, make, addr):",
+      "    try:",
+      "        make().bind(addr); print(what, 'ok')",
+      "    except OSError as e:",
+      "        print(what, e.errno)",
+      "attempt('port-80', socket.socket, ('127.0.0.1', 80))",
+      "attempt('conntrack', lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12), (0, 7))",
+      "attempt('audit', lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9), (0, 1))",
+    ].join("\n");
+    const withRules = writePolicy(fixtures, "bind-low", `network:\n  mode: host\n  bind:\n    - { ports: "1-8080" }\n`);
+    const without = writePolicy(fixtures, "bind-none", `network:\n  mode: host\n`);
+    const [a, b] = await Promise.all([runDo(["--policy", withRules, "--", "python3", "-c", script]), runDo(["--policy", without, "--", "python3", "-c", script])]);
+    expect(b.stdout, describeRun(b)).toBe("port-80 13\nconntrack 1\naudit 1\n");
+    expect(a.stdout, describeRun(a)).toBe(b.stdout);
+  });
 });
