@@ -244,8 +244,11 @@ static int apply_creds(const struct creds *c) {
       fprintf(stderr, "runsc-ts: capset: %s\n", strerror(errno));
       return -1;
     }
+    // An ambient capability needs to be permitted and inheritable: one that is not (runc's
+    // default spec lists ambient capabilities without inheritable ones) stays down, as under
+    // runc, which only warns in its log.
     for (int cap = 0; cap < 64; cap++)
-      if ((c->ambient >> cap & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
+      if ((c->ambient >> cap & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EPERM) {
         fprintf(stderr, "runsc-ts: raise ambient capability %d: %s\n", cap, strerror(errno));
         return -1;
       }

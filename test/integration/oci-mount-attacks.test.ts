@@ -183,3 +183,58 @@ describe("linux.sysctl never reaches the host", () => {
     expect(runscTs, runscTs.stderr).toMatchObject({ code: 0, stdout: "1\n" });
   });
 });
+
+describe("an image's device nodes open nothing", () => {
+  it("nodes the image ships (fuse, loop-control) are refused as under runc, with no device rules in config.json; /dev/null works", async () => {
+    const rootfs = rootfsCopy((r) => {
+      execFileSync("mknod", ["-m", "666", join(r, "fuse"), "c", "10", "229"]);
+      execFileSync("mknod", ["-m", "666", join(r, "loopctl"), "c", "10", "237"]);
+    });
+    const script = ["for f in /fuse /loopctl /dev/null; do ( exec 5<>$f ) 2>/dev/null && echo $f:opened || echo $f:refused; done", "echo x > /dev/null && echo null:written"].join("\n");
+    // runc's default spec has a deny-all rule; this one has no linux.resources at all.
+    const b = bundleOn(rootfs, script, (c) => {
+      delete c.linux.resources;
+    });
+    const { runscTs, runc } = await both(b);
+    const want = "/fuse:refused\n/loopctl:refused\n/dev/null:opened\nnull:written\n";
+    expect(runc.stdout, runc.stderr).toBe(want);
+    expect(runscTs, runscTs.stderr).toMatchObject({ code: 0, stdout: want });
+  });
+
+  it("with Docker's device rules (deny all, then its list), the standard devices still work", async () => {
+    const rootfs = rootfsCopy(() => {});
+    const b = bundleOn(rootfs, "echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 4 /dev/urandom | wc -c", (c) => {
+      c.linux.resources = { devices: [{ allow: false, access: "rwm" }, { allow: true, type: "c", major: 136, access: "rwm" }] };
+    });
+    const { runscTs, runc } = await both(b);
+    expect(runc.stdout, runc.stderr).toBe("4\n4\n");
+    expect(runscTs, runscTs.stderr).toMatchObject({ code: 0, stdout: "4\n4\n" });
+  });
+});
+
+describe("nothing but proc mounts on /proc", () => {
+  it("an image whose /dev is a symlink to /proc: the /dev tmpfs is refused, as runc refuses it, not laid over the procfs", async () => {
+    const rootfs = rootfsCopy((r) => {
+      rmSync(join(r, "dev"), { recursive: true, force: true });
+      symlinkSync("/proc", join(r, "dev"));
+    });
+    const b = bundleOn(rootfs, "cat /proc/self/mountinfo > /dev/null && echo proc-there");
+    const { runscTs, runc } = await both(b);
+    expect(runc.code, runc.stdout).not.toBe(0);
+    expect(runscTs.code, runscTs.stdout).not.toBe(0);
+    expect(runscTs.stderr).toMatch(/mounts\[\d+\]\.destination: \/dev is \/proc inside the container's root \(through the image's symlinks\)/);
+  });
+});
+
+describe("runc's own default spec", () => {
+  it("ambient capabilities that are not inheritable stay down, as under runc, and the container runs", async () => {
+    const rootfs = rootfsCopy(() => {});
+    const b = bundleOn(rootfs, "grep -E '^Cap(Inh|Amb)' /proc/self/status", (c) => {
+      const caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+      c.process.capabilities = { bounding: caps, effective: caps, permitted: caps, ambient: caps };
+    });
+    const { runscTs, runc } = await both(b);
+    expect(runc.code, runc.stderr).toBe(0);
+    expect(runscTs, runscTs.stderr).toMatchObject({ code: 0, stdout: runc.stdout });
+  });
+});
