@@ -147,9 +147,17 @@ async function auditPrinter(nameOrPath: string, policy: Policy): Promise<(fact: 
   const { locate } = loadPolicyWithSource(resolvePolicyPath(nameOrPath, defaultPoliciesDir()));
   const seen = new Set<string>();
   return (fact) => {
+    if (seen.size > MAX_DISTINCT_FACTS) return;
     const line = judge(policy, locate, fact);
     if (line === undefined || seen.has(line)) return;
     seen.add(line);
     writeFully(2, `runsc-ts: audit: ${line}\n`);
+    if (seen.size > MAX_DISTINCT_FACTS) writeFully(2, `runsc-ts: audit: more than ${MAX_DISTINCT_FACTS} distinct refusals; the rest are not listed\n`);
   };
 }
+
+/**
+ * The most distinct facts (refusals listed, or facts a learned policy is made from) kept
+ * from one sandbox: a workload naming new paths without end must not grow runsc-ts without end.
+ */
+export const MAX_DISTINCT_FACTS = 100_000;

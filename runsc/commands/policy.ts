@@ -152,17 +152,30 @@ export function policyCommand(globals: () => GlobalOptions): Command {
       if (flags.check && flags.out === undefined) throw new UsageError("policy learn: --check needs --out (the policy file to run the command under)");
       if (!/^[a-z0-9][a-z0-9-]*$/.test(flags.name)) throw new UsageError(`--name: expected lowercase letters, digits and "-", got "${flags.name}"`);
       if (cmd.length === 0) throw new UsageError("policy learn: missing command (usage: runsc-ts policy learn [options] -- CMD [ARGS...])");
-      const { runSandboxed } = await import("./do.js");
+      const { MAX_DISTINCT_FACTS, runSandboxed } = await import("./do.js");
       const { learnPolicy } = await import("../learn.js");
       const { dirname, relative, resolve, join } = await import("node:path");
       const { writeFileSync } = await import("node:fs");
       const { defaultPoliciesDir, resolvePolicyPath } = await import("../../sentry/policy/load.js");
+      // Each distinct fact once, and at most MAX_DISTINCT_FACTS of them.
       const facts: AuditFact[] = [];
+      const seen = new Set<string>();
+      const record = (f: AuditFact): void => {
+        if (seen.size > MAX_DISTINCT_FACTS) return;
+        const key = JSON.stringify(f);
+        if (seen.has(key)) return;
+        seen.add(key);
+        if (seen.size > MAX_DISTINCT_FACTS) {
+          writeFully(2, `runsc-ts: policy learn: more than ${MAX_DISTINCT_FACTS} distinct facts; the rest are not learned\n`);
+          return;
+        }
+        facts.push(f);
+      };
       const status = await runSandboxed(
         globals(),
         cmd,
         { policy: flags.policy, strace: false, platform: "seccomp", env: flags.env, ...(flags.cwd !== undefined ? { cwd: flags.cwd } : {}) },
-        { adjustPolicy: (p) => ({ ...p, audit: true }), record: (f) => facts.push(f) },
+        { adjustPolicy: (p) => ({ ...p, audit: true }), record },
       );
       // The learned policy extends the one learned from: by name from policies/, else by path.
       const basePath = resolvePolicyPath(flags.policy, defaultPoliciesDir());
