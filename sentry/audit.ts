@@ -7,10 +7,10 @@
 // but it is what the task asked, not a decision: audit lifts the policy's refusals and is
 // no boundary for what it lifts (policies/README.md, "audit").
 import type { Reply, TrapEvent } from "../platform/platform.js";
-import { errnoName } from "./abi/errno.js";
-import { AT_FDCWD, O_ACCMODE, O_CREAT, O_DIRECTORY, O_RDONLY, O_TRUNC, __O_TMPFILE } from "./abi/fcntl.js";
-import { AF_INET, AF_INET6, AF_UNIX } from "./abi/socket.js";
-import { sysnoName } from "./abi/sysno_amd64.js";
+import { errnoName } from "../platform/abi/errno.js";
+import { AT_FDCWD, O_ACCMODE, O_CREAT, O_DIRECTORY, O_RDONLY, O_TRUNC, __O_TMPFILE } from "../platform/abi/fcntl.js";
+import { AF_INET, AF_INET6, AF_UNIX } from "../platform/abi/socket.js";
+import { sysnoName } from "../platform/abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/task.js";
 import { asSentry, taskCreds } from "./kernel/task.js";
 import type { FilterAction } from "./syscalls/syscall.js";

@@ -4,8 +4,8 @@
 import type { NativeBinding } from "../native/binding.js";
 import type { Reply, TaskMemory, TrapEvent } from "../platform/platform.js";
 import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
-import { EAGAIN, ENOBUFS } from "./abi/errno.js";
-import { sysnoName } from "./abi/sysno_amd64.js";
+import { EAGAIN, ENOBUFS } from "../platform/abi/errno.js";
+import { sysnoName } from "../platform/abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/task.js";
 import type { SentryNetRules } from "./kernel/task.js";
 import type { IdMap } from "./kernel/task.js";

@@ -1,11 +1,7 @@
 // A scripted platform for sentry unit tests: trap events from plain data, a sparse task memory, and a recorder of replies.
 import type { Reply, TaskMemory, TrapEvent } from "../platform.js";
 import { AUDIT_ARCH_X86_64, SECCOMP_DATA_NARGS } from "../seccomp/constants.js";
-
-// include/uapi/asm-generic/errno-base.h, errno.h (platform/ must not import sentry/abi).
-const ESRCH = 3;
-const EFAULT = 14;
-const ENAMETOOLONG = 36;
+import { EFAULT, ENAMETOOLONG, ESRCH } from "../abi/errno.js";
 
 /** One scripted syscall. Missing arguments are 0; values are reduced modulo 2^64. */
 export interface FakeEventInit {

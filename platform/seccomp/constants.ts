@@ -1,8 +1,8 @@
 // Classic BPF and seccomp ABI constants: opcodes, return actions, seccomp_data layout.
 //
 // Values are those of the Linux UAPI headers cited on each group; they are part of the
-// kernel ABI and never change. Kept here (not in sentry/abi) because platform/ must not
-// import from sentry/.
+// kernel ABI and never change. The filter assembler's own; the constants every layer shares
+// (errno, signals, seccomp(2)'s flags) are in platform/abi/.
 
 // ---------------------------------------------------------------------------------------
 // Seccomp filter return values (include/uapi/linux/seccomp.h).

@@ -6,6 +6,7 @@
 // thread (a worker), blocks in the kernel, and allocates nothing per event.
 import type { BlockingCallSpec, BlockingPoolStats, NativeBinding } from "../../native/binding.js";
 import type { Reply, TaskMemory, TrapEvent } from "../platform.js";
+import { EINPROGRESS, EINTR, ENOENT, ESHUTDOWN } from "../abi/errno.js";
 
 // struct seccomp_notif (include/uapi/linux/seccomp.h): u64 id; u32 pid; u32 flags;
 // struct seccomp_data { s32 nr; u32 arch; u64 instruction_pointer; u64 args[6]; }
@@ -15,10 +16,6 @@ const OFF_ARCH = 20;
 const OFF_ARGS = 32;
 export const SECCOMP_NOTIF_SIZE = 80;
 
-const ENOENT = 2;
-const EINTR = 4;
-const EINPROGRESS = 115;
-const ESHUTDOWN = 108;
 
 /** A TrapEvent that reads the notification buffer in place. */
 class BufferEvent implements TrapEvent {

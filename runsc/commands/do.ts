@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { loadNative } from "../../native/index.js";
 import { PolicyCompileError } from "../../sentry/policy/compile.js";
-import { sysnoByName } from "../../sentry/abi/sysno_amd64.js";
+import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import { checkHostname } from "../../sentry/policy/language.js";
 import { UsageError } from "../errors.js";
 import type { GlobalOptions } from "../config.js";

@@ -12,8 +12,8 @@ import { cgroupPids, removeCgroups } from "./cgroups.js";
 import { runHooks } from "./hooks.js";
 import type { ContainerState } from "./state.js";
 import { checkId, containerDir, ContainerError, currentStatus, initAlive, mustRead, ociState, readState, socketAddress, startTime, withLock, writeState } from "./state.js";
+import { SIGKILL } from "../../platform/abi/signal.js";
 
-const SIGKILL = 9;
 
 export interface RuntimeOptions {
   root: string;

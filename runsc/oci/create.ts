@@ -40,6 +40,7 @@ import { preservedFds, processRecords } from "./process.js";
 import { openTerminal } from "./relay.js";
 import type { ContainerState } from "./state.js";
 import { checkId, containerDir, ContainerError, makeContainerDir, ociState, readState, startTime, writeState } from "./state.js";
+import { SIGKILL } from "../../platform/abi/signal.js";
 
 // include/uapi/linux/sched.h
 const NS_FLAGS: Readonly<Record<string, number>> = {
@@ -52,7 +53,6 @@ const NS_FLAGS: Readonly<Record<string, number>> = {
   network: 0x40000000,
 };
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5;
-const SIGKILL = 9;
 
 /** The annotation that names a container's policy. */
 export const POLICY_ANNOTATION = "dev.runsc-ts.policy";

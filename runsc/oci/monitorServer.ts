@@ -23,8 +23,8 @@ import type { WorkerData } from "../sandbox/worker.js";
 import { writeFully } from "../write.js";
 import type { MonitorStart } from "./monitorProtocol.js";
 import { containerDir, socketAddress, socketPath } from "./state.js";
+import { SIGKILL } from "../../platform/abi/signal.js";
 
-const SIGKILL = 9;
 const MSG_NOSIGNAL = 0x4000;
 const F_GETFL = 3;
 const F_SETFL = 4;

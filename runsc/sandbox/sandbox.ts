@@ -8,7 +8,7 @@ import { initPath, loadNative } from "../../native/index.js";
 import type { Logger } from "pino";
 import { compileFilterBytes } from "../../platform/seccomp/compile.js";
 import { compilePolicy } from "../../sentry/policy/compile.js";
-import { sysnoByName } from "../../sentry/abi/sysno_amd64.js";
+import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import { kernelAtLeast } from "../requirements.js";

@@ -3,8 +3,8 @@
 import { readSync } from "node:fs";
 import type { BlockingCallSpec, NativeBinding } from "../../native/binding.js";
 import type { TaskMemory, TrapEvent } from "../../platform/platform.js";
-import { AT_EMPTY_PATH, AT_FDCWD, F_SETFL, FASYNC, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY } from "../abi/fcntl.js";
-import { EFAULT, ENAMETOOLONG, ENOENT, ENXIO, ESRCH } from "../abi/errno.js";
+import { AT_EMPTY_PATH, AT_FDCWD, F_SETFL, FASYNC, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY, S_IFIFO, S_IFMT } from "../../platform/abi/fcntl.js";
+import { EFAULT, ENAMETOOLONG, ENOENT, ENXIO, ESRCH } from "../../platform/abi/errno.js";
 import { SyscallError } from "../errors/errors.js";
 import type { NetworkRulesInput } from "../policy/network.js";
 
@@ -326,8 +326,6 @@ export function asSentry(k: Kernel): void {
 }
 
 // include/uapi/linux/stat.h
-const S_IFMT = 0o170000;
-const S_IFIFO = 0o010000;
 const EMPTY_PATH = new Uint8Array(0);
 const openStat = new Uint8Array(144);
 const openStatView = new DataView(openStat.buffer);

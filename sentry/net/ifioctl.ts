@@ -7,8 +7,8 @@
 // with EOPNOTSUPP as for a device without them. Which socket is asked never matters, so a
 // task that swaps its descriptors meanwhile learns nothing.
 // Layouts: include/uapi/linux/if.h (struct ifreq: 16-byte name, 24-byte union; struct ifconf).
-import { ENODEV, EOPNOTSUPP, EPERM } from "../abi/errno.js";
-import { AF_INET } from "../abi/socket.js";
+import { ENODEV, EOPNOTSUPP, EPERM } from "../../platform/abi/errno.js";
+import { AF_INET } from "../../platform/abi/socket.js";
 
 /** The requests left to the kernel: socket-level, not the namespace's (include/uapi/linux/sockios.h). */
 export const SOCKET_LEVEL_FIRST = 0x8900; // (none), then FIOSETOWN

@@ -16,9 +16,9 @@
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { PENDING } from "../../platform/platform.js";
 import { readSync } from "node:fs";
-import { EACCES } from "../abi/errno.js";
-import { O_CLOEXEC, O_NONBLOCK, O_RDONLY } from "../abi/fcntl.js";
-import { AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET } from "../abi/socket.js";
+import { EACCES } from "../../platform/abi/errno.js";
+import { O_CLOEXEC, O_NONBLOCK, O_RDONLY } from "../../platform/abi/fcntl.js";
+import { AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET } from "../../platform/abi/socket.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
 import { openProc, taskCreds } from "../kernel/task.js";

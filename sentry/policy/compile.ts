@@ -27,9 +27,9 @@
 //      exactly what steps 1-5 decided, so trapping never changes what is allowed.
 // Numbers the table does not know fail with ENOSYS; foreign ABIs are killed in BPF.
 import type { BpfAction, BpfArgRule, BpfRuleSet, FilterSpec } from "../../platform/seccomp/compile.js";
-import { EAFNOSUPPORT, ENOPROTOOPT, ENOSYS, EOPNOTSUPP, EPERM, EPROTONOSUPPORT } from "../abi/errno.js";
-import { errnoByName } from "../abi/errno.js";
-import { MAX_SYSCALL_AMD64, sysnoByName } from "../abi/sysno_amd64.js";
+import { EAFNOSUPPORT, ENOPROTOOPT, ENOSYS, EOPNOTSUPP, EPERM, EPROTONOSUPPORT } from "../../platform/abi/errno.js";
+import { errnoByName } from "../../platform/abi/errno.js";
+import { MAX_SYSCALL_AMD64, sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { ArgCondition, ArgRule, FilterAction, Handling, SyscallEntry } from "../syscalls/syscall.js";
 import { CRED_SYSCALLS } from "../syscalls/sys_cred.js";
 import { TABLE_AMD64 } from "../syscalls/table_amd64.js";

@@ -1,8 +1,8 @@
 // `policy explain`: the decision a policy makes for one action, the rule that made it
 // (file:line) and the layer that enforces it. Pure: it follows compile.ts's order of
 // precedence and the mount plan's meaning of filesystem rules.
-import { errnoName } from "../abi/errno.js";
-import { sysnoByName } from "../abi/sysno_amd64.js";
+import { errnoName } from "../../platform/abi/errno.js";
+import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { FilterAction } from "../syscalls/syscall.js";
 import { SIGNAL_SYSCALLS } from "../syscalls/sys_signal.js";
 import { tableByNr } from "../syscalls/table_amd64.js";

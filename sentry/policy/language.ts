@@ -1,11 +1,11 @@
 // The policy language's values without its schema: action parsing, argument values, path
 // patterns, name checks with suggestions. Free of zod, so that code which only consumes a
 // validated Policy (the compiler, the sentry) does not load the schema.
-import { SYSCALLS_AMD64, sysnoByName } from "../abi/sysno_amd64.js";
-import { CLONE_FLAGS } from "../abi/clone.js";
-import { errnoByName, errnoName, MAX_ERRNO } from "../abi/errno.js";
-import { OPEN_FLAGS } from "../abi/fcntl.js";
-import { FAMILY_NAMES, SOCK_FLAGS, SOCK_TYPES } from "../abi/socket.js";
+import { SYSCALLS_AMD64, sysnoByName } from "../../platform/abi/sysno_amd64.js";
+import { CLONE_FLAGS } from "../../platform/abi/clone.js";
+import { errnoByName, errnoName, MAX_ERRNO } from "../../platform/abi/errno.js";
+import { OPEN_FLAGS } from "../../platform/abi/fcntl.js";
+import { FAMILY_NAMES, SOCK_FLAGS, SOCK_TYPES } from "../../platform/abi/socket.js";
 import { tryParsePathPattern } from "./paths.js";
 
 /** Largest path the kernel accepts (PATH_MAX, include/uapi/linux/limits.h). */
@@ -177,7 +177,7 @@ export function argValue(v: number | string): bigint {
 }
 
 /**
- * Names a rule's argument value may use instead of a number (from sentry/abi): address
+ * Names a rule's argument value may use instead of a number (from platform/abi): address
  * families (AF_UNIX), socket types and flags (SOCK_STREAM, SOCK_CLOEXEC), clone flags
  * (CLONE_NEWUSER), open flags (O_CREAT); joined with "|" for a combination.
  */

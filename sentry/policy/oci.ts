@@ -6,8 +6,8 @@
 // entries for one syscall are tried in order; SCMP_CMP_MASKED_EQ compares
 // (arg & value) == valueTwo. Names this table does not know (other architectures, newer
 // kernels) are skipped, as runc does.
-import { EPERM } from "../abi/errno.js";
-import { sysnoByName } from "../abi/sysno_amd64.js";
+import { EPERM } from "../../platform/abi/errno.js";
+import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { ArgCondition, ArgRule, FilterAction } from "../syscalls/syscall.js";
 import type { Decision } from "./decision.js";
 

@@ -5,8 +5,8 @@
 // text is for humans and logs only: no decision may be taken on what was printed here,
 // since the task can change its memory after we read it.
 
-import { AUDIT_ARCH_X86_64, sysnoName } from "../abi/sysno_amd64.js";
-import { ENAMETOOLONG, ERESTARTSYS, errnoMessage, errnoName } from "../abi/errno.js";
+import { AUDIT_ARCH_X86_64, sysnoName } from "../../platform/abi/sysno_amd64.js";
+import { ENAMETOOLONG, ERESTARTSYS, errnoMessage, errnoName } from "../../platform/abi/errno.js";
 import {
   ACCESS_MODES,
   AT_FLAGS,
@@ -40,11 +40,11 @@ import {
   formatMode,
   formatOpenFlags,
   type FlagTable,
-} from "../abi/fcntl.js";
-import { formatSignal } from "../abi/signal.js";
-import { SOCKADDR_STORAGE_SIZE, decodeSockaddr, formatFamily, formatSockType, quoteBytes } from "../abi/socket.js";
-import { CLONE_ARGS_SIZE_VER2, formatCloneFlags } from "../abi/clone.js";
-import { ioctlName } from "../abi/ioctl.js";
+} from "../../platform/abi/fcntl.js";
+import { formatSignal } from "../../platform/abi/signal.js";
+import { SOCKADDR_STORAGE_SIZE, decodeSockaddr, formatFamily, formatSockType, quoteBytes } from "../../platform/abi/socket.js";
+import { CLONE_ARGS_SIZE_VER2, formatCloneFlags } from "../../platform/abi/clone.js";
+import { ioctlName } from "../../platform/abi/ioctl.js";
 import type { Reply, TaskMemory, TrapEvent } from "../../platform/platform.js";
 import {
   FUTEX_CLOCK_REALTIME,

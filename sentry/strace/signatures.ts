@@ -12,10 +12,10 @@ import {
   O_NONBLOCK,
   RENAME_FLAGS,
   type FlagTable,
-} from "../abi/fcntl.js";
-import { SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK } from "../abi/signal.js";
-import { MSG_FLAGS, SHUTDOWN_HOW, SOCK_FLAGS, SOCKOPT_LEVELS } from "../abi/socket.js";
-import { SECCOMP_FILTER_FLAGS, SECCOMP_OPERATIONS } from "../abi/seccomp.js";
+} from "../../platform/abi/fcntl.js";
+import { SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK } from "../../platform/abi/signal.js";
+import { MSG_FLAGS, SHUTDOWN_HOW, SOCK_FLAGS, SOCKOPT_LEVELS } from "../../platform/abi/socket.js";
+import { SECCOMP_FILTER_FLAGS, SECCOMP_OPERATIONS } from "../../platform/abi/seccomp.js";
 
 /**
  * How one argument prints.

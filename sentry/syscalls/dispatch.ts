@@ -4,12 +4,12 @@
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW, KILL } from "../../platform/platform.js";
 import type { FilterAction } from "./syscall.js";
-import { ENOSYS } from "../abi/errno.js";
+import { ENOSYS } from "../../platform/abi/errno.js";
 import { errnoReply, translate } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
 import type { Decision } from "../policy/decision.js";
 import { evaluateDecision } from "../policy/decision.js";
-import { sysnoByName } from "../abi/sysno_amd64.js";
+import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { Handler, HandlerTable } from "./handlers.js";
 
 export interface DispatchLog {

@@ -15,9 +15,9 @@
 // platform) closes that; until then the note in the syscall table says so.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { EACCES, EINVAL } from "../abi/errno.js";
+import { EACCES, EINVAL } from "../../platform/abi/errno.js";
 import { readSync } from "node:fs";
-import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, S_IFMT, S_IFREG } from "../abi/fcntl.js";
+import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, S_IFMT, S_IFREG } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
 import { asSentry, asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";

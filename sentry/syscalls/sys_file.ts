@@ -7,7 +7,7 @@
 // exactly what the task would have got from the kernel.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { E2BIG, EACCES, EINVAL, ELOOP, EPERM } from "../abi/errno.js";
+import { E2BIG, EACCES, EINVAL, ELOOP, EPERM } from "../../platform/abi/errno.js";
 import {
   AT_FDCWD,
   FASYNC,
@@ -30,7 +30,7 @@ import {
   O_WRONLY,
   __O_SYNC,
   __O_TMPFILE,
-} from "../abi/fcntl.js";
+} from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel, PathArg } from "../kernel/task.js";
 import { asTask, closeDirfd, copyInPath, ensureValid, nonBlockingOpen, openDirfd, taskCreds } from "../kernel/task.js";

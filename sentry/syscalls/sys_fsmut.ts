@@ -28,26 +28,8 @@
 // for any host user who reached it; inside, no_new_privs makes the bits meaningless anyway.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { EACCES, EFAULT, EINVAL, EISDIR, ENOENT, EPERM } from "../abi/errno.js";
-import {
-  AT_EACCESS,
-  AT_EMPTY_PATH,
-  AT_FDCWD,
-  AT_REMOVEDIR,
-  AT_SYMLINK_FOLLOW,
-  AT_SYMLINK_NOFOLLOW,
-  O_ACCMODE,
-  O_CLOEXEC,
-  O_CREAT,
-  O_DIRECTORY,
-  O_EXCL,
-  O_NOFOLLOW,
-  O_NONBLOCK,
-  O_PATH,
-  O_RDONLY,
-  O_WRONLY,
-  __O_TMPFILE,
-} from "../abi/fcntl.js";
+import { E2BIG, EACCES, EFAULT, EINVAL, EISDIR, ENOENT, EPERM, ERANGE } from "../../platform/abi/errno.js";
+import { __O_TMPFILE, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_WRONLY, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK } from "../../platform/abi/fcntl.js";
 import { errnoReply, SyscallError } from "../errors/errors.js";
 import type { Creds, Kernel, PathArg } from "../kernel/task.js";
 import { asSentry, asTask, asTaskElevated, closeDirfd, copyInPath, ensureValid, hostId, mappedInside, nonBlockingOpen, openDirfd, openProc, taskCreds } from "../kernel/task.js";
@@ -61,11 +43,6 @@ const CAP_FOWNER = 3n;
 // include/uapi/linux/stat.h
 /** The permission bits the sentry applies to a non-directory: S_ISUID and S_ISGID never. */
 const NO_PRIVILEGE_BITS = 0o1777;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFIFO = 0o010000;
-const S_IFSOCK = 0o140000;
 const STATX_MODE = 0x2;
 const STATX_UID = 0x8;
 const STATX_GID = 0x10;
@@ -439,8 +416,6 @@ function truncatePath(k: Kernel, ev: TrapEvent): Reply {
 /** XATTR_NAME_MAX, XATTR_SIZE_MAX (include/uapi/linux/limits.h). */
 const XATTR_NAME_MAX = 255;
 const XATTR_SIZE_MAX = 65536;
-const ERANGE = 34;
-const E2BIG = 7;
 
 /** The xattr name at argument i when it is in the user.* namespace (else undefined: the kernel's). */
 function userXattrName(k: Kernel, ev: TrapEvent, i: number): string | undefined {

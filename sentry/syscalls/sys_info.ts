@@ -6,7 +6,7 @@
 import { release, version } from "node:os";
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { EFAULT } from "../abi/errno.js";
+import { EFAULT } from "../../platform/abi/errno.js";
 import type { Kernel } from "../kernel/task.js";
 import { taskCreds } from "../kernel/task.js";
 import { errnoReply } from "../errors/errors.js";

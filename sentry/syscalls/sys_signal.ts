@@ -23,9 +23,9 @@
 import { readSync } from "node:fs";
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { EBADF, EFAULT, EINVAL, EPERM, ESRCH } from "../abi/errno.js";
-import { AT_EMPTY_PATH, O_CLOEXEC, O_PATH, O_RDONLY } from "../abi/fcntl.js";
-import { SIGKILL, SIGRTMAX, SIGSTOP } from "../abi/signal.js";
+import { EBADF, EFAULT, EINVAL, EPERM, ESRCH } from "../../platform/abi/errno.js";
+import { AT_EMPTY_PATH, O_CLOEXEC, O_PATH, O_RDONLY, S_IFDIR, S_IFMT } from "../../platform/abi/fcntl.js";
+import { SIGKILL, SIGRTMAX, SIGSTOP } from "../../platform/abi/signal.js";
 import { errnoReply, SyscallError } from "../errors/errors.js";
 import type { Creds, Kernel } from "../kernel/task.js";
 import { ensureValid, openProc, taskCreds } from "../kernel/task.js";
@@ -107,8 +107,6 @@ const EMPTY = new Uint8Array(0);
 
 /** st_mode of struct stat (x86_64: after st_dev, st_ino, st_nlink). */
 const ST_MODE_OFFSET = 24;
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
 
 /**
  * The host PID a pidfd of ours refers to: its fdinfo "Pid:" (-1 once that task has exited),

@@ -19,9 +19,9 @@
 // since enterMountNamespace, so umask(2) there touches no other thread).
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
-import { EACCES, EAGAIN, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../abi/errno.js";
-import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH } from "../abi/fcntl.js";
-import { AF_INET, AF_INET6, AF_UNIX } from "../abi/socket.js";
+import { EACCES, EAGAIN, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../../platform/abi/errno.js";
+import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, S_IFMT, S_IFSOCK } from "../../platform/abi/fcntl.js";
+import { AF_INET, AF_INET6, AF_UNIX } from "../../platform/abi/socket.js";
 import { errnoReply, SyscallError } from "../errors/errors.js";
 import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
 import { carryConnect, IPPROTO_TCP, IPPROTO_UDP, isHostSocket, socketKind } from "../net/proxy.js";
@@ -42,8 +42,6 @@ function isUnixPath(addr: Uint8Array): boolean {
   return addr.length > 2 && (addr[0]! | (addr[1]! << 8)) === AF_UNIX && addr[2] !== 0;
 }
 
-const S_IFMT = 0o170000;
-const S_IFSOCK = 0o140000;
 const W_OK = 2;
 const EMPTY = new Uint8Array(0);
 

@@ -3,8 +3,8 @@
 // readlink(2), readlinkat(2). Results are written into task memory.
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { EFAULT, EINVAL, ELOOP } from "../abi/errno.js";
-import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW } from "../abi/fcntl.js";
+import { EFAULT, EINVAL, ELOOP } from "../../platform/abi/errno.js";
+import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel, PathArg } from "../kernel/task.js";
 import { asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";

@@ -7,11 +7,11 @@
 // default: a syscall traps only when a policy or --strace needs it, and the notes say
 // what the sentry does then.
 
-import { ENOSYS, EPERM, errnoName } from "../abi/errno.js";
-import { sysnoByName } from "../abi/sysno_amd64.js";
-import { CLONE_LEGACY_NAMESPACE_MASK, CLONE_NEW_NAMESPACE_MASK } from "../abi/clone.js";
-import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_SET_MODE_FILTER } from "../abi/seccomp.js";
-import { TIOCLINUX, TIOCSTI } from "../abi/ioctl.js";
+import { ENOSYS, EPERM, errnoName } from "../../platform/abi/errno.js";
+import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
+import { CLONE_LEGACY_NAMESPACE_MASK, CLONE_NEW_NAMESPACE_MASK } from "../../platform/abi/clone.js";
+import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_SET_MODE_FILTER } from "../../platform/abi/seccomp.js";
+import { TIOCLINUX, TIOCSTI } from "../../platform/abi/ioctl.js";
 import type { ArgCondition, ArgRule, FilterAction, SyscallEntry } from "./syscall.js";
 
 const ALLOW: FilterAction = Object.freeze({ kind: "allow" });

@@ -1,8 +1,8 @@
 // Unit tests of the abi/ decoders: errno, signals, open flags, modes, sockaddrs, clone flags.
 import { describe, expect, it } from "vitest";
 
-import { EAGAIN, EHWPOISON, ENOENT, ERRNOS, errnoByName, errnoMessage, errnoName } from "../../../sentry/abi/errno.js";
-import { SIGKILL, SIGRTMAX, SIGRTMIN, SIGTERM, signalByName, signalName } from "../../../sentry/abi/signal.js";
+import { EAGAIN, EHWPOISON, ENOENT, ERRNOS, errnoByName, errnoMessage, errnoName } from "../../../platform/abi/errno.js";
+import { SIGKILL, SIGRTMAX, SIGRTMIN, SIGTERM, signalByName, signalName } from "../../../platform/abi/signal.js";
 import {
   AT_FDCWD,
   AT_REMOVEDIR,
@@ -21,7 +21,7 @@ import {
   formatFlags,
   formatMode,
   formatOpenFlags,
-} from "../../../sentry/abi/fcntl.js";
+} from "../../../platform/abi/fcntl.js";
 import {
   AF_INET,
   AF_INET6,
@@ -37,7 +37,7 @@ import {
   familyName,
   formatIPv6,
   formatSockType,
-} from "../../../sentry/abi/socket.js";
+} from "../../../platform/abi/socket.js";
 import {
   CLONE_CHILD_CLEARTID,
   CLONE_CHILD_SETTID,
@@ -46,9 +46,9 @@ import {
   CLONE_NEWUSER,
   CLONE_NEW_NAMESPACE_MASK,
   formatCloneFlags,
-} from "../../../sentry/abi/clone.js";
-import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV } from "../../../sentry/abi/seccomp.js";
-import { TIOCLINUX, TIOCSTI, ioctlName } from "../../../sentry/abi/ioctl.js";
+} from "../../../platform/abi/clone.js";
+import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV } from "../../../platform/abi/seccomp.js";
+import { TIOCLINUX, TIOCSTI, ioctlName } from "../../../platform/abi/ioctl.js";
 
 function sockaddrIn(ip: [number, number, number, number], port: number): Uint8Array {
   const b = new Uint8Array(16);

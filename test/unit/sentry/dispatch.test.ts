@@ -5,9 +5,9 @@ import { describe, expect, it } from "vitest";
 
 import { FakeEvent, FakeMemory, FakePlatform, type FakeEventInit } from "../../../platform/fake/fake.js";
 import { ALLOW, KILL, type Reply, type TrapEvent } from "../../../platform/platform.js";
-import { CLONE_NEWNET, CLONE_NEWUSER, CLONE_VM } from "../../../sentry/abi/clone.js";
-import { EACCES, ENOENT, ENOSYS, EPERM } from "../../../sentry/abi/errno.js";
-import { sysnoByName } from "../../../sentry/abi/sysno_amd64.js";
+import { CLONE_NEWNET, CLONE_NEWUSER, CLONE_VM } from "../../../platform/abi/clone.js";
+import { EACCES, ENOENT, ENOSYS, EPERM } from "../../../platform/abi/errno.js";
+import { sysnoByName } from "../../../platform/abi/sysno_amd64.js";
 import { SyscallError } from "../../../sentry/errors/errors.js";
 import type { Kernel } from "../../../sentry/kernel/task.js";
 import { compilePolicy, type Decision } from "../../../sentry/policy/compile.js";

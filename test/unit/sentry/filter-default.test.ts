@@ -5,9 +5,9 @@ import { describe, expect, it } from "vitest";
 
 import { compileFilter } from "../../../platform/seccomp/compile.js";
 import { LoadedFilter } from "../../../platform/seccomp/interpreter.js";
-import { CLONE_NEWUSER } from "../../../sentry/abi/clone.js";
-import { TIOCSTI } from "../../../sentry/abi/ioctl.js";
-import { sysnoByName, sysnoName } from "../../../sentry/abi/sysno_amd64.js";
+import { CLONE_NEWUSER } from "../../../platform/abi/clone.js";
+import { TIOCSTI } from "../../../platform/abi/ioctl.js";
+import { sysnoByName, sysnoName } from "../../../platform/abi/sysno_amd64.js";
 import { compilePolicy, evaluateDecision, type CompileOptions } from "../../../sentry/policy/compile.js";
 import { CRED_SYSCALLS } from "../../../sentry/syscalls/sys_cred.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";

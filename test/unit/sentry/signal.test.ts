@@ -5,8 +5,8 @@ import { describe, expect, it } from "vitest";
 
 import { FakeEvent } from "../../../platform/fake/fake.js";
 import { ALLOW, type Reply } from "../../../platform/platform.js";
-import { EINVAL, EPERM } from "../../../sentry/abi/errno.js";
-import { sysnoByName } from "../../../sentry/abi/sysno_amd64.js";
+import { EINVAL, EPERM } from "../../../platform/abi/errno.js";
+import { sysnoByName } from "../../../platform/abi/sysno_amd64.js";
 import { type Creds, CredsCache, type Kernel } from "../../../sentry/kernel/task.js";
 import { compilePolicy } from "../../../sentry/policy/compile.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";

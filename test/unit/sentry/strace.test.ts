@@ -1,10 +1,10 @@
 // strace-style formatting of trapped calls and replies, over a fake task memory.
 import { describe, expect, it } from "vitest";
 
-import { AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, sysnoByName } from "../../../sentry/abi/sysno_amd64.js";
-import { EFAULT, ENAMETOOLONG, ENOENT } from "../../../sentry/abi/errno.js";
-import { AT_FDCWD, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_WRONLY, RESOLVE_IN_ROOT } from "../../../sentry/abi/fcntl.js";
-import { AF_INET, AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM } from "../../../sentry/abi/socket.js";
+import { AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, sysnoByName } from "../../../platform/abi/sysno_amd64.js";
+import { EFAULT, ENAMETOOLONG, ENOENT } from "../../../platform/abi/errno.js";
+import { AT_FDCWD, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_WRONLY, RESOLVE_IN_ROOT } from "../../../platform/abi/fcntl.js";
+import { AF_INET, AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM } from "../../../platform/abi/socket.js";
 import { formatCall, formatResult } from "../../../sentry/strace/format.js";
 import { signatureNames, signatureOf } from "../../../sentry/strace/signatures.js";
 import type { TaskMemory, TrapEvent } from "../../../platform/platform.js";

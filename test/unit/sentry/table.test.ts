@@ -1,11 +1,11 @@
 // Invariants of the amd64 syscall table: total, consistent, and denying the dangerous families.
 import { describe, expect, it } from "vitest";
 
-import { SYSCALLS_AMD64, MAX_SYSCALL_AMD64 } from "../../../sentry/abi/sysno_amd64.js";
-import { EPERM, errnoByName } from "../../../sentry/abi/errno.js";
-import { CLONE_NEWNET, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_VM } from "../../../sentry/abi/clone.js";
-import { TIOCSTI } from "../../../sentry/abi/ioctl.js";
-import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_SET_MODE_FILTER } from "../../../sentry/abi/seccomp.js";
+import { SYSCALLS_AMD64, MAX_SYSCALL_AMD64 } from "../../../platform/abi/sysno_amd64.js";
+import { EPERM, errnoByName } from "../../../platform/abi/errno.js";
+import { CLONE_NEWNET, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_VM } from "../../../platform/abi/clone.js";
+import { TIOCSTI } from "../../../platform/abi/ioctl.js";
+import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_SET_MODE_FILTER } from "../../../platform/abi/seccomp.js";
 import { TABLE_AMD64, tableByName, tableByNr } from "../../../sentry/syscalls/table_amd64.js";
 import type { ArgCondition, FilterAction, SyscallEntry } from "../../../sentry/syscalls/syscall.js";
 

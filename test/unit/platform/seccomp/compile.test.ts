@@ -15,7 +15,7 @@ import {
 } from "../../../../platform/seccomp/compile.js";
 import { LoadedFilter, type SeccompData } from "../../../../platform/seccomp/interpreter.js";
 import type { ArgRule, FilterAction } from "../../../../sentry/syscalls/syscall.js";
-import { SYSCALLS_AMD64, sysnoByName } from "../../../../sentry/abi/sysno_amd64.js";
+import { SYSCALLS_AMD64, sysnoByName } from "../../../../platform/abi/sysno_amd64.js";
 
 // Return values written out literally (include/uapi/linux/seccomp.h), independent of the
 // constants module under test.

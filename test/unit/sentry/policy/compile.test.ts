@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 import type { BpfAction, BpfRuleSet } from "../../../../platform/seccomp/compile.js";
-import { CLONE_NEWNET, CLONE_NEWUSER, CLONE_VM } from "../../../../sentry/abi/clone.js";
-import { EACCES, ENOENT, ENOSYS, EPERM, ESRCH } from "../../../../sentry/abi/errno.js";
-import { TIOCSTI } from "../../../../sentry/abi/ioctl.js";
-import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_SET_MODE_FILTER } from "../../../../sentry/abi/seccomp.js";
-import { sysnoByName } from "../../../../sentry/abi/sysno_amd64.js";
+import { CLONE_NEWNET, CLONE_NEWUSER, CLONE_VM } from "../../../../platform/abi/clone.js";
+import { EACCES, ENOENT, ENOSYS, EPERM, ESRCH } from "../../../../platform/abi/errno.js";
+import { TIOCSTI } from "../../../../platform/abi/ioctl.js";
+import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_SET_MODE_FILTER } from "../../../../platform/abi/seccomp.js";
+import { sysnoByName } from "../../../../platform/abi/sysno_amd64.js";
 import {
   compilePolicy,
   evaluateDecision,

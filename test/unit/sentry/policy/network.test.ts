@@ -2,8 +2,8 @@
 // the schema's errors (with line:col), the BPF side of proxy mode, explain, and the start-up
 // resolution of egress host names.
 import { describe, expect, it } from "vitest";
-import { EOPNOTSUPP, ENOPROTOOPT } from "../../../../sentry/abi/errno.js";
-import { sysnoByName } from "../../../../sentry/abi/sysno_amd64.js";
+import { EOPNOTSUPP, ENOPROTOOPT } from "../../../../platform/abi/errno.js";
+import { sysnoByName } from "../../../../platform/abi/sysno_amd64.js";
 import { compilePolicy } from "../../../../sentry/policy/compile.js";
 import { evaluateDecision } from "../../../../sentry/policy/decision.js";
 import { explainBind, explainConnect } from "../../../../sentry/policy/explain.js";

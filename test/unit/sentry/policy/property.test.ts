@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest";
 
 import { compileFilter } from "../../../../platform/seccomp/compile.js";
 import { LoadedFilter } from "../../../../platform/seccomp/interpreter.js";
-import { errnoByName } from "../../../../sentry/abi/errno.js";
-import { sysnoByName, sysnoName } from "../../../../sentry/abi/sysno_amd64.js";
+import { errnoByName } from "../../../../platform/abi/errno.js";
+import { sysnoByName, sysnoName } from "../../../../platform/abi/sysno_amd64.js";
 import {
   compilePolicy,
   evaluateDecision,
