@@ -14,6 +14,7 @@ import { ContainerError, listIds, mustRead, ociState, readState } from "../oci/s
 // compiler (create, run, exec), the cgroup controls (pause, update, events).
 const creating = (): Promise<typeof import("../oci/create.js")> => import("../oci/create.js");
 const controls = (): Promise<typeof import("../oci/control.js")> => import("../oci/control.js");
+import { FORWARDED_SIGNALS } from "../signals.js";
 import { writeFully } from "../write.js";
 
 type Runtime = () => RuntimeOptions;
@@ -101,8 +102,7 @@ export function ociCommands(runtime: Runtime): Command[] {
           // init is gone
         }
       };
-      const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const;
-      if (!f.detach) for (const s of FORWARDED) process.on(s, forward);
+      if (!f.detach) for (const s of FORWARDED_SIGNALS) process.on(s, forward);
       try {
         await startContainer(rt, id, warn);
       } catch (err) {
@@ -114,7 +114,7 @@ export function ociCommands(runtime: Runtime): Command[] {
       // What the container wrote last is still on its way through the pty.
       if (relay !== undefined) await Promise.race([relay.drained, new Promise((r) => setTimeout(r, 1000))]);
       relay?.stop();
-      for (const s of FORWARDED) process.off(s, forward);
+      for (const s of FORWARDED_SIGNALS) process.off(s, forward);
       server?.close();
       // Deleted already if someone else ran delete --force meanwhile.
       if (!f.keep) await deleteContainer(rt, id, true, warn);

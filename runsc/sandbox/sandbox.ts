@@ -26,6 +26,7 @@ import { HOST_ID_BASE, ID_RANGE } from "./ids.js";
 import { literalPattern } from "../../sentry/policy/paths.js";
 import type { AuditFact } from "../../sentry/audit.js";
 import { RECORDED_SYSCALLS } from "../../sentry/audit.js";
+import { FORWARDED_SIGNALS } from "../signals.js";
 
 // include/uapi/linux/seccomp.h
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5;
@@ -126,8 +127,6 @@ export function withEntrypoint(policy: Policy, cmd: string, cwd: string, env: re
 export { SandboxError };
 export { SentryThread };
 
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"] as const;
-
 /** Runs argv sandboxed; resolves with its exit status (128+N for a death by signal N). */
 export async function runDo(o: DoOptions): Promise<number> {
   const native = loadNative();
@@ -224,7 +223,7 @@ export async function runDo(o: DoOptions): Promise<number> {
       // init already gone
     }
   };
-  for (const s of FORWARDED) process.on(s, forward);
+  for (const s of FORWARDED_SIGNALS) process.on(s, forward);
 
   // The sandbox is over when its init has been reaped: nothing is left to serve, so the
   // status does not wait for the sentry thread (which may still be starting).
@@ -261,7 +260,7 @@ export async function runDo(o: DoOptions): Promise<number> {
     throw err;
   } finally {
     cgroups?.remove();
-    for (const s of FORWARDED) process.off(s, forward);
+    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
     // The sentry thread may still be using its descriptors (or not have started): they are
     // closed once it has ended, never under it. If it will not end, the process's exit closes them.
     // The timer keeps the process alive meanwhile: the released thread no longer does, and a

@@ -426,4 +426,17 @@ describe("OCI lifecycle", () => {
     expect((await runtime(["list", "-q"])).stdout.split("\n")).toContain(b.id);
     expect((await runtime(["delete", b.id])).code).toBe(0);
   });
+
+  it("a foreground run passes the terminal's and job control's signals on to the container, SIGCONT included, as do does", async ({ expect }) => {
+    const b = track(outBundle(["sh", "-c", "trap 'echo cont >> /out/log' CONT; trap 'echo usr1 >> /out/log; exit 0' USR1; echo ready >> /out/log; while :; do sleep 0.05; done"]));
+    const log = (): string => (existsSync(join(b.out, "log")) ? b.read("log") : "");
+    const child = spawn(process.execPath, [MAIN_JS, "--root", STATE_ROOT, "run", "--bundle", b.dir, b.id], { stdio: "ignore" });
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    expect(await pollFor(() => (log().includes("ready") ? true : undefined), 20_000, 20), log()).toBe(true);
+    child.kill("SIGCONT");
+    expect(await pollFor(() => (log().includes("cont") ? true : undefined), 5_000, 20), `SIGCONT was not passed on: ${log()}`).toBe(true);
+    child.kill("SIGUSR1");
+    expect(await exited).toBe(0);
+    expect(log()).toBe("ready\ncont\nusr1\n");
+  });
 });
