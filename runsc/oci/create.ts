@@ -41,6 +41,7 @@ import { openTerminal } from "./relay.js";
 import type { ContainerState } from "./state.js";
 import { checkId, containerDir, ContainerError, makeContainerDir, ociState, readState, startTime, writeState } from "./state.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
+import { RLIMIT_NPROC } from "../../platform/abi/resource.js";
 
 // include/uapi/linux/sched.h
 const NS_FLAGS: Readonly<Record<string, number>> = {
@@ -335,7 +336,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       }),
       ...processRecords(proc),
       ...(policy.process.maxProcesses !== undefined
-        ? [{ op: "rlimit", resource: 6, soft: BigInt(policy.process.maxProcesses), hard: BigInt(policy.process.maxProcesses) } as const]
+        ? [{ op: "rlimit", resource: RLIMIT_NPROC, soft: BigInt(policy.process.maxProcesses), hard: BigInt(policy.process.maxProcesses) } as const]
         : []),
       ...preserve,
       // The program takes its orphans as PID 1 would under runc (not in a pod's PID namespace, where it is not PID 1 there either).

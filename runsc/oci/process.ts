@@ -5,6 +5,7 @@ import type { NativeBinding } from "../../native/binding.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import type { OciConfigDoc } from "./config.js";
 import { ContainerError, OciConfigError } from "./errors.js";
+import { RLIMITS } from "../../platform/abi/resource.js";
 
 export type OciProcess = NonNullable<OciConfigDoc["process"]>;
 
@@ -26,26 +27,6 @@ export const CAPABILITIES = [
  * devices, bound from the host's), which the kernel enforces exactly through this one.
  */
 const WITHHELD = 1n << BigInt(CAPABILITIES.indexOf("CAP_MKNOD"));
-
-/** include/uapi/asm-generic/resource.h */
-const RLIMITS: Readonly<Record<string, number>> = {
-  RLIMIT_CPU: 0,
-  RLIMIT_FSIZE: 1,
-  RLIMIT_DATA: 2,
-  RLIMIT_STACK: 3,
-  RLIMIT_CORE: 4,
-  RLIMIT_RSS: 5,
-  RLIMIT_NPROC: 6,
-  RLIMIT_NOFILE: 7,
-  RLIMIT_MEMLOCK: 8,
-  RLIMIT_AS: 9,
-  RLIMIT_LOCKS: 10,
-  RLIMIT_SIGPENDING: 11,
-  RLIMIT_MSGQUEUE: 12,
-  RLIMIT_NICE: 13,
-  RLIMIT_RTPRIO: 14,
-  RLIMIT_RTTIME: 15,
-};
 
 function capMask(names: readonly string[] | undefined, field: string): bigint {
   let mask = 0n;

@@ -1,7 +1,7 @@
 // The mount plan for `runsc-ts do`: the host root as the base, shaped by the policy.
 //
 // Everything a mount can enforce is enforced here, in the kernel, where no race reaches it
-// (DESIGN.md, "cheapest exact layer"): the read-only root, hidden paths, the private /tmp,
+// (README, Security model: each rule at the cheapest layer that enforces it exactly): the read-only root, hidden paths, the private /tmp,
 // a minimal /dev, a /proc of the sandbox's own PID namespace with the host-global knobs
 // read-only or masked, and noexec where the workload can write.
 import type { Policy } from "../../sentry/policy/schema.js";

@@ -27,6 +27,7 @@ import { literalPattern } from "../../sentry/policy/paths.js";
 import type { AuditFact } from "../../sentry/audit.js";
 import { RECORDED_SYSCALLS } from "../../sentry/audit.js";
 import { FORWARDED_SIGNALS } from "../signals.js";
+import { RLIMIT_NPROC } from "../../platform/abi/resource.js";
 
 // include/uapi/linux/seccomp.h
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5;
@@ -160,7 +161,7 @@ export async function runDo(o: DoOptions): Promise<number> {
     // RLIMIT_NPROC (include/uapi/asm-generic/resource.h): counted per user, in the
     // sandbox's user namespace.
     ...(policy.process.maxProcesses !== undefined
-      ? [{ op: "rlimit", resource: 6, soft: BigInt(policy.process.maxProcesses), hard: BigInt(policy.process.maxProcesses) } as const]
+      ? [{ op: "rlimit", resource: RLIMIT_NPROC, soft: BigInt(policy.process.maxProcesses), hard: BigInt(policy.process.maxProcesses) } as const]
       : []),
     ...o.argv.map((value): InitRecord => ({ op: "arg", value })),
     ...o.env.map((value): InitRecord => ({ op: "env", value })),

@@ -1,8 +1,9 @@
 // The amd64 syscall table as data: one entry per syscall number, its baseline handling.
 //
 // Baseline means before any policy: `policy compile` starts from these entries and
-// narrows or widens them. Denied families follow DESIGN.md invariant 3 and Docker's
-// default seccomp profile (moby profiles/seccomp/default.json); what Docker gates on a
+// narrows or widens them. The filter is total, with the dangerous families denied by
+// default (README, Security model), as Docker's default seccomp profile denies them
+// (moby profiles/seccomp/default.json); what Docker gates on a
 // capability the container normally lacks is denied here too. Nothing is `sentry` by
 // default: a syscall traps only when a policy or --strace needs it, and the notes say
 // what the sentry does then.

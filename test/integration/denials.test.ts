@@ -46,7 +46,7 @@ const REFUSED = [
 ];
 
 describe("dangerous syscalls are refused", () => {
-  it("each family DESIGN.md names fails with EPERM; a plain seccomp filter is still allowed", async ({ expect }) => {
+  it("each dangerous family the filter denies by default fails with EPERM; a plain seccomp filter is still allowed", async ({ expect }) => {
     const r = await runDo(["--", probes.path("denied")]);
     expect(r.code, describeRun(r)).toBe(0);
     const got = parseDenied(r.stdout);

@@ -148,7 +148,7 @@ describe("--network none (the default)", () => {
   });
 
   it("a connect blocked in one thread does not stall another thread's connect", async ({ expect }) => {
-    // DESIGN.md: the sentry never blocks on one task's syscall. Natively the second connect
+    // The sentry never blocks one task on another's syscall (README, Security model). Natively the second connect
     // takes well under a millisecond while the first waits for its 2 s timeout.
     const [native, r] = await Promise.all([runNative(probes.path("net"), ["stall"]), runDo(["--", probes.path("net"), "stall"])]);
     expect(native.stdout, describeRun(native)).toMatch(/^stall second_ms=\d+ first_errno=\d+\n$/);

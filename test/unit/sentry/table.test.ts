@@ -43,7 +43,7 @@ function entry(name: string): SyscallEntry {
 
 const EPERM_ACTION = { kind: "errno", errno: EPERM };
 
-/** DESIGN.md invariant 3: denied unless a policy says otherwise. */
+/** The dangerous families: denied unless a policy says otherwise. */
 const DANGEROUS = [
   "io_uring_setup",
   "io_uring_enter",
@@ -97,7 +97,7 @@ describe("TABLE_AMD64", () => {
     expect(tableByName("vm86")).toBeUndefined();
   });
 
-  it("denies every dangerous family of DESIGN.md", () => {
+  it("denies every dangerous family", () => {
     for (const name of DANGEROUS) expect(entry(name).handling, name).toBe("denied");
   });
 

@@ -246,7 +246,7 @@ describe("syscalls lists and default", () => {
     expect(answer(cp, "bpf")).toEqual(errno(EPERM));
   });
 
-  // DESIGN.md invariant 3: new user namespaces, TIOCSTI and seccomp listeners stay denied
+  // The filter denies the dangerous families by default: new user namespaces, TIOCSTI and seccomp listeners stay denied
   // "unless a policy says otherwise"; a default for the syscalls a policy does not name does
   // not say so.
   it.each<[string, bigint[]]>([
