@@ -5,7 +5,7 @@ import { lookup as dnsLookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { egressHostNames } from "../../sentry/policy/network.js";
-import { SandboxError } from "./sandbox.js";
+import { SandboxError } from "../errors.js";
 
 /** All addresses of a name, as node:dns lookup({all: true}) gives them. */
 export type Lookup = (name: string) => Promise<readonly { address: string; family: number }[]>;

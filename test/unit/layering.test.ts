@@ -14,12 +14,40 @@ function sources(dir: string): string[] {
     .map((e) => relative(ROOT, join(e.parentPath, e.name)));
 }
 
-/** Each relative import of a file, as a path from the repository's root. */
-function imports(file: string): string[] {
+/** Each relative import of a file, as a path from the repository's root; valueOnly: not `import type`. */
+function imports(file: string, valueOnly = false): string[] {
   const text = readFileSync(join(ROOT, file), "utf8");
   const out: string[] = [];
-  for (const m of text.matchAll(/(?:from\s+|import\(\s*)"(\.{1,2}\/[^"]+)"/g)) out.push(normalize(join(dirname(file), m[1]!)));
+  for (const m of text.matchAll(/(import type [^;]*?from\s+|export type [^;]*?from\s+|from\s+|import\(\s*)"(\.{1,2}\/[^"]+)"/g)) {
+    if (valueOnly && m[1]!.includes(" type ")) continue;
+    out.push(normalize(join(dirname(file), m[2]!)).replace(/\.js$/, ".ts"));
+  }
   return out;
+}
+
+/** A cycle of value imports (what loads at run time), as the files in it, or undefined. */
+function findCycle(files: readonly string[]): string[] | undefined {
+  const state = new Map<string, "open" | "done">();
+  const stack: string[] = [];
+  const visit = (f: string): string[] | undefined => {
+    if (state.get(f) === "done") return undefined;
+    if (state.get(f) === "open") return [...stack.slice(stack.indexOf(f)), f];
+    state.set(f, "open");
+    stack.push(f);
+    for (const i of imports(f, true)) {
+      if (!files.includes(i)) continue;
+      const c = visit(i);
+      if (c !== undefined) return c;
+    }
+    stack.pop();
+    state.set(f, "done");
+    return undefined;
+  };
+  for (const f of files) {
+    const c = visit(f);
+    if (c !== undefined) return c;
+  }
+  return undefined;
 }
 
 describe("layering", () => {
@@ -31,7 +59,12 @@ describe("layering", () => {
     });
   }
 
+  it("no module loads itself through its own imports (no import circle)", () => {
+    expect(findCycle(ORDER.flatMap((l) => sources(l)))).toBeUndefined();
+  });
+
   it("the check reads the imports it judges (unotify.ts imports platform/abi/)", () => {
     expect(imports("platform/seccomp/unotify.ts").some((i) => i.startsWith("platform/abi/"))).toBe(true);
+    expect(findCycle(["runsc/sandbox/sandbox.ts", "runsc/sandbox/egressHosts.ts"])).toBeUndefined();
   });
 });
