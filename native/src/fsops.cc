@@ -134,6 +134,19 @@ namespace {
 thread_local bool t_reduced = false;
 thread_local uid_t t_euid = 0;
 
+// What the last setCreds on this thread applied: the same request again changes nothing
+// (the sentry serves a task's calls one after another), so it makes no syscall.
+struct Applied {
+  bool valid = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  bool elevate = false;
+  bool all_caps = true;
+  uint64_t caps = 0;
+};
+thread_local Applied t_applied;
+
 // This thread's effective set as wanted (within its permitted one): 0 | -errno.
 int SetEffective(bool all, uint64_t want) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
@@ -163,6 +176,7 @@ void ResetThreadCreds() {
   syscall(SYS_setfsuid, 0);
   t_reduced = false;
   t_euid = 0;
+  t_applied.valid = false;
 }
 
 ScopedSentryCaps::ScopedSentryCaps() {
@@ -200,6 +214,10 @@ Napi::Value SetCreds(const Napi::CallbackInfo& info) {
   }
   std::vector<gid_t> groups(g.ElementLength());
   for (size_t i = 0; i < groups.size(); i++) groups[i] = (gid_t)g[i];
+  if (t_applied.valid && t_applied.uid == uid && t_applied.gid == gid && t_applied.groups == groups &&
+      t_applied.elevate == elevate && t_applied.all_caps == all_caps && t_applied.caps == caps)
+    return Num(info.Env(), 0);
+  t_applied.valid = false;
   // Back to the full set and euid 0 first: setgroups needs CAP_SETGID, the id changes
   // CAP_SETUID.
   if (t_reduced) {
@@ -237,7 +255,11 @@ Napi::Value SetCreds(const Napi::CallbackInfo& info) {
   const uint64_t fs = (1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_DAC_READ_SEARCH) |
                       (1ull << CAP_FOWNER) | (1ull << CAP_FSETID);
   if (elevate) t_elevated = true;  // even if capset fails: the next call goes back through fsuid 0
-  if (all_caps && !elevate) return Num(info.Env(), 0);
+  auto applied = [&]() {
+    t_applied = Applied{true, uid, gid, groups, elevate, all_caps, caps};
+    return Num(info.Env(), 0);
+  };
+  if (all_caps && !elevate) return applied();
   // The euid too (this thread's alone: the raw syscall, not glibc's, which sets every
   // thread's): the owner of a user namespace has every capability in it
   // (security/commoncap.c: cap_capable), and the sandbox's is owned by host root. With euid
@@ -252,7 +274,7 @@ Napi::Value SetCreds(const Napi::CallbackInfo& info) {
   if (uid != 0) want &= ~fs;
   if (elevate) want |= fs;
   int e = SetEffective(false, want);
-  return Num(info.Env(), e < 0 ? e : 0);
+  return e < 0 ? Num(info.Env(), e) : applied();
 }
 
 // openat2(dirfd, path, pathLen, flags, mode, resolve) -> fd (O_CLOEXEC) | -errno

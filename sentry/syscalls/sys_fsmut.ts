@@ -188,7 +188,8 @@ function elevated(k: Kernel, c: Creds, op: () => number): number {
 /**
  * The task's credentials read anew: capabilities change at execve, which is not trapped, so
  * a cached entry may predate a drop (root inside lowering its bounding set, then exec).
- * Every elevated operation decides on these.
+ * Every elevated operation decides on these (read once more per operation, for a task the
+ * cache says holds the capability).
  */
 function currentCreds(k: Kernel, tid: number): Creds {
   k.creds.invalidate(k, tid);
@@ -198,6 +199,8 @@ function currentCreds(k: Kernel, tid: number): Creds {
 /** The credentials of a task that may change the overlay's base with cap, else undefined. */
 function rootInside(k: Kernel, ev: TrapEvent, cap: bigint): Creds | undefined {
   if (k.overlayMount === undefined) return undefined;
+  // The cache says who cannot (most tasks, no read); a task it says can is read anew.
+  if (!hasCap(taskCreds(k, ev.pid), cap)) return undefined;
   const c = currentCreds(k, ev.pid);
   return hasCap(c, cap) ? c : undefined;
 }
