@@ -7,11 +7,10 @@ import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
 import { EAGAIN, ENOBUFS } from "../platform/abi/errno.js";
 import { sysnoName } from "../platform/abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/task.js";
-import type { SentryNetRules } from "./kernel/task.js";
+import type { SentryConfig } from "./config.js";
 import type { IdMap } from "./kernel/task.js";
 import { CredsCache, parseIdMap } from "./kernel/task.js";
 import { readSync } from "node:fs";
-import type { Decision } from "./policy/decision.js";
 import { createPathMatcher } from "./policy/paths.js";
 import { Dispatcher } from "./syscalls/dispatch.js";
 import type { AuditFact } from "./audit.js";
@@ -34,36 +33,19 @@ export interface SentryLog {
   error(obj: object, msg: string): void;
 }
 
-export interface SentryOptions {
+/** A sandbox's sentry: its configuration, its handles, and where it reports. */
+export interface SentryOptions extends Omit<SentryConfig, "record"> {
   native: NativeBinding;
   /** An fd of the sandbox's mount namespace. */
   mntns: number;
   pidfd: number;
   listener: number;
-  /** Per syscall number, what the policy decided (sentry/policy/compile.ts). */
-  decisions: readonly (Decision | undefined)[];
-  /** The policy's process.exec.allow patterns; undefined: any file may be executed. */
-  execAllow: readonly string[] | undefined;
-  network: "none" | "host" | "proxy";
-  /** network.egress/bind with the egress host names' addresses; absent: no rules. */
-  netRules?: SentryNetRules;
-  /** process.signals: "self" confines the kill family to the caller's thread group. */
-  signals: "sandbox" | "self";
   /** Host PID of the sandbox's init. */
   initPid: number;
-  /** filesystem.root: overlay (the sandbox's root is the overlay runsc-ts made). */
-  overlay?: boolean;
-  /** Under a CPU limit with virtual cpuinfo: how many CPUs sched_getaffinity shows. */
-  visibleCpus?: number;
-  hostname: string;
-  /** audit: the policy's decisions where it refuses more than `decisions` (compile.ts). */
-  audit?: readonly (Decision | undefined)[];
   /** Receives what the workload did (audit.ts): set for audit and `policy learn`. */
   record?: (fact: AuditFact) => void;
   /** Trace (strace) the syscalls that reach the sentry with these printers (strace/format.ts). */
   strace: Tracer | undefined;
-  /** Trace only these syscall numbers (others may reach the sentry for other reasons); absent: all. */
-  straceOnly?: readonly number[];
   log: SentryLog;
 }
 

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { loadNative } from "../../native/index.js";
-import type { Resources } from "../oci/cgroups.js";
+import type { Resources } from "../sandbox/cgroups.js";
 import type { RuntimeOptions } from "../oci/container.js";
 import { containerPids, deleteContainer, killContainer, parseSignal, startContainer } from "../oci/container.js";
 import { ContainerError, listIds, mustRead, ociState, readState } from "../oci/state.js";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { loadNative } from "../../native/index.js";
 import type { LogFormat } from "../log.js";
 import type { OciConfigDoc } from "./config.js";
-import { cgroupPids, removeCgroups } from "./cgroups.js";
+import { cgroupPids, removeCgroups } from "../sandbox/cgroups.js";
 import { runHooks } from "./hooks.js";
 import type { ContainerState } from "./state.js";
 import { checkId, containerDir, ContainerError, currentStatus, initAlive, mustRead, ociState, readState, socketAddress, startTime, withLock, writeState } from "./state.js";

@@ -2,12 +2,12 @@
 // events (its cgroup statistics, and OOM kills, as runc prints them).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ContainerCgroups, Resources } from "./cgroups.js";
-import { applyResources } from "./cgroups.js";
+import type { Cgroups, Resources } from "../sandbox/cgroups.js";
+import { applyResources } from "../sandbox/cgroups.js";
 import type { ContainerState } from "./state.js";
 import { ContainerError, currentStatus, mustRead, withLock, writeState } from "./state.js";
 
-function groups(st: ContainerState): ContainerCgroups {
+function groups(st: ContainerState): Cgroups {
   return { version: st.cgroupVersion, dirs: st.cgroups, freezer: st.freezer };
 }
 

@@ -1,7 +1,7 @@
 // What create hands a container's monitor (monitor.ts, a script of its own): the sentry's
 // start message (in <root>/<id>/sentry.bin) and, on its socket, where init's descriptors are.
 import type { ProcServerOptions } from "../sandbox/procfs.js";
-import type { StartMessage } from "../sandbox/worker.js";
+import type { SentryConfig } from "../../sentry/config.js";
 
 /** The monitor's fd on which it reports "ready" (or "error: why") to create. */
 export const MONITOR_READY_FD = 3;
@@ -10,4 +10,7 @@ export const MONITOR_READY_FD = 3;
  * The sentry's start message, less the descriptors the monitor takes itself; and what the
  * virtual /proc files are made from, when the policy has them.
  */
-export type MonitorStart = Omit<StartMessage, "listener" | "pidfd" | "mntns"> & { proc?: ProcServerOptions };
+export interface MonitorStart {
+  config: SentryConfig;
+  proc?: ProcServerOptions;
+}

@@ -210,8 +210,7 @@ export class MonitorServer {
       if (kind === "init") this.init = held;
       const sentry = kind === "init" ? this.initSentry! : new SentryThread(this.worker);
       if (kind === "init") this.initSentry = undefined;
-      const { proc: _proc, ...message } = this.start!;
-      sentry.serve({ ...message, pid: pid!, listener, pidfd, mntns, notChild: true }).then(
+      sentry.serve({ config: this.start!.config, pid: pid!, listener, pidfd, mntns, notChild: true }).then(
         () => {
           if (kind === "init") this.onInitEnd(0);
           void sentry.release().then(() => held.end());

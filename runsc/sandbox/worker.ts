@@ -4,8 +4,7 @@
 // policy language nor pino unless tracing: the decisions arrive compiled.
 import { parentPort, workerData } from "node:worker_threads";
 import { loadNative } from "../../native/index.js";
-import type { Decision } from "../../sentry/policy/decision.js";
-import type { SentryNetRules } from "../../sentry/kernel/task.js";
+import type { SentryConfig } from "../../sentry/config.js";
 import type { SentryLog } from "../../sentry/sentry.js";
 import type { AuditFact } from "../../sentry/audit.js";
 import { serve } from "../../sentry/sentry.js";
@@ -18,28 +17,14 @@ export interface WorkerData {
   logFormat: LogFormat;
 }
 
+/** The sandbox handed to the sentry's thread: its configuration and the handles of its init. */
 export interface StartMessage {
+  config: SentryConfig;
+  /** Host PID of the sandbox's init. */
   pid: number;
   mntns: number;
   pidfd: number;
   listener: number;
-  decisions: (Decision | undefined)[];
-  execAllow: string[] | undefined;
-  network: "none" | "host" | "proxy";
-  /** network.egress/bind and the egress host names' addresses (sentry/policy/network.ts). */
-  netRules?: SentryNetRules;
-  signals: "sandbox" | "self";
-  hostname: string;
-  /** filesystem.root: overlay. */
-  overlay?: boolean;
-  /** sched_getaffinity shows this many CPUs (a CPU limit with virtual cpuinfo). */
-  visibleCpus?: number;
-  /** audit: the policy's own decisions where it refuses more (compile.ts). */
-  audit?: (Decision | undefined)[];
-  /** Post what the workload does as {fact} messages (sentry/audit.ts). */
-  record?: boolean;
-  /** Trace only these syscall numbers (--strace-syscalls); absent: all that reach the sentry. */
-  straceOnly?: number[];
   /** init is not this process's child (an OCI container's monitor): its status is not ours to reap. */
   notChild?: boolean;
 }
@@ -77,24 +62,16 @@ const log = await logger();
 const tracer = d.strace ? await import("../../sentry/strace/format.js") : undefined;
 parentPort!.once("message", (m: StartMessage) => {
   try {
+    const { record, ...config } = m.config;
     serve({
+      ...config,
       native,
       mntns: m.mntns,
       pidfd: m.pidfd,
       listener: m.listener,
-      decisions: m.decisions,
-      execAllow: m.execAllow,
-      network: m.network,
-      ...(m.netRules !== undefined ? { netRules: m.netRules } : {}),
-      signals: m.signals,
       initPid: m.pid,
-      hostname: m.hostname,
-      ...(m.overlay === true ? { overlay: true } : {}),
-      ...(m.visibleCpus !== undefined ? { visibleCpus: m.visibleCpus } : {}),
-      ...(m.audit !== undefined ? { audit: m.audit } : {}),
-      ...(m.record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
+      ...(record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
       strace: tracer,
-      ...(m.straceOnly !== undefined ? { straceOnly: m.straceOnly } : {}),
       log,
     });
     const status = m.notChild === true ? 0 : native.waitExit(m.pid);

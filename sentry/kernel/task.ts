@@ -6,7 +6,7 @@ import type { TaskMemory, TrapEvent } from "../../platform/platform.js";
 import { AT_EMPTY_PATH, AT_FDCWD, F_SETFL, FASYNC, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY, S_IFIFO, S_IFMT } from "../../platform/abi/fcntl.js";
 import { EFAULT, ENAMETOOLONG, ENOENT, ENXIO, ESRCH } from "../../platform/abi/errno.js";
 import { SyscallError } from "../errors/errors.js";
-import type { NetworkRulesInput } from "../policy/network.js";
+import type { NetworkMode, SentryNetRules } from "../config.js";
 
 /** PATH_MAX (include/uapi/linux/limits.h), including the terminating NUL. */
 export const PATH_MAX = 4096;
@@ -28,7 +28,7 @@ export interface Kernel {
   /** Device numbers of the sandbox's private writable filesystems (its /tmp, /dev/shm). */
   readonly privateDevices: ReadonlySet<bigint>;
   readonly exec: ExecRule;
-  readonly network: "none" | "host" | "proxy";
+  readonly network: NetworkMode;
   /** network.egress/bind and the addresses of egress host names (sentry/policy/network.ts). */
   readonly netRules: SentryNetRules;
   /** process.signals: "self" confines the kill family to the caller's thread group (sys_signal.ts). */
@@ -69,13 +69,6 @@ export function parseIdMap(text: string): IdMap {
     .map((l) => l.trim().split(/\s+/).map(Number))
     .filter((f) => f.length === 3 && f.every((n) => Number.isInteger(n)))
     .map(([a, b, c]) => [a!, b!, c!] as const);
-}
-
-/** What the sentry needs of the policy's network section (structured-clone friendly). */
-export interface SentryNetRules {
-  readonly rules: NetworkRulesInput;
-  /** Host names of egress rules and the addresses they resolved to at start-up. */
-  readonly hostNames: Readonly<Record<string, readonly string[]>>;
 }
 
 /** How many tasks' credentials the sentry keeps at most. */

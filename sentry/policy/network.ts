@@ -246,11 +246,14 @@ export function parseEgressTarget(text: string): EgressTarget | string {
 // ---------------------------------------------------------------------------------------------
 // Decisions
 
+/** network.mode values. */
+export const NETWORK_MODES = ["none", "host", "proxy"] as const;
+
 export type Protocol = "tcp" | "udp" | "any";
 
 /** The policy's network section, as far as these decisions read it (schema.ts). */
 export interface NetworkRulesInput {
-  readonly mode: "none" | "host" | "proxy";
+  readonly mode: (typeof NETWORK_MODES)[number];
   readonly egress?: readonly { readonly to: string; readonly ports?: PortSpec | readonly PortSpec[]; readonly protocol?: Protocol }[];
   readonly bind?: readonly { readonly ports: PortSpec | readonly PortSpec[]; readonly protocol?: Protocol }[];
 }

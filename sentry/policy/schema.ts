@@ -18,7 +18,7 @@ import {
   HOSTNAME_PATTERN,
   SYSCALL_NAMES,
 } from "./language.js";
-import { parseEgressTarget, parsePortSpec } from "./network.js";
+import { NETWORK_MODES, parseEgressTarget, parsePortSpec } from "./network.js";
 import { matchRule, parsePathPattern } from "./paths.js";
 
 export * from "./language.js";
@@ -264,7 +264,6 @@ const Filesystem = doc(
   { description: "What the workload sees of the filesystem." },
 );
 
-export const NETWORK_MODES = ["none", "host", "proxy"] as const;
 
 export const NETWORK_PROTOCOLS = ["tcp", "udp", "any"] as const;
 

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import type { ContainerCgroups, Resources } from "../../../runsc/oci/cgroups.js";
-import { applyResources, cgroupPids, deviceRuleWrites, procsFiles } from "../../../runsc/oci/cgroups.js";
+import type { Cgroups, Resources } from "../../../runsc/sandbox/cgroups.js";
+import { applyResources, cgroupPids, deviceRuleWrites, procsFiles } from "../../../runsc/sandbox/cgroups.js";
 import { CgroupError } from "../../../runsc/sandbox/cgroups.js";
 
 let tmp: string;
@@ -31,7 +31,7 @@ const read = (dir: string, file: string): string => readFileSync(join(dir, file)
 
 describe("applyResources on cgroup v1", () => {
   let memory: string, cpu: string, pids: string, devices: string;
-  let cg: ContainerCgroups;
+  let cg: Cgroups;
   beforeEach(() => {
     [memory, cpu, pids, devices] = fake({
       memory: ["memory.limit_in_bytes", "memory.soft_limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.swappiness"],
@@ -121,7 +121,7 @@ describe("applyResources on cgroup v1", () => {
   });
 
   it("skips device rules without a devices hierarchy", () => {
-    const noDevices: ContainerCgroups = { version: 1, dirs: [memory, cpu, pids], freezer: undefined };
+    const noDevices: Cgroups = { version: 1, dirs: [memory, cpu, pids], freezer: undefined };
     expect(() => applyResources(noDevices, { devices: [{ allow: false }] })).not.toThrow();
     expect(read(devices, "devices.deny")).toBe("");
   });
@@ -143,7 +143,7 @@ describe("applyResources on cgroup v1", () => {
 
 describe("applyResources on cgroup v2", () => {
   let dir: string;
-  let cg: ContainerCgroups;
+  let cg: Cgroups;
   beforeEach(() => {
     [dir] = fake({ group: ["memory.max", "memory.low", "memory.swap.max", "cpu.max", "cpu.weight", "pids.max", "cgroup.freeze"] }) as [string];
     cg = { version: 2, dirs: [dir], freezer: join(dir, "cgroup.freeze") };
@@ -211,7 +211,7 @@ describe("cgroupPids", () => {
 
 describe("procsFiles", () => {
   it("names each group's cgroup.procs", () => {
-    const cg: ContainerCgroups = { version: 1, dirs: ["/sys/fs/cgroup/memory/x", "/sys/fs/cgroup/cpu/x"], freezer: undefined };
+    const cg: Cgroups = { version: 1, dirs: ["/sys/fs/cgroup/memory/x", "/sys/fs/cgroup/cpu/x"], freezer: undefined };
     expect(procsFiles(cg)).toEqual(["/sys/fs/cgroup/memory/x/cgroup.procs", "/sys/fs/cgroup/cpu/x/cgroup.procs"]);
   });
 });

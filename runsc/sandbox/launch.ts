@@ -1,0 +1,177 @@
+// The container library: runs any sandbox plan (plan.ts) — its control groups, the overlay
+// root and the virtual /proc files' FUSE filesystem made here by host root, then init cloned
+// into the plan's namespaces with its records — and pushes on the caller's cleanup stack how
+// to undo each step, so that a failed `do` or `create` leaves nothing behind. What follows
+// (serving the sentry on a thread or handing it to a container's monitor) is the caller's.
+import { openSync, realpathSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { initPath } from "../../native/index.js";
+import type { NativeBinding, Spawned } from "../../native/binding.js";
+import { SIGKILL } from "../../platform/abi/signal.js";
+import { kernelAtLeast } from "../requirements.js";
+import { ensureMaskFile, ensureRootOnlyDir } from "../runtimeDir.js";
+import type { Cgroups } from "./cgroups.js";
+import { createCgroups, procsFiles, removeCgroups, usageFiles } from "./cgroups.js";
+import { encodeInitConfig } from "./initConfig.js";
+import type { HostFacts, SandboxPlan } from "./plan.js";
+import type { ProcServerOptions } from "./procfs.js";
+import { mountProcFs, serveProcFs } from "./procfs.js";
+
+/** Steps to undo, last first; a step that fails does not stop the rest. */
+export class Cleanup {
+  private readonly steps: (() => void)[] = [];
+
+  push(step: () => void): void {
+    this.steps.push(step);
+  }
+
+  undo(): void {
+    for (const step of this.steps.splice(0).reverse()) {
+      try {
+        step();
+      } catch {
+        // best effort: the rest still runs
+      }
+    }
+  }
+}
+
+/** The host as the front-ends see it. */
+export function hostFacts(native: NativeBinding): HostFacts {
+  return { cpus: availableParallelism(), waitKillableRecv: kernelAtLeast(native, 5, 19), maskFile: ensureMaskFile() };
+}
+
+/** A step of launch that failed, and why: the caller words it for its command. */
+export class LaunchError extends Error {
+  constructor(
+    readonly step: "cgroups" | "overlay" | "proc" | "namespace" | "spawn",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface LaunchOptions {
+  /** Where launch records how to undo what it made (the caller's, which it may extend). */
+  cleanup: Cleanup;
+  /** A pty slave: the sandbox's stdio and controlling terminal. */
+  tty?: number;
+  /** init holds the workload until started (OCI create/start). */
+  hold?: boolean;
+  /** init outlives this process (its status is the caller's subreaper's). */
+  orphan?: boolean;
+  /** Whether this process reaps init (waitExit/onExit answer for it). */
+  watch?: boolean;
+  /** init stops before pivot_root; the returned state text goes to its createContainer hooks. */
+  onPause?: (pid: number) => string;
+  /** The groups exist (before init does): a container records them in its state. */
+  onCgroups?: (cg: Cgroups) => void;
+}
+
+export interface Launched extends Spawned {
+  cgroups?: Cgroups;
+  /** The virtual /proc files: served by this process until stopServing (another process may take over). */
+  proc?: { fuse: number; options: ProcServerOptions; stopServing(): void };
+}
+
+/**
+ * Makes the plan's sandbox. Its init has been cloned and set up when this returns; the
+ * caller closes the handles it returns (pidfd, listener, mntns, control, proc.fuse) once
+ * done with them. On failure, the caller's cleanup.undo() removes everything made.
+ */
+export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOptions): Launched {
+  // Descriptors only init needs: closed once it has them.
+  const passed: number[] = [];
+  const joined: number[] = [];
+  try {
+    let cgroups: Cgroups | undefined;
+    if (plan.cgroups !== undefined) {
+      try {
+        cgroups = createCgroups(plan.cgroups.spec, plan.cgroups.layout);
+      } catch (err) {
+        throw new LaunchError("cgroups", (err as Error).message);
+      }
+      const made = cgroups;
+      o.cleanup.push(() => removeCgroups(made.dirs));
+      o.onCgroups?.(made);
+    }
+    if (plan.overlay !== undefined) {
+      const ov = plan.overlay;
+      try {
+        // A directory of writes is hidden from the sandbox, which would see it through the lower layer.
+        if (ov.dir !== undefined) ensureRootOnlyDir(ov.dir);
+        const whiteouts = [...ov.whiteouts, ...(ov.dir !== undefined && ov.lower === undefined ? [realpathSync(ov.dir)] : [])];
+        passed.push(
+          native.overlayRoot({
+            size: ov.size,
+            whiteouts,
+            ...(ov.dir !== undefined ? { dir: ov.dir } : {}),
+            ...(ov.files !== undefined ? { files: [...ov.files] } : {}),
+            ...(ov.lower !== undefined ? { lower: ov.lower } : {}),
+          }),
+        );
+      } catch (err) {
+        throw new LaunchError("overlay", `filesystem.root: overlay: ${(err as Error).message}`);
+      }
+    }
+    let proc: Launched["proc"];
+    if (plan.proc !== undefined) {
+      if (cgroups === undefined) throw new LaunchError("proc", "filesystem.proc.virtualize: the plan has no control groups to read usage from");
+      const options: ProcServerOptions = { files: [...plan.proc.files], limits: plan.proc.limits, usage: usageFiles(cgroups), startedMs: Date.now() };
+      let fs;
+      try {
+        fs = mountProcFs(native);
+      } catch (err) {
+        throw new LaunchError("proc", `filesystem.proc.virtualize: ${(err as Error).message}`);
+      }
+      const fuse = fs.fuse;
+      passed.push(fs.mount);
+      const stop = serveProcFs(native, fuse, options);
+      proc = { fuse, options, stopServing: stop };
+      o.cleanup.push(() => {
+        stop();
+        native.close(fuse);
+      });
+    }
+    passed.push(...plan.preserve);
+    for (const j of plan.namespaces.join) {
+      try {
+        joined.push(openSync(j.path, "r"));
+      } catch (err) {
+        throw new LaunchError("namespace", `namespace ${j.path}: ${(err as Error).message}`);
+      }
+    }
+    let spawned: Spawned;
+    try {
+      spawned = native.spawn({
+        initPath: initPath(),
+        cloneFlags: plan.namespaces.flags,
+        uidMap: plan.namespaces.uidMap,
+        gidMap: plan.namespaces.gidMap,
+        config: encodeInitConfig([...plan.records, plan.filter]),
+        ...(passed.length > 0 ? { fds: passed } : {}),
+        ...(cgroups !== undefined ? { cgroupProcs: procsFiles(cgroups) } : {}),
+        ...(o.tty !== undefined ? { tty: o.tty } : {}),
+        ...(o.hold === true ? { hold: true } : {}),
+        ...(o.orphan === true ? { orphan: true } : {}),
+        ...(o.watch !== undefined ? { watch: o.watch } : {}),
+        ...(joined.length > 0 ? { join: plan.namespaces.join.map((j, i) => ({ fd: joined[i]!, type: j.type })) } : {}),
+        ...(o.onPause !== undefined ? { onPause: o.onPause } : {}),
+      });
+    } catch (err) {
+      // A hook's failure (onPause) keeps its own error.
+      if (!(err instanceof Error) || err.constructor !== Error) throw err;
+      throw new LaunchError("spawn", err.message);
+    }
+    const { pid, pidfd } = spawned;
+    o.cleanup.push(() => {
+      native.pidfdSendSignal(pidfd, SIGKILL);
+      if (o.watch !== false) native.waitExit(pid);
+      else for (let i = 0; i < 200 && !native.pidfdExited(pidfd); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    });
+    return { ...spawned, ...(cgroups !== undefined ? { cgroups } : {}), ...(proc !== undefined ? { proc } : {}) };
+  } finally {
+    // Preserved descriptors stay the caller's.
+    for (const fd of [...passed.slice(0, passed.length - plan.preserve.length), ...joined]) native.close(fd);
+  }
+}

@@ -1,0 +1,40 @@
+// What a sentry is told about its sandbox: one shape, made by the sandbox plan
+// (runsc/sandbox/plan.ts), carried unchanged to the sentry's thread (runsc/sandbox/worker.ts)
+// or a container's monitor, and read by serve() (sentry.ts). Structured-clone friendly: it
+// crosses threads and is written to a container's state directory.
+import type { Decision } from "./policy/decision.js";
+import type { NetworkRulesInput } from "./policy/network.js";
+
+/** network.mode: none (own empty netns), host (the host's), proxy (own netns, egress allowlist). */
+export type NetworkMode = NetworkRulesInput["mode"];
+
+/** What the sentry needs of the policy's network section. */
+export interface SentryNetRules {
+  readonly rules: NetworkRulesInput;
+  /** Host names of egress rules and the addresses they resolved to at start-up. */
+  readonly hostNames: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface SentryConfig {
+  /** Per syscall number, what the policy decided (sentry/policy/compile.ts). */
+  readonly decisions: readonly (Decision | undefined)[];
+  /** The policy's process.exec.allow patterns; undefined: any file may be executed. */
+  readonly execAllow: readonly string[] | undefined;
+  readonly network: NetworkMode;
+  /** network.egress/bind with the egress host names' addresses; absent: no rules. */
+  readonly netRules?: SentryNetRules;
+  /** process.signals: "self" confines the kill family to the caller's thread group. */
+  readonly signals: "sandbox" | "self";
+  /** The sandbox's host name (uname, as the sentry reports it). */
+  readonly hostname: string;
+  /** filesystem.root: overlay, served by the sentry (root's writes to what the host owns). */
+  readonly overlay?: boolean;
+  /** Under a CPU limit with virtual cpuinfo: how many CPUs sched_getaffinity shows. */
+  readonly visibleCpus?: number;
+  /** audit: the policy's own decisions where it refuses more than `decisions`. */
+  readonly audit?: readonly (Decision | undefined)[];
+  /** Report what the workload does (audit.ts): audit and `policy learn`. */
+  readonly record?: boolean;
+  /** Trace only these syscall numbers (--strace-syscalls); absent: all that reach the sentry. */
+  readonly straceOnly?: readonly number[];
+}
