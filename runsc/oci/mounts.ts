@@ -12,30 +12,38 @@ import { parsePathPattern } from "../../sentry/policy/paths.js";
 import type { FsAccess } from "../sandbox/globs.js";
 import { expandRules, nodeFs } from "../sandbox/globs.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
-import { STAGING_DIR } from "../runtimeDir.js";
-import { virtualProcRecords } from "../sandbox/mounts.js";
+import {
+  MOUNT_ATTR_NOATIME,
+  MOUNT_ATTR_NODEV,
+  MOUNT_ATTR_NODIRATIME,
+  MOUNT_ATTR_NOEXEC,
+  MOUNT_ATTR_NOSUID,
+  MOUNT_ATTR_RDONLY,
+  MOUNT_ATTR_STRICTATIME,
+  MS_BIND,
+  MS_DIRSYNC,
+  MS_MANDLOCK,
+  MS_NOATIME,
+  MS_NODEV,
+  MS_NODIRATIME,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_PRIVATE,
+  MS_RDONLY,
+  MS_REC,
+  MS_RELATIME,
+  MS_SHARED,
+  MS_SILENT,
+  MS_SLAVE,
+  MS_STRICTATIME,
+  MS_SYNCHRONOUS,
+  MS_UNBINDABLE,
+} from "../../platform/abi/mount.js";
+import { beginTree, CONTAINER_STAGING, deviceLinks, deviceNodes, newRoot, rebind, syntheticFiles, virtualProcRecords } from "../sandbox/tree.js";
 import type { Mount as CgroupMount } from "../sandbox/cgroups.js";
 import type { OciConfigDoc } from "./config.js";
 import { OciConfigError } from "./errors.js";
 
-// include/uapi/linux/mount.h
-const MS_RDONLY = 0x1;
-const MS_NOSUID = 0x2;
-const MS_NODEV = 0x4;
-const MS_NOEXEC = 0x8;
-const MS_BIND = 0x1000;
-const MS_REC = 0x4000;
-const MS_UNBINDABLE = 1 << 17;
-const MS_PRIVATE = 1 << 18;
-const MS_SLAVE = 1 << 19;
-const MS_SHARED = 1 << 20;
-const MOUNT_ATTR_RDONLY = 0x1;
-const MOUNT_ATTR_NOSUID = 0x2;
-const MOUNT_ATTR_NODEV = 0x4;
-const MOUNT_ATTR_NOEXEC = 0x8;
-const MOUNT_ATTR_NOATIME = 0x10;
-const MOUNT_ATTR_STRICTATIME = 0x20;
-const MOUNT_ATTR_NODIRATIME = 0x80;
 
 /** Mount options that are flags: [set, clear] for mount(2), and for mount_setattr(2) on a bind. */
 const FLAGS: Readonly<Record<string, { set: number; clear: number; attr: number; clearAttr: number }>> = {
@@ -47,21 +55,21 @@ const FLAGS: Readonly<Record<string, { set: number; clear: number; attr: number;
   dev: { set: 0, clear: MS_NODEV, attr: 0, clearAttr: MOUNT_ATTR_NODEV },
   noexec: { set: MS_NOEXEC, clear: 0, attr: MOUNT_ATTR_NOEXEC, clearAttr: 0 },
   exec: { set: 0, clear: MS_NOEXEC, attr: 0, clearAttr: MOUNT_ATTR_NOEXEC },
-  sync: { set: 0x10, clear: 0, attr: 0, clearAttr: 0 },
-  async: { set: 0, clear: 0x10, attr: 0, clearAttr: 0 },
-  dirsync: { set: 0x80, clear: 0, attr: 0, clearAttr: 0 },
-  mand: { set: 0x40, clear: 0, attr: 0, clearAttr: 0 },
-  nomand: { set: 0, clear: 0x40, attr: 0, clearAttr: 0 },
-  noatime: { set: 0x400, clear: 0, attr: MOUNT_ATTR_NOATIME, clearAttr: 0 },
-  atime: { set: 0, clear: 0x400, attr: 0, clearAttr: 0 },
-  nodiratime: { set: 0x800, clear: 0, attr: MOUNT_ATTR_NODIRATIME, clearAttr: 0 },
-  diratime: { set: 0, clear: 0x800, attr: 0, clearAttr: MOUNT_ATTR_NODIRATIME },
-  relatime: { set: 1 << 21, clear: 0, attr: 0, clearAttr: 0 },
-  norelatime: { set: 0, clear: 1 << 21, attr: 0, clearAttr: 0 },
-  strictatime: { set: 1 << 24, clear: 0, attr: MOUNT_ATTR_STRICTATIME, clearAttr: 0 },
-  nostrictatime: { set: 0, clear: 1 << 24, attr: 0, clearAttr: 0 },
-  silent: { set: 0x8000, clear: 0, attr: 0, clearAttr: 0 },
-  loud: { set: 0, clear: 0x8000, attr: 0, clearAttr: 0 },
+  sync: { set: MS_SYNCHRONOUS, clear: 0, attr: 0, clearAttr: 0 },
+  async: { set: 0, clear: MS_SYNCHRONOUS, attr: 0, clearAttr: 0 },
+  dirsync: { set: MS_DIRSYNC, clear: 0, attr: 0, clearAttr: 0 },
+  mand: { set: MS_MANDLOCK, clear: 0, attr: 0, clearAttr: 0 },
+  nomand: { set: 0, clear: MS_MANDLOCK, attr: 0, clearAttr: 0 },
+  noatime: { set: MS_NOATIME, clear: 0, attr: MOUNT_ATTR_NOATIME, clearAttr: 0 },
+  atime: { set: 0, clear: MS_NOATIME, attr: 0, clearAttr: 0 },
+  nodiratime: { set: MS_NODIRATIME, clear: 0, attr: MOUNT_ATTR_NODIRATIME, clearAttr: 0 },
+  diratime: { set: 0, clear: MS_NODIRATIME, attr: 0, clearAttr: MOUNT_ATTR_NODIRATIME },
+  relatime: { set: MS_RELATIME, clear: 0, attr: 0, clearAttr: 0 },
+  norelatime: { set: 0, clear: MS_RELATIME, attr: 0, clearAttr: 0 },
+  strictatime: { set: MS_STRICTATIME, clear: 0, attr: MOUNT_ATTR_STRICTATIME, clearAttr: 0 },
+  nostrictatime: { set: 0, clear: MS_STRICTATIME, attr: 0, clearAttr: 0 },
+  silent: { set: MS_SILENT, clear: 0, attr: 0, clearAttr: 0 },
+  loud: { set: 0, clear: MS_SILENT, attr: 0, clearAttr: 0 },
 };
 
 const PROPAGATION: Readonly<Record<string, number>> = {
@@ -157,8 +165,8 @@ export function resolveInRoot(rootfs: string, path: string): string {
  * Where the container's root is assembled, in a tmpfs its mount namespace alone sees. Not
  * /tmp (as for `do`): a bundle's rootfs may be there, and the tmpfs would cover it.
  */
-const STAGING = STAGING_DIR;
-const NEW_ROOT = `${STAGING}/root`;
+const STAGING = CONTAINER_STAGING;
+const NEW_ROOT = newRoot(STAGING);
 
 /** The rootfs as glob expansion walks it: paths resolved as the container will see them. */
 function inRootfs(rootfs: string): FsAccess {
@@ -184,8 +192,6 @@ const PROC_FILES_MOUNTABLE = new Set([
   "/proc/sys/kernel/ns_last_pid",
 ]);
 
-/** Device nodes every container has (config-linux.md "Default Devices"), bound from the host's. */
-const DEFAULT_DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as const;
 
 export interface PlanInput {
   config: OciConfigDoc;
@@ -211,16 +217,14 @@ export interface PlanInput {
 /** The init records that build the container's mount tree, up to pivot_root. */
 export function planBundleMounts(input: PlanInput): InitRecord[] {
   const { config, rootfs, policy } = input;
-  const r: InitRecord[] = [{ op: "maskSource", path: input.maskFile }];
+  const r: InitRecord[] = [];
   const linux = config.linux ?? {};
   const readonlyRoot = config.root.readonly === true || policy.filesystem.root === "readonly";
   if (policy.filesystem.root === "overlay" && input.overlay === undefined) throw new Error("filesystem.root: overlay needs the overlay mount passed to init");
   const rootPropagation = linux.rootfsPropagation ?? "rprivate";
 
   // Nothing mounted here reaches the host, unless rootfsPropagation says it should.
-  r.push({ op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | (rootPropagation.includes("slave") || rootPropagation.includes("shared") ? MS_SLAVE : MS_PRIVATE), data: "" });
-  r.push({ op: "mount", source: "tmpfs", target: STAGING, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=8m" });
-  r.push({ op: "mkdir", path: NEW_ROOT, mode: 0o755 });
+  r.push(...beginTree(STAGING, input.maskFile, rootPropagation.includes("slave") || rootPropagation.includes("shared") ? MS_SLAVE : MS_PRIVATE));
   if (input.overlay !== undefined) r.push({ op: "attach", index: input.overlay, path: NEW_ROOT });
   else {
     r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
@@ -303,10 +307,7 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
   // /dev: the default devices, bound from the host's (a node made here would need mknod,
   // which the container is refused anyway), and the usual links.
   const dev = hasDev ? inRoot("/dev") : mountPoint("/dev", "dir");
-  for (const d of DEFAULT_DEVICES) {
-    r.push({ op: "mkfile", path: `${dev}/${d}`, mode: 0o666 });
-    r.push({ op: "mount", source: `/dev/${d}`, target: `${dev}/${d}`, fstype: "", flags: MS_BIND, data: "" });
-  }
+  r.push(...deviceNodes(dev, false));
   (linux.devices ?? []).forEach((d, i) => {
     if (d.type === "p") throw new OciConfigError("config.json", [`linux.devices[${i}]: FIFOs are not supported as devices`]);
     // The host's node of the same path, when it is that device.
@@ -323,16 +324,7 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     const target = mountPoint(d.path, "file");
     r.push({ op: "mount", source: d.path, target, fstype: "", flags: MS_BIND, data: "" });
   });
-  for (const [link, target] of [
-    ["fd", "/proc/self/fd"],
-    ["stdin", "/proc/self/fd/0"],
-    ["stdout", "/proc/self/fd/1"],
-    ["stderr", "/proc/self/fd/2"],
-    ["ptmx", "pts/ptmx"],
-    ["core", "/proc/kcore"],
-  ] as const) {
-    r.push({ op: "symlink", target, link: `${dev}/${link}` });
-  }
+  r.push(...deviceLinks(dev, [["core", "/proc/kcore"]]));
   if (input.console !== undefined) {
     r.push({ op: "mkfile", path: `${dev}/console`, mode: 0o600 });
     r.push({ op: "mount", source: input.console, target: `${dev}/console`, fstype: "", flags: MS_BIND, data: "" });
@@ -346,9 +338,7 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
 
   for (const p of linux.maskedPaths ?? []) r.push({ op: "hide", path: inRoot(posix.normalize(p)) });
   for (const p of linux.readonlyPaths ?? []) {
-    const target = inRoot(posix.normalize(p));
-    r.push({ op: "mount", source: target, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
-    r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, clear: 0, recursive: true, optional: true });
+    r.push(...rebind(inRoot(posix.normalize(p)), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
   }
 
   // The policy's path rules, on top: none hides, read and exec make read-only. Globs become
@@ -364,20 +354,12 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     if (rule.access === "none") {
       r.push({ op: "hide", path: target });
     } else if (rule.access === "read" || rule.access === "exec") {
-      r.push({ op: "mount", source: target, target, fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
-      r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, clear: 0, recursive: true, optional: true });
+      r.push(...rebind(target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID));
     }
   }
   // The policy's synthetic files: written in the staging tmpfs, bound read-only over their
   // path (made in the rootfs when missing, as a config mount's would be).
-  if (policy.filesystem.files.length > 0) r.push({ op: "mkdir", path: `${STAGING}/files`, mode: 0o755 });
-  policy.filesystem.files.forEach((f, i) => {
-    const source = `${STAGING}/files/${i}`;
-    r.push({ op: "writefile", path: source, mode: 0o444, content: Buffer.from(f.content) });
-    const target = mountPoint(posix.normalize(f.path), "file");
-    r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND, data: "" });
-    r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false });
-  });
+  syntheticFiles(r, policy, STAGING, (path) => mountPoint(posix.normalize(path), "file"));
   // The virtual /proc files (the config's /proc and /sys are mounted by now).
   r.push(...virtualProcRecords(policy, input.proc, STAGING, (path) => inRoot(posix.normalize(path))));
   if (readonlyRoot) r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });

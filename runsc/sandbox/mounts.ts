@@ -13,25 +13,13 @@ import type { ParsedPattern } from "../../sentry/policy/paths.js";
 import { literalPattern, matchRule, normalizePath, parsePathPattern as parseUncached, patternReaches } from "../../sentry/policy/paths.js";
 import { expandRules } from "./globs.js";
 import type { InitRecord } from "./initConfig.js";
+import { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC } from "../../platform/abi/mount.js";
+import { beginTree, deviceLinks, deviceNodes, DO_STAGING, newRoot, rebind, syntheticFiles, virtualProcRecords } from "./tree.js";
 
-// include/uapi/linux/mount.h
-const MS_NOSUID = 0x2;
-const MS_NODEV = 0x4;
-const MS_NOEXEC = 0x8;
-const MS_BIND = 0x1000;
-const MS_REC = 0x4000;
-const MS_PRIVATE = 1 << 18;
-const MOUNT_ATTR_RDONLY = 0x1;
-const MOUNT_ATTR_NOSUID = 0x2;
-const MOUNT_ATTR_NODEV = 0x4;
-const MOUNT_ATTR_NOEXEC = 0x8;
 
-/** Where the new root is assembled, inside a tmpfs that only the sandbox's mount namespace sees. */
-export const STAGING = "/tmp";
-export const NEW_ROOT = "/tmp/root";
-
-/** Device nodes a process expects (the OCI runtime spec's default devices). */
-const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as const;
+/** Where the new root is assembled (tree.ts: DO_STAGING). */
+export const STAGING = DO_STAGING;
+export const NEW_ROOT = newRoot(STAGING);
 
 /** /proc entries that reach host-global state: read-only (Docker's readonlyPaths). */
 const PROC_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"] as const;
@@ -391,45 +379,12 @@ export interface PassedMounts {
   readonly proc?: number;
 }
 
-/** Where each virtual file goes; "cpu-online" comes with cpuinfo (sysconf's CPU count). */
-const VIRTUAL_PATHS: Readonly<Record<string, readonly [file: string, path: string][]>> = {
-  meminfo: [["meminfo", "/proc/meminfo"]],
-  cpuinfo: [
-    ["cpuinfo", "/proc/cpuinfo"],
-    ["cpu-online", "/sys/devices/system/cpu/online"],
-  ],
-  stat: [["stat", "/proc/stat"]],
-  uptime: [["uptime", "/proc/uptime"]],
-  loadavg: [["loadavg", "/proc/loadavg"]],
-};
-
-/**
- * The virtual /proc files (filesystem.proc.virtualize): the FUSE filesystem passed to init
- * at `index`, attached in the staging tmpfs, each file bound over its path (`target` gives
- * where that is; a path missing there is left alone).
- */
-export function virtualProcRecords(policy: Policy, index: number | undefined, staging: string, target: (path: string) => string): InitRecord[] {
-  const virtual = [...new Set(policy.filesystem.proc.virtualize)];
-  if (virtual.length === 0) return [];
-  if (index === undefined) throw new Error("filesystem.proc.virtualize needs the FUSE mount passed to init");
-  const r: InitRecord[] = [
-    { op: "mkdir", path: `${staging}/proc`, mode: 0o755 },
-    { op: "attach", index, path: `${staging}/proc` },
-  ];
-  for (const name of virtual) {
-    for (const [file, path] of VIRTUAL_PATHS[name] ?? []) {
-      r.push({ op: "mount", source: `${staging}/proc/${file}`, target: target(path), fstype: "", flags: MS_BIND, data: "", optional: true });
-    }
-  }
-  return r;
-}
-
 /**
  * The mount records for a `do` sandbox. `host` tells what the host's paths are, for the
  * paths made visible inside a hidden directory.
  */
 export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = hostFs, passed: PassedMounts = {}): InitRecord[] {
-  const r: InitRecord[] = [{ op: "maskSource", path: maskFile }];
+  const r: InitRecord[] = [];
   const noexecTmp = execCovers(policy, "/tmp") ? 0 : MS_NOEXEC;
   const noexecShm = execCovers(policy, "/dev/shm") ? 0 : MS_NOEXEC;
   // Globs become the concrete paths they match on the host now (globs.ts); hidden entries
@@ -492,9 +447,7 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   const absentLater = [...absent.overlays].sort((a, b) => depthOf(a.dir) - depthOf(b.dir));
 
   // Nothing we mount may propagate back to the host.
-  r.push({ op: "mount", source: "", target: "/", fstype: "", flags: MS_REC | MS_PRIVATE, data: "" });
-  r.push({ op: "mount", source: "tmpfs", target: STAGING, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0700,size=8m" });
-  r.push({ op: "mkdir", path: NEW_ROOT, mode: 0o755 });
+  r.push(...beginTree(STAGING, maskFile, MS_PRIVATE));
   if (opaque.has("/")) {
     // Nothing of the host's root is visible but what the rules name.
     r.push({ op: "mount", source: "tmpfs", target: NEW_ROOT, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0755,size=64k" });
@@ -518,35 +471,18 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
 
   // /proc of the sandbox's PID namespace; host-global knobs read-only, leaks masked.
   r.push({ op: "mount", source: "proc", target: inRoot("/proc"), fstype: "proc", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "" });
-  for (const p of PROC_READONLY) {
-    r.push({ op: "mount", source: inRoot(p), target: inRoot(p), fstype: "", flags: MS_BIND | MS_REC, data: "", optional: true });
-    r.push({
-      op: "setattr",
-      path: inRoot(p),
-      set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-      clear: 0,
-      recursive: true,
-      optional: true,
-    });
-  }
+  for (const p of PROC_READONLY) r.push(...rebind(inRoot(p), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
   for (const p of MASKED) r.push({ op: "hide", path: inRoot(p) });
 
   // A minimal /dev: the standard nodes, a private devpts and /dev/shm.
   const dev = inRoot("/dev");
   r.push({ op: "mount", source: "tmpfs", target: dev, fstype: "tmpfs", flags: MS_NOSUID | MS_NOEXEC, data: "mode=0755,size=64k" });
-  for (const d of DEVICES) {
-    r.push({ op: "mkfile", path: `${dev}/${d}`, mode: 0o666 });
-    r.push({ op: "mount", source: `/dev/${d}`, target: `${dev}/${d}`, fstype: "", flags: MS_BIND, data: "", optional: true });
-  }
+  r.push(...deviceNodes(dev, true));
   r.push({ op: "mkdir", path: `${dev}/pts`, mode: 0o755 });
   r.push({ op: "mount", source: "devpts", target: `${dev}/pts`, fstype: "devpts", flags: MS_NOSUID | MS_NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620" });
-  r.push({ op: "symlink", target: "pts/ptmx", link: `${dev}/ptmx` });
   r.push({ op: "mkdir", path: `${dev}/shm`, mode: 0o1777 });
   r.push({ op: "mount", source: "tmpfs", target: `${dev}/shm`, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV | noexecShm, data: "mode=1777" });
-  r.push({ op: "symlink", target: "/proc/self/fd", link: `${dev}/fd` });
-  r.push({ op: "symlink", target: "/proc/self/fd/0", link: `${dev}/stdin` });
-  r.push({ op: "symlink", target: "/proc/self/fd/1", link: `${dev}/stdout` });
-  r.push({ op: "symlink", target: "/proc/self/fd/2", link: `${dev}/stderr` });
+  r.push(...deviceLinks(dev));
   r.push({ op: "setattr", path: dev, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
 
   if (policy.filesystem.tmp) {
@@ -617,13 +553,9 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   // Synthetic files: written to the staging tmpfs, bound read-only over their path (which
   // must exist: a read-only root cannot grow a new file; an overlay root has it made,
   // overlayMountPoints).
-  if (policy.filesystem.files.length > 0) r.push({ op: "mkdir", path: `${STAGING}/files`, mode: 0o755 });
-  policy.filesystem.files.forEach((f, i) => {
-    const source = `${STAGING}/files/${i}`;
-    r.push({ op: "writefile", path: source, mode: 0o444, content: Buffer.from(f.content) });
-    if (inOpaque(normalizePath(f.path))) mountPointChain(normalizePath(f.path), "file");
-    r.push({ op: "mount", source, target: inRoot(f.path), fstype: "", flags: MS_BIND, data: "" });
-    r.push({ op: "setattr", path: inRoot(f.path), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false });
+  syntheticFiles(r, policy, STAGING, (path) => {
+    if (inOpaque(normalizePath(path))) mountPointChain(normalizePath(path), "file");
+    return inRoot(path);
   });
   // Symlinks on the way to visible paths, as the host has them.
   for (const { link, target } of links) {
