@@ -1,8 +1,8 @@
 // audit: true — what the policy would have refused, judged from what the workload did
 // (sentry/audit.ts facts) with the same reasoning as `policy explain`, one line per refusal.
 import type { AuditFact } from "../sentry/audit.js";
-import type { Locate } from "../sentry/policy/explain.js";
-import { explainConnect, explainExec, explainOpen, explainSyscall } from "../sentry/policy/explain.js";
+import type { Locate } from "../sentry/filter/explain.js";
+import { explainConnect, explainExec, explainOpen, explainSyscall } from "../sentry/filter/explain.js";
 import type { Policy } from "../sentry/policy/schema.js";
 import { hostFs } from "./sandbox/mounts.js";
 

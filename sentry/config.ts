@@ -16,7 +16,7 @@ export interface SentryNetRules {
 }
 
 export interface SentryConfig {
-  /** Per syscall number, what the policy decided (sentry/policy/compile.ts). */
+  /** Per syscall number, what the policy decided (sentry/filter/compile.ts). */
   readonly decisions: readonly (Decision | undefined)[];
   /** The policy's process.exec.allow patterns; undefined: any file may be executed. */
   readonly execAllow: readonly string[] | undefined;

@@ -15,15 +15,7 @@ import { createPathMatcher } from "./policy/paths.js";
 import { Dispatcher } from "./syscalls/dispatch.js";
 import type { AuditFact } from "./audit.js";
 import { actionText, factOf } from "./audit.js";
-import type { HandlerTable } from "./syscalls/handlers.js";
-import { credHandlers } from "./syscalls/sys_cred.js";
-import { execHandlers } from "./syscalls/sys_exec.js";
-import { fileHandlers } from "./syscalls/sys_file.js";
-import { fsmutHandlers } from "./syscalls/sys_fsmut.js";
-import { infoHandlers } from "./syscalls/sys_info.js";
-import { signalHandlers } from "./syscalls/sys_signal.js";
-import { socketHandlers } from "./syscalls/sys_socket.js";
-import { statHandlers } from "./syscalls/sys_stat.js";
+import { TABLE_AMD64 } from "./syscalls/table_amd64.js";
 
 /** Where the sentry logs: pino's Logger fits; so does a small writer when pino is not loaded. */
 export interface SentryLog {
@@ -52,11 +44,6 @@ export interface SentryOptions extends Omit<SentryConfig, "record"> {
 export interface Tracer {
   formatCall(ev: TrapEvent, mem: TaskMemory): string;
   formatResult(name: string, r: Reply): string;
-}
-
-/** Every handler family. */
-export function handlerTables(hostname: string): HandlerTable[] {
-  return [fileHandlers, fsmutHandlers, statHandlers, execHandlers, socketHandlers, signalHandlers, credHandlers, infoHandlers(hostname)];
 }
 
 const AT_FDCWD = -100;
@@ -154,6 +141,7 @@ export function serve(o: SentryOptions): void {
       allowed: (path) => execMatcher === undefined || execMatcher(path) !== undefined,
     },
     network: o.network,
+    hostname: o.hostname,
     netRules: o.netRules ?? { rules: { mode: o.network }, hostNames: {} },
     signals: o.signals,
     initPid: o.initPid,
@@ -166,7 +154,7 @@ export function serve(o: SentryOptions): void {
   const dispatcher = new Dispatcher(
     k,
     o.decisions,
-    handlerTables(o.hostname),
+    TABLE_AMD64,
     {
       bug: (ev, err) => log.error({ pid: ev.pid, syscall: sysnoName(ev.nr) ?? ev.nr, err }, "sentry bug: task killed"),
       ...(record !== undefined

@@ -1,7 +1,7 @@
 // `runsc-ts do [options] -- CMD [ARGS...]`: run one command sandboxed, no bundle.
 import { Command, Option } from "commander";
 import { loadNative } from "../../native/index.js";
-import { PolicyCompileError } from "../../sentry/policy/compile.js";
+import { PolicyCompileError } from "../../sentry/filter/compile.js";
 import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import { checkHostname } from "../../sentry/policy/language.js";
 import { UsageError } from "../errors.js";

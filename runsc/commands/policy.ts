@@ -38,7 +38,7 @@ export function policyCommand(globals: () => GlobalOptions): Command {
     .option("--seccomp <file>", "apply an OCI seccomp profile (or a config.json holding one) too: the stricter decision wins")
     .action(async (file: string, flags: { network?: "none" | "host" | "proxy"; json: boolean; seccomp?: string }) => {
       const { loadPolicy } = await import("../policyCache.js");
-      const { compilePolicy } = await import("../../sentry/policy/compile.js");
+      const { compilePolicy } = await import("../../sentry/filter/compile.js");
       const { compileFilter, filterStats } = await import("../../platform/seccomp/compile.js");
       const { disassemble } = await import("../../platform/seccomp/bpf.js");
       const loaded = await loadPolicy(file);
@@ -101,7 +101,7 @@ export function policyCommand(globals: () => GlobalOptions): Command {
       const chosen = [flags.syscall, flags.open, flags.connect, flags.bind, flags.exec].filter((v) => v !== undefined);
       if (chosen.length !== 1) throw new UsageError("policy explain: give exactly one of --syscall, --open, --connect, --bind, --exec");
       const { loadPolicyWithSource, resolvePolicyPath, defaultPoliciesDir } = await import("../../sentry/policy/load.js");
-      const ex = await import("../../sentry/policy/explain.js");
+      const ex = await import("../../sentry/filter/explain.js");
       const { policy: p, locate } = loadPolicyWithSource(resolvePolicyPath(file, defaultPoliciesDir()));
       let what: string;
       let e;

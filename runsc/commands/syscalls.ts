@@ -1,7 +1,7 @@
 // `runsc-ts syscalls` (also `runsc-ts help syscalls`): the syscall table and, for a
 // policy, where each syscall is decided.
 import { Command } from "commander";
-import { compilePolicy } from "../../sentry/policy/compile.js";
+import { compilePolicy } from "../../sentry/filter/compile.js";
 import { loadPolicy } from "../policyCache.js";
 import { writeFully } from "../write.js";
 import { TABLE_AMD64 } from "../../sentry/syscalls/table_amd64.js";

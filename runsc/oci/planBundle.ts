@@ -7,7 +7,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS } from "../../platform/abi/clone.js";
 import type { NetworkMode } from "../../sentry/config.js";
-import { compilePolicy, PolicyCompileError } from "../../sentry/policy/compile.js";
+import { compilePolicy, PolicyCompileError } from "../../sentry/filter/compile.js";
 import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import type { CgroupLimits, CgroupSpec } from "../sandbox/cgroups.js";

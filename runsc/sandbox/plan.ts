@@ -9,7 +9,7 @@ import { compileFilterBytes } from "../../platform/seccomp/compile.js";
 import { RLIMIT_NPROC } from "../../platform/abi/resource.js";
 import { SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV } from "../../platform/abi/seccomp.js";
 import type { NetworkMode, SentryConfig } from "../../sentry/config.js";
-import type { CompiledPolicy } from "../../sentry/policy/compile.js";
+import type { CompiledPolicy } from "../../sentry/filter/compile.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { visibleCpus } from "../../sentry/proc/files.js";
 import type { CgroupLayout, CgroupLimits, CgroupSpec } from "./cgroups.js";

@@ -4,7 +4,7 @@ import { CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, C
 import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { NetworkMode } from "../../sentry/config.js";
 import { RECORDED_SYSCALLS } from "../../sentry/audit.js";
-import { compilePolicy } from "../../sentry/policy/compile.js";
+import { compilePolicy } from "../../sentry/filter/compile.js";
 import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import type { CgroupLimits } from "./cgroups.js";

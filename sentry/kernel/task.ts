@@ -29,6 +29,8 @@ export interface Kernel {
   readonly privateDevices: ReadonlySet<bigint>;
   readonly exec: ExecRule;
   readonly network: NetworkMode;
+  /** The sandbox's host name, as uname shows it (sys_info.ts). */
+  readonly hostname: string;
   /** network.egress/bind and the addresses of egress host names (sentry/policy/network.ts). */
   readonly netRules: SentryNetRules;
   /** process.signals: "self" confines the kill family to the caller's thread group (sys_signal.ts). */

@@ -1,6 +1,6 @@
 // A per-syscall decision and its evaluation on register arguments: what BPF decides, for
 // the sentry to answer the same when a syscall reaches it. Free of the policy language.
-import type { ArgCondition, ArgRule, FilterAction } from "../syscalls/syscall.js";
+import type { BpfAction as FilterAction, BpfArgCondition as ArgCondition, BpfArgRule as ArgRule } from "../../platform/seccomp/compile.js";
 
 /** What the sandbox answers for one syscall number. */
 export type Decision =

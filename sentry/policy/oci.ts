@@ -8,7 +8,7 @@
 // kernels) are skipped, as runc does.
 import { EPERM } from "../../platform/abi/errno.js";
 import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
-import type { ArgCondition, ArgRule, FilterAction } from "../syscalls/syscall.js";
+import type { BpfAction as FilterAction, BpfArgCondition as ArgCondition, BpfArgRule as ArgRule } from "../../platform/seccomp/compile.js";
 import type { Decision } from "./decision.js";
 
 export interface OciSeccompArg {

@@ -24,7 +24,6 @@
 // For glob-free patterns 3-5 never differ at equal depth, so this is the older rule: the deepest
 // path wins, at the same depth an exact path beats a subtree, for the same pattern the later rule.
 
-import type { Policy } from "./schema.js";
 
 /** Collapses repeated slashes, resolves "." and ".." lexically ("/.." is "/"), drops a trailing slash. */
 export function normalizePath(absPath: string): string {
@@ -398,7 +397,7 @@ export function createPathMatcher<R extends { readonly path: string }>(
 }
 
 /** Whether the policy lets the workload execute `absPath` (process.exec.allow; absent means any). */
-export function execAllowed(policy: Pick<Policy, "process">, absPath: string): boolean {
+export function execAllowed(policy: { readonly process: { readonly exec?: { readonly allow: readonly string[] } | undefined } }, absPath: string): boolean {
   const allow = policy.process.exec?.allow;
   if (allow === undefined) return true;
   const target = normalizePath(absPath);

@@ -9,8 +9,7 @@ import { errnoReply, translate } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
 import type { Decision } from "../policy/decision.js";
 import { evaluateDecision } from "../policy/decision.js";
-import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
-import type { Handler, HandlerTable } from "./handlers.js";
+import type { Handler } from "./handlers.js";
 
 export interface DispatchLog {
   /** A handler failed with something that is not an errno; the task is killed. */
@@ -27,18 +26,16 @@ export class Dispatcher {
   constructor(
     private readonly k: Kernel,
     private readonly decisions: readonly (Decision | undefined)[],
-    tables: readonly HandlerTable[],
+    /** The table's rows (table_amd64.ts), or any rows: each row's handler serves its number. */
+    rows: readonly { readonly nr: number; readonly name: string; readonly handler?: Handler }[],
     private readonly log: DispatchLog,
     /** audit: the policy's own decision where it refuses more than `decisions` (compile.ts). */
     private readonly audit?: readonly (Decision | undefined)[],
   ) {
-    for (const t of tables) {
-      for (const [name, h] of Object.entries(t)) {
-        const nr = sysnoByName(name);
-        if (nr === undefined) throw new Error(`handler for unknown syscall ${name}`);
-        if (this.handlers[nr] !== undefined) throw new Error(`two handlers for ${name}`);
-        this.handlers[nr] = h;
-      }
+    for (const row of rows) {
+      if (row.handler === undefined) continue;
+      if (this.handlers[row.nr] !== undefined) throw new Error(`two handlers for ${row.name}`);
+      this.handlers[row.nr] = row.handler;
     }
   }
 

@@ -2,7 +2,8 @@
 // them; the sentry only forgets what it cached of the caller's credentials first (see
 // CredsCache). Trapped only when something else reaches the sentry and needs credentials.
 import { ALLOW } from "../../platform/platform.js";
-import type { Handler, HandlerTable } from "./handlers.js";
+import type { Family, Handler } from "./handlers.js";
+import { family } from "./handlers.js";
 
 /** The syscalls after which a task's fsuid, fsgid, groups or umask may differ. */
 export const CRED_SYSCALLS = [
@@ -24,4 +25,5 @@ const forget: Handler = (k, ev) => {
   return ALLOW;
 };
 
-export const credHandlers: HandlerTable = Object.fromEntries(CRED_SYSCALLS.map((name) => [name, forget]));
+/** Trapped whenever anything else is: the sentry caches credentials. */
+export const credFamily: Family = family(Object.fromEntries(CRED_SYSCALLS.map((name) => [name, forget])), { when: "any-trap" });

@@ -21,7 +21,8 @@ import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
 import { asSentry, asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
-import type { HandlerTable } from "./handlers.js";
+import type { Family } from "./handlers.js";
+import { family } from "./handlers.js";
 
 const linkBuf = new Uint8Array(4096);
 const headBuf = Buffer.alloc(256);
@@ -161,7 +162,11 @@ function checkExec(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, fla
   return e === 0 ? ALLOW : errnoReply(e);
 }
 
-export const execHandlers: HandlerTable = {
-  execve: (k, ev) => checkExec(k, ev, AT_FDCWD, 0, 0),
-  execveat: (k, ev) => checkExec(k, ev, ev.argInt(0), 1, ev.argInt(4)),
-};
+/** Under process.exec, every exec is checked against the allow list. */
+export const execFamily: Family = family(
+  {
+    execve: (k, ev) => checkExec(k, ev, AT_FDCWD, 0, 0),
+    execveat: (k, ev) => checkExec(k, ev, ev.argInt(0), 1, ev.argInt(4)),
+  },
+  { when: "exec-restricted" },
+);

@@ -34,7 +34,8 @@ import {
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel, PathArg } from "../kernel/task.js";
 import { asTask, closeDirfd, copyInPath, ensureValid, nonBlockingOpen, openDirfd, taskCreds } from "../kernel/task.js";
-import type { HandlerTable } from "./handlers.js";
+import type { BpfArgCondition } from "../../platform/seccomp/compile.js";
+import type { Family } from "./handlers.js";
 import { openElevated } from "./sys_fsmut.js";
 
 // include/linux/fcntl.h
@@ -131,9 +132,19 @@ function openat2(k: Kernel, ev: TrapEvent): Reply {
   return openForTask(k, ev, ev.argInt(0), 1, Number(flags), Number(mode), Number(resolve));
 }
 
-export const fileHandlers: HandlerTable = {
-  open: (k, ev) => openForTask(k, ev, AT_FDCWD, 0, legacyFlags(ev.argInt(1)), ev.argInt(2), 0),
-  openat: (k, ev) => openForTask(k, ev, ev.argInt(0), 1, legacyFlags(ev.argInt(2)), ev.argInt(3), 0),
-  creat: (k, ev) => openForTask(k, ev, AT_FDCWD, 0, O_CREAT | O_WRONLY | O_TRUNC, ev.argInt(1), 0),
-  openat2,
+/** The flags of an open that may write or create (O_TMPFILE needs a write mode): a register test. */
+function writes(index: number): BpfArgCondition[] {
+  return [{ index, op: "masked-ne", mask: BigInt(O_WRONLY | O_RDWR | O_CREAT | O_TRUNC), value: 0n }];
+}
+
+/**
+ * Under an overlay root, the opens that may write reach the sentry (which lets root inside
+ * change the overlay's base); when traced, every open.
+ */
+export const fileFamily: Family = {
+  open: { handler: (k, ev) => openForTask(k, ev, AT_FDCWD, 0, legacyFlags(ev.argInt(1)), ev.argInt(2), 0), trap: { when: "overlay-root", args: [writes(1)] } },
+  openat: { handler: (k, ev) => openForTask(k, ev, ev.argInt(0), 1, legacyFlags(ev.argInt(2)), ev.argInt(3), 0), trap: { when: "overlay-root", args: [writes(2)] } },
+  creat: { handler: (k, ev) => openForTask(k, ev, AT_FDCWD, 0, O_CREAT | O_WRONLY | O_TRUNC, ev.argInt(1), 0), trap: { when: "overlay-root" } },
+  // Its flags are in memory the filter cannot read.
+  openat2: { handler: openat2, trap: { when: "overlay-root" } },
 };

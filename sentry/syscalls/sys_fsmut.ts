@@ -33,7 +33,8 @@ import { __O_TMPFILE, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYML
 import { errnoReply, SyscallError } from "../errors/errors.js";
 import type { Creds, Kernel, PathArg } from "../kernel/task.js";
 import { asSentry, asTask, asTaskElevated, closeDirfd, copyInPath, ensureValid, hostId, mappedInside, nonBlockingOpen, openDirfd, openProc, taskCreds } from "../kernel/task.js";
-import type { HandlerTable } from "./handlers.js";
+import type { Family } from "./handlers.js";
+import { family } from "./handlers.js";
 
 // include/uapi/linux/capability.h
 const CAP_CHOWN = 0n;
@@ -516,7 +517,9 @@ export function openElevated(k: Kernel, ev: TrapEvent, cached: Creds, dirfd: num
   }
 }
 
-export const fsmutHandlers: HandlerTable = {
+/** Under an overlay root, every call that changes the filesystem reaches the sentry. */
+export const fsmutFamily: Family = family(
+  {
   mkdir: (k, ev) => mkdirAt(k, ev, AT_FDCWD, 0, ev.argInt(1)),
   mkdirat: (k, ev) => mkdirAt(k, ev, ev.argInt(0), 1, ev.argInt(2)),
   mknod: (k, ev) => mknodAt(k, ev, AT_FDCWD, 0, ev.argInt(1)),
@@ -559,7 +562,6 @@ export const fsmutHandlers: HandlerTable = {
   utimes: (k, ev) => utimesAt(k, ev, AT_FDCWD, 0, 1, "timeval", 0),
   futimesat: (k, ev) => utimesAt(k, ev, ev.argInt(0), 1, 2, "timeval", 0),
   utimensat: (k, ev) => utimesAt(k, ev, ev.argInt(0), 1, 2, "timespec", ev.argInt(3)),
-};
-
-/** The syscalls an overlay root traps (compile.ts), besides the open family's writes. */
-export const OVERLAY_SYSCALLS = Object.keys(fsmutHandlers);
+  },
+  { when: "overlay-root" },
+);

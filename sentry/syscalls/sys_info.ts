@@ -10,7 +10,7 @@ import { EFAULT } from "../../platform/abi/errno.js";
 import type { Kernel } from "../kernel/task.js";
 import { taskCreds } from "../kernel/task.js";
 import { errnoReply } from "../errors/errors.js";
-import type { HandlerTable } from "./handlers.js";
+import type { Family } from "./handlers.js";
 
 /** __NEW_UTS_LEN + 1 (include/uapi/linux/utsname.h). */
 const FIELD = 65;
@@ -49,10 +49,8 @@ function schedGetaffinity(k: Kernel, ev: TrapEvent): Reply {
   return k.mem.write(ev.pid, ev.argNum(2), out) === 0 ? { kind: "value", value: n } : errnoReply(EFAULT);
 }
 
-export function infoHandlers(hostname: string): HandlerTable {
-  const uts = utsname(hostname);
-  return {
-    uname: (k, ev) => (k.mem.write(ev.pid, ev.argNum(0), uts) === 0 ? ZERO : errnoReply(EFAULT)),
-    sched_getaffinity: schedGetaffinity,
-  };
-}
+/** uname when traced (the sandbox's host name); sched_getaffinity under a CPU limit shown by /proc. */
+export const infoFamily: Family = {
+  uname: { handler: (k, ev) => (k.mem.write(ev.pid, ev.argNum(0), utsname(k.hostname)) === 0 ? ZERO : errnoReply(EFAULT)) },
+  sched_getaffinity: { handler: schedGetaffinity, trap: { when: "cpus-limited" } },
+};

@@ -29,10 +29,10 @@ import { SIGKILL, SIGRTMAX, SIGSTOP } from "../../platform/abi/signal.js";
 import { errnoReply, SyscallError } from "../errors/errors.js";
 import type { Creds, Kernel } from "../kernel/task.js";
 import { ensureValid, openProc, taskCreds } from "../kernel/task.js";
-import type { HandlerTable } from "./handlers.js";
+import type { Family } from "./handlers.js";
+import { family } from "./handlers.js";
 
 /** The syscalls that send a signal to a process or thread named by the caller. */
-export const SIGNAL_SYSCALLS = ["kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"] as const;
 
 /** pidfd_send_signal flags (include/uapi/linux/pidfd.h, Linux 6.9). */
 export const PIDFD_SIGNAL_THREAD = 1 << 0;
@@ -189,11 +189,18 @@ function pidfdSendSignal(k: Kernel, ev: TrapEvent): Reply {
   }
 }
 
-export const signalHandlers: HandlerTable = {
-  kill: killLike,
-  rt_sigqueueinfo: killLike,
-  tkill,
-  tgkill: tgkillLike,
-  rt_tgsigqueueinfo: tgkillLike,
-  pidfd_send_signal: pidfdSendSignal,
-};
+/**
+ * The kill family: under process.signals: self, the target of each is the caller's identity
+ * compared with a register (or the process behind a descriptor): only the sentry knows the caller.
+ */
+export const signalFamily: Family = family(
+  {
+    kill: killLike,
+    rt_sigqueueinfo: killLike,
+    tkill,
+    tgkill: tgkillLike,
+    rt_tgsigqueueinfo: tgkillLike,
+    pidfd_send_signal: pidfdSendSignal,
+  },
+  { when: "signals-self" },
+);

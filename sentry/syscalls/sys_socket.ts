@@ -28,7 +28,7 @@ import { carryConnect, IPPROTO_TCP, IPPROTO_UDP, isHostSocket, socketKind } from
 import { bindDecision } from "../policy/network.js";
 import type { Creds, Kernel } from "../kernel/task.js";
 import { asSentry, asTask, ensureValid, openProc, taskCreds } from "../kernel/task.js";
-import type { HandlerTable } from "./handlers.js";
+import type { Family } from "./handlers.js";
 
 /** sizeof(struct sockaddr_storage). */
 const SOCKADDR_MAX = 128;
@@ -359,4 +359,29 @@ function ioctl(k: Kernel, ev: TrapEvent): Reply {
   return put(addr, out) ? { kind: "value", value: 0 } : errnoReply(EFAULT);
 }
 
-export const socketHandlers: HandlerTable = { connect, sendto, bind, listen, ioctl };
+export const socketFamily: Family = {
+  connect: { handler: connect, trap: { when: "network-contained" } },
+  // A sendto with a NULL address (a connected socket) needs no decision.
+  sendto: { handler: sendto, trap: { when: "network-contained", args: [[{ index: 4, op: "ne", value: 0n }]] } },
+  // A carried socket belongs to the host's network namespace: the sentry performs bind and
+  // listen (refusing both on such a socket), and checks bind's port against network.bind.
+  bind: { handler: bind, trap: { when: "bind-checked" } },
+  listen: { handler: listen, trap: { when: "network-proxy" } },
+  // The network-interface requests (0x89xx but the socket-level 0x8901-0x8907, and the
+  // wireless 0x8bxx), answered as the sandbox's own namespace would: a carried socket would
+  // answer from the host's.
+  ioctl: {
+    handler: ioctl,
+    trap: {
+      when: "network-proxy",
+      args: [
+        [
+          { index: 1, op: "masked-eq", mask: 0xffffff00n, value: 0x8900n },
+          { index: 1, op: "masked-ne", mask: 0xfffffff8n, value: 0x8900n },
+        ],
+        [{ index: 1, op: "masked-eq", mask: 0xffffff00n, value: 0x8b00n }],
+      ],
+      ahead: true,
+    },
+  },
+};

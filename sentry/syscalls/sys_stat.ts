@@ -8,7 +8,8 @@ import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW } from "../../
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel, PathArg } from "../kernel/task.js";
 import { asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
-import type { HandlerTable } from "./handlers.js";
+import type { Family } from "./handlers.js";
+import { family } from "./handlers.js";
 
 const ZERO: Reply = Object.freeze({ kind: "value", value: 0 });
 const STAT_SIZE = 144; // struct stat, arch/x86/include/uapi/asm/stat.h
@@ -99,7 +100,8 @@ function readlink(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, bufI
   return w === 0 ? { kind: "value", value: n } : errnoReply(EFAULT);
 }
 
-export const statHandlers: HandlerTable = {
+/** Performed by the sentry when traced (the kernel never re-reads a path the trace showed). */
+export const statFamily: Family = family({
   stat: (k, ev) => fstatat(k, ev, AT_FDCWD, 0, 1, 0),
   lstat: (k, ev) => fstatat(k, ev, AT_FDCWD, 0, 1, AT_SYMLINK_NOFOLLOW),
   newfstatat: (k, ev) => fstatat(k, ev, ev.argInt(0), 1, 2, ev.argInt(3)),
@@ -109,4 +111,4 @@ export const statHandlers: HandlerTable = {
   faccessat2: (k, ev) => access(k, ev, ev.argInt(0), 1, ev.argInt(2), ev.argInt(3)),
   readlink: (k, ev) => readlink(k, ev, AT_FDCWD, 0, 1, 2),
   readlinkat: (k, ev) => readlink(k, ev, ev.argInt(0), 1, 2, 3),
-};
+});

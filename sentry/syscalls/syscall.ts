@@ -1,7 +1,8 @@
 // Syscall table entry kinds: how each amd64 syscall is handled by default.
 //
-// The table (table_amd64.ts) is data: it drives the BPF compiler, dispatch and
-// `runsc-ts help syscalls`. Handlers are registered by name from the sys_*.ts families.
+// The table (table_amd64.ts) is the registry: one row per syscall, with its baseline, its
+// handler and when it is trapped (from the sys_*.ts families). It drives the filter compiler
+// (sentry/filter/compile.ts), dispatch and `runsc-ts help syscalls`.
 
 /**
  * How a syscall is handled when the policy says nothing more specific.
@@ -13,27 +14,10 @@
  */
 export type Handling = "kernel" | "args" | "sentry" | "denied";
 
-/** A comparison of one register argument, as OCI seccomp can say it. */
-export interface ArgCondition {
-  readonly index: number; // 0..5
-  readonly op: "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "masked-eq" | "masked-ne";
-  readonly value: bigint;
-  /** Mask for masked-eq and masked-ne: (arg & mask) == value, or !=. */
-  readonly mask?: bigint;
-}
-
-export type FilterAction =
-  | { readonly kind: "allow" }
-  | { readonly kind: "errno"; readonly errno: number }
-  | { readonly kind: "kill" }
-  | { readonly kind: "trap" } // to the sentry (user notification)
-  | { readonly kind: "log" }; // allowed and logged by the kernel (SECCOMP_RET_LOG)
-
-/** First matching rule wins; `otherwise` applies when none matches. */
-export interface ArgRule {
-  readonly when: readonly ArgCondition[]; // all must hold (AND)
-  readonly action: FilterAction;
-}
+/** A filter action, an argument comparison and a rule: the seccomp compiler's (platform/seccomp/compile.ts). */
+export type { BpfAction as FilterAction, BpfArgCondition as ArgCondition, BpfArgRule as ArgRule } from "../../platform/seccomp/compile.js";
+import type { BpfAction as FilterAction, BpfArgRule as ArgRule } from "../../platform/seccomp/compile.js";
+import type { Handler, TrapCondition } from "./handlers.js";
 
 export interface SyscallEntry {
   readonly nr: number;
@@ -46,4 +30,8 @@ export interface SyscallEntry {
   readonly otherwise?: FilterAction;
   /** Where support is partial or the reason for a denial. */
   readonly note?: string;
+  /** What the sentry does with the call when it is trapped (its family's, sys_*.ts). */
+  readonly handler?: Handler;
+  /** When the filter sends the call to the sentry besides tracing; absent: only when traced. */
+  readonly trap?: TrapCondition;
 }

@@ -14,6 +14,15 @@ import { CLONE_LEGACY_NAMESPACE_MASK, CLONE_NEW_NAMESPACE_MASK } from "../../pla
 import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_SET_MODE_FILTER } from "../../platform/abi/seccomp.js";
 import { TIOCLINUX, TIOCSTI } from "../../platform/abi/ioctl.js";
 import type { ArgCondition, ArgRule, FilterAction, SyscallEntry } from "./syscall.js";
+import type { Family } from "./handlers.js";
+import { credFamily } from "./sys_cred.js";
+import { execFamily } from "./sys_exec.js";
+import { fileFamily } from "./sys_file.js";
+import { fsmutFamily } from "./sys_fsmut.js";
+import { infoFamily } from "./sys_info.js";
+import { signalFamily } from "./sys_signal.js";
+import { socketFamily } from "./sys_socket.js";
+import { statFamily } from "./sys_stat.js";
 
 const ALLOW: FilterAction = Object.freeze({ kind: "allow" });
 
@@ -47,28 +56,23 @@ function nrOf(name: string): number {
 }
 
 // Entry constructors (gVisor's Supported/Error/PartiallySupported in spirit); each checks
-// that the name is an amd64 syscall. Exported for the policy compiler's overrides.
+// that the name is an amd64 syscall.
 
 /** Allowed in the kernel (ALLOW in BPF). */
-export function kernel(name: string, note?: string): SyscallEntry {
+function kernel(name: string, note?: string): SyscallEntry {
   const e: SyscallEntry = { nr: nrOf(name), name, handling: "kernel" };
   return Object.freeze(note === undefined ? e : { ...e, note });
 }
 
-/** Trapped to the sentry, which decides, performs or emulates it. */
-export function sentry(name: string, note: string): SyscallEntry {
-  return Object.freeze({ nr: nrOf(name), name, handling: "sentry", note });
-}
-
 /** Refused in BPF with errno e. */
-export function denied(name: string, e: number, note: string): SyscallEntry {
+function denied(name: string, e: number, note: string): SyscallEntry {
   const errnoText = errnoName(e);
   if (errnoText === undefined) throw new Error(`table_amd64: ${name}: ${e} is not an errno`);
   return Object.freeze({ nr: nrOf(name), name, handling: "denied", errno: errnoText, note });
 }
 
 /** Decided in BPF from register arguments: first matching rule, else `otherwise`. */
-export function args(
+function args(
   name: string,
   rules: readonly ArgRule[],
   otherwise: FilterAction,
@@ -530,8 +534,28 @@ const ENTRIES: readonly SyscallEntry[] = [
   kernel("file_setattr", PATH_NOTE),
 ];
 
+/** The families of syscalls the sentry handles: each row's handler and trap condition. */
+const FAMILIES: readonly Family[] = [fileFamily, fsmutFamily, statFamily, execFamily, socketFamily, signalFamily, credFamily, infoFamily];
+
+/**
+ * The entries with the families' handlers and trap conditions joined to their rows. A name
+ * the table does not list, or a syscall two families handle, is a bug here.
+ */
+export function withFamilies(entries: readonly SyscallEntry[], families: readonly Family[]): SyscallEntry[] {
+  const rows = new Map(entries.map((e) => [e.name, e]));
+  for (const f of families) {
+    for (const [name, h] of Object.entries(f)) {
+      const e = rows.get(name);
+      if (e === undefined) throw new Error(`table_amd64: a handler for ${name}, which is not an amd64 syscall the table lists`);
+      if (e.handler !== undefined) throw new Error(`table_amd64: two handlers for ${name}`);
+      rows.set(name, Object.freeze({ ...e, ...h }));
+    }
+  }
+  return [...rows.values()];
+}
+
 /** Every amd64 syscall, ascending by number. */
-export const TABLE_AMD64: readonly SyscallEntry[] = Object.freeze([...ENTRIES].sort((a, b) => a.nr - b.nr));
+export const TABLE_AMD64: readonly SyscallEntry[] = Object.freeze(withFamilies(ENTRIES, FAMILIES).sort((a, b) => a.nr - b.nr));
 
 const byNr = new Map<number, SyscallEntry>();
 const byName = new Map<string, SyscallEntry>();

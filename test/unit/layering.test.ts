@@ -1,5 +1,7 @@
-// The layers import downwards only: runsc/ -> sentry/ -> platform/ -> native/. A module that
-// imports upwards fails here, naming the file and the import.
+// The layers import downwards only: runsc/ -> sentry/ -> platform/ -> native/, and within the
+// sentry, sentry/policy (the language: what a policy says) is below everything that acts on
+// it — the syscall table and handlers (sentry/syscalls) and the compiler that joins the two
+// (sentry/filter). A module that imports upwards fails here, naming the file and the import.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,8 +27,8 @@ function imports(file: string, valueOnly = false): string[] {
   return out;
 }
 
-/** A cycle of value imports (what loads at run time), as the files in it, or undefined. */
-function findCycle(files: readonly string[]): string[] | undefined {
+/** A cycle of value imports (what loads at run time; valueOnly false: of any import), as the files in it, or undefined. */
+function findCycle(files: readonly string[], valueOnly = true): string[] | undefined {
   const state = new Map<string, "open" | "done">();
   const stack: string[] = [];
   const visit = (f: string): string[] | undefined => {
@@ -34,7 +36,7 @@ function findCycle(files: readonly string[]): string[] | undefined {
     if (state.get(f) === "open") return [...stack.slice(stack.indexOf(f)), f];
     state.set(f, "open");
     stack.push(f);
-    for (const i of imports(f, true)) {
+    for (const i of imports(f, valueOnly)) {
       if (!files.includes(i)) continue;
       const c = visit(i);
       if (c !== undefined) return c;
@@ -59,12 +61,32 @@ describe("layering", () => {
     });
   }
 
+  it("sentry/policy imports nothing of the sentry beyond itself (not sentry/syscalls, sentry/filter, the kernel)", () => {
+    const wrong = sources("sentry/policy").flatMap((f) =>
+      imports(f)
+        .filter((i) => i.startsWith("sentry/") && !i.startsWith("sentry/policy/"))
+        .map((i) => `${f} imports ${i}`),
+    );
+    expect(wrong).toEqual([]);
+  });
+
+  it("sentry/syscalls does not import the compiler above it (sentry/filter)", () => {
+    const wrong = sources("sentry/syscalls").flatMap((f) => imports(f).filter((i) => i.startsWith("sentry/filter/")).map((i) => `${f} imports ${i}`));
+    expect(wrong).toEqual([]);
+  });
+
   it("no module loads itself through its own imports (no import circle)", () => {
     expect(findCycle(ORDER.flatMap((l) => sources(l)))).toBeUndefined();
   });
 
+  it("no circle even of type imports (a type's module is below its users)", () => {
+    expect(findCycle(ORDER.flatMap((l) => sources(l)), false)).toBeUndefined();
+  });
+
   it("the check reads the imports it judges (unotify.ts imports platform/abi/)", () => {
     expect(imports("platform/seccomp/unotify.ts").some((i) => i.startsWith("platform/abi/"))).toBe(true);
+    expect(imports("sentry/filter/compile.ts").some((i) => i.startsWith("sentry/syscalls/"))).toBe(true);
+    expect(imports("sentry/filter/compile.ts").some((i) => i.startsWith("sentry/policy/"))).toBe(true);
     expect(findCycle(["runsc/sandbox/sandbox.ts", "runsc/sandbox/egressHosts.ts"])).toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { HostView } from "../../../runsc/learn.js";
 import { learnPolicy } from "../../../runsc/learn.js";
 import type { AuditFact } from "../../../sentry/audit.js";
-import { explainExec, explainOpen } from "../../../sentry/policy/explain.js";
+import { explainExec, explainOpen } from "../../../sentry/filter/explain.js";
 import { parsePolicy } from "../../../sentry/policy/load.js";
 import { join } from "node:path";
 import { defaultPoliciesDir } from "../../../sentry/policy/load.js";

@@ -10,11 +10,13 @@ import { EACCES, ENOENT, ENOSYS, EPERM } from "../../../platform/abi/errno.js";
 import { sysnoByName } from "../../../platform/abi/sysno_amd64.js";
 import { SyscallError } from "../../../sentry/errors/errors.js";
 import type { Kernel } from "../../../sentry/kernel/task.js";
-import { compilePolicy, type Decision } from "../../../sentry/policy/compile.js";
+import { compilePolicy, type Decision } from "../../../sentry/filter/compile.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
 import { Dispatcher } from "../../../sentry/syscalls/dispatch.js";
-import type { Handler, HandlerTable } from "../../../sentry/syscalls/handlers.js";
+import type { Handler } from "../../../sentry/syscalls/handlers.js";
+import { family } from "../../../sentry/syscalls/handlers.js";
+import { TABLE_AMD64, withFamilies } from "../../../sentry/syscalls/table_amd64.js";
 
 const PID = 4100;
 const SIGCHLD = 17;
@@ -51,13 +53,14 @@ interface Bug {
   readonly err: unknown;
 }
 
-/** A dispatcher over `tables`, and the bug reports it makes. */
+/** A dispatcher over the table's rows with these handlers joined, and the bug reports it makes. */
 function dispatcher(
-  tables: readonly HandlerTable[],
+  tables: readonly Readonly<Record<string, Handler>>[],
   decisions: readonly (Decision | undefined)[] = DECISIONS,
 ): { d: Dispatcher; bugs: Bug[] } {
   const bugs: Bug[] = [];
-  const d = new Dispatcher(KERNEL, decisions, tables, {
+  const bare = TABLE_AMD64.map(({ handler: _h, trap: _t, ...e }) => e);
+  const d = new Dispatcher(KERNEL, decisions, withFamilies(bare, tables.map((t) => family(t))), {
     bug: (ev, err) => bugs.push({ pid: ev.pid, nr: ev.nr, err }),
   });
   return { d, bugs };
@@ -255,18 +258,33 @@ describe("policy actions reach the dispatcher as written", () => {
   });
 });
 
-describe("handler registration", () => {
-  it("refuses two handlers for one syscall, within or across tables", () => {
+describe("the table as registry: families joined to its rows", () => {
+  it("refuses two handlers for one syscall, within or across families", () => {
     expect(() => dispatcher([{ getpid: spy(ALLOW) }, { getpid: spy(ALLOW) }])).toThrow(/two handlers for getpid/);
   });
 
   it("refuses a handler for a name that is not an amd64 syscall", () => {
-    expect(() => dispatcher([{ getpidd: spy(ALLOW) }])).toThrow(/unknown syscall getpidd/);
-    expect(() => dispatcher([{ constructor: spy(ALLOW) }])).toThrow(/unknown syscall/);
+    expect(() => dispatcher([{ getpidd: spy(ALLOW) }])).toThrow(/a handler for getpidd, which is not an amd64 syscall/);
+    expect(() => dispatcher([{ constructor: spy(ALLOW) }])).toThrow(/not an amd64 syscall/);
   });
 
-  it("registers every handler of every table", () => {
+  it("registers every handler of every family", () => {
     const { d } = dispatcher([{ connect: spy(ALLOW), sendto: spy(ALLOW) }, { execve: spy(ALLOW) }]);
     expect(["connect", "sendto", "execve", "openat"].map((n) => d.hasHandler(nr(n)))).toEqual([true, true, true, false]);
+  });
+
+  it("every row the filter may trap has its handler on the same row", () => {
+    const trapped = TABLE_AMD64.filter((e) => e.trap !== undefined);
+    expect(trapped.filter((e) => e.handler === undefined).map((e) => e.name)).toEqual([]);
+    const byWhen = (when: string): string[] => trapped.filter((e) => e.trap!.when === when).map((e) => e.name).sort();
+    expect(byWhen("signals-self")).toEqual(["kill", "pidfd_send_signal", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "tgkill", "tkill"]);
+    expect(byWhen("exec-restricted")).toEqual(["execve", "execveat"]);
+    expect(byWhen("network-contained")).toEqual(["connect", "sendto"]);
+    expect(byWhen("network-proxy")).toEqual(["ioctl", "listen"]);
+    expect(byWhen("bind-checked")).toEqual(["bind"]);
+    expect(byWhen("cpus-limited")).toEqual(["sched_getaffinity"]);
+    expect(byWhen("overlay-root")).toContain("openat");
+    expect(byWhen("overlay-root")).toContain("renameat2");
+    expect(byWhen("any-trap")).toContain("setresuid");
   });
 });

@@ -8,7 +8,7 @@ import { LoadedFilter } from "../../../platform/seccomp/interpreter.js";
 import { CLONE_NEWUSER } from "../../../platform/abi/clone.js";
 import { TIOCSTI } from "../../../platform/abi/ioctl.js";
 import { sysnoByName, sysnoName } from "../../../platform/abi/sysno_amd64.js";
-import { compilePolicy, evaluateDecision, type CompileOptions } from "../../../sentry/policy/compile.js";
+import { compilePolicy, evaluateDecision, type CompileOptions } from "../../../sentry/filter/compile.js";
 import { CRED_SYSCALLS } from "../../../sentry/syscalls/sys_cred.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";

@@ -8,11 +8,12 @@ import { ALLOW, type Reply } from "../../../platform/platform.js";
 import { EINVAL, EPERM } from "../../../platform/abi/errno.js";
 import { sysnoByName } from "../../../platform/abi/sysno_amd64.js";
 import { type Creds, CredsCache, type Kernel } from "../../../sentry/kernel/task.js";
-import { compilePolicy } from "../../../sentry/policy/compile.js";
+import { compilePolicy } from "../../../sentry/filter/compile.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
 import { Dispatcher } from "../../../sentry/syscalls/dispatch.js";
-import { signalHandlers } from "../../../sentry/syscalls/sys_signal.js";
+import { signalFamily } from "../../../sentry/syscalls/sys_signal.js";
+import { TABLE_AMD64 } from "../../../sentry/syscalls/table_amd64.js";
 
 /** The caller: host tgid 4107, thread 4109; in its PID namespace tgid 7, thread 9. */
 const HOST_TGID = 4107;
@@ -50,7 +51,7 @@ function kernel(signals: "sandbox" | "self"): Kernel {
 }
 
 function call(k: Kernel, name: string, args: bigint[], pid = HOST_TID): Reply {
-  const h = signalHandlers[name];
+  const h = signalFamily[name]?.handler;
   if (h === undefined) throw new Error(`no handler for ${name}`);
   return h(k, new FakeEvent({ pid, nr: nr(name), args }));
 }
@@ -122,7 +123,7 @@ describe("process.signals sandbox", () => {
 describe("dispatch under process.signals self", () => {
   const policy: Policy = loadPolicyFile(join(defaultPoliciesDir(), "default.yaml"));
   const self = compilePolicy({ ...policy, process: { ...policy.process, signals: "self" } });
-  const d = new Dispatcher(kernel("self"), self.decisions, [signalHandlers], { bug: (_, err) => { throw err; } });
+  const d = new Dispatcher(kernel("self"), self.decisions, TABLE_AMD64.filter((e) => e.name in signalFamily), { bug: (_, err) => { throw err; } });
 
   it("answers from the handler: the caller itself runs in the kernel, another process fails with EPERM", () => {
     expect(d.handle(new FakeEvent({ pid: HOST_TID, nr: nr("kill"), args: [BigInt(NS_TGID), 6n] }))).toEqual(ALLOW);

@@ -11,7 +11,7 @@ import { EPERM } from "../../../../platform/abi/errno.js";
 import { sysnoByName } from "../../../../platform/abi/sysno_amd64.js";
 import type { AuditFact } from "../../../../sentry/audit.js";
 import type { Kernel } from "../../../../sentry/kernel/task.js";
-import { compilePolicy } from "../../../../sentry/policy/compile.js";
+import { compilePolicy } from "../../../../sentry/filter/compile.js";
 import { defaultPoliciesDir, loadPolicyFile, parsePolicy } from "../../../../sentry/policy/load.js";
 import type { Policy } from "../../../../sentry/policy/schema.js";
 import { Dispatcher } from "../../../../sentry/syscalls/dispatch.js";

@@ -16,7 +16,7 @@ import {
   type CompiledPolicy,
   type CompileOptions,
   type Decision,
-} from "../../../../sentry/policy/compile.js";
+} from "../../../../sentry/filter/compile.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../../sentry/policy/load.js";
 import { compileFilter } from "../../../../platform/seccomp/compile.js";
 import { LoadedFilter } from "../../../../platform/seccomp/interpreter.js";

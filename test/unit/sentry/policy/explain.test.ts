@@ -1,6 +1,6 @@
 // policy explain: the decision, the rule (file:line) and the layer, for each kind of action.
 import { describe, expect, it } from "vitest";
-import { explainConnect, explainExec, explainOpen, explainSyscall } from "../../../../sentry/policy/explain.js";
+import { explainConnect, explainExec, explainOpen, explainSyscall } from "../../../../sentry/filter/explain.js";
 import { parsePolicy } from "../../../../sentry/policy/load.js";
 
 const TEXT = `apiVersion: runsc-ts/v1

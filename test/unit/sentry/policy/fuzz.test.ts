@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
-import { compilePolicy, PolicyCompileError } from "../../../../sentry/policy/compile.js";
+import { compilePolicy, PolicyCompileError } from "../../../../sentry/filter/compile.js";
 import { defaultPoliciesDir, parsePolicy, PolicyError } from "../../../../sentry/policy/load.js";
 import type { Policy } from "../../../../sentry/policy/schema.js";
 

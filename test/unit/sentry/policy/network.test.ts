@@ -4,9 +4,9 @@
 import { describe, expect, it } from "vitest";
 import { EOPNOTSUPP, ENOPROTOOPT } from "../../../../platform/abi/errno.js";
 import { sysnoByName } from "../../../../platform/abi/sysno_amd64.js";
-import { compilePolicy } from "../../../../sentry/policy/compile.js";
+import { compilePolicy } from "../../../../sentry/filter/compile.js";
 import { evaluateDecision } from "../../../../sentry/policy/decision.js";
-import { explainBind, explainConnect } from "../../../../sentry/policy/explain.js";
+import { explainBind, explainConnect } from "../../../../sentry/filter/explain.js";
 import { PolicyError } from "../../../../sentry/policy/files.js";
 import { parsePolicy } from "../../../../sentry/policy/load.js";
 import {

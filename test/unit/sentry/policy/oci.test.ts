@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { compileFilter } from "../../../../platform/seccomp/compile.js";
 import { LoadedFilter } from "../../../../platform/seccomp/interpreter.js";
 import { sysnoByName } from "../../../../platform/abi/sysno_amd64.js";
-import { compilePolicy, evaluateDecision } from "../../../../sentry/policy/compile.js";
+import { compilePolicy, evaluateDecision } from "../../../../sentry/filter/compile.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../../sentry/policy/load.js";
 import { combine, ociDecisions, OciSeccompError, type OciSeccomp } from "../../../../sentry/policy/oci.js";
 import type { FilterAction } from "../../../../sentry/syscalls/syscall.js";

@@ -15,7 +15,7 @@ import {
   type CompiledPolicy,
   type CompileOptions,
   type Decision,
-} from "../../../../sentry/policy/compile.js";
+} from "../../../../sentry/filter/compile.js";
 import { parsePolicy } from "../../../../sentry/policy/load.js";
 import type { Policy } from "../../../../sentry/policy/schema.js";
 import type { FilterAction } from "../../../../sentry/syscalls/syscall.js";

@@ -4,16 +4,16 @@
 import { errnoName } from "../../platform/abi/errno.js";
 import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { FilterAction } from "../syscalls/syscall.js";
-import { SIGNAL_SYSCALLS } from "../syscalls/sys_signal.js";
-import { tableByNr } from "../syscalls/table_amd64.js";
+import { TABLE_AMD64, tableByNr } from "../syscalls/table_amd64.js";
 import { compilePolicy } from "./compile.js";
-import { evaluateDecision } from "./decision.js";
-import { argValue, parseAction } from "./language.js";
-import { literalPattern, matchRule, parsePathPattern, patternMatches } from "./paths.js";
-import { bindDecision, egressDecision, isLocalAddress, parseEgressTarget, parseIp } from "./network.js";
-import type { Policy } from "./schema.js";
+import { evaluateDecision } from "../policy/decision.js";
+import { argValue, parseAction } from "../policy/language.js";
+import { literalPattern, matchRule, parsePathPattern, patternMatches } from "../policy/paths.js";
+import { bindDecision, egressDecision, isLocalAddress, parseEgressTarget, parseIp } from "../policy/network.js";
+import type { Policy } from "../policy/schema.js";
 
-const SIGNAL_NAMES: ReadonlySet<string> = new Set(SIGNAL_SYSCALLS);
+/** The kill family: trapped under process.signals: self. */
+const SIGNAL_NAMES: ReadonlySet<string> = new Set(TABLE_AMD64.filter((e) => e.trap?.when === "signals-self").map((e) => e.name));
 
 /** Where a field of the policy file is ("FILE:LINE"). */
 export type Locate = (path: readonly PropertyKey[]) => string;

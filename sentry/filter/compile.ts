@@ -8,14 +8,14 @@
 //   3. `syscalls.allow` allows, `syscalls.deny` fails with EPERM;
 //   4. `syscalls.rules` for a name are tried first, in file order; the first whose
 //      conditions all hold wins; none matching falls back to steps 1-3;
-//   5. what only the sentry can decide is trapped: execve/execveat when `process.exec`
-//      restricts exec, connect and sendto-with-address when the network is "none" or
-//      "proxy", bind and listen under "proxy" (with TCP Fast Open refused in BPF), bind
-//      under "host" with `network.bind` (sentry/policy/network.ts), the
-//      kill family (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
-//      pidfd_send_signal) when `process.signals` is "self", and under `filesystem.root:
-//      overlay` the calls that change the filesystem and the opens with a write flag
-//      (sentry/syscalls/sys_fsmut.ts);
+//   5. what only the sentry can decide is trapped, as each table row's trap condition says
+//      (sentry/syscalls/handlers.ts: TrapWhen; the conditions are declared with the handlers
+//      in the sys_*.ts families): execve/execveat when `process.exec` restricts exec,
+//      connect and sendto-with-address when the network is "none" or "proxy", bind and
+//      listen and the interface ioctls under "proxy" (with TCP Fast Open refused in BPF),
+//      bind under "host" with `network.bind`, the kill family when `process.signals` is
+//      "self", and under `filesystem.root: overlay` the calls that change the filesystem and
+//      the opens with a write flag;
 //   5b. an OCI linux.seccomp profile, when given, applies too: the stricter decision wins;
 //   5c. `audit: true`: where steps 2-5b refuse more than the table, the sandbox answers what
 //      the table decides and the sentry logs the policy's refusal (`audit` in the result);
@@ -31,20 +31,17 @@ import { EAFNOSUPPORT, ENOPROTOOPT, ENOSYS, EOPNOTSUPP, EPERM, EPROTONOSUPPORT }
 import { errnoByName } from "../../platform/abi/errno.js";
 import { MAX_SYSCALL_AMD64, sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { ArgCondition, ArgRule, FilterAction, Handling, SyscallEntry } from "../syscalls/syscall.js";
-import { CRED_SYSCALLS } from "../syscalls/sys_cred.js";
 import { TABLE_AMD64 } from "../syscalls/table_amd64.js";
 
-const CRED_NAMES: ReadonlySet<string> = new Set(CRED_SYSCALLS);
-import { SIGNAL_SYSCALLS } from "../syscalls/sys_signal.js";
-import { OVERLAY_SYSCALLS } from "../syscalls/sys_fsmut.js";
-import type { Policy } from "./schema.js";
-import { argValue, parseAction } from "./language.js";
+import type { TrapCondition, TrapWhen } from "../syscalls/handlers.js";
+import type { Policy } from "../policy/schema.js";
+import { argValue, parseAction } from "../policy/language.js";
 
-import type { Decision } from "./decision.js";
-import type { OciSeccomp } from "./oci.js";
-import { applyOciSeccomp } from "./oci.js";
-export type { Decision } from "./decision.js";
-export { evaluateDecision } from "./decision.js";
+import type { Decision } from "../policy/decision.js";
+import type { OciSeccomp } from "../policy/oci.js";
+import { applyOciSeccomp } from "../policy/oci.js";
+export type { Decision } from "../policy/decision.js";
+export { evaluateDecision } from "../policy/decision.js";
 
 export interface CompileOptions {
   /** Syscalls traced through the sentry: all of them, or those named. */
@@ -143,6 +140,45 @@ function layerOf(d: Decision): Handling {
   }
 }
 
+/** Whether a trap condition holds for this policy (sentry/syscalls/handlers.ts: TrapWhen). */
+function trapsUnder(when: TrapWhen, policy: Policy, opts: CompileOptions): boolean {
+  const net = policy.network.mode;
+  switch (when) {
+    case "exec-restricted":
+      return policy.process.exec !== undefined;
+    case "signals-self":
+      return policy.process.signals === "self";
+    case "network-contained":
+      return net === "none" || net === "proxy";
+    case "network-proxy":
+      return net === "proxy";
+    case "bind-checked":
+      return net === "proxy" || (net === "host" && policy.network.bind !== undefined);
+    case "overlay-root":
+      return policy.filesystem.root === "overlay";
+    case "cpus-limited":
+      return opts.limitedCpus === true;
+    case "any-trap":
+      // Decided once the rest is known (compilePolicy's end).
+      return false;
+  }
+}
+
+/**
+ * The decision with the calls a trap condition covers sent to the sentry: every call it
+ * lets through, or, with args, those whose registers match one of them — where the decision
+ * is a plain allow, or always with `ahead` (unless it refuses every call).
+ */
+function trapped(d: Decision, args: TrapCondition["args"], ahead: boolean): Decision {
+  if (args === undefined) return trapAllowed(d);
+  const rules: ArgRule[] = args.map((when) => ({ when, action: TRAP }));
+  if (!isRules(d) && (d.action.kind === "allow" || d.action.kind === "log")) return { rules, otherwise: d.action };
+  if (!ahead) return trapAllowed(d);
+  // A plain trap already sends every call; a plain refusal needs none.
+  if (!isRules(d)) return d;
+  return { rules: [...rules, ...d.rules], otherwise: d.otherwise };
+}
+
 function policyAction(a: { kind: string; errno?: number }): FilterAction {
   switch (a.kind) {
     case "errno":
@@ -220,40 +256,17 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
         : { rules: [...list, ...tail], otherwise };
   }
 
-  // What only the sentry can decide.
-  const trap = (name: string): void => {
-    const nr = mustNr(name);
-    const d = decisions[nr];
-    if (d) decisions[nr] = trapAllowed(d);
-  };
-  if (policy.process.exec !== undefined) {
-    trap("execve");
-    trap("execveat");
-  }
-  // The target of a signal is the caller's identity compared with a register (or, for
-  // pidfd_send_signal, the process behind a descriptor): only the sentry knows the caller.
-  if (policy.process.signals === "self") {
-    for (const name of SIGNAL_SYSCALLS) trap(name);
-  }
+  // What only the sentry can decide: each row says when (its family's trap condition,
+  // sentry/syscalls/handlers.ts), and which calls when not all of them.
   const net = policy.network.mode;
-  if (net === "none" || net === "proxy") {
-    trap("connect");
-    const nr = mustNr("sendto");
-    const d = decisions[nr];
-    // sendto with a NULL address (connected sockets) needs no decision.
-    if (d && !isRules(d) && d.action.kind === "allow") {
-      decisions[nr] = { rules: [{ when: [{ index: 4, op: "ne", value: 0n }], action: TRAP }], otherwise: ALLOW };
-    } else if (d) {
-      decisions[nr] = trapAllowed(d);
-    }
+  for (const e of TABLE_AMD64) {
+    const d = decisions[e.nr];
+    if (e.trap === undefined || d === undefined || !trapsUnder(e.trap.when, policy, opts)) continue;
+    decisions[e.nr] = trapped(d, e.trap.args, e.trap.ahead === true);
   }
-  // proxy (sentry/policy/network.ts): a carried socket belongs to the host's network
-  // namespace, so the sentry performs bind and listen (refusing both on such a socket), and
-  // TCP Fast Open, which connects without connect(2), is refused in BPF. host with `bind`:
-  // the sentry checks and performs bind (listen binds nothing but an ephemeral port).
+  // proxy (sentry/policy/network.ts): TCP Fast Open, which connects without connect(2), is
+  // refused in BPF.
   if (net === "proxy") {
-    trap("bind");
-    trap("listen");
     const first = (name: string, rule: ArgRule): void => {
       const nr = mustNr(name);
       const d = decisions[nr];
@@ -267,11 +280,6 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
       when: [{ index, op: "masked-eq", mask: MSG_FASTOPEN, value: MSG_FASTOPEN }],
       action: errnoAction(EOPNOTSUPP),
     });
-    // The network-interface ioctls, answered by the sentry as the sandbox's own namespace
-    // would (sentry/net/ifioctl.ts): a carried socket would answer from the host's. The
-    // socket-level requests (0x8901-0x8907) stay the kernel's.
-    first("ioctl", { when: [{ index: 1, op: "masked-eq", mask: 0xffffff00n, value: 0x8900n }, { index: 1, op: "masked-ne", mask: 0xfffffff8n, value: 0x8900n }], action: TRAP });
-    first("ioctl", { when: [{ index: 1, op: "masked-eq", mask: 0xffffff00n, value: 0x8b00n }], action: TRAP });
     first("sendto", fastOpen(3));
     first("sendmsg", fastOpen(2));
     first("sendmmsg", fastOpen(3));
@@ -283,31 +291,7 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
       ],
       action: errnoAction(ENOPROTOOPT),
     });
-  } else if (net === "host" && policy.network.bind !== undefined) {
-    trap("bind");
   }
-
-  // root: overlay (sentry/syscalls/sys_fsmut.ts): what changes the filesystem reaches the
-  // sentry, which lets root inside change the overlay's base. An open only with a write
-  // flag: the flags are a register.
-  if (policy.filesystem.root === "overlay") {
-    for (const name of OVERLAY_SYSCALLS) trap(name);
-    trap("creat");
-    trap("openat2");
-    // include/uapi/asm-generic/fcntl.h: O_WRONLY | O_RDWR | O_CREAT | O_TRUNC (O_TMPFILE needs a write mode).
-    const WRITE_FLAGS = 0o1103n;
-    for (const [name, index] of [["open", 1], ["openat", 2]] as const) {
-      const nr = mustNr(name);
-      const d = decisions[nr];
-      if (d === undefined) continue;
-      decisions[nr] =
-        !isRules(d) && d.action.kind === "allow"
-          ? { rules: [{ when: [{ index, op: "masked-eq", mask: WRITE_FLAGS, value: 0n }], action: ALLOW }], otherwise: TRAP }
-          : trapAllowed(d);
-    }
-  }
-
-  if (opts.limitedCpus === true) trap("sched_getaffinity");
 
   // audit: the policy's denials are lifted to what the built-in table decides (its
   // denials are the sandbox's own invariants: io_uring, bpf, mount...), and logged.
@@ -348,7 +332,7 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
       audited ||
       opts.trace === "all" ||
       (opts.trace !== undefined && opts.trace.has(e.name)) ||
-      (anyTrap && CRED_NAMES.has(e.name));
+      (anyTrap && e.trap?.when === "any-trap");
     const f = traced ? trapAll(d) : d;
     syscalls.set(e.nr, isRules(f) ? { rules: f.rules as BpfArgRule[], otherwise: f.otherwise } : f.action);
   }
