@@ -9,17 +9,10 @@
 // mapping in the sandbox) and mode 000, so no one inside can open it, root included.
 //
 // Control protocol (one datagram each):
-//   sentry -> init   CONFIG   records: u32 tag, u32 len, bytes (see enum record_tag), with
-//                             the descriptors TAG_ATTACH refers to (SCM_RIGHTS)
-//   init -> sentry   "S"      filter about to be installed; listener will be fd 4
-//   sentry -> init   "A"      listener taken; init closes fd 4 and starts the workload
-//   init -> sentry   "H"      (createContainer hooks only) mounts made, pivot_root next:
-//                             the runtime runs its prestart and createRuntime hooks
-//   sentry -> init   "C" state  init runs the createContainer hooks with state, then goes on
-//   sentry -> init   "R" state  (TAG_HOLD only) start: the OCI container's start command;
-//                             init runs the startContainer hooks with state, then the program
-//   init -> sentry   "G"      (after "R") the program is started
-//   init -> sentry   "E" msg  setup failed (msg is one line); init exits 125
+//   runtime -> init   the configuration's records (enum record_tag), with the descriptors
+//                     TAG_ATTACH and TAG_PRESERVE refer to (SCM_RIGHTS), then the one-byte
+//                     control messages CTL_* (native/helper/protocol.json says who sends
+//                     which, when, and what follows it).
 // The workload's exit status becomes init's: status, or 128+N for a death by signal N.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,54 +65,14 @@
 
 enum { CTL_FD = 3, LISTENER_FD = 4 };
 
-// Record tags; kept in step with runsc/sandbox/initConfig.ts.
-enum record_tag {
-  TAG_ARG = 1,       // workload argv element
-  TAG_ENV = 2,       // workload environment entry
-  TAG_CWD = 3,       // workload working directory (inside the new root)
-  TAG_HOSTNAME = 4,  // UTS hostname
-  TAG_FILTER = 5,    // struct sock_filter[] to install
-  TAG_MOUNT = 6,     // u32 flags, u32 optional (1: a missing path is skipped, 2: any
-                     // failure is), then source\0 target\0 fstype\0 data\0
-  TAG_SETATTR = 7,   // u32 set, u32 clear, u32 recursive, u32 optional, then path\0
-  TAG_MKDIR = 8,     // u32 mode, then path\0
-  TAG_MKFILE = 9,    // u32 mode, then path\0
-  TAG_SYMLINK = 10,  // target\0 linkpath\0
-  TAG_PIVOT = 11,    // new root path\0
-  TAG_HIDE = 12,     // path\0: a file gets the mask file (TAG_MASK_SOURCE) bound over
-                     // it, a directory an empty read-only tmpfs; a missing path is skipped
-  TAG_FILTER_FLAGS = 13, // u32 extra SECCOMP_FILTER_FLAG_* bits
-  TAG_CHDIR_FALLBACK = 14, // u32: 1 = if cwd is not enterable, use "/"
-  TAG_MASK_SOURCE = 15,    // path\0 of the mask file, for TAG_HIDE
-  TAG_LOOPBACK_UP = 16,    // (empty) bring up "lo" in the sandbox's own network namespace
-  TAG_RLIMIT = 17,         // u32 resource, u64 soft, u64 hard: set in the workload before exec
-  TAG_WRITEFILE = 18,      // u32 mode, path\0, then the content: create the file with it
-  TAG_WHITEOUT = 19,       // path\0: an overlayfs whiteout (character device 0/0) there
-  TAG_ATTACH = 20,         // u32 index, path\0: attach the detached mount received with the
-                           // config at that index there (move_mount(2))
-  TAG_HOLD = 21,           // (empty) once set up, wait for "R" on the control socket
-                           // before starting the workload (an OCI container's start)
-  TAG_USER = 22,           // u32 uid, u32 gid, u32 count, count x u32 additional gids
-  TAG_CAPS = 23,           // 5 x u64: bounding, effective, permitted, inheritable, ambient
-  TAG_UMASK = 24,          // u32
-  TAG_KEEP_PRIVS = 25,     // (empty) no PR_SET_NO_NEW_PRIVS: setuid binaries keep working
-  TAG_SYSCTL = 26,         // path\0 value\0: write value to an existing /proc/sys file
-  TAG_DOMAINNAME = 27,     // NIS domain name (UTS)
-  TAG_PRESERVE = 28,       // u32 index, u32 target: the descriptor passed at index becomes the
-                           // workload's fd target (OCI --preserve-fds)
-  TAG_HOOK = 29,           // u32 phase (0 createContainer, 1 startContainer), u32 timeout (s,
-                           // 0: none), u32 nargs, u32 nenv, path\0, args\0..., env\0...
-  TAG_SUBREAPER = 30,      // (empty) the workload is a child subreaper: it gets the orphans of
-                           // its tree, as a container's PID 1 does under runc
-  TAG_ROOT = 31,           // path\0: the container's root, mounted there by now: every path
-                           // beneath it in later records is resolved inside it (inroot.h)
-};
+// Record tags and control bytes: native/helper/protocol.json, as the build generates them.
+#include "protocol.h"
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 static void fail(const char *fmt, ...) {
   char msg[1024];
-  msg[0] = 'E';
+  msg[0] = CTL_FAILED;
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(msg + 1, sizeof msg - 1, fmt, ap);
@@ -479,9 +432,11 @@ static void start_workload(char **argv, char **envp, const char *cwd, int cwd_fa
   _exit(e == ENOENT ? 127 : 126);
 }
 
-// Waits on the control socket and the signalfd. Returns 'R' (start), 'S' with *out filled
+// Waits on the control socket and the signalfd. Returns EV_START (the runtime's start), EV_SIGNAL with *out filled
 // (a signal; without out, a held container ends on any signal but SIGCHLD, SIGWINCH and
 // SIGCONT), or 0 when the control socket hung up or sent anything else.
+enum event { EV_START = 1, EV_SIGNAL = 2 };
+
 static int next_event(int sfd, struct signalfd_siginfo *out) {
   for (;;) {
     struct pollfd p[2] = {{CTL_FD, POLLIN, 0}, {sfd, POLLIN, 0}};
@@ -495,7 +450,7 @@ static int next_event(int sfd, struct signalfd_siginfo *out) {
       if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) continue;
       if (out) {
         *out = si;
-        return 'S';
+        return EV_SIGNAL;
       }
       if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH && si.ssi_signo != SIGCONT) _exit(128 + (int)si.ssi_signo);
       continue;
@@ -503,11 +458,11 @@ static int next_event(int sfd, struct signalfd_siginfo *out) {
     if (p[0].revents) {
       ssize_t n = recv(CTL_FD, state_msg, sizeof state_msg, MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (n < 1 || state_msg[0] != 'R' || out) return 0;
-      // The state for the startContainer hooks follows the "R".
+      if (n < 1 || state_msg[0] != CTL_START || out) return 0;
+      // The state for the startContainer hooks follows the start byte.
       state_len = (size_t)n - 1;
       memmove(state_msg, state_msg + 1, state_len);
-      return 'R';
+      return EV_START;
     }
   }
 }
@@ -789,9 +744,9 @@ int main(void) {
         if (nhooks[0] > 0) {
           // The runtime's prestart and createRuntime hooks come first, then ours, here: in
           // the container's mount namespace, before pivot_root.
-          if (send(CTL_FD, "H", 1, MSG_NOSIGNAL) != 1) _exit(125);
+          if (send(CTL_FD, (char[]){CTL_PAUSED_FOR_HOOKS}, 1, MSG_NOSIGNAL) != 1) _exit(125);
           ssize_t n = recv(CTL_FD, state_msg, sizeof state_msg, 0);
-          if (n < 1 || state_msg[0] != 'C') _exit(125);
+          if (n < 1 || state_msg[0] != CTL_CREATE_HOOKS) _exit(125);
           state_len = (size_t)n - 1;
           memmove(state_msg, state_msg + 1, state_len);
           char msg[1000];
@@ -871,7 +826,7 @@ int main(void) {
 
   // fd 4 must be free so the listener lands there.
   close(LISTENER_FD);
-  if (send(CTL_FD, "S", 1, MSG_NOSIGNAL) != 1) _exit(125);
+  if (send(CTL_FD, (char[]){CTL_FILTER_READY}, 1, MSG_NOSIGNAL) != 1) _exit(125);
   struct sock_fprog prog = {.len = (unsigned short)filter_len, .filter = (struct sock_filter *)filter};
   long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                      SECCOMP_FILTER_FLAG_NEW_LISTENER | filter_flags, &prog);
@@ -879,7 +834,7 @@ int main(void) {
   if (lfd != LISTENER_FD) fail("seccomp listener on fd %ld, expected %d", lfd, LISTENER_FD);
   // From here on every syscall obeys the filter (and may be trapped to the sentry).
   char ack = 0;
-  if (recv(CTL_FD, &ack, 1, 0) != 1 || ack != 'A') _exit(125);
+  if (recv(CTL_FD, &ack, 1, 0) != 1 || ack != CTL_LISTENER_TAKEN) _exit(125);
   close(LISTENER_FD);
   // Created: the workload waits for start. EOF means the container was deleted first.
   int sfd = -1;
@@ -888,11 +843,11 @@ int main(void) {
     // monitor died) ends the container, and a signal sent before start ends it too.
     sfd = signalfd(-1, &all, SFD_CLOEXEC);
     if (sfd < 0) fail("signalfd: %s", strerror(errno));
-    if (next_event(sfd, 0) != 'R') _exit(125);
+    if (next_event(sfd, 0) != EV_START) _exit(125);
     char msg[1000];
     if (run_hooks(1, msg, sizeof msg) < 0) {
       char e[1001];
-      int n = snprintf(e, sizeof e, "E%s", msg);
+      int n = snprintf(e, sizeof e, "%c%s", CTL_FAILED, msg);
       (void)!send(CTL_FD, e, (size_t)(n < (int)sizeof e ? n : (int)sizeof e - 1), MSG_NOSIGNAL);
       _exit(125);
     }
@@ -909,7 +864,7 @@ int main(void) {
     start_workload(argv, envp, cwd, cwd_fallback, rlimits, nrlimits, umask_set, new_umask, &creds);
   }
   if (!hold) close(CTL_FD);
-  else (void)!send(CTL_FD, "G", 1, MSG_NOSIGNAL);
+  else (void)!send(CTL_FD, (char[]){CTL_STARTED}, 1, MSG_NOSIGNAL);
   for (int i = 0; i < npreserve; i++) close(preserve_src[i]);
 
   for (;;) {
@@ -917,7 +872,7 @@ int main(void) {
     int sig;
     if (hold) {
       struct signalfd_siginfo ssi;
-      if (next_event(sfd, &ssi) != 'S') end(125);  // the monitor is gone: fail closed
+      if (next_event(sfd, &ssi) != EV_SIGNAL) end(125);  // the monitor is gone: fail closed
       sig = (int)ssi.ssi_signo;
       si.si_code = ssi.ssi_code;
     } else {

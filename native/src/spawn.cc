@@ -28,6 +28,7 @@
 
 #include "errors.h"
 #include "native.h"
+#include "protocol.h"
 
 namespace runsc {
 namespace {
@@ -104,7 +105,7 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
 }
 
 [[noreturn]] void ChildFail(int ctl, int e) {
-  char msg[2] = {'X', (char)e};
+  char msg[2] = {CTL_CHILD_FAILED, (char)e};
   (void)!write(ctl, msg, 2);
   _exit(127);
 }
@@ -126,7 +127,7 @@ struct Join {
     if (j.type != CLONE_NEWPID && setns(j.fd, j.type) < 0) ChildFail(ctl, errno);
   // Joined a user namespace and makes others: they must belong to it, so they are made
   // only now, and the new PID namespace needs one more fork for its PID 1. This process
-  // tells the parent that one's PID ("P") and leaves it to the parent's subreaper.
+  // tells the parent that one's PID (CTL_INIT_PID) and leaves it to the parent's subreaper.
   if (unshare_flags != 0) {
     if (unshare((int)unshare_flags) < 0) ChildFail(ctl, errno);
     // A raw fork: glibc's fork() would take locks (malloc's among them) that another of the
@@ -135,7 +136,7 @@ struct Join {
     if (g < 0) ChildFail(ctl, errno);
     if (g > 0) {
       char msg[1 + sizeof g];
-      msg[0] = 'P';
+      msg[0] = CTL_INIT_PID;
       memcpy(msg + 1, &g, sizeof g);
       _exit(write(ctl, msg, sizeof msg) == (ssize_t)sizeof msg ? 0 : 127);
     }
@@ -172,7 +173,7 @@ struct Join {
   ssize_t n;
   do n = read(3, &go, 1);
   while (n < 0 && errno == EINTR);
-  if (n != 1 || go != 'G') _exit(125);
+  if (n != 1 || go != CTL_MAPS_WRITTEN) _exit(125);
   // Become root of the new user namespace (host HOST_ID_BASE): exec would otherwise drop
   // every capability, because our host uid 0 has no mapping inside. Raw syscalls: glibc's
   // wrappers would try to broadcast to threads this child does not have.
@@ -261,7 +262,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
   // A pty slave to become the sandbox's stdio and controlling terminal.
   int tty = o.Has("tty") && o.Get("tty").IsNumber() ? o.Get("tty").As<Napi::Number>().Int32Value() : -1;
-  // Keep the control socket: init holds the workload until "R" (initConfig's "hold").
+  // Keep the control socket: init holds the workload until CTL_START (initConfig's "hold").
   bool hold = o.Has("hold") && o.Get("hold").ToBoolean().Value();
   // Outlives us (OCI create): no parent-death signal; the holder of the control socket
   // stands in for it (init ends when that socket hangs up).
@@ -341,13 +342,13 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     waitpid((pid_t)pid, nullptr, 0);
     close(pidfd);
     pid_t g = -1;
-    if (n == (ssize_t)(1 + sizeof g) && pbuf[0] == 'P') memcpy(&g, pbuf + 1, sizeof g);
+    if (n == (ssize_t)(1 + sizeof g) && pbuf[0] == CTL_INIT_PID) memcpy(&g, pbuf + 1, sizeof g);
     pidfd = g > 0 ? (int)syscall(SYS_pidfd_open, g, 0) : -1;
     if (pidfd < 0) {
       if (g > 0) kill(g, SIGKILL);
       close(ctl);
       std::string why = n < 0 ? std::string("no report: ") + strerror(e)
-                        : n >= 2 && pbuf[0] == 'X' ? strerror((unsigned char)pbuf[1])
+                        : n >= 2 && pbuf[0] == CTL_CHILD_FAILED ? strerror((unsigned char)pbuf[1])
                                                    : "no init";
       Napi::Error err = Napi::Error::New(env, "joining a user namespace: " + why);
       err.Set("code", Napi::String::New(env, "ESETUP"));
@@ -374,15 +375,15 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return abort_child("user namespace: " + err, "ESETUP");
   for (const std::string& procs : cgroup_procs)
     if (!WriteFile(procs, std::to_string(pid), &err)) return abort_child("cgroup: " + err, "ESETUP");
-  if (send(ctl, "G", 1, MSG_NOSIGNAL) != 1 || !SendConfig(ctl, config, pass))
+  if (send(ctl, (const char[]){CTL_MAPS_WRITTEN}, 1, MSG_NOSIGNAL) != 1 || !SendConfig(ctl, config, pass))
     return abort_child(std::string("configure init: ") + strerror(errno), "ESETUP");
 
-  // Wait for "S" (about to install the filter) or an error report.
+  // Wait for CTL_FILTER_READY (about to install the filter) or an error report.
   static char buf[1100];
   ssize_t n = RecvTimeout(ctl, buf, sizeof buf - 1, 10000);
   // "H": init stopped before pivot_root for the createContainer hooks. onPause runs the
   // runtime's own hooks first and returns the state init gives its hooks.
-  if (n > 0 && buf[0] == 'H' && o.Has("onPause") && o.Get("onPause").IsFunction()) {
+  if (n > 0 && buf[0] == CTL_PAUSED_FOR_HOOKS && o.Has("onPause") && o.Get("onPause").IsFunction()) {
     Napi::Value state = o.Get("onPause").As<Napi::Function>().Call({Napi::Number::New(env, (double)pid)});
     if (env.IsExceptionPending() || !state.IsString()) {
       kill((pid_t)pid, SIGKILL);
@@ -392,19 +393,19 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       if (!env.IsExceptionPending()) Napi::TypeError::New(env, "onPause must return the state JSON").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    std::string msg = "C" + state.As<Napi::String>().Utf8Value();
+    std::string msg = std::string(1, CTL_CREATE_HOOKS) + state.As<Napi::String>().Utf8Value();
     if (send(ctl, msg.data(), msg.size(), MSG_NOSIGNAL) != (ssize_t)msg.size())
       return abort_child(std::string("init exited before its createContainer hooks: ") + strerror(errno), "ESETUP");
     // The hooks take their own time (and timeouts): init's exit ends the wait.
     n = RecvTimeout(ctl, buf, sizeof buf - 1, -1);
   }
-  if (n <= 0 || buf[0] != 'S') {
+  if (n <= 0 || buf[0] != CTL_FILTER_READY) {
     std::string msg;
     if (n < 0)
       msg = std::string("init did not report: ") + strerror(errno);
     else if (n == 0)
       msg = "init exited during setup";
-    else if (buf[0] == 'X')
+    else if (buf[0] == CTL_CHILD_FAILED)
       msg = std::string("sandbox child: ") + strerror(n > 1 ? (unsigned char)buf[1] : EIO);
     else
       msg = std::string(buf + 1, (size_t)(n - 1));
@@ -444,7 +445,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     close(listener);
     return abort_child(std::string("open mount namespace: ") + strerror(errno), "ESETUP");
   }
-  if (send(ctl, "A", 1, MSG_NOSIGNAL) != 1) {
+  if (send(ctl, (const char[]){CTL_LISTENER_TAKEN}, 1, MSG_NOSIGNAL) != 1) {
     close(listener);
     close(mntns);
     return abort_child("init exited before starting the workload", "ESETUP");

@@ -11,6 +11,7 @@
 //                                   hooks with STATE (JSON) first; the answer waits for them
 //
 // It runs in the container's monitor (monitor.ts, for create), or in `run`'s own process.
+import { controlByte } from "../../native/protocol.js";
 import { closeSync, openSync, readFileSync, readSync, rmSync, unlinkSync } from "node:fs";
 import type { Server } from "node:net";
 import { createServer } from "node:net";
@@ -127,8 +128,8 @@ export class MonitorServer {
   }
 
   /**
-   * Sends "R" and the state to a held init, which runs the startContainer hooks and then the
-   * program: "ok" once it says "G", or why not ("E" and its message, or its exit).
+   * Sends the start message and the state to a held init, which runs the startContainer hooks
+   * and then the program: "ok" once it says it started, or why not (its failure message, or its exit).
    */
   private release(held: HeldProcess, state: string): Promise<string> {
     // A program that ends at once ends its sentry while this waits for init's answer: the
@@ -138,7 +139,7 @@ export class MonitorServer {
 
   private async releaseOn(control: number, state: string): Promise<string> {
     const native = this.native;
-    const msg = Buffer.from("R" + state);
+    const msg = Buffer.concat([Buffer.of(controlByte("start")), Buffer.from(state)]);
     const r = native.sendto(control, msg, msg.length, MSG_NOSIGNAL, new Uint8Array(0), 0);
     if (r < 0) return `error: init did not take the start (errno ${-r})`;
     // Waited for without blocking: the hooks may read the virtual /proc files this thread serves.
@@ -155,8 +156,8 @@ export class MonitorServer {
         continue;
       }
       if (n === 0) return "error: init exited before the program started";
-      if (buf[0] === "G".charCodeAt(0)) return "ok";
-      if (buf[0] === "E".charCodeAt(0)) return `error: ${buf.toString("utf8", 1, n)}`;
+      if (buf[0] === controlByte("started")) return "ok";
+      if (buf[0] === controlByte("failed")) return `error: ${buf.toString("utf8", 1, n)}`;
       return `error: init answered ${JSON.stringify(buf.toString("latin1", 0, Math.min(n, 16)))}`;
     }
   }

@@ -1,5 +1,8 @@
-// The records runsc-ts-init executes, in order (native/helper/init.c: enum record_tag).
+// The records runsc-ts-init executes, in order; their tags and payloads are the protocol's
+// one list (native/helper/protocol.json), which init.c reads through its generated header.
 // A closed union, encoded as u32 tag, u32 length, payload (u32 fields, NUL-ended strings).
+
+import { recordTag } from "../../native/protocol.js";
 
 export type InitRecord =
   | { op: "arg"; value: string }
@@ -54,39 +57,6 @@ export type InitRecord =
   /** The workload is a child subreaper: its tree's orphans are its own, as a container's PID 1's are. */
   | { op: "subreaper" };
 
-const TAG = {
-  arg: 1,
-  env: 2,
-  cwd: 3,
-  hostname: 4,
-  filter: 5,
-  mount: 6,
-  setattr: 7,
-  mkdir: 8,
-  mkfile: 9,
-  symlink: 10,
-  pivot: 11,
-  hide: 12,
-  filterFlags: 13,
-  chdirFallback: 14,
-  maskSource: 15,
-  loopbackUp: 16,
-  rlimit: 17,
-  writefile: 18,
-  whiteout: 19,
-  attach: 20,
-  hold: 21,
-  user: 22,
-  caps: 23,
-  umask: 24,
-  keepPrivs: 25,
-  sysctl: 26,
-  domainname: 27,
-  preserve: 28,
-  hook: 29,
-  subreaper: 30,
-  root: 31,
-} as const;
 
 const lo = (v: bigint): number => Number(v & 0xffffffffn);
 const hi = (v: bigint): number => Number((v >> 32n) & 0xffffffffn);
@@ -126,85 +96,85 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
     switch (r.op) {
       case "arg":
       case "env":
-        w.record(TAG[r.op], [r.value]);
+        w.record(recordTag(r.op), [r.value]);
         break;
       case "cwd":
-        w.record(TAG.cwd, [r.path]);
-        w.record(TAG.chdirFallback, [r.fallbackToRoot ? 1 : 0]);
+        w.record(recordTag("cwd"), [r.path]);
+        w.record(recordTag("chdirFallback"), [r.fallbackToRoot ? 1 : 0]);
         break;
       case "hostname":
       case "domainname":
-        w.record(TAG[r.op], [r.name]);
+        w.record(recordTag(r.op), [r.name]);
         break;
       case "filter":
         if (r.program.length === 0 || r.program.length % 8 !== 0) {
           throw new RangeError(`init config: a filter is whole struct sock_filter entries, got ${r.program.length} bytes`);
         }
-        w.record(TAG.filter, [r.program]);
-        w.record(TAG.filterFlags, [r.flags]);
+        w.record(recordTag("filter"), [r.program]);
+        w.record(recordTag("filterFlags"), [r.flags]);
         break;
       case "mount":
-        w.record(TAG.mount, [r.flags, r.optional === "any" ? 2 : r.optional ? 1 : 0, r.source, r.target, r.fstype, r.data]);
+        w.record(recordTag("mount"), [r.flags, r.optional === "any" ? 2 : r.optional ? 1 : 0, r.source, r.target, r.fstype, r.data]);
         break;
       case "setattr":
-        w.record(TAG.setattr, [r.set, r.clear, r.recursive ? 1 : 0, r.optional ? 1 : 0, r.path]);
+        w.record(recordTag("setattr"), [r.set, r.clear, r.recursive ? 1 : 0, r.optional ? 1 : 0, r.path]);
         break;
       case "mkdir":
       case "mkfile":
-        w.record(TAG[r.op], [r.mode, r.path]);
+        w.record(recordTag(r.op), [r.mode, r.path]);
         break;
       case "symlink":
-        w.record(TAG.symlink, [r.target, r.link]);
+        w.record(recordTag("symlink"), [r.target, r.link]);
         break;
       case "hide":
       case "whiteout":
-        w.record(TAG[r.op], [r.path]);
+        w.record(recordTag(r.op), [r.path]);
         break;
       case "rlimit":
-        w.record(TAG.rlimit, [r.resource, lo(r.soft), hi(r.soft), lo(r.hard), hi(r.hard)]);
+        w.record(recordTag("rlimit"), [r.resource, lo(r.soft), hi(r.soft), lo(r.hard), hi(r.hard)]);
         break;
       case "hold":
       case "keepPrivs":
-        w.record(TAG[r.op], []);
+        w.record(recordTag(r.op), []);
         break;
       case "sysctl":
-        w.record(TAG.sysctl, [r.path, r.value]);
+        w.record(recordTag("sysctl"), [r.path, r.value]);
         break;
       case "umask":
-        w.record(TAG.umask, [r.mask]);
+        w.record(recordTag("umask"), [r.mask]);
         break;
       case "user":
-        w.record(TAG.user, [r.uid, r.gid, r.groups.length, ...r.groups]);
+        w.record(recordTag("user"), [r.uid, r.gid, r.groups.length, ...r.groups]);
         break;
       case "caps":
-        w.record(TAG.caps, [r.bounding, r.effective, r.permitted, r.inheritable, r.ambient].flatMap((v) => [lo(v), hi(v)]));
+        w.record(recordTag("caps"), [r.bounding, r.effective, r.permitted, r.inheritable, r.ambient].flatMap((v) => [lo(v), hi(v)]));
         break;
       case "writefile":
-        w.record(TAG.writefile, [r.mode, r.path, r.content]);
+        w.record(recordTag("writefile"), [r.mode, r.path, r.content]);
         break;
       case "loopbackUp":
-        w.record(TAG.loopbackUp, []);
+        w.record(recordTag("loopbackUp"), []);
         break;
       case "maskSource":
-        w.record(TAG.maskSource, [r.path]);
+        w.record(recordTag("maskSource"), [r.path]);
         break;
       case "attach":
-        w.record(TAG.attach, [r.index, r.path]);
+        w.record(recordTag("attach"), [r.index, r.path]);
         break;
       case "pivot":
-        w.record(TAG.pivot, [r.root]);
+        w.record(recordTag("pivot"), [r.root]);
         break;
       case "root":
-        w.record(TAG.root, [r.path]);
+        w.record(recordTag("root"), [r.path]);
         break;
       case "preserve":
-        w.record(TAG.preserve, [r.index, r.target]);
+        w.record(recordTag("preserve"), [r.index, r.target]);
         break;
       case "subreaper":
-        w.record(TAG.subreaper, []);
+        w.record(recordTag("subreaper"), []);
         break;
       case "hook":
-        w.record(TAG.hook, [r.phase === "createContainer" ? 0 : 1, r.timeout, r.args.length, r.env.length, r.path, ...r.args, ...r.env]);
+        w.record(recordTag("hook"), [r.phase === "createContainer" ? 0 : 1, r.timeout, r.args.length, r.env.length, r.path, ...r.args, ...r.env]);
         break;
     }
   }
