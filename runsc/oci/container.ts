@@ -10,6 +10,8 @@ import type { LogFormat } from "../log.js";
 import type { OciConfigDoc } from "./config.js";
 import { cgroupPids, removeCgroups } from "../sandbox/cgroups.js";
 import { runHooks } from "./hooks.js";
+import type { MonitorAnswer, MonitorRequest } from "./monitorProtocol.js";
+import { encodeMessage, parseAnswer } from "./monitorProtocol.js";
 import type { ContainerState } from "./state.js";
 import { checkId, containerDir, ContainerError, currentStatus, initAlive, mustRead, ociState, readState, socketAddress, startTime, withLock, writeState } from "./state.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
@@ -53,7 +55,7 @@ export async function readBundleConfig(bundle: string): Promise<OciConfigDoc> {
 }
 
 /** Sends one command to a container's monitor; resolves with its answer line. */
-export function askMonitor(root: string, id: string, cmd: string): Promise<string> {
+export function askMonitor(root: string, id: string, request: MonitorRequest): Promise<MonitorAnswer> {
   return new Promise((resolve, reject) => {
     let at: { address: string; dirFd: number };
     try {
@@ -70,9 +72,9 @@ export function askMonitor(root: string, id: string, cmd: string): Promise<strin
     conn.once("connect", release);
     conn.once("close", release);
     let buf = "";
-    conn.on("connect", () => conn.write(cmd + "\n"));
+    conn.on("connect", () => conn.write(encodeMessage(request)));
     conn.on("data", (b: Buffer) => (buf += b.toString()));
-    conn.on("end", () => resolve(buf.trim()));
+    conn.on("end", () => resolve(parseAnswer(buf.trim())));
     conn.on("error", (err) => reject(new ContainerError(`container "${id}": its sentry does not answer: ${err.message}`)));
   });
 }
@@ -84,8 +86,8 @@ export async function startContainer(rt: RuntimeOptions, id: string, warn: (msg:
     const status = currentStatus(st);
     if (status !== "created") throw new ContainerError(status === "stopped" ? "cannot start a container that has stopped" : `cannot start an already ${status} container`);
     // The state the startContainer hooks get, which init runs before the program.
-    const answer = await askMonitor(rt.root, id, `start ${JSON.stringify(ociState(st))}`);
-    if (answer !== "ok") throw new ContainerError(`container "${id}": ${answer.replace(/^error: /, "")}`);
+    const answer = await askMonitor(rt.root, id, { op: "start", state: ociState(st) });
+    if (!answer.ok) throw new ContainerError(`container "${id}": ${answer.error}`);
     st.status = "running";
     writeState(rt.root, st);
     return { st, hooks: st.poststart };

@@ -23,7 +23,7 @@ import { askMonitor, readBundleConfig } from "./container.js";
 import { OciConfigError } from "./errors.js";
 import { runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
-import { MONITOR_READY_FD } from "./monitorProtocol.js";
+import { MONITOR_READY_FD, parseAnswer } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
 import { planBundle } from "./planBundle.js";
 import { preservedFds } from "./process.js";
@@ -177,8 +177,15 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     await monitor.ready;
     // The monitor serves the virtual /proc files from then on: it takes our /dev/fuse too.
     spawned.proc?.stopServing();
-    const answer = await askMonitor(rt.root, o.id, `init ${process.pid} ${pid} ${spawned.listener} ${spawned.control!}${spawned.proc !== undefined ? ` ${spawned.proc.fuse}` : ""}`);
-    if (answer !== "ok") throw new ContainerError(`container sentry: ${answer.replace(/^error: /, "")}`);
+    const answer = await askMonitor(rt.root, o.id, {
+      op: "init",
+      cli: process.pid,
+      pid,
+      listener: spawned.listener,
+      control: spawned.control!,
+      ...(spawned.proc !== undefined ? { fuse: spawned.proc.fuse } : {}),
+    });
+    if (!answer.ok) throw new ContainerError(`container sentry: ${answer.error}`);
 
     st.pid = pid;
     st.initStart = initStart;
@@ -250,8 +257,9 @@ function launchMonitor(rt: RuntimeOptions, id: string): Monitor {
     const done = (line: string): void => {
       clearTimeout(timer);
       (pipe as unknown as { destroy(): void }).destroy();
-      if (line === "ready") resolve();
-      else reject(new ContainerError(`container sentry: ${line.replace(/^error: /, "") || "the monitor exited before serving"}`));
+      const answer = line === "" ? { ok: false as const, error: "the monitor exited before serving" } : parseAnswer(line);
+      if (answer.ok) resolve();
+      else reject(new ContainerError(`container sentry: ${answer.error}`));
     };
     pipe.on("data", (b: Buffer) => {
       buf += b.toString();

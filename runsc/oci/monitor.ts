@@ -2,19 +2,20 @@
 // as the container and runs its MonitorServer (monitorServer.ts).
 //
 // argv: root, id, the sentry thread's WorkerData as JSON, and create's PID. fd 3: a pipe on
-// which it says "ready" (or "error: why") to create once it listens.
+// which it answers create once it listens, or cannot (a MonitorAnswer, monitorProtocol.ts).
 import { closeSync, writeSync } from "node:fs";
 import type { WorkerData } from "../sandbox/worker.js";
-import { MONITOR_READY_FD } from "./monitorProtocol.js";
+import type { MonitorAnswer } from "./monitorProtocol.js";
+import { encodeMessage, MONITOR_READY_FD } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
 
 const [root, id, workerJson, creatorPid] = process.argv.slice(2) as [string, string, string, string];
 /** How long create may take to hand init over before the monitor gives up. */
 const INIT_WAIT_MS = 60_000;
 
-function report(line: string): void {
+function report(answer: MonitorAnswer): void {
   try {
-    writeSync(MONITOR_READY_FD, line + "\n");
+    writeSync(MONITOR_READY_FD, encodeMessage(answer));
     closeSync(MONITOR_READY_FD);
   } catch {
     // create is gone: it undoes the container itself
@@ -26,9 +27,9 @@ const server = new MonitorServer(root, id, JSON.parse(workerJson) as WorkerData,
   process.exit(code);
 });
 server.listen().then(
-  () => report("ready"),
+  () => report({ ok: true }),
   (err: Error) => {
-    report(`error: ${err.message}`);
+    report({ ok: false, error: err.message });
     process.exit(1);
   },
 );

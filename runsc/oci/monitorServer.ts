@@ -22,7 +22,8 @@ import { serveProcFs } from "../sandbox/procfs.js";
 import { SentryThread } from "../sandbox/sentryThread.js";
 import type { WorkerData } from "../sandbox/worker.js";
 import { writeFully } from "../write.js";
-import type { MonitorStart } from "./monitorProtocol.js";
+import type { MonitorAnswer, MonitorRequest, MonitorStart } from "./monitorProtocol.js";
+import { encodeMessage, parseRequest } from "./monitorProtocol.js";
 import { containerDir, socketAddress, socketPath } from "./state.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
 
@@ -57,15 +58,12 @@ export class MonitorServer {
         buf += chunk.toString();
         const nl = buf.indexOf("\n");
         if (nl < 0) return;
-        const line = buf.slice(0, nl);
+        const request = parseRequest(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        const sp = line.indexOf(" ");
-        const cmd = sp < 0 ? line : line.slice(0, sp);
-        const rest = sp < 0 ? "" : line.slice(sp + 1);
-        // Answered before the monitor ends with init (an "E" from init comes with its exit).
-        const answered = this.command(cmd, rest)
-          .catch((err: Error) => `error: ${cmd}: ${err.message}`)
-          .then((answer) => new Promise<void>((resolve) => conn.end(answer + "\n", resolve)));
+        // Answered before the monitor ends with init (a failure from init comes with its exit).
+        const answered = (typeof request === "string" ? Promise.resolve(fail(request)) : this.command(request))
+          .catch((err: Error) => fail(`${typeof request === "string" ? "request" : request.op}: ${err.message}`))
+          .then((answer) => new Promise<void>((resolve) => conn.end(encodeMessage(answer), resolve)));
         this.inFlight.add(answered);
         void answered.finally(() => this.inFlight.delete(answered));
       });
@@ -119,29 +117,31 @@ export class MonitorServer {
     writeFully(2, line + "\n");
   }
 
-  private async command(cmd: string, rest: string): Promise<string> {
-    if (cmd === "start") return this.init === undefined ? "error: init is not served yet" : this.release(this.init, rest);
-    if (cmd === "init" || cmd === "adopt") {
-      return this.serveProcess(cmd, rest.split(" ").map(Number));
+  private async command(r: MonitorRequest): Promise<MonitorAnswer> {
+    switch (r.op) {
+      case "start":
+        return this.init === undefined ? fail("init is not served yet") : this.release(this.init, JSON.stringify(r.state));
+      case "init":
+      case "adopt":
+        return this.serveProcess(r);
     }
-    return `error: unknown command ${JSON.stringify(cmd)}`;
   }
 
   /**
    * Sends the start message and the state to a held init, which runs the startContainer hooks
    * and then the program: "ok" once it says it started, or why not (its failure message, or its exit).
    */
-  private release(held: HeldProcess, state: string): Promise<string> {
+  private release(held: HeldProcess, state: string): Promise<MonitorAnswer> {
     // A program that ends at once ends its sentry while this waits for init's answer: the
     // control socket stays open until the answer is read.
-    return held.using((control) => this.releaseOn(control, state)) ?? Promise.resolve("error: init exited before the program started");
+    return held.using((control) => this.releaseOn(control, state)) ?? Promise.resolve(fail("init exited before the program started"));
   }
 
-  private async releaseOn(control: number, state: string): Promise<string> {
+  private async releaseOn(control: number, state: string): Promise<MonitorAnswer> {
     const native = this.native;
     const msg = Buffer.concat([Buffer.of(controlByte("start")), Buffer.from(state)]);
     const r = native.sendto(control, msg, msg.length, MSG_NOSIGNAL, new Uint8Array(0), 0);
-    if (r < 0) return `error: init did not take the start (errno ${-r})`;
+    if (r < 0) return fail(`init did not take the start (errno ${-r})`);
     // Waited for without blocking: the hooks may read the virtual /proc files this thread serves.
     const flags = native.fcntl(control, F_GETFL, 0);
     if (flags >= 0) native.fcntl(control, F_SETFL, flags | O_NONBLOCK);
@@ -151,14 +151,14 @@ export class MonitorServer {
       try {
         n = readSync(control, buf, 0, buf.length, null);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return `error: init: ${(err as Error).message}`;
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return fail(`init: ${(err as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, wait));
         continue;
       }
-      if (n === 0) return "error: init exited before the program started";
-      if (buf[0] === controlByte("started")) return "ok";
-      if (buf[0] === controlByte("failed")) return `error: ${buf.toString("utf8", 1, n)}`;
-      return `error: init answered ${JSON.stringify(buf.toString("latin1", 0, Math.min(n, 16)))}`;
+      if (n === 0) return fail("init exited before the program started");
+      if (buf[0] === controlByte("started")) return OK;
+      if (buf[0] === controlByte("failed")) return fail(buf.toString("utf8", 1, n));
+      return fail(`init answered ${JSON.stringify(buf.toString("latin1", 0, Math.min(n, 16)))}`);
     }
   }
 
@@ -166,17 +166,18 @@ export class MonitorServer {
    * Takes a process's listener and control socket from process cli and serves it on a
    * sentry thread: "ok", or why not.
    */
-  private serveProcess(kind: "init" | "adopt", [cli, pid, listenerFd, controlFd, fuseFd]: number[]): string | Promise<string> {
+  private serveProcess(r: Extract<MonitorRequest, { op: "init" | "adopt" }>): MonitorAnswer | Promise<MonitorAnswer> {
     const native = this.native;
-    if (![cli, pid, listenerFd, controlFd].every((n) => Number.isInteger(n) && n! >= 0)) return `error: ${kind}: bad arguments`;
-    if (kind === "init" && this.start !== undefined) return "error: init was handed over already";
-    if (kind === "adopt" && this.start === undefined) return "error: the container's init is not served yet";
+    const { op: kind, cli, pid, listener: listenerFd, control: controlFd } = r;
+    const fuseFd = r.op === "init" ? r.fuse : undefined;
+    if (kind === "init" && this.start !== undefined) return fail("init was handed over already");
+    if (kind === "adopt" && this.start === undefined) return fail("the container's init is not served yet");
     const taken: number[] = [];
     const close = (): void => {
       for (const fd of taken) native.close(fd);
     };
     const cliFd = native.pidfdOpen(cli!);
-    if (cliFd < 0) return `error: process ${cli}: errno ${-cliFd}`;
+    if (cliFd < 0) return fail(`process ${cli}: errno ${-cliFd}`);
     try {
       const listener = native.pidfdGetfd(cliFd, listenerFd!);
       const control = native.pidfdGetfd(cliFd, controlFd!);
@@ -184,14 +185,14 @@ export class MonitorServer {
       for (const fd of [listener, control, pidfd]) if (fd >= 0) taken.push(fd);
       if (taken.length !== 3) {
         close();
-        return `error: cannot take the descriptors of process ${pid}`;
+        return fail(`cannot take the descriptors of process ${pid}`);
       }
       let mntns: number;
       try {
         mntns = openSync(`/proc/${pid}/ns/mnt`, "r");
       } catch (err) {
         close();
-        return `error: ${(err as Error).message}`;
+        return fail((err as Error).message);
       }
       taken.push(mntns);
       if (kind === "init") {
@@ -202,7 +203,7 @@ export class MonitorServer {
           const fuse = fuseFd === undefined ? -1 : native.pidfdGetfd(cliFd, fuseFd);
           if (fuse < 0) {
             close();
-            return "error: cannot take the virtual /proc files' /dev/fuse";
+            return fail("cannot take the virtual /proc files' /dev/fuse");
           }
           serveProcFs(native, fuse, this.start.proc);
         }
@@ -232,13 +233,19 @@ export class MonitorServer {
           this.onInitEnd(0);
         }, 200);
         watch.unref();
-        return "ok";
+        return OK;
       }
       return this.release(held, "");
     } finally {
       native.close(cliFd);
     }
   }
+}
+
+const OK: MonitorAnswer = { ok: true };
+
+function fail(error: string): MonitorAnswer {
+  return { ok: false, error };
 }
 
 /**
