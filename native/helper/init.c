@@ -515,9 +515,29 @@ static int catches(pid_t pid, int sig) {
 
 static int forward_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 
-int main(void) {
-  // Exec'd from a memfd, our name would be "memfd:…": ps and /proc/1/comm say what we are.
-  prctl(PR_SET_NAME, "runsc-ts-init", 0, 0, 0);
+// What the configuration's records leave for the steps after them: the workload's process
+// and the filter. (The tree records act at once, as they are read.)
+struct config {
+  char *argv[1024];
+  char *envp[4096];
+  int argc, envc;
+  const char *cwd;
+  int cwd_fallback;
+  const char *mask_source;
+  struct rlimit_rec rlimits[16];
+  int nrlimits;
+  const struct sock_filter *filter;
+  unsigned filter_len, filter_flags;
+  int hold, keep_privs, umask_set;
+  mode_t new_umask;
+  struct creds creds;
+  // Descriptors received with the records, by index (TAG_ATTACH, TAG_PRESERVE); -1 once used.
+  int passed[64], npassed;
+};
+static struct config cfg = {.cwd = "/", .new_umask = 022};
+
+// The configuration and its descriptors, in one message from the runtime.
+static struct reader receive_config(void) {
   static uint8_t buf[1 << 20];
   struct iovec iov = {buf, sizeof buf};
   union {
@@ -526,38 +546,188 @@ int main(void) {
   } control;
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
   ssize_t n = recvmsg(CTL_FD, &msg, MSG_CMSG_CLOEXEC);
-  if (n <= 0) _exit(125);  // the sentry went away before configuring us
-  int passed[64], npassed = 0;
+  if (n <= 0) _exit(125);  // the runtime went away before configuring us
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t j = 0; j < k && npassed < 64; j++) memcpy(&passed[npassed++], CMSG_DATA(c) + j * sizeof(int), sizeof(int));
+    for (size_t j = 0; j < k && cfg.npassed < 64; j++) memcpy(&cfg.passed[cfg.npassed++], CMSG_DATA(c) + j * sizeof(int), sizeof(int));
   }
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) fail("config: message truncated");
   // The received descriptors took the lowest free numbers, LISTENER_FD's among them: move
   // any there away, so that freeing the slot for the listener does not close it.
-  for (int j = 0; j < npassed; j++) {
-    if (passed[j] != LISTENER_FD) continue;
-    passed[j] = fcntl(LISTENER_FD, F_DUPFD_CLOEXEC, LISTENER_FD + 1);
-    if (passed[j] < 0) fail("config: move descriptor: %s", strerror(errno));
+  for (int j = 0; j < cfg.npassed; j++) {
+    if (cfg.passed[j] != LISTENER_FD) continue;
+    cfg.passed[j] = fcntl(LISTENER_FD, F_DUPFD_CLOEXEC, LISTENER_FD + 1);
+    if (cfg.passed[j] < 0) fail("config: move descriptor: %s", strerror(errno));
     close(LISTENER_FD);
   }
-  struct reader r = {buf, buf + n};
+  return (struct reader){buf, buf + n};
+}
 
-  char *argv[1024];
-  char *envp[4096];
-  int argc = 0, envc = 0;
-  const char *cwd = "/";
-  int cwd_fallback = 0;
-  const char *mask_source = NULL;
-  struct rlimit_rec rlimits[16];
-  int nrlimits = 0;
-  const struct sock_filter *filter = NULL;
-  unsigned filter_len = 0, filter_flags = 0;
-  int hold = 0, keep_privs = 0, umask_set = 0;
-  mode_t new_umask = 022;
-  static struct creds creds;
+// TAG_MOUNT: a mount at a path resolved inside the root (inroot.h).
+static void record_mount(struct reader *fr) {
+  struct reader f = *fr;
+  unsigned long flags = rd_u32(&f);
+  unsigned optional = rd_u32(&f);
+  const char *src = rd_str(&f), *dst = rd_str(&f), *fs = rd_str(&f), *data = rd_str(&f);
+  // A kernel filesystem whose files are protected by path goes on the path the
+  // container names, not where an image's symlink points.
+  if (strcmp(fs, "proc") == 0 || strcmp(fs, "sysfs") == 0) {
+    int plain = inroot_plain_dir(dst);
+    if (plain < 0) fail("mount %s on %s: %s", fs, dst, strerror(errno));
+    if (plain == 0) fail("mount %s on %s: must be mounted on an ordinary directory, and the image has a symlink there", fs, dst);
+  }
+  char sbuf[64], tbuf[64];
+  int sfd = -1, tfd = -1;
+  const char *source = *src ? mount_path(src, &sfd, sbuf, sizeof sbuf) : NULL;
+  const char *target = (!*src || source) ? mount_path(dst, &tfd, tbuf, sizeof tbuf) : NULL;
+  int r = (*src && !source) || !target ? -1 : mount(source, target, *fs ? fs : NULL, flags, *data ? data : NULL);
+  int err = errno;
+  if (sfd >= 0) close(sfd);
+  if (tfd >= 0) close(tfd);
+  if (r < 0 && !(optional == 1 && err == ENOENT) && optional != 2)
+    fail("mount %s on %s (%s): %s", *src ? src : "none", dst, *fs ? fs : "bind",
+         strerror(err));
+}
 
+// TAG_WRITEFILE: a file created with its content (in the staging tmpfs).
+static void record_writefile(struct reader *fr) {
+  struct reader f = *fr;
+  mode_t mode = rd_u32(&f);
+  const char *path = rd_str(&f);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) fail("create %s: %s", path, strerror(errno));
+  while (f.p < f.end) {
+    ssize_t w = write(fd, f.p, (size_t)(f.end - f.p));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) fail("write %s: %s", path, strerror(w < 0 ? errno : EIO));
+    f.p += w;
+  }
+  if (fchmod(fd, mode) < 0) fail("chmod %s: %s", path, strerror(errno));
+  close(fd);
+}
+
+// TAG_SYSCTL: a value written to an existing /proc/sys file.
+static void record_sysctl(struct reader *fr) {
+  struct reader f = *fr;
+  const char *path = rd_str(&f), *value = rd_str(&f);
+  int fd = inroot_open_write(path);
+  if (fd < 0) fail("sysctl %s: %s", path, strerror(errno));
+  ssize_t w = write(fd, value, strlen(value));
+  if (w != (ssize_t)strlen(value)) fail("sysctl %s = %s: %s", path, value, strerror(w < 0 ? errno : EIO));
+  close(fd);
+}
+
+// TAG_HIDE: a file masked by the mask file, a directory by an empty read-only tmpfs.
+static void record_hide(struct reader *fr) {
+  struct reader f = *fr;
+  const char *path = rd_str(&f);
+  // A path that does not exist needs no mask (nothing to hide).
+  int fd = inroot_open(path, 0);
+  if (fd < 0 && errno == ENOENT) return;
+  if (fd < 0) fail("hide %s: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) < 0) fail("hide %s: %s", path, strerror(errno));
+  char tbuf[64];
+  const char *target = fd_path(fd, tbuf, sizeof tbuf);
+  if (S_ISDIR(st.st_mode)) {
+    if (mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=000,size=4k") < 0)
+      fail("hide %s: %s", path, strerror(errno));
+    close(fd);
+    return;
+  }
+  if (!cfg.mask_source) fail("hide %s: no mask file configured", path);
+  if (mount(cfg.mask_source, target, NULL, MS_BIND, NULL) < 0)
+    fail("hide %s: %s", path, strerror(errno));
+  close(fd);
+  // Opened again: the descriptor above is of what the mask now covers.
+  if (sys_mount_setattr(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC, 0, 0) < 0)
+    fail("hide %s read-only: %s", path, strerror(errno));
+}
+
+// TAG_ATTACH: a detached mount received with the configuration, attached on a path.
+static void record_attach(struct reader *fr) {
+  struct reader f = *fr;
+  uint32_t index = rd_u32(&f);
+  const char *path = rd_str(&f);
+  if (index >= (uint32_t)cfg.npassed) fail("config: no descriptor %u to attach on %s", index, path);
+  int tfd = inroot_rel(path) ? inroot_open(path, 0) : AT_FDCWD;
+  if (tfd == -1) fail("attach mount on %s: %s", path, strerror(errno));
+  if (syscall(SYS_move_mount, cfg.passed[index], "", tfd, tfd == AT_FDCWD ? path : "",
+              MOVE_MOUNT_F_EMPTY_PATH | (tfd == AT_FDCWD ? 0 : MOVE_MOUNT_T_EMPTY_PATH)) < 0)
+    fail("attach mount on %s: %s", path, strerror(errno));
+  if (tfd != AT_FDCWD) close(tfd);
+  close(cfg.passed[index]);
+  cfg.passed[index] = -1;
+}
+
+// TAG_PIVOT: the createContainer hooks (the runtime's first), then pivot_root.
+static void record_pivot(struct reader *fr) {
+  struct reader f = *fr;
+  const char *root = rd_str(&f);
+  if (nhooks[0] > 0) {
+    // The runtime's prestart and createRuntime hooks come first, then ours, here: in
+    // the container's mount namespace, before pivot_root.
+    if (send(CTL_FD, (char[]){CTL_PAUSED_FOR_HOOKS}, 1, MSG_NOSIGNAL) != 1) _exit(125);
+    ssize_t n = recv(CTL_FD, state_msg, sizeof state_msg, 0);
+    if (n < 1 || state_msg[0] != CTL_CREATE_HOOKS) _exit(125);
+    state_len = (size_t)n - 1;
+    memmove(state_msg, state_msg + 1, state_len);
+    char msg[1000];
+    if (run_hooks(0, msg, sizeof msg) < 0) fail("%s", msg);
+  }
+  do_pivot(root);
+}
+
+// TAG_PRESERVE: a received descriptor that becomes one of the workload's.
+static void record_preserve(struct reader *fr) {
+  struct reader f = *fr;
+  uint32_t index = rd_u32(&f), target = rd_u32(&f);
+  if (index >= (uint32_t)cfg.npassed || cfg.passed[index] < 0) fail("config: no descriptor %u to preserve", index);
+  if (npreserve >= 64 || target < 3) fail("config: cannot preserve descriptor %u as %u", index, target);
+  preserve_src[npreserve] = cfg.passed[index];
+  preserve_dst[npreserve++] = (int)target;
+  cfg.passed[index] = -1;
+}
+
+// TAG_RLIMIT: a resource limit the workload gets.
+static void record_rlimit(struct reader *fr) {
+  struct reader f = *fr;
+  if (cfg.nrlimits >= 16) fail("config: too many rlimits");
+  cfg.rlimits[cfg.nrlimits].resource = (int)rd_u32(&f);
+  uint64_t soft = rd_u32(&f);
+  soft |= (uint64_t)rd_u32(&f) << 32;
+  uint64_t hard = rd_u32(&f);
+  hard |= (uint64_t)rd_u32(&f) << 32;
+  cfg.rlimits[cfg.nrlimits].limit.rlim_cur = soft;
+  cfg.rlimits[cfg.nrlimits].limit.rlim_max = hard;
+  cfg.nrlimits++;
+}
+
+// TAG_USER and TAG_CAPS: the workload's ids and capability sets.
+static void record_user(struct reader *f) {
+  struct creds *c = &cfg.creds;
+  c->set = 1;
+  c->uid = rd_u32(f);
+  c->gid = rd_u32(f);
+  c->ngroups = rd_u32(f);
+  if (c->ngroups > 64) fail("config: more than 64 additional groups");
+  for (uint32_t j = 0; j < c->ngroups; j++) c->groups[j] = rd_u32(f);
+}
+
+static void record_caps(struct reader *f) {
+  struct creds *c = &cfg.creds;
+  c->caps_set = 1;
+  c->bounding = rd_u64(f);
+  c->effective = rd_u64(f);
+  c->permitted = rd_u64(f);
+  c->inheritable = rd_u64(f);
+  c->ambient = rd_u64(f);
+}
+
+// Every record, in order: the tree's are carried out as they come, the rest kept in cfg.
+static void apply_records(struct reader r) {
   while (r.p < r.end) {
     uint32_t tag = rd_u32(&r), len = rd_u32(&r);
     if ((size_t)(r.end - r.p) < len) fail("config: record %u overruns", tag);
@@ -565,37 +735,18 @@ int main(void) {
     r.p += len;
     switch (tag) {
       case TAG_ARG:
-        if (argc >= 1023) fail("config: too many arguments");
-        argv[argc++] = (char *)rd_str(&f);
+        if (cfg.argc >= 1023) fail("config: too many arguments");
+        cfg.argv[cfg.argc++] = (char *)rd_str(&f);
         break;
       case TAG_ENV:
-        if (envc >= 4095) fail("config: too many environment entries");
-        envp[envc++] = (char *)rd_str(&f);
+        if (cfg.envc >= 4095) fail("config: too many environment entries");
+        cfg.envp[cfg.envc++] = (char *)rd_str(&f);
         break;
-      case TAG_CWD:
-        cwd = rd_str(&f);
-        break;
-      case TAG_MASK_SOURCE:
-        mask_source = rd_str(&f);
-        break;
-      case TAG_RLIMIT: {
-        if (nrlimits >= 16) fail("config: too many rlimits");
-        rlimits[nrlimits].resource = (int)rd_u32(&f);
-        uint64_t soft = rd_u32(&f);
-        soft |= (uint64_t)rd_u32(&f) << 32;
-        uint64_t hard = rd_u32(&f);
-        hard |= (uint64_t)rd_u32(&f) << 32;
-        rlimits[nrlimits].limit.rlim_cur = soft;
-        rlimits[nrlimits].limit.rlim_max = hard;
-        nrlimits++;
-        break;
-      }
-      case TAG_LOOPBACK_UP:
-        loopback_up();
-        break;
-      case TAG_CHDIR_FALLBACK:
-        cwd_fallback = (int)rd_u32(&f);
-        break;
+      case TAG_CWD: cfg.cwd = rd_str(&f); break;
+      case TAG_CHDIR_FALLBACK: cfg.cwd_fallback = (int)rd_u32(&f); break;
+      case TAG_MASK_SOURCE: cfg.mask_source = rd_str(&f); break;
+      case TAG_RLIMIT: record_rlimit(&f); break;
+      case TAG_LOOPBACK_UP: loopback_up(); break;
       case TAG_HOSTNAME: {
         const char *h = rd_str(&f);
         if (sethostname(h, strlen(h)) < 0) fail("sethostname %s: %s", h, strerror(errno));
@@ -608,36 +759,11 @@ int main(void) {
       }
       case TAG_FILTER:
         if (len % sizeof(struct sock_filter) != 0 || len == 0) fail("config: bad filter length");
-        filter = (const struct sock_filter *)f.p;
-        filter_len = len / sizeof(struct sock_filter);
+        cfg.filter = (const struct sock_filter *)f.p;
+        cfg.filter_len = len / sizeof(struct sock_filter);
         break;
-      case TAG_FILTER_FLAGS:
-        filter_flags = rd_u32(&f);
-        break;
-      case TAG_MOUNT: {
-        unsigned long flags = rd_u32(&f);
-        unsigned optional = rd_u32(&f);
-        const char *src = rd_str(&f), *dst = rd_str(&f), *fs = rd_str(&f), *data = rd_str(&f);
-        // A kernel filesystem whose files are protected by path goes on the path the
-        // container names, not where an image's symlink points.
-        if (strcmp(fs, "proc") == 0 || strcmp(fs, "sysfs") == 0) {
-          int plain = inroot_plain_dir(dst);
-          if (plain < 0) fail("mount %s on %s: %s", fs, dst, strerror(errno));
-          if (plain == 0) fail("mount %s on %s: must be mounted on an ordinary directory, and the image has a symlink there", fs, dst);
-        }
-        char sbuf[64], tbuf[64];
-        int sfd = -1, tfd = -1;
-        const char *source = *src ? mount_path(src, &sfd, sbuf, sizeof sbuf) : NULL;
-        const char *target = (!*src || source) ? mount_path(dst, &tfd, tbuf, sizeof tbuf) : NULL;
-        int r = (*src && !source) || !target ? -1 : mount(source, target, *fs ? fs : NULL, flags, *data ? data : NULL);
-        int err = errno;
-        if (sfd >= 0) close(sfd);
-        if (tfd >= 0) close(tfd);
-        if (r < 0 && !(optional == 1 && err == ENOENT) && optional != 2)
-          fail("mount %s on %s (%s): %s", *src ? src : "none", dst, *fs ? fs : "bind",
-               strerror(err));
-        break;
-      }
+      case TAG_FILTER_FLAGS: cfg.filter_flags = rd_u32(&f); break;
+      case TAG_MOUNT: record_mount(&f); break;
       case TAG_SETATTR: {
         unsigned set = rd_u32(&f), clr = rd_u32(&f), rec = rd_u32(&f), optional = rd_u32(&f);
         const char *path = rd_str(&f);
@@ -657,30 +783,8 @@ int main(void) {
         if (inroot_mkfile(path, mode) < 0) fail("create %s: %s", path, strerror(errno));
         break;
       }
-      case TAG_WRITEFILE: {
-        mode_t mode = rd_u32(&f);
-        const char *path = rd_str(&f);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0) fail("create %s: %s", path, strerror(errno));
-        while (f.p < f.end) {
-          ssize_t w = write(fd, f.p, (size_t)(f.end - f.p));
-          if (w < 0 && errno == EINTR) continue;
-          if (w <= 0) fail("write %s: %s", path, strerror(w < 0 ? errno : EIO));
-          f.p += w;
-        }
-        if (fchmod(fd, mode) < 0) fail("chmod %s: %s", path, strerror(errno));
-        close(fd);
-        break;
-      }
-      case TAG_SYSCTL: {
-        const char *path = rd_str(&f), *value = rd_str(&f);
-        int fd = inroot_open_write(path);
-        if (fd < 0) fail("sysctl %s: %s", path, strerror(errno));
-        ssize_t w = write(fd, value, strlen(value));
-        if (w != (ssize_t)strlen(value)) fail("sysctl %s = %s: %s", path, value, strerror(w < 0 ? errno : EIO));
-        close(fd);
-        break;
-      }
+      case TAG_WRITEFILE: record_writefile(&f); break;
+      case TAG_SYSCTL: record_sysctl(&f); break;
       case TAG_WHITEOUT: {
         const char *path = rd_str(&f);
         if (mknod(path, S_IFCHR | 0, makedev(0, 0)) < 0 && errno != EEXIST)
@@ -692,46 +796,8 @@ int main(void) {
         if (inroot_symlink(target, link) < 0) fail("symlink %s: %s", link, strerror(errno));
         break;
       }
-      case TAG_HIDE: {
-        const char *path = rd_str(&f);
-        // A path that does not exist needs no mask (nothing to hide).
-        int fd = inroot_open(path, 0);
-        if (fd < 0 && errno == ENOENT) break;
-        if (fd < 0) fail("hide %s: %s", path, strerror(errno));
-        struct stat st;
-        if (fstat(fd, &st) < 0) fail("hide %s: %s", path, strerror(errno));
-        char tbuf[64];
-        const char *target = fd_path(fd, tbuf, sizeof tbuf);
-        if (S_ISDIR(st.st_mode)) {
-          if (mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                    "mode=000,size=4k") < 0)
-            fail("hide %s: %s", path, strerror(errno));
-          close(fd);
-          break;
-        }
-        if (!mask_source) fail("hide %s: no mask file configured", path);
-        if (mount(mask_source, target, NULL, MS_BIND, NULL) < 0)
-          fail("hide %s: %s", path, strerror(errno));
-        close(fd);
-        // Opened again: the descriptor above is of what the mask now covers.
-        if (sys_mount_setattr(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC, 0, 0) < 0)
-          fail("hide %s read-only: %s", path, strerror(errno));
-        break;
-      }
-      case TAG_ATTACH: {
-        uint32_t index = rd_u32(&f);
-        const char *path = rd_str(&f);
-        if (index >= (uint32_t)npassed) fail("config: no descriptor %u to attach on %s", index, path);
-        int tfd = inroot_rel(path) ? inroot_open(path, 0) : AT_FDCWD;
-        if (tfd == -1) fail("attach mount on %s: %s", path, strerror(errno));
-        if (syscall(SYS_move_mount, passed[index], "", tfd, tfd == AT_FDCWD ? path : "",
-                    MOVE_MOUNT_F_EMPTY_PATH | (tfd == AT_FDCWD ? 0 : MOVE_MOUNT_T_EMPTY_PATH)) < 0)
-          fail("attach mount on %s: %s", path, strerror(errno));
-        if (tfd != AT_FDCWD) close(tfd);
-        close(passed[index]);
-        passed[index] = -1;
-        break;
-      }
+      case TAG_HIDE: record_hide(&f); break;
+      case TAG_ATTACH: record_attach(&f); break;
       case TAG_ROOT: {
         const char *root = rd_str(&f);
         int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -739,120 +805,82 @@ int main(void) {
         inroot_set(root, fd);
         break;
       }
-      case TAG_PIVOT: {
-        const char *root = rd_str(&f);
-        if (nhooks[0] > 0) {
-          // The runtime's prestart and createRuntime hooks come first, then ours, here: in
-          // the container's mount namespace, before pivot_root.
-          if (send(CTL_FD, (char[]){CTL_PAUSED_FOR_HOOKS}, 1, MSG_NOSIGNAL) != 1) _exit(125);
-          ssize_t n = recv(CTL_FD, state_msg, sizeof state_msg, 0);
-          if (n < 1 || state_msg[0] != CTL_CREATE_HOOKS) _exit(125);
-          state_len = (size_t)n - 1;
-          memmove(state_msg, state_msg + 1, state_len);
-          char msg[1000];
-          if (run_hooks(0, msg, sizeof msg) < 0) fail("%s", msg);
-        }
-        do_pivot(root);
-        break;
-      }
-      case TAG_HOOK:
-        rd_hook(&f);
-        break;
-      case TAG_SUBREAPER:
-        workload_subreaper = 1;
-        break;
-      case TAG_PRESERVE: {
-        uint32_t index = rd_u32(&f), target = rd_u32(&f);
-        if (index >= (uint32_t)npassed || passed[index] < 0) fail("config: no descriptor %u to preserve", index);
-        if (npreserve >= 64 || target < 3) fail("config: cannot preserve descriptor %u as %u", index, target);
-        preserve_src[npreserve] = passed[index];
-        preserve_dst[npreserve++] = (int)target;
-        passed[index] = -1;
-        break;
-      }
-      case TAG_HOLD:
-        hold = 1;
-        break;
-      case TAG_KEEP_PRIVS:
-        keep_privs = 1;
-        break;
+      case TAG_PIVOT: record_pivot(&f); break;
+      case TAG_HOOK: rd_hook(&f); break;
+      case TAG_SUBREAPER: workload_subreaper = 1; break;
+      case TAG_PRESERVE: record_preserve(&f); break;
+      case TAG_HOLD: cfg.hold = 1; break;
+      case TAG_KEEP_PRIVS: cfg.keep_privs = 1; break;
       case TAG_UMASK:
-        new_umask = (mode_t)rd_u32(&f);
-        umask_set = 1;
+        cfg.new_umask = (mode_t)rd_u32(&f);
+        cfg.umask_set = 1;
         break;
-      case TAG_USER:
-        creds.set = 1;
-        creds.uid = rd_u32(&f);
-        creds.gid = rd_u32(&f);
-        creds.ngroups = rd_u32(&f);
-        if (creds.ngroups > 64) fail("config: more than 64 additional groups");
-        for (uint32_t j = 0; j < creds.ngroups; j++) creds.groups[j] = rd_u32(&f);
-        break;
-      case TAG_CAPS:
-        creds.caps_set = 1;
-        creds.bounding = rd_u64(&f);
-        creds.effective = rd_u64(&f);
-        creds.permitted = rd_u64(&f);
-        creds.inheritable = rd_u64(&f);
-        creds.ambient = rd_u64(&f);
-        break;
+      case TAG_USER: record_user(&f); break;
+      case TAG_CAPS: record_caps(&f); break;
       default:
         fail("config: unknown record %u", tag);
     }
   }
-  for (int j = 0; j < npassed; j++)
-    if (passed[j] >= 0) close(passed[j]);
-  if (argc == 0) fail("config: no command");
-  if (!filter) fail("config: no seccomp filter");
-  argv[argc] = NULL;
-  envp[envc] = NULL;
-  if (hold) {
-    int e = findable(argv[0], envp);
-    if (e == ENOENT) fail("exec: \"%s\": executable file not found in $PATH", argv[0]);
-    if (e) fail("exec: \"%s\": %s", argv[0], strerror(e));
-  }
+}
 
+// After the records: what they must have said; a held container's program must be findable.
+static void check_config(void) {
+  for (int j = 0; j < cfg.npassed; j++)
+    if (cfg.passed[j] >= 0) close(cfg.passed[j]);
+  if (cfg.argc == 0) fail("config: no command");
+  if (!cfg.filter) fail("config: no seccomp filter");
+  cfg.argv[cfg.argc] = NULL;
+  cfg.envp[cfg.envc] = NULL;
+  if (cfg.hold) {
+    int e = findable(cfg.argv[0], cfg.envp);
+    if (e == ENOENT) fail("exec: \"%s\": executable file not found in $PATH", cfg.argv[0]);
+    if (e) fail("exec: \"%s\": %s", cfg.argv[0], strerror(e));
+  }
+}
+
+// The filter, installed while the runtime watches: it takes the listener (fd 4) before init
+// goes on. The signals init forwards are blocked first (sigprocmask may be trapped later).
+static void install_filter(sigset_t *all) {
   // The workload must never gain privileges through exec, and the filter requires it
   // unless we hold CAP_SYS_ADMIN (an OCI process with noNewPrivileges false).
-  if (!keep_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs: %s", strerror(errno));
-
-  // Block the signals we forward before the filter (sigprocmask may be trapped later).
-  sigset_t all;
-  sigemptyset(&all);
-  sigaddset(&all, SIGCHLD);
-  for (size_t i = 0; i < sizeof forward_signals / sizeof *forward_signals; i++)
-    sigaddset(&all, forward_signals[i]);
-  sigprocmask(SIG_BLOCK, &all, NULL);
-
+  if (!cfg.keep_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs: %s", strerror(errno));
+  sigemptyset(all);
+  sigaddset(all, SIGCHLD);
+  for (size_t i = 0; i < sizeof forward_signals / sizeof *forward_signals; i++) sigaddset(all, forward_signals[i]);
+  sigprocmask(SIG_BLOCK, all, NULL);
   // fd 4 must be free so the listener lands there.
   close(LISTENER_FD);
   if (send(CTL_FD, (char[]){CTL_FILTER_READY}, 1, MSG_NOSIGNAL) != 1) _exit(125);
-  struct sock_fprog prog = {.len = (unsigned short)filter_len, .filter = (struct sock_filter *)filter};
-  long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                     SECCOMP_FILTER_FLAG_NEW_LISTENER | filter_flags, &prog);
+  struct sock_fprog prog = {.len = (unsigned short)cfg.filter_len, .filter = (struct sock_filter *)cfg.filter};
+  long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | cfg.filter_flags, &prog);
   if (lfd < 0) fail("seccomp: %s", strerror(errno));
   if (lfd != LISTENER_FD) fail("seccomp listener on fd %ld, expected %d", lfd, LISTENER_FD);
   // From here on every syscall obeys the filter (and may be trapped to the sentry).
   char ack = 0;
   if (recv(CTL_FD, &ack, 1, 0) != 1 || ack != CTL_LISTENER_TAKEN) _exit(125);
   close(LISTENER_FD);
-  // Created: the workload waits for start. EOF means the container was deleted first.
-  int sfd = -1;
-  if (hold) {
-    // The sentry's monitor holds the other end for the container's life: its hangup (the
-    // monitor died) ends the container, and a signal sent before start ends it too.
-    sfd = signalfd(-1, &all, SFD_CLOEXEC);
-    if (sfd < 0) fail("signalfd: %s", strerror(errno));
-    if (next_event(sfd, 0) != EV_START) _exit(125);
-    char msg[1000];
-    if (run_hooks(1, msg, sizeof msg) < 0) {
-      char e[1001];
-      int n = snprintf(e, sizeof e, "%c%s", CTL_FAILED, msg);
-      (void)!send(CTL_FD, e, (size_t)(n < (int)sizeof e ? n : (int)sizeof e - 1), MSG_NOSIGNAL);
-      _exit(125);
-    }
-  }
+}
 
+// Created (TAG_HOLD): the workload waits for start, then the startContainer hooks run. The
+// runtime's monitor holds the other end for the container's life: its hangup (the monitor
+// died) ends the container, and so does a signal sent before start. Returns the signalfd
+// init then waits on.
+static int await_start(const sigset_t *all) {
+  int sfd = signalfd(-1, all, SFD_CLOEXEC);
+  if (sfd < 0) fail("signalfd: %s", strerror(errno));
+  if (next_event(sfd, 0) != EV_START) _exit(125);
+  char msg[1000];
+  if (run_hooks(1, msg, sizeof msg) < 0) {
+    char e[1001];
+    int n = snprintf(e, sizeof e, "%c%s", CTL_FAILED, msg);
+    (void)!send(CTL_FD, e, (size_t)(n < (int)sizeof e ? n : (int)sizeof e - 1), MSG_NOSIGNAL);
+    _exit(125);
+  }
+  return sfd;
+}
+
+// The workload's process.
+static pid_t start_child(const sigset_t *all) {
   // In a PID namespace joined by path (a pod's), init is not its PID 1: what the workload
   // leaves behind becomes ours, and ends with us (end()).
   if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail("subreaper: %s", strerror(errno));
@@ -860,30 +888,35 @@ int main(void) {
   if (child < 0) fail("fork: %s", strerror(errno));
   if (child == 0) {
     close(CTL_FD);
-    sigprocmask(SIG_UNBLOCK, &all, NULL);
-    start_workload(argv, envp, cwd, cwd_fallback, rlimits, nrlimits, umask_set, new_umask, &creds);
+    sigprocmask(SIG_UNBLOCK, all, NULL);
+    start_workload(cfg.argv, cfg.envp, cfg.cwd, cfg.cwd_fallback, cfg.rlimits, cfg.nrlimits, cfg.umask_set, cfg.new_umask, &cfg.creds);
   }
-  if (!hold) close(CTL_FD);
+  if (!cfg.hold) close(CTL_FD);
   else (void)!send(CTL_FD, (char[]){CTL_STARTED}, 1, MSG_NOSIGNAL);
   for (int i = 0; i < npreserve; i++) close(preserve_src[i]);
+  return child;
+}
 
+// Forwards signals to the workload and reaps until it exits; its status becomes init's.
+static void supervise(pid_t child, int sfd, const sigset_t *all) __attribute__((noreturn));
+static void supervise(pid_t child, int sfd, const sigset_t *all) {
   for (;;) {
     siginfo_t si;
     int sig;
-    if (hold) {
+    if (cfg.hold) {
       struct signalfd_siginfo ssi;
       if (next_event(sfd, &ssi) != EV_SIGNAL) end(125);  // the monitor is gone: fail closed
       sig = (int)ssi.ssi_signo;
       si.si_code = ssi.ssi_code;
     } else {
-      sig = sigwaitinfo(&all, &si);
+      sig = sigwaitinfo(all, &si);
     }
     if (sig < 0) continue;
     if (sig != SIGCHLD) {
       // A terminal's SIGINT/SIGQUIT/SIGWINCH (SI_KERNEL) reached the whole foreground
       // process group, the workload included: forward only what was sent to us. An OCI
       // container's program gets what its PID 1 would: only the signals it catches.
-      if (si.si_code != SI_KERNEL && (!hold || catches(child, sig))) kill(child, sig);
+      if (si.si_code != SI_KERNEL && (!cfg.hold || catches(child, sig))) kill(child, sig);
       continue;
     }
     int status;
@@ -895,4 +928,15 @@ int main(void) {
       if (WIFSIGNALED(status)) end(128 + WTERMSIG(status));
     }
   }
+}
+
+int main(void) {
+  // Exec'd from a memfd, our name would be "memfd:…": ps and /proc/1/comm say what we are.
+  prctl(PR_SET_NAME, "runsc-ts-init", 0, 0, 0);
+  apply_records(receive_config());
+  check_config();
+  sigset_t all;
+  install_filter(&all);
+  int sfd = cfg.hold ? await_start(&all) : -1;
+  supervise(start_child(&all), sfd, &all);
 }
