@@ -73,7 +73,7 @@ const runtime = (): RuntimeOptions => {
 const MODULES: readonly [names: readonly string[], load: () => Promise<Command[]>][] = [
   [["do"], async () => [(await import("./commands/do.js")).doCommand(globals)]],
   [["syscalls"], async () => [(await import("./commands/syscalls.js")).syscallsCommand()]],
-  [["policy"], async () => [(await import("./commands/policy.js")).policyCommand(globals)]],
+  [["policy"], async () => [(await import("./commands/policy/index.js")).policyCommand(globals)]],
   [["create"], async () => [(await import("./commands/oci/create.js")).createCommand(runtime)]],
   [["start"], async () => [(await import("./commands/oci/start.js")).startCommand(runtime)]],
   [["run"], async () => [(await import("./commands/oci/run.js")).runCommand(runtime)]],
