@@ -207,7 +207,49 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
       "filesystem.root: overlay writes over the host's root, which a rule on /** hides: use root: readonly with read-write rules for what the workload writes",
     );
   }
+  const decisions = baseline(policy);
+  applyRules(decisions, policy);
+  applyTraps(decisions, policy, opts);
+  const audit = policy.audit ? liftForAudit(decisions) : undefined;
+  // Like the table's own refusals, never lifted by audit.
+  if (policy.network.mode === "none" || policy.network.mode === "proxy") gateFamilies(decisions);
+  if (opts.ociSeccomp !== undefined) {
+    const combined = applyOciSeccomp(decisions, opts.ociSeccomp);
+    combined.forEach((d, nr) => (decisions[nr] = d));
+  }
 
+  return { decisions, ...filterOf(decisions, audit, opts), ...(audit ? { audit } : {}) };
+}
+
+/**
+ * Step 6: the filter — each decision in BPF, with what tracing and audit cover trapped, and
+ * the credential changes whenever anything reaches the sentry (which caches credentials per
+ * task and must forget them first, sentry/syscalls/sys_cred.ts); and where each syscall is decided.
+ */
+function filterOf(decisions: readonly (Decision | undefined)[], audit: readonly (Decision | undefined)[] | undefined, opts: CompileOptions): Pick<CompiledPolicy, "filter" | "layers"> {
+  const anyTrap =
+    opts.trace !== undefined ||
+    audit?.some((d) => d !== undefined) === true ||
+    TABLE_AMD64.some((e) => layerOf(decisions[e.nr]!) === "sentry");
+  const syscalls = new Map<number, BpfAction | BpfRuleSet>();
+  const layers = new Map<number, Handling>();
+  for (const e of TABLE_AMD64) {
+    const d = decisions[e.nr]!;
+    const audited = audit?.[e.nr] !== undefined;
+    layers.set(e.nr, audited ? "sentry" : layerOf(d));
+    const traced =
+      audited ||
+      opts.trace === "all" ||
+      (opts.trace !== undefined && opts.trace.has(e.name)) ||
+      (anyTrap && e.trap?.when === "any-trap");
+    const f = traced ? trapAll(d) : d;
+    syscalls.set(e.nr, isRules(f) ? { rules: f.rules as BpfArgRule[], otherwise: f.otherwise } : f.action);
+  }
+  return { filter: { defaultAction: errnoAction(ENOSYS), syscalls }, layers };
+}
+
+/** Steps 1-3: the table's decisions under syscalls.default, allow and deny. */
+function baseline(policy: Policy): (Decision | undefined)[] {
   const decisions: (Decision | undefined)[] = new Array(MAX_SYSCALL_AMD64 + 1).fill(undefined);
   const defaultAction = policyAction(parseActionText(policy.syscalls.default));
   for (const e of TABLE_AMD64) {
@@ -225,7 +267,11 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
   for (const name of policy.syscalls.allow) decisions[mustNr(name)] = { action: ALLOW };
   for (const name of policy.syscalls.deny) decisions[mustNr(name)] = { action: errnoAction(EPERM) };
 
-  // Policy rules go first, in file order, ahead of whatever decided the name before.
+  return decisions;
+}
+
+/** Step 4: syscalls.rules, first in file order, ahead of whatever decided the name before. */
+function applyRules(decisions: (Decision | undefined)[], policy: Policy): void {
   const ruleLists = new Map<number, ArgRule[]>();
   for (const rule of policy.syscalls.rules) {
     const action = policyAction(parseActionText(rule.action));
@@ -256,6 +302,10 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
         : { rules: [...list, ...tail], otherwise };
   }
 
+}
+
+/** Step 5: what only the sentry can decide, trapped; proxy's BPF refusals. */
+function applyTraps(decisions: (Decision | undefined)[], policy: Policy, opts: CompileOptions): void {
   // What only the sentry can decide: each row says when (its family's trap condition,
   // sentry/syscalls/handlers.ts), and which calls when not all of them.
   const net = policy.network.mode;
@@ -293,50 +343,24 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
     });
   }
 
-  // audit: the policy's denials are lifted to what the built-in table decides (its
-  // denials are the sandbox's own invariants: io_uring, bpf, mount...), and logged.
-  let audit: (Decision | undefined)[] | undefined;
-  if (policy.audit) {
-    audit = new Array(MAX_SYSCALL_AMD64 + 1).fill(undefined);
-    for (const e of TABLE_AMD64) {
-      const d = decisions[e.nr]!;
-      if (!refuses(d)) continue;
-      const floor = fromTable(e);
-      if (sameDecision(floor, d)) continue;
-      audit[e.nr] = d;
-      decisions[e.nr] = floor;
-    }
-  }
+}
 
-  // Like the table's own refusals, never lifted by audit.
-  if (net === "none" || net === "proxy") gateFamilies(decisions);
-
-  if (opts.ociSeccomp !== undefined) {
-    const combined = applyOciSeccomp(decisions, opts.ociSeccomp);
-    combined.forEach((d, nr) => (decisions[nr] = d));
-  }
-
-  // When anything reaches the sentry, so do credential changes: the sentry caches
-  // credentials per task and must forget them first (sentry/syscalls/sys_cred.ts).
-  const anyTrap =
-    opts.trace !== undefined ||
-    audit?.some((d) => d !== undefined) === true ||
-    TABLE_AMD64.some((e) => layerOf(decisions[e.nr]!) === "sentry");
-  const syscalls = new Map<number, BpfAction | BpfRuleSet>();
-  const layers = new Map<number, Handling>();
+/**
+ * Step 5c, audit: the policy's denials are lifted to what the built-in table decides (its
+ * denials are the sandbox's own invariants: io_uring, bpf, mount...): returns the policy's
+ * own decisions where they refused more, which the sentry logs.
+ */
+function liftForAudit(decisions: (Decision | undefined)[]): (Decision | undefined)[] {
+  const audit: (Decision | undefined)[] = new Array(MAX_SYSCALL_AMD64 + 1).fill(undefined);
   for (const e of TABLE_AMD64) {
     const d = decisions[e.nr]!;
-    const audited = audit?.[e.nr] !== undefined;
-    layers.set(e.nr, audited ? "sentry" : layerOf(d));
-    const traced =
-      audited ||
-      opts.trace === "all" ||
-      (opts.trace !== undefined && opts.trace.has(e.name)) ||
-      (anyTrap && e.trap?.when === "any-trap");
-    const f = traced ? trapAll(d) : d;
-    syscalls.set(e.nr, isRules(f) ? { rules: f.rules as BpfArgRule[], otherwise: f.otherwise } : f.action);
+    if (!refuses(d)) continue;
+    const floor = fromTable(e);
+    if (sameDecision(floor, d)) continue;
+    audit[e.nr] = d;
+    decisions[e.nr] = floor;
   }
-  return { decisions, filter: { defaultAction: errnoAction(ENOSYS), syscalls }, layers, ...(audit ? { audit } : {}) };
+  return audit;
 }
 
 function parseActionText(text: string): { kind: string; errno?: number } {
