@@ -4,7 +4,7 @@ import type { AuditFact } from "../sentry/audit.js";
 import type { Locate } from "../sentry/filter/explain.js";
 import { explainConnect, explainExec, explainOpen, explainSyscall } from "../sentry/filter/explain.js";
 import type { Policy } from "../sentry/policy/schema.js";
-import { hostFs } from "./sandbox/mounts.js";
+import { hostFs } from "./sandbox/hostFs.js";
 
 /** "would deny: WHAT: DECISION (because)" for a fact the policy refuses, else undefined. */
 export function judge(policy: Policy, locate: Locate, f: AuditFact): string | undefined {

@@ -26,7 +26,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { posix } from "node:path";
 import type { AuditFact } from "../sentry/audit.js";
 import { literalPattern, normalizePath } from "../sentry/policy/paths.js";
-import { hostFs } from "./sandbox/mounts.js";
+import { hostFs } from "./sandbox/hostFs.js";
 
 /** What learn asks of the host (injectable for tests). */
 export interface HostView {
@@ -173,6 +173,23 @@ function yamlString(s: string): string {
 
 /** The learned policy, as YAML text with comments. */
 export function learnPolicy(input: LearnInput, host: HostView = hostView): string {
+  return render(input, learn(input.facts, host));
+}
+
+/** What one run did, as the learned policy will allow it. */
+interface Learned {
+  readonly syscalls: ReadonlyMap<string, string>;
+  readonly rules: Rules;
+  readonly exec: ReadonlySet<string>;
+  readonly signalsOthers: boolean;
+  /** TCP destinations (a connect), by address; datagrams sent to an address. */
+  readonly tcp: ReadonlyMap<string, ReadonlySet<number>>;
+  readonly udp: ReadonlySet<string>;
+  readonly localOnly: readonly string[];
+  readonly hostSockets: ReadonlySet<string>;
+}
+
+function learn(facts: LearnInput["facts"], host: HostView): Learned {
   const files = new Set<string>();
   const listed = new Set<string>();
   const written = new Set<string>();
@@ -185,7 +202,7 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
   const hostSockets = new Set<string>();
   let signalsOthers = false;
 
-  for (const f of input.facts) {
+  for (const f of facts) {
     switch (f.kind) {
       case "path": {
         if (f.errno !== undefined) break;
@@ -223,10 +240,10 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
         break;
     }
   }
-  const { exec, loaders } = execFiles(input.facts, host);
+  const { exec, loaders } = execFiles(facts, host);
   for (const e of exec) if (!isOwn(e)) files.add(e);
   // The paths the run named must lead there too (/bin/sh through the /bin symlink).
-  for (const f of input.facts) if (f.kind === "exec" && !isOwn(f.path) && host.reachable(f.path)) files.add(normalizePath(f.path));
+  for (const f of facts) if (f.kind === "exec" && !isOwn(f.path) && host.reachable(f.path)) files.add(normalizePath(f.path));
   for (const l of loaders) files.add(l);
   // Read access to what was written is implied by read-write on its directory.
   const rules: Rules = { read: readRules(files, listed, host), readWrite: new Set([...created].filter((d) => d !== "/").map((d) => `${d}/**`)) };
@@ -235,6 +252,12 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
   }
   for (const rw of rules.readWrite) rules.read.delete(rw);
 
+  return { syscalls, rules, exec, signalsOthers, tcp, udp, localOnly, hostSockets };
+}
+
+/** The learned policy's YAML. */
+function render(input: LearnInput, l: Learned): string {
+  const { syscalls, rules, exec, signalsOthers, tcp, udp, localOnly, hostSockets } = l;
   const out: string[] = [];
   out.push(`# yaml-language-server: $schema=${input.schemaRef}`);
   out.push(`# Learned by \`runsc-ts policy learn\` from one run of: ${input.command.map(shellWord).join(" ").replace(/\n/g, "\\n")}`);
@@ -256,7 +279,7 @@ export function learnPolicy(input: LearnInput, host: HostView = hostView): strin
   out.push("filesystem:");
   out.push("  rules:");
   out.push("    - { path: /**, access: none }   # what the run did not touch is hidden");
-  const sorted = (s: Set<string>): string[] => [...s].sort();
+  const sorted = (s: ReadonlySet<string>): string[] => [...s].sort();
   for (const p of sorted(rules.read)) out.push(`    - { path: ${yamlString(asPattern(p))}, access: read }`);
   for (const p of sorted(rules.readWrite)) out.push(`    - { path: ${yamlString(asPattern(p))}, access: read-write }`);
   if (![...rules.read, ...rules.readWrite].some((p) => under(input.cwd, p.endsWith("/**") ? p.slice(0, -3) : p)) && input.cwd !== "/") {

@@ -214,12 +214,38 @@ export interface PlanInput {
   proc?: number;
 }
 
+/** A mount point inside the root, made with its parents (init resolves it there) as a dir or file. */
+function mountPoint(r: InitRecord[], dest: string, leaf: "dir" | "file"): string {
+  const target = inRoot(posix.normalize(dest));
+  if (target !== NEW_ROOT) r.push(leaf === "dir" ? { op: "mkdir", path: target, mode: 0o755 } : { op: "mkfile", path: target, mode: 0o644 });
+  return target;
+}
+
+function kindOf(hostPath: string): "dir" | "file" {
+  try {
+    return statSync(hostPath).isDirectory() ? "dir" : "file";
+  } catch {
+    return "dir";
+  }
+}
+
 /** The init records that build the container's mount tree, up to pivot_root. */
 export function planBundleMounts(input: PlanInput): InitRecord[] {
+  const r = rootRecords(input);
+  const hasDev = configMountRecords(r, input);
+  r.push(...devRecords(input, hasDev));
+  r.push(...sysctlAndPathRecords(input));
+  r.push(...policyRecords(input));
+  if (input.config.root.readonly === true || input.policy.filesystem.root === "readonly") r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
+  r.push({ op: "pivot", root: NEW_ROOT });
+  return r;
+}
+
+/** The staging tmpfs and the root: the rootfs bound (nodev) or its overlay attached; from then on paths resolve inside it. */
+function rootRecords(input: PlanInput): InitRecord[] {
   const { config, rootfs, policy } = input;
   const r: InitRecord[] = [];
   const linux = config.linux ?? {};
-  const readonlyRoot = config.root.readonly === true || policy.filesystem.root === "readonly";
   if (policy.filesystem.root === "overlay" && input.overlay === undefined) throw new Error("filesystem.root: overlay needs the overlay mount passed to init");
   const rootPropagation = linux.rootfsPropagation ?? "rprivate";
 
@@ -238,20 +264,12 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
   // the one the container will see (a fresh /proc's, not the image's).
   r.push({ op: "root", path: NEW_ROOT });
 
-  /** A mount point inside the root, made with its parents (init resolves it there) as a dir or file. */
-  const mountPoint = (dest: string, leaf: "dir" | "file"): string => {
-    const target = inRoot(posix.normalize(dest));
-    if (target !== NEW_ROOT) r.push(leaf === "dir" ? { op: "mkdir", path: target, mode: 0o755 } : { op: "mkfile", path: target, mode: 0o644 });
-    return target;
-  };
-  const kindOf = (hostPath: string): "dir" | "file" => {
-    try {
-      return statSync(hostPath).isDirectory() ? "dir" : "file";
-    } catch {
-      return "dir";
-    }
-  };
+  return r;
+}
 
+/** config.json's mounts, in order; whether one of them is /dev. */
+function configMountRecords(r: InitRecord[], input: PlanInput): boolean {
+  const { config, rootfs } = input;
   let hasDev = false;
   (config.mounts ?? []).forEach((m, i) => {
     const field = `mounts[${i}]`;
@@ -269,7 +287,7 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     if (o.bind || type === "bind") {
       if (m.source === undefined) throw new OciConfigError("config.json", [`${field}.source: missing (a bind mount needs one)`]);
       const source = isAbsolute(m.source) ? m.source : join(input.bundle, m.source);
-      const target = mountPoint(dest, kindOf(source));
+      const target = mountPoint(r, dest, kindOf(source));
       r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND | (o.recursive ? MS_REC : 0), data: "" });
       // A bind takes its flags through mount_setattr (recursive for rbind); nosuid always
       // holds unless the config asks for suid.
@@ -281,7 +299,7 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     if (type === "cgroup") {
       // The container's own groups, read-only: a tmpfs holding each hierarchy (v1), or the
       // v2 group itself.
-      const target = mountPoint(dest, "dir");
+      const target = mountPoint(r, dest, "dir");
       if (input.cgroupView.length === 1 && input.cgroupView[0]!.mount.fstype === "cgroup2") {
         r.push({ op: "mount", source: input.cgroupView[0]!.dir, target, fstype: "", flags: MS_BIND, data: "" });
       } else {
@@ -297,16 +315,23 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
       return;
     }
     if (type === "") throw new OciConfigError("config.json", [`${field}.type: missing (and the options do not say bind)`]);
-    const target = mountPoint(dest, "dir");
+    const target = mountPoint(r, dest, "dir");
     // sysfs, proc and the like refuse MS_RDONLY at mount time on some kernels: mount, then set.
     r.push({ op: "mount", source: m.source ?? type, target, fstype: type, flags: o.flags & ~MS_RDONLY, data: o.data });
     if (o.flags & MS_RDONLY) r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
     for (const p of o.propagation) r.push({ op: "mount", source: "", target, fstype: "", flags: p, data: "" });
   });
 
+  return hasDev;
+}
+
+/** /dev: the default devices, linux.devices, the usual links and the console. */
+function devRecords(input: PlanInput, hasDev: boolean): InitRecord[] {
+  const linux = input.config.linux ?? {};
+  const r: InitRecord[] = [];
   // /dev: the default devices, bound from the host's (a node made here would need mknod,
   // which the container is refused anyway), and the usual links.
-  const dev = hasDev ? inRoot("/dev") : mountPoint("/dev", "dir");
+  const dev = hasDev ? inRoot("/dev") : mountPoint(r, "/dev", "dir");
   r.push(...deviceNodes(dev, false));
   (linux.devices ?? []).forEach((d, i) => {
     if (d.type === "p") throw new OciConfigError("config.json", [`linux.devices[${i}]: FIFOs are not supported as devices`]);
@@ -321,7 +346,7 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
       ok = false;
     }
     if (!ok) throw new OciConfigError("config.json", [`linux.devices[${i}]: ${d.path} (${d.type} ${String(d.major)}:${String(d.minor)}) is not a device of the host's; runsc-ts binds devices from the host`]);
-    const target = mountPoint(d.path, "file");
+    const target = mountPoint(r, d.path, "file");
     r.push({ op: "mount", source: d.path, target, fstype: "", flags: MS_BIND, data: "" });
   });
   r.push(...deviceLinks(dev, [["core", "/proc/kcore"]]));
@@ -330,6 +355,13 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     r.push({ op: "mount", source: input.console, target: `${dev}/console`, fstype: "", flags: MS_BIND, data: "" });
   }
 
+  return r;
+}
+
+/** linux.sysctl (while /proc/sys is writable), maskedPaths and readonlyPaths. */
+function sysctlAndPathRecords(input: PlanInput): InitRecord[] {
+  const linux = input.config.linux ?? {};
+  const r: InitRecord[] = [];
   // sysctls, while /proc/sys is still writable (the namespaced ones: net.*, kernel.shm*...).
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
     if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_*-]+)+$/.test(key)) throw new OciConfigError("config.json", [`linux.sysctl: ${JSON.stringify(key)} is not a sysctl name`]);
@@ -341,9 +373,16 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
     r.push(...rebind(inRoot(posix.normalize(p)), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
   }
 
+  return r;
+}
+
+/** The policy on top: /tmp, path rules, synthetic files, the virtual /proc files. */
+function policyRecords(input: PlanInput): InitRecord[] {
+  const { rootfs, policy } = input;
+  const r: InitRecord[] = [];
   // The policy's path rules, on top: none hides, read and exec make read-only. Globs become
   // the paths they match in the rootfs now.
-  if (policy.filesystem.tmp) r.push({ op: "mount", source: "tmpfs", target: mountPoint("/tmp", "dir"), fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=1777" });
+  if (policy.filesystem.tmp) r.push({ op: "mount", source: "tmpfs", target: mountPoint(r, "/tmp", "dir"), fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=1777" });
   for (const rule of expandRules(policy.filesystem.rules, inRootfs(rootfs))) {
     const base = parsePathPattern(rule.path).base;
     if (base === "/") {
@@ -359,10 +398,8 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
   }
   // The policy's synthetic files: written in the staging tmpfs, bound read-only over their
   // path (made in the rootfs when missing, as a config mount's would be).
-  syntheticFiles(r, policy, STAGING, (path) => mountPoint(posix.normalize(path), "file"));
+  syntheticFiles(r, policy, STAGING, (path) => mountPoint(r, posix.normalize(path), "file"));
   // The virtual /proc files (the config's /proc and /sys are mounted by now).
   r.push(...virtualProcRecords(policy, input.proc, STAGING, (path) => inRoot(posix.normalize(path))));
-  if (readonlyRoot) r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
-  r.push({ op: "pivot", root: NEW_ROOT });
   return r;
 }

@@ -5,12 +5,14 @@
 // a minimal /dev, a /proc of the sandbox's own PID namespace with the host-global knobs
 // read-only or masked, and noexec where the workload can write.
 import type { Policy } from "../../sentry/policy/schema.js";
-import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname } from "node:path";
-import { isSandboxId } from "./ids.js";
 import type { FilesystemRule } from "../../sentry/policy/schema.js";
-import type { ParsedPattern } from "../../sentry/policy/paths.js";
-import { literalPattern, matchRule, normalizePath, parsePathPattern as parseUncached, patternReaches } from "../../sentry/policy/paths.js";
+import { literalPattern, matchRule, normalizePath, patternReaches } from "../../sentry/policy/paths.js";
+import type { HostFs } from "./hostFs.js";
+import { hostFs } from "./hostFs.js";
+import { dedupe, depthOf, enclosing, indexOf, inOpaqueOf, opaqueOf, parsePathPattern } from "./ruleIndex.js";
+export type { HostFs } from "./hostFs.js";
+export { hostFs, mountPointsOf } from "./hostFs.js";
 import { expandRules } from "./globs.js";
 import type { InitRecord } from "./initConfig.js";
 import { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC } from "../../platform/abi/mount.js";
@@ -50,175 +52,6 @@ function execCovers(policy: Policy, dir: string): boolean {
 }
 
 /** What the mount plan asks of the host's tree (injectable for tests). */
-export interface HostFs {
-  /** What a path is, symlinks followed (as a bind mount follows them); undefined: missing. */
-  kind(path: string): "dir" | "file" | undefined;
-  /** The path with every symlink resolved; undefined when it does not exist. */
-  realpath(path: string): string | undefined;
-  /** The target of the path when it is a symlink itself, else undefined. */
-  symlink(path: string): string | undefined;
-  /**
-   * Whether the sandbox's ids may look the path up: every directory on the way searchable by
-   * them (they own nothing on the host, so "other" bits apply to host-owned directories).
-   * What they may not reach stays out of the sandbox, as it would be out of reach inside.
-   */
-  reachable(path: string): boolean;
-  /** The host's mount points (its own mount namespace's, /proc/self/mountinfo). */
-  mountPoints(): string[];
-  /** A directory's entries and what each is (not following symlinks), or undefined. */
-  list(dir: string): { name: string; type: "dir" | "file" | "symlink" }[] | undefined;
-}
-
-export const hostFs: HostFs = {
-  kind(path) {
-    try {
-      return statSync(path).isDirectory() ? "dir" : "file";
-    } catch {
-      return undefined;
-    }
-  },
-  realpath(path) {
-    try {
-      return realpathSync.native(path);
-    } catch {
-      return undefined;
-    }
-  },
-  symlink(path) {
-    try {
-      return readlinkSync(path);
-    } catch {
-      return undefined; // not a symlink (EINVAL), or not there
-    }
-  },
-  list(dir) {
-    try {
-      return readdirSync(dir, { withFileTypes: true }).map((d) => ({
-        name: d.name,
-        type: d.isDirectory() ? "dir" : d.isSymbolicLink() ? "symlink" : "file",
-      }));
-    } catch {
-      return undefined;
-    }
-  },
-  mountPoints() {
-    try {
-      return mountPointsOf(readFileSync("/proc/self/mountinfo", "utf8"));
-    } catch {
-      return [];
-    }
-  },
-  reachable(path) {
-    const real = hostFs.realpath(path);
-    if (real === undefined) return false;
-    for (let dir = dirname(real); ; dir = dirname(dir)) {
-      if (!searchable(dir)) return false;
-      if (dir === "/") return true;
-    }
-  },
-};
-
-/**
- * The mount points /proc/PID/mountinfo lists (field 5, where space, tab, newline and
- * backslash are octal escapes: proc(5)).
- */
-export function mountPointsOf(mountinfo: string): string[] {
-  return mountinfo
-    .split("\n")
-    .filter((l) => l !== "")
-    .map((l) => (l.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => p.startsWith("/"));
-}
-
-/** Directories' searchability by the sandbox's ids, kept briefly: a plan asks about many siblings. */
-const searchableCache = new Map<string, { ok: boolean; at: number }>();
-const SEARCHABLE_TTL_MS = 1000;
-
-function searchable(dir: string): boolean {
-  const now = Date.now();
-  const hit = searchableCache.get(dir);
-  if (hit !== undefined && now - hit.at < SEARCHABLE_TTL_MS) return hit.ok;
-  let ok = false;
-  try {
-    const st = statSync(dir);
-    const bit = isSandboxId(st.uid) ? 0o100 : isSandboxId(st.gid) ? 0o010 : 0o001;
-    ok = (st.mode & bit) !== 0;
-  } catch {
-    ok = false;
-  }
-  if (searchableCache.size > 4096) searchableCache.clear();
-  searchableCache.set(dir, { ok, at: now });
-  return ok;
-}
-
-function depthOf(pattern: string): number {
-  const base = parsePathPattern(pattern).base;
-  return base === "/" ? 0 : base.split("/").length - 1;
-}
-
-const parsedPatterns = new Map<string, ParsedPattern>();
-
-/** parsePathPattern, once per pattern (a plan asks about each rule many times). */
-function parsePathPattern(pattern: string): ParsedPattern {
-  let p = parsedPatterns.get(pattern);
-  if (p === undefined) {
-    p = parseUncached(pattern);
-    if (parsedPatterns.size > 65536) parsedPatterns.clear();
-    parsedPatterns.set(pattern, p);
-  }
-  return p;
-}
-
-
-/**
- * The rule whose path most closely encloses `base` (strictly above it), or undefined.
- * Rules are bind mounts or masks of whole subtrees, so any rule on an ancestor encloses.
- */
-function enclosing(rules: readonly FilesystemRule[], base: string): FilesystemRule | undefined {
-  const byBase = indexOf(rules);
-  for (let dir = base; dir !== "/"; ) {
-    dir = dirname(dir);
-    const r = byBase.get(dir);
-    if (r !== undefined) return r;
-  }
-  return undefined;
-}
-
-const indexes = new WeakMap<readonly FilesystemRule[], Map<string, FilesystemRule>>();
-
-/** The rule deciding each base path: the later one for the same path. */
-function indexOf(rules: readonly FilesystemRule[]): Map<string, FilesystemRule> {
-  let m = indexes.get(rules);
-  if (m === undefined) {
-    m = new Map();
-    for (const r of rules) m.set(parsePathPattern(r.path).base, r);
-    indexes.set(rules, m);
-  }
-  return m;
-}
-
-/**
- * The hidden directories with visible paths beneath them: for each path, the rule that
- * decides it (the later one for the same path) is none and some visible rule lies beneath.
- */
-function opaqueOf(rules: readonly FilesystemRule[]): Set<string> {
-  // Every directory above a visible path.
-  const above = new Set<string>();
-  for (const x of rules) {
-    if (x.access === "none") continue;
-    for (let dir = parsePathPattern(x.path).base; dir !== "/"; ) {
-      dir = dirname(dir);
-      if (above.has(dir)) break;
-      above.add(dir);
-    }
-  }
-  const out = new Set<string>();
-  for (const [base, rule] of indexOf(rules)) {
-    if (rule.access === "none" && (base === "/" || above.has(base))) out.add(base);
-  }
-  return out;
-}
-
 /** Where the whiteouts of hidden entries are made (the staging tmpfs, before the pivot). */
 const WHITEOUTS = `${STAGING}/absent`;
 /** Trees the sandbox provides itself: never overlaid, nor bound again beneath an overlay. */
@@ -352,23 +185,6 @@ export function overlayMountPoints(policy: Policy, host: HostFs = hostFs): strin
     });
 }
 
-/** Whether a path's mount point lives in an opaque tmpfs (and must be created there). */
-function inOpaqueOf(rules: readonly FilesystemRule[], opaque: ReadonlySet<string>, base: string): boolean {
-  const e = enclosing(rules, base);
-  return e !== undefined && opaque.has(parsePathPattern(e.path).base);
-}
-
-/** Rules without repeats of the same rule (two symlinks to one place). */
-function dedupe(rules: readonly FilesystemRule[]): FilesystemRule[] {
-  const seen = new Set<string>();
-  return rules.filter((r) => {
-    const key = `${r.path}\0${r.access}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
-
 /**
  * The detached mounts runsc-ts passes to init with the config, by index (sandbox.ts): the
  * overlay root (filesystem.root: overlay), and the FUSE filesystem of the virtual /proc
@@ -379,14 +195,23 @@ export interface PassedMounts {
   readonly proc?: number;
 }
 
-/**
- * The mount records for a `do` sandbox. `host` tells what the host's paths are, for the
- * paths made visible inside a hidden directory.
- */
-export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = hostFs, passed: PassedMounts = {}): InitRecord[] {
-  const r: InitRecord[] = [];
-  const noexecTmp = execCovers(policy, "/tmp") ? 0 : MS_NOEXEC;
-  const noexecShm = execCovers(policy, "/dev/shm") ? 0 : MS_NOEXEC;
+/** The policy's view of the host's tree, made concrete for one `do` sandbox (planDoMounts). */
+interface DoView {
+  readonly policy: Policy;
+  readonly host: HostFs;
+  /** The path rules, globs expanded and symlinked paths resolved, least specific first. */
+  readonly rules: readonly FilesystemRule[];
+  /** Hidden directories with visible paths beneath: empty tmpfs mounts holding mount points. */
+  readonly opaque: ReadonlySet<string>;
+  /** root: overlay — hidden entries the overlay's upper layer holds as whiteouts. */
+  readonly whiteouts: ReadonlySet<string>;
+  /** Hidden entries made absent by an overlay of their directory, shallowest first. */
+  readonly absent: AbsentDir[];
+  /** Symlinks on the way to visible paths, as the host has them. */
+  readonly links: readonly { link: string; target: string }[];
+}
+
+function viewOf(policy: Policy, host: HostFs): DoView {
   // Globs become the concrete paths they match on the host now (globs.ts); hidden entries
   // become absent (absentDirs).
   const expanded = expandRules(policy.filesystem.rules);
@@ -421,33 +246,49 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
       return { ...rule, path: p.subtree ? (real === "/" ? "/**" : `${literal}/**`) : literal };
     }),
   ).sort((a, b) => depthOf(a.path) - depthOf(b.path));
-  const opaque = opaqueOf(rules);
-  /** Whether the path's mount point lives in an opaque tmpfs (and must be created). */
-  const inOpaque = (base: string): boolean => inOpaqueOf(rules, opaque, base);
-  /** Creates the directories leading to `base` inside the opaque tmpfs that encloses it. */
-  const mountPointChain = (base: string, leaf: "dir" | "file"): void => {
-    const e = parsePathPattern(enclosing(rules, base)!.path).base;
-    const parts = base.split("/").filter((c) => c !== "");
-    const skip = e === "/" ? 0 : e.split("/").length - 1;
-    for (let i = skip + 1; i < parts.length; i++) r.push({ op: "mkdir", path: inRoot("/" + parts.slice(0, i).join("/")), mode: 0o755 });
-    r.push(leaf === "dir" ? { op: "mkdir", path: inRoot(base), mode: 0o755 } : { op: "mkfile", path: inRoot(base), mode: 0o444 });
-  };
+  return { policy, host, rules, opaque: opaqueOf(rules), whiteouts, absent: [...absent.overlays].sort((a, b) => depthOf(a.dir) - depthOf(b.dir)), links };
+}
 
-  // Hidden entries made absent by an overlay (absentDirs): whiteouts in the staging tmpfs, a
-  // read-only overlay of the directory over them. A failed overlay leaves the directory as
-  // it was, and the hidden entries get their masks below.
-  let whiteoutDirs = 0;
-  const emitAbsent = (a: AbsentDir): void => {
-    if (whiteoutDirs === 0) r.push({ op: "mkdir", path: WHITEOUTS, mode: 0o755 });
-    const layer = `${WHITEOUTS}/${whiteoutDirs++}`;
-    r.push({ op: "mkdir", path: layer, mode: 0o755 });
-    for (const name of a.names) r.push({ op: "whiteout", path: `${layer}/${name}` });
-    r.push({ op: "mount", source: "overlay", target: inRoot(a.dir), fstype: "overlay", flags: MS_NOSUID, data: `lowerdir=${layer}:${a.dir}`, optional: "any" });
-  };
-  const absentLater = [...absent.overlays].sort((a, b) => depthOf(a.dir) - depthOf(b.dir));
+/** Whether the path's mount point lives in an opaque tmpfs (and must be created). */
+function inOpaque(v: DoView, base: string): boolean {
+  return inOpaqueOf(v.rules, v.opaque, base);
+}
 
+/** The directories leading to `base` inside the opaque tmpfs that encloses it, and its mount point. */
+function mountPointChain(v: DoView, base: string, leaf: "dir" | "file"): InitRecord[] {
+  const r: InitRecord[] = [];
+  const e = parsePathPattern(enclosing(v.rules, base)!.path).base;
+  const parts = base.split("/").filter((c) => c !== "");
+  const skip = e === "/" ? 0 : e.split("/").length - 1;
+  for (let i = skip + 1; i < parts.length; i++) r.push({ op: "mkdir", path: inRoot("/" + parts.slice(0, i).join("/")), mode: 0o755 });
+  r.push(leaf === "dir" ? { op: "mkdir", path: inRoot(base), mode: 0o755 } : { op: "mkfile", path: inRoot(base), mode: 0o444 });
+  return r;
+}
+
+/**
+ * The mount records for a `do` sandbox. `host` tells what the host's paths are, for the
+ * paths made visible inside a hidden directory.
+ */
+export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = hostFs, passed: PassedMounts = {}): InitRecord[] {
+  const v = viewOf(policy, host);
   // Nothing we mount may propagate back to the host.
-  r.push(...beginTree(STAGING, maskFile, MS_PRIVATE));
+  const r: InitRecord[] = [...beginTree(STAGING, maskFile, MS_PRIVATE), ...rootRecords(v, passed), ...procAndDevRecords(policy)];
+  if (policy.filesystem.tmp) {
+    const noexecTmp = execCovers(policy, "/tmp") ? 0 : MS_NOEXEC;
+    r.push({ op: "mount", source: "tmpfs", target: inRoot("/tmp"), fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV | noexecTmp, data: "mode=1777" });
+  }
+  r.push(...ruleRecords(v));
+  r.push(...tailRecords(v));
+  // The virtual /proc files, last (/sys may be bound above).
+  r.push(...virtualProcRecords(policy, passed.proc, STAGING, inRoot));
+  r.push({ op: "pivot", root: NEW_ROOT });
+  return r;
+}
+
+/** The new root: an opaque tmpfs, the overlay runsc-ts made, or the host's root bound. */
+function rootRecords(v: DoView, passed: PassedMounts): InitRecord[] {
+  const { policy, host, opaque, whiteouts } = v;
+  const r: InitRecord[] = [];
   if (opaque.has("/")) {
     // Nothing of the host's root is visible but what the rules name.
     r.push({ op: "mount", source: "tmpfs", target: NEW_ROOT, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV, data: "mode=0755,size=64k" });
@@ -469,7 +310,13 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
     r.push({ op: "setattr", path: NEW_ROOT, set: rootAttrs, clear: 0, recursive: true });
   }
 
-  // /proc of the sandbox's PID namespace; host-global knobs read-only, leaks masked.
+  return r;
+}
+
+/** /proc of the sandbox's PID namespace, host-global knobs read-only, leaks masked; a minimal /dev. */
+function procAndDevRecords(policy: Policy): InitRecord[] {
+  const r: InitRecord[] = [];
+  const noexecShm = execCovers(policy, "/dev/shm") ? 0 : MS_NOEXEC;
   r.push({ op: "mount", source: "proc", target: inRoot("/proc"), fstype: "proc", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "" });
   for (const p of PROC_READONLY) r.push(...rebind(inRoot(p), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
   for (const p of MASKED) r.push({ op: "hide", path: inRoot(p) });
@@ -485,13 +332,31 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   r.push(...deviceLinks(dev));
   r.push({ op: "setattr", path: dev, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
 
-  if (policy.filesystem.tmp) {
-    r.push({ op: "mount", source: "tmpfs", target: inRoot("/tmp"), fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV | noexecTmp, data: "mode=1777" });
-  }
+  return r;
+}
 
-  // Path rules, least specific first so that deeper rules are mounted on top. A path
-  // inside an opaque directory is bound from the host's own tree (the sandbox's copy is
-  // covered there) onto a mount point made for it.
+/**
+ * Path rules, least specific first so that deeper rules are mounted on top, with the
+ * absent directories' overlays in depth order among them. A path inside an opaque directory
+ * is bound from the host's own tree (the sandbox's copy is covered there) onto a mount point
+ * made for it.
+ */
+function ruleRecords(v: DoView): InitRecord[] {
+  const { rules, opaque, whiteouts, host } = v;
+  const r: InitRecord[] = [];
+  const absentLater = [...v.absent];
+  // Hidden entries made absent by an overlay (absentDirs): whiteouts in the staging tmpfs, a
+  // read-only overlay of the directory over them. A failed overlay leaves the directory as
+  // it was, and the hidden entries get their masks below.
+  let whiteoutDirs = 0;
+  const emitAbsent = (a: AbsentDir): void => {
+    if (whiteoutDirs === 0) r.push({ op: "mkdir", path: WHITEOUTS, mode: 0o755 });
+    const layer = `${WHITEOUTS}/${whiteoutDirs++}`;
+    r.push({ op: "mkdir", path: layer, mode: 0o755 });
+    for (const name of a.names) r.push({ op: "whiteout", path: `${layer}/${name}` });
+    r.push({ op: "mount", source: "overlay", target: inRoot(a.dir), fstype: "overlay", flags: MS_NOSUID, data: `lowerdir=${layer}:${a.dir}`, optional: "any" });
+  };
+
   const emitAbsentUpTo = (depth: number): void => {
     while (absentLater.length > 0 && depthOf(absentLater[0]!.dir) < depth) {
       const a = absentLater.shift()!;
@@ -505,7 +370,7 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
     emitAbsentUpTo(depthOf(rule.path));
     if (base === "/" && opaque.has("/")) continue;
     const target = inRoot(base);
-    const fresh = inOpaque(base);
+    const fresh = inOpaque(v, base);
     // The host's own tree (a directory above may be an overlay, which takes no writes), but
     // for what the sandbox provides itself.
     let source = OWN_TREES.some((t) => under(base, t)) ? target : base;
@@ -513,7 +378,7 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
       if (rule.access === "none" && !opaque.has(base)) continue; // never made visible
       const k = host.kind(base);
       if (k === undefined || !host.reachable(base)) continue; // nothing there the sandbox could reach
-      mountPointChain(base, k);
+      r.push(...mountPointChain(v, base, k));
       source = base;
     }
     if (opaque.has(base)) {
@@ -550,26 +415,30 @@ export function planDoMounts(policy: Policy, maskFile: string, host: HostFs = ho
   }
   emitAbsentUpTo(Number.MAX_SAFE_INTEGER);
 
+  return r;
+}
+
+/** Synthetic files, the symlinks on the way to visible paths, and opaque directories closed. */
+function tailRecords(v: DoView): InitRecord[] {
+  const { policy, opaque } = v;
+  const r: InitRecord[] = [];
   // Synthetic files: written to the staging tmpfs, bound read-only over their path (which
   // must exist: a read-only root cannot grow a new file; an overlay root has it made,
   // overlayMountPoints).
   syntheticFiles(r, policy, STAGING, (path) => {
-    if (inOpaque(normalizePath(path))) mountPointChain(normalizePath(path), "file");
+    if (inOpaque(v, normalizePath(path))) r.push(...mountPointChain(v, normalizePath(path), "file"));
     return inRoot(path);
   });
   // Symlinks on the way to visible paths, as the host has them.
-  for (const { link, target } of links) {
-    if (!inOpaque(link)) continue;
+  for (const { link, target } of v.links) {
+    if (!inOpaque(v, link)) continue;
     const parent = link.slice(0, link.lastIndexOf("/")) || "/";
-    if (parent !== "/" && inOpaque(parent)) mountPointChain(parent, "dir");
+    if (parent !== "/" && inOpaque(v, parent)) r.push(...mountPointChain(v, parent, "dir"));
     r.push({ op: "symlink", target, link: inRoot(link) });
   }
   // Opaque directories take no new entries from the workload.
   for (const base of opaque) {
     r.push({ op: "setattr", path: inRoot(base), set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, clear: 0, recursive: false, optional: true });
   }
-  // The virtual /proc files, last (/sys may be bound above).
-  r.push(...virtualProcRecords(policy, passed.proc, STAGING, inRoot));
-  r.push({ op: "pivot", root: NEW_ROOT });
   return r;
 }
