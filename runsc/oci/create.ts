@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { serialize } from "node:v8";
 import { loadNative } from "../../native/index.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
+import type { SentryConfig } from "../../sentry/config.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { loadPolicy } from "../policyCache.js";
 import { missingKernelFeatures } from "../requirements.js";
@@ -78,14 +79,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const preserved = preservedFds(native, o.preserveFds ?? 0);
     const monitor = o.inProcess === true ? serveHere(rt, o.id) : launchMonitor(rt, o.id);
     undo.push(() => monitor.kill());
-    const config = await readBundleConfig(bundle);
-    if (config.process === undefined) throw new OciConfigError(join(bundle, "config.json"), ["process: missing (create needs the program to run)"]);
-    const proc = config.process;
-    if (proc.terminal === true && o.consoleSocket === undefined && o.inProcess !== true) {
-      throw new ContainerError("cannot allocate a terminal without --console-socket (process.terminal is true; run in the foreground relays one itself)");
-    }
-    const rootfs = resolvePath(bundle, config.root.path);
-    if (!existsSync(rootfs)) throw new OciConfigError(join(bundle, "config.json"), [`root.path: ${rootfs} does not exist`]);
+    const { config, proc, rootfs } = await readBundle(bundle, o);
     const { name: policyName, policy } = await containerPolicy(config, rt.policy);
     const network = policy.network.mode === "none" || rt.network === "none" ? "none" : "host";
     ensurePrivateDir(STAGING_DIR);
@@ -111,25 +105,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     // exec's processes get the same filter, served by the same monitor.
     writeFileSync(join(dir, "filter.bin"), serialize(plan.filter), { mode: 0o600 });
 
-    // From when the groups exist, the state names what to remove: a create killed midway
-    // (kill -9) leaves a container in "creating" (no init yet: stopped) that delete --force cleans up.
-    const st: ContainerState = {
-      ociVersion: config.ociVersion,
-      id: o.id,
-      status: "creating",
-      pid: 0,
-      bundle,
-      rootfs,
-      created: new Date().toISOString(),
-      owner: "",
-      ...(config.annotations !== undefined ? { annotations: config.annotations } : {}),
-      initStart: 0,
-      monitorPid: monitor.pid,
-      cgroups: [],
-      cgroupVersion: plan.cgroups!.layout.version,
-      ...(config.hooks?.poststart !== undefined ? { poststart: config.hooks.poststart } : {}),
-      ...(config.hooks?.poststop !== undefined ? { poststop: config.hooks.poststop } : {}),
-    };
+    const st = initialState(o.id, config, bundle, rootfs, monitor.pid, plan.cgroups!.layout.version);
     // With createContainer hooks, init stops before pivot_root: the runtime's prestart and
     // createRuntime hooks run then, as the spec orders them, and init's follow.
     const pauseForHooks = (config.hooks?.createContainer ?? []).length > 0;
@@ -163,30 +139,9 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     fds.push(spawned.pidfd, spawned.listener, spawned.mntns, spawned.control!, ...(spawned.proc !== undefined ? [spawned.proc.fuse] : []));
     const initStart = startTime(pid);
     if (initStart === undefined) throw new ContainerError("container init exited during setup");
-    if (proc.oomScoreAdj !== undefined) {
-      try {
-        writeFileSync(`/proc/${pid}/oom_score_adj`, String(proc.oomScoreAdj));
-      } catch (err) {
-        throw new ContainerError(`process.oomScoreAdj ${proc.oomScoreAdj}: ${(err as Error).message}`);
-      }
-    }
-
+    setOomScoreAdj(pid, proc.oomScoreAdj);
     // The sentry, in the monitor: it must be serving before the user's program can run.
-    const start: MonitorStart = { config: plan.sentry, ...(spawned.proc !== undefined ? { proc: spawned.proc.options } : {}) };
-    writeFileSync(join(dir, "sentry.bin"), serialize(start), { mode: 0o600 });
-    await monitor.ready;
-    // The monitor serves the virtual /proc files from then on: it takes our /dev/fuse too.
-    spawned.proc?.stopServing();
-    const answer = await askMonitor(rt.root, o.id, {
-      op: "init",
-      cli: process.pid,
-      pid,
-      listener: spawned.listener,
-      control: spawned.control!,
-      ...(spawned.proc !== undefined ? { fuse: spawned.proc.fuse } : {}),
-    });
-    if (!answer.ok) throw new ContainerError(`container sentry: ${answer.error}`);
-
+    await handOver(rt, o.id, dir, monitor, plan.sentry, spawned);
     st.pid = pid;
     st.initStart = initStart;
     writeState(rt.root, st);
@@ -207,6 +162,75 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
   } finally {
     for (const fd of fds) native.close(fd);
   }
+}
+
+/** The bundle's config.json, its process and the rootfs's absolute path, checked. */
+async function readBundle(bundle: string, o: CreateOptions): Promise<{ config: OciConfigDoc; proc: NonNullable<OciConfigDoc["process"]>; rootfs: string }> {
+  const config = await readBundleConfig(bundle);
+  if (config.process === undefined) throw new OciConfigError(join(bundle, "config.json"), ["process: missing (create needs the program to run)"]);
+  const proc = config.process;
+  if (proc.terminal === true && o.consoleSocket === undefined && o.inProcess !== true) {
+    throw new ContainerError("cannot allocate a terminal without --console-socket (process.terminal is true; run in the foreground relays one itself)");
+  }
+  const rootfs = resolvePath(bundle, config.root.path);
+  if (!existsSync(rootfs)) throw new OciConfigError(join(bundle, "config.json"), [`root.path: ${rootfs} does not exist`]);
+  return { config, proc, rootfs };
+}
+
+/**
+ * The state written once the groups exist: it names what to remove, so that a create killed
+ * midway (kill -9) leaves a container in "creating" (no init yet: stopped) that delete
+ * --force cleans up.
+ */
+function initialState(id: string, config: OciConfigDoc, bundle: string, rootfs: string, monitorPid: number, cgroupVersion: 1 | 2): ContainerState {
+  return {
+    ociVersion: config.ociVersion,
+    id,
+    status: "creating",
+    pid: 0,
+    bundle,
+    rootfs,
+    created: new Date().toISOString(),
+    owner: "",
+    ...(config.annotations !== undefined ? { annotations: config.annotations } : {}),
+    initStart: 0,
+    monitorPid,
+    cgroups: [],
+    cgroupVersion,
+    ...(config.hooks?.poststart !== undefined ? { poststart: config.hooks.poststart } : {}),
+    ...(config.hooks?.poststop !== undefined ? { poststop: config.hooks.poststop } : {}),
+  };
+}
+
+/** process.oomScoreAdj, written for init (the program inherits it). */
+function setOomScoreAdj(pid: number, adj: number | undefined): void {
+  if (adj === undefined) return;
+  try {
+    writeFileSync(`/proc/${pid}/oom_score_adj`, String(adj));
+  } catch (err) {
+    throw new ContainerError(`process.oomScoreAdj ${adj}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Hands init to the container's monitor: the sentry's start data in the state directory,
+ * then the descriptors on its socket; the monitor serves the virtual /proc files from then
+ * on (it takes our /dev/fuse too).
+ */
+async function handOver(rt: RuntimeOptions, id: string, dir: string, monitor: Monitor, config: SentryConfig, spawned: Launched): Promise<void> {
+  const start: MonitorStart = { config, ...(spawned.proc !== undefined ? { proc: spawned.proc.options } : {}) };
+  writeFileSync(join(dir, "sentry.bin"), serialize(start), { mode: 0o600 });
+  await monitor.ready;
+  spawned.proc?.stopServing();
+  const answer = await askMonitor(rt.root, id, {
+    op: "init",
+    cli: process.pid,
+    pid: spawned.pid,
+    listener: spawned.listener,
+    control: spawned.control!,
+    ...(spawned.proc !== undefined ? { fuse: spawned.proc.fuse } : {}),
+  });
+  if (!answer.ok) throw new ContainerError(`container sentry: ${answer.error}`);
 }
 
 export interface Created {
