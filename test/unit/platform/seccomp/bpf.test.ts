@@ -5,8 +5,6 @@ import {
   Assembler,
   BpfError,
   decode,
-  describeReturn,
-  disassemble,
   encode,
   jump,
   longestPath,
@@ -29,6 +27,7 @@ import {
   SECCOMP_RET_KILL_PROCESS,
   SECCOMP_RET_USER_NOTIF,
 } from "../../../../platform/seccomp/constants.js";
+import { describeReturn, disassemble } from "../../../../platform/seccomp/disasm.js";
 import { LoadedFilter, type SeccompData } from "../../../../platform/seccomp/interpreter.js";
 
 const data = (nr: number, args: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n]): SeccompData => ({

@@ -2,7 +2,8 @@
 // with a direct evaluation of the spec, on fixed tables and on seeded random specs.
 import { describe, expect, it } from "vitest";
 
-import { decode, disassemble } from "../../../../platform/seccomp/bpf.js";
+import { decode } from "../../../../platform/seccomp/bpf.js";
+import { disassemble } from "../../../../platform/seccomp/disasm.js";
 import {
   compileFilter,
   compileFilterBytes,
