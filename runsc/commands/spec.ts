@@ -1,5 +1,6 @@
 // `runsc-ts spec`: a starter config.json for a bundle, as `runc spec` writes it
 // (libcontainer/specconv Example and ToRootless), so bundles made for runc run here too.
+import { MASKED_PATHS, READONLY_PATHS } from "../sandbox/tree.js";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Command } from "commander";
@@ -43,20 +44,9 @@ export function defaultSpec(opts: { rootless: boolean }) {
     linux: {
       resources: { devices: [{ allow: false, access: "rwm" }] },
       namespaces: ["pid", "network", "ipc", "uts", "mount", "cgroup"].map((type) => ({ type })),
-      maskedPaths: [
-        "/proc/acpi",
-        "/proc/asound",
-        "/proc/kcore",
-        "/proc/keys",
-        "/proc/latency_stats",
-        "/proc/timer_list",
-        "/proc/timer_stats",
-        "/proc/sched_debug",
-        "/sys/firmware",
-        "/proc/scsi",
-        "/sys/devices/virtual/tpm",
-      ],
-      readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+      // The paths every runsc-ts sandbox masks and makes read-only (`do` does too).
+      maskedPaths: [...MASKED_PATHS],
+      readonlyPaths: [...READONLY_PATHS],
     },
   };
   if (!opts.rootless) return spec;

@@ -16,29 +16,13 @@ export { hostFs, mountPointsOf } from "./hostFs.js";
 import { expandRules } from "./globs.js";
 import type { InitRecord } from "./initConfig.js";
 import { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC } from "../../platform/abi/mount.js";
-import { beginTree, deviceLinks, deviceNodes, DO_STAGING, newRoot, rebind, syntheticFiles, virtualProcRecords } from "./tree.js";
+import { beginTree, deviceLinks, deviceNodes, DO_STAGING, MASKED_PATHS, newRoot, READONLY_PATHS, rebind, syntheticFiles, virtualProcRecords } from "./tree.js";
 
 
 /** Where the new root is assembled (tree.ts: DO_STAGING). */
 export const STAGING = DO_STAGING;
 export const NEW_ROOT = newRoot(STAGING);
 
-/** /proc entries that reach host-global state: read-only (Docker's readonlyPaths). */
-const PROC_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"] as const;
-/** /proc and /sys entries that leak host state: masked (Docker's maskedPaths). */
-const MASKED = [
-  "/proc/acpi",
-  "/proc/asound",
-  "/proc/kcore",
-  "/proc/keys",
-  "/proc/latency_stats",
-  "/proc/timer_list",
-  "/proc/timer_stats",
-  "/proc/sched_debug",
-  "/proc/scsi",
-  "/sys/firmware",
-  "/sys/devices/virtual/powercap",
-] as const;
 
 function inRoot(p: string): string {
   return p === "/" ? NEW_ROOT : NEW_ROOT + p;
@@ -318,8 +302,8 @@ function procAndDevRecords(policy: Policy): InitRecord[] {
   const r: InitRecord[] = [];
   const noexecShm = execCovers(policy, "/dev/shm") ? 0 : MS_NOEXEC;
   r.push({ op: "mount", source: "proc", target: inRoot("/proc"), fstype: "proc", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "" });
-  for (const p of PROC_READONLY) r.push(...rebind(inRoot(p), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
-  for (const p of MASKED) r.push({ op: "hide", path: inRoot(p) });
+  for (const p of READONLY_PATHS) r.push(...rebind(inRoot(p), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+  for (const p of MASKED_PATHS) r.push({ op: "hide", path: inRoot(p) });
 
   // A minimal /dev: the standard nodes, a private devpts and /dev/shm.
   const dev = inRoot("/dev");

@@ -46,6 +46,25 @@ export function rebind(target: string, set: number, clear = 0, optional = true):
   ];
 }
 
+/** /proc entries that reach host-global state: read-only (Docker's and runc's readonlyPaths). */
+export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"] as const;
+
+/** /proc and /sys entries that leak host state: masked (Docker's and runc's maskedPaths, together). */
+export const MASKED_PATHS = [
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+  "/sys/devices/virtual/tpm",
+] as const;
+
 /** Device nodes a process expects (the OCI runtime spec's default devices), bound from the host's. */
 export const DEFAULT_DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as const;
 
