@@ -1,0 +1,179 @@
+// Acting for root inside on the overlay root's own mount (sys_fsmut.ts, and sys_file.ts's
+// opens): resolving paths as the task, checking what the task may read, and performing an
+// operation with the file capabilities raised (asTaskElevated).
+import type { Reply, TrapEvent } from "../../platform/platform.js";
+import { AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_DIRECTORY, O_PATH, S_IFDIR, S_IFMT } from "../../platform/abi/fcntl.js";
+import { errnoReply } from "../errors/errors.js";
+import type { Creds, Kernel, PathArg } from "../kernel/task.js";
+import { asSentry, asTask, asTaskElevated, closeDirfd, ensureValid, mappedInside, openDirfd, taskCreds } from "../kernel/task.js";
+
+// include/uapi/linux/capability.h
+export const CAP_CHOWN = 0n;
+export const CAP_DAC_OVERRIDE = 1n;
+export const CAP_FOWNER = 3n;
+
+// include/uapi/linux/stat.h
+/** The permission bits the sentry applies to a non-directory: S_ISUID and S_ISGID never. */
+export const NO_PRIVILEGE_BITS = 0o1777;
+export const STATX_MODE = 0x2;
+export const STATX_UID = 0x8;
+export const STATX_GID = 0x10;
+export const STATX_MNT_ID = 0x1000;
+export const R_OK = 4;
+export const X_OK = 1;
+
+export const statx = new Uint8Array(256);
+export const statxView = new DataView(statx.buffer);
+export const EMPTY = new Uint8Array(1);
+
+/** What the sentry needs to know of a file: its mount, owner and type. */
+export interface FileInfo {
+  readonly mnt: bigint;
+  readonly uid: number;
+  readonly gid: number;
+  readonly type: number;
+}
+
+/** statx of an fd, or undefined. */
+export function inspect(k: Kernel, fd: number): FileInfo | undefined {
+  if (k.native.statxAt(fd, EMPTY, 0, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID | STATX_MODE | STATX_UID | STATX_GID, statx) < 0) return undefined;
+  return {
+    mnt: statxView.getBigUint64(144, true),
+    uid: statxView.getUint32(20, true),
+    gid: statxView.getUint32(24, true),
+    type: statxView.getUint16(28, true) & S_IFMT,
+  };
+}
+
+/** The file behind fd when it is on the overlay's own mount, else undefined. */
+export function onOverlay(k: Kernel, fd: number): FileInfo | undefined {
+  const st = inspect(k, fd);
+  return st?.mnt === k.overlayMount ? st : undefined;
+}
+
+export function hasCap(c: Creds, cap: bigint): boolean {
+  return ((c.capEff >> cap) & 1n) === 1n;
+}
+
+/** "thread-self/fd/N" under the host /proc: the file behind our own fd N (a magic link). */
+export function viaProc(fd: number): Buffer {
+  return Buffer.from(`thread-self/fd/${fd}`);
+}
+
+/** The caller's copy of a path, safe across further copy-ins. */
+export function keep(p: PathArg): PathArg {
+  return { bytes: p.bytes.slice(0, p.len), len: p.len, text: p.text };
+}
+
+/** A path split before its last component (trailing slashes stay with the name). */
+export interface Split {
+  dir: PathArg;
+  name: PathArg;
+}
+
+export const DOT: PathArg = { bytes: new Uint8Array([0x2e]), len: 1, text: "." };
+export const ROOT: PathArg = { bytes: new Uint8Array([0x2f]), len: 1, text: "/" };
+
+export function pathOf(bytes: Uint8Array): PathArg {
+  return { bytes, len: bytes.length, text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString() };
+}
+
+/** Splits p before its last component; undefined for "", "/", "." and ".." (the kernel's to answer). */
+export function split(p: PathArg): Split | undefined {
+  let end = p.len;
+  while (end > 0 && p.bytes[end - 1] === 0x2f) end--;
+  if (end === 0) return undefined;
+  let slash = end - 1;
+  while (slash >= 0 && p.bytes[slash] !== 0x2f) slash--;
+  const bare = end - slash - 1;
+  if (p.bytes[slash + 1] === 0x2e && (bare === 1 || (bare === 2 && p.bytes[slash + 2] === 0x2e))) return undefined;
+  const name = pathOf(p.bytes.slice(slash + 1, p.len));
+  if (slash < 0) return { dir: DOT, name };
+  return { dir: slash === 0 ? ROOT : pathOf(p.bytes.slice(0, slash)), name };
+}
+
+/** Opens (O_PATH) what path names from dirfd, as the task: -errno when it cannot. */
+export function resolveAsTask(k: Kernel, tid: number, c: Creds, dirfd: number, p: PathArg, flags: number, emptyPath = false): number {
+  const empty = emptyPath && p.len === 0;
+  const dir = openDirfd(k, tid, dirfd, p, empty);
+  if (empty) return dir; // the file behind dirfd itself
+  try {
+    asTask(k, c);
+    return k.native.openat2(dir, p.bytes, p.len, O_PATH | O_CLOEXEC | flags, 0, 0);
+  } finally {
+    asSentry(k);
+    closeDirfd(k, dir);
+  }
+}
+
+/**
+ * The directory path names, resolved as the task, when it is on the overlay and the task
+ * may search it: a name is made, removed or renamed in it only then. Looking a name up in a
+ * directory needs search permission, and elevation does not lend it (an entry of a
+ * directory the task cannot search stays there).
+ */
+export function dirOnOverlay(k: Kernel, tid: number, c: Creds, dirfd: number, path: PathArg): number | undefined {
+  const fd = resolveAsTask(k, tid, c, dirfd, path, O_DIRECTORY);
+  if (fd < 0) return undefined;
+  const st = onOverlay(k, fd);
+  if (st !== undefined && taskMay(k, c, fd, st, X_OK)) return fd;
+  k.native.close(fd);
+  return undefined;
+}
+
+/**
+ * Whether the task could read the file behind fd (and search it, for a directory) with
+ * its own credentials: what elevation must never add to. Its capabilities count where the
+ * kernel would let them (an owner mapped in its user namespace).
+ */
+export function taskMayRead(k: Kernel, c: Creds, fd: number, st: FileInfo): boolean {
+  return taskMay(k, c, fd, st, st.type === S_IFDIR ? R_OK | X_OK : R_OK);
+}
+
+/** access(2) of the file behind fd (st: its statx) with the task's own fs ids and capabilities (R_OK, X_OK...). */
+export function taskMay(k: Kernel, c: Creds, fd: number, st: FileInfo, mode: number): boolean {
+  if (mappedInside(k.ids.uid, st.uid) && mappedInside(k.ids.gid, st.gid) && hasCap(c, CAP_DAC_OVERRIDE)) return true;
+  const p = viaProc(fd);
+  asTask(k, c);
+  try {
+    return k.native.accessAt(k.procFd, p, p.length, mode, AT_EACCESS) === 0;
+  } finally {
+    asSentry(k);
+  }
+}
+
+export function done(r: number): Reply {
+  return r < 0 ? errnoReply(-r) : { kind: "value", value: 0 };
+}
+
+/** Runs op elevated as the task; back to the sentry's credentials after. */
+export function elevated(k: Kernel, c: Creds, op: () => number): number {
+  ensureValid(k);
+  asTaskElevated(k, c);
+  try {
+    return op();
+  } finally {
+    asSentry(k);
+  }
+}
+
+/**
+ * The task's credentials read anew: capabilities change at execve, which is not trapped, so
+ * a cached entry may predate a drop (root inside lowering its bounding set, then exec).
+ * Every elevated operation decides on these (read once more per operation, for a task the
+ * cache says holds the capability).
+ */
+export function currentCreds(k: Kernel, tid: number): Creds {
+  k.creds.invalidate(k, tid);
+  return taskCreds(k, tid);
+}
+
+/** The credentials of a task that may change the overlay's base with cap, else undefined. */
+export function rootInside(k: Kernel, ev: TrapEvent, cap: bigint): Creds | undefined {
+  if (k.overlayMount === undefined) return undefined;
+  // The cache says who cannot (most tasks, no read); a task it says can is read anew.
+  if (!hasCap(taskCreds(k, ev.pid), cap)) return undefined;
+  const c = currentCreds(k, ev.pid);
+  return hasCap(c, cap) ? c : undefined;
+}
+
