@@ -4,7 +4,8 @@ import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from "y
 import type { z } from "zod";
 import { dirname, resolve } from "node:path";
 import { defaultPoliciesDir, PolicyError, readPolicyText, resolvePolicyPath, type PolicyIssue } from "./files.js";
-import { knownKeysAt, PolicySchema, policyErrorMap, unknownKeyMessage, type Policy } from "./schema.js";
+import { PolicySchema, type Policy } from "./schema.js";
+import { knownKeysAt, policyErrorMap, unknownKeyMessage } from "./schemaErrors.js";
 
 export { defaultPoliciesDir, formatIssue, PolicyError, readPolicyText, resolvePolicyPath } from "./files.js";
 export type { PolicyIssue } from "./files.js";
