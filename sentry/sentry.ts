@@ -1,6 +1,8 @@
 // The sentry for one sandbox: kernel context, handler families, dispatch and the strace
 // tracer, wired to a seccomp user-notify listener. Runs on its own thread (the caller's),
 // which it moves into the sandbox's mount namespace.
+import { AF_UNIX, SOCK_DGRAM, SOCK_NONBLOCK } from "../platform/abi/socket.js";
+import { AT_FDCWD, STATX_MNT_ID, STATX_MNT_ID_OFFSET, STATX_SIZE } from "../platform/abi/fcntl.js";
 import type { NativeBinding } from "../native/binding.js";
 import type { Reply, TaskMemory, TrapEvent } from "../platform/platform.js";
 import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
@@ -46,7 +48,6 @@ export interface Tracer {
   formatResult(name: string, r: Reply): string;
 }
 
-const AT_FDCWD = -100;
 
 /**
  * How long the sentry waits for a call it offloads before leaving it to its worker to answer
@@ -80,10 +81,10 @@ function privateDevices(native: NativeBinding): Set<bigint> {
 /** The mount id (statx STATX_MNT_ID) of a path as this thread sees it. */
 function mountIdOf(native: NativeBinding, path: string): bigint {
   const b = Buffer.from(path);
-  const st = new Uint8Array(256);
-  const r = native.statxAt(AT_FDCWD, b, b.length, 0, 0x1000 /* STATX_MNT_ID */, st);
+  const st = new Uint8Array(STATX_SIZE);
+  const r = native.statxAt(AT_FDCWD, b, b.length, 0, STATX_MNT_ID, st);
   if (r < 0) throw new Error(`statx ${path}: errno ${-r}`);
-  return new DataView(st.buffer).getBigUint64(144, true);
+  return new DataView(st.buffer).getBigUint64(STATX_MNT_ID_OFFSET, true);
 }
 
 /** /proc/PID/uid_map or gid_map of the sandbox's init. */
@@ -240,9 +241,7 @@ interface CompletionReports {
  * wait for (native/src/blocking.cc): {pid, nr, result}, three int32 each.
  */
 function completionReports(native: NativeBinding): CompletionReports {
-  const SOCK_DGRAM = 2;
-  const SOCK_NONBLOCK = 0o4000;
-  const pair = native.socketpair(1 /* AF_UNIX */, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  const pair = native.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   if (typeof pair === "number") throw new Error(`socketpair for the trace: errno ${-pair}`);
   const [readFd, reportFd] = pair;
   const buf = Buffer.alloc(12);

@@ -151,8 +151,11 @@ export const ENOTSUP = EOPNOTSUPP;
  */
 export const ERESTARTSYS = 512;
 
-/** Highest errno the kernel hands to user space. */
-export const MAX_ERRNO = EHWPOISON;
+/** Highest errno that has a name (EHWPOISON). */
+export const LAST_ERRNO = EHWPOISON;
+
+/** Largest value a syscall returns as -errno (include/linux/err.h); larger values are results. */
+export const MAX_ERRNO = 4095;
 
 export interface ErrnoInfo {
   readonly errno: number;

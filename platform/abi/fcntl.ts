@@ -268,3 +268,20 @@ export function formatMode(n: number): string {
   const perm = digits.startsWith("0") ? digits : `0${digits}`;
   return typeName === undefined ? perm : `${typeName}|${perm}`;
 }
+
+// statx(2) mask bits and struct statx offsets: include/uapi/linux/stat.h.
+export const STATX_TYPE = 0x1;
+export const STATX_MODE = 0x2;
+export const STATX_UID = 0x8;
+export const STATX_GID = 0x10;
+export const STATX_INO = 0x100;
+export const STATX_MNT_ID = 0x1000;
+/** sizeof(struct statx). */
+export const STATX_SIZE = 256;
+/** Offset of stx_mode (u16) in struct statx. */
+export const STATX_MODE_OFFSET = 28;
+/** Offset of stx_mnt_id (u64) in struct statx. */
+export const STATX_MNT_ID_OFFSET = 144;
+
+/** The longest path the kernel takes, NUL included (include/uapi/linux/limits.h). */
+export const PATH_MAX = 4096;

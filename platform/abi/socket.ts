@@ -316,3 +316,24 @@ export function decodeSockaddr(bytes: Uint8Array): DecodedSockaddr {
       return { family, text: `{${name}}` };
   }
 }
+
+// Socket options and levels the proxy copies: include/uapi/asm-generic/socket.h, linux/in.h, tcp.h, in6.h.
+export const SO_TYPE = 3;
+export const SO_KEEPALIVE = 9;
+export const SO_PROTOCOL = 38;
+export const SO_DOMAIN = 39;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_IPV6 = 41;
+export const TCP_NODELAY = 1;
+export const TCP_KEEPIDLE = 4;
+export const TCP_KEEPINTVL = 5;
+export const TCP_KEEPCNT = 6;
+export const TCP_SYNCNT = 7;
+export const TCP_USER_TIMEOUT = 18;
+export const IPV6_V6ONLY = 26;
+
+// Netlink protocols: include/uapi/linux/netlink.h.
+export const NETLINK_ROUTE = 0;
+export const NETLINK_SOCK_DIAG = 4;
+export const NETLINK_GENERIC = 16;

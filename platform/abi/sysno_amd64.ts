@@ -402,9 +402,14 @@ export function sysnoName(nr: number): string | undefined {
   return byNr.get(nr);
 }
 
-/** AUDIT_ARCH_X86_64 (include/uapi/linux/audit.h: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE). */
+/** AUDIT_ARCH_X86_64 (include/uapi/linux/audit.h): EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE. */
 export const AUDIT_ARCH_X86_64 = 0xc000003e;
-/** AUDIT_ARCH_I386. */
+/** EM_386 | __AUDIT_ARCH_LE: the int 0x80 / ia32 compat entry. */
 export const AUDIT_ARCH_I386 = 0x40000003;
-/** __X32_SYSCALL_BIT (arch/x86/include/uapi/asm/unistd.h). */
+/** EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE. */
+export const AUDIT_ARCH_AARCH64 = 0xc00000b7;
+/**
+ * __X32_SYSCALL_BIT: x32 syscalls arrive with arch AUDIT_ARCH_X86_64 and this bit set in
+ * nr, so an x86_64 filter must test it explicitly.
+ */
 export const X32_SYSCALL_BIT = 0x40000000;

@@ -38,7 +38,7 @@ export const SECCOMP_RET_ACTION = 0x7fff0000;
 export const SECCOMP_RET_DATA = 0x0000ffff;
 
 /** Largest errno the kernel passes through; larger ERRNO data is clamped (include/linux/err.h). */
-export const MAX_ERRNO = 4095;
+export { MAX_ERRNO } from "../abi/errno.js";
 
 // ---------------------------------------------------------------------------------------
 // Classic BPF instruction encoding (include/uapi/linux/bpf_common.h, include/uapi/linux/filter.h).
@@ -170,14 +170,4 @@ export function seccompArgHi(i: number): number {
 // (arch/x86/include/uapi/asm/unistd.h).
 // ---------------------------------------------------------------------------------------
 
-/** EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE. */
-export const AUDIT_ARCH_X86_64 = 0xc000003e;
-/** EM_386 | __AUDIT_ARCH_LE: the int 0x80 / ia32 compat entry. */
-export const AUDIT_ARCH_I386 = 0x40000003;
-/** EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE. */
-export const AUDIT_ARCH_AARCH64 = 0xc00000b7;
-/**
- * __X32_SYSCALL_BIT: x32 syscalls arrive with arch AUDIT_ARCH_X86_64 and this bit set in
- * nr, so an x86_64 filter must test it explicitly.
- */
-export const X32_SYSCALL_BIT = 0x40000000;
+export { AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT } from "../abi/sysno_amd64.js";

@@ -11,6 +11,8 @@
 //                                   hooks with STATE (JSON) first; the answer waits for them
 //
 // It runs in the container's monitor (monitor.ts, for create), or in `run`'s own process.
+import { F_GETFL, F_SETFL, O_NONBLOCK } from "../../platform/abi/fcntl.js";
+import { MSG_NOSIGNAL } from "../../platform/abi/socket.js";
 import { controlByte } from "../../native/protocol.js";
 import { closeSync, openSync, readFileSync, readSync, rmSync, unlinkSync } from "node:fs";
 import type { Server } from "node:net";
@@ -27,10 +29,6 @@ import { encodeMessage, parseRequest } from "./monitorProtocol.js";
 import { containerDir, socketAddress, socketPath } from "./state.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
 
-const MSG_NOSIGNAL = 0x4000;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
 
 export class MonitorServer {
   private readonly native = loadNative();

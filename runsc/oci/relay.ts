@@ -1,6 +1,7 @@
 // A container's terminal relayed by runsc-ts itself (`run` in the foreground, without
 // --console-socket, as runc does): our stdin goes to the pty's master, what the container
 // writes comes to our stdout, our terminal is raw meanwhile and its size is the container's.
+import { F_DUPFD_CLOEXEC } from "../../platform/abi/fcntl.js";
 import { createReadStream, createWriteStream } from "node:fs";
 import type { NativeBinding } from "../../native/binding.js";
 
@@ -30,9 +31,6 @@ export interface Relay {
   /** Restores our terminal and lets go of the master (its streams close it). */
   stop(): void;
 }
-
-/** fcntl(2) F_DUPFD_CLOEXEC. */
-const F_DUPFD_CLOEXEC = 1030;
 
 /**
  * Relays the terminal whose master is `master`, which the relay owns from then on. Each

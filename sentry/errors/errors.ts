@@ -1,8 +1,8 @@
 // Errno is the only currency at the syscall boundary: one preallocated reply per errno,
 // and translate() as the single conversion point from a thrown value.
+import { MAX_ERRNO } from "../../platform/abi/errno.js";
 import type { Reply } from "../../platform/platform.js";
 
-const MAX_ERRNO = 4095;
 const replies: Reply[] = [];
 
 /** The (shared, frozen) reply failing a syscall with errno e. */

@@ -26,6 +26,7 @@
 //      credential changes are too (the sentry caches credentials); the sentry then answers
 //      exactly what steps 1-5 decided, so trapping never changes what is allowed.
 // Numbers the table does not know fail with ENOSYS; foreign ABIs are killed in BPF.
+import { AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_UNIX, MSG_FASTOPEN, NETLINK_GENERIC, NETLINK_ROUTE, NETLINK_SOCK_DIAG } from "../../platform/abi/socket.js";
 import type { BpfAction, BpfArgRule, BpfRuleSet, FilterSpec } from "../../platform/seccomp/compile.js";
 import { EAFNOSUPPORT, ENOPROTOOPT, ENOSYS, EOPNOTSUPP, EPERM, EPROTONOSUPPORT } from "../../platform/abi/errno.js";
 import { errnoByName } from "../../platform/abi/errno.js";
@@ -325,9 +326,8 @@ function applyTraps(decisions: (Decision | undefined)[], policy: Policy, opts: C
       decisions[nr] = isRules(d) ? { rules: [rule, ...d.rules], otherwise: d.otherwise } : { rules: [rule], otherwise: d.action };
     };
     // include/linux/socket.h MSG_FASTOPEN; include/uapi/linux/tcp.h TCP_FASTOPEN_CONNECT.
-    const MSG_FASTOPEN = 0x20000000n;
     const fastOpen = (index: number): ArgRule => ({
-      when: [{ index, op: "masked-eq", mask: MSG_FASTOPEN, value: MSG_FASTOPEN }],
+      when: [{ index, op: "masked-eq", mask: BigInt(MSG_FASTOPEN), value: BigInt(MSG_FASTOPEN) }],
       action: errnoAction(EOPNOTSUPP),
     });
     first("sendto", fastOpen(3));
@@ -377,9 +377,8 @@ function parseActionText(text: string): { kind: string; errno?: number } {
  * EPROTONOSUPPORT: as if the kernel did not have them. gVisor supports the same set.
  * Decided in BPF on the low 32 bits of the registers, as the kernel reads an int.
  */
-const STAYING_FAMILIES = [1 /* AF_UNIX */, 2 /* AF_INET */, 10 /* AF_INET6 */, 16 /* AF_NETLINK */, 17 /* AF_PACKET */];
-const AF_NETLINK = 16n;
-const STAYING_NETLINK = [0 /* NETLINK_ROUTE */, 4 /* NETLINK_SOCK_DIAG */, 16 /* NETLINK_GENERIC */];
+const STAYING_FAMILIES = [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET];
+const STAYING_NETLINK = [NETLINK_ROUTE, NETLINK_SOCK_DIAG, NETLINK_GENERIC];
 
 function gateFamilies(decisions: (Decision | undefined)[]): void {
   const low = (index: number, op: "masked-eq" | "masked-ne", value: number | bigint): ArgCondition => ({ index, op, mask: 0xffffffffn, value: BigInt(value) });

@@ -3,13 +3,11 @@
 import { readSync } from "node:fs";
 import type { BlockingCallSpec, NativeBinding } from "../../native/binding.js";
 import type { TaskMemory, TrapEvent } from "../../platform/platform.js";
-import { AT_EMPTY_PATH, AT_FDCWD, F_SETFL, FASYNC, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY, S_IFIFO, S_IFMT } from "../../platform/abi/fcntl.js";
+import { AT_EMPTY_PATH, AT_FDCWD, FASYNC, F_SETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY, PATH_MAX, S_IFIFO, S_IFMT } from "../../platform/abi/fcntl.js";
 import { EFAULT, ENAMETOOLONG, ENOENT, ENXIO, ESRCH } from "../../platform/abi/errno.js";
 import { SyscallError } from "../errors/errors.js";
 import type { NetworkMode, SentryNetRules } from "../config.js";
 
-/** PATH_MAX (include/uapi/linux/limits.h), including the terminating NUL. */
-export const PATH_MAX = 4096;
 
 /** What every handler may use. Built once per sandbox by the sentry. */
 export interface Kernel {

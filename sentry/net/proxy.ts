@@ -17,30 +17,14 @@ import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { PENDING } from "../../platform/platform.js";
 import { readSync } from "node:fs";
 import { EACCES } from "../../platform/abi/errno.js";
-import { O_CLOEXEC, O_NONBLOCK, O_RDONLY } from "../../platform/abi/fcntl.js";
-import { AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET } from "../../platform/abi/socket.js";
+import { F_GETFL, O_CLOEXEC, O_NONBLOCK, O_RDONLY } from "../../platform/abi/fcntl.js";
+import { AF_INET, AF_INET6, AF_UNSPEC, IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN, SO_KEEPALIVE, SO_PROTOCOL, SO_TYPE, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, TCP_SYNCNT, TCP_USER_TIMEOUT } from "../../platform/abi/socket.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
 import { openProc, taskCreds } from "../kernel/task.js";
 import { egressDecision, isLocalAddress, sockaddrInet } from "../policy/network.js";
 
 // include/uapi/asm-generic/socket.h, include/uapi/linux/in.h, tcp.h, in6.h
-const SO_TYPE = 3;
-const SO_KEEPALIVE = 9;
-const SO_PROTOCOL = 38;
-const SO_DOMAIN = 39;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-const IPPROTO_IPV6 = 41;
-const TCP_NODELAY = 1;
-const TCP_KEEPIDLE = 4;
-const TCP_KEEPINTVL = 5;
-const TCP_KEEPCNT = 6;
-const TCP_SYNCNT = 7;
-const TCP_USER_TIMEOUT = 18;
-const IPV6_V6ONLY = 26;
-const F_GETFL = 3;
-const AF_UNSPEC = 0;
 
 /** Options of the task's socket that the carried socket gets too: [level, name, families]. */
 const COPIED_OPTIONS: readonly (readonly [number, number, "any" | "v6"])[] = [

@@ -3,13 +3,11 @@
 // validated Policy (the compiler, the sentry) does not load the schema.
 import { SYSCALLS_AMD64, sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import { CLONE_FLAGS } from "../../platform/abi/clone.js";
-import { errnoByName, errnoName, MAX_ERRNO } from "../../platform/abi/errno.js";
-import { OPEN_FLAGS } from "../../platform/abi/fcntl.js";
+import { errnoByName, errnoName, LAST_ERRNO } from "../../platform/abi/errno.js";
+import { OPEN_FLAGS, PATH_MAX } from "../../platform/abi/fcntl.js";
 import { FAMILY_NAMES, SOCK_FLAGS, SOCK_TYPES } from "../../platform/abi/socket.js";
 import { tryParsePathPattern } from "./paths.js";
 
-/** Largest path the kernel accepts (PATH_MAX, include/uapi/linux/limits.h). */
-const PATH_MAX = 4096;
 /** Longest hostname sethostname(2) accepts (__NEW_UTS_LEN, include/uapi/linux/utsname.h). */
 export const HOSTNAME_MAX = 64;
 
@@ -76,7 +74,7 @@ export const SYSCALL_NAMES: readonly string[] = SYSCALLS_AMD64.map(([, name]) =>
 /** Canonical errno names, in number order (aliases such as EWOULDBLOCK are accepted but not listed). */
 const ERRNO_NAMES: readonly string[] = (() => {
   const names: string[] = [];
-  for (let n = 1; n <= MAX_ERRNO; n++) {
+  for (let n = 1; n <= LAST_ERRNO; n++) {
     const name = errnoName(n);
     if (name !== undefined) names.push(name);
   }

@@ -1,26 +1,18 @@
 // Acting for root inside on the overlay root's own mount (sys_fsmut.ts, and sys_file.ts's
 // opens): resolving paths as the task, checking what the task may read, and performing an
 // operation with the file capabilities raised (asTaskElevated).
+import { R_OK, STATX_GID, STATX_MNT_ID, STATX_MODE, STATX_UID, X_OK } from "../../platform/abi/fcntl.js";
+import { CAP_DAC_OVERRIDE, capBit } from "../../platform/abi/capability.js";
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_DIRECTORY, O_PATH, S_IFDIR, S_IFMT } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Creds, Kernel, PathArg } from "../kernel/task.js";
 import { asSentry, asTask, asTaskElevated, closeDirfd, ensureValid, mappedInside, openDirfd, taskCreds } from "../kernel/task.js";
 
-// include/uapi/linux/capability.h
-export const CAP_CHOWN = 0n;
-export const CAP_DAC_OVERRIDE = 1n;
-export const CAP_FOWNER = 3n;
 
 // include/uapi/linux/stat.h
 /** The permission bits the sentry applies to a non-directory: S_ISUID and S_ISGID never. */
 export const NO_PRIVILEGE_BITS = 0o1777;
-export const STATX_MODE = 0x2;
-export const STATX_UID = 0x8;
-export const STATX_GID = 0x10;
-export const STATX_MNT_ID = 0x1000;
-export const R_OK = 4;
-export const X_OK = 1;
 
 export const statx = new Uint8Array(256);
 export const statxView = new DataView(statx.buffer);
@@ -51,8 +43,8 @@ export function onOverlay(k: Kernel, fd: number): FileInfo | undefined {
   return st?.mnt === k.overlayMount ? st : undefined;
 }
 
-export function hasCap(c: Creds, cap: bigint): boolean {
-  return ((c.capEff >> cap) & 1n) === 1n;
+export function hasCap(c: Creds, cap: number): boolean {
+  return (c.capEff & capBit(cap)) !== 0n;
 }
 
 /** "thread-self/fd/N" under the host /proc: the file behind our own fd N (a magic link). */
@@ -169,7 +161,7 @@ export function currentCreds(k: Kernel, tid: number): Creds {
 }
 
 /** The credentials of a task that may change the overlay's base with cap, else undefined. */
-export function rootInside(k: Kernel, ev: TrapEvent, cap: bigint): Creds | undefined {
+export function rootInside(k: Kernel, ev: TrapEvent, cap: number): Creds | undefined {
   if (k.overlayMount === undefined) return undefined;
   // The cache says who cannot (most tasks, no read); a task it says can is read anew.
   if (!hasCap(taskCreds(k, ev.pid), cap)) return undefined;

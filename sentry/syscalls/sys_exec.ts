@@ -17,7 +17,7 @@ import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
 import { EACCES, EINVAL } from "../../platform/abi/errno.js";
 import { readSync } from "node:fs";
-import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, S_IFMT, S_IFREG } from "../../platform/abi/fcntl.js";
+import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, STATX_INO, STATX_MNT_ID, STATX_MODE_OFFSET, STATX_TYPE, S_IFMT, S_IFREG } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel } from "../kernel/task.js";
 import { asSentry, asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
@@ -32,11 +32,7 @@ const decoder = new TextDecoder();
 const MAX_INTERPRETERS = 5;
 const EMPTY = new Uint8Array(0);
 // include/uapi/linux/stat.h
-const STATX_TYPE = 0x1;
-const STATX_INO = 0x100;
-const STATX_MNT_ID = 0x1000;
 /** struct statx: stx_mode (u16) at 28. */
-const STATX_MODE_OFFSET = 28;
 const idBuf = new Uint8Array(256);
 const idView = new DataView(idBuf.buffer);
 

@@ -8,29 +8,7 @@
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
 import { E2BIG, EACCES, EINVAL, ELOOP, EPERM } from "../../platform/abi/errno.js";
-import {
-  AT_FDCWD,
-  FASYNC,
-  O_APPEND,
-  O_CLOEXEC,
-  O_CREAT,
-  O_DIRECT,
-  O_DIRECTORY,
-  O_DSYNC,
-  O_EXCL,
-  O_LARGEFILE,
-  O_NOATIME,
-  O_NOCTTY,
-  O_NOFOLLOW,
-  O_NONBLOCK,
-  O_PATH,
-  O_RDONLY,
-  O_RDWR,
-  O_TRUNC,
-  O_WRONLY,
-  __O_SYNC,
-  __O_TMPFILE,
-} from "../../platform/abi/fcntl.js";
+import { AT_FDCWD, FASYNC, OPEN_HOW_SIZE_VER0, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC, O_EXCL, O_LARGEFILE, O_NOATIME, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, __O_SYNC, __O_TMPFILE } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel, PathArg } from "../kernel/task.js";
 import { asTask, closeDirfd, copyInPath, ensureValid, nonBlockingOpen, openDirfd, taskCreds } from "../kernel/task.js";
@@ -113,8 +91,6 @@ function legacyFlags(flags: number): number {
   return f & O_PATH ? f & O_PATH_FLAGS : f;
 }
 
-// struct open_how (include/uapi/linux/openat2.h): u64 flags, u64 mode, u64 resolve.
-const OPEN_HOW_SIZE_VER0 = 24;
 
 function openat2(k: Kernel, ev: TrapEvent): Reply {
   const size = ev.argNum(3);

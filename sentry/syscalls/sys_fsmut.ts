@@ -36,7 +36,8 @@ import { asSentry, asTask, copyInPath, hostId, nonBlockingOpen, openProc } from 
 import type { Family } from "./handlers.js";
 import { family } from "./handlers.js";
 import type { FileInfo } from "./elevation.js";
-import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, NO_PRIVILEGE_BITS, EMPTY, inspect, onOverlay, hasCap, viaProc, keep, DOT, split, resolveAsTask, dirOnOverlay, taskMayRead, done, elevated, currentCreds, rootInside } from "./elevation.js";
+import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER } from "../../platform/abi/capability.js";
+import { NO_PRIVILEGE_BITS, EMPTY, inspect, onOverlay, hasCap, viaProc, keep, DOT, split, resolveAsTask, dirOnOverlay, taskMayRead, done, elevated, currentCreds, rootInside } from "./elevation.js";
 
 /** An operation on one name in a directory: mkdir, mknod, symlink, unlink, rmdir. */
 function nameAt(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, make: (c: Creds, parent: number, name: PathArg) => number): Reply {
@@ -136,7 +137,7 @@ function linkAt(k: Kernel, ev: TrapEvent, oldDirfd: number, oldIndex: number, ne
 function changeFile(
   k: Kernel,
   ev: TrapEvent,
-  cap: bigint,
+  cap: number,
   target: { dirfd: number; pathIndex: number; nofollow: boolean; emptyPath: boolean } | { fd: number },
   guard: boolean,
   op: (c: Creds, fd: number, st: FileInfo) => number,

@@ -17,14 +17,15 @@
 // proxy) may neither bind nor listen (EACCES), and a pathname unix bind is performed as the
 // task: its credentials, its cwd, its umask (the sentry's thread has an fs_struct of its own
 // since enterMountNamespace, so umask(2) there touches no other thread).
+import { CAP_NET_BIND_SERVICE, capBit } from "../../platform/abi/capability.js";
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
 import { EACCES, EAGAIN, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../../platform/abi/errno.js";
-import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, S_IFMT, S_IFSOCK } from "../../platform/abi/fcntl.js";
-import { AF_INET, AF_INET6, AF_UNIX } from "../../platform/abi/socket.js";
+import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, S_IFMT, S_IFSOCK, W_OK } from "../../platform/abi/fcntl.js";
+import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN } from "../../platform/abi/socket.js";
 import { errnoReply, SyscallError } from "../errors/errors.js";
 import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
-import { carryConnect, IPPROTO_TCP, IPPROTO_UDP, isHostSocket, socketKind } from "../net/proxy.js";
+import { carryConnect, isHostSocket, socketKind } from "../net/proxy.js";
 import { bindDecision } from "../policy/network.js";
 import type { Creds, Kernel } from "../kernel/task.js";
 import { asSentry, asTask, ensureValid, openProc, taskCreds } from "../kernel/task.js";
@@ -42,7 +43,6 @@ function isUnixPath(addr: Uint8Array): boolean {
   return addr.length > 2 && (addr[0]! | (addr[1]! << 8)) === AF_UNIX && addr[2] !== 0;
 }
 
-const W_OK = 2;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -199,8 +199,6 @@ function sendto(k: Kernel, ev: TrapEvent): Reply {
 }
 
 /** include/linux/socket.h */
-const MSG_DONTWAIT = 0x40;
-const MSG_FASTOPEN = 0x20000000;
 
 /** The task's socket at argument 0, duplicated (ours to close), with its pidfd closed. */
 function dupTaskSocket(k: Kernel, tgid: number, sockfd: number): number {
@@ -270,13 +268,11 @@ function bind(k: Kernel, ev: TrapEvent): Reply {
     // network namespace: root inside has it over the sandbox's own (the sentry binds for it),
     // never over the host's, where the bind is made as the task and the kernel decides.
     const own = k.network !== "host" && !isHostSocket(k, fd);
-    const r = own && (creds.capEff & CAP_NET_BIND_SERVICE) !== 0n ? n.bind(fd, addr, addr.length) : bindAsTask(k, creds, fd, addr);
+    const r = own && (creds.capEff & capBit(CAP_NET_BIND_SERVICE)) !== 0n ? n.bind(fd, addr, addr.length) : bindAsTask(k, creds, fd, addr);
     return r < 0 ? errnoReply(-r) : ZERO;
   });
 }
 
-/** include/uapi/linux/capability.h */
-const CAP_NET_BIND_SERVICE = 1n << 10n;
 
 /** A bind with the task's credentials and capabilities over the host (kernel/task.ts: asTask). */
 function bindAsTask(k: Kernel, creds: Creds, fd: number, addr: Uint8Array): number {

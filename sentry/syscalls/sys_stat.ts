@@ -4,7 +4,7 @@
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
 import { EFAULT, EINVAL, ELOOP } from "../../platform/abi/errno.js";
-import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW } from "../../platform/abi/fcntl.js";
+import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, STATX_SIZE } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Kernel, PathArg } from "../kernel/task.js";
 import { asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
@@ -13,7 +13,6 @@ import { family } from "./handlers.js";
 
 const ZERO: Reply = Object.freeze({ kind: "value", value: 0 });
 const STAT_SIZE = 144; // struct stat, arch/x86/include/uapi/asm/stat.h
-const STATX_SIZE = 256; // struct statx, include/uapi/linux/stat.h
 const out = new Uint8Array(4096);
 
 function perReader(p: PathArg): boolean {

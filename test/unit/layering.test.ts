@@ -75,6 +75,15 @@ describe("layering", () => {
     expect(wrong).toEqual([]);
   });
 
+  it("a Linux constant platform/abi/ declares is declared nowhere else", () => {
+    const abi = new Set(sources("platform/abi").flatMap((f) => [...readFileSync(join(ROOT, f), "utf8").matchAll(/^export const ([A-Z][A-Z0-9_]*) = /gm)].map((m) => m[1]!)));
+    const again = ORDER.flatMap((l) => sources(l))
+      .filter((f) => !f.startsWith("platform/abi/"))
+      .flatMap((f) => [...readFileSync(join(ROOT, f), "utf8").matchAll(/^\s*(?:export )?const ([A-Z][A-Z0-9_]*) = /gm)].filter((m) => abi.has(m[1]!)).map((m) => `${f} declares ${m[1]}`));
+    expect(abi.size).toBeGreaterThan(100);
+    expect(again).toEqual([]);
+  });
+
   it("no module loads itself through its own imports (no import circle)", () => {
     expect(findCycle(ORDER.flatMap((l) => sources(l)))).toBeUndefined();
   });
