@@ -8,7 +8,6 @@ import { spawn as spawnProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
-import { serialize } from "node:v8";
 import { loadNative } from "../../native/index.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
 import type { SentryConfig } from "../../sentry/config.js";
@@ -24,7 +23,7 @@ import { askMonitor, readBundleConfig } from "./container.js";
 import { OciConfigError } from "./errors.js";
 import { runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
-import { MONITOR_READY_FD, parseAnswer } from "./monitorProtocol.js";
+import { MONITOR_READY_FD, parseAnswer, writeFilter, writeStart } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
 import { planBundle } from "./planBundle.js";
 import { preservedFds } from "./process.js";
@@ -103,7 +102,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       hostFacts(native),
     );
     // exec's processes get the same filter, served by the same monitor.
-    writeFileSync(join(dir, "filter.bin"), serialize(plan.filter), { mode: 0o600 });
+    writeFilter(dir, plan.filter);
 
     const st = initialState(o.id, config, bundle, rootfs, monitor.pid, plan.cgroups!.layout.version);
     // With createContainer hooks, init stops before pivot_root: the runtime's prestart and
@@ -219,7 +218,7 @@ function setOomScoreAdj(pid: number, adj: number | undefined): void {
  */
 async function handOver(rt: RuntimeOptions, id: string, dir: string, monitor: Monitor, config: SentryConfig, spawned: Launched): Promise<void> {
   const start: MonitorStart = { config, ...(spawned.proc !== undefined ? { proc: spawned.proc.options } : {}) };
-  writeFileSync(join(dir, "sentry.bin"), serialize(start), { mode: 0o600 });
+  writeStart(dir, start);
   await monitor.ready;
   spawned.proc?.stopServing();
   const answer = await askMonitor(rt.root, id, {

@@ -3,9 +3,9 @@
 // its own, holding the program until the sentry serves it) is our child, so that a shim
 // that runs `exec --detach` inherits it and reaps its status. The container's monitor takes
 // its listener and control socket from us (pidfd_getfd) and starts it.
+import { readFilter } from "./monitorProtocol.js";
 import { readFileSync, readlinkSync, writeFileSync, renameSync, openSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
-import { deserialize } from "node:v8";
 import { initPath, loadNative } from "../../native/index.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import { encodeInitConfig } from "../sandbox/initConfig.js";
@@ -92,7 +92,7 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
     throw new ContainerError("exec: a detached process's terminal needs --console-socket");
   }
   const native = loadNative();
-  const filter = deserialize(readFileSync(join(containerDir(rt.root, o.id), "filter.bin"))) as Extract<InitRecord, { op: "filter" }>;
+  const filter = readFilter(containerDir(rt.root, o.id));
   const preserved = preservedFds(native, o.preserveFds ?? 0);
   const records: InitRecord[] = [...processRecords(proc), ...preserved.map((fd, index) => ({ op: "preserve", index, target: fd }) as const), { op: "hold" }, filter];
 

@@ -1,10 +1,15 @@
 // What passes between the runtime's commands and a container's monitor (monitor.ts), typed:
-// the sentry's start data create leaves in <root>/<id>/sentry.bin; one request and one answer
-// per connection on the container's socket, each a JSON line; and the monitor's readiness,
-// one JSON line on fd 3 to create. Parsed here, checked field by field: a request that is not
-// one of these is answered with an error, never half obeyed.
+// the files create leaves in the container's directory (the sentry's start data, and the
+// filter exec's processes get), JSON with bigints and bytes spelt out; one request and one
+// answer per connection on the container's socket, each a JSON line; and the monitor's
+// readiness, one JSON line on fd 3 to create. Parsed here, checked field by field: what is
+// not one of these is refused with what is wrong, never half obeyed.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { ProcServerOptions } from "../sandbox/procfs.js";
+import type { FilterRecord } from "../sandbox/plan.js";
 import type { SentryConfig } from "../../sentry/config.js";
+import { NETWORK_MODES } from "../../sentry/policy/network.js";
 
 /** The monitor's fd on which it reports readiness (a MonitorAnswer) to create. */
 export const MONITOR_READY_FD = 3;
@@ -72,4 +77,67 @@ export function parseAnswer(line: string): MonitorAnswer {
     // below
   }
   return { ok: false, error: line === "" ? "the monitor answered nothing" : `the monitor answered ${JSON.stringify(line.slice(0, 80))}` };
+}
+
+/**
+ * JSON with what JSON lacks spelt out: a bigint as {"$bigint": "123"}, bytes as
+ * {"$bytes": base64}. Policy decisions compare 64-bit registers; a filter is bytes.
+ */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === "bigint") return { $bigint: v.toString() };
+    if (v instanceof Uint8Array) return { $bytes: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") };
+    return v;
+  });
+}
+
+export function fromJson(text: string): unknown {
+  return JSON.parse(text, (_k, v: unknown) => {
+    if (typeof v === "object" && v !== null && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      if (typeof o.$bigint === "string" && Object.keys(o).length === 1) return BigInt(o.$bigint);
+      if (typeof o.$bytes === "string" && Object.keys(o).length === 1) return new Uint8Array(Buffer.from(o.$bytes, "base64"));
+    }
+    return v;
+  });
+}
+
+/** The files create leaves in the container's directory. */
+export const START_FILE = "sentry.json";
+export const FILTER_FILE = "filter.json";
+
+export function writeStart(dir: string, start: MonitorStart): void {
+  writeFileSync(join(dir, START_FILE), toJson(start), { mode: 0o600 });
+}
+
+/** The sentry's start data, checked: an error names the file and the field. */
+export function readStart(dir: string): MonitorStart {
+  const file = join(dir, START_FILE);
+  const s = fromJson(readFileSync(file, "utf8")) as { config?: Partial<SentryConfig>; proc?: unknown };
+  const c = s.config;
+  const bad =
+    c === undefined || typeof c !== "object" ? "config"
+    : !Array.isArray(c.decisions) ? "config.decisions"
+    : !(NETWORK_MODES as readonly unknown[]).includes(c.network) ? "config.network"
+    : c.signals !== "sandbox" && c.signals !== "self" ? "config.signals"
+    : typeof c.hostname !== "string" ? "config.hostname"
+    : c.execAllow !== undefined && !(Array.isArray(c.execAllow) && c.execAllow.every((p) => typeof p === "string")) ? "config.execAllow"
+    : s.proc !== undefined && (typeof s.proc !== "object" || s.proc === null) ? "proc"
+    : undefined;
+  if (bad !== undefined) throw new Error(`${file}: ${bad}: not what create writes`);
+  return s as MonitorStart;
+}
+
+export function writeFilter(dir: string, filter: FilterRecord): void {
+  writeFileSync(join(dir, FILTER_FILE), toJson(filter), { mode: 0o600 });
+}
+
+/** The filter exec's processes get, checked: a whole number of sock_filter instructions. */
+export function readFilter(dir: string): FilterRecord {
+  const file = join(dir, FILTER_FILE);
+  const f = fromJson(readFileSync(file, "utf8")) as Partial<FilterRecord>;
+  if (f.op !== "filter" || !(f.program instanceof Uint8Array) || f.program.length === 0 || f.program.length % 8 !== 0 || !Number.isInteger(f.flags)) {
+    throw new Error(`${file}: not a seccomp filter as create writes it`);
+  }
+  return f as FilterRecord;
 }

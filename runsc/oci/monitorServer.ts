@@ -5,7 +5,7 @@
 //
 //   init CLI PID LISTENER CONTROL [FUSE]  init (PID) is set up: take its listener and
 //                                   control socket from process CLI's fds and serve it
-//                                   (sentry.bin); with FUSE, serve the virtual /proc files too
+//                                   (sentry.json); with FUSE, serve the virtual /proc files too
 //   adopt CLI PID LISTENER CONTROL  the same for a process exec started, then start it
 //   start STATE                     release init's program: init runs the startContainer
 //                                   hooks with STATE (JSON) first; the answer waits for them
@@ -14,18 +14,17 @@
 import { F_GETFL, F_SETFL, O_NONBLOCK } from "../../platform/abi/fcntl.js";
 import { MSG_NOSIGNAL } from "../../platform/abi/socket.js";
 import { controlByte } from "../../native/protocol.js";
-import { closeSync, openSync, readFileSync, readSync, rmSync, unlinkSync } from "node:fs";
+import { closeSync, openSync, readSync, rmSync, unlinkSync } from "node:fs";
 import type { Server } from "node:net";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { deserialize } from "node:v8";
 import { loadNative } from "../../native/index.js";
 import { serveProcFs } from "../sandbox/procfs.js";
 import { SentryThread } from "../sandbox/sentryThread.js";
 import type { WorkerData } from "../sandbox/worker.js";
 import { writeFully } from "../write.js";
 import type { MonitorAnswer, MonitorRequest, MonitorStart } from "./monitorProtocol.js";
-import { encodeMessage, parseRequest } from "./monitorProtocol.js";
+import { encodeMessage, parseRequest, readStart, START_FILE } from "./monitorProtocol.js";
 import { containerDir, socketAddress, socketPath } from "./state.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
 
@@ -194,9 +193,14 @@ export class MonitorServer {
       }
       taken.push(mntns);
       if (kind === "init") {
-        const file = join(containerDir(this.root, this.id), "sentry.bin");
-        this.start = deserialize(readFileSync(file)) as MonitorStart;
-        rmSync(file);
+        const dir = containerDir(this.root, this.id);
+        try {
+          this.start = readStart(dir);
+        } catch (err) {
+          close();
+          return fail((err as Error).message);
+        }
+        rmSync(join(dir, START_FILE));
         if (this.start.proc !== undefined) {
           const fuse = fuseFd === undefined ? -1 : native.pidfdGetfd(cliFd, fuseFd);
           if (fuse < 0) {

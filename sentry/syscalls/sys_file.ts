@@ -91,7 +91,7 @@ function legacyFlags(flags: number): number {
   return f & O_PATH ? f & O_PATH_FLAGS : f;
 }
 
-
+// struct open_how (include/uapi/linux/openat2.h): u64 flags, u64 mode, u64 resolve.
 function openat2(k: Kernel, ev: TrapEvent): Reply {
   const size = ev.argNum(3);
   if (size < OPEN_HOW_SIZE_VER0) return errnoReply(EINVAL);

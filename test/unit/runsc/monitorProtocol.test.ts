@@ -1,8 +1,11 @@
 // The monitor's requests and answers are typed JSON lines: what is not exactly one of them is
 // refused with a message saying what is wrong, never half obeyed.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { encodeMessage, parseAnswer, parseRequest } from "../../../runsc/oci/monitorProtocol.js";
+import { encodeMessage, FILTER_FILE, fromJson, parseAnswer, parseRequest, readFilter, readStart, START_FILE, toJson, writeFilter, writeStart } from "../../../runsc/oci/monitorProtocol.js";
 
 describe("monitor requests", () => {
   it("round-trip through their JSON line", () => {
@@ -35,5 +38,28 @@ describe("monitor answers", () => {
     expect(parseAnswer(encodeMessage({ ok: false, error: "init exited" }).trim())).toEqual({ ok: false, error: "init exited" });
     expect(parseAnswer("")).toEqual({ ok: false, error: "the monitor answered nothing" });
     expect(parseAnswer("ok")).toEqual({ ok: false, error: 'the monitor answered "ok"' });
+  });
+});
+
+describe("the files create leaves for the monitor and exec", () => {
+  it("keep bigints and bytes through JSON", () => {
+    const v = { a: 1n << 63n, b: new Uint8Array([0, 1, 255]), c: [{ d: 0n }], e: "x" };
+    expect(fromJson(toJson(v))).toEqual(v);
+  });
+
+  it("are refused, naming the file and the field, when they are not what create writes", () => {
+    const dir = mkdtempSync(join(tmpdir(), "runsc-ts-monitorfiles-"));
+    try {
+      writeStart(dir, { config: { decisions: [undefined, { action: { kind: "allow" } }], execAllow: undefined, network: "none", signals: "self", hostname: "h" } });
+      expect(readStart(dir).config.network).toBe("none");
+      writeFileSync(join(dir, START_FILE), toJson({ config: { decisions: [], network: "everything", signals: "self", hostname: "h" } }));
+      expect(() => readStart(dir)).toThrow(`${join(dir, START_FILE)}: config.network: not what create writes`);
+      writeFilter(dir, { op: "filter", program: new Uint8Array(16), flags: 32 });
+      expect(readFilter(dir).program).toEqual(new Uint8Array(16));
+      writeFileSync(join(dir, FILTER_FILE), toJson({ op: "filter", program: new Uint8Array(7), flags: 0 }));
+      expect(() => readFilter(dir)).toThrow(/not a seccomp filter/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
