@@ -287,7 +287,15 @@ export function closeDirfd(k: Kernel, fd: number): void {
   if (fd >= 0) k.native.close(fd);
 }
 
-/** Runs fn with the thread's fs credentials set to the task's (fsuid/fsgid/groups). */
+/**
+ * Acts as the task from here on this thread: its fs ids (or real ids), groups and host
+ * capabilities. The identity stays until the next switch rather than being restored after
+ * each call: restoring costs a trapped open about 15% (two more credential changes per call,
+ * measured with npm run bench), and the sentry's own operations switch first instead —
+ * openProc to the sentry's credentials, the native ones that need privilege with their
+ * capabilities raised for the call (ScopedSentryCaps) — so nothing of the sentry's own runs
+ * as a task.
+ */
 export function asTask(k: Kernel, c: Creds, useReal = false): void {
   const caps = hostCaps(k, c);
   const r = useReal ? k.native.setCreds(c.ruid, c.rgid, c.groups, false, caps) : k.native.setCreds(c.fsuid, c.fsgid, c.groups, false, caps);
