@@ -13,7 +13,7 @@ import { runHooks } from "./hooks.js";
 import type { MonitorAnswer, MonitorRequest } from "./monitorProtocol.js";
 import { encodeMessage, parseAnswer } from "./monitorProtocol.js";
 import type { ContainerState } from "./state.js";
-import { checkId, containerDir, ContainerError, currentStatus, initAlive, mustRead, ociState, readState, socketAddress, startTime, withLock, writeState } from "./state.js";
+import { checkId, containerDir, ContainerError, currentStatus, guard, initAlive, mustRead, ociState, readState, socketAddress, startTime, withLock, writeState } from "./state.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
 
 
@@ -83,8 +83,7 @@ export function askMonitor(root: string, id: string, request: MonitorRequest): P
 export async function startContainer(rt: RuntimeOptions, id: string, warn: (msg: string) => void): Promise<void> {
   const config = await withLock(rt.root, id, async () => {
     const st = mustRead(rt.root, id);
-    const status = currentStatus(st);
-    if (status !== "created") throw new ContainerError(status === "stopped" ? "cannot start a container that has stopped" : `cannot start an already ${status} container`);
+    guard(st, "start");
     // The state the startContainer hooks get, which init runs before the program.
     const answer = await askMonitor(rt.root, id, { op: "start", state: ociState(st) });
     if (!answer.ok) throw new ContainerError(`container "${id}": ${answer.error}`);
@@ -125,7 +124,7 @@ export function parseSignal(text: string): number {
 /** kill: the signal to init (which passes it on to the program), or with all to every process. */
 export async function killContainer(rt: RuntimeOptions, id: string, signal: number, all: boolean): Promise<void> {
   const st = mustRead(rt.root, id);
-  if (currentStatus(st) === "stopped") throw new ContainerError("container not running");
+  guard(st, "kill");
   const native = loadNative();
   if (all) {
     for (const pid of cgroupPids(st.cgroups)) {
@@ -186,10 +185,7 @@ async function deleteLocked(rt: RuntimeOptions, id: string, force: boolean, warn
     if (force) return;
     throw new ContainerError(`container "${id}" does not exist`);
   }
-  const status = currentStatus(st);
-  if ((status === "running" || status === "paused") && !force) {
-    throw new ContainerError(`cannot delete container "${id}" that is not stopped: ${status}`);
-  }
+  const status = force ? currentStatus(st) : guard(st, "delete");
   if (status === "paused" && st.freezer !== undefined) thaw(st.freezer);
   // Whatever is left in its cgroups goes too: a stopped container's leftovers, a process
   // its create cloned before it was killed.

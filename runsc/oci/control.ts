@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Cgroups, Resources } from "../sandbox/cgroups.js";
 import { applyResources } from "../sandbox/cgroups.js";
 import type { ContainerState } from "./state.js";
-import { ContainerError, currentStatus, mustRead, withLock, writeState } from "./state.js";
+import { ContainerError, currentStatus, guard, mustRead, withLock, writeState } from "./state.js";
 
 function groups(st: ContainerState): Cgroups {
   return { version: st.cgroupVersion, dirs: st.cgroups, freezer: st.freezer };
@@ -24,9 +24,7 @@ async function settle(file: string, want: string): Promise<void> {
 export async function setFrozen(root: string, id: string, frozen: boolean): Promise<void> {
   await withLock(root, id, async () => {
     const st = mustRead(root, id);
-    const status = currentStatus(st);
-    if (frozen && status !== "running") throw new ContainerError(`container "${id}" is not running (${status})`);
-    if (!frozen && status !== "paused") throw new ContainerError(`container "${id}" is not paused (${status})`);
+    guard(st, frozen ? "pause" : "resume");
     if (st.freezer === undefined) throw new ContainerError("this host has no freezer cgroup: pause is not possible");
     const v2 = st.freezer.endsWith("cgroup.freeze");
     writeFileSync(st.freezer, v2 ? (frozen ? "1" : "0") : frozen ? "FROZEN" : "THAWED");
@@ -40,7 +38,7 @@ export async function setFrozen(root: string, id: string, frozen: boolean): Prom
 export async function updateContainer(root: string, id: string, resources: Resources): Promise<void> {
   await withLock(root, id, () => {
     const st = mustRead(root, id);
-    if (currentStatus(st) === "stopped") throw new ContainerError(`container "${id}" is not running`);
+    guard(st, "update");
     applyResources(groups(st), resources);
   });
 }

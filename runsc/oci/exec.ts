@@ -16,7 +16,7 @@ import { askMonitor, readBundleConfig } from "./container.js";
 import type { OciProcess } from "./process.js";
 import { preservedFds, processRecords } from "./process.js";
 import { openTerminal, relayTerminal } from "./relay.js";
-import { containerDir, ContainerError, currentStatus, mustRead } from "./state.js";
+import { containerDir, ContainerError, guard, mustRead } from "./state.js";
 
 // include/uapi/linux/sched.h
 // The user namespace first: the others belong to it, and joining it makes us its root
@@ -84,8 +84,7 @@ function execProcess(o: ExecOptions, config: OciConfigDoc): OciProcess {
 /** Runs exec; resolves with the process's status (0 with --detach, once it has started). */
 export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promise<number> {
   const st = mustRead(rt.root, o.id);
-  const status = currentStatus(st);
-  if (status !== "running") throw new ContainerError(`cannot exec in a ${status} container`);
+  guard(st, "exec");
   const config = await readBundleConfig(st.bundle);
   const proc = execProcess(o, config);
   if (proc.terminal === true && o.consoleSocket === undefined && o.detach) {

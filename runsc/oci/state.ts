@@ -188,6 +188,32 @@ export function currentStatus(st: ContainerState): Status {
   return st.status;
 }
 
+/** What a command does to a container, for its status guard. */
+export type Operation = "start" | "exec" | "kill" | "delete" | "pause" | "resume" | "update";
+
+/**
+ * The status guards, in one place: the statuses each operation accepts, and runc's words
+ * for refusing it otherwise.
+ */
+const GUARDS: Readonly<Record<Operation, { allowed: readonly Status[]; refusal: (id: string, status: Status) => string }>> = {
+  start: { allowed: ["created"], refusal: (_id, s) => (s === "stopped" ? "cannot start a container that has stopped" : `cannot start an already ${s} container`) },
+  exec: { allowed: ["running"], refusal: (_id, s) => `cannot exec in a ${s} container` },
+  kill: { allowed: ["creating", "created", "running", "paused"], refusal: () => "container not running" },
+  // delete --force skips the guard: it ends whatever runs.
+  delete: { allowed: ["creating", "created", "stopped"], refusal: (id, s) => `cannot delete container "${id}" that is not stopped: ${s}` },
+  pause: { allowed: ["running"], refusal: (id, s) => `container "${id}" is not running (${s})` },
+  resume: { allowed: ["paused"], refusal: (id, s) => `container "${id}" is not paused (${s})` },
+  update: { allowed: ["creating", "created", "running", "paused"], refusal: (id) => `container "${id}" is not running` },
+};
+
+/** The container's status now, when the operation may go on; a ContainerError saying why not otherwise. */
+export function guard(st: ContainerState, op: Operation): Status {
+  const status = currentStatus(st);
+  const g = GUARDS[op];
+  if (!g.allowed.includes(status)) throw new ContainerError(g.refusal(st.id, status));
+  return status;
+}
+
 /** The OCI state document, as `state` prints it (runc's fields). */
 export function ociState(st: ContainerState): Record<string, unknown> {
   const status = currentStatus(st);
