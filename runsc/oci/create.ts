@@ -5,8 +5,8 @@
 // overlaps the work here; it takes init's descriptors from us (pidfd_getfd) once init is
 // set up. Anything that fails undoes what was done: processes, cgroups, state.
 import { spawn as spawnProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve as resolvePath } from "node:path";
+import { closeSync, existsSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadNative } from "../../native/index.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
@@ -29,7 +29,7 @@ import { planBundle } from "./planBundle.js";
 import { preservedFds } from "./process.js";
 import { openTerminal } from "./relay.js";
 import type { ContainerState } from "./state.js";
-import { checkId, containerDir, ContainerError, makeContainerDir, ociState, readState, startTime, writeState } from "./state.js";
+import { checkId, containerDir, ContainerError, makeContainerDir, ociState, readState, startTime, writeAtomic, writeState } from "./state.js";
 
 /** The annotation that names a container's policy. */
 export const POLICY_ANNOTATION = "dev.runsc-ts.policy";
@@ -51,12 +51,6 @@ async function containerPolicy(config: OciConfigDoc, fallback: string | undefine
   return { name, policy };
 }
 
-/** Writes a file atomically (pid files: a reader never sees it half written). */
-function writeAtomic(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${process.pid}.tmp`);
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
 
 /**
  * create: everything up to the user's program, which init holds until start. Anything

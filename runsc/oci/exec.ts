@@ -4,8 +4,8 @@
 // that runs `exec --detach` inherits it and reaps its status. The container's monitor takes
 // its listener and control socket from us (pidfd_getfd) and starts it.
 import { readFilter } from "./monitorProtocol.js";
-import { readFileSync, readlinkSync, writeFileSync, renameSync, openSync } from "node:fs";
-import { dirname, join, resolve as resolvePath } from "node:path";
+import { readFileSync, readlinkSync, openSync } from "node:fs";
+import { join, resolve as resolvePath } from "node:path";
 import { initPath, loadNative } from "../../native/index.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import { encodeInitConfig } from "../sandbox/initConfig.js";
@@ -16,7 +16,7 @@ import { askMonitor, readBundleConfig } from "./container.js";
 import type { OciProcess } from "./process.js";
 import { preservedFds, processRecords } from "./process.js";
 import { openTerminal, relayTerminal } from "./relay.js";
-import { containerDir, ContainerError, guard, mustRead } from "./state.js";
+import { containerDir, ContainerError, guard, mustRead, writeAtomic } from "./state.js";
 
 // include/uapi/linux/sched.h
 // The user namespace first: the others belong to it, and joining it makes us its root
@@ -137,12 +137,7 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
       throw new ContainerError(`exec: ${answer.error}`);
     }
     if (pty !== undefined && o.consoleSocket !== undefined) native.sendFdToSocket(o.consoleSocket, pty.master, "console");
-    if (o.pidFile !== undefined) {
-      const file = resolvePath(o.pidFile);
-      const tmp = join(dirname(file), `.${process.pid}.tmp`);
-      writeFileSync(tmp, String(spawned.pid));
-      renameSync(tmp, file);
-    }
+    if (o.pidFile !== undefined) writeAtomic(resolvePath(o.pidFile), String(spawned.pid));
     if (o.detach) return 0;
     const relay = relayed === undefined ? undefined : relayTerminal(native, relayed);
     const status = await new Promise<number>((resolve) => native.onExit(spawned.pid, (s) => resolve(s < 0 ? 255 : s)));

@@ -4,7 +4,7 @@
 // take turns. The status is the recorded one checked against the processes: a container
 // whose init has gone is stopped whatever the file says.
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { loadNative } from "../../native/index.js";
 import { ensureRuntimeDir, RUNTIME_DIR } from "../runtimeDir.js";
 import { ContainerError } from "./errors.js";
@@ -212,6 +212,13 @@ export function guard(st: ContainerState, op: Operation): Status {
   const g = GUARDS[op];
   if (!g.allowed.includes(status)) throw new ContainerError(g.refusal(st.id, status));
   return status;
+}
+
+/** Writes a file atomically (pid files: a reader never sees it half written). */
+export function writeAtomic(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${process.pid}.tmp`);
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
 }
 
 /** The OCI state document, as `state` prints it (runc's fields). */

@@ -142,6 +142,9 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
       }
     }
     let spawned: Spawned;
+    // A hook's failure (onPause) keeps its own error rather than becoming a spawn step's.
+    let hookError: unknown;
+    const onPause = o.onPause;
     try {
       spawned = native.spawn({
         initPath: initPath(),
@@ -156,12 +159,22 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
         ...(o.orphan === true ? { orphan: true } : {}),
         ...(o.watch !== undefined ? { watch: o.watch } : {}),
         ...(joined.length > 0 ? { join: plan.namespaces.join.map((j, i) => ({ fd: joined[i]!, type: j.type })) } : {}),
-        ...(o.onPause !== undefined ? { onPause: o.onPause } : {}),
+        ...(onPause !== undefined
+          ? {
+              onPause: (pid: number): string => {
+                try {
+                  return onPause(pid);
+                } catch (err) {
+                  hookError = err;
+                  throw err;
+                }
+              },
+            }
+          : {}),
       });
     } catch (err) {
-      // A hook's failure (onPause) keeps its own error.
-      if (!(err instanceof Error) || err.constructor !== Error) throw err;
-      throw new LaunchError("spawn", err.message);
+      if (hookError !== undefined) throw hookError;
+      throw new LaunchError("spawn", (err as Error).message);
     }
     const { pid, pidfd } = spawned;
     o.cleanup.push(() => {

@@ -49,8 +49,15 @@ function schedGetaffinity(k: Kernel, ev: TrapEvent): Reply {
   return k.mem.write(ev.pid, ev.argNum(2), out) === 0 ? { kind: "value", value: n } : errnoReply(EFAULT);
 }
 
+/** The struct utsname for a host name, made once (a sandbox has one host name). */
+let lastUts: { hostname: string; bytes: Uint8Array } | undefined;
+function utsnameOf(hostname: string): Uint8Array {
+  if (lastUts?.hostname !== hostname) lastUts = { hostname, bytes: utsname(hostname) };
+  return lastUts.bytes;
+}
+
 /** uname when traced (the sandbox's host name); sched_getaffinity under a CPU limit shown by /proc. */
 export const infoFamily: Family = {
-  uname: { handler: (k, ev) => (k.mem.write(ev.pid, ev.argNum(0), utsname(k.hostname)) === 0 ? ZERO : errnoReply(EFAULT)) },
+  uname: { handler: (k, ev) => (k.mem.write(ev.pid, ev.argNum(0), utsnameOf(k.hostname)) === 0 ? ZERO : errnoReply(EFAULT)) },
   sched_getaffinity: { handler: schedGetaffinity, trap: { when: "cpus-limited" } },
 };

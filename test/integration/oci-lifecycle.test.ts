@@ -300,6 +300,15 @@ describe("OCI lifecycle", () => {
     expect(f.code).toBe(1);
     expect(f.stderr).toContain("hooks.prestart[0] /bin/false: exit status 1");
     expect(existsSync(join(STATE_ROOT, failing.id))).toBe(false);
+
+    // With createContainer hooks, prestart runs while init waits before pivot_root: its
+    // failure is still its own, not a setup failure, and nothing is left.
+    const paused = track(outBundle(["true"], (c) => (c.hooks = { prestart: [{ path: "/bin/false" }], createContainer: [{ path: "/bin/true" }] })));
+    const p = await runtime(["create", "--bundle", paused.dir, paused.id]);
+    expect(p.code).toBe(1);
+    expect(p.stderr).toContain("hooks.prestart[0] /bin/false: exit status 1");
+    expect(p.stderr).not.toContain("container setup failed");
+    expect(existsSync(join(STATE_ROOT, paused.id))).toBe(false);
   });
 
   it("a failing or slow container hook fails its command with the hook's name and words, and leaves nothing", async ({ expect }) => {
