@@ -11,8 +11,8 @@ import { errnoName } from "../platform/abi/errno.js";
 import { AT_FDCWD, O_ACCMODE, O_CREAT, O_DIRECTORY, O_RDONLY, O_TRUNC, __O_TMPFILE } from "../platform/abi/fcntl.js";
 import { AF_INET, AF_INET6, AF_UNIX } from "../platform/abi/socket.js";
 import { sysnoName } from "../platform/abi/sysno_amd64.js";
-import type { Kernel } from "./kernel/task.js";
-import { asSentry, taskCreds } from "./kernel/task.js";
+import type { Kernel } from "./kernel/kernel.js";
+import { taskCreds } from "./kernel/creds.js";
 import type { FilterAction } from "./syscalls/syscall.js";
 
 export type AuditFact =
@@ -108,7 +108,7 @@ export function factOf(k: Kernel, ev: TrapEvent, r: Reply): AuditFact | undefine
   const name = sysnoName(ev.nr);
   if (name === undefined) return undefined;
   try {
-    asSentry(k);
+    k.identity.sentry();
     const p = PATHS[name];
     if (p !== undefined) return pathFact(k, ev, name, p, r);
     const a = ADDRS[name];

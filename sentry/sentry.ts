@@ -8,10 +8,12 @@ import type { Reply, TaskMemory, TrapEvent } from "../platform/platform.js";
 import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
 import { EAGAIN, ENOBUFS } from "../platform/abi/errno.js";
 import { sysnoName } from "../platform/abi/sysno_amd64.js";
-import type { Kernel } from "./kernel/task.js";
+import type { Kernel } from "./kernel/kernel.js";
 import type { SentryConfig } from "./config.js";
-import type { IdMap } from "./kernel/task.js";
-import { CredsCache, parseIdMap } from "./kernel/task.js";
+import type { IdMap } from "./kernel/idmap.js";
+import { parseIdMap } from "./kernel/idmap.js";
+import { CredsCache } from "./kernel/creds.js";
+import { Identity } from "./kernel/identity.js";
 import { readSync } from "node:fs";
 import { createPathMatcher } from "./policy/paths.js";
 import { Dispatcher } from "./syscalls/dispatch.js";
@@ -147,6 +149,7 @@ export function serve(o: SentryOptions): void {
     signals: o.signals,
     initPid: o.initPid,
     creds: new CredsCache(),
+    identity: new Identity(native),
     overlayMount: o.overlay === true ? mountIdOf(native, "/") : undefined,
     visibleCpus: o.visibleCpus,
     ids: { uid: readIdMap(native, procFd, o.initPid, "uid_map"), gid: readIdMap(native, procFd, o.initPid, "gid_map") },

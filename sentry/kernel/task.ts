@@ -1,242 +1,20 @@
-// The sentry's view of a trapping task: credentials, bounded copy-in, and the
-// descriptors a path operation starts from. Used by the sys_*.ts handlers.
-import { readSync } from "node:fs";
-import type { BlockingCallSpec, NativeBinding } from "../../native/binding.js";
-import type { TaskMemory, TrapEvent } from "../../platform/platform.js";
-import { AT_EMPTY_PATH, AT_FDCWD, FASYNC, F_SETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, O_RDONLY, PATH_MAX, S_IFIFO, S_IFMT } from "../../platform/abi/fcntl.js";
-import { EFAULT, ENAMETOOLONG, ENOENT, ENXIO, ESRCH } from "../../platform/abi/errno.js";
+// The task a trapped syscall came from, as its handler sees it: the call's registers, the
+// task's credentials, bounded copies in and out of its memory, the descriptors the sentry
+// opens for the call, and the scope in which the sentry acts with the task's credentials.
+//
+// One Task per event, made by dispatch and ended by it: every descriptor the call owns is
+// closed then, whatever the handler returned or threw, unless the handler handed it on
+// (an fd reply, which the platform closes once sent, or a call given to the blocking pool).
+// Methods return their value or throw SyscallError with the errno the task is answered.
+import type { BlockingCallSpec } from "../../native/binding.js";
+import type { Reply, TrapEvent } from "../../platform/platform.js";
+import { EBADF, EFAULT, ENAMETOOLONG, ENXIO, ESRCH } from "../../platform/abi/errno.js";
+import { AT_EMPTY_PATH, AT_FDCWD, FASYNC, F_SETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, PATH_MAX, S_IFIFO, S_IFMT } from "../../platform/abi/fcntl.js";
 import { SyscallError } from "../errors/errors.js";
-import type { NetworkMode, SentryNetRules } from "../config.js";
-
-
-/** What every handler may use. Built once per sandbox by the sentry. */
-export interface Kernel {
-  readonly native: NativeBinding;
-  readonly mem: TaskMemory;
-  /** ID_VALID for the event being handled: false once the task stopped waiting. */
-  idValid(): boolean;
-  /**
-   * Performs a call that may block (a connect, a sendto) off the sentry's thread, on the
-   * sandbox's bounded pool, waiting briefly: its result (>= 0 or -errno), or null when the
-   * pool's worker will answer the event itself. The call's descriptors are taken over.
-   */
-  offload(call: BlockingCallSpec): number | null;
-  /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */
-  readonly procFd: number;
-  /** Device numbers of the sandbox's private writable filesystems (its /tmp, /dev/shm). */
-  readonly privateDevices: ReadonlySet<bigint>;
-  readonly exec: ExecRule;
-  readonly network: NetworkMode;
-  /** The sandbox's host name, as uname shows it (sys_info.ts). */
-  readonly hostname: string;
-  /** network.egress/bind and the addresses of egress host names (sentry/policy/network.ts). */
-  readonly netRules: SentryNetRules;
-  /** process.signals: "self" confines the kill family to the caller's thread group (sys_signal.ts). */
-  readonly signals: "sandbox" | "self";
-  /** Host PID of the sandbox's init (runsc-ts-init, which forwards the container's signals). */
-  readonly initPid: number;
-  /** Credentials by tid (see taskCreds). */
-  readonly creds: CredsCache;
-  /**
-   * filesystem.root: overlay — the overlay root's mount id (statx STATX_MNT_ID): where root
-   * inside may change what the host owns, the sentry doing it (sys_fsmut.ts). Undefined otherwise.
-   */
-  readonly overlayMount: bigint | undefined;
-  /** How many CPUs the sandbox sees under a CPU limit (sched_getaffinity, sys_info.ts); undefined: all. */
-  readonly visibleCpus: number | undefined;
-  /** The sandbox's user namespace maps, for ids the workload names (chown). */
-  readonly ids: { readonly uid: IdMap; readonly gid: IdMap };
-}
-
-/** One user namespace map (uid_map or gid_map): [inside, outside, count] rows. */
-export type IdMap = readonly (readonly [inside: number, outside: number, count: number])[];
-
-/** The host id an id inside maps to, or undefined (the kernel's EINVAL for chown). */
-export function hostId(map: IdMap, id: number): number | undefined {
-  for (const [inside, outside, count] of map) if (id >= inside && id - inside < count) return outside + (id - inside);
-  return undefined;
-}
-
-/** Whether a host id has a mapping inside. */
-export function mappedInside(map: IdMap, host: number): boolean {
-  return map.some(([, outside, count]) => host >= outside && host - outside < count);
-}
-
-/** Parses /proc/PID/uid_map or gid_map. */
-export function parseIdMap(text: string): IdMap {
-  return text
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/).map(Number))
-    .filter((f) => f.length === 3 && f.every((n) => Number.isInteger(n)))
-    .map(([a, b, c]) => [a!, b!, c!] as const);
-}
-
-/** How many tasks' credentials the sentry keeps at most. */
-const CREDS_CACHE_MAX = 1024;
-const CREDS_SWEEP_EVERY = 64;
-
-/**
- * Credentials by tid, each with a pidfd of its task: an entry is used only while that
- * task lives (a reused tid belongs to a new task and misses), and is dropped when the task
- * changes its credentials or umask, which the filter traps for that reason (sys_cred.ts).
- */
-export class CredsCache {
-  readonly entries = new Map<number, { creds: Creds; pidfd: number }>();
-  hits = 0;
-  misses = 0;
-  private inserts = 0;
-
-  /** Forgets tid's credentials (it is about to change them). */
-  invalidate(k: Kernel, tid: number): void {
-    const e = this.entries.get(tid);
-    if (e === undefined) return;
-    k.native.close(e.pidfd);
-    this.entries.delete(tid);
-  }
-
-  clear(k: Kernel): void {
-    for (const e of this.entries.values()) k.native.close(e.pidfd);
-    this.entries.clear();
-  }
-
-  /**
-   * Adds tid's entry. Every CREDS_SWEEP_EVERY additions the entries of tasks that have
-   * exited are dropped (a task killed mid-call is never looked up again, and its pidfd
-   * would stay open until the cache filled); a cache still full is cleared.
-   */
-  add(k: Kernel, tid: number, creds: Creds, pidfd: number): void {
-    if (++this.inserts % CREDS_SWEEP_EVERY === 0) {
-      for (const [t, e] of this.entries) {
-        if (k.native.pidfdExited(e.pidfd)) {
-          k.native.close(e.pidfd);
-          this.entries.delete(t);
-        }
-      }
-    }
-    if (this.entries.size >= CREDS_CACHE_MAX) this.clear(k);
-    this.entries.set(tid, { creds, pidfd });
-  }
-}
-
-/** The exec allowlist: undefined allows any file. */
-export interface ExecRule {
-  allowed(path: string): boolean;
-  readonly restricted: boolean;
-}
-
-/** The parts of /proc/PID/status the handlers need (host ids, except nstgid and nspid). */
-export interface Creds {
-  tgid: number;
-  /** The thread group id and thread id in the task's own PID namespace (last NStgid/NSpid field). */
-  nstgid: number;
-  nspid: number;
-  ruid: number;
-  euid: number;
-  fsuid: number;
-  rgid: number;
-  egid: number;
-  fsgid: number;
-  groups: Int32Array;
-  umask: number;
-  threads: number;
-  /** Effective capabilities, in the task's own user namespace (CapEff). */
-  capEff: bigint;
-}
-
-const statusBuf = Buffer.alloc(4096);
-
-/** Opens a file under the host's /proc as the sentry (root). Returns an fd. */
-export function openProc(k: Kernel, rel: string, flags: number): number {
-  k.native.setCreds(0, 0, NO_GROUPS);
-  const b = Buffer.from(rel);
-  const fd = k.native.openat2(k.procFd, b, b.length, flags, 0, 0);
-  if (fd < 0) throw new SyscallError(-fd === ENOENT ? ESRCH : -fd);
-  return fd;
-}
-
-const NO_GROUPS = new Int32Array(0);
-
-function field(text: string, name: string): string {
-  const i = text.indexOf("\n" + name + ":");
-  // An exiting task's status lacks the lines of what it has released (Umask once its
-  // fs_struct is gone): it was killed while its syscall waited for us.
-  if (i < 0) throw new SyscallError(ESRCH);
-  const start = i + name.length + 2;
-  const end = text.indexOf("\n", start);
-  return text.slice(start, end < 0 ? undefined : end).trim();
-}
-
-/** The last of a whitespace-separated list of numbers: the innermost PID namespace's id. */
-function lastNumber(list: string): number {
-  const parts = list.split(/\s+/);
-  return Number(parts[parts.length - 1]);
-}
-
-/** Reads /proc/TID/status into statusBuf; returns its length (ESRCH if the task is gone). */
-function readStatus(k: Kernel, tid: number): number {
-  const fd = openProc(k, `${tid}/status`, O_RDONLY | O_CLOEXEC);
-  try {
-    return readSync(fd, statusBuf, 0, statusBuf.length, 0);
-  } catch {
-    throw new SyscallError(ESRCH);
-  } finally {
-    k.native.close(fd);
-  }
-}
-
-/** PIDFD_THREAD (include/uapi/linux/pidfd.h): a pidfd of one thread, Linux 6.9. */
-const PIDFD_THREAD = 0o200;
-
-/** The task's credentials, from the cache or /proc/TID/status (ESRCH if it is gone). */
-export function taskCreds(k: Kernel, tid: number): Creds {
-  const cache = k.creds;
-  const hit = cache.entries.get(tid);
-  if (hit !== undefined) {
-    if (!k.native.pidfdExited(hit.pidfd)) {
-      cache.hits++;
-      return hit.creds;
-    }
-    cache.invalidate(k, tid);
-  }
-  cache.misses++;
-  // The pidfd first: if its task is still alive after the read, the read was of that task.
-  let pidfd = k.native.pidfdOpen(tid, PIDFD_THREAD);
-  if (pidfd < 0) pidfd = k.native.pidfdOpen(tid); // before 6.9: thread-group leaders only
-  const creds = readCreds(k, tid);
-  if (pidfd >= 0) {
-    if (k.native.pidfdExited(pidfd)) {
-      k.native.close(pidfd);
-    } else {
-      cache.add(k, tid, creds, pidfd);
-    }
-  }
-  return creds;
-}
-
-/** Reads the task's credentials from /proc/TID/status (ESRCH if it is gone). */
-function readCreds(k: Kernel, tid: number): Creds {
-  const n = readStatus(k, tid);
-  const text = "\n" + statusBuf.toString("latin1", 0, n);
-  const uid = field(text, "Uid").split(/\s+/).map(Number);
-  const gid = field(text, "Gid").split(/\s+/).map(Number);
-  const groupsText = field(text, "Groups");
-  const groups = groupsText === "" ? NO_GROUPS : Int32Array.from(groupsText.split(/\s+/).map(Number));
-  return {
-    tgid: Number(field(text, "Tgid")),
-    nstgid: lastNumber(field(text, "NStgid")),
-    nspid: lastNumber(field(text, "NSpid")),
-    ruid: uid[0] ?? 0,
-    euid: uid[1] ?? 0,
-    fsuid: uid[3] ?? 0,
-    rgid: gid[0] ?? 0,
-    egid: gid[1] ?? 0,
-    fsgid: gid[3] ?? 0,
-    groups,
-    umask: parseInt(field(text, "Umask"), 8),
-    threads: Number(field(text, "Threads")),
-    capEff: BigInt("0x" + field(text, "CapEff")),
-  };
-}
+import type { Creds } from "./creds.js";
+import { hostCaps, openProc, taskCreds } from "./creds.js";
+import type { ActAs } from "./identity.js";
+import type { Kernel } from "./kernel.js";
 
 /** A path copied in from task memory: bytes valid until the next copy-in. */
 export interface PathArg {
@@ -246,110 +24,214 @@ export interface PathArg {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
-
-/**
- * Copies in the NUL-terminated path at argument i (bounded by PATH_MAX), like the kernel's
- * getname(): EFAULT for a bad pointer, ENAMETOOLONG past PATH_MAX. The caller must check
- * ID_VALID before acting on it (seccomp_unotify(2), NOTES).
- */
-export function copyInPath(k: Kernel, ev: TrapEvent, i: number): PathArg {
-  const addr = ev.argNum(i);
-  if (addr === 0) throw new SyscallError(EFAULT);
-  const r = k.mem.readBytes(ev.pid, addr, PATH_MAX);
-  if (typeof r === "number") throw new SyscallError(r === ENAMETOOLONG ? ENAMETOOLONG : EFAULT);
-  return { bytes: r.bytes, len: r.len, text: decoder.decode(r.bytes.subarray(0, r.len)) };
-}
-
-/** Throws when the task no longer waits for this event (its memory may be reused). */
-export function ensureValid(k: Kernel): void {
-  if (!k.idValid()) throw new SyscallError(ESRCH);
-}
-
-/**
- * The directory a *at() call resolves a relative path from, as an O_PATH fd owned by the
- * caller (-1 when none is needed: absolute paths resolve from this thread's root, which
- * is the sandbox's). Obtained through the host /proc, never through the task's memory.
- */
-export function openDirfd(k: Kernel, tid: number, dirfd: number, path: PathArg, emptyPath: boolean): number {
-  if (!emptyPath && path.len > 0 && path.bytes[0] === 0x2f /* '/' */) return AT_FDCWD;
-  const rel = dirfd === AT_FDCWD ? `${tid}/cwd` : `${tid}/fd/${dirfd}`;
-  try {
-    return openProc(k, rel, O_PATH | O_CLOEXEC | (emptyPath ? 0 : O_DIRECTORY));
-  } catch (e) {
-    // A dirfd the task does not have is EBADF, as the kernel would say.
-    if (e instanceof SyscallError && e.errno === ESRCH && dirfd !== AT_FDCWD) throw new SyscallError(9);
-    throw e;
-  }
-}
-
-/** Closes a descriptor from openDirfd (no-op for AT_FDCWD). */
-export function closeDirfd(k: Kernel, fd: number): void {
-  if (fd >= 0) k.native.close(fd);
-}
-
-/**
- * Acts as the task from here on this thread: its fs ids (or real ids), groups and host
- * capabilities. The identity stays until the next switch rather than being restored after
- * each call: restoring costs a trapped open about 15% (two more credential changes per call,
- * measured with npm run bench), and the sentry's own operations switch first instead —
- * openProc to the sentry's credentials, the native ones that need privilege with their
- * capabilities raised for the call (ScopedSentryCaps) — so nothing of the sentry's own runs
- * as a task.
- */
-export function asTask(k: Kernel, c: Creds, useReal = false): void {
-  const caps = hostCaps(k, c);
-  const r = useReal ? k.native.setCreds(c.ruid, c.rgid, c.groups, false, caps) : k.native.setCreds(c.fsuid, c.fsgid, c.groups, false, caps);
-  if (r < 0) throw new Error(`setCreds failed: errno ${-r}`);
-}
-
-/**
- * The capabilities the task holds over the host's objects: its own when it is in the host's
- * user namespace (a container without one), none otherwise (they reach only what its
- * namespace owns). The sentry acts as the task with these, never with its own.
- */
-export function hostCaps(k: Kernel, c: Creds): bigint {
-  return k.ids.uid.some(([inside, outside, count]) => inside === 0 && outside === 0 && count >= 0xffffffff) ? c.capEff : 0n;
-}
-
-/**
- * The task's fs ids with the file capabilities raised (chown, dac_override,
- * dac_read_search, fowner, fsetid): root inside acting on the overlay's base, which the
- * host owns (sys_fsmut.ts). What this creates is the task's.
- */
-export function asTaskElevated(k: Kernel, c: Creds): void {
-  const r = k.native.setCreds(c.fsuid, c.fsgid, c.groups, true, hostCaps(k, c));
-  if (r < 0) throw new Error(`setCreds (elevated) failed: errno ${-r}`);
-}
-
-/** Back to the sentry's own (root) credentials. */
-export function asSentry(k: Kernel): void {
-  k.native.setCreds(0, 0, NO_GROUPS);
-}
-
-// include/uapi/linux/stat.h
-const EMPTY_PATH = new Uint8Array(0);
+const EMPTY = new Uint8Array(0);
 const openStat = new Uint8Array(144);
 const openStatView = new DataView(openStat.buffer);
 
-/**
- * The result of an open the sentry made with O_NONBLOCK that the task did not ask for:
- * "fifo" (closed) for a FIFO, or ENXIO's (what a FIFO without a reader says), whose open is
- * the kernel's to block in; otherwise the descriptor, made blocking again, or the -errno.
- */
-export function nonBlockingOpen(k: Kernel, fd: number, added: boolean, taskFlags: number): number | "fifo" {
-  if (!added) return fd;
-  if (fd === -ENXIO) return "fifo";
-  if (fd < 0) return fd;
-  const n = k.native;
-  if (n.statAt(fd, EMPTY_PATH, 0, AT_EMPTY_PATH, openStat) === 0 && (openStatView.getUint32(24, true) & S_IFMT) === S_IFIFO) {
-    n.close(fd);
-    return "fifo";
+export class Task {
+  /** Descriptors the call owns, closed by end(). */
+  private fds: number[] | undefined;
+  private memo: Creds | undefined;
+  private pidfdOf: number | undefined;
+
+  constructor(
+    readonly k: Kernel,
+    readonly ev: TrapEvent,
+  ) {}
+
+  /** The calling thread's host id. */
+  get tid(): number {
+    return this.ev.pid;
   }
-  // F_SETFL takes the status flags the task opened with (it ignores the access mode and
-  // creation flags): O_NONBLOCK off, its O_APPEND, O_DIRECT, O_NOATIME kept. Not FASYNC,
-  // which open(2) ignores and F_SETFL would turn on.
-  const r = n.fcntl(fd, F_SETFL, taskFlags & ~(O_NONBLOCK | FASYNC));
-  if (r >= 0) return fd;
-  n.close(fd);
-  return r;
+
+  /** Register i, unsigned 64-bit. */
+  arg(i: number): bigint {
+    return this.ev.arg(i);
+  }
+
+  /** Register i as a signed 32-bit int (fds, flags, modes, signals). */
+  argInt(i: number): number {
+    return this.ev.argInt(i);
+  }
+
+  /** Register i as a non-negative number (pointers, sizes). */
+  argNum(i: number): number {
+    return this.ev.argNum(i);
+  }
+
+  // ---- credentials
+
+  /** The task's credentials (cached across calls; see CredsCache). */
+  creds(): Creds {
+    return (this.memo ??= taskCreds(this.k, this.ev.pid));
+  }
+
+  /**
+   * The task's credentials read anew: capabilities change at execve, which is not trapped,
+   * so a cached entry may predate a drop. Decisions that lend privilege use these.
+   */
+  freshCreds(): Creds {
+    this.k.creds.invalidate(this.k, this.ev.pid);
+    this.memo = undefined;
+    return this.creds();
+  }
+
+  /** Forgets what is cached of the task's credentials (it is about to change them). */
+  forgetCreds(): void {
+    this.k.creds.invalidate(this.k, this.ev.pid);
+    this.memo = undefined;
+  }
+
+  /**
+   * Runs fn acting as the task (identity.ts): its fs ids, or real ids, or fs ids with the
+   * file capabilities raised; with its capabilities over the host only where it is in the
+   * host's user namespace. The scope ends when fn returns or throws.
+   */
+  as<T>(fn: () => T, how: ActAs = "fs", c: Creds = this.creds()): T {
+    return this.k.identity.asTask(c, how, hostCaps(this.k, c), fn);
+  }
+
+  // ---- memory
+
+  /**
+   * Throws ESRCH when the task no longer waits for this event: its memory may be reused
+   * by then. Called after the last copy-in and before acting on what was read (seccomp_unotify(2)).
+   */
+  ensureValid(): void {
+    if (!this.k.idValid()) throw new SyscallError(ESRCH);
+  }
+
+  /**
+   * Copies in the NUL-terminated path at register i (bounded by PATH_MAX), like the kernel's
+   * getname(): EFAULT for a bad pointer, ENAMETOOLONG past PATH_MAX.
+   */
+  path(i: number): PathArg {
+    const addr = this.ev.argNum(i);
+    if (addr === 0) throw new SyscallError(EFAULT);
+    const r = this.k.mem.readBytes(this.ev.pid, addr, PATH_MAX);
+    if (typeof r === "number") throw new SyscallError(r === ENAMETOOLONG ? ENAMETOOLONG : EFAULT);
+    return { bytes: r.bytes, len: r.len, text: decoder.decode(r.bytes.subarray(0, r.len)) };
+  }
+
+  /** len bytes of task memory at addr (EFAULT): valid until the next copy-in. */
+  read(addr: number, len: number): Uint8Array {
+    const r = this.k.mem.read(this.ev.pid, addr, len);
+    if (typeof r === "number") throw new SyscallError(EFAULT);
+    return r;
+  }
+
+  /** Writes bytes into task memory at addr (EFAULT). */
+  write(addr: number, bytes: Uint8Array): void {
+    if (this.k.mem.write(this.ev.pid, addr, bytes) !== 0) throw new SyscallError(EFAULT);
+  }
+
+  // ---- descriptors
+
+  /** Makes fd the call's (closed by end()); a negative errno passes through. */
+  own(fd: number): number {
+    if (fd >= 0) (this.fds ??= []).push(fd);
+    return fd;
+  }
+
+  /** Hands an owned descriptor on: whoever takes it closes it. */
+  give(fd: number): number {
+    const i = this.fds?.lastIndexOf(fd) ?? -1;
+    if (i >= 0) this.fds!.splice(i, 1);
+    return fd;
+  }
+
+  /** Closes an owned descriptor before the call ends. */
+  close(fd: number): void {
+    if (fd < 0) return;
+    this.give(fd);
+    this.k.native.close(fd);
+  }
+
+  /** Closes what the call still owns. Dispatch calls it once the handler is done. */
+  end(): void {
+    const fds = this.fds;
+    if (fds === undefined) return;
+    this.fds = undefined;
+    for (let i = fds.length - 1; i >= 0; i--) this.k.native.close(fds[i]!);
+  }
+
+  /** A reply installing fd (owned) in the task: the platform closes it once sent. */
+  fdReply(fd: number, cloexec: boolean): Reply {
+    return { kind: "fd", fd: this.give(fd), cloexec };
+  }
+
+  /** Gives a call to the sandbox's blocking pool (Kernel.offload), with its descriptors. */
+  offload(call: BlockingCallSpec): number | null {
+    this.give(call.fd);
+    if (call.alsoClose !== undefined && call.alsoClose >= 0) this.give(call.alsoClose);
+    return this.k.offload(call);
+  }
+
+  /** Opens rel under the host's /proc as the sentry: an owned fd (ESRCH for a task that is gone). */
+  proc(rel: string, flags: number): number {
+    return this.own(openProc(this.k, rel, flags));
+  }
+
+  /**
+   * The directory a *at() call resolves a relative path from: an owned O_PATH fd, or
+   * AT_FDCWD for an absolute path (this thread's root is the sandbox's). Obtained through
+   * the host's /proc, never through the task's memory. EBADF for a dirfd the task lacks.
+   */
+  dir(dirfd: number, path: PathArg, emptyPath: boolean): number {
+    if (!emptyPath && path.len > 0 && path.bytes[0] === 0x2f /* '/' */) return AT_FDCWD;
+    const rel = dirfd === AT_FDCWD ? `${this.ev.pid}/cwd` : `${this.ev.pid}/fd/${dirfd}`;
+    try {
+      return this.proc(rel, O_PATH | O_CLOEXEC | (emptyPath ? 0 : O_DIRECTORY));
+    } catch (e) {
+      if (e instanceof SyscallError && e.errno === ESRCH && dirfd !== AT_FDCWD) throw new SyscallError(EBADF);
+      throw e;
+    }
+  }
+
+  /** The task's working directory: an owned O_PATH fd. */
+  cwd(): number {
+    return this.proc(`${this.ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  }
+
+  /** An owned pidfd of the task's thread group (one per call). */
+  pidfd(): number {
+    if (this.pidfdOf !== undefined) return this.pidfdOf;
+    this.k.identity.sentry();
+    const fd = this.k.native.pidfdOpen(this.creds().tgid);
+    if (fd < 0) throw new SyscallError(-fd);
+    this.pidfdOf = this.own(fd);
+    return fd;
+  }
+
+  /** An owned duplicate of the task's descriptor n (pidfd_getfd): EBADF when it has none. */
+  fd(n: number): number {
+    const fd = this.k.native.pidfdGetfd(this.pidfd(), n);
+    if (fd < 0) throw new SyscallError(-fd);
+    return this.own(fd);
+  }
+
+  /**
+   * The result of an open the sentry made with O_NONBLOCK that the task did not ask for
+   * (added): "fifo" (closed) for a FIFO, or ENXIO's (what a FIFO without a reader says),
+   * whose open is the kernel's to block in; otherwise the owned descriptor, made blocking
+   * again, or the -errno. An open that was not changed passes through, owned.
+   */
+  nonBlockingOpen(fd: number, added: boolean, taskFlags: number): number | "fifo" {
+    if (!added) return this.own(fd);
+    if (fd === -ENXIO) return "fifo";
+    if (fd < 0) return fd;
+    const n = this.k.native;
+    this.own(fd);
+    if (n.statAt(fd, EMPTY, 0, AT_EMPTY_PATH, openStat) === 0 && (openStatView.getUint32(24, true) & S_IFMT) === S_IFIFO) {
+      this.close(fd);
+      return "fifo";
+    }
+    // F_SETFL takes the status flags the task opened with (it ignores the access mode and
+    // creation flags): O_NONBLOCK off, its O_APPEND, O_DIRECT, O_NOATIME kept. Not FASYNC,
+    // which open(2) ignores and F_SETFL would turn on.
+    const r = n.fcntl(fd, F_SETFL, taskFlags & ~(O_NONBLOCK | FASYNC));
+    if (r >= 0) return fd;
+    this.close(fd);
+    return r;
+  }
 }

@@ -13,15 +13,15 @@
 // A carried socket belongs to the host's network namespace. It must never listen there:
 // bind(2) and listen(2) on such a socket are refused (sys_socket.ts asks isHostSocket), and
 // TCP Fast Open, which connects without connect(2), is refused in BPF (compile.ts).
-import type { Reply, TrapEvent } from "../../platform/platform.js";
+import type { Reply } from "../../platform/platform.js";
 import { PENDING } from "../../platform/platform.js";
 import { readSync } from "node:fs";
 import { EACCES } from "../../platform/abi/errno.js";
 import { F_GETFL, O_CLOEXEC, O_NONBLOCK, O_RDONLY } from "../../platform/abi/fcntl.js";
 import { AF_INET, AF_INET6, AF_UNSPEC, IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN, SO_KEEPALIVE, SO_PROTOCOL, SO_TYPE, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, TCP_SYNCNT, TCP_USER_TIMEOUT } from "../../platform/abi/socket.js";
 import { errnoReply } from "../errors/errors.js";
-import type { Kernel } from "../kernel/task.js";
-import { openProc, taskCreds } from "../kernel/task.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { Task } from "../kernel/task.js";
 import { egressDecision, isLocalAddress, sockaddrInet } from "../policy/network.js";
 
 // include/uapi/asm-generic/socket.h, include/uapi/linux/in.h, tcp.h, in6.h
@@ -73,15 +73,15 @@ export function isHostSocket(k: Kernel, fd: number): boolean {
 }
 
 /** Whether the task's descriptor is close-on-exec (the "flags:" line of /proc/TID/fdinfo/FD). */
-function taskCloexec(k: Kernel, tid: number, fd: number): boolean {
-  const info = openProc(k, `${tid}/fdinfo/${fd}`, O_RDONLY | O_CLOEXEC);
+function taskCloexec(t: Task, fd: number): boolean {
+  const info = t.proc(`${t.tid}/fdinfo/${fd}`, O_RDONLY | O_CLOEXEC);
   try {
     const buf = Buffer.alloc(256);
     const n = readSync(info, buf, 0, buf.length, 0);
     const m = /flags:\s*([0-7]+)/.exec(buf.toString("latin1", 0, n));
     return m !== null && (parseInt(m[1]!, 8) & O_CLOEXEC) !== 0;
   } finally {
-    k.native.close(info);
+    t.close(info);
   }
 }
 
@@ -93,7 +93,8 @@ const ZERO: Reply = Object.freeze({ kind: "value", value: 0 });
  * undefined when the connect stays in the sandbox (loopback, UDP, other families), for the
  * caller to perform on the duplicate.
  */
-export function carryConnect(k: Kernel, ev: TrapEvent, dup: number, sockfd: number, addr: Uint8Array): Reply | undefined {
+export function carryConnect(t: Task, dup: number, sockfd: number, addr: Uint8Array): Reply | undefined {
+  const k = t.k;
   const kind = socketKind(k, dup);
   if (typeof kind === "number") return errnoReply(-kind);
   if (kind.domain !== AF_INET && kind.domain !== AF_INET6) return undefined;
@@ -116,8 +117,9 @@ export function carryConnect(k: Kernel, ev: TrapEvent, dup: number, sockfd: numb
   const n = k.native;
   const fl = n.fcntl(dup, F_GETFL, 0);
   const nonblock = fl >= 0 && (fl & O_NONBLOCK) !== 0;
-  const cloexec = taskCloexec(k, ev.pid, sockfd);
-  const fd = n.socket(kind.domain, SOCK_STREAM | (nonblock ? O_NONBLOCK : 0), kind.protocol);
+  // The sentry's own socket, in the host's network namespace, made and set up as itself.
+  const cloexec = taskCloexec(t, sockfd);
+  const fd = t.own(n.socket(kind.domain, SOCK_STREAM | (nonblock ? O_NONBLOCK : 0), kind.protocol));
   if (fd < 0) return errnoReply(-fd);
   for (const [level, name, which] of COPIED_OPTIONS) {
     if (which === "v6" && kind.domain !== AF_INET6) continue;
@@ -125,7 +127,7 @@ export function carryConnect(k: Kernel, ev: TrapEvent, dup: number, sockfd: numb
     if (v >= 0) n.setsockoptInt(fd, level, name, v);
   }
   // fd taken over; installed at the task's sockfd once connected or in progress.
-  const r = k.offload({ op: 0, nr: ev.nr, fd, addr, tgid: taskCreds(k, ev.pid).tgid, injectAt: sockfd, cloexec });
+  const r = t.offload({ op: 0, nr: t.ev.nr, fd, addr, tgid: t.creds().tgid, injectAt: sockfd, cloexec });
   if (r === null) return PENDING;
   return r < 0 ? errnoReply(-r) : ZERO;
 }

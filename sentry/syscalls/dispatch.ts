@@ -6,7 +6,8 @@ import { ALLOW, KILL } from "../../platform/platform.js";
 import type { FilterAction } from "./syscall.js";
 import { ENOSYS } from "../../platform/abi/errno.js";
 import { errnoReply, translate } from "../errors/errors.js";
-import type { Kernel } from "../kernel/task.js";
+import type { Kernel } from "../kernel/kernel.js";
+import { Task } from "../kernel/task.js";
 import type { Decision } from "../policy/decision.js";
 import { evaluateDecision } from "../policy/decision.js";
 import type { Handler } from "./handlers.js";
@@ -75,13 +76,16 @@ export class Dispatcher {
     }
     const h = this.handlers[ev.nr];
     if (h === undefined) return ALLOW;
+    const t = new Task(this.k, ev);
     try {
-      return h(this.k, ev);
+      return h(t);
     } catch (err) {
       const r = translate(err);
       if (r !== undefined) return r;
       this.log.bug(ev, err);
       return KILL;
+    } finally {
+      t.end();
     }
   }
 }

@@ -1,13 +1,15 @@
 // Acting for root inside on the overlay root's own mount (sys_fsmut.ts, and sys_file.ts's
 // opens): resolving paths as the task, checking what the task may read, and performing an
-// operation with the file capabilities raised (asTaskElevated).
+// operation with the file capabilities raised (Task.as with "elevated").
 import { R_OK, STATX_GID, STATX_MNT_ID, STATX_MODE, STATX_UID, X_OK } from "../../platform/abi/fcntl.js";
 import { CAP_DAC_OVERRIDE, capBit } from "../../platform/abi/capability.js";
-import type { Reply, TrapEvent } from "../../platform/platform.js";
+import type { Reply } from "../../platform/platform.js";
 import { AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_DIRECTORY, O_PATH, S_IFDIR, S_IFMT } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
-import type { Creds, Kernel, PathArg } from "../kernel/task.js";
-import { asSentry, asTask, asTaskElevated, closeDirfd, ensureValid, mappedInside, openDirfd, taskCreds } from "../kernel/task.js";
+import type { Creds } from "../kernel/creds.js";
+import type { Kernel } from "../kernel/kernel.js";
+import { mappedInside } from "../kernel/idmap.js";
+import type { PathArg, Task } from "../kernel/task.js";
 
 
 // include/uapi/linux/stat.h
@@ -84,32 +86,28 @@ export function split(p: PathArg): Split | undefined {
   return { dir: slash === 0 ? ROOT : pathOf(p.bytes.slice(0, slash)), name };
 }
 
-/** Opens (O_PATH) what path names from dirfd, as the task: -errno when it cannot. */
-export function resolveAsTask(k: Kernel, tid: number, c: Creds, dirfd: number, p: PathArg, flags: number, emptyPath = false): number {
+/** Opens (O_PATH) what path names from dirfd, as the task: an owned fd, or -errno when it cannot. */
+export function resolveAsTask(t: Task, c: Creds, dirfd: number, p: PathArg, flags: number, emptyPath = false): number {
   const empty = emptyPath && p.len === 0;
-  const dir = openDirfd(k, tid, dirfd, p, empty);
+  const dir = t.dir(dirfd, p, empty);
   if (empty) return dir; // the file behind dirfd itself
-  try {
-    asTask(k, c);
-    return k.native.openat2(dir, p.bytes, p.len, O_PATH | O_CLOEXEC | flags, 0, 0);
-  } finally {
-    asSentry(k);
-    closeDirfd(k, dir);
-  }
+  const fd = t.as(() => t.k.native.openat2(dir, p.bytes, p.len, O_PATH | O_CLOEXEC | flags, 0, 0), "fs", c);
+  t.close(dir);
+  return t.own(fd);
 }
 
 /**
  * The directory path names, resolved as the task, when it is on the overlay and the task
- * may search it: a name is made, removed or renamed in it only then. Looking a name up in a
- * directory needs search permission, and elevation does not lend it (an entry of a
- * directory the task cannot search stays there).
+ * may search it (an owned fd): a name is made, removed or renamed in it only then. Looking
+ * a name up in a directory needs search permission, and elevation does not lend it (an
+ * entry of a directory the task cannot search stays there).
  */
-export function dirOnOverlay(k: Kernel, tid: number, c: Creds, dirfd: number, path: PathArg): number | undefined {
-  const fd = resolveAsTask(k, tid, c, dirfd, path, O_DIRECTORY);
+export function dirOnOverlay(t: Task, c: Creds, dirfd: number, path: PathArg): number | undefined {
+  const fd = resolveAsTask(t, c, dirfd, path, O_DIRECTORY);
   if (fd < 0) return undefined;
-  const st = onOverlay(k, fd);
-  if (st !== undefined && taskMay(k, c, fd, st, X_OK)) return fd;
-  k.native.close(fd);
+  const st = onOverlay(t.k, fd);
+  if (st !== undefined && taskMay(t, c, fd, st, X_OK)) return fd;
+  t.close(fd);
   return undefined;
 }
 
@@ -118,54 +116,36 @@ export function dirOnOverlay(k: Kernel, tid: number, c: Creds, dirfd: number, pa
  * its own credentials: what elevation must never add to. Its capabilities count where the
  * kernel would let them (an owner mapped in its user namespace).
  */
-export function taskMayRead(k: Kernel, c: Creds, fd: number, st: FileInfo): boolean {
-  return taskMay(k, c, fd, st, st.type === S_IFDIR ? R_OK | X_OK : R_OK);
+export function taskMayRead(t: Task, c: Creds, fd: number, st: FileInfo): boolean {
+  return taskMay(t, c, fd, st, st.type === S_IFDIR ? R_OK | X_OK : R_OK);
 }
 
 /** access(2) of the file behind fd (st: its statx) with the task's own fs ids and capabilities (R_OK, X_OK...). */
-export function taskMay(k: Kernel, c: Creds, fd: number, st: FileInfo, mode: number): boolean {
+export function taskMay(t: Task, c: Creds, fd: number, st: FileInfo, mode: number): boolean {
+  const k = t.k;
   if (mappedInside(k.ids.uid, st.uid) && mappedInside(k.ids.gid, st.gid) && hasCap(c, CAP_DAC_OVERRIDE)) return true;
   const p = viaProc(fd);
-  asTask(k, c);
-  try {
-    return k.native.accessAt(k.procFd, p, p.length, mode, AT_EACCESS) === 0;
-  } finally {
-    asSentry(k);
-  }
+  return t.as(() => k.native.accessAt(k.procFd, p, p.length, mode, AT_EACCESS) === 0, "fs", c);
 }
 
 export function done(r: number): Reply {
   return r < 0 ? errnoReply(-r) : { kind: "value", value: 0 };
 }
 
-/** Runs op elevated as the task; back to the sentry's credentials after. */
-export function elevated(k: Kernel, c: Creds, op: () => number): number {
-  ensureValid(k);
-  asTaskElevated(k, c);
-  try {
-    return op();
-  } finally {
-    asSentry(k);
-  }
+/** Runs op elevated as the task, once it is known to wait still. */
+export function elevated<T>(t: Task, c: Creds, op: () => T): T {
+  t.ensureValid();
+  return t.as(op, "elevated", c);
 }
 
 /**
- * The task's credentials read anew: capabilities change at execve, which is not trapped, so
- * a cached entry may predate a drop (root inside lowering its bounding set, then exec).
- * Every elevated operation decides on these (read once more per operation, for a task the
- * cache says holds the capability).
+ * The credentials of a task that may change the overlay's base with cap, else undefined.
+ * The cache says who cannot (most tasks, no read); a task it says can is read anew
+ * (Task.freshCreds: a capability dropped before an exec is not in the cache).
  */
-export function currentCreds(k: Kernel, tid: number): Creds {
-  k.creds.invalidate(k, tid);
-  return taskCreds(k, tid);
-}
-
-/** The credentials of a task that may change the overlay's base with cap, else undefined. */
-export function rootInside(k: Kernel, ev: TrapEvent, cap: number): Creds | undefined {
-  if (k.overlayMount === undefined) return undefined;
-  // The cache says who cannot (most tasks, no read); a task it says can is read anew.
-  if (!hasCap(taskCreds(k, ev.pid), cap)) return undefined;
-  const c = currentCreds(k, ev.pid);
+export function rootInside(t: Task, cap: number): Creds | undefined {
+  if (t.k.overlayMount === undefined) return undefined;
+  if (!hasCap(t.creds(), cap)) return undefined;
+  const c = t.freshCreds();
   return hasCap(c, cap) ? c : undefined;
 }
-

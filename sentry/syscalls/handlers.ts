@@ -3,11 +3,14 @@
 // declares both for its syscalls; the table (table_amd64.ts) joins them to its rows, which
 // the filter compiler (sentry/filter/compile.ts) and dispatch (dispatch.ts) read.
 import type { BpfArgCondition } from "../../platform/seccomp/compile.js";
-import type { Reply, TrapEvent } from "../../platform/platform.js";
-import type { Kernel } from "../kernel/task.js";
+import type { Reply } from "../../platform/platform.js";
+import type { Task } from "../kernel/task.js";
 
-/** Decides, performs or emulates one trapped syscall. Throws only SyscallError. */
-export type Handler = (k: Kernel, ev: TrapEvent) => Reply;
+/**
+ * Decides, performs or emulates one trapped syscall for its task. Throws only SyscallError;
+ * what it opens through the task is closed when the call ends (kernel/task.ts).
+ */
+export type Handler = (t: Task) => Reply;
 
 /**
  * What in a policy (or its compile options) makes the sentry see a syscall, besides tracing,

@@ -20,8 +20,8 @@ export const CRED_SYSCALLS = [
   "umask",
 ] as const;
 
-const forget: Handler = (k, ev) => {
-  k.creds.invalidate(k, ev.pid);
+const forget: Handler = (t) => {
+  t.forgetCreds();
   return ALLOW;
 };
 

@@ -13,14 +13,14 @@
 // What remains open: a multi-threaded caller racing the string between two existing,
 // visible, read-only files, one allowed and one not. A verified exec stop (ptrace
 // platform) closes that; until then the note in the syscall table says so.
-import type { Reply, TrapEvent } from "../../platform/platform.js";
+import type { Reply } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
 import { EACCES, EINVAL } from "../../platform/abi/errno.js";
 import { readSync } from "node:fs";
 import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, STATX_INO, STATX_MNT_ID, STATX_MODE_OFFSET, STATX_TYPE, S_IFMT, S_IFREG } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
-import type { Kernel } from "../kernel/task.js";
-import { asSentry, asTask, closeDirfd, copyInPath, ensureValid, openDirfd, taskCreds } from "../kernel/task.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { Task } from "../kernel/task.js";
 import type { Family } from "./handlers.js";
 import { family } from "./handlers.js";
 
@@ -37,16 +37,19 @@ const idBuf = new Uint8Array(256);
 const idView = new DataView(idBuf.buffer);
 
 /**
- * Resolves (dir, path) as exec would and returns an O_PATH fd of the file and its path
+ * Resolves (dir, path) as exec would and returns an owned O_PATH fd of the file and its path
  * inside the sandbox, or an errno. Runs with the task's credentials.
  */
-function resolve(k: Kernel, dir: number, path: Uint8Array, len: number, nofollow: boolean): { fd: number; path: string } | number {
-  const fd = k.native.openat2(dir, path, len, (nofollow ? O_PATH | O_NOFOLLOW : O_PATH) | O_CLOEXEC, 0, 0);
+function resolve(t: Task, dir: number, path: Uint8Array, len: number, nofollow: boolean): Target {
+  const fd = t.own(t.k.native.openat2(dir, path, len, (nofollow ? O_PATH | O_NOFOLLOW : O_PATH) | O_CLOEXEC, 0, 0));
   if (fd < 0) return -fd;
-  const p = pathOf(k, fd);
-  if (typeof p === "number") k.native.close(fd);
+  const p = pathOf(t.k, fd);
+  if (typeof p === "number") t.close(fd);
   return typeof p === "number" ? p : { fd, path: p };
 }
+
+/** A file exec would run (our descriptor and its path inside), or the errno exec fails with. */
+type Target = { fd: number; path: string } | number;
 
 /** d_path of our descriptor, relative to this thread's root: the sandbox's root. */
 function pathOf(k: Kernel, fd: number): string | number {
@@ -84,10 +87,10 @@ function isRegularFile(k: Kernel, fd: number): boolean {
 }
 
 /** The interpreter a "#!" file names (fs/binfmt_script.c), or undefined for other files. */
-function interpreterOf(k: Kernel, file: number): string | undefined {
+function interpreterOf(t: Task, file: number): string | undefined {
   const self = Buffer.from(`self/fd/${file}`);
   // Non-blocking too: a regular file never waits, but nothing here may if one could.
-  const fd = k.native.openat2(k.procFd, self, self.length, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, 0);
+  const fd = t.own(t.k.native.openat2(t.k.procFd, self, self.length, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, 0));
   if (fd < 0) return undefined; // unreadable: not something the kernel runs as a script
   let n: number;
   try {
@@ -95,7 +98,7 @@ function interpreterOf(k: Kernel, file: number): string | undefined {
   } catch {
     return undefined;
   } finally {
-    k.native.close(fd);
+    t.close(fd);
   }
   if (n < 3 || headBuf[0] !== 0x23 || headBuf[1] !== 0x21) return undefined;
   // The line ends at a newline or a NUL; the name is what follows spaces and tabs, up to the next.
@@ -105,64 +108,63 @@ function interpreterOf(k: Kernel, file: number): string | undefined {
 }
 
 /**
+ * Whether the task may run the file found, as the allowlist decides: the file at its own
+ * path, allowed, and regular. 0 when it may, then the interpreter a "#!" line names (or
+ * undefined); or the errno. Runs with the task's credentials (the "#!" line is read as
+ * the task: a file it cannot read is no script the kernel runs for it).
+ */
+function verdict(t: Task, target: { fd: number; path: string }, depth: number): string | undefined | number {
+  const k = t.k;
+  if (!isAtItsPath(k, target.fd, target.path) || !k.exec.allowed(target.path)) return EACCES;
+  if (!isRegularFile(k, target.fd)) return EACCES;
+  return depth < MAX_INTERPRETERS ? interpreterOf(t, target.fd) : undefined;
+}
+
+/**
  * Checks the file exec would run and, for "#!" scripts, the interpreters the kernel would
  * run after it without another execve: each must be allowed. 0, or the errno to answer.
+ * Each step resolves as the task; the sentry opens the task's working directory (for a
+ * relative interpreter) between them, as itself.
  */
-function checkChain(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, flags: number): number {
-  const path = copyInPath(k, ev, pathIdx);
+function checkChain(t: Task, dirfd: number, pathIdx: number, flags: number): number {
+  const path = t.path(pathIdx);
   const empty = path.len === 0 && (flags & AT_EMPTY_PATH) !== 0;
-  const creds = taskCreds(k, ev.pid);
-  const dir = openDirfd(k, ev.pid, dirfd, path, empty);
-  const opened: number[] = [];
+  const creds = t.creds();
+  const dir = t.dir(dirfd, path, empty);
+  t.ensureValid();
+  let target: Target = t.as(() => {
+    if (!empty) return resolve(t, dir, path.bytes, path.len, (flags & AT_SYMLINK_NOFOLLOW) !== 0);
+    // fexecve: the descriptor itself (dir is our O_PATH copy of it).
+    const p = pathOf(t.k, dir);
+    return typeof p === "number" ? p : { fd: dir, path: p };
+  }, "fs", creds);
   let cwd: number | undefined;
-  try {
-    ensureValid(k);
-    asTask(k, creds);
-    let target: { fd: number; path: string } | number;
-    if (empty) {
-      // fexecve: the descriptor itself (dir is our O_PATH copy of it).
-      const p = pathOf(k, dir);
-      target = typeof p === "number" ? p : { fd: dir, path: p };
-    } else {
-      target = resolve(k, dir, path.bytes, path.len, (flags & AT_SYMLINK_NOFOLLOW) !== 0);
-    }
-    for (let depth = 0; ; depth++) {
-      if (typeof target === "number") return target;
-      if (target.fd !== dir) opened.push(target.fd);
-      if (!isAtItsPath(k, target.fd, target.path) || !k.exec.allowed(target.path)) return EACCES;
-      if (!isRegularFile(k, target.fd)) return EACCES;
-      const interp = depth < MAX_INTERPRETERS ? interpreterOf(k, target.fd) : undefined;
-      if (interp === undefined) return 0;
-      // A relative interpreter resolves from the task's working directory, as in the kernel
-      // (not from execveat's directory).
-      const b = Buffer.from(interp);
-      if (interp.startsWith("/")) {
-        target = resolve(k, AT_FDCWD, b, b.length, false);
-      } else {
-        cwd ??= openDirfd(k, ev.pid, AT_FDCWD, { bytes: EMPTY, len: 0, text: "" }, false);
-        target = resolve(k, cwd, b, b.length, false);
-      }
-    }
-  } finally {
-    asSentry(k);
-    for (const fd of opened) k.native.close(fd);
-    closeDirfd(k, dir);
-    if (cwd !== undefined) closeDirfd(k, cwd);
+  for (let depth = 0; ; depth++) {
+    if (typeof target === "number") return target;
+    const found = target;
+    const v = t.as(() => verdict(t, found, depth), "fs", creds);
+    if (typeof v === "number") return v;
+    if (v === undefined) return 0;
+    // A relative interpreter resolves from the task's working directory, as in the kernel
+    // (not from execveat's directory).
+    const from = v.startsWith("/") ? AT_FDCWD : (cwd ??= t.cwd());
+    const b = Buffer.from(v);
+    target = t.as(() => resolve(t, from, b, b.length, false), "fs", creds);
   }
 }
 
-function checkExec(k: Kernel, ev: TrapEvent, dirfd: number, pathIdx: number, flags: number): Reply {
-  if (!k.exec.restricted) return ALLOW;
+function checkExec(t: Task, dirfd: number, pathIdx: number, flags: number): Reply {
+  if (!t.k.exec.restricted) return ALLOW;
   if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return errnoReply(EINVAL);
-  const e = checkChain(k, ev, dirfd, pathIdx, flags);
+  const e = checkChain(t, dirfd, pathIdx, flags);
   return e === 0 ? ALLOW : errnoReply(e);
 }
 
 /** Under process.exec, every exec is checked against the allow list. */
 export const execFamily: Family = family(
   {
-    execve: (k, ev) => checkExec(k, ev, AT_FDCWD, 0, 0),
-    execveat: (k, ev) => checkExec(k, ev, ev.argInt(0), 1, ev.argInt(4)),
+    execve: (t) => checkExec(t, AT_FDCWD, 0, 0),
+    execveat: (t) => checkExec(t, t.argInt(0), 1, t.argInt(4)),
   },
   { when: "exec-restricted" },
 );

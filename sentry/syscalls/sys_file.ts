@@ -5,13 +5,12 @@
 // fs credentials and umask), and injects the descriptor (ADDFD with FLAG_SEND). What is
 // visible or writable is enforced below the sentry by the mount layer, so the result is
 // exactly what the task would have got from the kernel.
-import type { Reply, TrapEvent } from "../../platform/platform.js";
+import type { Reply } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
 import { E2BIG, EACCES, EINVAL, ELOOP, EPERM } from "../../platform/abi/errno.js";
 import { AT_FDCWD, FASYNC, OPEN_HOW_SIZE_VER0, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC, O_EXCL, O_LARGEFILE, O_NOATIME, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, __O_SYNC, __O_TMPFILE } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
-import type { Kernel, PathArg } from "../kernel/task.js";
-import { asTask, closeDirfd, copyInPath, ensureValid, nonBlockingOpen, openDirfd, taskCreds } from "../kernel/task.js";
+import type { PathArg, Task } from "../kernel/task.js";
 import type { BpfArgCondition } from "../../platform/seccomp/compile.js";
 import type { Family } from "./handlers.js";
 import { openElevated } from "./sys_fsmut.js";
@@ -48,38 +47,33 @@ function resolvesPerReader(p: PathArg): boolean {
  * Opens on behalf of the task. flags/mode/resolve as the task passed them.
  * Exported for the *at families that open first (e.g. execveat checks).
  */
-export function openForTask(k: Kernel, ev: TrapEvent, dirfd: number, pathIndex: number, flags: number, mode: number, resolve: number): Reply {
-  const path = copyInPath(k, ev, pathIndex);
+export function openForTask(t: Task, dirfd: number, pathIndex: number, flags: number, mode: number, resolve: number): Reply {
+  const path = t.path(pathIndex);
   if (resolvesPerReader(path)) return ALLOW;
-  const creds = taskCreds(k, ev.pid);
-  const dir = openDirfd(k, ev.pid, dirfd, path, false);
-  try {
-    ensureValid(k);
-    asTask(k, creds);
-    const n = k.native;
-    const effMode = flags & (O_CREAT | __O_TMPFILE) ? mode & ~creds.umask & 0o7777 : 0;
-    // Opening a FIFO blocks until its peer opens; that must not stall the sentry for every
-    // other task. So the sentry never opens blocking: a FIFO it finds (named by the path all
-    // along, O_CREAT included, or swapped in meanwhile) is left to the kernel's open, as no
-    // decision was made on the path; ENXIO (a FIFO without a reader) likewise.
-    const blocking = (flags & (O_PATH | O_NONBLOCK)) === 0;
-    const fd = nonBlockingOpen(k, n.openat2(dir, path.bytes, path.len, flags | (blocking ? O_NONBLOCK : 0), effMode, resolve), blocking, flags);
-    if (fd === "fifo") return ALLOW;
-    if (fd < 0) {
-      // root: overlay — root inside may write the host's files in its copy (sys_fsmut.ts).
-      if ((-fd === EACCES || -fd === EPERM) && resolve === 0 && k.overlayMount !== undefined) {
-        const r = openElevated(k, ev, creds, dirfd, path, flags, mode);
-        if (r !== undefined) return r;
-      }
-      // ELOOP also comes from magic links (/proc/PID/fd/N), which only the kernel can follow
-      // for the task; for a real loop the kernel answers ELOOP itself.
-      if (-fd === ELOOP && (flags & O_NOFOLLOW) === 0 && resolve === 0) return ALLOW;
-      return errnoReply(-fd);
+  const creds = t.creds();
+  const dir = t.dir(dirfd, path, false);
+  t.ensureValid();
+  const n = t.k.native;
+  const effMode = flags & (O_CREAT | __O_TMPFILE) ? mode & ~creds.umask & 0o7777 : 0;
+  // Opening a FIFO blocks until its peer opens; that must not stall the sentry for every
+  // other task. So the sentry never opens blocking: a FIFO it finds (named by the path all
+  // along, O_CREAT included, or swapped in meanwhile) is left to the kernel's open, as no
+  // decision was made on the path; ENXIO (a FIFO without a reader) likewise.
+  const blocking = (flags & (O_PATH | O_NONBLOCK)) === 0;
+  const fd = t.as(() => t.nonBlockingOpen(n.openat2(dir, path.bytes, path.len, flags | (blocking ? O_NONBLOCK : 0), effMode, resolve), blocking, flags));
+  if (fd === "fifo") return ALLOW;
+  if (fd < 0) {
+    // root: overlay — root inside may write the host's files in its copy (sys_fsmut.ts).
+    if ((-fd === EACCES || -fd === EPERM) && resolve === 0 && t.k.overlayMount !== undefined) {
+      const r = openElevated(t, dirfd, path, flags, mode);
+      if (r !== undefined) return r;
     }
-    return { kind: "fd", fd, cloexec: (flags & O_CLOEXEC) !== 0 };
-  } finally {
-    closeDirfd(k, dir);
+    // ELOOP also comes from magic links (/proc/PID/fd/N), which only the kernel can follow
+    // for the task; for a real loop the kernel answers ELOOP itself.
+    if (-fd === ELOOP && (flags & O_NOFOLLOW) === 0 && resolve === 0) return ALLOW;
+    return errnoReply(-fd);
   }
+  return t.fdReply(fd, (flags & O_CLOEXEC) !== 0);
 }
 
 /**
@@ -92,12 +86,11 @@ function legacyFlags(flags: number): number {
 }
 
 // struct open_how (include/uapi/linux/openat2.h): u64 flags, u64 mode, u64 resolve.
-function openat2(k: Kernel, ev: TrapEvent): Reply {
-  const size = ev.argNum(3);
+function openat2(t: Task): Reply {
+  const size = t.argNum(3);
   if (size < OPEN_HOW_SIZE_VER0) return errnoReply(EINVAL);
   if (size > 4096) return errnoReply(E2BIG);
-  const how = k.mem.read(ev.pid, ev.argNum(2), size);
-  if (typeof how === "number") return errnoReply(how);
+  const how = t.read(t.argNum(2), size);
   // Unknown trailing fields must be zero (copy_struct_from_user).
   for (let i = OPEN_HOW_SIZE_VER0; i < size; i++) if (how[i] !== 0) return errnoReply(E2BIG);
   const v = new DataView(how.buffer, how.byteOffset, how.byteLength);
@@ -105,7 +98,7 @@ function openat2(k: Kernel, ev: TrapEvent): Reply {
   const mode = v.getBigUint64(8, true);
   const resolve = v.getBigUint64(16, true);
   if (flags > 0xffffffffn || mode > 0o7777n || resolve > 0xffn) return errnoReply(EINVAL);
-  return openForTask(k, ev, ev.argInt(0), 1, Number(flags), Number(mode), Number(resolve));
+  return openForTask(t, t.argInt(0), 1, Number(flags), Number(mode), Number(resolve));
 }
 
 /** The flags of an open that may write or create (O_TMPFILE needs a write mode): a register test. */
@@ -118,9 +111,9 @@ function writes(index: number): BpfArgCondition[] {
  * change the overlay's base); when traced, every open.
  */
 export const fileFamily: Family = {
-  open: { handler: (k, ev) => openForTask(k, ev, AT_FDCWD, 0, legacyFlags(ev.argInt(1)), ev.argInt(2), 0), trap: { when: "overlay-root", args: [writes(1)] } },
-  openat: { handler: (k, ev) => openForTask(k, ev, ev.argInt(0), 1, legacyFlags(ev.argInt(2)), ev.argInt(3), 0), trap: { when: "overlay-root", args: [writes(2)] } },
-  creat: { handler: (k, ev) => openForTask(k, ev, AT_FDCWD, 0, O_CREAT | O_WRONLY | O_TRUNC, ev.argInt(1), 0), trap: { when: "overlay-root" } },
+  open: { handler: (t) => openForTask(t, AT_FDCWD, 0, legacyFlags(t.argInt(1)), t.argInt(2), 0), trap: { when: "overlay-root", args: [writes(1)] } },
+  openat: { handler: (t) => openForTask(t, t.argInt(0), 1, legacyFlags(t.argInt(2)), t.argInt(3), 0), trap: { when: "overlay-root", args: [writes(2)] } },
+  creat: { handler: (t) => openForTask(t, AT_FDCWD, 0, O_CREAT | O_WRONLY | O_TRUNC, t.argInt(1), 0), trap: { when: "overlay-root" } },
   // Its flags are in memory the filter cannot read.
   openat2: { handler: openat2, trap: { when: "overlay-root" } },
 };

@@ -4,11 +4,9 @@
 // sched_getaffinity(2) of the caller under a CPU limit with filesystem.proc cpuinfo: the
 // first CPUs of its real mask, as many as the sandbox sees (nproc agrees with /proc/cpuinfo).
 import { release, version } from "node:os";
-import type { Reply, TrapEvent } from "../../platform/platform.js";
+import type { Reply } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { EFAULT } from "../../platform/abi/errno.js";
-import type { Kernel } from "../kernel/task.js";
-import { taskCreds } from "../kernel/task.js";
+import type { Task } from "../kernel/task.js";
 import { errnoReply } from "../errors/errors.js";
 import type { Family } from "./handlers.js";
 
@@ -37,16 +35,22 @@ export function firstCpus(mask: Uint8Array, n: number): Uint8Array {
   return mask;
 }
 
-function schedGetaffinity(k: Kernel, ev: TrapEvent): Reply {
-  if (k.visibleCpus === undefined) return ALLOW;
+function schedGetaffinity(t: Task): Reply {
+  const visible = t.k.visibleCpus;
+  if (visible === undefined) return ALLOW;
   // Another task's mask (by its pid inside) is the kernel's to give.
-  const pid = ev.argInt(0);
-  if (pid !== 0 && pid !== taskCreds(k, ev.pid).nspid) return ALLOW;
-  const mask = new Uint8Array(Math.min(ev.argNum(1), 8192));
-  const n = k.native.schedGetaffinity(ev.pid, mask);
+  const pid = t.argInt(0);
+  if (pid !== 0 && pid !== t.creds().nspid) return ALLOW;
+  const mask = new Uint8Array(Math.min(t.argNum(1), 8192));
+  const n = t.k.native.schedGetaffinity(t.tid, mask);
   if (n < 0) return errnoReply(-n);
-  const out = firstCpus(mask.subarray(0, n), k.visibleCpus);
-  return k.mem.write(ev.pid, ev.argNum(2), out) === 0 ? { kind: "value", value: n } : errnoReply(EFAULT);
+  t.write(t.argNum(2), firstCpus(mask.subarray(0, n), visible));
+  return { kind: "value", value: n };
+}
+
+function uname(t: Task): Reply {
+  t.write(t.argNum(0), utsnameOf(t.k.hostname));
+  return ZERO;
 }
 
 /** The struct utsname for a host name, made once (a sandbox has one host name). */
@@ -58,6 +62,6 @@ function utsnameOf(hostname: string): Uint8Array {
 
 /** uname when traced (the sandbox's host name); sched_getaffinity under a CPU limit shown by /proc. */
 export const infoFamily: Family = {
-  uname: { handler: (k, ev) => (k.mem.write(ev.pid, ev.argNum(0), utsnameOf(k.hostname)) === 0 ? ZERO : errnoReply(EFAULT)) },
+  uname: { handler: uname },
   sched_getaffinity: { handler: schedGetaffinity, trap: { when: "cpus-limited" } },
 };

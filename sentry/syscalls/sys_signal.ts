@@ -21,14 +21,14 @@
 // The sandbox's init (runsc-ts-init, not the workload) forwards the signals sent to the
 // container to the workload with kill(2): it is outside the scope.
 import { readSync } from "node:fs";
-import type { Reply, TrapEvent } from "../../platform/platform.js";
+import type { Reply } from "../../platform/platform.js";
 import { ALLOW } from "../../platform/platform.js";
-import { EBADF, EFAULT, EINVAL, EPERM, ESRCH } from "../../platform/abi/errno.js";
+import { EBADF, EINVAL, EPERM, ESRCH } from "../../platform/abi/errno.js";
 import { AT_EMPTY_PATH, O_CLOEXEC, O_PATH, O_RDONLY, S_IFDIR, S_IFMT } from "../../platform/abi/fcntl.js";
 import { SIGKILL, SIGRTMAX, SIGSTOP } from "../../platform/abi/signal.js";
 import { errnoReply, SyscallError } from "../errors/errors.js";
-import type { Creds, Kernel } from "../kernel/task.js";
-import { ensureValid, openProc, taskCreds } from "../kernel/task.js";
+import type { Creds } from "../kernel/creds.js";
+import type { Task } from "../kernel/task.js";
 import type { Family } from "./handlers.js";
 import { family } from "./handlers.js";
 
@@ -58,10 +58,10 @@ function refuse(sig: number): Reply {
  * The caller's credentials when process.signals confines it, or undefined when it may signal
  * anything of the sandbox (scope sandbox, or the caller is the sandbox's init).
  */
-function confined(k: Kernel, ev: TrapEvent): Creds | undefined {
-  if (k.signals === "sandbox") return undefined;
-  const c = taskCreds(k, ev.pid);
-  return c.tgid === k.initPid ? undefined : c;
+function confined(t: Task): Creds | undefined {
+  if (t.k.signals === "sandbox") return undefined;
+  const c = t.creds();
+  return c.tgid === t.k.initPid ? undefined : c;
 }
 
 /**
@@ -70,35 +70,35 @@ function confined(k: Kernel, ev: TrapEvent): Creds | undefined {
  * caller's own tid names its own group too). pid_t is 32 bits: the upper half of the
  * register is ignored, as by the kernel.
  */
-function killLike(k: Kernel, ev: TrapEvent): Reply {
-  const c = confined(k, ev);
+function killLike(t: Task): Reply {
+  const c = confined(t);
   if (c === undefined) return ALLOW;
-  const pid = ev.argInt(0);
+  const pid = t.argInt(0);
   if (pid > 0 && (pid === c.nstgid || pid === c.nspid)) return ALLOW;
-  return refuse(ev.argInt(1));
+  return refuse(t.argInt(1));
 }
 
 /** tkill(tid, sig): the caller itself, or the leader of its own thread group. */
-function tkill(k: Kernel, ev: TrapEvent): Reply {
-  const c = confined(k, ev);
+function tkill(t: Task): Reply {
+  const c = confined(t);
   if (c === undefined) return ALLOW;
-  const tid = ev.argInt(0);
+  const tid = t.argInt(0);
   if (tid <= 0) return errnoReply(EINVAL);
   if (tid === c.nspid || tid === c.nstgid) return ALLOW;
-  return refuse(ev.argInt(1));
+  return refuse(t.argInt(1));
 }
 
 /**
  * tgkill(tgid, tid, sig) and rt_tgsigqueueinfo(tgid, tid, sig, info): the kernel signals tid
  * only when it belongs to tgid, so tgid == the caller's own decides it.
  */
-function tgkillLike(k: Kernel, ev: TrapEvent): Reply {
-  const c = confined(k, ev);
+function tgkillLike(t: Task): Reply {
+  const c = confined(t);
   if (c === undefined) return ALLOW;
-  const tgid = ev.argInt(0);
-  if (tgid <= 0 || ev.argInt(1) <= 0) return errnoReply(EINVAL);
+  const tgid = t.argInt(0);
+  if (tgid <= 0 || t.argInt(1) <= 0) return errnoReply(EINVAL);
   if (tgid === c.nstgid) return ALLOW;
-  return refuse(ev.argInt(2));
+  return refuse(t.argInt(2));
 }
 
 const fdinfoBuf = Buffer.alloc(1024);
@@ -112,23 +112,23 @@ const ST_MODE_OFFSET = 24;
  * The host PID a pidfd of ours refers to: its fdinfo "Pid:" (-1 once that task has exited),
  * or undefined when fd is not a pidfd.
  */
-function pidfdTarget(k: Kernel, fd: number): number | undefined {
-  const info = openProc(k, `thread-self/fdinfo/${fd}`, O_RDONLY | O_CLOEXEC);
+function pidfdTarget(t: Task, fd: number): number | undefined {
+  const info = t.proc(`thread-self/fdinfo/${fd}`, O_RDONLY | O_CLOEXEC);
   let n: number;
   try {
     n = readSync(info, fdinfoBuf, 0, fdinfoBuf.length, 0);
   } finally {
-    k.native.close(info);
+    t.close(info);
   }
   const m = /(?:^|\n)Pid:\s*(-?\d+)/.exec(fdinfoBuf.toString("latin1", 0, n));
   return m === null ? undefined : Number(m[1]);
 }
 
 /** True when host task `pid` is a thread of host thread group `tgid` (/proc/TGID/task/PID exists). */
-function inThreadGroup(k: Kernel, tgid: number, pid: number): boolean {
+function inThreadGroup(t: Task, tgid: number, pid: number): boolean {
   if (pid === tgid) return true;
   try {
-    k.native.close(openProc(k, `${tgid}/task/${pid}`, O_PATH | O_CLOEXEC));
+    t.close(t.proc(`${tgid}/task/${pid}`, O_PATH | O_CLOEXEC));
     return true;
   } catch (e) {
     if (e instanceof SyscallError) return false;
@@ -149,44 +149,30 @@ function inThreadGroup(k: Kernel, tgid: number, pid: number): boolean {
  * protection, so SIGKILL/SIGSTOP that an init sends itself (which Linux ignores) are sent
  * as signal 0: every check is made, nothing is delivered.
  */
-function pidfdSendSignal(k: Kernel, ev: TrapEvent): Reply {
-  const c = confined(k, ev);
+function pidfdSendSignal(t: Task): Reply {
+  const c = confined(t);
   if (c === undefined) return ALLOW;
-  const n = k.native;
-  const sig = ev.argInt(1);
-  const infoAddr = ev.argNum(2);
-  const flags = ev.argInt(3);
+  const n = t.k.native;
+  const sig = t.argInt(1);
+  const infoAddr = t.argNum(2);
+  const flags = t.argInt(3);
   // A process group reaches other processes.
   if (flags & PIDFD_SIGNAL_PROCESS_GROUP) return refuse(sig);
-  const pidfd = n.pidfdOpen(c.tgid);
-  if (pidfd < 0) return errnoReply(-pidfd);
-  let dup = -1;
-  try {
-    dup = n.pidfdGetfd(pidfd, ev.argInt(0));
-    if (dup < 0) return errnoReply(-dup === EBADF ? EBADF : -dup);
-    const target = pidfdTarget(k, dup);
-    if (target === undefined) {
-      // Linux also accepts a /proc/PID directory; the sentry does not resolve those.
-      if (n.statAt(dup, EMPTY, 0, AT_EMPTY_PATH, statBuf) < 0) return errnoReply(EBADF);
-      const mode = new DataView(statBuf.buffer).getUint32(ST_MODE_OFFSET, true);
-      return (mode & S_IFMT) === S_IFDIR ? refuse(sig) : errnoReply(EBADF);
-    }
-    if (target < 0) return errnoReply(ESRCH);
-    if (!inThreadGroup(k, c.tgid, target)) return refuse(sig);
-    let info: Uint8Array | undefined;
-    if (infoAddr !== 0) {
-      const got = k.mem.read(ev.pid, infoAddr, SIGINFO_SIZE);
-      if (typeof got === "number") return errnoReply(EFAULT);
-      info = got;
-    }
-    ensureValid(k);
-    const send = c.nstgid === 1 && (sig === SIGKILL || sig === SIGSTOP) ? 0 : sig;
-    const r = n.pidfdSendSignal(dup, send, flags, send === sig ? info : undefined);
-    return r < 0 ? errnoReply(-r) : ZERO;
-  } finally {
-    if (dup >= 0) n.close(dup);
-    n.close(pidfd);
+  const dup = t.fd(t.argInt(0));
+  const target = pidfdTarget(t, dup);
+  if (target === undefined) {
+    // Linux also accepts a /proc/PID directory; the sentry does not resolve those.
+    if (n.statAt(dup, EMPTY, 0, AT_EMPTY_PATH, statBuf) < 0) return errnoReply(EBADF);
+    const mode = new DataView(statBuf.buffer).getUint32(ST_MODE_OFFSET, true);
+    return (mode & S_IFMT) === S_IFDIR ? refuse(sig) : errnoReply(EBADF);
   }
+  if (target < 0) return errnoReply(ESRCH);
+  if (!inThreadGroup(t, c.tgid, target)) return refuse(sig);
+  const info = infoAddr !== 0 ? t.read(infoAddr, SIGINFO_SIZE) : undefined;
+  t.ensureValid();
+  const send = c.nstgid === 1 && (sig === SIGKILL || sig === SIGSTOP) ? 0 : sig;
+  const r = n.pidfdSendSignal(dup, send, flags, send === sig ? info : undefined);
+  return r < 0 ? errnoReply(-r) : ZERO;
 }
 
 /**

@@ -18,17 +18,18 @@
 // task: its credentials, its cwd, its umask (the sentry's thread has an fs_struct of its own
 // since enterMountNamespace, so umask(2) there touches no other thread).
 import { CAP_NET_BIND_SERVICE, capBit } from "../../platform/abi/capability.js";
-import type { Reply, TrapEvent } from "../../platform/platform.js";
+import type { Reply } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
-import { EACCES, EAGAIN, EBADF, ECONNREFUSED, EFAULT, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../../platform/abi/errno.js";
+import { EACCES, EAGAIN, ECONNREFUSED, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../../platform/abi/errno.js";
 import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, S_IFMT, S_IFSOCK, W_OK } from "../../platform/abi/fcntl.js";
 import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN } from "../../platform/abi/socket.js";
-import { errnoReply, SyscallError } from "../errors/errors.js";
+import { errnoReply } from "../errors/errors.js";
 import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
 import { carryConnect, isHostSocket, socketKind } from "../net/proxy.js";
 import { bindDecision } from "../policy/network.js";
-import type { Creds, Kernel } from "../kernel/task.js";
-import { asSentry, asTask, ensureValid, openProc, taskCreds } from "../kernel/task.js";
+import type { Creds } from "../kernel/creds.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { Task } from "../kernel/task.js";
 import type { Family } from "./handlers.js";
 
 /** sizeof(struct sockaddr_storage). */
@@ -47,34 +48,26 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Resolves a pathname unix address once, as the task would (its cwd for relative paths,
- * its credentials), and decides on the file found: an O_PATH fd of a socket on one of the
- * sandbox's private filesystems, or an errno. The call then goes to that fd's inode through
- * the host's /proc/self/fd, so a file swapped in after the decision is never reached.
+ * its credentials), and decides on the file found: an owned O_PATH fd of a socket on one of
+ * the sandbox's private filesystems, or -errno. The call then goes to that fd's inode
+ * through the host's /proc/self/fd, so a file swapped in after the decision is never reached.
  */
-function openUnixTarget(k: Kernel, ev: TrapEvent, creds: Creds, addr: Uint8Array): number {
-  const n = k.native;
+function openUnixTarget(t: Task, creds: Creds, addr: Uint8Array): number {
+  const n = t.k.native;
   const pathBytes = addr.subarray(2);
   const nul = pathBytes.indexOf(0);
   const len = nul < 0 ? pathBytes.length : nul;
-  const cwd = pathBytes[0] === 0x2f ? AT_FDCWD : openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  let fd = -1;
-  try {
-    asTask(k, creds);
-    fd = n.openat2(cwd, pathBytes, len, O_PATH | O_CLOEXEC, 0, 0);
+  const cwd = pathBytes[0] === 0x2f ? AT_FDCWD : t.cwd();
+  return t.as(() => {
+    const fd = t.own(n.openat2(cwd, pathBytes, len, O_PATH | O_CLOEXEC, 0, 0));
     if (fd < 0) return fd;
     if (n.statAt(fd, EMPTY, 0, AT_EMPTY_PATH, statBuf) < 0) return -ECONNREFUSED;
     // net/unix/af_unix.c: unix_find_bsd: not a socket is ECONNREFUSED, no write access EACCES.
     if ((statView.getUint32(24, true) & S_IFMT) !== S_IFSOCK) return -ECONNREFUSED;
     if (n.accessAt(fd, EMPTY, 0, W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0) return -EACCES;
-    if (!k.privateDevices.has(statView.getBigUint64(0, true))) return -EACCES;
-    const ok = fd;
-    fd = -1;
-    return ok;
-  } finally {
-    asSentry(k);
-    if (fd >= 0) n.close(fd);
-    if (cwd >= 0) n.close(cwd);
-  }
+    if (!t.k.privateDevices.has(statView.getBigUint64(0, true))) return -EACCES;
+    return fd;
+  }, "fs", creds);
 }
 
 /** struct sockaddr_un naming our descriptor, relative to the host's /proc: "self/fd/N". */
@@ -96,65 +89,43 @@ function viaDescriptor(fd: number): Uint8Array {
  *            answers the event when it outlasts a short wait;
  *   sendto:  tried here without waiting (MSG_DONTWAIT); a blocking socket that would wait
  *            (a unix datagram peer's full queue, a full send buffer) sends the rest on the pool.
+ * Either is made as the sentry, on the address decided: a unix path reaches the file found
+ * as the task through our descriptor of it.
  */
-function onTaskSocket(k: Kernel, ev: TrapEvent, sockfd: number, addrIdx: number, lenIdx: number, call: "connect" | "sendto", data?: { bytes: Uint8Array; flags: number }): Reply {
+function onTaskSocket(t: Task, sockfd: number, addrIdx: number, lenIdx: number, call: "connect" | "sendto", data?: { bytes: Uint8Array; flags: number }): Reply {
+  const k = t.k;
   const n = k.native;
-  const creds = taskCreds(k, ev.pid);
-  const pidfd = n.pidfdOpen(creds.tgid);
-  if (pidfd < 0) return errnoReply(-pidfd);
-  let fd = -1;
-  let target = -1;
-  try {
-    fd = n.pidfdGetfd(pidfd, sockfd);
-    if (fd < 0) return errnoReply(-fd === EBADF ? EBADF : -fd);
-    const len = ev.argNum(lenIdx);
-    if (len > SOCKADDR_MAX) return errnoReply(EINVAL);
-    let addr: Uint8Array = EMPTY;
-    if (len > 0) {
-      const got = k.mem.read(ev.pid, ev.argNum(addrIdx), len);
-      if (typeof got === "number") return errnoReply(EFAULT);
-      addr = got;
-    }
-    ensureValid(k);
-    if (call === "connect" && k.network === "proxy") {
-      const carried = carryConnect(k, ev, fd, sockfd, addr);
-      if (carried !== undefined) return carried;
-    }
-    // Other families, and abstract or unnamed unix addresses, live in the network namespace.
-    if (isUnixPath(addr)) {
-      target = openUnixTarget(k, ev, creds, addr);
-      if (target < 0) return errnoReply(-target);
-    }
-    // A unix path goes to our descriptor as "self/fd/N" from the host's /proc.
-    const to = target >= 0 ? viaDescriptor(target) : addr;
-    const onPool = { nr: ev.nr, addr: to, tgid: creds.tgid, alsoClose: target, cwdFd: target >= 0 ? k.procFd : -1 };
-    if (call === "connect") {
-      const r = k.offload({ op: 0, fd, ...onPool });
-      fd = -1; // taken over, and target with it
-      target = -1;
-      return answer(r);
-    }
-    const { bytes, flags } = data!;
-    let sent: number;
-    if (target >= 0) n.fchdir(k.procFd);
-    try {
-      sent = n.sendto(fd, bytes, bytes.length, flags | MSG_DONTWAIT, to, to.length);
-    } finally {
-      if (target >= 0) backToRoot(k);
-    }
-    // Done, failed, or the task asked not to wait: the kernel's answer is ours.
-    const waits = sent === -EAGAIN || (sent >= 0 && sent < bytes.length);
-    if (!waits || (flags & MSG_DONTWAIT) !== 0 || isNonBlocking(k, fd)) return sent < 0 ? errnoReply(-sent) : { kind: "value", value: sent };
-    const base = Math.max(sent, 0);
-    const r = k.offload({ op: 1, fd, ...onPool, data: bytes.subarray(base), flags, base });
-    fd = -1;
-    target = -1;
-    return answer(r);
-  } finally {
-    if (target >= 0) n.close(target);
-    if (fd >= 0) n.close(fd);
-    n.close(pidfd);
+  const creds = t.creds();
+  const fd = t.fd(sockfd);
+  const len = t.argNum(lenIdx);
+  if (len > SOCKADDR_MAX) return errnoReply(EINVAL);
+  const addr = len > 0 ? t.read(t.argNum(addrIdx), len) : EMPTY;
+  t.ensureValid();
+  if (call === "connect" && k.network === "proxy") {
+    const carried = carryConnect(t, fd, sockfd, addr);
+    if (carried !== undefined) return carried;
   }
+  // Other families, and abstract or unnamed unix addresses, live in the network namespace.
+  const target = isUnixPath(addr) ? openUnixTarget(t, creds, addr) : -1;
+  if (isUnixPath(addr) && target < 0) return errnoReply(-target);
+  // A unix path goes to our descriptor as "self/fd/N" from the host's /proc.
+  const to = target >= 0 ? viaDescriptor(target) : addr;
+  const onPool = { nr: t.ev.nr, addr: to, tgid: creds.tgid, alsoClose: target, cwdFd: target >= 0 ? k.procFd : -1 };
+  if (call === "connect") return answer(t.offload({ op: 0, fd, ...onPool }));
+  const { bytes, flags } = data!;
+  k.identity.sentry();
+  let sent: number;
+  if (target >= 0) n.fchdir(k.procFd);
+  try {
+    sent = n.sendto(fd, bytes, bytes.length, flags | MSG_DONTWAIT, to, to.length);
+  } finally {
+    if (target >= 0) backToRoot(t);
+  }
+  // Done, failed, or the task asked not to wait: the kernel's answer is ours.
+  const waits = sent === -EAGAIN || (sent >= 0 && sent < bytes.length);
+  if (!waits || (flags & MSG_DONTWAIT) !== 0 || isNonBlocking(k, fd)) return sent < 0 ? errnoReply(-sent) : { kind: "value", value: sent };
+  const base = Math.max(sent, 0);
+  return answer(t.offload({ op: 1, fd, ...onPool, data: bytes.subarray(base), flags, base }));
 }
 
 /** The reply for an offloaded call's result; null: the pool's worker answers the event. */
@@ -171,84 +142,56 @@ function isNonBlocking(k: Kernel, fd: number): boolean {
 }
 
 /** This thread's working directory back to the sandbox's root. */
-function backToRoot(k: Kernel): void {
+function backToRoot(t: Task): void {
   const root = Buffer.from("/");
-  const rootFd = k.native.openat2(AT_FDCWD, root, 1, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0);
+  const rootFd = t.own(t.k.native.openat2(AT_FDCWD, root, 1, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0));
   if (rootFd >= 0) {
-    k.native.fchdir(rootFd);
-    k.native.close(rootFd);
+    t.k.native.fchdir(rootFd);
+    t.close(rootFd);
   }
 }
 
 const ZERO: Reply = Object.freeze({ kind: "value", value: 0 });
 
-function connect(k: Kernel, ev: TrapEvent): Reply {
-  if (k.network === "host") return ALLOW;
-  return onTaskSocket(k, ev, ev.argInt(0), 1, 2, "connect");
+function connect(t: Task): Reply {
+  if (t.k.network === "host") return ALLOW;
+  return onTaskSocket(t, t.argInt(0), 1, 2, "connect");
 }
 
-function sendto(k: Kernel, ev: TrapEvent): Reply {
-  if (k.network === "host" || ev.argNum(4) === 0) return ALLOW;
+function sendto(t: Task): Reply {
+  const network = t.k.network;
+  if (network === "host" || t.argNum(4) === 0) return ALLOW;
   // proxy: refused in BPF already; a traced call must not connect a carried socket either.
-  if (k.network === "proxy" && (ev.argInt(3) & MSG_FASTOPEN) !== 0) return errnoReply(EOPNOTSUPP);
-  const len = ev.argNum(2);
+  if (network === "proxy" && (t.argInt(3) & MSG_FASTOPEN) !== 0) return errnoReply(EOPNOTSUPP);
+  const len = t.argNum(2);
   if (len > SENDTO_MAX) return errnoReply(EMSGSIZE);
-  const data = len === 0 ? new Uint8Array(0) : k.mem.read(ev.pid, ev.argNum(1), len);
-  if (typeof data === "number") return errnoReply(EFAULT);
-  return onTaskSocket(k, ev, ev.argInt(0), 4, 5, "sendto", { bytes: data, flags: ev.argInt(3) });
-}
-
-/** include/linux/socket.h */
-
-/** The task's socket at argument 0, duplicated (ours to close), with its pidfd closed. */
-function dupTaskSocket(k: Kernel, tgid: number, sockfd: number): number {
-  const pidfd = k.native.pidfdOpen(tgid);
-  if (pidfd < 0) throw new SyscallError(-pidfd);
-  try {
-    const fd = k.native.pidfdGetfd(pidfd, sockfd);
-    if (fd < 0) throw new SyscallError(-fd);
-    return fd;
-  } finally {
-    k.native.close(pidfd);
-  }
+  const data = len === 0 ? new Uint8Array(0) : t.read(t.argNum(1), len);
+  return onTaskSocket(t, t.argInt(0), 4, 5, "sendto", { bytes: data, flags: t.argInt(3) });
 }
 
 /**
  * Runs `op` on a duplicate of the task's socket (argument 0) and its kind, in the order
- * net/socket.c checks: the descriptor first (EBADF, ENOTSOCK). The duplicate is closed after.
+ * net/socket.c checks: the descriptor first (EBADF, ENOTSOCK).
  */
-function onTaskSocketKind(
-  k: Kernel,
-  ev: TrapEvent,
-  op: (fd: number, kind: { domain: number; type: number; protocol: number }, creds: Creds) => Reply,
-): Reply {
-  const creds = taskCreds(k, ev.pid);
-  const fd = dupTaskSocket(k, creds.tgid, ev.argInt(0));
-  try {
-    const kind = socketKind(k, fd);
-    return typeof kind === "number" ? errnoReply(-kind) : op(fd, kind, creds);
-  } finally {
-    k.native.close(fd);
-  }
+function onTaskSocketKind(t: Task, op: (fd: number, kind: { domain: number; type: number; protocol: number }, creds: Creds) => Reply): Reply {
+  const creds = t.creds();
+  const fd = t.fd(t.argInt(0));
+  const kind = socketKind(t.k, fd);
+  return typeof kind === "number" ? errnoReply(-kind) : op(fd, kind, creds);
 }
 
 /**
  * bind(2), performed on a duplicate of the task's socket after the decision, with the
  * sockaddr the decision read.
  */
-function bind(k: Kernel, ev: TrapEvent): Reply {
+function bind(t: Task): Reply {
+  const k = t.k;
   if (k.network === "none" || (k.network === "host" && k.netRules.rules.bind === undefined)) return ALLOW;
-  const n = k.native;
-  return onTaskSocketKind(k, ev, (fd, kind, creds) => {
-    const len = ev.argNum(2);
+  return onTaskSocketKind(t, (fd, kind, creds) => {
+    const len = t.argNum(2);
     if (len > SOCKADDR_MAX) return errnoReply(EINVAL);
-    let addr: Uint8Array = EMPTY;
-    if (len > 0) {
-      const got = k.mem.read(ev.pid, ev.argNum(1), len);
-      if (typeof got === "number") return errnoReply(EFAULT);
-      addr = got.slice();
-    }
-    ensureValid(k);
+    const addr = len > 0 ? t.read(t.argNum(1), len).slice() : EMPTY;
+    t.ensureValid();
     const inet = kind.domain === AF_INET || kind.domain === AF_INET6;
     if (inet && k.network === "proxy" && isHostSocket(k, fd)) return errnoReply(EACCES);
     // inet_bind/inet6_bind read the port at the same offset whatever the family field says.
@@ -258,61 +201,51 @@ function bind(k: Kernel, ev: TrapEvent): Reply {
       if (d.verdict === "deny") return errnoReply(EACCES);
     }
     if (kind.domain === AF_UNIX && isUnixPath(addr)) {
-      const r = bindUnixAsTask(k, ev, creds, fd, addr);
+      const r = bindUnixAsTask(t, creds, fd, addr);
       return r < 0 ? errnoReply(-r) : ZERO;
     }
     // Nothing is decided on another family's address (netlink groups, abstract names): the
     // kernel binds it with the task's own privileges, which the sentry's are not.
     if (!inet) return ALLOW;
     // A port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE over the socket's
-    // network namespace: root inside has it over the sandbox's own (the sentry binds for it),
-    // never over the host's, where the bind is made as the task and the kernel decides.
+    // network namespace: root inside has it over the sandbox's own (the sentry binds for it,
+    // as itself), never over the host's, where the bind is made as the task and the kernel decides.
     const own = k.network !== "host" && !isHostSocket(k, fd);
-    const r = own && (creds.capEff & capBit(CAP_NET_BIND_SERVICE)) !== 0n ? n.bind(fd, addr, addr.length) : bindAsTask(k, creds, fd, addr);
+    let r: number;
+    if (own && (creds.capEff & capBit(CAP_NET_BIND_SERVICE)) !== 0n) {
+      k.identity.sentry();
+      r = k.native.bind(fd, addr, addr.length);
+    } else {
+      r = t.as(() => k.native.bind(fd, addr, addr.length), "fs", creds);
+    }
     return r < 0 ? errnoReply(-r) : ZERO;
   });
 }
 
-
-/** A bind with the task's credentials and capabilities over the host (kernel/task.ts: asTask). */
-function bindAsTask(k: Kernel, creds: Creds, fd: number, addr: Uint8Array): number {
-  try {
-    asTask(k, creds);
-    return k.native.bind(fd, addr, addr.length);
-  } finally {
-    asSentry(k);
-  }
-}
-
 /** A pathname unix bind as the task would make it: its credentials, cwd and umask. */
-function bindUnixAsTask(k: Kernel, ev: TrapEvent, creds: Creds, fd: number, addr: Uint8Array): number {
-  const n = k.native;
-  const relative = addr[2] !== 0x2f;
-  const cwd = relative ? openProc(k, `${ev.pid}/cwd`, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+function bindUnixAsTask(t: Task, creds: Creds, fd: number, addr: Uint8Array): number {
+  const n = t.k.native;
+  const cwd = addr[2] !== 0x2f ? t.cwd() : -1;
   try {
     if (cwd >= 0) {
       const r = n.fchdir(cwd);
       if (r < 0) return r;
     }
     n.umask(creds.umask);
-    asTask(k, creds);
-    return n.bind(fd, addr, addr.length);
+    return t.as(() => n.bind(fd, addr, addr.length), "fs", creds);
   } finally {
-    asSentry(k);
     n.umask(0);
-    if (cwd >= 0) {
-      backToRoot(k);
-      n.close(cwd);
-    }
+    if (cwd >= 0) backToRoot(t);
   }
 }
 
 /** listen(2) under proxy: refused on a socket of the host's network namespace. */
-function listen(k: Kernel, ev: TrapEvent): Reply {
+function listen(t: Task): Reply {
+  const k = t.k;
   if (k.network !== "proxy") return ALLOW;
-  return onTaskSocketKind(k, ev, (fd, kind) => {
+  return onTaskSocketKind(t, (fd, kind) => {
     if ((kind.domain === AF_INET || kind.domain === AF_INET6) && isHostSocket(k, fd)) return errnoReply(EACCES);
-    const r = k.native.listen(fd, ev.argInt(1));
+    const r = k.native.listen(fd, t.argInt(1));
     return r < 0 ? errnoReply(-r) : ZERO;
   });
 }
@@ -323,36 +256,33 @@ function listen(k: Kernel, ev: TrapEvent): Reply {
  * socket asks, a carried one of the host's namespace included. Anything else (seen here only
  * when traced) is the kernel's.
  */
-function ioctl(k: Kernel, ev: TrapEvent): Reply {
-  const cmd = ev.argInt(1) >>> 0;
-  if (k.network !== "proxy" || !isInterfaceIoctl(cmd)) return ALLOW;
+function ioctl(t: Task): Reply {
+  const cmd = t.argInt(1) >>> 0;
+  if (t.k.network !== "proxy" || !isInterfaceIoctl(cmd)) return ALLOW;
   // On a descriptor that is not a socket the kernel says ENOTTY.
-  const creds = taskCreds(k, ev.pid);
-  const fd = dupTaskSocket(k, creds.tgid, ev.argInt(0));
-  try {
-    if (typeof socketKind(k, fd) === "number") return errnoReply(ENOTTY);
-  } finally {
-    k.native.close(fd);
-  }
+  const fd = t.fd(t.argInt(0));
+  const notSocket = typeof socketKind(t.k, fd) === "number";
+  t.close(fd);
+  if (notSocket) return errnoReply(ENOTTY);
   const shape = requestShape(cmd);
   if (shape === "refused") return errnoReply(refusal(cmd));
-  const addr = ev.argNum(2);
-  const raw = k.mem.read(ev.pid, addr, shape === "ifconf" ? IFCONF_SIZE : IFREQ_SIZE);
-  if (typeof raw === "number") return errnoReply(EFAULT);
-  ensureValid(k);
-  const put = (at: number, bytes: Uint8Array): boolean => k.mem.write(ev.pid, at, bytes) === 0;
+  const addr = t.argNum(2);
+  const raw = t.read(addr, shape === "ifconf" ? IFCONF_SIZE : IFREQ_SIZE);
+  t.ensureValid();
   if (shape === "ifconf") {
     const view = new DataView(raw.buffer, raw.byteOffset, IFCONF_SIZE);
     const buf = view.getBigUint64(8, true);
     const a = answerIfconf(view.getInt32(0, true), buf !== 0n);
-    if (a.entries.length > 0 && !put(Number(buf), a.entries)) return errnoReply(EFAULT);
+    if (a.entries.length > 0) t.write(Number(buf), a.entries);
     const len = new Uint8Array(4);
     new DataView(len.buffer).setInt32(0, a.len, true);
-    return put(addr, len) ? { kind: "value", value: 0 } : errnoReply(EFAULT);
+    t.write(addr, len);
+    return ZERO;
   }
   const out = answerIfreq(cmd, raw);
   if (typeof out === "number") return errnoReply(out);
-  return put(addr, out) ? { kind: "value", value: 0 } : errnoReply(EFAULT);
+  t.write(addr, out);
+  return ZERO;
 }
 
 export const socketFamily: Family = {

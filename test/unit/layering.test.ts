@@ -75,6 +75,22 @@ describe("layering", () => {
     expect(wrong).toEqual([]);
   });
 
+  it("handlers close descriptors only through their Task (kernel/task.ts), which closes the rest when the call ends", () => {
+    const wrong = [...sources("sentry/syscalls"), ...sources("sentry/net")].flatMap((f) =>
+      readFileSync(join(ROOT, f), "utf8")
+        .split("\n")
+        .flatMap((line, i) => (/\b(?:native|n)\.close\(/.test(line) ? [`${f}:${i + 1}: ${line.trim()}`] : [])),
+    );
+    expect(wrong).toEqual([]);
+  });
+
+  it("only sentry/kernel/identity.ts changes the sentry thread's credentials (scoped, restored before the sentry's own work)", () => {
+    const wrong = ORDER.filter((l) => l !== "native")
+      .flatMap((l) => sources(l))
+      .filter((f) => f !== "sentry/kernel/identity.ts" && /\bsetCreds\(/.test(readFileSync(join(ROOT, f), "utf8")));
+    expect(wrong).toEqual([]);
+  });
+
   it("a Linux constant platform/abi/ declares is declared nowhere else", () => {
     const abi = new Set(sources("platform/abi").flatMap((f) => [...readFileSync(join(ROOT, f), "utf8").matchAll(/^export const ([A-Z][A-Z0-9_]*) = /gm)].map((m) => m[1]!)));
     const again = ORDER.flatMap((l) => sources(l))

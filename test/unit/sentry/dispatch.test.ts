@@ -9,7 +9,8 @@ import { CLONE_NEWNET, CLONE_NEWUSER, CLONE_VM } from "../../../platform/abi/clo
 import { EACCES, ENOENT, ENOSYS, EPERM } from "../../../platform/abi/errno.js";
 import { sysnoByName } from "../../../platform/abi/sysno_amd64.js";
 import { SyscallError } from "../../../sentry/errors/errors.js";
-import type { Kernel } from "../../../sentry/kernel/task.js";
+import type { Kernel } from "../../../sentry/kernel/kernel.js";
+import type { Task } from "../../../sentry/kernel/task.js";
 import { compilePolicy, type Decision } from "../../../sentry/filter/compile.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
@@ -38,10 +39,10 @@ function errno(e: number): Reply {
 }
 
 /** A handler that counts its calls and answers with `reply` (or runs `body`). */
-function spy(body: Reply | ((k: Kernel, ev: TrapEvent) => Reply)): Handler & { calls: number } {
-  const h = (k: Kernel, ev: TrapEvent): Reply => {
+function spy(body: Reply | ((t: Task) => Reply)): Handler & { calls: number } {
+  const h = (t: Task): Reply => {
     h.calls++;
-    return typeof body === "function" ? body(k, ev) : body;
+    return typeof body === "function" ? body(t) : body;
   };
   h.calls = 0;
   return h;
@@ -106,11 +107,13 @@ describe("decisions come first", () => {
     expect(h.calls).toBe(1);
   });
 
-  it("hands the handler the kernel context and the event", () => {
+  it("hands the handler a task of the kernel context and the event", () => {
     const mem = new FakeMemory(PID);
     mem.pokeString(0x2000, "/etc/hostname");
-    const h = spy((k, ev) => {
-      expect(k).toBe(KERNEL);
+    const h = spy((t) => {
+      const ev = t.ev;
+      expect(t.k).toBe(KERNEL);
+      expect(t.tid).toBe(PID);
       expect([ev.pid, ev.nr, ev.argInt(0), ev.argNum(1)]).toEqual([PID, nr("openat"), -100, 0x2000]);
       expect(mem.readString(ev.pid, ev.argNum(1), 4096)).toBe("/etc/hostname");
       return { kind: "fd", fd: 9, cloexec: true };

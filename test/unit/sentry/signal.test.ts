@@ -7,7 +7,10 @@ import { FakeEvent } from "../../../platform/fake/fake.js";
 import { ALLOW, type Reply } from "../../../platform/platform.js";
 import { EINVAL, EPERM } from "../../../platform/abi/errno.js";
 import { sysnoByName } from "../../../platform/abi/sysno_amd64.js";
-import { type Creds, CredsCache, type Kernel } from "../../../sentry/kernel/task.js";
+import { type Creds, CredsCache } from "../../../sentry/kernel/creds.js";
+import { Identity } from "../../../sentry/kernel/identity.js";
+import type { Kernel } from "../../../sentry/kernel/kernel.js";
+import { Task } from "../../../sentry/kernel/task.js";
 import { compilePolicy } from "../../../sentry/filter/compile.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
@@ -47,13 +50,18 @@ function kernel(signals: "sandbox" | "self"): Kernel {
       },
     },
   );
-  return { signals, initPid: INIT_PID, creds: cache, native } as unknown as Kernel;
+  return { signals, initPid: INIT_PID, creds: cache, native, identity: new Identity(native as never) } as unknown as Kernel;
 }
 
 function call(k: Kernel, name: string, args: bigint[], pid = HOST_TID): Reply {
   const h = signalFamily[name]?.handler;
   if (h === undefined) throw new Error(`no handler for ${name}`);
-  return h(k, new FakeEvent({ pid, nr: nr(name), args }));
+  const t = new Task(k, new FakeEvent({ pid, nr: nr(name), args }));
+  try {
+    return h(t);
+  } finally {
+    t.end();
+  }
 }
 
 const errno = (e: number): Reply => ({ kind: "errno", errno: e });

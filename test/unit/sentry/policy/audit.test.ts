@@ -10,7 +10,7 @@ import { judge } from "../../../../runsc/audit.js";
 import { EPERM } from "../../../../platform/abi/errno.js";
 import { sysnoByName } from "../../../../platform/abi/sysno_amd64.js";
 import type { AuditFact } from "../../../../sentry/audit.js";
-import type { Kernel } from "../../../../sentry/kernel/task.js";
+import type { Kernel } from "../../../../sentry/kernel/kernel.js";
 import { compilePolicy } from "../../../../sentry/filter/compile.js";
 import { defaultPoliciesDir, loadPolicyFile, parsePolicy } from "../../../../sentry/policy/load.js";
 import type { Policy } from "../../../../sentry/policy/schema.js";

@@ -1,0 +1,55 @@
+// The sandbox's kernel state as the handlers see it: what the sentry was started with and
+// what it keeps across calls. One per sandbox, built by serve() (sentry.ts). A handler
+// meets it through its Task (task.ts), which adds the calling task's side.
+import type { BlockingCallSpec, NativeBinding } from "../../native/binding.js";
+import type { TaskMemory } from "../../platform/platform.js";
+import type { NetworkMode, SentryNetRules } from "../config.js";
+import type { CredsCache } from "./creds.js";
+import type { Identity } from "./identity.js";
+import type { IdMap } from "./idmap.js";
+
+export interface Kernel {
+  readonly native: NativeBinding;
+  readonly mem: TaskMemory;
+  /** ID_VALID for the event being handled: false once the task stopped waiting. */
+  idValid(): boolean;
+  /**
+   * Performs a call that may block (a connect, a sendto) off the sentry's thread, on the
+   * sandbox's bounded pool, waiting briefly: its result (>= 0 or -errno), or null when the
+   * pool's worker will answer the event itself. The call's descriptors are taken over.
+   */
+  offload(call: BlockingCallSpec): number | null;
+  /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */
+  readonly procFd: number;
+  /** Device numbers of the sandbox's private writable filesystems (its /tmp, /dev/shm). */
+  readonly privateDevices: ReadonlySet<bigint>;
+  readonly exec: ExecRule;
+  readonly network: NetworkMode;
+  /** The sandbox's host name, as uname shows it (sys_info.ts). */
+  readonly hostname: string;
+  /** network.egress/bind and the addresses of egress host names (sentry/policy/network.ts). */
+  readonly netRules: SentryNetRules;
+  /** process.signals: "self" confines the kill family to the caller's thread group (sys_signal.ts). */
+  readonly signals: "sandbox" | "self";
+  /** Host PID of the sandbox's init (runsc-ts-init, which forwards the container's signals). */
+  readonly initPid: number;
+  /** Credentials by tid (creds.ts). */
+  readonly creds: CredsCache;
+  /** Whose credentials the sentry's thread acts with (identity.ts). */
+  readonly identity: Identity;
+  /**
+   * filesystem.root: overlay — the overlay root's mount id (statx STATX_MNT_ID): where root
+   * inside may change what the host owns, the sentry doing it (sys_fsmut.ts). Undefined otherwise.
+   */
+  readonly overlayMount: bigint | undefined;
+  /** How many CPUs the sandbox sees under a CPU limit (sched_getaffinity, sys_info.ts); undefined: all. */
+  readonly visibleCpus: number | undefined;
+  /** The sandbox's user namespace maps, for ids the workload names (chown). */
+  readonly ids: { readonly uid: IdMap; readonly gid: IdMap };
+}
+
+/** The exec allowlist: undefined allows any file. */
+export interface ExecRule {
+  allowed(path: string): boolean;
+  readonly restricted: boolean;
+}
