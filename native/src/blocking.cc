@@ -24,6 +24,10 @@
 //   the task is answered -ERESTARTSYS, which the kernel turns into EINTR, a restart
 //   (SA_RESTART, no handler) or a stop on the task's way out, as for a socket call it
 //   interrupts itself. A call that completed first keeps its result.
+// * Sending nothing for a task that is gone: a sendto is made in MSG_DONTWAIT attempts, each
+//   only while the task's pidfd says it lives, waiting in between in ppoll (blocking_pool.cc:
+//   SendWhileAlive). A blocking sendto would complete as soon as the peer made room, also in
+//   the moment between a task's death and the watcher's signal.
 // * Never outliving the sandbox: closing the pool (the sentry does when the sandbox ends)
 //   cancels every call and joins every thread.
 //

@@ -41,6 +41,10 @@ namespace blocking {
 inline constexpr int kIdleSeconds = 2;
 inline constexpr int kCheckMs = 20;
 inline constexpr int kSignalCheckMs = 100;
+// A sendto the socket cannot wait for (blocking_pool.cc: SendWhileAlive) is tried again
+// after pauses from kRetryMinUs, doubling, up to kRetryMaxUs.
+inline constexpr long kRetryMinUs = 100;
+inline constexpr long kRetryMaxUs = 10000;
 // include/linux/errno.h: the syscall is restarted, or fails with EINTR, as the signal says.
 inline constexpr int kErestartsys = 512;
 inline constexpr size_t kWorkerStack = 128 * 1024;

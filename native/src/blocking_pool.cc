@@ -181,6 +181,62 @@ void* Pool::WorkerMain(void* arg) {
   return nullptr;
 }
 
+// A sendto for a task that still waits: MSG_DONTWAIT attempts, each made only while the
+// task's pidfd says it lives, with the waits in between in ppoll (room on the socket, the
+// task's end, or the watcher's kCancelSignal, which makes it EINTR for the caller's loop).
+// A blocking sendto would wait inside the kernel and complete as soon as the peer made
+// room — also after its task was killed, in the moment before the watcher interrupts it:
+// a killed sender's datagram would arrive after its death. A socket that reports room it
+// lacks (an unconnected datagram socket whose target's queue is full: poll sees only its
+// own buffer) is tried again after pauses growing to kRetryMaxUs. The socket's
+// SO_SNDTIMEO holds as in the kernel's blocking send: EAGAIN once it has passed.
+static long SendWhileAlive(Call& c) {
+  using Clock = std::chrono::steady_clock;
+  struct timeval tv = {0, 0};
+  socklen_t tvlen = sizeof tv;
+  bool timed = getsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tvlen) == 0 && (tv.tv_sec > 0 || tv.tv_usec > 0);
+  auto deadline = Clock::now() + std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+  long pause_us = kRetryMinUs;
+  bool said_room = false;
+  size_t sent = 0;  // a stream socket takes the data in parts, as the kernel's blocking send does
+  // What the caller gets when the wait ends early: the bytes sent, or -1 with errno.
+  auto stop = [&sent](int err) -> long {
+    if (sent > 0) return (long)sent;
+    errno = err;
+    return -1;
+  };
+  for (;;) {
+    struct pollfd gone = {c.pidfd, POLLIN, 0};
+    int dead = poll(&gone, 1, 0);
+    if (dead < 0) return stop(errno);
+    if (dead > 0) {
+      c.cancel = true;  // nobody waits for the answer any more
+      return stop(EINTR);
+    }
+    long r = sendto(c.fd, c.data.data() + sent, c.data.size() - sent, c.flags | MSG_NOSIGNAL | MSG_DONTWAIT,
+                    c.len > 0 ? (const struct sockaddr*)&c.addr : nullptr, c.len);
+    if (r >= 0) {
+      sent += (size_t)r;
+      if (sent >= c.data.size()) return (long)sent;
+      said_room = false;
+      continue;
+    }
+    if (errno != EAGAIN) return stop(errno);
+    long wait_us = said_room ? pause_us : -1;
+    if (said_room) pause_us = std::min(pause_us * 2, kRetryMaxUs);
+    if (timed) {
+      auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return stop(EAGAIN);
+      wait_us = wait_us < 0 ? left : std::min<long>(wait_us, left);
+    }
+    struct pollfd fds[2] = {{c.pidfd, POLLIN, 0}, {c.fd, POLLOUT, 0}};
+    nfds_t n = said_room ? 1 : 2;  // a socket that lied about room is not asked again now
+    struct timespec ts = {wait_us / 1000000, (wait_us % 1000000) * 1000};
+    if (ppoll(fds, n, wait_us < 0 ? nullptr : &ts, nullptr) < 0) return stop(errno);
+    said_room = n == 2 && (fds[1].revents & POLLOUT) != 0;
+  }
+}
+
 void Pool::Run(Pool* p, Call& c, bool own_fs) {
   int64_t result;
   if (c.cwd_fd >= 0 && (!own_fs || fchdir(c.cwd_fd) < 0)) {
@@ -198,8 +254,7 @@ void Pool::Run(Pool* p, Call& c, bool own_fs) {
       if (c.op == kConnect) {
         r = connect(c.fd, (const struct sockaddr*)&c.addr, c.len);
       } else {
-        r = sendto(c.fd, c.data.data(), c.data.size(), c.flags | MSG_NOSIGNAL,
-                   c.len > 0 ? (const struct sockaddr*)&c.addr : nullptr, c.len);
+        r = SendWhileAlive(c);
       }
       err = errno;
       // EINTR comes from kCancelSignal alone (the others are blocked): retry unless it

@@ -1,8 +1,9 @@
 // runsc-ts on a busy machine (npm run test:load): races hide where a CPU is late. Two busy
 // loops, one pinned to each CPU, run for the loaded part; on top of them: `runsc-ts run` of
 // short-lived programs with stdin /dev/null and with stdin closed, `do` runs, OCI
-// create/start/kill/delete cycles through the command line, and `docker run --rm` of a
-// program that exits at once, idle and loaded. Every exit status and every byte of output
+// create/start/kill/delete cycles through the command line, `docker run --rm` of a
+// program that exits at once, idle and loaded, and senders killed while the sentry's pool
+// holds their sendto. Every exit status and every byte of output
 // must be exact, and nothing of runsc-ts's may be left behind. Counts and time are bounded:
 // the busy loops end by themselves even if this process dies.
 import { spawn, spawnSync } from "node:child_process";
@@ -15,12 +16,15 @@ import type { Bundle } from "../helpers/bundle.js";
 import { busyboxRootfs, makeBundle, MAIN_JS, STATE_ROOT } from "../helpers/bundle.js";
 import type { Footprint } from "../helpers/footprint.js";
 import { footprint, settledLeftovers } from "../helpers/footprint.js";
+import { useProbes } from "../helpers/probes.js";
 import { CONFIG, docker, E2E_DIR, ensurePackages, IMAGE, importImage, removeE2EDir, RUNTIME_ROOT as DOCKER_ROOT, runscTs, startE2EDockerd, stopE2EDockerd } from "../e2e/daemon.js";
 
 const RUNS = 300;
 const DOS = 100;
 const CYCLES = 50;
 const DOCKER_RUNS = 100;
+/** Senders killed while their sendto waits on a full unix datagram queue. */
+const KILLED_SENDERS = 40;
 /** Commands run two at a time: the machine's two CPUs are busy already. */
 const CONCURRENCY = 2;
 /** The busy loops' own deadline: longer than the loaded part may take. */
@@ -137,6 +141,8 @@ describe("idle", () => {
   });
 });
 
+const probes = useProbes();
+
 describe("with every CPU busy", () => {
   let loops: ChildProcess[] = [];
   beforeAll(() => {
@@ -160,6 +166,19 @@ describe("with every CPU busy", () => {
     const failures = await pool(DOS, async (i) => {
       const o = await exec([...RT, "do", "--", "/bin/sh", "-c", `echo do-${i}; echo err-${i} >&2; exit ${i % 5}`], i % 2 === 0 ? "null" : "closed");
       if (o.code !== i % 5 || o.stdout !== `do-${i}\n` || o.stderr !== `err-${i}\n`) return `do #${i}: ${show(o)}`;
+      return undefined;
+    });
+    expect(failures).toEqual([]);
+  });
+
+  it(`${KILLED_SENDERS} senders killed while their sendto waits on a full unix datagram queue: none sends after its death`, { timeout: 600_000 }, async () => {
+    // The probe kills the sender, waits for it, drains the queue and counts what arrives
+    // after (late). The pool's worker must not complete the send in the moment between the
+    // task's death and the watcher's interrupt (2 in 40 did before the worker waited in ppoll).
+    const failures = await pool(KILLED_SENDERS, async (i) => {
+      const o = await exec([...RT, "do", "--", probes.path("blockcall"), "dgram"], "null");
+      const m = /^dgram second_ms=\d+ late=(\d+) after_ms=\d+\n$/.exec(o.stdout);
+      if (o.code !== 0 || m === null || m[1] !== "0") return `sender #${i}: ${show(o)}`;
       return undefined;
     });
     expect(failures).toEqual([]);
