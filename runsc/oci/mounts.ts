@@ -5,7 +5,7 @@
 // Mount points are resolved inside the rootfs as the kernel would see them after pivot
 // (symlinks followed, absolute ones from the rootfs's root, never out of it), so that an
 // image whose /proc is a symlink to /etc cannot send a mount onto the host.
-import { lstatSync, readlinkSync, statSync } from "node:fs";
+import { lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, join, posix } from "node:path";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { parsePathPattern } from "../../sentry/policy/paths.js";
@@ -39,7 +39,7 @@ import {
   MS_SYNCHRONOUS,
   MS_UNBINDABLE,
 } from "../../platform/abi/mount.js";
-import { beginTree, CONTAINER_STAGING, deviceLinks, deviceNodes, newRoot, rebind, syntheticFiles, virtualProcRecords } from "../sandbox/tree.js";
+import { beginTree, CONTAINER_STAGING, deviceLinks, deviceNodes, MASKED_PATHS, newRoot, READONLY_PATHS, rebind, syntheticFiles, virtualProcRecords } from "../sandbox/tree.js";
 import type { Mount as CgroupMount } from "../sandbox/cgroups.js";
 import type { OciConfigDoc } from "./config.js";
 import { OciConfigError } from "./errors.js";
@@ -212,6 +212,15 @@ export interface PlanInput {
   overlay?: number;
   /** filesystem.proc.virtualize — the index of the FUSE mount of the virtual files passed to init. */
   proc?: number;
+  /** The container has a network namespace made for it (not the host's, not one joined). */
+  ownNetwork?: boolean;
+}
+
+/** Where config.json's mounts put a procfs and a sysfs, and whether one of them is /dev. */
+interface Placed {
+  hasDev: boolean;
+  proc: string[];
+  sysfs: string[];
 }
 
 /** A mount point inside the root, made with its parents (init resolves it there) as a dir or file. */
@@ -232,9 +241,9 @@ function kindOf(hostPath: string): "dir" | "file" {
 /** The init records that build the container's mount tree, up to pivot_root. */
 export function planBundleMounts(input: PlanInput): InitRecord[] {
   const r = rootRecords(input);
-  const hasDev = configMountRecords(r, input);
-  r.push(...devRecords(input, hasDev));
-  r.push(...sysctlAndPathRecords(input));
+  const placed = configMountRecords(r, input);
+  r.push(...devRecords(input, placed.hasDev));
+  r.push(...sysctlAndPathRecords(input, placed));
   r.push(...policyRecords(input));
   if (input.config.root.readonly === true || input.policy.filesystem.root === "readonly") r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
   r.push({ op: "pivot", root: NEW_ROOT });
@@ -267,16 +276,16 @@ function rootRecords(input: PlanInput): InitRecord[] {
   return r;
 }
 
-/** config.json's mounts, in order; whether one of them is /dev. */
-function configMountRecords(r: InitRecord[], input: PlanInput): boolean {
+/** config.json's mounts, in order; where they put /dev, procfs and sysfs. */
+function configMountRecords(r: InitRecord[], input: PlanInput): Placed {
   const { config, rootfs } = input;
-  let hasDev = false;
+  const placed: Placed = { hasDev: false, proc: [], sysfs: [] };
   (config.mounts ?? []).forEach((m, i) => {
     const field = `mounts[${i}]`;
     const o = parseMountOptions(m.options ?? [], `${field}.options`);
     const type = m.type ?? (o.bind ? "bind" : "");
     const dest = posix.normalize(m.destination);
-    if (dest === "/dev") hasDev = true;
+    if (dest === "/dev") placed.hasDev = true;
     // As runc (checkProcMount): nothing but a proc mount goes on /proc or under it, but for
     // the files lxcfs stands in for; an image's symlink (dev -> /proc) must not move a
     // mount there, where it would cover the container's procfs and what protects it.
@@ -291,8 +300,12 @@ function configMountRecords(r: InitRecord[], input: PlanInput): boolean {
       r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND | (o.recursive ? MS_REC : 0), data: "" });
       // A bind takes its flags through mount_setattr (recursive for rbind); nosuid always
       // holds unless the config asks for suid.
-      const set = o.attr | (o.clearAttr & MOUNT_ATTR_NOSUID ? 0 : MOUNT_ATTR_NOSUID);
-      if (set !== 0 || o.clearAttr !== 0) r.push({ op: "setattr", path: target, set, clear: o.clearAttr, recursive: o.recursive });
+      // The host's /proc and /sys hold host-global knobs: bound in, they are read-only
+      // whatever the options say.
+      const knobs = hostKnobs(source);
+      const set = o.attr | (o.clearAttr & MOUNT_ATTR_NOSUID ? 0 : MOUNT_ATTR_NOSUID) | (knobs ? MOUNT_ATTR_RDONLY : 0);
+      const clear = knobs ? o.clearAttr & ~MOUNT_ATTR_RDONLY : o.clearAttr;
+      if (set !== 0 || clear !== 0) r.push({ op: "setattr", path: target, set, clear, recursive: o.recursive || knobs });
       for (const p of o.propagation) r.push({ op: "mount", source: "", target, fstype: "", flags: p, data: "" });
       return;
     }
@@ -316,13 +329,26 @@ function configMountRecords(r: InitRecord[], input: PlanInput): boolean {
     }
     if (type === "") throw new OciConfigError("config.json", [`${field}.type: missing (and the options do not say bind)`]);
     const target = mountPoint(r, dest, "dir");
+    if (type === "proc") placed.proc.push(dest);
+    if (type === "sysfs") placed.sysfs.push(dest);
     // sysfs, proc and the like refuse MS_RDONLY at mount time on some kernels: mount, then set.
     r.push({ op: "mount", source: m.source ?? type, target, fstype: type, flags: o.flags & ~MS_RDONLY, data: o.data });
     if (o.flags & MS_RDONLY) r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
     for (const p of o.propagation) r.push({ op: "mount", source: "", target, fstype: "", flags: p, data: "" });
   });
 
-  return hasDev;
+  return placed;
+}
+
+/** Whether a bind's source is (in) the host's procfs or sysfs: host-global knobs. */
+function hostKnobs(source: string): boolean {
+  let real: string;
+  try {
+    real = realpathSync(source);
+  } catch {
+    return false; // the bind fails in init, naming the source
+  }
+  return ["/proc", "/sys"].some((k) => real === k || real.startsWith(`${k}/`));
 }
 
 /** /dev: the default devices, linux.devices, the usual links and the console. */
@@ -358,8 +384,15 @@ function devRecords(input: PlanInput, hasDev: boolean): InitRecord[] {
   return r;
 }
 
-/** linux.sysctl (while /proc/sys is writable), maskedPaths and readonlyPaths. */
-function sysctlAndPathRecords(input: PlanInput): InitRecord[] {
+/**
+ * linux.sysctl (while /proc/sys is writable), then maskedPaths and readonlyPaths over a
+ * floor no config lowers: the host-global /proc and /sys entries (MASKED_PATHS,
+ * READONLY_PATHS) are masked or read-only in every procfs the config mounts, and every
+ * sysfs is read-only, whatever the config says (Docker's --privileged gives neither list).
+ * A network namespace of the container's own shows only its own settings under
+ * /proc/sys/net: that stays writable where the config leaves /proc/sys writable.
+ */
+function sysctlAndPathRecords(input: PlanInput, placed: Placed): InitRecord[] {
   const linux = input.config.linux ?? {};
   const r: InitRecord[] = [];
   // sysctls, while /proc/sys is still writable (the namespaced ones: net.*, kernel.shm*...).
@@ -368,9 +401,18 @@ function sysctlAndPathRecords(input: PlanInput): InitRecord[] {
     r.push({ op: "sysctl", path: inRoot(`/proc/sys/${key.replace(/\./g, "/")}`), value });
   }
 
-  for (const p of linux.maskedPaths ?? []) r.push({ op: "hide", path: inRoot(posix.normalize(p)) });
-  for (const p of linux.readonlyPaths ?? []) {
-    r.push(...rebind(inRoot(posix.normalize(p)), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+  const under = (mounts: readonly string[], prefix: string, paths: readonly string[]): string[] =>
+    mounts.flatMap((m) => paths.filter((p) => p.startsWith(`${prefix}/`)).map((p) => posix.join(m, p.slice(prefix.length))));
+  const floorMasked = [...under(placed.proc, "/proc", MASKED_PATHS), ...under(placed.sysfs, "/sys", MASKED_PATHS)];
+  const floorReadonly = [...under(placed.proc, "/proc", READONLY_PATHS), ...placed.sysfs];
+  const masked = new Set([...(linux.maskedPaths ?? []).map((p) => posix.normalize(p)), ...floorMasked]);
+  const configReadonly = (linux.readonlyPaths ?? []).map((p) => posix.normalize(p));
+  const readonly = new Set([...configReadonly, ...floorReadonly]);
+  for (const p of masked) r.push({ op: "hide", path: inRoot(p) });
+  for (const p of readonly) r.push(...rebind(inRoot(p), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+  const sysWritable = !configReadonly.some((p) => p === "/proc" || p === "/proc/sys" || p === "/proc/sys/net");
+  if (input.ownNetwork === true && sysWritable) {
+    for (const m of placed.proc) r.push(...rebind(inRoot(posix.join(m, "sys/net")), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, MOUNT_ATTR_RDONLY));
   }
 
   return r;

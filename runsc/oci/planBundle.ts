@@ -204,6 +204,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
       cgroupView: [...new Map(layout.groups.map((g) => [g.dir, { mount: g.mount, dir: g.dir }])).values()],
       ...(input.console !== undefined ? { console: input.console } : {}),
       ...passed,
+      ownNetwork: ns.ownNet,
     }),
     ...processRecords(config.process!),
     ...processLimitRecords(policy),

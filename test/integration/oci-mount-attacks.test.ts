@@ -62,6 +62,45 @@ const PROBE = [
   "( : > /proc/sysrq-trigger ) 2>/dev/null && echo sysrq:writable || echo sysrq:refused",
 ].join("\n");
 
+describe("a sloppy config: no maskedPaths, no readonlyPaths, a read-write sysfs", () => {
+  /** Docker's 14 default capabilities. */
+  const DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"];
+  const SLOPPY = [
+    PROBE,
+    "( exec 3>>/sys/kernel/mm/transparent_hugepage/enabled ) 2>/dev/null && echo thp:writable || echo thp:refused",
+    "[ -n \"$(head -c 16 /proc/kcore 2>/dev/null)\" ] && echo kcore:read || echo kcore:unreadable",
+    "( exec 3>>/proc/sys/net/ipv4/ip_forward ) 2>/dev/null && echo own_net:writable || echo own_net:refused",
+  ].join("\n");
+  const sloppy = (c: any): void => {
+    c.process.capabilities = { bounding: DOCKER_CAPS, effective: DOCKER_CAPS, permitted: DOCKER_CAPS };
+    c.process.noNewPrivileges = false;
+    delete c.linux.maskedPaths;
+    delete c.linux.readonlyPaths;
+    c.mounts = c.mounts.map((m: { type: string }) => (m.type === "sysfs" ? { ...m, options: ["nosuid", "noexec", "nodev", "rw"] } : m));
+  };
+
+  it("the host-global knobs are refused all the same, where runc lets container root (host root) write them", async () => {
+    const b = bundleOn(busyboxRootfs(), SLOPPY, sloppy);
+    const { runscTs, runc } = await both(b);
+    // runc: the config is the contract, and container root is host root.
+    for (const open of ["core_pattern:writable", "domainname:written", "keys:read", "thp:writable"]) expect(runc.stdout, runc.stderr).toContain(open);
+    expect(runscTs.code, runscTs.stderr).toBe(0);
+    expect(runscTs.stdout).toBe(
+      "core_pattern:refused\ndomainname:refused\nkeys:unreadable\nsysrq:refused\nthp:refused\nkcore:unreadable\nown_net:writable\n",
+    );
+  });
+
+  it("a bind of the host's /proc/sys with rw stays read-only", async () => {
+    const b = bundleOn(busyboxRootfs(), "( exec 3>>/host-sys/kernel/core_pattern ) 2>/dev/null && echo writable || echo refused", (c) => {
+      sloppy(c);
+      c.mounts.push({ destination: "/host-sys", type: "bind", source: "/proc/sys", options: ["rbind", "rw"] });
+    });
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("refused\n");
+  });
+});
+
 describe("an image's symlinks do not move the protected /proc paths", () => {
   it("proc/sys -> /decoy/sys and proc/keys -> /decoy/keys in the image: /proc/sys stays read-only and /proc/keys masked", async () => {
     const rootfs = rootfsCopy((r) => {

@@ -256,7 +256,7 @@ describe("planBundleMounts", () => {
     const config = parseOciConfig(DOCKER, "config.json");
     const r = plan(config);
     const hidden = r.filter((x) => x.op === "hide").map((x) => (x.op === "hide" ? x.path : ""));
-    expect(hidden).toEqual(config.linux!.maskedPaths!.map((p) => `${NEW_ROOT}${p}`));
+    expect(hidden.slice(0, config.linux!.maskedPaths!.length)).toEqual(config.linux!.maskedPaths!.map((p) => `${NEW_ROOT}${p}`));
     for (const p of config.linux!.readonlyPaths!) {
       const target = `${NEW_ROOT}${p}`;
       const i = r.findIndex((x) => x.op === "mount" && x.target === target);
@@ -265,6 +265,73 @@ describe("planBundleMounts", () => {
         { op: "setattr", path: target, set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, clear: 0, recursive: true, optional: true },
       ]);
     }
+  });
+
+  describe("a floor no config lowers", () => {
+    const RO = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    const hiddenOf = (r: readonly InitRecord[]): string[] => r.flatMap((x) => (x.op === "hide" ? [x.path] : []));
+    const readonlyOf = (r: readonly InitRecord[]): string[] => r.flatMap((x) => (x.op === "setattr" && (x.set & MOUNT_ATTR_RDONLY) !== 0 ? [x.path] : []));
+    const writableAgain = (r: readonly InitRecord[]): string[] => r.flatMap((x) => (x.op === "setattr" && (x.clear & MOUNT_ATTR_RDONLY) !== 0 ? [x.path] : []));
+    /** Docker's --privileged: proc and a read-write sysfs, no maskedPaths, no readonlyPaths. */
+    const sloppy = (patch: Record<string, unknown> = {}): OciConfigDoc =>
+      minimal({
+        mounts: [
+          { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+          { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "rw"] },
+        ],
+        ...patch,
+      });
+
+    it("masks the host-global /proc and /sys entries and makes /proc/sys, sysrq-trigger and sysfs read-only without maskedPaths or readonlyPaths", () => {
+      const r = plan(sloppy());
+      expect(hiddenOf(r)).toEqual(expect.arrayContaining(["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"].map((p) => `${NEW_ROOT}${p}`)));
+      expect(readonlyOf(r)).toEqual(expect.arrayContaining(["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/sys"].map((p) => `${NEW_ROOT}${p}`)));
+      const sys = r.findIndex((x) => x.op === "setattr" && x.path === `${NEW_ROOT}/proc/sys`);
+      expect(r[sys]).toMatchObject({ set: RO, recursive: true });
+    });
+
+    it("applies to a procfs mounted anywhere, not only on /proc", () => {
+      const r = plan(minimal({ mounts: [{ destination: "/host/proc", type: "proc", source: "proc" }] }));
+      expect(hiddenOf(r)).toContain(`${NEW_ROOT}/host/proc/kcore`);
+      expect(readonlyOf(r)).toContain(`${NEW_ROOT}/host/proc/sys`);
+    });
+
+    it("keeps the config's own lists, once each", () => {
+      const r = plan(sloppy({ linux: { maskedPaths: ["/proc/kcore", "/etc/secret"], readonlyPaths: ["/proc/sys"] } }));
+      expect(hiddenOf(r).filter((p) => p === `${NEW_ROOT}/proc/kcore`)).toHaveLength(1);
+      expect(hiddenOf(r)).toContain(`${NEW_ROOT}/etc/secret`);
+      expect(readonlyOf(r).filter((p) => p === `${NEW_ROOT}/proc/sys`)).toHaveLength(1);
+    });
+
+    it("leaves /proc/sys/net writable only for a network namespace of the container's own, where the config leaves /proc/sys writable", () => {
+      const own = plan(sloppy(), CONTAINER_POLICY, { ownNetwork: true });
+      expect(writableAgain(own)).toEqual([`${NEW_ROOT}/proc/sys/net`]);
+      // After /proc/sys is made read-only, so the net entries are a mount of their own above it.
+      const ro = own.findIndex((x) => x.op === "setattr" && x.path === `${NEW_ROOT}/proc/sys`);
+      const rw = own.findIndex((x) => x.op === "setattr" && x.path === `${NEW_ROOT}/proc/sys/net`);
+      expect(ro).toBeLessThan(rw);
+      expect(writableAgain(plan(sloppy(), CONTAINER_POLICY, { ownNetwork: false }))).toEqual([]);
+      expect(writableAgain(plan(sloppy({ linux: { readonlyPaths: ["/proc/sys"] } }), CONTAINER_POLICY, { ownNetwork: true }))).toEqual([]);
+    });
+
+    it("makes a bind of the host's /proc or /sys read-only, whatever its options say", () => {
+      const r = plan(
+        minimal({
+          mounts: [
+            { destination: "/hostsys", type: "bind", source: "/proc/sys", options: ["rbind", "rw"] },
+            { destination: "/hostfs", type: "bind", source: "/sys/fs", options: ["bind", "rw"] },
+            { destination: "/data", type: "bind", source: bundle, options: ["rbind", "rw"] },
+          ],
+        }),
+      );
+      for (const d of ["/hostsys", "/hostfs"]) {
+        const set = r.find((x) => x.op === "setattr" && x.path === `${NEW_ROOT}${d}`);
+        expect(set, d).toMatchObject({ recursive: true });
+        expect(set?.op === "setattr" && (set.set & MOUNT_ATTR_RDONLY) !== 0, d).toBe(true);
+      }
+      const data = r.find((x) => x.op === "setattr" && x.path === `${NEW_ROOT}/data`);
+      expect(data?.op === "setattr" && (data.set & MOUNT_ATTR_RDONLY) === 0).toBe(true);
+    });
   });
 
   it("writes sysctls under the new root's /proc/sys", () => {
