@@ -37,4 +37,9 @@ export interface SentryConfig {
   readonly record?: boolean;
   /** Trace only these syscall numbers (--strace-syscalls); absent: all that reach the sentry. */
   readonly straceOnly?: readonly number[];
+  /**
+   * A container: under network host (the network its runtime gave it) a connect or send to
+   * a unix socket beyond its own is still network (sys_socket.ts), as under none and proxy.
+   */
+  readonly container?: boolean;
 }

@@ -17,6 +17,7 @@ import { Identity } from "./kernel/identity.js";
 import { readSync } from "node:fs";
 import { createPathMatcher } from "./policy/paths.js";
 import { Dispatcher } from "./syscalls/dispatch.js";
+import { OwnFilesystems } from "./kernel/ownFilesystems.js";
 import type { AuditFact } from "./audit.js";
 import { actionText, factOf } from "./audit.js";
 import { TABLE_AMD64 } from "./syscalls/table_amd64.js";
@@ -67,18 +68,8 @@ export const MAX_BLOCKED_CALLS = 1024;
 /** The most data blocked sendto calls of one sandbox may hold together; one more fails with ENOBUFS. */
 export const MAX_BLOCKED_BYTES = 64 << 20;
 
-/** Device numbers of the sandbox's private writable filesystems, seen from inside. */
-function privateDevices(native: NativeBinding): Set<bigint> {
-  const out = new Set<bigint>();
-  const st = new Uint8Array(144);
-  for (const p of ["/tmp", "/dev/shm"]) {
-    const b = Buffer.from(p);
-    if (native.statAt(AT_FDCWD, b, b.length, 0, st) === 0) {
-      out.add(new DataView(st.buffer).getBigUint64(0, true));
-    }
-  }
-  return out;
-}
+/** How many distinct refusals the sentry explains in its log (each once). */
+const MAX_NOTICES = 100;
 
 /** The mount id (statx STATX_MNT_ID) of a path as this thread sees it. */
 function mountIdOf(native: NativeBinding, path: string): bigint {
@@ -118,6 +109,9 @@ export function serve(o: SentryOptions): void {
   log.debug({ syncWakeUp: syncWake }, "sentry serving");
 
   const execMatcher = o.execAllow ? createPathMatcher(o.execAllow.map((path) => ({ path }))) : undefined;
+  const noticed = new Set<string>();
+  const unixAllow = o.netRules?.rules.unix;
+  const unixMatcher = unixAllow !== undefined && unixAllow.length > 0 ? createPathMatcher(unixAllow.map((path) => ({ path }))) : undefined;
   const mem = new ProcessMemory(native);
   const tracer = o.strace;
   // Traced: connects left to their threads report their results, shown when they come.
@@ -138,7 +132,14 @@ export function serve(o: SentryOptions): void {
       return r;
     },
     procFd,
-    privateDevices: privateDevices(native),
+    ownFilesystems: new OwnFilesystems(native, procFd),
+    hostSocketsChecked: o.network !== "host" || o.container === true,
+    unixAllowed: (path) => unixMatcher !== undefined && unixMatcher(path) !== undefined,
+    notice: (message) => {
+      if (noticed.size >= MAX_NOTICES || noticed.has(message)) return;
+      noticed.add(message);
+      log.warn({}, message);
+    },
     exec: {
       restricted: execMatcher !== undefined,
       allowed: (path) => execMatcher === undefined || execMatcher(path) !== undefined,

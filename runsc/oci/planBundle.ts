@@ -176,6 +176,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
         ...(input.strace ? { trace: "all" as const } : {}),
         ...(config.linux?.seccomp !== undefined ? { ociSeccomp: config.linux.seccomp as OciSeccomp } : {}),
         ...(cpus < host.cpus ? { limitedCpus: true } : {}),
+        hostSocketsChecked: true,
       },
     );
   } catch (err) {
@@ -221,7 +222,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     preserve: input.preserved,
     records,
     filter: filterRecord(compiled.filter, host),
-    sentry: sentryConfigOf(compiled, policy, { network, hostNames: {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host }),
+    sentry: sentryConfigOf(compiled, policy, { network, hostNames: {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true }),
     userns,
   };
 }

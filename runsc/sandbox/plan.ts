@@ -109,7 +109,7 @@ export function processLimitRecords(policy: Policy): InitRecord[] {
 export function sentryConfigOf(
   compiled: CompiledPolicy,
   policy: Policy,
-  o: { network: NetworkMode; hostNames: Readonly<Record<string, readonly string[]>>; hostname: string; overlay: boolean; cpus: number; host: HostFacts },
+  o: { network: NetworkMode; hostNames: Readonly<Record<string, readonly string[]>>; hostname: string; overlay: boolean; cpus: number; host: HostFacts; container?: boolean },
 ): SentryConfig {
   return {
     decisions: [...compiled.decisions],
@@ -120,5 +120,6 @@ export function sentryConfigOf(
     hostname: o.hostname,
     ...(o.overlay ? { overlay: true } : {}),
     ...(o.cpus < o.host.cpus ? { visibleCpus: o.cpus } : {}),
+    ...(o.container === true ? { container: true } : {}),
   };
 }

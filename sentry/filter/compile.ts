@@ -51,6 +51,11 @@ export interface CompileOptions {
   readonly ociSeccomp?: OciSeccomp;
   /** A CPU limit the sandbox sees (virtual cpuinfo): sched_getaffinity is answered by the sentry. */
   readonly limitedCpus?: boolean;
+  /**
+   * A container: under network host (the network its runtime gave it) the host's unix
+   * sockets are still network, so connect and addressed sends reach the sentry.
+   */
+  readonly hostSocketsChecked?: boolean;
 }
 
 export interface CompiledPolicy {
@@ -150,7 +155,7 @@ function trapsUnder(when: TrapWhen, policy: Policy, opts: CompileOptions): boole
     case "signals-self":
       return policy.process.signals === "self";
     case "network-contained":
-      return net === "none" || net === "proxy";
+      return net === "none" || net === "proxy" || (net === "host" && opts.hostSocketsChecked === true);
     case "network-proxy":
       return net === "proxy";
     case "bind-checked":

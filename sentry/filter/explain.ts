@@ -8,7 +8,7 @@ import { TABLE_AMD64, tableByNr } from "../syscalls/table_amd64.js";
 import { compilePolicy } from "./compile.js";
 import { evaluateDecision } from "../policy/decision.js";
 import { argValue, parseAction } from "../policy/language.js";
-import { literalPattern, matchRule, parsePathPattern, patternMatches } from "../policy/paths.js";
+import { createPathMatcher, literalPattern, matchRule, parsePathPattern, patternMatches } from "../policy/paths.js";
 import { bindDecision, egressDecision, isLocalAddress, parseEgressTarget, parseIp } from "../policy/network.js";
 import type { Policy } from "../policy/schema.js";
 
@@ -252,6 +252,31 @@ export function explainConnect(policy: Policy, locate: Locate, target: string): 
     because: rules.length === 0 ? `${where} without egress rules` : `${locate(["network", "egress"])} no network.egress rule allows it`,
     layer: "sentry",
   };
+}
+
+/**
+ * Why connecting (or sending) to the unix socket at PATH is allowed or not. The sandbox's
+ * own sockets (on its /tmp, a tmpfs it mounts, its overlay root) are always reachable; one
+ * beyond them is network, unless network.unix names it.
+ */
+export function explainUnix(policy: Policy, locate: Locate, path: string): Explanation {
+  if (!path.startsWith("/")) throw new Error(`--connect unix:PATH: expected an absolute path, got "${path}"`);
+  const net = policy.network;
+  const rules = net.unix ?? [];
+  const m = createPathMatcher(rules.map((p) => ({ path: p })))(path);
+  if (m !== undefined) {
+    return { decision: "allowed, wherever the socket is", because: `${locate(["network", "unix", m.index])} network.unix[${m.index}] ${rules[m.index]!}`, layer: "sentry" };
+  }
+  const own = "allowed if the socket is the sandbox's own (on its /tmp, a tmpfs it mounts, its overlay root); otherwise";
+  const refused = rules.length === 0 ? `${locate(["network", "mode"])} network.mode ${net.mode}, and no network.unix rule` : `${locate(["network", "unix"])} no network.unix rule names it`;
+  if (net.mode === "host") {
+    return {
+      decision: `under runsc-ts do: allowed (the host's network); in a container: ${own} denied: EACCES`,
+      because: refused,
+      layer: "sentry",
+    };
+  }
+  return { decision: `${own} denied: EACCES`, because: refused, layer: "sentry" };
 }
 
 /** Why binding a local TCP or UDP port is allowed or not. */

@@ -21,8 +21,17 @@ export interface Kernel {
   offload(call: BlockingCallSpec): number | null;
   /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */
   readonly procFd: number;
-  /** Device numbers of the sandbox's private writable filesystems (its /tmp, /dev/shm). */
-  readonly privateDevices: ReadonlySet<bigint>;
+  /** The sandbox's own filesystems, where a unix socket is its own (sentry/kernel/ownFilesystems.ts). */
+  readonly ownFilesystems: { owns(dev: bigint): boolean };
+  /**
+   * A unix socket beyond the sandbox's own is network: refused unless network.unix names it.
+   * True under network none and proxy, and for a container under host.
+   */
+  readonly hostSocketsChecked: boolean;
+  /** network.unix: whether the policy names the socket at this path (as the sandbox sees it). */
+  unixAllowed(path: string): boolean;
+  /** Tells the user of a refusal they can act on (logged once per message). */
+  notice(message: string): void;
   readonly exec: ExecRule;
   readonly network: NetworkMode;
   /** The sandbox's host name, as uname shows it (sys_info.ts). */

@@ -256,6 +256,8 @@ export interface NetworkRulesInput {
   readonly mode: (typeof NETWORK_MODES)[number];
   readonly egress?: readonly { readonly to: string; readonly ports?: PortSpec | readonly PortSpec[]; readonly protocol?: Protocol }[];
   readonly bind?: readonly { readonly ports: PortSpec | readonly PortSpec[]; readonly protocol?: Protocol }[];
+  /** Unix sockets beyond the sandbox's own the workload may reach, by path pattern. */
+  readonly unix?: readonly string[];
 }
 
 interface CompiledEgress {

@@ -323,6 +323,10 @@ const Network = doc(
       bind: doc(z.array(BindRule).optional(), {
         description: "mode host or proxy: the local ports the workload may bind; absent: any.",
       }),
+      unix: doc(z.array(PathPattern).optional(), {
+        description:
+          "Unix sockets beyond the sandbox's own that the workload may connect or send to, by the path it sees (a host directory bound in, the host's tree: /var/run/docker.sock; a directory's sockets: /run/app/**). They count as network: under mode none or proxy, and in every container, a pathname socket that is not on one of the sandbox's own filesystems (its /tmp, its tmpfs mounts, its overlay root) is refused with EACCES unless named here.",
+      }),
     })
     .superRefine(
       (n, ctx) => {

@@ -18,7 +18,8 @@ export type Handler = (t: Task) => Reply;
  *
  *   exec-restricted     process.exec restricts what may run (sys_exec.ts)
  *   signals-self        process.signals: self (sys_signal.ts)
- *   network-contained   network none or proxy: connect and addressed sends (sys_socket.ts)
+ *   network-contained   network none or proxy, or a container's network: connect and
+ *                       addressed sends (sys_socket.ts)
  *   network-proxy       network proxy: what a carried socket must not do itself
  *   bind-checked        network proxy, or host with network.bind rules
  *   overlay-root        filesystem.root: overlay: what changes the filesystem (sys_fsmut.ts)

@@ -17,6 +17,7 @@
 // proxy) may neither bind nor listen (EACCES), and a pathname unix bind is performed as the
 // task: its credentials, its cwd, its umask (the sentry's thread has an fs_struct of its own
 // since enterMountNamespace, so umask(2) there touches no other thread).
+import { posix } from "node:path";
 import { CAP_NET_BIND_SERVICE, capBit } from "../../platform/abi/capability.js";
 import type { Reply } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
@@ -58,16 +59,31 @@ function openUnixTarget(t: Task, creds: Creds, addr: Uint8Array): number {
   const nul = pathBytes.indexOf(0);
   const len = nul < 0 ? pathBytes.length : nul;
   const cwd = pathBytes[0] === 0x2f ? AT_FDCWD : t.cwd();
-  return t.as(() => {
+  const r = t.as(() => {
     const fd = t.own(n.openat2(cwd, pathBytes, len, O_PATH | O_CLOEXEC, 0, 0));
     if (fd < 0) return fd;
     if (n.statAt(fd, EMPTY, 0, AT_EMPTY_PATH, statBuf) < 0) return -ECONNREFUSED;
     // net/unix/af_unix.c: unix_find_bsd: not a socket is ECONNREFUSED, no write access EACCES.
     if ((statView.getUint32(24, true) & S_IFMT) !== S_IFSOCK) return -ECONNREFUSED;
     if (n.accessAt(fd, EMPTY, 0, W_OK, AT_EMPTY_PATH | AT_EACCESS) < 0) return -EACCES;
-    if (!t.k.privateDevices.has(statView.getBigUint64(0, true))) return -EACCES;
     return fd;
   }, "fs", creds);
+  if (r < 0 || t.k.ownFilesystems.owns(statView.getBigUint64(0, true))) return r;
+  // Beyond the sandbox's own: network, unless the policy names it (as named or as found).
+  const named = Buffer.from(pathBytes.subarray(0, len)).toString();
+  const found = sandboxPath(t, r);
+  if ((named.startsWith("/") && t.k.unixAllowed(posix.normalize(named))) || (found !== undefined && t.k.unixAllowed(found))) return r;
+  t.k.notice(`refused a connection to the unix socket ${found ?? named}, which is not the sandbox's own: allow it with network.unix in the policy (runsc-ts policy explain --connect unix:${found ?? named})`);
+  return -EACCES;
+}
+
+const linkBuf = new Uint8Array(4096);
+
+/** The path of our descriptor as the sandbox sees it (d_path from the sentry thread's root). */
+function sandboxPath(t: Task, fd: number): string | undefined {
+  const self = Buffer.from(`self/fd/${fd}`);
+  const n = t.k.native.readlinkAt(t.k.procFd, self, self.length, linkBuf);
+  return n > 0 && linkBuf[0] === 0x2f ? Buffer.from(linkBuf.subarray(0, n)).toString() : undefined;
 }
 
 /** struct sockaddr_un naming our descriptor, relative to the host's /proc: "self/fd/N". */
@@ -154,13 +170,13 @@ function backToRoot(t: Task): void {
 const ZERO: Reply = Object.freeze({ kind: "value", value: 0 });
 
 function connect(t: Task): Reply {
-  if (t.k.network === "host") return ALLOW;
+  if (!t.k.hostSocketsChecked) return ALLOW;
   return onTaskSocket(t, t.argInt(0), 1, 2, "connect");
 }
 
 function sendto(t: Task): Reply {
   const network = t.k.network;
-  if (network === "host" || t.argNum(4) === 0) return ALLOW;
+  if (!t.k.hostSocketsChecked || t.argNum(4) === 0) return ALLOW;
   // proxy: refused in BPF already; a traced call must not connect a carried socket either.
   if (network === "proxy" && (t.argInt(3) & MSG_FASTOPEN) !== 0) return errnoReply(EOPNOTSUPP);
   const len = t.argNum(2);

@@ -14,7 +14,7 @@ export function addExplain(policy: Command): void {
     .option("--arg <i=v>", "a register argument of --syscall (repeatable; v decimal or 0x hex)", collectArg, [])
     .option("--open <path>", "opening a path (with --mode)")
     .addOption(new Option("--mode <mode>", "r, w or x").choices(["r", "w", "x"]).default("r"))
-    .option("--connect <address:port>", "connecting (TCP) to ADDRESS:PORT, [IPV6]:PORT or HOSTNAME:PORT")
+    .option("--connect <address:port>", "connecting (TCP) to ADDRESS:PORT, [IPV6]:PORT or HOSTNAME:PORT, or to the unix socket unix:PATH")
     .option("--bind <port>", "binding a local TCP port (UDP with --udp)")
     .option("--udp", "with --bind: a UDP port")
     .option("--exec <path>", "executing a file")
@@ -36,7 +36,7 @@ export function addExplain(policy: Command): void {
           e = ex.explainOpen(p, locate, resolved(flags.open), flags.mode, realpathOrUndefined);
         } else if (flags.connect !== undefined) {
           what = `connect ${flags.connect}`;
-          e = ex.explainConnect(p, locate, flags.connect);
+          e = flags.connect.startsWith("unix:") ? ex.explainUnix(p, locate, flags.connect.slice(5)) : ex.explainConnect(p, locate, flags.connect);
         } else if (flags.bind !== undefined) {
           what = `bind ${flags.udp ? "udp" : "tcp"} port ${flags.bind}`;
           e = ex.explainBind(p, locate, flags.bind, flags.udp ? "udp" : "tcp");

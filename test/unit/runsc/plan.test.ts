@@ -4,11 +4,13 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { deserialize, serialize } from "node:v8";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS } from "../../../platform/abi/clone.js";
 import { SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV } from "../../../platform/abi/seccomp.js";
+import { sysnoByName, sysnoName } from "../../../platform/abi/sysno_amd64.js";
 import { parseOciConfig } from "../../../runsc/oci/config.js";
 import { planBundle } from "../../../runsc/oci/planBundle.js";
 import type { BundleInput } from "../../../runsc/oci/planBundle.js";
@@ -19,6 +21,7 @@ import type { DoInput } from "../../../runsc/sandbox/planDo.js";
 import { planDo } from "../../../runsc/sandbox/planDo.js";
 import { defaultPoliciesDir, loadPolicyFile, parsePolicy } from "../../../sentry/policy/load.js";
 import type { OciSeccomp } from "../../../sentry/policy/oci.js";
+import { evaluateDecision } from "../../../sentry/policy/decision.js";
 import type { Policy } from "../../../sentry/policy/schema.js";
 
 const HOST: HostFacts = { cpus: 4, waitKillableRecv: true, maskFile: "/run/runsc-ts/.masked" };
@@ -118,11 +121,23 @@ describe("planBundle", () => {
 describe("one pipeline", () => {
   it("the same policy, seccomp profile and network give the same filter and sentry from either front-end", () => {
     const profile = parseOciConfig(DOCKER, "config.json").linux!.seccomp as OciSeccomp;
-    const d = planDo(doInput({ policy: CONTAINER, network: "host", ociSeccomp: profile }), HOST);
-    const b = planBundle(bundleInput(CONTAINER), HOST);
+    const d = planDo(doInput({ policy: CONTAINER, network: "none", ociSeccomp: profile }), HOST);
+    const b = planBundle(bundleInput(CONTAINER, { network: "none" }), HOST);
     expect(b.sentry.decisions).toEqual(d.sentry.decisions);
     expect(b.filter).toEqual(d.filter);
     expect(b.sentry.signals).toBe(d.sentry.signals);
     expect(b.sentry.network).toBe(d.sentry.network);
+  });
+
+  it("under network host, a container's connect and addressed sendto still reach the sentry (host unix sockets are network); do's stay in the kernel", () => {
+    const profile = parseOciConfig(DOCKER, "config.json").linux!.seccomp as OciSeccomp;
+    const d = planDo(doInput({ policy: CONTAINER, network: "host", ociSeccomp: profile }), HOST);
+    const b = planBundle(bundleInput(CONTAINER), HOST);
+    const differ = b.sentry.decisions.flatMap((x, nr) => (isDeepStrictEqual(x, d.sentry.decisions[nr]) ? [] : [sysnoName(nr)]));
+    expect(differ).toEqual(["sendto", "connect"].sort((x, y) => sysnoByName(x)! - sysnoByName(y)!));
+    expect(b.sentry.container).toBe(true);
+    expect(d.sentry.container).toBeUndefined();
+    expect(evaluateDecision(b.sentry.decisions[sysnoByName("connect")!]!, () => 0n).kind).toBe("trap");
+    expect(evaluateDecision(d.sentry.decisions[sysnoByName("connect")!]!, () => 0n).kind).toBe("allow");
   });
 });

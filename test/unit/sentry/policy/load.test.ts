@@ -118,6 +118,11 @@ describe("parsePolicy reports", () => {
       want: ['p.yaml:5:9 network.mode: expected one of none, host, proxy, got "http"'],
     },
     {
+      what: "a relative network.unix path, at the entry",
+      yaml: `${HEAD}network:\n  mode: host\n  unix: [/run/a.sock, run/b.sock]\n`,
+      want: ['p.yaml:6:23 network.unix[1]: expected an absolute path starting with "/", got "run/b.sock"'],
+    },
+    {
       what: "a bad access value inside a sequence",
       yaml: `${HEAD}filesystem:\n  rules:\n    - { path: /a, access: none }\n    - { path: /b, access: write }\n`,
       want: ['p.yaml:7:27 filesystem.rules[1].access: expected one of none, read, read-write, exec, got "write"'],

@@ -1,0 +1,123 @@
+// A container's host unix sockets are network. Under its runtime's network (runsc-ts's
+// "host" mode: the kernel's network namespace the runtime gave it), a connect to a unix
+// socket that is not the container's own — on a host directory bound in — fails with EACCES
+// unless the policy's network.unix names it, while runc connects. The container's own
+// sockets (its /tmp) and its TCP connects work as before. Each case runs under runsc-ts and
+// under runc with the same bundle.
+import { execFile, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Bundle } from "../helpers/bundle.js";
+import { makeBundle, runtime } from "../helpers/bundle.js";
+import { PROBE_SOURCES } from "../helpers/probes.js";
+import { hostFixtureDir, removeHostDir } from "../helpers/sandbox.js";
+
+const RUNC_ROOT = "/run/runsc-ts-test-runc";
+let dir: string;
+let server: Server;
+const bundles: Bundle[] = [];
+
+beforeAll(async () => {
+  dir = hostFixtureDir("host-sockets");
+  // Static: the container's root is busybox's.
+  await promisify(execFile)("gcc", ["-static", "-O2", "-pthread", "-o", join(dir, "net"), join(PROBE_SOURCES, "net.c")]);
+  chmodSync(join(dir, "net"), 0o755);
+  mkdirSync(join(dir, "sub"));
+  chmodSync(join(dir, "sub"), 0o755);
+  server = createServer((c) => c.end("hello from the host\n"));
+  await new Promise<void>((resolve) => server.listen(join(dir, "sub", "host.sock"), resolve));
+  chmodSync(join(dir, "sub", "host.sock"), 0o777);
+}, 120_000);
+
+afterAll(async () => {
+  for (const b of bundles) b.cleanup();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  removeHostDir(dir);
+});
+
+function policyFile(name: string, unix?: string[]): string {
+  const p = join(dir, `${name}.yaml`);
+  const lines = ["apiVersion: runsc-ts/v1", "kind: Policy", `name: ${name}`, "extends: container"];
+  if (unix !== undefined) lines.push("network:", "  mode: host", `  unix: [${unix.join(", ")}]`);
+  writeFileSync(p, lines.join("\n") + "\n");
+  return p;
+}
+
+function bundle(script: string, policy?: string): Bundle {
+  const b = makeBundle({
+    args: ["/bin/sh", "-c", script],
+    name: "host-sockets",
+    config: (c) => {
+      c.mounts.push({ destination: "/x", type: "bind", source: dir, options: ["rbind", "rw"] });
+      if (policy !== undefined) c.annotations = { "dev.runsc-ts.policy": policy };
+    },
+  });
+  bundles.push(b);
+  return b;
+}
+
+/** The bundle under runc (asynchronously: the host's listener is served by this process). */
+async function runc(b: Bundle): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  mkdirSync(RUNC_ROOT, { recursive: true, mode: 0o700 });
+  try {
+    const r = await promisify(execFile)("runc", ["--root", RUNC_ROOT, "run", "--bundle", b.dir, `${b.id}-runc`], { encoding: "utf8", timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === "number" ? e.code : null, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  } finally {
+    spawnSync("runc", ["--root", RUNC_ROOT, "delete", "--force", `${b.id}-runc`], { stdio: "ignore" });
+  }
+}
+
+const EACCES = 13;
+
+describe("a container's host unix sockets are network", () => {
+  it("a socket on a host directory bound in: refused with EACCES (and the log says which rule would allow it), where runc connects", async () => {
+    const b = bundle("/x/net unix /x/sub/host.sock");
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`unix errno=${EACCES}\n`);
+    expect(r.stderr).toContain("network.unix");
+    expect(r.stderr).toContain("policy explain --connect unix:/x/sub/host.sock");
+    expect((await runc(b)).stdout).toBe("unix ok hello from the host\n");
+  });
+
+  it("reached through a symlink or a relative path: refused all the same", async () => {
+    const b = bundle("ln -s /x/sub/host.sock /tmp/link && /x/net unix /tmp/link; cd /x/sub && /x/net unix host.sock");
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`unix errno=${EACCES}\nunix errno=${EACCES}\n`);
+  });
+
+  it("network.unix naming the socket (or its directory's, with /**) allows it", async () => {
+    for (const rule of ["/x/sub/host.sock", "/x/sub/**"]) {
+      const b = bundle("/x/net unix /x/sub/host.sock", policyFile(`unix-${rule.length}`, [JSON.stringify(rule)]));
+      const r = await runtime(["run", "--bundle", b.dir, b.id]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout, rule).toBe("unix ok hello from the host\n");
+    }
+  });
+
+  it("the container's own sockets (its /tmp) and its TCP connects work as under runc", async () => {
+    const b = bundle("/x/net unixself /tmp/own.sock; /x/net loopback");
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("unixself ok\nloopback ok\n");
+    expect((await runc(b)).stdout).toBe(r.stdout);
+  });
+
+  it("policy explain --connect unix:PATH says what decides it", async () => {
+    const none = await runtime(["policy", "explain", "container", "--connect", "unix:/var/run/docker.sock"]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stdout).toContain("in a container: allowed if the socket is the sandbox's own");
+    expect(none.stdout).toContain("denied: EACCES");
+    const named = await runtime(["policy", "explain", policyFile("docker-sock", ["/var/run/docker.sock"]), "--connect", "unix:/var/run/docker.sock"]);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stdout).toMatch(/allowed, wherever the socket is\n {2}because: .*network\.unix\[0\] \/var\/run\/docker\.sock/);
+    expect(readFileSync(join(dir, "docker-sock.yaml"), "utf8")).toContain("unix:");
+  });
+});
