@@ -149,6 +149,17 @@ export interface NativeBinding {
    */
   fuseMount(fuseFd: number, source: string): number;
   /**
+   * A new user namespace with these maps ("inside outside count" lines), made by a child
+   * that ends at once: the descriptor keeps it. Throws (code ESETUP) on failure.
+   */
+  createUserNamespace(uidMap: string, gidMap: string): number;
+  /**
+   * A detached copy of the mount at path (and those beneath it when recursive) whose owners
+   * show through the user namespace usernsFd's maps. Throws (code ESETUP, errno) on failure:
+   * EINVAL where the filesystem cannot be idmapped (overlayfs, proc, sysfs).
+   */
+  idmappedMount(path: string, usernsFd: number, recursive: boolean): number;
+  /**
    * Serves fuseMount's filesystem on a thread of its own until it is unmounted: a directory
    * of `names`, each file's text asked of text(name) on this thread's event loop when it is
    * opened. Does not keep the event loop alive. The function it returns stops serving

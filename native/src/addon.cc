@@ -54,6 +54,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"schedGetaffinity", SchedGetaffinity},
       {"overlayRoot", OverlayRoot},
       {"fuseMount", FuseMount},
+      {"createUserNamespace", CreateUserNamespace},
+      {"idmappedMount", IdmappedMount},
       {"procServe", ProcServe},
       {"connect", Connect},
       {"sendto", SendTo},
