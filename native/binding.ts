@@ -160,6 +160,13 @@ export interface NativeBinding {
    */
   idmappedMount(path: string, usernsFd: number, recursive: boolean): number;
   /**
+   * A detached overlay (nosuid, nodev) over idmapped clones of a runtime's layers (lower:
+   * top first; upper and work in one directory), made with owner (the container's root on
+   * the host) as its creator, so its own writes land as root's on the disk. Throws (code
+   * ESETUP) naming the layer or the kernel's message.
+   */
+  idmappedOverlay(o: { lower: string[]; upper: string; work: string; userns: number; owner: number }): number;
+  /**
    * Serves fuseMount's filesystem on a thread of its own until it is unmounted: a directory
    * of `names`, each file's text asked of text(name) on this thread's event loop when it is
    * opened. Does not keep the event loop alive. The function it returns stops serving

@@ -56,6 +56,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"fuseMount", FuseMount},
       {"createUserNamespace", CreateUserNamespace},
       {"idmappedMount", IdmappedMount},
+      {"idmappedOverlay", IdmappedOverlay},
       {"procServe", ProcServe},
       {"connect", Connect},
       {"sendto", SendTo},

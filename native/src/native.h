@@ -90,6 +90,7 @@ Napi::Value FuseMount(const Napi::CallbackInfo& info);
 // userns.cc: a user namespace made ahead of its container, mounts idmapped into it
 Napi::Value CreateUserNamespace(const Napi::CallbackInfo& info);
 Napi::Value IdmappedMount(const Napi::CallbackInfo& info);
+Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info);
 
 // procfs.cc: serving the virtual /proc files' FUSE filesystem
 Napi::Value ProcServe(const Napi::CallbackInfo& info);

@@ -12,15 +12,18 @@
 // creating its own.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "errors.h"
 #include "native.h"
@@ -146,6 +149,141 @@ Napi::Value IdmappedMount(const Napi::CallbackInfo& info) {
     return Fail(env, "idmapping " + path + (e == EINVAL ? " (its filesystem cannot be idmapped)" : ""), e);
   }
   return Napi::Number::New(env, fd);
+}
+
+namespace {
+
+// A detached, idmapped clone of the mount at path: fd, or -errno.
+int IdmappedClone(const std::string& path, int userns) {
+  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = (uint64_t)userns;
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+int FsConfigString(int fc, const char* key, const std::string& value) {
+  return (int)syscall(SYS_fsconfig, fc, FSCONFIG_SET_STRING, key, value.c_str(), 0);
+}
+
+// The kernel's own account of a failed fs_context (read from its descriptor).
+std::string FsContextError(int fc) {
+  char msg[512];
+  std::string out;
+  for (;;) {
+    ssize_t n = read(fc, msg, sizeof msg - 1);
+    if (n <= 0) break;
+    msg[n] = 0;
+    if (!out.empty()) out += "; ";
+    out += msg;
+  }
+  return out;
+}
+
+// This thread's effective capabilities raised to its permitted set (a non-zero fsuid drops
+// the file ones).
+void RaiseEffective() {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) < 0) return;
+  data[0].effective = data[0].permitted;
+  data[1].effective = data[1].permitted;
+  syscall(SYS_capset, &hdr, data);
+}
+
+}  // namespace
+
+// idmappedOverlay({lower: string[], upper, work, userns, owner}) -> fd of a detached overlay
+// mount over idmapped clones of a runtime's layers (an overlayfs mount cannot itself be
+// idmapped): lower top first, as lowerdir lists them; upper and work in one directory (the
+// overlay takes them from one mount). It is made with owner (the container's root: the
+// first host id of its range) as its creator's fs ids, the file capabilities raised, so that
+// what the overlay writes for itself (copy-up, its work directory) is written as root inside
+// would: root's on the disk.
+Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    ThrowUsage(env, "idmappedOverlay({lower, upper, work, userns, owner})");
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  if (!o.Get("lower").IsArray() || !o.Get("upper").IsString() || !o.Get("work").IsString() || !o.Get("userns").IsNumber() || !o.Get("owner").IsNumber()) {
+    ThrowUsage(env, "idmappedOverlay({lower: string[], upper: string, work: string, userns: number, owner: number})");
+    return env.Undefined();
+  }
+  Napi::Array lowerArr = o.Get("lower").As<Napi::Array>();
+  std::vector<std::string> lower;
+  for (uint32_t i = 0; i < lowerArr.Length(); i++) lower.push_back(lowerArr.Get(i).As<Napi::String>());
+  std::string upper = o.Get("upper").As<Napi::String>();
+  std::string work = o.Get("work").As<Napi::String>();
+  int userns = o.Get("userns").As<Napi::Number>().Int32Value();
+  uid_t owner = (uid_t)o.Get("owner").As<Napi::Number>().Uint32Value();
+  size_t slash = upper.rfind('/');
+  if (lower.empty() || slash == std::string::npos || slash == 0 || work.rfind('/') != slash || work.compare(0, slash, upper, 0, slash) != 0) {
+    ThrowUsage(env, "idmappedOverlay: at least one lower layer; upper and work absolute and in one directory");
+    return env.Undefined();
+  }
+  std::vector<int> fds;
+  auto closeAll = [&fds]() {
+    for (int fd : fds) close(fd);
+  };
+  for (const std::string& l : lower) {
+    int fd = IdmappedClone(l, userns);
+    if (fd < 0) {
+      closeAll();
+      return Fail(env, "idmapping the layer " + l, -fd);
+    }
+    fds.push_back(fd);
+  }
+  std::string parent = upper.substr(0, slash);
+  int rw = IdmappedClone(parent, userns);
+  if (rw < 0) {
+    closeAll();
+    return Fail(env, "idmapping the upper layer's directory " + parent, -rw);
+  }
+  fds.push_back(rw);
+  int fc = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+  if (fc < 0) {
+    int e = errno;
+    closeAll();
+    return Fail(env, "fsopen overlay", e);
+  }
+  fds.push_back(fc);
+  auto self = [](int fd) { return "/proc/self/fd/" + std::to_string(fd); };
+  int r = FsConfigString(fc, "source", "runsc-ts-idmapped");
+  for (size_t i = 0; r == 0 && i < lower.size(); i++) r = FsConfigString(fc, "lowerdir+", self(fds[i]));
+  if (r == 0) r = FsConfigString(fc, "upperdir", self(rw) + upper.substr(slash));
+  if (r == 0) r = FsConfigString(fc, "workdir", self(rw) + work.substr(slash));
+  if (r < 0) {
+    int e = errno;
+    std::string k = FsContextError(fc);
+    closeAll();
+    return Fail(env, "overlay layers" + (k.empty() ? "" : " (" + k + ")"), e);
+  }
+  // The creator's credentials are what the overlay acts with in its upper layer.
+  setfsgid(owner);
+  setfsuid(owner);
+  RaiseEffective();
+  r = (int)syscall(SYS_fsconfig, fc, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0);
+  int e = errno;
+  ResetThreadCreds();
+  if (r < 0) {
+    std::string k = FsContextError(fc);
+    closeAll();
+    return Fail(env, "overlay of " + lower[0] + "..." + (k.empty() ? "" : " (" + k + ")"), e);
+  }
+  int mnt = (int)syscall(SYS_fsmount, fc, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  e = errno;
+  closeAll();
+  if (mnt < 0) return Fail(env, "fsmount overlay", e);
+  return Napi::Number::New(env, mnt);
 }
 
 }  // namespace runsc

@@ -80,3 +80,39 @@ describe("a mount idmapped into it", () => {
   });
 });
 
+describe("an overlay over idmapped layers (a runtime's overlay cannot itself be idmapped)", () => {
+  it("shows every layer's owners through the maps, and what root inside writes lands as root's on the disk", () => {
+    const layers = join(dir, "layers");
+    for (const d of ["top", "base", "rw/diff", "rw/work"]) mkdirSync(join(layers, d), { recursive: true });
+    writeFileSync(join(layers, "base", "etc-file"), "base");
+    writeFileSync(join(layers, "top", "user-file"), "top");
+    chownSync(join(layers, "top", "user-file"), 1000, 1000);
+    const ns = keep(native.createUserNamespace(MAP, MAP));
+    const ov = keep(native.idmappedOverlay({ lower: [join(layers, "top"), join(layers, "base")], upper: join(layers, "rw/diff"), work: join(layers, "rw/work"), userns: ns, owner: BASE }));
+    expect(owner(ov, "etc-file")).toEqual([BASE, BASE]);
+    expect(owner(ov, "user-file")).toEqual([BASE + 1000, BASE + 1000]);
+    // Root inside (host BASE) creates a file and changes a lower one: copied up as root's.
+    expect(native.setCreds(BASE, BASE, new Int32Array(0))).toBe(0);
+    let made: number;
+    let changed: number;
+    try {
+      made = native.openat2(ov, Buffer.from("new-file"), 8, 0o100 | 0o1 | 0o2000000 /* O_CREAT|O_WRONLY|O_CLOEXEC */, 0o644, 0);
+      changed = native.openat2(ov, Buffer.from("etc-file"), 8, 0o1 | 0o2000000 /* O_WRONLY|O_CLOEXEC */, 0, 0);
+    } finally {
+      native.setCreds(0, 0, new Int32Array(0));
+    }
+    expect(made, "create as root inside").toBeGreaterThanOrEqual(0);
+    expect(changed, "open a lower file for writing as root inside").toBeGreaterThanOrEqual(0);
+    keep(made);
+    keep(changed);
+    const plain = keep(native.openat2(-100, Buffer.from(join(layers, "rw/diff")), join(layers, "rw/diff").length, 0o10000000 /* O_PATH */, 0, 0));
+    expect(owner(plain, "new-file")).toEqual([0, 0]);
+    expect(owner(plain, "etc-file")).toEqual([0, 0]);
+  });
+
+  it("a layer that is not there is named", () => {
+    const ns = keep(native.createUserNamespace(MAP, MAP));
+    expect(() => native.idmappedOverlay({ lower: [join(dir, "nope")], upper: join(dir, "rw/diff"), work: join(dir, "rw/work"), userns: ns, owner: BASE })).toThrow(/idmapping the layer .*nope: No such file or directory/);
+    expect(() => native.idmappedOverlay({ lower: [dir], upper: join(dir, "a/diff"), work: join(dir, "b/work"), userns: ns, owner: BASE })).toThrow(/upper and work absolute and in one directory/);
+  });
+});
