@@ -8,6 +8,7 @@
 //     .masked                0000 root   the empty file hidden paths are bound over
 //     .policies/             0700 root   validated policies (policyCache.ts)
 //     .staging/              0700 root   where create's init builds a container's root
+//     .ids/                  0700 root   containers' host id ranges, one file each (oci/idRanges.ts)
 //     <id>/                  0700 root   a container's state (oci/state.ts)
 //
 // The runtime's own names start with a dot, which a container id cannot.
@@ -19,6 +20,7 @@ export const RUNTIME_DIR = "/run/runsc-ts";
 export const MASK_FILE = join(RUNTIME_DIR, ".masked");
 export const POLICY_CACHE_DIR = join(RUNTIME_DIR, ".policies");
 export const STAGING_DIR = join(RUNTIME_DIR, ".staging");
+export const IDS_DIR = join(RUNTIME_DIR, ".ids");
 
 export class RuntimeDirError extends Error {}
 
@@ -61,7 +63,7 @@ export function ensureRuntimeDir(): string {
 }
 
 /** A root-only directory of the runtime's (the policy cache, the staging point). */
-export function ensurePrivateDir(path: typeof POLICY_CACHE_DIR | typeof STAGING_DIR): string {
+export function ensurePrivateDir(path: typeof POLICY_CACHE_DIR | typeof STAGING_DIR | typeof IDS_DIR): string {
   ensureRuntimeDir();
   ensureDir(path, 0o700);
   return path;

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -200,7 +201,7 @@ void RaiseEffective() {
 
 }  // namespace
 
-// idmappedOverlay({lower: string[], upper, work, userns, owner}) -> fd of a detached overlay
+// idmappedOverlay({lower: string[], upper, work, options?, userns, owner}) -> fd of a detached overlay
 // mount over idmapped clones of a runtime's layers (an overlayfs mount cannot itself be
 // idmapped): lower top first, as lowerdir lists them; upper and work in one directory (the
 // overlay takes them from one mount). It is made with owner (the container's root: the
@@ -242,6 +243,13 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
     }
     fds.push_back(fd);
   }
+  // The work directory, made by host root before its parent is idmapped (root's on the disk:
+  // the overlay's creator, root inside, owns it).
+  if (mkdir(work.c_str(), 0700) < 0 && errno != EEXIST) {
+    int e = errno;
+    closeAll();
+    return Fail(env, "mkdir " + work, e);
+  }
   std::string parent = upper.substr(0, slash);
   int rw = IdmappedClone(parent, userns);
   if (rw < 0) {
@@ -258,9 +266,26 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
   fds.push_back(fc);
   auto self = [](int fd) { return "/proc/self/fd/" + std::to_string(fd); };
   int r = FsConfigString(fc, "source", "runsc-ts-idmapped");
-  for (size_t i = 0; r == 0 && i < lower.size(); i++) r = FsConfigString(fc, "lowerdir+", self(fds[i]));
+  // One layer a call (Linux 6.8's lowerdir+), or the whole list before it.
+  bool plus = r == 0 && FsConfigString(fc, "lowerdir+", self(fds[0])) == 0;
+  for (size_t i = 1; r == 0 && plus && i < lower.size(); i++) r = FsConfigString(fc, "lowerdir+", self(fds[i]));
+  if (r == 0 && !plus) {
+    std::string all;
+    for (size_t i = 0; i < lower.size(); i++) all += (i > 0 ? ":" : "") + self(fds[i]);
+    r = FsConfigString(fc, "lowerdir", all);
+  }
   if (r == 0) r = FsConfigString(fc, "upperdir", self(rw) + upper.substr(slash));
   if (r == 0) r = FsConfigString(fc, "workdir", self(rw) + work.substr(slash));
+  // Options the runtime's overlay had: "key=value", or a flag ("volatile").
+  if (o.Get("options").IsArray()) {
+    Napi::Array opts = o.Get("options").As<Napi::Array>();
+    for (uint32_t i = 0; r == 0 && i < opts.Length(); i++) {
+      std::string opt = opts.Get(i).As<Napi::String>();
+      size_t eq = opt.find('=');
+      r = eq == std::string::npos ? (int)syscall(SYS_fsconfig, fc, FSCONFIG_SET_FLAG, opt.c_str(), nullptr, 0)
+                                  : FsConfigString(fc, opt.substr(0, eq).c_str(), opt.substr(eq + 1));
+    }
+  }
   if (r < 0) {
     int e = errno;
     std::string k = FsContextError(fc);

@@ -9,6 +9,7 @@ import { loadNative } from "../../native/index.js";
 import type { LogFormat } from "../log.js";
 import type { OciConfigDoc } from "./config.js";
 import { cgroupPids, removeCgroups } from "../sandbox/cgroups.js";
+import { releaseIdRange } from "./idRanges.js";
 import { runHooks } from "./hooks.js";
 import type { MonitorAnswer, MonitorRequest } from "./monitorProtocol.js";
 import { encodeMessage, parseAnswer } from "./monitorProtocol.js";
@@ -163,7 +164,8 @@ export async function deleteContainer(rt: RuntimeOptions, id: string, force: boo
   checkId(id);
   if (readState(rt.root, id) === undefined) {
     if (force) {
-      // A create killed before it wrote its state leaves a directory: remove it.
+      // A create killed before it wrote its state leaves a directory, and maybe its id range: remove them.
+      releaseIdRange(rt.root, id);
       rmSync(containerDir(rt.root, id), { recursive: true, force: true });
       return;
     }
@@ -210,6 +212,7 @@ async function deleteLocked(rt: RuntimeOptions, id: string, force: boolean, warn
   } catch (err) {
     warn((err as Error).message);
   }
+  releaseIdRange(rt.root, id);
   rmSync(containerDir(rt.root, id), { recursive: true, force: true });
 }
 

@@ -25,7 +25,8 @@ import { runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
 import { MONITOR_READY_FD, parseAnswer, writeFilter, writeStart } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
-import { planBundle } from "./planBundle.js";
+import { allocateIdRange, releaseIdRange } from "./idRanges.js";
+import { ownUserNamespace, planBundle } from "./planBundle.js";
 import { preservedFds } from "./process.js";
 import { openTerminal } from "./relay.js";
 import type { ContainerState } from "./state.js";
@@ -80,6 +81,12 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const pty = proc.terminal === true ? openTerminal(native, proc.consoleSize, o.consoleSocket, fds) : undefined;
     const relayed = pty?.relayed;
     if (relayed !== undefined) undo.push(() => native.close(relayed));
+    // Root inside is never host root: a user namespace of the container's own, with a host id range of its own.
+    let idRange: { base: number } | undefined;
+    if (ownUserNamespace(config, network, policy)) {
+      idRange = allocateIdRange(rt.root, o.id);
+      undo.push(() => releaseIdRange(rt.root, o.id));
+    }
     const plan = planBundle(
       {
         id: o.id,
@@ -92,6 +99,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         strace: rt.strace,
         ...(pty !== undefined ? { console: readlinkSync(`/proc/self/fd/${pty.slave}`) } : {}),
         preserved,
+        ...(idRange !== undefined ? { idRange } : {}),
       },
       hostFacts(native),
     );

@@ -43,6 +43,9 @@ import { beginTree, CONTAINER_STAGING, deviceLinks, deviceNodes, MASKED_PATHS, n
 import type { Mount as CgroupMount } from "../sandbox/cgroups.js";
 import type { OciConfigDoc } from "./config.js";
 import { OciConfigError } from "./errors.js";
+import { ID_RANGE } from "../sandbox/ids.js";
+import type { MountEntry } from "./idmapSources.js";
+import { idmappable } from "./idmapSources.js";
 
 
 /** Mount options that are flags: [set, clear] for mount(2), and for mount_setattr(2) on a bind. */
@@ -214,6 +217,11 @@ export interface PlanInput {
   proc?: number;
   /** The container has a network namespace made for it (not the host's, not one joined). */
   ownNetwork?: boolean;
+  /**
+   * A user namespace made ahead: the idmapped root's index (spawn's fds), and where the bind
+   * mounts that can be idmapped are collected (their indexes follow from `first`).
+   */
+  idmapped?: { root?: number; first: number; binds: { source: string; recursive: boolean }[]; mounts: readonly MountEntry[] };
 }
 
 /** Where config.json's mounts put a procfs and a sysfs, and whether one of them is /dev. */
@@ -261,7 +269,11 @@ function rootRecords(input: PlanInput): InitRecord[] {
   // Nothing mounted here reaches the host, unless rootfsPropagation says it should.
   r.push(...beginTree(STAGING, input.maskFile, rootPropagation.includes("slave") || rootPropagation.includes("shared") ? MS_SLAVE : MS_PRIVATE));
   if (input.overlay !== undefined) r.push({ op: "attach", index: input.overlay, path: NEW_ROOT });
-  else {
+  else if (input.idmapped?.root !== undefined) {
+    // The rootfs idmapped into the container's user namespace: root's files are root's inside.
+    r.push({ op: "attach", index: input.idmapped.root, path: NEW_ROOT });
+    r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_NODEV, clear: 0, recursive: true });
+  } else {
     r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
     // nodev: a device node the image ships opens nothing (the standard devices and
     // linux.devices are bound onto /dev from the host, mounts of their own).
@@ -297,7 +309,14 @@ function configMountRecords(r: InitRecord[], input: PlanInput): Placed {
       if (m.source === undefined) throw new OciConfigError("config.json", [`${field}.source: missing (a bind mount needs one)`]);
       const source = isAbsolute(m.source) ? m.source : join(input.bundle, m.source);
       const target = mountPoint(r, dest, kindOf(source));
-      r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND | (o.recursive ? MS_REC : 0), data: "" });
+      const idm = input.idmapped;
+      if (idm !== undefined && idmappable(source, o.recursive, idm.mounts)) {
+        // Idmapped into the container's user namespace: what root inside writes is root's on the host, as under runc.
+        r.push({ op: "attach", index: idm.first + idm.binds.length, path: target });
+        idm.binds.push({ source, recursive: o.recursive });
+      } else {
+        r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND | (o.recursive ? MS_REC : 0), data: "" });
+      }
       // A bind takes its flags through mount_setattr (recursive for rbind); nosuid always
       // holds unless the config asks for suid.
       // The host's /proc and /sys hold host-global knobs: bound in, they are read-only
@@ -338,6 +357,17 @@ function configMountRecords(r: InitRecord[], input: PlanInput): Placed {
   });
 
   return placed;
+}
+
+/**
+ * A sysctl's value as a user namespace of ID_RANGE ids can hold it: ping_group_range's
+ * groups clamped to those mapped (Docker asks for "0 2147483647": every group).
+ */
+function withinRange(key: string, value: string): string {
+  if (key !== "net.ipv4.ping_group_range") return value;
+  const ids = value.trim().split(/\s+/).map(Number);
+  if (ids.length !== 2 || !ids.every((n) => Number.isInteger(n) && n >= 0)) return value;
+  return ids.map((n) => Math.min(n, ID_RANGE - 1)).join(" ");
 }
 
 /** Whether a bind's source is (in) the host's procfs or sysfs: host-global knobs. */
@@ -398,7 +428,7 @@ function sysctlAndPathRecords(input: PlanInput, placed: Placed): InitRecord[] {
   // sysctls, while /proc/sys is still writable (the namespaced ones: net.*, kernel.shm*...).
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
     if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_*-]+)+$/.test(key)) throw new OciConfigError("config.json", [`linux.sysctl: ${JSON.stringify(key)} is not a sysctl name`]);
-    r.push({ op: "sysctl", path: inRoot(`/proc/sys/${key.replace(/\./g, "/")}`), value });
+    r.push({ op: "sysctl", path: inRoot(`/proc/sys/${key.replace(/\./g, "/")}`), value: input.idmapped !== undefined ? withinRange(key, value) : value });
   }
 
   const under = (mounts: readonly string[], prefix: string, paths: readonly string[]): string[] =>

@@ -12,11 +12,14 @@ import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import type { CgroupLimits, CgroupSpec } from "../sandbox/cgroups.js";
 import { cgroupLayout } from "../sandbox/cgroups.js";
-import type { HostFacts, SandboxPlan } from "../sandbox/plan.js";
+import { ID_RANGE } from "../sandbox/ids.js";
+import type { HostFacts, IdmapPlan, SandboxPlan } from "../sandbox/plan.js";
 import { filterRecord, passedIndexes, processLimitRecords, sentryConfigOf, shownCpus } from "../sandbox/plan.js";
 import type { OciConfigDoc } from "./config.js";
 import { ContainerError, OciConfigError } from "./errors.js";
 import { containerHookRecords } from "./hooks.js";
+import type { MountEntry } from "./idmapSources.js";
+import { hostMounts, idmapRoot } from "./idmapSources.js";
 import { planBundleMounts } from "./mounts.js";
 import { processRecords } from "./process.js";
 import { sysctlErrors } from "./sysctl.js";
@@ -134,6 +137,24 @@ export interface BundleInput {
   console?: string;
   /** --preserve-fds: the caller's descriptors passed on at their numbers. */
   preserved: readonly number[];
+  /** The host id range of a user namespace made for the container (ownUserNamespace; oci/idRanges.ts). */
+  idRange?: { readonly base: number };
+}
+
+/**
+ * Whether the container gets a user namespace of its own, made by runsc-ts, though
+ * config.json asks for none: root inside is then never host root, and the rootfs and
+ * volumes are idmapped into it. Not yet for a container that joins namespaces by path (a
+ * pod's: it would join the pod's user namespace), that has no network namespace of its own
+ * (the host's network, where root inside could not bind its ports), whose policy's root is an
+ * overlay (its layers are not idmapped yet), or that has createContainer hooks (they run in
+ * the container's namespaces and expect host root's rights, as NVIDIA's do).
+ */
+export function ownUserNamespace(config: OciConfigDoc, network: NetworkMode, policy: Policy): boolean {
+  const nss = config.linux?.namespaces ?? [];
+  if (nss.some((n) => n.type === "user" || n.path !== undefined)) return false;
+  if (policy.filesystem.root === "overlay" || (config.hooks?.createContainer ?? []).length > 0) return false;
+  return network === "none" || nss.some((n) => n.type === "network");
 }
 
 /** A container's plan, and what create needs of the config besides. */
@@ -161,7 +182,8 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   // An overlay root needs the sentry only where root inside is not root (a user namespace:
   // root's writes to what host root owns are made by the sentry); otherwise the kernel
   // decides every write, and none is trapped.
-  const userns = (ns.flags & NS_FLAGS.user!) !== 0 || ns.join.some((j) => j.type === NS_FLAGS.user);
+  const ahead = input.idRange !== undefined && ownUserNamespace(config, network, policy) ? input.idRange : undefined;
+  const userns = ahead !== undefined || (ns.flags & NS_FLAGS.user!) !== 0 || ns.join.some((j) => j.type === NS_FLAGS.user);
   const overlayRoot = policy.filesystem.root === "overlay";
   const compiledFs = overlayRoot && !userns ? { ...policy.filesystem, root: "writable" as const } : policy.filesystem;
   // Virtual /proc files show the config's limits.
@@ -189,6 +211,20 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   const overlay = overlayRoot ? { size: policy.filesystem.overlay.size, whiteouts: [], lower: rootfs, ...(upper !== undefined ? { dir: upper } : {}) } : undefined;
   const proc = virtual.length > 0 ? { files: virtual, limits } : undefined;
   const { preserved: firstPreserved, ...passed } = passedIndexes({ overlay, proc });
+  // Made ahead: the rootfs (unless the policy's overlay is the root) and what binds can be, idmapped into it.
+  let idmapped: { root?: number; first: number; binds: { source: string; recursive: boolean }[]; mounts: MountEntry[] } | undefined;
+  let idmapRootPlan: IdmapPlan["root"];
+  if (ahead !== undefined) {
+    const mounts = hostMounts();
+    const afterPreserved = firstPreserved + input.preserved.length;
+    if (overlay === undefined) {
+      idmapRootPlan = idmapRoot(rootfs, mounts);
+      if (idmapRootPlan === undefined) {
+        throw new ContainerError(`${rootfs}: the container's root cannot be idmapped into its user namespace (its filesystem allows no idmapped mounts: ext4, xfs, btrfs, tmpfs and f2fs do, and a runtime's overlay of them)`);
+      }
+    }
+    idmapped = { ...(idmapRootPlan !== undefined ? { root: afterPreserved } : {}), first: afterPreserved + (idmapRootPlan !== undefined ? 1 : 0), binds: [], mounts };
+  }
   const records = [
     // Data for init, which runs them before pivot_root and after start.
     ...containerHookRecords(config.hooks),
@@ -206,6 +242,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
       ...(input.console !== undefined ? { console: input.console } : {}),
       ...passed,
       ownNetwork: ns.ownNet,
+      ...(idmapped !== undefined ? { idmapped } : {}),
     }),
     ...processRecords(config.process!),
     ...processLimitRecords(policy),
@@ -215,11 +252,18 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     { op: "hold" } as const,
   ];
   return {
-    namespaces: { flags: ns.flags, join: ns.join, uidMap: ns.uidMap, gidMap: ns.gidMap },
+    namespaces: {
+      flags: ns.flags,
+      join: ns.join,
+      uidMap: ns.uidMap,
+      gidMap: ns.gidMap,
+      ...(ahead !== undefined ? { ahead: { uidMap: `0 ${ahead.base} ${ID_RANGE}\n`, gidMap: `0 ${ahead.base} ${ID_RANGE}\n` } } : {}),
+    },
     cgroups: { spec, layout },
     ...(overlay !== undefined ? { overlay } : {}),
     ...(proc !== undefined ? { proc } : {}),
     preserve: input.preserved,
+    ...(ahead !== undefined ? { idmap: { ...(idmapRootPlan !== undefined ? { root: idmapRootPlan } : {}), owner: ahead.base, binds: idmapped!.binds } } : {}),
     records,
     filter: filterRecord(compiled.filter, host),
     sentry: sentryConfigOf(compiled, policy, { network, hostNames: {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true }),

@@ -13,7 +13,8 @@ import { ensureMaskFile, ensureRootOnlyDir } from "../runtimeDir.js";
 import type { Cgroups } from "./cgroups.js";
 import { createCgroups, procsFiles, removeCgroups, usageFiles } from "./cgroups.js";
 import { encodeInitConfig } from "./initConfig.js";
-import type { HostFacts, SandboxPlan } from "./plan.js";
+import type { HostFacts, IdmapPlan, SandboxPlan } from "./plan.js";
+import { CLONE_NEWUSER } from "../../platform/abi/clone.js";
 import type { ProcServerOptions } from "./procfs.js";
 import { mountProcFs, serveProcFs } from "./procfs.js";
 
@@ -72,6 +73,39 @@ export interface Launched extends Spawned {
   cgroups?: Cgroups;
   /** The virtual /proc files: served by this process until stopServing (another process may take over). */
   proc?: { fuse: number; options: ProcServerOptions; stopServing(): void };
+}
+
+/** Whether passed[i] is one of the caller's preserved descriptors (they follow overlay and proc). */
+function preservedAt(plan: SandboxPlan, i: number): boolean {
+  const first = (plan.overlay !== undefined ? 1 : 0) + (plan.proc !== undefined ? 1 : 0);
+  return i >= first && i < first + plan.preserve.length;
+}
+
+/** The namespaces spawn joins: the one made ahead first, then the plan's by path. */
+function joinedNamespaces(plan: SandboxPlan, joined: readonly number[]): { fd: number; type: number }[] {
+  const ahead = plan.namespaces.ahead !== undefined ? [{ fd: joined[0]!, type: CLONE_NEWUSER }] : [];
+  const rest = joined.slice(ahead.length);
+  return [...ahead, ...plan.namespaces.join.map((j, i) => ({ fd: rest[i]!, type: j.type }))];
+}
+
+/** The plan's idmapped mounts, made as host root into the user namespace usernsFd: the root, then the binds. */
+function idmappedMounts(native: NativeBinding, idmap: IdmapPlan, usernsFd: number): number[] {
+  const made: number[] = [];
+  try {
+    const root = idmap.root;
+    if (root !== undefined) {
+      made.push(
+        "path" in root
+          ? native.idmappedMount(root.path, usernsFd, true)
+          : native.idmappedOverlay({ lower: [...root.lower], upper: root.upper, work: root.work, options: [...root.options], userns: usernsFd, owner: idmap.owner }),
+      );
+    }
+    for (const b of idmap.binds) made.push(native.idmappedMount(b.source, usernsFd, b.recursive));
+    return made;
+  } catch (err) {
+    for (const fd of made) native.close(fd);
+    throw new LaunchError("namespace", `the container's root or volumes in its user namespace: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -134,6 +168,16 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
       });
     }
     passed.push(...plan.preserve);
+    // A user namespace made ahead, joined first: what is idmapped into it is made now.
+    const ahead = plan.namespaces.ahead;
+    if (ahead !== undefined) {
+      try {
+        joined.push(native.createUserNamespace(ahead.uidMap, ahead.gidMap));
+      } catch (err) {
+        throw new LaunchError("namespace", `the container's user namespace: ${(err as Error).message}`);
+      }
+      if (plan.idmap !== undefined) passed.push(...idmappedMounts(native, plan.idmap, joined[0]!));
+    }
     for (const j of plan.namespaces.join) {
       try {
         joined.push(openSync(j.path, "r"));
@@ -158,7 +202,7 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
         ...(o.hold === true ? { hold: true } : {}),
         ...(o.orphan === true ? { orphan: true } : {}),
         ...(o.watch !== undefined ? { watch: o.watch } : {}),
-        ...(joined.length > 0 ? { join: plan.namespaces.join.map((j, i) => ({ fd: joined[i]!, type: j.type })) } : {}),
+        ...(joined.length > 0 ? { join: joinedNamespaces(plan, joined) } : {}),
         ...(onPause !== undefined
           ? {
               onPause: (pid: number): string => {
@@ -185,6 +229,6 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
     return { ...spawned, ...(cgroups !== undefined ? { cgroups } : {}), ...(proc !== undefined ? { proc } : {}) };
   } finally {
     // Preserved descriptors stay the caller's.
-    for (const fd of [...passed.slice(0, passed.length - plan.preserve.length), ...joined]) native.close(fd);
+    for (const fd of [...passed.filter((fd, i) => !preservedAt(plan, i) || fd < 0), ...joined]) native.close(fd);
   }
 }

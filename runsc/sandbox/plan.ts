@@ -24,6 +24,27 @@ export interface NamespacePlan {
   /** uid_map and gid_map of a new user namespace ("" without one). */
   readonly uidMap: string;
   readonly gidMap: string;
+  /**
+   * A user namespace made ahead by launch, with these maps, and joined first: its mounts
+   * (IdmapPlan) are idmapped into it before init exists.
+   */
+  readonly ahead?: { readonly uidMap: string; readonly gidMap: string };
+}
+
+/**
+ * Mounts launch makes idmapped into the user namespace made ahead, passed to init (spawn's
+ * fds) after the preserved descriptors: the container's root, then its bind mounts.
+ */
+export interface IdmapPlan {
+  /**
+   * The rootfs: a directory (bound, with what is mounted beneath it), or a runtime's overlay
+   * rebuilt over its layers; absent: the root is the policy's overlay (OverlayPlan).
+   */
+  readonly root?: { readonly path: string } | { readonly lower: readonly string[]; readonly upper: string; readonly work: string; readonly options: readonly string[] };
+  /** The container root's host id: the overlay's creator. */
+  readonly owner: number;
+  /** Bind mount sources, in the order of their attach records. */
+  readonly binds: readonly { readonly source: string; readonly recursive: boolean }[];
 }
 
 /**
@@ -54,6 +75,7 @@ export interface SandboxPlan {
   readonly proc?: { readonly files: readonly ProcServerOptions["files"][number][]; readonly limits: CgroupLimits };
   /** The caller's descriptors init passes on at their numbers (--preserve-fds). */
   readonly preserve: readonly number[];
+  readonly idmap?: IdmapPlan;
   /** What init does before the filter, in order: mounts, process, limits. */
   readonly records: readonly InitRecord[];
   /** The seccomp filter, installed last (exec's processes get the same). */

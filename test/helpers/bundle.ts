@@ -2,7 +2,7 @@
 // once, reused by every test file and worker), a bundle directory per test holding only
 // config.json (its root.path points at the shared rootfs, read-only by default), and a way to
 // run the runtime's verbs against a state root private to the tests.
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
@@ -25,6 +25,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { ROOT } from "./sandbox.js";
 
 /** Everything the bundle fixtures put on the host lives under here (0755, reachable by any uid). */
@@ -364,4 +365,24 @@ export function runtime(args: string[], opts: RuntimeOptions = {}): Promise<Runt
       resolve({ code, ...out });
     });
   });
+}
+
+/** Where tests keep runc's state when they compare with it. */
+export const RUNC_ROOT = "/run/runsc-ts-test-runc";
+
+/**
+ * The bundle under runc (`run`, then `delete --force`), asynchronously: a listener the test
+ * serves in this process keeps answering meanwhile.
+ */
+export async function runcRun(b: Bundle): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  mkdirSync(RUNC_ROOT, { recursive: true, mode: 0o700 });
+  try {
+    const r = await promisify(execFile)("runc", ["--root", RUNC_ROOT, "run", "--bundle", b.dir, `${b.id}-runc`], { encoding: "utf8", timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === "number" ? e.code : null, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  } finally {
+    spawnSync("runc", ["--root", RUNC_ROOT, "delete", "--force", `${b.id}-runc`], { stdio: "ignore" });
+  }
 }

@@ -106,8 +106,24 @@ function cgroups(o: FootprintOptions): string[] {
   return found.sort();
 }
 
+/** Where the host id ranges of containers' user namespaces are held (runsc/oci/idRanges.ts). */
+const IDS_DIR = "/run/runsc-ts/.ids";
+
 function state(o: FootprintOptions): string[] {
   const found: string[] = [];
+  // A held id range names its container: one left behind is a leak like its state.
+  if (existsSync(IDS_DIR)) {
+    for (const e of readdirSync(IDS_DIR)) {
+      if (!/^\d+$/.test(e)) continue;
+      let holder = "";
+      try {
+        holder = readFileSync(join(IDS_DIR, e), "utf8");
+      } catch {
+        continue; // released meanwhile
+      }
+      if (o.only === undefined || o.only.some((s) => holder.includes(s))) found.push(`${join(IDS_DIR, e)} ${holder}`);
+    }
+  }
   for (const root of o.roots) {
     if (!existsSync(root)) continue;
     for (const e of readdirSync(root)) {

@@ -4,18 +4,17 @@
 // unless the policy's network.unix names it, while runc connects. The container's own
 // sockets (its /tmp) and its TCP connects work as before. Each case runs under runsc-ts and
 // under runc with the same bundle.
-import { execFile, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Bundle } from "../helpers/bundle.js";
-import { makeBundle, runtime } from "../helpers/bundle.js";
+import { makeBundle, runcRun, runtime } from "../helpers/bundle.js";
 import { PROBE_SOURCES } from "../helpers/probes.js";
 import { hostFixtureDir, removeHostDir } from "../helpers/sandbox.js";
 
-const RUNC_ROOT = "/run/runsc-ts-test-runc";
 let dir: string;
 let server: Server;
 const bundles: Bundle[] = [];
@@ -59,19 +58,6 @@ function bundle(script: string, policy?: string): Bundle {
   return b;
 }
 
-/** The bundle under runc (asynchronously: the host's listener is served by this process). */
-async function runc(b: Bundle): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  mkdirSync(RUNC_ROOT, { recursive: true, mode: 0o700 });
-  try {
-    const r = await promisify(execFile)("runc", ["--root", RUNC_ROOT, "run", "--bundle", b.dir, `${b.id}-runc`], { encoding: "utf8", timeout: 30_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === "number" ? e.code : null, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  } finally {
-    spawnSync("runc", ["--root", RUNC_ROOT, "delete", "--force", `${b.id}-runc`], { stdio: "ignore" });
-  }
-}
 
 const EACCES = 13;
 
@@ -83,7 +69,7 @@ describe("a container's host unix sockets are network", () => {
     expect(r.stdout).toBe(`unix errno=${EACCES}\n`);
     expect(r.stderr).toContain("network.unix");
     expect(r.stderr).toContain("policy explain --connect unix:/x/sub/host.sock");
-    expect((await runc(b)).stdout).toBe("unix ok hello from the host\n");
+    expect((await runcRun(b)).stdout).toBe("unix ok hello from the host\n");
   });
 
   it("reached through a symlink or a relative path: refused all the same", async () => {
@@ -107,7 +93,7 @@ describe("a container's host unix sockets are network", () => {
     const r = await runtime(["run", "--bundle", b.dir, b.id]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe("unixself ok\nloopback ok\n");
-    expect((await runc(b)).stdout).toBe(r.stdout);
+    expect((await runcRun(b)).stdout).toBe(r.stdout);
   });
 
   it("policy explain --connect unix:PATH says what decides it", async () => {

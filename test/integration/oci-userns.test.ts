@@ -1,0 +1,149 @@
+// Root inside a container is never host root: a container whose config asks for no user
+// namespace gets one of its own from runsc-ts, mapped to a host id range of its own, with
+// its rootfs and volumes idmapped into it — so the image and the volumes behave as under
+// runc (root's files are root's inside, what root inside writes to a volume is host root's on
+// the disk). Each case runs under runsc-ts and under runc with the same bundle where runc's
+// answer is the contract.
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { Bundle } from "../helpers/bundle.js";
+import { BUNDLES_DIR, busyboxRootfs, makeBundle, runcRun, runtime, STATE_ROOT } from "../helpers/bundle.js";
+
+const IDS = "/run/runsc-ts/.ids";
+/** The first host id of the containers' ranges (runsc/oci/idRanges.ts). */
+const FIRST = 0x40000000;
+const made: (() => void)[] = [];
+afterAll(() => {
+  for (const f of made.reverse()) f();
+});
+
+function bundle(script: string, config?: (c: any) => void): Bundle {
+  const b = makeBundle({ args: ["/bin/sh", "-c", script], name: "userns", config });
+  made.push(() => b.cleanup());
+  return b;
+}
+
+/** A private, writable copy of the busybox rootfs. */
+function rootfsCopy(): string {
+  const dir = mkdtempSync(join(BUNDLES_DIR, "userns-root-"));
+  execFileSync("cp", ["-a", busyboxRootfs(), join(dir, "rootfs")]);
+  made.push(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, "rootfs");
+}
+
+function hostDir(): string {
+  const dir = mkdtempSync(join("/var/tmp", "runsc-ts-userns-"));
+  chmodSync(dir, 0o755);
+  made.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+
+/** Host ids of a process (real, effective, saved, fs) from /proc/PID/status. */
+function hostUids(pid: number): number[] {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("Uid:"))!;
+  return line.split(/\s+/).slice(1).map(Number);
+}
+
+function heldRanges(): string[] {
+  try {
+    return readdirSync(IDS).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return [];
+  }
+}
+
+describe("a user namespace for every container", () => {
+  it("root inside is a host id of the container's own range; two containers get disjoint ranges; delete gives them back", async () => {
+    const before = heldRanges().length;
+    const a = bundle("id -u; cat /proc/self/uid_map; sleep 30");
+    const b = bundle("id -u; cat /proc/self/uid_map; sleep 30");
+    for (const x of [a, b]) {
+      const c = await runtime(["create", "--bundle", x.dir, x.id]);
+      expect(c.code, c.stderr).toBe(0);
+    }
+    try {
+      const pids = [a, b].map((x) => (JSON.parse(readFileSync(join(STATE_ROOT, x.id, "state.json"), "utf8")) as { pid: number }).pid);
+      const uids = pids.map((p) => hostUids(p));
+      for (const u of uids) {
+        expect(u[0]).toBeGreaterThanOrEqual(FIRST);
+        expect(new Set(u).size, "real, effective, saved and fs uid alike").toBe(1);
+      }
+      expect(Math.abs(uids[0]![0]! - uids[1]![0]!), "disjoint ranges").toBeGreaterThanOrEqual(65536);
+      expect(heldRanges().length).toBe(before + 2);
+    } finally {
+      for (const x of [a, b]) await runtime(["delete", "--force", x.id]);
+    }
+    expect(heldRanges().length).toBe(before);
+  });
+
+  it("inside: uid 0, mapped to the range", async () => {
+    const b = bundle("id -u; cat /proc/self/uid_map");
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    const [id, map] = r.stdout.trim().split("\n");
+    expect(id).toBe("0");
+    const [inside, outside, count] = map!.trim().split(/\s+/).map(Number);
+    expect([inside, count]).toEqual([0, 65536]);
+    expect(outside).toBeGreaterThanOrEqual(FIRST);
+  });
+
+  it("the image's files show their owners, and root inside changes them as under runc: chown, mkdir under /usr, a user added", async () => {
+    const script = [
+      "ls -ln /bin/busybox | awk '{print $3, $4}'",
+      "mkdir /usr/local-x && touch /usr/local-x/f && chown 1000:1000 /usr/local-x/f && ls -ln /usr/local-x | awk 'NR>1{print $3, $4}'",
+      // What adduser does (this busybox has none): root's files under /etc and /home changed.
+      "echo bob:x:1234:1234::/home/bob:/bin/sh >> /etc/passwd && mkdir -p /home/bob && grep ^bob: /etc/passwd | cut -d: -f1,3",
+      "chown -R 1234:1234 /home/bob && ls -lnd /home/bob | awk '{print $3, $4}'",
+    ].join("; ");
+    const outputs: Record<string, string> = {};
+    for (const runner of ["runsc-ts", "runc"] as const) {
+      const rootfs = rootfsCopy();
+      const b = bundle(script, (c) => (c.root = { path: rootfs, readonly: false }));
+      const r = runner === "runsc-ts" ? await runtime(["run", "--bundle", b.dir, b.id]) : await runcRun(b);
+      expect(r.code, `${runner}: ${r.stderr}`).toBe(0);
+      outputs[runner] = r.stdout;
+      // On the disk, as root inside meant them.
+      expect(statSync(join(rootfs, "usr/local-x/f")).uid, runner).toBe(1000);
+      expect(statSync(join(rootfs, "usr/local-x")).uid, runner).toBe(0);
+      expect(statSync(join(rootfs, "home/bob")).uid, runner).toBe(1234);
+    }
+    expect(outputs["runsc-ts"]).toBe("0 0\n1000 1000\nbob:1234\n1234 1234\n");
+    expect(outputs["runsc-ts"]).toBe(outputs.runc);
+  });
+
+  it("a volume gets the ids its writers meant: root inside writes host root's files, uid 1000 inside 1000's", async () => {
+    const vol = hostDir();
+    writeFileSync(join(vol, "from-host"), "h");
+    chownSync(join(vol, "from-host"), 1000, 1000);
+    const b = bundle("ls -ln /data/from-host | awk '{print $3}'; echo r > /data/by-root; mkdir /data/d && chown 1000:1000 /data/d", (c) => {
+      c.mounts.push({ destination: "/data", type: "bind", source: vol, options: ["rbind", "rw"] });
+    });
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("1000\n");
+    expect(statSync(join(vol, "by-root")).uid).toBe(0);
+    expect(statSync(join(vol, "d")).uid).toBe(1000);
+    const u = bundle("echo u > /data/d/by-1000", (c) => {
+      c.process.user = { uid: 1000, gid: 1000 };
+      c.mounts.push({ destination: "/data", type: "bind", source: vol, options: ["rbind", "rw"] });
+    });
+    const ru = await runtime(["run", "--bundle", u.dir, u.id]);
+    expect(ru.code, ru.stderr).toBe(0);
+    expect(statSync(join(vol, "d", "by-1000")).uid).toBe(1000);
+  });
+
+  it("a config that has a user namespace keeps its own maps", async () => {
+    const b = bundle("cat /proc/self/uid_map", (c) => {
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+      c.root.readonly = true;
+    });
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split(/\s+/).map(Number)).toEqual([0, 200000, 65536]);
+  });
+});
