@@ -42,4 +42,9 @@ export interface SentryConfig {
    * a unix socket beyond its own is still network (sys_socket.ts), as under none and proxy.
    */
   readonly container?: boolean;
+  /**
+   * A container in a user namespace of its own on the host's network: a bind root inside
+   * may make (CAP_NET_BIND_SERVICE in its namespace) is made by the sentry (sys_socket.ts).
+   */
+  readonly bindsForRoot?: boolean;
 }

@@ -134,6 +134,7 @@ export function serve(o: SentryOptions): void {
     procFd,
     ownFilesystems: new OwnFilesystems(native, procFd),
     hostSocketsChecked: o.network !== "host" || o.container === true,
+    bindsForRoot: o.bindsForRoot === true,
     unixAllowed: (path) => unixMatcher !== undefined && unixMatcher(path) !== undefined,
     notice: (message) => {
       if (noticed.size >= MAX_NOTICES || noticed.has(message)) return;

@@ -83,7 +83,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     if (relayed !== undefined) undo.push(() => native.close(relayed));
     // Root inside is never host root: a user namespace of the container's own, with a host id range of its own.
     let idRange: { base: number } | undefined;
-    if (ownUserNamespace(config, network, policy)) {
+    if (ownUserNamespace(config, policy)) {
       idRange = allocateIdRange(rt.root, o.id);
       undo.push(() => releaseIdRange(rt.root, o.id));
     }

@@ -350,6 +350,12 @@ function configMountRecords(r: InitRecord[], input: PlanInput): Placed {
     const target = mountPoint(r, dest, "dir");
     if (type === "proc") placed.proc.push(dest);
     if (type === "sysfs") placed.sysfs.push(dest);
+    if (type === "sysfs" && input.idmapped !== undefined && input.ownNetwork !== true) {
+      // A sysfs is mounted only with a network namespace of the user namespace's own: on the
+      // host's network, the host's /sys bound, read-only (the floor below), as runc binds it.
+      r.push({ op: "mount", source: "/sys", target, fstype: "", flags: MS_BIND | MS_REC, data: "" });
+      return;
+    }
     // sysfs, proc and the like refuse MS_RDONLY at mount time on some kernels: mount, then set.
     r.push({ op: "mount", source: m.source ?? type, target, fstype: type, flags: o.flags & ~MS_RDONLY, data: o.data });
     if (o.flags & MS_RDONLY) r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });

@@ -145,16 +145,14 @@ export interface BundleInput {
  * Whether the container gets a user namespace of its own, made by runsc-ts, though
  * config.json asks for none: root inside is then never host root, and the rootfs and
  * volumes are idmapped into it. Not yet for a container that joins namespaces by path (a
- * pod's: it would join the pod's user namespace), that has no network namespace of its own
- * (the host's network, where root inside could not bind its ports), whose policy's root is an
- * overlay (its layers are not idmapped yet), or that has createContainer hooks (they run in
- * the container's namespaces and expect host root's rights, as NVIDIA's do).
+ * pod's: it would join the pod's user namespace), whose policy's root is an overlay (its
+ * layers are not idmapped yet), or that has createContainer hooks (they run in the
+ * container's namespaces and expect host root's rights, as NVIDIA's do).
  */
-export function ownUserNamespace(config: OciConfigDoc, network: NetworkMode, policy: Policy): boolean {
+export function ownUserNamespace(config: OciConfigDoc, policy: Policy): boolean {
   const nss = config.linux?.namespaces ?? [];
   if (nss.some((n) => n.type === "user" || n.path !== undefined)) return false;
-  if (policy.filesystem.root === "overlay" || (config.hooks?.createContainer ?? []).length > 0) return false;
-  return network === "none" || nss.some((n) => n.type === "network");
+  return policy.filesystem.root !== "overlay" && (config.hooks?.createContainer ?? []).length === 0;
 }
 
 /** A container's plan, and what create needs of the config besides. */
@@ -182,9 +180,11 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   // An overlay root needs the sentry only where root inside is not root (a user namespace:
   // root's writes to what host root owns are made by the sentry); otherwise the kernel
   // decides every write, and none is trapped.
-  const ahead = input.idRange !== undefined && ownUserNamespace(config, network, policy) ? input.idRange : undefined;
+  const ahead = input.idRange !== undefined && ownUserNamespace(config, policy) ? input.idRange : undefined;
   const userns = ahead !== undefined || (ns.flags & NS_FLAGS.user!) !== 0 || ns.join.some((j) => j.type === NS_FLAGS.user);
   const overlayRoot = policy.filesystem.root === "overlay";
+  // On the host's network (its user namespace the host's), root inside binds through the sentry.
+  const bindsForRoot = ahead !== undefined && !ns.ownNet;
   const compiledFs = overlayRoot && !userns ? { ...policy.filesystem, root: "writable" as const } : policy.filesystem;
   // Virtual /proc files show the config's limits.
   const virtual = [...new Set(policy.filesystem.proc.virtualize)];
@@ -199,6 +199,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
         ...(config.linux?.seccomp !== undefined ? { ociSeccomp: config.linux.seccomp as OciSeccomp } : {}),
         ...(cpus < host.cpus ? { limitedCpus: true } : {}),
         hostSocketsChecked: true,
+        ...(bindsForRoot ? { bindsForRoot: true } : {}),
       },
     );
   } catch (err) {
@@ -266,7 +267,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     ...(ahead !== undefined ? { idmap: { ...(idmapRootPlan !== undefined ? { root: idmapRootPlan } : {}), owner: ahead.base, binds: idmapped!.binds } } : {}),
     records,
     filter: filterRecord(compiled.filter, host),
-    sentry: sentryConfigOf(compiled, policy, { network, hostNames: {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true }),
+    sentry: sentryConfigOf(compiled, policy, { network, hostNames: {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true, bindsForRoot }),
     userns,
   };
 }

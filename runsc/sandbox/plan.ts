@@ -131,7 +131,7 @@ export function processLimitRecords(policy: Policy): InitRecord[] {
 export function sentryConfigOf(
   compiled: CompiledPolicy,
   policy: Policy,
-  o: { network: NetworkMode; hostNames: Readonly<Record<string, readonly string[]>>; hostname: string; overlay: boolean; cpus: number; host: HostFacts; container?: boolean },
+  o: { network: NetworkMode; hostNames: Readonly<Record<string, readonly string[]>>; hostname: string; overlay: boolean; cpus: number; host: HostFacts; container?: boolean; bindsForRoot?: boolean },
 ): SentryConfig {
   return {
     decisions: [...compiled.decisions],
@@ -143,5 +143,6 @@ export function sentryConfigOf(
     ...(o.overlay ? { overlay: true } : {}),
     ...(o.cpus < o.host.cpus ? { visibleCpus: o.cpus } : {}),
     ...(o.container === true ? { container: true } : {}),
+    ...(o.bindsForRoot === true ? { bindsForRoot: true } : {}),
   };
 }

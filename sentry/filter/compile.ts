@@ -56,6 +56,11 @@ export interface CompileOptions {
    * sockets are still network, so connect and addressed sends reach the sentry.
    */
   readonly hostSocketsChecked?: boolean;
+  /**
+   * A container in a user namespace of its own on the host's network: root inside binds the
+   * ports it would under runc through the sentry (the network's user namespace is the host's).
+   */
+  readonly bindsForRoot?: boolean;
 }
 
 export interface CompiledPolicy {
@@ -159,7 +164,7 @@ function trapsUnder(when: TrapWhen, policy: Policy, opts: CompileOptions): boole
     case "network-proxy":
       return net === "proxy";
     case "bind-checked":
-      return net === "proxy" || (net === "host" && policy.network.bind !== undefined);
+      return net === "proxy" || (net === "host" && (policy.network.bind !== undefined || opts.bindsForRoot === true));
     case "overlay-root":
       return policy.filesystem.root === "overlay";
     case "cpus-limited":

@@ -28,6 +28,8 @@ export interface Kernel {
    * True under network none and proxy, and for a container under host.
    */
   readonly hostSocketsChecked: boolean;
+  /** A container in its own user namespace on the host's network: the sentry binds for root inside (config.ts). */
+  readonly bindsForRoot: boolean;
   /** network.unix: whether the policy names the socket at this path (as the sandbox sees it). */
   unixAllowed(path: string): boolean;
   /** Tells the user of a refusal they can act on (logged once per message). */

@@ -202,7 +202,7 @@ function onTaskSocketKind(t: Task, op: (fd: number, kind: { domain: number; type
  */
 function bind(t: Task): Reply {
   const k = t.k;
-  if (k.network === "none" || (k.network === "host" && k.netRules.rules.bind === undefined)) return ALLOW;
+  if (k.network === "none" || (k.network === "host" && k.netRules.rules.bind === undefined && !k.bindsForRoot)) return ALLOW;
   return onTaskSocketKind(t, (fd, kind, creds) => {
     const len = t.argNum(2);
     if (len > SOCKADDR_MAX) return errnoReply(EINVAL);
@@ -225,8 +225,9 @@ function bind(t: Task): Reply {
     if (!inet) return ALLOW;
     // A port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE over the socket's
     // network namespace: root inside has it over the sandbox's own (the sentry binds for it,
-    // as itself), never over the host's, where the bind is made as the task and the kernel decides.
-    const own = k.network !== "host" && !isHostSocket(k, fd);
+    // as itself), never over the host's, where the bind is made as the task and the kernel
+    // decides — but for a container on the host's network, whose root binds there under runc.
+    const own = k.bindsForRoot || (k.network !== "host" && !isHostSocket(k, fd));
     let r: number;
     if (own && (creds.capEff & capBit(CAP_NET_BIND_SERVICE)) !== 0n) {
       k.identity.sentry();

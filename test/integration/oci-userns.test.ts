@@ -135,6 +135,22 @@ describe("a user namespace for every container", () => {
     expect(statSync(join(vol, "d", "by-1000")).uid).toBe(1000);
   });
 
+  it("on the host's network too: root inside binds a port below 1024 as under runc (through the sentry), and /sys is the host's, read-only", async () => {
+    const script = "id -u; (nc -l -p 81 -w 2 > /dev/null &); sleep 0.3; echo x | nc -w 1 127.0.0.1 81 && echo bound-81; ls /sys/class/net | grep -c . >/dev/null && echo sys; touch /sys/x 2>/dev/null || echo sys-read-only";
+    const hostNet = (c: any): void => {
+      c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "network");
+    };
+    const b = bundle(script, hostNet);
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("0\nbound-81\nsys\nsys-read-only\n");
+    const pid = bundle("cat /proc/self/uid_map", hostNet);
+    const m = await runtime(["run", "--bundle", pid.dir, pid.id]);
+    expect(Number(m.stdout.trim().split(/\s+/)[1])).toBeGreaterThanOrEqual(FIRST);
+    const rc = await runcRun(bundle(script, hostNet));
+    expect(rc.stdout, rc.stderr).toContain("bound-81");
+  });
+
   it("a config that has a user namespace keeps its own maps", async () => {
     const b = bundle("cat /proc/self/uid_map", (c) => {
       c.linux.namespaces.push({ type: "user" });

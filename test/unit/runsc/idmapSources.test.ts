@@ -75,16 +75,15 @@ describe("which containers get a user namespace made for them", () => {
     parseOciConfig(JSON.stringify({ ociVersion: "1.0.2", root: { path: "rootfs" }, process: { user: { uid: 0, gid: 0 }, args: ["sh"], cwd: "/" }, ...patch }), "config.json");
   const own = [{ type: "pid" }, { type: "mount" }, { type: "network" }];
 
-  it("every container with a network of its own and no user namespace in its config", () => {
-    expect(ownUserNamespace(config({ linux: { namespaces: own } }), "host", POLICY)).toBe(true);
-    expect(ownUserNamespace(config({ linux: { namespaces: [{ type: "pid" }] } }), "none", POLICY)).toBe(true);
+  it("every container without a user namespace in its config, on its own network or the host's", () => {
+    expect(ownUserNamespace(config({ linux: { namespaces: own } }), POLICY)).toBe(true);
+    expect(ownUserNamespace(config({ linux: { namespaces: [{ type: "pid" }] } }), POLICY)).toBe(true);
   });
 
-  it("not yet: the host's network, a pod's namespaces joined by path, a config's own user namespace, an overlay root policy, createContainer hooks", () => {
-    expect(ownUserNamespace(config({ linux: { namespaces: [{ type: "pid" }] } }), "host", POLICY)).toBe(false);
-    expect(ownUserNamespace(config({ linux: { namespaces: [...own, { type: "ipc", path: "/proc/1/ns/ipc" }] } }), "host", POLICY)).toBe(false);
-    expect(ownUserNamespace(config({ linux: { namespaces: [...own, { type: "user" }], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] } }), "host", POLICY)).toBe(false);
-    expect(ownUserNamespace(config({ linux: { namespaces: own } }), "host", { ...POLICY, filesystem: { ...POLICY.filesystem, root: "overlay" } })).toBe(false);
-    expect(ownUserNamespace(config({ linux: { namespaces: own }, hooks: { createContainer: [{ path: "/bin/true" }] } }), "host", POLICY)).toBe(false);
+  it("not yet: a pod's namespaces joined by path, an overlay root policy, createContainer hooks; a config's own user namespace is its own", () => {
+    expect(ownUserNamespace(config({ linux: { namespaces: [...own, { type: "ipc", path: "/proc/1/ns/ipc" }] } }), POLICY)).toBe(false);
+    expect(ownUserNamespace(config({ linux: { namespaces: [...own, { type: "user" }], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] } }), POLICY)).toBe(false);
+    expect(ownUserNamespace(config({ linux: { namespaces: own } }), { ...POLICY, filesystem: { ...POLICY.filesystem, root: "overlay" } })).toBe(false);
+    expect(ownUserNamespace(config({ linux: { namespaces: own }, hooks: { createContainer: [{ path: "/bin/true" }] } }), POLICY)).toBe(false);
   });
 });
