@@ -5,7 +5,7 @@
 // overlaps the work here; it takes init's descriptors from us (pidfd_getfd) once init is
 // set up. Anything that fails undoes what was done: processes, cgroups, state.
 import { spawn as spawnProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadNative } from "../../native/index.js";
@@ -14,6 +14,7 @@ import type { SentryConfig } from "../../sentry/config.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { loadPolicy } from "../policyCache.js";
 import { missingKernelFeatures } from "../requirements.js";
+import { writeFully } from "../write.js";
 import { ensurePrivateDir, STAGING_DIR } from "../runtimeDir.js";
 import type { Launched } from "../sandbox/launch.js";
 import { Cleanup, hostFacts, launch, LaunchError } from "../sandbox/launch.js";
@@ -53,6 +54,18 @@ async function containerPolicy(config: OciConfigDoc, fallback: string | undefine
 }
 
 
+/** A warning on stderr and in --log, as errors are written there (runc's log lines). */
+function logWarning(rt: RuntimeOptions, message: string): void {
+  writeFully(2, `runsc-ts: warning: ${message}\n`);
+  if (rt.logFile === undefined) return;
+  const time = new Date().toISOString();
+  try {
+    appendFileSync(rt.logFile, rt.logFormat === "json" ? JSON.stringify({ level: "warning", msg: message, time }) + "\n" : `time="${time}" level=warning msg=${JSON.stringify(message)}\n`);
+  } catch {
+    // the log is the caller's; stderr has the message
+  }
+}
+
 /**
  * create: everything up to the user's program, which init holds until start. Anything
  * that fails undoes what was done (processes, cgroups, state).
@@ -86,6 +99,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     if (ownUserNamespace(config, policy)) {
       idRange = allocateIdRange(rt.root, o.id);
       undo.push(() => releaseIdRange(rt.root, o.id));
+    } else if (policy.process.hostRoot && !(config.linux?.namespaces ?? []).some((n) => n.type === "user")) {
+      logWarning(rt, `container ${o.id}: root inside is host root (policy ${policyName}: process.hostRoot)`);
     }
     const plan = planBundle(
       {

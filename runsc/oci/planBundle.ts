@@ -144,7 +144,7 @@ export interface BundleInput {
 /**
  * Whether the container gets a user namespace of its own, made by runsc-ts, though
  * config.json asks for none: root inside is then never host root, and the rootfs and
- * volumes are idmapped into it. Not yet for a container that joins namespaces by path (a
+ * volumes are idmapped into it. Not for a policy that says process.hostRoot; not yet for a container that joins namespaces by path (a
  * pod's: it would join the pod's user namespace), whose policy's root is an overlay (its
  * layers are not idmapped yet), or that has createContainer hooks (they run in the
  * container's namespaces and expect host root's rights, as NVIDIA's do).
@@ -152,7 +152,7 @@ export interface BundleInput {
 export function ownUserNamespace(config: OciConfigDoc, policy: Policy): boolean {
   const nss = config.linux?.namespaces ?? [];
   if (nss.some((n) => n.type === "user" || n.path !== undefined)) return false;
-  return policy.filesystem.root !== "overlay" && (config.hooks?.createContainer ?? []).length === 0;
+  return !policy.process.hostRoot && policy.filesystem.root !== "overlay" && (config.hooks?.createContainer ?? []).length === 0;
 }
 
 /** A container's plan, and what create needs of the config besides. */

@@ -387,6 +387,10 @@ const Process = doc(
     maxProcesses: doc(z.number().int().min(1).max(4194304).optional(), {
       description: "At most this many processes and threads per user in the sandbox (RLIMIT_NPROC); absent: the host's limit.",
     }),
+    hostRoot: doc(z.boolean().default(false), {
+      description:
+        "Containers: true keeps root inside host root, as under runc — no user namespace of the container's own, its image and volumes not idmapped. Each container created so is logged. (`runsc-ts do` always maps root inside to an unprivileged host id.)",
+    }),
     signals: doc(z.enum(SIGNAL_SCOPES).default("sandbox"), {
       description:
         "Which processes the workload may signal: sandbox (any process of the sandbox; its PID namespace confines the rest) or self (only its own thread group, decided by the sentry; anything else fails with EPERM).",

@@ -151,6 +151,21 @@ describe("a user namespace for every container", () => {
     expect(rc.stdout, rc.stderr).toContain("bound-81");
   });
 
+  it("a policy with process.hostRoot keeps root inside host root, as under runc, and says so in --log", async () => {
+    const dir = hostDir();
+    const policy = join(dir, "host-root.yaml");
+    writeFileSync(policy, "apiVersion: runsc-ts/v1\nkind: Policy\nname: host-root\nextends: container\nprocess:\n  hostRoot: true\n");
+    const log = join(dir, "log.json");
+    const b = bundle("cat /proc/self/uid_map", (c) => (c.annotations = { "dev.runsc-ts.policy": policy }));
+    const r = await runtime(["--log", log, "--log-format", "json", "run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split(/\s+/).map(Number)).toEqual([0, 0, 4294967295]);
+    const said = `container ${b.id}: root inside is host root (policy ${policy}: process.hostRoot)`;
+    expect(r.stderr).toContain(`runsc-ts: warning: ${said}`);
+    const line = JSON.parse(readFileSync(log, "utf8").trim().split("\n")[0]!) as { level: string; msg: string };
+    expect(line).toMatchObject({ level: "warning", msg: said });
+  });
+
   it("a config that has a user namespace keeps its own maps", async () => {
     const b = bundle("cat /proc/self/uid_map", (c) => {
       c.linux.namespaces.push({ type: "user" });

@@ -85,5 +85,7 @@ describe("which containers get a user namespace made for them", () => {
     expect(ownUserNamespace(config({ linux: { namespaces: [...own, { type: "user" }], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] } }), POLICY)).toBe(false);
     expect(ownUserNamespace(config({ linux: { namespaces: own } }), { ...POLICY, filesystem: { ...POLICY.filesystem, root: "overlay" } })).toBe(false);
     expect(ownUserNamespace(config({ linux: { namespaces: own }, hooks: { createContainer: [{ path: "/bin/true" }] } }), POLICY)).toBe(false);
+    // The one opt-out a policy has, by a name that says so.
+    expect(ownUserNamespace(config({ linux: { namespaces: own } }), { ...POLICY, process: { ...POLICY.process, hostRoot: true } })).toBe(false);
   });
 });

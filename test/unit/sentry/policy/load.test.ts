@@ -25,7 +25,7 @@ describe("parsePolicy accepts", () => {
       syscalls: { default: "allow", allow: [], deny: [], rules: [] },
       filesystem: { root: "readonly", overlay: { size: "25%" }, tmp: true, proc: { virtualize: [] }, files: [], rules: [] },
       network: { mode: "none" },
-      process: { signals: "sandbox" },
+      process: { hostRoot: false, signals: "sandbox" },
       audit: false,
     });
   });
