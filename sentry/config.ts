@@ -47,4 +47,9 @@ export interface SentryConfig {
    * may make (CAP_NET_BIND_SERVICE in its namespace) is made by the sentry (sys_socket.ts).
    */
   readonly bindsForRoot?: boolean;
+  /**
+   * A container on the host's network: the cgroup.procs file of its group (its processes), by
+   * which an abstract unix socket is told the container's own or the host's (sentry/net/abstractSockets.ts).
+   */
+  readonly hostNetworkProcs?: string;
 }

@@ -111,7 +111,9 @@ export function serve(o: SentryOptions): void {
   const execMatcher = o.execAllow ? createPathMatcher(o.execAllow.map((path) => ({ path }))) : undefined;
   const noticed = new Set<string>();
   const unixAllow = o.netRules?.rules.unix;
-  const unixMatcher = unixAllow !== undefined && unixAllow.length > 0 ? createPathMatcher(unixAllow.map((path) => ({ path }))) : undefined;
+  const unixPaths = (unixAllow ?? []).filter((p) => p.startsWith("/"));
+  const unixMatcher = unixPaths.length > 0 ? createPathMatcher(unixPaths.map((path) => ({ path }))) : undefined;
+  const abstractNames = (unixAllow ?? []).filter((p) => p.startsWith("@"));
   const mem = new ProcessMemory(native);
   const tracer = o.strace;
   // Traced: connects left to their threads report their results, shown when they come.
@@ -136,6 +138,8 @@ export function serve(o: SentryOptions): void {
     hostSocketsChecked: o.network !== "host" || o.container === true,
     bindsForRoot: o.bindsForRoot === true,
     unixAllowed: (path) => unixMatcher !== undefined && unixMatcher(path) !== undefined,
+    abstractAllowed: (name) => abstractNames.some((a) => (a.endsWith("*") ? name.startsWith(a.slice(0, -1)) : name === a)),
+    hostNetworkProcs: o.hostNetworkProcs,
     notice: (message) => {
       if (noticed.size >= MAX_NOTICES || noticed.has(message)) return;
       noticed.add(message);

@@ -208,6 +208,8 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   }
   const spec: CgroupSpec = { path: config.linux?.cgroupsPath ?? `/runsc-ts/${input.id}`, ...(config.linux?.resources !== undefined ? { resources: config.linux.resources } : {}), devices: config.linux?.devices ?? [] };
   const layout = cgroupLayout(spec);
+  // The host's network (no network namespace, new or joined): its abstract sockets are the host's.
+  const hostNetwork = network !== "none" && !(config.linux?.namespaces ?? []).some((n) => n.type === "network");
   const upper = policy.filesystem.overlay.dir;
   const overlay = overlayRoot ? { size: policy.filesystem.overlay.size, whiteouts: [], lower: rootfs, ...(upper !== undefined ? { dir: upper } : {}) } : undefined;
   const proc = virtual.length > 0 ? { files: virtual, limits } : undefined;
@@ -267,7 +269,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     ...(ahead !== undefined ? { idmap: { ...(idmapRootPlan !== undefined ? { root: idmapRootPlan } : {}), owner: ahead.base, binds: idmapped!.binds } } : {}),
     records,
     filter: filterRecord(compiled.filter, host),
-    sentry: sentryConfigOf(compiled, policy, { network, hostNames: {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true, bindsForRoot }),
+    sentry: sentryConfigOf(compiled, policy, { network, hostNames: {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true, bindsForRoot, ...(hostNetwork ? { hostNetworkProcs: `${layout.groups[0]!.dir}/cgroup.procs` } : {}) }),
     userns,
   };
 }

@@ -131,7 +131,7 @@ export function processLimitRecords(policy: Policy): InitRecord[] {
 export function sentryConfigOf(
   compiled: CompiledPolicy,
   policy: Policy,
-  o: { network: NetworkMode; hostNames: Readonly<Record<string, readonly string[]>>; hostname: string; overlay: boolean; cpus: number; host: HostFacts; container?: boolean; bindsForRoot?: boolean },
+  o: { network: NetworkMode; hostNames: Readonly<Record<string, readonly string[]>>; hostname: string; overlay: boolean; cpus: number; host: HostFacts; container?: boolean; bindsForRoot?: boolean; hostNetworkProcs?: string },
 ): SentryConfig {
   return {
     decisions: [...compiled.decisions],
@@ -144,5 +144,6 @@ export function sentryConfigOf(
     ...(o.cpus < o.host.cpus ? { visibleCpus: o.cpus } : {}),
     ...(o.container === true ? { container: true } : {}),
     ...(o.bindsForRoot === true ? { bindsForRoot: true } : {}),
+    ...(o.hostNetworkProcs !== undefined ? { hostNetworkProcs: o.hostNetworkProcs } : {}),
   };
 }

@@ -32,6 +32,10 @@ export interface Kernel {
   readonly bindsForRoot: boolean;
   /** network.unix: whether the policy names the socket at this path (as the sandbox sees it). */
   unixAllowed(path: string): boolean;
+  /** network.unix: whether the policy names this abstract socket ("@NAME", as /proc/net/unix shows it). */
+  abstractAllowed(name: string): boolean;
+  /** A container on the host's network: its cgroup.procs file (config.ts). */
+  readonly hostNetworkProcs: string | undefined;
   /** Tells the user of a refusal they can act on (logged once per message). */
   notice(message: string): void;
   readonly exec: ExecRule;

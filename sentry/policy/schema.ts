@@ -81,6 +81,12 @@ const PathPattern = doc(refined(checkPathPattern), {
   pattern: "^/",
 });
 
+/** network.unix: a path pattern, or @NAME (@NAME* a prefix) for an abstract socket. */
+const UnixSocketName = doc(
+  refined((s) => (s.startsWith("@") ? (s.length > 1 ? undefined : "expected @NAME, an abstract socket's name") : checkPathPattern(s))),
+  { description: "A path pattern, or @NAME (an abstract socket; @NAME* for any name that begins so)." },
+);
+
 const HEX_VALUE = /^0x[0-9a-fA-F]{1,16}$/;
 
 function argValueMessage(input: unknown): string {
@@ -323,9 +329,9 @@ const Network = doc(
       bind: doc(z.array(BindRule).optional(), {
         description: "mode host or proxy: the local ports the workload may bind; absent: any.",
       }),
-      unix: doc(z.array(PathPattern).optional(), {
+      unix: doc(z.array(UnixSocketName).optional(), {
         description:
-          "Unix sockets beyond the sandbox's own that the workload may connect or send to, by the path it sees (a host directory bound in, the host's tree: /var/run/docker.sock; a directory's sockets: /run/app/**). They count as network: under mode none or proxy, and in every container, a pathname socket that is not on one of the sandbox's own filesystems (its /tmp, its tmpfs mounts, its overlay root) is refused with EACCES unless named here.",
+          "Unix sockets beyond the sandbox's own that the workload may connect or send to, by the path it sees (a host directory bound in, the host's tree: /var/run/docker.sock; a directory's sockets: /run/app/**), or @NAME for an abstract one (@NAME* for a prefix). They count as network: under mode none or proxy, and in every container, a pathname socket that is not on one of the sandbox's own filesystems (its /tmp, its tmpfs mounts, its overlay root) is refused with EACCES unless named here; so is, for a container on the host's network, an abstract socket that no process of the container listens on.",
       }),
     })
     .superRefine(

@@ -26,6 +26,7 @@ import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O
 import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN } from "../../platform/abi/socket.js";
 import { errnoReply } from "../errors/errors.js";
 import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
+import { abstractName, abstractReachable } from "../net/abstractSockets.js";
 import { carryConnect, isHostSocket, socketKind } from "../net/proxy.js";
 import { bindDecision } from "../policy/network.js";
 import type { Creds } from "../kernel/creds.js";
@@ -120,6 +121,12 @@ function onTaskSocket(t: Task, sockfd: number, addrIdx: number, lenIdx: number, 
   if (call === "connect" && k.network === "proxy") {
     const carried = carryConnect(t, fd, sockfd, addr);
     if (carried !== undefined) return carried;
+  }
+  // A container on the host's network shares the host's abstract sockets: its own or named.
+  const abstract = k.hostNetworkProcs !== undefined ? abstractName(addr) : undefined;
+  if (abstract !== undefined && !abstractReachable(k, abstract, k.hostNetworkProcs!)) {
+    k.notice(`refused a connection to the host's abstract unix socket ${abstract}: allow it with network.unix in the policy (${JSON.stringify(abstract)})`);
+    return errnoReply(EACCES);
   }
   // Other families, and abstract or unnamed unix addresses, live in the network namespace.
   const target = isUnixPath(addr) ? openUnixTarget(t, creds, addr) : -1;

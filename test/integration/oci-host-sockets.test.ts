@@ -96,6 +96,41 @@ describe("a container's host unix sockets are network", () => {
     expect((await runcRun(b)).stdout).toBe(r.stdout);
   });
 
+  it("on the host's network: an abstract socket the host listens on is refused, where runc connects; one of the container's own works; network.unix @NAME allows the host's", async () => {
+    const name = `runsc-ts-test-${process.pid}-${Date.now()}`;
+    const host = createServer((c) => c.end("hello from the host\n"));
+    await new Promise<void>((resolve) => host.listen(`\0${name}`, resolve));
+    const hostNet = (c: any): void => {
+      c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "network");
+      c.mounts.push({ destination: "/x", type: "bind", source: dir, options: ["rbind", "rw"] });
+    };
+    try {
+      // Node binds an abstract name padded with NULs to the whole sockaddr_un: "@NAME@" asks for that.
+      const script = `/x/net unix @${name}@; /x/net unixself @${name}-own`;
+      const b = makeBundle({ args: ["/bin/sh", "-c", script], name: "host-sockets", config: hostNet });
+      bundles.push(b);
+      const r = await runtime(["run", "--bundle", b.dir, b.id]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`unix errno=${EACCES}\nunixself ok\n`);
+      expect(r.stderr).toContain(`abstract unix socket @${name}@`);
+      expect((await runcRun(b)).stdout).toBe("unix ok hello from the host\nunixself ok\n");
+      const allowed = makeBundle({
+        args: ["/bin/sh", "-c", `/x/net unix @${name}@`],
+        name: "host-sockets",
+        config: (c) => {
+          hostNet(c);
+          c.annotations = { "dev.runsc-ts.policy": policyFile("abstract", [JSON.stringify(`@${name.slice(0, 10)}*`)]) };
+        },
+      });
+      bundles.push(allowed);
+      const ra = await runtime(["run", "--bundle", allowed.dir, allowed.id]);
+      expect(ra.code, ra.stderr).toBe(0);
+      expect(ra.stdout).toBe("unix ok hello from the host\n");
+    } finally {
+      await new Promise<void>((resolve) => host.close(() => resolve()));
+    }
+  });
+
   it("policy explain --connect unix:PATH says what decides it", async () => {
     const none = await runtime(["policy", "explain", "container", "--connect", "unix:/var/run/docker.sock"]);
     expect(none.code, none.stderr).toBe(0);

@@ -123,6 +123,11 @@ describe("parsePolicy reports", () => {
       want: ['p.yaml:6:23 network.unix[1]: expected an absolute path starting with "/", got "run/b.sock"'],
     },
     {
+      what: "an abstract network.unix name without a name",
+      yaml: `${HEAD}network:\n  mode: host\n  unix: ["@"]\n`,
+      want: ["p.yaml:6:10 network.unix[0]: expected @NAME, an abstract socket's name"],
+    },
+    {
       what: "a bad access value inside a sequence",
       yaml: `${HEAD}filesystem:\n  rules:\n    - { path: /a, access: none }\n    - { path: /b, access: write }\n`,
       want: ['p.yaml:7:27 filesystem.rules[1].access: expected one of none, read, read-write, exec, got "write"'],
