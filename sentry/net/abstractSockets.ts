@@ -6,7 +6,7 @@
 // the name (net/unix), and the descriptors of the container's processes (its cgroup's list).
 import { readSync } from "node:fs";
 import { O_CLOEXEC, O_RDONLY } from "../../platform/abi/fcntl.js";
-import type { Kernel } from "../kernel/kernel.js";
+import type { Task } from "../kernel/task.js";
 
 /** An abstract AF_UNIX address: its name as /proc/net/unix shows it ("@" first, NULs as "@"), or undefined. */
 export function abstractName(addr: Uint8Array): string | undefined {
@@ -27,12 +27,14 @@ export function socketsNamed(netUnix: string, name: string): Set<string> {
 
 const buf = Buffer.alloc(1 << 20);
 
-/** A file under the host's /proc as text ("" when it cannot be read). */
-function readProc(k: Kernel, rel: string): string {
-  k.identity.sentry();
-  const b = Buffer.from(rel);
-  const fd = k.native.openat2(k.procFd, b, b.length, O_RDONLY | O_CLOEXEC, 0, 0);
-  if (fd < 0) return "";
+/** A file under the host's /proc as text ("" when it cannot be read); its descriptor is the call's. */
+function readProc(t: Task, rel: string): string {
+  let fd: number;
+  try {
+    fd = t.proc(rel, O_RDONLY | O_CLOEXEC);
+  } catch {
+    return "";
+  }
   try {
     let n = 0;
     for (;;) {
@@ -44,7 +46,7 @@ function readProc(k: Kernel, rel: string): string {
   } catch {
     return "";
   } finally {
-    k.native.close(fd);
+    t.close(fd);
   }
 }
 
@@ -53,10 +55,11 @@ const link = new Uint8Array(256);
 const MAX_FDS = 65536;
 
 /** Whether a process of the container (listed in procs, a cgroup.procs file) holds one of the sockets. */
-function heldByContainer(k: Kernel, procs: string, inodes: ReadonlySet<string>): boolean {
+function heldByContainer(t: Task, procs: string, inodes: ReadonlySet<string>): boolean {
+  const k = t.k;
   // The host's path, through the process's own root (the sentry thread's is the container's).
-  for (const pid of readProc(k, `self/root${procs}`).split("\n").filter((p) => /^\d+$/.test(p))) {
-    const size = /\nFDSize:\s*(\d+)/.exec(readProc(k, `${pid}/status`))?.[1];
+  for (const pid of readProc(t, `self/root${procs}`).split("\n").filter((p) => /^\d+$/.test(p))) {
+    const size = /\nFDSize:\s*(\d+)/.exec(readProc(t, `${pid}/status`))?.[1];
     const n = Math.min(Number(size ?? 0), MAX_FDS);
     for (let fd = 0; fd < n; fd++) {
       const p = Buffer.from(`${pid}/fd/${fd}`);
@@ -74,7 +77,7 @@ function heldByContainer(k: Kernel, procs: string, inodes: ReadonlySet<string>):
  * listens there (the kernel refuses it), a process of the container does, or the policy
  * names it.
  */
-export function abstractReachable(k: Kernel, name: string, procs: string): boolean {
-  const inodes = socketsNamed(readProc(k, `${k.initPid}/net/unix`), name);
-  return inodes.size === 0 || k.abstractAllowed(name) || heldByContainer(k, procs, inodes);
+export function abstractReachable(t: Task, name: string, procs: string): boolean {
+  const inodes = socketsNamed(readProc(t, `${t.k.initPid}/net/unix`), name);
+  return inodes.size === 0 || t.k.abstractAllowed(name) || heldByContainer(t, procs, inodes);
 }

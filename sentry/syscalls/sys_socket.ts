@@ -124,7 +124,7 @@ function onTaskSocket(t: Task, sockfd: number, addrIdx: number, lenIdx: number, 
   }
   // A container on the host's network shares the host's abstract sockets: its own or named.
   const abstract = k.hostNetworkProcs !== undefined ? abstractName(addr) : undefined;
-  if (abstract !== undefined && !abstractReachable(k, abstract, k.hostNetworkProcs!)) {
+  if (abstract !== undefined && !abstractReachable(t, abstract, k.hostNetworkProcs!)) {
     k.notice(`refused a connection to the host's abstract unix socket ${abstract}: allow it with network.unix in the policy (${JSON.stringify(abstract)})`);
     return errnoReply(EACCES);
   }
