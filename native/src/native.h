@@ -83,7 +83,9 @@ Napi::Value Fchdir(const Napi::CallbackInfo& info);
 Napi::Value InTerminalForeground(const Napi::CallbackInfo& info);
 Napi::Value Probe(const Napi::CallbackInfo& info);
 
-// overlay.cc: detached mounts made by runsc-ts: the overlay root, the virtual /proc (FUSE)
+// overlay.cc: detached mounts made by runsc-ts: the overlay root, the virtual /proc (FUSE);
+// FsError: the kernel's own account of a failed fs_context (fsopen(2)), read from its fd.
+std::string FsError(int fc);
 Napi::Value OverlayRoot(const Napi::CallbackInfo& info);
 Napi::Value FuseMount(const Napi::CallbackInfo& info);
 

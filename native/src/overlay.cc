@@ -34,19 +34,6 @@ struct Closer {
   }
 };
 
-// The kernel's own account of a failed fs_context (fsopen(2): read the fd for messages).
-std::string FsError(int fc) {
-  char msg[512];
-  std::string out;
-  for (;;) {
-    ssize_t n = read(fc, msg, sizeof msg - 1);
-    if (n <= 0) break;
-    msg[n] = 0;
-    if (!out.empty()) out += "; ";
-    out += msg;
-  }
-  return out;
-}
 
 // The lower layer's path of rel (relative, no leading '/'; "" is the lower root).
 std::string InLower(const std::string& lower, const std::string& rel) {
@@ -113,6 +100,20 @@ bool RelativePaths(Napi::Env env, Napi::Value v, const char* what, std::vector<s
 }
 
 }  // namespace
+
+// The kernel's own account of a failed fs_context (fsopen(2): read the fd for messages).
+std::string FsError(int fc) {
+  char msg[512];
+  std::string out;
+  for (;;) {
+    ssize_t n = read(fc, msg, sizeof msg - 1);
+    if (n <= 0) break;
+    msg[n] = 0;
+    if (!out.empty()) out += "; ";
+    out += msg;
+  }
+  return out;
+}
 
 // overlayRoot({size, whiteouts, dir?, files?, lower?}) -> fd of a detached overlay mount
 // (nosuid, nodev; close-on-exec) of lower (default "/": the host's root filesystem). The upper layer is a tmpfs of `size` (size=, "256m", "10%"), or the

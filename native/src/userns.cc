@@ -51,6 +51,26 @@ int WriteProc(pid_t pid, const char* file, const std::string& text) {
   return err;
 }
 
+
+// A detached, idmapped clone of the mount at path (with those beneath it when recursive):
+// fd, or -errno with *step the call that failed.
+int IdmappedClone(const std::string& path, int userns, bool recursive = false, const char** step = nullptr) {
+  if (step != nullptr) *step = "open_tree";
+  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+  if (fd < 0) return -errno;
+  if (step != nullptr) *step = "idmapping";
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = (uint64_t)userns;
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
 }  // namespace
 
 // createUserNamespace(uidMap, gidMap) -> fd of a new user namespace with those maps
@@ -138,54 +158,16 @@ Napi::Value IdmappedMount(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>();
   int userns = info[1].As<Napi::Number>().Int32Value();
   bool recursive = info[2].As<Napi::Boolean>().Value();
-  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
-  if (fd < 0) return Fail(env, "open_tree " + path, errno);
-  struct mount_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.attr_set = MOUNT_ATTR_IDMAP;
-  attr.userns_fd = (uint64_t)userns;
-  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0) {
-    int e = errno;
-    close(fd);
-    return Fail(env, "idmapping " + path + (e == EINVAL ? " (its filesystem cannot be idmapped)" : ""), e);
-  }
+  const char* step = "";
+  int fd = IdmappedClone(path, userns, recursive, &step);
+  if (fd < 0) return Fail(env, std::string(step) + " " + path + (fd == -EINVAL ? " (its filesystem cannot be idmapped)" : ""), -fd);
   return Napi::Number::New(env, fd);
 }
 
 namespace {
 
-// A detached, idmapped clone of the mount at path: fd, or -errno.
-int IdmappedClone(const std::string& path, int userns) {
-  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-  if (fd < 0) return -errno;
-  struct mount_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.attr_set = MOUNT_ATTR_IDMAP;
-  attr.userns_fd = (uint64_t)userns;
-  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
-    int e = errno;
-    close(fd);
-    return -e;
-  }
-  return fd;
-}
-
 int FsConfigString(int fc, const char* key, const std::string& value) {
   return (int)syscall(SYS_fsconfig, fc, FSCONFIG_SET_STRING, key, value.c_str(), 0);
-}
-
-// The kernel's own account of a failed fs_context (read from its descriptor).
-std::string FsContextError(int fc) {
-  char msg[512];
-  std::string out;
-  for (;;) {
-    ssize_t n = read(fc, msg, sizeof msg - 1);
-    if (n <= 0) break;
-    msg[n] = 0;
-    if (!out.empty()) out += "; ";
-    out += msg;
-  }
-  return out;
 }
 
 // This thread's effective capabilities raised to its permitted set (a non-zero fsuid drops
@@ -288,7 +270,7 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
   }
   if (r < 0) {
     int e = errno;
-    std::string k = FsContextError(fc);
+    std::string k = FsError(fc);
     closeAll();
     return Fail(env, "overlay layers" + (k.empty() ? "" : " (" + k + ")"), e);
   }
@@ -300,7 +282,7 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
   int e = errno;
   ResetThreadCreds();
   if (r < 0) {
-    std::string k = FsContextError(fc);
+    std::string k = FsError(fc);
     closeAll();
     return Fail(env, "overlay of " + lower[0] + "..." + (k.empty() ? "" : " (" + k + ")"), e);
   }

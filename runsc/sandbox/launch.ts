@@ -229,6 +229,6 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
     return { ...spawned, ...(cgroups !== undefined ? { cgroups } : {}), ...(proc !== undefined ? { proc } : {}) };
   } finally {
     // Preserved descriptors stay the caller's.
-    for (const fd of [...passed.filter((fd, i) => !preservedAt(plan, i) || fd < 0), ...joined]) native.close(fd);
+    for (const fd of [...passed.filter((_fd, i) => !preservedAt(plan, i)), ...joined]) native.close(fd);
   }
 }
