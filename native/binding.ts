@@ -137,6 +137,39 @@ export interface NativeBinding {
   /** flock(2), blocking unless LOCK_NB: 0 or -errno. */
   flock(fd: number, op: number): number;
   /**
+   * A container's sentry started confined (native/src/confine.cc): the child joins userns as
+   * its root, pivots into a tmpfs mounted on `scratch` holding `dirs`, `binds` (recursive;
+   * read-only, nosuid, nodev unless writable) and `symlinks`, keeps `keepCaps` in its bounding
+   * set, sets no_new_privs, gets fds[i] as descriptor i and execs argv. Its PID; throws (code
+   * ESETUP) naming the step that failed.
+   */
+  spawnConfined(o: {
+    userns: number;
+    argv: string[];
+    env: string[];
+    fds: number[];
+    scratch: string;
+    dirs: string[];
+    binds: { source: string; target: string; file?: boolean; writable?: boolean }[];
+    symlinks: { target: string; path: string }[];
+    keepCaps: bigint;
+  }): number;
+  /** no_new_privs and a seccomp filter (compileFilterBytes) on every thread of this process. Throws. */
+  confineSelf(filter: Uint8Array): void;
+  /**
+   * The binder (native/helper/binder.c): runsc-ts-init exec'd from `binary` as host `uid`
+   * with CAP_NET_BIND_SERVICE alone, serving `channel` (a SOCK_SEQPACKET end). Its PID; throws.
+   */
+  startBinder(channel: number, uid: number, binary: string): number;
+  /** The binder on channel binds socket fd to addr: 0 or -errno. */
+  bindVia(channel: number, fd: number, addr: Uint8Array, addrlen: number): number;
+  /** Connects to the unix socket at path and sends message with fds (SCM_RIGHTS): the connection's fd. Throws. */
+  sendFds(path: string, message: string, fds: number[]): number;
+  /** One non-blocking recvmsg of up to max bytes and 16 descriptors: what came, or -errno (-EAGAIN: nothing yet; 0 bytes: the peer closed). */
+  recvFds(fd: number, max: number): { data: Buffer; fds: number[] } | number;
+  /** A listening unix stream socket bound at path, mode 0600, close-on-exec. Throws. */
+  listenUnix(path: string): number;
+  /**
    * filesystem.root: overlay — a detached overlay mount (nosuid, nodev) of `lower` (a bundle's
    * rootfs; default "/", the host's root filesystem) under an in-memory upper layer of `size` (tmpfs size=), or `dir`'s upper/ and
    * work/ when given, with whiteouts at the given absolute paths and empty files (mount
@@ -150,9 +183,10 @@ export interface NativeBinding {
   fuseMount(fuseFd: number, source: string): number;
   /**
    * A new user namespace with these maps ("inside outside count" lines), made by a child
-   * that ends at once: the descriptor keeps it. Throws (code ESETUP) on failure.
+   * that ends at once: the descriptor keeps it. With parent, it is made inside that one (by
+   * its root, who owns it; "outside" ids are the parent's). Throws (code ESETUP) on failure.
    */
-  createUserNamespace(uidMap: string, gidMap: string): number;
+  createUserNamespace(uidMap: string, gidMap: string, parent?: number): number;
   /**
    * A detached copy of the mount at path (and those beneath it when recursive) whose owners
    * show through the user namespace usernsFd's maps. Throws (code ESETUP, errno) on failure:

@@ -52,4 +52,15 @@ export interface SentryConfig {
    * which an abstract unix socket is told the container's own or the host's (sentry/net/abstractSockets.ts).
    */
   readonly hostNetworkProcs?: string;
+  /**
+   * A confined container sentry (its mount namespace is not the host's): a descriptor of
+   * the host's /proc/self/mountinfo, opened by create, by which OwnFilesystems tells the
+   * host's filesystems. Set by the monitor, whose descriptor it is.
+   */
+  readonly hostMountinfoFd?: number;
+  /**
+   * A confined container sentry on the host's network: the channel to its binder, which
+   * binds root inside's ports below 1024 (native/helper/binder.c). Set by the monitor.
+   */
+  readonly binderFd?: number;
 }

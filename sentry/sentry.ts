@@ -134,9 +134,10 @@ export function serve(o: SentryOptions): void {
       return r;
     },
     procFd,
-    ownFilesystems: new OwnFilesystems(native, procFd),
+    ownFilesystems: new OwnFilesystems(native, procFd, o.hostMountinfoFd),
     hostSocketsChecked: o.network !== "host" || o.container === true,
     bindsForRoot: o.bindsForRoot === true,
+    binderFd: o.binderFd,
     unixAllowed: (path) => unixMatcher !== undefined && unixMatcher(path) !== undefined,
     abstractAllowed: (name) => abstractNames.some((a) => (a.endsWith("*") ? name.startsWith(a.slice(0, -1)) : name === a)),
     hostNetworkProcs: o.hostNetworkProcs,

@@ -392,7 +392,9 @@ static void supervise(pid_t child, int sfd, const sigset_t *all) {
   }
 }
 
-int main(void) {
+int main(int argc, char** argv) {
+  // The same binary is the binder of a confined sentry (binder.c), by its name.
+  if (argc > 0 && strcmp(argv[0], "runsc-ts-binder") == 0) return binder_main();
   // Exec'd from a memfd, our name would be "memfd:…": ps and /proc/1/comm say what we are.
   prctl(PR_SET_NAME, "runsc-ts-init", 0, 0, 0);
   apply_records(receive_config());

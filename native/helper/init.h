@@ -140,3 +140,6 @@ extern int preserve_src[64], preserve_dst[64], npreserve;
 extern int workload_subreaper;
 int findable(const char *file, char *const envp[]);
 void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback, const struct rlimit_rec *rlimits, int nrlimits, int umask_set, mode_t new_umask, const struct creds *creds) __attribute__((noreturn));
+
+// binder.c: the confined sentry's binder (runsc-ts-init exec'd as "runsc-ts-binder").
+int binder_main(void);

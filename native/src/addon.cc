@@ -76,6 +76,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"setWinsize", SetWinsize},
       {"sendFdToSocket", SendFdToSocket},
       {"flock", Flock},
+      {"spawnConfined", SpawnConfined},
+      {"confineSelf", ConfineSelf},
+      {"startBinder", StartBinder},
+      {"bindVia", BindVia},
+      {"sendFds", SendFds},
+      {"recvFds", RecvFds},
+      {"listenUnix", ListenUnix},
   };
   for (auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
   return exports;

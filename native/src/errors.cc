@@ -28,4 +28,12 @@ void ThrowUsage(Napi::Env env, const char* usage) {
   Napi::TypeError::New(env, std::string("Usage: ") + usage).ThrowAsJavaScriptException();
 }
 
+Napi::Value ThrowSetup(Napi::Env env, const std::string& what, int err) {
+  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
+  e.Set("code", Napi::String::New(env, "ESETUP"));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 }  // namespace runsc

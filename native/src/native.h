@@ -2,6 +2,9 @@
 #pragma once
 #include <napi.h>
 
+#include <string>
+#include <vector>
+
 #include <cstdint>
 
 namespace runsc {
@@ -113,5 +116,23 @@ Napi::Value OpenPty(const Napi::CallbackInfo& info);
 Napi::Value SetWinsize(const Napi::CallbackInfo& info);
 Napi::Value SendFdToSocket(const Napi::CallbackInfo& info);
 Napi::Value Flock(const Napi::CallbackInfo& info);
+
+// confine.cc: in a child about to exec, every signal's default action and none blocked
+// (Node ignores SIGPIPE and blocks others). Async-signal-safe.
+void DefaultSignals();
+
+// confine.cc: connects to the unix socket at path and sends message with fds (SCM_RIGHTS)
+// in one sendmsg: the connection's fd, or -1 with the JS exception thrown.
+int SendWithFds(Napi::Env env, const std::string& path, const std::string& message, const std::vector<int>& fds);
+
+// confine.cc: the confined sentry (its process, its own filter, its binder) and the
+// descriptors passed to it
+Napi::Value SpawnConfined(const Napi::CallbackInfo& info);
+Napi::Value ConfineSelf(const Napi::CallbackInfo& info);
+Napi::Value StartBinder(const Napi::CallbackInfo& info);
+Napi::Value BindVia(const Napi::CallbackInfo& info);
+Napi::Value SendFds(const Napi::CallbackInfo& info);
+Napi::Value RecvFds(const Napi::CallbackInfo& info);
+Napi::Value ListenUnix(const Napi::CallbackInfo& info);
 
 }  // namespace runsc

@@ -60,41 +60,8 @@ Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
 // SCM_RIGHTS, name as the data (runc's console socket protocol). Throws on failure.
 Napi::Value SendFdToSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>();
-  int fd = info[1].As<Napi::Number>().Int32Value();
-  std::string name = info[2].As<Napi::String>();
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    ThrowErrno(env, ENAMETOOLONG, "connect", path);
-    return env.Undefined();
-  }
-  memcpy(addr.sun_path, path.data(), path.size());
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0 || connect(s, (struct sockaddr*)&addr, sizeof addr) < 0) {
-    int e = errno;
-    if (s >= 0) close(s);
-    ThrowErrno(env, e, "connect", path);
-    return env.Undefined();
-  }
-  struct iovec iov = {(void*)name.data(), name.size()};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  ssize_t n = sendmsg(s, &msg, MSG_NOSIGNAL);
-  int e = errno;
-  close(s);
-  if (n < 0) ThrowErrno(env, e, "sendmsg", path);
+  int s = SendWithFds(env, info[0].As<Napi::String>(), info[2].As<Napi::String>(), {info[1].As<Napi::Number>().Int32Value()});
+  if (s >= 0) close(s);
   return env.Undefined();
 }
 

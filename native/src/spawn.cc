@@ -142,14 +142,7 @@ struct Join {
     }
   }
   // Signals: Node ignores SIGPIPE and blocks others; the sandbox starts from defaults.
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int s = 1; s < 65; s++)
-    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  DefaultSignals();
 
   // Move our fds above the target slot first, then into place: 3 is the control socket.
   int c = fcntl(ctl, F_DUPFD_CLOEXEC, 64);

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -32,13 +33,6 @@
 namespace runsc {
 namespace {
 
-Napi::Value Fail(Napi::Env env, const std::string& what, int err) {
-  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
-  e.Set("code", Napi::String::New(env, "ESETUP"));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
 
 // Writes text to /proc/PID/FILE: 0 or errno.
 int WriteProc(pid_t pid, const char* file, const std::string& text) {
@@ -71,27 +65,147 @@ int IdmappedClone(const std::string& path, int userns, bool recursive = false, c
   return fd;
 }
 
-}  // namespace
+// "/proc/<pid>/<file>" into buf, without allocating (a forked child of a threaded process).
+void ProcPath(char* buf, pid_t pid, const char* file) {
+  char digits[16];
+  int n = 0;
+  for (unsigned v = (unsigned)pid; n == 0 || v > 0; v /= 10) digits[n++] = (char)('0' + v % 10);
+  char* p = stpcpy(buf, "/proc/");
+  while (n > 0) *p++ = digits[--n];
+  *p++ = '/';
+  strcpy(p, file);
+}
 
-// createUserNamespace(uidMap, gidMap) -> fd of a new user namespace with those maps
-// ("inside outside count" lines, as /proc/PID/uid_map takes them). A child made for the
-// purpose unshares it and waits; its maps are written, the namespace opened, the child
-// ended: the descriptor keeps the namespace alive.
-Napi::Value CreateUserNamespace(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
-    ThrowUsage(env, "createUserNamespace(uidMap, gidMap)");
-    return env.Undefined();
-  }
-  std::string uidMap = info[0].As<Napi::String>();
-  std::string gidMap = info[1].As<Napi::String>();
+int WriteAll(const char* path, const std::string& text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ssize_t n = write(fd, text.data(), text.size());
+  int err = n == (ssize_t)text.size() ? 0 : (n < 0 ? errno : EIO);
+  close(fd);
+  return err;
+}
+
+// A user namespace inside parent: only a process of the parent (or of the new one) may write
+// its maps, so a child joins parent as its root and makes a grandchild that unshares; the
+// child writes the grandchild's maps and tells us its PID; we open its namespace, and both
+// end.
+Napi::Value CreateNestedUserNamespace(Napi::Env env, const std::string& uidMap, const std::string& gidMap, int parent) {
   int ready[2], done[2];
-  if (pipe2(ready, O_CLOEXEC) < 0) return Fail(env, "pipe", errno);
+  if (pipe2(ready, O_CLOEXEC) < 0) return ThrowSetup(env, "pipe", errno);
   if (pipe2(done, O_CLOEXEC) < 0) {
     int e = errno;
     close(ready[0]);
     close(ready[1]);
-    return Fail(env, "pipe", e);
+    return ThrowSetup(env, "pipe", e);
+  }
+  struct Answer {
+    pid_t pid;
+    int err;
+    int step;  // 0 join, 1 unshare, 2 uid_map, 3 gid_map
+  };
+  pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (child == 0) {
+    close(ready[0]);
+    close(done[1]);
+    Answer a = {0, 0, 0};
+    if (setns(parent, CLONE_NEWUSER) < 0 || syscall(SYS_setgroups, 0, nullptr) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+        syscall(SYS_setresuid, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) {
+      // Dumpable again after the id change: /proc/<grandchild> is then ours to write.
+      a.err = errno;
+      _exit(write(ready[1], &a, sizeof a) < 0 ? 1 : 1);
+    }
+    int made[2];
+    if (pipe2(made, O_CLOEXEC) < 0) _exit(1);
+    pid_t g = (pid_t)syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    if (g == 0) {
+      close(made[0]);
+      char ok = unshare(CLONE_NEWUSER) == 0 ? 'u' : 'e';
+      (void)!write(made[1], &ok, 1);
+      char c;
+      (void)!read(done[0], &c, 1);
+      _exit(0);
+    }
+    close(made[1]);
+    char ok = 0;
+    a.pid = g;
+    if (g < 0 || read(made[0], &ok, 1) != 1 || ok != 'u') {
+      a.err = g < 0 ? errno : EPERM;
+      a.step = 1;
+    } else {
+      char path[64];
+      ProcPath(path, g, "uid_map");
+      a.err = WriteAll(path, uidMap);
+      a.step = 2;
+      if (a.err == 0) {
+        ProcPath(path, g, "gid_map");
+        a.err = WriteAll(path, gidMap);
+        a.step = 3;
+      }
+    }
+    (void)!write(ready[1], &a, sizeof a);
+    char c;
+    (void)!read(done[0], &c, 1);
+    if (g > 0) waitpid(g, nullptr, 0);
+    _exit(0);
+  }
+  int forkErr = errno;
+  close(ready[1]);
+  close(done[0]);
+  auto finish = [&]() {
+    close(done[1]);
+    close(ready[0]);
+    if (child > 0)
+      while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+      }
+  };
+  if (child < 0) {
+    finish();
+    return ThrowSetup(env, "clone", forkErr);
+  }
+  Answer a = {0, EIO, 0};
+  ssize_t n;
+  do n = read(ready[0], &a, sizeof a);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof a || a.err != 0) {
+    finish();
+    static const char* const kSteps[] = {"setns (the parent user namespace)", "unshare(CLONE_NEWUSER)", "uid_map", "gid_map"};
+    std::string what = kSteps[a.step >= 0 && a.step <= 3 ? a.step : 0];
+    if (a.step == 2) what += " " + uidMap;
+    if (a.step == 3) what += " " + gidMap;
+    return ThrowSetup(env, what, n == (ssize_t)sizeof a ? a.err : EIO);
+  }
+  char path[64];
+  ProcPath(path, a.pid, "ns/user");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int err = errno;
+  finish();
+  if (fd < 0) return ThrowSetup(env, std::string("open ") + path, err);
+  return Napi::Number::New(env, fd);
+}
+
+}  // namespace
+
+// createUserNamespace(uidMap, gidMap[, parent]) -> fd of a new user namespace with those
+// maps ("inside outside count" lines, as /proc/PID/uid_map takes them; with a parent, its
+// "outside" ids are the parent's). A child made for the purpose unshares it and waits (with
+// a parent: made by its root, who owns the new one, and mapped by it); its maps are written,
+// the namespace opened, the child ended: the descriptor keeps the namespace alive.
+Napi::Value CreateUserNamespace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
+    ThrowUsage(env, "createUserNamespace(uidMap, gidMap[, parent])");
+    return env.Undefined();
+  }
+  std::string uidMap = info[0].As<Napi::String>();
+  std::string gidMap = info[1].As<Napi::String>();
+  if (info.Length() > 2 && info[2].IsNumber()) return CreateNestedUserNamespace(env, uidMap, gidMap, info[2].As<Napi::Number>().Int32Value());
+  int ready[2], done[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) return ThrowSetup(env, "pipe", errno);
+  if (pipe2(done, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(ready[0]);
+    close(ready[1]);
+    return ThrowSetup(env, "pipe", e);
   }
   // The child runs only async-signal-safe calls (this process has other threads).
   pid_t child = fork();
@@ -117,7 +231,7 @@ Napi::Value CreateUserNamespace(const Napi::CallbackInfo& info) {
   };
   if (child < 0) {
     finish();
-    return Fail(env, "fork", forkErr);
+    return ThrowSetup(env, "fork", forkErr);
   }
   char c = 0;
   ssize_t n;
@@ -125,23 +239,23 @@ Napi::Value CreateUserNamespace(const Napi::CallbackInfo& info) {
   while (n < 0 && errno == EINTR);
   if (n != 1 || c != 'u') {
     finish();
-    return Fail(env, "unshare(CLONE_NEWUSER)", n == 1 ? EPERM : EIO);
+    return ThrowSetup(env, "unshare(CLONE_NEWUSER)", n == 1 ? EPERM : EIO);
   }
   int err = WriteProc(child, "uid_map", uidMap);
   if (err != 0) {
     finish();
-    return Fail(env, "uid_map " + uidMap, err);
+    return ThrowSetup(env, "uid_map " + uidMap, err);
   }
   err = WriteProc(child, "gid_map", gidMap);
   if (err != 0) {
     finish();
-    return Fail(env, "gid_map " + gidMap, err);
+    return ThrowSetup(env, "gid_map " + gidMap, err);
   }
   std::string ns = "/proc/" + std::to_string(child) + "/ns/user";
   int fd = open(ns.c_str(), O_RDONLY | O_CLOEXEC);
   err = errno;
   finish();
-  if (fd < 0) return Fail(env, "open " + ns, err);
+  if (fd < 0) return ThrowSetup(env, "open " + ns, err);
   return Napi::Number::New(env, fd);
 }
 
@@ -160,7 +274,7 @@ Napi::Value IdmappedMount(const Napi::CallbackInfo& info) {
   bool recursive = info[2].As<Napi::Boolean>().Value();
   const char* step = "";
   int fd = IdmappedClone(path, userns, recursive, &step);
-  if (fd < 0) return Fail(env, std::string(step) + " " + path + (fd == -EINVAL ? " (its filesystem cannot be idmapped)" : ""), -fd);
+  if (fd < 0) return ThrowSetup(env, std::string(step) + " " + path + (fd == -EINVAL ? " (its filesystem cannot be idmapped)" : ""), -fd);
   return Napi::Number::New(env, fd);
 }
 
@@ -221,7 +335,7 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
     int fd = IdmappedClone(l, userns);
     if (fd < 0) {
       closeAll();
-      return Fail(env, "idmapping the layer " + l, -fd);
+      return ThrowSetup(env, "idmapping the layer " + l, -fd);
     }
     fds.push_back(fd);
   }
@@ -230,20 +344,20 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
   if (mkdir(work.c_str(), 0700) < 0 && errno != EEXIST) {
     int e = errno;
     closeAll();
-    return Fail(env, "mkdir " + work, e);
+    return ThrowSetup(env, "mkdir " + work, e);
   }
   std::string parent = upper.substr(0, slash);
   int rw = IdmappedClone(parent, userns);
   if (rw < 0) {
     closeAll();
-    return Fail(env, "idmapping the upper layer's directory " + parent, -rw);
+    return ThrowSetup(env, "idmapping the upper layer's directory " + parent, -rw);
   }
   fds.push_back(rw);
   int fc = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
   if (fc < 0) {
     int e = errno;
     closeAll();
-    return Fail(env, "fsopen overlay", e);
+    return ThrowSetup(env, "fsopen overlay", e);
   }
   fds.push_back(fc);
   auto self = [](int fd) { return "/proc/self/fd/" + std::to_string(fd); };
@@ -272,7 +386,7 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
     int e = errno;
     std::string k = FsError(fc);
     closeAll();
-    return Fail(env, "overlay layers" + (k.empty() ? "" : " (" + k + ")"), e);
+    return ThrowSetup(env, "overlay layers" + (k.empty() ? "" : " (" + k + ")"), e);
   }
   // The creator's credentials are what the overlay acts with in its upper layer.
   setfsgid(owner);
@@ -284,12 +398,12 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
   if (r < 0) {
     std::string k = FsError(fc);
     closeAll();
-    return Fail(env, "overlay of " + lower[0] + "..." + (k.empty() ? "" : " (" + k + ")"), e);
+    return ThrowSetup(env, "overlay of " + lower[0] + "..." + (k.empty() ? "" : " (" + k + ")"), e);
   }
   int mnt = (int)syscall(SYS_fsmount, fc, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
   e = errno;
   closeAll();
-  if (mnt < 0) return Fail(env, "fsmount overlay", e);
+  if (mnt < 0) return ThrowSetup(env, "fsmount overlay", e);
   return Napi::Number::New(env, mnt);
 }
 

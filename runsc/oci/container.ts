@@ -3,7 +3,7 @@
 // sentry (monitor.ts, a detached process per container); start releases it. These commands
 // load neither the config's schema nor the policy compiler: the state holds what they need.
 import { closeSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
+import { Socket } from "node:net";
 import { join } from "node:path";
 import { loadNative } from "../../native/index.js";
 import type { LogFormat } from "../log.js";
@@ -56,27 +56,33 @@ export async function readBundleConfig(bundle: string): Promise<OciConfigDoc> {
 }
 
 /** Sends one command to a container's monitor; resolves with its answer line. */
-export function askMonitor(root: string, id: string, request: MonitorRequest): Promise<MonitorAnswer> {
+export function askMonitor(root: string, id: string, request: MonitorRequest, fds: readonly number[] = []): Promise<MonitorAnswer> {
   return new Promise((resolve, reject) => {
+    const unanswered = (err: Error): void => reject(new ContainerError(`container "${id}": its sentry does not answer: ${err.message}`));
     let at: { address: string; dirFd: number };
     try {
       at = socketAddress(root, id);
     } catch (err) {
-      reject(new ContainerError(`container "${id}": its sentry does not answer: ${(err as Error).message}`));
+      unanswered(err as Error);
       return;
     }
-    const conn = createConnection(at.address);
-    const release = (): void => {
-      if (at.dirFd >= 0) closeSync(at.dirFd);
-      at.dirFd = -1;
-    };
-    conn.once("connect", release);
-    conn.once("close", release);
+    // The request and its descriptors in one message; the answer is read on the connection.
+    let conn: Socket;
+    try {
+      conn = new Socket({ fd: loadNative().sendFds(at.address, encodeMessage(request), [...fds]), readable: true, writable: false });
+    } catch (err) {
+      unanswered(err as Error);
+      return;
+    } finally {
+      closeSync(at.dirFd);
+    }
     let buf = "";
-    conn.on("connect", () => conn.write(encodeMessage(request)));
     conn.on("data", (b: Buffer) => (buf += b.toString()));
-    conn.on("end", () => resolve(parseAnswer(buf.trim())));
-    conn.on("error", (err) => reject(new ContainerError(`container "${id}": its sentry does not answer: ${err.message}`)));
+    conn.on("end", () => {
+      conn.destroy();
+      resolve(parseAnswer(buf.trim()));
+    });
+    conn.on("error", unanswered);
   });
 }
 

@@ -6,9 +6,12 @@
 // set up. Anything that fails undoes what was done: processes, cgroups, state.
 import { spawn as spawnProcess } from "node:child_process";
 import { appendFileSync, closeSync, existsSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { Socket } from "node:net";
 import { join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadNative } from "../../native/index.js";
+import type { NativeBinding } from "../../native/binding.js";
+import { initPath, loadNative } from "../../native/index.js";
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, SOCK_STREAM } from "../../platform/abi/socket.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
 import type { SentryConfig } from "../../sentry/config.js";
 import type { Policy } from "../../sentry/policy/schema.js";
@@ -24,14 +27,16 @@ import { askMonitor, readBundleConfig } from "./container.js";
 import { OciConfigError } from "./errors.js";
 import { runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
-import { MONITOR_READY_FD, parseAnswer, writeFilter, writeStart } from "./monitorProtocol.js";
+import { parseAnswer, START_FILE, writeFilter, writeStart } from "./monitorProtocol.js";
+import { sentryHostId, sentryNamespace, spawnConfinedSentry } from "./confinement.js";
 import { MonitorServer } from "./monitorServer.js";
+import type { IdRange } from "./idRanges.js";
 import { allocateIdRange, releaseIdRange } from "./idRanges.js";
 import { ownUserNamespace, planBundle } from "./planBundle.js";
 import { preservedFds } from "./process.js";
 import { openTerminal } from "./relay.js";
 import type { ContainerState } from "./state.js";
-import { checkId, containerDir, ContainerError, makeContainerDir, ociState, readState, startTime, writeAtomic, writeState } from "./state.js";
+import { checkId, containerDir, ContainerError, makeContainerDir, ociState, readState, socketAddress, startTime, writeAtomic, writeState } from "./state.js";
 
 /** The annotation that names a container's policy. */
 export const POLICY_ANNOTATION = "dev.runsc-ts.policy";
@@ -84,8 +89,6 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
   try {
     // Before the monitor starts: it must not inherit them.
     const preserved = preservedFds(native, o.preserveFds ?? 0);
-    const monitor = o.inProcess === true ? serveHere(rt, o.id) : launchMonitor(rt, o.id);
-    undo.push(() => monitor.kill());
     const { config, proc, rootfs } = await readBundle(bundle, o);
     const { name: policyName, policy } = await containerPolicy(config, rt.policy);
     const network = policy.network.mode === "none" || rt.network === "none" ? "none" : "host";
@@ -95,7 +98,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const relayed = pty?.relayed;
     if (relayed !== undefined) undo.push(() => native.close(relayed));
     // Root inside is never host root: a user namespace of the container's own, with a host id range of its own.
-    let idRange: { base: number } | undefined;
+    let idRange: IdRange | undefined;
     if (ownUserNamespace(config, policy)) {
       idRange = allocateIdRange(rt.root, o.id);
       undo.push(() => releaseIdRange(rt.root, o.id));
@@ -120,6 +123,16 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     );
     // exec's processes get the same filter, served by the same monitor.
     writeFilter(dir, plan.filter);
+    // The sentry: confined where the container has a user namespace of its own (confinement.ts).
+    let confined: Confined | undefined;
+    if (idRange !== undefined) {
+      const userns = sentryNamespace(native, idRange);
+      fds.push(userns);
+      confined = { userns, hostNetwork: plan.sentry.hostNetworkProcs !== undefined, ...(plan.sentry.bindsForRoot === true ? { binderUid: sentryHostId(idRange) } : {}) };
+    }
+    // In the foreground (run) an unconfined sentry runs in this process; a confined one is tied to it.
+    const monitor = o.inProcess === true && confined === undefined ? serveHere(rt, o.id) : launchMonitor(native, rt, o.id, confined, o.inProcess === true ? process.pid : undefined);
+    undo.push(() => monitor.kill());
 
     const st = initialState(o.id, config, bundle, rootfs, monitor.pid, plan.cgroups!.layout.version);
     // With createContainer hooks, init stops before pivot_root: the runtime's prestart and
@@ -135,6 +148,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     try {
       spawned = launch(native, plan, {
         cleanup: undo,
+        ...(confined !== undefined ? { userNamespaceParent: confined.userns } : {}),
         ...(pty !== undefined ? { tty: pty.slave } : {}),
         hold: true,
         orphan: true,
@@ -235,18 +249,21 @@ function setOomScoreAdj(pid: number, adj: number | undefined): void {
  */
 async function handOver(rt: RuntimeOptions, id: string, dir: string, monitor: Monitor, config: SentryConfig, spawned: Launched): Promise<void> {
   const start: MonitorStart = { config, ...(spawned.proc !== undefined ? { proc: spawned.proc.options } : {}) };
+  // Given as open files: a confined monitor can open neither.
   writeStart(dir, start);
-  await monitor.ready;
-  spawned.proc?.stopServing();
-  const answer = await askMonitor(rt.root, id, {
-    op: "init",
-    cli: process.pid,
-    pid: spawned.pid,
-    listener: spawned.listener,
-    control: spawned.control!,
-    ...(spawned.proc !== undefined ? { fuse: spawned.proc.fuse } : {}),
-  });
-  if (!answer.ok) throw new ContainerError(`container sentry: ${answer.error}`);
+  const startFd = openSync(join(dir, START_FILE), "r");
+  rmSync(join(dir, START_FILE));
+  const mountinfo = openSync("/proc/self/mountinfo", "r");
+  try {
+    await monitor.ready;
+    spawned.proc?.stopServing();
+    const request = { op: "init" as const, pid: spawned.pid, fuse: spawned.proc !== undefined };
+    const answer = await askMonitor(rt.root, id, request, [spawned.listener, spawned.control!, startFd, mountinfo, ...(spawned.proc !== undefined ? [spawned.proc.fuse] : [])]);
+    if (!answer.ok) throw new ContainerError(`container sentry: ${answer.error}`);
+  } finally {
+    closeSync(startFd);
+    closeSync(mountinfo);
+  }
 }
 
 export interface Created {
@@ -273,30 +290,74 @@ function serveHere(rt: RuntimeOptions, id: string): Monitor {
   return { pid: process.pid, ready, server, kill: () => server.close() };
 }
 
+/** A confined monitor's user namespace, and what its root and binder need (confinement.ts). */
+interface Confined {
+  userns: number;
+  hostNetwork: boolean;
+  /** Root inside binds ports below 1024 on the host's network: a binder, as this host uid. */
+  binderUid?: number;
+}
+
+/** The monitor's descriptors: 3 answers create once it listens (a MonitorAnswer line), 4 is its socket, 5 its binder's channel. */
+const MONITOR_SOCKET_FD = 4;
+const MONITOR_BINDER_FD = 5;
+
 /**
- * Launches the container's monitor (monitor.ts): ready resolves once it listens on its
+ * Launches the container's monitor (monitor.ts), confined when given its user namespace, and
+ * tied to process `tie` when given (it ends with it): ready resolves once it listens on its
  * socket, and rejects (with its message) when it cannot.
  */
-function launchMonitor(rt: RuntimeOptions, id: string): Monitor {
+function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, confined: Confined | undefined, tie: number | undefined): Monitor {
   const script = fileURLToPath(new URL("./monitor.js", import.meta.url));
-  const log = rt.logFile !== undefined ? openSync(rt.logFile, "a") : "ignore";
-  let child;
+  const made: number[] = [];
+  let pid: number;
+  let binder: number | undefined;
+  let readyEnd: number;
   try {
-    child = spawnProcess(process.execPath, [script, rt.root, id, JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }), String(process.pid)], {
-      detached: true,
-      stdio: ["ignore", "ignore", log, "pipe"],
-    });
-  } finally {
-    if (typeof log === "number") closeSync(log);
+    const at = socketAddress(rt.root, id);
+    try {
+      made.push(native.listenUnix(at.address));
+    } finally {
+      closeSync(at.dirFd);
+    }
+    const pair = native.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (typeof pair === "number") throw new ContainerError(`container sentry: socketpair: errno ${-pair}`);
+    made.push(pair[1]);
+    readyEnd = pair[0];
+    const devNull = openSync("/dev/null", "r+");
+    made.push(devNull);
+    // Its messages: to --log; tied to run in the foreground, to run's stderr, as when the sentry ran there.
+    const log = rt.logFile !== undefined ? openSync(rt.logFile, "a") : tie !== undefined ? 2 : devNull;
+    if (log !== devNull && log !== 2) made.push(log);
+    const fds = [devNull, devNull, log, pair[1], made[0]!];
+    if (confined?.binderUid !== undefined) {
+      const chan = native.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+      if (typeof chan === "number") throw new ContainerError(`container sentry: socketpair: errno ${-chan}`);
+      made.push(...chan);
+      binder = native.startBinder(chan[1], confined.binderUid, initPath());
+      fds.push(chan[0]);
+    }
+    const args = [script, rt.root, id, JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }), String(process.pid), String(MONITOR_SOCKET_FD), ...(binder !== undefined ? [`binder=${MONITOR_BINDER_FD}`] : []), ...(tie !== undefined ? [`tie=${tie}`] : [])];
+    if (confined !== undefined) {
+      pid = spawnConfinedSentry(native, { userns: confined.userns, argv: [process.execPath, ...args], fds, hostNetwork: confined.hostNetwork });
+    } else {
+      const child = spawnProcess(process.execPath, args, { detached: true, stdio: fds, env: { ...process.env, TZ: "UTC" } });
+      child.unref();
+      pid = child.pid!;
+    }
+  } catch (err) {
+    if (binder !== undefined) killQuietly(binder);
+    for (const fd of made) native.close(fd);
+    throw err instanceof ContainerError ? err : new ContainerError(`container sentry: ${(err as Error).message}`);
   }
-  child.unref();
-  const pipe = child.stdio[MONITOR_READY_FD]!;
+  for (const fd of made) native.close(fd);
+  const pipe = new Socket({ fd: readyEnd, readable: true, writable: false });
   const ready = new Promise<void>((resolve, reject) => {
     let buf = "";
     const timer = setTimeout(() => reject(new ContainerError("container sentry: the monitor did not start within 10 s")), 10000);
     const done = (line: string): void => {
       clearTimeout(timer);
-      (pipe as unknown as { destroy(): void }).destroy();
+      pipe.destroy();
       const answer = line === "" ? { ok: false as const, error: "the monitor exited before serving" } : parseAnswer(line);
       if (answer.ok) resolve();
       else reject(new ContainerError(`container sentry: ${answer.error}`));
@@ -306,18 +367,23 @@ function launchMonitor(rt: RuntimeOptions, id: string): Monitor {
       if (buf.includes("\n")) done(buf.slice(0, buf.indexOf("\n")));
     });
     pipe.on("end", () => done(buf.trim()));
+    pipe.on("error", () => done(""));
   });
   ready.catch(() => {});
-  const pid = child.pid!;
   return {
     pid,
     ready,
     kill: () => {
-      try {
-        process.kill(pid, SIGKILL);
-      } catch {
-        // gone already
-      }
+      killQuietly(pid);
+      if (binder !== undefined) killQuietly(binder);
     },
   };
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, SIGKILL);
+  } catch {
+    // gone already
+  }
 }

@@ -130,7 +130,7 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
       throw new ContainerError(`exec failed: ${(err as Error).message}`);
     }
     fds.push(spawned.pidfd, spawned.listener, spawned.mntns, spawned.control!);
-    const answer = await askMonitor(rt.root, o.id, { op: "adopt", cli: process.pid, pid: spawned.pid, listener: spawned.listener, control: spawned.control! });
+    const answer = await askMonitor(rt.root, o.id, { op: "adopt", pid: spawned.pid }, [spawned.listener, spawned.control!]);
     if (!answer.ok) {
       native.pidfdSendSignal(spawned.pidfd, 9);
       if (relayed !== undefined) native.close(relayed);

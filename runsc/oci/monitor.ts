@@ -1,15 +1,28 @@
 // The monitor of one OCI container made by `create`: a detached process that lives as long
 // as the container and runs its MonitorServer (monitorServer.ts).
 //
-// argv: root, id, the sentry thread's WorkerData as JSON, and create's PID. fd 3: a pipe on
-// which it answers create once it listens, or cannot (a MonitorAnswer, monitorProtocol.ts).
+// argv: root, id, the sentry thread's WorkerData as JSON, create's PID, the descriptor of
+// the container's socket (made by create), then binder=FD (a confined sentry on the host's
+// network: its binder's channel) and tie=PID (`run` in the foreground: the container lives
+// as long as that process does). fd 3: where it answers create once it listens under its filter, or
+// cannot (a MonitorAnswer, monitorProtocol.ts). Create may have started it confined
+// (confinement.ts); it installs its seccomp allowlist itself (sentryFilter.ts), once Node
+// has started.
 import { closeSync, writeSync } from "node:fs";
+import { loadNative } from "../../native/index.js";
 import type { WorkerData } from "../sandbox/worker.js";
 import type { MonitorAnswer } from "./monitorProtocol.js";
 import { encodeMessage, MONITOR_READY_FD } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
+import { sentryFilter } from "./sentryFilter.js";
 
-const [root, id, workerJson, creatorPid] = process.argv.slice(2) as [string, string, string, string];
+const [root, id, workerJson, creatorPid, socketFd, ...options] = process.argv.slice(2) as [string, string, string, string, string, ...string[]];
+const option = (name: string): number | undefined => {
+  const o = options.find((x) => x.startsWith(name + "="));
+  return o === undefined ? undefined : Number(o.slice(name.length + 1));
+};
+const binderFd = option("binder");
+const tie = option("tie");
 /** How long create may take to hand init over before the monitor gives up. */
 const INIT_WAIT_MS = 60_000;
 
@@ -22,12 +35,27 @@ function report(answer: MonitorAnswer): void {
   }
 }
 
-const server = new MonitorServer(root, id, JSON.parse(workerJson) as WorkerData, (code) => {
-  server.close();
-  process.exit(code);
-});
+const server = new MonitorServer(
+  root,
+  id,
+  JSON.parse(workerJson) as WorkerData,
+  (code) => {
+    server.close();
+    process.exit(code);
+  },
+  Number(socketFd),
+  binderFd,
+);
 server.listen().then(
-  () => report({ ok: true }),
+  () => {
+    try {
+      loadNative().confineSelf(sentryFilter());
+    } catch (err) {
+      report({ ok: false, error: `the sentry's seccomp filter: ${(err as Error).message}` });
+      process.exit(1);
+    }
+    report({ ok: true });
+  },
   (err: Error) => {
     report({ ok: false, error: err.message });
     process.exit(1);
@@ -46,3 +74,14 @@ const waiting = setInterval(() => {
   }
 }, 50);
 waiting.unref();
+// Tied to `run` in the foreground: its end is the container's, as when the sentry ran in
+// that process. SIGKILL, not exit: exit would wait for the sentry threads, which wait on
+// the container; our death hangs up init's control socket, and init ends.
+if (tie !== undefined) {
+  const native = loadNative();
+  const pidfd = native.pidfdOpen(tie);
+  if (pidfd < 0) process.kill(process.pid, "SIGKILL");
+  setInterval(() => {
+    if (native.pidfdExited(pidfd)) process.kill(process.pid, "SIGKILL");
+  }, 100);
+}

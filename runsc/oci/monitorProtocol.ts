@@ -22,15 +22,32 @@ export interface MonitorStart {
 
 /**
  * init: create hands over the container's init; adopt: exec hands over a process it started
- * in the container. The numbers are descriptors of process `cli` (the command's), which the
- * monitor takes with pidfd_getfd: init's seccomp listener, its control socket and, for
- * init, the virtual /proc files' /dev/fuse. start: release the held program, with the OCI
- * state its startContainer hooks get.
+ * in the container. Their descriptors come with the request (SCM_RIGHTS), in the order
+ * requestDescriptors names: the monitor may be confined where it cannot take them from
+ * the command's process. start: release the held program, with the OCI state its
+ * startContainer hooks get.
  */
 export type MonitorRequest =
-  | { op: "init"; cli: number; pid: number; listener: number; control: number; fuse?: number }
-  | { op: "adopt"; cli: number; pid: number; listener: number; control: number }
+  | { op: "init"; pid: number; fuse: boolean }
+  | { op: "adopt"; pid: number }
   | { op: "start"; state: Record<string, unknown> };
+
+/**
+ * The descriptors a request comes with, in order: init's seccomp listener and control
+ * socket; for init, the sentry's start data (an open file), the host's mountinfo (the
+ * monitor may not be in the host's mount namespace) and, with fuse, the virtual /proc
+ * files' /dev/fuse.
+ */
+export function requestDescriptors(r: MonitorRequest): readonly string[] {
+  switch (r.op) {
+    case "init":
+      return ["listener", "control", "start", "mountinfo", ...(r.fuse ? ["fuse"] : [])];
+    case "adopt":
+      return ["listener", "control"];
+    case "start":
+      return [];
+  }
+}
 
 export type MonitorAnswer = { ok: true } | { ok: false; error: string };
 
@@ -38,7 +55,7 @@ export function encodeMessage(m: MonitorRequest | MonitorAnswer): string {
   return JSON.stringify(m) + "\n";
 }
 
-const isFd = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+const isPid = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v > 0;
 
 /** A request line, or why it is none. */
 export function parseRequest(line: string): MonitorRequest | string {
@@ -53,11 +70,10 @@ export function parseRequest(line: string): MonitorRequest | string {
   switch (r.op) {
     case "init":
     case "adopt": {
-      const fields = ["cli", "pid", "listener", "control", ...(r.op === "init" && r.fuse !== undefined ? ["fuse"] : [])];
-      const bad = fields.find((f) => !isFd(r[f]));
-      if (bad !== undefined) return `${r.op}: ${bad} must be a non-negative integer`;
-      const base = { cli: r.cli as number, pid: r.pid as number, listener: r.listener as number, control: r.control as number };
-      return r.op === "init" ? { op: "init", ...base, ...(r.fuse !== undefined ? { fuse: r.fuse as number } : {}) } : { op: "adopt", ...base };
+      if (!isPid(r.pid)) return `${r.op}: pid must be a positive integer`;
+      if (r.op === "adopt") return { op: "adopt", pid: r.pid };
+      if (typeof r.fuse !== "boolean") return "init: fuse must be true or false";
+      return { op: "init", pid: r.pid, fuse: r.fuse };
     }
     case "start":
       if (typeof r.state !== "object" || r.state === null || Array.isArray(r.state)) return "start: state must be the container's OCI state";
@@ -113,7 +129,12 @@ export function writeStart(dir: string, start: MonitorStart): void {
 /** The sentry's start data, checked: an error names the file and the field. */
 export function readStart(dir: string): MonitorStart {
   const file = join(dir, START_FILE);
-  const s = fromJson(readFileSync(file, "utf8")) as { config?: Partial<SentryConfig>; proc?: unknown };
+  return parseStart(readFileSync(file, "utf8"), file);
+}
+
+/** The sentry's start data from its text (file: where it came from, for the error). */
+export function parseStart(text: string, file: string): MonitorStart {
+  const s = fromJson(text) as { config?: Partial<SentryConfig>; proc?: unknown };
   const c = s.config;
   const bad =
     c === undefined || typeof c !== "object" ? "config"

@@ -1,32 +1,32 @@
 // The sentry side of one OCI container: its sentry threads (one for init, one per exec'd
 // process), the control sockets it holds (init ends when its socket hangs up: the sentry's
 // death ends the container), and the socket <root>/<id>/monitor.sock on which the lifecycle
-// commands reach it, one line each:
+// commands reach it, one JSON line each (monitorProtocol.ts), with their descriptors:
 //
-//   init CLI PID LISTENER CONTROL [FUSE]  init (PID) is set up: take its listener and
-//                                   control socket from process CLI's fds and serve it
-//                                   (sentry.json); with FUSE, serve the virtual /proc files too
-//   adopt CLI PID LISTENER CONTROL  the same for a process exec started, then start it
-//   start STATE                     release init's program: init runs the startContainer
-//                                   hooks with STATE (JSON) first; the answer waits for them
+//   init PID FUSE   init (PID) is set up: serve it with the listener and control socket
+//                   that come with the request, as the start data (an open file) says;
+//                   with FUSE, serve the virtual /proc files too
+//   adopt PID       the same for a process exec started, then start it
+//   start STATE     release init's program: init runs the startContainer hooks with STATE
+//                   (JSON) first; the answer waits for them
 //
 // It runs in the container's monitor (monitor.ts, for create), or in `run`'s own process.
 import { F_GETFL, F_SETFL, O_NONBLOCK } from "../../platform/abi/fcntl.js";
 import { MSG_NOSIGNAL } from "../../platform/abi/socket.js";
 import { controlByte } from "../../native/protocol.js";
-import { closeSync, openSync, readSync, rmSync, unlinkSync } from "node:fs";
-import type { Server } from "node:net";
+import { closeSync, openSync, readFileSync, readSync, unlinkSync } from "node:fs";
+import type { Server, Socket } from "node:net";
 import { createServer } from "node:net";
-import { join } from "node:path";
 import { loadNative } from "../../native/index.js";
 import { serveProcFs } from "../sandbox/procfs.js";
 import { SentryThread } from "../sandbox/sentryThread.js";
 import type { WorkerData } from "../sandbox/worker.js";
 import { writeFully } from "../write.js";
-import type { MonitorAnswer, MonitorRequest, MonitorStart } from "./monitorProtocol.js";
-import { encodeMessage, parseRequest, readStart, START_FILE } from "./monitorProtocol.js";
-import { containerDir, socketAddress, socketPath } from "./state.js";
+import type { MonitorAnswer, MonitorRequest as Request, MonitorStart } from "./monitorProtocol.js";
+import { encodeMessage, parseRequest, parseStart, requestDescriptors } from "./monitorProtocol.js";
+import { socketAddress, socketPath } from "./state.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
+import { EAGAIN } from "../../platform/abi/errno.js";
 
 
 export class MonitorServer {
@@ -38,38 +38,62 @@ export class MonitorServer {
   private start: MonitorStart | undefined;
   private init: HeldProcess | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  /** The host's mountinfo, from init's request (ownFilesystems.ts), kept for exec's sentries. */
+  private mountinfo: number | undefined;
 
-  /** onInitEnd: init has ended (0), or its sentry failed and init was killed (1). */
+  /**
+   * onInitEnd: init has ended (0), or its sentry failed and init was killed (1).
+   * listening: the container's socket, made by create (a confined monitor cannot make it);
+   * without it the server makes the socket itself. binder: the channel to a confined
+   * sentry's binder (native/src/confine.cc), for a container on the host's network.
+   */
   constructor(
     private readonly root: string,
     private readonly id: string,
     private readonly worker: WorkerData,
     private readonly onInitEnded: (code: number) => void,
+    private readonly listening?: number,
+    private readonly binder?: number,
   ) {
     this.sock = socketPath(root, id);
     this.initSentry = new SentryThread(worker);
-    this.server = createServer((conn) => {
-      let buf = "";
+    // Paused: the request is read with its descriptors (recvmsg), not by Node.
+    this.server = createServer({ pauseOnConnect: true }, (conn) => {
       conn.on("error", () => {});
-      conn.on("data", (chunk: Buffer) => {
-        buf += chunk.toString();
-        const nl = buf.indexOf("\n");
-        if (nl < 0) return;
-        const request = parseRequest(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        // Answered before the monitor ends with init (a failure from init comes with its exit).
-        const answered = (typeof request === "string" ? Promise.resolve(fail(request)) : this.command(request))
-          .catch((err: Error) => fail(`${typeof request === "string" ? "request" : request.op}: ${err.message}`))
-          .then((answer) => new Promise<void>((resolve) => conn.end(encodeMessage(answer), resolve)));
-        this.inFlight.add(answered);
-        void answered.finally(() => this.inFlight.delete(answered));
-      });
+      const answered = receive(this.native, conn)
+        .then(({ text, fds }) => {
+          const request = parseRequest(text.slice(0, text.indexOf("\n")));
+          if (typeof request === "string") {
+            this.closeAll(fds);
+            return fail(request);
+          }
+          const want = requestDescriptors(request);
+          if (fds.length !== want.length) {
+            this.closeAll(fds);
+            return fail(`${request.op}: ${want.length} descriptors (${want.join(", ") || "none"}) must come with it, not ${fds.length}`);
+          }
+          // Answered before the monitor ends with init (a failure from init comes with its exit).
+          return this.command(request, fds).catch((err: Error) => fail(`${request.op}: ${err.message}`));
+        })
+        .catch((err: Error) => fail(`request: ${err.message}`))
+        .then((answer) => new Promise<void>((resolve) => conn.end(encodeMessage(answer), resolve)));
+      this.inFlight.add(answered);
+      void answered.finally(() => this.inFlight.delete(answered));
     });
+  }
+
+  private closeAll(fds: readonly number[]): void {
+    for (const fd of fds) this.native.close(fd);
   }
 
   /** Listens on the container's socket. */
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
+      if (this.listening !== undefined) {
+        this.server.once("error", (err) => reject(new Error(`${this.sock}: ${err.message}`)));
+        this.server.listen({ fd: this.listening }, () => resolve());
+        return;
+      }
       let at: { address: string; dirFd: number };
       try {
         at = socketAddress(this.root, this.id);
@@ -101,6 +125,8 @@ export class MonitorServer {
   /** Stops listening and removes the socket (the sentry threads end with the process). */
   close(): void {
     this.server.close();
+    // Made by create: delete removes it with the container's directory.
+    if (this.listening !== undefined) return;
     try {
       unlinkSync(this.sock);
     } catch {
@@ -114,13 +140,13 @@ export class MonitorServer {
     writeFully(2, line + "\n");
   }
 
-  private async command(r: MonitorRequest): Promise<MonitorAnswer> {
+  private async command(r: Request, fds: number[]): Promise<MonitorAnswer> {
     switch (r.op) {
       case "start":
         return this.init === undefined ? fail("init is not served yet") : this.release(this.init, JSON.stringify(r.state));
       case "init":
       case "adopt":
-        return this.serveProcess(r);
+        return this.serveProcess(r, fds);
     }
   }
 
@@ -160,88 +186,119 @@ export class MonitorServer {
   }
 
   /**
-   * Takes a process's listener and control socket from process cli and serves it on a
-   * sentry thread: "ok", or why not.
+   * Serves a process on a sentry thread with the listener and control socket that came with
+   * the request (fds, in requestDescriptors' order; all of them ours now): "ok", or why not.
    */
-  private serveProcess(r: Extract<MonitorRequest, { op: "init" | "adopt" }>): MonitorAnswer | Promise<MonitorAnswer> {
+  private serveProcess(r: Extract<Request, { op: "init" | "adopt" }>, fds: number[]): MonitorAnswer | Promise<MonitorAnswer> {
     const native = this.native;
-    const { op: kind, cli, pid, listener: listenerFd, control: controlFd } = r;
-    const fuseFd = r.op === "init" ? r.fuse : undefined;
-    if (kind === "init" && this.start !== undefined) return fail("init was handed over already");
-    if (kind === "adopt" && this.start === undefined) return fail("the container's init is not served yet");
-    const taken: number[] = [];
+    const { op: kind, pid } = r;
+    const [listener, control, startFd, mountinfo, fuse] = fds as [number, number, number?, number?, number?];
+    const refuse = (why: string): MonitorAnswer => {
+      this.closeAll(fds);
+      return fail(why);
+    };
+    if (kind === "init" && this.start !== undefined) return refuse("init was handed over already");
+    if (kind === "adopt" && this.start === undefined) return refuse("the container's init is not served yet");
+    if (kind === "init") {
+      try {
+        this.start = parseStart(readFileSync(startFd!, "utf8"), "the sentry's start data");
+      } catch (err) {
+        return refuse((err as Error).message);
+      }
+      native.close(startFd!);
+      this.mountinfo = mountinfo;
+    }
+    const taken = [listener, control];
     const close = (): void => {
       for (const fd of taken) native.close(fd);
     };
-    const cliFd = native.pidfdOpen(cli!);
-    if (cliFd < 0) return fail(`process ${cli}: errno ${-cliFd}`);
-    try {
-      const listener = native.pidfdGetfd(cliFd, listenerFd!);
-      const control = native.pidfdGetfd(cliFd, controlFd!);
-      const pidfd = native.pidfdOpen(pid!);
-      for (const fd of [listener, control, pidfd]) if (fd >= 0) taken.push(fd);
-      if (taken.length !== 3) {
-        close();
-        return fail(`cannot take the descriptors of process ${pid}`);
-      }
-      let mntns: number;
-      try {
-        mntns = openSync(`/proc/${pid}/ns/mnt`, "r");
-      } catch (err) {
-        close();
-        return fail((err as Error).message);
-      }
-      taken.push(mntns);
-      if (kind === "init") {
-        const dir = containerDir(this.root, this.id);
-        try {
-          this.start = readStart(dir);
-        } catch (err) {
-          close();
-          return fail((err as Error).message);
-        }
-        rmSync(join(dir, START_FILE));
-        if (this.start.proc !== undefined) {
-          const fuse = fuseFd === undefined ? -1 : native.pidfdGetfd(cliFd, fuseFd);
-          if (fuse < 0) {
-            close();
-            return fail("cannot take the virtual /proc files' /dev/fuse");
-          }
-          serveProcFs(native, fuse, this.start.proc);
-        }
-      }
-      const held = new HeldProcess(native, taken, control);
-      if (kind === "init") this.init = held;
-      const sentry = kind === "init" ? this.initSentry! : new SentryThread(this.worker);
-      if (kind === "init") this.initSentry = undefined;
-      sentry.serve({ config: this.start!.config, pid: pid!, listener, pidfd, mntns, notChild: true }).then(
-        () => {
-          if (kind === "init") this.onInitEnd(0);
-          void sentry.release().then(() => held.end());
-        },
-        (err: Error) => {
-          // Fail closed: the process goes with its sentry (init: the container with it).
-          native.pidfdSendSignal(pidfd, SIGKILL);
-          this.logError(`container ${this.id}: ${kind === "init" ? "" : "exec: "}${err.message}`);
-          if (kind === "init") this.onInitEnd(1);
-          void sentry.release().then(() => held.end());
-        },
-      );
-      if (kind === "init") {
-        // The listener outlives init while init is a zombie its parent has not reaped.
-        const watch = setInterval(() => {
-          if (!native.pidfdExited(pidfd)) return;
-          clearInterval(watch);
-          this.onInitEnd(0);
-        }, 200);
-        watch.unref();
-        return OK;
-      }
-      return this.release(held, "");
-    } finally {
-      native.close(cliFd);
+    const pidfd = native.pidfdOpen(pid);
+    if (pidfd < 0) {
+      close();
+      if (fuse !== undefined) native.close(fuse);
+      return fail(`process ${pid}: errno ${-pidfd}`);
     }
+    taken.push(pidfd);
+    let mntns: number;
+    try {
+      mntns = openSync(`/proc/${pid}/ns/mnt`, "r");
+    } catch (err) {
+      close();
+      if (fuse !== undefined) native.close(fuse);
+      return fail((err as Error).message);
+    }
+    taken.push(mntns);
+    if (kind === "init" && this.start!.proc !== undefined) {
+      if (fuse === undefined) {
+        close();
+        return fail("the virtual /proc files' /dev/fuse did not come with init");
+      }
+      serveProcFs(native, fuse, this.start!.proc);
+    }
+    const held = new HeldProcess(native, taken, control);
+    if (kind === "init") this.init = held;
+    const sentry = kind === "init" ? this.initSentry! : new SentryThread(this.worker);
+    if (kind === "init") this.initSentry = undefined;
+    const config = {
+      ...this.start!.config,
+      ...(this.mountinfo !== undefined ? { hostMountinfoFd: this.mountinfo } : {}),
+      ...(this.binder !== undefined ? { binderFd: this.binder } : {}),
+    };
+    sentry.serve({ config, pid, listener, pidfd, mntns, notChild: true }).then(
+      () => {
+        if (kind === "init") this.onInitEnd(0);
+        void sentry.release().then(() => held.end());
+      },
+      (err: Error) => {
+        // Fail closed: the process goes with its sentry (init: the container with it).
+        native.pidfdSendSignal(pidfd, SIGKILL);
+        this.logError(`container ${this.id}: ${kind === "init" ? "" : "exec: "}${err.message}`);
+        if (kind === "init") this.onInitEnd(1);
+        void sentry.release().then(() => held.end());
+      },
+    );
+    if (kind === "init") {
+      // The listener outlives init while init is a zombie its parent has not reaped.
+      const watch = setInterval(() => {
+        if (!native.pidfdExited(pidfd)) return;
+        clearInterval(watch);
+        this.onInitEnd(0);
+      }, 200);
+      watch.unref();
+      return OK;
+    }
+    return this.release(held, "");
   }
+}
+
+/**
+ * A request and its descriptors, read from a paused connection: recvmsg until the line's
+ * end (without blocking the event loop; a client has 10 s to send it).
+ */
+async function receive(native: ReturnType<typeof loadNative>, conn: Socket): Promise<{ text: string; fds: number[] }> {
+  const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) throw new Error("the connection has no descriptor");
+  let text = "";
+  const fds: number[] = [];
+  for (let wait = 1, waited = 0; !text.includes("\n"); ) {
+    const r = native.recvFds(fd, 65536);
+    if (typeof r === "number") {
+      if (r !== -EAGAIN) throw new Error(`recvmsg: errno ${-r}`);
+      if (waited > 10_000) break;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      waited += wait;
+      wait = Math.min(wait * 2, 20);
+      continue;
+    }
+    fds.push(...r.fds);
+    if (r.data.length === 0) break;
+    text += r.data.toString();
+  }
+  if (!text.includes("\n")) {
+    for (const d of fds) native.close(d);
+    throw new Error("no whole request came");
+  }
+  return { text, fds };
 }
 
 const OK: MonitorAnswer = { ok: true };

@@ -63,6 +63,11 @@ export interface LaunchOptions {
   orphan?: boolean;
   /** Whether this process reaps init (waitExit/onExit answer for it). */
   watch?: boolean;
+  /**
+   * The user namespace the plan's own (namespaces.ahead) is made inside: a confined
+   * container sentry's (runsc/oci/confinement.ts). Absent: made on the host's.
+   */
+  userNamespaceParent?: number;
   /** init stops before pivot_root; the returned state text goes to its createContainer hooks. */
   onPause?: (pid: number) => string;
   /** The groups exist (before init does): a container records them in its state. */
@@ -172,7 +177,7 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
     const ahead = plan.namespaces.ahead;
     if (ahead !== undefined) {
       try {
-        joined.push(native.createUserNamespace(ahead.uidMap, ahead.gidMap));
+        joined.push(o.userNamespaceParent !== undefined ? native.createUserNamespace(ahead.uidMap, ahead.gidMap, o.userNamespaceParent) : native.createUserNamespace(ahead.uidMap, ahead.gidMap));
       } catch (err) {
         throw new LaunchError("namespace", `the container's user namespace: ${(err as Error).message}`);
       }

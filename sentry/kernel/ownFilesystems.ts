@@ -43,6 +43,23 @@ export function overlayRootDevice(mountinfo: string): bigint | undefined {
   return found;
 }
 
+/** An open seq file read afresh from its start (pread: threads may share it), or "" when it cannot be. */
+function readFrom(fd: number): string {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  try {
+    for (let at = 0; ; ) {
+      const n = readSync(fd, buf, 0, buf.length, at);
+      if (n <= 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+      at += n;
+    }
+  } catch {
+    return "";
+  }
+  return Buffer.concat(chunks).toString("latin1");
+}
+
 /** Reads a file under the host's /proc (procFd) as text, or "" when it cannot. */
 function readProc(native: NativeBinding, procFd: number, rel: string): string {
   const b = Buffer.from(rel);
@@ -74,18 +91,21 @@ export class OwnFilesystems {
   private own = new Set<bigint>();
   private root: bigint | undefined;
 
+  /** hostMountinfo: an open mountinfo of the host's mount namespace, for a sentry not in it. */
   constructor(
     private readonly native: NativeBinding,
     private readonly procFd: number,
+    private readonly hostMountinfo?: number,
   ) {
     this.refresh();
   }
 
   private refresh(): void {
-    // self: the process's first thread, which stays in the host's mount namespace;
-    // thread-self: the sentry's thread, in the sandbox's.
+    // thread-self: the sentry's thread, in the sandbox's mount namespace; self: the
+    // process's first thread, which stays in the host's, unless the sentry is confined to
+    // one of its own (hostMountinfo then).
     const inside = readProc(this.native, this.procFd, "thread-self/mountinfo");
-    this.host = mountDevices(readProc(this.native, this.procFd, "self/mountinfo"));
+    this.host = mountDevices(this.hostMountinfo !== undefined ? readFrom(this.hostMountinfo) : readProc(this.native, this.procFd, "self/mountinfo"));
     this.own = new Set([...mountDevices(inside)].filter((d) => !this.host.has(d)));
     this.root = overlayRootDevice(inside);
   }

@@ -238,7 +238,8 @@ function bind(t: Task): Reply {
     let r: number;
     if (own && (creds.capEff & capBit(CAP_NET_BIND_SERVICE)) !== 0n) {
       k.identity.sentry();
-      r = k.native.bind(fd, addr, addr.length);
+      // A confined sentry has no capability over the host's network: its binder binds there.
+      r = k.bindsForRoot && k.binderFd !== undefined ? k.native.bindVia(k.binderFd, fd, addr, addr.length) : k.native.bind(fd, addr, addr.length);
     } else {
       r = t.as(() => k.native.bind(fd, addr, addr.length), "fs", creds);
     }

@@ -5,14 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { encodeMessage, FILTER_FILE, fromJson, parseAnswer, parseRequest, readFilter, readStart, START_FILE, toJson, writeFilter, writeStart } from "../../../runsc/oci/monitorProtocol.js";
+import { encodeMessage, FILTER_FILE, fromJson, parseAnswer, parseRequest, readFilter, requestDescriptors, readStart, START_FILE, toJson, writeFilter, writeStart } from "../../../runsc/oci/monitorProtocol.js";
 
 describe("monitor requests", () => {
   it("round-trip through their JSON line", () => {
     for (const r of [
-      { op: "init", cli: 10, pid: 11, listener: 5, control: 6, fuse: 7 },
-      { op: "init", cli: 10, pid: 11, listener: 5, control: 6 },
-      { op: "adopt", cli: 10, pid: 12, listener: 5, control: 6 },
+      { op: "init", pid: 11, fuse: true },
+      { op: "init", pid: 11, fuse: false },
+      { op: "adopt", pid: 12 },
       { op: "start", state: { ociVersion: "1.0.2", id: "c1", status: "created", pid: 11, bundle: "/b" } },
     ] as const) {
       const line = encodeMessage(r);
@@ -25,10 +25,19 @@ describe("monitor requests", () => {
     expect(parseRequest("init 1 2 3 4")).toBe("a request is one JSON object");
     expect(parseRequest("null")).toBe("a request is one JSON object");
     expect(parseRequest('{"op":"kill"}')).toBe('unknown request "kill"');
-    expect(parseRequest('{"op":"init","cli":1,"pid":2,"listener":-1,"control":4}')).toBe("init: listener must be a non-negative integer");
-    expect(parseRequest('{"op":"adopt","cli":1,"pid":"2","listener":3,"control":4}')).toBe("adopt: pid must be a non-negative integer");
-    expect(parseRequest('{"op":"init","cli":1,"pid":2,"listener":3,"control":4,"fuse":1.5}')).toBe("init: fuse must be a non-negative integer");
+    expect(parseRequest('{"op":"init","pid":0,"fuse":false}')).toBe("init: pid must be a positive integer");
+    expect(parseRequest('{"op":"adopt","pid":"2"}')).toBe("adopt: pid must be a positive integer");
+    expect(parseRequest('{"op":"init","pid":2,"fuse":1}')).toBe("init: fuse must be true or false");
     expect(parseRequest('{"op":"start","state":[]}')).toBe("start: state must be the container's OCI state");
+  });
+});
+
+describe("a request's descriptors", () => {
+  it("are named in the order they come", () => {
+    expect(requestDescriptors({ op: "init", pid: 2, fuse: true })).toEqual(["listener", "control", "start", "mountinfo", "fuse"]);
+    expect(requestDescriptors({ op: "init", pid: 2, fuse: false })).toEqual(["listener", "control", "start", "mountinfo"]);
+    expect(requestDescriptors({ op: "adopt", pid: 2 })).toEqual(["listener", "control"]);
+    expect(requestDescriptors({ op: "start", state: {} })).toEqual([]);
   });
 });
 
