@@ -169,6 +169,10 @@ export interface NativeBinding {
   recvFds(fd: number, max: number): { data: Buffer; fds: number[] } | number;
   /** A listening unix stream socket bound at path, mode 0600, close-on-exec. Throws. */
   listenUnix(path: string): number;
+  /** The user namespace owning the namespace fd (NS_GET_USERNS), or with parent a user namespace's parent (NS_GET_PARENT): fd or -errno. */
+  nsOwner(fd: number, parent: boolean): number;
+  /** Writes net.* sysctls ([key, value]) in the network namespace at netnsPath as host root (a thread that joins it). Throws naming the key. */
+  writeNetSysctls(netnsPath: string, entries: [string, string][]): void;
   /**
    * filesystem.root: overlay — a detached overlay mount (nosuid, nodev) of `lower` (a bundle's
    * rootfs; default "/", the host's root filesystem) under an in-memory upper layer of `size` (tmpfs size=), or `dir`'s upper/ and

@@ -83,6 +83,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"sendFds", SendFds},
       {"recvFds", RecvFds},
       {"listenUnix", ListenUnix},
+      {"nsOwner", NsOwner},
+      {"writeNetSysctls", WriteNetSysctls},
   };
   for (auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
   return exports;

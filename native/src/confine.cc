@@ -30,6 +30,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "errors.h"
@@ -483,6 +485,80 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::Number::New(env, s);
+}
+
+}  // namespace runsc
+
+namespace runsc {
+
+// nsOwner(fd, parent) -> fd | -errno: the user namespace that owns the namespace fd refers to
+// (NS_GET_USERNS), or with parent the parent of the user namespace fd refers to
+// (NS_GET_PARENT). ENOENT/EPERM where there is none the caller may see.
+Napi::Value NsOwner(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean()) {
+    ThrowUsage(env, "nsOwner(fd, parent)");
+    return env.Undefined();
+  }
+  const unsigned long NS_GET_USERNS = 0xb701, NS_GET_PARENT = 0xb702;
+  int r = ioctl(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>().Value() ? NS_GET_PARENT : NS_GET_USERNS);
+  if (r >= 0) fcntl(r, F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(env, r < 0 ? -errno : r);
+}
+
+// writeNetSysctls(netnsPath, entries) -> undefined: writes [key, value] pairs under
+// /proc/sys/net as a process of that network namespace (a thread that joins it; the rest of
+// the process stays where it is), with host root's privilege: a pod's network namespace
+// belongs to the host's user namespace, where root in the container's has none. Throws
+// naming the key.
+Napi::Value WriteNetSysctls(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray()) {
+    ThrowUsage(env, "writeNetSysctls(netnsPath, entries)");
+    return env.Undefined();
+  }
+  std::string ns = info[0].As<Napi::String>();
+  std::vector<std::pair<std::string, std::string>> entries;
+  Napi::Array a = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Array e = a.Get(i).As<Napi::Array>();
+    std::string key = e.Get(0u).As<Napi::String>();
+    if (key.rfind("net.", 0) != 0 || key.find("..") != std::string::npos || key.find('/') != std::string::npos) {
+      ThrowUsage(env, "writeNetSysctls: net.* keys only");
+      return env.Undefined();
+    }
+    std::string path = "/proc/sys/" + key;
+    for (char& c : path)
+      if (c == '.') c = '/';
+    entries.emplace_back(path, e.Get(1u).As<Napi::String>());
+  }
+  std::string failed;
+  int err = 0;
+  std::thread t([&]() {
+    int fd = open(ns.c_str(), O_RDONLY | O_CLOEXEC);
+    // setns(CLONE_NEWNET) moves this thread alone.
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+      err = errno;
+      failed = "setns " + ns;
+      if (fd >= 0) close(fd);
+      return;
+    }
+    close(fd);
+    for (const auto& [path, value] : entries) {
+      int f = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      ssize_t n = f < 0 ? -1 : write(f, value.data(), value.size());
+      if (n != (ssize_t)value.size()) {
+        err = n < 0 ? errno : EIO;
+        failed = path;
+        if (f >= 0) close(f);
+        return;
+      }
+      close(f);
+    }
+  });
+  t.join();
+  if (err != 0) return ThrowSetup(env, "sysctl " + failed, err);
+  return env.Undefined();
 }
 
 }  // namespace runsc

@@ -134,5 +134,7 @@ Napi::Value BindVia(const Napi::CallbackInfo& info);
 Napi::Value SendFds(const Napi::CallbackInfo& info);
 Napi::Value RecvFds(const Napi::CallbackInfo& info);
 Napi::Value ListenUnix(const Napi::CallbackInfo& info);
+Napi::Value NsOwner(const Napi::CallbackInfo& info);
+Napi::Value WriteNetSysctls(const Napi::CallbackInfo& info);
 
 }  // namespace runsc

@@ -122,7 +122,8 @@ struct Join {
   // Only the parent may hold the other end: its death must read as EOF below.
   close(parent_end);
   // Namespaces given by path (OCI linux.namespaces[].path), first: the descriptors are
-  // still where the parent had them. A user namespace comes first among them.
+  // still where the parent had them. A user namespace comes last among them: the others are
+  // joined as host root (a pod's network namespace is the host user namespace's).
   for (const Join& j : joins)
     if (j.type != CLONE_NEWPID && setns(j.fd, j.type) < 0) ChildFail(ctl, errno);
   // Joined a user namespace and makes others: they must belong to it, so they are made
@@ -130,6 +131,11 @@ struct Join {
   // tells the parent that one's PID (CTL_INIT_PID) and leaves it to the parent's subreaper.
   if (unshare_flags != 0) {
     if (unshare((int)unshare_flags) < 0) ChildFail(ctl, errno);
+  }
+  // A new PID namespace takes effect for children only: one more fork makes its PID 1. (A
+  // joined one was entered by the parent's thread before the clone: we are in it already,
+  // and a PID we saw there would mean nothing to the parent.)
+  if (unshare_flags & CLONE_NEWPID) {
     // A raw fork: glibc's fork() would take locks (malloc's among them) that another of the
     // runtime's threads may have held when this child was cloned, and wait on them forever.
     pid_t g = (pid_t)syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
@@ -309,7 +315,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if (unshare_flags != 0) {
     flags = 0;
     // In the foreground, init passes to us when its first parent exits: we reap it.
-    if (watch) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    if (watch && (unshare_flags & CLONE_NEWPID)) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   }
   int pidfd = -1;
   long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
@@ -327,7 +333,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
   int ctl = sv[0];
 
-  if (unshare_flags != 0) {
+  if (unshare_flags & CLONE_NEWPID) {
     // The first child reports init's PID and exits: init is the process from here on.
     static char pbuf[64];
     ssize_t n = RecvTimeout(ctl, pbuf, sizeof pbuf, 10000);

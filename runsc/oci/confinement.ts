@@ -18,7 +18,7 @@
 // A container that keeps host root (policy process.hostRoot) or runs in a user namespace
 // its config names has a monitor that must act as host root: it gets no_new_privs and the
 // allowlist alone.
-import { existsSync, lstatSync, readlinkSync, realpathSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { NativeBinding } from "../../native/binding.js";
 import { projectRoot } from "../../native/index.js";
@@ -62,6 +62,29 @@ export const SENTRY_CAPS_MASK = SENTRY_CAPABILITIES.reduce((m, [, bit]) => m | (
 export function sentryNamespace(native: NativeBinding, range: IdRange): number {
   const map = `0 ${sentryHostId(range)} 1\n${range.base} ${range.base} ${ID_RANGE}\n`;
   return native.createUserNamespace(map, map);
+}
+
+/**
+ * The sentry's user namespace of a pod (the parent of the pod's, which its sandbox
+ * container's create made): the pod's containers' sentries share it, as they share the pod's
+ * range. Undefined when the pod's has no parent but the host's (its sentry was not confined).
+ */
+export function podSentryNamespace(native: NativeBinding, podUserns: string): number | undefined {
+  const fd = openSync(podUserns, "r");
+  let parent: number;
+  try {
+    parent = native.nsOwner(fd, true);
+  } finally {
+    closeSync(fd);
+  }
+  if (parent < 0) throw new Error(`${podUserns}: its parent user namespace: errno ${-parent}`);
+  const host = statSync("/proc/self/ns/user");
+  const st = fstatSync(parent);
+  if (st.ino === host.ino && st.dev === host.dev) {
+    closeSync(parent);
+    return undefined;
+  }
+  return parent;
 }
 
 export interface ConfinedRoot {

@@ -28,7 +28,9 @@ import { OciConfigError } from "./errors.js";
 import { runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
 import { parseAnswer, START_FILE, writeFilter, writeStart } from "./monitorProtocol.js";
-import { sentryHostId, sentryNamespace, spawnConfinedSentry } from "./confinement.js";
+import { podSentryNamespace, sentryHostId, sentryNamespace, spawnConfinedSentry } from "./confinement.js";
+import type { PodUserns } from "./podUserns.js";
+import { podUserNamespace } from "./podUserns.js";
 import { MonitorServer } from "./monitorServer.js";
 import type { IdRange } from "./idRanges.js";
 import { allocateIdRange, releaseIdRange } from "./idRanges.js";
@@ -97,11 +99,18 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const pty = proc.terminal === true ? openTerminal(native, proc.consoleSize, o.consoleSocket, fds) : undefined;
     const relayed = pty?.relayed;
     if (relayed !== undefined) undo.push(() => native.close(relayed));
-    // Root inside is never host root: a user namespace of the container's own, with a host id range of its own.
+    // Root inside is never host root: a user namespace of the container's own, with a host
+    // id range of its own, or its pod's (podUserns.ts).
     let idRange: IdRange | undefined;
+    let pod: PodUserns | undefined;
     if (ownUserNamespace(config, policy)) {
-      idRange = allocateIdRange(rt.root, o.id);
-      undo.push(() => releaseIdRange(rt.root, o.id));
+      pod = podUserNamespace(native, config);
+      if (pod !== undefined) {
+        idRange = pod.range;
+      } else {
+        idRange = allocateIdRange(rt.root, o.id);
+        undo.push(() => releaseIdRange(rt.root, o.id));
+      }
     } else if (policy.process.hostRoot && !(config.linux?.namespaces ?? []).some((n) => n.type === "user")) {
       logWarning(rt, `container ${o.id}: root inside is host root (policy ${policyName}: process.hostRoot)`);
     }
@@ -118,6 +127,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         ...(pty !== undefined ? { console: readlinkSync(`/proc/self/fd/${pty.slave}`) } : {}),
         preserved,
         ...(idRange !== undefined ? { idRange } : {}),
+        ...(pod !== undefined ? { podUserns: pod.path } : {}),
       },
       hostFacts(native),
     );
@@ -126,9 +136,12 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     // The sentry: confined where the container has a user namespace of its own (confinement.ts).
     let confined: Confined | undefined;
     if (idRange !== undefined) {
-      const userns = sentryNamespace(native, idRange);
-      fds.push(userns);
-      confined = { userns, hostNetwork: plan.sentry.hostNetworkProcs !== undefined, ...(plan.sentry.bindsForRoot === true ? { binderUid: sentryHostId(idRange) } : {}) };
+      // A pod's: the sentry's namespace around the pod's (its sandbox container's sentry made it).
+      const userns = pod !== undefined ? podSentryNamespace(native, pod.path) : sentryNamespace(native, idRange);
+      if (userns !== undefined) {
+        fds.push(userns);
+        confined = { userns, hostNetwork: plan.sentry.hostNetworkProcs !== undefined, ...(plan.sentry.bindsForRoot === true ? { binderUid: sentryHostId(idRange) } : {}) };
+      }
     }
     // In the foreground (run) an unconfined sentry runs in this process; a confined one is tied to it.
     const monitor = o.inProcess === true && confined === undefined ? serveHere(rt, o.id) : launchMonitor(native, rt, o.id, confined, o.inProcess === true ? process.pid : undefined);
@@ -166,6 +179,14 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       throw err;
     }
     const { pid } = spawned;
+    // A pod's network namespace is the host user namespace's: its sysctls are ours to write.
+    if (plan.netSysctls !== undefined) {
+      try {
+        native.writeNetSysctls(plan.netSysctls.netns, [...plan.netSysctls.entries]);
+      } catch (err) {
+        throw new ContainerError(`linux.sysctl: ${(err as Error).message}`);
+      }
+    }
     fds.push(spawned.pidfd, spawned.listener, spawned.mntns, spawned.control!, ...(spawned.proc !== undefined ? [spawned.proc.fuse] : []));
     const initStart = startTime(pid);
     if (initStart === undefined) throw new ContainerError("container init exited during setup");

@@ -222,6 +222,8 @@ export interface PlanInput {
    * mounts that can be idmapped are collected (their indexes follow from `first`).
    */
   idmapped?: { root?: number; first: number; binds: { source: string; recursive: boolean }[]; mounts: readonly MountEntry[] };
+  /** linux.sysctl keys written elsewhere (a pod's network namespace's, by create as host root): no record for init. */
+  sysctlsElsewhere?: readonly string[];
 }
 
 /** Where config.json's mounts put a procfs and a sysfs, and whether one of them is /dev. */
@@ -434,6 +436,7 @@ function sysctlAndPathRecords(input: PlanInput, placed: Placed): InitRecord[] {
   // sysctls, while /proc/sys is still writable (the namespaced ones: net.*, kernel.shm*...).
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
     if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_*-]+)+$/.test(key)) throw new OciConfigError("config.json", [`linux.sysctl: ${JSON.stringify(key)} is not a sysctl name`]);
+    if (input.sysctlsElsewhere?.includes(key)) continue;
     r.push({ op: "sysctl", path: inRoot(`/proc/sys/${key.replace(/\./g, "/")}`), value: input.idmapped !== undefined ? withinRange(key, value) : value });
   }
 

@@ -67,8 +67,10 @@ function namespaces(config: OciConfigDoc, network: NetworkMode): Namespaces {
       join.push({ path: ns.path, type: flag });
     }
   });
-  // A joined user namespace first: the others are joined (and made) as its root.
-  join.sort((a, b) => Number(b.type === NS_FLAGS.user) - Number(a.type === NS_FLAGS.user));
+  // A joined user namespace last: the others are joined as host root (a pod's network
+  // namespace belongs to the host's user namespace, where its root has no capability), and
+  // the container's own are made as its root.
+  join.sort((a, b) => Number(a.type === NS_FLAGS.user) - Number(b.type === NS_FLAGS.user));
   if (!(flags & NS_FLAGS.pid!) && !join.some((j) => j.type === NS_FLAGS.pid)) {
     throw new OciConfigError("config.json", ["linux.namespaces: runsc-ts needs a pid namespace, new or joined (the host's is not supported)"]);
   }
@@ -137,21 +139,27 @@ export interface BundleInput {
   console?: string;
   /** --preserve-fds: the caller's descriptors passed on at their numbers. */
   preserved: readonly number[];
-  /** The host id range of a user namespace made for the container (ownUserNamespace; oci/idRanges.ts). */
+  /** The host id range of a user namespace made for the container (ownUserNamespace; oci/idRanges.ts), or of its pod's. */
   idRange?: { readonly base: number };
+  /**
+   * The pod's user namespace (/proc/PID/ns/user of a container whose namespaces this one
+   * joins, podUserNamespace in create.ts): joined instead of one made, with idRange its range.
+   */
+  podUserns?: string;
 }
 
 /**
- * Whether the container gets a user namespace of its own, made by runsc-ts, though
- * config.json asks for none: root inside is then never host root, and the rootfs and
- * volumes are idmapped into it. Not for a policy that says process.hostRoot; not yet for a container that joins namespaces by path (a
- * pod's: it would join the pod's user namespace), whose policy's root is an overlay (its
- * layers are not idmapped yet), or that has createContainer hooks (they run in the
- * container's namespaces and expect host root's rights, as NVIDIA's do).
+ * Whether the container gets a user namespace from runsc-ts, though config.json asks for
+ * none: one of its own, or its pod's when it joins namespaces a container of runsc-ts's made
+ * in one (create.ts: podUserNamespace). Root inside is then never host root, and the rootfs
+ * and volumes are idmapped into it. Not for a policy that says process.hostRoot; not yet for
+ * one whose policy's root is an overlay (its layers are not idmapped yet), or that has
+ * createContainer hooks (they run in the container's namespaces and expect host root's
+ * rights, as NVIDIA's do).
  */
 export function ownUserNamespace(config: OciConfigDoc, policy: Policy): boolean {
   const nss = config.linux?.namespaces ?? [];
-  if (nss.some((n) => n.type === "user" || n.path !== undefined)) return false;
+  if (nss.some((n) => n.type === "user")) return false;
   return !policy.process.hostRoot && policy.filesystem.root !== "overlay" && (config.hooks?.createContainer ?? []).length === 0;
 }
 
@@ -159,6 +167,8 @@ export function ownUserNamespace(config: OciConfigDoc, policy: Policy): boolean 
 export interface BundlePlan extends SandboxPlan {
   /** The container has a user namespace of its own or joined (root inside is not root). */
   readonly userns: boolean;
+  /** net.* sysctls of a joined network namespace its user namespace does not own: create writes them, as host root. */
+  readonly netSysctls?: { readonly netns: string; readonly entries: readonly [string, string][] };
 }
 
 export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
@@ -180,11 +190,17 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   // An overlay root needs the sentry only where root inside is not root (a user namespace:
   // root's writes to what host root owns are made by the sentry); otherwise the kernel
   // decides every write, and none is trapped.
-  const ahead = input.idRange !== undefined && ownUserNamespace(config, policy) ? input.idRange : undefined;
-  const userns = ahead !== undefined || (ns.flags & NS_FLAGS.user!) !== 0 || ns.join.some((j) => j.type === NS_FLAGS.user);
+  // Ours: made ahead, or the pod's, joined (after the others: see namespaces()).
+  const mine = input.idRange !== undefined && ownUserNamespace(config, policy) ? input.idRange : undefined;
+  const ahead = mine !== undefined && input.podUserns === undefined ? mine : undefined;
+  if (mine !== undefined && input.podUserns !== undefined) ns.join.push({ path: input.podUserns, type: NS_FLAGS.user! });
+  const userns = mine !== undefined || (ns.flags & NS_FLAGS.user!) !== 0 || ns.join.some((j) => j.type === NS_FLAGS.user);
   const overlayRoot = policy.filesystem.root === "overlay";
-  // On the host's network (its user namespace the host's), root inside binds through the sentry.
-  const bindsForRoot = ahead !== undefined && !ns.ownNet;
+  // On a network its user namespace does not own (the host's, a pod's), root inside binds through the sentry.
+  const bindsForRoot = mine !== undefined && !ns.ownNet;
+  // A joined network namespace is the host's user namespace's: its sysctls are written by create, as host root.
+  const joinedNet = ns.join.find((j) => j.type === NS_FLAGS.network);
+  const netSysctls = mine !== undefined && joinedNet !== undefined ? Object.entries(config.linux?.sysctl ?? {}).filter(([k]) => k.startsWith("net.")) : [];
   const compiledFs = overlayRoot && !userns ? { ...policy.filesystem, root: "writable" as const } : policy.filesystem;
   // Virtual /proc files show the config's limits.
   const virtual = [...new Set(policy.filesystem.proc.virtualize)];
@@ -217,7 +233,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   // Made ahead: the rootfs (unless the policy's overlay is the root) and what binds can be, idmapped into it.
   let idmapped: { root?: number; first: number; binds: { source: string; recursive: boolean }[]; mounts: MountEntry[] } | undefined;
   let idmapRootPlan: IdmapPlan["root"];
-  if (ahead !== undefined) {
+  if (mine !== undefined) {
     const mounts = hostMounts();
     const afterPreserved = firstPreserved + input.preserved.length;
     if (overlay === undefined) {
@@ -246,6 +262,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
       ...passed,
       ownNetwork: ns.ownNet,
       ...(idmapped !== undefined ? { idmapped } : {}),
+      ...(netSysctls.length > 0 ? { sysctlsElsewhere: netSysctls.map(([k]) => k) } : {}),
     }),
     ...processRecords(config.process!),
     ...processLimitRecords(policy),
@@ -266,10 +283,11 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     ...(overlay !== undefined ? { overlay } : {}),
     ...(proc !== undefined ? { proc } : {}),
     preserve: input.preserved,
-    ...(ahead !== undefined ? { idmap: { ...(idmapRootPlan !== undefined ? { root: idmapRootPlan } : {}), owner: ahead.base, binds: idmapped!.binds } } : {}),
+    ...(mine !== undefined ? { idmap: { ...(idmapRootPlan !== undefined ? { root: idmapRootPlan } : {}), owner: mine.base, binds: idmapped!.binds } } : {}),
     records,
     filter: filterRecord(compiled.filter, host),
     sentry: sentryConfigOf(compiled, policy, { network, hostNames: {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true, bindsForRoot, ...(hostNetwork ? { hostNetworkProcs: `${layout.groups[0]!.dir}/cgroup.procs` } : {}) }),
     userns,
+    ...(netSysctls.length > 0 ? { netSysctls: { netns: joinedNet!.path, entries: netSysctls } } : {}),
   };
 }

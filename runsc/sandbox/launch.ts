@@ -86,11 +86,23 @@ function preservedAt(plan: SandboxPlan, i: number): boolean {
   return i >= first && i < first + plan.preserve.length;
 }
 
-/** The namespaces spawn joins: the one made ahead first, then the plan's by path. */
+/**
+ * The namespaces spawn joins, in order: the plan's by path (a user namespace among them
+ * last), then the one made ahead. They are joined as host root, who may join any; the user
+ * namespace last, as its root makes the container's own namespaces.
+ */
 function joinedNamespaces(plan: SandboxPlan, joined: readonly number[]): { fd: number; type: number }[] {
   const ahead = plan.namespaces.ahead !== undefined ? [{ fd: joined[0]!, type: CLONE_NEWUSER }] : [];
   const rest = joined.slice(ahead.length);
-  return [...ahead, ...plan.namespaces.join.map((j, i) => ({ fd: rest[i]!, type: j.type }))];
+  return [...plan.namespaces.join.map((j, i) => ({ fd: rest[i]!, type: j.type })), ...ahead];
+}
+
+/** The user namespace the idmapped mounts are made for: the one made ahead, or the one joined by path. */
+function idmapUserns(plan: SandboxPlan, joined: readonly number[]): number {
+  if (plan.namespaces.ahead !== undefined) return joined[0]!;
+  const i = plan.namespaces.join.findIndex((j) => j.type === CLONE_NEWUSER);
+  if (i < 0) throw new LaunchError("namespace", "idmapped mounts without a user namespace to map them into");
+  return joined[i]!;
 }
 
 /** The plan's idmapped mounts, made as host root into the user namespace usernsFd: the root, then the binds. */
@@ -173,7 +185,7 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
       });
     }
     passed.push(...plan.preserve);
-    // A user namespace made ahead, joined first: what is idmapped into it is made now.
+    // A user namespace made ahead, joined last.
     const ahead = plan.namespaces.ahead;
     if (ahead !== undefined) {
       try {
@@ -181,7 +193,6 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
       } catch (err) {
         throw new LaunchError("namespace", `the container's user namespace: ${(err as Error).message}`);
       }
-      if (plan.idmap !== undefined) passed.push(...idmappedMounts(native, plan.idmap, joined[0]!));
     }
     for (const j of plan.namespaces.join) {
       try {
@@ -190,6 +201,8 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
         throw new LaunchError("namespace", `namespace ${j.path}: ${(err as Error).message}`);
       }
     }
+    // What is idmapped into the user namespace (made ahead, or a pod's) is made now.
+    if (plan.idmap !== undefined) passed.push(...idmappedMounts(native, plan.idmap, idmapUserns(plan, joined)));
     let spawned: Spawned;
     // A hook's failure (onPause) keeps its own error rather than becoming a spawn step's.
     let hookError: unknown;

@@ -80,8 +80,11 @@ describe("which containers get a user namespace made for them", () => {
     expect(ownUserNamespace(config({ linux: { namespaces: [{ type: "pid" }] } }), POLICY)).toBe(true);
   });
 
-  it("not yet: a pod's namespaces joined by path, an overlay root policy, createContainer hooks; a config's own user namespace is its own", () => {
-    expect(ownUserNamespace(config({ linux: { namespaces: [...own, { type: "ipc", path: "/proc/1/ns/ipc" }] } }), POLICY)).toBe(false);
+  it("a pod's containers too (namespaces joined by path: the pod's user namespace or one of their own, create.ts decides)", () => {
+    expect(ownUserNamespace(config({ linux: { namespaces: [...own, { type: "ipc", path: "/proc/1/ns/ipc" }, { type: "network", path: "/var/run/netns/cni-1" }] } }), POLICY)).toBe(true);
+  });
+
+  it("not yet: an overlay root policy, createContainer hooks; a config's own user namespace is its own", () => {
     expect(ownUserNamespace(config({ linux: { namespaces: [...own, { type: "user" }], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] } }), POLICY)).toBe(false);
     expect(ownUserNamespace(config({ linux: { namespaces: own } }), { ...POLICY, filesystem: { ...POLICY.filesystem, root: "overlay" } })).toBe(false);
     expect(ownUserNamespace(config({ linux: { namespaces: own }, hooks: { createContainer: [{ path: "/bin/true" }] } }), POLICY)).toBe(false);
