@@ -469,6 +469,12 @@ class Bench {
       rows.push({ label: "runsc-ts", unit: "ms", native: runc, runsc: ours, xNative: ratio(ours, runc) });
       const g = ms(r.get("docker gvisor"));
       if (g !== undefined) rows.push({ label: "  gVisor runsc (ptrace)", unit: "ms", native: runc, runsc: g, xNative: ratio(g, runc) });
+      // A workload inside: tar of a host tree bound read-only (idmapped under runsc-ts), start-up included.
+      const tarOn = (rt: string): string[] => ["env", `DOCKER_HOST=${host}`, "docker", "run", "--rm", `--runtime=${rt}`, "-v", "/usr/share/doc:/doc:ro", "runsc-ts-bench/bb:latest", "sh", "-c", "tar cf - /doc 2>/dev/null | wc -c"];
+      const t = this.collect("docker tar", ["runc", "runsc-ts"].map((rt) => wallProbe(`docker tar ${rt}`, this.b.timeit, tarOn(rt), this.run)));
+      const tarRunc = ms(t.get("docker tar runc"));
+      const tarOurs = ms(t.get("docker tar runsc-ts"));
+      rows.push({ label: "tar cf - /usr/share/doc (bound read-only) | wc -c", unit: "ms", native: tarRunc, runsc: tarOurs, xNative: ratio(tarOurs, tarRunc) });
       notes.push("Docker rows: the native column is runc's time under the same dockerd; ×native is over runc.");
     } catch (err) {
       this.failures.push(`docker: ${(err as Error).message}`);

@@ -3,7 +3,7 @@
 // The dockerd is the tests' own (daemon.ts), started here and stopped at the end, when
 // nothing may be left behind: no container, shim, runtime state or mount.
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxRootfs } from "../helpers/bundle.js";
@@ -22,6 +22,19 @@ async function until(what: string, check: () => boolean, ms = 10_000): Promise<v
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting until ${what}`);
+}
+
+/** The monitor (sentry) process of a Docker container: a monitor.js process naming its id. */
+function findMonitor(id: string): number {
+  for (const p of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+      if (cmd.some((c) => c.endsWith("monitor.js")) && cmd.includes(id)) return Number(p);
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no monitor for ${id}`);
 }
 
 let policyDir: string;
@@ -180,6 +193,44 @@ describe("docker run --runtime=runsc-ts", () => {
     expect(zombies).toBe("0");
     // The program is a child subreaper, so Docker's init has nothing to warn of.
     expect(r.stderr).not.toContain("Tini is not running as PID 1");
+  });
+
+  it("root inside is a host id range of the container's own; the image and volumes behave as under runc; the sentry is confined", async () => {
+    const a = detached();
+    const b = detached();
+    try {
+      const hostUid = (id: string): number => Number(readFileSync(`/proc/${inspect(id, "{{.State.Pid}}")}/status`, "utf8").match(/\nUid:\s+(\d+)/)![1]);
+      const [ua, ub] = [hostUid(a), hostUid(b)];
+      expect(ua).toBeGreaterThanOrEqual(0x40000000);
+      expect(Math.abs(ua - ub), "disjoint ranges").toBeGreaterThanOrEqual(65536);
+      expect(dockerOk(["exec", a, "id", "-u"]).trim()).toBe("0");
+      // The image's files are root's inside, and root inside changes them.
+      const img = dockerOk(["exec", a, "sh", "-c", "stat -c %u /bin/busybox; mkdir -p /usr/local/x && chown -R 1000:1000 /usr/local/x && stat -c %u /usr/local/x; echo 'u:x:1001:1001::/tmp:/bin/sh' >> /etc/passwd && id -u u"]);
+      expect(img.trim().split("\n")).toEqual(["0", "1000", "1001"]);
+      // The sentry: its own host id, its filter, no_new_privs.
+      const monitor = findMonitor(a);
+      const ms = readFileSync(`/proc/${monitor}/status`, "utf8");
+      expect(ms).toMatch(/\nSeccomp:\s+2\n/);
+      expect(ms).toMatch(/\nNoNewPrivs:\s+1\n/);
+      expect(Number(ms.match(/\nUid:\s+(\d+)/)![1])).toBeLessThan(0x40000000);
+      expect(Number(ms.match(/\nUid:\s+(\d+)/)![1])).toBeGreaterThanOrEqual(0x3f000000);
+    } finally {
+      dockerOk(["rm", "-f", a, b]);
+    }
+    // A volume gets the ids its writers meant: root's files are host root's, 1000's are 1000's.
+    const host = mkdtempSync(join(E2E_DIR, "userns-vol-"));
+    chmodSync(host, 0o777);
+    try {
+      expect(run(["-v", `${host}:/v`], ["sh", "-c", "echo r > /v/root-file"]).code).toBe(0);
+      expect(run(["--user", "1000:1000", "-v", `${host}:/v`], ["sh", "-c", "echo u > /v/user-file"]).code).toBe(0);
+      expect(statSync(join(host, "root-file")).uid).toBe(0);
+      expect(statSync(join(host, "user-file")).uid).toBe(1000);
+    } finally {
+      rmSync(host, { recursive: true, force: true });
+    }
+    // The host-global knobs stay out of reach, whatever the config.
+    const knobs = run(["--privileged"], ["sh", "-c", "echo x > /proc/sys/kernel/core_pattern 2>/dev/null && echo wrote || echo refused"]);
+    expect(knobs.stdout).toBe("refused\n");
   });
 
   it("a runtime installed with its own policy applies it: what it denies fails with EPERM inside", () => {
