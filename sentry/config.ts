@@ -48,6 +48,12 @@ export interface SentryConfig {
    */
   readonly bindsForRoot?: boolean;
   /**
+   * A container under network proxy: the destinations of connect, sendto, sendmsg and
+   * sendmmsg are decided by network.egress and the calls performed by the sentry in the
+   * container's own network namespace (sys_socket.ts).
+   */
+  readonly egress?: boolean;
+  /**
    * A container on the host's network: the cgroup.procs file of its group (its processes), by
    * which an abstract unix socket is told the container's own or the host's (sentry/net/abstractSockets.ts).
    */

@@ -138,6 +138,7 @@ export function serve(o: SentryOptions): void {
     hostSocketsChecked: o.network !== "host" || o.container === true,
     bindsForRoot: o.bindsForRoot === true,
     binderFd: o.binderFd,
+    egressChecked: o.egress === true,
     unixAllowed: (path) => unixMatcher !== undefined && unixMatcher(path) !== undefined,
     abstractAllowed: (name) => abstractNames.some((a) => (a.endsWith("*") ? name.startsWith(a.slice(0, -1)) : name === a)),
     hostNetworkProcs: o.hostNetworkProcs,

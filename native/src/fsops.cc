@@ -309,7 +309,8 @@ Napi::Value SendTo(const Napi::CallbackInfo& info) {
   socklen_t alen = (socklen_t)Int(info, 5);
   if (len > d.ByteLength() || alen > a.ByteLength()) return Num(info.Env(), -EINVAL);
   ssize_t n;
-  do n = sendto(Int(info, 0), d.Data(), len, Int(info, 3), (const struct sockaddr*)a.Data(), alen);
+  // No address: NULL, as a connected socket's send has it (a non-NULL one of length 0 is EINVAL for UDP).
+  do n = sendto(Int(info, 0), d.Data(), len, Int(info, 3), alen == 0 ? nullptr : (const struct sockaddr*)a.Data(), alen);
   while (n < 0 && errno == EINTR);
   return Num(info.Env(), n < 0 ? -errno : (double)n);
 }

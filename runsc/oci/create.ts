@@ -16,6 +16,7 @@ import { SIGKILL } from "../../platform/abi/signal.js";
 import type { SentryConfig } from "../../sentry/config.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { loadPolicy } from "../policyCache.js";
+import { resolveEgressHosts } from "../sandbox/egressHosts.js";
 import { missingKernelFeatures } from "../requirements.js";
 import { writeFully } from "../write.js";
 import { ensurePrivateDir, STAGING_DIR } from "../runtimeDir.js";
@@ -55,7 +56,6 @@ async function containerPolicy(config: OciConfigDoc, fallback: string | undefine
   }
   const name = config.annotations?.[POLICY_ANNOTATION] ?? fallback ?? DEFAULT_CONTAINER_POLICY;
   const policy = await loadPolicy(name);
-  if (policy.network.mode === "proxy") throw new OciConfigError(name, ["network.mode: proxy is not supported for OCI containers yet"]);
   if (policy.process.exec?.entrypoint === true) throw new OciConfigError(name, ["process.exec.entrypoint is not supported for OCI containers yet"]);
   return { name, policy };
 }
@@ -128,6 +128,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         preserved,
         ...(idRange !== undefined ? { idRange } : {}),
         ...(pod !== undefined ? { podUserns: pod.path } : {}),
+        // network.egress host names, resolved now by the runtime (the sentry has no resolver).
+        hostNames: await resolveEgressHosts(policy),
       },
       hostFacts(native),
     );

@@ -146,6 +146,8 @@ export interface BundleInput {
    * joins, podUserNamespace in create.ts): joined instead of one made, with idRange its range.
    */
   podUserns?: string;
+  /** network.egress host names and the addresses they resolved to (network.mode proxy). */
+  hostNames?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -202,6 +204,11 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   const joinedNet = ns.join.find((j) => j.type === NS_FLAGS.network);
   const netSysctls = mine !== undefined && joinedNet !== undefined ? Object.entries(config.linux?.sysctl ?? {}).filter(([k]) => k.startsWith("net.")) : [];
   const compiledFs = overlayRoot && !userns ? { ...policy.filesystem, root: "writable" as const } : policy.filesystem;
+  // network proxy: the container keeps the network its runtime gave it, every destination decided by network.egress.
+  const egress = policy.network.mode === "proxy" && network !== "none";
+  if (egress && !ns.ownNet && !ns.join.some((j) => j.type === NS_FLAGS.network)) {
+    throw new OciConfigError(input.policyName, ["network.mode: proxy needs the container's own network namespace (Docker's bridge, a CNI network): on the host's network its loopback would be the host's"]);
+  }
   // Virtual /proc files show the config's limits.
   const virtual = [...new Set(policy.filesystem.proc.virtualize)];
   const limits = limitsOf(config);
@@ -216,6 +223,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
         ...(cpus < host.cpus ? { limitedCpus: true } : {}),
         hostSocketsChecked: true,
         ...(bindsForRoot ? { bindsForRoot: true } : {}),
+        ...(egress ? { egressChecked: true } : {}),
       },
     );
   } catch (err) {
@@ -286,7 +294,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     ...(mine !== undefined ? { idmap: { ...(idmapRootPlan !== undefined ? { root: idmapRootPlan } : {}), owner: mine.base, binds: idmapped!.binds } } : {}),
     records,
     filter: filterRecord(compiled.filter, host),
-    sentry: sentryConfigOf(compiled, policy, { network, hostNames: {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true, bindsForRoot, ...(hostNetwork ? { hostNetworkProcs: `${layout.groups[0]!.dir}/cgroup.procs` } : {}) }),
+    sentry: sentryConfigOf(compiled, policy, { network, hostNames: input.hostNames ?? {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true, bindsForRoot, egress, ...(hostNetwork ? { hostNetworkProcs: `${layout.groups[0]!.dir}/cgroup.procs` } : {}) }),
     userns,
     ...(netSysctls.length > 0 ? { netSysctls: { netns: joinedNet!.path, entries: netSysctls } } : {}),
   };

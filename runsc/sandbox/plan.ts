@@ -131,7 +131,7 @@ export function processLimitRecords(policy: Policy): InitRecord[] {
 export function sentryConfigOf(
   compiled: CompiledPolicy,
   policy: Policy,
-  o: { network: NetworkMode; hostNames: Readonly<Record<string, readonly string[]>>; hostname: string; overlay: boolean; cpus: number; host: HostFacts; container?: boolean; bindsForRoot?: boolean; hostNetworkProcs?: string },
+  o: { network: NetworkMode; hostNames: Readonly<Record<string, readonly string[]>>; hostname: string; overlay: boolean; cpus: number; host: HostFacts; container?: boolean; bindsForRoot?: boolean; hostNetworkProcs?: string; egress?: boolean },
 ): SentryConfig {
   return {
     decisions: [...compiled.decisions],
@@ -144,6 +144,7 @@ export function sentryConfigOf(
     ...(o.cpus < o.host.cpus ? { visibleCpus: o.cpus } : {}),
     ...(o.container === true ? { container: true } : {}),
     ...(o.bindsForRoot === true ? { bindsForRoot: true } : {}),
+    ...(o.egress === true ? { egress: true } : {}),
     ...(o.hostNetworkProcs !== undefined ? { hostNetworkProcs: o.hostNetworkProcs } : {}),
   };
 }

@@ -110,7 +110,7 @@ export async function runDo(o: DoOptions): Promise<number> {
       hostname: o.hostname,
       ...(o.limits !== undefined ? { limits: o.limits } : {}),
       // network.egress host names, resolved before the workload runs (egressHosts.ts).
-      hostNames: await resolveEgressHosts(policy),
+      hostNames: await resolveEgressHosts(udpNotCarried(policy)),
       owner: process.pid,
     },
     hostFacts(native),
@@ -166,4 +166,16 @@ export async function runDo(o: DoOptions): Promise<number> {
     clearTimeout(timer);
     if (ended) for (const fd of [spawned.pidfd, spawned.listener, mntns]) native.close(fd);
   }
+}
+
+/**
+ * A `do` sandbox's proxy carries TCP connections to the host's network (sentry/net/proxy.ts):
+ * a udp rule would allow what cannot happen, and is refused, naming the rule.
+ */
+function udpNotCarried(policy: Policy): Policy {
+  const i = (policy.network.egress ?? []).findIndex((r) => r.protocol === "udp");
+  if (policy.network.mode === "proxy" && i >= 0) {
+    throw new SandboxError(`network.egress[${i}].protocol: udp egress is not carried for a sandbox of \`do\` yet: its proxy carries TCP connections (a container's network.egress decides UDP too)`);
+  }
+  return policy;
 }

@@ -61,6 +61,12 @@ export interface CompileOptions {
    * ports it would under runc through the sentry (the network's user namespace is the host's).
    */
   readonly bindsForRoot?: boolean;
+  /**
+   * A container under network proxy: its own network (Docker's bridge, a CNI network), every
+   * destination it sends to decided by network.egress (sys_socket.ts: sendmsg and sendmmsg
+   * reach the sentry too, raw and packet sockets are refused).
+   */
+  readonly egressChecked?: boolean;
 }
 
 export interface CompiledPolicy {
@@ -169,6 +175,8 @@ function trapsUnder(when: TrapWhen, policy: Policy, opts: CompileOptions): boole
       return policy.filesystem.root === "overlay";
     case "cpus-limited":
       return opts.limitedCpus === true;
+    case "egress-checked":
+      return opts.egressChecked === true;
     case "any-trap":
       // Decided once the rest is known (compilePolicy's end).
       return false;

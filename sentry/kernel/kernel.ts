@@ -30,6 +30,8 @@ export interface Kernel {
   readonly hostSocketsChecked: boolean;
   /** A container in its own user namespace on the host's network: the sentry binds for root inside (config.ts). */
   readonly bindsForRoot: boolean;
+  /** A container under network proxy: every destination decided by network.egress (config.ts). */
+  readonly egressChecked: boolean;
   /** The binder that makes those binds for a confined sentry (config.ts); undefined: the sentry binds itself. */
   readonly binderFd: number | undefined;
   /** network.unix: whether the policy names the socket at this path (as the sandbox sees it). */

@@ -298,12 +298,9 @@ const EgressRule = doc(
         'Where to: "*", an IP address, a CIDR such as 10.0.0.0/8 or 2001:db8::/32, or a host name (resolved when the sandbox starts; its addresses are written to the sandbox\'s /etc/hosts).',
     }),
     ports: Ports.optional(),
-    protocol: doc(
-      z.enum(NETWORK_PROTOCOLS).default("tcp").superRefine((p, ctx) => {
-        if (p === "udp") ctx.addIssue({ code: "custom", message: "udp egress is not carried yet: proxy mode carries TCP connections", input: p });
-      }),
-      { description: "tcp (default) or any; udp is not carried yet." },
-    ),
+    protocol: doc(z.enum(NETWORK_PROTOCOLS).default("tcp"), {
+      description: "tcp (default), udp or any. A container decides both; a `do` sandbox carries TCP connections only, and refuses a udp rule when it starts.",
+    }),
   }),
   { description: "Connections the workload may open to the host's network (mode proxy). Absent ports: any port." },
 );

@@ -25,8 +25,9 @@ export type Handler = (t: Task) => Reply;
  *   overlay-root        filesystem.root: overlay: what changes the filesystem (sys_fsmut.ts)
  *   cpus-limited        a CPU limit shown by virtual cpuinfo (sys_info.ts)
  *   any-trap            whenever anything else reaches the sentry (sys_cred.ts)
+ *   egress-checked      a container under network proxy: every send's destination is decided
  */
-export type TrapWhen = "exec-restricted" | "signals-self" | "network-contained" | "network-proxy" | "bind-checked" | "overlay-root" | "cpus-limited" | "any-trap";
+export type TrapWhen = "exec-restricted" | "signals-self" | "network-contained" | "network-proxy" | "bind-checked" | "overlay-root" | "cpus-limited" | "any-trap" | "egress-checked";
 
 export interface TrapCondition {
   readonly when: TrapWhen;

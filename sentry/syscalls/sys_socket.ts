@@ -23,7 +23,8 @@ import type { Reply } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
 import { EACCES, EAGAIN, ECONNREFUSED, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../../platform/abi/errno.js";
 import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, S_IFMT, S_IFSOCK, W_OK } from "../../platform/abi/fcntl.js";
-import { AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN } from "../../platform/abi/socket.js";
+import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN, SOCK_DGRAM, SOCK_PACKET, SOCK_RAW, SOCK_STREAM } from "../../platform/abi/socket.js";
+import { egressDecision, sockaddrInet } from "../policy/network.js";
 import { errnoReply } from "../errors/errors.js";
 import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
 import { abstractName, abstractReachable } from "../net/abstractSockets.js";
@@ -110,14 +111,24 @@ function viaDescriptor(fd: number): Uint8Array {
  * as the task through our descriptor of it.
  */
 function onTaskSocket(t: Task, sockfd: number, addrIdx: number, lenIdx: number, call: "connect" | "sendto", data?: { bytes: Uint8Array; flags: number }): Reply {
-  const k = t.k;
-  const n = k.native;
-  const creds = t.creds();
   const fd = t.fd(sockfd);
   const len = t.argNum(lenIdx);
   if (len > SOCKADDR_MAX) return errnoReply(EINVAL);
   const addr = len > 0 ? t.read(t.argNum(addrIdx), len) : EMPTY;
   t.ensureValid();
+  return onTaskSocketAt(t, sockfd, fd, addr, call, data);
+}
+
+/** onTaskSocket with the address read already (sendmsg's msg_name): fd is our duplicate of sockfd. */
+function onTaskSocketAt(t: Task, sockfd: number, fd: number, addr: Uint8Array, call: "connect" | "sendto", data?: { bytes: Uint8Array; flags: number }): Reply {
+  const k = t.k;
+  const n = k.native;
+  const creds = t.creds();
+  // A container under network proxy: the destination decided by network.egress.
+  if (k.egressChecked) {
+    const refused = egressRefusal(t, fd, addr);
+    if (refused !== undefined) return refused;
+  }
   if (call === "connect" && k.network === "proxy") {
     const carried = carryConnect(t, fd, sockfd, addr);
     if (carried !== undefined) return carried;
@@ -149,6 +160,33 @@ function onTaskSocket(t: Task, sockfd: number, addrIdx: number, lenIdx: number, 
   if (!waits || (flags & MSG_DONTWAIT) !== 0 || isNonBlocking(k, fd)) return sent < 0 ? errnoReply(-sent) : { kind: "value", value: sent };
   const base = Math.max(sent, 0);
   return answer(t.offload({ op: 1, fd, ...onPool, data: bytes.subarray(base), flags, base }));
+}
+
+/**
+ * network.egress for a container's own network: an AF_INET/AF_INET6 destination no rule
+ * allows is refused (EACCES), and the user told which rule would allow it. Its own loopback is
+ * the container's. Other families, and a send without an address (a connected socket,
+ * decided at its connect), are not egress.
+ */
+function egressRefusal(t: Task, fd: number, addr: Uint8Array): Reply | undefined {
+  const k = t.k;
+  const inet = sockaddrInet(addr);
+  if (inet === undefined) return undefined;
+  const kind = socketKind(k, fd);
+  if (typeof kind === "number") return errnoReply(-kind);
+  if (kind.domain !== AF_INET && kind.domain !== AF_INET6) return undefined;
+  const protocol = kind.type === SOCK_STREAM && (kind.protocol === IPPROTO_TCP || kind.protocol === 0) ? "tcp" : kind.type === SOCK_DGRAM && (kind.protocol === IPPROTO_UDP || kind.protocol === 0) ? "udp" : "other";
+  const d = egressDecision(k.netRules.rules, { address: inet.address, port: inet.port, protocol, hostNames: k.netRules.hostNames });
+  if (d.verdict === "allow" || d.verdict === "local") return undefined;
+  const shown = inet.family === AF_INET ? inet.address.join(".") : `[${ipv6Text(inet.address)}]`;
+  k.notice(`refused ${protocol} to ${shown}:${inet.port}: no network.egress rule allows it (policy explain --connect ${protocol}:${shown}:${inet.port})`);
+  return errnoReply(EACCES);
+}
+
+function ipv6Text(a: Uint8Array): string {
+  const words: string[] = [];
+  for (let i = 0; i + 1 < a.length; i += 2) words.push(((a[i]! << 8) | a[i + 1]!).toString(16));
+  return words.join(":");
 }
 
 /** The reply for an offloaded call's result; null: the pool's worker answers the event. */
@@ -190,6 +228,94 @@ function sendto(t: Task): Reply {
   if (len > SENDTO_MAX) return errnoReply(EMSGSIZE);
   const data = len === 0 ? new Uint8Array(0) : t.read(t.argNum(1), len);
   return onTaskSocket(t, t.argInt(0), 4, 5, "sendto", { bytes: data, flags: t.argInt(3) });
+}
+
+/** struct msghdr (x86_64): name, namelen, iov, iovlen, control, controllen, flags. */
+const MSGHDR_SIZE = 56;
+/** struct mmsghdr: a msghdr and the bytes sent (msg_len). */
+const MMSGHDR_SIZE = 64;
+/** UIO_MAXIOV: the most iovecs (and sendmmsg messages) the kernel takes. */
+const UIO_MAXIOV = 1024;
+
+/** A message as sendmsg sends it: its address (empty: the connected peer's) and its bytes, or the kernel's refusal. */
+function readMessage(t: Task, at: number): { addr: Uint8Array; bytes: Uint8Array } | Reply {
+  const h = t.read(at, MSGHDR_SIZE);
+  const v = new DataView(h.buffer, h.byteOffset, h.byteLength);
+  const name = Number(v.getBigUint64(0, true));
+  const namelen = v.getUint32(8, true);
+  const iov = Number(v.getBigUint64(16, true));
+  const iovlen = Number(v.getBigUint64(24, true));
+  const controllen = Number(v.getBigUint64(40, true));
+  if (iovlen > UIO_MAXIOV) return errnoReply(EMSGSIZE);
+  if (name !== 0 && namelen > SOCKADDR_MAX) return errnoReply(EINVAL);
+  if (controllen > 0) {
+    // Descriptors, credentials and IP options would be the sentry's to send: not carried yet.
+    t.k.notice("refused a sendmsg with control messages (descriptors, credentials, IP options): under network.mode proxy a container's messages are sent by the sentry, which does not carry them yet");
+    return errnoReply(EOPNOTSUPP);
+  }
+  const addr = name !== 0 && namelen > 0 ? t.read(name, namelen) : EMPTY;
+  const vec = iovlen > 0 ? t.read(iov, iovlen * 16) : EMPTY;
+  const vv = new DataView(vec.buffer, vec.byteOffset, vec.byteLength);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (let i = 0; i < iovlen; i++) {
+    const base = Number(vv.getBigUint64(i * 16, true));
+    const len = Number(vv.getBigUint64(i * 16 + 8, true));
+    total += len;
+    if (total > SENDTO_MAX) return errnoReply(EMSGSIZE);
+    if (len > 0) parts.push(t.read(base, len));
+  }
+  return { addr, bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+}
+
+/**
+ * sendmsg(2) of a container under network proxy: its destination decided (egressRefusal)
+ * and the message sent by the sentry, as sendto's: the kernel never re-reads the msghdr the
+ * decision was made on. Control messages are refused (EOPNOTSUPP), not carried.
+ */
+function sendmsg(t: Task): Reply {
+  if (!t.k.egressChecked) return ALLOW;
+  const sockfd = t.argInt(0);
+  const fd = t.fd(sockfd);
+  const m = readMessage(t, t.argNum(1));
+  if ("kind" in m) return m;
+  t.ensureValid();
+  return onTaskSocketAt(t, sockfd, fd, m.addr, "sendto", { bytes: m.bytes, flags: t.argInt(2) });
+}
+
+/**
+ * sendmmsg(2) likewise, one message after another: each msg_len is written back, and the
+ * count sent returned (the first one's error when none was). A message that would wait stops
+ * the batch (the count so far), as the kernel's non-blocking sendmmsg does; the first one
+ * on a blocking socket that would wait fails with EAGAIN (not carried to the pool yet).
+ */
+function sendmmsg(t: Task): Reply {
+  if (!t.k.egressChecked) return ALLOW;
+  const sockfd = t.argInt(0);
+  const fd = t.fd(sockfd);
+  const vec = t.argNum(1);
+  const vlen = Math.min(t.argNum(2), UIO_MAXIOV);
+  const flags = t.argInt(3);
+  let sent = 0;
+  for (let i = 0; i < vlen; i++) {
+    const m = readMessage(t, vec + i * MMSGHDR_SIZE);
+    if ("kind" in m) return sent > 0 ? { kind: "value", value: sent } : m;
+    t.ensureValid();
+    const r = onTaskSocketAt(t, sockfd, fd, m.addr, "sendto", { bytes: m.bytes, flags: flags | MSG_DONTWAIT });
+    if (r.kind !== "value") return sent > 0 ? { kind: "value", value: sent } : r;
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, Number(r.value), true);
+    t.write(vec + i * MMSGHDR_SIZE + MSGHDR_SIZE, len);
+    sent++;
+  }
+  return { kind: "value", value: sent };
+}
+
+/** socket(2) of a raw or packet socket under a container's network proxy: it would send around the egress rules. */
+function socketRefused(t: Task): Reply {
+  if (!t.k.egressChecked) return ALLOW;
+  t.k.notice("refused a raw or packet socket: under network.mode proxy every destination is decided by network.egress, which such a socket would bypass");
+  return errnoReply(EACCES);
 }
 
 /**
@@ -312,6 +438,20 @@ function ioctl(t: Task): Reply {
 
 export const socketFamily: Family = {
   connect: { handler: connect, trap: { when: "network-contained" } },
+  // A container under network proxy: every message's destination, and no socket that would go around it.
+  sendmsg: { handler: sendmsg, trap: { when: "egress-checked" } },
+  sendmmsg: { handler: sendmmsg, trap: { when: "egress-checked" } },
+  socket: {
+    handler: socketRefused,
+    trap: {
+      when: "egress-checked",
+      args: [
+        [{ index: 0, op: "masked-eq", mask: 0xffffffffn, value: BigInt(AF_PACKET) }],
+        [{ index: 1, op: "masked-eq", mask: 0xfn, value: BigInt(SOCK_RAW) }],
+        [{ index: 1, op: "masked-eq", mask: 0xfn, value: BigInt(SOCK_PACKET) }],
+      ],
+    },
+  },
   // A sendto with a NULL address (a connected socket) needs no decision.
   sendto: { handler: sendto, trap: { when: "network-contained", args: [[{ index: 4, op: "ne", value: 0n }]] } },
   // A carried socket belongs to the host's network namespace: the sentry performs bind and

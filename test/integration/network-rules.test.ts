@@ -109,6 +109,13 @@ describe("network proxy: egress rules", () => {
     expect(connections).toBe(before + 1);
   });
 
+  it("a udp rule is refused when a do sandbox starts, naming it: its proxy carries TCP only", async ({ expect }) => {
+    const policy = proxyPolicy("egress-udp", `    - { to: "${address}", ports: [53], protocol: udp }\n`);
+    const r = await runDo(["--policy", policy, "--", "true"]);
+    expect(r.code, describeRun(r)).not.toBe(0);
+    expect(r.stderr).toContain("network.egress[0].protocol: udp egress is not carried for a sandbox of `do` yet");
+  });
+
   it("a CIDR rule allows the address too, over an IPv6 socket with a v4-mapped address", async ({ expect }) => {
     const policy = proxyPolicy("egress-cidr", `    - { to: "${address.split(".").slice(0, 3).join(".")}.0/24", ports: "${port}-${port}" }\n`);
     const script = CLIENT.replace("s = socket.socket()", "s = socket.socket(socket.AF_INET6)").replace("(host, port)", "('::ffff:' + host, port)");

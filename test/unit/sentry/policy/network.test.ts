@@ -232,11 +232,6 @@ describe("the schema", () => {
       want: ["p.yaml:5:11 network.egress: applies only with mode: proxy (host gives the host's whole network; none gives none)"],
     },
     {
-      what: "udp egress",
-      yaml: `${HEAD}network:\n  mode: proxy\n  egress:\n    - { to: "*", protocol: udp }\n`,
-      want: ["p.yaml:7:28 network.egress[0].protocol: udp egress is not carried yet: proxy mode carries TCP connections"],
-    },
-    {
       what: "bind with mode none",
       yaml: `${HEAD}network:\n  mode: none\n  bind:\n    - ports: 80\n`,
       want: ["p.yaml:7:5 network.bind: applies only with mode: host or proxy (none has only the sandbox's own loopback)"],
