@@ -114,6 +114,24 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     } else if (policy.process.hostRoot && !(config.linux?.namespaces ?? []).some((n) => n.type === "user")) {
       logWarning(rt, `container ${o.id}: root inside is host root (policy ${policyName}: process.hostRoot)`);
     }
+    // The sentry: confined where the container has a user namespace from us (confinement.ts),
+    // launched now so that Node's start-up overlaps the planning and the launch.
+    const nss = config.linux?.namespaces ?? [];
+    const hostNetwork = network !== "none" && !nss.some((n) => n.type === "network");
+    // Root inside binds its low ports through the binder where its user namespace owns no network namespace.
+    const ownNet = network === "none" || nss.some((n) => n.type === "network" && n.path === undefined);
+    let confined: Confined | undefined;
+    if (idRange !== undefined) {
+      // A pod's: the sentry's namespace around the pod's (its sandbox container's sentry made it).
+      const userns = pod !== undefined ? podSentryNamespace(native, pod.path) : sentryNamespace(native, idRange);
+      if (userns !== undefined) {
+        fds.push(userns);
+        confined = { userns, hostNetwork, ...(!ownNet ? { binderUid: sentryHostId(idRange) } : {}) };
+      }
+    }
+    // In the foreground (run) an unconfined sentry runs in this process; a confined one is tied to it.
+    const monitor = o.inProcess === true && confined === undefined ? serveHere(rt, o.id) : launchMonitor(native, rt, o.id, confined, o.inProcess === true ? process.pid : undefined);
+    undo.push(() => monitor.kill());
     const plan = planBundle(
       {
         id: o.id,
@@ -133,21 +151,11 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       },
       hostFacts(native),
     );
+    if (confined !== undefined && (plan.sentry.bindsForRoot === true) !== (confined.binderUid !== undefined)) {
+      throw new ContainerError("container sentry: the plan's binds for root inside disagree with the monitor's binder (a runsc-ts bug)");
+    }
     // exec's processes get the same filter, served by the same monitor.
     writeFilter(dir, plan.filter);
-    // The sentry: confined where the container has a user namespace of its own (confinement.ts).
-    let confined: Confined | undefined;
-    if (idRange !== undefined) {
-      // A pod's: the sentry's namespace around the pod's (its sandbox container's sentry made it).
-      const userns = pod !== undefined ? podSentryNamespace(native, pod.path) : sentryNamespace(native, idRange);
-      if (userns !== undefined) {
-        fds.push(userns);
-        confined = { userns, hostNetwork: plan.sentry.hostNetworkProcs !== undefined, ...(plan.sentry.bindsForRoot === true ? { binderUid: sentryHostId(idRange) } : {}) };
-      }
-    }
-    // In the foreground (run) an unconfined sentry runs in this process; a confined one is tied to it.
-    const monitor = o.inProcess === true && confined === undefined ? serveHere(rt, o.id) : launchMonitor(native, rt, o.id, confined, o.inProcess === true ? process.pid : undefined);
-    undo.push(() => monitor.kill());
 
     const st = initialState(o.id, config, bundle, rootfs, monitor.pid, plan.cgroups!.layout.version);
     // With createContainer hooks, init stops before pivot_root: the runtime's prestart and
