@@ -2,7 +2,7 @@
 // daemon.json, and `docker run --runtime=runsc-ts` is observed doing what users do with it.
 // The dockerd is the tests' own (daemon.ts), started here and stopped at the end, when
 // nothing may be left behind: no container, shim, runtime state or mount.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -248,6 +248,29 @@ describe("docker run --runtime=runsc-ts", () => {
     });
   });
 
+  it("network.mode proxy on Docker's bridge: the container reaches what network.egress allows, and nothing else", async () => {
+    const gateway = dockerOk(["network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"]).trim();
+    // The host's servers, in a process of their own: docker() blocks this one's event loop.
+    const serve = `const net = require("net"); const a = net.createServer((c) => c.end("hello from the host\\n")); const b = net.createServer((c) => c.end("should not be reached\\n"));
+      a.listen(0, ${JSON.stringify(gateway)}, () => b.listen(0, ${JSON.stringify(gateway)}, () => console.log(a.address().port + " " + b.address().port)));`;
+    const servers = spawn(process.execPath, ["-e", serve], { stdio: ["ignore", "pipe", "inherit"] });
+    const ports = await new Promise<string>((resolve) => servers.stdout!.once("data", (d: Buffer) => resolve(d.toString())));
+    const [allowed, denied] = ports.trim().split(" ").map(Number);
+    try {
+      const policy = join(policyDir, "egress.yaml");
+      writeFileSync(policy, ["apiVersion: runsc-ts/v1", "kind: Policy", "name: e2e-egress", "extends: container", "network:", "  mode: proxy", "  egress:", `    - { to: "${gateway}", ports: [${allowed}] }`, ""].join("\n"));
+      const i = runscTs(["install", "--runtime", "runsc-ts-egress", "--config", CONFIG, "--reload", "--", "--policy", policy]);
+      expect(i.code, i.stderr).toBe(0);
+      await until("dockerd lists runsc-ts-egress", () => docker(["info", "--format", "{{json .Runtimes}}"]).stdout.includes("runsc-ts-egress"));
+      const r = docker(["run", "--rm", "--runtime=runsc-ts-egress", IMAGE, "sh", "-c", `nc -w 2 ${gateway} ${allowed} </dev/null; echo rc=$?; nc -w 2 ${gateway} ${denied} </dev/null; echo rc=$?`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("hello from the host\nrc=0\nrc=1\n");
+      expect(r.stderr).toContain("Permission denied");
+    } finally {
+      servers.kill("SIGKILL");
+    }
+  });
+
   it("a failing start shows runsc-ts's own message and leaves no process behind", () => {
     const i = runscTs(["install", "--runtime", "runsc-ts-broken", "--config", CONFIG, "--reload", "--", "--policy", "/nonexistent/e2e-policy.yaml"]);
     expect(i.code, i.stderr).toBe(0);
@@ -275,9 +298,13 @@ describe("containerd: ctr run --runc-binary runsc-ts", () => {
 
   it("runs a container: its output and exit status; an annotation chooses its policy", () => {
     const dir = rootfs();
-    const r = ctr([...base("ctr-a", dir, ["--rm"]), "sh", "-c", "echo from-ctr $(hostname); exit 4"]);
+    const r = ctr([...base("ctr-a", dir, ["--rm"]), "sh", "-c", "echo from-ctr $(hostname); id -u; cat /proc/self/uid_map; exit 4"]);
     expect(r.stdout).toContain("from-ctr");
     expect(r.code, r.stderr).toBe(4);
+    // Root inside: a host id of the container's own range.
+    const [, uid, map] = r.stdout.trim().split("\n");
+    expect(uid).toBe("0");
+    expect(Number(map!.trim().split(/\s+/)[1])).toBeGreaterThanOrEqual(0x40000000);
     const policy = join(policyDir, "ctr-no-mkdir.yaml");
     writeNoMkdirPolicy(policy, "ctr-no-mkdir");
     const denied = ctr([...base("ctr-b", dir, ["--rm", "--annotation", `dev.runsc-ts.policy=${policy}`]), "sh", "-c", "mkdir /made 2>&1; echo status=$?"]);

@@ -79,6 +79,16 @@ describe("podman --runtime runsc-ts", () => {
     expect(i.stdout).toBe("PIPED\n");
   });
 
+  it("root inside is a host id of the container's own range (a user namespace podman did not ask for)", () => {
+    const r = run([], ["sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    expect(r.code, r.stderr).toBe(0);
+    const [uid, map] = r.stdout.trim().split("\n");
+    expect(uid).toBe("0");
+    const [inside, outside, count] = map!.trim().split(/\s+/).map(Number);
+    expect([inside, count]).toEqual([0, 65536]);
+    expect(outside).toBeGreaterThanOrEqual(0x40000000);
+  });
+
   it("exec, kill, pause and unpause a detached container; rm -f ends it", () => {
     const d = podman(["run", "-d", ...LIMITS, "--network", "none", "--name", "pm-a", IMAGE, "sh", "-c", "trap 'exit 12' USR1; while :; do sleep 0.1; done"]);
     expect(d.code, d.stderr).toBe(0);

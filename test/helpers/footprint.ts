@@ -30,9 +30,9 @@ export interface FootprintOptions {
 
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
-/** The command line of a process of runsc-ts's: a runtime command, a monitor, an init. */
+/** The command line of a process of runsc-ts's: a runtime command, a monitor, an init, a binder. */
 function isRunscTs(cmd: string): boolean {
-  return cmd.startsWith("runsc-ts-init") || cmd.includes("/dist/cli/") || cmd.includes("/dist/runsc/") || cmd.includes("containerd-shim");
+  return cmd.startsWith("runsc-ts-init") || cmd.startsWith("runsc-ts-binder") || cmd.includes("/dist/cli/") || cmd.includes("/dist/runsc/") || cmd.includes("containerd-shim");
 }
 
 function processes(o: FootprintOptions): string[] {
