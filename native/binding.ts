@@ -203,7 +203,7 @@ export interface NativeBinding {
    * the host) as its creator, so its own writes land as root's on the disk. Throws (code
    * ESETUP) naming the layer or the kernel's message.
    */
-  idmappedOverlay(o: { lower: string[]; upper: string; work: string; options?: string[]; userns: number; owner: number }): number;
+  idmappedOverlay(o: { lower: string[]; upper: string; work: string; options?: string[]; memory?: string; userns: number; owner: number }): number;
   /**
    * Serves fuseMount's filesystem on a thread of its own until it is unmounted: a directory
    * of `names`, each file's text asked of text(name) on this thread's event loop when it is

@@ -163,6 +163,7 @@ Napi::Value SpawnConfined(const Napi::CallbackInfo& info) {
       "pivot_root", "umount (the host's root)", "chdir", "capability bounding set", "no_new_privs", "descriptors", "exec",
   };
   enum { S_SETNS, S_IDS, S_UNSHARE, S_PRIVATE, S_TMPFS, S_MKDIR, S_BIND, S_RO, S_SYMLINK, S_PIVOT, S_UMOUNT, S_CHDIR, S_BSET, S_NNP, S_FDS, S_EXEC };
+  std::vector<int> sources(binds.size(), -1);
   int errp[2];
   if (pipe2(errp, O_CLOEXEC) < 0) return ThrowSetup(env, "pipe", errno);
   const int nfds = (int)fds.size();
@@ -176,10 +177,16 @@ Napi::Value SpawnConfined(const Napi::CallbackInfo& info) {
       Report(w, S_IDS, errno);
     if (unshare(CLONE_NEWNS) < 0) Report(w, S_UNSHARE, errno);
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) Report(w, S_PRIVATE, errno);
+    // The sources, taken (detached copies) before the tmpfs covers scratch: one may lie beneath it.
+    for (size_t i = 0; i < binds.size(); i++) {
+      sources[i] = (int)syscall(SYS_open_tree, AT_FDCWD, binds[i].source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+      if (sources[i] < 0) Report(w, S_BIND, errno);
+    }
     if (mount("tmpfs", scratch.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0) Report(w, S_TMPFS, errno);
     for (const std::string& d : dirs)
       if (mkdir(d.c_str(), 0755) < 0 && errno != EEXIST) Report(w, S_MKDIR, errno);
-    for (const MountBind& b : binds) {
+    for (size_t i = 0; i < binds.size(); i++) {
+      const MountBind& b = binds[i];
       if (b.file) {
         int f = open(b.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (f < 0) Report(w, S_MKDIR, errno);
@@ -187,7 +194,8 @@ Napi::Value SpawnConfined(const Napi::CallbackInfo& info) {
       } else if (mkdir(b.target.c_str(), 0755) < 0 && errno != EEXIST) {
         Report(w, S_MKDIR, errno);
       }
-      if (mount(b.source.c_str(), b.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) Report(w, S_BIND, errno);
+      if (syscall(SYS_move_mount, sources[i], "", AT_FDCWD, b.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0) Report(w, S_BIND, errno);
+      close(sources[i]);
       struct mount_attr attr;
       memset(&attr, 0, sizeof attr);
       attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b.writable ? 0 : MOUNT_ATTR_RDONLY);

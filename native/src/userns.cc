@@ -284,6 +284,42 @@ int FsConfigString(int fc, const char* key, const std::string& value) {
   return (int)syscall(SYS_fsconfig, fc, FSCONFIG_SET_STRING, key, value.c_str(), 0);
 }
 
+// A detached tmpfs of `size` holding upper/ and work/ (made by host root: root's, which is
+// root inside's through the idmapping), idmapped into userns: fd, or -errno with *step.
+int MemoryLayer(const std::string& size, int userns, const char** step) {
+  *step = "fsopen tmpfs";
+  int fc = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+  if (fc < 0) return -errno;
+  *step = "tmpfs size";
+  int r = FsConfigString(fc, "size", size);
+  if (r == 0) r = FsConfigString(fc, "mode", "0755");
+  if (r == 0) {
+    *step = "tmpfs";
+    r = (int)syscall(SYS_fsconfig, fc, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0);
+  }
+  int mnt = r == 0 ? (int)syscall(SYS_fsmount, fc, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) : -1;
+  int e = errno;
+  close(fc);
+  if (mnt < 0) return -e;
+  *step = "mkdir upper, work";
+  if (mkdirat(mnt, "upper", 0755) < 0 || mkdirat(mnt, "work", 0700) < 0) {
+    e = errno;
+    close(mnt);
+    return -e;
+  }
+  *step = "idmapping";
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = (uint64_t)userns;
+  if (syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+    e = errno;
+    close(mnt);
+    return -e;
+  }
+  return mnt;
+}
+
 // This thread's effective capabilities raised to its permitted set (a non-zero fsuid drops
 // the file ones).
 void RaiseEffective() {
@@ -322,6 +358,12 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
   std::string work = o.Get("work").As<Napi::String>();
   int userns = o.Get("userns").As<Napi::Number>().Int32Value();
   uid_t owner = (uid_t)o.Get("owner").As<Napi::Number>().Uint32Value();
+  // memory: the upper layer in a tmpfs of this size of its own (a policy's overlay root), upper and work unused.
+  bool memory = o.Get("memory").IsString();
+  if (memory) {
+    upper = "/m/upper";
+    work = "/m/work";
+  }
   size_t slash = upper.rfind('/');
   if (lower.empty() || slash == std::string::npos || slash == 0 || work.rfind('/') != slash || work.compare(0, slash, upper, 0, slash) != 0) {
     ThrowUsage(env, "idmappedOverlay: at least one lower layer; upper and work absolute and in one directory");
@@ -339,18 +381,28 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
     }
     fds.push_back(fd);
   }
-  // The work directory, made by host root before its parent is idmapped (root's on the disk:
-  // the overlay's creator, root inside, owns it).
-  if (mkdir(work.c_str(), 0700) < 0 && errno != EEXIST) {
-    int e = errno;
-    closeAll();
-    return ThrowSetup(env, "mkdir " + work, e);
-  }
-  std::string parent = upper.substr(0, slash);
-  int rw = IdmappedClone(parent, userns);
-  if (rw < 0) {
-    closeAll();
-    return ThrowSetup(env, "idmapping the upper layer's directory " + parent, -rw);
+  int rw;
+  if (memory) {
+    const char* step = "";
+    rw = MemoryLayer(o.Get("memory").As<Napi::String>(), userns, &step);
+    if (rw < 0) {
+      closeAll();
+      return ThrowSetup(env, std::string("the overlay's memory layer: ") + step, -rw);
+    }
+  } else {
+    // The work directory, made by host root before its parent is idmapped (root's on the disk:
+    // the overlay's creator, root inside, owns it).
+    if (mkdir(work.c_str(), 0700) < 0 && errno != EEXIST) {
+      int e = errno;
+      closeAll();
+      return ThrowSetup(env, "mkdir " + work, e);
+    }
+    std::string parent = upper.substr(0, slash);
+    rw = IdmappedClone(parent, userns);
+    if (rw < 0) {
+      closeAll();
+      return ThrowSetup(env, "idmapping the upper layer's directory " + parent, -rw);
+    }
   }
   fds.push_back(rw);
   int fc = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);

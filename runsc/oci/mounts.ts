@@ -265,7 +265,8 @@ function rootRecords(input: PlanInput): InitRecord[] {
   const { config, rootfs, policy } = input;
   const r: InitRecord[] = [];
   const linux = config.linux ?? {};
-  if (policy.filesystem.root === "overlay" && input.overlay === undefined) throw new Error("filesystem.root: overlay needs the overlay mount passed to init");
+  // The policy's overlay: made by host root, or over the idmapped rootfs (idmapped.root, in a user namespace of ours).
+  if (policy.filesystem.root === "overlay" && input.overlay === undefined && input.idmapped?.root === undefined) throw new Error("filesystem.root: overlay needs the overlay mount passed to init");
   const rootPropagation = linux.rootfsPropagation ?? "rprivate";
 
   // Nothing mounted here reaches the host, unless rootfsPropagation says it should.

@@ -154,15 +154,17 @@ export interface BundleInput {
  * Whether the container gets a user namespace from runsc-ts, though config.json asks for
  * none: one of its own, or its pod's when it joins namespaces a container of runsc-ts's made
  * in one (create.ts: podUserNamespace). Root inside is then never host root, and the rootfs
- * and volumes are idmapped into it. Not for a policy that says process.hostRoot; not yet for
- * one whose policy's root is an overlay (its layers are not idmapped yet), or that has
- * createContainer hooks (they run in the container's namespaces and expect host root's
- * rights, as NVIDIA's do).
+ * and volumes are idmapped into it (a policy's overlay root in memory is made over the
+ * idmapped rootfs). Not for a policy that says process.hostRoot; not yet for one whose
+ * overlay root writes to the policy's directory, or that has createContainer hooks (they
+ * run in the container's namespaces and expect host root's rights, as NVIDIA's do).
  */
 export function ownUserNamespace(config: OciConfigDoc, policy: Policy): boolean {
   const nss = config.linux?.namespaces ?? [];
   if (nss.some((n) => n.type === "user")) return false;
-  return !policy.process.hostRoot && policy.filesystem.root !== "overlay" && (config.hooks?.createContainer ?? []).length === 0;
+  // An overlay root in memory is rebuilt over the idmapped rootfs; one whose writes go to the policy's directory is not yet.
+  const overlayInDir = policy.filesystem.root === "overlay" && policy.filesystem.overlay.dir !== undefined;
+  return !policy.process.hostRoot && !overlayInDir && (config.hooks?.createContainer ?? []).length === 0;
 }
 
 /** A container's plan, and what create needs of the config besides. */
@@ -203,7 +205,9 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   // A joined network namespace is the host's user namespace's: its sysctls are written by create, as host root.
   const joinedNet = ns.join.find((j) => j.type === NS_FLAGS.network);
   const netSysctls = mine !== undefined && joinedNet !== undefined ? Object.entries(config.linux?.sysctl ?? {}).filter(([k]) => k.startsWith("net.")) : [];
-  const compiledFs = overlayRoot && !userns ? { ...policy.filesystem, root: "writable" as const } : policy.filesystem;
+  // The policy's overlay over the idmapped rootfs: root inside owns root's files there, the kernel decides every write.
+  const overlayIdmapped = overlayRoot && mine !== undefined;
+  const compiledFs = overlayRoot && (!userns || overlayIdmapped) ? { ...policy.filesystem, root: "writable" as const } : policy.filesystem;
   // network proxy: the container keeps the network its runtime gave it, every destination decided by network.egress.
   const egress = policy.network.mode === "proxy" && network !== "none";
   if (egress && !ns.ownNet && !ns.join.some((j) => j.type === NS_FLAGS.network)) {
@@ -235,7 +239,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   // The host's network (no network namespace, new or joined): its abstract sockets are the host's.
   const hostNetwork = network !== "none" && !(config.linux?.namespaces ?? []).some((n) => n.type === "network");
   const upper = policy.filesystem.overlay.dir;
-  const overlay = overlayRoot ? { size: policy.filesystem.overlay.size, whiteouts: [], lower: rootfs, ...(upper !== undefined ? { dir: upper } : {}) } : undefined;
+  const overlay = overlayRoot && !overlayIdmapped ? { size: policy.filesystem.overlay.size, whiteouts: [], lower: rootfs, ...(upper !== undefined ? { dir: upper } : {}) } : undefined;
   const proc = virtual.length > 0 ? { files: virtual, limits } : undefined;
   const { preserved: firstPreserved, ...passed } = passedIndexes({ overlay, proc });
   // Made ahead: the rootfs (unless the policy's overlay is the root) and what binds can be, idmapped into it.
@@ -246,6 +250,11 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     const afterPreserved = firstPreserved + input.preserved.length;
     if (overlay === undefined) {
       idmapRootPlan = idmapRoot(rootfs, mounts);
+      // The policy's overlay: the rootfs (a runtime's overlay: its layers, its upper read-only among them) under a memory layer.
+      if (idmapRootPlan !== undefined && overlayIdmapped) {
+        const r = idmapRootPlan;
+        idmapRootPlan = { lower: "path" in r ? [r.path] : "upper" in r ? [r.upper, ...r.lower] : [...r.lower], memory: policy.filesystem.overlay.size };
+      }
       if (idmapRootPlan === undefined) {
         throw new ContainerError(`${rootfs}: the container's root cannot be idmapped into its user namespace (its filesystem allows no idmapped mounts: ext4, xfs, btrfs, tmpfs and f2fs do, and a runtime's overlay of them)`);
       }
@@ -294,7 +303,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     ...(mine !== undefined ? { idmap: { ...(idmapRootPlan !== undefined ? { root: idmapRootPlan } : {}), owner: mine.base, binds: idmapped!.binds } } : {}),
     records,
     filter: filterRecord(compiled.filter, host),
-    sentry: sentryConfigOf(compiled, policy, { network, hostNames: input.hostNames ?? {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns, cpus, host, container: true, bindsForRoot, egress, ...(hostNetwork ? { hostNetworkProcs: `${layout.groups[0]!.dir}/cgroup.procs` } : {}) }),
+    sentry: sentryConfigOf(compiled, policy, { network, hostNames: input.hostNames ?? {}, hostname: config.hostname ?? input.id, overlay: overlayRoot && userns && !overlayIdmapped, cpus, host, container: true, bindsForRoot, egress, ...(hostNetwork ? { hostNetworkProcs: `${layout.groups[0]!.dir}/cgroup.procs` } : {}) }),
     userns,
     ...(netSysctls.length > 0 ? { netSysctls: { netns: joinedNet!.path, entries: netSysctls } } : {}),
   };

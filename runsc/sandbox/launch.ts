@@ -114,7 +114,9 @@ function idmappedMounts(native: NativeBinding, idmap: IdmapPlan, usernsFd: numbe
       made.push(
         "path" in root
           ? native.idmappedMount(root.path, usernsFd, true)
-          : native.idmappedOverlay({ lower: [...root.lower], upper: root.upper, work: root.work, options: [...root.options], userns: usernsFd, owner: idmap.owner }),
+          : "memory" in root
+            ? native.idmappedOverlay({ lower: [...root.lower], upper: "", work: "", memory: root.memory, userns: usernsFd, owner: idmap.owner })
+            : native.idmappedOverlay({ lower: [...root.lower], upper: root.upper, work: root.work, options: [...root.options], userns: usernsFd, owner: idmap.owner }),
       );
     }
     for (const b of idmap.binds) made.push(native.idmappedMount(b.source, usernsFd, b.recursive));

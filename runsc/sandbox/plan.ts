@@ -40,7 +40,11 @@ export interface IdmapPlan {
    * The rootfs: a directory (bound, with what is mounted beneath it), or a runtime's overlay
    * rebuilt over its layers; absent: the root is the policy's overlay (OverlayPlan).
    */
-  readonly root?: { readonly path: string } | { readonly lower: readonly string[]; readonly upper: string; readonly work: string; readonly options: readonly string[] };
+  readonly root?:
+    | { readonly path: string }
+    | { readonly lower: readonly string[]; readonly upper: string; readonly work: string; readonly options: readonly string[] }
+    /** The policy's overlay root over the idmapped rootfs (its layers), its writes in a tmpfs of this size. */
+    | { readonly lower: readonly string[]; readonly memory: string };
   /** The container root's host id: the overlay's creator. */
   readonly owner: number;
   /** Bind mount sources, in the order of their attach records. */

@@ -166,6 +166,26 @@ describe("a user namespace for every container", () => {
     expect(line).toMatchObject({ level: "warning", msg: said });
   });
 
+  it("a policy's overlay root in memory is made over the idmapped rootfs: a range of its own, root's files root's, the rootfs unchanged", async () => {
+    const dir = hostDir();
+    const policy = join(dir, "overlay.yaml");
+    writeFileSync(policy, "apiVersion: runsc-ts/v1\nkind: Policy\nname: overlay-root\nextends: container\nfilesystem:\n  root: overlay\n");
+    const root = rootfsCopy();
+    const before = readFileSync(join(root, "etc/passwd"), "utf8");
+    const b = bundle("cat /proc/self/uid_map; stat -c %u /etc/passwd; echo extra:x:9:9::/:/bin/sh >> /etc/passwd && tail -1 /etc/passwd; mkdir -p /usr/local/y && stat -c %u /usr/local/y", (c) => {
+      c.root = { path: root, readonly: false };
+      c.annotations = { "dev.runsc-ts.policy": policy };
+    });
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    const [map, owner, added, made] = r.stdout.trim().split("\n");
+    expect(Number(map!.trim().split(/\s+/)[1])).toBeGreaterThanOrEqual(FIRST);
+    expect(owner, "root's files are root's inside").toBe("0");
+    expect(added).toBe("extra:x:9:9::/:/bin/sh");
+    expect(made).toBe("0");
+    expect(readFileSync(join(root, "etc/passwd"), "utf8"), "the rootfs is unchanged").toBe(before);
+  });
+
   it("a config that has a user namespace keeps its own maps", async () => {
     const b = bundle("cat /proc/self/uid_map", (c) => {
       c.linux.namespaces.push({ type: "user" });
