@@ -12,7 +12,8 @@
 //     no module, no host sysctl;
 //   * in a mount namespace of its own whose root is an empty tmpfs holding only what Node
 //     needs to run it (the system's libraries, node, the runtime's own files) and /proc,
-//     read-only where it can be;
+//     read-only where it can be; in a network namespace of its own (loopback only, down): it
+//     acts on the tasks' sockets, which live in theirs;
 //   * with no_new_privs and its capability bounding set cut to the ones it uses.
 //
 // Its seccomp allowlist is installed by the monitor itself once Node has started
@@ -159,7 +160,7 @@ Napi::Value SpawnConfined(const Napi::CallbackInfo& info) {
   cenv.push_back(nullptr);
   static const char* const kSteps[] = {
       "setns (the sentry's user namespace)", "setresuid/setresgid (root of the sentry's user namespace)",
-      "unshare (mount namespace)", "mount (private)", "mount tmpfs", "mkdir", "bind", "read-only bind", "symlink",
+      "unshare (mount, network and IPC namespaces)", "mount (private)", "mount tmpfs", "mkdir", "bind", "read-only bind", "symlink",
       "pivot_root", "umount (the host's root)", "chdir", "capability bounding set", "no_new_privs", "descriptors", "exec",
   };
   enum { S_SETNS, S_IDS, S_UNSHARE, S_PRIVATE, S_TMPFS, S_MKDIR, S_BIND, S_RO, S_SYMLINK, S_PIVOT, S_UMOUNT, S_CHDIR, S_BSET, S_NNP, S_FDS, S_EXEC };
@@ -175,7 +176,9 @@ Napi::Value SpawnConfined(const Napi::CallbackInfo& info) {
     if (setns(userns, CLONE_NEWUSER) < 0) Report(w, S_SETNS, errno);
     if (syscall(SYS_setgroups, 0, nullptr) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)
       Report(w, S_IDS, errno);
-    if (unshare(CLONE_NEWNS) < 0) Report(w, S_UNSHARE, errno);
+    // Mounts, network and System V IPC of its own: the container's sockets are the tasks'
+    // (in the container's network namespace), the host's network is nothing the sentry needs.
+    if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) < 0) Report(w, S_UNSHARE, errno);
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) Report(w, S_PRIVATE, errno);
     // The sources, taken (detached copies) before the tmpfs covers scratch: one may lie beneath it.
     for (size_t i = 0; i < binds.size(); i++) {

@@ -12,6 +12,8 @@
 //   * in a mount namespace of its own whose root is an empty tmpfs holding what Node needs
 //     to run it (confinedRoot), read-only: the system's libraries, node, the runtime's own
 //     files, /proc (through which it reaches the container's processes), /dev/null;
+//   * in network and IPC namespaces of its own: the sockets it acts on are the tasks', in
+//     theirs, so the host's network is nothing it can reach;
 //   * with no_new_privs and the capability bounding set cut to SENTRY_CAPABILITIES;
 //   * and, once Node has started, under a seccomp allowlist (sentryFilter.ts).
 //

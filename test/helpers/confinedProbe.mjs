@@ -4,11 +4,11 @@
 //   node confinedProbe.mjs launch SLOT BASE   makes the sentry's user namespace for the id
 //       range (SLOT, BASE), starts this script confined in "probe" mode, and prints one JSON
 //       line: what the probe found, and its /proc status as the host sees it
-//   node confinedProbe.mjs probe              (confined) installs the sentry's filter, tries
+//   node confinedProbe.mjs probe PORT         (confined) installs the sentry's filter, tries
 //       what a steered sentry would, prints one JSON line and waits for stdin to close
 import { readFileSync, writeFileSync, readdirSync, openSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { Socket } from "node:net";
+import { connect as netConnect, createServer, Socket } from "node:net";
 
 const dist = new URL("../../dist/", import.meta.url);
 const { loadNative } = await import(new URL("native/index.js", dist).href);
@@ -54,6 +54,12 @@ if (process.argv[2] === "probe") {
       return r < 0 ? "refused" : "taken";
     })(),
     hostSignal: attempt(() => process.kill(1, 0)),
+    // The host's network: a listener on the host's loopback (the launcher's).
+    hostNetwork: await new Promise((resolve) => {
+      const c = netConnect(Number(process.argv[3]), "127.0.0.1");
+      c.on("connect", () => (c.destroy(), resolve("connected")));
+      c.on("error", (err) => resolve(err.code));
+    }),
     // exec: killed at execve (the child libuv forks for it dies of SIGSYS).
     exec: (() => {
       const r = spawnSync("/usr/bin/true");
@@ -69,7 +75,10 @@ if (process.argv[2] === "probe") {
   const userns = sentryNamespace(native, range);
   const pair = native.socketpair(1, 1 | 0o2000000, 0);
   const devNull = openSync("/dev/null", "r+");
-  const pid = spawnConfinedSentry(native, { userns, argv: [process.execPath, new URL(import.meta.url).pathname, "probe"], fds: [pair[1], pair[1], 2], hostNetwork: false });
+  const listener = createServer((c) => c.end());
+  await new Promise((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  listener.unref();
+  const pid = spawnConfinedSentry(native, { userns, argv: [process.execPath, new URL(import.meta.url).pathname, "probe", String(listener.address().port)], fds: [pair[1], pair[1], 2], hostNetwork: false });
   native.close(pair[1]);
   native.close(userns);
   native.close(devNull);

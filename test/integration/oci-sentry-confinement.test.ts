@@ -2,7 +2,7 @@
 // runs as a host id that owns nothing, with capabilities over its own user namespace and
 // the container's alone, no_new_privs, its seccomp allowlist, and a root that holds only
 // what Node needs. The same confinement on a probe shows what a steered sentry could not
-// do: exec, reach a host process, read a host file, write /proc/sys.
+// do: exec, reach a host process, read a host file, write /proc/sys, reach the host's network.
 import { execFileSync, spawn } from "node:child_process";
 import { connect } from "node:net";
 import { readFileSync, readdirSync } from "node:fs";
@@ -28,8 +28,29 @@ function status(pid: number): Record<string, string> {
   return out;
 }
 
-/** Host directories a confined root may not hold. */
+/** Host directories a confined root may not hold (beyond the path to the runtime's own directory). */
 const HOST_ONLY = ["etc", "home", "root", "var", "run", "tmp", "srv", "opt", "boot", "mnt"];
+
+/**
+ * What of the host's top level a confined root (listed from rootDir) shows: nothing of
+ * HOST_ONLY, but the directories on the way to the runtime's own (ROOT), each holding only
+ * the next one.
+ */
+function hostOnlyIn(rootDir: string, entries: readonly string[]): string[] {
+  const path = ROOT.split("/").filter((p) => p !== "");
+  const found = entries.filter((d) => HOST_ONLY.includes(d) && d !== path[0]);
+  for (let i = 0; i + 1 < path.length; i++) {
+    const dir = join(rootDir, ...path.slice(0, i + 1));
+    let inside: string[];
+    try {
+      inside = readdirSync(dir);
+    } catch {
+      break;
+    }
+    for (const x of inside) if (x !== path[i + 1]) found.push(join("/", ...path.slice(0, i + 1), x));
+  }
+  return found;
+}
 
 describe("the container's sentry, confined", () => {
   it("runs as a host id of its own, under no_new_privs and its filter, with only its capabilities, in a root of its own", async () => {
@@ -53,7 +74,7 @@ describe("the container's sentry, confined", () => {
       expect(ns(st.monitorPid)).not.toBe(ns("self"));
       expect(ns(st.monitorPid)).toContain(`0 ${uids[0]} 1`);
       const root = readdirSync(`/proc/${st.monitorPid}/root/`);
-      for (const d of HOST_ONLY) expect(root, `the sentry's root holds no /${d}`).not.toContain(d);
+      expect(hostOnlyIn(`/proc/${st.monitorPid}/root`, root), "the sentry's root holds none of the host's directories").toEqual([]);
       // And it still serves: start, exec, state.
       expect((await runtime(["start", b.id])).code).toBe(0);
       const e = await runtime(["exec", b.id, "/bin/sh", "-c", "id -u; echo hi > /tmp/x; cat /tmp/x"]);
@@ -68,11 +89,11 @@ describe("the container's sentry, confined", () => {
     const range = allocateIdRange(STATE_ROOT, "confinement-probe");
     try {
       const out = execFileSync(process.execPath, [join(ROOT, "test", "helpers", "confinedProbe.mjs"), "launch", String(range.slot), String(range.base)], { encoding: "utf8", timeout: 30_000 });
-      const r = JSON.parse(out) as { probe: Record<string, unknown> & { root: string[]; status: Record<string, string> }; host: Record<string, string> };
+      const r = JSON.parse(out) as { pid: number; probe: Record<string, unknown> & { root: string[]; status: Record<string, string> }; host: Record<string, string> };
       expect(r.host.Uid!.split(/\s+/).map(Number)[0]).toBe(SENTRY_ID_BASE + range.slot);
       expect(r.host.NoNewPrivs).toBe("1");
       expect(r.host.Seccomp).toBe("2");
-      for (const d of HOST_ONLY) expect(r.probe.root).not.toContain(d);
+      expect(hostOnlyIn(`/proc/${r.pid}/root`, r.probe.root).filter((x) => !x.includes("/")), "its root holds none of the host's directories").toEqual([]);
       expect(r.probe.exec, "exec: killed by its filter").toContain("SIGSYS");
       expect(r.probe.hostPasswd, "a host file is not in its view").toBe("ENOENT");
       expect(r.probe.hostShadowThroughProc, "nor through a host process's root").toBe("EACCES");
@@ -80,6 +101,7 @@ describe("the container's sentry, confined", () => {
       expect(r.probe.hostMemory, "a host process's memory").toBe("refused");
       expect(r.probe.hostFd, "a host process's descriptors").toBe("refused");
       expect(r.probe.hostSignal, "a signal to a host process").toBe("EPERM");
+      expect(["ENETUNREACH", "ECONNREFUSED"], "the host's network: a listener on its loopback").toContain(r.probe.hostNetwork);
       expect(["EROFS", "EACCES", "EPERM"]).toContain(r.probe.procSys);
       expect(["EROFS", "EACCES", "EPERM"]).toContain(r.probe.procSysOpen);
       // Modules and kexec need CAP_SYS_MODULE / CAP_SYS_BOOT over the host: absent (and its filter kills the calls).
