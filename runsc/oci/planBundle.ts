@@ -154,17 +154,15 @@ export interface BundleInput {
  * Whether the container gets a user namespace from runsc-ts, though config.json asks for
  * none: one of its own, or its pod's when it joins namespaces a container of runsc-ts's made
  * in one (create.ts: podUserNamespace). Root inside is then never host root, and the rootfs
- * and volumes are idmapped into it (a policy's overlay root in memory is made over the
- * idmapped rootfs). Not for a policy that says process.hostRoot; not yet for one whose
- * overlay root writes to the policy's directory, or that has createContainer hooks (they
- * run in the container's namespaces and expect host root's rights, as NVIDIA's do).
+ * and volumes are idmapped into it (a policy's overlay root is made over the idmapped
+ * rootfs). Not for a policy that says process.hostRoot; not yet for one that has
+ * createContainer hooks (they run in the container's namespaces and expect host root's
+ * rights, as NVIDIA's do).
  */
 export function ownUserNamespace(config: OciConfigDoc, policy: Policy): boolean {
   const nss = config.linux?.namespaces ?? [];
   if (nss.some((n) => n.type === "user")) return false;
-  // An overlay root in memory is rebuilt over the idmapped rootfs; one whose writes go to the policy's directory is not yet.
-  const overlayInDir = policy.filesystem.root === "overlay" && policy.filesystem.overlay.dir !== undefined;
-  return !policy.process.hostRoot && !overlayInDir && (config.hooks?.createContainer ?? []).length === 0;
+  return !policy.process.hostRoot && (config.hooks?.createContainer ?? []).length === 0;
 }
 
 /** A container's plan, and what create needs of the config besides. */
@@ -253,7 +251,10 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
       // The policy's overlay: the rootfs (a runtime's overlay: its layers, its upper read-only among them) under a memory layer.
       if (idmapRootPlan !== undefined && overlayIdmapped) {
         const r = idmapRootPlan;
-        idmapRootPlan = { lower: "path" in r ? [r.path] : "upper" in r ? [r.upper, ...r.lower] : [...r.lower], memory: policy.filesystem.overlay.size };
+        const lower = "path" in r ? [r.path] : "upper" in r ? [r.upper, ...r.lower] : [...r.lower];
+        // Its writes in memory, or in the policy's directory (upper/ and work/, made when missing), idmapped too.
+        const dir = policy.filesystem.overlay.dir;
+        idmapRootPlan = dir === undefined ? { lower, memory: policy.filesystem.overlay.size } : { lower, upper: join(dir, "upper"), work: join(dir, "work"), options: [] };
       }
       if (idmapRootPlan === undefined) {
         throw new ContainerError(`${rootfs}: the container's root cannot be idmapped into its user namespace (its filesystem allows no idmapped mounts: ext4, xfs, btrfs, tmpfs and f2fs do, and a runtime's overlay of them)`);

@@ -3,7 +3,7 @@
 // into the plan's namespaces with its records — and pushes on the caller's cleanup stack how
 // to undo each step, so that a failed `do` or `create` leaves nothing behind. What follows
 // (serving the sentry on a thread or handing it to a container's monitor) is the caller's.
-import { openSync, realpathSync } from "node:fs";
+import { mkdirSync, openSync, realpathSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { initPath } from "../../native/index.js";
 import type { NativeBinding, Spawned } from "../../native/binding.js";
@@ -110,6 +110,8 @@ function idmappedMounts(native: NativeBinding, idmap: IdmapPlan, usernsFd: numbe
   const made: number[] = [];
   try {
     const root = idmap.root;
+    // A policy's overlay directory: its upper layer made when missing (a runtime's exists).
+    if (root !== undefined && "upper" in root) mkdirSync(root.upper, { recursive: true, mode: 0o755 });
     if (root !== undefined) {
       made.push(
         "path" in root

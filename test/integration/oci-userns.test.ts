@@ -5,7 +5,7 @@
 // the disk). Each case runs under runsc-ts and under runc with the same bundle where runc's
 // answer is the contract.
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Bundle } from "../helpers/bundle.js";
@@ -184,6 +184,28 @@ describe("a user namespace for every container", () => {
     expect(added).toBe("extra:x:9:9::/:/bin/sh");
     expect(made).toBe("0");
     expect(readFileSync(join(root, "etc/passwd"), "utf8"), "the rootfs is unchanged").toBe(before);
+  });
+
+  it("a policy's overlay directory: root inside's writes are host root's there, and the next container starts from them (whatever its range)", async () => {
+    const dir = hostDir();
+    const upperDir = join(dir, "layer");
+    const policy = join(dir, "overlay-dir.yaml");
+    writeFileSync(policy, `apiVersion: runsc-ts/v1\nkind: Policy\nname: overlay-dir\nextends: container\nfilesystem:\n  root: overlay\n  overlay:\n    dir: ${upperDir}\n`);
+    const root = rootfsCopy();
+    const withPolicy = (c: any): void => {
+      c.root = { path: root, readonly: false };
+      c.annotations = { "dev.runsc-ts.policy": policy };
+    };
+    const first = bundle("echo one > /etc/added && stat -c %u /etc/added", withPolicy);
+    const r1 = await runtime(["run", "--bundle", first.dir, first.id]);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(r1.stdout).toBe("0\n");
+    expect(statSync(join(upperDir, "upper", "etc", "added")).uid, "host root's on the disk").toBe(0);
+    const second = bundle("cat /etc/added && echo two >> /etc/added && cat /etc/added", withPolicy);
+    const r2 = await runtime(["run", "--bundle", second.dir, second.id]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stdout).toBe("one\none\ntwo\n");
+    expect(existsSync(join(root, "etc", "added")), "the rootfs is unchanged").toBe(false);
   });
 
   it("a config that has a user namespace keeps its own maps", async () => {
