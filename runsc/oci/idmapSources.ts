@@ -82,7 +82,35 @@ export function idmapRoot(rootfs: string, mounts: readonly MountEntry[]): IdmapP
     if (options.includes("fsync=volatile")) options.splice(options.indexOf("fsync=volatile"), 1, "volatile");
     return { lower, upper: abs(upper), work: ownWork, options };
   }
-  return idmappable(real, true, mounts) ? { path: real } : undefined;
+  if (idmappable(real, true, mounts)) return { path: real };
+  // Something beneath cannot be idmapped (a host tree's procfs, sysfs): the root alone, and
+  // what beneath can be, each on its own (idmappedSubmounts).
+  return idmappable(real, false, mounts) ? { path: real, recursive: false } : undefined;
+}
+
+/**
+ * The mounts beneath a rootfs that are idmapped on their own (the root was not, recursively):
+ * the topmost at each point, outermost first, those that can be idmapped and lie under no
+ * mount left out. Paths relative to the rootfs.
+ */
+export function idmappedSubmounts(rootfs: string, mounts: readonly MountEntry[]): { source: string; rel: string }[] {
+  const real = realpathSync(rootfs);
+  const prefix = real === "/" ? "/" : `${real}/`;
+  // The last entry at a point is the one on top (mountinfo lists in mount order).
+  const top = new Map<string, MountEntry>();
+  for (const m of mounts) if (m.point.startsWith(prefix) && m.point !== real) top.set(m.point, m);
+  const points = [...top.keys()].sort((a, b) => a.split("/").length - b.split("/").length || a.localeCompare(b));
+  const left: string[] = [];
+  const out: { source: string; rel: string }[] = [];
+  for (const p of points) {
+    if (left.some((l) => p.startsWith(`${l}/`))) continue;
+    if (!IDMAPPABLE.has(top.get(p)!.fstype)) {
+      left.push(p);
+      continue;
+    }
+    out.push({ source: p, rel: p.slice(prefix.length) });
+  }
+  return out;
 }
 
 /**

@@ -45,7 +45,7 @@ import type { OciConfigDoc } from "./config.js";
 import { OciConfigError } from "./errors.js";
 import { ID_RANGE } from "../sandbox/ids.js";
 import type { MountEntry } from "./idmapSources.js";
-import { idmappable } from "./idmapSources.js";
+import { idmappable, idmappedSubmounts } from "./idmapSources.js";
 
 
 /** Mount options that are flags: [set, clear] for mount(2), and for mount_setattr(2) on a bind. */
@@ -221,7 +221,7 @@ export interface PlanInput {
    * A user namespace made ahead: the idmapped root's index (spawn's fds), and where the bind
    * mounts that can be idmapped are collected (their indexes follow from `first`).
    */
-  idmapped?: { root?: number; first: number; binds: { source: string; recursive: boolean }[]; mounts: readonly MountEntry[] };
+  idmapped?: { root?: number; first: number; binds: { source: string; recursive: boolean }[]; mounts: readonly MountEntry[]; rootSubmounts?: true };
   /** linux.sysctl keys written elsewhere (a pod's network namespace's, by create as host root): no record for init. */
   sysctlsElsewhere?: readonly string[];
 }
@@ -275,6 +275,13 @@ function rootRecords(input: PlanInput): InitRecord[] {
   else if (input.idmapped?.root !== undefined) {
     // The rootfs idmapped into the container's user namespace: root's files are root's inside.
     r.push({ op: "attach", index: input.idmapped.root, path: NEW_ROOT });
+    // A root idmapped alone (a host tree, with procfs beneath): what beneath can be idmapped, on its own.
+    if (input.idmapped.rootSubmounts !== undefined) {
+      for (const m of idmappedSubmounts(rootfs, input.idmapped.mounts)) {
+        r.push({ op: "attach", index: input.idmapped.first + input.idmapped.binds.length, path: posix.join(NEW_ROOT, m.rel) });
+        input.idmapped.binds.push({ source: m.source, recursive: false });
+      }
+    }
     r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_NODEV, clear: 0, recursive: true });
   } else {
     r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });

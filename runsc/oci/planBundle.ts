@@ -260,7 +260,8 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
         throw new ContainerError(`${rootfs}: the container's root cannot be idmapped into its user namespace (its filesystem allows no idmapped mounts: ext4, xfs, btrfs, tmpfs and f2fs do, and a runtime's overlay of them)`);
       }
     }
-    idmapped = { ...(idmapRootPlan !== undefined ? { root: afterPreserved } : {}), first: afterPreserved + (idmapRootPlan !== undefined ? 1 : 0), binds: [], mounts };
+    const alone = idmapRootPlan !== undefined && "path" in idmapRootPlan && idmapRootPlan.recursive === false;
+    idmapped = { ...(idmapRootPlan !== undefined ? { root: afterPreserved } : {}), first: afterPreserved + (idmapRootPlan !== undefined ? 1 : 0), binds: [], mounts, ...(alone ? { rootSubmounts: true as const } : {}) };
   }
   const records = [
     // Data for init, which runs them before pivot_root and after start.

@@ -115,7 +115,7 @@ function idmappedMounts(native: NativeBinding, idmap: IdmapPlan, usernsFd: numbe
     if (root !== undefined) {
       made.push(
         "path" in root
-          ? native.idmappedMount(root.path, usernsFd, true)
+          ? native.idmappedMount(root.path, usernsFd, root.recursive !== false)
           : "memory" in root
             ? native.idmappedOverlay({ lower: [...root.lower], upper: "", work: "", memory: root.memory, userns: usernsFd, owner: idmap.owner })
             : native.idmappedOverlay({ lower: [...root.lower], upper: root.upper, work: root.work, options: [...root.options], userns: usernsFd, owner: idmap.owner }),

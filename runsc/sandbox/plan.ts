@@ -41,7 +41,12 @@ export interface IdmapPlan {
    * rebuilt over its layers; absent: the root is the policy's overlay (OverlayPlan).
    */
   readonly root?:
-    | { readonly path: string }
+    /**
+     * A directory bound; recursive: false when something mounted beneath it cannot be idmapped
+     * (a host tree's /proc): the mounts beneath that can are attached on their own
+     * (runsc/oci/mounts.ts: rootSubmounts), the others left out.
+     */
+    | { readonly path: string; readonly recursive?: boolean }
     | { readonly lower: readonly string[]; readonly upper: string; readonly work: string; readonly options: readonly string[] }
     /** The policy's overlay root over the idmapped rootfs (its layers), its writes in a tmpfs of this size. */
     | { readonly lower: readonly string[]; readonly memory: string };

@@ -5,7 +5,7 @@
 // the disk). Each case runs under runsc-ts and under runc with the same bundle where runc's
 // answer is the contract.
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Bundle } from "../helpers/bundle.js";
@@ -206,6 +206,29 @@ describe("a user namespace for every container", () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stdout).toBe("one\none\ntwo\n");
     expect(existsSync(join(root, "etc", "added")), "the rootfs is unchanged").toBe(false);
+  });
+
+  it("a rootfs with a procfs mounted beneath it (a host tree's shape): a range of its own, what can be idmapped is, the rest left out", async () => {
+    const root = rootfsCopy();
+    // Beneath the rootfs: a tmpfs (idmappable) with a file, and a procfs (not).
+    mkdirSync(join(root, "mnt", "t"), { recursive: true });
+    mkdirSync(join(root, "hostproc"), { recursive: true });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", join(root, "mnt", "t")]);
+    made.push(() => execFileSync("umount", ["-l", join(root, "mnt", "t")]));
+    writeFileSync(join(root, "mnt", "t", "file"), "on the tmpfs\n");
+    execFileSync("mount", ["-t", "proc", "proc", join(root, "hostproc")]);
+    made.push(() => execFileSync("umount", ["-l", join(root, "hostproc")]));
+    const b = bundle("cat /proc/self/uid_map; stat -c %u /etc/passwd; cat /mnt/t/file; stat -c %u /mnt/t/file; ls /hostproc | wc -l", (c) => {
+      c.root = { path: root, readonly: true };
+    });
+    const r = await runtime(["run", "--bundle", b.dir, b.id]);
+    expect(r.code, r.stderr).toBe(0);
+    const [map, owner, text, fileOwner, hostproc] = r.stdout.trim().split("\n");
+    expect(Number(map!.trim().split(/\s+/)[1])).toBeGreaterThanOrEqual(FIRST);
+    expect(owner, "root's files are root's").toBe("0");
+    expect(text, "the tmpfs beneath, idmapped on its own").toBe("on the tmpfs");
+    expect(fileOwner).toBe("0");
+    expect(hostproc!.trim(), "the procfs beneath is left out").toBe("0");
   });
 
   it("a config that has a user namespace keeps its own maps", async () => {

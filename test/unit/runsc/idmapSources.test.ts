@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { idmapRoot, idmappable, parseMountinfo } from "../../../runsc/oci/idmapSources.js";
+import { idmapRoot, idmappable, idmappedSubmounts, parseMountinfo } from "../../../runsc/oci/idmapSources.js";
 import { parseOciConfig } from "../../../runsc/oci/config.js";
 import { ownUserNamespace } from "../../../runsc/oci/planBundle.js";
 import { defaultPoliciesDir, loadPolicyFile } from "../../../sentry/policy/load.js";
@@ -94,5 +94,33 @@ describe("which containers get a user namespace made for them", () => {
     expect(ownUserNamespace(config({ linux: { namespaces: own }, hooks: { createContainer: [{ path: "/bin/true" }] } }), POLICY)).toBe(false);
     // The one opt-out a policy has, by a name that says so.
     expect(ownUserNamespace(config({ linux: { namespaces: own } }), { ...POLICY, process: { ...POLICY.process, hostRoot: true } })).toBe(false);
+  });
+});
+
+describe("a host tree as the rootfs: the mounts beneath it idmapped on their own", () => {
+  const m = (point: string, fstype: string) => ({ point, fstype, superOptions: "" });
+  const mounts = [
+    m("/", "ext4"),
+    m("/proc", "proc"),
+    m("/proc/sys/fs/binfmt_misc", "binfmt_misc"),
+    m("/boot", "ext4"),
+    m("/run", "tmpfs"),
+    m("/run/user/0", "tmpfs"),
+    m("/mnt/nfs", "nfs"),
+    m("/mnt/nfs/inner", "ext4"),
+    m("/srv", "ext4"),
+    m("/srv", "nfs"),
+  ];
+
+  it("takes the topmost at each point, outermost first, and leaves out what cannot be idmapped and all beneath it", () => {
+    expect(idmappedSubmounts("/", mounts)).toEqual([
+      { source: "/boot", rel: "boot" },
+      { source: "/run", rel: "run" },
+      { source: "/run/user/0", rel: "run/user/0" },
+    ]);
+  });
+
+  it("the root itself is then idmapped alone", () => {
+    expect(idmapRoot("/", [m("/", "ext4"), m("/proc", "proc")])).toEqual(idmappable("/", false, []) ? { path: "/", recursive: false } : undefined);
   });
 });
