@@ -111,8 +111,10 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         idRange = allocateIdRange(rt.root, o.id);
         undo.push(() => releaseIdRange(rt.root, o.id));
       }
-    } else if (policy.process.hostRoot && !(config.linux?.namespaces ?? []).some((n) => n.type === "user")) {
-      logWarning(rt, `container ${o.id}: root inside is host root (policy ${policyName}: process.hostRoot)`);
+    } else if (!(config.linux?.namespaces ?? []).some((n) => n.type === "user")) {
+      // The containers that keep host root, each said: the policy's opt-out, or createContainer hooks.
+      const why = policy.process.hostRoot ? `policy ${policyName}: process.hostRoot` : "config.json has createContainer hooks, which run in the container's namespaces with host root's rights";
+      logWarning(rt, `container ${o.id}: root inside is host root (${why})`);
     }
     // The sentry: confined where the container has a user namespace from us (confinement.ts),
     // launched now so that Node's start-up overlaps the planning and the launch.

@@ -269,6 +269,8 @@ describe("OCI lifecycle", () => {
     writeFileSync(join(b.dir, "config.json"), JSON.stringify(config));
     const c = await runtime(["create", "--bundle", b.dir, b.id]);
     expect(c.code, c.stderr).toBe(0);
+    // Such a container keeps host root (its createContainer hooks expect it), and says so.
+    expect(c.stderr).toContain(`container ${b.id}: root inside is host root (config.json has createContainer hooks`);
     // createContainer ran at create; startContainer waits for start.
     expect(b.read("order")).not.toContain("startContainer");
     expect((await runtime(["start", b.id])).code).toBe(0);
