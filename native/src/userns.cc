@@ -65,6 +65,18 @@ int IdmappedClone(const std::string& path, int userns, bool recursive = false, c
   return fd;
 }
 
+// The child's report pipe and the parent's release pipe (close-on-exec): 0 or errno, none left open.
+int TwoPipes(int ready[2], int done[2]) {
+  if (pipe2(ready, O_CLOEXEC) < 0) return errno;
+  if (pipe2(done, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(ready[0]);
+    close(ready[1]);
+    return e;
+  }
+  return 0;
+}
+
 // "/proc/<pid>/<file>" into buf, without allocating (a forked child of a threaded process).
 void ProcPath(char* buf, pid_t pid, const char* file) {
   char digits[16];
@@ -91,13 +103,8 @@ int WriteAll(const char* path, const std::string& text) {
 // end.
 Napi::Value CreateNestedUserNamespace(Napi::Env env, const std::string& uidMap, const std::string& gidMap, int parent) {
   int ready[2], done[2];
-  if (pipe2(ready, O_CLOEXEC) < 0) return ThrowSetup(env, "pipe", errno);
-  if (pipe2(done, O_CLOEXEC) < 0) {
-    int e = errno;
-    close(ready[0]);
-    close(ready[1]);
-    return ThrowSetup(env, "pipe", e);
-  }
+  int pe = TwoPipes(ready, done);
+  if (pe != 0) return ThrowSetup(env, "pipe", pe);
   struct Answer {
     pid_t pid;
     int err;
@@ -200,13 +207,8 @@ Napi::Value CreateUserNamespace(const Napi::CallbackInfo& info) {
   std::string gidMap = info[1].As<Napi::String>();
   if (info.Length() > 2 && info[2].IsNumber()) return CreateNestedUserNamespace(env, uidMap, gidMap, info[2].As<Napi::Number>().Int32Value());
   int ready[2], done[2];
-  if (pipe2(ready, O_CLOEXEC) < 0) return ThrowSetup(env, "pipe", errno);
-  if (pipe2(done, O_CLOEXEC) < 0) {
-    int e = errno;
-    close(ready[0]);
-    close(ready[1]);
-    return ThrowSetup(env, "pipe", e);
-  }
+  int pe = TwoPipes(ready, done);
+  if (pe != 0) return ThrowSetup(env, "pipe", pe);
   // The child runs only async-signal-safe calls (this process has other threads).
   pid_t child = fork();
   if (child == 0) {

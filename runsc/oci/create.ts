@@ -1,9 +1,10 @@
 // create (runtime.md): everything up to the user's program, which init holds until start.
 // init is cloned here, into the config's namespaces and cgroups; create is its parent and
 // exits, so init passes to the caller's subreaper (a shim waits for it), as runc's does.
-// The container's monitor (monitor.ts) is launched first, so that Node's start-up there
-// overlaps the work here; it takes init's descriptors from us (pidfd_getfd) once init is
-// set up. Anything that fails undoes what was done: processes, cgroups, state.
+// The container's monitor (monitor.ts), confined where the container has a user namespace of
+// ours (confinement.ts), is launched before the plan, so that Node's start-up there overlaps
+// the work here; create sends it init's descriptors with the request (SCM_RIGHTS) once init
+// is set up. Anything that fails undoes what was done: processes, cgroups, state.
 import { spawn as spawnProcess } from "node:child_process";
 import { appendFileSync, closeSync, existsSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
@@ -357,6 +358,8 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
     if (typeof pair === "number") throw new ContainerError(`container sentry: socketpair: errno ${-pair}`);
     made.push(pair[1]);
     readyEnd = pair[0];
+    // Ours to keep once the monitor runs; closed with the rest if it cannot be started.
+    made.push(readyEnd);
     const devNull = openSync("/dev/null", "r+");
     made.push(devNull);
     // Its messages: to --log; tied to run in the foreground, to run's stderr, as when the sentry ran there.
@@ -383,7 +386,7 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
     for (const fd of made) native.close(fd);
     throw err instanceof ContainerError ? err : new ContainerError(`container sentry: ${(err as Error).message}`);
   }
-  for (const fd of made) native.close(fd);
+  for (const fd of made) if (fd !== readyEnd) native.close(fd);
   const pipe = new Socket({ fd: readyEnd, readable: true, writable: false });
   const ready = new Promise<void>((resolve, reject) => {
     let buf = "";

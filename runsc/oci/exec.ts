@@ -1,8 +1,8 @@
 // exec: a new process in a running container — its namespaces (joined through init's),
 // its cgroups, its filter, served by its sentry. As with create, the process (an init of
 // its own, holding the program until the sentry serves it) is our child, so that a shim
-// that runs `exec --detach` inherits it and reaps its status. The container's monitor takes
-// its listener and control socket from us (pidfd_getfd) and starts it.
+// that runs `exec --detach` inherits it and reaps its status. We send the container's monitor
+// its listener and control socket with the request (SCM_RIGHTS); the monitor starts it.
 import { readFilter } from "./monitorProtocol.js";
 import { readFileSync, readlinkSync, openSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
