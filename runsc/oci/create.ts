@@ -113,9 +113,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         undo.push(() => releaseIdRange(rt.root, o.id));
       }
     } else if (!(config.linux?.namespaces ?? []).some((n) => n.type === "user")) {
-      // The containers that keep host root, each said: the policy's opt-out, or createContainer hooks.
-      const why = policy.process.hostRoot ? `policy ${policyName}: process.hostRoot` : "config.json has createContainer hooks, which run in the container's namespaces with host root's rights";
-      logWarning(rt, `container ${o.id}: root inside is host root (${why})`);
+      // The policy's opt-out, said.
+      logWarning(rt, `container ${o.id}: root inside is host root (policy ${policyName}: process.hostRoot)`);
     }
     // The sentry: confined where the container has a user namespace from us (confinement.ts),
     // launched now so that Node's start-up overlaps the planning and the launch.
@@ -188,7 +187,13 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         },
       });
     } catch (err) {
-      if (err instanceof LaunchError) throw new ContainerError(err.step === "spawn" ? `container setup failed: ${err.message}` : err.message);
+      if (err instanceof LaunchError) {
+        // A hook that expected host root's rights: say where it ran and what would keep them.
+        const hint = idRange !== undefined && err.message.includes("hooks.createContainer[")
+          ? ` (createContainer hooks run as root of the container's user namespace, host id ${idRange.base}; a policy with process.hostRoot: true keeps host root)`
+          : "";
+        throw new ContainerError(err.step === "spawn" ? `container setup failed: ${err.message}${hint}` : err.message);
+      }
       throw err;
     }
     const { pid } = spawned;

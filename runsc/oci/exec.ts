@@ -93,7 +93,9 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
   const native = loadNative();
   const filter = readFilter(containerDir(rt.root, o.id));
   const preserved = preservedFds(native, o.preserveFds ?? 0);
-  const records: InitRecord[] = [...processRecords(proc), ...preserved.map((fd, index) => ({ op: "preserve", index, target: fd }) as const), { op: "hold" }, filter];
+  // In a user namespace (init's is not ours) the config's capability sets are granted exactly.
+  const userns = readlinkSync(`/proc/${st.pid}/ns/user`) !== readlinkSync("/proc/self/ns/user");
+  const records: InitRecord[] = [...processRecords(proc, "process", { userns }), ...preserved.map((fd, index) => ({ op: "preserve", index, target: fd }) as const), { op: "hold" }, filter];
 
   const fds: number[] = [];
   try {

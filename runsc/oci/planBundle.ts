@@ -21,7 +21,7 @@ import { containerHookRecords } from "./hooks.js";
 import type { MountEntry } from "./idmapSources.js";
 import { hostMounts, idmapRoot } from "./idmapSources.js";
 import { planBundleMounts } from "./mounts.js";
-import { processRecords } from "./process.js";
+import { grantsCapability, processRecords } from "./process.js";
 import { sysctlErrors } from "./sysctl.js";
 
 // linux.namespaces types (config-linux.md) and their clone flags.
@@ -155,14 +155,14 @@ export interface BundleInput {
  * none: one of its own, or its pod's when it joins namespaces a container of runsc-ts's made
  * in one (create.ts: podUserNamespace). Root inside is then never host root, and the rootfs
  * and volumes are idmapped into it (a policy's overlay root is made over the idmapped
- * rootfs). Not for a policy that says process.hostRoot; not yet for one that has
- * createContainer hooks (they run in the container's namespaces and expect host root's
- * rights, as NVIDIA's do).
+ * rootfs). Only a policy that says process.hostRoot opts out. createContainer hooks run in
+ * it too, as the spec runs them in the container's namespaces: root of the container's user
+ * namespace, the host's files seen before pivot_root with the rights of any other user.
  */
 export function ownUserNamespace(config: OciConfigDoc, policy: Policy): boolean {
   const nss = config.linux?.namespaces ?? [];
   if (nss.some((n) => n.type === "user")) return false;
-  return !policy.process.hostRoot && (config.hooks?.createContainer ?? []).length === 0;
+  return !policy.process.hostRoot;
 }
 
 /** A container's plan, and what create needs of the config besides. */
@@ -226,6 +226,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
         hostSocketsChecked: true,
         ...(bindsForRoot ? { bindsForRoot: true } : {}),
         ...(egress ? { egressChecked: true } : {}),
+        ...(userns && grantsCapability(config, "CAP_SYS_ADMIN") ? { namespaceAdmin: true } : {}),
       },
     );
   } catch (err) {
@@ -283,7 +284,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
       ...(idmapped !== undefined ? { idmapped } : {}),
       ...(netSysctls.length > 0 ? { sysctlsElsewhere: netSysctls.map(([k]) => k) } : {}),
     }),
-    ...processRecords(config.process!),
+    ...processRecords(config.process!, "process", { userns }),
     ...processLimitRecords(policy),
     ...input.preserved.map((target, i) => ({ op: "preserve", index: firstPreserved + i, target }) as const),
     // The program takes its orphans as PID 1 would under runc (not in a pod's PID namespace, where it is not PID 1 there either).

@@ -23,19 +23,27 @@ export const CAPABILITIES = [
 ] as const;
 
 /**
- * Never granted: device nodes are refused in every container (its /dev holds the standard
- * devices, bound from the host's), which the kernel enforces exactly through this one.
+ * Withheld from a container whose root is host root (process.hostRoot): device nodes it made
+ * would open the host's devices. In a user namespace the kernel refuses device nodes
+ * whatever the capability sets say (vfs_mknod checks CAP_MKNOD over the host), so the
+ * config's set is granted exactly.
  */
-const WITHHELD = 1n << BigInt(CAPABILITIES.indexOf("CAP_MKNOD"));
+const MKNOD = 1n << BigInt(CAPABILITIES.indexOf("CAP_MKNOD"));
 
-function capMask(names: readonly string[] | undefined, field: string): bigint {
+function capMask(names: readonly string[] | undefined, field: string, withheld: bigint): bigint {
   let mask = 0n;
   (names ?? []).forEach((n, i) => {
     const bit = CAPABILITIES.indexOf(n as (typeof CAPABILITIES)[number]);
     if (bit < 0) throw new OciConfigError("config.json", [`${field}[${i}]: unknown capability ${JSON.stringify(n)}`]);
     mask |= 1n << BigInt(bit);
   });
-  return mask & ~WITHHELD;
+  return mask & ~withheld;
+}
+
+/** Whether any of the process's capability sets names cap (as Docker's seccomp profile reads them). */
+export function grantsCapability(config: OciConfigDoc, cap: (typeof CAPABILITIES)[number]): boolean {
+  const c = config.process?.capabilities ?? {};
+  return [c.bounding, c.effective, c.permitted].some((set) => (set ?? []).includes(cap));
 }
 
 /** An rlimit value: -1 (or 2^64-1) is unlimited. */
@@ -45,7 +53,7 @@ function limit(v: number | bigint): bigint {
 }
 
 /** The records for process (field: its place in the document, for errors). */
-export function processRecords(p: OciProcess, field = "process"): InitRecord[] {
+export function processRecords(p: OciProcess, field = "process", where: { userns: boolean } = { userns: false }): InitRecord[] {
   const r: InitRecord[] = [{ op: "cwd", path: p.cwd, fallbackToRoot: false }];
   const seen = new Set<string>();
   (p.rlimits ?? []).forEach((l, i) => {
@@ -58,13 +66,14 @@ export function processRecords(p: OciProcess, field = "process"): InitRecord[] {
   if (p.user.umask !== undefined) r.push({ op: "umask", mask: p.user.umask & 0o777 });
   r.push({ op: "user", uid: p.user.uid, gid: p.user.gid, groups: p.user.additionalGids ?? [] });
   const c = p.capabilities ?? {};
+  const withheld = where.userns ? 0n : MKNOD;
   r.push({
     op: "caps",
-    bounding: capMask(c.bounding, `${field}.capabilities.bounding`),
-    effective: capMask(c.effective, `${field}.capabilities.effective`),
-    permitted: capMask(c.permitted, `${field}.capabilities.permitted`),
-    inheritable: capMask(c.inheritable, `${field}.capabilities.inheritable`),
-    ambient: capMask(c.ambient, `${field}.capabilities.ambient`),
+    bounding: capMask(c.bounding, `${field}.capabilities.bounding`, withheld),
+    effective: capMask(c.effective, `${field}.capabilities.effective`, withheld),
+    permitted: capMask(c.permitted, `${field}.capabilities.permitted`, withheld),
+    inheritable: capMask(c.inheritable, `${field}.capabilities.inheritable`, withheld),
+    ambient: capMask(c.ambient, `${field}.capabilities.ambient`, withheld),
   });
   if (p.noNewPrivileges !== true) r.push({ op: "keepPrivs" });
   for (const value of p.args) r.push({ op: "arg", value });

@@ -32,7 +32,7 @@ import { EAFNOSUPPORT, ENOPROTOOPT, ENOSYS, EOPNOTSUPP, EPERM, EPROTONOSUPPORT }
 import { errnoByName } from "../../platform/abi/errno.js";
 import { MAX_SYSCALL_AMD64, sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { ArgCondition, ArgRule, FilterAction, Handling, SyscallEntry } from "../syscalls/syscall.js";
-import { TABLE_AMD64 } from "../syscalls/table_amd64.js";
+import { NAMESPACE_ADMIN, TABLE_AMD64 } from "../syscalls/table_amd64.js";
 
 import type { TrapCondition, TrapWhen } from "../syscalls/handlers.js";
 import type { Policy } from "../policy/schema.js";
@@ -67,6 +67,12 @@ export interface CompileOptions {
    * reach the sentry too, raw and packet sockets are refused).
    */
   readonly egressChecked?: boolean;
+  /**
+   * A container in a user namespace, new or joined, whose config grants CAP_SYS_ADMIN
+   * (Docker's --privileged, a privileged pod): mounts, new namespaces and setns are decided
+   * by the kernel, which confines them to what that user namespace owns (NAMESPACE_ADMIN).
+   */
+  readonly namespaceAdmin?: boolean;
 }
 
 export interface CompiledPolicy {
@@ -226,7 +232,7 @@ export function compilePolicy(policy: Policy, opts: CompileOptions = {}): Compil
       "filesystem.root: overlay writes over the host's root, which a rule on /** hides: use root: readonly with read-write rules for what the workload writes",
     );
   }
-  const decisions = baseline(policy);
+  const decisions = baseline(policy, opts);
   applyRules(decisions, policy);
   applyTraps(decisions, policy, opts);
   const audit = policy.audit ? liftForAudit(decisions) : undefined;
@@ -268,10 +274,12 @@ function filterOf(decisions: readonly (Decision | undefined)[], audit: readonly 
 }
 
 /** Steps 1-3: the table's decisions under syscalls.default, allow and deny. */
-function baseline(policy: Policy): (Decision | undefined)[] {
+function baseline(policy: Policy, opts: CompileOptions): (Decision | undefined)[] {
   const decisions: (Decision | undefined)[] = new Array(MAX_SYSCALL_AMD64 + 1).fill(undefined);
   const defaultAction = policyAction(parseActionText(policy.syscalls.default));
-  for (const e of TABLE_AMD64) {
+  for (const listed of TABLE_AMD64) {
+    // Root of a user namespace with CAP_SYS_ADMIN: the kernel confines these to its namespaces.
+    const e: SyscallEntry = opts.namespaceAdmin === true && NAMESPACE_ADMIN.has(listed.name) ? { ...listed, handling: "kernel" } : listed;
     let d = fromTable(e);
     // A non-allow default replaces what the table allows, never what it refuses: the
     // table's argument rules (namespace flags, TIOCSTI...) keep their denials.

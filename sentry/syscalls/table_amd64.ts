@@ -45,16 +45,18 @@ const UNAME_NOTE = "answered by the UTS namespace; emulated by the sentry when t
 const STATMOUNT_NOTE = "sees the caller's mount namespace; another one needs CAP_SYS_ADMIN over it";
 const MKNOD_NOTE = "device nodes need CAP_MKNOD and the device cgroup's permission";
 const IO_URING = "io_uring performs file and network operations the filter never sees";
-const MOUNT_NOTE = "mounts are made by the runtime before the workload starts; changes could undo masked paths";
+const MOUNT_NOTE =
+  "mounts are made by the runtime before the workload starts; changes could undo masked paths (a privileged container in its user namespace: the kernel decides)";
 const ADJTIME_NOTE = "read-only use is harmless, but the mode lives in memory where BPF cannot see it";
 const VM_RW_NOTE = "a workload writing another task's memory could race the sentry's reads";
 const NOT_IMPLEMENTED = "not implemented by Linux on x86_64";
 const CLONE3_NOTE =
   "arguments live in memory where BPF cannot see them; ENOSYS makes libc fall back to clone(2), " +
   "whose flags BPF can check";
-const CLONE_NOTE = "CLONE_NEW* refused: namespaces are made by the runtime; the low byte is the exit signal";
+const CLONE_NOTE =
+  "CLONE_NEW* refused: namespaces are made by the runtime (a privileged container in its user namespace: the kernel decides); the low byte is the exit signal";
 const UNSHARE_NOTE =
-  "CLONE_NEW* refused: a new user namespace would give the workload capabilities over its own mounts";
+  "CLONE_NEW* refused: a new user namespace would give the workload capabilities over its own mounts (a privileged container in its user namespace: the kernel decides)";
 const IOCTL_NOTE =
   "TIOCSTI and TIOCLINUX could type into a terminal outside; compared on the low 32 bits. Under network proxy the interface requests (0x89xx but the socket-level 0x8901-0x8907, wireless 0x8bxx) are answered by the sentry as the sandbox's namespace";
 const SECCOMP_NOTE =
@@ -370,7 +372,7 @@ const ENTRIES: readonly SyscallEntry[] = [
   denied("clock_adjtime", EPERM, ADJTIME_NOTE),
   kernel("syncfs"),
   kernel("sendmmsg", NET_MSG),
-  denied("setns", EPERM, "joining another namespace would leave the sandbox's"),
+  denied("setns", EPERM, "joining another namespace would leave the sandbox's (a privileged container in its user namespace: the kernel decides)"),
   kernel("getcpu"),
   denied("process_vm_readv", EPERM, VM_RW_NOTE),
   denied("process_vm_writev", EPERM, VM_RW_NOTE),
@@ -466,6 +468,17 @@ export function withFamilies(entries: readonly SyscallEntry[], families: readonl
 }
 
 /** Every amd64 syscall, ascending by number. */
+/**
+ * What root of a user namespace with CAP_SYS_ADMIN may do inside it (a privileged container):
+ * mounts in its mount namespace, new namespaces, setns. The kernel checks each against the
+ * user namespace owning what it changes, so the host's mounts, names and namespaces stay out
+ * of reach (chroot stays refused: the sentry resolves paths from the mount namespace's root).
+ */
+export const NAMESPACE_ADMIN: ReadonlySet<string> = new Set([
+  "mount", "umount2", "pivot_root", "open_tree", "open_tree_attr", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+  "unshare", "clone", "setns",
+]);
+
 export const TABLE_AMD64: readonly SyscallEntry[] = Object.freeze(withFamilies(ENTRIES, FAMILIES).sort((a, b) => a.nr - b.nr));
 
 const byNr = new Map<number, SyscallEntry>();

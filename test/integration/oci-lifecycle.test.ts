@@ -2,7 +2,7 @@
 // transition and its errors, exit statuses as runc's, state JSON as the spec's, and nothing
 // left behind. The containers run the busybox rootfs the tests build (helpers/bundle.ts).
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
 import { BUNDLES_DIR, busyboxRootfs, MAIN_JS, makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
@@ -259,7 +259,12 @@ describe("OCI lifecycle", () => {
     // the runtime's hooks and createContainer (before pivot_root) see the host's files,
     // startContainer sees the container's.
     const hook = join(b.out, "hook.sh");
-    writeFileSync(hook, `#!/bin/sh\necho "$1 $(hostname) $(test -e ${b.out}/hook.sh && echo host-root || echo container-root) $(cat)" >> $2\n`, { mode: 0o755 });
+    chmodSync(b.out, 0o755); // createContainer's hook is run from it by root of the container's user namespace
+    // It also says whose ids it runs with: the host id root inside maps to (0 for host root).
+    writeFileSync(hook, `#!/bin/sh\necho "$1 $(hostname) $(test -e ${b.out}/hook.sh && echo host-root || echo container-root) $(awk 'NR==1 {print $2}' /proc/self/uid_map) $(cat)" >> $2\n`, { mode: 0o755 });
+    // createContainer's hook writes it as root of the container's user namespace, a stranger to the host's files.
+    writeFileSync(join(b.out, "order"), "", { mode: 0o666 });
+    chmodSync(join(b.out, "order"), 0o666);
     const config = JSON.parse(readFileSync(join(b.dir, "config.json"), "utf8"));
     const onHost = (k: string) => [{ path: hook, args: ["hook", k, join(b.out, "order")] }];
     config.hooks = {
@@ -269,8 +274,8 @@ describe("OCI lifecycle", () => {
     writeFileSync(join(b.dir, "config.json"), JSON.stringify(config));
     const c = await runtime(["create", "--bundle", b.dir, b.id]);
     expect(c.code, c.stderr).toBe(0);
-    // Such a container keeps host root (its createContainer hooks expect it), and says so.
-    expect(c.stderr).toContain(`container ${b.id}: root inside is host root (config.json has createContainer hooks`);
+    // Its createContainer hooks run in its user namespace, as the rest of it: nothing keeps host root.
+    expect(c.stderr).not.toContain("root inside is host root");
     // createContainer ran at create; startContainer waits for start.
     expect(b.read("order")).not.toContain("startContainer");
     expect((await runtime(["start", b.id])).code).toBe(0);
@@ -283,8 +288,8 @@ describe("OCI lifecycle", () => {
     expect(lines.indexOf("program")).toBeGreaterThan(lines.findIndex((l) => l.startsWith("startContainer")));
     const seen = Object.fromEntries(
       hooks.map((l) => {
-        const [name, host, root, ...json] = l.split(" ");
-        return [name, { host, root, state: JSON.parse(json.join(" ")) as Record<string, unknown> }];
+        const [name, host, root, mappedTo, ...json] = l.split(" ");
+        return [name, { host, root, hostId: Number(mappedTo), state: JSON.parse(json.join(" ")) as Record<string, unknown> }];
       }),
     );
     const hostName = execFileSync("hostname", { encoding: "utf8" }).trim();
@@ -293,6 +298,9 @@ describe("OCI lifecycle", () => {
     expect(seen.prestart!.state.pid).toBeGreaterThan(0);
     expect(seen.createRuntime).toMatchObject({ host: hostName, root: "host-root", state: { status: "creating" } });
     expect(seen.createContainer).toMatchObject({ host: "bb", root: "host-root", state: { status: "creating", pid: seen.prestart!.state.pid } });
+    expect(seen.prestart!.hostId).toBe(0);
+    expect(seen.createContainer!.hostId, "createContainer runs as root of the container's user namespace").toBeGreaterThanOrEqual(0x40000000);
+    expect(seen.startContainer!.hostId).toBe(seen.createContainer!.hostId);
     expect(seen.startContainer).toMatchObject({ host: "bb", root: "container-root", state: { status: "created", pid: seen.prestart!.state.pid } });
     expect(seen.poststart).toMatchObject({ host: hostName, state: { status: "running" } });
     expect(seen.poststop).toMatchObject({ host: hostName, state: { status: "stopped" } });
@@ -337,11 +345,12 @@ describe("OCI lifecycle", () => {
     const wordsDir = mkdtempSync(join(BUNDLES_DIR, "words-"));
     const words = join(wordsDir, "words");
     writeFileSync(words, "x".repeat(60_000));
+    chmodSync(wordsDir, 0o755); // the hook reads it as root of the container's user namespace
     const chatty = track(outBundle(["true"], (c) => (c.hooks = { createContainer: [{ path: "/bin/cat", args: ["cat", words, "/nonexistent/last-words"] }] })));
     made.push({ dir: wordsDir, id: "", cleanup: () => rmSync(wordsDir, { recursive: true, force: true }) });
     const cc = await runtime(["create", "--bundle", chatty.dir, chatty.id]);
     expect(cc.code).toBe(1);
-    expect(cc.stderr).toMatch(/hooks\.createContainer\[0\] \/bin\/cat: exit status 1: x+cat: \/nonexistent\/last-words: No such file or directory\n/);
+    expect(cc.stderr).toMatch(/hooks\.createContainer\[0\] \/bin\/cat: exit status 1: x+cat: \/nonexistent\/last-words: No such file or directory\n? \(createContainer hooks run as root of the container's user namespace, host id \d+; a policy with process.hostRoot: true keeps host root\)/);
     expect(cc.stderr.length).toBeLessThan(1500);
   });
 

@@ -89,9 +89,9 @@ describe("which containers get a user namespace made for them", () => {
     expect(ownUserNamespace(config({ linux: { namespaces: own } }), { ...POLICY, filesystem: { ...POLICY.filesystem, root: "overlay", overlay: { ...POLICY.filesystem.overlay, dir: "/var/tmp/x" } } })).toBe(true);
   });
 
-  it("not yet: createContainer hooks; a config's own user namespace is its own", () => {
+  it("createContainer hooks run in it too; a config's own user namespace is its own", () => {
     expect(ownUserNamespace(config({ linux: { namespaces: [...own, { type: "user" }], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] } }), POLICY)).toBe(false);
-    expect(ownUserNamespace(config({ linux: { namespaces: own }, hooks: { createContainer: [{ path: "/bin/true" }] } }), POLICY)).toBe(false);
+    expect(ownUserNamespace(config({ linux: { namespaces: own }, hooks: { createContainer: [{ path: "/bin/true" }] } }), POLICY)).toBe(true);
     // The one opt-out a policy has, by a name that says so.
     expect(ownUserNamespace(config({ linux: { namespaces: own } }), { ...POLICY, process: { ...POLICY.process, hostRoot: true } })).toBe(false);
   });

@@ -1,5 +1,5 @@
 // config.json's process as init records: directory first, then rlimits, umask, ids,
-// capability masks (never CAP_MKNOD), no_new_privs unless asked otherwise, arguments, environment.
+// capability masks (CAP_MKNOD only in a user namespace), no_new_privs unless asked otherwise, arguments, environment.
 import { describe, expect, it } from "vitest";
 import { thrown } from "../../helpers/thrown.js";
 
@@ -137,11 +137,18 @@ describe("processRecords", () => {
     });
   });
 
-  it("never grants CAP_MKNOD", () => {
+  it("never grants CAP_MKNOD to a container whose root is host root", () => {
     const [caps] = ofOp(processRecords(proc({ capabilities: { bounding: ["CAP_MKNOD", "CAP_CHOWN"], effective: ["CAP_MKNOD"], permitted: [...CAPABILITIES] } })), "caps");
     expect(caps!.bounding).toBe(1n);
     expect(caps!.effective).toBe(0n);
     expect(caps!.permitted).toBe(((1n << 41n) - 1n) & ~(1n << 27n));
+  });
+
+  it("grants exactly the config's sets in a user namespace, CAP_MKNOD included", () => {
+    const [caps] = ofOp(processRecords(proc({ capabilities: { bounding: ["CAP_MKNOD", "CAP_CHOWN"], effective: ["CAP_MKNOD"], permitted: [...CAPABILITIES] } }), "process", { userns: true }), "caps");
+    expect(caps!.bounding).toBe(1n | (1n << 27n));
+    expect(caps!.effective).toBe(1n << 27n);
+    expect(caps!.permitted).toBe((1n << 41n) - 1n);
   });
 
   it("grants nothing when the config lists no capabilities", () => {

@@ -110,3 +110,40 @@ describe.each<[string, Policy, CompileOptions]>([
     expect(run(nr("ioctl"), withArg(1, BigInt(TIOCSTI)))).toBe(denied);
   });
 });
+
+describe("namespaceAdmin (a privileged container in its user namespace)", () => {
+  const CONTAINER: Policy = loadPolicyFile(join(defaultPoliciesDir(), "container.yaml"));
+  const nr = (name: string): number => sysnoByName(name) ?? -1;
+  const filterOf = (policy: Policy, opts: CompileOptions): LoadedFilter => new LoadedFilter(compileFilter(compilePolicy(policy, opts).filter));
+  const run = (f: LoadedFilter, name: string, args: readonly bigint[] = zeros()): number => f.run({ nr: nr(name), arch: ARCH_X86_64, ip: 0n, args });
+  const ALLOW = 0x7fff0000;
+  const ADMIN = ["mount", "umount2", "pivot_root", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "setns"];
+
+  it("leaves mounts, setns and namespace flags to the kernel", () => {
+    const f = filterOf(CONTAINER, { namespaceAdmin: true });
+    for (const name of ADMIN) expect(run(f, name), name).toBe(ALLOW);
+    expect(run(f, "unshare", withArg(0, BigInt(CLONE_NEWUSER)))).toBe(ALLOW);
+    expect(run(f, "clone", withArg(0, BigInt(CLONE_NEWUSER)))).toBe(ALLOW);
+    expect(run(f, "sethostname")).toBe(ALLOW);
+  });
+
+  it("keeps what no user namespace confines refused: modules, kexec, bpf, io_uring, ptrace, chroot", () => {
+    const f = filterOf(CONTAINER, { namespaceAdmin: true });
+    for (const name of ["init_module", "finit_module", "kexec_load", "bpf", "io_uring_setup", "ptrace", "chroot", "open_by_handle_at", "swapon", "syslog"]) {
+      expect(run(f, name), name).toBe(RET_ERRNO | EPERM);
+    }
+  });
+
+  it("without it the container refuses mounts, setns and namespace flags in BPF", () => {
+    const f = filterOf(CONTAINER, {});
+    for (const name of ADMIN) expect(run(f, name), name).toBe(RET_ERRNO | EPERM);
+    expect(run(f, "unshare", withArg(0, BigInt(CLONE_NEWUSER)))).toBe(RET_ERRNO | EPERM);
+  });
+
+  it("a policy's own denial and a default other than allow still decide", () => {
+    const denies: Policy = { ...CONTAINER, syscalls: { ...CONTAINER.syscalls, deny: ["mount"] } };
+    expect(run(filterOf(denies, { namespaceAdmin: true }), "mount")).toBe(RET_ERRNO | EPERM);
+    const strict: Policy = { ...CONTAINER, syscalls: { ...CONTAINER.syscalls, default: "errno(EACCES)" } };
+    expect(run(filterOf(strict, { namespaceAdmin: true }), "mount")).toBe(RET_ERRNO | 13);
+  });
+});
