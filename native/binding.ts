@@ -230,7 +230,8 @@ export interface NativeBinding {
    * -EAGAIN: the pool is full.
    */
   blockingCall(pool: number, notif: Uint8Array, call: BlockingCallSpec, waitUs: number): number | null;
-  sendto(fd: number, data: Uint8Array, len: number, flags: number, addr: Uint8Array, addrLen: number): number;
+  /** With control (struct cmsghdr records, descriptors ours), a sendmsg that carries them. */
+  sendto(fd: number, data: Uint8Array, len: number, flags: number, addr: Uint8Array, addrLen: number, control?: Uint8Array): number;
   fchdir(fd: number): number;
   /** True when fd is a terminal whose foreground process group is the caller's. */
   inTerminalForeground(fd: number): boolean;
@@ -269,6 +270,10 @@ export interface BlockingCallSpec {
   /** The working directory for a relative unix path (borrowed). */
   cwdFd?: number;
   data?: Uint8Array;
+  /** sendmsg's control messages, sent with the first bytes. */
+  control?: Uint8Array;
+  /** Ours, the descriptors control carries: closed when done. */
+  controlFds?: number[];
   flags?: number;
   /** sendto: bytes of the task's buffer already sent; data is the rest. */
   base?: number;

@@ -130,7 +130,8 @@ Napi::Value BlockingPoolStats(const Napi::CallbackInfo& info) {
 // blockingCall(pool, notif, call, waitUs) -> the result (>= 0, or -errno) to answer with, or
 // null when the worker will answer the notification. call: {op: 0 connect | 1 sendto, nr,
 // fd (taken over), addr: Uint8Array, alsoClose?, cwdFd?, tgid, data?: Uint8Array, flags?,
-// base?, injectAt?, cloexec?, reportFd?}. fd and alsoClose are closed whatever happens.
+// base?, control?: Uint8Array, controlFds?: number[], injectAt?, cloexec?, reportFd?}. fd,
+// alsoClose and controlFds are closed whatever happens.
 Napi::Value BlockingCall(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsObject() || !info[3].IsNumber()) {
@@ -168,6 +169,17 @@ Napi::Value BlockingCall(const Napi::CallbackInfo& info) {
   if (data.IsTypedArray()) {
     Napi::Uint8Array d = data.As<Napi::Uint8Array>();
     c->data.assign(d.Data(), d.Data() + d.ByteLength());
+  }
+  // Taken over like fd: closed when the call is done, whatever happens.
+  Napi::Value control_fds = o.Get("controlFds");
+  if (control_fds.IsArray()) {
+    Napi::Array a = control_fds.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) c->control_fds.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+  }
+  Napi::Value control = o.Get("control");
+  if (control.IsTypedArray()) {
+    Napi::Uint8Array d = control.As<Napi::Uint8Array>();
+    c->control.assign(d.Data(), d.Data() + d.ByteLength());
   }
   // The task's own pidfd (readable when it exits), or its process's before Linux 6.9.
   int pidfd = (int)syscall(SYS_pidfd_open, c->pid, PIDFD_THREAD);

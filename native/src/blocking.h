@@ -70,6 +70,9 @@ struct Call {
   struct sockaddr_storage addr;
   socklen_t len;
   std::vector<uint8_t> data;  // sendto
+  // sendmsg: control messages sent with the first bytes; descriptors they carry are ours.
+  std::vector<uint8_t> control;
+  std::vector<int> control_fds;
   int flags;                  // sendto
   int64_t base;               // sendto: bytes already sent by the sentry
   int inject_at;              // connect: install fd in the task here (like dup2), or -1
@@ -92,8 +95,13 @@ struct Call {
     if (also_close >= 0) close(also_close);
     if (report >= 0) close(report);
     if (pidfd >= 0) close(pidfd);
+    for (int f : control_fds) close(f);
   }
 };
+
+// sendto, or sendmsg when control holds control messages (blocking_pool.cc).
+long SendWithControl(int fd, const void* data, size_t len, int flags, const struct sockaddr* addr, socklen_t alen,
+                     const std::vector<uint8_t>& control);
 
 class Pool;
 

@@ -181,6 +181,21 @@ void* Pool::WorkerMain(void* arg) {
   return nullptr;
 }
 
+// sendto, or sendmsg when there are control messages: bytes sent, or -1 with errno.
+long SendWithControl(int fd, const void* data, size_t len, int flags, const struct sockaddr* addr, socklen_t alen,
+                     const std::vector<uint8_t>& control) {
+  if (control.empty()) return sendto(fd, data, len, flags, addr, alen);
+  struct iovec iov = {const_cast<void*>(data), len};
+  struct msghdr m = {};
+  m.msg_name = const_cast<struct sockaddr*>(addr);
+  m.msg_namelen = addr != nullptr ? alen : 0;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = const_cast<uint8_t*>(control.data());
+  m.msg_controllen = control.size();
+  return sendmsg(fd, &m, flags);
+}
+
 // A sendto for a task that still waits: MSG_DONTWAIT attempts, each made only while the
 // task's pidfd says it lives, with the waits in between in ppoll (room on the socket, the
 // task's end, or the watcher's kCancelSignal, which makes it EINTR for the caller's loop).
@@ -213,8 +228,9 @@ static long SendWhileAlive(Call& c) {
       c.cancel = true;  // nobody waits for the answer any more
       return stop(EINTR);
     }
-    long r = sendto(c.fd, c.data.data() + sent, c.data.size() - sent, c.flags | MSG_NOSIGNAL | MSG_DONTWAIT,
-                    c.len > 0 ? (const struct sockaddr*)&c.addr : nullptr, c.len);
+    // Control messages go with the first bytes, as the kernel's sendmsg sends them.
+    long r = SendWithControl(c.fd, c.data.data() + sent, c.data.size() - sent, c.flags | MSG_NOSIGNAL | MSG_DONTWAIT,
+                             c.len > 0 ? (const struct sockaddr*)&c.addr : nullptr, c.len, sent == 0 ? c.control : std::vector<uint8_t>());
     if (r >= 0) {
       sent += (size_t)r;
       if (sent >= c.data.size()) return (long)sent;

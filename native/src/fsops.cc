@@ -23,6 +23,7 @@
 
 #include "errors.h"
 #include "native.h"
+#include "blocking.h"
 
 namespace runsc {
 namespace {
@@ -300,17 +301,23 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   return Num(info.Env(), r < 0 ? -errno : 0);
 }
 
-// sendto(fd, data, len, flags, addr, addrLen) -> bytes sent | -errno
+// sendto(fd, data, len, flags, addr, addrLen[, control]) -> bytes sent | -errno; with
+// control (struct cmsghdr records), a sendmsg that carries them.
 Napi::Value SendTo(const Napi::CallbackInfo& info) {
-  if (!Usage(info, 6, "sendto(fd, data, len, flags, addr, addrLen)")) return info.Env().Undefined();
+  if (!Usage(info, 6, "sendto(fd, data, len, flags, addr, addrLen[, control])")) return info.Env().Undefined();
   Napi::Uint8Array d = info[1].As<Napi::Uint8Array>();
   size_t len = (size_t)info[2].As<Napi::Number>().Int64Value();
   Napi::Uint8Array a = info[4].As<Napi::Uint8Array>();
   socklen_t alen = (socklen_t)Int(info, 5);
   if (len > d.ByteLength() || alen > a.ByteLength()) return Num(info.Env(), -EINVAL);
+  std::vector<uint8_t> control;
+  if (info.Length() > 6 && info[6].IsTypedArray()) {
+    Napi::Uint8Array c = info[6].As<Napi::Uint8Array>();
+    control.assign(c.Data(), c.Data() + c.ByteLength());
+  }
   ssize_t n;
   // No address: NULL, as a connected socket's send has it (a non-NULL one of length 0 is EINVAL for UDP).
-  do n = sendto(Int(info, 0), d.Data(), len, Int(info, 3), alen == 0 ? nullptr : (const struct sockaddr*)a.Data(), alen);
+  do n = blocking::SendWithControl(Int(info, 0), d.Data(), len, Int(info, 3), alen == 0 ? nullptr : (const struct sockaddr*)a.Data(), alen, control);
   while (n < 0 && errno == EINTR);
   return Num(info.Env(), n < 0 ? -errno : (double)n);
 }

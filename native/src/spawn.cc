@@ -374,8 +374,14 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return abort_child("user namespace: " + err, "ESETUP");
   for (const std::string& procs : cgroup_procs)
     if (!WriteFile(procs, std::to_string(pid), &err)) return abort_child("cgroup: " + err, "ESETUP");
-  if (send(ctl, (const char[]){CTL_MAPS_WRITTEN}, 1, MSG_NOSIGNAL) != 1 || !SendConfig(ctl, config, pass))
-    return abort_child(std::string("configure init: ") + strerror(errno), "ESETUP");
+  if (send(ctl, (const char[]){CTL_MAPS_WRITTEN}, 1, MSG_NOSIGNAL) != 1 || !SendConfig(ctl, config, pass)) {
+    // The child may have failed before reading (a namespace it could not join or make): its report says why.
+    int e = errno;
+    char report[2];
+    if (recv(ctl, report, sizeof report, MSG_DONTWAIT) == 2 && report[0] == CTL_CHILD_FAILED)
+      return abort_child(std::string("sandbox child, joining or making its namespaces: ") + strerror((unsigned char)report[1]), "ESETUP");
+    return abort_child(std::string("configure init: ") + strerror(e), "ESETUP");
+  }
 
   // Wait for CTL_FILTER_READY (about to install the filter) or an error report.
   static char buf[1100];

@@ -19,16 +19,18 @@ import { openTerminal, relayTerminal } from "./relay.js";
 import { containerDir, ContainerError, guard, mustRead, writeAtomic } from "./state.js";
 
 // include/uapi/linux/sched.h
-// The user namespace first: the others belong to it, and joining it makes us its root
-// (spawn then takes uid 0 there, the host uid its map gives).
+// The user namespace last: host root may join the others whoever owns them (the container's
+// user namespace, or the host's for a pod's network namespace), and joining it makes us its
+// root (spawn then takes uid 0 there, the host uid its map gives).
 const JOINED: readonly [string, number][] = [
-  ["user", 0x10000000],
   ["ipc", 0x08000000],
   ["uts", 0x04000000],
   ["net", 0x40000000],
   ["pid", 0x20000000],
   ["cgroup", 0x02000000],
   ["mnt", 0x00020000],
+  // Last, as create joins it: the others are joined as host root (a pod's network namespace is the host user namespace's).
+  ["user", 0x10000000],
 ];
 
 export interface ExecOptions {

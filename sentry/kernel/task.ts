@@ -164,6 +164,7 @@ export class Task {
   offload(call: BlockingCallSpec): number | null {
     this.give(call.fd);
     if (call.alsoClose !== undefined && call.alsoClose >= 0) this.give(call.alsoClose);
+    for (const fd of call.controlFds ?? []) this.give(fd);
     return this.k.offload(call);
   }
 

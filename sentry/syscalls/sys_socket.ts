@@ -21,9 +21,9 @@ import { posix } from "node:path";
 import { CAP_NET_BIND_SERVICE, capBit } from "../../platform/abi/capability.js";
 import type { Reply } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
-import { EACCES, EAGAIN, ECONNREFUSED, EINVAL, EMSGSIZE, ENOTTY, EOPNOTSUPP } from "../../platform/abi/errno.js";
+import { EACCES, EAGAIN, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOTTY, EOPNOTSUPP } from "../../platform/abi/errno.js";
 import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, S_IFMT, S_IFSOCK, W_OK } from "../../platform/abi/fcntl.js";
-import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN, SOCK_DGRAM, SOCK_PACKET, SOCK_RAW, SOCK_STREAM } from "../../platform/abi/socket.js";
+import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN, SOCK_DGRAM, SOCK_PACKET, SOCK_RAW, SOCK_STREAM, SOL_SOCKET } from "../../platform/abi/socket.js";
 import { egressDecision, sockaddrInet } from "../policy/network.js";
 import { errnoReply } from "../errors/errors.js";
 import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
@@ -120,7 +120,7 @@ function onTaskSocket(t: Task, sockfd: number, addrIdx: number, lenIdx: number, 
 }
 
 /** onTaskSocket with the address read already (sendmsg's msg_name): fd is our duplicate of sockfd. */
-function onTaskSocketAt(t: Task, sockfd: number, fd: number, addr: Uint8Array, call: "connect" | "sendto", data?: { bytes: Uint8Array; flags: number }): Reply {
+function onTaskSocketAt(t: Task, sockfd: number, fd: number, addr: Uint8Array, call: "connect" | "sendto", data?: { bytes: Uint8Array; flags: number; control?: Carried }): Reply {
   const k = t.k;
   const n = k.native;
   const creds = t.creds();
@@ -146,12 +146,12 @@ function onTaskSocketAt(t: Task, sockfd: number, fd: number, addr: Uint8Array, c
   const to = target >= 0 ? viaDescriptor(target) : addr;
   const onPool = { nr: t.ev.nr, addr: to, tgid: creds.tgid, alsoClose: target, cwdFd: target >= 0 ? k.procFd : -1 };
   if (call === "connect") return answer(t.offload({ op: 0, fd, ...onPool }));
-  const { bytes, flags } = data!;
+  const { bytes, flags, control } = data!;
   k.identity.sentry();
   let sent: number;
   if (target >= 0) n.fchdir(k.procFd);
   try {
-    sent = n.sendto(fd, bytes, bytes.length, flags | MSG_DONTWAIT, to, to.length);
+    sent = n.sendto(fd, bytes, bytes.length, flags | MSG_DONTWAIT, to, to.length, control?.bytes);
   } finally {
     if (target >= 0) backToRoot(t);
   }
@@ -159,7 +159,9 @@ function onTaskSocketAt(t: Task, sockfd: number, fd: number, addr: Uint8Array, c
   const waits = sent === -EAGAIN || (sent >= 0 && sent < bytes.length);
   if (!waits || (flags & MSG_DONTWAIT) !== 0 || isNonBlocking(k, fd)) return sent < 0 ? errnoReply(-sent) : { kind: "value", value: sent };
   const base = Math.max(sent, 0);
-  return answer(t.offload({ op: 1, fd, ...onPool, data: bytes.subarray(base), flags, base }));
+  // Control messages went with the first bytes, if any were sent.
+  const carried = base === 0 && control !== undefined ? { control: control.bytes, controlFds: control.fds } : {};
+  return answer(t.offload({ op: 1, fd, ...onPool, data: bytes.subarray(base), flags, base, ...carried }));
 }
 
 /**
@@ -237,8 +239,8 @@ const MMSGHDR_SIZE = 64;
 /** UIO_MAXIOV: the most iovecs (and sendmmsg messages) the kernel takes. */
 const UIO_MAXIOV = 1024;
 
-/** A message as sendmsg sends it: its address (empty: the connected peer's) and its bytes, or the kernel's refusal. */
-function readMessage(t: Task, at: number): { addr: Uint8Array; bytes: Uint8Array } | Reply {
+/** A message as sendmsg sends it: its address (empty: the connected peer's), its bytes and control messages, or the kernel's refusal. */
+function readMessage(t: Task, at: number): { addr: Uint8Array; bytes: Uint8Array; control?: Carried } | Reply {
   const h = t.read(at, MSGHDR_SIZE);
   const v = new DataView(h.buffer, h.byteOffset, h.byteLength);
   const name = Number(v.getBigUint64(0, true));
@@ -248,10 +250,12 @@ function readMessage(t: Task, at: number): { addr: Uint8Array; bytes: Uint8Array
   const controllen = Number(v.getBigUint64(40, true));
   if (iovlen > UIO_MAXIOV) return errnoReply(EMSGSIZE);
   if (name !== 0 && namelen > SOCKADDR_MAX) return errnoReply(EINVAL);
+  let control: Carried | undefined;
   if (controllen > 0) {
-    // Descriptors, credentials and IP options would be the sentry's to send: not carried yet.
-    t.k.notice("refused a sendmsg with control messages (descriptors, credentials, IP options): under network.mode proxy a container's messages are sent by the sentry, which does not carry them yet");
-    return errnoReply(EOPNOTSUPP);
+    if (controllen > CONTROL_MAX) return errnoReply(ENOBUFS);
+    const carried = carryControl(t, t.read(Number(v.getBigUint64(32, true)), controllen));
+    if ("kind" in carried) return carried;
+    control = carried;
   }
   const addr = name !== 0 && namelen > 0 ? t.read(name, namelen) : EMPTY;
   const vec = iovlen > 0 ? t.read(iov, iovlen * 16) : EMPTY;
@@ -265,22 +269,92 @@ function readMessage(t: Task, at: number): { addr: Uint8Array; bytes: Uint8Array
     if (total > SENDTO_MAX) return errnoReply(EMSGSIZE);
     if (len > 0) parts.push(t.read(base, len));
   }
-  return { addr, bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+  return { addr, bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts), ...(control !== undefined ? { control } : {}) };
+}
+
+/** Control messages as the sentry sends them: descriptors ours (owned by the task's call until handed on). */
+interface Carried {
+  readonly bytes: Uint8Array;
+  readonly fds: number[];
+}
+
+/** The most control bytes carried (the kernel's optmem_max is 20 KiB by default: ENOBUFS beyond). */
+const CONTROL_MAX = 65536;
+/** struct cmsghdr: cmsg_len (size_t), cmsg_level, cmsg_type; data at CMSG_ALIGN(16). */
+const CMSG_HEADER = 16;
+/** include/net/scm.h: SCM_MAX_FD. */
+const SCM_MAX_FD = 253;
+const SCM_RIGHTS = 1;
+const IPPROTO_IP = 0;
+const IPPROTO_IPV6 = 41;
+const SOL_UDP = 17;
+/**
+ * The control messages carried as they are: they change how this one message leaves (TTL,
+ * TOS, source address and interface, hop limit, traffic class, fragmentation, UDP segment
+ * size) and need no privilege the sentry has and the task lacks. Others that would be
+ * checked against the sender's capabilities (SO_MARK, IPv6 routing headers...) or
+ * credentials (SCM_CREDENTIALS: the kernel compares them with the sender's, the sentry's)
+ * are refused.
+ */
+const CARRIED_AS_IS: ReadonlySet<string> = new Set([
+  `${IPPROTO_IP}:1`, // IP_TOS
+  `${IPPROTO_IP}:2`, // IP_TTL
+  `${IPPROTO_IP}:8`, // IP_PKTINFO
+  `${IPPROTO_IPV6}:50`, // IPV6_PKTINFO
+  `${IPPROTO_IPV6}:52`, // IPV6_HOPLIMIT
+  `${IPPROTO_IPV6}:62`, // IPV6_DONTFRAG
+  `${IPPROTO_IPV6}:67`, // IPV6_TCLASS
+  `${SOL_UDP}:103`, // UDP_SEGMENT
+]);
+
+/**
+ * sendmsg's control messages as the sentry sends them: SCM_RIGHTS with the task's
+ * descriptors replaced by our duplicates of them (EBADF for one it lacks), the allowed IP
+ * and UDP messages as they are; anything else refused (EOPNOTSUPP), the user told.
+ * Malformed records get the kernel's EINVAL (net/core/scm.c: __scm_send).
+ */
+function carryControl(t: Task, raw: Uint8Array): Carried | Reply {
+  const out = Buffer.from(raw);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const fds: number[] = [];
+  let at = 0;
+  while (at + CMSG_HEADER <= out.length) {
+    const len = Number(v.getBigUint64(at, true));
+    if (len < CMSG_HEADER || at + len > out.length) return errnoReply(EINVAL);
+    const level = v.getInt32(at + 8, true);
+    const type = v.getInt32(at + 12, true);
+    if (level === SOL_SOCKET && type === SCM_RIGHTS) {
+      const n = Math.floor((len - CMSG_HEADER) / 4);
+      if (n === 0 || fds.length + n > SCM_MAX_FD) return errnoReply(EINVAL);
+      for (let i = 0; i < n; i++) {
+        const ours = t.fd(v.getInt32(at + CMSG_HEADER + i * 4, true));
+        fds.push(ours);
+        v.setInt32(at + CMSG_HEADER + i * 4, ours, true);
+      }
+    } else if (!CARRIED_AS_IS.has(`${level}:${type}`)) {
+      t.k.notice(`refused a sendmsg with a control message of level ${level}, type ${type}: under network.mode proxy a container's messages are sent by the sentry, which carries descriptors (SCM_RIGHTS) and the IP and UDP options that need no privilege, not this one`);
+      return errnoReply(EOPNOTSUPP);
+    }
+    at += (len + 7) & ~7;
+  }
+  return { bytes: out, fds };
 }
 
 /**
  * sendmsg(2) of a container under network proxy: its destination decided (egressRefusal)
  * and the message sent by the sentry, as sendto's: the kernel never re-reads the msghdr the
- * decision was made on. Control messages are refused (EOPNOTSUPP), not carried.
+ * decision was made on. Control messages go with it (carryControl): descriptors as ours.
  */
 function sendmsg(t: Task): Reply {
   if (!t.k.egressChecked) return ALLOW;
   const sockfd = t.argInt(0);
   const fd = t.fd(sockfd);
+  // As sendto's: a carried socket must not be connected by a send.
+  if ((t.argInt(2) & MSG_FASTOPEN) !== 0) return errnoReply(EOPNOTSUPP);
   const m = readMessage(t, t.argNum(1));
   if ("kind" in m) return m;
   t.ensureValid();
-  return onTaskSocketAt(t, sockfd, fd, m.addr, "sendto", { bytes: m.bytes, flags: t.argInt(2) });
+  return onTaskSocketAt(t, sockfd, fd, m.addr, "sendto", { bytes: m.bytes, flags: t.argInt(2), ...(m.control !== undefined ? { control: m.control } : {}) });
 }
 
 /**
@@ -296,12 +370,13 @@ function sendmmsg(t: Task): Reply {
   const vec = t.argNum(1);
   const vlen = Math.min(t.argNum(2), UIO_MAXIOV);
   const flags = t.argInt(3);
+  if ((flags & MSG_FASTOPEN) !== 0) return errnoReply(EOPNOTSUPP);
   let sent = 0;
   for (let i = 0; i < vlen; i++) {
     const m = readMessage(t, vec + i * MMSGHDR_SIZE);
     if ("kind" in m) return sent > 0 ? { kind: "value", value: sent } : m;
     t.ensureValid();
-    const r = onTaskSocketAt(t, sockfd, fd, m.addr, "sendto", { bytes: m.bytes, flags: flags | MSG_DONTWAIT });
+    const r = onTaskSocketAt(t, sockfd, fd, m.addr, "sendto", { bytes: m.bytes, flags: flags | MSG_DONTWAIT, ...(m.control !== undefined ? { control: m.control } : {}) });
     if (r.kind !== "value") return sent > 0 ? { kind: "value", value: sent } : r;
     const len = new Uint8Array(4);
     new DataView(len.buffer).setUint32(0, Number(r.value), true);

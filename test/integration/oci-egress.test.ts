@@ -17,6 +17,8 @@ import { PROBE_SOURCES } from "../helpers/probes.js";
 import { hostFixtureDir, removeHostDir } from "../helpers/sandbox.js";
 
 const EACCES = 13;
+const EOPNOTSUPP = 95;
+const EBADF = 9;
 const tag = randomBytes(2).toString("hex");
 const netns = `runsc-ts-egress-${tag}`;
 const subnet = 200 + (parseInt(tag, 16) % 50);
@@ -122,6 +124,8 @@ describe("network proxy for a container: every destination decided by network.eg
       `/x/net udpmsg ${HOST} ${udpDenied}`,
       `/x/net udpmmsg ${HOST} ${udpAllowed}`,
       `/x/net udpmmsg ${HOST} ${udpDenied}`,
+      `/x/net cmsg ${HOST} ${udpAllowed}`,
+      `/x/net cmsg ${HOST} ${udpDenied}`,
       "/x/net raw",
       "/x/net loopback",
     ].join("; ");
@@ -137,13 +141,25 @@ describe("network proxy for a container: every destination decided by network.eg
       `udpmsg errno=${EACCES}`,
       "udpmmsg sent=2 len=9,9",
       `udpmmsg errno=${EACCES}`,
+      // Control messages go with the message: descriptors passed, IP options carried, the
+      // destination decided as ever; a sender's credentials cannot be the sentry's to send.
+      "fdpass ok",
+      "udpttl sent",
+      `creds errno=${EOPNOTSUPP}`,
+      `badfd errno=${EBADF}`,
+      `mark errno=${EOPNOTSUPP}`,
+      "fdpass ok",
+      `udpttl errno=${EACCES}`,
+      `creds errno=${EOPNOTSUPP}`,
+      `badfd errno=${EBADF}`,
+      `mark errno=${EOPNOTSUPP}`,
       `raw errno=${EACCES} packet errno=${EACCES}`,
       "loopback ok",
     ]);
     // The user is told which destination was refused, and how to ask why.
     expect(r.stderr).toContain(`refused tcp to ${HOST}:${tcpDenied}: no network.egress rule allows it`);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(received.get(udpAllowed), "four datagrams reached the allowed port").toBe(4);
+    expect(received.get(udpAllowed), "five datagrams reached the allowed port").toBe(5);
     expect(received.get(udpDenied) ?? 0, "none the other").toBe(0);
   });
 
