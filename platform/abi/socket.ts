@@ -174,6 +174,8 @@ export const SOL_UDP = 17;
 export const SOL_IPV6 = 41;
 export const SOL_RAW = 255;
 export const SOL_NETLINK = 270;
+/** include/linux/socket.h: a control message passing descriptors. */
+export const SCM_RIGHTS = 1;
 export const SOCKOPT_LEVELS: FlagTable = [
   ["SOL_IP", SOL_IP],
   ["SOL_SOCKET", SOL_SOCKET],

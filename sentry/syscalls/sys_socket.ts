@@ -23,7 +23,7 @@ import type { Reply } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
 import { EACCES, EAGAIN, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOTTY, EOPNOTSUPP } from "../../platform/abi/errno.js";
 import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, S_IFMT, S_IFSOCK, W_OK } from "../../platform/abi/fcntl.js";
-import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN, SOCK_DGRAM, SOCK_PACKET, SOCK_RAW, SOCK_STREAM, SOL_SOCKET } from "../../platform/abi/socket.js";
+import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN, SOCK_DGRAM, SOCK_PACKET, SOCK_RAW, SCM_RIGHTS, SOCK_STREAM, SOL_IP, SOL_IPV6, SOL_SOCKET, SOL_UDP } from "../../platform/abi/socket.js";
 import { egressDecision, sockaddrInet } from "../policy/network.js";
 import { errnoReply } from "../errors/errors.js";
 import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
@@ -284,10 +284,6 @@ const CONTROL_MAX = 65536;
 const CMSG_HEADER = 16;
 /** include/net/scm.h: SCM_MAX_FD. */
 const SCM_MAX_FD = 253;
-const SCM_RIGHTS = 1;
-const IPPROTO_IP = 0;
-const IPPROTO_IPV6 = 41;
-const SOL_UDP = 17;
 /**
  * The control messages carried as they are: they change how this one message leaves (TTL,
  * TOS, source address and interface, hop limit, traffic class, fragmentation, UDP segment
@@ -297,13 +293,13 @@ const SOL_UDP = 17;
  * are refused.
  */
 const CARRIED_AS_IS: ReadonlySet<string> = new Set([
-  `${IPPROTO_IP}:1`, // IP_TOS
-  `${IPPROTO_IP}:2`, // IP_TTL
-  `${IPPROTO_IP}:8`, // IP_PKTINFO
-  `${IPPROTO_IPV6}:50`, // IPV6_PKTINFO
-  `${IPPROTO_IPV6}:52`, // IPV6_HOPLIMIT
-  `${IPPROTO_IPV6}:62`, // IPV6_DONTFRAG
-  `${IPPROTO_IPV6}:67`, // IPV6_TCLASS
+  `${SOL_IP}:1`, // IP_TOS
+  `${SOL_IP}:2`, // IP_TTL
+  `${SOL_IP}:8`, // IP_PKTINFO
+  `${SOL_IPV6}:50`, // IPV6_PKTINFO
+  `${SOL_IPV6}:52`, // IPV6_HOPLIMIT
+  `${SOL_IPV6}:62`, // IPV6_DONTFRAG
+  `${SOL_IPV6}:67`, // IPV6_TCLASS
   `${SOL_UDP}:103`, // UDP_SEGMENT
 ]);
 
