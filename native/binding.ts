@@ -98,6 +98,8 @@ export interface NativeBinding {
   /** pidfd_send_signal(2); siginfo, when given, is a siginfo_t (128 bytes) passed as its info. */
   pidfdSendSignal(pidfd: number, signal: number, flags?: number, siginfo?: Uint8Array): number;
   close(fd: number): number;
+  /** dup2(2): newfd, without close-on-exec, or -errno. */
+  dup2(oldfd: number, newfd: number): number;
   /** Moves the calling thread into the mount namespace of nsfd; returns an O_PATH fd of host /proc. */
   enterMountNamespace(nsfd: number): number;
   /**
@@ -167,6 +169,8 @@ export interface NativeBinding {
   sendFds(path: string, message: string, fds: number[]): number;
   /** One non-blocking recvmsg of up to max bytes and 16 descriptors: what came, or -errno (-EAGAIN: nothing yet; 0 bytes: the peer closed). */
   recvFds(fd: number, max: number): { data: Buffer; fds: number[] } | number;
+  /** A connected unix socket's peer (SO_PEERCRED), or -errno. */
+  peerCred(fd: number): { pid: number; uid: number; gid: number } | number;
   /** A listening unix stream socket bound at path, mode 0600, close-on-exec. Throws. */
   listenUnix(path: string): number;
   /** The user namespace owning the namespace fd (NS_GET_USERNS), or with parent a user namespace's parent (NS_GET_PARENT): fd or -errno. */

@@ -423,6 +423,18 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
   return s < 0 ? env.Undefined() : Napi::Number::New(env, s);
 }
 
+// peerCred(fd) -> {pid, uid, gid} of a connected unix socket's peer (SO_PEERCRED) | -errno
+Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  struct ucred c;
+  socklen_t len = sizeof c;
+  if (getsockopt(info[0].As<Napi::Number>().Int32Value(), SOL_SOCKET, SO_PEERCRED, &c, &len) < 0) return Napi::Number::New(info.Env(), -errno);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("pid", (double)c.pid);
+  o.Set("uid", (double)c.uid);
+  o.Set("gid", (double)c.gid);
+  return o;
+}
+
 // recvFds(fd, max) -> {data: Buffer, fds: number[]} | -errno: one recvmsg, non-blocking
 // (-EAGAIN when nothing has come yet); descriptors beyond what fits are closed by the kernel
 // (MSG_CTRUNC: reported as -EMSGSIZE after closing those that came).

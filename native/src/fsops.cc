@@ -89,6 +89,15 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Num(info.Env(), close(Int(info, 0)) < 0 ? -errno : 0);
 }
 
+// dup2(oldfd, newfd) -> newfd | -errno (newfd without close-on-exec)
+Napi::Value Dup2(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 2, "dup2(oldfd, newfd)")) return info.Env().Undefined();
+  int r;
+  do r = dup2(Int(info, 0), Int(info, 1));
+  while (r < 0 && errno == EINTR);
+  return Num(info.Env(), r < 0 ? -errno : r);
+}
+
 // enterMountNamespace(nsfd) -> an O_PATH fd of the host's /proc, opened before entering.
 // Moves the calling thread (only) into the mount namespace nsfd refers to, whose root
 // becomes this thread's root and cwd.

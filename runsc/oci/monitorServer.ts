@@ -15,7 +15,7 @@ import { F_GETFL, F_SETFL, O_NONBLOCK } from "../../platform/abi/fcntl.js";
 import { MSG_NOSIGNAL } from "../../platform/abi/socket.js";
 import { controlByte } from "../../native/protocol.js";
 import { closeSync, openSync, readFileSync, readSync, unlinkSync } from "node:fs";
-import type { Server, Socket } from "node:net";
+import type { Server } from "node:net";
 import { createServer } from "node:net";
 import { loadNative } from "../../native/index.js";
 import { serveProcFs } from "../sandbox/procfs.js";
@@ -26,7 +26,7 @@ import type { MonitorAnswer, MonitorRequest as Request, MonitorStart } from "./m
 import { encodeMessage, parseRequest, parseStart, requestDescriptors } from "./monitorProtocol.js";
 import { socketAddress, socketPath } from "./state.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
-import { EAGAIN } from "../../platform/abi/errno.js";
+import { receiveRequest } from "../fdRequest.js";
 
 
 export class MonitorServer {
@@ -60,7 +60,7 @@ export class MonitorServer {
     // Paused: the request is read with its descriptors (recvmsg), not by Node.
     this.server = createServer({ pauseOnConnect: true }, (conn) => {
       conn.on("error", () => {});
-      const answered = receive(this.native, conn)
+      const answered = receiveRequest(this.native, conn)
         .then(({ text, fds }) => {
           const request = parseRequest(text.slice(0, text.indexOf("\n")));
           if (typeof request === "string") {
@@ -269,36 +269,6 @@ export class MonitorServer {
     }
     return this.release(held, "");
   }
-}
-
-/**
- * A request and its descriptors, read from a paused connection: recvmsg until the line's
- * end (without blocking the event loop; a client has 10 s to send it).
- */
-async function receive(native: ReturnType<typeof loadNative>, conn: Socket): Promise<{ text: string; fds: number[] }> {
-  const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (fd === undefined || fd < 0) throw new Error("the connection has no descriptor");
-  let text = "";
-  const fds: number[] = [];
-  for (let wait = 1, waited = 0; !text.includes("\n"); ) {
-    const r = native.recvFds(fd, 65536);
-    if (typeof r === "number") {
-      if (r !== -EAGAIN) throw new Error(`recvmsg: errno ${-r}`);
-      if (waited > 10_000) break;
-      await new Promise((resolve) => setTimeout(resolve, wait));
-      waited += wait;
-      wait = Math.min(wait * 2, 20);
-      continue;
-    }
-    fds.push(...r.fds);
-    if (r.data.length === 0) break;
-    text += r.data.toString();
-  }
-  if (!text.includes("\n")) {
-    for (const d of fds) native.close(d);
-    throw new Error("no whole request came");
-  }
-  return { text, fds };
 }
 
 const OK: MonitorAnswer = { ok: true };

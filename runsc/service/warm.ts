@@ -1,0 +1,185 @@
+// A warm runsc-ts process: Node started and the command line's modules loaded ahead of a
+// command. The client (native/client/client.c, bin/runsc-ts) connects to the socket these
+// processes share (their descriptor 3, bound by the client at /run/runsc-ts/warm-*.sock),
+// sends one request line — {"op":"run", argv, env, cwd, umask} — with its stdin, stdout and
+// stderr, and gets back the serving process's PID, then the command's exit status (4 bytes
+// each). A warm process serves one command: it starts its successor (which inherits the socket), then becomes the command's
+// process — the client's descriptors at 0, 1 and 2, its environment, working directory and umask —
+// and ends with it, so a command runs as it would in a process of its own.
+//
+// Root only: the socket is mode 0600 in a root-owned directory, and a peer that is not uid 0
+// is refused. Nothing here outlives what it serves: an idle process ends after IDLE_MS, and
+// every process ends once the socket path no longer names its socket (`runsc-ts service
+// stop`, or a newer build that replaced it). A process whose code is older than the
+// build's answers STALE: the client then runs the command itself and starts new ones.
+import { spawn } from "node:child_process";
+import { statSync, unlinkSync, writeSync } from "node:fs";
+import type { Socket } from "node:net";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadNative } from "../../native/index.js";
+import { receiveRequest } from "../fdRequest.js";
+import { preloadCommands, runCli } from "../cli.js";
+import { warmTitle } from "./warmPool.js";
+
+/** The status that tells the client to run the command itself (client.c: STALE). */
+const STALE = 0x7ffffffe;
+const LISTENER = 3;
+const IDLE_MS = Number(process.env.RUNSC_TS_WARM_IDLE_MS ?? 10 * 60_000);
+const CHECK_MS = 5_000;
+/** The commands a client hands over (client.c: warm_command), loaded ahead. */
+const PRELOADED = ["start", "state", "kill", "delete", "list", "ps", "pause", "update", "events"];
+
+interface RunRequest {
+  op: "run";
+  argv: string[];
+  env: string[];
+  cwd: string;
+  umask: number;
+}
+
+function parseRun(text: string): RunRequest | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return "the request is not JSON";
+  }
+  const r = v as Partial<RunRequest>;
+  const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === "string");
+  if (r.op !== "run" || !strings(r.argv) || !strings(r.env) || typeof r.cwd !== "string" || !Number.isInteger(r.umask)) return "expected {op: run, argv, env, cwd, umask}";
+  return r as RunRequest;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The build this process runs: its bundle's files, by inode and time. */
+const build = (): string =>
+  [join(here, "warm.js"), join(here, "main.js")]
+    .map((f) => {
+      const s = statSync(f);
+      return `${s.ino}:${s.mtimeMs}`;
+    })
+    .join(",");
+
+/** The inode of the path the socket at LISTENER was bound to (--socket-ino, from the client). */
+const flag = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const socketIno = Number(flag("--socket-ino"));
+/** The socket's path (client.c: name_socket). */
+const WARM_SOCKET = flag("--socket") ?? "";
+
+/** Whether WARM_SOCKET still names the socket at LISTENER (the path, not the socket, has the inode). */
+function socketIsOurs(): boolean {
+  try {
+    return statSync(WARM_SOCKET).ino === socketIno;
+  } catch {
+    return false;
+  }
+}
+
+/** A warm process like this one, detached, the socket at its descriptor 3. */
+function startSuccessor(): void {
+  const args = [fileURLToPath(import.meta.url), "--socket", WARM_SOCKET, "--socket-ino", String(socketIno)];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", "ignore", LISTENER] });
+  child.on("error", () => {});
+  child.unref();
+}
+
+function answer(fd: number, status: number): void {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(status);
+  try {
+    writeSync(fd, b);
+  } catch {
+    // the client is gone
+  }
+}
+
+async function main(): Promise<void> {
+  process.title = warmTitle();
+  const native = loadNative();
+  const built = build();
+  await preloadCommands(PRELOADED);
+  if (!Number.isInteger(socketIno) || !socketIsOurs()) process.exit(0);
+  // --pool N (the first one the client starts): N - 1 more.
+  for (let i = 1; i < Number(flag("--pool") ?? 1); i++) startSuccessor();
+
+  let idle = setTimeout(() => process.exit(0), IDLE_MS);
+  const watch = setInterval(() => {
+    if (!socketIsOurs()) process.exit(0);
+  }, CHECK_MS);
+  watch.unref();
+  let serving = false;
+  const server = createServer({ pauseOnConnect: true }, (conn: Socket) => {
+    conn.on("error", () => {});
+    const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    // One command per process: a second connection waits for the successor.
+    if (serving) return conn.destroy();
+    serving = true;
+    clearTimeout(idle);
+    void serve(conn, fd).catch(() => {
+      // Refused before it was taken on: the next client is served here.
+      conn.destroy();
+      serving = false;
+      idle = setTimeout(() => process.exit(0), IDLE_MS);
+    });
+  });
+
+  async function serve(conn: Socket, fd: number): Promise<void> {
+    const cred = native.peerCred(fd);
+    if (typeof cred === "number" || cred.uid !== 0) throw new Error("only root's commands are served");
+    const { text, fds } = await receiveRequest(native, conn);
+    const request = parseRun(text.slice(0, text.indexOf("\n")));
+    if (typeof request === "string" || fds.length !== 3) {
+      for (const d of fds) native.close(d);
+      throw new Error(typeof request === "string" ? request : "stdin, stdout and stderr must come with the request");
+    }
+    // Older code than the build's: the client runs it, and new processes replace us.
+    if (build() !== built) {
+      for (const d of fds) native.close(d);
+      // The path first: the client, told, finds no socket and binds a new one.
+      if (socketIsOurs()) unlinkSync(WARM_SOCKET);
+      answer(fd, STALE);
+      process.exit(0);
+    }
+    // Taken: the client learns who serves it (signals go there), then the status at the end.
+    answer(fd, process.pid);
+    // The successor first, with the socket; then this process is the command's alone.
+    startSuccessor();
+    server.close();
+    native.close(LISTENER);
+    process.title = "runsc-ts";
+    // The status goes back when the command ends, however it ends.
+    process.on("exit", (code) => answer(fd, code));
+    for (let i = 0; i < 3; i++) {
+      if (native.dup2(fds[i]!, i) < 0) process.exit(125);
+      native.close(fds[i]!);
+    }
+    try {
+      process.chdir(request.cwd);
+    } catch (err) {
+      process.stderr.write(`runsc-ts: ${request.cwd}: ${(err as Error).message}\n`);
+      process.exit(125);
+    }
+    for (const k of Object.keys(process.env)) delete process.env[k];
+    for (const kv of request.env) {
+      const eq = kv.indexOf("=");
+      if (eq > 0) process.env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    process.umask(request.umask & 0o777);
+    process.argv = [process.execPath, join(here, "main.js"), ...request.argv];
+    // A client that goes away (killed) ends the command with it; the connection alone keeps
+    // nothing alive, so the process ends when the command does.
+    conn.on("end", () => process.exit(125));
+    conn.resume();
+    conn.unref();
+    await runCli(request.argv);
+  }
+
+  server.listen({ fd: LISTENER });
+}
+
+await main();

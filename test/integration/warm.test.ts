@@ -1,0 +1,166 @@
+// bin/runsc-ts's client hands commands that spawn nothing of the caller's (state, list,
+// kill, delete...) to a warm runsc-ts process: Node started ahead. What the caller sees —
+// stdout, stderr, the exit status, --log — is what Node in a process of its own gives
+// (RUNSC_TS_WARM=0 runs every command so), a killed client ends its command, a killed warm
+// process is an error the client shows, and `service stop` ends them all.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, utimesSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeBundle, runtime } from "../helpers/bundle.js";
+import { ROOT } from "../helpers/sandbox.js";
+
+const CLIENT = join(ROOT, "bin", "runsc-ts");
+const STATE = mkdtempSync("/run/runsc-ts-test-warm-");
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], warm: boolean): Ran {
+  const env = { ...process.env, RUNSC_TS_WARM: warm ? "1" : "0" };
+  const r = spawnSync(CLIENT, ["--root", STATE, ...args], { env, encoding: "utf8", timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The idle warm processes of this checkout: `service status`'s pids. */
+function warmPids(): number[] {
+  const out = spawnSync(CLIENT, ["service", "status"], { encoding: "utf8" }).stdout;
+  return [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+}
+
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); ) {
+    if (Date.now() > end) throw new Error(`timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function fdTarget(pid: number, fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+}
+
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/\nState:\s+Z/.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+
+beforeAll(async () => {
+  // The first use starts them.
+  cli(["list"], true);
+  await until("warm processes", () => warmPids().length > 0);
+});
+
+afterAll(() => {
+  rmSync(STATE, { recursive: true, force: true });
+});
+
+describe("commands served by warm processes", () => {
+  it("print, fail and exit as Node in a process of its own does; --log gets the same line", async () => {
+    const log = (w: boolean) => join(STATE, `log-${w}.json`);
+    const cases: string[][] = [["list"], ["state", "nosuch"], ["kill", "nosuch", "KILL"], ["delete", "--force", "nosuch"], ["features"], ["--version"], ["frobnicate"]];
+    for (const args of cases) {
+      await until("a warm process", () => warmPids().length > 0);
+      const warm = cli(args, true);
+      const here = cli(args, false);
+      expect(warm, args.join(" ")).toEqual(here);
+    }
+    for (const w of [true, false]) cli(["--log", log(w), "--log-format", "json", "state", "nosuch"], w);
+    const line = (w: boolean) => JSON.parse(readFileSync(log(w), "utf8")) as { msg: string; level: string };
+    expect(line(true)).toMatchObject({ level: "error", msg: 'container "nosuch" does not exist' });
+    expect(line(true).msg).toBe(line(false).msg);
+  });
+
+  it("a warm process serves one command, and a successor takes its place", async () => {
+    await until("a warm process", () => warmPids().length > 0);
+    // The client's socket is the one `service status` names (the checkout's hash, both sides).
+    expect(spawnSync(CLIENT, ["service", "status"], { encoding: "utf8" }).stdout).toMatch(/^socket: \/run\/runsc-ts\/warm-[0-9a-f]{16}\.sock \(present\)/);
+    const before = warmPids();
+    expect(cli(["list"], true).code).toBe(0);
+    // One of them served it and ended; a new one replaced it.
+    await until("the server gone and a successor up", () => {
+      const now = warmPids();
+      return before.some((p) => !alive(p)) && now.some((p) => !before.includes(p));
+    });
+  });
+
+  it("a container's lifecycle through the client: its state, kill and delete are the runtime's", async () => {
+    const b = makeBundle({ args: ["sleep", "100"], name: "warm" });
+    try {
+      expect((await runtime(["create", "--bundle", b.dir, b.id], { root: STATE })).code).toBe(0);
+      const st = cli(["state", b.id], true);
+      expect(st.code, st.stderr).toBe(0);
+      expect(JSON.parse(st.stdout)).toMatchObject({ id: b.id, status: "created" });
+      expect(cli(["start", b.id], true).code).toBe(0);
+      expect(JSON.parse(cli(["state", b.id], true).stdout)).toMatchObject({ status: "running" });
+      expect(cli(["kill", b.id, "KILL"], true).code).toBe(0);
+      await until("stopped", () => JSON.parse(cli(["state", b.id], true).stdout).status === "stopped");
+      const d = cli(["delete", b.id], true);
+      expect(d.code, d.stderr).toBe(0);
+      expect(cli(["state", b.id], true).code).toBe(1);
+    } finally {
+      await runtime(["delete", "--force", b.id], { root: STATE });
+      b.cleanup();
+    }
+  });
+
+  it("a killed client ends the command it was served; a killed server is an error the client shows", async () => {
+    const b = makeBundle({ args: ["sleep", "100"], name: "warm-events" });
+    try {
+      expect((await runtime(["create", "--bundle", b.dir, b.id], { root: STATE })).code).toBe(0);
+      for (const victim of ["client", "server"] as const) {
+        await until("a warm process", () => warmPids().length > 0);
+        const before = warmPids();
+        const client = spawn(CLIENT, ["--root", STATE, "events", "--interval", "1s", b.id], { stdio: ["ignore", "pipe", "pipe"] });
+        let stderr = "";
+        client.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<number | null>((resolve) => client.on("exit", (code) => resolve(code)));
+        // The server is the warm process that took it: its stdout is the client's pipe.
+        let server = 0;
+        await until("served", () => {
+          const pipe = readlinkSync(`/proc/${client.pid}/fd/1`);
+          server = before.find((p) => alive(p) && fdTarget(p, 1) === pipe) ?? 0;
+          return server > 0;
+        });
+        if (victim === "client") {
+          client.kill("SIGKILL");
+          await exited;
+          await until("the command ended with its client", () => !alive(server));
+        } else {
+          process.kill(server, "SIGKILL");
+          expect(await exited).toBe(125);
+          expect(stderr).toContain(`the warm process running the command (pid ${server}) ended without its status`);
+        }
+      }
+    } finally {
+      await runtime(["delete", "--force", b.id], { root: STATE });
+      b.cleanup();
+    }
+  });
+
+  it("after a build, the old warm processes serve nothing: the command runs, and new ones replace them", async () => {
+    await until("a warm process", () => warmPids().length > 0);
+    const before = warmPids();
+    const main = join(ROOT, "dist", "cli", "main.js");
+    const now = new Date();
+    utimesSync(main, now, now);
+    const r = cli(["list"], true);
+    expect(r).toEqual(cli(["list"], false));
+    await until("the old ones gone, new ones up", () => before.every((p) => !alive(p)) && warmPids().length > 0);
+  });
+
+  it("service stop ends them and removes their socket; the next command runs and starts new ones", async () => {
+    await until("a warm process", () => warmPids().length > 0);
+    const before = warmPids();
+    const stop = spawnSync(CLIENT, ["service", "stop"], { encoding: "utf8" });
+    expect(stop.status).toBe(0);
+    expect(stop.stdout).toMatch(/^ended \d+ warm process/);
+    await until("all ended", () => before.every((p) => !alive(p)) && warmPids().length === 0);
+    expect(spawnSync(CLIENT, ["service", "status"], { encoding: "utf8" }).stdout).toContain("(absent)");
+    expect(cli(["list"], true).code).toBe(0);
+    await until("new ones", () => warmPids().length > 0);
+  });
+});
