@@ -55,6 +55,8 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
+  // What the tests started ends with them.
+  spawnSync(CLIENT, ["service", "stop"]);
   rmSync(STATE, { recursive: true, force: true });
 });
 
