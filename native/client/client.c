@@ -29,7 +29,7 @@
 
 #define SERVICE_DIR "/run/runsc-ts"
 // How many warm processes the first use starts (each replaces itself when it serves).
-#define POOL "2"
+#define POOL "3"
 // The answer a warm process gives when it cannot serve (its code is older than the
 // build's): run the command here.
 #define STALE 0x7ffffffe
