@@ -23,6 +23,10 @@ const RUNS = 300;
 const DOS = 100;
 const CYCLES = 50;
 const DOCKER_RUNS = 100;
+/** Containers Docker starts at once, then removes at once. */
+const CONCURRENT_CONTAINERS = 50;
+/** The warm processes that wait (native/client/client.c: POOL). */
+const WARM_POOL = 3;
 /** Senders killed while their sendto waits on a full unix datagram queue. */
 const KILLED_SENDERS = 40;
 /** Commands run two at a time: the machine's two CPUs are busy already. */
@@ -135,9 +139,40 @@ async function dockerRuns(n: number, tag: string): Promise<string[]> {
   });
 }
 
+/** docker ARGS, asynchronously (so that many run at once). */
+function dockerAsync(args: string[], timeoutMs = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("docker", args, { env: { ...process.env, DOCKER_HOST: `unix://${join(E2E_DIR, "docker.sock")}` }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 describe("idle", () => {
   it(`${DOCKER_RUNS} docker run --rm of a program that exits at once`, { timeout: 600_000 }, async () => {
     expect(await dockerRuns(DOCKER_RUNS, "idle")).toEqual([]);
+  });
+
+  it(`${CONCURRENT_CONTAINERS} containers started at once through Docker: all served, all removed, the warm processes still ${WARM_POOL}`, { timeout: 900_000 }, async () => {
+    const names = Array.from({ length: CONCURRENT_CONTAINERS }, (_, i) => `load-at-once-${process.pid}-${i}`);
+    const started = await Promise.all(names.map((n) => dockerAsync(["run", "-d", "--name", n, "--runtime=runsc-ts", IMAGE, "sleep", "600"])));
+    const failed = started.flatMap((r, i) => (r.code === 0 ? [] : [`${names[i]}: code=${r.code} ${r.stderr.trim()}`]));
+    const running = (await dockerAsync(["ps", "--filter", "name=load-at-once-", "--format", "{{.Names}}"])).stdout.trim().split("\n").filter(Boolean);
+    const removed = await Promise.all(names.map((n) => dockerAsync(["rm", "-f", n])));
+    expect(failed).toEqual([]);
+    expect(running.length).toBe(CONCURRENT_CONTAINERS);
+    expect(removed.filter((r) => r.code !== 0).map((r) => r.stderr)).toEqual([]);
+    // The warm processes are a pool, not a heap: each one that served started one successor.
+    await new Promise((r) => setTimeout(r, 3000));
+    const warm = spawnSync(join(MAIN_JS, "..", "..", "..", "bin", "runsc-ts"), ["service", "status"], { encoding: "utf8" }).stdout;
+    expect(Number(/idle warm processes: (\d+)/.exec(warm)?.[1] ?? -1), warm).toBeLessThanOrEqual(WARM_POOL);
   });
 });
 
