@@ -244,7 +244,7 @@ static void start_warm(void) {
       for (int fd = 4; fd < 1024; fd++) close(fd);
     // Detached from us: its parent ends at once, so init (or a subreaper) adopts it.
     if (fork() != 0) _exit(0);
-    execlp("node", "node", warm_js, "--pool", POOL, "--socket", socket_path, "--socket-ino", ino, (char*)NULL);
+    execlp("node", "node", warm_js, "--first", "--pool", POOL, "--socket", socket_path, "--socket-ino", ino, (char*)NULL);
     _exit(1);
   }
   if (pid > 0) waitpid(pid, NULL, 0);

@@ -8,8 +8,9 @@
 // and ends with it, so a command runs as it would in a process of its own.
 //
 // Root only: the socket is mode 0600 in a root-owned directory, and a peer that is not uid 0
-// is refused. Nothing here outlives what it serves: an idle process ends after IDLE_MS, and
-// every process ends once the socket path no longer names its socket (`runsc-ts service
+// is refused. Nothing here outlives what it serves: an idle process ends after IDLE_MS, the
+// oldest idle ones beyond the pool's size end, and every process ends once the socket path
+// no longer names its socket (`runsc-ts service
 // stop`, or a newer build that replaced it). A process whose code is older than the
 // build's answers STALE: the client then runs the command itself and starts new ones.
 import { spawn } from "node:child_process";
@@ -21,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import { loadNative } from "../../native/index.js";
 import { receiveRequest } from "../fdRequest.js";
 import { preloadCommands, runCli } from "../cli.js";
-import { warmTitle } from "./warmPool.js";
+import { warmProcesses, warmTitle } from "./warmPool.js";
 
 /** The status that tells the client to run the command itself (client.c: STALE). */
 const STALE = 0x7ffffffe;
@@ -80,9 +81,12 @@ function socketIsOurs(): boolean {
   }
 }
 
+/** How many wait (--pool, from the client). */
+const POOL = Math.max(1, Number(flag("--pool") ?? 1) || 1);
+
 /** A warm process like this one, detached, the socket at its descriptor 3. */
 function startSuccessor(): void {
-  const args = [fileURLToPath(import.meta.url), "--socket", WARM_SOCKET, "--socket-ino", String(socketIno)];
+  const args = [fileURLToPath(import.meta.url), "--pool", String(POOL), "--socket", WARM_SOCKET, "--socket-ino", String(socketIno)];
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", "ignore", LISTENER] });
   child.on("error", () => {});
   child.unref();
@@ -104,12 +108,16 @@ async function main(): Promise<void> {
   const built = build();
   await preloadCommands(PRELOADED);
   if (!Number.isInteger(socketIno) || !socketIsOurs()) process.exit(0);
-  // --pool N (the first one the client starts): N - 1 more.
-  for (let i = 1; i < Number(flag("--pool") ?? 1); i++) startSuccessor();
+  // The first one the client starts (--first): the rest of the pool.
+  if (process.argv.includes("--first")) for (let i = 1; i < POOL; i++) startSuccessor();
 
   let idle = setTimeout(() => process.exit(0), IDLE_MS);
   const watch = setInterval(() => {
     if (!socketIsOurs()) process.exit(0);
+    // A pool, never a heap: beyond POOL idle ones, the oldest end.
+    const idle = warmProcesses().sort((a, b) => b.ageSeconds - a.ageSeconds || a.pid - b.pid);
+    const excess = idle.slice(0, Math.max(0, idle.length - POOL));
+    if (!serving && excess.some((w) => w.pid === process.pid)) process.exit(0);
   }, CHECK_MS);
   watch.unref();
   let serving = false;
