@@ -233,6 +233,9 @@ static void start_warm(void) {
     return;
   }
   snprintf(ino, sizeof ino, "%llu", (unsigned long long)st.st_ino);
+  // With the change time: a later file may reuse the inode's number, never both.
+  char ctime_ns[48];
+  snprintf(ctime_ns, sizeof ctime_ns, "%lld%09ld", (long long)st.st_ctim.tv_sec, (long)st.st_ctim.tv_nsec);
   pid_t pid = fork();
   if (pid == 0) {
     // A daemon: its own session, no stdio of ours, the socket at 3.
@@ -244,7 +247,8 @@ static void start_warm(void) {
       for (int fd = 4; fd < 1024; fd++) close(fd);
     // Detached from us: its parent ends at once, so init (or a subreaper) adopts it.
     if (fork() != 0) _exit(0);
-    execlp("node", "node", warm_js, "--first", "--pool", POOL, "--socket", socket_path, "--socket-ino", ino, (char*)NULL);
+    execlp("node", "node", warm_js, "--first", "--pool", POOL, "--socket", socket_path, "--socket-ino", ino, "--socket-ctime", ctime_ns,
+           (char*)NULL);
     _exit(1);
   }
   if (pid > 0) waitpid(pid, NULL, 0);

@@ -8,9 +8,8 @@
 // and ends with it, so a command runs as it would in a process of its own.
 //
 // Root only: the socket is mode 0600 in a root-owned directory, and a peer that is not uid 0
-// is refused. Nothing here outlives what it serves: an idle process ends after IDLE_MS, the
-// oldest idle ones beyond the pool's size end, and every process ends once the socket path
-// no longer names its socket (`runsc-ts service
+// is refused. Nothing here outlives what it serves: an idle process ends after IDLE_MS, and
+// every process ends once the socket path no longer names its socket (`runsc-ts service
 // stop`, or a newer build that replaced it). A process whose code is older than the
 // build's answers STALE: the client then runs the command itself and starts new ones.
 import { spawn } from "node:child_process";
@@ -22,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import { loadNative } from "../../native/index.js";
 import { receiveRequest } from "../fdRequest.js";
 import { preloadCommands, runCli } from "../cli.js";
-import { warmProcesses, warmTitle } from "./warmPool.js";
+import { warmTitle } from "./warmPool.js";
 
 /** The status that tells the client to run the command itself (client.c: STALE). */
 const STALE = 0x7ffffffe;
@@ -63,19 +62,24 @@ const build = (): string =>
     })
     .join(",");
 
-/** The inode of the path the socket at LISTENER was bound to (--socket-ino, from the client). */
+/** The inode and change time of the path the socket at LISTENER was bound to (--socket-ino, --socket-ctime: from the client). */
 const flag = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : undefined;
 };
 const socketIno = Number(flag("--socket-ino"));
+const socketCtime = flag("--socket-ctime") ?? "";
 /** The socket's path (client.c: name_socket). */
 const WARM_SOCKET = flag("--socket") ?? "";
 
-/** Whether WARM_SOCKET still names the socket at LISTENER (the path, not the socket, has the inode). */
+/**
+ * Whether WARM_SOCKET still names the socket at LISTENER: the path's inode and change time
+ * (a file made later may reuse the number, never both).
+ */
 function socketIsOurs(): boolean {
   try {
-    return statSync(WARM_SOCKET).ino === socketIno;
+    const st = statSync(WARM_SOCKET, { bigint: true });
+    return Number(st.ino) === socketIno && st.ctimeNs.toString() === socketCtime;
   } catch {
     return false;
   }
@@ -86,7 +90,7 @@ const POOL = Math.max(1, Number(flag("--pool") ?? 1) || 1);
 
 /** A warm process like this one, detached, the socket at its descriptor 3. */
 function startSuccessor(): void {
-  const args = [fileURLToPath(import.meta.url), "--pool", String(POOL), "--socket", WARM_SOCKET, "--socket-ino", String(socketIno)];
+  const args = [fileURLToPath(import.meta.url), "--pool", String(POOL), "--socket", WARM_SOCKET, "--socket-ino", String(socketIno), "--socket-ctime", socketCtime];
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", "ignore", LISTENER] });
   child.on("error", () => {});
   child.unref();
@@ -114,10 +118,6 @@ async function main(): Promise<void> {
   let idle = setTimeout(() => process.exit(0), IDLE_MS);
   const watch = setInterval(() => {
     if (!socketIsOurs()) process.exit(0);
-    // A pool, never a heap: beyond POOL idle ones, the oldest end.
-    const idle = warmProcesses().sort((a, b) => b.ageSeconds - a.ageSeconds || a.pid - b.pid);
-    const excess = idle.slice(0, Math.max(0, idle.length - POOL));
-    if (!serving && excess.some((w) => w.pid === process.pid)) process.exit(0);
   }, CHECK_MS);
   watch.unref();
   let serving = false;

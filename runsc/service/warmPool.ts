@@ -1,7 +1,7 @@
 // The warm processes as the rest of runsc-ts sees them: where they listen, how they show in
 // ps, and finding and ending them (`runsc-ts service status|stop`). The processes
 // themselves: warm.ts; their client: native/client/client.c.
-import { readdirSync, readFileSync, realpathSync, statSync, unlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, unlinkSync } from "node:fs";
 import { projectRoot } from "../../native/index.js";
 
 /**
@@ -27,9 +27,14 @@ export interface WarmProcess {
   ageSeconds: number;
 }
 
-/** The idle warm processes of this checkout (root's), by their title. */
-export function warmProcesses(): WarmProcess[] {
+/**
+ * The idle warm processes of this checkout (root's), by their title, in this mount
+ * namespace (another one's /run has a socket of the same name, and a pool of its own); with
+ * `listener` ("socket:[N]", what /proc/PID/fd/3 reads), those of that socket alone.
+ */
+export function warmProcesses(listener?: string): WarmProcess[] {
   const title = warmTitle();
+  const mountNs = readlinkSync("/proc/self/ns/mnt");
   const found: WarmProcess[] = [];
   const ticks = 100; // USER_HZ
   const uptime = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
@@ -37,6 +42,8 @@ export function warmProcesses(): WarmProcess[] {
     if (!/^\d+$/.test(d)) continue;
     try {
       if (readFileSync(`/proc/${d}/cmdline`, "utf8").replace(/\0+$/, "") !== title) continue;
+      if (readlinkSync(`/proc/${d}/ns/mnt`) !== mountNs) continue;
+      if (listener !== undefined && readlinkSync(`/proc/${d}/fd/3`) !== listener) continue;
       const status = readFileSync(`/proc/${d}/status`, "utf8");
       if (!/\nUid:\s+0\s/.test(status)) continue;
       const rss = Number(/\nVmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);

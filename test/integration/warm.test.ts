@@ -4,7 +4,7 @@
 // (RUNSC_TS_WARM=0 runs every command so), a killed client ends its command, a killed warm
 // process is an error the client shows, and `service stop` ends them all.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBundle, runtime } from "../helpers/bundle.js";
@@ -152,20 +152,6 @@ describe("commands served by warm processes", () => {
     const r = cli(["list"], true);
     expect(r).toEqual(cli(["list"], false));
     await until("the old ones gone, new ones up", () => before.every((p) => !alive(p)) && warmPids().length > 0);
-  });
-
-  it("they stay a pool: beyond its three, the oldest idle ones end", async () => {
-    await until("the pool", () => warmPids().length === 3);
-    const socket = /^socket: (\S+)/.exec(spawnSync(CLIENT, ["service", "status"], { encoding: "utf8" }).stdout)![1]!;
-    // Two more, as a second pool would add (a listener of their own at descriptor 3).
-    const extra = spawnSync(
-      "python3",
-      ["-c", `import socket,os,subprocess,sys\ns=socket.socket(socket.AF_UNIX); s.bind(''); s.listen(1); os.dup2(s.fileno(),3)\nfor i in range(2): subprocess.Popen([sys.argv[1], sys.argv[2], '--pool', '3', '--socket', sys.argv[3], '--socket-ino', sys.argv[4]], pass_fds=(3,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)`, process.execPath, join(ROOT, "dist", "cli", "warm.js"), socket, String(statSync(socket).ino)],
-      { encoding: "utf8" },
-    );
-    expect(extra.status, extra.stderr).toBe(0);
-    await until("five", () => warmPids().length === 5);
-    await until("three again", () => warmPids().length === 3, 15_000);
   });
 
   it("service stop ends them and removes their socket; the next command runs and starts new ones", async () => {

@@ -169,8 +169,7 @@ describe("idle", () => {
     expect(failed).toEqual([]);
     expect(running.length).toBe(CONCURRENT_CONTAINERS);
     expect(removed.filter((r) => r.code !== 0).map((r) => r.stderr)).toEqual([]);
-    // The warm processes are a pool, not a heap: each one that served started one successor,
-    // and beyond the pool's size the oldest idle ones end (each looks every 5 s).
+    // The warm processes are a pool, not a heap: each one that served started one successor.
     const idleWarm = (): string => spawnSync(join(MAIN_JS, "..", "..", "..", "bin", "runsc-ts"), ["service", "status"], { encoding: "utf8" }).stdout;
     let warm = idleWarm();
     for (const end = Date.now() + 15_000; Number(/idle warm processes: (\d+)/.exec(warm)?.[1] ?? -1) > WARM_POOL && Date.now() < end; warm = idleWarm()) {
