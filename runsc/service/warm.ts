@@ -3,9 +3,10 @@
 // processes share (their descriptor 3, bound by the client at /run/runsc-ts/warm-*.sock),
 // sends one request line — {"op":"run", argv, env, cwd, umask} — with its stdin, stdout and
 // stderr, and gets back the serving process's PID, then the command's exit status (4 bytes
-// each). A warm process serves one command: it starts its successor (which inherits the socket), then becomes the command's
-// process — the client's descriptors at 0, 1 and 2, its environment, working directory and umask —
-// and ends with it, so a command runs as it would in a process of its own.
+// each). A warm process serves one command: it starts its successor (which inherits the
+// socket), then becomes the command's process — the client's descriptors at 0, 1 and 2, its
+// environment, working directory and umask — and ends with it, so a command runs as it
+// would in a process of its own.
 //
 // Root only: the socket is mode 0600 in a root-owned directory, and a peer that is not uid 0
 // is refused. Nothing here outlives what it serves: an idle process ends after IDLE_MS, and
@@ -62,11 +63,12 @@ const build = (): string =>
     })
     .join(",");
 
-/** The inode and change time of the path the socket at LISTENER was bound to (--socket-ino, --socket-ctime: from the client). */
+/** The value after a flag of our command line (set by the client, passed on to successors). */
 const flag = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : undefined;
 };
+/** The inode and change time of the path the socket at LISTENER was bound to. */
 const socketIno = Number(flag("--socket-ino"));
 const socketCtime = flag("--socket-ctime") ?? "";
 /** The socket's path (client.c: name_socket). */

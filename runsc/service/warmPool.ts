@@ -29,10 +29,9 @@ export interface WarmProcess {
 
 /**
  * The idle warm processes of this checkout (root's), by their title, in this mount
- * namespace (another one's /run has a socket of the same name, and a pool of its own); with
- * `listener` ("socket:[N]", what /proc/PID/fd/3 reads), those of that socket alone.
+ * namespace (another one's /run has a socket of the same name, and a pool of its own).
  */
-export function warmProcesses(listener?: string): WarmProcess[] {
+export function warmProcesses(): WarmProcess[] {
   const title = warmTitle();
   const mountNs = readlinkSync("/proc/self/ns/mnt");
   const found: WarmProcess[] = [];
@@ -43,7 +42,6 @@ export function warmProcesses(listener?: string): WarmProcess[] {
     try {
       if (readFileSync(`/proc/${d}/cmdline`, "utf8").replace(/\0+$/, "") !== title) continue;
       if (readlinkSync(`/proc/${d}/ns/mnt`) !== mountNs) continue;
-      if (listener !== undefined && readlinkSync(`/proc/${d}/fd/3`) !== listener) continue;
       const status = readFileSync(`/proc/${d}/status`, "utf8");
       if (!/\nUid:\s+0\s/.test(status)) continue;
       const rss = Number(/\nVmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
