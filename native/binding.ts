@@ -32,6 +32,11 @@ export interface SpawnOptions {
    */
   watch?: boolean;
   /**
+   * A connection to runsc-ts's client (native/client/client.c), which clones init for us
+   * (native/helper/sandbox_child.h): init descends from the client's caller. Needs watch false.
+   */
+  cloner?: number;
+  /**
    * Called when init stops before pivot_root for its createContainer hooks (init's PID):
    * runs the runtime's own hooks that come first and returns the state JSON for init's.
    * Throwing fails the spawn (init is killed) with that error.

@@ -1,11 +1,14 @@
-// runsc-ts's command line client (bin/runsc-ts runs it): a command that neither spawns a
-// container's processes nor waits on a terminal (start, state, kill, delete, list, ps,
-// pause, resume, update, events, features, spec, policy, help...) is handed to a warm
-// runsc-ts process — Node started ahead, its modules loaded — over a root-only unix socket,
-// with this process's arguments, environment, working directory and stdio; its exit status
-// comes back and is this process's. The others (create, run, exec, do: their processes
-// must descend from the caller, whose subreaper adopts them, or hold its terminal) and any
-// command when no warm process answers are run by Node in this process (exec), as before.
+// runsc-ts's command line client (bin/runsc-ts runs it): most commands (create, start,
+// state, kill, delete, list, ps, pause, resume, update, events, features, spec, policy,
+// help...) are handed to a warm runsc-ts process — Node started ahead, its modules loaded —
+// over a root-only unix socket, with this process's arguments, environment, working
+// directory, stdio and --preserve-fds descriptors; its exit status comes back and is this
+// process's. A container's init must descend from the caller, whose subreaper (a shim)
+// adopts it and reads its status: the warm process plans it and asks this process to clone
+// it (sandbox_child.h), then drives the rest itself. The others (run, exec, do: they wait
+// on their processes or hold the caller's terminal), any command when no warm process
+// answers, and any whose caller lives in other namespaces than the warm processes are run
+// by Node in this process (exec), as before.
 //
 // The warm processes: runsc/service/warm.ts. The first use starts them (this client binds
 // the socket and passes it on); each serves one command and starts its successor first.
@@ -14,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,12 +31,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox_child.h"
+
 #define SERVICE_DIR "/run/runsc-ts"
 // How many warm processes the first use starts (each replaces itself when it serves).
 #define POOL "3"
 // The answer a warm process gives when it cannot serve (its code is older than the
 // build's): run the command here.
 #define STALE 0x7ffffffe
+// The answer of a warm process in other namespaces (or another root) than this process's:
+// run the command here, and leave the warm processes be.
+#define ELSEWHERE 0x7ffffffc
 #define EXIT_RUNTIME_ERROR 125
 
 extern char** environ;
@@ -103,7 +112,7 @@ static int warm_command(int argc, char** argv) {
     const char* a = argv[i];
     if (a[0] != '-') {
       // service: it ends warm processes, and must not be served by one.
-      static const char* const here[] = {"create", "run", "exec", "do", "service", NULL};
+      static const char* const here[] = {"run", "exec", "do", "service", NULL};
       for (int j = 0; here[j] != NULL; j++)
         if (strcmp(a, here[j]) == 0) return 0;
       // policy learn runs its command in a sandbox, as do does.
@@ -115,6 +124,26 @@ static int warm_command(int argc, char** argv) {
     if (valued(a)) i++;
   }
   return 1;  // help and version
+}
+
+// --preserve-fds N (create's): descriptors 3 to 3+N-1 go to the warm process too, up to the
+// first that is not open (the warm process then says which), or -1 when N is not a number
+// (run here, where the command line says so).
+static int preserved_fds(int argc, char** argv) {
+  int n = 0;
+  for (int i = 1; i < argc; i++) {
+    const char* v = NULL;
+    if (strcmp(argv[i], "--preserve-fds") == 0 && i + 1 < argc) v = argv[i + 1];
+    else if (strncmp(argv[i], "--preserve-fds=", 15) == 0) v = argv[i] + 15;
+    if (v == NULL) continue;
+    char* end;
+    long k = strtol(v, &end, 10);
+    if (*end != 0 || k < 0 || k > 60) return -1;
+    n = (int)k;
+  }
+  for (int fd = 3; fd < 3 + n; fd++)
+    if (fcntl(fd, F_GETFD) < 0) return fd - 3;
+  return n;
 }
 
 static int write_all(int fd, const void* buf, size_t len) {
@@ -258,13 +287,28 @@ static void start_warm(void) {
 
 static volatile pid_t served_by;
 
-// One 4-byte word from the warm process: 0, or -1 when the connection ended first.
-static int read_word(int s, int32_t* w) {
+// Exactly len bytes from the warm process, and the descriptors that come with them (at most
+// *nfds, which is set to how many came): 0, or -1 when the connection ended first.
+static int read_message(int s, void* buf, size_t len, int* fds, int* nfds) {
+  int max = *nfds;
+  *nfds = 0;
   size_t got = 0;
-  while (got < sizeof *w) {
-    ssize_t n = read(s, (char*)w + got, sizeof *w - got);
+  while (got < len) {
+    struct iovec iov = {(char*)buf + got, len - got};
+    char cbuf[CMSG_SPACE(sizeof(int) * (4 + SANDBOX_CLONE_MAX_JOINS))];
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    ssize_t n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return -1;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      int* in = (int*)CMSG_DATA(c);
+      for (int j = 0; j < k; j++) {
+        if (*nfds < max) fds[(*nfds)++] = in[j];
+        else close(in[j]);
+      }
+    }
     got += (size_t)n;
   }
   return 0;
@@ -275,9 +319,56 @@ static void forward(int sig) {
   if (served_by > 0) kill(served_by, sig);
 }
 
-// The command in a warm process: its exit status, or -1 when none answered (STALE: it
-// could not serve this build).
-static int run_warm(int argc, char** argv) {
+// The warm process's request to clone a container's init here (sandbox_child.h), so that it
+// descends from our caller: done, and answered on the request's reply socket.
+static void serve_clone(const struct sandbox_clone_request* req, int* fds, int nfds) {
+  int tty = req->has_tty ? 1 : 0;
+  int njoins = req->njoins;
+  int32_t answer;
+  pid_t pid = -1;
+  int pidfd = -1;
+  if (nfds < 1) goto done;
+  if (njoins < 0 || njoins > SANDBOX_CLONE_MAX_JOINS || nfds != 3 + tty + njoins ||
+      req->join_pid >= njoins) {
+    answer = -EPROTO;
+  } else {
+    struct sandbox_join joins[SANDBOX_CLONE_MAX_JOINS];
+    for (int k = 0; k < njoins; k++) {
+      joins[k].fd = fds[3 + tty + k];
+      joins[k].type = req->join_types[k];
+    }
+    int join_pid = req->join_pid >= 0 ? joins[req->join_pid].fd : -1;
+    pid = sandbox_clone(req->flags, join_pid, &pidfd, fds[1], -1, fds[2], tty ? fds[3] : -1, req->orphan, joins, njoins,
+                        req->unshare_flags);
+    answer = pid < 0 ? -errno : (int32_t)pid;
+  }
+  {
+    struct iovec iov = {&answer, sizeof answer};
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    memset(cbuf, 0, sizeof cbuf);
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (pidfd >= 0) {
+      m.msg_control = cbuf;
+      m.msg_controllen = sizeof cbuf;
+      struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+    }
+    (void)!sendmsg(fds[0], &m, MSG_NOSIGNAL);
+  }
+  if (pidfd >= 0) close(pidfd);
+  // A first child that only forks init (a new PID namespace made after joining a user
+  // namespace) exits at once: ours to reap. init itself is our caller's to reap.
+  if (pid > 0 && (req->unshare_flags & CLONE_NEWPID)) waitpid(pid, NULL, 0);
+done:
+  for (int i = 0; i < nfds; i++) close(fds[i]);
+}
+
+// The command in a warm process: its exit status, or STALE or ELSEWHERE when it was not
+// taken, or -1 when none answered.
+static int run_warm(int argc, char** argv, int preserved) {
   // Only root's socket serves root's commands.
   struct stat st;
   if (stat(socket_path, &st) < 0 || st.st_uid != 0 || (st.st_mode & 077) != 0) return -1;
@@ -302,33 +393,37 @@ static int run_warm(int argc, char** argv) {
   put_list(&b, environ, 0);
   put_str(&b, "}\n");
   (void)argc;
-  // The line's first byte carries our stdin, stdout and stderr.
-  int fds[3] = {0, 1, 2};
+  // The line's first byte carries our stdin, stdout, stderr and preserved descriptors.
+  int fds[3 + 60];
+  int nfds = 3 + preserved;
+  for (int i = 0; i < nfds; i++) fds[i] = i;
   char cbuf[CMSG_SPACE(sizeof fds)];
   memset(cbuf, 0, sizeof cbuf);
   struct iovec iov = {b.data, 1};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * nfds)};
   struct cmsghdr* c = CMSG_FIRSTHDR(&m);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof fds);
-  memcpy(CMSG_DATA(c), fds, sizeof fds);
+  c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+  memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
   if (sendmsg(s, &m, MSG_NOSIGNAL) != 1 || write_all(s, b.data + 1, b.len - 1) < 0) {
     free(b.data);
     close(s);
     return -1;
   }
   free(b.data);
-  // The answer: the serving process's PID once it has taken the command (or STALE), then
-  // the command's status when it has ended, 4 bytes each.
+  // The answer: the serving process's PID once it has taken the command (or STALE, or
+  // ELSEWHERE), then requests to clone (serve_clone), then the command's status when it
+  // has ended, 4 bytes each.
   int32_t pid;
-  if (read_word(s, &pid) < 0) {
+  int none = 0;
+  if (read_message(s, &pid, sizeof pid, NULL, &none) < 0) {
     close(s);
     return -1;
   }
-  if (pid == STALE) {
+  if (pid == STALE || pid == ELSEWHERE) {
     close(s);
-    return STALE;
+    return pid;
   }
   served_by = pid;
   struct sigaction sa = {.sa_handler = forward};
@@ -336,12 +431,29 @@ static int run_warm(int argc, char** argv) {
   int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
   int32_t status;
-  int ended = read_word(s, &status);
-  close(s);
-  if (ended < 0) {
-    fprintf(stderr, "runsc-ts: the warm process running the command (pid %d) ended without its status\n", (int)pid);
-    return EXIT_RUNTIME_ERROR;
+  for (;;) {
+    struct sandbox_clone_request req;
+    int got[4 + SANDBOX_CLONE_MAX_JOINS];
+    int ngot = 4 + SANDBOX_CLONE_MAX_JOINS;
+    if (read_message(s, &req.kind, sizeof req.kind, got, &ngot) < 0) {
+      for (int i = 0; i < ngot; i++) close(got[i]);
+      close(s);
+      fprintf(stderr, "runsc-ts: the warm process running the command (pid %d) ended without its status\n", (int)pid);
+      return EXIT_RUNTIME_ERROR;
+    }
+    if (req.kind != SANDBOX_CLONE_REQUEST) {
+      for (int i = 0; i < ngot; i++) close(got[i]);
+      status = req.kind;
+      break;
+    }
+    int more = 4 + SANDBOX_CLONE_MAX_JOINS - ngot;
+    if (read_message(s, (char*)&req + sizeof req.kind, sizeof req - sizeof req.kind, got + ngot, &more) < 0) {
+      for (int i = 0; i < ngot + more; i++) close(got[i]);
+      continue;  // the status read next says the connection ended
+    }
+    serve_clone(&req, got, ngot + more);
   }
+  close(s);
   return status;
 }
 
@@ -354,7 +466,10 @@ int main(int argc, char** argv) {
   // RUNSC_TS_WARM=0: every command runs here.
   const char* want = getenv("RUNSC_TS_WARM");
   if (geteuid() != 0 || (want != NULL && strcmp(want, "0") == 0) || !warm_command(argc, argv)) run_here(argc, argv);
-  int status = run_warm(argc, argv);
+  int preserved = preserved_fds(argc, argv);
+  if (preserved < 0) run_here(argc, argv);
+  int status = run_warm(argc, argv, preserved);
+  if (status == ELSEWHERE) run_here(argc, argv);
   if (status >= 0 && status != STALE) return status;
   // No warm process answered, or an old one: this command runs here, and the next finds one.
   start_warm();

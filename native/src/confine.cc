@@ -47,6 +47,7 @@
 
 #include "errors.h"
 #include "native.h"
+#include "sandbox_child.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -54,16 +55,6 @@
 
 namespace runsc {
 
-void DefaultSignals() {
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int s = 1; s < 65; s++)
-    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-}
 
 namespace {
 
@@ -216,7 +207,7 @@ Napi::Value SpawnConfined(const Napi::CallbackInfo& info) {
     for (int c = 0; c <= CAP_LAST_CAP; c++)
       if (!(keep & (1ull << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) Report(w, S_BSET, errno);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) Report(w, S_NNP, errno);
-    DefaultSignals();
+    sandbox_default_signals();
     if (setsid() < 0) Report(w, S_FDS, errno);
     // fds[i] becomes i: each moved above every target first, the error pipe too.
     int high = nfds + 64;
@@ -296,7 +287,7 @@ Napi::Value StartBinder(const Napi::CallbackInfo& info) {
     for (int fd = 0; fd <= 2; fd++)
       if (devnull < 0 || dup2(devnull, fd) < 0) Report(w, B_FDS, errno);
     if (syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC) < 0) Report(w, B_FDS, errno);
-    DefaultSignals();
+    sandbox_default_signals();
     if (setsid() < 0) Report(w, B_FDS, errno);
     for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
       if (cap != CAP_NET_BIND_SERVICE && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) Report(w, B_CAPS, errno);

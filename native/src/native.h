@@ -118,10 +118,6 @@ Napi::Value SetWinsize(const Napi::CallbackInfo& info);
 Napi::Value SendFdToSocket(const Napi::CallbackInfo& info);
 Napi::Value Flock(const Napi::CallbackInfo& info);
 
-// confine.cc: in a child about to exec, every signal's default action and none blocked
-// (Node ignores SIGPIPE and blocks others). Async-signal-safe.
-void DefaultSignals();
-
 // confine.cc: connects to the unix socket at path and sends message with fds (SCM_RIGHTS)
 // in one sendmsg: the connection's fd, or -1 with the JS exception thrown.
 int SendWithFds(Napi::Env env, const std::string& path, const std::string& message, const std::vector<int>& fds);

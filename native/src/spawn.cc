@@ -29,6 +29,7 @@
 #include "errors.h"
 #include "native.h"
 #include "protocol.h"
+#include "sandbox_child.h"
 
 namespace runsc {
 namespace {
@@ -104,105 +105,16 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
   return n;
 }
 
-[[noreturn]] void ChildFail(int ctl, int e) {
-  char msg[2] = {CTL_CHILD_FAILED, (char)e};
-  (void)!write(ctl, msg, 2);
-  _exit(127);
-}
-
-// Runs in the cloned child: async-signal-safe calls only.
-// A namespace the sandbox joins instead of making: an open nsfs file and its CLONE_NEW* type.
-struct Join {
-  int fd;
-  int type;
-};
-
-[[noreturn]] void ChildMain(int ctl, int parent_end, int init_fd, int tty, bool orphan, const std::vector<Join>& joins,
-                            unsigned long unshare_flags) {
-  // Only the parent may hold the other end: its death must read as EOF below.
-  close(parent_end);
-  // Namespaces given by path (OCI linux.namespaces[].path), first: the descriptors are
-  // still where the parent had them. A user namespace comes last among them: the others are
-  // joined as host root (a pod's network namespace is the host user namespace's).
-  for (const Join& j : joins)
-    if (j.type != CLONE_NEWPID && setns(j.fd, j.type) < 0) ChildFail(ctl, errno);
-  // Joined a user namespace and makes others: they must belong to it, so they are made
-  // only now, and the new PID namespace needs one more fork for its PID 1. This process
-  // tells the parent that one's PID (CTL_INIT_PID) and leaves it to the parent's subreaper.
-  if (unshare_flags != 0) {
-    if (unshare((int)unshare_flags) < 0) ChildFail(ctl, errno);
-  }
-  // A new PID namespace takes effect for children only: one more fork makes its PID 1. (A
-  // joined one was entered by the parent's thread before the clone: we are in it already,
-  // and a PID we saw there would mean nothing to the parent.)
-  if (unshare_flags & CLONE_NEWPID) {
-    // A raw fork: glibc's fork() would take locks (malloc's among them) that another of the
-    // runtime's threads may have held when this child was cloned, and wait on them forever.
-    pid_t g = (pid_t)syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-    if (g < 0) ChildFail(ctl, errno);
-    if (g > 0) {
-      char msg[1 + sizeof g];
-      msg[0] = CTL_INIT_PID;
-      memcpy(msg + 1, &g, sizeof g);
-      _exit(write(ctl, msg, sizeof msg) == (ssize_t)sizeof msg ? 0 : 127);
-    }
-  }
-  // Signals: Node ignores SIGPIPE and blocks others; the sandbox starts from defaults.
-  DefaultSignals();
-
-  // Move our fds above the target slot first, then into place: 3 is the control socket.
-  int c = fcntl(ctl, F_DUPFD_CLOEXEC, 64);
-  int i = fcntl(init_fd, F_DUPFD_CLOEXEC, 64);
-  if (c < 0 || i < 0) _exit(127);
-  if (tty >= 0) {
-    // A terminal: the pty's slave is the sandbox's stdio and controlling terminal.
-    int t = fcntl(tty, F_DUPFD_CLOEXEC, 64);
-    if (t < 0 || setsid() < 0) _exit(127);
-    for (int fd = 0; fd <= 2; fd++)
-      if (dup2(t, fd) < 0) _exit(127);
-    if (ioctl(0, TIOCSCTTY, 0) < 0) _exit(127);
-  }
-  if (dup2(c, 3) < 0) _exit(127);
-  close(4);
-  for (int fd = 0; fd <= 2; fd++) fcntl(fd, F_SETFD, 0);
-  syscall(SYS_close_range, 6, ~0U, CLOSE_RANGE_CLOEXEC);
-
-  // Wait until the sentry has written our uid/gid maps. EOF: the sentry is gone.
-  char go = 0;
-  ssize_t n;
-  do n = read(3, &go, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1 || go != CTL_MAPS_WRITTEN) _exit(125);
-  // Become root of the new user namespace (host HOST_ID_BASE): exec would otherwise drop
-  // every capability, because our host uid 0 has no mapping inside. Raw syscalls: glibc's
-  // wrappers would try to broadcast to threads this child does not have.
-  if (syscall(SYS_setgroups, 0, nullptr) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
-      syscall(SYS_setresuid, 0, 0, 0) < 0)
-    ChildFail(3, errno);
-  // Fail closed: the sentry's death kills us. Only now: changing credentials clears the
-  // parent-death signal (kernel/cred.c: commit_creds). A sentry that died before this
-  // point has closed its end of the control socket, which the check below sees.
-  if (!orphan) prctl(PR_SET_PDEATHSIG, SIGKILL);
-  struct pollfd alive = {3, POLLIN, 0};
-  if (poll(&alive, 1, 0) > 0 && (alive.revents & (POLLHUP | POLLERR))) _exit(125);
-
-  static char arg0[] = "runsc-ts-init";
-  char* argv[] = {arg0, nullptr};
-  char* envp[] = {nullptr};
-  syscall(SYS_execveat, i, "", argv, envp, AT_EMPTY_PATH);
-  ChildFail(3, errno);
-}
-
-// One message: the config records, and the descriptors they refer to.
-bool SendConfig(int ctl, const std::string& config, const std::vector<int>& fds) {
-  struct iovec iov = {(void*)config.data(), config.size()};
+// One message of len bytes on sock, with fds attached (SCM_RIGHTS): sendmsg's result.
+ssize_t SendWithFds(int sock, const void* data, size_t len, const std::vector<int>& fds) {
+  struct iovec iov = {const_cast<void*>(data), len};
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(8 * sizeof(int))];
+  std::vector<char> control(CMSG_SPACE(fds.size() * sizeof(int)) + sizeof(struct cmsghdr));
   if (!fds.empty()) {
-    msg.msg_control = control;
+    msg.msg_control = control.data();
     msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
     struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
@@ -210,7 +122,89 @@ bool SendConfig(int ctl, const std::string& config, const std::vector<int>& fds)
     c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
     memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
   }
-  return sendmsg(ctl, &msg, MSG_NOSIGNAL) == (ssize_t)config.size();
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+// One message: the config records, and the descriptors they refer to.
+bool SendConfig(int ctl, const std::string& config, const std::vector<int>& fds) {
+  return SendWithFds(ctl, config.data(), config.size(), fds) == (ssize_t)config.size();
+}
+
+// Has the client at cloner clone init (sandbox_child.h: the request and its answer): its
+// PID with *pidfd set, or -1 with errno and *step naming what failed.
+long CloneInClient(int cloner, unsigned long flags, unsigned long unshare_flags, bool orphan, int tty, int ctl, int init_fd,
+                   const std::vector<sandbox_join>& joins, int join_pid, int* pidfd, std::string* step) {
+  struct sandbox_clone_request req;
+  memset(&req, 0, sizeof req);
+  req.kind = SANDBOX_CLONE_REQUEST;
+  req.orphan = orphan ? 1 : 0;
+  req.flags = flags;
+  req.unshare_flags = unshare_flags;
+  req.has_tty = tty >= 0 ? 1 : 0;
+  req.join_pid = -1;
+  if (joins.size() > SANDBOX_CLONE_MAX_JOINS) {
+    *step = "clone in the client";
+    errno = E2BIG;
+    return -1;
+  }
+  req.njoins = (int32_t)joins.size();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    *step = "socketpair";
+    return -1;
+  }
+  std::vector<int> fds = {sv[1], ctl, init_fd};
+  if (tty >= 0) fds.push_back(tty);
+  for (size_t k = 0; k < joins.size(); k++) {
+    req.join_types[k] = joins[k].type;
+    if (joins[k].fd == join_pid) req.join_pid = (int32_t)k;
+    fds.push_back(joins[k].fd);
+  }
+  ssize_t sent = SendWithFds(cloner, &req, sizeof req, fds);
+  int e = errno;
+  close(sv[1]);
+  if (sent != (ssize_t)sizeof req) {
+    close(sv[0]);
+    *step = "asking the client to clone";
+    errno = sent < 0 ? e : EIO;
+    return -1;
+  }
+  // The answer: the PID (or -errno) and the pidfd. A client that died answers nothing.
+  int32_t answer = 0;
+  struct iovec riov = {&answer, sizeof answer};
+  struct msghdr r;
+  memset(&r, 0, sizeof r);
+  r.msg_iov = &riov;
+  r.msg_iovlen = 1;
+  alignas(struct cmsghdr) char rcontrol[CMSG_SPACE(sizeof(int))];
+  r.msg_control = rcontrol;
+  r.msg_controllen = sizeof rcontrol;
+  struct pollfd p = {sv[0], POLLIN, 0};
+  int ready;
+  do ready = poll(&p, 1, 10000);
+  while (ready < 0 && errno == EINTR);
+  ssize_t n = ready > 0 ? recvmsg(sv[0], &r, MSG_CMSG_CLOEXEC) : -1;
+  e = ready == 0 ? ETIMEDOUT : errno;
+  close(sv[0]);
+  int got = -1;
+  struct cmsghdr* rc = n > 0 ? CMSG_FIRSTHDR(&r) : nullptr;
+  if (rc != nullptr && rc->cmsg_level == SOL_SOCKET && rc->cmsg_type == SCM_RIGHTS) memcpy(&got, CMSG_DATA(rc), sizeof got);
+  *step = "clone in the client";
+  if (n != (ssize_t)sizeof answer) {
+    if (got >= 0) close(got);
+    errno = n < 0 ? e : EPIPE;
+    return -1;
+  }
+  if (answer <= 0 || got < 0) {
+    if (got >= 0) close(got);
+    errno = answer < 0 ? -answer : EIO;
+    return -1;
+  }
+  *pidfd = got;
+  return answer;
 }
 
 bool IsSeccompListener(int fd) {
@@ -269,14 +263,21 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // Reap init here (waitExit, onExit). Not for one that outlives us: its status is for the
   // subreaper it passes to (a shim), and reaping it first would take it away.
   bool watch = !(o.Has("watch") && !o.Get("watch").ToBoolean().Value());
+  // The client this process serves a command for clones init (CloneInClient): init then
+  // descends from the caller. It is the client's child, never ours to reap.
+  int cloner = o.Has("cloner") && o.Get("cloner").IsNumber() ? o.Get("cloner").As<Napi::Number>().Int32Value() : -1;
+  if (cloner >= 0 && watch) {
+    Napi::TypeError::New(env, "spawn: cloner needs watch: false (init is the client's child)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   // Namespaces to join ({fd, type}); a PID namespace is entered for the clone below.
-  std::vector<Join> joins;
+  std::vector<sandbox_join> joins;
   int join_pid = -1;
   if (o.Has("join") && o.Get("join").IsArray()) {
     Napi::Array a = o.Get("join").As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Object j = a.Get(i).As<Napi::Object>();
-      Join k = {j.Get("fd").As<Napi::Number>().Int32Value(), j.Get("type").As<Napi::Number>().Int32Value()};
+      sandbox_join k = {j.Get("fd").As<Napi::Number>().Int32Value(), j.Get("type").As<Napi::Number>().Int32Value()};
       if (k.type == CLONE_NEWPID) join_pid = k.fd;
       joins.push_back(k);
     }
@@ -294,41 +295,28 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
 
-  // Joining a PID namespace: this thread's children are made in it (setns affects the
-  // calling thread's pid_ns_for_children only), and it goes back to its own right after.
-  int own_pid_ns = -1;
-  if (join_pid >= 0) {
-    own_pid_ns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
-    if (own_pid_ns < 0 || setns(join_pid, CLONE_NEWPID) < 0) {
-      int e = errno;
-      if (own_pid_ns >= 0) close(own_pid_ns);
-      close(sv[0]);
-      close(sv[1]);
-      ThrowErrno(env, e, "setns", "pid namespace");
-      return env.Undefined();
-    }
-  }
-  // A joined user namespace with new ones: the child makes them after joining it (ChildMain).
+  // A joined user namespace with new ones: the child makes them after joining it (sandbox_child).
   bool join_user = false;
-  for (const Join& j : joins) join_user = join_user || j.type == CLONE_NEWUSER;
+  for (const sandbox_join& j : joins) join_user = join_user || j.type == CLONE_NEWUSER;
   unsigned long unshare_flags = join_user ? (flags & ~(unsigned long)CLONE_NEWUSER) : 0;
   if (unshare_flags != 0) {
     flags = 0;
     // In the foreground, init passes to us when its first parent exits: we reap it.
-    if (watch && (unshare_flags & CLONE_NEWPID)) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    if (watch && cloner < 0 && (unshare_flags & CLONE_NEWPID)) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   }
   int pidfd = -1;
-  long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
-  if (pid == 0) ChildMain(sv[1], sv[0], init_fd, tty, orphan, joins, unshare_flags);
-  int clone_errno = errno;
-  if (own_pid_ns >= 0) {
-    setns(own_pid_ns, CLONE_NEWPID);
-    close(own_pid_ns);
+  long pid;
+  std::string clone_step = "clone";
+  if (cloner >= 0) {
+    pid = CloneInClient(cloner, flags, unshare_flags, orphan, tty, sv[1], init_fd, joins, join_pid, &pidfd, &clone_step);
+  } else {
+    pid = sandbox_clone(flags, join_pid, &pidfd, sv[1], sv[0], init_fd, tty, orphan, joins.data(), (int)joins.size(), unshare_flags);
   }
+  int clone_errno = errno;
   close(sv[1]);
   if (pid < 0) {
     close(sv[0]);
-    ThrowErrno(env, clone_errno, "clone");
+    ThrowErrno(env, clone_errno, clone_step.c_str(), join_pid >= 0 ? "or entering the PID namespace" : "");
     return env.Undefined();
   }
   int ctl = sv[0];
@@ -338,7 +326,8 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     static char pbuf[64];
     ssize_t n = RecvTimeout(ctl, pbuf, sizeof pbuf, 10000);
     int e = errno;
-    waitpid((pid_t)pid, nullptr, 0);
+    // The client that cloned it reaps it (it is not ours).
+    if (cloner < 0) waitpid((pid_t)pid, nullptr, 0);
     close(pidfd);
     pid_t g = -1;
     if (n == (ssize_t)(1 + sizeof g) && pbuf[0] == CTL_INIT_PID) memcpy(&g, pbuf + 1, sizeof g);

@@ -1,6 +1,7 @@
 // create (runtime.md): everything up to the user's program, which init holds until start.
-// init is cloned here, into the config's namespaces and cgroups; create is its parent and
-// exits, so init passes to the caller's subreaper (a shim waits for it), as runc's does.
+// init is cloned into the config's namespaces and cgroups by create's process — or, when a
+// warm process serves the command, by the client that called it (runsc/caller.ts) — whose
+// exit passes init to the caller's subreaper (a shim waits for it), as runc's does.
 // The container's monitor (monitor.ts), confined where the container has a user namespace of
 // ours (confinement.ts), is launched before the plan, so that Node's start-up there overlaps
 // the work here; create sends it init's descriptors with the request (SCM_RIGHTS) once init
@@ -16,6 +17,7 @@ import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, SOCK_STREAM } from "../../platfo
 import { SIGKILL } from "../../platform/abi/signal.js";
 import type { SentryConfig } from "../../sentry/config.js";
 import type { Policy } from "../../sentry/policy/schema.js";
+import { currentClient } from "../caller.js";
 import { loadPolicy } from "../policyCache.js";
 import { resolveEgressHosts } from "../sandbox/egressHosts.js";
 import { missingKernelFeatures } from "../requirements.js";
@@ -169,6 +171,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
       runHooksSync("createRuntime", config.hooks?.createRuntime, state);
       return JSON.stringify(state);
     };
+    const client = currentClient();
     let spawned: Launched;
     try {
       spawned = launch(native, plan, {
@@ -179,6 +182,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         orphan: true,
         // In the foreground we wait for init; otherwise its status is our caller's (a shim's).
         watch: o.inProcess === true,
+        // A client's command (a warm process serves it): the client clones init.
+        ...(o.inProcess !== true && client !== undefined ? { cloner: client.cloner } : {}),
         ...(pauseForHooks ? { onPause } : {}),
         onCgroups: (cg) => {
           st.cgroups = cg.dirs;

@@ -97,7 +97,7 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
   const preserved = preservedFds(native, o.preserveFds ?? 0);
   // In a user namespace (init's is not ours) the config's capability sets are granted exactly.
   const userns = readlinkSync(`/proc/${st.pid}/ns/user`) !== readlinkSync("/proc/self/ns/user");
-  const records: InitRecord[] = [...processRecords(proc, "process", { userns }), ...preserved.map((fd, index) => ({ op: "preserve", index, target: fd }) as const), { op: "hold" }, filter];
+  const records: InitRecord[] = [...processRecords(proc, "process", { userns }), ...preserved.map((_fd, index) => ({ op: "preserve", index, target: 3 + index }) as const), { op: "hold" }, filter];
 
   const fds: number[] = [];
   try {

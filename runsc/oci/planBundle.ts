@@ -137,7 +137,7 @@ export interface BundleInput {
   strace: boolean;
   /** The host path of the terminal's slave, bound onto /dev/console. */
   console?: string;
-  /** --preserve-fds: the caller's descriptors passed on at their numbers. */
+  /** --preserve-fds: the caller's descriptors 3, 4, ... as we hold them; the container gets them at 3, 4, ... */
   preserved: readonly number[];
   /** The host id range of a user namespace made for the container (ownUserNamespace; oci/idRanges.ts), or of its pod's. */
   idRange?: { readonly base: number };
@@ -286,7 +286,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     }),
     ...processRecords(config.process!, "process", { userns }),
     ...processLimitRecords(policy),
-    ...input.preserved.map((target, i) => ({ op: "preserve", index: firstPreserved + i, target }) as const),
+    ...input.preserved.map((_fd, i) => ({ op: "preserve", index: firstPreserved + i, target: 3 + i }) as const),
     // The program takes its orphans as PID 1 would under runc (not in a pod's PID namespace, where it is not PID 1 there either).
     ...(ns.flags & NS_FLAGS.pid! ? [{ op: "subreaper" } as const] : []),
     { op: "hold" } as const,

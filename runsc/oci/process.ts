@@ -6,6 +6,7 @@ import type { InitRecord } from "../sandbox/initConfig.js";
 import type { OciConfigDoc } from "./config.js";
 import { ContainerError, OciConfigError } from "./errors.js";
 import { RLIMITS } from "../../platform/abi/resource.js";
+import { currentClient } from "../caller.js";
 
 export type OciProcess = NonNullable<OciConfigDoc["process"]>;
 
@@ -82,11 +83,18 @@ export function processRecords(p: OciProcess, field = "process", where: { userns
 }
 
 /**
- * --preserve-fds N: fds 3 .. 3+N-1, each of which must be open. They become close-on-exec
- * here: the container gets them from init, and no other process of ours may hold them.
+ * --preserve-fds N: the caller's fds 3 .. 3+N-1, each of which must be open, as this process
+ * holds them (a client's came with its request: other numbers here). Ours become
+ * close-on-exec: the container gets them from init, and no other process of ours may hold them.
  */
 export function preservedFds(native: NativeBinding, n: number): number[] {
   if (!Number.isInteger(n) || n < 0 || n > 60) throw new ContainerError(`--preserve-fds ${n}: must be a whole number from 0 to 60`);
+  // A client's command: its descriptors came with the request.
+  const client = currentClient();
+  if (client !== undefined) {
+    if (client.preserved.length < n) throw new ContainerError(`--preserve-fds ${n}: fd ${3 + client.preserved.length} is not open`);
+    return client.preserved.slice(0, n);
+  }
   return Array.from({ length: n }, (_, i) => {
     const fd = 3 + i;
     try {

@@ -68,6 +68,11 @@ export interface LaunchOptions {
    * container sentry's (runsc/oci/confinement.ts). Absent: made on the host's.
    */
   userNamespaceParent?: number;
+  /**
+   * The connection to the client whose command this is (runsc/caller.ts): the client clones
+   * init, which then descends from the caller. With watch false only (init is not ours).
+   */
+  cloner?: number;
   /** init stops before pivot_root; the returned state text goes to its createContainer hooks. */
   onPause?: (pid: number) => string;
   /** The groups exist (before init does): a container records them in its state. */
@@ -224,6 +229,7 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
         ...(o.hold === true ? { hold: true } : {}),
         ...(o.orphan === true ? { orphan: true } : {}),
         ...(o.watch !== undefined ? { watch: o.watch } : {}),
+        ...(o.cloner !== undefined ? { cloner: o.cloner } : {}),
         ...(joined.length > 0 ? { join: joinedNamespaces(plan, joined) } : {}),
         ...(onPause !== undefined
           ? {

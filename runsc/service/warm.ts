@@ -1,12 +1,15 @@
 // A warm runsc-ts process: Node started and the command line's modules loaded ahead of a
 // command. The client (native/client/client.c, bin/runsc-ts) connects to the socket these
 // processes share (their descriptor 3, bound by the client at /run/runsc-ts/warm-*.sock),
-// sends one request line — {"op":"run", argv, env, cwd, umask} — with its stdin, stdout and
-// stderr, and gets back the serving process's PID, then the command's exit status (4 bytes
-// each). A warm process serves one command: it starts its successor (which inherits the
-// socket), then becomes the command's process — the client's descriptors at 0, 1 and 2, its
-// environment, working directory and umask — and ends with it, so a command runs as it
-// would in a process of its own.
+// sends one request line — {"op":"run", argv, env, cwd, umask} — with its stdin, stdout,
+// stderr and --preserve-fds descriptors, and gets back the serving process's PID, then the
+// command's exit status (4 bytes each); in between, create asks the client to clone the
+// container's init (runsc/caller.ts). A warm process serves one command: it starts its
+// successor (which inherits the socket), then becomes the command's process — the client's
+// descriptors at 0, 1 and 2, its environment, working directory and umask — and ends with
+// it, so a command runs as it would in a process of its own. A client in other namespaces
+// or under another root than ours is told to run the command itself (ELSEWHERE): the
+// command would see another system's files and processes here.
 //
 // Root only: the socket is mode 0600 in a root-owned directory, and a peer that is not uid 0
 // is refused. Nothing here outlives what it serves: an idle process ends after IDLE_MS, and
@@ -14,23 +17,26 @@
 // stop`, or a newer build that replaced it). A process whose code is older than the
 // build's answers STALE: the client then runs the command itself and starts new ones.
 import { spawn } from "node:child_process";
-import { statSync, unlinkSync, writeSync } from "node:fs";
+import { readlinkSync, statSync, unlinkSync, writeSync } from "node:fs";
 import type { Socket } from "node:net";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadNative } from "../../native/index.js";
 import { receiveRequest } from "../fdRequest.js";
+import { setClient } from "../caller.js";
 import { preloadCommands, runCli } from "../cli.js";
 import { warmTitle } from "./warmPool.js";
 
 /** The status that tells the client to run the command itself (client.c: STALE). */
 const STALE = 0x7ffffffe;
+/** The status that tells a client in other namespaces to run the command itself (client.c: ELSEWHERE). */
+const ELSEWHERE = 0x7ffffffc;
 const LISTENER = 3;
 const IDLE_MS = Number(process.env.RUNSC_TS_WARM_IDLE_MS ?? 10 * 60_000);
 const CHECK_MS = 5_000;
 /** The commands a client hands over (client.c: warm_command), loaded ahead. */
-const PRELOADED = ["start", "state", "kill", "delete", "list", "ps", "pause", "update", "events"];
+const PRELOADED = ["create", "start", "state", "kill", "delete", "list", "ps", "pause", "update", "events"];
 
 interface RunRequest {
   op: "run";
@@ -82,6 +88,21 @@ function socketIsOurs(): boolean {
   try {
     const st = statSync(WARM_SOCKET, { bigint: true });
     return Number(st.ino) === socketIno && st.ctimeNs.toString() === socketCtime;
+  } catch {
+    return false;
+  }
+}
+
+const NAMESPACES = ["mnt", "pid", "net", "user", "uts", "ipc", "cgroup"];
+
+/** Whether process pid (a client) sees the system as we do: our namespaces and our root. */
+function sameSystem(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    for (const ns of NAMESPACES) if (readlinkSync(`/proc/${pid}/ns/${ns}`) !== readlinkSync(`/proc/self/ns/${ns}`)) return false;
+    const theirs = statSync(`/proc/${pid}/root`);
+    const ours = statSync("/");
+    return theirs.dev === ours.dev && theirs.ino === ours.ino;
   } catch {
     return false;
   }
@@ -143,9 +164,15 @@ async function main(): Promise<void> {
     if (typeof cred === "number" || cred.uid !== 0) throw new Error("only root's commands are served");
     const { text, fds } = await receiveRequest(native, conn);
     const request = parseRun(text.slice(0, text.indexOf("\n")));
-    if (typeof request === "string" || fds.length !== 3) {
+    if (typeof request === "string" || fds.length < 3) {
       for (const d of fds) native.close(d);
       throw new Error(typeof request === "string" ? request : "stdin, stdout and stderr must come with the request");
+    }
+    // Another system's command (a container's, a chroot's): the client runs it.
+    if (!sameSystem(cred.pid)) {
+      for (const d of fds) native.close(d);
+      answer(fd, ELSEWHERE);
+      throw new Error("the client lives in other namespaces");
     }
     // Older code than the build's: the client runs it, and new processes replace us.
     if (build() !== built) {
@@ -168,6 +195,7 @@ async function main(): Promise<void> {
       if (native.dup2(fds[i]!, i) < 0) process.exit(125);
       native.close(fds[i]!);
     }
+    setClient({ preserved: fds.slice(3), cloner: fd });
     try {
       process.chdir(request.cwd);
     } catch (err) {

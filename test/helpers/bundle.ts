@@ -36,6 +36,8 @@ export const BUNDLES_DIR = join(TEST_DIR, "bundles");
 export const STATE_ROOT = "/run/runsc-ts-test";
 /** The built CLI entry point (the bundle bin/runsc-ts runs), run with this node. */
 export const MAIN_JS = join(ROOT, "dist", "cli", "main.js");
+/** The command line as users and shims run it: the native client, which hands most commands to a warm process. */
+export const CLIENT = join(ROOT, "bin", "runsc-ts");
 
 const HOST_BUSYBOX = "/bin/busybox";
 const NOT_INSTALLED = "busybox-static is not installed: apt-get install busybox-static";
@@ -298,7 +300,9 @@ export interface RuntimeResult {
 }
 
 /**
- * Runs `node dist/runsc/main.js --root <root> ...args`. Its stdio are files, not pipes: `create`
+ * Runs `bin/runsc-ts --root <root> ...args` as a shim does: through the client, so that
+ * create is served by a warm process (NODE_OPTIONS in opts.env is for a Node of the
+ * command's own: the client then runs Node itself). Its stdio are files, not pipes: `create`
  * leaves a detached process behind that inherits them, and a pipe would stay open until that
  * process exits. The result is ready when the runtime process itself exits.
  */
@@ -323,9 +327,9 @@ export function runtime(args: string[], opts: RuntimeOptions = {}): Promise<Runt
       writeFileSync(join(io, "stdin"), opts.input);
       stdin = open(join(io, "stdin"), "r");
     }
-    child = spawn(process.execPath, [MAIN_JS, "--root", root, ...args], {
+    child = spawn(CLIENT, ["--root", root, ...args], {
       cwd: ROOT,
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...opts.env, ...(opts.env?.NODE_OPTIONS !== undefined ? { RUNSC_TS_WARM: "0" } : {}) },
       stdio: [stdin, open(outPath, "w"), open(errPath, "w"), ...(opts.extraFds ?? [])],
     });
   } catch (err) {

@@ -231,10 +231,11 @@ export function isDead(pid: number): boolean {
 }
 
 /** Polls fn every intervalMs until it returns a value that is not undefined, or timeoutMs passes. */
-export async function pollFor<T>(fn: () => T | undefined, timeoutMs: number, intervalMs = 5): Promise<T | undefined> {
+export async function pollFor<T>(fn: () => T | undefined | Promise<T | undefined>, timeoutMs: number, intervalMs = 5): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    // An async check is awaited: its promise is not its answer.
+    const v = await fn();
     if (v !== undefined) return v;
     if (Date.now() > deadline) return undefined;
     await new Promise((r) => setTimeout(r, intervalMs));

@@ -5,7 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
-import { BUNDLES_DIR, busyboxRootfs, MAIN_JS, makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
+import { BUNDLES_DIR, busyboxRootfs, CLIENT, MAIN_JS, makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
 import type { Bundle } from "../helpers/bundle.js";
 import { pollFor } from "../helpers/sandbox.js";
 
@@ -199,12 +199,16 @@ describe("OCI lifecycle", () => {
 
   it("a create killed with -9 at any point leaves what delete --force removes entirely", { timeout: 120_000 }, async ({ expect }) => {
     // Each moment in a container of its own, all at once: a loaded machine stretches each.
-    const moment = async (after: number): Promise<void> => {
+    // Node's own create, and the client's (served by a warm process, which ends with it).
+    const moment = async (after: number, warm: boolean): Promise<void> => {
       const b = track(outBundle(["sleep", "1000"]));
-      const child = spawn(process.execPath, [MAIN_JS, "--root", STATE_ROOT, "create", "--bundle", b.dir, b.id], { stdio: "ignore" });
+      const argv = ["--root", STATE_ROOT, "create", "--bundle", b.dir, b.id];
+      const child = warm ? spawn(CLIENT, argv, { stdio: "ignore" }) : spawn(process.execPath, [MAIN_JS, ...argv], { stdio: "ignore" });
+      // Listened for now: a create that ends before the kill has exited already.
+      const exited = new Promise((r) => child.once("exit", r));
       await new Promise((r) => setTimeout(r, after));
       child.kill("SIGKILL");
-      await new Promise((r) => child.once("exit", r));
+      await exited;
       const st = existsSync(join(STATE_ROOT, b.id, "state.json")) ? (JSON.parse(readFileSync(join(STATE_ROOT, b.id, "state.json"), "utf8")) as { cgroups: string[]; monitorPid: number; pid: number }) : undefined;
       const d = await runtime(["delete", "--force", b.id]);
       expect(d.code, `${after} ms: ${d.stderr}`).toBe(0);
@@ -227,7 +231,7 @@ describe("OCI lifecycle", () => {
           });
       expect(await pollFor(() => (monitors().length === 0 ? true : undefined), 5000), `${after} ms: ${monitors().join(",")}`).toBe(true);
     };
-    await Promise.all([30, 120, 200, 280, 360, 450].map(moment));
+    await Promise.all([...[30, 120, 200, 280, 360, 450].map((ms) => moment(ms, false)), ...[10, 40, 80, 120, 160].map((ms) => moment(ms, true))]);
   });
 
   it("run waits for the program, returns its status and deletes the container", async ({ expect }) => {

@@ -1,17 +1,21 @@
-// bin/runsc-ts's client hands commands that spawn nothing of the caller's (state, list,
-// kill, delete...) to a warm runsc-ts process: Node started ahead. What the caller sees —
-// stdout, stderr, the exit status, --log — is what Node in a process of its own gives
-// (RUNSC_TS_WARM=0 runs every command so), a killed client ends its command, a killed warm
-// process is an error the client shows, and `service stop` ends them all.
+// bin/runsc-ts's client hands most commands (create, state, list, kill, delete...) to a warm
+// runsc-ts process: Node started ahead. What the caller sees — stdout, stderr, the exit
+// status, --log — is what Node in a process of its own gives (RUNSC_TS_WARM=0 runs every
+// command so); a container's init, cloned by the client, passes to the caller's subreaper
+// and gets its --preserve-fds; a caller in other namespaces is not served; a killed client
+// ends its command, a killed warm process is an error the client shows, and `service stop`
+// ends them all.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, utimesSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBundle, runtime } from "../helpers/bundle.js";
+import { useProbes } from "../helpers/probes.js";
 import { ROOT } from "../helpers/sandbox.js";
 
 const CLIENT = join(ROOT, "bin", "runsc-ts");
 const STATE = mkdtempSync("/run/runsc-ts-test-warm-");
+const probes = useProbes();
 
 interface Ran {
   code: number | null;
@@ -107,6 +111,81 @@ describe("commands served by warm processes", () => {
       await runtime(["delete", "--force", b.id], { root: STATE });
       b.cleanup();
     }
+  });
+
+  it("create through the client: init passes to the caller's subreaper, which reaps its status, warm or not", async () => {
+    for (const warm of [true, false]) {
+      const b = makeBundle({ args: ["sh", "-c", "exit 7"], name: "warm-reaper" });
+      const pidFile = join(STATE, `${b.id}.pid`);
+      try {
+        await until("a warm process", () => warmPids().length > 0);
+        const before = warmPids();
+        // A subreaper runs the client, as containerd's shim runs runc; it stays to reap init.
+        const reaper = spawn(probes.path("subreaper"), [CLIENT, "--root", STATE, "create", "--bundle", b.dir, "--pid-file", pidFile, b.id], {
+          env: { ...process.env, RUNSC_TS_WARM: warm ? "1" : "0" },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        let err = "";
+        reaper.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        reaper.stderr.on("data", (d: Buffer) => (err += d.toString()));
+        const reaped = new Promise<void>((resolve) => reaper.on("exit", () => resolve()));
+        await until("create done", () => out.includes("ran "), 30_000);
+        expect(out, err).toContain("ran 0\n");
+        const pid = Number(readFileSync(pidFile, "utf8"));
+        // Adopted already: the client (or Node) that cloned it has exited.
+        expect(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]).toBe(String(reaper.pid));
+        if (warm) expect(before.some((p) => !alive(p)), "a warm process served create").toBe(true);
+        expect(cli(["start", b.id], true).code).toBe(0);
+        await reaped;
+        expect(out).toContain(`adopted ${pid} 7\n`);
+        expect(JSON.parse(cli(["state", b.id], true).stdout)).toMatchObject({ status: "stopped" });
+        expect(cli(["delete", b.id], true).code).toBe(0);
+      } finally {
+        await runtime(["delete", "--force", b.id], { root: STATE });
+        b.cleanup();
+      }
+    }
+  });
+
+  it("create through the client passes its --preserve-fds descriptors to the container", async () => {
+    const b = makeBundle({ args: ["sh", "-c", "echo from-fd-4 >&4; echo from-fd-3 >&3"], name: "warm-preserve" });
+    const files = [join(STATE, "fd3"), join(STATE, "fd4")];
+    try {
+      await until("a warm process", () => warmPids().length > 0);
+      const errors = join(STATE, "create.err");
+      // Files, not pipes: init keeps create's stdio, as runc's does, and a pipe would stay open.
+      const fds = [...files, errors].map((f) => openSync(f, "w"));
+      let r;
+      try {
+        r = spawnSync(CLIENT, ["--root", STATE, "create", "--preserve-fds", "2", "--bundle", b.dir, b.id], { stdio: ["ignore", fds[2]!, fds[2]!, fds[0]!, fds[1]!], timeout: 30_000 });
+      } finally {
+        for (const fd of fds) closeSync(fd);
+      }
+      expect(r.status, readFileSync(errors, "utf8")).toBe(0);
+      expect(cli(["start", b.id], true).code).toBe(0);
+      await until("stopped", () => JSON.parse(cli(["state", b.id], true).stdout).status === "stopped");
+      expect(files.map((f) => readFileSync(f, "utf8"))).toEqual(["from-fd-3\n", "from-fd-4\n"]);
+      // One it was not given is an error, as runc's.
+      const missing = spawnSync("sh", ["-c", 'exec 3>&- 4>&-; exec "$@"', "sh", CLIENT, "--root", STATE, "create", "--preserve-fds", "2", "--bundle", b.dir, `${b.id}-x`], { encoding: "utf8", timeout: 30_000 });
+      expect(missing.status).toBe(1);
+      expect(missing.stderr).toContain("--preserve-fds 2: fd 3 is not open");
+    } finally {
+      await runtime(["delete", "--force", b.id], { root: STATE });
+      b.cleanup();
+    }
+  });
+
+  it("a caller in another mount namespace runs its command itself: the warm processes see another system", async () => {
+    await until("a warm process", () => warmPids().length > 0);
+    const before = warmPids();
+    // A private /run there: the warm socket is still reachable, its mount table is not ours.
+    const r = spawnSync("unshare", ["-m", "--propagation", "private", CLIENT, "--root", STATE, "list", "--format", "json"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+    // None of them served it.
+    await new Promise((res) => setTimeout(res, 300));
+    expect(before.every(alive)).toBe(true);
   });
 
   it("a killed client ends the command it was served; a killed server is an error the client shows", async () => {

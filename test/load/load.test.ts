@@ -13,7 +13,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Bundle } from "../helpers/bundle.js";
-import { busyboxRootfs, makeBundle, MAIN_JS, STATE_ROOT } from "../helpers/bundle.js";
+import { busyboxRootfs, CLIENT, makeBundle, MAIN_JS, STATE_ROOT } from "../helpers/bundle.js";
 import type { Footprint } from "../helpers/footprint.js";
 import { footprint, settledLeftovers } from "../helpers/footprint.js";
 import { useProbes } from "../helpers/probes.js";
@@ -66,7 +66,8 @@ function exec(argv: string[], stdin: "null" | "closed", timeoutMs = 60_000): Pro
   });
 }
 
-const RT = [process.execPath, MAIN_JS];
+/** The command line as shims run it: the client (create served warm; run and do by Node of their own). */
+const RT = [CLIENT];
 
 /** Runs n jobs, CONCURRENCY at a time; returns the failures' descriptions. */
 async function pool(n: number, job: (i: number) => Promise<string | undefined>): Promise<string[]> {
