@@ -1,12 +1,12 @@
-// runsc-ts's command line client (bin/runsc-ts runs it): most commands (create, start,
-// state, kill, delete, list, ps, pause, resume, update, events, features, spec, policy,
-// help...) are handed to a warm runsc-ts process — Node started ahead, its modules loaded —
+// runsc-ts's command line client (bin/runsc-ts runs it): most commands (create, exec
+// --detach, start, state, kill, delete, list, ps, pause, resume, update, events, features,
+// spec, policy, help...) are handed to a warm runsc-ts process — Node started ahead, its modules loaded —
 // over a root-only unix socket, with this process's arguments, environment, working
 // directory, stdio and --preserve-fds descriptors; its exit status comes back and is this
-// process's. A container's init must descend from the caller, whose subreaper (a shim)
-// adopts it and reads its status: the warm process plans it and asks this process to clone
-// it (sandbox_child.h), then drives the rest itself. The others (run, exec, do: they wait
-// on their processes or hold the caller's terminal), any command when no warm process
+// process's. A container's init (and an exec'd process) must descend from the caller, whose
+// subreaper (a shim) adopts it and reads its status: the warm process plans it and asks this
+// process to clone it (sandbox_child.h), then drives the rest itself. The others (run, exec
+// in the foreground, do: they wait on their processes or hold the caller's terminal), any command when no warm process
 // answers, and any whose caller lives in other namespaces than the warm processes are run
 // by Node in this process (exec), as before.
 //
@@ -105,12 +105,40 @@ static int valued(const char* a) {
   return 0;
 }
 
+// Whether exec's options, from argv[from] to the container's id, include --detach: a
+// detached exec returns once its process runs (it waits on nothing of ours).
+static int exec_detached(int argc, char** argv, int from) {
+  static const char* const valued_long[] = {"--process", "--pid-file", "--console-socket", "--cwd", "--env", "--user", "--cap", "--preserve-fds", NULL};
+  for (int i = from; i < argc; i++) {
+    const char* a = argv[i];
+    if (a[0] != '-' || strcmp(a, "-") == 0 || strcmp(a, "--") == 0) return 0;  // the id, or the end of the options
+    if (strcmp(a, "--detach") == 0) return 1;
+    if (a[1] == '-') {
+      if (strchr(a, '=') != NULL) continue;
+      for (int j = 0; valued_long[j] != NULL; j++)
+        if (strcmp(a, valued_long[j]) == 0) i++;
+      continue;
+    }
+    // Short options, maybe several in one (-dt); one that takes a value takes the rest.
+    for (const char* c = a + 1; *c; c++) {
+      if (*c == 'd') return 1;
+      if (strchr("peuc", *c) != NULL) {
+        if (c[1] == 0) i++;
+        break;
+      }
+    }
+  }
+  return 0;
+}
+
 // Whether the command may run in a warm process: it makes no process that must descend from
-// the caller, and holds no terminal of the caller's.
+// the caller but through this client (create's init, a detached exec's process), and waits
+// on none, and holds no terminal of the caller's.
 static int warm_command(int argc, char** argv) {
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     if (a[0] != '-') {
+      if (strcmp(a, "exec") == 0) return exec_detached(argc, argv, i + 1);
       // service: it ends warm processes, and must not be served by one.
       static const char* const here[] = {"run", "exec", "do", "service", NULL};
       for (int j = 0; here[j] != NULL; j++)

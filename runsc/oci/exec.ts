@@ -15,6 +15,7 @@ import type { RuntimeOptions } from "./container.js";
 import { askMonitor, readBundleConfig } from "./container.js";
 import type { OciProcess } from "./process.js";
 import { preservedFds, processRecords } from "./process.js";
+import { currentClient } from "../caller.js";
 import { openTerminal, relayTerminal } from "./relay.js";
 import { containerDir, ContainerError, guard, mustRead, writeAtomic } from "./state.js";
 
@@ -113,6 +114,7 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
     // Without a console socket (in the foreground) the master stays ours, to relay.
     const pty = proc.terminal === true ? openTerminal(native, proc.consoleSize, o.consoleSocket, fds) : undefined;
     const relayed = pty?.relayed;
+    const client = currentClient();
     let spawned;
     try {
       spawned = native.spawn({
@@ -127,6 +129,8 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
         orphan: true,
         // Detached, its status is our caller's (a shim's, which waits for the pid file's PID).
         watch: !o.detach,
+        // A client's command (a warm process serves it): the client clones the process.
+        ...(o.detach && client !== undefined ? { cloner: client.cloner } : {}),
         join: join_,
         ...(preserved.length > 0 ? { fds: preserved } : {}),
       });

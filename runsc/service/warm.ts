@@ -36,7 +36,7 @@ const LISTENER = 3;
 const IDLE_MS = Number(process.env.RUNSC_TS_WARM_IDLE_MS ?? 10 * 60_000);
 const CHECK_MS = 5_000;
 /** The commands a client hands over (client.c: warm_command), loaded ahead. */
-const PRELOADED = ["create", "start", "state", "kill", "delete", "list", "ps", "pause", "update", "events"];
+const PRELOADED = ["create", "exec", "start", "state", "kill", "delete", "list", "ps", "pause", "update", "events"];
 
 interface RunRequest {
   op: "run";

@@ -32,8 +32,9 @@ function podman(args: string[], opts: { input?: string | Buffer; timeoutMs?: num
 const LIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"];
 const run = (flags: string[], cmd: string[], opts: { input?: string } = {}): Result => podman(["run", "--rm", ...LIMITS, "--network", "none", ...flags, IMAGE, ...cmd], opts);
 
-/** runsc-ts's containers under its default root (podman's), apart from its shared files. */
-const containersInRoot = (): string[] => (existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT).filter((d) => !d.startsWith(".")) : []);
+/** runsc-ts's containers under its default root (podman's): its directories, apart from its shared ones. */
+const containersInRoot = (): string[] =>
+  existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(".")).map((d) => d.name) : [];
 
 let before: string[];
 

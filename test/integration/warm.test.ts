@@ -1,8 +1,8 @@
 // bin/runsc-ts's client hands most commands (create, state, list, kill, delete...) to a warm
 // runsc-ts process: Node started ahead. What the caller sees — stdout, stderr, the exit
 // status, --log — is what Node in a process of its own gives (RUNSC_TS_WARM=0 runs every
-// command so); a container's init, cloned by the client, passes to the caller's subreaper
-// and gets its --preserve-fds; a caller in other namespaces is not served; a killed client
+// command so); a container's init and a detached exec's process, cloned by the client, pass
+// to the caller's subreaper, and init gets its --preserve-fds; a caller in other namespaces is not served; a killed client
 // ends its command, a killed warm process is an error the client shows, and `service stop`
 // ends them all.
 import { spawn, spawnSync } from "node:child_process";
@@ -145,6 +145,35 @@ describe("commands served by warm processes", () => {
         await runtime(["delete", "--force", b.id], { root: STATE });
         b.cleanup();
       }
+    }
+  });
+
+  it("exec --detach through the client: the process passes to the caller's subreaper, which reaps its status", async () => {
+    const b = makeBundle({ args: ["sleep", "100"], name: "warm-exec" });
+    const pidFile = join(STATE, `${b.id}.exec.pid`);
+    try {
+      expect((await runtime(["create", "--bundle", b.dir, b.id], { root: STATE })).code).toBe(0);
+      expect(cli(["start", b.id], true).code).toBe(0);
+      await until("a warm process", () => warmPids().length > 0);
+      const before = warmPids();
+      const reaper = spawn(probes.path("subreaper"), [CLIENT, "--root", STATE, "exec", "-d", "--pid-file", pidFile, b.id, "sh", "-c", "sleep 0.5; exit 5"], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      reaper.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      reaper.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const reaped = new Promise<void>((resolve) => reaper.on("exit", () => resolve()));
+      await until("exec done", () => out.includes("ran "), 30_000);
+      expect(out, err).toContain("ran 0\n");
+      const pid = Number(readFileSync(pidFile, "utf8"));
+      expect(before.some((p) => !alive(p)), "a warm process served exec").toBe(true);
+      await reaped;
+      expect(out).toContain(`adopted ${pid} 5\n`);
+      // In the foreground it is Node's own, and waits for the process's status.
+      const fg = cli(["exec", b.id, "sh", "-c", "exit 4"], true);
+      expect(fg.code, fg.stderr).toBe(4);
+    } finally {
+      await runtime(["delete", "--force", b.id], { root: STATE });
+      b.cleanup();
     }
   });
 
