@@ -129,6 +129,16 @@ export async function preloadCommands(names: readonly string[]): Promise<void> {
   for (const [, load] of MODULES.filter(([n]) => n.some((x) => names.includes(x)))) await load();
 }
 
+/**
+ * What create loads lazily and compiles on first use, loaded and run once ahead (a warm
+ * process, service/warm.ts): the OCI config's schema, parsing runc's default spec.
+ */
+export async function warmUp(): Promise<void> {
+  const { parseOciConfig } = await import("./oci/config.js");
+  const { defaultSpec } = await import("./commands/spec.js");
+  parseOciConfig(JSON.stringify(defaultSpec({ rootless: false })), "config.json");
+}
+
 /** Runs the command line args (process.argv without node and the script); exits on error. */
 export async function runCli(args: readonly string[]): Promise<void> {
   // `runsc-ts help syscalls` is the syscall table, as in gVisor's `runsc help syscalls`.

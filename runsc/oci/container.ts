@@ -205,7 +205,7 @@ async function deleteLocked(rt: RuntimeOptions, id: string, force: boolean, warn
     }
   }
   if (!(await waitGone(st, 10000))) throw new ContainerError(`container "${id}": its processes did not end within 10 s`);
-  if (startTime(st.monitorPid) !== undefined && isMonitor(st.monitorPid)) {
+  if (startTime(st.monitorPid) !== undefined && isMonitorOf(st.monitorPid, id)) {
     try {
       process.kill(st.monitorPid, SIGKILL);
     } catch {
@@ -222,10 +222,11 @@ async function deleteLocked(rt: RuntimeOptions, id: string, force: boolean, warn
   rmSync(containerDir(rt.root, id), { recursive: true, force: true });
 }
 
-/** Whether pid is a container monitor (not a process that took its PID since). */
-function isMonitor(pid: number): boolean {
+/** Whether pid is container id's monitor (not a process that took its PID since): node monitor.js ROOT ID ... */
+function isMonitorOf(pid: number, id: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("/oci/monitor.js");
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return argv[1]?.endsWith("/monitor.js") === true && argv[3] === id;
   } catch {
     return false;
   }

@@ -214,16 +214,20 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     const initStart = startTime(pid);
     if (initStart === undefined) throw new ContainerError("container init exited during setup");
     setOomScoreAdj(pid, proc.oomScoreAdj);
-    // The sentry, in the monitor: it must be serving before the user's program can run.
-    await handOver(rt, o.id, dir, monitor, plan.sentry, spawned);
     st.pid = pid;
     st.initStart = initStart;
     writeState(rt.root, st);
-    // Docker's bridge network is made by its prestart hook, in the namespace init holds.
+    // The sentry, in the monitor: it must be serving before the user's program can run,
+    // which init holds until start. Meanwhile the runtime's hooks run (Docker's bridge
+    // network is made by its prestart hook, in the namespace init holds): the monitor's
+    // start-up overlaps them.
+    const handed = handOver(rt, o.id, dir, monitor, plan.sentry, spawned);
+    handed.catch(() => {});
     if (!pauseForHooks) {
       await runHooks("prestart", config.hooks?.prestart, ociState(st));
       await runHooks("createRuntime", config.hooks?.createRuntime, ociState(st));
     }
+    await handed;
 
     if (pty !== undefined && o.consoleSocket !== undefined) native.sendFdToSocket(o.consoleSocket, pty.master, "console");
     st.status = "created";

@@ -20,12 +20,13 @@ import { spawn } from "node:child_process";
 import { readlinkSync, statSync, unlinkSync, writeSync } from "node:fs";
 import type { Socket } from "node:net";
 import { createServer } from "node:net";
+import { setPriority } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadNative } from "../../native/index.js";
 import { receiveRequest } from "../fdRequest.js";
 import { setClient } from "../caller.js";
-import { preloadCommands, runCli } from "../cli.js";
+import { preloadCommands, runCli, warmUp } from "../cli.js";
 import { warmTitle } from "./warmPool.js";
 
 /** The status that tells the client to run the command itself (client.c: STALE). */
@@ -108,6 +109,9 @@ function sameSystem(pid: number): boolean {
   }
 }
 
+/** A successor's priority while Node starts (setpriority's nice value). */
+const BOOT_NICE = 19;
+
 /** How many wait (--pool, from the client). */
 const POOL = Math.max(1, Number(flag("--pool") ?? 1) || 1);
 
@@ -117,6 +121,15 @@ function startSuccessor(): void {
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", "ignore", LISTENER] });
   child.on("error", () => {});
   child.unref();
+  // It starts at the lowest priority: Node's start-up takes CPU the command being served
+  // (this one, the client's next) needs. It takes the normal one back once ready (main).
+  if (child.pid !== undefined) {
+    try {
+      setPriority(child.pid, BOOT_NICE);
+    } catch {
+      // gone already
+    }
+  }
 }
 
 function answer(fd: number, status: number): void {
@@ -134,6 +147,9 @@ async function main(): Promise<void> {
   const native = loadNative();
   const built = build();
   await preloadCommands(PRELOADED);
+  await warmUp();
+  // Ready: the commands we serve run at the normal priority (a successor starts at BOOT_NICE).
+  setPriority(0);
   if (!Number.isInteger(socketIno) || !socketIsOurs()) process.exit(0);
   // The first one the client starts (--first): the rest of the pool.
   if (process.argv.includes("--first")) for (let i = 1; i < POOL; i++) startSuccessor();

@@ -65,7 +65,7 @@ afterAll(() => {
         return "";
       }
     })
-    .filter((c) => (c.startsWith("/usr/bin/conmon") && c.includes(PODMAN_DIR)) || (c.includes("oci/monitor.js") && c.includes(`${STATE_ROOT} `)));
+    .filter((c) => (c.startsWith("/usr/bin/conmon") && c.includes(PODMAN_DIR)) || (c.includes("/monitor.js ") && c.includes(`${STATE_ROOT} `)));
   expect(procs, "processes podman's containers left behind").toEqual([]);
 }, 300_000);
 
