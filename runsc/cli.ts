@@ -131,12 +131,28 @@ export async function preloadCommands(names: readonly string[]): Promise<void> {
 
 /**
  * What create loads lazily and compiles on first use, loaded and run once ahead (a warm
- * process, service/warm.ts): the OCI config's schema, parsing runc's default spec.
+ * process, service/warm.ts): the OCI config's schema, parsing runc's default spec, and the
+ * planning of a container from it (pure: it inspects the root it is given, / here, and
+ * makes nothing). A warm-up that fails leaves the command to do it.
  */
 export async function warmUp(): Promise<void> {
   const { parseOciConfig } = await import("./oci/config.js");
   const { defaultSpec } = await import("./commands/spec.js");
-  parseOciConfig(JSON.stringify(defaultSpec({ rootless: false })), "config.json");
+  const config = parseOciConfig(JSON.stringify(defaultSpec({ rootless: false })), "config.json");
+  try {
+    const [{ planBundle }, { hostFacts }, { loadNative }, { loadPolicy }, { DEFAULT_CONTAINER_POLICY }] = await Promise.all([
+      import("./oci/planBundle.js"),
+      import("./sandbox/launch.js"),
+      import("../native/index.js"),
+      import("./policyCache.js"),
+      import("./oci/create.js"),
+    ]);
+    const policy = await loadPolicy(DEFAULT_CONTAINER_POLICY);
+    const input = { id: "warm-up", config, bundle: "/", rootfs: "/", policy, policyName: DEFAULT_CONTAINER_POLICY, network: "host" as const, strace: false, preserved: [], idRange: { base: 0, slot: 0 }, hostNames: {} };
+    planBundle(input, hostFacts(loadNative()));
+  } catch {
+    // the command plans it cold
+  }
 }
 
 /** Runs the command line args (process.argv without node and the script); exits on error. */
