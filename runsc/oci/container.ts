@@ -131,10 +131,14 @@ export function parseSignal(text: string): number {
 /** kill: the signal to init (which passes it on to the program), or with all to every process. */
 export async function killContainer(rt: RuntimeOptions, id: string, signal: number, all: boolean): Promise<void> {
   const st = mustRead(rt.root, id);
-  guard(st, "kill");
+  // --all reaches what is left in the container's groups after init has gone, as runc's:
+  // processes of a container without a PID namespace of its own (a pod's) outlive init, and
+  // a shim kills them so once it has seen init exit.
+  const left = all && currentStatus(st) === "stopped" ? cgroupPids(st.cgroups) : [];
+  if (left.length === 0) guard(st, "kill");
   const native = loadNative();
   if (all) {
-    for (const pid of cgroupPids(st.cgroups)) {
+    for (const pid of left.length > 0 ? left : cgroupPids(st.cgroups)) {
       try {
         process.kill(pid, signal);
       } catch {
@@ -145,13 +149,36 @@ export async function killContainer(rt: RuntimeOptions, id: string, signal: numb
   }
   const pidfd = native.pidfdOpen(st.pid);
   if (pidfd < 0) throw new ContainerError("container not running");
+  // SIGKILL cannot be passed on: it ends init, and with init, as PID 1 of the container's
+  // PID namespace, every process there. In another's PID namespace (a pod's) the rest of
+  // the container's processes would outlive it: they are killed with it, as runc's
+  // SIGKILL ends its program.
+  let rest: number[] = [];
   try {
     // The PID may have been reused between the check and the open: the pidfd pins it now.
     if (startTime(st.pid) !== st.initStart) throw new ContainerError("container not running");
+    if (signal === SIGKILL && !ownsPidNamespace(st.pid)) rest = cgroupPids(st.cgroups).filter((p) => p !== st.pid);
     const r = native.pidfdSendSignal(pidfd, signal);
     if (r < 0) throw new ContainerError(`kill: errno ${-r}`);
   } finally {
     native.close(pidfd);
+  }
+  for (const pid of rest) {
+    try {
+      process.kill(pid, SIGKILL);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** Whether pid is PID 1 of its PID namespace (NSpid's last field, /proc/PID/status). */
+function ownsPidNamespace(pid: number): boolean {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/^NSpid:\s+(.*)$/m)?.[1];
+    return line !== undefined && line.trim().split(/\s+/).pop() === "1";
+  } catch {
+    return false;
   }
 }
 

@@ -2,7 +2,7 @@
 // transition and its errors, exit statuses as runc's, state JSON as the spec's, and nothing
 // left behind. The containers run the busybox rootfs the tests build (helpers/bundle.ts).
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
 import { BUNDLES_DIR, busyboxRootfs, CLIENT, MAIN_JS, makeBundle, runtime, STATE_ROOT } from "../helpers/bundle.js";
@@ -39,6 +39,19 @@ afterAll(async () => {
     b.cleanup();
   }
 });
+
+/** The host PID of the process whose PID is inner in the PID namespace of process init (NSpid). */
+function hostPid(init: number, inner: number): number {
+  for (const d of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      const ns = readFileSync(`/proc/${d}/status`, "utf8").match(/^NSpid:\s+(.*)$/m)?.[1]?.trim().split(/\s+/);
+      if (ns !== undefined && Number(ns[ns.length - 1]) === inner && readlinkSync(`/proc/${d}/ns/pid`) === readlinkSync(`/proc/${init}/ns/pid`)) return Number(d);
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no process ${inner} in ${init}'s PID namespace`);
+}
 
 function track<T extends Bundle>(b: T): T {
   made.push(b);
@@ -158,6 +171,50 @@ describe("OCI lifecycle", () => {
     expect((await runtime(["kill", "--all", c.id, "KILL"])).code).toBe(0);
     await stopped(c.id);
     for (const p of pids) expect(await pollFor(() => (existsSync(`/proc/${p}/stat`) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z") ? undefined : true), 5000)).toBe(true);
+  });
+
+  it("in another's PID namespace, SIGKILL ends every process of the container, and kill --all reaches what outlives init, as runc's", async ({ expect }) => {
+    const gone = (pid: number): boolean => !existsSync(`/proc/${pid}/stat`) || readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+    // Host PIDs: the pod's /proc is its own.
+    const program = ["sh", "-c", "sleep 100 & echo $! > /out/child; echo $$ > /out/pid; exec sleep 200"];
+    // A pod: its sandbox container owns the PID namespace the other joins, as CRI's do.
+    const pod = track(outBundle(["sleep", "1000"]));
+    expect((await runtime(["create", "--bundle", pod.dir, pod.id])).code).toBe(0);
+    expect((await runtime(["start", pod.id])).code).toBe(0);
+    const podPid = Number((await state(pod.id)).pid);
+    const shared = (c: any): void => {
+      for (const n of c.linux.namespaces as { type: string; path?: string }[]) if (n.type === "pid") n.path = `/proc/${podPid}/ns/pid`;
+    };
+    for (const how of ["kill", "init dies"] as const) {
+      const b = track(outBundle(program, shared));
+      expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+      expect((await runtime(["start", b.id])).code).toBe(0);
+      await pollFor(() => (existsSync(join(b.out, "pid")) ? true : undefined), 5000);
+      // Their host PIDs: through the container's init, whose namespace they share.
+      const init = Number((await state(b.id)).pid);
+      const inside = [Number(b.read("pid")), Number(b.read("child"))];
+      const pids = inside.map((p) => hostPid(init, p));
+      if (how === "kill") {
+        expect((await runtime(["kill", b.id, "KILL"])).code).toBe(0);
+      } else {
+        // init ends by itself (killed from outside): the program and its child outlive it...
+        process.kill(Number((await state(b.id)).pid), "SIGKILL");
+        await stopped(b.id);
+        await new Promise((r) => setTimeout(r, 200));
+        expect(pids.map(gone)).toEqual([false, false]);
+        // ...until the shim's kill --all, which a stopped container takes while they last.
+        const all = await runtime(["kill", "--all", b.id, "KILL"]);
+        expect(all.code, all.stderr).toBe(0);
+      }
+      await stopped(b.id);
+      expect(await pollFor(() => (pids.every(gone) ? true : undefined), 5000), `${how}: ${pids.join(",")}`).toBe(true);
+      // Nothing left: the refusal runc gives.
+      const none = await runtime(["kill", "--all", b.id, "KILL"]);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain("container not running");
+    }
+    // The pod goes on.
+    expect((await state(pod.id)).status).toBe("running");
   });
 
   it("a failing create says why, names the field, writes Docker's JSON log line, and leaves nothing", async ({ expect }) => {
