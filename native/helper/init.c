@@ -377,8 +377,9 @@ static void supervise(pid_t child, int sfd, const sigset_t *all) {
     if (sig != SIGCHLD) {
       // A terminal's SIGINT/SIGQUIT/SIGWINCH (SI_KERNEL) reached the whole foreground
       // process group, the workload included: forward only what was sent to us. An OCI
-      // container's program gets what its PID 1 would: only the signals it catches.
-      if (si.si_code != SI_KERNEL && (!cfg.hold || catches(child, sig))) kill(child, sig);
+      // container's program gets what it would as runc's: as PID 1 of its namespace only
+      // the signals it catches; in another's PID namespace (a pod's), or exec'd, all.
+      if (si.si_code != SI_KERNEL && (!cfg.hold || getpid() != 1 || catches(child, sig))) kill(child, sig);
       continue;
     }
     int status;

@@ -173,7 +173,7 @@ describe("OCI lifecycle", () => {
     for (const p of pids) expect(await pollFor(() => (existsSync(`/proc/${p}/stat`) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z") ? undefined : true), 5000)).toBe(true);
   });
 
-  it("in another's PID namespace, SIGKILL ends every process of the container, and kill --all reaches what outlives init, as runc's", async ({ expect }) => {
+  it("in another's PID namespace, SIGKILL ends every process of the container, SIGTERM ends the program, and kill --all reaches what outlives init, as runc's", async ({ expect }) => {
     const gone = (pid: number): boolean => !existsSync(`/proc/${pid}/stat`) || readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
     // Host PIDs: the pod's /proc is its own.
     const program = ["sh", "-c", "sleep 100 & echo $! > /out/child; echo $$ > /out/pid; exec sleep 200"];
@@ -185,7 +185,7 @@ describe("OCI lifecycle", () => {
     const shared = (c: any): void => {
       for (const n of c.linux.namespaces as { type: string; path?: string }[]) if (n.type === "pid") n.path = `/proc/${podPid}/ns/pid`;
     };
-    for (const how of ["kill", "init dies"] as const) {
+    for (const how of ["kill", "term", "init dies"] as const) {
       const b = track(outBundle(program, shared));
       expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
       expect((await runtime(["start", b.id])).code).toBe(0);
@@ -196,6 +196,10 @@ describe("OCI lifecycle", () => {
       const pids = inside.map((p) => hostPid(init, p));
       if (how === "kill") {
         expect((await runtime(["kill", b.id, "KILL"])).code).toBe(0);
+      } else if (how === "term") {
+        // Not PID 1 there: a signal it does not catch ends it, as runc's (a pod's stop).
+        expect((await runtime(["kill", b.id, "TERM"])).code).toBe(0);
+        // init, ending with it, takes what it leaves with it.
       } else {
         // init ends by itself (killed from outside): the program and its child outlive it...
         process.kill(Number((await state(b.id)).pid), "SIGKILL");
