@@ -1,14 +1,15 @@
 // runsc-ts's command line client (bin/runsc-ts runs it): most commands (create, exec
 // --detach, start, state, kill, delete, list, ps, pause, resume, update, events, features,
-// spec, policy, help...) are handed to a warm runsc-ts process — Node started ahead, its modules loaded —
-// over a root-only unix socket, with this process's arguments, environment, working
-// directory, stdio and --preserve-fds descriptors; its exit status comes back and is this
-// process's. A container's init (and an exec'd process) must descend from the caller, whose
-// subreaper (a shim) adopts it and reads its status: the warm process plans it and asks this
-// process to clone it (sandbox_child.h), then drives the rest itself. The others (run, exec
-// in the foreground, do: they wait on their processes or hold the caller's terminal), any command when no warm process
-// answers, and any whose caller lives in other namespaces than the warm processes are run
-// by Node in this process (exec), as before.
+// spec, policy, help...) are handed to a warm runsc-ts process — Node started ahead, its
+// modules loaded — over a root-only unix socket, with this process's arguments,
+// environment, working directory, stdio and --preserve-fds descriptors; its exit status
+// comes back and is this process's. A container's init (and an exec'd process) must
+// descend from the caller, whose subreaper (a shim) adopts it and reads its status: the
+// warm process plans it and asks this process to clone it (sandbox_child.h), then drives
+// the rest itself. The others (run, exec in the foreground, do: they wait on their
+// processes or hold the caller's terminal), any command when no warm process answers, and
+// any whose caller lives in other namespaces than the warm processes are run by Node in
+// this process (exec), as before.
 //
 // The warm processes: runsc/service/warm.ts. The first use starts them (this client binds
 // the socket and passes it on); each serves one command and starts its successor first.
@@ -140,7 +141,7 @@ static int warm_command(int argc, char** argv) {
     if (a[0] != '-') {
       if (strcmp(a, "exec") == 0) return exec_detached(argc, argv, i + 1);
       // service: it ends warm processes, and must not be served by one.
-      static const char* const here[] = {"run", "exec", "do", "service", NULL};
+      static const char* const here[] = {"run", "do", "service", NULL};
       for (int j = 0; here[j] != NULL; j++)
         if (strcmp(a, here[j]) == 0) return 0;
       // policy learn runs its command in a sandbox, as do does.
@@ -315,6 +316,27 @@ static void start_warm(void) {
 
 static volatile pid_t served_by;
 
+// One message of len bytes on s with descriptors attached (SCM_RIGHTS): sendmsg's result.
+static ssize_t send_fds(int s, const void* data, size_t len, const int* fds, int nfds) {
+  struct iovec iov = {(void*)data, len};
+  char cbuf[CMSG_SPACE(sizeof(int) * 64)];
+  memset(cbuf, 0, sizeof cbuf);
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds > 0) {
+    m.msg_control = cbuf;
+    m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+  }
+  ssize_t n;
+  do n = sendmsg(s, &m, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
 // Exactly len bytes from the warm process, and the descriptors that come with them (at most
 // *nfds, which is set to how many came): 0, or -1 when the connection ended first.
 static int read_message(int s, void* buf, size_t len, int* fds, int* nfds) {
@@ -355,7 +377,8 @@ static void serve_clone(const struct sandbox_clone_request* req, int* fds, int n
   int32_t answer;
   pid_t pid = -1;
   int pidfd = -1;
-  if (nfds < 1) goto done;
+  // No reply socket: nothing to answer on.
+  if (nfds < 1) return;
   if (njoins < 0 || njoins > SANDBOX_CLONE_MAX_JOINS || nfds != 3 + tty + njoins ||
       req->join_pid >= njoins) {
     answer = -EPROTO;
@@ -370,27 +393,11 @@ static void serve_clone(const struct sandbox_clone_request* req, int* fds, int n
                         req->unshare_flags);
     answer = pid < 0 ? -errno : (int32_t)pid;
   }
-  {
-    struct iovec iov = {&answer, sizeof answer};
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    memset(cbuf, 0, sizeof cbuf);
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (pidfd >= 0) {
-      m.msg_control = cbuf;
-      m.msg_controllen = sizeof cbuf;
-      struct cmsghdr* c = CMSG_FIRSTHDR(&m);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
-    }
-    (void)!sendmsg(fds[0], &m, MSG_NOSIGNAL);
-  }
+  (void)!send_fds(fds[0], &answer, sizeof answer, &pidfd, pidfd >= 0 ? 1 : 0);
   if (pidfd >= 0) close(pidfd);
   // A first child that only forks init (a new PID namespace made after joining a user
   // namespace) exits at once: ours to reap. init itself is our caller's to reap.
   if (pid > 0 && (req->unshare_flags & CLONE_NEWPID)) waitpid(pid, NULL, 0);
-done:
   for (int i = 0; i < nfds; i++) close(fds[i]);
 }
 
@@ -425,16 +432,7 @@ static int run_warm(int argc, char** argv, int preserved) {
   int fds[3 + 60];
   int nfds = 3 + preserved;
   for (int i = 0; i < nfds; i++) fds[i] = i;
-  char cbuf[CMSG_SPACE(sizeof fds)];
-  memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {b.data, 1};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * nfds)};
-  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-  memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-  if (sendmsg(s, &m, MSG_NOSIGNAL) != 1 || write_all(s, b.data + 1, b.len - 1) < 0) {
+  if (send_fds(s, b.data, 1, fds, nfds) != 1 || write_all(s, b.data + 1, b.len - 1) < 0) {
     free(b.data);
     close(s);
     return -1;

@@ -52,6 +52,24 @@ function fdTarget(pid: number, fd: number): string | undefined {
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/\nState:\s+Z/.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 
+/**
+ * The client run with args by a subreaper (the subreaper probe), as containerd's shim runs
+ * runc: it prints "ran STATUS" when the client exits, then "adopted PID STATUS" for each
+ * process passed to it, and exits when none is left (reaped).
+ */
+function underSubreaper(args: string[], warm: boolean): { pid: number; out(): string; err(): string; reaped: Promise<void> } {
+  const reaper = spawn(probes.path("subreaper"), [CLIENT, "--root", STATE, ...args], {
+    env: { ...process.env, RUNSC_TS_WARM: warm ? "1" : "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  reaper.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  reaper.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const reaped = new Promise<void>((resolve) => reaper.on("exit", () => resolve()));
+  return { pid: reaper.pid!, out: () => out, err: () => err, reaped };
+}
+
 beforeAll(async () => {
   // The first use starts them.
   cli(["list"], true);
@@ -120,26 +138,17 @@ describe("commands served by warm processes", () => {
       try {
         await until("a warm process", () => warmPids().length > 0);
         const before = warmPids();
-        // A subreaper runs the client, as containerd's shim runs runc; it stays to reap init.
-        const reaper = spawn(probes.path("subreaper"), [CLIENT, "--root", STATE, "create", "--bundle", b.dir, "--pid-file", pidFile, b.id], {
-          env: { ...process.env, RUNSC_TS_WARM: warm ? "1" : "0" },
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let out = "";
-        let err = "";
-        reaper.stdout.on("data", (d: Buffer) => (out += d.toString()));
-        reaper.stderr.on("data", (d: Buffer) => (err += d.toString()));
-        const reaped = new Promise<void>((resolve) => reaper.on("exit", () => resolve()));
-        await until("create done", () => out.includes("ran "), 30_000);
-        expect(out, err).toContain("ran 0\n");
+        const reaper = underSubreaper(["create", "--bundle", b.dir, "--pid-file", pidFile, b.id], warm);
+        await until("create done", () => reaper.out().includes("ran "), 30_000);
+        expect(reaper.out(), reaper.err()).toContain("ran 0\n");
         const pid = Number(readFileSync(pidFile, "utf8"));
         // Adopted already: the client (or Node) that cloned it has exited.
         expect(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]).toBe(String(reaper.pid));
         // The one that served it ends once it has answered.
         if (warm) await until("the warm process that served create ended", () => before.some((p) => !alive(p)));
         expect(cli(["start", b.id], true).code).toBe(0);
-        await reaped;
-        expect(out).toContain(`adopted ${pid} 7\n`);
+        await reaper.reaped;
+        expect(reaper.out()).toContain(`adopted ${pid} 7\n`);
         expect(JSON.parse(cli(["state", b.id], true).stdout)).toMatchObject({ status: "stopped" });
         expect(cli(["delete", b.id], true).code).toBe(0);
       } finally {
@@ -157,18 +166,13 @@ describe("commands served by warm processes", () => {
       expect(cli(["start", b.id], true).code).toBe(0);
       await until("a warm process", () => warmPids().length > 0);
       const before = warmPids();
-      const reaper = spawn(probes.path("subreaper"), [CLIENT, "--root", STATE, "exec", "-d", "--pid-file", pidFile, b.id, "sh", "-c", "sleep 0.5; exit 5"], { stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      reaper.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      reaper.stderr.on("data", (d: Buffer) => (err += d.toString()));
-      const reaped = new Promise<void>((resolve) => reaper.on("exit", () => resolve()));
-      await until("exec done", () => out.includes("ran "), 30_000);
-      expect(out, err).toContain("ran 0\n");
+      const reaper = underSubreaper(["exec", "-d", "--pid-file", pidFile, b.id, "sh", "-c", "sleep 0.5; exit 5"], true);
+      await until("exec done", () => reaper.out().includes("ran "), 30_000);
+      expect(reaper.out(), reaper.err()).toContain("ran 0\n");
       const pid = Number(readFileSync(pidFile, "utf8"));
       await until("the warm process that served exec ended", () => before.some((p) => !alive(p)));
-      await reaped;
-      expect(out).toContain(`adopted ${pid} 5\n`);
+      await reaper.reaped;
+      expect(reaper.out()).toContain(`adopted ${pid} 5\n`);
       // In the foreground it is Node's own, and waits for the process's status.
       const fg = cli(["exec", b.id, "sh", "-c", "exit 4"], true);
       expect(fg.code, fg.stderr).toBe(4);
