@@ -105,6 +105,8 @@ export interface NativeBinding {
   close(fd: number): number;
   /** dup2(2): newfd, without close-on-exec, or -errno. */
   dup2(oldfd: number, newfd: number): number;
+  /** fcntl(F_DUPFD_CLOEXEC, 3): a new descriptor (close-on-exec, above stdio) of fd's file, or -errno. */
+  dup(fd: number): number;
   /** Moves the calling thread into the mount namespace of nsfd; returns an O_PATH fd of host /proc. */
   enterMountNamespace(nsfd: number): number;
   /**

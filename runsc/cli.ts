@@ -8,6 +8,7 @@ import { EXIT_RUNTIME_ERROR, SandboxError, UsageError } from "./errors.js";
 import { OciConfigError } from "./oci/errors.js";
 import type { RuntimeOptions } from "./oci/container.js";
 import { ContainerError, DEFAULT_ROOT } from "./oci/state.js";
+import { CommandExit, exitCommand, servedExit } from "./exit.js";
 import { writeFully } from "./write.js";
 
 interface Globals {
@@ -23,81 +24,90 @@ interface Globals {
   strace: boolean;
 }
 
-const program = new Command("runsc-ts")
-  .description("a gVisor-style sandbox whose kernel-side brain is TypeScript")
-  .version("0.1.0")
-  .option("--debug", "log debug information", false)
-  .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
-  .option("--root <dir>", "where container state lives", DEFAULT_ROOT)
-  .option("--log <file>", "append errors (and the sentry's messages) to this file")
-  .option("--systemd-cgroup", "use systemd's cgroup driver (not supported: runsc-ts manages cgroupfs itself)", false)
-  .option("--rootless <value>", "accepted for runc's callers (true, false, auto); runsc-ts runs as root")
-  .option("--policy <file>", "the policy for containers whose config names none (default: container)")
-  .addOption(new Option("--platform <name>", "syscall trapping platform").choices(["seccomp"]).default("seccomp"))
-  .addOption(new Option("--network <mode>", "none: every container gets a network namespace of its own; host: as config.json says").choices(["none", "host"]))
-  .option("--strace", "trace the syscalls that reach each container's sentry (to --log)", false)
-  .enablePositionalOptions()
-  .exitOverride()
-  .configureOutput({ outputError: () => {} });
+/** The root command, with the global options; made anew for each command line run. */
+function makeProgram(): Command {
+  return new Command("runsc-ts")
+    .description("a gVisor-style sandbox whose kernel-side brain is TypeScript")
+    .version("0.1.0")
+    .option("--debug", "log debug information", false)
+    .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text"))
+    .option("--root <dir>", "where container state lives", DEFAULT_ROOT)
+    .option("--log <file>", "append errors (and the sentry's messages) to this file")
+    .option("--systemd-cgroup", "use systemd's cgroup driver (not supported: runsc-ts manages cgroupfs itself)", false)
+    .option("--rootless <value>", "accepted for runc's callers (true, false, auto); runsc-ts runs as root")
+    .option("--policy <file>", "the policy for containers whose config names none (default: container)")
+    .addOption(new Option("--platform <name>", "syscall trapping platform").choices(["seccomp"]).default("seccomp"))
+    .addOption(new Option("--network <mode>", "none: every container gets a network namespace of its own; host: as config.json says").choices(["none", "host"]))
+    .option("--strace", "trace the syscalls that reach each container's sentry (to --log)", false)
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+}
 
-const opts = (): Globals => program.opts<Globals>();
-
-const globals = (): GlobalOptions => {
-  const o = opts();
-  return { debug: o.debug, logFormat: o.logFormat };
-};
-
-const runtime = (): RuntimeOptions => {
-  const o = opts();
-  if (o.systemdCgroup) {
-    throw new ContainerError(
-      existsSync("/run/systemd/system")
-        ? "--systemd-cgroup: systemd's cgroup driver is not supported; runsc-ts manages cgroupfs itself"
-        : "--systemd-cgroup: this host does not run systemd (PID 1 is not systemd); use the cgroupfs driver",
-    );
-  }
-  return {
-    root: o.root,
-    debug: o.debug,
-    strace: o.strace,
-    logFormat: o.logFormat,
-    ...(o.policy !== undefined ? { policy: o.policy } : {}),
-    ...(o.network !== undefined ? { network: o.network } : {}),
-    ...(o.log !== undefined ? { logFile: o.log } : {}),
+/** What the commands read of the global options: do's and policy's, and the runtime's. */
+function optionReaders(program: Command): { globals: () => GlobalOptions; runtime: () => RuntimeOptions } {
+  const opts = (): Globals => program.opts<Globals>();
+  const globals = (): GlobalOptions => {
+    const o = opts();
+    return { debug: o.debug, logFormat: o.logFormat };
   };
-};
+  const runtime = (): RuntimeOptions => {
+    const o = opts();
+    if (o.systemdCgroup) {
+      throw new ContainerError(
+        existsSync("/run/systemd/system")
+          ? "--systemd-cgroup: systemd's cgroup driver is not supported; runsc-ts manages cgroupfs itself"
+          : "--systemd-cgroup: this host does not run systemd (PID 1 is not systemd); use the cgroupfs driver",
+      );
+    }
+    return {
+      root: o.root,
+      debug: o.debug,
+      strace: o.strace,
+      logFormat: o.logFormat,
+      ...(o.policy !== undefined ? { policy: o.policy } : {}),
+      ...(o.network !== undefined ? { network: o.network } : {}),
+      ...(o.log !== undefined ? { logFile: o.log } : {}),
+    };
+  };
+  return { globals, runtime };
+}
+
+type OptionReaders = ReturnType<typeof optionReaders>;
 
 /**
  * The commands, by the module that defines them: a run loads only its own (a container's
  * lifecycle commands then start without the policy compiler or the config schema).
  */
-const MODULES: readonly [names: readonly string[], load: () => Promise<Command[]>][] = [
-  [["do"], async () => [(await import("./commands/do.js")).doCommand(globals)]],
-  [["syscalls"], async () => [(await import("./commands/syscalls.js")).syscallsCommand()]],
-  [["policy"], async () => [(await import("./commands/policy/index.js")).policyCommand(globals)]],
-  [["create"], async () => [(await import("./commands/oci/create.js")).createCommand(runtime)]],
-  [["start"], async () => [(await import("./commands/oci/start.js")).startCommand(runtime)]],
-  [["run"], async () => [(await import("./commands/oci/run.js")).runCommand(runtime)]],
-  [["state"], async () => [(await import("./commands/oci/state.js")).stateCommand(runtime)]],
-  [["kill"], async () => [(await import("./commands/oci/kill.js")).killCommand(runtime)]],
-  [["delete"], async () => [(await import("./commands/oci/delete.js")).deleteCommand(runtime)]],
-  [["list", "ls"], async () => [(await import("./commands/oci/list.js")).listCommand(runtime)]],
-  [["ps"], async () => [(await import("./commands/oci/ps.js")).psCommand(runtime)]],
-  [["exec"], async () => [(await import("./commands/oci/exec.js")).execCommand(runtime)]],
-  [["pause", "resume"], async () => (await import("./commands/oci/pause.js")).pauseCommand(runtime)],
-  [["update"], async () => [(await import("./commands/oci/update.js")).updateCommand(runtime)]],
-  [["events"], async () => [(await import("./commands/oci/events.js")).eventsCommand(runtime)]],
-  [["spec"], async () => [(await import("./commands/spec.js")).specCommand()]],
-  [["features"], async () => [(await import("./commands/features.js")).featuresCommand()]],
-  [["install", "uninstall"], async () => (await import("./commands/install.js")).installCommands()],
-  [["service"], async () => [(await import("./commands/service.js")).serviceCommand()]],
-];
+function modules({ globals, runtime }: OptionReaders): readonly [names: readonly string[], load: () => Promise<Command[]>][] {
+  return [
+    [["do"], async () => [(await import("./commands/do.js")).doCommand(globals)]],
+    [["syscalls"], async () => [(await import("./commands/syscalls.js")).syscallsCommand()]],
+    [["policy"], async () => [(await import("./commands/policy/index.js")).policyCommand(globals)]],
+    [["create"], async () => [(await import("./commands/oci/create.js")).createCommand(runtime)]],
+    [["start"], async () => [(await import("./commands/oci/start.js")).startCommand(runtime)]],
+    [["run"], async () => [(await import("./commands/oci/run.js")).runCommand(runtime)]],
+    [["state"], async () => [(await import("./commands/oci/state.js")).stateCommand(runtime)]],
+    [["kill"], async () => [(await import("./commands/oci/kill.js")).killCommand(runtime)]],
+    [["delete"], async () => [(await import("./commands/oci/delete.js")).deleteCommand(runtime)]],
+    [["list", "ls"], async () => [(await import("./commands/oci/list.js")).listCommand(runtime)]],
+    [["ps"], async () => [(await import("./commands/oci/ps.js")).psCommand(runtime)]],
+    [["exec"], async () => [(await import("./commands/oci/exec.js")).execCommand(runtime)]],
+    [["pause", "resume"], async () => (await import("./commands/oci/pause.js")).pauseCommand(runtime)],
+    [["update"], async () => [(await import("./commands/oci/update.js")).updateCommand(runtime)]],
+    [["events"], async () => [(await import("./commands/oci/events.js")).eventsCommand(runtime)]],
+    [["spec"], async () => [(await import("./commands/spec.js")).specCommand()]],
+    [["features"], async () => [(await import("./commands/features.js")).featuresCommand()]],
+    [["install", "uninstall"], async () => (await import("./commands/install.js")).installCommands()],
+    [["service"], async () => [(await import("./commands/service.js")).serviceCommand()]],
+  ];
+}
 
 /** Global options that take a value: what follows them is not the command's name. */
 const VALUED = new Set(["--log-format", "--root", "--log", "--rootless", "--policy", "--platform", "--network"]);
 
 /** The command named on the command line (the first word that is not a global option). */
-function commandName(args: readonly string[]): string | undefined {
+export function commandName(args: readonly string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (!a.startsWith("-")) return a;
@@ -107,7 +117,7 @@ function commandName(args: readonly string[]): string | undefined {
 }
 
 /** An error, on stderr and in --log (one JSON line with --log-format json: Docker shows its msg). */
-function fail(message: string, code: number): never {
+function fail(program: Command, message: string, code: number): never {
   writeFully(2, `runsc-ts: ${message}\n`);
   const o = program.opts<Partial<Globals>>();
   if (o.log !== undefined) {
@@ -121,12 +131,13 @@ function fail(message: string, code: number): never {
       // the log is the caller's; stderr has the message
     }
   }
-  process.exit(code);
+  exitCommand(code);
 }
 
 /** Loads the modules of the commands named (a warm process does, ahead of its command). */
 export async function preloadCommands(names: readonly string[]): Promise<void> {
-  for (const [, load] of MODULES.filter(([n]) => n.some((x) => names.includes(x)))) await load();
+  const readers = optionReaders(makeProgram());
+  for (const [, load] of modules(readers).filter(([n]) => n.some((x) => names.includes(x)))) await load();
 }
 
 /**
@@ -160,27 +171,39 @@ export async function runCli(args: readonly string[]): Promise<void> {
   // `runsc-ts help syscalls` is the syscall table, as in gVisor's `runsc help syscalls`.
   const argv = [...args];
   if (argv[0] === "help" && argv[1] === "syscalls") argv.splice(0, 2, "syscalls");
+  const program = makeProgram();
+  const mods = modules(optionReaders(program));
   try {
     const name = commandName(argv);
-    const wanted = MODULES.filter(([names]) => name !== undefined && names.includes(name));
+    const wanted = mods.filter(([names]) => name !== undefined && names.includes(name));
     // Help, or an unknown command: every command, for the listing or the error.
-    for (const [, load] of wanted.length > 0 ? wanted : MODULES) {
+    for (const [, load] of wanted.length > 0 ? wanted : mods) {
       for (const c of await load()) program.addCommand(c.exitOverride().configureOutput({ outputError: () => {} }));
     }
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {
-    failWith(err);
+    failWith(program, err);
   }
 }
 
-function failWith(err: unknown): never {
+/**
+ * Runs a command line in this process among others (a warm process serving one of the
+ * commands that end with their call: service/warm.ts) and resolves with its exit status:
+ * an exit the command asks for (exitCommand) ends the command, not the process.
+ */
+export async function runCliServed(args: readonly string[]): Promise<number> {
+  return servedExit(() => runCli(args));
+}
+
+function failWith(program: Command, err: unknown): never {
+  if (err instanceof CommandExit) throw err;
   if (err instanceof CommanderError) {
-    if (err.exitCode === 0) process.exit(0);
-    fail(err.message.replace(/^error: /, ""), EXIT_RUNTIME_ERROR);
+    if (err.exitCode === 0) exitCommand(0);
+    fail(program, err.message.replace(/^error: /, ""), EXIT_RUNTIME_ERROR);
   }
   // runc's lifecycle errors exit 1; runsc-ts's own (do, policy) 125.
-  if (err instanceof ContainerError) fail(err.message, err.exitCode);
-  if (err instanceof OciConfigError) fail(err.message, 1);
-  if (err instanceof PolicyError || err instanceof UsageError || err instanceof SandboxError) fail(err.message, EXIT_RUNTIME_ERROR);
-  fail(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, EXIT_RUNTIME_ERROR);
+  if (err instanceof ContainerError) fail(program, err.message, err.exitCode);
+  if (err instanceof OciConfigError) fail(program, err.message, 1);
+  if (err instanceof PolicyError || err instanceof UsageError || err instanceof SandboxError) fail(program, err.message, EXIT_RUNTIME_ERROR);
+  fail(program, `internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, EXIT_RUNTIME_ERROR);
 }

@@ -3,7 +3,9 @@
 // spec, policy, help...) are handed to a warm runsc-ts process — Node started ahead, its
 // modules loaded — over a root-only unix socket, with this process's arguments,
 // environment, working directory, stdio and --preserve-fds descriptors; its exit status
-// comes back and is this process's. A container's init (and an exec'd process) must
+// comes back and is this process's. The warm process answers first with its PID, to which
+// this process's signals go, or 0 for a command it serves among others (start, state,
+// kill, delete...): a signal then ends this process. A container's init (and an exec'd process) must
 // descend from the caller, whose subreaper (a shim) adopts it and reads its status: the
 // warm process plans it and asks this process to clone it (sandbox_child.h), then drives
 // the rest itself. The others (run, exec in the foreground, do: they wait on their
@@ -43,6 +45,11 @@
 // The answer of a warm process in other namespaces (or another root) than this process's:
 // run the command here, and leave the warm processes be.
 #define ELSEWHERE 0x7ffffffc
+// The answer of a warm process that is serving already (it accepted two connections at
+// once): connect again.
+#define RETRY 0x7ffffffb
+// How many times a client connects again before it runs the command itself.
+#define RETRIES 200
 #define EXIT_RUNTIME_ERROR 125
 
 extern char** environ;
@@ -364,9 +371,16 @@ static int read_message(int s, void* buf, size_t len, int* fds, int* nfds) {
   return 0;
 }
 
-// Signals to this process go to the warm process running the command.
+// Signals to this process go to the warm process running the command, when the command has
+// the process to itself; a command served among others (PID 0) ends with this process, as
+// it would in a process of its own.
 static void forward(int sig) {
-  if (served_by > 0) kill(served_by, sig);
+  if (served_by > 0) {
+    kill(served_by, sig);
+    return;
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
 }
 
 // The warm process's request to clone a container's init here (sandbox_child.h), so that it
@@ -407,13 +421,8 @@ static int run_warm(int argc, char** argv, int preserved) {
   // Only root's socket serves root's commands.
   struct stat st;
   if (stat(socket_path, &st) < 0 || st.st_uid != 0 || (st.st_mode & 077) != 0) return -1;
-  int s = connect_socket();
-  if (s < 0) return -1;
   char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof cwd) == NULL) {
-    close(s);
-    return -1;
-  }
+  if (getcwd(cwd, sizeof cwd) == NULL) return -1;
   struct buf b = {0};
   mode_t mask = umask(0);
   umask(mask);
@@ -432,24 +441,33 @@ static int run_warm(int argc, char** argv, int preserved) {
   int fds[3 + 60];
   int nfds = 3 + preserved;
   for (int i = 0; i < nfds; i++) fds[i] = i;
-  if (send_fds(s, b.data, 1, fds, nfds) != 1 || write_all(s, b.data + 1, b.len - 1) < 0) {
-    free(b.data);
-    close(s);
-    return -1;
+  // The answer: the serving process's PID once it has taken the command (0: a command
+  // served among others; or STALE, ELSEWHERE, RETRY), then requests to clone
+  // (serve_clone), then the command's status when it has ended, 4 bytes each.
+  int32_t pid = RETRY;
+  int s = -1;
+  for (int attempt = 0; attempt < RETRIES && pid == RETRY; attempt++) {
+    if (s >= 0) {
+      close(s);
+      usleep(1000);
+    }
+    s = connect_socket();
+    if (s < 0 || send_fds(s, b.data, 1, fds, nfds) != 1 || write_all(s, b.data + 1, b.len - 1) < 0) {
+      if (s >= 0) close(s);
+      free(b.data);
+      return -1;
+    }
+    int none = 0;
+    if (read_message(s, &pid, sizeof pid, NULL, &none) < 0) {
+      close(s);
+      free(b.data);
+      return -1;
+    }
   }
   free(b.data);
-  // The answer: the serving process's PID once it has taken the command (or STALE, or
-  // ELSEWHERE), then requests to clone (serve_clone), then the command's status when it
-  // has ended, 4 bytes each.
-  int32_t pid;
-  int none = 0;
-  if (read_message(s, &pid, sizeof pid, NULL, &none) < 0) {
+  if (pid == STALE || pid == ELSEWHERE || pid == RETRY) {
     close(s);
-    return -1;
-  }
-  if (pid == STALE || pid == ELSEWHERE) {
-    close(s);
-    return pid;
+    return pid == RETRY ? -1 : pid;
   }
   served_by = pid;
   struct sigaction sa = {.sa_handler = forward};
@@ -464,7 +482,8 @@ static int run_warm(int argc, char** argv, int preserved) {
     if (read_message(s, &req.kind, sizeof req.kind, got, &ngot) < 0) {
       for (int i = 0; i < ngot; i++) close(got[i]);
       close(s);
-      fprintf(stderr, "runsc-ts: the warm process running the command (pid %d) ended without its status\n", (int)pid);
+      if (pid > 0) fprintf(stderr, "runsc-ts: the warm process running the command (pid %d) ended without its status\n", (int)pid);
+      else fprintf(stderr, "runsc-ts: the warm process running the command ended without its status\n");
       return EXIT_RUNTIME_ERROR;
     }
     if (req.kind != SANDBOX_CLONE_REQUEST) {

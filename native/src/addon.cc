@@ -33,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"pidfdSendSignal", PidfdSendSignal},
       {"close", Close},
       {"dup2", Dup2},
+      {"dup", Dup},
       {"enterMountNamespace", EnterMountNamespace},
       {"setCreds", SetCreds},
       {"openat2", OpenAt2},

@@ -98,6 +98,13 @@ Napi::Value Dup2(const Napi::CallbackInfo& info) {
   return Num(info.Env(), r < 0 ? -errno : r);
 }
 
+// dup(fd) -> a new descriptor of the same file, close-on-exec, above 2 | -errno
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  if (!Usage(info, 1, "dup(fd)")) return info.Env().Undefined();
+  int r = fcntl(Int(info, 0), F_DUPFD_CLOEXEC, 3);
+  return Num(info.Env(), r < 0 ? -errno : r);
+}
+
 // enterMountNamespace(nsfd) -> an O_PATH fd of the host's /proc, opened before entering.
 // Moves the calling thread (only) into the mount namespace nsfd refers to, whose root
 // becomes this thread's root and cwd.

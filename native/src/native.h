@@ -61,6 +61,7 @@ Napi::Value PidfdGetfd(const Napi::CallbackInfo& info);
 Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value Dup2(const Napi::CallbackInfo& info);
+Napi::Value Dup(const Napi::CallbackInfo& info);
 Napi::Value EnterMountNamespace(const Napi::CallbackInfo& info);
 Napi::Value SetCreds(const Napi::CallbackInfo& info);
 Napi::Value OpenAt2(const Napi::CallbackInfo& info);

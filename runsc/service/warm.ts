@@ -4,12 +4,20 @@
 // sends one request line — {"op":"run", argv, env, cwd, umask} — with its stdin, stdout,
 // stderr and --preserve-fds descriptors, and gets back the serving process's PID, then the
 // command's exit status (4 bytes each); in between, create asks the client to clone the
-// container's init (runsc/caller.ts). A warm process serves one command: it starts its
-// successor (which inherits the socket), then becomes the command's process — the client's
-// descriptors at 0, 1 and 2, its environment, working directory and umask — and ends with
-// it, so a command runs as it would in a process of its own. A client in other namespaces
-// or under another root than ours is told to run the command itself (ELSEWHERE): the
-// command would see another system's files and processes here.
+// container's init (runsc/caller.ts).
+//
+// Two ways to serve. The commands that end with their call and leave nothing running in
+// the process (start, state, kill, delete, list, ps, pause, resume, update: SHARED) are run
+// one after another by the same warm process, each with the client's descriptors at 0, 1
+// and 2, its environment, working directory and umask for its duration; its exit is the
+// command's (runsc/exit.ts), not the process's; the process answers 0 for its PID (a signal
+// to the client ends the client, not the process) and goes back to waiting. The others
+// (create, exec --detach, events, the policy tools, help) make the process theirs: it
+// starts its successor (which inherits the socket), becomes the command's process and ends
+// with it, so that such a command runs as it would in a process of its own. A connection
+// that reaches a process already serving is answered RETRY (the client connects again).
+// A client in other namespaces or under another root than ours is told to run the command
+// itself (ELSEWHERE): the command would see another system's files and processes here.
 //
 // Root only: the socket is mode 0600 in a root-owned directory, and a peer that is not uid 0
 // is refused. Nothing here outlives what it serves: an idle process ends after IDLE_MS, and
@@ -17,8 +25,8 @@
 // stop`, or a newer build that replaced it). A process whose code is older than the
 // build's answers STALE: the client then runs the command itself and starts new ones.
 import { spawn } from "node:child_process";
-import { readlinkSync, statSync, unlinkSync, writeSync } from "node:fs";
-import type { Socket } from "node:net";
+import { closeSync, openSync, readlinkSync, statSync, unlinkSync, writeSync } from "node:fs";
+import type { Server, Socket } from "node:net";
 import { createServer } from "node:net";
 import { setPriority } from "node:os";
 import { dirname, join } from "node:path";
@@ -26,18 +34,30 @@ import { fileURLToPath } from "node:url";
 import { loadNative } from "../../native/index.js";
 import { receiveRequest } from "../fdRequest.js";
 import { setClient } from "../caller.js";
-import { preloadCommands, runCli, warmUp } from "../cli.js";
+import { commandName, preloadCommands, runCli, runCliServed, warmUp } from "../cli.js";
 import { warmTitle } from "./warmPool.js";
 
 /** The status that tells the client to run the command itself (client.c: STALE). */
 const STALE = 0x7ffffffe;
 /** The status that tells a client in other namespaces to run the command itself (client.c: ELSEWHERE). */
 const ELSEWHERE = 0x7ffffffc;
+/** The answer of a process that is serving already: connect again (client.c: RETRY). */
+const RETRY = 0x7ffffffb;
 const LISTENER = 3;
 const IDLE_MS = Number(process.env.RUNSC_TS_WARM_IDLE_MS ?? 10 * 60_000);
 const CHECK_MS = 5_000;
 /** The commands a client hands over (client.c: warm_command), loaded ahead. */
 const PRELOADED = ["create", "exec", "start", "state", "kill", "delete", "list", "ps", "pause", "update", "events"];
+/** The commands served in a process that goes on serving (they end with their call). */
+const SHARED = new Set(["start", "state", "kill", "delete", "list", "ls", "ps", "pause", "resume", "update"]);
+/** Help and version print through process.stdout, which a shared process does not swap. */
+const OWN_PROCESS_FLAGS = new Set(["-h", "--help", "-v", "-V", "--version"]);
+
+/** Whether argv is one of the SHARED commands (and asks for no help). */
+function isShared(argv: readonly string[]): boolean {
+  const name = commandName(argv);
+  return name !== undefined && SHARED.has(name) && !argv.some((a) => OWN_PROCESS_FLAGS.has(a));
+}
 
 interface RunRequest {
   op: "run";
@@ -159,23 +179,51 @@ async function main(): Promise<void> {
     if (!socketIsOurs()) process.exit(0);
   }, CHECK_MS);
   watch.unref();
+  // What a shared command changes for its duration, put back after it.
+  const own = { cwd: process.cwd(), env: { ...process.env }, argv: [...process.argv], umask: process.umask() };
   let serving = false;
-  const server = createServer({ pauseOnConnect: true }, (conn: Socket) => {
-    conn.on("error", () => {});
-    const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-    // One command per process: a second connection waits for the successor.
-    if (serving) return conn.destroy();
-    serving = true;
-    clearTimeout(idle);
-    void serve(conn, fd).catch(() => {
-      // Refused before it was taken on: the next client is served here.
-      conn.destroy();
-      serving = false;
-      idle = setTimeout(() => process.exit(0), IDLE_MS);
-    });
-  });
+  let server: Server | undefined;
 
-  async function serve(conn: Socket, fd: number): Promise<void> {
+  // Accepting on a copy of the socket: closing it (while a command runs) leaves the socket
+  // to the other warm processes.
+  function listen(): void {
+    const copy = native.dup(LISTENER);
+    if (copy < 0) process.exit(0);
+    server = createServer({ pauseOnConnect: true }, (conn: Socket) => {
+      conn.on("error", () => {});
+      const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+      // Accepted with another in one go: that one's client connects again (another process,
+      // or this one once it waits again, takes it).
+      if (serving) {
+        answer(fd, RETRY);
+        return conn.destroy();
+      }
+      serving = true;
+      clearTimeout(idle);
+      server?.close();
+      server = undefined;
+      void serve(conn, fd).then(
+        (again) => {
+          if (again) waitAgain();
+        },
+        () => {
+          // Refused before it was taken on: the next client is served here.
+          conn.destroy();
+          waitAgain();
+        },
+      );
+    });
+    server.listen({ fd: copy });
+  }
+
+  function waitAgain(): void {
+    serving = false;
+    idle = setTimeout(() => process.exit(0), IDLE_MS);
+    listen();
+  }
+
+  /** Serves one connection: resolves true when this process may serve another. */
+  async function serve(conn: Socket, fd: number): Promise<boolean> {
     const cred = native.peerCred(fd);
     if (typeof cred === "number" || cred.uid !== 0) throw new Error("only root's commands are served");
     const { text, fds } = await receiveRequest(native, conn);
@@ -198,11 +246,14 @@ async function main(): Promise<void> {
       answer(fd, STALE);
       process.exit(0);
     }
+    if (isShared(request.argv)) {
+      await serveShared(conn, fd, request, fds);
+      return true;
+    }
     // Taken: the client learns who serves it (signals go there), then the status at the end.
     answer(fd, process.pid);
     // The successor first, with the socket; then this process is the command's alone.
     startSuccessor();
-    server.close();
     native.close(LISTENER);
     process.title = "runsc-ts";
     // The status goes back when the command ends, however it ends.
@@ -218,11 +269,7 @@ async function main(): Promise<void> {
       process.stderr.write(`runsc-ts: ${request.cwd}: ${(err as Error).message}\n`);
       process.exit(125);
     }
-    for (const k of Object.keys(process.env)) delete process.env[k];
-    for (const kv of request.env) {
-      const eq = kv.indexOf("=");
-      if (eq > 0) process.env[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
+    setEnvironment(request.env);
     process.umask(request.umask & 0o777);
     process.argv = [process.execPath, join(here, "main.js"), ...request.argv];
     // A client that goes away (killed) ends the command with it; the connection alone keeps
@@ -231,9 +278,64 @@ async function main(): Promise<void> {
     conn.resume();
     conn.unref();
     await runCli(request.argv);
+    return false;
   }
 
-  server.listen({ fd: LISTENER });
+  /** A SHARED command, run here with the client's stdio, environment, directory and umask. */
+  async function serveShared(conn: Socket, fd: number, request: RunRequest, fds: number[]): Promise<void> {
+    answer(fd, 0);
+    // A client that goes away (killed) ends the command with it, as it would end a process
+    // of its own: this process, after starting its successor.
+    const gone = (): void => {
+      startSuccessor();
+      process.exit(125);
+    };
+    conn.on("end", gone);
+    conn.resume();
+    let status = 125;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = native.dup2(fds[i]!, i);
+        if (r < 0) throw new Error(`dup2 of the caller's descriptor ${i}: errno ${-r}`);
+      }
+      for (const d of fds) native.close(d);
+      fds.length = 0;
+      process.chdir(request.cwd);
+      setEnvironment(request.env);
+      process.umask(request.umask & 0o777);
+      process.argv = [process.execPath, join(here, "main.js"), ...request.argv];
+      status = await runCliServed(request.argv);
+    } catch (err) {
+      try {
+        writeSync(2, `runsc-ts: ${(err as Error).message}\n`);
+      } catch {
+        // the client's stderr is gone
+      }
+    } finally {
+      for (const d of fds) native.close(d);
+      const nul = openSync("/dev/null", "r+");
+      for (let i = 0; i < 3; i++) native.dup2(nul, i);
+      closeSync(nul);
+      process.chdir(own.cwd);
+      setEnvironment(Object.entries(own.env).map(([k, v]) => `${k}=${v ?? ""}`));
+      process.umask(own.umask);
+      process.argv = [...own.argv];
+      conn.off("end", gone);
+    }
+    answer(fd, status);
+    conn.destroy();
+  }
+
+  listen();
+}
+
+/** process.env becomes exactly env (K=V strings). */
+function setEnvironment(env: readonly string[]): void {
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  for (const kv of env) {
+    const eq = kv.indexOf("=");
+    if (eq > 0) process.env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
 }
 
 await main();

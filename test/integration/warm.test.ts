@@ -2,11 +2,12 @@
 // runsc-ts process: Node started ahead. What the caller sees — stdout, stderr, the exit
 // status, --log — is what Node in a process of its own gives (RUNSC_TS_WARM=0 runs every
 // command so); a container's init and a detached exec's process, cloned by the client, pass
-// to the caller's subreaper, and init gets its --preserve-fds; a caller in other namespaces is not served; a killed client
-// ends its command, a killed warm process is an error the client shows, and `service stop`
-// ends them all.
+// to the caller's subreaper, and init gets its --preserve-fds; the commands that end with
+// their call are served one after another by the same processes, each with its caller's
+// directory and umask; a caller in other namespaces is not served; a killed client ends its
+// command, a killed warm process is an error the client shows, and `service stop` ends them all.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, utimesSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBundle, runtime } from "../helpers/bundle.js";
@@ -98,17 +99,76 @@ describe("commands served by warm processes", () => {
     expect(line(true).msg).toBe(line(false).msg);
   });
 
-  it("a warm process serves one command, and a successor takes its place", async () => {
+  it("a warm process serves one command of those that run on (create, exec -d, events...), and a successor takes its place", async () => {
     await until("a warm process", () => warmPids().length > 0);
     // The client's socket is the one `service status` names (the checkout's hash, both sides).
     expect(spawnSync(CLIENT, ["service", "status"], { encoding: "utf8" }).stdout).toMatch(/^socket: \/run\/runsc-ts\/warm-[0-9a-f]{16}\.sock \(present\)/);
     const before = warmPids();
-    expect(cli(["list"], true).code).toBe(0);
+    expect(cli(["features"], true).code).toBe(0);
     // One of them served it and ended; a new one replaced it.
     await until("the server gone and a successor up", () => {
       const now = warmPids();
       return before.some((p) => !alive(p)) && now.some((p) => !before.includes(p));
     });
+  });
+
+  it("start, state, kill, delete, list...: the same warm processes serve them one after another, each with its caller's directory and umask", async () => {
+    await until("warm processes", () => warmPids().length >= 3);
+    const before = warmPids().sort();
+    // A relative --log lands in the caller's directory, made with the caller's umask.
+    for (let i = 0; i < 9; i++) {
+      const dir = mkdtempSync(join(STATE, "cwd-"));
+      const umask = i % 2 === 0 ? "077" : "022";
+      const r = spawnSync("/bin/sh", ["-c", `umask ${umask}; exec "$0" "$@"`, CLIENT, "--root", STATE, "--log", "rel.log", "--log-format", "json", "state", `nosuch${i}`], {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, RUNSC_TS_WARM: "1" },
+      });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toBe(`runsc-ts: container "nosuch${i}" does not exist\n`);
+      expect(readFileSync(join(dir, "rel.log"), "utf8")).toContain(`nosuch${i}`);
+      expect(statSync(join(dir, "rel.log")).mode & 0o777).toBe(umask === "077" ? 0o600 : 0o644);
+    }
+    // Served among others: none of them ended, and none was started.
+    expect(warmPids().sort()).toEqual(before);
+    // Many at once: each served (a process taking two at once sends one back), none lost.
+    const runs = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        new Promise<Ran>((resolve) => {
+          const c = spawn(CLIENT, ["--root", STATE, "state", `many${i}`], { stdio: ["ignore", "pipe", "pipe"] });
+          let stdout = "";
+          let stderr = "";
+          c.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+          c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+          c.on("close", (code) => resolve({ code, stdout, stderr }));
+        }),
+      ),
+    );
+    runs.forEach((r, i) => expect(r).toEqual({ code: 1, stdout: "", stderr: `runsc-ts: container "many${i}" does not exist\n` }));
+    expect(warmPids().sort()).toEqual(before);
+  });
+
+  it("a served start that hangs on a stopped sentry: a signal ends its client, as it would end runc; the process serving it ends, and another takes its place", async () => {
+    const b = makeBundle({ args: ["sleep", "100"], name: "warm-hang" });
+    let monitor = 0;
+    try {
+      expect((await runtime(["create", "--bundle", b.dir, b.id], { root: STATE })).code).toBe(0);
+      monitor = (JSON.parse(readFileSync(join(STATE, b.id, "state.json"), "utf8")) as { monitorPid: number }).monitorPid;
+      process.kill(monitor, "SIGSTOP");
+      await until("warm processes", () => warmPids().length >= 3);
+      const before = warmPids();
+      const client = spawn(CLIENT, ["--root", STATE, "start", b.id], { stdio: ["ignore", "pipe", "pipe"] });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => client.on("exit", (_code, sig) => resolve(sig)));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(client.exitCode).toBeNull();
+      client.kill("SIGTERM");
+      expect(await exited).toBe("SIGTERM");
+      await until("the server gone, a successor up", () => before.some((p) => !alive(p)) && warmPids().some((p) => !before.includes(p)));
+    } finally {
+      if (monitor > 0) process.kill(monitor, "SIGCONT");
+      await runtime(["delete", "--force", b.id], { root: STATE });
+      b.cleanup();
+    }
   });
 
   it("a container's lifecycle through the client: its state, kill and delete are the runtime's", async () => {

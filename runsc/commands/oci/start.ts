@@ -1,6 +1,7 @@
 // start: releases a created container's program.
 import { Command } from "commander";
 import { startContainer } from "../../oci/container.js";
+import { exitCommand } from "../../exit.js";
 import type { Runtime } from "./common.js";
 import { warn } from "./common.js";
 
@@ -10,7 +11,7 @@ export function startCommand(runtime: Runtime): Command {
     .argument("<container-id>")
     .action(async (id: string) => {
       await startContainer(runtime(), id, warn);
-      process.exit(0);
+      exitCommand(0);
     });
   return start;
 }
