@@ -131,14 +131,13 @@ export function parseSignal(text: string): number {
 /** kill: the signal to init (which passes it on to the program), or with all to every process. */
 export async function killContainer(rt: RuntimeOptions, id: string, signal: number, all: boolean): Promise<void> {
   const st = mustRead(rt.root, id);
-  // --all reaches what is left in the container's groups after init has gone, as runc's:
-  // processes of a container without a PID namespace of its own (a pod's) outlive init, and
-  // a shim kills them so once it has seen init exit.
-  const left = all && currentStatus(st) === "stopped" ? cgroupPids(st.cgroups) : [];
-  if (left.length === 0) guard(st, "kill");
+  // --all reaches what is left in the container's groups after init has gone, as runc's
+  // (nothing left is no error): processes of a container without a PID namespace of its own
+  // (a pod's) outlive init, and a shim kills them so once it has seen init exit.
+  if (!(all && currentStatus(st) === "stopped")) guard(st, "kill");
   const native = loadNative();
   if (all) {
-    for (const pid of left.length > 0 ? left : cgroupPids(st.cgroups)) {
+    for (const pid of cgroupPids(st.cgroups)) {
       try {
         process.kill(pid, signal);
       } catch {
