@@ -303,8 +303,10 @@ static void start_warm(void) {
   snprintf(ctime_ns, sizeof ctime_ns, "%lld%09ld", (long long)st.st_ctim.tv_sec, (long)st.st_ctim.tv_nsec);
   pid_t pid = fork();
   if (pid == 0) {
-    // A daemon: its own session, no stdio of ours, the socket at 3.
+    // A daemon: its own session, no stdio of ours, the socket at 3, / as its directory (ours
+    // may be removed: a bundle's).
     setsid();
+    if (chdir("/") < 0) _exit(1);
     int null = open("/dev/null", O_RDWR);
     if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || dup2(s, 3) < 0) _exit(1);
     // Nothing else of our caller's (a shim's pipes) may stay open in it.

@@ -135,10 +135,17 @@ const BOOT_NICE = 19;
 /** How many wait (--pool, from the client). */
 const POOL = Math.max(1, Number(flag("--pool") ?? 1) || 1);
 
+/**
+ * What a warm process holds of its own, whatever the command it serves: the environment it
+ * was started with, and / as its directory (a caller's may be removed: a bundle's).
+ */
+const OWN_ENV = { ...process.env };
+process.chdir("/");
+
 /** A warm process like this one, detached, the socket at its descriptor 3. */
 function startSuccessor(): void {
   const args = [fileURLToPath(import.meta.url), "--pool", String(POOL), "--socket", WARM_SOCKET, "--socket-ino", String(socketIno), "--socket-ctime", socketCtime];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", "ignore", LISTENER] });
+  const child = spawn(process.execPath, args, { detached: true, cwd: "/", env: OWN_ENV, stdio: ["ignore", "ignore", "ignore", LISTENER] });
   child.on("error", () => {});
   child.unref();
   // It starts at the lowest priority: Node's start-up takes CPU the command being served
@@ -180,7 +187,7 @@ async function main(): Promise<void> {
   }, CHECK_MS);
   watch.unref();
   // What a shared command changes for its duration, put back after it.
-  const own = { cwd: process.cwd(), env: { ...process.env }, argv: [...process.argv], umask: process.umask() };
+  const own = { argv: [...process.argv], umask: process.umask() };
   let serving = false;
   let server: Server | undefined;
 
@@ -316,8 +323,8 @@ async function main(): Promise<void> {
       const nul = openSync("/dev/null", "r+");
       for (let i = 0; i < 3; i++) native.dup2(nul, i);
       closeSync(nul);
-      process.chdir(own.cwd);
-      setEnvironment(Object.entries(own.env).map(([k, v]) => `${k}=${v ?? ""}`));
+      process.chdir("/");
+      setEnvironment(Object.entries(OWN_ENV).map(([k, v]) => `${k}=${v ?? ""}`));
       process.umask(own.umask);
       process.argv = [...own.argv];
       conn.off("end", gone);

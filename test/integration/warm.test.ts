@@ -148,6 +148,21 @@ describe("commands served by warm processes", () => {
     expect(warmPids().sort()).toEqual(before);
   });
 
+  it("warm processes first started from a directory that is then removed (a bundle's, under a shim) go on serving", async () => {
+    spawnSync(CLIENT, ["service", "stop"]);
+    await until("none left", () => warmPids().length === 0);
+    const dir = mkdtempSync(join(STATE, "gone-"));
+    expect(spawnSync(CLIENT, ["--root", STATE, "list"], { cwd: dir, encoding: "utf8" }).status).toBe(0);
+    await until("warm processes", () => warmPids().length >= 3);
+    rmSync(dir, { recursive: true });
+    for (const p of warmPids()) expect(readlinkSync(`/proc/${p}/cwd`)).toBe("/");
+    for (let i = 0; i < 6; i++) {
+      const r = cli(["state", `nosuch${i}`], true);
+      expect(r, `run ${i}`).toEqual({ code: 1, stdout: "", stderr: `runsc-ts: container "nosuch${i}" does not exist\n` });
+    }
+    expect(cli(["features"], true).code).toBe(0);
+  });
+
   it("a served start that hangs on a stopped sentry: a signal ends its client, as it would end runc; the process serving it ends, and another takes its place", async () => {
     const b = makeBundle({ args: ["sleep", "100"], name: "warm-hang" });
     let monitor = 0;
