@@ -43,7 +43,8 @@ const STALE = 0x7ffffffe;
 const ELSEWHERE = 0x7ffffffc;
 /** The answer of a process that is serving already: connect again (client.c: RETRY). */
 const RETRY = 0x7ffffffb;
-const LISTENER = 3;
+/** Where a warm process gets the socket (client.c: start_warm; startSuccessor). */
+const INHERITED_LISTENER = 3;
 const IDLE_MS = Number(process.env.RUNSC_TS_WARM_IDLE_MS ?? 10 * 60_000);
 const CHECK_MS = 5_000;
 /** The commands a client hands over (client.c: warm_command), loaded ahead. */
@@ -95,14 +96,14 @@ const flag = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : undefined;
 };
-/** The inode and change time of the path the socket at LISTENER was bound to. */
+/** The inode and change time of the path the socket was bound to. */
 const socketIno = Number(flag("--socket-ino"));
 const socketCtime = flag("--socket-ctime") ?? "";
 /** The socket's path (client.c: name_socket). */
 const WARM_SOCKET = flag("--socket") ?? "";
 
 /**
- * Whether WARM_SOCKET still names the socket at LISTENER: the path's inode and change time
+ * Whether WARM_SOCKET still names our socket: the path's inode and change time
  * (a file made later may reuse the number, never both).
  */
 function socketIsOurs(): boolean {
@@ -129,6 +130,8 @@ function sameSystem(pid: number): boolean {
   }
 }
 
+/** How long a command may keep its process before the process's successor starts regardless. */
+const SUCCESSOR_DELAY_MS = 300;
 /** A successor's priority while Node starts (setpriority's nice value). */
 const BOOT_NICE = 19;
 
@@ -142,10 +145,10 @@ const POOL = Math.max(1, Number(flag("--pool") ?? 1) || 1);
 const OWN_ENV = { ...process.env };
 process.chdir("/");
 
-/** A warm process like this one, detached, the socket at its descriptor 3. */
-function startSuccessor(): void {
+/** A warm process like this one, detached, the socket (listener, ours) at its descriptor 3. */
+function startSuccessor(listener: number): void {
   const args = [fileURLToPath(import.meta.url), "--pool", String(POOL), "--socket", WARM_SOCKET, "--socket-ino", String(socketIno), "--socket-ctime", socketCtime];
-  const child = spawn(process.execPath, args, { detached: true, cwd: "/", env: OWN_ENV, stdio: ["ignore", "ignore", "ignore", LISTENER] });
+  const child = spawn(process.execPath, args, { detached: true, cwd: "/", env: OWN_ENV, stdio: ["ignore", "ignore", "ignore", listener] });
   child.on("error", () => {});
   child.unref();
   // It starts at the lowest priority: Node's start-up takes CPU the command being served
@@ -172,6 +175,10 @@ function answer(fd: number, status: number): void {
 async function main(): Promise<void> {
   process.title = warmTitle();
   const native = loadNative();
+  // The socket, close-on-exec from now on: what the commands run (hooks, ps) must not inherit it.
+  const LISTENER = native.dup(INHERITED_LISTENER);
+  native.close(INHERITED_LISTENER);
+  if (LISTENER < 0) process.exit(0);
   const built = build();
   await preloadCommands(PRELOADED);
   await warmUp();
@@ -179,7 +186,7 @@ async function main(): Promise<void> {
   setPriority(0);
   if (!Number.isInteger(socketIno) || !socketIsOurs()) process.exit(0);
   // The first one the client starts (--first): the rest of the pool.
-  if (process.argv.includes("--first")) for (let i = 1; i < POOL; i++) startSuccessor();
+  if (process.argv.includes("--first")) for (let i = 1; i < POOL; i++) startSuccessor(LISTENER);
 
   let idle = setTimeout(() => process.exit(0), IDLE_MS);
   const watch = setInterval(() => {
@@ -259,12 +266,23 @@ async function main(): Promise<void> {
     }
     // Taken: the client learns who serves it (signals go there), then the status at the end.
     answer(fd, process.pid);
-    // The successor first, with the socket; then this process is the command's alone.
-    startSuccessor();
-    native.close(LISTENER);
+    // The successor, with the socket: once the command has ended (its Node start would take
+    // CPU from the command, and from the caller's next step), or after SUCCESSOR_DELAY_MS
+    // if the command runs on.
+    let succeeded = false;
+    const succeed = (): void => {
+      if (succeeded) return;
+      succeeded = true;
+      startSuccessor(LISTENER);
+      native.close(LISTENER);
+    };
+    setTimeout(succeed, SUCCESSOR_DELAY_MS).unref();
     process.title = "runsc-ts";
     // The status goes back when the command ends, however it ends.
-    process.on("exit", (code) => answer(fd, code));
+    process.on("exit", (code) => {
+      answer(fd, code);
+      succeed();
+    });
     for (let i = 0; i < 3; i++) {
       if (native.dup2(fds[i]!, i) < 0) process.exit(125);
       native.close(fds[i]!);
@@ -294,7 +312,7 @@ async function main(): Promise<void> {
     // A client that goes away (killed) ends the command with it, as it would end a process
     // of its own: this process, after starting its successor.
     const gone = (): void => {
-      startSuccessor();
+      startSuccessor(LISTENER);
       process.exit(125);
     };
     conn.on("end", gone);

@@ -163,6 +163,28 @@ describe("commands served by warm processes", () => {
     expect(cli(["features"], true).code).toBe(0);
   });
 
+  it("the hooks a served create and delete run inherit no descriptor of the warm processes' socket", async () => {
+    await until("warm processes", () => warmPids().length > 0);
+    const socket = readlinkSync(`/proc/${warmPids()[0]}/fd/3`);
+    expect(socket).toMatch(/^socket:\[\d+\]$/);
+    const out = mkdtempSync(join(STATE, "hooks-"));
+    const hook = (name: string) => ({ path: "/bin/sh", args: ["sh", "-c", `ls -l /proc/$$/fd > ${out}/${name}`] });
+    const b = makeBundle({ args: ["true"], name: "warm-hooks", config: (c) => (c.hooks = { createRuntime: [hook("createRuntime")], poststop: [hook("poststop")] }) });
+    try {
+      const created = await runtime(["create", "--bundle", b.dir, b.id], { root: STATE });
+      expect(created.code, created.stderr).toBe(0);
+      expect(cli(["delete", "--force", b.id], true).code).toBe(0);
+      for (const name of ["createRuntime", "poststop"]) {
+        const fds = readFileSync(join(out, name), "utf8");
+        expect(fds, name).toContain(" 2 -> ");
+        expect(fds, name).not.toContain(socket);
+      }
+    } finally {
+      await runtime(["delete", "--force", b.id], { root: STATE });
+      b.cleanup();
+    }
+  });
+
   it("a served start that hangs on a stopped sentry: a signal ends its client, as it would end runc; the process serving it ends, and another takes its place", async () => {
     const b = makeBundle({ args: ["sleep", "100"], name: "warm-hang" });
     let monitor = 0;
