@@ -4,6 +4,8 @@
 // container's init is cloned by the client (sandbox_child.h), so that it descends from the
 // caller, whose subreaper (a shim) adopts it and reads its status, as runc's init.
 export interface Client {
+  /** The client's PID: the runsc-ts process its caller ran. */
+  pid: number;
   /** The client's descriptors 3, 4, ... (--preserve-fds), as received here. */
   preserved: readonly number[];
   /** The connection to the client, on which it takes requests to clone (native spawn's cloner). */

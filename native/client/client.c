@@ -1,20 +1,23 @@
-// runsc-ts's command line client (bin/runsc-ts runs it): most commands (create, exec
+// runsc-ts's command line client (bin/runsc-ts runs it): most commands (do, create, exec
 // --detach, start, state, kill, delete, list, ps, pause, resume, update, events, features,
 // spec, policy, help...) are handed to a warm runsc-ts process — Node started ahead, its
 // modules loaded — over a root-only unix socket, with this process's arguments,
 // environment, working directory, stdio and --preserve-fds descriptors; its exit status
 // comes back and is this process's. The warm process answers first with its PID, to which
 // this process's signals go, or 0 for a command it serves among others (start, state,
-// kill, delete...): a signal then ends this process. A container's init (and an exec'd process) must
-// descend from the caller, whose subreaper (a shim) adopts it and reads its status: the
-// warm process plans it and asks this process to clone it (sandbox_child.h), then drives
-// the rest itself. The others (run, exec in the foreground, do: they wait on their
-// processes or hold the caller's terminal), any command when no warm process answers, and
-// any whose caller lives in other namespaces than the warm processes are run by Node in
-// this process (exec), as before.
+// kill, delete...): a signal then ends this process. A container's init (and an exec'd
+// process) must descend from the caller, whose subreaper (a shim) adopts it and reads its
+// status: the warm process plans it and asks this process to clone it (sandbox_child.h),
+// then drives the rest itself. do's sandbox is cloned here too, in the caller's process
+// group (the terminal's keys reach it, as when Node ran do here), and this process waits
+// for it and sends its status back. The others (run, exec in the foreground: they hold the
+// caller's terminal), any command when no warm process answers, and any whose caller
+// lives in other namespaces than the warm processes are run by Node in this process
+// (exec), as before.
 //
 // The warm processes: runsc/service/warm.ts. The first use starts them (this client binds
-// the socket and passes it on); each serves one command and starts its successor first.
+// the socket and passes it on); each serves the commands that end with their call one
+// after another, or one other command, after which its successor replaces it.
 // Each checkout has its own socket (name_socket): a warm process serves its own build only.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -140,15 +145,15 @@ static int exec_detached(int argc, char** argv, int from) {
 }
 
 // Whether the command may run in a warm process: it makes no process that must descend from
-// the caller but through this client (create's init, a detached exec's process), and waits
-// on none, and holds no terminal of the caller's.
+// the caller but through this client (create's init, a detached exec's process, do's
+// sandbox, which this client also waits for), and holds no terminal of the caller's.
 static int warm_command(int argc, char** argv) {
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     if (a[0] != '-') {
       if (strcmp(a, "exec") == 0) return exec_detached(argc, argv, i + 1);
       // service: it ends warm processes, and must not be served by one.
-      static const char* const here[] = {"run", "do", "service", NULL};
+      static const char* const here[] = {"run", "service", NULL};
       for (int j = 0; here[j] != NULL; j++)
         if (strcmp(a, here[j]) == 0) return 0;
       // policy learn runs its command in a sandbox, as do does.
@@ -324,6 +329,10 @@ static void start_warm(void) {
 }
 
 static volatile pid_t served_by;
+// do's sandbox, cloned here with report_exit: the socket its exit status goes back on (-1:
+// none), and the pipe SIGCHLD writes to, to wake the loop that waits for it.
+static volatile int exit_reply = -1;
+static int chld_pipe[2] = {-1, -1};
 
 // One message of len bytes on s with descriptors attached (SCM_RIGHTS): sendmsg's result.
 static ssize_t send_fds(int s, const void* data, size_t len, const int* fds, int nfds) {
@@ -377,12 +386,51 @@ static int read_message(int s, void* buf, size_t len, int* fds, int* nfds) {
 // the process to itself; a command served among others (PID 0) ends with this process, as
 // it would in a process of its own.
 static void forward(int sig) {
+  // The terminal's keys signalled our process group, the sandbox in it too (do, as Node
+  // running it here): passed on, they would reach it twice.
+  if ((sig == SIGINT || sig == SIGQUIT) && exit_reply >= 0 && tcgetpgrp(0) == getpgrp()) return;
   if (served_by > 0) {
     kill(served_by, sig);
     return;
   }
   signal(sig, SIG_DFL);
   raise(sig);
+}
+
+static void on_child(int sig) {
+  (void)sig;
+  int e = errno;
+  (void)!write(chld_pipe[1], "", 1);
+  errno = e;
+}
+
+// Reaps what ended: a sandbox's init we wait for (report_exit; as its subreaper, we reap
+// nothing else once its first child is reaped) has its status sent back.
+static void reap(void) {
+  char drain[64];
+  while (read(chld_pipe[0], drain, sizeof drain) > 0) {
+  }
+  int status;
+  pid_t p;
+  while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (exit_reply < 0) continue;
+    int32_t shell = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    (void)!send(exit_reply, &shell, sizeof shell, MSG_NOSIGNAL);
+    close(exit_reply);
+    exit_reply = -1;
+  }
+}
+
+// Ready to wait for a sandbox's init here: the self-pipe and SIGCHLD's handler, and this
+// process as the subreaper of what it clones (init passes to us when its first parent,
+// which made its PID namespace, exits).
+static int watch_children(void) {
+  if (chld_pipe[0] >= 0) return 0;
+  if (pipe2(chld_pipe, O_CLOEXEC | O_NONBLOCK) < 0) return -1;
+  struct sigaction sa = {.sa_handler = on_child, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGCHLD, &sa, NULL) < 0) return -1;
+  return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
 
 // The warm process's request to clone a container's init here (sandbox_child.h), so that it
@@ -396,8 +444,10 @@ static void serve_clone(const struct sandbox_clone_request* req, int* fds, int n
   // No reply socket: nothing to answer on.
   if (nfds < 1) return;
   if (njoins < 0 || njoins > SANDBOX_CLONE_MAX_JOINS || nfds != 3 + tty + njoins ||
-      req->join_pid >= njoins) {
+      req->join_pid >= njoins || (req->report_exit && exit_reply >= 0)) {
     answer = -EPROTO;
+  } else if (req->report_exit && watch_children() < 0) {
+    answer = -errno;
   } else {
     struct sandbox_join joins[SANDBOX_CLONE_MAX_JOINS];
     for (int k = 0; k < njoins; k++) {
@@ -414,7 +464,14 @@ static void serve_clone(const struct sandbox_clone_request* req, int* fds, int n
   // A first child that only forks init (a new PID namespace made after joining a user
   // namespace) exits at once: ours to reap. init itself is our caller's to reap.
   if (pid > 0 && (req->unshare_flags & CLONE_NEWPID)) waitpid(pid, NULL, 0);
-  for (int i = 0; i < nfds; i++) close(fds[i]);
+  // Waited for here: its status goes back on the reply socket (reap).
+  if (pid > 0 && req->report_exit) {
+    exit_reply = fds[0];
+    fds[0] = -1;
+  }
+  for (int i = 0; i < nfds; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  if (exit_reply >= 0) reap();
 }
 
 // The command in a warm process: its exit status, or STALE or ELSEWHERE when it was not
@@ -481,6 +538,14 @@ static int run_warm(int argc, char** argv, int preserved) {
     struct sandbox_clone_request req;
     int got[4 + SANDBOX_CLONE_MAX_JOINS];
     int ngot = 4 + SANDBOX_CLONE_MAX_JOINS;
+    // A sandbox we wait for: its end, or the next message, whichever comes first.
+    while (chld_pipe[0] >= 0) {
+      struct pollfd p[2] = {{s, POLLIN, 0}, {chld_pipe[0], POLLIN, 0}};
+      int r = poll(p, 2, -1);
+      if (r < 0 && errno != EINTR) break;
+      if (r > 0 && (p[1].revents & POLLIN)) reap();
+      if (r > 0 && p[0].revents != 0) break;
+    }
     if (read_message(s, &req.kind, sizeof req.kind, got, &ngot) < 0) {
       for (int i = 0; i < ngot; i++) close(got[i]);
       close(s);

@@ -36,7 +36,10 @@ pid_t sandbox_clone(unsigned long flags, int join_pid, int* pidfd, int ctl, int 
 // [reply, ctl, init_fd, tty if has_tty, joins...] attached (SCM_RIGHTS). The client answers
 // on reply (a SOCK_SEQPACKET socket): the int32 PID, or a negative errno, with the pidfd
 // attached; it reaps the first child itself when that one only forks init (unshare_flags
-// has CLONE_NEWPID), and never init.
+// has CLONE_NEWPID), and never init — unless report_exit is set (`do`: the client waits
+// for its workload as Node in its own process would): then the client is init's subreaper
+// too, reaps it, and sends its exit status (an int32, as a shell reports it: the code, or
+// 128 + the signal) as a second message on reply.
 #include <stdint.h>
 
 #define SANDBOX_CLONE_REQUEST 0x7ffffffd
@@ -51,4 +54,5 @@ struct sandbox_clone_request {
   int32_t njoins;
   int32_t join_types[SANDBOX_CLONE_MAX_JOINS];
   int32_t join_pid;  // the index of the joined PID namespace among joins, or -1
+  int32_t report_exit;
 };

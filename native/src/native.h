@@ -28,6 +28,9 @@ Napi::Value OnExit(const Napi::CallbackInfo& info);
 Napi::Value PidfdExited(const Napi::CallbackInfo& info);
 // Starts the thread that reaps a sandbox init (spawn() calls it).
 void WatchExit(int pid);
+// As WatchExit, for an init the client of a warm process cloned and reaps: its status comes
+// as an int32 on reply (sandbox_child.h: report_exit), which is closed after.
+void WatchExitFrom(int pid, int reply);
 
 // blocking.cc: calls that may block, on a bounded, cancellable pool of the sandbox's own
 Napi::Value BlockingPool(const Napi::CallbackInfo& info);

@@ -261,22 +261,39 @@ void CallExit(Napi::ThreadSafeFunction fn, int status) {
 }
 }  // namespace
 
+// Records pid's status and calls the callback waiting for it, if any.
+static void ExitReaped(int pid, int result) {
+  std::unique_lock<std::mutex> lock(g_exit_mu);
+  g_exit_status[pid] = result;
+  g_exit_cv.notify_all();
+  auto it = g_exit_fn.find(pid);
+  if (it == g_exit_fn.end()) return;
+  Napi::ThreadSafeFunction fn = it->second;
+  g_exit_fn.erase(it);
+  lock.unlock();
+  CallExit(fn, result);
+}
+
 void WatchExit(int pid) {
   std::thread([pid] {
     int status = 0;
     pid_t r;
     do r = waitpid(pid, &status, __WALL);
     while (r < 0 && errno == EINTR);
-    int result = r < 0 ? -errno : ShellStatus(status);
-    std::unique_lock<std::mutex> lock(g_exit_mu);
-    g_exit_status[pid] = result;
-    g_exit_cv.notify_all();
-    auto it = g_exit_fn.find(pid);
-    if (it == g_exit_fn.end()) return;
-    Napi::ThreadSafeFunction fn = it->second;
-    g_exit_fn.erase(it);
-    lock.unlock();
-    CallExit(fn, result);
+    ExitReaped(pid, r < 0 ? -errno : ShellStatus(status));
+  }).detach();
+}
+
+void WatchExitFrom(int pid, int reply) {
+  std::thread([pid, reply] {
+    int32_t status = 0;
+    ssize_t n;
+    do n = recv(reply, &status, sizeof status, 0);
+    while (n < 0 && errno == EINTR);
+    int e = errno;
+    close(reply);
+    // A client gone without a status: its init died with it (parent-death signal).
+    ExitReaped(pid, n == (ssize_t)sizeof status ? status : n < 0 ? -e : -EPIPE);
   }).detach();
 }
 

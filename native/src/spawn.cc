@@ -135,11 +135,14 @@ bool SendConfig(int ctl, const std::string& config, const std::vector<int>& fds)
 
 // Has the client at cloner clone init (sandbox_child.h: the request and its answer): its
 // PID with *pidfd set, or -1 with errno and *step naming what failed.
+// With reply set, the client reaps init and sends its status on the socket returned there
+// (WatchExitFrom reads it).
 long CloneInClient(int cloner, unsigned long flags, unsigned long unshare_flags, bool orphan, int tty, int ctl, int init_fd,
-                   const std::vector<sandbox_join>& joins, int join_pid, int* pidfd, std::string* step) {
+                   const std::vector<sandbox_join>& joins, int join_pid, int* pidfd, std::string* step, int* reply) {
   struct sandbox_clone_request req;
   memset(&req, 0, sizeof req);
   req.kind = SANDBOX_CLONE_REQUEST;
+  req.report_exit = reply != nullptr ? 1 : 0;
   req.orphan = orphan ? 1 : 0;
   req.flags = flags;
   req.unshare_flags = unshare_flags;
@@ -188,7 +191,8 @@ long CloneInClient(int cloner, unsigned long flags, unsigned long unshare_flags,
   while (ready < 0 && errno == EINTR);
   ssize_t n = ready > 0 ? recvmsg(sv[0], &r, MSG_CMSG_CLOEXEC) : -1;
   e = ready == 0 ? ETIMEDOUT : errno;
-  close(sv[0]);
+  if (reply != nullptr && n == (ssize_t)sizeof answer && answer > 0) *reply = sv[0];
+  else close(sv[0]);
   int got = -1;
   struct cmsghdr* rc = n > 0 ? CMSG_FIRSTHDR(&r) : nullptr;
   if (rc != nullptr && rc->cmsg_level == SOL_SOCKET && rc->cmsg_type == SCM_RIGHTS) memcpy(&got, CMSG_DATA(rc), sizeof got);
@@ -264,12 +268,10 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // subreaper it passes to (a shim), and reaping it first would take it away.
   bool watch = !(o.Has("watch") && !o.Get("watch").ToBoolean().Value());
   // The client this process serves a command for clones init (CloneInClient): init then
-  // descends from the caller. It is the client's child, never ours to reap.
+  // descends from the caller. It is the client's child, never ours to reap: watched, the
+  // client reaps it and sends us its status (WatchExitFrom).
   int cloner = o.Has("cloner") && o.Get("cloner").IsNumber() ? o.Get("cloner").As<Napi::Number>().Int32Value() : -1;
-  if (cloner >= 0 && watch) {
-    Napi::TypeError::New(env, "spawn: cloner needs watch: false (init is the client's child)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  int reply = -1;
   // Namespaces to join ({fd, type}); a PID namespace is entered for the clone below.
   std::vector<sandbox_join> joins;
   int join_pid = -1;
@@ -308,7 +310,8 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   long pid;
   std::string clone_step = "clone";
   if (cloner >= 0) {
-    pid = CloneInClient(cloner, flags, unshare_flags, orphan, tty, sv[1], init_fd, joins, join_pid, &pidfd, &clone_step);
+    pid = CloneInClient(cloner, flags, unshare_flags, orphan, tty, sv[1], init_fd, joins, join_pid, &pidfd, &clone_step,
+                        watch ? &reply : nullptr);
   } else {
     pid = sandbox_clone(flags, join_pid, &pidfd, sv[1], sv[0], init_fd, tty, orphan, joins.data(), (int)joins.size(), unshare_flags);
   }
@@ -335,6 +338,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     if (pidfd < 0) {
       if (g > 0) kill(g, SIGKILL);
       close(ctl);
+      if (reply >= 0) close(reply);
       std::string why = n < 0 ? std::string("no report: ") + strerror(e)
                         : n >= 2 && pbuf[0] == CTL_CHILD_FAILED ? strerror((unsigned char)pbuf[1])
                                                    : "no init";
@@ -351,6 +355,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     waitpid((pid_t)pid, nullptr, __WALL);
     close(ctl);
     close(pidfd);
+    if (reply >= 0) close(reply);
     Napi::Error e = Napi::Error::New(env, msg);
     e.Set("code", Napi::String::New(env, code));
     e.ThrowAsJavaScriptException();
@@ -445,7 +450,9 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return abort_child("init exited before starting the workload", "ESETUP");
   }
   if (!hold) close(ctl);
-  if (watch) WatchExit((int)pid);
+  if (watch && reply >= 0) WatchExitFrom((int)pid, reply);
+  else if (watch) WatchExit((int)pid);
+  reply = -1;
 
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, (double)pid));

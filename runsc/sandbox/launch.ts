@@ -70,7 +70,8 @@ export interface LaunchOptions {
   userNamespaceParent?: number;
   /**
    * The connection to the client whose command this is (runsc/caller.ts): the client clones
-   * init, which then descends from the caller. With watch false only (init is not ours).
+   * init, which then descends from the caller. Watched, the client reaps it and sends its
+   * status here (waitExit/onExit answer as for a child of ours).
    */
   cloner?: number;
   /** init stops before pivot_root; the returned state text goes to its createContainer hooks. */

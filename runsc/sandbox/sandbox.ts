@@ -9,6 +9,7 @@ import type { AuditFact } from "../../sentry/audit.js";
 import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import { literalPattern } from "../../sentry/policy/paths.js";
 import type { Policy } from "../../sentry/policy/schema.js";
+import { currentClient } from "../caller.js";
 import { SandboxError } from "../errors.js";
 import { FORWARDED_SIGNALS } from "../signals.js";
 import type { CgroupLimits } from "./cgroups.js";
@@ -94,6 +95,7 @@ export { SentryThread };
 /** Runs argv sandboxed; resolves with its exit status (128+N for a death by signal N). */
 export async function runDo(o: DoOptions): Promise<number> {
   const native = loadNative();
+  const client = currentClient();
   const policy = withEntrypoint(o.policy, o.argv[0]!, o.cwd, o.env);
   const recording = o.record !== undefined || policy.audit;
   const plan = planDo(
@@ -111,14 +113,17 @@ export async function runDo(o: DoOptions): Promise<number> {
       ...(o.limits !== undefined ? { limits: o.limits } : {}),
       // network.egress host names, resolved before the workload runs (egressHosts.ts).
       hostNames: await resolveEgressHosts(udpNotCarried(policy)),
-      owner: process.pid,
+      // The runsc-ts process its caller ran (the client, when a warm process serves it).
+      owner: client?.pid ?? process.pid,
     },
     hostFacts(native),
   );
   const cleanup = new Cleanup();
   let spawned: Launched;
   try {
-    spawned = launch(native, plan, { cleanup });
+    // A client's command (a warm process serves it): the client clones init and waits for it,
+    // so that the sandbox is in the caller's process group, as when Node runs `do` there.
+    spawned = launch(native, plan, { cleanup, ...(client !== undefined ? { cloner: client.cloner } : {}) });
   } catch (err) {
     cleanup.undo();
     throw new SandboxError(`sandbox setup failed: ${(err as Error).message}`);

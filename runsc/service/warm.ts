@@ -48,7 +48,7 @@ const INHERITED_LISTENER = 3;
 const IDLE_MS = Number(process.env.RUNSC_TS_WARM_IDLE_MS ?? 10 * 60_000);
 const CHECK_MS = 5_000;
 /** The commands a client hands over (client.c: warm_command), loaded ahead. */
-const PRELOADED = ["create", "exec", "start", "state", "kill", "delete", "list", "ps", "pause", "update", "events"];
+const PRELOADED = ["create", "exec", "start", "state", "kill", "delete", "list", "ps", "pause", "update", "events", "do"];
 /** The commands served in a process that goes on serving (they end with their call). */
 const SHARED = new Set(["start", "state", "kill", "delete", "list", "ls", "ps", "pause", "resume", "update"]);
 /** Help and version print through process.stdout, which a shared process does not swap. */
@@ -287,7 +287,7 @@ async function main(): Promise<void> {
       if (native.dup2(fds[i]!, i) < 0) process.exit(125);
       native.close(fds[i]!);
     }
-    setClient({ preserved: fds.slice(3), cloner: fd });
+    setClient({ pid: cred.pid, preserved: fds.slice(3), cloner: fd });
     try {
       process.chdir(request.cwd);
     } catch (err) {

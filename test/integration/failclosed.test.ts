@@ -1,8 +1,10 @@
 // Fail closed: when runsc-ts (and with it the sentry) dies, the workload's whole process tree
 // dies with it, fast; signals sent to runsc-ts reach the workload.
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { describe, it } from "vitest";
 import { useProbes } from "../helpers/probes.js";
-import { describeRun, descendants, isDead, killIfAlive, pollFor, runNative, startDo } from "../helpers/sandbox.js";
+import { CLI, describeRun, descendants, isDead, killIfAlive, pollFor, runNative, startDo } from "../helpers/sandbox.js";
 import type { RunningDo } from "../helpers/sandbox.js";
 
 const probes = useProbes();
@@ -47,6 +49,38 @@ describe("fail closed", () => {
     });
   }
 
+  it("kill -9 of the warm process serving do (its sentry's process) ends the workload tree within 100 ms; the client says so and exits 125", async ({ expect }) => {
+    const run = startDo(["--", "/bin/sh", "-c", "sleep 1000 & sleep 1000 & echo ready; wait"]);
+    let tree: number[] = [];
+    try {
+      await run.waitForStdout("ready");
+      tree = await sandboxTree(run, 4);
+      // The process serving it: titled runsc-ts, writing to the client's stdout.
+      const client = run.child.pid!;
+      const out = readlinkSync(`/proc/${client}/fd/1`);
+      const server = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).find((p) => {
+        try {
+          return p !== client && readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0+$/, "") === "runsc-ts" && readlinkSync(`/proc/${p}/fd/1`) === out;
+        } catch {
+          return false;
+        }
+      });
+      expect(server, "a warm process serves the command (CI runs bin/runsc-ts with warm processes)").toBeDefined();
+      const watch = await runNative(probes.path("killwatch"), ["2000", String(server), ...tree.map(String)]);
+      expect(watch.code, describeRun(watch)).toBe(0);
+      const m = /^gone_ms=(-?[\d.]+) alive=(.*)$/.exec(watch.stdout.trim());
+      expect(m, watch.stdout).not.toBeNull();
+      expect(m![2], `still running 2 s after the sentry's process was killed: ${m![2]}`).toBe("");
+      expect(Number(m![1])).toBeLessThan(100);
+      const r = await run.result;
+      expect(r.code, describeRun(r)).toBe(125);
+      expect(r.stderr).toContain("ended without its status");
+    } finally {
+      run.child.kill("SIGKILL");
+      killIfAlive(tree);
+    }
+  });
+
   it.for([
     ["SIGTERM", "TERM", 7],
     ["SIGINT", "INT", 5],
@@ -65,6 +99,21 @@ describe("fail closed", () => {
     } finally {
       run.child.kill("SIGKILL");
       killIfAlive(tree);
+    }
+  });
+
+  it("^C at the terminal reaches the workload, which goes on when it traps it (the keys signal the caller's process group, the sandbox in it), warm or not", async ({ expect }) => {
+    const script = 'trap "n=\\$((n+1)); echo INT \\$n" INT; echo ready; i=0; while [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; echo done';
+    for (const warm of ["1", "0"]) {
+      // script(1) runs runsc-ts on a terminal of its own and types what we write to it.
+      const term = spawn("script", ["-qfec", `${CLI} do -- /bin/sh -c '${script}'`, "/dev/null"], { env: { ...process.env, RUNSC_TS_WARM: warm }, stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      term.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      const ended = new Promise<number | null>((resolve) => term.on("close", (code) => resolve(code)));
+      expect(await pollFor(() => (out.includes("ready") ? true : undefined), 10_000), out).toBe(true);
+      term.stdin.write("\x03");
+      expect(await ended, out).toBe(0);
+      expect(out.replace(/\r/g, "").match(/INT \d+|done/g), `RUNSC_TS_WARM=${warm}: ${out}`).toEqual(["INT 1", "done"]);
     }
   });
 
