@@ -1,6 +1,7 @@
 // Running the benchmark's probes: one process per sample, variants of a case interleaved
 // so that load from elsewhere on the machine drifts over all of them alike, medians.
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 /** Named numbers one sample yields (mean_ns, p50_ns, wall_ns...). */
 export type Metrics = Record<string, number>;
@@ -139,6 +140,23 @@ export function innerWallProbe(id: string, argv: readonly string[], o: RunOption
   };
 }
 
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Waits (at most 3 s) until nothing but this process is runnable (/proc/loadavg's running
+ * count, twice in a row): what the previous sample left running (a warm runsc-ts process
+ * that replaces the one that served it starts Node) must not be timed with the next sample,
+ * whichever variant that is. That work is real, and is reported apart (the notes).
+ */
+export function settle(): void {
+  let quiet = 0;
+  for (const end = Date.now() + 3000; Date.now() < end && quiet < 2; ) {
+    const running = Number(readFileSync("/proc/loadavg", "utf8").split(" ")[3]?.split("/")[0]);
+    quiet = running <= 1 ? quiet + 1 : 0;
+    Atomics.wait(pause, 0, 0, 5);
+  }
+}
+
 /**
  * Warms every probe once, then takes `reps` samples of each, interleaved (all probes in
  * turn, `reps` times). A probe that fails is dropped with its error; the others go on.
@@ -157,7 +175,10 @@ export function collect(probes: readonly Probe[], reps: number, progress: (msg: 
   };
   for (const p of probes) attempt(p, () => (p.warm ? p.warm() : p.run()));
   for (let r = 0; r < reps; r++) {
-    for (const p of probes) attempt(p, () => samples.get(p.id)!.push(p.run()));
+    for (const p of probes) {
+      settle();
+      attempt(p, () => samples.get(p.id)!.push(p.run()));
+    }
   }
   const out = new Map<string, ProbeResult>();
   for (const p of probes) {
