@@ -141,10 +141,11 @@ export async function preloadCommands(names: readonly string[]): Promise<void> {
 }
 
 /**
- * What create loads lazily and compiles on first use, loaded and run once ahead (a warm
- * process, service/warm.ts): the OCI config's schema, parsing runc's default spec, and the
- * planning of a container from it (pure: it inspects the root it is given, / here, and
- * makes nothing). A warm-up that fails leaves the command to do it.
+ * What create and do load lazily and compile on first use, loaded and run once ahead (a
+ * warm process, service/warm.ts): the OCI config's schema, parsing runc's default spec, the
+ * planning of a container from it and of a `do` of /bin/true under the default policy
+ * (pure: they inspect the root they are given, / here, and make nothing). A warm-up that
+ * fails leaves the command to do it.
  */
 export async function warmUp(): Promise<void> {
   const { parseOciConfig } = await import("./oci/config.js");
@@ -161,6 +162,21 @@ export async function warmUp(): Promise<void> {
     const policy = await loadPolicy(DEFAULT_CONTAINER_POLICY);
     const input = { id: "warm-up", config, bundle: "/", rootfs: "/", policy, policyName: DEFAULT_CONTAINER_POLICY, network: "host" as const, strace: false, preserved: [], idRange: { base: 0, slot: 0 }, hostNames: {} };
     planBundle(input, hostFacts(loadNative()));
+  } catch {
+    // the command plans it cold
+  }
+  // do's: the default policy compiled, a sandbox of /bin/true planned (nothing is made).
+  try {
+    const [{ planDo }, { hostFacts }, { loadNative }, { loadPolicy }, { withEntrypoint }] = await Promise.all([
+      import("./sandbox/planDo.js"),
+      import("./sandbox/launch.js"),
+      import("../native/index.js"),
+      import("./policyCache.js"),
+      import("./sandbox/sandbox.js"),
+    ]);
+    const policy = await loadPolicy("default");
+    const input = { argv: ["/bin/true"], env: [], cwd: "/", cwdFallback: true, policy: withEntrypoint(policy, "/bin/true", "/", []), network: policy.network.mode, trace: null, recording: false, hostname: "warm-up", hostNames: {}, owner: process.pid };
+    planDo(input, hostFacts(loadNative()));
   } catch {
     // the command plans it cold
   }

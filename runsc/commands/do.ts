@@ -9,7 +9,8 @@ import type { GlobalOptions } from "../config.js";
 import { loggerFor } from "../config.js";
 import { loadPolicy } from "../policyCache.js";
 import { missingKernelFeatures } from "../requirements.js";
-import { runDo, SandboxError, SentryThread, withEntrypoint } from "../sandbox/sandbox.js";
+import { runDo, SandboxError, withEntrypoint } from "../sandbox/sandbox.js";
+import { takeSentryThread } from "../sandbox/sentryThread.js";
 import type { AuditFact } from "../../sentry/audit.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import type { CgroupLimits } from "../sandbox/cgroups.js";
@@ -59,7 +60,7 @@ export function doCommand(globals: () => GlobalOptions): Command {
     .argument("[cmd...]", "the command and its arguments")
     .passThroughOptions()
     .action(async (cmd: string[], flags: DoFlags) => {
-      const status = await runSandboxed(globals(), cmd, flags);
+      const status = await runSandboxed(globals(), cmd, flags, { ending: true });
       // The sandbox is over; the sentry thread need not be waited for.
       process.exit(status);
     });
@@ -71,6 +72,8 @@ export interface RunExtras {
   adjustPolicy?: (p: Policy) => Policy;
   /** Receives what the workload does. */
   record?: (fact: AuditFact) => void;
+  /** The process ends with the sandbox (do): its sentry thread's end is not waited for. */
+  ending?: boolean;
 }
 
 /** `do`'s run: checks, policy, sandbox; resolves with the workload's exit status. */
@@ -82,7 +85,7 @@ export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFla
   }
   const limits = parseLimits(flags);
   const tracing = flags.strace || flags.straceSyscalls !== undefined;
-  const sentry = new SentryThread({ strace: tracing, debug: g.debug, logFormat: g.logFormat });
+  const sentry = takeSentryThread({ strace: tracing, debug: g.debug, logFormat: g.logFormat });
   if (process.getuid?.() !== 0) {
     throw new SandboxError("do must run as root: it maps the sandbox's root to an unprivileged host uid");
   }
@@ -122,6 +125,7 @@ export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFla
       log,
       ...(record !== undefined ? { record } : {}),
       ...(limits !== undefined ? { limits } : {}),
+      ...(extras.ending === true ? { ending: true } : {}),
     });
     return status;
   } catch (err) {

@@ -43,6 +43,8 @@ export interface DoOptions {
   record?: (fact: AuditFact) => void;
   /** Memory and CPU limits (--memory, --cpus): the sandbox's cgroups. */
   limits?: CgroupLimits;
+  /** The process ends with the sandbox: the sentry thread's end is not waited for (the exit ends it). */
+  ending?: boolean;
 }
 
 /**
@@ -165,11 +167,14 @@ export async function runDo(o: DoOptions): Promise<number> {
     // The sentry thread may still be using its descriptors (or not have started): they are
     // closed once it has ended, never under it. If it will not end, the process's exit closes them.
     // The timer keeps the process alive meanwhile: the released thread no longer does, and a
-    // thread still loading can take a while to end on a busy machine.
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([o.sentry.release().then(() => true), new Promise<false>((r) => (timer = setTimeout(r, 1000, false)))]);
-    clearTimeout(timer);
-    if (ended) for (const fd of [spawned.pidfd, spawned.listener, mntns]) native.close(fd);
+    // thread still loading can take a while to end on a busy machine. A process that ends
+    // with the sandbox leaves both to its exit.
+    if (o.ending !== true) {
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([o.sentry.release().then(() => true), new Promise<false>((r) => (timer = setTimeout(r, 1000, false)))]);
+      clearTimeout(timer);
+      if (ended) for (const fd of [spawned.pidfd, spawned.listener, mntns]) native.close(fd);
+    }
   }
 }
 

@@ -6,6 +6,33 @@ import type { AuditFact } from "../../sentry/audit.js";
 import { SandboxError } from "../errors.js";
 import type { StartMessage, WorkerData, WorkerMessage } from "./worker.js";
 
+/** A thread started ahead of its sandbox (a warm process's: service/warm.ts), and its data. */
+let spare: { key: string; thread: SentryThread } | undefined;
+
+/**
+ * Starts a sentry thread now, for the next takeSentryThread with the same data (a warm
+ * process does, so that `do`'s sentry has loaded before the sandbox starts).
+ */
+export function startSentryThreadAhead(data: WorkerData): void {
+  spare = { key: JSON.stringify(data), thread: new SentryThread(data) };
+}
+
+/** Ends the thread started ahead, if any (a command that will not take it: it would keep the process up). */
+export async function dropSentryThreadAhead(): Promise<void> {
+  const ahead = spare;
+  spare = undefined;
+  if (ahead !== undefined) await ahead.thread.release();
+}
+
+/** A sentry thread for data: the one started ahead when it was started for the same data. */
+export function takeSentryThread(data: WorkerData): SentryThread {
+  const ahead = spare;
+  spare = undefined;
+  if (ahead !== undefined && ahead.key === JSON.stringify(data)) return ahead.thread;
+  if (ahead !== undefined) void ahead.thread.release();
+  return new SentryThread(data);
+}
+
 /** The sentry's thread, started early so that its startup overlaps the rest. */
 export class SentryThread {
   private readonly worker: Worker;

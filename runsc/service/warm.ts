@@ -35,6 +35,7 @@ import { loadNative } from "../../native/index.js";
 import { receiveRequest } from "../fdRequest.js";
 import { setClient } from "../caller.js";
 import { commandName, preloadCommands, runCli, runCliServed, warmUp } from "../cli.js";
+import { dropSentryThreadAhead, startSentryThreadAhead } from "../sandbox/sentryThread.js";
 import { warmTitle } from "./warmPool.js";
 
 /** The status that tells the client to run the command itself (client.c: STALE). */
@@ -182,6 +183,8 @@ async function main(): Promise<void> {
   const built = build();
   await preloadCommands(PRELOADED);
   await warmUp();
+  // do's sentry thread, loading now (do takes it when its options are the defaults).
+  startSentryThreadAhead({ strace: false, debug: false, logFormat: "text" });
   // Ready: the commands we serve run at the normal priority (a successor starts at BOOT_NICE).
   setPriority(0);
   if (!Number.isInteger(socketIno) || !socketIsOurs()) process.exit(0);
@@ -302,6 +305,8 @@ async function main(): Promise<void> {
     conn.on("end", () => process.exit(125));
     conn.resume();
     conn.unref();
+    // The sentry thread started ahead is do's: any other command ends it (meanwhile).
+    if (commandName(request.argv) !== "do") void dropSentryThreadAhead();
     await runCli(request.argv);
     return false;
   }

@@ -7,7 +7,7 @@
 // directory and umask; a caller in other namespaces is not served; a killed client ends its
 // command, a killed warm process is an error the client shows, and `service stop` ends them all.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBundle, runtime } from "../helpers/bundle.js";
@@ -165,8 +165,12 @@ describe("commands served by warm processes", () => {
 
   it("the hooks a served create and delete run inherit no descriptor of the warm processes' socket", async () => {
     await until("warm processes", () => warmPids().length > 0);
-    const socket = readlinkSync(`/proc/${warmPids()[0]}/fd/3`);
-    expect(socket).toMatch(/^socket:\[\d+\]$/);
+    // The listening socket's inode, by its path (/proc/net/unix: ... Inode Path).
+    const path = /^socket: (\S+)/.exec(spawnSync(CLIENT, ["service", "status"], { encoding: "utf8" }).stdout)?.[1];
+    const inode = readFileSync("/proc/net/unix", "utf8").split("\n").map((l) => l.trim().split(/\s+/)).find((f) => f[7] === path)?.[6];
+    expect(inode, `${path} in /proc/net/unix`).toMatch(/^\d+$/);
+    const socket = `socket:[${inode}]`;
+    expect(warmPids().some((p) => readdirSync(`/proc/${p}/fd`).some((fd) => fdTarget(p, Number(fd)) === socket)), "the warm processes hold it").toBe(true);
     const out = mkdtempSync(join(STATE, "hooks-"));
     const hook = (name: string) => ({ path: "/bin/sh", args: ["sh", "-c", `ls -l /proc/$$/fd > ${out}/${name}`] });
     const b = makeBundle({ args: ["true"], name: "warm-hooks", config: (c) => (c.hooks = { createRuntime: [hook("createRuntime")], poststop: [hook("poststop")] }) });
