@@ -19,6 +19,11 @@ export function setClient(c: Client): void {
   client = c;
 }
 
+/** The command is over (a warm process serves others after it). */
+export function clearClient(): void {
+  client = undefined;
+}
+
 /** The client whose command this process runs, if not its own. */
 export function currentClient(): Client | undefined {
   return client;

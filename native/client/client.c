@@ -4,8 +4,8 @@
 // modules loaded — over a root-only unix socket, with this process's arguments,
 // environment, working directory, stdio and --preserve-fds descriptors; its exit status
 // comes back and is this process's. The warm process answers first with its PID, to which
-// this process's signals go, or 0 for a command it serves among others (start, state,
-// kill, delete...): a signal then ends this process. A container's init (and an exec'd
+// this process's signals go, or 0 for a command it serves among others (create, exec
+// --detach, start, state, kill, delete...): a signal then ends this process. A container's init (and an exec'd
 // process) must descend from the caller, whose subreaper (a shim) adopts it and reads its
 // status: the warm process plans it and asks this process to clone it (sandbox_child.h),
 // then drives the rest itself. do's sandbox is cloned here too, in the caller's process

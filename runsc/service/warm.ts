@@ -7,14 +7,16 @@
 // container's init (runsc/caller.ts).
 //
 // Two ways to serve. The commands that end with their call and leave nothing running in
-// the process (start, state, kill, delete, list, ps, pause, resume, update: SHARED) are run
-// one after another by the same warm process, each with the client's descriptors at 0, 1
-// and 2, its environment, working directory and umask for its duration; its exit is the
-// command's (runsc/exit.ts), not the process's; the process answers 0 for its PID (a signal
-// to the client ends the client, not the process) and goes back to waiting. The others
-// (create, exec --detach, events, the policy tools, help) make the process theirs: it
-// starts its successor (which inherits the socket), becomes the command's process and ends
-// with it, so that such a command runs as it would in a process of its own. A connection
+// the process (create, exec --detach, start, state, kill, delete, list, ps, pause, resume,
+// update: SHARED) are run one after another by the same warm process, each with the
+// client's descriptors at 0, 1 and 2 (and its --preserve-fds ones), its environment,
+// working directory and umask for its duration; its exit is the command's (runsc/exit.ts),
+// not the process's; the process answers 0 for its PID (a signal to the client ends the
+// client, not the process) and goes back to waiting — unless the command ran on past
+// SUCCESSOR_DELAY_MS, when a successor took its place and the process ends. The others
+// (do, events, the policy tools, help) make the process theirs: it starts its successor
+// (which inherits the socket) once the command ends or runs on, becomes the command's
+// process and ends with it, so that such a command runs as it would in a process of its own. A connection
 // that reaches a process already serving is answered RETRY (the client connects again).
 // A client in other namespaces or under another root than ours is told to run the command
 // itself (ELSEWHERE): the command would see another system's files and processes here.
@@ -33,7 +35,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadNative } from "../../native/index.js";
 import { receiveRequest } from "../fdRequest.js";
-import { setClient } from "../caller.js";
+import { clearClient, setClient } from "../caller.js";
 import { commandName, preloadCommands, runCli, runCliServed, warmUp } from "../cli.js";
 import { dropSentryThreadAhead, startSentryThreadAhead } from "../sandbox/sentryThread.js";
 import { warmTitle } from "./warmPool.js";
@@ -50,8 +52,12 @@ const IDLE_MS = Number(process.env.RUNSC_TS_WARM_IDLE_MS ?? 10 * 60_000);
 const CHECK_MS = 5_000;
 /** The commands a client hands over (client.c: warm_command), loaded ahead. */
 const PRELOADED = ["create", "exec", "start", "state", "kill", "delete", "list", "ps", "pause", "update", "events", "do"];
-/** The commands served in a process that goes on serving (they end with their call). */
-const SHARED = new Set(["start", "state", "kill", "delete", "list", "ls", "ps", "pause", "resume", "update"]);
+/**
+ * The commands served in a process that goes on serving: they end with their call and leave
+ * nothing running in the process (create's monitor and init, a detached exec's process, are
+ * processes of their own). exec comes here detached only (client.c: exec_detached).
+ */
+const SHARED = new Set(["create", "exec", "start", "state", "kill", "delete", "list", "ls", "ps", "pause", "resume", "update"]);
 /** Help and version print through process.stdout, which a shared process does not swap. */
 const OWN_PROCESS_FLAGS = new Set(["-h", "--help", "-v", "-V", "--version"]);
 
@@ -263,10 +269,7 @@ async function main(): Promise<void> {
       answer(fd, STALE);
       process.exit(0);
     }
-    if (isShared(request.argv)) {
-      await serveShared(conn, fd, request, fds);
-      return true;
-    }
+    if (isShared(request.argv)) return await serveShared(conn, fd, cred.pid, request, fds);
     // Taken: the client learns who serves it (signals go there), then the status at the end.
     answer(fd, process.pid);
     // The successor, with the socket: once the command has ended (its Node start would take
@@ -311,13 +314,23 @@ async function main(): Promise<void> {
     return false;
   }
 
-  /** A SHARED command, run here with the client's stdio, environment, directory and umask. */
-  async function serveShared(conn: Socket, fd: number, request: RunRequest, fds: number[]): Promise<void> {
+  /**
+   * A SHARED command, run here with the client's stdio, environment, directory, umask and
+   * --preserve-fds descriptors; resolves true when this process may serve another. One that
+   * runs on past SUCCESSOR_DELAY_MS (a slow hook, a container slow to end) has a successor
+   * take this process's place among those waiting, and this process ends with it.
+   */
+  async function serveShared(conn: Socket, fd: number, pid: number, request: RunRequest, fds: number[]): Promise<boolean> {
     answer(fd, 0);
+    let retiring = false;
+    const slow = setTimeout(() => {
+      retiring = true;
+      startSuccessor(LISTENER);
+    }, SUCCESSOR_DELAY_MS);
     // A client that goes away (killed) ends the command with it, as it would end a process
     // of its own: this process, after starting its successor.
     const gone = (): void => {
-      startSuccessor(LISTENER);
+      if (!retiring) startSuccessor(LISTENER);
       process.exit(125);
     };
     conn.on("end", gone);
@@ -328,8 +341,9 @@ async function main(): Promise<void> {
         const r = native.dup2(fds[i]!, i);
         if (r < 0) throw new Error(`dup2 of the caller's descriptor ${i}: errno ${-r}`);
       }
-      for (const d of fds) native.close(d);
-      fds.length = 0;
+      for (const d of fds.splice(0, 3)) native.close(d);
+      // create's init and a detached exec's process are cloned by the client.
+      setClient({ pid, preserved: fds, cloner: fd });
       process.chdir(request.cwd);
       setEnvironment(request.env);
       process.umask(request.umask & 0o777);
@@ -342,6 +356,8 @@ async function main(): Promise<void> {
         // the client's stderr is gone
       }
     } finally {
+      clearTimeout(slow);
+      clearClient();
       for (const d of fds) native.close(d);
       const nul = openSync("/dev/null", "r+");
       for (let i = 0; i < 3; i++) native.dup2(nul, i);
@@ -354,6 +370,8 @@ async function main(): Promise<void> {
     }
     answer(fd, status);
     conn.destroy();
+    if (retiring) process.exit(0);
+    return true;
   }
 
   listen();

@@ -189,6 +189,22 @@ describe("commands served by warm processes", () => {
     }
   });
 
+  it("a served command that runs on (a slow hook) has a successor take its process's place, and that process ends with it", async () => {
+    await until("warm processes", () => warmPids().length >= 3);
+    const before = warmPids();
+    const b = makeBundle({ args: ["true"], name: "warm-slow", config: (c) => (c.hooks = { createRuntime: [{ path: "/bin/sh", args: ["sh", "-c", "sleep 0.8"] }] }) });
+    try {
+      const created = await runtime(["create", "--bundle", b.dir, b.id], { root: STATE });
+      expect(created.code, created.stderr).toBe(0);
+      // One ended, one new: still three waiting.
+      await until("the slow one's successor in its place", () => before.filter(alive).length === before.length - 1 && warmPids().filter((p) => !before.includes(p)).length === 1);
+      await until("three waiting", () => warmPids().length >= 3);
+    } finally {
+      await runtime(["delete", "--force", b.id], { root: STATE });
+      b.cleanup();
+    }
+  });
+
   it("a served start that hangs on a stopped sentry: a signal ends its client, as it would end runc; the process serving it ends, and another takes its place", async () => {
     const b = makeBundle({ args: ["sleep", "100"], name: "warm-hang" });
     let monitor = 0;
@@ -238,15 +254,12 @@ describe("commands served by warm processes", () => {
       const pidFile = join(STATE, `${b.id}.pid`);
       try {
         await until("a warm process", () => warmPids().length > 0);
-        const before = warmPids();
         const reaper = underSubreaper(["create", "--bundle", b.dir, "--pid-file", pidFile, b.id], warm);
         await until("create done", () => reaper.out().includes("ran "), 30_000);
         expect(reaper.out(), reaper.err()).toContain("ran 0\n");
         const pid = Number(readFileSync(pidFile, "utf8"));
         // Adopted already: the client (or Node) that cloned it has exited.
         expect(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]).toBe(String(reaper.pid));
-        // The one that served it ends once it has answered.
-        if (warm) await until("the warm process that served create ended", () => before.some((p) => !alive(p)));
         expect(cli(["start", b.id], true).code).toBe(0);
         await reaper.reaped;
         expect(reaper.out()).toContain(`adopted ${pid} 7\n`);
@@ -266,12 +279,10 @@ describe("commands served by warm processes", () => {
       expect((await runtime(["create", "--bundle", b.dir, b.id], { root: STATE })).code).toBe(0);
       expect(cli(["start", b.id], true).code).toBe(0);
       await until("a warm process", () => warmPids().length > 0);
-      const before = warmPids();
       const reaper = underSubreaper(["exec", "-d", "--pid-file", pidFile, b.id, "sh", "-c", "sleep 0.5; exit 5"], true);
       await until("exec done", () => reaper.out().includes("ran "), 30_000);
       expect(reaper.out(), reaper.err()).toContain("ran 0\n");
       const pid = Number(readFileSync(pidFile, "utf8"));
-      await until("the warm process that served exec ended", () => before.some((p) => !alive(p)));
       await reaper.reaped;
       expect(reaper.out()).toContain(`adopted ${pid} 5\n`);
       // In the foreground it is Node's own, and waits for the process's status.

@@ -1,5 +1,6 @@
 // create: everything up to the program, which waits for start.
 import { Command } from "commander";
+import { exitCommand } from "../../exit.js";
 import type { CreateFlags, Runtime } from "./common.js";
 import { createOptions, preserveCount } from "./common.js";
 
@@ -15,7 +16,7 @@ export function createCommand(runtime: Runtime): Command {
         ...(f.consoleSocket !== undefined ? { consoleSocket: f.consoleSocket } : {}),
         preserveFds: preserveCount(f.preserveFds),
       });
-      process.exit(0);
+      exitCommand(0);
     });
   return create;
 }

@@ -1,5 +1,6 @@
 // exec: a new process in a running container, under its policy and sentry.
 import { Command } from "commander";
+import { exitCommand } from "../../exit.js";
 import type { Runtime } from "./common.js";
 import { preserveCount } from "./common.js";
 
@@ -38,7 +39,7 @@ export function execCommand(runtime: Runtime): Command {
         ...(f.consoleSocket !== undefined ? { consoleSocket: f.consoleSocket } : {}),
         preserveFds: preserveCount(f.preserveFds),
       });
-      process.exit(status);
+      exitCommand(status);
     });
   return exec;
 }
