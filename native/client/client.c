@@ -60,8 +60,10 @@
 extern char** environ;
 
 static char project_root[PATH_MAX];
-// This build's socket and lock: SERVICE_DIR/warm-<FNV-1a 64 of the project's root>.sock
-// (runsc/service/warmPool.ts: warmSocketPath), so that two checkouts never serve each other.
+// This build's socket and lock: SERVICE_DIR/warm-<FNV-1a 64 of the project's root>-<this
+// mount namespace's inode>.sock (runsc/service/warmPool.ts: warmSocketPath), so that two
+// checkouts never serve each other, and a pool started in another mount namespace that
+// shares /run (a private one, unshare -m) never takes this one's socket.
 static char socket_path[108];
 static char lock_path[PATH_MAX];
 
@@ -71,8 +73,10 @@ static void name_socket(void) {
     h ^= *p;
     h *= 0x100000001b3ULL;
   }
-  snprintf(socket_path, sizeof socket_path, SERVICE_DIR "/warm-%016llx.sock", (unsigned long long)h);
-  snprintf(lock_path, sizeof lock_path, SERVICE_DIR "/warm-%016llx.lock", (unsigned long long)h);
+  struct stat ns;
+  unsigned long long mnt = stat("/proc/self/ns/mnt", &ns) == 0 ? (unsigned long long)ns.st_ino : 0;
+  snprintf(socket_path, sizeof socket_path, SERVICE_DIR "/warm-%016llx-%llu.sock", (unsigned long long)h, mnt);
+  snprintf(lock_path, sizeof lock_path, SERVICE_DIR "/warm-%016llx-%llu.lock", (unsigned long long)h, mnt);
 }
 
 // The project's root: this binary is <root>/build/native/runsc-ts.

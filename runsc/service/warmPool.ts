@@ -5,13 +5,15 @@ import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, unlink
 import { projectRoot } from "../../native/index.js";
 
 /**
- * Where the client binds the warm processes' socket for the checkout at root (client.c:
- * name_socket): FNV-1a 64 of the root's real path, so that two checkouts never serve each other.
+ * Where the client binds the warm processes' socket for the checkout at root, in this mount
+ * namespace (client.c: name_socket): FNV-1a 64 of the root's real path, so that two
+ * checkouts never serve each other, and the namespace's inode, so that a pool started in
+ * another mount namespace sharing /run never takes this one's socket.
  */
 export function warmSocketPath(root: string = realpathSync(projectRoot())): string {
   let h = 0xcbf29ce484222325n;
   for (const b of Buffer.from(root)) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
-  return `/run/runsc-ts/warm-${h.toString(16).padStart(16, "0")}.sock`;
+  return `/run/runsc-ts/warm-${h.toString(16).padStart(16, "0")}-${statSync("/proc/self/ns/mnt").ino}.sock`;
 }
 
 /** The name an idle warm process shows in ps (process.title): with its checkout's root. */

@@ -7,7 +7,8 @@
 // directory and umask; a caller in other namespaces is not served; a killed client ends its
 // command, a killed warm process is an error the client shows, and `service stop` ends them all.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBundle, runtime } from "../helpers/bundle.js";
@@ -49,6 +50,38 @@ function fdTarget(pid: number, fd: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * The client running args in the background: its output as it comes, its exit (ended), and
+ * when its output is complete (closed: a container's init it cloned shares its stdio, and
+ * may hold it open long after).
+ */
+function startClient(args: string[]): { child: ChildProcess; out(): string; err(): string; ended: Promise<Ended>; closed: Promise<void> } {
+  const child = spawn(CLIENT, ["--root", STATE, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const ended = new Promise<Ended>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  return { child, out: () => out, err: () => err, ended, closed };
+}
+
+/** The warm process serving client: among candidates(), the one holding the client's descriptor fd (its pipe) as its own. */
+async function servingProcess(client: ChildProcess, fd: number, candidates: () => number[]): Promise<number> {
+  let server = 0;
+  await until("served", () => {
+    const pipe = readlinkSync(`/proc/${client.pid}/fd/${fd}`);
+    server = candidates().find((p) => alive(p) && fdTarget(p, fd) === pipe) ?? 0;
+    return server > 0;
+  });
+  return server;
 }
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/\nState:\s+Z/.test(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -102,7 +135,7 @@ describe("commands served by warm processes", () => {
   it("a warm process serves one command of those that run on (create, exec -d, events...), and a successor takes its place", async () => {
     await until("a warm process", () => warmPids().length > 0);
     // The client's socket is the one `service status` names (the checkout's hash, both sides).
-    expect(spawnSync(CLIENT, ["service", "status"], { encoding: "utf8" }).stdout).toMatch(/^socket: \/run\/runsc-ts\/warm-[0-9a-f]{16}\.sock \(present\)/);
+    expect(spawnSync(CLIENT, ["service", "status"], { encoding: "utf8" }).stdout).toMatch(/^socket: \/run\/runsc-ts\/warm-[0-9a-f]{16}-\d+\.sock \(present\)/);
     const before = warmPids();
     expect(cli(["features"], true).code).toBe(0);
     // One of them served it and ended; a new one replaced it.
@@ -134,16 +167,12 @@ describe("commands served by warm processes", () => {
     expect(before.filter(alive).length, "the warm processes that served them go on").toBeGreaterThan(0);
     // Many at once: each served (a process taking two at once sends one back), none lost.
     const runs = await Promise.all(
-      Array.from({ length: 24 }, (_, i) =>
-        new Promise<Ran>((resolve) => {
-          const c = spawn(CLIENT, ["--root", STATE, "state", `many${i}`], { stdio: ["ignore", "pipe", "pipe"] });
-          let stdout = "";
-          let stderr = "";
-          c.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-          c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-          c.on("close", (code) => resolve({ code, stdout, stderr }));
-        }),
-      ),
+      Array.from({ length: 24 }, async (_, i): Promise<Ran> => {
+        const c = startClient(["state", `many${i}`]);
+        const { code } = await c.ended;
+        await c.closed;
+        return { code, stdout: c.out(), stderr: c.err() };
+      }),
     );
     runs.forEach((r, i) => expect(r).toEqual({ code: 1, stdout: "", stderr: `runsc-ts: container "many${i}" does not exist\n` }));
   });
@@ -194,21 +223,13 @@ describe("commands served by warm processes", () => {
     await until("warm processes", () => warmPids().length > 0);
     const b = makeBundle({ args: ["true"], name: "warm-slow", config: (c) => (c.hooks = { createRuntime: [{ path: "/bin/sh", args: ["sh", "-c", "sleep 1.5"] }] }) });
     try {
-      const client = spawn(CLIENT, ["--root", STATE, "create", "--bundle", b.dir, b.id], { stdio: ["ignore", "pipe", "pipe"] });
-      let stderr = "";
-      client.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => client.on("exit", (code) => resolve(code)));
+      const client = startClient(["create", "--bundle", b.dir, b.id]);
       // The server: a warm process (served among others, it keeps its title) writing to the client's stderr.
-      let server = 0;
-      await until("served", () => {
-        const pipe = readlinkSync(`/proc/${client.pid}/fd/2`);
-        server = warmPids().find((p) => fdTarget(p, 2) === pipe) ?? 0;
-        return server > 0;
-      });
+      const server = await servingProcess(client.child, 2, warmPids);
       const others = warmPids().filter((p) => p !== server);
       // Past 300 ms: a successor (a process not waiting before) waits in its place.
       await until("a successor", () => warmPids().some((p) => p !== server && !others.includes(p)));
-      expect(await exited, stderr).toBe(0);
+      expect((await client.ended).code, client.err()).toBe(0);
       await until("the server ends after its command", () => !alive(server));
     } finally {
       await runtime(["delete", "--force", b.id], { root: STATE });
@@ -224,14 +245,14 @@ describe("commands served by warm processes", () => {
       monitor = (JSON.parse(readFileSync(join(STATE, b.id, "state.json"), "utf8")) as { monitorPid: number }).monitorPid;
       process.kill(monitor, "SIGSTOP");
       await until("warm processes", () => warmPids().length > 0);
-      const before = warmPids();
-      const client = spawn(CLIENT, ["--root", STATE, "start", b.id], { stdio: ["ignore", "pipe", "pipe"] });
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => client.on("exit", (_code, sig) => resolve(sig)));
+      const client = startClient(["start", b.id]);
+      const server = await servingProcess(client.child, 2, warmPids);
+      const others = warmPids().filter((p) => p !== server);
       await new Promise((r) => setTimeout(r, 500));
-      expect(client.exitCode).toBeNull();
-      client.kill("SIGTERM");
-      expect(await exited).toBe("SIGTERM");
-      await until("the server gone, a successor up", () => before.some((p) => !alive(p)) && warmPids().some((p) => !before.includes(p)));
+      expect(client.child.exitCode).toBeNull();
+      client.child.kill("SIGTERM");
+      expect((await client.ended).signal).toBe("SIGTERM");
+      await until("the server gone, a successor up", () => !alive(server) && warmPids().some((p) => p !== server && !others.includes(p)));
     } finally {
       if (monitor > 0) process.kill(monitor, "SIGCONT");
       await runtime(["delete", "--force", b.id], { root: STATE });
@@ -333,16 +354,60 @@ describe("commands served by warm processes", () => {
     }
   });
 
-  it("a caller in another mount namespace runs its command itself: the warm processes see another system", async () => {
-    await until("a warm process", () => warmPids().length > 0);
-    const before = warmPids();
-    // A private /run there: the warm socket is still reachable, its mount table is not ours.
-    const r = spawnSync("unshare", ["-m", "--propagation", "private", CLIENT, "--root", STATE, "list", "--format", "json"], { encoding: "utf8" });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual([]);
-    // None of them served it.
-    await new Promise((res) => setTimeout(res, 300));
-    expect(before.every(alive)).toBe(true);
+  it("a caller in another network namespace runs its command itself: the warm processes see another system", async () => {
+    const b = makeBundle({ args: ["sleep", "100"], name: "warm-netns" });
+    try {
+      expect((await runtime(["create", "--bundle", b.dir, b.id], { root: STATE })).code).toBe(0);
+      await until("a warm process", () => warmPids().length > 0);
+      // events runs on: the client is then seen running Node itself (its command line is main.js's).
+      const child = spawn("unshare", ["-n", CLIENT, "--root", STATE, "events", "--interval", "1s", b.id], { stdio: ["ignore", "pipe", "pipe"] });
+      const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+      try {
+        await until("the client runs Node", () => {
+          try {
+            return readFileSync(`/proc/${child.pid}/cmdline`, "utf8").includes("/dist/cli/main.js\0");
+          } catch {
+            return false;
+          }
+        });
+      } finally {
+        child.kill("SIGKILL");
+        await exited;
+      }
+    } finally {
+      await runtime(["delete", "--force", b.id], { root: STATE });
+      b.cleanup();
+    }
+  });
+
+  it("a caller in another mount namespace sharing /run has a pool of its own, and leaves this one's socket alone", async () => {
+    // No pool here: the other namespace's first use starts one there.
+    const old = warmPids();
+    spawnSync(CLIENT, ["service", "stop"]);
+    await until("the old ones gone", () => old.every((p) => !alive(p)));
+    const there = spawnSync("unshare", ["-m", "--propagation", "private", CLIENT, "--root", STATE, "list", "--format", "json"], { encoding: "utf8", timeout: 30_000 });
+    expect(there.status, there.stderr).toBe(0);
+    expect(JSON.parse(there.stdout)).toEqual([]);
+    // Theirs: warm processes of this checkout in another mount namespace (service status lists ours only).
+    const title = `runsc-ts-warm ${realpathSync(ROOT)}`;
+    const ours = readlinkSync("/proc/self/ns/mnt");
+    const theirs = (): number[] =>
+      readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0+$/, "") === title && readlinkSync(`/proc/${p}/ns/mnt`) !== ours;
+        } catch {
+          return false;
+        }
+      });
+    try {
+      await until("their pool", () => theirs().length > 0, 30_000);
+      // Here a command finds no socket of this namespace's (theirs has a name of its own), and starts this namespace's pool.
+      expect(cli(["list"], true).code).toBe(0);
+      await until("this namespace's pool", () => warmPids().length > 0, 30_000);
+      expect(spawnSync(CLIENT, ["service", "status"], { encoding: "utf8" }).stdout).toContain("(present)");
+    } finally {
+      for (const p of theirs()) process.kill(p, "SIGTERM");
+    }
   });
 
   it("a killed client ends the command it was served; a killed server is an error the client shows", async () => {
@@ -352,25 +417,17 @@ describe("commands served by warm processes", () => {
       for (const victim of ["client", "server"] as const) {
         await until("a warm process", () => warmPids().length > 0);
         const before = warmPids();
-        const client = spawn(CLIENT, ["--root", STATE, "events", "--interval", "1s", b.id], { stdio: ["ignore", "pipe", "pipe"] });
-        let stderr = "";
-        client.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        const exited = new Promise<number | null>((resolve) => client.on("exit", (code) => resolve(code)));
+        const client = startClient(["events", "--interval", "1s", b.id]);
         // The server is the warm process that took it: its stdout is the client's pipe.
-        let server = 0;
-        await until("served", () => {
-          const pipe = readlinkSync(`/proc/${client.pid}/fd/1`);
-          server = before.find((p) => alive(p) && fdTarget(p, 1) === pipe) ?? 0;
-          return server > 0;
-        });
+        const server = await servingProcess(client.child, 1, () => before);
         if (victim === "client") {
-          client.kill("SIGKILL");
-          await exited;
+          client.child.kill("SIGKILL");
+          await client.ended;
           await until("the command ended with its client", () => !alive(server));
         } else {
           process.kill(server, "SIGKILL");
-          expect(await exited).toBe(125);
-          expect(stderr).toContain(`the warm process running the command (pid ${server}) ended without its status`);
+          expect((await client.ended).code).toBe(125);
+          expect(client.err()).toContain(`the warm process running the command (pid ${server}) ended without its status`);
         }
       }
     } finally {
