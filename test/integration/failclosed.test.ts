@@ -105,14 +105,16 @@ describe("fail closed", () => {
   it("^C at the terminal reaches the workload, which goes on when it traps it (the keys signal the caller's process group, the sandbox in it), warm or not", async ({ expect }) => {
     const script = 'trap "n=\\$((n+1)); echo INT \\$n" INT; echo ready; i=0; while [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; echo done';
     for (const warm of ["1", "0"]) {
-      // script(1) runs runsc-ts on a terminal of its own and types what we write to it.
-      const term = spawn("script", ["-qfec", `${CLI} do -- /bin/sh -c '${script}'`, "/dev/null"], { env: { ...process.env, RUNSC_TS_WARM: warm }, stdio: ["pipe", "pipe", "pipe"] });
+      // script(1) runs runsc-ts on a terminal of its own and types what we write to it. Its
+      // $SHELL -c must exec runsc-ts: a shell that waited for it (dash does) would be in the
+      // same process group, and die of the ^C.
+      const term = spawn("script", ["-qfec", `exec ${CLI} do -- /bin/sh -c '${script}'`, "/dev/null"], { env: { ...process.env, RUNSC_TS_WARM: warm }, stdio: ["pipe", "pipe", "pipe"] });
       let out = "";
       term.stdout.on("data", (d: Buffer) => (out += d.toString()));
       const ended = new Promise<number | null>((resolve) => term.on("close", (code) => resolve(code)));
       expect(await pollFor(() => (out.includes("ready") ? true : undefined), 10_000), out).toBe(true);
       term.stdin.write("\x03");
-      expect(await ended, out).toBe(0);
+      expect(await ended, `RUNSC_TS_WARM=${warm}: ${out}`).toBe(0);
       expect(out.replace(/\r/g, "").match(/INT \d+|done/g), `RUNSC_TS_WARM=${warm}: ${out}`).toEqual(["INT 1", "done"]);
     }
   });
