@@ -1,9 +1,12 @@
 // Policies as the commands load them: validated once per content, then read back from a
 // root-only cache, so that a run with an unchanged policy loads neither the YAML parser nor
 // the schema. An entry is keyed by the policy's text and the schema it was validated
-// against, and records every file it was built from (`extends`), each checked on use.
+// against, and records every file it was built from (`extends`), each checked on use. The
+// cache holds at most MAX_CACHED entries: a new one pushes out those used least recently
+// (a use touches its entry), so that policies written once (a test's, a pod's) do not pile up
+// in /run, which is memory.
 import { createHash } from "node:crypto";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultPoliciesDir, readPolicyText, resolvePolicyPath } from "../sentry/policy/files.js";
 import type { Policy } from "../sentry/policy/schema.js";
@@ -15,6 +18,40 @@ interface Entry {
   policy: Policy;
 }
 
+/** The most entries the cache keeps. */
+export const MAX_CACHED = 64;
+
+/** How old a partly written entry (a writer that died before its rename) must be to be removed. */
+const STALE_PART_MS = 60_000;
+
+/**
+ * Removes from dir all but the `keep` entries used most recently (by modification time), and
+ * the parts of entries whose writer died. Entries another process removes meanwhile are skipped.
+ */
+export function pruneCache(dir: string, keep: number): void {
+  const now = Date.now();
+  const entries: { path: string; used: number }[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    try {
+      const used = statSync(path).mtimeMs;
+      if (name.endsWith(".json")) entries.push({ path, used });
+      else if (now - used > STALE_PART_MS) unlinkSync(path);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  if (entries.length <= keep) return;
+  entries.sort((a, b) => b.used - a.used);
+  for (const e of entries.slice(keep)) {
+    try {
+      unlinkSync(e.path);
+    } catch {
+      // removed meanwhile
+    }
+  }
+}
+
 const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
 
 function stillValid(e: Entry): boolean {
@@ -22,6 +59,16 @@ function stillValid(e: Entry): boolean {
     return e.extended.every((f) => sha256(readFileSync(f.path, "utf8")) === f.sha256);
   } catch {
     return false;
+  }
+}
+
+/** Marks an entry used now: the least recently used go first. */
+function touch(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // removed meanwhile: it is written again on the next miss
   }
 }
 
@@ -41,7 +88,10 @@ export async function loadPolicy(nameOrPath: string): Promise<Policy> {
   if (schema !== "") {
     try {
       const e = JSON.parse(readFileSync(file, "utf8")) as Entry;
-      if (stillValid(e)) return e.policy;
+      if (stillValid(e)) {
+        touch(file);
+        return e.policy;
+      }
     } catch {
       // not cached yet
     }
@@ -55,6 +105,7 @@ export async function loadPolicy(nameOrPath: string): Promise<Policy> {
       const tmp = `${file}.${process.pid}`;
       writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
       renameSync(tmp, file);
+      pruneCache(POLICY_CACHE_DIR, MAX_CACHED);
     } catch {
       // a cache we cannot write only costs time
     }
