@@ -1,7 +1,7 @@
 // The benchmark's table: one row per case, medians and ratios, plain text that reads in a
 // terminal and pastes into a note.
 
-export type Unit = "µs" | "ms";
+export type Unit = "µs" | "ms" | "MiB";
 
 export interface Target {
   /** How the target reads, e.g. "≤1.05× native". */

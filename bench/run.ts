@@ -9,12 +9,13 @@
 // The variants of a case are interleaved, so drift from other load on the machine spreads
 // over all of them; compare ratios from one run, never absolute times across runs
 // (reference/limits.md).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Probe, ProbeResult, RunOptions } from "./measure.js";
-import { collect, exec, innerWallProbe, loopProbe, wallProbe } from "./measure.js";
+import { collect, exec, innerWallProbe, loopProbe, settle, wallProbe } from "./measure.js";
 import type { Line } from "./report.js";
 import { atMost, formatTable, ratio } from "./report.js";
 import type { BenchDir } from "./setup.js";
@@ -85,6 +86,10 @@ function bwrapped(cmd: readonly string[], writable?: string): string[] {
   return [BWRAP!, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", ...(writable !== undefined ? ["--bind", writable, writable] : []), "--unshare-all", "--die-with-parent", "--", ...cmd];
 }
 const OPENAT_PATH = "/etc/hostname";
+/** How many idle containers the memory rows run at once, per runtime. */
+const IDLE_CONTAINERS = 20;
+/** How many times each runtime's idle containers are counted. */
+const IDLE_ROUNDS = 2;
 
 const progress = (msg: string): void => {
   process.stderr.write(`${msg}\n`);
@@ -486,6 +491,7 @@ class Bench {
       const tarOurs = ms(t.get("docker tar runsc-ts"));
       rows.push({ label: "tar cf - /usr/share/doc (bound read-only) | wc -c", unit: "ms", native: tarRunc, runsc: tarOurs, xNative: ratio(tarOurs, tarRunc) });
       notes.push("Docker rows: the native column is runc's time under the same dockerd; ×native is over runc.");
+      this.idleMemory(host, names, rows, notes);
     } catch (err) {
       this.failures.push(`docker: ${(err as Error).message}`);
     } finally {
@@ -494,6 +500,104 @@ class Bench {
     }
     return { rows, notes };
   }
+
+  /**
+   * The memory IDLE_CONTAINERS idle containers hold (`docker run -d --network none … sleep`),
+   * per runtime: what the machine's used memory grew by once they run, the page cache emptied
+   * before each count; runtimes in turn, IDLE_ROUNDS times, the mean reported. The processes
+   * each runtime adds per container (their proportional set size) go into the notes.
+   */
+  private idleMemory(host: string, runtimes: readonly string[], rows: Line[], notes: string[]): void {
+    const docker = (args: string[]): void => void exec(["env", `DOCKER_HOST=${host}`, "docker", ...args], this.run);
+    const grew = new Map<string, number[]>(runtimes.map((rt) => [rt, []]));
+    const own = new Map<string, Map<string, number>>();
+    for (let round = 0; round < IDLE_ROUNDS; round++) {
+      for (const rt of runtimes) {
+        const names = Array.from({ length: IDLE_CONTAINERS }, (_, i) => `runsc-ts-bench-idle-${rt}-${i}`);
+        progress(`  ${IDLE_CONTAINERS} idle containers under ${rt} (${round + 1}/${IDLE_ROUNDS})`);
+        try {
+          quiesce();
+          const before = usedKib();
+          for (const name of names) docker(["run", "-d", "--name", name, "--network", "none", `--runtime=${rt}`, "runsc-ts-bench/bb:latest", "sleep", "1000"]);
+          quiesce();
+          grew.get(rt)!.push((usedKib() - before) / 1024);
+          if (round === 0) own.set(rt, pssByKind());
+        } catch (err) {
+          this.failures.push(`${IDLE_CONTAINERS} idle containers under ${rt}: ${(err as Error).message}`);
+        } finally {
+          try {
+            docker(["rm", "--force", ...names]);
+          } catch {
+            // those that did not start are not there to remove
+          }
+        }
+      }
+    }
+    const mean = (rt: string): number | undefined => {
+      const xs = grew.get(rt) ?? [];
+      return xs.length === IDLE_ROUNDS ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
+    };
+    const runc = mean("runc");
+    const ours = mean("runsc-ts");
+    const g = mean("gvisor");
+    rows.push({ heading: `Docker: ${IDLE_CONTAINERS} idle containers (sleep, --network none), what the machine's used memory grew by; runc as the reference` });
+    rows.push({ label: "runsc-ts", unit: "MiB", native: runc, runsc: ours, xNative: ratio(ours, runc), ...(g !== undefined ? { target: atMost(1, "gVisor", ratio(ours, g)) } : {}) });
+    if (g !== undefined) rows.push({ label: "  gVisor runsc (ptrace)", unit: "MiB", native: runc, runsc: g, xNative: ratio(g, runc) });
+    notes.push(
+      `Idle containers: used memory is MemTotal − MemAvailable, the page cache emptied; the mean of ${IDLE_ROUNDS} counts of ${IDLE_CONTAINERS} containers per runtime ` +
+        `(${runtimes.map((rt) => `${rt} ${(grew.get(rt) ?? []).map((x) => x.toFixed(0)).join(", ")}`).join("; ")} MiB).`,
+    );
+    for (const [rt, kinds] of own) {
+      const per = [...kinds].map(([kind, kib]) => `${kind} ${(kib / 1024 / IDLE_CONTAINERS).toFixed(1)}`).join(", ");
+      notes.push(`  per ${rt} container, proportional set size (MiB): ${per || "none found"}.`);
+    }
+  }
+}
+
+/** Who a process is, for the idle-container notes: the kinds of process a runtime adds per container. */
+const PROCESS_KINDS: [string, RegExp][] = [
+  ["containerd shim", /^\S*containerd-shim/],
+  ["runsc-ts monitor", /\/monitor\.js\s/],
+  ["runsc-ts init", /^runsc-ts-init/],
+  ["gVisor sandbox", /^runsc-sandbox/],
+  ["gVisor gofer", /^runsc-gofer/],
+];
+
+/** The proportional set size of each kind of process now running, in KiB. */
+function pssByKind(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      const kind = PROCESS_KINDS.find(([, re]) => re.test(cmd))?.[0];
+      if (kind === undefined) continue;
+      const pss = Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0);
+      out.set(kind, (out.get(kind) ?? 0) + pss);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** What the machine's memory holds: MemTotal − MemAvailable (free's "used"), in KiB. */
+function usedKib(): number {
+  const info = readFileSync("/proc/meminfo", "utf8");
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(info)?.[1] ?? NaN);
+  return field("MemTotal") - field("MemAvailable");
+}
+
+/**
+ * Lets what the previous step started or removed finish (a removed container's processes end,
+ * a warm process starts its successor), then empties the page cache, so that what a runtime
+ * read while starting is not counted as its memory.
+ */
+function quiesce(): void {
+  settle();
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);
+  spawnSync("sync");
+  writeFileSync("/proc/sys/vm/drop_caches", "3");
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
 }
 
 function header(o: Options, syncWakeUp: string, gcc: string): string {
