@@ -454,7 +454,10 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info) {
     closeAll();
     return ThrowSetup(env, "overlay of " + lower[0] + "..." + (k.empty() ? "" : " (" + k + ")"), e);
   }
-  int mnt = (int)syscall(SYS_fsmount, fc, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  // nodev: a device node of the image opens nothing. Not nosuid: a setuid program of the
+  // image raises its caller to the file's owner inside the container (root inside at most, a
+  // host id of the container's range), as under runc; noNewPrivileges is what forbids it.
+  int mnt = (int)syscall(SYS_fsmount, fc, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
   e = errno;
   closeAll();
   if (mnt < 0) return ThrowSetup(env, "fsmount overlay", e);

@@ -243,3 +243,43 @@ describe("a user namespace for every container", () => {
     expect(r.stdout.trim().split(/\s+/).map(Number)).toEqual([0, 200000, 65536]);
   });
 });
+
+describe("setuid programs of the image", () => {
+  /** A rootfs copy holding /bin/euid: a static program that prints its effective uid, setuid root. */
+  function rootfsWithSetuid(): string {
+    const rootfs = rootfsCopy();
+    const src = join(hostDir(), "euid.c");
+    writeFileSync(src, '#include <stdio.h>\n#include <unistd.h>\nint main(void) { printf("euid %d\\n", (int)geteuid()); return 0; }\n');
+    execFileSync("gcc", ["-static", "-O2", "-o", join(rootfs, "bin", "euid"), src]);
+    chmodSync(join(rootfs, "bin", "euid"), 0o4755);
+    return rootfs;
+  }
+
+  /** The same tree as an overlay's only lower layer, mounted as containerd and Docker mount a rootfs. */
+  function overlayOver(lower: string): string {
+    const dir = hostDir();
+    for (const d of ["upper", "work", "merged"]) mkdirSync(join(dir, d));
+    execFileSync("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower},upperdir=${join(dir, "upper")},workdir=${join(dir, "work")}`, join(dir, "merged")]);
+    made.push(() => void execFileSync("umount", ["-l", join(dir, "merged")]));
+    return join(dir, "merged");
+  }
+
+  it.for([false, true])("noNewPrivileges %s: uid 1000 running a setuid-root program gets effective uid 0 only when it is false, on an overlay rootfs and on a directory, as under runc", async (nnp) => {
+    const tree = rootfsWithSetuid();
+    for (const [kind, rootfs] of [
+      ["overlay", overlayOver(tree)],
+      ["directory", tree],
+    ] as const) {
+      const b = bundle("exec /bin/euid", (c) => {
+        c.root.path = rootfs;
+        c.process.user = { uid: 1000, gid: 1000 };
+        c.process.noNewPrivileges = nnp;
+      });
+      const want = `euid ${nnp ? 1000 : 0}\n`;
+      const runc = await runcRun(b);
+      expect(runc, `runc, ${kind}`).toMatchObject({ code: 0, stdout: want });
+      const r = await runtime(["run", "--bundle", b.dir, b.id]);
+      expect(r, `runsc-ts, ${kind}`).toMatchObject({ code: 0, stdout: want });
+    }
+  });
+});
