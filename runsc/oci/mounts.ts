@@ -13,12 +13,14 @@ import type { FsAccess } from "../sandbox/globs.js";
 import { expandRules, nodeFs } from "../sandbox/globs.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
 import {
+  MOUNT_ATTR__ATIME,
   MOUNT_ATTR_NOATIME,
   MOUNT_ATTR_NODEV,
   MOUNT_ATTR_NODIRATIME,
   MOUNT_ATTR_NOEXEC,
   MOUNT_ATTR_NOSUID,
   MOUNT_ATTR_RDONLY,
+  MOUNT_ATTR_RELATIME,
   MOUNT_ATTR_STRICTATIME,
   MS_BIND,
   MS_DIRSYNC,
@@ -48,7 +50,11 @@ import type { MountEntry } from "./idmapSources.js";
 import { idmappable, idmappedSubmounts } from "./idmapSources.js";
 
 
-/** Mount options that are flags: [set, clear] for mount(2), and for mount_setattr(2) on a bind. */
+/**
+ * Mount options that are flags: [set, clear] for mount(2), and for mount_setattr(2) on a
+ * bind. The access-time options choose one mode of the MOUNT_ATTR__ATIME field: setting one
+ * clears the field first (mount_setattr refuses a mode without it).
+ */
 const FLAGS: Readonly<Record<string, { set: number; clear: number; attr: number; clearAttr: number }>> = {
   ro: { set: MS_RDONLY, clear: 0, attr: MOUNT_ATTR_RDONLY, clearAttr: 0 },
   rw: { set: 0, clear: MS_RDONLY, attr: 0, clearAttr: MOUNT_ATTR_RDONLY },
@@ -63,17 +69,25 @@ const FLAGS: Readonly<Record<string, { set: number; clear: number; attr: number;
   dirsync: { set: MS_DIRSYNC, clear: 0, attr: 0, clearAttr: 0 },
   mand: { set: MS_MANDLOCK, clear: 0, attr: 0, clearAttr: 0 },
   nomand: { set: 0, clear: MS_MANDLOCK, attr: 0, clearAttr: 0 },
-  noatime: { set: MS_NOATIME, clear: 0, attr: MOUNT_ATTR_NOATIME, clearAttr: 0 },
+  noatime: { set: MS_NOATIME, clear: 0, attr: MOUNT_ATTR_NOATIME, clearAttr: MOUNT_ATTR__ATIME },
   atime: { set: 0, clear: MS_NOATIME, attr: 0, clearAttr: 0 },
   nodiratime: { set: MS_NODIRATIME, clear: 0, attr: MOUNT_ATTR_NODIRATIME, clearAttr: 0 },
   diratime: { set: 0, clear: MS_NODIRATIME, attr: 0, clearAttr: MOUNT_ATTR_NODIRATIME },
-  relatime: { set: MS_RELATIME, clear: 0, attr: 0, clearAttr: 0 },
+  relatime: { set: MS_RELATIME, clear: 0, attr: MOUNT_ATTR_RELATIME, clearAttr: MOUNT_ATTR__ATIME },
   norelatime: { set: 0, clear: MS_RELATIME, attr: 0, clearAttr: 0 },
-  strictatime: { set: MS_STRICTATIME, clear: 0, attr: MOUNT_ATTR_STRICTATIME, clearAttr: 0 },
+  strictatime: { set: MS_STRICTATIME, clear: 0, attr: MOUNT_ATTR_STRICTATIME, clearAttr: MOUNT_ATTR__ATIME },
   nostrictatime: { set: 0, clear: MS_STRICTATIME, attr: 0, clearAttr: 0 },
   silent: { set: MS_SILENT, clear: 0, attr: 0, clearAttr: 0 },
   loud: { set: 0, clear: MS_SILENT, attr: 0, clearAttr: 0 },
 };
+
+/**
+ * The recursive forms runc knows (rro, rnosuid, …): mount_setattr on the mount and every
+ * mount beneath it. The plain forms change the mount itself only, as runc's remount does.
+ */
+const RECURSIVE_FLAGS: ReadonlySet<string> = new Set([
+  "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "noatime", "atime", "nodiratime", "diratime", "relatime", "norelatime", "strictatime", "nostrictatime",
+]);
 
 const PROPAGATION: Readonly<Record<string, number>> = {
   private: MS_PRIVATE,
@@ -91,9 +105,12 @@ const UNSUPPORTED = new Set(["tmpcopyup", "idmap", "ridmap", "recursive"]);
 
 export interface ParsedOptions {
   flags: number;
-  /** Flags to set and clear with mount_setattr on a bind (a bind takes them only that way). */
+  /** Flags to set and clear with mount_setattr on a bind (a bind takes them only that way): on the mount itself. */
   attr: number;
   clearAttr: number;
+  /** The same from the recursive forms (rro, rnosuid, …): on the mount and every mount beneath it. */
+  recursiveAttr: number;
+  recursiveClearAttr: number;
   propagation: number[];
   bind: boolean;
   recursive: boolean;
@@ -102,7 +119,7 @@ export interface ParsedOptions {
 
 /** Splits a mount's options into flags, propagation and the filesystem's own data. */
 export function parseMountOptions(options: readonly string[], field: string): ParsedOptions {
-  const out: ParsedOptions = { flags: 0, attr: 0, clearAttr: 0, propagation: [], bind: false, recursive: false, data: "" };
+  const out: ParsedOptions = { flags: 0, attr: 0, clearAttr: 0, recursiveAttr: 0, recursiveClearAttr: 0, propagation: [], bind: false, recursive: false, data: "" };
   const data: string[] = [];
   for (const o of options) {
     if (o === "bind" || o === "rbind") {
@@ -115,7 +132,11 @@ export function parseMountOptions(options: readonly string[], field: string): Pa
       out.clearAttr = (out.clearAttr & ~f.attr) | f.clearAttr;
     } else if (PROPAGATION[o] !== undefined) {
       out.propagation.push(PROPAGATION[o]);
-    } else if (UNSUPPORTED.has(o) || o.startsWith("r") && FLAGS[o.slice(1)] !== undefined) {
+    } else if (o.startsWith("r") && RECURSIVE_FLAGS.has(o.slice(1))) {
+      const f = FLAGS[o.slice(1)]!;
+      out.recursiveAttr = (out.recursiveAttr & ~f.clearAttr) | f.attr;
+      out.recursiveClearAttr = (out.recursiveClearAttr & ~f.attr) | f.clearAttr;
+    } else if (UNSUPPORTED.has(o) || (o.startsWith("r") && FLAGS[o.slice(1)] !== undefined)) {
       throw new OciConfigError("config.json", [`${field}: mount option "${o}" is not supported by runsc-ts`]);
     } else {
       data.push(o);
@@ -327,14 +348,26 @@ function configMountRecords(r: InitRecord[], input: PlanInput): Placed {
       } else {
         r.push({ op: "mount", source, target, fstype: "", flags: MS_BIND | (o.recursive ? MS_REC : 0), data: "" });
       }
-      // A bind takes its flags through mount_setattr (recursive for rbind); nosuid always
-      // holds unless the config asks for suid.
-      // The host's /proc and /sys hold host-global knobs: bound in, they are read-only
-      // whatever the options say.
+      // A bind takes its flags through mount_setattr: the plain options on the mount itself
+      // (what is mounted beneath keeps its own, as under runc), the recursive ones (rro, …)
+      // on everything beneath too. nosuid always holds, beneath too, unless the config asks
+      // for suid. The host's /proc and /sys hold host-global knobs: bound in, they are
+      // read-only, beneath too, whatever the options say.
       const knobs = hostKnobs(source);
-      const set = o.attr | (o.clearAttr & MOUNT_ATTR_NOSUID ? 0 : MOUNT_ATTR_NOSUID) | (knobs ? MOUNT_ATTR_RDONLY : 0);
-      const clear = knobs ? o.clearAttr & ~MOUNT_ATTR_RDONLY : o.clearAttr;
-      if (set !== 0 || clear !== 0) r.push({ op: "setattr", path: target, set, clear, recursive: o.recursive || knobs });
+      const suid = ((o.clearAttr | o.recursiveClearAttr) & MOUNT_ATTR_NOSUID) !== 0;
+      const deepSet = o.recursiveAttr | (suid ? 0 : MOUNT_ATTR_NOSUID) | (knobs ? MOUNT_ATTR_RDONLY : 0);
+      const deepClear = knobs ? o.recursiveClearAttr & ~MOUNT_ATTR_RDONLY : o.recursiveClearAttr;
+      const topSet = o.attr;
+      const topClear = knobs ? o.clearAttr & ~MOUNT_ATTR_RDONLY : o.clearAttr;
+      const deep = o.recursive || knobs;
+      // Nothing beneath a plain bind: one change does for both.
+      const attrs = deep
+        ? [
+            { set: deepSet, clear: deepClear, recursive: true },
+            { set: topSet, clear: topClear, recursive: false },
+          ]
+        : [{ set: (deepSet & ~topClear) | topSet, clear: (deepClear & ~topSet) | topClear, recursive: false }];
+      for (const a of attrs) if (a.set !== 0 || a.clear !== 0) r.push({ op: "setattr", path: target, ...a });
       for (const p of o.propagation) r.push({ op: "mount", source: "", target, fstype: "", flags: p, data: "" });
       return;
     }

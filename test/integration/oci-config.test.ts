@@ -6,7 +6,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
-import { BUNDLES_DIR, busyboxRootfs, makeBundle, runtime } from "../helpers/bundle.js";
+import { BUNDLES_DIR, busyboxRootfs, makeBundle, runcRun, runtime } from "../helpers/bundle.js";
 import type { Bundle } from "../helpers/bundle.js";
 
 busyboxRootfs();
@@ -226,6 +226,40 @@ describe("config.json observed from inside", () => {
     } finally {
       execFileSync("umount", ["-l", rootfs]);
       rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("bind options as runc takes them: ro makes the mount itself read-only (what is mounted beneath stays writable), rro everything beneath; noatime and strictatime binds", async ({ expect }) => {
+    const vol = mkdtempSync(join(BUNDLES_DIR, "bind-options-"));
+    chmodSync(vol, 0o777);
+    mkdirSync(join(vol, "sub"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "mode=1777", "tmpfs", join(vol, "sub")]);
+    const probe = "touch /v/x 2>/dev/null && echo top-rw || echo top-ro; touch /v/sub/x 2>/dev/null && echo sub-rw || echo sub-ro; grep -o ' /v [^ ]*' /proc/self/mountinfo | head -1";
+    try {
+      for (const [options, want, atime] of [
+        [["rbind", "ro"], "top-ro sub-rw", "relatime"],
+        [["rbind", "rro"], "top-ro sub-ro", "relatime"],
+        [["rbind", "rw", "noatime"], "top-rw sub-rw", "noatime"],
+        [["rbind", "rw", "strictatime"], "top-rw sub-rw", "strictatime"],
+      ] as const) {
+        const b = makeBundle({ args: ["sh", "-c", probe], config: (c) => c.mounts.push({ destination: "/v", type: "bind", source: vol, options }) });
+        made.push(b);
+        // What the probe found, and the mount's access-time mode (mountinfo names relatime and noatime; strict is neither).
+        const seen = (out: string): string => {
+          const [top, sub, info] = out.trim().split("\n");
+          return `${top} ${sub} ${/noatime/.test(info ?? "") ? "noatime" : /relatime/.test(info ?? "") ? "relatime" : "strictatime"}`;
+        };
+        const runc = await runcRun(b);
+        expect(seen(runc.stdout), `runc, ${options.join(",")}: ${runc.stderr}`).toBe(`${want} ${atime}`);
+        const r = await runtime(["run", "--bundle", b.dir, b.id]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(seen(r.stdout), options.join(",")).toBe(`${want} ${atime}`);
+        rmSync(join(vol, "x"), { force: true });
+        rmSync(join(vol, "sub", "x"), { force: true });
+      }
+    } finally {
+      execFileSync("umount", ["-l", join(vol, "sub")]);
+      rmSync(vol, { recursive: true, force: true });
     }
   });
 

@@ -34,7 +34,9 @@ const MOUNT_ATTR_RDONLY = 0x1;
 const MOUNT_ATTR_NOSUID = 0x2;
 const MOUNT_ATTR_NODEV = 0x4;
 const MOUNT_ATTR_NOEXEC = 0x8;
+const MOUNT_ATTR_NOATIME = 0x10;
 const MOUNT_ATTR_STRICTATIME = 0x20;
+const MOUNT_ATTR__ATIME = 0x70;
 
 const FIXTURES = join(__dirname, "../../fixtures/oci");
 const DOCKER = readFileSync(join(FIXTURES, "docker-config.json"), "utf8");
@@ -54,7 +56,9 @@ describe("parseMountOptions", () => {
     const o = parseMountOptions(["ro", "nosuid", "nodev", "noexec", "strictatime"], "mounts[0].options");
     expect(o.flags).toBe(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_STRICTATIME);
     expect(o.attr).toBe(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_STRICTATIME);
-    expect(o.clearAttr).toBe(0);
+    // An access-time mode replaces the field's value: mount_setattr wants the field cleared with it.
+    expect(o.clearAttr).toBe(MOUNT_ATTR__ATIME);
+    expect(o).toMatchObject({ recursiveAttr: 0, recursiveClearAttr: 0 });
     expect(o).toMatchObject({ bind: false, recursive: false, propagation: [], data: "" });
   });
 
@@ -104,7 +108,22 @@ describe("parseMountOptions", () => {
     expect(parseMountOptions(["newinstance", "ptmxmode=0666", "mode=0620", "gid=5"], "f").data).toBe("newinstance,ptmxmode=0666,mode=0620,gid=5");
   });
 
-  it.each(["tmpcopyup", "idmap", "ridmap", "recursive", "rro", "rnosuid", "rnoexec"])("refuses %s, naming the field", (option) => {
+  it("keeps the recursive forms (rro, rnosuid, …) apart from the plain ones, which change the mount itself only", () => {
+    const o = parseMountOptions(["rbind", "ro", "rnosuid", "rnoexec", "rrw", "rnoatime"], "f");
+    expect(o.attr).toBe(MOUNT_ATTR_RDONLY);
+    expect(o.clearAttr).toBe(0);
+    expect(o.recursiveAttr).toBe(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOATIME);
+    expect(o.recursiveClearAttr).toBe(MOUNT_ATTR_RDONLY | MOUNT_ATTR__ATIME);
+    expect(o.flags).toBe(MS_RDONLY);
+  });
+
+  it("sets an access-time mode with the field cleared, the last one given winning", () => {
+    expect(parseMountOptions(["noatime"], "f")).toMatchObject({ attr: MOUNT_ATTR_NOATIME, clearAttr: MOUNT_ATTR__ATIME });
+    expect(parseMountOptions(["noatime", "strictatime"], "f")).toMatchObject({ attr: MOUNT_ATTR_STRICTATIME, clearAttr: MOUNT_ATTR__ATIME });
+    expect(parseMountOptions(["strictatime", "relatime"], "f")).toMatchObject({ attr: 0, clearAttr: MOUNT_ATTR__ATIME });
+  });
+
+  it.each(["tmpcopyup", "idmap", "ridmap", "recursive", "rsync", "rmand"])("refuses %s, naming the field", (option) => {
     const err = thrown(() => parseMountOptions(["nosuid", option], "mounts[3].options"));
     expect(err).toBeInstanceOf(OciConfigError);
     expect(err.message).toBe(`config.json: mounts[3].options: mount option "${option}" is not supported by runsc-ts`);
