@@ -278,6 +278,8 @@ export function planBundleMounts(input: PlanInput): InitRecord[] {
   r.push(...policyRecords(input));
   if (input.config.root.readonly === true || input.policy.filesystem.root === "readonly") r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
   r.push({ op: "pivot", root: NEW_ROOT });
+  const rootPropagation = input.config.linux?.rootfsPropagation;
+  if (rootPropagation === "shared" || rootPropagation === "rshared") r.push({ op: "mount", source: "", target: "/", fstype: "", flags: PROPAGATION[rootPropagation]!, data: "" });
   return r;
 }
 
@@ -310,7 +312,10 @@ function rootRecords(input: PlanInput): InitRecord[] {
     // linux.devices are bound onto /dev from the host, mounts of their own).
     r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_NODEV, clear: 0, recursive: true });
   }
-  r.push({ op: "mount", source: "", target: NEW_ROOT, fstype: "", flags: PROPAGATION[rootPropagation]!, data: "" });
+  // A shared root is made so after pivot_root, which refuses a shared new root (as runc does
+  // it): until then it is a slave, receiving the host's mounts.
+  const shared = rootPropagation === "shared" || rootPropagation === "rshared";
+  r.push({ op: "mount", source: "", target: NEW_ROOT, fstype: "", flags: shared ? MS_SLAVE | (PROPAGATION[rootPropagation]! & MS_REC) : PROPAGATION[rootPropagation]!, data: "" });
   // From here on, init resolves every path beneath NEW_ROOT inside the root as mounted so
   // far: the image's symlinks and a volume's stay inside it, and a path protected below is
   // the one the container will see (a fresh /proc's, not the image's).

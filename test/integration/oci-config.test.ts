@@ -190,7 +190,7 @@ describe("config.json observed from inside", () => {
     expect(bad.stderr).toContain("linux.devices[0]: /dev/nosuch (c 1:99) is not a device of the host's");
   });
 
-  it("rootfsPropagation: rslave receives the host's mounts under a shared rootfs, rprivate does not", async ({ expect }) => {
+  it("rootfsPropagation: rslave and rshared receive the host's mounts under a shared rootfs, rprivate does not", async ({ expect }) => {
     const tmp = mkdtempSync(join(BUNDLES_DIR, "shared-"));
     const rootfs = join(tmp, "rootfs");
     execFileSync("cp", ["-a", busyboxRootfs(), rootfs]);
@@ -199,9 +199,9 @@ describe("config.json observed from inside", () => {
     execFileSync("mount", ["--make-shared", rootfs]);
     try {
       const seen: Record<string, string> = {};
-      for (const prop of ["rslave", "rprivate"]) {
+      for (const prop of ["rslave", "rshared", "rprivate"]) {
         const b = makeBundle({
-          args: ["sh", "-c", "echo up > /up; i=0; while [ ! -e /mnt/marker ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; [ -e /mnt/marker ] && echo seen || echo unseen"],
+          args: ["sh", "-c", "echo up > /up; i=0; while [ ! -e /mnt/marker ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; [ -e /mnt/marker ] && echo seen || echo unseen; grep -E '^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ' /proc/self/mountinfo | grep -q ' shared:' && echo shared || echo not-shared"],
           config: (c) => {
             c.root = { path: rootfs, readonly: false };
             c.linux.rootfsPropagation = prop;
@@ -222,7 +222,7 @@ describe("config.json observed from inside", () => {
         expect(done.code, done.stderr).toBe(0);
         seen[prop] = done.stdout.trim();
       }
-      expect(seen).toEqual({ rslave: "seen", rprivate: "unseen" });
+      expect(seen).toEqual({ rslave: "seen\nnot-shared", rshared: "seen\nshared", rprivate: "unseen\nnot-shared" });
     } finally {
       execFileSync("umount", ["-l", rootfs]);
       rmSync(tmp, { recursive: true, force: true });
