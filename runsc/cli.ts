@@ -116,9 +116,12 @@ export function commandName(args: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** An error, on stderr and in --log (one JSON line with --log-format json: Docker shows its msg). */
+/**
+ * An error, in --log (one JSON line with --log-format json: Docker and containerd show its
+ * msg) and on stderr. The log comes first, and a stderr that takes nothing (closed, or the
+ * read-only /dev/null containerd gives a pod's sandbox) changes neither it nor the status.
+ */
 function fail(program: Command, message: string, code: number): never {
-  writeFully(2, `runsc-ts: ${message}\n`);
   const o = program.opts<Partial<Globals>>();
   if (o.log !== undefined) {
     const time = new Date().toISOString();
@@ -130,6 +133,11 @@ function fail(program: Command, message: string, code: number): never {
     } catch {
       // the log is the caller's; stderr has the message
     }
+  }
+  try {
+    writeFully(2, `runsc-ts: ${message}\n`);
+  } catch {
+    // stderr takes nothing: the log, when there is one, has the message
   }
   exitCommand(code);
 }

@@ -1,7 +1,7 @@
 // The OCI lifecycle as runc's callers drive it: create → start → (kill) → delete, each
 // transition and its errors, exit statuses as runc's, state JSON as the spec's, and nothing
 // left behind. The containers run the busybox rootfs the tests build (helpers/bundle.ts).
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
@@ -249,6 +249,22 @@ describe("OCI lifecycle", () => {
     }
     // The pod goes on.
     expect((await state(pod.id)).status).toBe("running");
+  });
+
+  it("a failing create whose stdio is a read-only /dev/null (as containerd gives a pod's sandbox) still writes its error to --log, and exits 1", async ({ expect }) => {
+    const missing = track(outBundle(["no-such-program"]));
+    const log = join(missing.dir, "log.json");
+    const devNull = openSync("/dev/null", "r");
+    try {
+      const r = spawnSync(CLIENT, ["--root", STATE_ROOT, "--log", log, "--log-format", "json", "create", "--bundle", missing.dir, missing.id], { stdio: [devNull, devNull, devNull], timeout: 30_000 });
+      expect(r.status).toBe(1);
+    } finally {
+      closeSync(devNull);
+    }
+    const line = JSON.parse(readFileSync(log, "utf8").trim().split("\n").pop()!) as Record<string, string>;
+    expect(line).toMatchObject({ level: "error" });
+    expect(line.msg).toContain("executable file not found");
+    expect(existsSync(join(STATE_ROOT, missing.id))).toBe(false);
   });
 
   it("a failing create says why, names the field, writes Docker's JSON log line, and leaves nothing", async ({ expect }) => {
