@@ -346,6 +346,7 @@ static pid_t start_child(const sigset_t *all) {
   // In a PID namespace joined by path (a pod's), init is not its PID 1: what the workload
   // leaves behind becomes ours, and ends with us (end()).
   if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail("subreaper: %s", strerror(errno));
+  workload_parent = getpid();
   pid_t child = fork();
   if (child < 0) fail("fork: %s", strerror(errno));
   if (child == 0) {

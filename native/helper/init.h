@@ -138,6 +138,8 @@ int run_hooks(int phase, char *msg, size_t msglen);
 // workload.c
 extern int preserve_src[64], preserve_dst[64], npreserve;
 extern int workload_subreaper;
+// init, the workload's parent: the workload dies with it (start_workload).
+extern pid_t workload_parent;
 int findable(const char *file, char *const envp[]);
 void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback, const struct rlimit_rec *rlimits, int nrlimits, int umask_set, mode_t new_umask, const struct creds *creds) __attribute__((noreturn));
 

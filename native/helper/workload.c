@@ -87,6 +87,7 @@ static int place_preserved(void) {
 
 // The workload's side (init's child): limits, directory, credentials, then exec.
 int workload_subreaper;
+pid_t workload_parent;
 
 void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback,
                            const struct rlimit_rec *rlimits, int nrlimits, int umask_set,
@@ -115,6 +116,11 @@ void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback,
     _exit(125);
   }
   if (apply_creds(creds) < 0) _exit(125);
+  // The workload dies with init (set after the credentials, whose change clears it): an exec'd
+  // process's init is the PID a caller kills (containerd, when an exec times out), and the
+  // program must not run on, adopted by the container's PID 1. An exec of a setuid program
+  // clears it again; init's own ends kill the workload themselves.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != workload_parent) _exit(125);
   environ = envp;
   execvp(argv[0], argv);
   int e = errno;

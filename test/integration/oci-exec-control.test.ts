@@ -68,6 +68,33 @@ describe("exec", () => {
     expect(await pollFor(() => (existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`).length > 0 ? undefined : true), 5000)).toBe(true);
   });
 
+  it("kill -9 of the PID in --pid-file ends the exec'd program, as under runc (containerd kills it when an exec times out); the container goes on", async ({ expect }) => {
+    const c = await running();
+    const pidFile = join(c.out, "exec.pid");
+    const r = await runtime(["exec", "--detach", "--pid-file", pidFile, c.id, "sh", "-c", "echo $$ > /out/program; exec sleep 1000"]);
+    expect(r.code, r.stderr).toBe(0);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    expect(await pollFor(() => (existsSync(join(c.out, "program")) ? true : undefined), 5000)).toBe(true);
+    // The program's host PID: the process in the same container whose PID inside is the one it wrote.
+    const inside = Number(readFileSync(join(c.out, "program"), "utf8"));
+    const procs = JSON.parse((await runtime(["ps", "--format", "json", c.id])).stdout) as number[];
+    const program = procs.find((p) => {
+      const ns = /\nNSpid:\s*([^\n]*)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1]?.trim().split(/\s+/);
+      return Number(ns?.[ns.length - 1]) === inside;
+    });
+    expect(program, `no process of ${JSON.stringify(procs)} is PID ${inside} inside`).toBeDefined();
+    process.kill(pid, "SIGKILL");
+    const gone = (p: number): true | undefined => {
+      try {
+        return /^State:\s+Z/m.test(readFileSync(`/proc/${p}/status`, "utf8")) ? true : undefined;
+      } catch {
+        return true;
+      }
+    };
+    expect(await pollFor(() => gone(program!), 5000), "the program outlived the PID the caller killed").toBe(true);
+    expect((await stateOf(c.id)).status).toBe("running");
+  });
+
   it("joins the container's user namespace: root inside is the mapped host uid, as for init", async ({ expect }) => {
     const c = await running((cfg) => {
       cfg.linux.namespaces.push({ type: "user" });
