@@ -74,6 +74,12 @@ function namespaces(config: OciConfigDoc, network: NetworkMode): Namespaces {
   if (!(flags & NS_FLAGS.pid!) && !join.some((j) => j.type === NS_FLAGS.pid)) {
     throw new OciConfigError("config.json", ["linux.namespaces: runsc-ts needs a pid namespace, new or joined (the host's is not supported)"]);
   }
+  // The host's IPC namespace (hostIPC): its mqueue filesystem is the host's, which root
+  // inside (a user namespace of its own) may not mount.
+  const mqueue = (config.mounts ?? []).findIndex((m) => m.type === "mqueue");
+  if (mqueue >= 0 && !(flags & NS_FLAGS.ipc!) && !join.some((j) => j.type === NS_FLAGS.ipc)) {
+    throw new OciConfigError("config.json", [`mounts[${mqueue}]: an mqueue mount needs an IPC namespace, new or joined (the host's is not supported: root inside may not mount its mqueue)`]);
+  }
   if (join.length > 0 && flags & NS_FLAGS.user!) {
     throw new OciConfigError("config.json", ["linux.namespaces: joining namespaces from a new user namespace is not supported yet"]);
   }

@@ -3,7 +3,7 @@
 // hostname, mounts and their options, masked and read-only paths, the read-only root,
 // sysctls, cgroup limits, the config's seccomp profile, and the terminal.
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
 import { BUNDLES_DIR, busyboxRootfs, makeBundle, runcRun, runtime } from "../helpers/bundle.js";
@@ -261,6 +261,29 @@ describe("config.json observed from inside", () => {
       execFileSync("umount", ["-l", join(vol, "sub")]);
       rmSync(vol, { recursive: true, force: true });
     }
+  });
+
+  it("the host's PID namespace, and an mqueue mount on the host's IPC namespace, are refused with the field named; the host's IPC namespace alone runs", async ({ expect }) => {
+    const hostPid = await inside("true", (c) => {
+      c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "pid");
+    });
+    expect(hostPid.code).toBe(1);
+    expect(hostPid.stderr).toContain("linux.namespaces: runsc-ts needs a pid namespace, new or joined");
+    const hostIpc = (c: any): void => {
+      c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "ipc");
+    };
+    const mqueue = await inside("true", (c) => {
+      hostIpc(c);
+      c.mounts.push({ destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] });
+    });
+    expect(mqueue.code).toBe(1);
+    expect(mqueue.stderr).toMatch(/mounts\[\d+\]: an mqueue mount needs an IPC namespace, new or joined/);
+    const plain = await inside("readlink /proc/self/ns/ipc > /out/ipc", (c) => {
+      hostIpc(c);
+      c.mounts = c.mounts.filter((m: { type?: string }) => m.type !== "mqueue");
+    });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.out("ipc").trim()).toBe(readlinkSync("/proc/self/ns/ipc"));
   });
 
   it("a user namespace from the config: root inside is the mapped host uid", async ({ expect }) => {
