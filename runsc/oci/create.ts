@@ -29,6 +29,7 @@ import type { OciConfigDoc } from "./config.js";
 import type { CreateOptions, RuntimeOptions } from "./container.js";
 import { askMonitor, readBundleConfig } from "./container.js";
 import { OciConfigError } from "./errors.js";
+import { makeDevices } from "./devices.js";
 import { runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
 import { parseAnswer, START_FILE, writeFilter, writeStart } from "./monitorProtocol.js";
@@ -152,6 +153,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         ...(pod !== undefined ? { podUserns: pod.path } : {}),
         // network.egress host names, resolved now by the runtime (the sentry has no resolver).
         hostNames: await resolveEgressHosts(policy),
+        // Removed with the state directory, by delete or by a failed create's undo.
+        madeDevices: makeDevices(native, dir, config),
       },
       hostFacts(native),
     );

@@ -243,6 +243,8 @@ export interface PlanInput {
    * mounts that can be idmapped are collected (their indexes follow from `first`).
    */
   idmapped?: { root?: number; first: number; binds: { source: string; recursive: boolean }[]; mounts: readonly MountEntry[]; rootSubmounts?: true };
+  /** linux.devices, made by the runtime (devices.ts): each one's index and node. */
+  madeDevices?: ReadonlyMap<number, string>;
   /** linux.sysctl keys written elsewhere (a pod's network namespace's, by create as host root): no record for init. */
   sysctlsElsewhere?: readonly string[];
 }
@@ -309,7 +311,7 @@ function rootRecords(input: PlanInput): InitRecord[] {
   } else {
     r.push({ op: "mount", source: rootfs, target: NEW_ROOT, fstype: "", flags: MS_BIND | MS_REC, data: "" });
     // nodev: a device node the image ships opens nothing (the standard devices and
-    // linux.devices are bound onto /dev from the host, mounts of their own).
+    // linux.devices are bound onto /dev, mounts of their own).
     r.push({ op: "setattr", path: NEW_ROOT, set: MOUNT_ATTR_NODEV, clear: 0, recursive: true });
   }
   // A shared root is made so after pivot_root, which refuses a shared new root (as runc does
@@ -440,24 +442,27 @@ function devRecords(input: PlanInput, hasDev: boolean): InitRecord[] {
   const linux = input.config.linux ?? {};
   const r: InitRecord[] = [];
   // /dev: the default devices, bound from the host's (a node made here would need mknod,
-  // which the container is refused anyway), and the usual links.
+  // which the container is refused anyway), linux.devices' nodes made by the runtime, and
+  // the usual links.
   const dev = hasDev ? inRoot("/dev") : mountPoint(r, "/dev", "dir");
   r.push(...deviceNodes(dev, false));
   (linux.devices ?? []).forEach((d, i) => {
     if (d.type === "p") throw new OciConfigError("config.json", [`linux.devices[${i}]: FIFOs are not supported as devices`]);
-    // The host's node of the same path, when it is that device.
-    let ok = false;
-    try {
-      const st = statSync(d.path);
-      const major = Math.floor(st.rdev / 256) & 0xfff;
-      const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
-      ok = (d.type === "b" ? st.isBlockDevice() : st.isCharacterDevice()) && (d.major === undefined || Number(d.major) === major) && (d.minor === undefined || Number(d.minor) === minor);
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new OciConfigError("config.json", [`linux.devices[${i}]: ${d.path} (${d.type} ${String(d.major)}:${String(d.minor)}) is not a device of the host's; runsc-ts binds devices from the host`]);
+    // The node the runtime made (devices.ts).
+    const made = input.madeDevices?.get(i);
+    if (made === undefined) throw new OciConfigError("config.json", [`linux.devices[${i}]: ${d.path}: no node was made for it (a runsc-ts bug)`]);
     const target = mountPoint(r, d.path, "file");
-    r.push({ op: "mount", source: d.path, target, fstype: "", flags: MS_BIND, data: "" });
+    const idm = input.idmapped;
+    if (idm !== undefined && idmappable(made, false, idm.mounts)) {
+      // Made in the container's state directory, which only host root may enter: idmapped
+      // by host root, its owner shows as the config's inside.
+      r.push({ op: "attach", index: idm.first + idm.binds.length, path: target });
+      idm.binds.push({ source: made, recursive: false });
+    } else {
+      r.push({ op: "mount", source: made, target, fstype: "", flags: MS_BIND, data: "" });
+    }
+    // The state directory may be on a nodev filesystem (/run usually is): the bind is not.
+    r.push({ op: "setattr", path: target, set: 0, clear: MOUNT_ATTR_NODEV, recursive: false });
   });
   r.push(...deviceLinks(dev, [["core", "/proc/kcore"]]));
   if (input.console !== undefined) {

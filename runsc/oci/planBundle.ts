@@ -154,6 +154,8 @@ export interface BundleInput {
   podUserns?: string;
   /** network.egress host names and the addresses they resolved to (network.mode proxy). */
   hostNames?: Readonly<Record<string, readonly string[]>>;
+  /** linux.devices, made by the runtime (devices.ts): each one's index and node. */
+  madeDevices?: ReadonlyMap<number, string>;
 }
 
 /**
@@ -289,6 +291,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
       ownNetwork: ns.ownNet,
       ...(idmapped !== undefined ? { idmapped } : {}),
       ...(netSysctls.length > 0 ? { sysctlsElsewhere: netSysctls.map(([k]) => k) } : {}),
+      ...(input.madeDevices !== undefined ? { madeDevices: input.madeDevices } : {}),
     }),
     ...processRecords(config.process!, "process", { userns }),
     ...processLimitRecords(policy),

@@ -3,10 +3,10 @@
 // hostname, mounts and their options, masked and read-only paths, the read-only root,
 // sysctls, cgroup limits, the config's seccomp profile, and the terminal.
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
-import { BUNDLES_DIR, busyboxRootfs, makeBundle, runcRun, runtime } from "../helpers/bundle.js";
+import { BUNDLES_DIR, busyboxRootfs, makeBundle, runcRun, runtime, STATE_ROOT } from "../helpers/bundle.js";
 import type { Bundle } from "../helpers/bundle.js";
 
 busyboxRootfs();
@@ -177,17 +177,51 @@ describe("config.json observed from inside", () => {
     expect(r.out("after")).toBe("ok\n");
   });
 
-  it("oomScoreAdj, and a device from linux.devices bound from the host's", async ({ expect }) => {
-    const r = await inside("cat /proc/self/oom_score_adj > /out/oom; ls -l /dev/fuse | cut -c1 > /out/fuse", (c) => {
+  it("oomScoreAdj, and linux.devices made as runc makes them (type, numbers, mode and owner), the host's or not, whatever filesystem the state is on", async ({ expect }) => {
+    const devices = [
+      { path: "/dev/fuse", type: "c", major: 10, minor: 229, fileMode: 0o666 },
+      // runc's own test device: the host has no such node, and no such driver (ENXIO on open).
+      { path: "/dev/test1", type: "c", major: 10, minor: 666, fileMode: 0o640, uid: 0, gid: 0 },
+      { path: "/dev/nosuch", type: "b", major: 7, minor: 200, fileMode: 0o600, uid: 1000, gid: 1000 },
+    ];
+    const probe = [
+      "cat /proc/self/oom_score_adj > /out/oom",
+      "ls -ln /dev/fuse /dev/test1 /dev/nosuch | awk '{print $1, $3, $4, $5, $6, $NF}' > /out/devices",
+      "(cat /dev/test1 2>&1; echo $?) > /out/open",
+    ].join("; ");
+    // runc's view of the same, on its stdout.
+    const b = makeBundle({ args: ["sh", "-c", "ls -ln /dev/fuse /dev/test1 /dev/nosuch | awk '{print $1, $3, $4, $5, $6, $NF}'; cat /dev/test1 2>&1; echo $?"], config: (c) => (c.linux.devices = devices) });
+    made.push(b);
+    const runc = await runcRun(b);
+    const r = await inside(probe, (c) => {
       c.process.oomScoreAdj = 500;
-      c.linux.devices = [{ path: "/dev/fuse", type: "c", major: 10, minor: 229, fileMode: 0o666 }];
+      c.linux.devices = devices;
     });
     expect(r.code, r.stderr).toBe(0);
     expect(r.out("oom")).toBe("500\n");
-    expect(r.out("fuse")).toBe("c\n");
-    const bad = await inside("true", (c) => (c.linux.devices = [{ path: "/dev/nosuch", type: "c", major: 1, minor: 99 }]));
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("linux.devices[0]: /dev/nosuch (c 1:99) is not a device of the host's");
+    expect(r.out("devices")).toBe("crw-rw-rw- 0 0 10, 229 /dev/fuse\nbrw------- 1000 1000 7, 200 /dev/nosuch\ncrw-r----- 0 0 10, 666 /dev/test1\n");
+    expect(r.out("open")).toMatch(/No such device\n1\n$/);
+    expect(runc.code, runc.stderr).toBe(0);
+    // The same nodes. (runc's device cgroup refuses a listed device the config's rules do not
+    // allow, EPERM; runsc-ts allows linux.devices after the rules, as Docker's --device asks.)
+    expect(runc.stdout.split("\n").slice(0, 3).join("\n") + "\n").toBe(r.out("devices"));
+    // Nothing of it is left: the nodes were the container's, in its state directory.
+    expect(readdirSync(STATE_ROOT).filter((n) => n === b.id)).toEqual([]);
+    // A state directory on a nodev filesystem (as /run usually is): the nodes still open.
+    const nodev = mkdtempSync(join(BUNDLES_DIR, "nodev-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "nodev,mode=0700", "tmpfs", nodev]);
+    try {
+      const n = makeBundle({ args: ["sh", "-c", "cat /dev/test1 2>&1; echo $?"], config: (c) => (c.linux.devices = devices) });
+      made.push(n);
+      const o = await runtime(["--root", nodev, "run", "--bundle", n.dir, n.id]);
+      expect(o.stdout, o.stderr).toMatch(/No such device\n1\n$/);
+    } finally {
+      execFileSync("umount", ["-l", nodev]);
+      rmSync(nodev, { recursive: true, force: true });
+    }
+    const pipe = await inside("true", (c) => (c.linux.devices = [{ path: "/dev/p", type: "p" }]));
+    expect(pipe.code).toBe(1);
+    expect(pipe.stderr).toContain("linux.devices[0]: FIFOs are not supported as devices");
   });
 
   it("rootfsPropagation: rslave and rshared receive the host's mounts under a shared rootfs, rprivate does not", async ({ expect }) => {
