@@ -207,7 +207,8 @@ export interface NativeBinding {
    * show through the user namespace usernsFd's maps. Throws (code ESETUP, errno) on failure:
    * EINVAL where the filesystem cannot be idmapped (overlayfs, proc, sysfs).
    */
-  idmappedMount(path: string, usernsFd: number, recursive: boolean): number;
+  /** devices: the clone without nodev (a device node the runtime made). */
+  idmappedMount(path: string, usernsFd: number, recursive: boolean, devices?: boolean): number;
   /**
    * A detached overlay (nosuid, nodev) over idmapped clones of a runtime's layers (lower:
    * top first; upper and work in one directory), made with owner (the container's root on

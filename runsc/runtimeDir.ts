@@ -9,6 +9,8 @@
 //     .policies/             0700 root   validated policies (policyCache.ts)
 //     .staging/              0700 root   where create's init builds a container's root
 //     .ids/                  0700 root   containers' host id ranges, one file each (oci/idRanges.ts)
+//     .devices/              0700 root   linux.devices' nodes (oci/devices.ts), a directory per
+//                                        container; host root binds them
 //     <id>/                  0700 root   a container's state (oci/state.ts)
 //
 // The runtime's own names start with a dot, which a container id cannot.
@@ -21,6 +23,7 @@ export const MASK_FILE = join(RUNTIME_DIR, ".masked");
 export const POLICY_CACHE_DIR = join(RUNTIME_DIR, ".policies");
 export const STAGING_DIR = join(RUNTIME_DIR, ".staging");
 export const IDS_DIR = join(RUNTIME_DIR, ".ids");
+export const DEVICES_DIR = join(RUNTIME_DIR, ".devices");
 
 export class RuntimeDirError extends Error {}
 
@@ -67,6 +70,13 @@ export function ensurePrivateDir(path: typeof POLICY_CACHE_DIR | typeof STAGING_
   ensureRuntimeDir();
   ensureDir(path, 0o700);
   return path;
+}
+
+/** Where containers' device nodes are made: root's alone (mode 0700). */
+export function ensureDevicesDir(): string {
+  ensureRuntimeDir();
+  ensureDir(DEVICES_DIR, 0o700);
+  return DEVICES_DIR;
 }
 
 /**

@@ -47,8 +47,9 @@ int WriteProc(pid_t pid, const char* file, const std::string& text) {
 
 
 // A detached, idmapped clone of the mount at path (with those beneath it when recursive):
-// fd, or -errno with *step the call that failed.
-int IdmappedClone(const std::string& path, int userns, bool recursive = false, const char** step = nullptr) {
+// fd, or -errno with *step the call that failed. devices: without nodev (a device node the
+// runtime made, on a /run that is nodev), cleared here by host root: root inside may not.
+int IdmappedClone(const std::string& path, int userns, bool recursive = false, const char** step = nullptr, bool devices = false) {
   if (step != nullptr) *step = "open_tree";
   int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
   if (fd < 0) return -errno;
@@ -56,6 +57,7 @@ int IdmappedClone(const std::string& path, int userns, bool recursive = false, c
   struct mount_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.attr_clr = devices ? MOUNT_ATTR_NODEV : 0;
   attr.userns_fd = (uint64_t)userns;
   if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0) {
     int e = errno;
@@ -267,15 +269,16 @@ Napi::Value CreateUserNamespace(const Napi::CallbackInfo& info) {
 // proc, sysfs), with the path named.
 Napi::Value IdmappedMount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsBoolean()) {
-    ThrowUsage(env, "idmappedMount(path, usernsFd, recursive)");
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsBoolean() || (info.Length() > 3 && !info[3].IsBoolean())) {
+    ThrowUsage(env, "idmappedMount(path, usernsFd, recursive, devices?)");
     return env.Undefined();
   }
   std::string path = info[0].As<Napi::String>();
   int userns = info[1].As<Napi::Number>().Int32Value();
   bool recursive = info[2].As<Napi::Boolean>().Value();
+  bool devices = info.Length() > 3 && info[3].As<Napi::Boolean>().Value();
   const char* step = "";
-  int fd = IdmappedClone(path, userns, recursive, &step);
+  int fd = IdmappedClone(path, userns, recursive, &step, devices);
   if (fd < 0) return ThrowSetup(env, std::string(step) + " " + path + (fd == -EINVAL ? " (its filesystem cannot be idmapped)" : ""), -fd);
   return Napi::Number::New(env, fd);
 }

@@ -10,6 +10,7 @@ import type { LogFormat } from "../log.js";
 import type { OciConfigDoc } from "./config.js";
 import { cgroupPids, removeCgroups } from "../sandbox/cgroups.js";
 import { releaseIdRange } from "./idRanges.js";
+import { removeDevices } from "./devices.js";
 import { runHooks } from "./hooks.js";
 import type { MonitorAnswer, MonitorRequest } from "./monitorProtocol.js";
 import { encodeMessage, parseAnswer } from "./monitorProtocol.js";
@@ -198,6 +199,7 @@ export async function deleteContainer(rt: RuntimeOptions, id: string, force: boo
     if (force) {
       // A create killed before it wrote its state leaves a directory, and maybe its id range: remove them.
       releaseIdRange(rt.root, id);
+      removeDevices(rt.root, id);
       rmSync(containerDir(rt.root, id), { recursive: true, force: true });
       return;
     }
@@ -245,6 +247,7 @@ async function deleteLocked(rt: RuntimeOptions, id: string, force: boolean, warn
     warn((err as Error).message);
   }
   releaseIdRange(rt.root, id);
+  removeDevices(rt.root, id);
   rmSync(containerDir(rt.root, id), { recursive: true, force: true });
 }
 

@@ -29,7 +29,7 @@ import type { OciConfigDoc } from "./config.js";
 import type { CreateOptions, RuntimeOptions } from "./container.js";
 import { askMonitor, readBundleConfig } from "./container.js";
 import { OciConfigError } from "./errors.js";
-import { makeDevices } from "./devices.js";
+import { makeDevices, removeDevices } from "./devices.js";
 import { runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
 import { parseAnswer, START_FILE, writeFilter, writeStart } from "./monitorProtocol.js";
@@ -137,6 +137,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
     // In the foreground (run) an unconfined sentry runs in this process; a confined one is tied to it.
     const monitor = o.inProcess === true && confined === undefined ? serveHere(rt, o.id) : launchMonitor(native, rt, o.id, confined, o.inProcess === true ? process.pid : undefined);
     undo.push(() => monitor.kill());
+    undo.push(() => removeDevices(rt.root, o.id));
     const plan = planBundle(
       {
         id: o.id,
@@ -153,8 +154,8 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         ...(pod !== undefined ? { podUserns: pod.path } : {}),
         // network.egress host names, resolved now by the runtime (the sentry has no resolver).
         hostNames: await resolveEgressHosts(policy),
-        // Removed with the state directory, by delete or by a failed create's undo.
-        madeDevices: makeDevices(native, dir, config),
+        // A config's own user namespace binds the host's nodes instead (devices.ts).
+        ...(idRange !== undefined || !nss.some((n) => n.type === "user") ? { madeDevices: makeDevices(native, rt.root, o.id, config, idRange !== undefined) } : {}),
       },
       hostFacts(native),
     );

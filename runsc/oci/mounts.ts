@@ -48,6 +48,7 @@ import { OciConfigError } from "./errors.js";
 import { ID_RANGE } from "../sandbox/ids.js";
 import type { MountEntry } from "./idmapSources.js";
 import { idmappable, idmappedSubmounts } from "./idmapSources.js";
+import { hostHasDevice } from "./devices.js";
 
 
 /**
@@ -242,7 +243,7 @@ export interface PlanInput {
    * A user namespace made ahead: the idmapped root's index (spawn's fds), and where the bind
    * mounts that can be idmapped are collected (their indexes follow from `first`).
    */
-  idmapped?: { root?: number; first: number; binds: { source: string; recursive: boolean }[]; mounts: readonly MountEntry[]; rootSubmounts?: true };
+  idmapped?: { root?: number; first: number; binds: { source: string; recursive: boolean; devices?: true }[]; mounts: readonly MountEntry[]; rootSubmounts?: true };
   /** linux.devices, made by the runtime (devices.ts): each one's index and node. */
   madeDevices?: ReadonlyMap<number, string>;
   /** linux.sysctl keys written elsewhere (a pod's network namespace's, by create as host root): no record for init. */
@@ -448,21 +449,23 @@ function devRecords(input: PlanInput, hasDev: boolean): InitRecord[] {
   r.push(...deviceNodes(dev, false));
   (linux.devices ?? []).forEach((d, i) => {
     if (d.type === "p") throw new OciConfigError("config.json", [`linux.devices[${i}]: FIFOs are not supported as devices`]);
-    // The node the runtime made (devices.ts).
+    // The node the runtime made (devices.ts); in a config's own user namespace, the host's.
     const made = input.madeDevices?.get(i);
-    if (made === undefined) throw new OciConfigError("config.json", [`linux.devices[${i}]: ${d.path}: no node was made for it (a runsc-ts bug)`]);
     const target = mountPoint(r, d.path, "file");
     const idm = input.idmapped;
-    if (idm !== undefined && idmappable(made, false, idm.mounts)) {
-      // Made in the container's state directory, which only host root may enter: idmapped
-      // by host root, its owner shows as the config's inside.
+    if (made === undefined) {
+      if (!hostHasDevice(d)) throw new OciConfigError("config.json", [`linux.devices[${i}]: ${d.path} (${d.type} ${String(d.major)}:${String(d.minor)}) is not a device of the host's, which a container in a user namespace of its config's own can only bind`]);
+      r.push({ op: "mount", source: d.path, target, fstype: "", flags: MS_BIND, data: "" });
+    } else if (idm !== undefined) {
+      // Made by host root without nodev (/run usually is nodev; root inside may not clear it),
+      // idmapped: the node's owner, an id no user namespace maps, shows as nobody inside.
       r.push({ op: "attach", index: idm.first + idm.binds.length, path: target });
-      idm.binds.push({ source: made, recursive: false });
+      idm.binds.push({ source: made, recursive: false, devices: true });
     } else {
+      // Root inside is host root: its bind, made without nodev.
       r.push({ op: "mount", source: made, target, fstype: "", flags: MS_BIND, data: "" });
+      r.push({ op: "setattr", path: target, set: 0, clear: MOUNT_ATTR_NODEV, recursive: false });
     }
-    // The state directory may be on a nodev filesystem (/run usually is): the bind is not.
-    r.push({ op: "setattr", path: target, set: 0, clear: MOUNT_ATTR_NODEV, recursive: false });
   });
   r.push(...deviceLinks(dev, [["core", "/proc/kcore"]]));
   if (input.console !== undefined) {

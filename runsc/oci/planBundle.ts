@@ -250,7 +250,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   const proc = virtual.length > 0 ? { files: virtual, limits } : undefined;
   const { preserved: firstPreserved, ...passed } = passedIndexes({ overlay, proc });
   // Made ahead: the rootfs (unless the policy's overlay is the root) and what binds can be, idmapped into it.
-  let idmapped: { root?: number; first: number; binds: { source: string; recursive: boolean }[]; mounts: MountEntry[] } | undefined;
+  let idmapped: { root?: number; first: number; binds: { source: string; recursive: boolean; devices?: true }[]; mounts: MountEntry[] } | undefined;
   let idmapRootPlan: IdmapPlan["root"];
   if (mine !== undefined) {
     const mounts = hostMounts();

@@ -53,7 +53,8 @@ export interface IdmapPlan {
   /** The container root's host id: the overlay's creator. */
   readonly owner: number;
   /** Bind mount sources, in the order of their attach records. */
-  readonly binds: readonly { readonly source: string; readonly recursive: boolean }[];
+  /** devices: a device node the runtime made (runsc/oci/devices.ts), bound without nodev. */
+  readonly binds: readonly { readonly source: string; readonly recursive: boolean; readonly devices?: true }[];
 }
 
 /**
