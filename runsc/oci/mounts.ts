@@ -447,23 +447,31 @@ function devRecords(input: PlanInput, hasDev: boolean): InitRecord[] {
   // the usual links.
   const dev = hasDev ? inRoot("/dev") : mountPoint(r, "/dev", "dir");
   r.push(...deviceNodes(dev, false));
+  // The nodes the runtime made (devices.ts), in a user namespace of ours: their directory
+  // attached once beside the new root, idmapped and without nodev by host root (/run usually
+  // is nodev, and root inside may not clear it), each node bound from there. A privileged
+  // config lists every host device: one descriptor, not one each.
+  const idm = input.idmapped;
+  const made = [...(input.madeDevices?.values() ?? [])];
+  const madeIn = idm !== undefined && made.length > 0 ? `${STAGING}/devices` : undefined;
+  if (madeIn !== undefined) {
+    r.push({ op: "mkdir", path: madeIn, mode: 0o700 });
+    r.push({ op: "attach", index: idm!.first + idm!.binds.length, path: madeIn });
+    idm!.binds.push({ source: posix.dirname(made[0]!), recursive: false, devices: true });
+  }
   (linux.devices ?? []).forEach((d, i) => {
     if (d.type === "p") throw new OciConfigError("config.json", [`linux.devices[${i}]: FIFOs are not supported as devices`]);
-    // The node the runtime made (devices.ts); in a config's own user namespace, the host's.
-    const made = input.madeDevices?.get(i);
+    // In a config's own user namespace, nothing was made: the host's node.
+    const node = input.madeDevices?.get(i);
     const target = mountPoint(r, d.path, "file");
-    const idm = input.idmapped;
-    if (made === undefined) {
+    if (node === undefined) {
       if (!hostHasDevice(d)) throw new OciConfigError("config.json", [`linux.devices[${i}]: ${d.path} (${d.type} ${String(d.major)}:${String(d.minor)}) is not a device of the host's, which a container in a user namespace of its config's own can only bind`]);
       r.push({ op: "mount", source: d.path, target, fstype: "", flags: MS_BIND, data: "" });
-    } else if (idm !== undefined) {
-      // Made by host root without nodev (/run usually is nodev; root inside may not clear it),
-      // idmapped: the node's owner, an id no user namespace maps, shows as nobody inside.
-      r.push({ op: "attach", index: idm.first + idm.binds.length, path: target });
-      idm.binds.push({ source: made, recursive: false, devices: true });
+    } else if (madeIn !== undefined) {
+      r.push({ op: "mount", source: `${madeIn}/${posix.basename(node)}`, target, fstype: "", flags: MS_BIND, data: "" });
     } else {
-      // Root inside is host root: its bind, made without nodev.
-      r.push({ op: "mount", source: made, target, fstype: "", flags: MS_BIND, data: "" });
+      // Root inside is host root: the node's bind, made without nodev.
+      r.push({ op: "mount", source: node, target, fstype: "", flags: MS_BIND, data: "" });
       r.push({ op: "setattr", path: target, set: 0, clear: MOUNT_ATTR_NODEV, recursive: false });
     }
   });

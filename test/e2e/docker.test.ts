@@ -233,17 +233,21 @@ describe("docker run --runtime=runsc-ts", () => {
     expect(knobs.stdout).toBe("refused\n");
   });
 
-  it("--privileged: mounts, its host name and network devices of its own work in its user namespace; the host's knobs stay refused", () => {
+  it("--privileged: mounts, its host name and network devices of its own work in its user namespace; the host's knobs and disks stay refused", () => {
+    // The host's root disk: --privileged lists it among the container's devices, as runc's.
+    const disk = /^\S+ \S+ \S+ \S+ \/ .*? - \S+ (\/dev\/\S+)/m.exec(readFileSync("/proc/self/mountinfo", "utf8"))?.[1];
+    expect(disk, "the host's root filesystem is on no /dev node").toBeDefined();
     const script = [
       "mkdir -p /tmp/m && mount -t tmpfs t /tmp/m && touch /tmp/m/f && umount /tmp/m && echo mount=ok",
       "hostname inside && echo hostname=$(hostname)",
       "ip link add br9 type bridge && ip link del br9 && echo bridge=ok",
       "awk 'NR==1 {print \"mapped=\" ($2 >= 1073741824)}' /proc/self/uid_map",
       "mount -o remount,rw /proc/sys 2>/dev/null; echo x > /proc/sys/kernel/core_pattern 2>/dev/null && echo knob=wrote || echo knob=refused",
+      `[ -b ${disk} ] && echo disk=there; head -c1 ${disk} >/dev/null 2>&1 && echo disk=read || echo disk=refused`,
     ].join("; ");
     const r = run(["--privileged"], ["sh", "-c", script]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim().split("\n")).toEqual(["mount=ok", "hostname=inside", "bridge=ok", "mapped=1", "knob=refused"]);
+    expect(r.stdout.trim().split("\n")).toEqual(["mount=ok", "hostname=inside", "bridge=ok", "mapped=1", "knob=refused", "disk=there", "disk=refused"]);
   });
 
   it("a runtime installed with its own policy applies it: what it denies fails with EPERM inside", () => {
