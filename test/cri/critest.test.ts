@@ -6,16 +6,21 @@
 // CRI_TOOLS names the directory of the tools that run it: `setup` (containerd with both
 // handlers, a local registry of critest's images), `run HANDLER` (critest; its last lines
 // are "critest HANDLER: N passed, N failed, N skipped in S s" and "  failed: SPEC (file:line)"),
-// and `stop`. With CI=true a missing CRI_TOOLS fails; otherwise the suite says it is skipped.
+// and `stop`, and `crictl` against that containerd. With CI=true a missing CRI_TOOLS fails;
+// otherwise the suite says it is skipped.
+//
+// Then crictl by hand, as a user of a pod does: runp, create, start, exec -i, logs, stop, rm,
+// stopp, rmp under each handler, what each step says compared.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/sandbox.js";
 
 const TOOLS = process.env.CRI_TOOLS;
-const usable = TOOLS !== undefined && ["setup", "run", "stop"].every((t) => existsSync(join(TOOLS, t)));
-const why = `CRI_TOOLS must name the directory holding critest's setup, run and stop${TOOLS !== undefined ? ` (${TOOLS} does not)` : ""}`;
+const usable = TOOLS !== undefined && ["setup", "run", "stop", "crictl"].every((t) => existsSync(join(TOOLS, t)));
+const why = `CRI_TOOLS must name the directory holding critest's setup, run, stop and crictl${TOOLS !== undefined ? ` (${TOOLS} does not)` : ""}`;
 if (!usable && process.env.CI === "true") throw new Error(why);
 
 /** Where runsc-ts differs from runc by design (README), by spec name. */
@@ -48,18 +53,63 @@ function critest(handler: string): Result {
   return { passed: Number(m[1]), failed, skipped: Number(m[3]), seconds: Number(m[4]), output };
 }
 
-describe.skipIf(!usable)(`critest through containerd${usable ? "" : ` (skipped: ${why})`}`, () => {
-  let runc: Result;
+/** crictl against the tools' containerd: its stdout, or an error with what it said. */
+function crictl(args: string[], input?: string): string {
+  const r = spawnSync(join(TOOLS!, "crictl"), args, { encoding: "utf8", timeout: 120_000, ...(input !== undefined ? { input } : {}) });
+  if (r.status !== 0) throw new Error(`crictl ${args.join(" ")}: status ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const IMAGE = "registry.k8s.io/e2e-test-images/busybox:1.29-2";
+
+/** The hand flow under a handler: what each step said. */
+function handFlow(handler: string, dir: string): Record<string, string> {
+  const pod = join(dir, `pod-${handler}.json`);
+  const ctr = join(dir, `ctr-${handler}.json`);
+  writeFileSync(pod, JSON.stringify({ metadata: { name: `flow-${handler}`, namespace: "default", uid: `flow-${handler}-${process.pid}`, attempt: 1 }, log_directory: dir }));
+  writeFileSync(ctr, JSON.stringify({ metadata: { name: "c" }, image: { image: IMAGE }, command: ["sh", "-c", "trap 'echo stopping; exit 0' TERM; echo started; while :; do sleep 0.1; done"], log_path: `c-${handler}.log` }));
+  const seen: Record<string, string> = {};
+  const p = crictl(["runp", "--runtime", handler, pod]).trim();
+  try {
+    const c = crictl(["create", p, ctr, pod]).trim();
+    crictl(["start", c]);
+    seen.exec = crictl(["exec", "-i", c, "sh", "-c", "tr a-z A-Z; echo $?"], "hello from stdin\n");
+    seen.status = crictl(["inspect", "-o", "go-template", "--template", "{{.status.state}}", c]).trim();
+    crictl(["stop", "-t", "10", c]);
+    seen.logs = crictl(["logs", c]);
+    seen.exit = crictl(["inspect", "-o", "go-template", "--template", "{{.status.state}} {{.status.exitCode}}", c]).trim();
+    crictl(["rm", c]);
+    seen.left = crictl(["ps", "-a", "-q", "--pod", p]);
+  } finally {
+    crictl(["stopp", p]);
+    crictl(["rmp", p]);
+  }
+  return seen;
+}
+
+describe.skipIf(!usable)(`critest and crictl through containerd${usable ? "" : ` (skipped: ${why})`}`, () => {
   beforeAll(() => {
     const s = spawnSync(join(TOOLS!, "setup"), [], { cwd: ROOT, encoding: "utf8", env: { ...process.env, RUNSC_TS: join(ROOT, "bin", "runsc-ts") } });
     if (s.status !== 0) throw new Error(`CRI setup failed (${s.status}):\n${s.stdout}${s.stderr}`);
-    runc = critest("runc");
   });
   afterAll(() => {
     spawnSync(join(TOOLS!, "stop"), [], { cwd: ROOT, stdio: "ignore" });
   });
 
-  it("runsc-ts fails nothing but runc's failures and the differences the README names", () => {
+  it("crictl by hand (runp, create, start, exec -i, stop, logs, rm, stopp, rmp): runsc-ts says what runc says", () => {
+    crictl(["pull", IMAGE]);
+    const dir = mkdtempSync(join(tmpdir(), "runsc-ts-crictl-"));
+    try {
+      const runc = handFlow("runc", dir);
+      expect(runc).toEqual({ exec: "HELLO FROM STDIN\n0\n", status: "CONTAINER_RUNNING", logs: "started\nstopping\n", exit: "CONTAINER_EXITED 0", left: "" });
+      expect(handFlow("runsc-ts", dir)).toEqual(runc);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("critest: runsc-ts fails nothing but runc's failures and the differences the README names", () => {
+    const runc = critest("runc");
     const ours = critest("runsc-ts");
     const unexplained = ours.failed.filter((f) => !runc.failed.includes(f) && !DIFFERENCES.some(([re]) => re.test(f)));
     expect(unexplained, `runc: ${runc.passed} passed in ${runc.seconds} s; runsc-ts: ${ours.passed} passed in ${ours.seconds} s`).toEqual([]);
