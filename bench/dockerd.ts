@@ -4,6 +4,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pause } from "./measure.js";
 
 export interface PrivateDockerd {
   readonly dir: string;
@@ -16,7 +17,6 @@ export interface PrivateDockerd {
   readonly containerdSock: string;
 }
 
-const pause = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 export function dockerdFiles(dir: string): PrivateDockerd {
   const execRoot = join(dir, "exec");

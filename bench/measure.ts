@@ -140,7 +140,12 @@ export function innerWallProbe(id: string, argv: readonly string[], o: RunOption
   };
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Sleeps ms milliseconds, blocking: the bench runs its samples one after another. */
+export function pause(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
 
 /**
  * Waits (at most 3 s) until nothing but this process is runnable (/proc/loadavg's running
@@ -153,7 +158,7 @@ export function settle(): void {
   for (const end = Date.now() + 3000; Date.now() < end && quiet < 2; ) {
     const running = Number(readFileSync("/proc/loadavg", "utf8").split(" ")[3]?.split("/")[0]);
     quiet = running <= 1 ? quiet + 1 : 0;
-    Atomics.wait(pause, 0, 0, 5);
+    pause(5);
   }
 }
 

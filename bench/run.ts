@@ -15,7 +15,7 @@ import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Probe, ProbeResult, RunOptions } from "./measure.js";
-import { collect, exec, innerWallProbe, loopProbe, settle, wallProbe } from "./measure.js";
+import { collect, exec, innerWallProbe, loopProbe, pause, settle, wallProbe } from "./measure.js";
 import type { Line } from "./report.js";
 import { atMost, formatTable, ratio } from "./report.js";
 import type { BenchDir } from "./setup.js";
@@ -594,10 +594,10 @@ function usedKib(): number {
  */
 function quiesce(): void {
   settle();
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);
+  pause(4000);
   spawnSync("sync");
   writeFileSync("/proc/sys/vm/drop_caches", "3");
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+  pause(1000);
 }
 
 function header(o: Options, syncWakeUp: string, gcc: string): string {
