@@ -24,6 +24,12 @@ export interface SpawnOptions {
    * signal: init ends when its control socket hangs up instead.
    */
   orphan?: boolean;
+  /**
+   * With hold, orphan and a new PID namespace: init is the caller's child (its subreaper
+   * reaps it), and a guard process outside the namespace kills it if the control socket
+   * hangs up, then exits with it (for init's execInPlace, where the program is init).
+   */
+  guard?: boolean;
   /** Namespaces to join rather than make: an open nsfs file each, with its CLONE_NEW* type. */
   join?: { fd: number; type: number }[];
   /**

@@ -7,7 +7,7 @@ import protocol from "./helper/protocol.json" with { type: "json" };
 export type RecordName =
   | "arg" | "env" | "cwd" | "hostname" | "filter" | "mount" | "setattr" | "mkdir" | "mkfile" | "symlink" | "pivot" | "hide"
   | "filterFlags" | "chdirFallback" | "maskSource" | "loopbackUp" | "rlimit" | "writefile" | "whiteout" | "attach" | "hold"
-  | "user" | "caps" | "umask" | "keepPrivs" | "sysctl" | "domainname" | "preserve" | "hook" | "subreaper" | "root";
+  | "user" | "caps" | "umask" | "keepPrivs" | "sysctl" | "domainname" | "preserve" | "hook" | "execInPlace" | "root";
 
 /** Control messages on init's control socket. */
 export type ControlName =

@@ -448,7 +448,7 @@ static void serve_clone(const struct sandbox_clone_request* req, int* fds, int n
   // No reply socket: nothing to answer on.
   if (nfds < 1) return;
   if (njoins < 0 || njoins > SANDBOX_CLONE_MAX_JOINS || nfds != 3 + tty + njoins ||
-      req->join_pid >= njoins || (req->report_exit && exit_reply >= 0)) {
+      req->join_pid >= njoins || (req->report_exit && exit_reply >= 0) || (req->report_exit && req->guard)) {
     answer = -EPROTO;
   } else if (req->report_exit && watch_children() < 0) {
     answer = -errno;
@@ -460,14 +460,15 @@ static void serve_clone(const struct sandbox_clone_request* req, int* fds, int n
     }
     int join_pid = req->join_pid >= 0 ? joins[req->join_pid].fd : -1;
     pid = sandbox_clone(req->flags, join_pid, &pidfd, fds[1], -1, fds[2], tty ? fds[3] : -1, req->orphan, joins, njoins,
-                        req->unshare_flags);
+                        req->unshare_flags, req->guard);
     answer = pid < 0 ? -errno : (int32_t)pid;
   }
   (void)!send_fds(fds[0], &answer, sizeof answer, &pidfd, pidfd >= 0 ? 1 : 0);
   if (pidfd >= 0) close(pidfd);
   // A first child that only forks init (a new PID namespace made after joining a user
-  // namespace) exits at once: ours to reap. init itself is our caller's to reap.
-  if (pid > 0 && (req->unshare_flags & CLONE_NEWPID)) waitpid(pid, NULL, 0);
+  // namespace) exits at once: ours to reap. init itself is our caller's to reap, and so is
+  // a guard (it stays as long as init, and passes to our subreaper when we exit).
+  if (pid > 0 && (req->unshare_flags & CLONE_NEWPID) && !req->guard) waitpid(pid, NULL, 0);
   // Waited for here: its status goes back on the reply socket (reap).
   if (pid > 0 && req->report_exit) {
     exit_reply = fds[0];

@@ -1,5 +1,8 @@
 // runsc-ts-init: the sandbox's PID 1. Builds the mount tree, installs the seccomp filter
-// the sentry compiled, starts the workload, forwards signals and reaps orphans.
+// the sentry compiled, starts the workload, forwards signals and reaps orphans. An OCI
+// container's init (execInPlace) instead becomes the program once started: the program is
+// PID 1, as under runc, and a guard outside the namespace (sandbox_child.h) ends it if the
+// runtime's end of the control socket goes away.
 //
 // It is exec'd (from a sealed memfd) by the child the sentry cloned into fresh namespaces,
 // after the sentry wrote the uid/gid maps. fd 3 is a SOCK_SEQPACKET control socket to the
@@ -92,22 +95,6 @@ static void end(int status) __attribute__((noreturn));
 static void end(int status) {
   if (getpid() != 1) kill_descendants();
   _exit(status);
-}
-
-// Whether pid has a handler for sig (SigCgt in /proc/PID/status). Unknown: yes.
-static int catches(pid_t pid, int sig) {
-  char path[64], buf[4096];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 1;
-  buf[n] = 0;
-  const char *c = strstr(buf, "\nSigCgt:");
-  if (!c) return 1;
-  unsigned long long mask = strtoull(c + 8, NULL, 16);
-  return (mask >> (sig - 1)) & 1;
 }
 
 static int forward_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
@@ -269,7 +256,7 @@ static void apply_records(struct reader r) {
       }
       case TAG_PIVOT: record_pivot(&f); break;
       case TAG_HOOK: rd_hook(&f); break;
-      case TAG_SUBREAPER: workload_subreaper = 1; break;
+      case TAG_EXEC_IN_PLACE: cfg.exec_in_place = 1; break;
       case TAG_PRESERVE: record_preserve(&f); break;
       case TAG_HOLD: cfg.hold = 1; break;
       case TAG_KEEP_PRIVS: cfg.keep_privs = 1; break;
@@ -290,6 +277,7 @@ static void check_config(void) {
   for (int j = 0; j < cfg.npassed; j++)
     if (cfg.passed[j] >= 0) close(cfg.passed[j]);
   if (cfg.argc == 0) fail("config: no command");
+  if (cfg.exec_in_place && (!cfg.hold || getpid() != 1)) fail("config: execInPlace without hold, or not PID 1");
   if (!cfg.filter) fail("config: no seccomp filter");
   cfg.argv[cfg.argc] = NULL;
   cfg.envp[cfg.envc] = NULL;
@@ -377,10 +365,8 @@ static void supervise(pid_t child, int sfd, const sigset_t *all) {
     if (sig < 0) continue;
     if (sig != SIGCHLD) {
       // A terminal's SIGINT/SIGQUIT/SIGWINCH (SI_KERNEL) reached the whole foreground
-      // process group, the workload included: forward only what was sent to us. An OCI
-      // container's program gets what it would as runc's: as PID 1 of its namespace only
-      // the signals it catches; in another's PID namespace (a pod's), or exec'd, all.
-      if (si.si_code != SI_KERNEL && (!cfg.hold || getpid() != 1 || catches(child, sig))) kill(child, sig);
+      // process group, the workload included: forward only what was sent to us.
+      if (si.si_code != SI_KERNEL) kill(child, sig);
       continue;
     }
     int status;
@@ -394,6 +380,18 @@ static void supervise(pid_t child, int sfd, const sigset_t *all) {
   }
 }
 
+// execInPlace: this process becomes the program, with the signals it blocked for the wait
+// unblocked (what arrived meanwhile and was not for a held container's end is the
+// program's, under the kernel's rules for a PID 1).
+static void exec_in_place(int sfd, const sigset_t *all) __attribute__((noreturn));
+static void exec_in_place(int sfd, const sigset_t *all) {
+  close(sfd);
+  sigprocmask(SIG_UNBLOCK, all, NULL);
+  (void)!send(CTL_FD, (char[]){CTL_STARTED}, 1, MSG_NOSIGNAL);
+  close(CTL_FD);
+  start_workload(cfg.argv, cfg.envp, cfg.cwd, cfg.cwd_fallback, cfg.rlimits, cfg.nrlimits, cfg.umask_set, cfg.new_umask, &cfg.creds);
+}
+
 int main(int argc, char** argv) {
   // The same binary is the binder of a confined sentry (binder.c), by its name.
   if (argc > 0 && strcmp(argv[0], "runsc-ts-binder") == 0) return binder_main();
@@ -404,5 +402,6 @@ int main(int argc, char** argv) {
   sigset_t all;
   install_filter(&all);
   int sfd = cfg.hold ? await_start(&all) : -1;
+  if (cfg.exec_in_place) exec_in_place(sfd, &all);
   supervise(start_child(&all), sfd, &all);
 }

@@ -110,7 +110,7 @@ struct config {
   int nrlimits;
   const struct sock_filter *filter;
   unsigned filter_len, filter_flags;
-  int hold, keep_privs, umask_set;
+  int hold, keep_privs, umask_set, exec_in_place;
   mode_t new_umask;
   struct creds creds;
   // Descriptors received with the records, by index (TAG_ATTACH, TAG_PRESERVE); -1 once used.
@@ -137,8 +137,8 @@ int run_hooks(int phase, char *msg, size_t msglen);
 
 // workload.c
 extern int preserve_src[64], preserve_dst[64], npreserve;
-extern int workload_subreaper;
-// init, the workload's parent: the workload dies with it (start_workload).
+// init, the workload's parent: the workload dies with it (start_workload). 0: the workload
+// is init itself (execInPlace).
 extern pid_t workload_parent;
 int findable(const char *file, char *const envp[]);
 void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback, const struct rlimit_rec *rlimits, int nrlimits, int umask_set, mode_t new_umask, const struct creds *creds) __attribute__((noreturn));

@@ -41,9 +41,43 @@ __attribute__((noreturn)) static void child_fail(int ctl, int e) {
   _exit(127);
 }
 
+// The guard of an init exec'd in place (sandbox_clone's guard): outside the container's PID
+// namespace, in no session of the caller's (a terminal's ^C is not for it), deaf to every
+// signal but SIGKILL. Kills init when ctl hangs up; exits when init has exited.
+__attribute__((noreturn)) static void guard_init(int ctl, int init_pidfd) {
+  prctl(PR_SET_NAME, "runsc-ts-guard", 0, 0, 0);
+  // Nothing of the caller's stays open here (its stdio is the container's, or a pipe its
+  // own caller reads to its end): only the two descriptors watched, as 0 and 1.
+  int c = fcntl(ctl, F_DUPFD_CLOEXEC, 64), p = fcntl(init_pidfd, F_DUPFD_CLOEXEC, 64);
+  if (c < 0 || p < 0 || dup2(c, 0) < 0 || dup2(p, 1) < 0) {
+    syscall(SYS_pidfd_send_signal, init_pidfd, SIGKILL, NULL, 0);
+    _exit(127);
+  }
+  ctl = 0;
+  init_pidfd = 1;
+  syscall(SYS_close_range, 2, ~0U, 0);
+  setsid();
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  for (;;) {
+    // No events asked of ctl: its hangup is reported regardless, and what the runtime sends
+    // there is init's to read.
+    struct pollfd w[2] = {{ctl, 0, 0}, {init_pidfd, POLLIN, 0}};
+    if (poll(w, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (w[1].revents) _exit(0);
+    if (w[0].revents) break;
+  }
+  syscall(SYS_pidfd_send_signal, init_pidfd, SIGKILL, NULL, 0);
+  _exit(0);
+}
+
 __attribute__((noreturn)) static void sandbox_child(int ctl, int parent_end, int init_fd, int tty, int orphan,
                                                     const struct sandbox_join* joins, int njoins,
-                                                    unsigned long unshare_flags) {
+                                                    unsigned long unshare_flags, int guard) {
   // Only the parent may hold the other end: its death must read as EOF below.
   if (parent_end >= 0) close(parent_end);
   // Namespaces given by path (OCI linux.namespaces[].path), first: the descriptors are
@@ -61,13 +95,21 @@ __attribute__((noreturn)) static void sandbox_child(int ctl, int parent_end, int
   if (unshare_flags & CLONE_NEWPID) {
     // A raw fork: glibc's fork() would take locks (malloc's among them) that another of the
     // parent's threads may have held when this child was cloned, and wait on them forever.
-    pid_t g = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+    // A guarded init is our parent's child, with a pidfd for us.
+    int init_pidfd = -1;
+    pid_t g = (pid_t)syscall(SYS_clone, guard ? CLONE_PARENT | CLONE_PIDFD : SIGCHLD, NULL, guard ? &init_pidfd : NULL, NULL, NULL);
     if (g < 0) child_fail(ctl, errno);
     if (g > 0) {
       char msg[1 + sizeof g];
       msg[0] = CTL_INIT_PID;
       memcpy(msg + 1, &g, sizeof g);
-      _exit(write(ctl, msg, sizeof msg) == (ssize_t)sizeof msg ? 0 : 127);
+      int told = write(ctl, msg, sizeof msg) == (ssize_t)sizeof msg;
+      if (!guard) _exit(told ? 0 : 127);
+      if (!told) {
+        syscall(SYS_pidfd_send_signal, init_pidfd, SIGKILL, NULL, 0);
+        _exit(127);
+      }
+      guard_init(ctl, init_pidfd);
     }
   }
   // Signals: Node ignores SIGPIPE and blocks others; the sandbox starts from defaults.
@@ -117,7 +159,7 @@ __attribute__((noreturn)) static void sandbox_child(int ctl, int parent_end, int
 }
 
 pid_t sandbox_clone(unsigned long flags, int join_pid, int* pidfd, int ctl, int parent_end, int init_fd, int tty,
-                    int orphan, const struct sandbox_join* joins, int njoins, unsigned long unshare_flags) {
+                    int orphan, const struct sandbox_join* joins, int njoins, unsigned long unshare_flags, int guard) {
   // Joining a PID namespace: this thread's children are made in it (setns affects the
   // calling thread's pid_ns_for_children only), and it goes back to its own right after.
   int own_pid_ns = -1;
@@ -132,7 +174,7 @@ pid_t sandbox_clone(unsigned long flags, int join_pid, int* pidfd, int ctl, int 
   }
   *pidfd = -1;
   long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, NULL, pidfd, NULL, NULL);
-  if (pid == 0) sandbox_child(ctl, parent_end, init_fd, tty, orphan, joins, njoins, unshare_flags);
+  if (pid == 0) sandbox_child(ctl, parent_end, init_fd, tty, orphan, joins, njoins, unshare_flags, guard);
   int e = errno;
   if (own_pid_ns >= 0) {
     setns(own_pid_ns, CLONE_NEWPID);

@@ -85,19 +85,12 @@ static int place_preserved(void) {
   return 0;
 }
 
-// The workload's side (init's child): limits, directory, credentials, then exec.
-int workload_subreaper;
+// The workload's side (init's child, or init itself): limits, directory, credentials, then exec.
 pid_t workload_parent;
 
 void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback,
                            const struct rlimit_rec *rlimits, int nrlimits, int umask_set,
                            mode_t new_umask, const struct creds *creds) {
-  // Kept across exec: an init program in the container (Docker's --init, tini) sees it
-  // may reap, as it would as PID 1.
-  if (workload_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
-    fprintf(stderr, "runsc-ts: subreaper: %s\n", strerror(errno));
-    _exit(125);
-  }
   for (int i = 0; i < nrlimits; i++) {
     if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0) {
       fprintf(stderr, "runsc-ts: setrlimit %d: %s\n", rlimits[i].resource, strerror(errno));
@@ -120,7 +113,7 @@ void start_workload(char **argv, char **envp, const char *cwd, int cwd_fallback,
   // process's init is the PID a caller kills (containerd, when an exec times out), and the
   // program must not run on, adopted by the container's PID 1. An exec of a setuid program
   // clears it again; init's own ends kill the workload themselves.
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != workload_parent) _exit(125);
+  if (workload_parent != 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != workload_parent)) _exit(125);
   environ = envp;
   execvp(argv[0], argv);
   int e = errno;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "errors.h"
@@ -87,12 +88,13 @@ bool WriteFile(const std::string& path, const std::string& data, std::string* er
   return true;
 }
 
-// Receives one control datagram, waiting at most timeout_ms. Returns its length, 0 at
-// EOF, -1 on timeout (errno ETIMEDOUT) or error.
-ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
-  struct pollfd p = {fd, POLLIN, 0};
+// Receives one control datagram from the process pidfd names, waiting at most timeout_ms.
+// Returns its length, 0 at EOF or once that process has exited with nothing more said (a
+// guard holds a copy of its end: no EOF comes), -1 on timeout (errno ETIMEDOUT) or error.
+ssize_t RecvTimeout(int fd, int pidfd, char* buf, size_t len, int timeout_ms) {
+  struct pollfd p[2] = {{fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
   int r;
-  do r = poll(&p, 1, timeout_ms);
+  do r = poll(p, pidfd >= 0 ? 2 : 1, timeout_ms);
   while (r < 0 && errno == EINTR);
   if (r == 0) {
     errno = ETIMEDOUT;
@@ -102,7 +104,17 @@ ssize_t RecvTimeout(int fd, char* buf, size_t len, int timeout_ms) {
   ssize_t n;
   do n = recv(fd, buf, len, MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN && p[1].revents != 0) return 0;
   return n;
+}
+
+// Reaps pid whenever it exits, on a thread of its own: a guard, our child for as long as
+// its init lives.
+void ReapLater(pid_t pid) {
+  std::thread([pid] {
+    while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+  }).detach();
 }
 
 // One message of len bytes on sock, with fds attached (SCM_RIGHTS): sendmsg's result.
@@ -137,13 +149,14 @@ bool SendConfig(int ctl, const std::string& config, const std::vector<int>& fds)
 // PID with *pidfd set, or -1 with errno and *step naming what failed.
 // With reply set, the client reaps init and sends its status on the socket returned there
 // (WatchExitFrom reads it).
-long CloneInClient(int cloner, unsigned long flags, unsigned long unshare_flags, bool orphan, int tty, int ctl, int init_fd,
-                   const std::vector<sandbox_join>& joins, int join_pid, int* pidfd, std::string* step, int* reply) {
+long CloneInClient(int cloner, unsigned long flags, unsigned long unshare_flags, bool orphan, bool guard, int tty, int ctl,
+                   int init_fd, const std::vector<sandbox_join>& joins, int join_pid, int* pidfd, std::string* step, int* reply) {
   struct sandbox_clone_request req;
   memset(&req, 0, sizeof req);
   req.kind = SANDBOX_CLONE_REQUEST;
   req.report_exit = reply != nullptr ? 1 : 0;
   req.orphan = orphan ? 1 : 0;
+  req.guard = guard ? 1 : 0;
   req.flags = flags;
   req.unshare_flags = unshare_flags;
   req.has_tty = tty >= 0 ? 1 : 0;
@@ -264,6 +277,13 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // Outlives us (OCI create): no parent-death signal; the holder of the control socket
   // stands in for it (init ends when that socket hangs up).
   bool orphan = hold && o.Has("orphan") && o.Get("orphan").ToBoolean().Value();
+  // The program becomes init, PID 1 of the new PID namespace (init's execInPlace): a guard
+  // outside it stands in for init's own watch of the control socket (sandbox_child.h).
+  bool guard = o.Has("guard") && o.Get("guard").ToBoolean().Value();
+  if (guard && !(orphan && (flags & CLONE_NEWPID))) {
+    Napi::TypeError::New(env, "spawn: guard needs hold, orphan and a new PID namespace").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   // Reap init here (waitExit, onExit). Not for one that outlives us: its status is for the
   // subreaper it passes to (a shim), and reaping it first would take it away.
   bool watch = !(o.Has("watch") && !o.Get("watch").ToBoolean().Value());
@@ -297,23 +317,26 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
 
-  // A joined user namespace with new ones: the child makes them after joining it (sandbox_child).
+  // A joined user namespace with new ones: the child makes them after joining it
+  // (sandbox_child). A guarded init is forked by the child that made its namespaces too.
   bool join_user = false;
   for (const sandbox_join& j : joins) join_user = join_user || j.type == CLONE_NEWUSER;
-  unsigned long unshare_flags = join_user ? (flags & ~(unsigned long)CLONE_NEWUSER) : 0;
+  bool write_maps = (flags & CLONE_NEWUSER) && !join_user;
+  unsigned long unshare_flags = join_user ? (flags & ~(unsigned long)CLONE_NEWUSER) : guard ? flags : 0;
   if (unshare_flags != 0) {
     flags = 0;
     // In the foreground, init passes to us when its first parent exits: we reap it.
-    if (watch && cloner < 0 && (unshare_flags & CLONE_NEWPID)) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    if (watch && cloner < 0 && !guard && (unshare_flags & CLONE_NEWPID)) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   }
   int pidfd = -1;
   long pid;
   std::string clone_step = "clone";
   if (cloner >= 0) {
-    pid = CloneInClient(cloner, flags, unshare_flags, orphan, tty, sv[1], init_fd, joins, join_pid, &pidfd, &clone_step,
+    pid = CloneInClient(cloner, flags, unshare_flags, orphan, guard, tty, sv[1], init_fd, joins, join_pid, &pidfd, &clone_step,
                         watch ? &reply : nullptr);
   } else {
-    pid = sandbox_clone(flags, join_pid, &pidfd, sv[1], sv[0], init_fd, tty, orphan, joins.data(), (int)joins.size(), unshare_flags);
+    pid = sandbox_clone(flags, join_pid, &pidfd, sv[1], sv[0], init_fd, tty, orphan, joins.data(), (int)joins.size(), unshare_flags,
+                        guard ? 1 : 0);
   }
   int clone_errno = errno;
   close(sv[1]);
@@ -325,15 +348,17 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   int ctl = sv[0];
 
   if (unshare_flags & CLONE_NEWPID) {
-    // The first child reports init's PID and exits: init is the process from here on.
+    // The first child reports init's PID and exits (or stays as its guard): init is the
+    // process from here on.
     static char pbuf[64];
-    ssize_t n = RecvTimeout(ctl, pbuf, sizeof pbuf, 10000);
+    ssize_t n = RecvTimeout(ctl, pidfd, pbuf, sizeof pbuf, 10000);
     int e = errno;
-    // The client that cloned it reaps it (it is not ours).
-    if (cloner < 0) waitpid((pid_t)pid, nullptr, 0);
     close(pidfd);
     pid_t g = -1;
     if (n == (ssize_t)(1 + sizeof g) && pbuf[0] == CTL_INIT_PID) memcpy(&g, pbuf + 1, sizeof g);
+    // The client that cloned it reaps it (it is not ours); a guard, once it has done.
+    if (cloner < 0 && guard && g > 0) ReapLater((pid_t)pid);
+    else if (cloner < 0) waitpid((pid_t)pid, nullptr, 0);
     pidfd = g > 0 ? (int)syscall(SYS_pidfd_open, g, 0) : -1;
     if (pidfd < 0) {
       if (g > 0) kill(g, SIGKILL);
@@ -363,7 +388,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   };
 
   std::string proc = "/proc/" + std::to_string(pid);
-  if ((flags & CLONE_NEWUSER) &&
+  if (write_maps &&
       (!WriteFile(proc + "/uid_map", uid_map, &err) || !WriteFile(proc + "/gid_map", gid_map, &err)))
     return abort_child("user namespace: " + err, "ESETUP");
   for (const std::string& procs : cgroup_procs)
@@ -379,7 +404,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 
   // Wait for CTL_FILTER_READY (about to install the filter) or an error report.
   static char buf[1100];
-  ssize_t n = RecvTimeout(ctl, buf, sizeof buf - 1, 10000);
+  ssize_t n = RecvTimeout(ctl, pidfd, buf, sizeof buf - 1, 10000);
   // "H": init stopped before pivot_root for the createContainer hooks. onPause runs the
   // runtime's own hooks first and returns the state init gives its hooks.
   if (n > 0 && buf[0] == CTL_PAUSED_FOR_HOOKS && o.Has("onPause") && o.Get("onPause").IsFunction()) {
@@ -396,7 +421,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     if (send(ctl, msg.data(), msg.size(), MSG_NOSIGNAL) != (ssize_t)msg.size())
       return abort_child(std::string("init exited before its createContainer hooks: ") + strerror(errno), "ESETUP");
     // The hooks take their own time (and timeouts): init's exit ends the wait.
-    n = RecvTimeout(ctl, buf, sizeof buf - 1, -1);
+    n = RecvTimeout(ctl, pidfd, buf, sizeof buf - 1, -1);
   }
   if (n <= 0 || buf[0] != CTL_FILTER_READY) {
     std::string msg;
@@ -424,9 +449,9 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       }
       close(fd);
     }
-    // An error report from init ends the wait.
-    struct pollfd p = {ctl, POLLIN, 0};
-    if (poll(&p, 1, 0) > 0) {
+    // An error report from init, or its exit, ends the wait.
+    struct pollfd p[2] = {{ctl, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    if (poll(p, 2, 0) > 0) {
       n = recv(ctl, buf, sizeof buf - 1, MSG_DONTWAIT);
       if (n <= 0) return abort_child("init exited while installing the filter", "ESETUP");
       return abort_child(std::string(buf + 1, (size_t)(n - 1)), "ESETUP");

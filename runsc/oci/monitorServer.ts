@@ -157,10 +157,14 @@ export class MonitorServer {
   private release(held: HeldProcess, state: string): Promise<MonitorAnswer> {
     // A program that ends at once ends its sentry while this waits for init's answer: the
     // control socket stays open until the answer is read.
-    return held.using((control) => this.releaseOn(control, state)) ?? Promise.resolve(fail("init exited before the program started"));
+    return held.using((control, pidfd) => this.releaseOn(control, pidfd, state)) ?? Promise.resolve(fail("init exited before the program started"));
   }
 
-  private async releaseOn(control: number, state: string): Promise<MonitorAnswer> {
+  /**
+   * The start on control, and init's answer. Its exit with nothing said reads as EOF, or,
+   * when a guard holds a copy of init's end (execInPlace), as pidfd's exit.
+   */
+  private async releaseOn(control: number, pidfd: number, state: string): Promise<MonitorAnswer> {
     const native = this.native;
     const msg = Buffer.concat([Buffer.of(controlByte("start")), Buffer.from(state)]);
     const r = native.sendto(control, msg, msg.length, MSG_NOSIGNAL, new Uint8Array(0), 0);
@@ -169,13 +173,17 @@ export class MonitorServer {
     const flags = native.fcntl(control, F_GETFL, 0);
     if (flags >= 0) native.fcntl(control, F_SETFL, flags | O_NONBLOCK);
     const buf = Buffer.alloc(2048);
+    let exited = false;
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       let n: number;
       try {
         n = readSync(control, buf, 0, buf.length, null);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return fail(`init: ${(err as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        // Exited: anything it said is queued by now, and the next read finds it.
+        if (exited) return fail("init exited before the program started");
+        exited = native.pidfdExited(pidfd);
+        if (!exited) await new Promise((resolve) => setTimeout(resolve, wait));
         continue;
       }
       if (n === 0) return fail("init exited before the program started");
@@ -235,7 +243,7 @@ export class MonitorServer {
       }
       serveProcFs(native, fuse, this.start!.proc);
     }
-    const held = new HeldProcess(native, taken, control);
+    const held = new HeldProcess(native, taken, control, pidfd);
     if (kind === "init") this.init = held;
     const sentry = kind === "init" ? this.initSentry! : new SentryThread(this.worker);
     if (kind === "init") this.initSentry = undefined;
@@ -292,13 +300,14 @@ class HeldProcess {
     private readonly native: ReturnType<typeof loadNative>,
     private readonly fds: readonly number[],
     private readonly control: number,
+    private readonly pidfd: number,
   ) {}
 
-  /** Runs fn on the control socket, held open until it settles; undefined once closed. */
-  using<T>(fn: (control: number) => Promise<T>): Promise<T> | undefined {
+  /** Runs fn on the control socket and the pidfd, held open until it settles; undefined once closed. */
+  using<T>(fn: (control: number, pidfd: number) => Promise<T>): Promise<T> | undefined {
     if (this.closed) return undefined;
     this.users++;
-    return fn(this.control).finally(() => {
+    return fn(this.control, this.pidfd).finally(() => {
       this.users--;
       this.closeIfDone();
     });

@@ -296,8 +296,8 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
     ...processRecords(config.process!, "process", { userns }),
     ...processLimitRecords(policy),
     ...input.preserved.map((_fd, i) => ({ op: "preserve", index: firstPreserved + i, target: 3 + i }) as const),
-    // The program takes its orphans as PID 1 would under runc (not in a pod's PID namespace, where it is not PID 1 there either).
-    ...(ns.flags & NS_FLAGS.pid! ? [{ op: "subreaper" } as const] : []),
+    // The program is PID 1 of its own PID namespace, as under runc (in a pod's, it is not PID 1 there either).
+    ...(ns.flags & NS_FLAGS.pid! ? [{ op: "execInPlace" } as const] : []),
     { op: "hold" } as const,
   ];
   return {

@@ -54,8 +54,12 @@ export type InitRecord =
    * the start command, before the program. timeout: seconds, 0 for none.
    */
   | { op: "hook"; phase: "createContainer" | "startContainer"; path: string; args: readonly string[]; env: readonly string[]; timeout: number }
-  /** The workload is a child subreaper: its tree's orphans are its own, as a container's PID 1's are. */
-  | { op: "subreaper" };
+  /**
+   * (With hold, in a new PID namespace) once started, init execs the program itself: the
+   * program is PID 1, as under runc, and a guard outside the namespace kills it if the
+   * control socket hangs up (launch asks spawn for the guard when this record is present).
+   */
+  | { op: "execInPlace" };
 
 
 const lo = (v: bigint): number => Number(v & 0xffffffffn);
@@ -170,8 +174,8 @@ export function encodeInitConfig(records: readonly InitRecord[]): Uint8Array {
       case "preserve":
         w.record(recordTag("preserve"), [r.index, r.target]);
         break;
-      case "subreaper":
-        w.record(recordTag("subreaper"), []);
+      case "execInPlace":
+        w.record(recordTag("execInPlace"), []);
         break;
       case "hook":
         w.record(recordTag("hook"), [r.phase === "createContainer" ? 0 : 1, r.timeout, r.args.length, r.env.length, r.path, ...r.args, ...r.env]);

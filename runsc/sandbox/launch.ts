@@ -229,6 +229,8 @@ export function launch(native: NativeBinding, plan: SandboxPlan, o: LaunchOption
         ...(o.tty !== undefined ? { tty: o.tty } : {}),
         ...(o.hold === true ? { hold: true } : {}),
         ...(o.orphan === true ? { orphan: true } : {}),
+        // The program becomes init: spawn leaves a guard outside its PID namespace.
+        ...(plan.records.some((r) => r.op === "execInPlace") ? { guard: true } : {}),
         ...(o.watch !== undefined ? { watch: o.watch } : {}),
         ...(o.cloner !== undefined ? { cloner: o.cloner } : {}),
         ...(joined.length > 0 ? { join: joinedNamespaces(plan, joined) } : {}),

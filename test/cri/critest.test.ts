@@ -33,7 +33,6 @@ const DIFFERENCES: [RegExp, string][] = [
   [/SeccompProfilePath should support seccomp unconfined on the container/, "a sandbox always filters (Seccomp: 2)"],
   [/should support Privileged is true/, "the CNI network namespace is the host's: no CAP_NET_ADMIN over it"],
   [/should support adding capability/, "the CNI network namespace is the host's: no CAP_NET_ADMIN over it"],
-  [/should support ContainerPID/, "the container's PID 1 is runsc-ts-init, the program PID 2"],
 ];
 
 interface Result {

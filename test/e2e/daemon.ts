@@ -109,6 +109,7 @@ export function leftovers(): string[] {
       const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
       if (cmd.includes("containerd-shim") && cmd.includes(EXEC_ROOT)) found.push(`shim ${d}: ${cmd.trim()}`);
       if (cmd.startsWith("runsc-ts-init")) found.push(`init ${d}`);
+      if (readFileSync(`/proc/${d}/comm`, "utf8") === "runsc-ts-guard\n") found.push(`guard ${d}: ${cmd.trim()}`);
     } catch {
       // gone meanwhile
     }

@@ -30,9 +30,13 @@ export interface FootprintOptions {
 
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
-/** The command line of a process of runsc-ts's: a runtime command, a monitor, an init, a binder. */
-function isRunscTs(cmd: string): boolean {
-  return cmd.startsWith("runsc-ts-init") || cmd.startsWith("runsc-ts-binder") || cmd.includes("/dist/cli/") || cmd.includes("/dist/runsc/") || cmd.includes("containerd-shim");
+/**
+ * The command line of a process of runsc-ts's: a runtime command, a monitor, an init, a
+ * binder; or its name (comm): an init's guard keeps the command line of the runtime command
+ * it was cloned from.
+ */
+function isRunscTs(cmd: string, comm: string): boolean {
+  return comm === "runsc-ts-guard" || cmd.startsWith("runsc-ts-init") || cmd.startsWith("runsc-ts-binder") || cmd.includes("/dist/cli/") || cmd.includes("/dist/runsc/") || cmd.includes("containerd-shim");
 }
 
 function processes(o: FootprintOptions): string[] {
@@ -40,12 +44,14 @@ function processes(o: FootprintOptions): string[] {
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     let cmd: string;
+    let comm: string;
     try {
       cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ").trim();
+      comm = readFileSync(`/proc/${d}/comm`, "utf8").trim();
     } catch {
       continue;
     }
-    if (!isRunscTs(cmd)) continue;
+    if (!isRunscTs(cmd, comm)) continue;
     // runsc-ts-init's command line is its name alone: an id is in its cgroup's path.
     const named = (text: string): boolean => o.only === undefined || o.only.some((s) => text.includes(s));
     let cgroup = "";

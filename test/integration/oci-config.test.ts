@@ -369,8 +369,8 @@ describe("config.json observed from inside", () => {
     expect(r.out("uid")).toBe("0\n");
     expect(r.out("map").trim().split(/\s+/)).toEqual(["0", "100000", "65536"]);
     expect(r.out("host")).toBe("bb\n");
-    // PID 1 is init, in a PID namespace of the container's own.
-    expect(r.out("pid")).toBe("2\n");
+    // The program is PID 1, in a PID namespace of the container's own.
+    expect(r.out("pid")).toBe("1\n");
     const wrong = await inside("true", (c) => {
       c.linux.namespaces = [{ type: "pid" }, { type: "mount", path: `/proc/${podPid}/ns/mnt` }];
     });

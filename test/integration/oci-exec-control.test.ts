@@ -46,9 +46,9 @@ describe("exec", () => {
     const c = await running();
     const r = await runtime(["exec", c.id, "sh", "-c", "hostname; ps -o pid,comm | grep sleep; mkdir /tmp/x; echo mkdir=$?; exit 5"]);
     expect(r.code, r.stderr).toBe(5);
-    // The container's hostname and PID namespace (its sleep is PID 2 there), and the
+    // The container's hostname and PID namespace (its sleep is PID 1 there), and the
     // config's seccomp profile: the exec'd process is under the same filter and sentry.
-    expect(r.stdout).toMatch(/^bb\n\s*2 sleep\nmkdir=1\n$/);
+    expect(r.stdout).toMatch(/^bb\n\s*1 sleep\nmkdir=1\n$/);
     expect(r.stderr).toMatch(/Operation not permitted/);
   });
 
@@ -187,7 +187,8 @@ describe("pause, resume, update, events", () => {
     expect(e.type).toBe("stats");
     expect(e.id).toBe(c.id);
     expect(e.data.memory.usage.usage).toBeGreaterThan(0);
-    expect(e.data.pids.current).toBe(2);
+    // The program alone: it is the container's init.
+    expect(e.data.pids.current).toBe(1);
     expect(e.data.cpu.usage.total).toBeGreaterThan(0);
     setTimeout(() => void runtime(["kill", c.id, "KILL"]), 1200);
     const stream = await runtime(["events", "--interval", "300ms", c.id]);

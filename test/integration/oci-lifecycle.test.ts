@@ -89,8 +89,8 @@ describe("OCI lifecycle", () => {
     expect(s.code, s.stderr).toBe(0);
     await stopped(b.id);
     expect(b.read("ran")).toBe("ran\n");
-    // init is PID 1 of the container's namespace; the program is its child.
-    expect(b.read("pid")).toBe("2\n");
+    // The program is PID 1 of the container's namespace, as under runc.
+    expect(b.read("pid")).toBe("1\n");
     expect(await state(b.id)).toMatchObject({ status: "stopped", pid: 0 });
 
     const cgroups = readFileSync(`/run/runsc-ts-test/${b.id}/state.json`, "utf8");
@@ -165,12 +165,60 @@ describe("OCI lifecycle", () => {
     await pollFor(() => (existsSync(join(c.out, "ready")) ? true : undefined), 5000);
     const ps = await runtime(["ps", "--format", "json", c.id]);
     const pids = JSON.parse(ps.stdout) as number[];
-    // init, sh and two sleeps: host PIDs, as `docker top` needs.
-    expect(pids.length).toBe(4);
+    // sh and two sleeps: host PIDs, as `docker top` needs.
+    expect(pids.length).toBe(3);
     for (const p of pids) expect(existsSync(`/proc/${p}`), String(p)).toBe(true);
     expect((await runtime(["kill", "--all", c.id, "KILL"])).code).toBe(0);
     await stopped(c.id);
     for (const p of pids) expect(await pollFor(() => (existsSync(`/proc/${p}/stat`) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z") ? undefined : true), 5000)).toBe(true);
+  });
+
+  it("the program is PID 1 of its container and sees no process of runsc-ts's, as under runc", async ({ expect }) => {
+    const probe = ["sh", "-c", "echo $$ > /out/pid; cat /proc/1/comm > /out/comm; echo /proc/[0-9]* > /out/procs; grep -E '^(PPid|NSpid)' /proc/self/status > /out/status"];
+    const seen = (b: ReturnType<typeof outBundle>): string[] => ["pid", "comm", "procs", "status"].map((f) => b.read(f));
+    const r = track(outBundle(probe));
+    const runcId = `${r.id}-runc`;
+    try {
+      execFileSync("runc", ["--root", RUNC_ROOT, "run", "--bundle", r.dir, runcId], { stdio: "ignore", timeout: 30_000 });
+    } finally {
+      spawnSync("runc", ["--root", RUNC_ROOT, "delete", "--force", runcId]);
+    }
+    const b = track(outBundle(probe));
+    expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+    expect((await runtime(["start", b.id])).code).toBe(0);
+    await stopped(b.id);
+    expect(seen(r)).toEqual(["1\n", "sh\n", "/proc/1\n", "PPid:\t0\nNSpid:\t1\n"]);
+    expect(seen(b)).toEqual(seen(r));
+  });
+
+  it("kill -9 of a container's monitor ends its program within 100 ms (its guard outside the PID namespace kills it), and the guard goes with it", async ({ expect }) => {
+    const b = track(outBundle(["sleep", "1000"]));
+    expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+    expect((await runtime(["start", b.id])).code).toBe(0);
+    const st = JSON.parse(readFileSync(join(STATE_ROOT, b.id, "state.json"), "utf8")) as { monitorPid: number; pid: number };
+    const gone = (pid: number): boolean => !existsSync(`/proc/${pid}/stat`) || readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+    // The guard: the process outside whose children's PID namespace is the program's.
+    const pidns = readlinkSync(`/proc/${st.pid}/ns/pid`);
+    const guards = readdirSync("/proc").filter((d) => {
+      try {
+        return /^\d+$/.test(d) && readFileSync(`/proc/${d}/comm`, "utf8") === "runsc-ts-guard\n" && readlinkSync(`/proc/${d}/ns/pid_for_children`) === pidns;
+      } catch {
+        return false;
+      }
+    });
+    expect(guards.length).toBe(1);
+    const guard = Number(guards[0]);
+    expect(readlinkSync(`/proc/${guard}/ns/pid`)).not.toBe(pidns);
+    expect(gone(st.pid)).toBe(false);
+    const t0 = performance.now();
+    process.kill(st.monitorPid, "SIGKILL");
+    expect(await pollFor(() => (gone(st.pid) ? true : undefined), 5000, 2)).toBe(true);
+    const ms = performance.now() - t0;
+    expect(ms).toBeLessThan(100);
+    expect(await pollFor(() => (gone(guard) ? true : undefined), 5000)).toBe(true);
+    expect((await state(b.id)).status).toBe("stopped");
+    expect((await runtime(["delete", b.id])).code).toBe(0);
+    expect(existsSync(join(STATE_ROOT, b.id))).toBe(false);
   });
 
   it("a stopped container: kill --all is no error (a shim sends it once init has gone), a plain kill is refused, as runc answers both", async ({ expect }) => {

@@ -19,7 +19,7 @@ const upperSnake = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, 
 // Every name the TypeScript types admit (a name missing from the list fails recordTag).
 const RECORDS: readonly RecordName[] = [
   "arg", "env", "cwd", "hostname", "filter", "mount", "setattr", "mkdir", "mkfile", "symlink", "pivot", "hide", "filterFlags", "chdirFallback", "maskSource",
-  "loopbackUp", "rlimit", "writefile", "whiteout", "attach", "hold", "user", "caps", "umask", "keepPrivs", "sysctl", "domainname", "preserve", "hook", "subreaper", "root",
+  "loopbackUp", "rlimit", "writefile", "whiteout", "attach", "hold", "user", "caps", "umask", "keepPrivs", "sysctl", "domainname", "preserve", "hook", "execInPlace", "root",
 ];
 const CONTROL: readonly ControlName[] = ["childFailed", "initPid", "mapsWritten", "filterReady", "listenerTaken", "pausedForHooks", "createHooks", "start", "started", "failed"];
 

@@ -40,7 +40,7 @@ const TAGS = {
   TAG_DOMAINNAME: 27,
   TAG_PRESERVE: 28,
   TAG_HOOK: 29,
-  TAG_SUBREAPER: 30,
+  TAG_EXEC_IN_PLACE: 30,
   TAG_ROOT: 31,
 } as const;
 
@@ -105,7 +105,7 @@ function decode(bytes: Uint8Array): Decoded[] {
         rec = { tag: name, s: f.str() };
         break;
       case "TAG_LOOPBACK_UP":
-      case "TAG_SUBREAPER":
+      case "TAG_EXEC_IN_PLACE":
       case "TAG_HOLD":
       case "TAG_KEEP_PRIVS":
         rec = { tag: name };
@@ -362,14 +362,14 @@ describe("encodeInitConfig", () => {
         { op: "preserve", index: 2, target: 3 },
         { op: "hook", phase: "createContainer", path: "/usr/bin/hook", args: ["hook", "create"], env: ["A=1", "B=2"], timeout: 5 },
         { op: "hook", phase: "startContainer", path: "/bin/true", args: [], env: [], timeout: 0 },
-        { op: "subreaper" },
+        { op: "execInPlace" },
         { op: "root", path: "/run/runsc-ts/.staging/root" },
       ]),
     ).toEqual([
       { tag: "TAG_PRESERVE", index: 2, target: 3 },
       { tag: "TAG_HOOK", phase: 0, timeout: 5, path: "/usr/bin/hook", args: "hook|create", env: "A=1|B=2" },
       { tag: "TAG_HOOK", phase: 1, timeout: 0, path: "/bin/true", args: "", env: "" },
-      { tag: "TAG_SUBREAPER" },
+      { tag: "TAG_EXEC_IN_PLACE" },
       { tag: "TAG_ROOT", s: "/run/runsc-ts/.staging/root" },
     ]);
   });
