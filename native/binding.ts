@@ -101,8 +101,16 @@ export interface NativeBinding {
    * thread); returns its status as a shell reports it (code, or 128+signal).
    */
   waitExit(pid: number): number;
-  /** Calls back on this thread's event loop once spawn()'s watcher has reaped pid. */
+  /** Calls back on this thread's event loop once spawn()'s watcher (or startReaper's) has reaped pid. */
   onExit(pid: number, callback: (status: number) => void): void;
+  /**
+   * Makes this process a child subreaper; from now on one thread reaps every child of it
+   * (its own, and orphans that pass to it), keeping their statuses for onExit and waitExit. Node's
+   * child_process must not be used after: its children would be reaped there.
+   */
+  startReaper(): void;
+  /** Runs argv[0] (a path) with io as its stdin, stdout and stderr: its PID, or -errno. For startReaper's process. */
+  spawnCommand(argv: readonly string[], io: readonly [number, number, number]): number;
   /** flags: PIDFD_THREAD (O_EXCL, Linux 6.9) for a pidfd of one thread. */
   pidfdOpen(pid: number, flags?: number): number;
   pidfdGetfd(pidfd: number, targetFd: number): number;

@@ -23,6 +23,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"writeMemory", WriteMemory},
       {"waitExit", WaitExit},
       {"onExit", OnExit},
+      {"startReaper", StartReaper},
+      {"spawnCommand", SpawnCommand},
       {"blockingPool", BlockingPool},
       {"blockingPoolClose", BlockingPoolClose},
       {"blockingPoolStats", BlockingPoolStats},

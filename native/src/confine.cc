@@ -80,7 +80,15 @@ Napi::Value AwaitExec(Napi::Env env, int errp, pid_t pid, const char* const* ste
   do n = read(errp, &e, sizeof e);
   while (n < 0 && errno == EINTR);
   close(errp);
-  if (n == 0) return Napi::Number::New(env, pid);
+  if (n == 0) {
+    // Reaped here when it ends: it outlives the call (a container's monitor, its binder),
+    // and no one else waits for it.
+    std::thread([pid] {
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }).detach();
+    return Napi::Number::New(env, pid);
+  }
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
   if (n != (ssize_t)sizeof e || e.step < 0 || e.step >= nsteps) return ThrowSetup(env, what, EIO);

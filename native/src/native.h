@@ -25,6 +25,8 @@ Napi::Value ReadString(const Napi::CallbackInfo& info);
 Napi::Value WriteMemory(const Napi::CallbackInfo& info);
 Napi::Value WaitExit(const Napi::CallbackInfo& info);
 Napi::Value OnExit(const Napi::CallbackInfo& info);
+Napi::Value StartReaper(const Napi::CallbackInfo& info);
+Napi::Value SpawnCommand(const Napi::CallbackInfo& info);
 Napi::Value PidfdExited(const Napi::CallbackInfo& info);
 // Starts the thread that reaps a sandbox init (spawn() calls it).
 void WatchExit(int pid);

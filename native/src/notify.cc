@@ -12,14 +12,20 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <spawn.h>
+
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <string>
+#include <vector>
 #include <memory>
 #include <map>
 #include <mutex>
@@ -295,6 +301,94 @@ void WatchExitFrom(int pid, int reply) {
     // A client gone without a status: its init died with it (parent-death signal).
     ExitReaped(pid, n == (ssize_t)sizeof status ? status : n < 0 ? -e : -EPIPE);
   }).detach();
+}
+
+// Statuses the reaper took that no one has asked for (a child's orphans that passed to us),
+// oldest first: at most kUnclaimed are kept.
+namespace {
+std::deque<int> g_unclaimed;
+constexpr size_t kUnclaimed = 1024;
+bool g_reaping = false;
+}  // namespace
+
+// startReaper(): this process becomes a child subreaper, and from now on one thread reaps
+// every child of it, its own and the orphans that pass to it, and keeps their statuses for
+// onExit/waitExit. Node's child_process must not be used after (its children would be
+// reaped here).
+Napi::Value StartReaper(const Napi::CallbackInfo& info) {
+  {
+    std::lock_guard<std::mutex> lock(g_exit_mu);
+    if (g_reaping) return info.Env().Undefined();
+    g_reaping = true;
+  }
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+    ThrowErrno(info.Env(), errno, "prctl(PR_SET_CHILD_SUBREAPER)");
+    return info.Env().Undefined();
+  }
+  std::thread([] {
+    for (;;) {
+      int status = 0;
+      pid_t p = waitpid(-1, &status, __WALL);
+      if (p < 0) {
+        // No child now: one may be made, or pass to us, at any time.
+        if (errno != EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      bool claimed;
+      {
+        std::lock_guard<std::mutex> lock(g_exit_mu);
+        claimed = g_exit_fn.count(p) > 0;
+        if (!claimed) {
+          g_unclaimed.push_back(p);
+          if (g_unclaimed.size() > kUnclaimed) {
+            g_exit_status.erase(g_unclaimed.front());
+            g_unclaimed.pop_front();
+          }
+        }
+      }
+      ExitReaped(p, ShellStatus(status));
+    }
+  }).detach();
+  return info.Env().Undefined();
+}
+
+// spawnCommand(argv, [stdin, stdout, stderr]) -> pid | -errno: runs argv[0] (a path) with
+// those descriptors as its stdio and this process's environment. For a process whose
+// children startReaper's thread reaps: onExit(pid) answers its status.
+Napi::Value SpawnCommand(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsArray() || !info[1].IsArray()) {
+    ThrowUsage(env, "spawnCommand(argv, [stdin, stdout, stderr])");
+    return env.Undefined();
+  }
+  Napi::Array a = info[0].As<Napi::Array>();
+  Napi::Array io = info[1].As<Napi::Array>();
+  if (a.Length() == 0 || io.Length() != 3) {
+    ThrowUsage(env, "spawnCommand(argv, [stdin, stdout, stderr])");
+    return env.Undefined();
+  }
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < a.Length(); i++) args.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  std::vector<char*> argv;
+  for (std::string& x : args) argv.push_back(x.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  for (int fd = 0; fd < 3; fd++) posix_spawn_file_actions_adddup2(&fa, io.Get(fd).As<Napi::Number>().Int32Value(), fd);
+  // The child starts from default signal dispositions and an empty mask, whatever Node's are.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid;
+  int r = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  return Num(env, r == 0 ? pid : -r);
 }
 
 // waitExit(pid) -> exit status as a shell reports it (code, or 128+signal) | -errno.

@@ -70,8 +70,8 @@ export function dockerOk(args: string[], opts: { input?: string; timeoutMs?: num
 export const CONTAINERD_SOCK = D.containerdSock;
 
 /** Runs ctr against that containerd, in the namespace the tests use. */
-export function ctr(args: string[], opts: { timeoutMs?: number } = {}): Result {
-  const r = spawnSync("ctr", ["--address", CONTAINERD_SOCK, "--namespace", "runsc-ts-e2e", ...args], { encoding: "utf8", input: "", timeout: opts.timeoutMs ?? 60_000, killSignal: "SIGKILL" });
+export function ctr(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Result {
+  const r = spawnSync("ctr", ["--address", CONTAINERD_SOCK, "--namespace", "runsc-ts-e2e", ...args], { encoding: "utf8", input: opts.input ?? "", timeout: opts.timeoutMs ?? 60_000, killSignal: "SIGKILL" });
   return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
@@ -109,6 +109,7 @@ export function leftovers(): string[] {
       const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
       if (cmd.includes("containerd-shim") && cmd.includes(EXEC_ROOT)) found.push(`shim ${d}: ${cmd.trim()}`);
       if (cmd.startsWith("runsc-ts-init")) found.push(`init ${d}`);
+      if (cmd.includes("/dist/cli/shim.js")) found.push(`runsc-ts shim ${d}: ${cmd.trim()}`);
       if (readFileSync(`/proc/${d}/comm`, "utf8") === "runsc-ts-guard\n") found.push(`guard ${d}: ${cmd.trim()}`);
     } catch {
       // gone meanwhile

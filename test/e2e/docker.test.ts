@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxRootfs } from "../helpers/bundle.js";
-import { CLI, CONFIG, ctr, docker, dockerOk, E2E_DIR, ensurePackages, IMAGE, importImage, leftovers, removeE2EDir, runscTs, startE2EDockerd, stopE2EDockerd, withTty, writeNoMkdirPolicy } from "./daemon.js";
+import { CLI, CONFIG, CONTAINERD_SOCK, ctr, docker, dockerOk, E2E_DIR, ensurePackages, IMAGE, importImage, leftovers, removeE2EDir, runscTs, startE2EDockerd, stopE2EDockerd, withTty, writeNoMkdirPolicy } from "./daemon.js";
 
 const RT = "--runtime=runsc-ts";
 /** docker run --rm with runsc-ts, of the test image. */
@@ -353,3 +353,56 @@ describe("containerd: ctr run --runc-binary runsc-ts", () => {
   });
 });
 
+describe("containerd: ctr run --runtime containerd-shim-runsc-ts-v1 (runtime v2)", () => {
+  const SHIM = join(CLI, "..", "containerd-shim-runsc-ts-v1");
+  function rootfs(): string {
+    const dir = mkdtempSync(join(E2E_DIR, "shim-rootfs-"));
+    execFileSync("cp", ["-a", `${busyboxRootfs()}/.`, dir]);
+    return dir;
+  }
+  const base = (id: string, dir: string, extra: string[] = []) => ["run", "--runtime", SHIM, ...extra, "--rootfs", dir, id];
+
+  it("runs a container through the shim: stdin to its end, output, exit status; nothing left after --rm", () => {
+    const dir = rootfs();
+    const r = ctr([...base("shim-a", dir, ["--rm"]), "sh", "-c", "cat; echo pid=$$; echo err >&2; exit 3"], { input: "piped through\n" });
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(3);
+    expect(r.stdout).toBe("piped through\npid=1\n");
+    expect(r.stderr).toContain("err");
+    expect(ctr(["task", "ls"]).stdout).not.toContain("shim-a");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a detached container: exec, ps, kill and delete through the shim, its task events published, and the shim gone after", async () => {
+    const dir = rootfs();
+    const events = spawn("ctr", ["--address", CONTAINERD_SOCK, "events"], { stdio: ["ignore", "pipe", "ignore"] });
+    let seen = "";
+    events.stdout!.on("data", (d: Buffer) => (seen += d.toString()));
+    try {
+      const r = ctr([...base("shim-b", dir, ["-d"]), "sh", "-c", "sleep 1001 & exec sleep 1002"]);
+      expect(r.code, r.stderr).toBe(0);
+      await until("shim-b runs both sleeps", () => ctr(["task", "ps", "shim-b"]).stdout.trim().split("\n").length >= 3);
+      const e = ctr(["task", "exec", "--exec-id", "e1", "shim-b", "sh", "-c", "echo exec-out; ps -o pid,comm | grep -c sleep; exit 4"]);
+      expect(e.code, e.stderr).toBe(4);
+      expect(e.stdout).toBe("exec-out\n2\n");
+      // SIGTERM is not for a PID 1 that does not catch it (as under runc); SIGKILL ends it.
+      expect(ctr(["task", "kill", "--signal", "SIGKILL", "shim-b"]).code).toBe(0);
+      await until("shim-b stops", () => /shim-b\s+\d+\s+STOPPED/.test(ctr(["task", "ls"]).stdout));
+      expect(ctr(["task", "delete", "shim-b"]).code).toBe(0);
+      expect(ctr(["container", "delete", "shim-b"]).code).toBe(0);
+      await until("the task events", () => ["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", "/tasks/delete"].every((t) => seen.includes(t)));
+      await until("the shim and the container's processes are gone", () => leftovers().length === 0 && execFileSync("sh", ["-c", "pgrep -f 'sleep 100[12]' || true"], { encoding: "utf8" }).trim() === "");
+    } finally {
+      events.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("what the shim does not serve yet is refused with what is missing", () => {
+    const dir = rootfs();
+    const r = withTty(["ctr", "--address", CONTAINERD_SOCK, "--namespace", "runsc-ts-e2e", ...base("shim-c", dir, ["--rm", "--tty"]), "true"].join(" "));
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toContain("the shim does not yet serve terminals");
+    ctr(["container", "delete", "shim-c"]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
