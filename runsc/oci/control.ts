@@ -104,7 +104,7 @@ export function stats(st: ContainerState): Record<string, unknown> {
 }
 
 /** OOM kills so far (v2 memory.events, v1 memory.oom_control's oom_kill). */
-function oomKills(st: ContainerState): number {
+export function oomKills(st: ContainerState): number {
   for (const d of st.cgroups) {
     const v = statLines(join(d, st.cgroupVersion === 2 ? "memory.events" : "memory.oom_control")).oom_kill;
     if (v !== undefined) return v;

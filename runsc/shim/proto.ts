@@ -94,6 +94,27 @@ message Envelope { google.protobuf.Timestamp timestamp = 1; string namespace = 2
 message ForwardRequest { Envelope envelope = 1; }
 `;
 
+/** cgroup v1 statistics as containerd's CRI reads them (containerd/cgroups stats/v1): the fields runsc-ts reports. */
+const CGROUPS_V1 = `
+syntax = "proto3";
+package io.containerd.cgroups.v1;
+message Metrics { PidsStat pids = 2; CPUStat cpu = 3; MemoryStat memory = 4; }
+message PidsStat { uint64 current = 1; uint64 limit = 2; }
+message CPUStat { CPUUsage usage = 1; }
+message CPUUsage { uint64 total = 1; uint64 kernel = 2; uint64 user = 3; repeated uint64 per_cpu = 4; }
+message MemoryStat {
+  uint64 cache = 1; uint64 rss = 2; uint64 rss_huge = 3; uint64 mapped_file = 4; uint64 dirty = 5; uint64 writeback = 6;
+  uint64 pg_pg_in = 7; uint64 pg_pg_out = 8; uint64 pg_fault = 9; uint64 pg_maj_fault = 10; uint64 inactive_anon = 11;
+  uint64 active_anon = 12; uint64 inactive_file = 13; uint64 active_file = 14; uint64 unevictable = 15;
+  uint64 hierarchical_memory_limit = 16; uint64 hierarchical_swap_limit = 17; uint64 total_cache = 18; uint64 total_rss = 19;
+  uint64 total_rss_huge = 20; uint64 total_mapped_file = 21; uint64 total_dirty = 22; uint64 total_writeback = 23;
+  uint64 total_pg_pg_in = 24; uint64 total_pg_pg_out = 25; uint64 total_pg_fault = 26; uint64 total_pg_maj_fault = 27;
+  uint64 total_inactive_anon = 28; uint64 total_active_anon = 29; uint64 total_inactive_file = 30; uint64 total_active_file = 31;
+  uint64 total_unevictable = 32; MemoryEntry usage = 33; MemoryEntry swap = 34; MemoryEntry kernel = 35; MemoryEntry kernel_tcp = 36;
+}
+message MemoryEntry { uint64 limit = 1; uint64 usage = 2; uint64 max = 3; uint64 failcnt = 4; }
+`;
+
 const TTRPC = `
 syntax = "proto3";
 package ttrpc;
@@ -104,7 +125,7 @@ message Response { Status status = 1; bytes payload = 2; }
 `;
 
 const root = new protobuf.Root();
-for (const text of [PROTO, TYPES, TASK_TYPES, TASK, EVENTS, EVENTS_SERVICE, TTRPC]) protobuf.parse(text, root, { keepCase: true });
+for (const text of [PROTO, TYPES, TASK_TYPES, TASK, EVENTS, EVENTS_SERVICE, CGROUPS_V1, TTRPC]) protobuf.parse(text, root, { keepCase: true });
 root.resolveAll();
 
 /** A message type by its full name (a name this file lacks throws: a programming error). */

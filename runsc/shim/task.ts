@@ -4,14 +4,18 @@
 // its calls with runc: create, start, kill, delete, exec, ps, pause, resume, update. The shim
 // is the child subreaper of what those commands leave running — each container's program
 // and exec'd processes — and reaps them (native startReaper), which gives Wait its statuses.
-import { closeSync, constants, createReadStream, existsSync, mkdirSync, open, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
+import { closeSync, constants, createReadStream, createWriteStream, existsSync, mkdirSync, open, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { createServer, Socket } from "node:net";
+import type { Writable } from "node:stream";
 import { join } from "node:path";
 import type { NativeBinding } from "../../native/binding.js";
+import { EAGAIN } from "../../platform/abi/errno.js";
 import { O_CLOEXEC } from "../../platform/abi/fcntl.js";
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM } from "../../platform/abi/socket.js";
+import { oomKills } from "../oci/control.js";
+import { readState } from "../oci/state.js";
 import type { Any, Timestamp } from "./proto.js";
-import { Code, decode, encode, timestamp } from "./proto.js";
+import { Code, decode, encode, messageType, timestamp } from "./proto.js";
 import { RpcError } from "./ttrpc.js";
 import type { Handler } from "./ttrpc.js";
 
@@ -62,6 +66,8 @@ interface Process {
   markExited: () => void;
   /** The shim's end of the process's stdin, copied from containerd's stdin FIFO. */
   stdinCopy?: { end(): void };
+  /** The master of the process's terminal (process.terminal), once the runtime sent it. */
+  master?: number;
 }
 
 interface Container {
@@ -137,15 +143,11 @@ export class TaskService {
     on<CloseIORequest>("CloseIO", "CloseIORequest", async (r) => (this.closeIO(r), empty));
     on<{ id: string }>("Connect", "ConnectRequest", async (r) => ({ type: "containerd.task.v2.ConnectResponse", value: { shim_pid: process.pid, task_pid: this.containers.get(r.id)?.init.pid ?? 0 } }));
     on<{ id: string; now: boolean }>("Shutdown", "ShutdownRequest", async (r) => (this.shutdown(r.now), empty));
-    on<{ id: string }>("Stats", "StatsRequest", async () => {
-      throw new RpcError(Code.UNIMPLEMENTED, "Stats: the shim does not yet encode cgroup metrics (io.containerd.cgroups.v1.Metrics); `runsc-ts events --stats ID` prints them");
-    });
+    on<{ id: string }>("Stats", "StatsRequest", async (r) => ({ type: "containerd.task.v2.StatsResponse", value: { stats: await this.stats(r.id) } }));
     on<{ id: string }>("Checkpoint", "CheckpointTaskRequest", async () => {
       throw new RpcError(Code.UNIMPLEMENTED, "Checkpoint: runsc-ts does not checkpoint containers");
     });
-    on<{ id: string }>("ResizePty", "ResizePtyRequest", async () => {
-      throw new RpcError(Code.UNIMPLEMENTED, "ResizePty: the shim does not yet serve terminals (process.terminal); use the runc shim with runsc-ts as its binary for them");
-    });
+    on<ResizeRequest>("ResizePty", "ResizePtyRequest", async (r) => (this.resize(r), empty));
     return m;
   }
 
@@ -195,8 +197,12 @@ export class TaskService {
     return r.stdout;
   }
 
-  /** The process's stdio: containerd's FIFOs, opened here (stdin copied through a socket, so that CloseIO can end it). */
-  private openIo(p: Process): { fds: [number, number, number]; close(): void } {
+  /**
+   * The process's stdio: containerd's FIFOs, opened here (stdin copied through a socket, so
+   * that CloseIO can end it); with a terminal, a console socket the runtime sends the pty's
+   * master on (its args), whose copies to and from the FIFOs attached() starts.
+   */
+  private prepareIo(p: Process): Io {
     const opened: number[] = [];
     const open = (path: string): number => {
       // Read and write: opening a FIFO so never waits for its other side.
@@ -204,6 +210,28 @@ export class TaskService {
       opened.push(fd);
       return fd;
     };
+    const close = (): void => opened.splice(0).forEach((fd) => closeSync(fd));
+    if (p.terminal) {
+      const devnull = open("");
+      const console = receiveConsole(this.o.native, join(this.o.work, `console-${++this.seq}.sock`));
+      return {
+        fds: [devnull, devnull, devnull],
+        args: ["--console-socket", console.path],
+        attached: async () => {
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new RpcError(Code.INTERNAL, "the runtime sent no terminal on the console socket within 10 s")), 10_000);
+          });
+          const master = await Promise.race([console.master, late]).finally(() => clearTimeout(timer));
+          p.master = master;
+          attachTerminal(this.o.native, p, master);
+        },
+        close: () => {
+          console.close();
+          close();
+        },
+      };
+    }
     let stdin: number;
     if (p.stdin === "") stdin = open("");
     else {
@@ -211,18 +239,23 @@ export class TaskService {
       if (typeof pair === "number") throw new RpcError(Code.INTERNAL, `stdin: socketpair: errno ${-pair}`);
       const [ours, theirs] = pair;
       opened.push(theirs);
-      p.stdinCopy = copyStdin(p.stdin, new Socket({ fd: ours, readable: false, writable: true }));
+      const sink = new Socket({ fd: ours, readable: false, writable: true });
+      p.stdinCopy = copyStdin(p.stdin, sink, () => sink.end());
       void p.exited.then(() => p.stdinCopy?.end());
       stdin = theirs;
     }
-    const fds: [number, number, number] = [stdin, open(p.stdout), open(p.stderr)];
-    return { fds, close: () => opened.forEach((fd) => closeSync(fd)) };
+    return { fds: [stdin, open(p.stdout), open(p.stderr)], args: [], attached: async () => {}, close };
   }
 
   /** Watches pid's exit: its status recorded, TaskExit published. */
   private watch(c: Container, p: Process, pid: number): void {
     p.pid = pid;
     this.o.native.onExit(pid, (status) => {
+      // The program killed for memory: containerd's CRI reports OOMKilled on TaskOOM.
+      if (p.execId === "" && status === 128 + 9) {
+        const st = readState(this.o.root, c.id);
+        if (st !== undefined && oomKills(st) > 0) this.o.publish("/tasks/oom", "containerd.events.TaskOOM", { container_id: c.id });
+      }
       p.status = Status.STOPPED;
       p.exitStatus = status;
       p.exitedAt = timestamp(Date.now());
@@ -233,14 +266,14 @@ export class TaskService {
 
   private async create(r: CreateRequest): Promise<number> {
     if (this.containers.has(r.id)) throw new RpcError(Code.ALREADY_EXISTS, `container ${r.id}: already exists`);
-    if (r.terminal) throw new RpcError(Code.UNIMPLEMENTED, "create: the shim does not yet serve terminals (process.terminal); use the runc shim with runsc-ts as its binary for them");
     if (r.checkpoint !== "") throw new RpcError(Code.UNIMPLEMENTED, "create: runsc-ts does not restore checkpoints");
     const c: Container = { id: r.id, bundle: r.bundle, init: newProcess("", r), execs: new Map() };
     if (r.rootfs.length > 0) c.mountedRoot = await this.mountRootfs(r.bundle, r.rootfs);
-    const io = this.openIo(c.init);
+    const io = this.prepareIo(c.init);
     const pidFile = join(r.bundle, "init.pid");
     try {
-      await this.must(["create", "--bundle", r.bundle, "--pid-file", pidFile, r.id], io.fds);
+      await this.must(["create", "--bundle", r.bundle, "--pid-file", pidFile, ...io.args, r.id], io.fds);
+      await io.attached();
     } catch (err) {
       c.init.stdinCopy?.end();
       if (c.mountedRoot !== undefined) await this.unmount(c.mountedRoot);
@@ -296,10 +329,11 @@ export class TaskService {
       this.o.publish("/tasks/start", "containerd.events.TaskStart", { container_id: r.id, pid: p.pid });
       return p.pid;
     }
-    const io = this.openIo(p);
+    const io = this.prepareIo(p);
     const pidFile = join(this.o.work, `exec-${++this.seq}.pid`);
     try {
-      await this.must(["exec", "--detach", "--process", p.spec!, "--pid-file", pidFile, r.id], io.fds);
+      await this.must(["exec", "--detach", "--process", p.spec!, "--pid-file", pidFile, ...io.args, r.id], io.fds);
+      await io.attached();
     } catch (err) {
       p.stdinCopy?.end();
       throw err;
@@ -379,7 +413,6 @@ export class TaskService {
   private exec(r: ExecRequest): void {
     const c = this.container(r.id);
     if (c.execs.has(r.exec_id)) throw new RpcError(Code.ALREADY_EXISTS, `exec ${r.exec_id}: already exists`);
-    if (r.terminal) throw new RpcError(Code.UNIMPLEMENTED, "exec: the shim does not yet serve terminals (process.terminal); use the runc shim with runsc-ts as its binary for them");
     if (c.init.status !== Status.RUNNING) throw new RpcError(Code.FAILED_PRECONDITION, `container ${r.id}: not running`);
     if (r.spec === null || r.spec.type_url !== PROCESS_SPEC) throw new RpcError(Code.INVALID_ARGUMENT, `exec: spec must be a ${PROCESS_SPEC}`);
     const p = newProcess(r.exec_id, r);
@@ -392,6 +425,16 @@ export class TaskService {
   private async pids(id: string): Promise<number[]> {
     this.container(id);
     return JSON.parse(await this.must(["ps", "--format", "json", id])) as number[];
+  }
+
+  /** The container's cgroup statistics (`runsc-ts events --stats`) as containerd's cgroup v1 Metrics. */
+  private async stats(id: string): Promise<{ type_url: string; value: Uint8Array }> {
+    this.container(id);
+    if (existsSync("/sys/fs/cgroup/cgroup.controllers")) {
+      throw new RpcError(Code.UNIMPLEMENTED, "Stats: the shim encodes cgroup v1 metrics only (io.containerd.cgroups.v1.Metrics); on this cgroup v2 host `runsc-ts events --stats ID` prints them");
+    }
+    const e = JSON.parse(await this.must(["events", "--stats", id])) as { data: StatsData };
+    return { type_url: "io.containerd.cgroups.v1.Metrics", value: encode("io.containerd.cgroups.v1.Metrics", metricsV1(e.data)) };
   }
 
   private async simple(id: string, args: string[], topic: string, type: string): Promise<void> {
@@ -412,6 +455,13 @@ export class TaskService {
     } finally {
       rmSync(file, { force: true });
     }
+  }
+
+  private resize(r: ResizeRequest): void {
+    const p = this.process(r);
+    if (p.master === undefined) throw new RpcError(Code.FAILED_PRECONDITION, `${r.exec_id || r.id}: has no terminal`);
+    const e = this.o.native.setWinsize(p.master, r.height, r.width);
+    if (e < 0) throw new RpcError(Code.INTERNAL, `ResizePty: errno ${-e}`);
   }
 
   private closeIO(r: CloseIORequest): void {
@@ -467,6 +517,20 @@ interface UpdateRequest {
   resources: Any | null;
 }
 
+interface ResizeRequest extends ExecRef {
+  width: number;
+  height: number;
+}
+
+interface Io {
+  fds: [number, number, number];
+  /** What the runtime's command takes for this stdio (--console-socket). */
+  args: string[];
+  /** After the runtime's command: the terminal's copies started. */
+  attached(): Promise<void>;
+  close(): void;
+}
+
 interface CloseIORequest extends ExecRef {
   stdin: boolean;
 }
@@ -477,7 +541,7 @@ interface CloseIORequest extends ExecRef {
  * reading on Node's thread pool, where the open waits for containerd's writer; end() before
  * then releases the wait by opening the writing side itself.
  */
-function copyStdin(fifo: string, sink: Socket): { end(): void } {
+function copyStdin(fifo: string, sink: Writable, endSink: () => void): { end(): void } {
   let ended = false;
   let stream: ReturnType<typeof createReadStream> | undefined;
   sink.on("error", () => stream?.destroy());
@@ -488,10 +552,11 @@ function copyStdin(fifo: string, sink: Socket): { end(): void } {
         return;
       }
       stream = createReadStream("", { fd });
-      stream.on("error", () => sink.end());
-      stream.pipe(sink);
+      stream.on("error", endSink);
+      stream.on("end", endSink);
+      stream.pipe(sink, { end: false });
     },
-    () => sink.end(),
+    endSink,
   );
   return {
     end: () => {
@@ -506,10 +571,120 @@ function copyStdin(fifo: string, sink: Socket): { end(): void } {
       }
       void opening.then(() => {
         stream?.destroy();
-        sink.end();
+        endSink();
       });
     },
   };
+}
+
+/** What `runsc-ts events --stats` says of a container (runc's shape), the fields read here. */
+interface StatsData {
+  cpu?: { usage?: { total?: number; user?: number; kernel?: number; percpu?: number[] } };
+  memory?: { usage?: { usage?: number; max?: number; limit?: number; failcnt?: number }; raw?: Record<string, number> };
+  pids?: { current?: number; limit?: number };
+}
+
+/** memory.stat's names for the MemoryStat fields whose names differ. */
+const MEMORY_STAT_NAMES: Record<string, string> = {
+  pgpgin: "pg_pg_in",
+  pgpgout: "pg_pg_out",
+  pgfault: "pg_fault",
+  pgmajfault: "pg_maj_fault",
+  hierarchical_memsw_limit: "hierarchical_swap_limit",
+  total_pgpgin: "total_pg_pg_in",
+  total_pgpgout: "total_pg_pg_out",
+  total_pgfault: "total_pg_fault",
+  total_pgmajfault: "total_pg_maj_fault",
+};
+/** MemoryStat's counters (usage, swap, kernel and kernel_tcp are MemoryEntry messages, filled from elsewhere). */
+const MEMORY_STAT_FIELDS = new Set(Object.values(messageType("io.containerd.cgroups.v1.MemoryStat").fields).filter((f) => f.type === "uint64").map((f) => f.name));
+
+/** runc's statistics as containerd's cgroup v1 Metrics (CRI reads usage and total_inactive_file for the working set). */
+export function metricsV1(d: StatsData): object {
+  const memory: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d.memory?.raw ?? {})) {
+    const field = MEMORY_STAT_NAMES[k] ?? k;
+    if (MEMORY_STAT_FIELDS.has(field)) memory[field] = v;
+  }
+  const u = d.memory?.usage ?? {};
+  memory.usage = { usage: u.usage ?? 0, max: u.max ?? 0, limit: u.limit ?? 0, failcnt: u.failcnt ?? 0 };
+  const cpu = d.cpu?.usage ?? {};
+  return {
+    pids: { current: d.pids?.current ?? 0, limit: d.pids?.limit ?? 0 },
+    cpu: { usage: { total: cpu.total ?? 0, user: cpu.user ?? 0, kernel: cpu.kernel ?? 0, per_cpu: cpu.percpu ?? [] } },
+    memory,
+  };
+}
+
+/**
+ * A console socket at path (runc's --console-socket): master resolves with the pty's master
+ * the runtime sends on it, or rejects when none came by close().
+ */
+function receiveConsole(native: NativeBinding, path: string): { path: string; master: Promise<number>; close(): void } {
+  // Paused: Node must not read the message itself, which would drop its descriptor.
+  const server = createServer({ pauseOnConnect: true });
+  let settle: { resolve(fd: number): void; reject(e: Error): void } | undefined;
+  const master = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
+  master.catch(() => {});
+  server.on("connection", (conn: Socket) => {
+    const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    // Until the descriptor comes, the peer closes, or 10 s pass; without blocking the loop.
+    const attempt = (wait: number, waited: number): void => {
+      const r = native.recvFds(fd, 4096);
+      if (r === -EAGAIN && waited < 10_000) {
+        setTimeout(() => attempt(Math.min(wait * 2, 20), waited + wait), wait);
+        return;
+      }
+      conn.destroy();
+      if (typeof r !== "number" && r.fds.length > 0) {
+        for (const extra of r.fds.slice(1)) native.close(extra);
+        settle?.resolve(r.fds[0]!);
+      }
+    };
+    attempt(1, 0);
+  });
+  server.listen(path);
+  return {
+    path,
+    master,
+    close: () => {
+      server.close();
+      rmSync(path, { force: true });
+      settle?.reject(new RpcError(Code.INTERNAL, "the runtime sent no terminal on the console socket"));
+    },
+  };
+}
+
+/**
+ * Copies between a process's terminal and containerd's FIFOs: its stdin FIFO to the master,
+ * the master to its stdout FIFO, until the terminal's last slave closes (EIO). Reads and
+ * writes are Node's thread pool's, as for a FIFO.
+ */
+function attachTerminal(native: NativeBinding, p: Process, master: number): void {
+  const out = p.stdout === "" ? undefined : createWriteStream("", { fd: openSync(p.stdout, constants.O_RDWR | O_CLOEXEC) });
+  const fromMaster = createReadStream("", { fd: master, autoClose: false });
+  const done = (): void => {
+    fromMaster.destroy();
+    out?.end();
+  };
+  fromMaster.on("error", done);
+  fromMaster.on("end", done);
+  if (out !== undefined) fromMaster.pipe(out, { end: false });
+  else fromMaster.resume();
+  if (p.stdin !== "") {
+    const toMaster = createWriteStream("", { fd: master, autoClose: false });
+    toMaster.on("error", () => {});
+    p.stdinCopy = copyStdin(p.stdin, toMaster, () => {});
+  }
+  void p.exited.then(() => {
+    p.stdinCopy?.end();
+    // Read what is left, then let the master go.
+    setTimeout(() => {
+      done();
+      native.close(master);
+      p.master = undefined;
+    }, 100);
+  });
 }
 
 /** The work directory's files of an earlier shim of the same socket are gone. */

@@ -1,5 +1,6 @@
-// critest, Kubernetes' CRI validation suite, through containerd: runc as the reference and
-// runsc-ts (the runc-binary handler) in the same run. runsc-ts may fail only what runc fails
+// critest, Kubernetes' CRI validation suite, through containerd: runc as the reference,
+// runsc-ts through containerd's runc shim (handler runsc-ts) and through its own shim
+// (handler runsc-ts-shim, containerd-shim-runsc-ts-v1), in the same run. runsc-ts may fail only what runc fails
 // and the differences the README names ("Where a pod sees a difference from runc"), each
 // here with its reason; no spec may hang (critest's own timeout would end the run).
 //
@@ -12,7 +13,7 @@
 // Then crictl by hand, as a user of a pod does: runp, create, start, exec -i, logs, stop, rm,
 // stopp, rmp under each handler, what each step says compared.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -87,12 +88,21 @@ function handFlow(handler: string, dir: string): Record<string, string> {
 }
 
 describe.skipIf(!usable)(`critest and crictl through containerd${usable ? "" : ` (skipped: ${why})`}`, () => {
+  // The shim's handler, added to the tools' containerd, which finds the shim on its PATH.
+  let extra = "";
   beforeAll(() => {
-    const s = spawnSync(join(TOOLS!, "setup"), [], { cwd: ROOT, encoding: "utf8", env: { ...process.env, RUNSC_TS: join(ROOT, "bin", "runsc-ts") } });
+    extra = mkdtempSync(join(tmpdir(), "runsc-ts-cri-shim-"));
+    writeFileSync(join(extra, "shim.toml"), ['[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc-ts-shim]', '  runtime_type = "io.containerd.runsc-ts.v1"', '  pod_annotations = ["dev.runsc-ts.policy"]', ""].join("\n"));
+    symlinkSync(join(ROOT, "bin", "containerd-shim-runsc-ts-v1"), join(extra, "containerd-shim-runsc-ts-v1"));
+    // A containerd started with another PATH keeps it: stopped first.
+    spawnSync(join(TOOLS!, "stop"), [], { cwd: ROOT, stdio: "ignore" });
+    const env = { ...process.env, RUNSC_TS: join(ROOT, "bin", "runsc-ts"), CRI_EXTRA_TOML: join(extra, "shim.toml"), PATH: `${extra}:${process.env.PATH ?? ""}` };
+    const s = spawnSync(join(TOOLS!, "setup"), [], { cwd: ROOT, encoding: "utf8", env });
     if (s.status !== 0) throw new Error(`CRI setup failed (${s.status}):\n${s.stdout}${s.stderr}`);
   });
   afterAll(() => {
     spawnSync(join(TOOLS!, "stop"), [], { cwd: ROOT, stdio: "ignore" });
+    if (extra !== "") rmSync(extra, { recursive: true, force: true });
   });
 
   it("crictl by hand (runp, create, start, exec -i, stop, logs, rm, stopp, rmp): runsc-ts says what runc says", () => {
@@ -102,17 +112,20 @@ describe.skipIf(!usable)(`critest and crictl through containerd${usable ? "" : `
       const runc = handFlow("runc", dir);
       expect(runc).toEqual({ exec: "HELLO FROM STDIN\n0\n", status: "CONTAINER_RUNNING", logs: "started\nstopping\n", exit: "CONTAINER_EXITED 0", left: "" });
       expect(handFlow("runsc-ts", dir)).toEqual(runc);
+      expect(handFlow("runsc-ts-shim", dir)).toEqual(runc);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it("critest: runsc-ts fails nothing but runc's failures and the differences the README names", () => {
+  it("critest: runsc-ts, through either shim, fails nothing but runc's failures and the differences the README names", () => {
     const runc = critest("runc");
-    const ours = critest("runsc-ts");
-    const unexplained = ours.failed.filter((f) => !runc.failed.includes(f) && !DIFFERENCES.some(([re]) => re.test(f)));
-    expect(unexplained, `runc: ${runc.passed} passed in ${runc.seconds} s; runsc-ts: ${ours.passed} passed in ${ours.seconds} s`).toEqual([]);
-    // Every spec ran to an end: the same number of specs under both.
-    expect(ours.passed + ours.failed.length + ours.skipped).toBe(runc.passed + runc.failed.length + runc.skipped);
+    for (const handler of ["runsc-ts", "runsc-ts-shim"]) {
+      const ours = critest(handler);
+      const unexplained = ours.failed.filter((f) => !runc.failed.includes(f) && !DIFFERENCES.some(([re]) => re.test(f)));
+      expect(unexplained, `runc: ${runc.passed} passed in ${runc.seconds} s; ${handler}: ${ours.passed} passed in ${ours.seconds} s`).toEqual([]);
+      // Every spec ran to an end: the same number of specs under both.
+      expect(ours.passed + ours.failed.length + ours.skipped).toBe(runc.passed + runc.failed.length + runc.skipped);
+    }
   });
 });

@@ -100,3 +100,22 @@ describe("ttrpc", () => {
     expect(Buffer.from(back.envelope.event.value).equals(Buffer.from(exit))).toBe(true);
   });
 });
+
+describe("Stats as containerd's cgroup v1 Metrics", () => {
+  it("carries runc's statistics: CPU, pids, memory usage and memory.stat under the API's names", async () => {
+    const { metricsV1 } = await import("../../../runsc/shim/task.js");
+    const bytes = encode(
+      "io.containerd.cgroups.v1.Metrics",
+      metricsV1({
+        cpu: { usage: { total: 5_000_000, user: 3_000_000, kernel: 2_000_000 } },
+        memory: { usage: { usage: 8 << 20, max: 9 << 20, limit: 64 << 20, failcnt: 0 }, raw: { cache: 4096, total_inactive_file: 1 << 20, pgfault: 77, swap: 0, no_such_stat: 1 } },
+        pids: { current: 3, limit: 32 },
+      }),
+    );
+    const m = decode<Record<string, any>>("io.containerd.cgroups.v1.Metrics", bytes);
+    expect(m.cpu.usage).toMatchObject({ total: 5_000_000, user: 3_000_000, kernel: 2_000_000 });
+    expect(m.pids).toEqual({ current: 3, limit: 32 });
+    expect(m.memory.usage).toEqual({ usage: 8 << 20, max: 9 << 20, limit: 64 << 20, failcnt: 0 });
+    expect(m.memory).toMatchObject({ cache: 4096, total_inactive_file: 1 << 20, pg_fault: 77 });
+  });
+});
