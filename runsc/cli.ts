@@ -195,6 +195,8 @@ export async function runCli(args: readonly string[]): Promise<void> {
   // `runsc-ts help syscalls` is the syscall table, as in gVisor's `runsc help syscalls`.
   const argv = [...args];
   if (argv[0] === "help" && argv[1] === "syscalls") argv.splice(0, 2, "syscalls");
+  // containerd's runtime v2 shim (bin/containerd-shim-runsc-ts-v1): its own flags, Go's style.
+  if (argv[0] === "containerd-shim") return (await import("./shim/start.js")).shimCommand(argv.slice(1));
   const program = makeProgram();
   const mods = modules(optionReaders(program));
   try {

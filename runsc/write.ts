@@ -10,7 +10,7 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * programs may set O_NONBLOCK on it). Never through process.stdout/stderr, which would make
  * our stdio non-blocking for the workload too.
  */
-export function writeFully(fd: number, text: string): void {
+export function writeFully(fd: number, text: string | Uint8Array): void {
   let buf = Buffer.from(text);
   while (buf.length > 0) {
     try {

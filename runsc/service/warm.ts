@@ -58,7 +58,7 @@ const PRELOADED = ["create", "exec", "start", "state", "kill", "delete", "list",
  * nothing running in the process (create's monitor and init, a detached exec's process, are
  * processes of their own). exec comes here detached only (client.c: exec_detached).
  */
-const SHARED = new Set(["create", "exec", "start", "state", "kill", "delete", "list", "ls", "ps", "pause", "resume", "update"]);
+const SHARED = new Set(["create", "exec", "start", "state", "kill", "delete", "list", "ls", "ps", "pause", "resume", "update", "containerd-shim"]);
 /** Help and version print through process.stdout, which a shared process does not swap. */
 const OWN_PROCESS_FLAGS = new Set(["-h", "--help", "-v", "-V", "--version"]);
 
