@@ -31,19 +31,16 @@ async function serve(f: ShimFlags): Promise<void> {
       });
   };
   let server: TtrpcServer | undefined;
-  const tasks = new TaskService({
-    native,
-    runtime: runtimePath(),
-    root: runtimeRoot(f),
-    work,
-    publish,
-    exit: () => {
-      server?.close();
-      rmSync(f.socket, { force: true });
-      rmSync(work, { recursive: true, force: true });
-      process.exit(0);
-    },
-  });
+  const exit = (): never => {
+    server?.close();
+    rmSync(f.socket, { force: true });
+    rmSync(work, { recursive: true, force: true });
+    process.exit(0);
+  };
+  // Ended by hand: its socket and files go with it (the containers it served run on).
+  process.once("SIGTERM", exit);
+  process.once("SIGINT", exit);
+  const tasks = new TaskService({ native, runtime: runtimePath(), root: runtimeRoot(f), work, publish, exit });
   server = new TtrpcServer(tasks.methods(), (err) => log(`connection: ${err.message}`));
   await server.listen({ path: f.socket });
   const ready = 3;

@@ -109,8 +109,10 @@ export function leftovers(): string[] {
       const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
       if (cmd.includes("containerd-shim") && cmd.includes(EXEC_ROOT)) found.push(`shim ${d}: ${cmd.trim()}`);
       if (cmd.startsWith("runsc-ts-init")) found.push(`init ${d}`);
-      if (cmd.includes("/dist/cli/shim.js")) found.push(`runsc-ts shim ${d}: ${cmd.trim()}`);
-      if (readFileSync(`/proc/${d}/comm`, "utf8") === "runsc-ts-guard\n") found.push(`guard ${d}: ${cmd.trim()}`);
+      // The shims and guards of this daemon's containers (another containerd's are not ours).
+      const ours = cmd.includes("runsc-ts-e2e");
+      if (ours && cmd.includes("/dist/cli/shim.js")) found.push(`runsc-ts shim ${d}: ${cmd.trim()}`);
+      if (ours && readFileSync(`/proc/${d}/comm`, "utf8") === "runsc-ts-guard\n") found.push(`guard ${d}: ${cmd.trim()}`);
     } catch {
       // gone meanwhile
     }
