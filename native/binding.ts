@@ -154,6 +154,11 @@ export interface NativeBinding {
   schedGetaffinity(tid: number, out: Uint8Array): number;
   /** A new pty: both ends close-on-exec, the slave not our controlling terminal. */
   openPty(): { master: number; slave: number };
+  /**
+   * A pty of the devpts at ROOT/dev/pts (a container's, root being /proc/PID/root): its slave
+   * is one of the container's /dev/pts/N. -errno when there is none (-ENOTTY: not a devpts's ptmx).
+   */
+  openPtyIn(root: string): { master: number; slave: number } | number;
   setWinsize(fd: number, rows: number, cols: number): number;
   /** Sends fd over SCM_RIGHTS to the unix socket at path (an OCI console socket). Throws. */
   sendFdToSocket(path: string, fd: number, name: string): void;

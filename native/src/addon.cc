@@ -77,6 +77,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"fcntl", Fcntl},
       {"umask", Umask},
       {"openPty", OpenPty},
+      {"openPtyIn", OpenPtyIn},
       {"setWinsize", SetWinsize},
       {"sendFdToSocket", SendFdToSocket},
       {"flock", Flock},

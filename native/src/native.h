@@ -119,6 +119,7 @@ Napi::Value Fcntl(const Napi::CallbackInfo& info);
 Napi::Value Umask(const Napi::CallbackInfo& info);
 
 // oci.cc: the OCI lifecycle's pty, console socket, state lock and start signal
+Napi::Value OpenPtyIn(const Napi::CallbackInfo& info);
 Napi::Value OpenPty(const Napi::CallbackInfo& info);
 Napi::Value SetWinsize(const Napi::CallbackInfo& info);
 Napi::Value SendFdToSocket(const Napi::CallbackInfo& info);

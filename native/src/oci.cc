@@ -3,11 +3,18 @@
 // to a held init.
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
@@ -38,6 +45,61 @@ Napi::Value OpenPty(const Napi::CallbackInfo& info) {
     close(master);
     ThrowErrno(env, e, "open", name);
     return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("master", Napi::Number::New(env, master));
+  out.Set("slave", Napi::Number::New(env, slave));
+  return out;
+}
+
+// openPtyIn(root) -> {master, slave} | -errno: a pty of the devpts mounted at ROOT/dev/pts (a
+// container's, through /proc/PID/root), as runc's exec makes one inside the container, so
+// that its slave is one of the container's /dev/pts/N. The container's root user controls
+// that tree: the path is resolved inside root with no symlink followed, and what it names is
+// looked at through an O_PATH descriptor (opening a device may act: a watchdog bound there
+// would start) — a devpts's ptmx, or refused (-ENOTTY) — before that same inode is opened.
+// The slave comes from the master (TIOCGPTPEER), never by a path. Both close-on-exec.
+Napi::Value OpenPtyIn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsString()) {
+    ThrowUsage(env, "openPtyIn(root)");
+    return env.Undefined();
+  }
+  std::string root = info[0].As<Napi::String>();
+  int dir = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return Napi::Number::New(env, -errno);
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  int path = (int)syscall(SYS_openat2, dir, "dev/pts/ptmx", &how, sizeof how);
+  int e = errno;
+  close(dir);
+  if (path < 0) return Napi::Number::New(env, -e);
+  struct stat st;
+  struct statfs sf;
+  if (fstat(path, &st) < 0 || fstatfs(path, &sf) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 2) ||
+      sf.f_type != DEVPTS_SUPER_MAGIC) {
+    close(path);
+    return Napi::Number::New(env, -ENOTTY);
+  }
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/fd/%d", path);
+  int master = open(self, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  e = errno;
+  close(path);
+  if (master < 0) return Napi::Number::New(env, -e);
+  int zero = 0;
+  if (ioctl(master, TIOCSPTLCK, &zero) < 0) {
+    e = errno;
+    close(master);
+    return Napi::Number::New(env, -e);
+  }
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    e = errno;
+    close(master);
+    return Napi::Number::New(env, -e);
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("master", Napi::Number::New(env, master));

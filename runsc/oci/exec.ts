@@ -16,7 +16,9 @@ import { askMonitor, readBundleConfig } from "./container.js";
 import type { OciProcess } from "./process.js";
 import { preservedFds, processRecords } from "./process.js";
 import { currentClient } from "../caller.js";
+import { hostId, parseIdMap } from "../../sentry/kernel/idmap.js";
 import { openTerminal, relayTerminal } from "./relay.js";
+import type { InsideContainer } from "./relay.js";
 import { containerDir, ContainerError, guard, mustRead, writeAtomic } from "./state.js";
 
 // include/uapi/linux/sched.h
@@ -112,7 +114,12 @@ export async function execInContainer(rt: RuntimeOptions, o: ExecOptions): Promi
       join_.push({ fd, type });
     }
     // Without a console socket (in the foreground) the master stays ours, to relay.
-    const pty = proc.terminal === true ? openTerminal(native, proc.consoleSize, o.consoleSocket, fds) : undefined;
+    // Made in the container's devpts, the slave the process's own, as runc's exec does.
+    const inside = (): InsideContainer => {
+      const owner = hostId(parseIdMap(readFileSync(`/proc/${st.pid}/uid_map`, "utf8")), proc.user?.uid ?? 0);
+      return { root: `/proc/${st.pid}/root`, ...(owner !== undefined ? { owner: { uid: owner } } : {}) };
+    };
+    const pty = proc.terminal === true ? openTerminal(native, proc.consoleSize, o.consoleSocket, fds, inside()) : undefined;
     const relayed = pty?.relayed;
     const client = currentClient();
     let spawned;

@@ -1,7 +1,7 @@
 // A container's terminal relayed by runsc-ts itself (`run` in the foreground, without
 // --console-socket, as runc does): our stdin goes to the pty's master, what the container
 // writes comes to our stdout, our terminal is raw meanwhile and its size is the container's.
-import { F_DUPFD_CLOEXEC } from "../../platform/abi/fcntl.js";
+import { AT_EMPTY_PATH, F_DUPFD_CLOEXEC } from "../../platform/abi/fcntl.js";
 import { createReadStream, createWriteStream } from "node:fs";
 import type { NativeBinding } from "../../native/binding.js";
 
@@ -14,16 +14,34 @@ export interface Terminal {
 }
 
 /**
- * Opens the process's pty. The slave, and the master when a console socket will take it,
- * join `toClose` (the caller closes them once init has its end).
+ * Where an exec'd process's pty is made: the container's own devpts (root: /proc/PID/root
+ * of its init), its slave given to owner (host ids), as runc's exec makes one inside.
  */
-export function openTerminal(native: NativeBinding, size: { height: number; width: number } | undefined, consoleSocket: string | undefined, toClose: number[]): Terminal {
-  const pty = native.openPty();
+export interface InsideContainer {
+  root: string;
+  owner?: { uid: number };
+}
+
+/**
+ * Opens the process's pty: in the container's devpts when inside says where (its slave is
+ * then the container's /dev/pts/N, as tty(1) inside expects), else the host's (init's, which
+ * the container sees as /dev/console). The slave, and the master when a console socket will
+ * take it, join `toClose` (the caller closes them once init has its end).
+ */
+export function openTerminal(native: NativeBinding, size: { height: number; width: number } | undefined, consoleSocket: string | undefined, toClose: number[], inside?: InsideContainer): Terminal {
+  const made = inside !== undefined ? native.openPtyIn(inside.root) : undefined;
+  const pty = made !== undefined && typeof made !== "number" ? made : native.openPty();
+  if (made !== undefined && typeof made !== "number" && inside?.owner !== undefined) {
+    // Its group stays the devpts's (the config's gid= option, tty's).
+    native.chownAt(pty.slave, EMPTY, 0, inside.owner.uid, -1, AT_EMPTY_PATH);
+  }
   toClose.push(pty.slave);
   if (consoleSocket !== undefined) toClose.push(pty.master);
   if (size !== undefined) native.setWinsize(pty.master, size.height, size.width);
   return { ...pty, relayed: consoleSocket === undefined ? pty.master : undefined };
 }
+
+const EMPTY = new Uint8Array(0);
 
 export interface Relay {
   /** Resolves once the container's side has closed (every process holding the pty has ended). */

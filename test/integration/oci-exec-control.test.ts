@@ -1,4 +1,5 @@
 // exec, pause/resume, update and events on a running container.
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, it } from "vitest";
@@ -115,13 +116,40 @@ describe("exec", () => {
 
   it("--tty in the foreground relays a terminal itself; detached, it needs --console-socket", async ({ expect }) => {
     const c = await running();
-    const r = await runtime(["exec", "--tty", c.id, "sh"], { input: "echo in-$((2+2)); [ -t 0 ] && echo is-tty\nexit 4\n" });
+    const r = await runtime(["exec", "--tty", c.id, "sh"], { input: "echo in-$((2+2)); [ -t 0 ] && echo is-tty; tty; stat -c owner=%u $(tty)\nexit 4\n" });
     expect(r.code, r.stderr).toBe(4);
     const out = r.stdout.replace(/\r/g, "");
     expect(out).toMatch(/^in-4\nis-tty$/m);
+    // As runc's exec: the terminal is one of the container's own /dev/pts, the process's.
+    expect(out).toMatch(/^\/dev\/pts\/\d+\nowner=0$/m);
     const d = await runtime(["exec", "--tty", "--detach", c.id, "sh"]);
     expect(d.code).toBe(1);
     expect(d.stderr).toContain("needs --console-socket");
+  });
+
+  it("exec --tty never opens what the container put at /dev/pts/ptmx when it is not a devpts's ptmx (a FIFO here): the host's pty serves instead", async ({ expect }) => {
+    const dir = mkdtempSync(join(BUNDLES_DIR, "pts-"));
+    chmodSync(dir, 0o755);
+    const fifo = join(dir, "ptmx");
+    execFileSync("mkfifo", ["-m", "0666", fifo]);
+    const c = await running((cfg) => {
+      cfg.mounts = cfg.mounts.filter((m: { destination: string }) => m.destination !== "/dev/pts");
+      cfg.mounts.push({ destination: "/dev/pts", type: "bind", source: dir, options: ["rbind", "rw"] });
+    });
+    // A reader waits for a writer: a runtime that opened the FIFO (read and write) would be one.
+    const reader = spawn("sh", ["-c", `cat ${fifo} > /dev/null; echo opened`], { stdio: ["ignore", "pipe", "ignore"] });
+    let said = "";
+    reader.stdout!.on("data", (d: Buffer) => (said += d.toString()));
+    try {
+      const r = await runtime(["exec", "--tty", c.id, "sh"], { input: "[ -t 0 ] && echo is-tty\nexit 3\n" });
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stdout.replace(/\r/g, "")).toMatch(/^is-tty$/m);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(said).toBe("");
+    } finally {
+      reader.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("--process takes an OCI process JSON; a stopped container refuses exec", async ({ expect }) => {
