@@ -325,7 +325,8 @@ export class TaskService {
     if (p.status !== Status.CREATED) throw new RpcError(Code.FAILED_PRECONDITION, `${r.exec_id || r.id}: not created (it started already)`);
     if (r.exec_id === "") {
       await this.must(["start", r.id]);
-      p.status = Status.RUNNING;
+      // A program that ended at once has been reaped meanwhile: it stays stopped.
+      if (p.status === Status.CREATED) p.status = Status.RUNNING;
       this.o.publish("/tasks/start", "containerd.events.TaskStart", { container_id: r.id, pid: p.pid });
       return p.pid;
     }
@@ -440,7 +441,7 @@ export class TaskService {
   private async simple(id: string, args: string[], topic: string, type: string): Promise<void> {
     const c = this.container(id);
     await this.must(args);
-    c.init.status = args[0] === "pause" ? Status.PAUSED : Status.RUNNING;
+    if (c.init.status !== Status.STOPPED) c.init.status = args[0] === "pause" ? Status.PAUSED : Status.RUNNING;
     this.o.publish(topic, type, { container_id: id });
   }
 
@@ -658,11 +659,18 @@ function receiveConsole(native: NativeBinding, path: string): { path: string; ma
 /**
  * Copies between a process's terminal and containerd's FIFOs: its stdin FIFO to the master,
  * the master to its stdout FIFO, until the terminal's last slave closes (EIO). Reads and
- * writes are Node's thread pool's, as for a FIFO.
+ * writes are Node's thread pool's, as for a FIFO. Each stream owns a duplicate of the master
+ * (a stream's destroy closes its descriptor); the master itself stays for ResizePty until
+ * the process has exited.
  */
 function attachTerminal(native: NativeBinding, p: Process, master: number): void {
+  const own = (): number => {
+    const fd = native.dup(master);
+    if (fd < 0) throw new RpcError(Code.INTERNAL, `the terminal: dup: errno ${-fd}`);
+    return fd;
+  };
   const out = p.stdout === "" ? undefined : createWriteStream("", { fd: openSync(p.stdout, constants.O_RDWR | O_CLOEXEC) });
-  const fromMaster = createReadStream("", { fd: master, autoClose: false });
+  const fromMaster = createReadStream("", { fd: own() });
   const done = (): void => {
     fromMaster.destroy();
     out?.end();
@@ -671,18 +679,20 @@ function attachTerminal(native: NativeBinding, p: Process, master: number): void
   fromMaster.on("end", done);
   if (out !== undefined) fromMaster.pipe(out, { end: false });
   else fromMaster.resume();
+  let toMaster: ReturnType<typeof createWriteStream> | undefined;
   if (p.stdin !== "") {
-    const toMaster = createWriteStream("", { fd: master, autoClose: false });
+    toMaster = createWriteStream("", { fd: own() });
     toMaster.on("error", () => {});
     p.stdinCopy = copyStdin(p.stdin, toMaster, () => {});
   }
   void p.exited.then(() => {
     p.stdinCopy?.end();
-    // Read what is left, then let the master go.
+    // Read what is left, then let the terminal go.
     setTimeout(() => {
       done();
-      native.close(master);
+      toMaster?.destroy();
       p.master = undefined;
+      native.close(master);
     }, 100);
   });
 }
