@@ -68,6 +68,8 @@ interface Process {
   stdinCopy?: { end(): void };
   /** The master of the process's terminal (process.terminal), once the runtime sent it. */
   master?: number;
+  /** Settles once what the terminal's master had to give reached containerd's FIFO. */
+  drained?: Promise<void>;
 }
 
 interface Container {
@@ -250,22 +252,34 @@ export class TaskService {
   /** Watches pid's exit: its status recorded, TaskExit published. */
   private watch(c: Container, p: Process, pid: number): void {
     p.pid = pid;
-    this.o.native.onExit(pid, (status) => {
-      // The program killed for memory: containerd's CRI reports OOMKilled on TaskOOM.
-      if (p.execId === "" && status === 128 + 9) {
-        const st = readState(this.o.root, c.id);
-        if (st !== undefined && oomKills(st) > 0) this.o.publish("/tasks/oom", "containerd.events.TaskOOM", { container_id: c.id });
-      }
-      p.status = Status.STOPPED;
-      p.exitStatus = status;
-      p.exitedAt = timestamp(Date.now());
-      p.markExited();
-      this.o.publish("/tasks/exit", "containerd.events.TaskExit", { container_id: c.id, id: p.execId === "" ? c.id : p.execId, pid, exit_status: status, exited_at: p.exitedAt });
-    });
+    this.o.native.onExit(pid, (status) => void this.exited(c, p, pid, status));
+  }
+
+  /**
+   * Records pid's exit and publishes it. A terminal's last output is in containerd's FIFO
+   * first (it stops reading once the exit is known), or at most a second later (another
+   * process may keep the terminal open).
+   */
+  private async exited(c: Container, p: Process, pid: number, status: number): Promise<void> {
+    const at = timestamp(Date.now());
+    if (p.drained !== undefined) await Promise.race([p.drained, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    // The program killed for memory: containerd's CRI reports OOMKilled on TaskOOM.
+    if (p.execId === "" && status === 128 + 9) {
+      const st = readState(this.o.root, c.id);
+      if (st !== undefined && oomKills(st) > 0) this.o.publish("/tasks/oom", "containerd.events.TaskOOM", { container_id: c.id });
+    }
+    p.status = Status.STOPPED;
+    p.exitStatus = status;
+    p.exitedAt = at;
+    p.markExited();
+    this.o.publish("/tasks/exit", "containerd.events.TaskExit", { container_id: c.id, id: p.execId === "" ? c.id : p.execId, pid, exit_status: status, exited_at: at });
   }
 
   private async create(r: CreateRequest): Promise<number> {
-    if (this.containers.has(r.id)) throw new RpcError(Code.ALREADY_EXISTS, `container ${r.id}: already exists`);
+    const known = this.containers.get(r.id);
+    // One that ended and was never deleted (its containerd went away meanwhile) is forgotten.
+    if (known !== undefined && known.init.status === Status.STOPPED) await this.forget(known);
+    else if (known !== undefined) throw new RpcError(Code.ALREADY_EXISTS, `container ${r.id}: already exists`);
     if (r.checkpoint !== "") throw new RpcError(Code.UNIMPLEMENTED, "create: runsc-ts does not restore checkpoints");
     const c: Container = { id: r.id, bundle: r.bundle, init: newProcess("", r), execs: new Map() };
     if (r.rootfs.length > 0) c.mountedRoot = await this.mountRootfs(r.bundle, r.rootfs);
@@ -409,6 +423,14 @@ export class TaskService {
     const out = { pid: p.pid, exit_status: p.exitStatus, ...(p.exitedAt !== undefined ? { exited_at: p.exitedAt } : {}) };
     this.o.publish("/tasks/delete", "containerd.events.TaskDelete", { container_id: r.id, ...out, id: r.id });
     return out;
+  }
+
+  /** A stopped container's runtime state, rootfs mount and files, gone. */
+  private async forget(c: Container): Promise<void> {
+    await this.run(["delete", "--force", c.id]);
+    if (c.mountedRoot !== undefined) await this.unmount(c.mountedRoot);
+    for (const e of c.execs.values()) if (e.spec !== undefined) rmSync(e.spec, { force: true });
+    this.containers.delete(c.id);
   }
 
   private exec(r: ExecRequest): void {
@@ -671,9 +693,12 @@ function attachTerminal(native: NativeBinding, p: Process, master: number): void
   };
   const out = p.stdout === "" ? undefined : createWriteStream("", { fd: openSync(p.stdout, constants.O_RDWR | O_CLOEXEC) });
   const fromMaster = createReadStream("", { fd: own() });
+  let drained!: () => void;
+  p.drained = new Promise<void>((resolve) => (drained = resolve));
   const done = (): void => {
     fromMaster.destroy();
-    out?.end();
+    if (out === undefined) drained();
+    else out.end(drained);
   };
   fromMaster.on("error", done);
   fromMaster.on("end", done);

@@ -89,11 +89,32 @@ export function runscTs(args: string[]): Result {
 
 /** Starts the private dockerd (an empty daemon.json: the tests install runsc-ts into it). */
 export function startE2EDockerd(): void {
+  endShimContainers();
   startDockerd(E2E_DIR, {});
 }
 
 export function stopE2EDockerd(): void {
   stopDockerd(D);
+  endShimContainers();
+}
+
+/** Where runsc-ts's shim keeps the state of this daemon's containerd's containers. */
+const SHIM_ROOT = "/run/containerd/runsc-ts/runsc-ts-e2e";
+
+/**
+ * Ends what a failed run's shims left: their containers (runsc-ts delete --force) and the
+ * shims themselves (SIGTERM), which outlive their containerd by design.
+ */
+function endShimContainers(): void {
+  if (existsSync(SHIM_ROOT)) for (const id of readdirSync(SHIM_ROOT)) spawnSync(CLI, ["--root", SHIM_ROOT, "delete", "--force", id], { stdio: "ignore" });
+  for (const d of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      if (cmd.includes("/dist/cli/shim.js") && cmd.includes("runsc-ts-e2e")) process.kill(Number(d), "SIGTERM");
+    } catch {
+      // gone meanwhile
+    }
+  }
 }
 
 /** The busybox image the tests run, imported from the rootfs the tests build. */
