@@ -136,18 +136,21 @@ describe("exec", () => {
       cfg.mounts = cfg.mounts.filter((m: { destination: string }) => m.destination !== "/dev/pts");
       cfg.mounts.push({ destination: "/dev/pts", type: "bind", source: dir, options: ["rbind", "rw"] });
     });
-    // A reader waits for a writer: a runtime that opened the FIFO (read and write) would be one.
-    const reader = spawn("sh", ["-c", `cat ${fifo} > /dev/null; echo opened`], { stdio: ["ignore", "pipe", "ignore"] });
-    let said = "";
-    reader.stdout!.on("data", (d: Buffer) => (said += d.toString()));
+    // A reader waits in open(2) for a writer: a runtime that opened the FIFO (read and
+    // write) would be one, and the reader's open would return (its descriptor 3).
+    const reader = spawn("cat", [fifo], { stdio: ["ignore", "ignore", "ignore"] });
+    const opened = (): boolean => existsSync(`/proc/${reader.pid}/fd/3`);
     try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(opened()).toBe(false);
       const r = await runtime(["exec", "--tty", c.id, "sh"], { input: "[ -t 0 ] && echo is-tty\nexit 3\n" });
       expect(r.code, r.stderr).toBe(3);
       expect(r.stdout.replace(/\r/g, "")).toMatch(/^is-tty$/m);
       await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(said).toBe("");
+      expect(opened()).toBe(false);
     } finally {
       reader.kill("SIGKILL");
+      await new Promise((resolve) => (reader.exitCode !== null || reader.signalCode !== null ? resolve(undefined) : reader.once("exit", resolve)));
       rmSync(dir, { recursive: true, force: true });
     }
   });
