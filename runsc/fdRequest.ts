@@ -1,18 +1,20 @@
-// One request line and the descriptors that come with it (SCM_RIGHTS), read from a paused
-// connection of a node:net server: the container's monitor reads its requests so, and a
-// warm process (service/warm.ts) the client's command.
+// Bytes and the descriptors that come with them (SCM_RIGHTS), read from a paused connection
+// of a node:net server: the container's monitor reads its requests so, a warm process
+// (service/warm.ts) the client's command, and the containerd shim a console's master.
 import type { Socket } from "node:net";
 import type { NativeBinding } from "../native/binding.js";
 import { EAGAIN } from "../platform/abi/errno.js";
 
-/** recvmsg until the line's end, without blocking the event loop; a client has 10 s to send it. */
-export async function receiveRequest(native: NativeBinding, conn: Socket): Promise<{ text: string; fds: number[] }> {
+/**
+ * recvmsg on a paused connection until enough came (done), the peer closed, or a client's
+ * 10 s passed, without blocking the event loop: the bytes and the descriptors that came.
+ */
+export async function receiveWithFds(native: NativeBinding, conn: Socket, done: (parts: readonly Buffer[], fds: readonly number[]) => boolean): Promise<{ parts: Buffer[]; fds: number[] }> {
   const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (fd === undefined || fd < 0) throw new Error("the connection has no descriptor");
   const parts: Buffer[] = [];
   const fds: number[] = [];
-  const whole = (): boolean => parts.length > 0 && parts[parts.length - 1]!.includes(0x0a);
-  for (let wait = 1, waited = 0; !whole(); ) {
+  for (let wait = 1, waited = 0; !done(parts, fds); ) {
     const r = native.recvFds(fd, 65536);
     if (typeof r === "number") {
       if (r !== -EAGAIN) throw new Error(`recvmsg: errno ${-r}`);
@@ -26,7 +28,14 @@ export async function receiveRequest(native: NativeBinding, conn: Socket): Promi
     if (r.data.length === 0) break;
     parts.push(r.data);
   }
-  if (!whole()) {
+  return { parts, fds };
+}
+
+/** One request line and its descriptors: a client has 10 s to send it. */
+export async function receiveRequest(native: NativeBinding, conn: Socket): Promise<{ text: string; fds: number[] }> {
+  const whole = (parts: readonly Buffer[]): boolean => parts.length > 0 && parts[parts.length - 1]!.includes(0x0a);
+  const { parts, fds } = await receiveWithFds(native, conn, whole);
+  if (!whole(parts)) {
     for (const d of fds) native.close(d);
     throw new Error("no whole request came");
   }

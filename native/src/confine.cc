@@ -81,12 +81,8 @@ Napi::Value AwaitExec(Napi::Env env, int errp, pid_t pid, const char* const* ste
   while (n < 0 && errno == EINTR);
   close(errp);
   if (n == 0) {
-    // Reaped here when it ends: it outlives the call (a container's monitor, its binder),
-    // and no one else waits for it.
-    std::thread([pid] {
-      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
-    }).detach();
+    // It outlives the call (a container's monitor, its binder), and no one else waits for it.
+    ReapLater(pid);
     return Napi::Number::New(env, pid);
   }
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {

@@ -30,6 +30,10 @@ Napi::Value SpawnCommand(const Napi::CallbackInfo& info);
 Napi::Value PidfdExited(const Napi::CallbackInfo& info);
 // Starts the thread that reaps a sandbox init (spawn() calls it).
 void WatchExit(int pid);
+// Reaps pid whenever it ends, on a thread of its own, its status unrecorded: a child of
+// ours that outlives the call that made it and that no one waits for (init's guard, a
+// confined monitor, its binder).
+void ReapLater(int pid);
 // As WatchExit, for an init the client of a warm process cloned and reaps: its status comes
 // as an int32 on reply (sandbox_child.h: report_exit), which is closed after.
 void WatchExitFrom(int pid, int reply);

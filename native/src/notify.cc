@@ -290,6 +290,13 @@ void WatchExit(int pid) {
   }).detach();
 }
 
+void ReapLater(int pid) {
+  std::thread([pid] {
+    while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+  }).detach();
+}
+
 void WatchExitFrom(int pid, int reply) {
   std::thread([pid, reply] {
     int32_t status = 0;

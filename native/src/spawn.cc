@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "errors.h"
@@ -108,14 +107,6 @@ ssize_t RecvTimeout(int fd, int pidfd, char* buf, size_t len, int timeout_ms) {
   return n;
 }
 
-// Reaps pid whenever it exits, on a thread of its own: a guard, our child for as long as
-// its init lives.
-void ReapLater(pid_t pid) {
-  std::thread([pid] {
-    while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
-    }
-  }).detach();
-}
 
 // One message of len bytes on sock, with fds attached (SCM_RIGHTS): sendmsg's result.
 ssize_t SendWithFds(int sock, const void* data, size_t len, const std::vector<int>& fds) {
@@ -357,7 +348,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     pid_t g = -1;
     if (n == (ssize_t)(1 + sizeof g) && pbuf[0] == CTL_INIT_PID) memcpy(&g, pbuf + 1, sizeof g);
     // The client that cloned it reaps it (it is not ours); a guard, once it has done.
-    if (cloner < 0 && guard && g > 0) ReapLater((pid_t)pid);
+    if (cloner < 0 && guard && g > 0) ReapLater((int)pid);
     else if (cloner < 0) waitpid((pid_t)pid, nullptr, 0);
     pidfd = g > 0 ? (int)syscall(SYS_pidfd_open, g, 0) : -1;
     if (pidfd < 0) {

@@ -9,9 +9,9 @@ import { createServer, Socket } from "node:net";
 import type { Writable } from "node:stream";
 import { join } from "node:path";
 import type { NativeBinding } from "../../native/binding.js";
-import { EAGAIN } from "../../platform/abi/errno.js";
 import { O_CLOEXEC } from "../../platform/abi/fcntl.js";
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM } from "../../platform/abi/socket.js";
+import { receiveWithFds } from "../fdRequest.js";
 import { oomKills } from "../oci/control.js";
 import { readState } from "../oci/state.js";
 import type { Any, Timestamp } from "./proto.js";
@@ -171,22 +171,28 @@ export class TaskService {
   private run(args: string[], io?: [number, number, number]): Promise<CommandResult> {
     const n = ++this.seq;
     const log = join(this.o.work, `log-${n}.json`);
-    const outFile = join(this.o.work, `out-${n}`);
-    const devnull = openSync("/dev/null", "r+");
-    const out = openSync(outFile, "w+");
-    const fds: [number, number, number] = io ?? [devnull, out, out];
+    // Without the caller's stdio, the command's output goes to a file of ours, read after.
+    const outFile = io === undefined ? join(this.o.work, `out-${n}`) : undefined;
+    const own = outFile !== undefined ? { devnull: openSync("/dev/null", "r"), out: openSync(outFile, "w+") } : undefined;
+    const fds: [number, number, number] = io ?? [own!.devnull, own!.out, own!.out];
     const pid = this.o.native.spawnCommand([this.o.runtime, "--root", this.o.root, "--log", log, "--log-format", "json", ...args], fds);
-    closeSync(devnull);
+    if (own !== undefined) closeSync(own.devnull);
+    const finish = (): string => {
+      if (own === undefined) return "";
+      closeSync(own.out);
+      const text = readFileSync(outFile!, "utf8");
+      rmSync(outFile!, { force: true });
+      return text;
+    };
     if (pid < 0) {
-      closeSync(out);
+      finish();
       return Promise.reject(new RpcError(Code.INTERNAL, `cannot run ${this.o.runtime}: errno ${-pid}`));
     }
     return new Promise((resolve) => {
       this.o.native.onExit(pid, (status) => {
-        const stdout = io === undefined ? readFileSync(outFile, "utf8") : "";
-        closeSync(out);
+        const stdout = finish();
         const error = lastLoggedError(log) || stdout.trim();
-        for (const f of [log, outFile]) rmSync(f, { force: true });
+        rmSync(log, { force: true });
         resolve({ status, stdout, error });
       });
     });
@@ -650,21 +656,14 @@ function receiveConsole(native: NativeBinding, path: string): { path: string; ma
   const master = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
   master.catch(() => {});
   server.on("connection", (conn: Socket) => {
-    const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-    // Until the descriptor comes, the peer closes, or 10 s pass; without blocking the loop.
-    const attempt = (wait: number, waited: number): void => {
-      const r = native.recvFds(fd, 4096);
-      if (r === -EAGAIN && waited < 10_000) {
-        setTimeout(() => attempt(Math.min(wait * 2, 20), waited + wait), wait);
-        return;
-      }
-      conn.destroy();
-      if (typeof r !== "number" && r.fds.length > 0) {
-        for (const extra of r.fds.slice(1)) native.close(extra);
-        settle?.resolve(r.fds[0]!);
-      }
-    };
-    attempt(1, 0);
+    // runc's console socket protocol: one message, the master attached.
+    void receiveWithFds(native, conn, (_parts, fds) => fds.length > 0)
+      .then(({ fds }) => {
+        for (const extra of fds.slice(1)) native.close(extra);
+        if (fds.length > 0) settle?.resolve(fds[0]!);
+      })
+      .catch(() => {})
+      .finally(() => conn.destroy());
   });
   server.listen(path);
   return {
