@@ -347,7 +347,7 @@ class Bench {
     const cpu = ms(rs.get("true runsc-ts"), "cpu_ns");
     if (tR !== undefined && cpu !== undefined) {
       notes.push(
-        `runsc-ts do -- /bin/true: ${tR.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU of the client (user+system, all threads); the warm process that served it, and the Node start of the one replacing it, are not counted.`,
+        `runsc-ts do -- /bin/true: ${tR.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU of the client (user+system, all threads); the warm process that served it (which serves the next one too) is not counted.`,
       );
     }
     return { rows, notes };

@@ -74,6 +74,8 @@ export interface KernelProbe {
 export interface NativeBinding {
   /** Throws an Error with code "ESETUP" (init's own message) or Node-shaped errno errors. */
   spawn(opts: SpawnOptions): Spawned;
+  /** Makes the process's sealed copy of runsc-ts-init (spawn makes it at its first call otherwise). */
+  loadInit(initPath: string): void;
   notifySizes(): { notif: number; resp: number; data: number };
   /**
    * Blocks until an event is in buf (1), or fails with a negative errno: -ENOENT when the

@@ -11,6 +11,11 @@ export class CommandExit {
 
 let served = false;
 
+/** Whether the command running is served among others (its exit is not the process's). */
+export function commandIsServed(): boolean {
+  return served;
+}
+
 /** Ends the command with code: the process's exit, or a served command's status. */
 export function exitCommand(code: number): never {
   if (served) throw new CommandExit(code);

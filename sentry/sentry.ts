@@ -191,6 +191,11 @@ export function serve(o: SentryOptions): void {
     // The sandbox is over (or the sentry failed and the caller kills it): no call outlives it.
     const pool = notify.closePool();
     if (pool !== undefined && pool.peak > 0) log.debug({ blockedCalls: pool }, "blocking calls ended");
+    // The thread keeps nothing of this sandbox: its own credentials back, the tasks' pidfds
+    // and the host's /proc closed (it may serve another: runsc/sandbox/worker.ts).
+    k.identity.sentry();
+    k.creds.clear(k);
+    native.close(procFd);
   }
 }
 

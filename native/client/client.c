@@ -336,6 +336,8 @@ static volatile pid_t served_by;
 // do's sandbox, cloned here with report_exit: the socket its exit status goes back on (-1:
 // none), and the pipe SIGCHLD writes to, to wake the loop that waits for it.
 static volatile int exit_reply = -1;
+// That sandbox's init (our child): the signals we get go to it (forward).
+static volatile pid_t sandbox_pid = 0;
 static int chld_pipe[2] = {-1, -1};
 
 // One message of len bytes on s with descriptors attached (SCM_RIGHTS): sendmsg's result.
@@ -386,13 +388,18 @@ static int read_message(int s, void* buf, size_t len, int* fds, int* nfds) {
   return 0;
 }
 
-// Signals to this process go to the warm process running the command, when the command has
-// the process to itself; a command served among others (PID 0) ends with this process, as
-// it would in a process of its own.
+// Signals to this process go to the sandbox we cloned and wait for (do's init, which passes
+// them to the program), or else to the warm process running the command, when the command
+// has the process to itself; a command served among others (PID 0) ends with this process,
+// as it would in a process of its own.
 static void forward(int sig) {
   // The terminal's keys signalled our process group, the sandbox in it too (do, as Node
   // running it here): passed on, they would reach it twice.
   if ((sig == SIGINT || sig == SIGQUIT) && exit_reply >= 0 && tcgetpgrp(0) == getpgrp()) return;
+  if (sandbox_pid > 0) {
+    kill(sandbox_pid, sig);
+    return;
+  }
   if (served_by > 0) {
     kill(served_by, sig);
     return;
@@ -414,10 +421,15 @@ static void reap(void) {
   char drain[64];
   while (read(chld_pipe[0], drain, sizeof drain) > 0) {
   }
-  int status;
-  pid_t p;
-  while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
-    if (exit_reply < 0) continue;
+  for (;;) {
+    // Looked at before it is reaped: once reaped, its PID may name another process, which
+    // forward must not signal.
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) break;
+    if (si.si_pid == sandbox_pid) sandbox_pid = 0;
+    int status;
+    if (waitpid(si.si_pid, &status, 0) <= 0 || exit_reply < 0) continue;
     int32_t shell = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     (void)!send(exit_reply, &shell, sizeof shell, MSG_NOSIGNAL);
     close(exit_reply);
@@ -473,6 +485,8 @@ static void serve_clone(const struct sandbox_clone_request* req, int* fds, int n
   if (pid > 0 && req->report_exit) {
     exit_reply = fds[0];
     fds[0] = -1;
+    // init itself, unless a first child that exits stands between (it made the PID namespace).
+    if (!(req->unshare_flags & CLONE_NEWPID)) sandbox_pid = pid;
   }
   for (int i = 0; i < nfds; i++)
     if (fds[i] >= 0) close(fds[i]);

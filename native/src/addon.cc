@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Value (*fn)(const Napi::CallbackInfo&);
   } fns[] = {
       {"spawn", Spawn},
+      {"loadInit", LoadInit},
       {"notifySizes", NotifySizes},
       {"notifyReceive", NotifyReceive},
       {"notifyRespond", NotifyRespond},

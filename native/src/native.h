@@ -11,6 +11,7 @@ namespace runsc {
 
 // spawn.cc
 Napi::Value Spawn(const Napi::CallbackInfo& info);
+Napi::Value LoadInit(const Napi::CallbackInfo& info);
 
 // notify.cc: seccomp user notification and task memory
 Napi::Value NotifySizes(const Napi::CallbackInfo& info);

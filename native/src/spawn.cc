@@ -227,6 +227,19 @@ bool IsSeccompListener(int fd) {
 }  // namespace
 
 // spawn({initPath, cloneFlags, uidMap, gidMap, config}) -> {pid, pidfd, listener}
+// loadInit(initPath): makes this process's sealed copy of runsc-ts-init now, rather than at
+// its first spawn (a process that counts its descriptors around each command).
+Napi::Value LoadInit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "loadInit(initPath)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string err;
+  if (InitMemfd(info[0].As<Napi::String>().Utf8Value(), &err) < 0) Napi::Error::New(env, "runsc-ts-init: " + err).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage =

@@ -10,12 +10,13 @@ import { loggerFor } from "../config.js";
 import { loadPolicy } from "../policyCache.js";
 import { missingKernelFeatures } from "../requirements.js";
 import { runDo, SandboxError, withEntrypoint } from "../sandbox/sandbox.js";
-import { takeSentryThread } from "../sandbox/sentryThread.js";
+import { keepSentryThreadAhead, takeSentryThread } from "../sandbox/sentryThread.js";
 import type { AuditFact } from "../../sentry/audit.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import type { CgroupLimits } from "../sandbox/cgroups.js";
 import { parseCpus, parseMemory } from "../sandbox/cgroups.js";
 import { writeFully } from "../write.js";
+import { commandIsServed, exitCommand } from "../exit.js";
 
 export interface DoFlags {
   policy: string;
@@ -60,9 +61,10 @@ export function doCommand(globals: () => GlobalOptions): Command {
     .argument("[cmd...]", "the command and its arguments")
     .passThroughOptions()
     .action(async (cmd: string[], flags: DoFlags) => {
-      const status = await runSandboxed(globals(), cmd, flags, { ending: true });
-      // The sandbox is over; the sentry thread need not be waited for.
-      process.exit(status);
+      // In a process of its own, the process ends with the sandbox: the sentry thread need
+      // not be waited for. Served among others (a warm process), it is, before the next.
+      const served = commandIsServed();
+      exitCommand(await runSandboxed(globals(), cmd, flags, { ending: !served }));
     });
 }
 
@@ -86,51 +88,57 @@ export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFla
   const limits = parseLimits(flags);
   const tracing = flags.strace || flags.straceSyscalls !== undefined;
   const sentry = takeSentryThread({ strace: tracing, debug: g.debug, logFormat: g.logFormat });
-  if (process.getuid?.() !== 0) {
-    throw new SandboxError("do must run as root: it maps the sandbox's root to an unprivileged host uid");
-  }
-  const native = loadNative();
-  const lack = missingKernelFeatures(native);
-  if (lack) throw new SandboxError(lack);
-  const loaded = await loadPolicy(flags.policy);
-  const policy = extras.adjustPolicy ? extras.adjustPolicy(loaded) : loaded;
-  let record = extras.record;
-  let trace: "all" | string[] | null = flags.strace ? "all" : null;
-  if (flags.straceSyscalls !== undefined) {
-    const names = flags.straceSyscalls.split(",").map((s) => s.trim()).filter((s) => s !== "");
-    const unknown = names.filter((n) => sysnoByName(n) === undefined);
-    if (unknown.length > 0) throw new UsageError(`--strace-syscalls: unknown syscall ${unknown.join(", ")}`);
-    trace = names;
-  }
-  const env = Object.entries(process.env)
-    .filter(([k, v]) => v !== undefined && !flags.env.some((e) => e.startsWith(k + "=")))
-    .map(([k, v]) => `${k}=${v}`)
-    .concat(flags.env);
-  const log = g.debug ? await loggerFor(g) : undefined;
-  const cwd = flags.cwd ?? process.cwd();
-  if (record === undefined && policy.audit) record = await auditPrinter(flags.policy, withEntrypoint(policy, cmd[0]!, cwd, env));
   try {
-    const status = await runDo({
-      argv: cmd,
-      env,
-      cwd,
-      cwdFallback: flags.cwd === undefined,
-      policy,
-      network: flags.network ?? policy.network.mode,
-      trace,
-      // zod loads only for a profile to check.
-      ...(flags.seccomp !== undefined ? { ociSeccomp: (await import("../ociSeccomp.js")).readOciSeccomp(flags.seccomp) } : {}),
-      hostname: flags.hostname ?? policy.hostname ?? "runsc-ts",
-      sentry,
-      log,
-      ...(record !== undefined ? { record } : {}),
-      ...(limits !== undefined ? { limits } : {}),
-      ...(extras.ending === true ? { ending: true } : {}),
-    });
-    return status;
-  } catch (err) {
-    if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);
-    throw err;
+    if (process.getuid?.() !== 0) {
+      throw new SandboxError("do must run as root: it maps the sandbox's root to an unprivileged host uid");
+    }
+    const native = loadNative();
+    const lack = missingKernelFeatures(native);
+    if (lack) throw new SandboxError(lack);
+    const loaded = await loadPolicy(flags.policy);
+    const policy = extras.adjustPolicy ? extras.adjustPolicy(loaded) : loaded;
+    let record = extras.record;
+    let trace: "all" | string[] | null = flags.strace ? "all" : null;
+    if (flags.straceSyscalls !== undefined) {
+      const names = flags.straceSyscalls.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      const unknown = names.filter((n) => sysnoByName(n) === undefined);
+      if (unknown.length > 0) throw new UsageError(`--strace-syscalls: unknown syscall ${unknown.join(", ")}`);
+      trace = names;
+    }
+    const env = Object.entries(process.env)
+      .filter(([k, v]) => v !== undefined && !flags.env.some((e) => e.startsWith(k + "=")))
+      .map(([k, v]) => `${k}=${v}`)
+      .concat(flags.env);
+    const log = g.debug ? await loggerFor(g) : undefined;
+    const cwd = flags.cwd ?? process.cwd();
+    if (record === undefined && policy.audit) record = await auditPrinter(flags.policy, withEntrypoint(policy, cmd[0]!, cwd, env));
+    try {
+      const status = await runDo({
+        argv: cmd,
+        env,
+        cwd,
+        cwdFallback: flags.cwd === undefined,
+        policy,
+        network: flags.network ?? policy.network.mode,
+        trace,
+        // zod loads only for a profile to check.
+        ...(flags.seccomp !== undefined ? { ociSeccomp: (await import("../ociSeccomp.js")).readOciSeccomp(flags.seccomp) } : {}),
+        hostname: flags.hostname ?? policy.hostname ?? "runsc-ts",
+        sentry,
+        log,
+        ...(record !== undefined ? { record } : {}),
+        ...(limits !== undefined ? { limits } : {}),
+        ...(extras.ending === true ? { ending: true } : {}),
+      });
+      return status;
+    } catch (err) {
+      if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);
+      throw err;
+    }
+  } finally {
+    // A thread that served its sandbox to the end (or none) may serve the next (a warm
+    // process serves one do after another); one that failed, or is still serving, is ended.
+    if (extras.ending !== true && !keepSentryThreadAhead(sentry)) void sentry.release();
   }
 }
 

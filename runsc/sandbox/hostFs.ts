@@ -1,6 +1,6 @@
 // What a `do` sandbox's plan reads of the host's tree (HostFs), behind an interface so that
 // the plan can be tested over a fake tree; hostFs reads the real one.
-import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { isSandboxId } from "./ids.js";
 
@@ -24,25 +24,28 @@ export interface HostFs {
 }
 
 export const hostFs: HostFs = {
+  // A plan asks about many paths that are missing or are no symlinks: those are answered
+  // without an exception (whose making costs more than the system call).
   kind(path) {
     try {
-      return statSync(path).isDirectory() ? "dir" : "file";
+      const st = statSync(path, { throwIfNoEntry: false });
+      return st === undefined ? undefined : st.isDirectory() ? "dir" : "file";
     } catch {
       return undefined;
     }
   },
   realpath(path) {
     try {
-      return realpathSync.native(path);
+      return statSync(path, { throwIfNoEntry: false }) === undefined ? undefined : realpathSync.native(path);
     } catch {
       return undefined;
     }
   },
   symlink(path) {
     try {
-      return readlinkSync(path);
+      return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true ? readlinkSync(path) : undefined;
     } catch {
-      return undefined; // not a symlink (EINVAL), or not there
+      return undefined; // not there, or its directory is not searchable
     }
   },
   list(dir) {

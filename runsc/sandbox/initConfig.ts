@@ -65,31 +65,50 @@ export type InitRecord =
 const lo = (v: bigint): number => Number(v & 0xffffffffn);
 const hi = (v: bigint): number => Number((v >> 32n) & 0xffffffffn);
 
+/** One growing buffer: records are written in place (a config holds every env and mount record). */
 class Writer {
-  private parts: Buffer[] = [];
-  record(tag: number, fields: readonly (number | string | Uint8Array)[]): void {
-    const body = Buffer.concat(
-      fields.map((f) => {
-        if (typeof f === "number") {
-          if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) throw new RangeError(`init config: ${f} is not a u32`);
-          const b = Buffer.alloc(4);
-          b.writeUInt32LE(f);
-          return b;
-        }
-        if (typeof f === "string") {
-          if (f.includes("\0")) throw new Error(`init config: NUL byte in ${JSON.stringify(f)}`);
-          return Buffer.from(f + "\0");
-        }
-        return Buffer.from(f);
-      }),
-    );
-    const head = Buffer.alloc(8);
-    head.writeUInt32LE(tag, 0);
-    head.writeUInt32LE(body.length, 4);
-    this.parts.push(head, body);
+  private buf = Buffer.allocUnsafe(16 * 1024);
+  private len = 0;
+
+  private reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
   }
+
+  record(tag: number, fields: readonly (number | string | Uint8Array)[]): void {
+    let size = 0;
+    for (const f of fields) {
+      if (typeof f === "number") {
+        if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) throw new RangeError(`init config: ${f} is not a u32`);
+        size += 4;
+      } else if (typeof f === "string") {
+        if (f.includes("\0")) throw new Error(`init config: NUL byte in ${JSON.stringify(f)}`);
+        size += Buffer.byteLength(f) + 1;
+      } else {
+        size += f.length;
+      }
+    }
+    this.reserve(8 + size);
+    const b = this.buf;
+    let at = b.writeUInt32LE(tag, this.len);
+    at = b.writeUInt32LE(size, at);
+    for (const f of fields) {
+      if (typeof f === "number") at = b.writeUInt32LE(f, at);
+      else if (typeof f === "string") {
+        at += b.write(f, at);
+        b[at++] = 0;
+      } else {
+        b.set(f, at);
+        at += f.length;
+      }
+    }
+    this.len = at;
+  }
+
   bytes(): Uint8Array {
-    return Buffer.concat(this.parts);
+    return this.buf.subarray(0, this.len);
   }
 }
 

@@ -143,14 +143,18 @@ export async function runDo(o: DoOptions): Promise<number> {
       // init already gone
     }
   };
-  for (const s of FORWARDED_SIGNALS) process.on(s, forward);
+  // A client's sandbox is its child: the client passes its signals to init itself
+  // (client.c: forward), and none reach the warm process serving it.
+  const forwarded = client === undefined ? FORWARDED_SIGNALS : [];
+  for (const s of forwarded) process.on(s, forward);
 
   // The sandbox is over when its init has been reaped: nothing is left to serve, so the
   // status does not wait for the sentry thread (which may still be starting).
   const exited = new Promise<number>((resolve) => native.onExit(pid, (status) => resolve(status < 0 ? 125 : status)));
   o.sentry.onFact = o.record;
+  let served: Promise<number> | undefined;
   try {
-    const served = o.sentry.serve({ config: plan.sentry, pid, mntns, pidfd: spawned.pidfd, listener: spawned.listener });
+    served = o.sentry.serve({ config: plan.sentry, pid, mntns, pidfd: spawned.pidfd, listener: spawned.listener });
     const status = await Promise.race([exited, served]);
     // A trace ends with the sentry's last lines, a recording with its last facts, a debug
     // log with the sentry's count of events: wait for the sentry to finish sending them.
@@ -163,15 +167,24 @@ export async function runDo(o: DoOptions): Promise<number> {
     throw err;
   } finally {
     if (cgroups !== undefined) removeCgroups(cgroups.dirs);
-    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+    for (const s of forwarded) process.off(s, forward);
+    // The virtual /proc files' server: nothing is left to read them.
+    if (spawned.proc !== undefined) {
+      spawned.proc.stopServing();
+      native.close(spawned.proc.fuse);
+    }
     // The sentry thread may still be using its descriptors (or not have started): they are
-    // closed once it has ended, never under it. If it will not end, the process's exit closes them.
-    // The timer keeps the process alive meanwhile: the released thread no longer does, and a
-    // thread still loading can take a while to end on a busy machine. A process that ends
-    // with the sandbox leaves both to its exit.
+    // closed once it is done with them, never under it: once it has reported the sandbox
+    // served to its end (it may then serve another: the caller's to keep), or else ended. If it will not end, the process's exit closes them. The timer keeps the process
+    // alive meanwhile: the released thread no longer does, and a thread still loading can
+    // take a while to end on a busy machine. A process that ends with the sandbox leaves
+    // both to its exit.
     if (o.ending !== true) {
       let timer: NodeJS.Timeout | undefined;
-      const ended = await Promise.race([o.sentry.release().then(() => true), new Promise<false>((r) => (timer = setTimeout(r, 1000, false)))]);
+      const within = (p: Promise<boolean>): Promise<boolean> => Promise.race([p, new Promise<false>((r) => (timer = setTimeout(r, 1000, false)))]);
+      const done = served !== undefined && (await within(served.then(() => o.sentry.reusable, () => false)));
+      clearTimeout(timer);
+      const ended = done || (await within(o.sentry.release().then(() => true)));
       clearTimeout(timer);
       if (ended) for (const fd of [spawned.pidfd, spawned.listener, mntns]) native.close(fd);
     }

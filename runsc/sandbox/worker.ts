@@ -1,7 +1,10 @@
 // The sentry thread of a sandbox. Started before the sandbox exists (its startup overlaps
-// policy loading and spawning), it waits for one StartMessage, serves the sandbox's trapped
-// syscalls, then posts exactly one WorkerMessage: {exit} or {error}. It loads neither the
-// policy language nor pino unless tracing: the decisions arrive compiled.
+// policy loading and spawning), it waits for a StartMessage, serves the sandbox's trapped
+// syscalls, then posts one WorkerMessage for it: {exit} or {error} ({ready} says it has
+// loaded, {fact} carries what the workload did when asked). One that served its sandbox to
+// the end may be given the next (a warm process's: keepSentryThreadAhead in sentryThread.ts).
+// It loads neither the policy language nor pino unless tracing: the decisions arrive compiled.
+import { openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { loadNative } from "../../native/index.js";
 import type { SentryConfig } from "../../sentry/config.js";
@@ -29,7 +32,7 @@ export interface StartMessage {
   notChild?: boolean;
 }
 
-export type WorkerMessage = { exit: number } | { error: string } | { fact: AuditFact };
+export type WorkerMessage = { ready: true } | { exit: number } | { error: string } | { fact: AuditFact };
 
 const d = workerData as WorkerData;
 
@@ -60,23 +63,38 @@ const native = loadNative();
 const log = await logger();
 // The strace printers are loaded only for a traced sandbox.
 const tracer = d.strace ? await import("../../sentry/strace/format.js") : undefined;
-parentPort!.once("message", (m: StartMessage) => {
+// The mount namespace this thread starts in (the process's): it goes back there after each
+// sandbox, holding none of the sandbox's mounts while it waits for the next.
+const ownMntns = openSync("/proc/thread-self/ns/mnt", "r");
+parentPort!.postMessage({ ready: true } satisfies WorkerMessage);
+let broken = false;
+parentPort!.on("message", (m: StartMessage) => {
+  // A thread whose last sandbox failed serves no other (its owner ends it).
+  if (broken) {
+    parentPort!.postMessage({ error: "this sentry thread failed before and serves no sandbox" } satisfies WorkerMessage);
+    return;
+  }
   try {
     const { record, ...config } = m.config;
-    serve({
-      ...config,
-      native,
-      mntns: m.mntns,
-      pidfd: m.pidfd,
-      listener: m.listener,
-      initPid: m.pid,
-      ...(record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
-      strace: tracer,
-      log,
-    });
+    try {
+      serve({
+        ...config,
+        native,
+        mntns: m.mntns,
+        pidfd: m.pidfd,
+        listener: m.listener,
+        initPid: m.pid,
+        ...(record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
+        strace: tracer,
+        log,
+      });
+    } finally {
+      native.close(native.enterMountNamespace(ownMntns));
+    }
     const status = m.notChild === true ? 0 : native.waitExit(m.pid);
     parentPort!.postMessage({ exit: status < 0 ? 125 : status } satisfies WorkerMessage);
   } catch (err) {
+    broken = true;
     parentPort!.postMessage({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies WorkerMessage);
   }
 });

@@ -3,22 +3,24 @@
 // processes share (their descriptor 3, bound by the client at /run/runsc-ts/warm-*.sock),
 // sends one request line — {"op":"run", argv, env, cwd, umask} — with its stdin, stdout,
 // stderr and --preserve-fds descriptors, and gets back the serving process's PID, then the
-// command's exit status (4 bytes each); in between, create asks the client to clone the
-// container's init (runsc/caller.ts).
+// command's exit status (4 bytes each); in between, create and do ask the client to clone
+// the sandbox's init (runsc/caller.ts).
 //
 // Two ways to serve. The commands that end with their call and leave nothing running in
-// the process (create, exec --detach, start, state, kill, delete, list, ps, pause, resume,
-// update: SHARED) are run one after another by the same warm process, each with the
+// the process (do, create, exec --detach, start, state, kill, delete, list, ps, pause,
+// resume, update: SHARED) are run one after another by the same warm process, each with the
 // client's descriptors at 0, 1 and 2 (and its --preserve-fds ones), its environment,
 // working directory and umask for its duration; its exit is the command's (runsc/exit.ts),
 // not the process's; the process answers 0 for its PID (a signal to the client ends the
-// client, not the process) and goes back to waiting — unless the command ran on past
-// SUCCESSOR_DELAY_MS, when a successor took its place and the process ends. The others
-// (do, events, the policy tools, help) make the process theirs: it starts its successor
-// (which inherits the socket) once the command ends or runs on, becomes the command's
-// process and ends with it, so that such a command runs as it would in a process of its
-// own. A connection that reaches a process already serving is answered RETRY (the client
-// connects again).
+// client, not the process; do's client passes its signals to the sandbox's init, its own
+// child) and goes back to waiting — unless the command ran on past SUCCESSOR_DELAY_MS
+// (DO_SUCCESSOR_DELAY_MS for do), when a successor took its place and the process ends, or
+// left a descriptor open, when the process ends too. do's sentry thread, started ahead,
+// serves one sandbox after another (runsc/sandbox/sentryThread.ts). The others (events, the policy
+// tools, help) make the process theirs: it starts its successor (which inherits the socket)
+// once the command ends or runs on, becomes the command's process and ends with it, so that
+// such a command runs as it would in a process of its own. A connection that reaches a
+// process already serving is answered RETRY (the client connects again).
 // A client in other namespaces or under another root than ours is told to run the command
 // itself (ELSEWHERE): the command would see another system's files and processes here.
 //
@@ -28,17 +30,17 @@
 // stop`, or a newer build that replaced it). A process whose code is older than the
 // build's answers STALE: the client then runs the command itself and starts new ones.
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readlinkSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readdirSync, readlinkSync, statSync, unlinkSync, writeSync } from "node:fs";
 import type { Server, Socket } from "node:net";
 import { createServer } from "node:net";
 import { setPriority } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadNative } from "../../native/index.js";
+import { initPath, loadNative } from "../../native/index.js";
 import { receiveRequest } from "../fdRequest.js";
 import { clearClient, setClient } from "../caller.js";
 import { commandName, preloadCommands, runCli, runCliServed, warmUp } from "../cli.js";
-import { dropSentryThreadAhead, startSentryThreadAhead } from "../sandbox/sentryThread.js";
+import { dropSentryThreadAhead, hasSentryThreadAhead, sentryThreadAheadReady, startSentryThreadAhead } from "../sandbox/sentryThread.js";
 import { warmTitle } from "./warmPool.js";
 
 /** The status that tells the client to run the command itself (client.c: STALE). */
@@ -58,14 +60,15 @@ const PRELOADED = ["create", "exec", "start", "state", "kill", "delete", "list",
  * nothing running in the process (create's monitor and init, a detached exec's process, are
  * processes of their own). exec comes here detached only (client.c: exec_detached).
  */
-const SHARED = new Set(["create", "exec", "start", "state", "kill", "delete", "list", "ls", "ps", "pause", "resume", "update", "containerd-shim"]);
+const SHARED = new Set(["create", "exec", "start", "state", "kill", "delete", "list", "ls", "ps", "pause", "resume", "update", "containerd-shim", "do"]);
 /** Help and version print through process.stdout, which a shared process does not swap. */
 const OWN_PROCESS_FLAGS = new Set(["-h", "--help", "-v", "-V", "--version"]);
 
 /** Whether argv is one of the SHARED commands (and asks for no help). */
 function isShared(argv: readonly string[]): boolean {
   const name = commandName(argv);
-  return name !== undefined && SHARED.has(name) && !argv.some((a) => OWN_PROCESS_FLAGS.has(a));
+  const end = argv.indexOf("--");
+  return name !== undefined && SHARED.has(name) && !argv.slice(0, end < 0 ? argv.length : end).some((a) => OWN_PROCESS_FLAGS.has(a));
 }
 
 interface RunRequest {
@@ -125,14 +128,23 @@ function socketIsOurs(): boolean {
 
 const NAMESPACES = ["mnt", "pid", "net", "user", "uts", "ipc", "cgroup"];
 
+/** Our namespaces and root, as sameSystem compares them (they are ours for life). */
+const OWN_SYSTEM = ((): { ns: string[]; dev: number; ino: number } | undefined => {
+  try {
+    const root = statSync("/");
+    return { ns: NAMESPACES.map((ns) => readlinkSync(`/proc/self/ns/${ns}`)), dev: root.dev, ino: root.ino };
+  } catch {
+    return undefined;
+  }
+})();
+
 /** Whether process pid (a client) sees the system as we do: our namespaces and our root. */
 function sameSystem(pid: number): boolean {
-  if (pid <= 0) return false;
+  if (pid <= 0 || OWN_SYSTEM === undefined) return false;
   try {
-    for (const ns of NAMESPACES) if (readlinkSync(`/proc/${pid}/ns/${ns}`) !== readlinkSync(`/proc/self/ns/${ns}`)) return false;
+    for (let i = 0; i < NAMESPACES.length; i++) if (readlinkSync(`/proc/${pid}/ns/${NAMESPACES[i]}`) !== OWN_SYSTEM.ns[i]) return false;
     const theirs = statSync(`/proc/${pid}/root`);
-    const ours = statSync("/");
-    return theirs.dev === ours.dev && theirs.ino === ours.ino;
+    return theirs.dev === OWN_SYSTEM.dev && theirs.ino === OWN_SYSTEM.ino;
   } catch {
     return false;
   }
@@ -140,6 +152,11 @@ function sameSystem(pid: number): boolean {
 
 /** How long a command may keep its process before the process's successor starts regardless. */
 const SUCCESSOR_DELAY_MS = 300;
+/**
+ * The same for do, whose sandbox runs a program of the caller's: a successor's Node start
+ * would take CPU from it, and most run for less (a build step, a script, a test).
+ */
+const DO_SUCCESSOR_DELAY_MS = 1000;
 /** A successor's priority while Node starts (setpriority's nice value). */
 const BOOT_NICE = 19;
 
@@ -170,6 +187,26 @@ function startSuccessor(listener: number): void {
   }
 }
 
+/** do's sentry thread as a command without tracing or debugging options takes it. */
+const DO_SENTRY = { strace: false, debug: false, logFormat: "text" } as const;
+
+/** The descriptors this process has open, but those of except. */
+function openDescriptors(except: readonly number[]): Set<number> {
+  const open = new Set<number>();
+  for (const name of readdirSync("/proc/self/fd")) {
+    const d = Number(name);
+    if (except.includes(d)) continue;
+    // The listing's own descriptor was closed with it.
+    try {
+      fstatSync(d);
+      open.add(d);
+    } catch {
+      // closed
+    }
+  }
+  return open;
+}
+
 function answer(fd: number, status: number): void {
   const b = Buffer.alloc(4);
   b.writeInt32LE(status);
@@ -188,10 +225,13 @@ async function main(): Promise<void> {
   native.close(INHERITED_LISTENER);
   if (LISTENER < 0) process.exit(0);
   const built = build();
+  // Made once now: it stays open for the process's life, as what the commands make must not.
+  native.loadInit(initPath());
   await preloadCommands(PRELOADED);
   await warmUp();
   // do's sentry thread, loading now (do takes it when its options are the defaults).
-  startSentryThreadAhead({ strace: false, debug: false, logFormat: "text" });
+  startSentryThreadAhead(DO_SENTRY);
+  await sentryThreadAheadReady();
   // Ready: the commands we serve run at the normal priority (a successor starts at BOOT_NICE).
   setPriority(0);
   if (!Number.isInteger(socketIno) || !socketIsOurs()) process.exit(0);
@@ -310,7 +350,7 @@ async function main(): Promise<void> {
     conn.resume();
     conn.unref();
     // The sentry thread started ahead is do's: any other command ends it (meanwhile).
-    if (commandName(request.argv) !== "do") void dropSentryThreadAhead();
+    void dropSentryThreadAhead();
     await runCli(request.argv);
     return false;
   }
@@ -323,11 +363,18 @@ async function main(): Promise<void> {
    */
   async function serveShared(conn: Socket, fd: number, pid: number, request: RunRequest, fds: number[]): Promise<boolean> {
     answer(fd, 0);
+    // What the process holds besides the command's descriptors and the connection: a
+    // command that leaves more open (a sentry thread that would not end keeps its
+    // sandbox's) retires the process.
+    const held = openDescriptors([...fds, fd]);
     let retiring = false;
-    const slow = setTimeout(() => {
-      retiring = true;
-      startSuccessor(LISTENER);
-    }, SUCCESSOR_DELAY_MS);
+    const slow = setTimeout(
+      () => {
+        retiring = true;
+        startSuccessor(LISTENER);
+      },
+      commandName(request.argv) === "do" ? DO_SUCCESSOR_DELAY_MS : SUCCESSOR_DELAY_MS,
+    );
     // A client that goes away (killed) ends the command with it, as it would end a process
     // of its own: this process, after starting its successor.
     const gone = (): void => {
@@ -371,7 +418,15 @@ async function main(): Promise<void> {
     }
     answer(fd, status);
     conn.destroy();
+    if (!retiring && [...openDescriptors([fd])].some((d) => !held.has(d))) {
+      retiring = true;
+      startSuccessor(LISTENER);
+    }
     if (retiring) process.exit(0);
+    // do took the sentry thread started ahead: the next do's starts now, and this process
+    // waits again once it has loaded (meanwhile the others take the commands).
+    if (!hasSentryThreadAhead(DO_SENTRY)) startSentryThreadAhead(DO_SENTRY);
+    await sentryThreadAheadReady();
     return true;
   }
 

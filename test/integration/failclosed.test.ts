@@ -55,12 +55,12 @@ describe("fail closed", () => {
     try {
       await run.waitForStdout("ready");
       tree = await sandboxTree(run, 4);
-      // The process serving it: titled runsc-ts, writing to the client's stdout.
+      // The process serving it: a warm runsc-ts process, holding the client's stdout.
       const client = run.child.pid!;
       const out = readlinkSync(`/proc/${client}/fd/1`);
       const server = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).find((p) => {
         try {
-          return p !== client && readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0+$/, "") === "runsc-ts" && readlinkSync(`/proc/${p}/fd/1`) === out;
+          return p !== client && readFileSync(`/proc/${p}/cmdline`, "utf8").startsWith("runsc-ts-warm") && readlinkSync(`/proc/${p}/fd/1`) === out;
         } catch {
           return false;
         }

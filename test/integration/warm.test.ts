@@ -8,7 +8,7 @@
 // command, a killed warm process is an error the client shows, and `service stop` ends them all.
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, utimesSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBundle, runtime } from "../helpers/bundle.js";
@@ -434,6 +434,41 @@ describe("commands served by warm processes", () => {
       await runtime(["delete", "--force", b.id], { root: STATE });
       b.cleanup();
     }
+  });
+
+  it("do: the same warm processes serve one sandbox after another and keep nothing of any (descriptors, threads, mounts)", async () => {
+    await until("warm processes", () => warmPids().length > 0);
+    /** What a waiting warm process holds: its descriptors, its threads, the mount namespaces they are in. */
+    const holds = (pid: number): string => {
+      const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd}=${fdTarget(pid, Number(fd)) ?? ""}`).sort();
+      const threads = readdirSync(`/proc/${pid}/task`);
+      const mnt = new Set(threads.map((t) => readlinkSync(`/proc/${pid}/task/${t}/ns/mnt`)));
+      return JSON.stringify({ fds, threads: threads.length, mnt: [...mnt] });
+    };
+    const before = new Map(warmPids().map((p) => [p, holds(p)]));
+    // A sandbox that runs a while: the warm process serving it goes on after it.
+    const run = startClient(["do", "--", "/bin/sh", "-c", "echo ready; sleep 0.5; exit 3"]);
+    const server = await servingProcess(run.child, 1, () => [...before.keys()]);
+    expect(await run.ended).toEqual({ code: 3, signal: null });
+    expect(run.out()).toBe("ready\n");
+    // Sandboxes of every kind, one after another: a private /tmp, a memory overlay root with
+    // virtual /proc files, the network proxy, a policy that does not exist.
+    const policy = join(STATE, "overlay-proc.yaml");
+    writeFileSync(policy, "apiVersion: runsc-ts/v1\nkind: Policy\nname: overlay-proc\nfilesystem:\n  root: overlay\n  proc:\n    virtualize: [meminfo]\n");
+    const runs: [string[], number, string][] = [
+      [["do", "--", "/bin/sh", "-c", "echo x > /tmp/x && cat /tmp/x"], 0, "x\n"],
+      [["do", "--policy", policy, "--", "/bin/sh", "-c", "echo y > /etc/y && cat /etc/y && head -c 9 /proc/meminfo"], 0, "y\nMemTotal:"],
+      [["do", "--network", "proxy", "--", "/bin/sh", "-c", "exit 5"], 5, ""],
+      [["do", "--policy", join(STATE, "nosuch.yaml"), "--", "/bin/true"], 125, ""],
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const [args, code, stdout] of runs) expect(cli(args, true), args.join(" ")).toMatchObject({ code, stdout });
+    }
+    expect(alive(server), "the process that served a sandbox serves on").toBe(true);
+    // Each process that served them holds what it held before (other files' commands may
+    // be served meanwhile: compared once they are done).
+    await until("the warm processes back as they were", () => [...before].every(([p, held]) => !alive(p) || holds(p) === held));
+    expect(before.has(server) ? holds(server) : "").toBe(before.get(server) ?? "");
   });
 
   it("after a build, the old warm processes serve nothing: the command runs, and new ones replace them", async () => {
