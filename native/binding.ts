@@ -197,6 +197,8 @@ export interface NativeBinding {
   sendFds(path: string, message: string, fds: number[]): number;
   /** One non-blocking recvmsg of up to max bytes and 16 descriptors: what came, or -errno (-EAGAIN: nothing yet; 0 bytes: the peer closed). */
   recvFds(fd: number, max: number): { data: Buffer; fds: number[] } | number;
+  /** Waits up to timeoutMs (blocking) for fd to be readable: 1 readable (or hung up), 0 timed out, or -errno. */
+  waitReadable(fd: number, timeoutMs: number): number;
   /** A connected unix socket's peer (SO_PEERCRED), or -errno. */
   peerCred(fd: number): { pid: number; uid: number; gid: number } | number;
   /** A listening unix stream socket bound at path, mode 0600, close-on-exec. Throws. */

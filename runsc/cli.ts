@@ -250,10 +250,11 @@ export async function runCli(args: readonly string[]): Promise<void> {
 /**
  * Runs a command line in this process among others (a warm process serving one of the
  * commands that end with their call: service/warm.ts) and resolves with its exit status:
- * an exit the command asks for (exitCommand) ends the command, not the process.
+ * an exit the command asks for (exitCommand) ends the command, not the process; onStatus
+ * gets the status first when the command makes it known before it ends (statusKnown).
  */
-export async function runCliServed(args: readonly string[]): Promise<number> {
-  return servedExit(() => runCli(args));
+export async function runCliServed(args: readonly string[], onStatus?: (code: number) => void): Promise<number> {
+  return servedExit(() => runCli(args), onStatus);
 }
 
 function failWith(program: Command, err: unknown): never {

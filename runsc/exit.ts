@@ -10,6 +10,8 @@ export class CommandExit {
 }
 
 let served = false;
+/** Where a served command's status goes once it is known (service/warm.ts: the client). */
+let statusListener: ((code: number) => void) | undefined;
 
 /** Whether the command running is served among others (its exit is not the process's). */
 export function commandIsServed(): boolean {
@@ -23,12 +25,25 @@ export function exitCommand(code: number): never {
 }
 
 /**
- * Runs a command served among others: its status (its exitCommand's code, else
- * process.exitCode's, else 0). One at a time.
+ * The command's status is code, whatever it does before it ends (do: its sandbox has
+ * ended, and what is left — removing its groups, its sentry thread's last steps — writes
+ * nothing): a served command's caller may have it now. In a process of its own, nothing.
  */
-export async function servedExit(run: () => Promise<void>): Promise<number> {
+export function statusKnown(code: number): void {
+  const tell = statusListener;
+  statusListener = undefined;
+  tell?.(code);
+}
+
+/**
+ * Runs a command served among others: its status (its exitCommand's code, else
+ * process.exitCode's, else 0). One at a time. onStatus, when given, gets the status as soon
+ * as the command makes it known (statusKnown), if it does.
+ */
+export async function servedExit(run: () => Promise<void>, onStatus?: (code: number) => void): Promise<number> {
   if (served) throw new Error("a served command is running already");
   served = true;
+  statusListener = onStatus;
   process.exitCode = undefined;
   try {
     await run();
@@ -38,6 +53,7 @@ export async function servedExit(run: () => Promise<void>): Promise<number> {
     throw err;
   } finally {
     served = false;
+    statusListener = undefined;
     process.exitCode = undefined;
   }
 }

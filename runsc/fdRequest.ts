@@ -5,6 +5,9 @@ import type { Socket } from "node:net";
 import type { NativeBinding } from "../native/binding.js";
 import { EAGAIN } from "../platform/abi/errno.js";
 
+/** The longest receiveWithFds blocks the event loop for a peer's bytes. */
+const BLOCKING_WAIT_MS = 5;
+
 /**
  * recvmsg on a paused connection until enough came (done), the peer closed, or a client's
  * 10 s passed, without blocking the event loop: the bytes and the descriptors that came.
@@ -14,10 +17,16 @@ export async function receiveWithFds(native: NativeBinding, conn: Socket, done: 
   if (fd === undefined || fd < 0) throw new Error("the connection has no descriptor");
   const parts: Buffer[] = [];
   const fds: number[] = [];
-  for (let wait = 1, waited = 0; !done(parts, fds); ) {
+  for (let wait = 1, waited = 0, blocked = false; !done(parts, fds); ) {
     const r = native.recvFds(fd, 65536);
     if (typeof r === "number") {
       if (r !== -EAGAIN) throw new Error(`recvmsg: errno ${-r}`);
+      // What the peer is sending as it connects comes within a moment: waited for once,
+      // briefly, blocking (a timer's millisecond would be most of a command's time).
+      if (!blocked) {
+        blocked = true;
+        if (native.waitReadable(fd, BLOCKING_WAIT_MS) === 1) continue;
+      }
       if (waited > 10_000) break;
       await new Promise((resolve) => setTimeout(resolve, wait));
       waited += wait;

@@ -73,7 +73,25 @@ function touch(file: string): void {
 }
 
 /** Loads a policy by name or path; throws PolicyError like the loader. */
+/** Each loaded policy's cache key: its files' and the schema's digest (loadPolicy). */
+const keys = new WeakMap<Policy, string>();
+
+/**
+ * What identifies a policy loadPolicy returned: equal keys, equal policies (and equal
+ * compilations: planDo keeps them by it). Undefined for a policy made otherwise.
+ */
+export function policyKey(policy: Policy): string | undefined {
+  return keys.get(policy);
+}
+
 export async function loadPolicy(nameOrPath: string): Promise<Policy> {
+  const { policy, key } = await loadKeyed(nameOrPath);
+  if (key !== undefined) keys.set(policy, key);
+  return policy;
+}
+
+/** The policy, and its key (the digest of the schema, its path and text, and the hashes of the files it extends) when it has one. */
+async function loadKeyed(nameOrPath: string): Promise<{ policy: Policy; key?: string }> {
   const dir = defaultPoliciesDir();
   const path = resolvePolicyPath(nameOrPath, dir);
   const text = readPolicyText(path);
@@ -90,7 +108,7 @@ export async function loadPolicy(nameOrPath: string): Promise<Policy> {
       const e = JSON.parse(readFileSync(file, "utf8")) as Entry;
       if (stillValid(e)) {
         touch(file);
-        return e.policy;
+        return { policy: e.policy, key: [key, ...e.extended.map((x) => x.sha256)].join(":") };
       }
     } catch {
       // not cached yet
@@ -98,10 +116,11 @@ export async function loadPolicy(nameOrPath: string): Promise<Policy> {
   }
   const { parsePolicyWithSources } = await import("../sentry/policy/load.js");
   const { policy, files } = parsePolicyWithSources(text, path);
+  const extended = files.slice(1).map((f) => ({ path: f.path, sha256: sha256(f.text) }));
   if (schema !== "") {
     try {
       ensurePrivateDir(POLICY_CACHE_DIR);
-      const entry: Entry = { extended: files.slice(1).map((f) => ({ path: f.path, sha256: sha256(f.text) })), policy };
+      const entry: Entry = { extended, policy };
       const tmp = `${file}.${process.pid}`;
       writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
       renameSync(tmp, file);
@@ -110,5 +129,5 @@ export async function loadPolicy(nameOrPath: string): Promise<Policy> {
       // a cache we cannot write only costs time
     }
   }
-  return policy;
+  return schema === "" ? { policy } : { policy, key: [key, ...extended.map((x) => x.sha256)].join(":") };
 }

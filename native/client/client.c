@@ -515,7 +515,7 @@ static int run_warm(int argc, char** argv, int preserved) {
   put_list(&b, environ, 0);
   put_str(&b, "}\n");
   (void)argc;
-  // The line's first byte carries our stdin, stdout, stderr and preserved descriptors.
+  // The line carries our stdin, stdout, stderr and preserved descriptors.
   int fds[3 + 60];
   int nfds = 3 + preserved;
   for (int i = 0; i < nfds; i++) fds[i] = i;
@@ -530,7 +530,10 @@ static int run_warm(int argc, char** argv, int preserved) {
       usleep(1000);
     }
     s = connect_socket();
-    if (s < 0 || send_fds(s, b.data, 1, fds, nfds) != 1 || write_all(s, b.data + 1, b.len - 1) < 0) {
+    // In one message when it fits (the warm process reads it at once), the descriptors
+    // with its first byte; what did not fit follows.
+    ssize_t sent = s < 0 ? -1 : send_fds(s, b.data, b.len, fds, nfds);
+    if (sent <= 0 || write_all(s, b.data + sent, b.len - (size_t)sent) < 0) {
       if (s >= 0) close(s);
       free(b.data);
       return -1;

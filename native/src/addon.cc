@@ -88,6 +88,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"bindVia", BindVia},
       {"sendFds", SendFds},
       {"recvFds", RecvFds},
+      {"waitReadable", WaitReadable},
       {"peerCred", PeerCred},
       {"listenUnix", ListenUnix},
       {"nsOwner", NsOwner},

@@ -22,6 +22,7 @@
 // network namespace, which the monitor no longer has: a binder process (startBinder,
 // native/helper/binder.c), the sentry's host uid with that one capability, no_new_privs and
 // a filter of six calls, binds the sockets the monitor sends it and nothing else.
+#include <poll.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -428,6 +429,20 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
   o.Set("uid", (double)c.uid);
   o.Set("gid", (double)c.gid);
   return o;
+}
+
+// waitReadable(fd, timeoutMs) -> 1 (readable, or hung up), 0 (timed out) or -errno: a short
+// blocking wait for what a peer is about to send (recvFds' caller, before its timers).
+Napi::Value WaitReadable(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "waitReadable(fd, timeoutMs)").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLIN, 0};
+  int r;
+  do r = poll(&p, 1, info[1].As<Napi::Number>().Int32Value());
+  while (r < 0 && errno == EINTR);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : r > 0 ? 1 : 0);
 }
 
 // recvFds(fd, max) -> {data: Buffer, fds: number[]} | -errno: one recvmsg, non-blocking

@@ -143,6 +143,7 @@ Napi::Value BindVia(const Napi::CallbackInfo& info);
 Napi::Value SendFds(const Napi::CallbackInfo& info);
 Napi::Value PeerCred(const Napi::CallbackInfo& info);
 Napi::Value RecvFds(const Napi::CallbackInfo& info);
+Napi::Value WaitReadable(const Napi::CallbackInfo& info);
 Napi::Value ListenUnix(const Napi::CallbackInfo& info);
 Napi::Value NsOwner(const Napi::CallbackInfo& info);
 Napi::Value WriteNetSysctls(const Napi::CallbackInfo& info);

@@ -4,6 +4,7 @@ import { CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, C
 import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import type { NetworkMode } from "../../sentry/config.js";
 import { RECORDED_SYSCALLS } from "../../sentry/audit.js";
+import type { CompiledPolicy } from "../../sentry/filter/compile.js";
 import { compilePolicy } from "../../sentry/filter/compile.js";
 import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import type { Policy } from "../../sentry/policy/schema.js";
@@ -15,7 +16,9 @@ import type { InitRecord } from "./initConfig.js";
 import type { HostFs } from "./mounts.js";
 import { hostFs, overlayMountPoints, overlayWhiteouts, planDoMounts } from "./mounts.js";
 import type { HostFacts, SandboxPlan } from "./plan.js";
+import type { FilterRecord } from "./plan.js";
 import { filterRecord, passedIndexes, processLimitRecords, sentryConfigOf, shownCpus } from "./plan.js";
+import { policyKey } from "../policyCache.js";
 
 export interface DoInput {
   argv: readonly string[];
@@ -57,6 +60,36 @@ export function liftedForAudit(policy: Policy): Policy {
   };
 }
 
+/**
+ * Compilations of loaded policies (policyKey) and how they were asked for: a warm process
+ * plans one do after another, mostly under the same policy. Pure functions of their inputs,
+ * kept as they are (nothing changes a compilation after it is made).
+ */
+const compilations = new Map<string, { compiled: CompiledPolicy; filter: FilterRecord }>();
+const MAX_COMPILATIONS = 16;
+
+function compiledFor(input: DoInput, policy: Policy, trace: "all" | Set<string> | undefined, limitedCpus: boolean, host: HostFacts): { compiled: CompiledPolicy; filter: FilterRecord } {
+  const make = (): { compiled: CompiledPolicy; filter: FilterRecord } => {
+    const compiled = compilePolicy(policy, {
+      ...(trace !== undefined ? { trace } : {}),
+      ...(input.ociSeccomp !== undefined ? { ociSeccomp: input.ociSeccomp } : {}),
+      ...(limitedCpus ? { limitedCpus: true } : {}),
+    });
+    return { compiled, filter: filterRecord(compiled.filter, host) };
+  };
+  const policyId = policyKey(input.policy);
+  // An OCI profile is not keyed: compiled each time.
+  if (policyId === undefined || input.ociSeccomp !== undefined) return make();
+  const key = JSON.stringify([policyId, input.network, trace === undefined || trace === "all" ? (trace ?? null) : [...trace].sort(), limitedCpus, host.waitKillableRecv]);
+  let hit = compilations.get(key);
+  if (hit === undefined) {
+    hit = make();
+    if (compilations.size >= MAX_COMPILATIONS) compilations.clear();
+    compilations.set(key, hit);
+  }
+  return hit;
+}
+
 export function planDo(input: DoInput, host: HostFacts, fs: HostFs = hostFs): SandboxPlan {
   const policy: Policy = { ...input.policy, network: { ...input.policy.network, mode: input.network } };
   const recording = input.recording || policy.audit;
@@ -67,11 +100,7 @@ export function planDo(input: DoInput, host: HostFacts, fs: HostFs = hostFs): Sa
   const virtual = [...new Set(enforced.filesystem.proc.virtualize)];
   const limits = input.limits ?? {};
   const cpus = shownCpus(host, limits, virtual);
-  const compiled = compilePolicy(policy, {
-    ...(trace !== undefined ? { trace } : {}),
-    ...(input.ociSeccomp !== undefined ? { ociSeccomp: input.ociSeccomp } : {}),
-    ...(cpus < host.cpus ? { limitedCpus: true } : {}),
-  });
+  const { compiled, filter } = compiledFor(input, policy, trace, cpus < host.cpus, host);
   const network = policy.audit ? "host" : input.network;
   const ownNetns = network === "none" || network === "proxy";
   const overlayRoot = enforced.filesystem.root === "overlay";
@@ -106,7 +135,7 @@ export function planDo(input: DoInput, host: HostFacts, fs: HostFs = hostFs): Sa
     ...(proc !== undefined ? { proc } : {}),
     preserve: [],
     records,
-    filter: filterRecord(compiled.filter, host),
+    filter,
     sentry: {
       ...sentryConfigOf(compiled, enforced, { network, hostNames: input.hostNames, hostname: input.hostname, overlay: overlayRoot, cpus, host }),
       ...(compiled.audit !== undefined ? { audit: [...compiled.audit] } : {}),

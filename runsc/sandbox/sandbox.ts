@@ -10,6 +10,7 @@ import type { OciSeccomp } from "../../sentry/policy/oci.js";
 import { literalPattern } from "../../sentry/policy/paths.js";
 import type { Policy } from "../../sentry/policy/schema.js";
 import { currentClient } from "../caller.js";
+import { statusKnown } from "../exit.js";
 import { SandboxError } from "../errors.js";
 import { FORWARDED_SIGNALS } from "../signals.js";
 import type { CgroupLimits } from "./cgroups.js";
@@ -159,6 +160,8 @@ export async function runDo(o: DoOptions): Promise<number> {
     // A trace ends with the sentry's last lines, a recording with its last facts, a debug
     // log with the sentry's count of events: wait for the sentry to finish sending them.
     if (o.trace !== null || recording || o.log !== undefined) await served;
+    // What follows writes nothing: the caller may have the status now.
+    statusKnown(status);
     return status;
   } catch (err) {
     // Fail closed: without its sentry the sandbox must not go on.

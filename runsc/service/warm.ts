@@ -384,6 +384,7 @@ async function main(): Promise<void> {
     conn.on("end", gone);
     conn.resume();
     let status = 125;
+    let answered = false;
     try {
       for (let i = 0; i < 3; i++) {
         const r = native.dup2(fds[i]!, i);
@@ -396,7 +397,13 @@ async function main(): Promise<void> {
       setEnvironment(request.env);
       process.umask(request.umask & 0o777);
       process.argv = [process.execPath, join(here, "main.js"), ...request.argv];
-      status = await runCliServed(request.argv);
+      // A status known before the command ends (do's, once its sandbox has ended) goes
+      // back at once: the client ends, and what is left of the command is ours alone.
+      status = await runCliServed(request.argv, (code) => {
+        conn.off("end", gone);
+        answered = true;
+        answer(fd, code);
+      });
     } catch (err) {
       try {
         writeSync(2, `runsc-ts: ${(err as Error).message}\n`);
@@ -416,7 +423,7 @@ async function main(): Promise<void> {
       process.argv = [...own.argv];
       conn.off("end", gone);
     }
-    answer(fd, status);
+    if (!answered) answer(fd, status);
     conn.destroy();
     if (!retiring && [...openDescriptors([fd])].some((d) => !held.has(d))) {
       retiring = true;
