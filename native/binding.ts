@@ -232,6 +232,8 @@ export interface NativeBinding {
    */
   /** devices: the clone without nodev (a device node the runtime made). */
   idmappedMount(path: string, usernsFd: number, recursive: boolean, devices?: boolean): number;
+  /** A detached mqueue or proc mount of this process's IPC or PID namespace (nosuid, nodev, noexec). Throws (code ESETUP). */
+  hostFilesystem(type: "mqueue" | "proc"): number;
   /**
    * A detached overlay (nosuid, nodev) over idmapped clones of a runtime's layers (lower:
    * top first; upper and work in one directory), made with owner (the container's root on

@@ -59,6 +59,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"schedGetaffinity", SchedGetaffinity},
       {"overlayRoot", OverlayRoot},
       {"fuseMount", FuseMount},
+      {"hostFilesystem", HostFilesystem},
       {"createUserNamespace", CreateUserNamespace},
       {"idmappedMount", IdmappedMount},
       {"idmappedOverlay", IdmappedOverlay},

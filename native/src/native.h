@@ -103,6 +103,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info);
 std::string FsError(int fc);
 Napi::Value OverlayRoot(const Napi::CallbackInfo& info);
 Napi::Value FuseMount(const Napi::CallbackInfo& info);
+Napi::Value HostFilesystem(const Napi::CallbackInfo& info);
 
 // userns.cc: a user namespace made ahead of its container, mounts idmapped into it
 Napi::Value CreateUserNamespace(const Napi::CallbackInfo& info);

@@ -258,4 +258,40 @@ Napi::Value FuseMount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, mnt);
 }
 
+// hostFilesystem(type) -> fd: a detached mqueue or proc mount of this process's IPC or PID
+// namespace (the host's), made by host root for a container on the host's namespace, whose
+// root may not mount it (the namespace belongs to the host's user namespace). nosuid,
+// nodev, noexec.
+Napi::Value HostFilesystem(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowUsage(env, "hostFilesystem(type)");
+    return env.Undefined();
+  }
+  std::string type = info[0].As<Napi::String>();
+  if (type != "mqueue" && type != "proc") {
+    ThrowUsage(env, "hostFilesystem(\"mqueue\" | \"proc\")");
+    return env.Undefined();
+  }
+  Closer fc;
+  fc.fd = (int)syscall(SYS_fsopen, type.c_str(), FSOPEN_CLOEXEC);
+  auto fail = [&](const std::string& what) {
+    int e = errno;
+    std::string msg = type + " mount: " + what + ": " + strerror(e);
+    if (fc.fd >= 0) {
+      std::string k = FsError(fc.fd);
+      if (!k.empty()) msg += " (" + k + ")";
+    }
+    Napi::Error err = Napi::Error::New(env, msg);
+    err.Set("code", Napi::String::New(env, "ESETUP"));
+    err.ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  if (fc.fd < 0) return fail("fsopen");
+  if (FsConfig(fc.fd, FSCONFIG_CMD_CREATE, nullptr, nullptr) < 0) return fail("create");
+  int mnt = (int)syscall(SYS_fsmount, fc.fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+  if (mnt < 0) return fail("fsmount");
+  return Napi::Number::New(env, mnt);
+}
+
 }  // namespace runsc

@@ -12,6 +12,7 @@ import { parsePathPattern } from "../../sentry/policy/paths.js";
 import type { FsAccess } from "../sandbox/globs.js";
 import { expandRules, nodeFs } from "../sandbox/globs.js";
 import type { InitRecord } from "../sandbox/initConfig.js";
+import type { MadeMount } from "../sandbox/plan.js";
 import {
   MOUNT_ATTR__ATIME,
   MOUNT_ATTR_NOATIME,
@@ -243,7 +244,11 @@ export interface PlanInput {
    * A user namespace made ahead: the idmapped root's index (spawn's fds), and where the bind
    * mounts that can be idmapped are collected (their indexes follow from `first`).
    */
-  idmapped?: { root?: number; first: number; binds: { source: string; recursive: boolean; devices?: true }[]; mounts: readonly MountEntry[]; rootSubmounts?: true };
+  idmapped?: { root?: number; first: number; binds: MadeMount[]; mounts: readonly MountEntry[]; rootSubmounts?: true };
+  /** The container is on the host's IPC namespace (none of its own): an mqueue mount is the host's. */
+  hostIpc?: boolean;
+  /** The container is on the host's PID namespace (hostPID): a proc mount is the host's. */
+  hostPid?: boolean;
   /** linux.devices, made by the runtime (devices.ts): each one's index and node. */
   madeDevices?: ReadonlyMap<number, string>;
   /** linux.sysctl keys written elsewhere (a pod's network namespace's, by create as host root): no record for init. */
@@ -398,6 +403,22 @@ function configMountRecords(r: InitRecord[], input: PlanInput): Placed {
       return;
     }
     if (type === "") throw new OciConfigError("config.json", [`${field}.type: missing (and the options do not say bind)`]);
+    const host = (type === "mqueue" && input.hostIpc === true) || (type === "proc" && input.hostPid === true) ? type : undefined;
+    if (host !== undefined) {
+      // The host's IPC namespace's mqueue, or its PID namespace's procfs, made by host root
+      // and attached (root inside may not mount them: the namespaces are the host user namespace's).
+      const idm = input.idmapped;
+      const what = host === "mqueue" ? "an mqueue mount on the host's IPC namespace" : "a proc mount on the host's PID namespace";
+      if (idm === undefined) {
+        throw new OciConfigError("config.json", [`${field}: ${what} needs the user namespace runsc-ts makes for the container (root of the config's own may not mount the host's ${host})`]);
+      }
+      const target = mountPoint(r, dest, "dir");
+      if (host === "proc") placed.proc.push(dest);
+      r.push({ op: "attach", index: idm.first + idm.binds.length, path: target });
+      idm.binds.push({ host });
+      if (o.flags & MS_RDONLY) r.push({ op: "setattr", path: target, set: MOUNT_ATTR_RDONLY, clear: 0, recursive: false });
+      return;
+    }
     const target = mountPoint(r, dest, "dir");
     if (type === "proc") placed.proc.push(dest);
     if (type === "sysfs") placed.sysfs.push(dest);

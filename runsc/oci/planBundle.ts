@@ -13,7 +13,7 @@ import type { Policy } from "../../sentry/policy/schema.js";
 import type { CgroupLimits, CgroupSpec } from "../sandbox/cgroups.js";
 import { cgroupLayout } from "../sandbox/cgroups.js";
 import { ID_RANGE } from "../sandbox/ids.js";
-import type { HostFacts, IdmapPlan, SandboxPlan } from "../sandbox/plan.js";
+import type { HostFacts, IdmapPlan, MadeMount, SandboxPlan } from "../sandbox/plan.js";
 import { filterRecord, passedIndexes, processLimitRecords, sentryConfigOf, shownCpus } from "../sandbox/plan.js";
 import type { OciConfigDoc } from "./config.js";
 import { ContainerError, OciConfigError } from "./errors.js";
@@ -71,15 +71,6 @@ function namespaces(config: OciConfigDoc, network: NetworkMode): Namespaces {
   // namespace belongs to the host's user namespace, where its root has no capability), and
   // the container's own are made as its root.
   join.sort((a, b) => Number(a.type === NS_FLAGS.user) - Number(b.type === NS_FLAGS.user));
-  if (!(flags & NS_FLAGS.pid!) && !join.some((j) => j.type === NS_FLAGS.pid)) {
-    throw new OciConfigError("config.json", ["linux.namespaces: runsc-ts needs a pid namespace, new or joined (the host's is not supported)"]);
-  }
-  // The host's IPC namespace (hostIPC): its mqueue filesystem is the host's, which root
-  // inside (a user namespace of its own) may not mount.
-  const mqueue = (config.mounts ?? []).findIndex((m) => m.type === "mqueue");
-  if (mqueue >= 0 && !(flags & NS_FLAGS.ipc!) && !join.some((j) => j.type === NS_FLAGS.ipc)) {
-    throw new OciConfigError("config.json", [`mounts[${mqueue}]: an mqueue mount needs an IPC namespace, new or joined (the host's is not supported: root inside may not mount its mqueue)`]);
-  }
   if (join.length > 0 && flags & NS_FLAGS.user!) {
     throw new OciConfigError("config.json", ["linux.namespaces: joining namespaces from a new user namespace is not supported yet"]);
   }
@@ -250,7 +241,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
   const proc = virtual.length > 0 ? { files: virtual, limits } : undefined;
   const { preserved: firstPreserved, ...passed } = passedIndexes({ overlay, proc });
   // Made ahead: the rootfs (unless the policy's overlay is the root) and what binds can be, idmapped into it.
-  let idmapped: { root?: number; first: number; binds: { source: string; recursive: boolean; devices?: true }[]; mounts: MountEntry[] } | undefined;
+  let idmapped: { root?: number; first: number; binds: MadeMount[]; mounts: MountEntry[] } | undefined;
   let idmapRootPlan: IdmapPlan["root"];
   if (mine !== undefined) {
     const mounts = hostMounts();
@@ -290,6 +281,8 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
       ...passed,
       ownNetwork: ns.ownNet,
       ...(idmapped !== undefined ? { idmapped } : {}),
+      ...(!ownNamespace(ns, "ipc") ? { hostIpc: true } : {}),
+      ...(!ownNamespace(ns, "pid") ? { hostPid: true } : {}),
       ...(netSysctls.length > 0 ? { sysctlsElsewhere: netSysctls.map(([k]) => k) } : {}),
       ...(input.madeDevices !== undefined ? { madeDevices: input.madeDevices } : {}),
     }),

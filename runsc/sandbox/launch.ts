@@ -127,7 +127,7 @@ function idmappedMounts(native: NativeBinding, idmap: IdmapPlan, usernsFd: numbe
             : native.idmappedOverlay({ lower: [...root.lower], upper: root.upper, work: root.work, options: [...root.options], userns: usernsFd, owner: idmap.owner }),
       );
     }
-    for (const b of idmap.binds) made.push(native.idmappedMount(b.source, usernsFd, b.recursive, b.devices === true));
+    for (const b of idmap.binds) made.push("host" in b ? native.hostFilesystem(b.host) : native.idmappedMount(b.source, usernsFd, b.recursive, b.devices === true));
     return made;
   } catch (err) {
     for (const fd of made) native.close(fd);

@@ -52,10 +52,17 @@ export interface IdmapPlan {
     | { readonly lower: readonly string[]; readonly memory: string };
   /** The container root's host id: the overlay's creator. */
   readonly owner: number;
-  /** Bind mount sources, in the order of their attach records. */
-  /** devices: a device node the runtime made (runsc/oci/devices.ts), bound without nodev. */
-  readonly binds: readonly { readonly source: string; readonly recursive: boolean; readonly devices?: true }[];
+  /** The mounts made for init to attach, in the order of their attach records. */
+  readonly binds: readonly MadeMount[];
 }
+
+/**
+ * A mount launch makes as host root and init attaches: a directory bound, idmapped into the
+ * container's user namespace (devices: the device nodes the runtime made, runsc/oci/devices.ts,
+ * bound without nodev); or the mqueue or proc filesystem of the host's IPC or PID namespace,
+ * for a container on it (hostIPC, hostPID), which root inside may not mount.
+ */
+export type MadeMount = { readonly source: string; readonly recursive: boolean; readonly devices?: true } | { readonly host: "mqueue" | "proc" };
 
 /**
  * filesystem.root: overlay — made by host root (so that copy-up keeps the host's owners) and

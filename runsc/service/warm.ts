@@ -425,6 +425,8 @@ async function main(): Promise<void> {
     }
     if (!answered) answer(fd, status);
     conn.destroy();
+    // Handles the command ended close their descriptors on the loop's next turn.
+    await new Promise((resolve) => setImmediate(resolve));
     if (!retiring && [...openDescriptors([fd])].some((d) => !held.has(d))) {
       retiring = true;
       startSuccessor(LISTENER);

@@ -118,6 +118,8 @@ async function start(f: ShimFlags): Promise<void> {
       child.stdio[3]!.on("end", () => resolve(said));
       child.once("exit", (code) => resolve(said || `exited ${code}`));
     });
+    // Our ends closed now: the warm process serving this command holds nothing after it.
+    child.stdio[3]!.destroy();
     if (typeof log === "number") closeSync(log);
     if (ready.trim() !== "ready") fail(`the shim did not start: ${ready.trim()}`);
     child.unref();

@@ -295,27 +295,78 @@ describe("config.json observed from inside", () => {
     }
   });
 
-  it("the host's PID namespace, and an mqueue mount on the host's IPC namespace, are refused with the field named; the host's IPC namespace alone runs", async ({ expect }) => {
-    const hostPid = await inside("true", (c) => {
+  it("on the host's PID namespace (hostPID), /proc is the host's, and root inside is no one to the host's processes", async ({ expect }) => {
+    const hostPid = await inside(
+      "cat /proc/1/comm > /out/comm; echo $$ > /out/me; readlink /proc/self/ns/pid > /out/ns; kill -0 1 2> /dev/null; echo $? > /out/kill; echo x > /proc/sys/kernel/domainname 2> /dev/null; echo $? > /out/sysctl; cat /proc/sysrq-trigger 2> /dev/null | wc -c > /out/sysrq",
+      (c) => {
+        c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "pid");
+      },
+    );
+    expect(hostPid.code, hostPid.stderr).toBe(0);
+    expect(hostPid.out("ns").trim()).toBe(readlinkSync("/proc/self/ns/pid"));
+    expect(hostPid.out("comm")).toBe(readFileSync("/proc/1/comm", "utf8"));
+    // The shell's PID is the host's: it was running when written (not 1, not the namespace's own).
+    expect(Number(hostPid.out("me"))).toBeGreaterThan(1);
+    // The host's PID 1 is not root inside's to signal; the host's knobs are read-only; what
+    // runc masks stays masked.
+    expect(hostPid.out("kill").trim()).not.toBe("0");
+    expect(hostPid.out("sysctl").trim()).not.toBe("0");
+    expect(hostPid.out("sysrq").trim()).toBe("0");
+    // The config's own user namespace: its root may not mount the host's proc.
+    const own = await inside("true", (c) => {
       c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "pid");
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
     });
-    expect(hostPid.code).toBe(1);
-    expect(hostPid.stderr).toContain("linux.namespaces: runsc-ts needs a pid namespace, new or joined");
+    expect(own.code).toBe(1);
+    expect(own.stderr).toMatch(/mounts\[\d+\]: a proc mount on the host's PID namespace needs the user namespace runsc-ts makes for the container/);
+  });
+
+  it("on the host's IPC namespace, an mqueue mount is the host's (hostIPC)", async ({ expect }) => {
     const hostIpc = (c: any): void => {
       c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "ipc");
     };
-    const mqueue = await inside("true", (c) => {
-      hostIpc(c);
-      c.mounts.push({ destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] });
-    });
-    expect(mqueue.code).toBe(1);
-    expect(mqueue.stderr).toMatch(/mounts\[\d+\]: an mqueue mount needs an IPC namespace, new or joined/);
     const plain = await inside("readlink /proc/self/ns/ipc > /out/ipc", (c) => {
       hostIpc(c);
       c.mounts = c.mounts.filter((m: { type?: string }) => m.type !== "mqueue");
     });
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.out("ipc").trim()).toBe(readlinkSync("/proc/self/ns/ipc"));
+    // What containerd gives a hostIPC pod: the host's mqueue, made by the runtime (root
+    // inside may not mount it). A queue made inside is the host's.
+    const name = `runsc-ts-test-${process.pid}`;
+    const host = mkdtempSync("/tmp/runsc-ts-mqueue-");
+    execFileSync("mount", ["-t", "mqueue", "mqueue", host]);
+    try {
+      const mq = await inside(`readlink /proc/self/ns/ipc > /out/ipc; grep " /dev/mqueue " /proc/self/mountinfo > /out/mount; touch /dev/mqueue/${name} && ls /dev/mqueue > /out/ls`, (c) => {
+        hostIpc(c);
+        c.mounts = c.mounts.filter((m: { type?: string }) => m.type !== "mqueue");
+        c.mounts.push({ destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] });
+      });
+      expect(mq.code, mq.stderr).toBe(0);
+      expect(mq.out("ipc").trim()).toBe(readlinkSync("/proc/self/ns/ipc"));
+      expect(mq.out("mount")).toMatch(/ - mqueue /);
+      expect(mq.out("mount")).toMatch(/nosuid,nodev,noexec/);
+      expect(mq.out("ls")).toContain(name);
+      expect(readdirSync(host)).toContain(name);
+    } finally {
+      rmSync(join(host, name), { force: true });
+      execFileSync("umount", [host]);
+      rmSync(host, { recursive: true, force: true });
+    }
+    // The config's own user namespace: its root may not mount the host's mqueue, and
+    // runsc-ts does not make it for a namespace it did not make.
+    const own = await inside("true", (c) => {
+      hostIpc(c);
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.mounts = c.mounts.filter((m: { type?: string }) => m.type !== "mqueue");
+      c.mounts.push({ destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] });
+    });
+    expect(own.code).toBe(1);
+    expect(own.stderr).toMatch(/mounts\[\d+\]: an mqueue mount on the host's IPC namespace needs the user namespace runsc-ts makes for the container/);
   });
 
   it("a user namespace from the config: root inside is the mapped host uid", async ({ expect }) => {
