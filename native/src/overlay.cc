@@ -115,6 +115,20 @@ std::string FsError(int fc) {
   return out;
 }
 
+// Throws "<what>: <step>: <e's message> (<the kernel's account>)" with code ESETUP, for a
+// mount made through an fs_context (fc, or -1 before fsopen succeeded).
+Napi::Value ThrowMountError(Napi::Env env, const std::string& what, const std::string& step, int e, int fc) {
+  std::string msg = what + ": " + step + ": " + strerror(e);
+  if (fc >= 0) {
+    std::string k = FsError(fc);
+    if (!k.empty()) msg += " (" + k + ")";
+  }
+  Napi::Error err = Napi::Error::New(env, msg);
+  err.Set("code", Napi::String::New(env, "ESETUP"));
+  err.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 // overlayRoot({size, whiteouts, dir?, files?, lower?}) -> fd of a detached overlay mount
 // (nosuid, nodev; close-on-exec) of lower (default "/": the host's root filesystem). The upper layer is a tmpfs of `size` (size=, "256m", "10%"), or the
 // existing directory `dir` (its upper/ and work/, made when missing: the changes stay there
@@ -138,17 +152,7 @@ Napi::Value OverlayRoot(const Napi::CallbackInfo& info) {
   std::vector<std::string> whiteouts, files;
   if (!RelativePaths(env, o.Get("whiteouts"), "whiteout", &whiteouts) || !RelativePaths(env, o.Get("files"), "file", &files))
     return env.Undefined();
-  auto fail = [&](const std::string& what, int e, int fc) {
-    std::string msg = "overlay root: " + what + ": " + strerror(e);
-    if (fc >= 0) {
-      std::string k = FsError(fc);
-      if (!k.empty()) msg += " (" + k + ")";
-    }
-    Napi::Error err = Napi::Error::New(env, msg);
-    err.Set("code", Napi::String::New(env, "ESETUP"));
-    err.ThrowAsJavaScriptException();
-    return env.Undefined();
-  };
+  auto fail = [&](const std::string& what, int e, int fc) { return ThrowMountError(env, "overlay root", what, e, fc); };
 
   // The upper layer: a tmpfs of its own, never attached anywhere, or the directory given.
   Closer tfc, tmnt, upper;
@@ -231,18 +235,7 @@ Napi::Value FuseMount(const Napi::CallbackInfo& info) {
   std::string source = info[1].As<Napi::String>();
   Closer fc;
   fc.fd = (int)syscall(SYS_fsopen, "fuse", FSOPEN_CLOEXEC);
-  auto fail = [&](const std::string& what) {
-    int e = errno;
-    std::string msg = "fuse mount: " + what + ": " + strerror(e);
-    if (fc.fd >= 0) {
-      std::string k = FsError(fc.fd);
-      if (!k.empty()) msg += " (" + k + ")";
-    }
-    Napi::Error err = Napi::Error::New(env, msg);
-    err.Set("code", Napi::String::New(env, "ESETUP"));
-    err.ThrowAsJavaScriptException();
-    return env.Undefined();
-  };
+  auto fail = [&](const std::string& step) { return ThrowMountError(env, "fuse mount", step, errno, fc.fd); };
   if (fc.fd < 0) return fail("fsopen fuse");
   if (FsConfig(fc.fd, FSCONFIG_SET_STRING, "source", source.c_str()) < 0 ||
       FsConfig(fc.fd, FSCONFIG_SET_STRING, "fd", fd.c_str()) < 0 ||
@@ -275,18 +268,7 @@ Napi::Value HostFilesystem(const Napi::CallbackInfo& info) {
   }
   Closer fc;
   fc.fd = (int)syscall(SYS_fsopen, type.c_str(), FSOPEN_CLOEXEC);
-  auto fail = [&](const std::string& what) {
-    int e = errno;
-    std::string msg = type + " mount: " + what + ": " + strerror(e);
-    if (fc.fd >= 0) {
-      std::string k = FsError(fc.fd);
-      if (!k.empty()) msg += " (" + k + ")";
-    }
-    Napi::Error err = Napi::Error::New(env, msg);
-    err.Set("code", Napi::String::New(env, "ESETUP"));
-    err.ThrowAsJavaScriptException();
-    return env.Undefined();
-  };
+  auto fail = [&](const std::string& step) { return ThrowMountError(env, type + " mount", step, errno, fc.fd); };
   if (fc.fd < 0) return fail("fsopen");
   if (FsConfig(fc.fd, FSCONFIG_CMD_CREATE, nullptr, nullptr) < 0) return fail("create");
   int mnt = (int)syscall(SYS_fsmount, fc.fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
