@@ -435,7 +435,7 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
 // blocking wait for what a peer is about to send (recvFds' caller, before its timers).
 Napi::Value WaitReadable(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
-    Napi::TypeError::New(info.Env(), "waitReadable(fd, timeoutMs)").ThrowAsJavaScriptException();
+    ThrowUsage(info.Env(), "waitReadable(fd, timeoutMs)");
     return info.Env().Undefined();
   }
   struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLIN, 0};

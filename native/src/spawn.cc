@@ -232,7 +232,7 @@ bool IsSeccompListener(int fd) {
 Napi::Value LoadInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "loadInit(initPath)").ThrowAsJavaScriptException();
+    ThrowUsage(env, "loadInit(initPath)");
     return env.Undefined();
   }
   std::string err;

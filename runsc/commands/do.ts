@@ -112,29 +112,26 @@ export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFla
     const log = g.debug ? await loggerFor(g) : undefined;
     const cwd = flags.cwd ?? process.cwd();
     if (record === undefined && policy.audit) record = await auditPrinter(flags.policy, withEntrypoint(policy, cmd[0]!, cwd, env));
-    try {
-      const status = await runDo({
-        argv: cmd,
-        env,
-        cwd,
-        cwdFallback: flags.cwd === undefined,
-        policy,
-        network: flags.network ?? policy.network.mode,
-        trace,
-        // zod loads only for a profile to check.
-        ...(flags.seccomp !== undefined ? { ociSeccomp: (await import("../ociSeccomp.js")).readOciSeccomp(flags.seccomp) } : {}),
-        hostname: flags.hostname ?? policy.hostname ?? "runsc-ts",
-        sentry,
-        log,
-        ...(record !== undefined ? { record } : {}),
-        ...(limits !== undefined ? { limits } : {}),
-        ...(extras.ending === true ? { ending: true } : {}),
-      });
-      return status;
-    } catch (err) {
-      if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);
-      throw err;
-    }
+    return await runDo({
+      argv: cmd,
+      env,
+      cwd,
+      cwdFallback: flags.cwd === undefined,
+      policy,
+      network: flags.network ?? policy.network.mode,
+      trace,
+      // zod loads only for a profile to check.
+      ...(flags.seccomp !== undefined ? { ociSeccomp: (await import("../ociSeccomp.js")).readOciSeccomp(flags.seccomp) } : {}),
+      hostname: flags.hostname ?? policy.hostname ?? "runsc-ts",
+      sentry,
+      log,
+      ...(record !== undefined ? { record } : {}),
+      ...(limits !== undefined ? { limits } : {}),
+      ...(extras.ending === true ? { ending: true } : {}),
+    });
+  } catch (err) {
+    if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);
+    throw err;
   } finally {
     // A thread that served its sandbox to the end (or none) may serve the next (a warm
     // process serves one do after another); one that failed, or is still serving, is ended.

@@ -178,10 +178,11 @@ export async function runDo(o: DoOptions): Promise<number> {
     }
     // The sentry thread may still be using its descriptors (or not have started): they are
     // closed once it is done with them, never under it: once it has reported the sandbox
-    // served to its end (it may then serve another: the caller's to keep), or else ended. If it will not end, the process's exit closes them. The timer keeps the process
-    // alive meanwhile: the released thread no longer does, and a thread still loading can
-    // take a while to end on a busy machine. A process that ends with the sandbox leaves
-    // both to its exit.
+    // served to its end (it may then serve another: the caller's to keep), or else ended.
+    // If it will not end, the process's exit closes them. The timer keeps the process alive
+    // meanwhile: the released thread no longer does, and a thread still loading can take a
+    // while to end on a busy machine. A process that ends with the sandbox leaves both to
+    // its exit.
     if (o.ending !== true) {
       let timer: NodeJS.Timeout | undefined;
       const within = (p: Promise<boolean>): Promise<boolean> => Promise.race([p, new Promise<false>((r) => (timer = setTimeout(r, 1000, false)))]);

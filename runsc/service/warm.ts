@@ -16,11 +16,11 @@
 // child) and goes back to waiting — unless the command ran on past SUCCESSOR_DELAY_MS
 // (DO_SUCCESSOR_DELAY_MS for do), when a successor took its place and the process ends, or
 // left a descriptor open, when the process ends too. do's sentry thread, started ahead,
-// serves one sandbox after another (runsc/sandbox/sentryThread.ts). The others (events, the policy
-// tools, help) make the process theirs: it starts its successor (which inherits the socket)
-// once the command ends or runs on, becomes the command's process and ends with it, so that
-// such a command runs as it would in a process of its own. A connection that reaches a
-// process already serving is answered RETRY (the client connects again).
+// serves one sandbox after another (runsc/sandbox/sentryThread.ts). The others (events,
+// the policy tools, help) make the process theirs: it starts its successor (which inherits
+// the socket) once the command ends or runs on, becomes the command's process and ends with
+// it, so that such a command runs as it would in a process of its own. A connection that
+// reaches a process already serving is answered RETRY (the client connects again).
 // A client in other namespaces or under another root than ours is told to run the command
 // itself (ELSEWHERE): the command would see another system's files and processes here.
 //
