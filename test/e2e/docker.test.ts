@@ -105,17 +105,31 @@ describe("docker run --runtime=runsc-ts", () => {
     dockerOk(["rm", "-f", id]);
   });
 
-  it("top shows the container's processes by their host PIDs", () => {
+  it("top shows the container's processes by their host PIDs", async () => {
     const id = detached([], ["sh", "-c", "sleep 1001 & sleep 1002"]);
-    const top = dockerOk(["top", id]);
-    const rows = top.trim().split("\n").slice(1);
-    const pids = rows.map((l) => Number(l.trim().split(/\s+/)[1]));
-    // Each PID is the host's: its command line is the one top shows.
-    const cmds = pids.map((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").trim());
-    expect(cmds).toContain("sleep 1001");
-    expect(cmds).toContain("sleep 1002");
-    expect(pids).toContain(Number(inspect(id, "{{.State.Pid}}")));
-    dockerOk(["rm", "-f", id]);
+    try {
+      let pids: number[] = [];
+      let cmds: string[] = [];
+      // The program is running when run -d returns; its shell forks its sleeps soon after.
+      await until("top lists both sleeps", () => {
+        const rows = dockerOk(["top", id]).trim().split("\n").slice(1);
+        pids = rows.map((l) => Number(l.trim().split(/\s+/)[1]));
+        // Each PID is the host's: its command line is the one top shows.
+        cmds = pids.map((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").trim();
+          } catch {
+            return "";
+          }
+        });
+        return cmds.includes("sleep 1001") && cmds.includes("sleep 1002");
+      });
+      expect(cmds).toContain("sleep 1001");
+      expect(cmds).toContain("sleep 1002");
+      expect(pids).toContain(Number(inspect(id, "{{.State.Pid}}")));
+    } finally {
+      dockerOk(["rm", "-f", id]);
+    }
   });
 
   it("stop sends TERM, then KILL after the timeout; kill -s passes the signal", async () => {
