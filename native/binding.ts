@@ -95,6 +95,8 @@ export interface NativeBinding {
    * interrupts ADDFD with SEND would leave the task's syscall returning 0. 0 or -errno.
    */
   blockSignals(): number;
+  /** Unblocks on the calling thread what blockSignals blocked (a thread that serves a sentry between other work). 0 or -errno. */
+  unblockSignals(): number;
   readMemory(pid: number, addr: number, len: number, out: Uint8Array): number;
   readString(pid: number, addr: number, max: number, out: Uint8Array): number;
   writeMemory(pid: number, addr: number, data: Uint8Array): number;
@@ -248,6 +250,14 @@ export interface NativeBinding {
    * (between two requests) so that another process can take over.
    */
   procServe(fuseFd: number, names: string[], text: (name: string) => string): () => void;
+  /**
+   * Calls callback on this thread's event loop once fd is readable (or hung up, or failed),
+   * then not again until arm(). stop() ends the watch, once its thread has ended (a callback
+   * already queued may still run). Keeps the event loop alive until stop().
+   */
+  watchReadable(fd: number, callback: () => void): { arm(): void; stop(): void };
+  /** 1 once fd is readable (or hung up, or failed) within timeoutUs microseconds, 0 if not, or -errno. */
+  pollIn(fd: number, timeoutUs: number): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
   /**
    * A pool of worker threads for the calls of one sandbox (listener) that may block, at most

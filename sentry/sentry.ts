@@ -93,17 +93,21 @@ function readIdMap(native: NativeBinding, procFd: number, pid: number, file: "ui
   }
 }
 
-/**
- * Serves the sandbox's trapped syscalls until its init exits. Blocks the calling thread.
- * Any exception escaping this function means the sandbox must be killed by the caller.
- */
-export function serve(o: SentryOptions): void {
+/** A sandbox's sentry, set up: its listener, its dispatcher, and what it must undo. */
+interface Prepared {
+  notify: SeccompNotify;
+  dispatcher: Dispatcher;
+  mem: ProcessMemory;
+  resumed: CompletionReports | undefined;
+  /** The thread's own credentials again (after serving, before other work). */
+  ownIdentity(): void;
+  /** The sandbox is over (or the sentry failed): what it holds, closed; its thread's identity, its own again. */
+  finish(): void;
+}
+
+/** Sets the sentry up on the calling thread, which is in the sandbox's mount namespace (procFd: the host's /proc). */
+function prepare(o: SentryOptions, procFd: number): Prepared {
   const { native, log } = o;
-  // No signal may interrupt this thread's ioctls (native/src/notify.cc: blockSignals).
-  const blocked = native.blockSignals();
-  if (blocked < 0) throw new Error(`cannot block signals on the sentry's thread: errno ${-blocked}`);
-  // o.mntns stays the caller's to close, as the listener and pidfd do, once this returns.
-  const procFd = native.enterMountNamespace(o.mntns);
   const notify = new SeccompNotify(native, o.listener, o.pidfd);
   const syncWake = notify.enableSyncWakeUp();
   log.debug({ syncWakeUp: syncWake }, "sentry serving");
@@ -115,9 +119,8 @@ export function serve(o: SentryOptions): void {
   const unixMatcher = unixPaths.length > 0 ? createPathMatcher(unixPaths.map((path) => ({ path }))) : undefined;
   const abstractNames = (unixAllow ?? []).filter((p) => p.startsWith("@"));
   const mem = new ProcessMemory(native);
-  const tracer = o.strace;
   // Traced: connects left to their threads report their results, shown when they come.
-  const resumed = tracer !== undefined ? completionReports(native) : undefined;
+  const resumed = o.strace !== undefined ? completionReports(native) : undefined;
   notify.openPool(MAX_BLOCKED_CALLS, procFd, MAX_BLOCKED_BYTES);
   let warnedFull = false;
   const k: Kernel = {
@@ -182,21 +185,164 @@ export function serve(o: SentryOptions): void {
     },
     o.audit,
   );
+  return {
+    notify,
+    dispatcher,
+    mem,
+    resumed,
+    ownIdentity: () => k.identity.sentry(),
+    finish() {
+      // The sandbox is over (or the sentry failed and the caller kills it): no call outlives it.
+      const pool = notify.closePool();
+      if (pool !== undefined && pool.peak > 0) log.debug({ blockedCalls: pool }, "blocking calls ended");
+      // The thread keeps nothing of this sandbox: its own credentials back, the tasks' pidfds
+      // and the host's /proc closed (it may serve another: runsc/sandbox/worker.ts).
+      k.identity.sentry();
+      k.creds.clear(k);
+      resumed?.close();
+      native.close(procFd);
+    },
+  };
+}
 
+/**
+ * Serves the sandbox's trapped syscalls until its init exits. Blocks the calling thread
+ * (a sentry thread of its own: the round trip is then the kernel's and one call).
+ * Any exception escaping this function means the sandbox must be killed by the caller.
+ */
+export function serve(o: SentryOptions): void {
+  const { native, log } = o;
+  // No signal may interrupt this thread's ioctls (native/src/notify.cc: blockSignals).
+  const blocked = native.blockSignals();
+  if (blocked < 0) throw new Error(`cannot block signals on the sentry's thread: errno ${-blocked}`);
+  // o.mntns stays the caller's to close, as the listener and pidfd do, once this returns.
+  const procFd = native.enterMountNamespace(o.mntns);
+  let s: Prepared;
   try {
-    if (tracer === undefined || resumed === undefined) notify.run((ev) => dispatcher.handle(ev));
-    else traced(notify, dispatcher, mem, tracer, resumed, o.straceOnly, log);
-    log.debug({ events: notify.stats.events }, "sentry done");
-  } finally {
-    // The sandbox is over (or the sentry failed and the caller kills it): no call outlives it.
-    const pool = notify.closePool();
-    if (pool !== undefined && pool.peak > 0) log.debug({ blockedCalls: pool }, "blocking calls ended");
-    // The thread keeps nothing of this sandbox: its own credentials back, the tasks' pidfds
-    // and the host's /proc closed (it may serve another: runsc/sandbox/worker.ts).
-    k.identity.sentry();
-    k.creds.clear(k);
+    s = prepare(o, procFd);
+  } catch (err) {
     native.close(procFd);
+    throw err;
   }
+  try {
+    if (o.strace === undefined || s.resumed === undefined) s.notify.run((ev) => s.dispatcher.handle(ev));
+    else traced(s.notify, s.dispatcher, s.mem, o.strace, s.resumed, o.straceOnly, log);
+    log.debug({ events: s.notify.stats.events }, "sentry done");
+  } finally {
+    s.finish();
+  }
+}
+
+/**
+ * How long a sentry on an event loop waits for the next call of a burst before it goes back
+ * to the loop (a task that traps again does so within microseconds of its answer).
+ */
+const BURST_WAIT_US = 20;
+
+/** The longest a sentry on an event loop serves before letting the loop's other work run. */
+const DRAIN_BUDGET_MS = 2;
+
+/** A sentry served on an event loop (serveOnLoop). */
+export interface LoopSentry {
+  /** Settles once the sandbox is over (resolves) or the sentry has failed (rejects: kill the sandbox). */
+  readonly done: Promise<void>;
+  /** Stops serving (the caller ends the sandbox). */
+  stop(): void;
+}
+
+/**
+ * Serves the sandbox's trapped syscalls from the calling thread's event loop, beside the
+ * thread's other work (a container's monitor: one isolate for all). Each time the listener
+ * is readable the thread enters the sandbox's mount namespace, blocks signals, answers what
+ * is pending (and what follows within BURST_WAIT_US, for at most DRAIN_BUDGET_MS), then takes
+ * its own credentials, mount namespace and working directory (home: fds of both), umask
+ * and signal mask back. Not for a
+ * sandbox whose virtual /proc files this thread's loop makes: an open of one by the sentry
+ * would wait for the loop it holds. Tracing (strace) needs serve().
+ */
+export function serveOnLoop(o: SentryOptions, home: { readonly mntns: number; readonly cwd: number }): LoopSentry {
+  const { native, log } = o;
+  if (o.strace !== undefined) throw new Error("a traced sentry serves on a thread of its own");
+  const umask = native.umask(0);
+  native.umask(umask);
+  const enter = (): number => {
+    const blocked = native.blockSignals();
+    if (blocked < 0) throw new Error(`cannot block signals on the sentry's thread: errno ${-blocked}`);
+    return native.enterMountNamespace(o.mntns);
+  };
+  // The thread must get all of its own back: one that cannot would do the caller's other
+  // work as a task, or in the sandbox's namespace. Fail closed: its process ends (and its
+  // sandboxes with it, their control sockets hung up).
+  const leave = (): void => {
+    try {
+      native.close(native.enterMountNamespace(home.mntns));
+      const r = native.fchdir(home.cwd);
+      if (r < 0) throw new Error(`fchdir: errno ${-r}`);
+      native.umask(umask);
+      native.unblockSignals();
+    } catch (err) {
+      log.error({ err }, "the sentry's thread cannot return to its own namespace: its process ends");
+      process.kill(process.pid, "SIGKILL");
+    }
+  };
+  let settle: { resolve: () => void; reject: (err: Error) => void } = { resolve: () => {}, reject: () => {} };
+  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  done.catch(() => {});
+  let s: Prepared;
+  try {
+    const procFd = enter();
+    try {
+      s = prepare(o, procFd);
+    } catch (err) {
+      native.close(procFd);
+      throw err;
+    }
+  } finally {
+    // The pool's threads keep the namespace they were made in (the sandbox's).
+    leave();
+  }
+  let over = false;
+  const end = (err?: Error): void => {
+    if (over) return;
+    over = true;
+    watch.stop();
+    s.finish();
+    log.debug({ events: s.notify.stats.events }, "sentry done");
+    if (err === undefined) settle.resolve();
+    else settle.reject(err);
+  };
+  const drain = (): void => {
+    if (over) return;
+    let ended = false;
+    let failure: Error | undefined;
+    try {
+      try {
+        native.close(enter());
+        const deadline = performance.now() + DRAIN_BUDGET_MS;
+        for (let wait = 0; performance.now() < deadline; wait = BURST_WAIT_US) {
+          const got = s.notify.receiveReady(wait);
+          if (got === null) {
+            ended = true;
+            break;
+          }
+          if (!got) break;
+          s.notify.reply(s.dispatcher.handle(s.notify.event));
+        }
+      } finally {
+        try {
+          s.ownIdentity();
+        } finally {
+          leave();
+        }
+      }
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+    }
+    if (failure !== undefined || ended) end(failure);
+    else watch.arm();
+  };
+  const watch = native.watchReadable(o.listener, drain);
+  return { done, stop: () => end() };
 }
 
 /** The serving loop with each call rendered before the task runs on, its result after the reply. */
@@ -219,30 +365,26 @@ function traced(
       log.info(`[${String(pid).padStart(6)}] <... ${name} resumed> ${tracer.formatResult(name, shown)}`);
     }
   };
-  try {
-    notify.run(
-      (ev: TrapEvent): Reply => {
-        if (only !== undefined && !only.has(ev.nr)) {
-          call = "";
-          return dispatcher.handle(ev);
-        }
-        call = tracer.formatCall(ev, mem);
-        const start = process.hrtime.bigint();
-        const r = dispatcher.handle(ev);
-        us = Number(process.hrtime.bigint() - start) / 1000;
-        return r;
-      },
-      (ev, r, outcome) => {
-        showResumed();
-        if (call === "") return;
-        const shown: Reply = r.kind === "fd" ? (outcome >= 0 ? { kind: "value", value: outcome } : { kind: "errno", errno: -outcome }) : r;
-        log.info(`[${String(ev.pid).padStart(6)}] ${call} ${tracer.formatResult(sysnoName(ev.nr) ?? String(ev.nr), shown)} (${us.toFixed(1)}µs)`);
-      },
-    );
-    showResumed();
-  } finally {
-    resumed.close();
-  }
+  notify.run(
+    (ev: TrapEvent): Reply => {
+      if (only !== undefined && !only.has(ev.nr)) {
+        call = "";
+        return dispatcher.handle(ev);
+      }
+      call = tracer.formatCall(ev, mem);
+      const start = process.hrtime.bigint();
+      const r = dispatcher.handle(ev);
+      us = Number(process.hrtime.bigint() - start) / 1000;
+      return r;
+    },
+    (ev, r, outcome) => {
+      showResumed();
+      if (call === "") return;
+      const shown: Reply = r.kind === "fd" ? (outcome >= 0 ? { kind: "value", value: outcome } : { kind: "errno", errno: -outcome }) : r;
+      log.info(`[${String(ev.pid).padStart(6)}] ${call} ${tracer.formatResult(sysnoName(ev.nr) ?? String(ev.nr), shown)} (${us.toFixed(1)}µs)`);
+    },
+  );
+  showResumed();
 }
 
 /** Results of the calls the sentry left to the pool's workers, for the trace. */

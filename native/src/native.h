@@ -21,6 +21,7 @@ Napi::Value NotifyAddFd(const Napi::CallbackInfo& info);
 Napi::Value NotifyIdValid(const Napi::CallbackInfo& info);
 Napi::Value NotifySetSyncWakeUp(const Napi::CallbackInfo& info);
 Napi::Value BlockSignals(const Napi::CallbackInfo& info);
+Napi::Value UnblockSignals(const Napi::CallbackInfo& info);
 Napi::Value ReadMemory(const Napi::CallbackInfo& info);
 Napi::Value ReadString(const Napi::CallbackInfo& info);
 Napi::Value WriteMemory(const Napi::CallbackInfo& info);
@@ -112,6 +113,8 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info);
 
 // procfs.cc: serving the virtual /proc files' FUSE filesystem
 Napi::Value ProcServe(const Napi::CallbackInfo& info);
+Napi::Value WatchReadable(const Napi::CallbackInfo& info);
+Napi::Value PollIn(const Napi::CallbackInfo& info);
 
 // netops.cc: socket operations performed for a task (network.egress, network.bind)
 Napi::Value Socket(const Napi::CallbackInfo& info);

@@ -175,11 +175,26 @@ Napi::Value NotifyIdValid(const Napi::CallbackInfo& info) {
 // another thread; a thread-directed one (the V8 profiler's SIGPROF) stays pending. Faults
 // (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) are left alone: blocking them is
 // meaningless. Threads the sentry starts later inherit the mask.
-Napi::Value BlockSignals(const Napi::CallbackInfo& info) {
+namespace {
+sigset_t SentrySignals() {
   sigset_t set;
   sigfillset(&set);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS}) sigdelset(&set, sig);
+  return set;
+}
+}  // namespace
+
+Napi::Value BlockSignals(const Napi::CallbackInfo& info) {
+  sigset_t set = SentrySignals();
   int e = pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return Num(info.Env(), e == 0 ? 0 : -e);
+}
+
+// unblockSignals() -> 0 | -errno: what blockSignals blocked, unblocked on the calling thread
+// (a thread that serves a sentry between other work, once it has answered what was pending).
+Napi::Value UnblockSignals(const Napi::CallbackInfo& info) {
+  sigset_t set = SentrySignals();
+  int e = pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   return Num(info.Env(), e == 0 ? 0 : -e);
 }
 

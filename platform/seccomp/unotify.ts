@@ -3,7 +3,9 @@
 // Designed from reference/limits.md: a synchronous receive/reply loop over one reused
 // buffer (struct seccomp_notif) costs 1.13x the C round trip; per-event objects, libuv
 // polling or a threadsafe-function hop cost 1.5-4x. So the loop runs on a dedicated
-// thread (a worker), blocks in the kernel, and allocates nothing per event.
+// thread (a worker), blocks in the kernel, and allocates nothing per event. A container's
+// monitor, whose sentry traps few calls, serves it from its event loop instead
+// (receiveReady): one hop per burst, not per call, and no isolate of its own.
 import type { BlockingCallSpec, BlockingPoolStats, NativeBinding } from "../../native/binding.js";
 import type { Reply, TaskMemory, TrapEvent } from "../platform.js";
 import { EINPROGRESS, EINTR, ENOENT, ESHUTDOWN } from "../abi/errno.js";
@@ -138,6 +140,29 @@ export class SeccompNotify {
       const r = handle(this.event);
       const outcome = this.reply(r);
       if (after) after(this.event, r, outcome);
+    }
+  }
+
+  /**
+   * Receives the next event into `event` without blocking longer than waitUs: true when one
+   * came, false when none is pending, null once the sandbox is over (for a caller that waits
+   * for the listener on an event loop: it answers with reply()).
+   */
+  receiveReady(waitUs: number): boolean | null {
+    for (;;) {
+      const ready = this.native.pollIn(this.listener, waitUs);
+      if (ready < 0) throw new Error(`seccomp listener poll failed: errno ${-ready}`);
+      if (ready === 0) return false;
+      const got = this.native.notifyReceive(this.listener, this.buf);
+      if (got >= 0) {
+        this.stats.events++;
+        return true;
+      }
+      if (-got !== ENOENT) throw new Error(`seccomp listener receive failed: errno ${-got}`);
+      // As in run(): the task died before its event was received, or the sandbox is over.
+      if (this.native.pidfdExited(this.exitFd)) return null;
+      this.stats.vanished++;
+      waitUs = 0;
     }
   }
 

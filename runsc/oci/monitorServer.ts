@@ -1,7 +1,7 @@
-// The sentry side of one OCI container: its sentry threads (one for init, one per exec'd
-// process), the control sockets it holds (init ends when its socket hangs up: the sentry's
-// death ends the container), and the socket <root>/<id>/monitor.sock on which the lifecycle
-// commands reach it, one JSON line each (monitorProtocol.ts), with their descriptors:
+// The sentry side of one OCI container: its sentries (one for init, one per exec'd process),
+// the control sockets it holds (init ends when its socket hangs up: the sentry's death ends
+// the container), and the socket <root>/<id>/monitor.sock on which the lifecycle commands
+// reach it, one JSON line each (monitorProtocol.ts), with their descriptors:
 //
 //   init PID FUSE   init (PID) is set up: serve it with the listener and control socket
 //                   that come with the request, as the start data (an open file) says;
@@ -11,6 +11,9 @@
 //                   (JSON) first; the answer waits for them
 //
 // It runs in the container's monitor (monitor.ts, for create), or in `run`'s own process.
+// The sentries are served on this thread's event loop (sentry.ts: serveOnLoop), so that a
+// container costs one V8 isolate; each gets a thread of its own (worker.ts) only when traced,
+// when reporting facts, or beside the virtual /proc files this loop makes.
 import { F_GETFL, F_SETFL, O_NONBLOCK } from "../../platform/abi/fcntl.js";
 import { MSG_NOSIGNAL } from "../../platform/abi/socket.js";
 import { controlByte } from "../../native/protocol.js";
@@ -20,6 +23,10 @@ import { createServer } from "node:net";
 import { loadNative } from "../../native/index.js";
 import { serveProcFs } from "../sandbox/procfs.js";
 import { SentryThread } from "../sandbox/sentryThread.js";
+import type { LoopSentry, SentryLog } from "../../sentry/sentry.js";
+import { serveOnLoop } from "../../sentry/sentry.js";
+import type { SentryConfig } from "../../sentry/config.js";
+import { quietSentryLog, sentryLog } from "../sandbox/sentryLog.js";
 import type { WorkerData } from "../sandbox/worker.js";
 import { writeFully } from "../write.js";
 import type { MonitorAnswer, MonitorRequest as Request, MonitorStart } from "./monitorProtocol.js";
@@ -33,13 +40,16 @@ export class MonitorServer {
   private readonly native = loadNative();
   private readonly sock: string;
   private readonly server: Server;
-  // init's sentry thread starts now: its start-up overlaps create's work.
-  private initSentry: SentryThread | undefined;
   private start: MonitorStart | undefined;
   private init: HeldProcess | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   /** The host's mountinfo, from init's request (ownFilesystems.ts), kept for exec's sentries. */
   private mountinfo: number | undefined;
+  /** This thread's mount namespace and working directory (home()). */
+  private homeFds: { mntns: number; cwd: number } | undefined;
+  /** Where the sentries served on this thread's loop log (pino when debugging, once logLoaded). */
+  private log: SentryLog;
+  private readonly logLoaded: Promise<void>;
 
   /**
    * onInitEnd: init has ended (0), or its sentry failed and init was killed (1).
@@ -56,7 +66,8 @@ export class MonitorServer {
     private readonly binder?: number,
   ) {
     this.sock = socketPath(root, id);
-    this.initSentry = new SentryThread(worker);
+    this.log = quietSentryLog(worker.logFormat);
+    this.logLoaded = worker.debug ? sentryLog(worker).then((log) => void (this.log = log)).catch(() => {}) : Promise.resolve();
     // Paused: the request is read with its descriptors (recvmsg), not by Node.
     this.server = createServer({ pauseOnConnect: true }, (conn) => {
       conn.on("error", () => {});
@@ -146,6 +157,7 @@ export class MonitorServer {
         return this.init === undefined ? fail("init is not served yet") : this.release(this.init, JSON.stringify(r.state));
       case "init":
       case "adopt":
+        await this.logLoaded;
         return this.serveProcess(r, fds);
     }
   }
@@ -244,40 +256,61 @@ export class MonitorServer {
       serveProcFs(native, fuse, this.start!.proc);
     }
     const held = new HeldProcess(native, taken, control, pidfd);
-    if (kind === "init") this.init = held;
-    const sentry = kind === "init" ? this.initSentry! : new SentryThread(this.worker);
-    if (kind === "init") this.initSentry = undefined;
+    if (kind === "init") {
+      this.init = held;
+      // Ended with init, also while init is a zombie its parent has not reaped (its
+      // sentry's listener outlives it then).
+      held.whenExited(() => this.onInitEnd(0));
+    }
     const config = {
       ...this.start!.config,
       ...(this.mountinfo !== undefined ? { hostMountinfoFd: this.mountinfo } : {}),
       ...(this.binder !== undefined ? { binderFd: this.binder } : {}),
     };
-    sentry.serve({ config, pid, listener, pidfd, mntns, notChild: true }).then(
-      () => {
-        if (kind === "init") this.onInitEnd(0);
-        void sentry.release().then(() => held.end());
-      },
-      (err: Error) => {
-        // Fail closed: the process goes with its sentry (init: the container with it).
-        native.pidfdSendSignal(pidfd, SIGKILL);
-        this.logError(`container ${this.id}: ${kind === "init" ? "" : "exec: "}${err.message}`);
-        if (kind === "init") this.onInitEnd(1);
-        void sentry.release().then(() => held.end());
-      },
-    );
-    if (kind === "init") {
-      // The listener outlives init while init is a zombie its parent has not reaped.
-      const watch = setInterval(() => {
-        if (!native.pidfdExited(pidfd)) return;
-        clearInterval(watch);
-        this.onInitEnd(0);
-      }, 200);
-      watch.unref();
-      return OK;
+    const ended = (): void => {
+      if (kind === "init") this.onInitEnd(0);
+    };
+    const failed = (err: Error): void => {
+      // Fail closed: the process goes with its sentry (init: the container with it).
+      native.pidfdSendSignal(pidfd, SIGKILL);
+      this.logError(`container ${this.id}: ${kind === "init" ? "" : "exec: "}${err.message}`);
+      if (kind === "init") this.onInitEnd(1);
+    };
+    if (this.onLoop(config)) {
+      // On this thread's event loop: no isolate of its own (~8 MiB each).
+      const { record: _, ...plain } = config;
+      let served: LoopSentry;
+      try {
+        served = serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, log: this.log }, this.home());
+      } catch (err) {
+        failed(err as Error);
+        held.end();
+        return fail(`${kind === "init" ? "" : "exec: "}the sentry: ${(err as Error).message}`);
+      }
+      served.done.then(ended, failed).finally(() => held.end());
+    } else {
+      // A thread of its own: traced, reporting facts, or beside the virtual /proc files this
+      // loop makes (an open of one by the sentry would wait for the loop it holds).
+      const sentry = new SentryThread(this.worker);
+      sentry.serve({ config, pid, listener, pidfd, mntns, notChild: true }).then(ended, failed).finally(() => void sentry.release().then(() => held.end()));
     }
-    return this.release(held, "");
+    return kind === "init" ? OK : this.release(held, "");
+  }
+
+  /** Whether a process of the container is served on this thread's event loop (serveOnLoop). */
+  private onLoop(config: SentryConfig): boolean {
+    return !this.worker.strace && config.record !== true && this.start!.proc === undefined;
+  }
+
+  /** This thread's own mount namespace and working directory, where a sentry served on its loop returns after each burst. */
+  private home(): { mntns: number; cwd: number } {
+    this.homeFds ??= { mntns: openSync("/proc/thread-self/ns/mnt", "r"), cwd: openSync(".", "r") };
+    return this.homeFds;
   }
 }
+
+/** How often a served process is checked for its end when nothing else reports it. */
+const EXIT_CHECK_MS = 200;
 
 const OK: MonitorAnswer = { ok: true };
 
@@ -311,6 +344,21 @@ class HeldProcess {
       this.users--;
       this.closeIfDone();
     });
+  }
+
+  /**
+   * Calls fn once the process has exited, checked every EXIT_CHECK_MS (keeping nothing
+   * alive); never once its descriptors are closed (its sentry's end has reported it).
+   */
+  whenExited(fn: () => void): void {
+    const watch = setInterval(() => {
+      if (this.closed) clearInterval(watch);
+      else if (this.native.pidfdExited(this.pidfd)) {
+        clearInterval(watch);
+        fn();
+      }
+    }, EXIT_CHECK_MS);
+    watch.unref();
   }
 
   /** The process's sentry has ended. */

@@ -8,17 +8,13 @@ import { openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { loadNative } from "../../native/index.js";
 import type { SentryConfig } from "../../sentry/config.js";
-import type { SentryLog } from "../../sentry/sentry.js";
 import type { AuditFact } from "../../sentry/audit.js";
 import { serve } from "../../sentry/sentry.js";
-import type { LogFormat } from "../log.js";
-import { writeFully } from "../write.js";
+import type { SentryLogOptions } from "./sentryLog.js";
+import { sentryLog } from "./sentryLog.js";
 
-export interface WorkerData {
-  strace: boolean;
-  debug: boolean;
-  logFormat: LogFormat;
-}
+/** What the thread is started with: how its sentry logs. */
+export type WorkerData = SentryLogOptions;
 
 /** The sandbox handed to the sentry's thread: its configuration and the handles of its init. */
 export interface StartMessage {
@@ -36,31 +32,8 @@ export type WorkerMessage = { ready: true } | { exit: number } | { error: string
 
 const d = workerData as WorkerData;
 
-/** Warnings and errors only, one line each, without loading pino. */
-function quietLine(level: "warn" | "error", obj: object, msg: string): void {
-  const fields = "err" in obj ? { ...obj, err: String((obj as { err?: unknown }).err) } : obj;
-  const line =
-    d.logFormat === "json"
-      ? JSON.stringify({ level, msg, time: new Date().toISOString(), ...fields })
-      : `${level === "warn" ? "W" : "E"} ${new Date().toISOString().slice(11, 23)} ${msg} ${JSON.stringify(fields)}`;
-  writeFully(2, line + "\n");
-}
-
-const quietLog: SentryLog = {
-  info: () => {},
-  debug: () => {},
-  warn: (obj, msg) => quietLine("warn", obj, msg),
-  error: (obj, msg) => quietLine("error", obj, msg),
-};
-
-async function logger(): Promise<SentryLog> {
-  if (!d.strace && !d.debug) return quietLog;
-  const { createLogger } = await import("../log.js");
-  return createLogger({ level: d.strace ? "info" : "debug", format: d.logFormat, fd: 2 });
-}
-
 const native = loadNative();
-const log = await logger();
+const log = await sentryLog(d);
 // The strace printers are loaded only for a traced sandbox.
 const tracer = d.strace ? await import("../../sentry/strace/format.js") : undefined;
 // The mount namespace this thread starts in (the process's): it goes back there after each
