@@ -256,7 +256,10 @@ export interface NativeBinding {
    * already queued may still run). Keeps the event loop alive until stop().
    */
   watchReadable(fd: number, callback: () => void): { arm(): void; stop(): void };
-  /** 1 once fd is readable (or hung up, or failed) within timeoutUs microseconds, 0 if not, or -errno. */
+  /**
+   * Within timeoutUs microseconds: 1 once fd is readable (or failed), 2 once it has hung up
+   * with nothing to read, 0 if neither, or -errno.
+   */
   pollIn(fd: number, timeoutUs: number): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
   /**

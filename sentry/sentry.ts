@@ -258,9 +258,10 @@ export interface LoopSentry {
  * its own credentials, mount namespace and working directory (home: fds of both), umask
  * and signal mask back. Not for a
  * sandbox whose virtual /proc files this thread's loop makes: an open of one by the sentry
- * would wait for the loop it holds. Tracing (strace) needs serve().
+ * would wait for the loop it holds. Tracing (strace) needs serve(). first: an event already
+ * received (gate.ts), answered before any other.
  */
-export function serveOnLoop(o: SentryOptions, home: { readonly mntns: number; readonly cwd: number }): LoopSentry {
+export function serveOnLoop(o: SentryOptions, home: { readonly mntns: number; readonly cwd: number }, first?: Uint8Array): LoopSentry {
   const { native, log } = o;
   if (o.strace !== undefined) throw new Error("a traced sentry serves on a thread of its own");
   const umask = native.umask(0);
@@ -296,6 +297,17 @@ export function serveOnLoop(o: SentryOptions, home: { readonly mntns: number; re
     } catch (err) {
       native.close(procFd);
       throw err;
+    }
+    if (first !== undefined) {
+      try {
+        s.notify.adopt(first);
+        s.notify.reply(s.dispatcher.handle(s.notify.event));
+      } catch (err) {
+        s.finish();
+        throw err;
+      } finally {
+        s.ownIdentity();
+      }
     }
   } finally {
     // The pool's threads keep the namespace they were made in (the sandbox's).

@@ -95,8 +95,9 @@ Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// pollIn(fd, timeoutUs) -> 1 (readable, hung up or failed), 0 (timed out) | -errno: a wait
-// of microseconds, for the next event of a burst before going back to the event loop.
+// pollIn(fd, timeoutUs) -> 1 (readable, or failed), 2 (hung up with nothing to read),
+// 0 (timed out) | -errno: a wait of microseconds, for the next event of a burst before going
+// back to the event loop (a seccomp listener hangs up once no task uses its filter).
 Napi::Value PollIn(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
     ThrowUsage(info.Env(), "pollIn(fd, timeoutUs)");
@@ -108,7 +109,9 @@ Napi::Value PollIn(const Napi::CallbackInfo& info) {
   int r;
   do r = ppoll(&p, 1, &ts, nullptr);
   while (r < 0 && errno == EINTR);
-  return Napi::Number::New(info.Env(), r < 0 ? -errno : r > 0 ? 1 : 0);
+  if (r < 0) return Napi::Number::New(info.Env(), -errno);
+  if (r == 0) return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), (p.revents & (POLLHUP | POLLIN | POLLERR)) == POLLHUP ? 2 : 1);
 }
 
 }  // namespace runsc

@@ -153,6 +153,8 @@ export class SeccompNotify {
       const ready = this.native.pollIn(this.listener, waitUs);
       if (ready < 0) throw new Error(`seccomp listener poll failed: errno ${-ready}`);
       if (ready === 0) return false;
+      // Hung up: no task uses the filter any more.
+      if (ready === 2) return this.native.pidfdExited(this.exitFd) ? null : false;
       const got = this.native.notifyReceive(this.listener, this.buf);
       if (got >= 0) {
         this.stats.events++;
@@ -164,6 +166,18 @@ export class SeccompNotify {
       this.stats.vanished++;
       waitUs = 0;
     }
+  }
+
+  /** A copy of the event last received (to be answered by another SeccompNotify of the listener: adopt). */
+  received(): Uint8Array {
+    return this.buf.slice();
+  }
+
+  /** Takes over an event another SeccompNotify of the listener received (received()): it is answered with reply(). */
+  adopt(notif: Uint8Array): void {
+    if (notif.length !== SECCOMP_NOTIF_SIZE) throw new Error(`a seccomp notification is ${SECCOMP_NOTIF_SIZE} bytes, not ${notif.length}`);
+    this.buf.set(notif);
+    this.stats.events++;
   }
 
   /**

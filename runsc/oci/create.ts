@@ -37,6 +37,7 @@ import { podSentryNamespace, sentryHostId, sentryNamespace, spawnConfinedSentry 
 import type { PodUserns } from "./podUserns.js";
 import { podUserNamespace } from "./podUserns.js";
 import { MonitorServer } from "./monitorServer.js";
+import { sentryFilter } from "./sentryFilter.js";
 import type { IdRange } from "./idRanges.js";
 import { allocateIdRange, releaseIdRange } from "./idRanges.js";
 import { ownUserNamespace, planBundle } from "./planBundle.js";
@@ -352,7 +353,11 @@ interface Confined {
 
 /** The monitor's descriptors: 3 answers create once it listens (a MonitorAnswer line), 4 is its socket, 5 its binder's channel. */
 const MONITOR_SOCKET_FD = 4;
-const MONITOR_BINDER_FD = 5;
+const MONITOR_FILTER_FD = 5;
+const MONITOR_BINDER_FD = 6;
+
+/** The monitor's own seccomp filter (sentryFilter.ts): the same for every container, compiled once per process. */
+let monitorFilter: Uint8Array | undefined;
 
 /**
  * Launches the container's monitor (monitor.ts), confined when given its user namespace, and
@@ -383,7 +388,17 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
     // Its messages: to --log; tied to run in the foreground, to run's stderr, as when the sentry ran there.
     const log = rt.logFile !== undefined ? openSync(rt.logFile, "a") : tie !== undefined ? 2 : devNull;
     if (log !== devNull && log !== 2) made.push(log);
-    const fds = [devNull, devNull, log, pair[1], made[0]!];
+    // Its filter, compiled here: the monitor holds none of the compiler (~2 MiB each).
+    monitorFilter ??= sentryFilter();
+    const filter = native.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (typeof filter === "number") throw new ContainerError(`container sentry: socketpair: errno ${-filter}`);
+    made.push(filter[0]);
+    try {
+      writeFully(filter[1], monitorFilter);
+    } finally {
+      native.close(filter[1]);
+    }
+    const fds = [devNull, devNull, log, pair[1], made[0]!, filter[0]];
     if (confined?.binderUid !== undefined) {
       const chan = native.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
       if (typeof chan === "number") throw new ContainerError(`container sentry: socketpair: errno ${-chan}`);
@@ -391,7 +406,7 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
       binder = native.startBinder(chan[1], confined.binderUid, initPath());
       fds.push(chan[0]);
     }
-    const args = [script, rt.root, id, JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }), String(process.pid), String(MONITOR_SOCKET_FD), ...(binder !== undefined ? [`binder=${MONITOR_BINDER_FD}`] : []), ...(tie !== undefined ? [`tie=${tie}`] : [])];
+    const args = [script, rt.root, id, JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }), String(process.pid), String(MONITOR_SOCKET_FD), String(MONITOR_FILTER_FD), ...(binder !== undefined ? [`binder=${MONITOR_BINDER_FD}`] : []), ...(tie !== undefined ? [`tie=${tie}`] : [])];
     if (confined !== undefined) {
       pid = spawnConfinedSentry(native, { userns: confined.userns, argv: [process.execPath, ...args], fds, hostNetwork: confined.hostNetwork });
     } else {

@@ -2,21 +2,20 @@
 // as the container and runs its MonitorServer (monitorServer.ts).
 //
 // argv: root, id, the sentry thread's WorkerData as JSON, create's PID, the descriptor of
-// the container's socket (made by create), then binder=FD (a confined sentry on the host's
-// network: its binder's channel) and tie=PID (`run` in the foreground: the container lives
-// as long as that process does). fd 3: where it answers create once it listens under its filter, or
-// cannot (a MonitorAnswer, monitorProtocol.ts). Create may have started it confined
-// (confinement.ts); it installs its seccomp allowlist itself (sentryFilter.ts), once Node
-// has started.
-import { closeSync, writeSync } from "node:fs";
+// the container's socket (made by create), the descriptor its seccomp allowlist comes on
+// (sentryFilter.ts, compiled by create: read to its end), then binder=FD (a confined sentry
+// on the host's network: its binder's channel) and tie=PID (`run` in the foreground: the
+// container lives as long as that process does). fd 3: where it answers create once it
+// listens under its filter, or cannot (a MonitorAnswer, monitorProtocol.ts). Create may have
+// started it confined (confinement.ts); it installs its filter itself, once Node has started.
+import { closeSync, readFileSync, writeSync } from "node:fs";
 import { loadNative } from "../../native/index.js";
 import type { WorkerData } from "../sandbox/worker.js";
 import type { MonitorAnswer } from "./monitorProtocol.js";
 import { encodeMessage, MONITOR_READY_FD } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
-import { sentryFilter } from "./sentryFilter.js";
 
-const [root, id, workerJson, creatorPid, socketFd, ...options] = process.argv.slice(2) as [string, string, string, string, string, ...string[]];
+const [root, id, workerJson, creatorPid, socketFd, filterFd, ...options] = process.argv.slice(2) as [string, string, string, string, string, string, ...string[]];
 const option = (name: string): number | undefined => {
   const o = options.find((x) => x.startsWith(name + "="));
   return o === undefined ? undefined : Number(o.slice(name.length + 1));
@@ -49,7 +48,9 @@ const server = new MonitorServer(
 server.listen().then(
   () => {
     try {
-      loadNative().confineSelf(sentryFilter());
+      const filter = readFileSync(Number(filterFd));
+      closeSync(Number(filterFd));
+      loadNative().confineSelf(filter);
     } catch (err) {
       report({ ok: false, error: `the sentry's seccomp filter: ${(err as Error).message}` });
       process.exit(1);

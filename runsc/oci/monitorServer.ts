@@ -23,8 +23,8 @@ import { createServer } from "node:net";
 import { loadNative } from "../../native/index.js";
 import { serveProcFs } from "../sandbox/procfs.js";
 import { SentryThread } from "../sandbox/sentryThread.js";
-import type { LoopSentry, SentryLog } from "../../sentry/sentry.js";
-import { serveOnLoop } from "../../sentry/sentry.js";
+import type { SentryLog } from "../../sentry/sentry.js";
+import { gateUntilNeeded } from "../../sentry/gate.js";
 import type { SentryConfig } from "../../sentry/config.js";
 import { quietSentryLog, sentryLog } from "../sandbox/sentryLog.js";
 import type { WorkerData } from "../sandbox/worker.js";
@@ -277,17 +277,26 @@ export class MonitorServer {
       if (kind === "init") this.onInitEnd(1);
     };
     if (this.onLoop(config)) {
-      // On this thread's event loop: no isolate of its own (~8 MiB each).
+      // On this thread's event loop: no isolate of its own (~8 MiB each). Its code is loaded
+      // (and its state made) at the first trapped call that needs it (gate.ts): a container
+      // that makes none (an idle one) holds none of it (~3 MiB).
       const { record: _, ...plain } = config;
-      let served: LoopSentry;
-      try {
-        served = serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, log: this.log }, this.home());
-      } catch (err) {
-        failed(err as Error);
-        held.end();
-        return fail(`${kind === "init" ? "" : "exec: "}the sentry: ${(err as Error).message}`);
-      }
-      served.done.then(ended, failed).finally(() => held.end());
+      this.log.debug({ pid, process: kind }, "served on the monitor's loop; its sentry loads at the first trapped call that needs it");
+      gateUntilNeeded(native, listener, pidfd, {
+        needed: (first) =>
+          void import("../../sentry/sentry.js")
+            .then(({ serveOnLoop }) => serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, log: this.log }, this.home(), first).done)
+            .then(ended, failed)
+            .finally(() => held.end()),
+        over: () => {
+          ended();
+          held.end();
+        },
+        failed: (err) => {
+          failed(err);
+          held.end();
+        },
+      });
     } else {
       // A thread of its own: traced, reporting facts, or beside the virtual /proc files this
       // loop makes (an open of one by the sentry would wait for the loop it holds).

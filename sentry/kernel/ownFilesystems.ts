@@ -43,10 +43,13 @@ export function overlayRootDevice(mountinfo: string): bigint | undefined {
   return found;
 }
 
-/** An open seq file read afresh from its start (pread: threads may share it), or "" when it cannot be. */
-function readFrom(fd: number): string {
+/**
+ * An open file read whole from its start (pread: threads may share it), or "" when it cannot
+ * be: a /proc seq file of any length, in 64 KiB reads.
+ */
+export function readWhole(fd: number): string {
   const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(65536);
+  const buf = Buffer.allocUnsafe(65536);
   try {
     for (let at = 0; ; ) {
       const n = readSync(fd, buf, 0, buf.length, at);
@@ -66,16 +69,7 @@ function readProc(native: NativeBinding, procFd: number, rel: string): string {
   const fd = native.openat2(procFd, b, b.length, 0 /* O_RDONLY */, 0, 0);
   if (fd < 0) return "";
   try {
-    const chunks: Buffer[] = [];
-    const buf = Buffer.alloc(65536);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-    }
-    return Buffer.concat(chunks).toString("latin1");
-  } catch {
-    return "";
+    return readWhole(fd);
   } finally {
     native.close(fd);
   }
@@ -105,7 +99,7 @@ export class OwnFilesystems {
     // process's first thread, which stays in the host's, unless the sentry is confined to
     // one of its own (hostMountinfo then).
     const inside = readProc(this.native, this.procFd, "thread-self/mountinfo");
-    this.host = mountDevices(this.hostMountinfo !== undefined ? readFrom(this.hostMountinfo) : readProc(this.native, this.procFd, "self/mountinfo"));
+    this.host = mountDevices(this.hostMountinfo !== undefined ? readWhole(this.hostMountinfo) : readProc(this.native, this.procFd, "self/mountinfo"));
     this.own = new Set([...mountDevices(inside)].filter((d) => !this.host.has(d)));
     this.root = overlayRootDevice(inside);
   }

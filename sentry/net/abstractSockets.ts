@@ -4,9 +4,9 @@
 // listening socket, the host's otherwise, and the host's are network: refused unless the
 // policy's network.unix names them (@NAME). Told from the host's /proc: the sockets bound to
 // the name (net/unix), and the descriptors of the container's processes (its cgroup's list).
-import { readSync } from "node:fs";
 import { O_CLOEXEC, O_RDONLY } from "../../platform/abi/fcntl.js";
 import type { Task } from "../kernel/task.js";
+import { readWhole } from "../kernel/ownFilesystems.js";
 
 /** An abstract AF_UNIX address: its name as /proc/net/unix shows it ("@" first, NULs as "@"), or undefined. */
 export function abstractName(addr: Uint8Array): string | undefined {
@@ -25,8 +25,6 @@ export function socketsNamed(netUnix: string, name: string): Set<string> {
   return out;
 }
 
-const buf = Buffer.alloc(1 << 20);
-
 /** A file under the host's /proc as text ("" when it cannot be read); its descriptor is the call's. */
 function readProc(t: Task, rel: string): string {
   let fd: number;
@@ -36,15 +34,7 @@ function readProc(t: Task, rel: string): string {
     return "";
   }
   try {
-    let n = 0;
-    for (;;) {
-      const r = readSync(fd, buf, n, buf.length - n, null);
-      if (r <= 0 || n + r >= buf.length) break;
-      n += r;
-    }
-    return buf.toString("latin1", 0, n);
-  } catch {
-    return "";
+    return readWhole(fd);
   } finally {
     t.close(fd);
   }

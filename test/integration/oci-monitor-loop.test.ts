@@ -1,10 +1,12 @@
 // A container's sentry is served on its monitor's own thread: the monitor is one V8 isolate
 // (a sentry thread would be a second, ~8 MiB), its lifecycle commands are answered while a
-// task traps without pause, and an exec'd process's sentry shares the same loop. The probe
+// task traps without pause, and an exec'd process's sentry shares the same loop. The sentry's
+// code is loaded at the first trapped call that needs it: an idle container's monitor holds
+// none of it, though its init's credential changes are trapped. The probe
 // (trapburst: connect in a loop, each call trapped by the container's sentry) runs under runc
 // too, with the same bundle: its answers are the kernel's there.
 import { execFile } from "node:child_process";
-import { chmodSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -87,5 +89,30 @@ describe("a container's sentry on its monitor's own thread", () => {
     // runc: the same answer, from the kernel.
     const runc = await runcRun(bundle(["/x/trapburst", "0.2"]));
     expect(runc.stdout).toMatch(new RegExp(`^calls=\\d+ errno=${ENOENT}$`, "m"));
+  });
+
+  it("an idle container's monitor loads no sentry until a call needs one, then serves it (exec's process included)", { timeout: 60_000 }, async () => {
+    const b = bundle(["sleep", "60"]);
+    const log = join(b.dir, "log.txt");
+    try {
+      expect((await runtime(["--debug", "--log", log, "create", "--bundle", b.dir, b.id])).code).toBe(0);
+      expect((await runtime(["start", b.id])).code).toBe(0);
+      const monitor = monitorPid(b.id)!;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const text = (): string => (existsSync(log) ? readFileSync(log, "utf8") : "");
+      // init dropped to the process's user under the filter (trapped credential changes),
+      // answered without the sentry.
+      expect(text()).toContain("its sentry loads at the first trapped call that needs it");
+      expect(text()).not.toContain("sentry serving");
+      const idle = privateMiB(monitor);
+      expect(idle, `the idle monitor's private memory: ${idle.toFixed(1)} MiB`).toBeLessThan(11);
+      // A connect needs it: exec's process gets its sentry, which decides the call.
+      const exec = await runtime(["exec", b.id, "/x/trapburst", "0.1"]);
+      expect(exec.code, exec.stderr).toBe(0);
+      expect(exec.stdout).toMatch(new RegExp(`^calls=\\d+ errno=${ENOENT}\\n$`));
+      expect(text()).toContain("sentry serving");
+    } finally {
+      await runtime(["delete", "--force", b.id]);
+    }
   });
 });
