@@ -141,6 +141,15 @@ export function confinedRoot(o: { hostNetwork: boolean }): ConfinedRoot {
 }
 
 /**
+ * A monitor's environment besides TZ: one libuv worker (it reads its files synchronously;
+ * the pool is started only by Node's module loader), each idle thread ~40 KiB.
+ */
+export const MONITOR_ENV = ["UV_THREADPOOL_SIZE=1"];
+
+/** A monitor's Node flags: one V8 worker thread (its heap is a few MiB; each idle thread ~40 KiB). */
+export const MONITOR_NODE_FLAGS = ["--v8-pool-size=1"];
+
+/**
  * Starts argv confined as a container's sentry in the sentry's user namespace userns (the
  * monitor; a test's probe): fds[i] becomes its descriptor i. Its PID; throws (ESETUP) with
  * the step that failed.
@@ -150,7 +159,7 @@ export function spawnConfinedSentry(native: NativeBinding, o: { userns: number; 
     userns: o.userns,
     argv: o.argv,
     // UTC: Node would otherwise look for the zone's file, in the container's tree once a thread has entered it.
-    env: ["TZ=UTC"],
+    env: ["TZ=UTC", ...MONITOR_ENV],
     fds: o.fds,
     // Where the empty root is mounted before the pivot (in the new mount namespace only).
     scratch: "/tmp",

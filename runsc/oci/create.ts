@@ -33,7 +33,7 @@ import { makeDevices, removeDevices } from "./devices.js";
 import { runHooks, runHooksSync } from "./hooks.js";
 import type { MonitorStart } from "./monitorProtocol.js";
 import { parseAnswer, START_FILE, writeFilter, writeStart } from "./monitorProtocol.js";
-import { podSentryNamespace, sentryHostId, sentryNamespace, spawnConfinedSentry } from "./confinement.js";
+import { MONITOR_ENV, MONITOR_NODE_FLAGS, podSentryNamespace, sentryHostId, sentryNamespace, spawnConfinedSentry } from "./confinement.js";
 import type { PodUserns } from "./podUserns.js";
 import { podUserNamespace } from "./podUserns.js";
 import { MonitorServer } from "./monitorServer.js";
@@ -408,9 +408,10 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
     }
     const args = [script, rt.root, id, JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }), String(process.pid), String(MONITOR_SOCKET_FD), String(MONITOR_FILTER_FD), ...(binder !== undefined ? [`binder=${MONITOR_BINDER_FD}`] : []), ...(tie !== undefined ? [`tie=${tie}`] : [])];
     if (confined !== undefined) {
-      pid = spawnConfinedSentry(native, { userns: confined.userns, argv: [process.execPath, ...args], fds, hostNetwork: confined.hostNetwork });
+      pid = spawnConfinedSentry(native, { userns: confined.userns, argv: [process.execPath, ...MONITOR_NODE_FLAGS, ...args], fds, hostNetwork: confined.hostNetwork });
     } else {
-      const child = spawnProcess(process.execPath, args, { detached: true, stdio: fds, env: { ...process.env, TZ: "UTC" } });
+      const env = Object.fromEntries(MONITOR_ENV.map((e) => e.split("=") as [string, string]));
+      const child = spawnProcess(process.execPath, [...MONITOR_NODE_FLAGS, ...args], { detached: true, stdio: fds, env: { ...process.env, TZ: "UTC", ...env } });
       child.unref();
       pid = child.pid!;
     }
