@@ -21,8 +21,6 @@ import { closeSync, openSync, readFileSync, readSync, unlinkSync } from "node:fs
 import type { Server } from "node:net";
 import { createServer } from "node:net";
 import { loadNative } from "../../native/index.js";
-import { serveProcFs } from "../sandbox/procfs.js";
-import { SentryThread } from "../sandbox/sentryThread.js";
 import type { SentryLog } from "../../sentry/sentry.js";
 import { gateUntilNeeded } from "../../sentry/gate.js";
 import type { SentryConfig } from "../../sentry/config.js";
@@ -209,7 +207,7 @@ export class MonitorServer {
    * Serves a process on a sentry thread with the listener and control socket that came with
    * the request (fds, in requestDescriptors' order; all of them ours now): "ok", or why not.
    */
-  private serveProcess(r: Extract<Request, { op: "init" | "adopt" }>, fds: number[]): MonitorAnswer | Promise<MonitorAnswer> {
+  private async serveProcess(r: Extract<Request, { op: "init" | "adopt" }>, fds: number[]): Promise<MonitorAnswer> {
     const native = this.native;
     const { op: kind, pid } = r;
     const [listener, control, startFd, mountinfo, fuse] = fds as [number, number, number?, number?, number?];
@@ -253,6 +251,8 @@ export class MonitorServer {
         close();
         return fail("the virtual /proc files' /dev/fuse did not come with init");
       }
+      // Loaded for the containers that have them.
+      const { serveProcFs } = await import("../sandbox/procfs.js");
       serveProcFs(native, fuse, this.start!.proc);
     }
     const held = new HeldProcess(native, taken, control, pidfd);
@@ -300,6 +300,7 @@ export class MonitorServer {
     } else {
       // A thread of its own: traced, reporting facts, or beside the virtual /proc files this
       // loop makes (an open of one by the sentry would wait for the loop it holds).
+      const { SentryThread } = await import("../sandbox/sentryThread.js");
       const sentry = new SentryThread(this.worker);
       sentry.serve({ config, pid, listener, pidfd, mntns, notChild: true }).then(ended, failed).finally(() => void sentry.release().then(() => held.end()));
     }
