@@ -4,7 +4,7 @@
 // unless the policy's network.unix names it, while runc connects. The container's own
 // sockets (its /tmp) and its TCP connects work as before. Each case runs under runsc-ts and
 // under runc with the same bundle.
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
@@ -24,6 +24,7 @@ beforeAll(async () => {
   // Static: the container's root is busybox's.
   await promisify(execFile)("gcc", ["-static", "-O2", "-pthread", "-o", join(dir, "net"), join(PROBE_SOURCES, "net.c")]);
   chmodSync(join(dir, "net"), 0o755);
+  await promisify(execFile)("gcc", ["-O2", "-o", join(dir, "unixflood"), join(PROBE_SOURCES, "unixflood.c")]);
   mkdirSync(join(dir, "sub"));
   chmodSync(join(dir, "sub"), 0o755);
   server = createServer((c) => c.end("hello from the host\n"));
@@ -128,6 +129,56 @@ describe("a container's host unix sockets are network", () => {
       expect(ra.stdout).toBe("unix ok hello from the host\n");
     } finally {
       await new Promise<void>((resolve) => host.close(() => resolve()));
+    }
+  });
+
+  it("on the host's network: a host abstract socket is refused wherever /proc/net/unix lists it, past its first MiB too", { timeout: 120_000 }, async () => {
+    // 30 000 listening abstract sockets (in as many processes as their descriptor limit
+    // needs): /proc/net/unix grows past 2 MiB, its lines in hash order.
+    const prefix = `runsc-ts-flood-${process.pid}`;
+    const floods: ChildProcess[] = [];
+    try {
+      for (let made = 0; made < 30_000; ) {
+        const f = spawn(join(dir, "unixflood"), [String(30_000 - made), `${prefix}-${floods.length}`], { stdio: ["ignore", "pipe", "inherit"] });
+        floods.push(f);
+        made += await new Promise<number>((resolve, reject) => {
+          let out = "";
+          f.stdout!.on("data", (d: Buffer) => {
+            out += d.toString();
+            const m = /^ready (\d+)\n/.exec(out);
+            if (m !== null) resolve(Number(m[1]));
+          });
+          f.on("exit", () => reject(new Error(`unixflood ended: ${out}`)));
+        });
+        expect(floods.length, "unixflood processes").toBeLessThan(100);
+      }
+      // Names whose lines start past the first MiB: a sentry that read only that much would
+      // find no one listening there, and let the connect through.
+      const text = readFileSync("/proc/net/unix", "latin1");
+      expect(text.length, "the host's /proc/net/unix").toBeGreaterThan(1.5 * (1 << 20));
+      const far: string[] = [];
+      for (let at = text.indexOf("\n") + 1; at > 0 && at < text.length && far.length < 5; ) {
+        const end = text.indexOf("\n", at);
+        const name = / @(runsc-ts-flood-\S+)$/.exec(text.slice(at, end < 0 ? undefined : end))?.[1];
+        if (name?.startsWith(prefix) === true && at > 1 << 20) far.push(name);
+        at = end + 1;
+      }
+      expect(far.length, "names listed past the first MiB").toBe(5);
+      const script = far.map((n) => `timeout 5 /x/net unix @${n} || echo "unix reached"`).join("; ");
+      const b = makeBundle({
+        args: ["/bin/sh", "-c", script],
+        name: "host-sockets",
+        config: (c) => {
+          c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "network");
+          c.mounts.push({ destination: "/x", type: "bind", source: dir, options: ["rbind", "rw"] });
+        },
+      });
+      bundles.push(b);
+      const r = await runtime(["run", "--bundle", b.dir, b.id]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`unix errno=${EACCES}\n`.repeat(5));
+    } finally {
+      for (const f of floods) f.kill("SIGKILL");
     }
   });
 
