@@ -261,6 +261,19 @@ export interface NativeBinding {
    * with nothing to read, 0 if neither, or -errno.
    */
   pollIn(fd: number, timeoutUs: number): number;
+  /**
+   * The calling thread serves the sandbox whose init pidfd is: a trapped call it holds for
+   * 100 ms of its user CPU time, or 60 s in all, kills that sandbox (and any other the thread
+   * watches) and this process, after writing message to fd 2 ("%cpu", "%wall": the call's
+   * CPU and wall milliseconds). procFd: the host's /proc. 0 or -errno.
+   */
+  watchdogWatch(pidfd: number, message: string, procFd: number): number;
+  /** The sandbox of pidfd is no longer watched on this thread: how many still are. */
+  watchdogUnwatch(pidfd: number): number;
+  /** The calling thread holds no trapped call (one it left to its pool answers for itself). */
+  sentryIdle(): void;
+  /** The calling thread holds a trapped call from now on (received before it was watched). */
+  sentryBusy(): void;
   connect(fd: number, addr: Uint8Array, len: number): number;
   /**
    * A pool of worker threads for the calls of one sandbox (listener) that may block, at most

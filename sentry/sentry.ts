@@ -7,7 +7,7 @@ import type { NativeBinding } from "../native/binding.js";
 import type { Reply, TaskMemory, TrapEvent } from "../platform/platform.js";
 import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
 import { EAGAIN, ENOBUFS } from "../platform/abi/errno.js";
-import { sysnoName } from "../platform/abi/sysno_amd64.js";
+import { sysnoByName, sysnoName } from "../platform/abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/kernel.js";
 import type { SentryConfig } from "./config.js";
 import type { IdMap } from "./kernel/idmap.js";
@@ -44,6 +44,25 @@ export interface SentryOptions extends Omit<SentryConfig, "record"> {
   /** Trace (strace) the syscalls that reach the sentry with these printers (strace/format.ts). */
   strace: Tracer | undefined;
   log: SentryLog;
+  /**
+   * The line the watchdog writes to fd 2 when this sentry hangs (native/src/watchdog.cc;
+   * "%cpu" and "%wall": the call's CPU and wall milliseconds), in the log's format.
+   */
+  hangLine: string;
+}
+
+/**
+ * For the fail-closed tests: the syscall (by name) on which the sentry spins for good, as a
+ * sentry with a bug in a handler would. Read when a sentry is set up, and only beside
+ * RUNSC_TS_WARM=0 (a command that runs in its own process): a warm process, which keeps the
+ * environment of the command that started it, never has both.
+ */
+export const TEST_HANG_ENV = "RUNSC_TS_TEST_SENTRY_HANG";
+
+/** The syscall number TEST_HANG_ENV names, when it applies. */
+function testHang(): number | undefined {
+  const name = process.env[TEST_HANG_ENV];
+  return name === undefined || process.env.RUNSC_TS_WARM !== "0" ? undefined : sysnoByName(name);
 }
 
 export interface Tracer {
@@ -97,6 +116,8 @@ function readIdMap(native: NativeBinding, procFd: number, pid: number, file: "ui
 interface Prepared {
   notify: SeccompNotify;
   dispatcher: Dispatcher;
+  /** The dispatcher's handle (with the test's hang, TEST_HANG_ENV, when asked for). */
+  handle: (ev: TrapEvent) => Reply;
   mem: ProcessMemory;
   resumed: CompletionReports | undefined;
   /** The thread's own credentials again (after serving, before other work). */
@@ -185,9 +206,19 @@ function prepare(o: SentryOptions, procFd: number): Prepared {
     },
     o.audit,
   );
+  const hangNr = testHang();
+  let spins = 0;
   return {
     notify,
     dispatcher,
+    handle:
+      hangNr === undefined
+        ? (ev) => dispatcher.handle(ev)
+        : (ev) => {
+            // As a handler with a bug would: the watchdog's to end.
+            while (ev.nr === hangNr) spins++;
+            return dispatcher.handle(ev);
+          },
     mem,
     resumed,
     ownIdentity: () => k.identity.sentry(),
@@ -224,11 +255,17 @@ export function serve(o: SentryOptions): void {
     native.close(procFd);
     throw err;
   }
+  const watched = native.watchdogWatch(o.pidfd, o.hangLine, procFd);
+  if (watched < 0) {
+    s.finish();
+    throw new Error(`the sentry's watchdog: errno ${-watched}`);
+  }
   try {
-    if (o.strace === undefined || s.resumed === undefined) s.notify.run((ev) => s.dispatcher.handle(ev));
-    else traced(s.notify, s.dispatcher, s.mem, o.strace, s.resumed, o.straceOnly, log);
+    if (o.strace === undefined || s.resumed === undefined) s.notify.run(s.handle);
+    else traced(s.notify, s.handle, s.mem, o.strace, s.resumed, o.straceOnly, log);
     log.debug({ events: s.notify.stats.events }, "sentry done");
   } finally {
+    native.watchdogUnwatch(o.pidfd);
     s.finish();
   }
 }
@@ -298,14 +335,22 @@ export function serveOnLoop(o: SentryOptions, home: { readonly mntns: number; re
       native.close(procFd);
       throw err;
     }
+    const watched = native.watchdogWatch(o.pidfd, o.hangLine, procFd);
+    if (watched < 0) {
+      s.finish();
+      throw new Error(`the sentry's watchdog: errno ${-watched}`);
+    }
     if (first !== undefined) {
       try {
         s.notify.adopt(first);
-        s.notify.reply(s.dispatcher.handle(s.notify.event));
+        native.sentryBusy();
+        s.notify.reply(s.handle(s.notify.event));
       } catch (err) {
+        native.watchdogUnwatch(o.pidfd);
         s.finish();
         throw err;
       } finally {
+        native.sentryIdle();
         s.ownIdentity();
       }
     }
@@ -318,6 +363,7 @@ export function serveOnLoop(o: SentryOptions, home: { readonly mntns: number; re
     if (over) return;
     over = true;
     watch.stop();
+    native.watchdogUnwatch(o.pidfd);
     s.finish();
     log.debug({ events: s.notify.stats.events }, "sentry done");
     if (err === undefined) settle.resolve();
@@ -338,9 +384,11 @@ export function serveOnLoop(o: SentryOptions, home: { readonly mntns: number; re
             break;
           }
           if (!got) break;
-          s.notify.reply(s.dispatcher.handle(s.notify.event));
+          s.notify.reply(s.handle(s.notify.event));
         }
       } finally {
+        // A call left to the pool answers for itself: the thread holds none now.
+        native.sentryIdle();
         try {
           s.ownIdentity();
         } finally {
@@ -360,7 +408,7 @@ export function serveOnLoop(o: SentryOptions, home: { readonly mntns: number; re
 /** The serving loop with each call rendered before the task runs on, its result after the reply. */
 function traced(
   notify: SeccompNotify,
-  dispatcher: Dispatcher,
+  handle: (ev: TrapEvent) => Reply,
   mem: ProcessMemory,
   tracer: Tracer,
   resumed: CompletionReports,
@@ -381,11 +429,11 @@ function traced(
     (ev: TrapEvent): Reply => {
       if (only !== undefined && !only.has(ev.nr)) {
         call = "";
-        return dispatcher.handle(ev);
+        return handle(ev);
       }
       call = tracer.formatCall(ev, mem);
       const start = process.hrtime.bigint();
-      const r = dispatcher.handle(ev);
+      const r = handle(ev);
       us = Number(process.hrtime.bigint() - start) / 1000;
       return r;
     },

@@ -115,6 +115,13 @@ Napi::Value IdmappedOverlay(const Napi::CallbackInfo& info);
 Napi::Value ProcServe(const Napi::CallbackInfo& info);
 Napi::Value WatchReadable(const Napi::CallbackInfo& info);
 Napi::Value PollIn(const Napi::CallbackInfo& info);
+Napi::Value WatchdogWatch(const Napi::CallbackInfo& info);
+Napi::Value WatchdogUnwatch(const Napi::CallbackInfo& info);
+Napi::Value SentryIdleNow(const Napi::CallbackInfo& info);
+Napi::Value SentryBusyNow(const Napi::CallbackInfo& info);
+// The calling sentry thread holds a trapped call from now on, or none (watchdog.cc).
+void SentryBusy();
+void SentryIdle();
 
 // netops.cc: socket operations performed for a task (network.egress, network.bind)
 Napi::Value Socket(const Napi::CallbackInfo& info);

@@ -98,10 +98,14 @@ Napi::Value NotifyReceive(const Napi::CallbackInfo& info) {
     ThrowUsage(info.Env(), "notifyReceive: buf must hold a struct seccomp_notif (80 bytes)");
     return info.Env().Undefined();
   }
+  SentryIdle();
   for (;;) {
     // RECV requires a zeroed struct (kernel/seccomp.c: seccomp_notify_recv).
     memset(buf.Data(), 0, sizeof(struct seccomp_notif));
-    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, buf.Data()) == 0) return Num(info.Env(), 1);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, buf.Data()) == 0) {
+      SentryBusy();
+      return Num(info.Env(), 1);
+    }
     if (errno != EINTR) return Num(info.Env(), -errno);
   }
 }
@@ -131,6 +135,7 @@ Napi::Value NotifyRespond(const Napi::CallbackInfo& info) {
   } else {
     resp.val = info[3].As<Napi::Number>().Int64Value();
   }
+  SentryIdle();
   if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) return Num(info.Env(), -errno);
   return Num(info.Env(), 0);
 }
@@ -154,6 +159,7 @@ Napi::Value NotifyAddFd(const Napi::CallbackInfo& info) {
     a.newfd = (uint32_t)Int(info, 4);
   }
   int r = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+  SentryIdle();
   return Num(info.Env(), r < 0 ? -errno : r);
 }
 

@@ -251,11 +251,12 @@ async function deleteLocked(rt: RuntimeOptions, id: string, force: boolean, warn
   rmSync(containerDir(rt.root, id), { recursive: true, force: true });
 }
 
-/** Whether pid is container id's monitor (not a process that took its PID since): node monitor.js ROOT ID ... */
+/** Whether pid is container id's monitor (not a process that took its PID since): node [FLAGS] monitor.js ROOT ID ... */
 function isMonitorOf(pid: number, id: string): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return argv[1]?.endsWith("/monitor.js") === true && argv[3] === id;
+    const script = argv.findIndex((a) => a.endsWith("/monitor.js"));
+    return script >= 1 && argv[script + 2] === id;
   } catch {
     return false;
   }

@@ -24,7 +24,7 @@ import { loadNative } from "../../native/index.js";
 import type { SentryLog } from "../../sentry/sentry.js";
 import { gateUntilNeeded } from "../../sentry/gate.js";
 import type { SentryConfig } from "../../sentry/config.js";
-import { quietSentryLog, sentryLog } from "../sandbox/sentryLog.js";
+import { hangLine, quietSentryLog, sentryLog } from "../sandbox/sentryLog.js";
 import type { WorkerData } from "../sandbox/worker.js";
 import { writeFully } from "../write.js";
 import type { MonitorAnswer, MonitorRequest as Request, MonitorStart } from "./monitorProtocol.js";
@@ -285,7 +285,7 @@ export class MonitorServer {
       gateUntilNeeded(native, listener, pidfd, {
         needed: (first) =>
           void import("../../sentry/sentry.js")
-            .then(({ serveOnLoop }) => serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, log: this.log }, this.home(), first).done)
+            .then(({ serveOnLoop }) => serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, log: this.log, hangLine: hangLine(this.worker.logFormat, `container ${this.id}`) }, this.home(), first).done)
             .then(ended, failed)
             .finally(() => held.end()),
         over: () => {
@@ -302,7 +302,7 @@ export class MonitorServer {
       // loop makes (an open of one by the sentry would wait for the loop it holds).
       const { SentryThread } = await import("../sandbox/sentryThread.js");
       const sentry = new SentryThread(this.worker);
-      sentry.serve({ config, pid, listener, pidfd, mntns, notChild: true }).then(ended, failed).finally(() => void sentry.release().then(() => held.end()));
+      sentry.serve({ config, pid, listener, pidfd, mntns, notChild: true, name: `container ${this.id}` }).then(ended, failed).finally(() => void sentry.release().then(() => held.end()));
     }
     return kind === "init" ? OK : this.release(held, "");
   }

@@ -10,16 +10,26 @@ export interface SentryLogOptions {
   logFormat: LogFormat;
 }
 
+/** One line of the log, as quietSentryLog writes it (time: its ISO 8601 form; the text format shows the time of day). */
+function logLine(logFormat: LogFormat, level: "warn" | "error", obj: object, msg: string, time = new Date().toISOString()): string {
+  const fields = "err" in obj ? { ...obj, err: String((obj as { err?: unknown }).err) } : obj;
+  return logFormat === "json"
+    ? JSON.stringify({ level, msg, time, ...fields }) + "\n"
+    : `${level === "warn" ? "W" : "E"} ${time.slice(11, 23)} ${msg} ${JSON.stringify(fields)}\n`;
+}
+
+/**
+ * The line the sentry's watchdog writes when it fires (SentryOptions.hangLine): the time
+ * ("%time", then "%hms" in the text format's place for it) and the figures are its own.
+ */
+export function hangLine(logFormat: LogFormat, sandbox: string): string {
+  const msg = `${sandbox}: sentry hung: a trapped call held %cpu ms of its user CPU time (%wall ms in all); the sandbox and its sentry's process are killed`;
+  return logLine(logFormat, "error", {}, msg, logFormat === "json" ? "%time" : "01234567890%hms");
+}
+
 /** Warnings and errors only, one line each on fd 2. */
 export function quietSentryLog(logFormat: LogFormat): SentryLog {
-  const line = (level: "warn" | "error", obj: object, msg: string): void => {
-    const fields = "err" in obj ? { ...obj, err: String((obj as { err?: unknown }).err) } : obj;
-    const text =
-      logFormat === "json"
-        ? JSON.stringify({ level, msg, time: new Date().toISOString(), ...fields })
-        : `${level === "warn" ? "W" : "E"} ${new Date().toISOString().slice(11, 23)} ${msg} ${JSON.stringify(fields)}`;
-    writeFully(2, text + "\n");
-  };
+  const line = (level: "warn" | "error", obj: object, msg: string): void => writeFully(2, logLine(logFormat, level, obj, msg));
   return {
     info: () => {},
     debug: () => {},

@@ -11,7 +11,7 @@ import type { SentryConfig } from "../../sentry/config.js";
 import type { AuditFact } from "../../sentry/audit.js";
 import { serve } from "../../sentry/sentry.js";
 import type { SentryLogOptions } from "./sentryLog.js";
-import { sentryLog } from "./sentryLog.js";
+import { hangLine, sentryLog } from "./sentryLog.js";
 
 /** What the thread is started with: how its sentry logs. */
 export type WorkerData = SentryLogOptions;
@@ -26,6 +26,8 @@ export interface StartMessage {
   listener: number;
   /** init is not this process's child (an OCI container's monitor): its status is not ours to reap. */
   notChild?: boolean;
+  /** What the sandbox is called in messages ("container ID"); without it, "sandbox PID". */
+  name?: string;
 }
 
 export type WorkerMessage = { ready: true } | { exit: number } | { error: string } | { fact: AuditFact };
@@ -60,6 +62,7 @@ parentPort!.on("message", (m: StartMessage) => {
         ...(record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
         strace: tracer,
         log,
+        hangLine: hangLine(d.logFormat, m.name ?? `sandbox ${m.pid}`),
       });
     } finally {
       native.close(native.enterMountNamespace(ownMntns));

@@ -95,6 +95,28 @@ describe("fail closed", () => {
     }
   });
 
+  it("a sentry that hangs on a call ends its sandbox's whole tree, and its own process, after 100 ms of its user CPU time; it says so", async ({ expect }) => {
+    // The command in its own process (RUNSC_TS_WARM=0), whose sentry spins on connect.
+    const script = `sleep 1000 & sleep 1000 & echo ready; sleep 0.5; ${probes.path("net")} unix /run/runsc-ts-no-such.sock; echo after`;
+    const run = startDo(["--", "/bin/sh", "-c", script], { env: { RUNSC_TS_WARM: "0", RUNSC_TS_TEST_SENTRY_HANG: "connect" } });
+    let tree: number[] = [];
+    try {
+      await run.waitForStdout("ready");
+      tree = await sandboxTree(run, 3);
+      const r = await run.result;
+      expect(r.signal ?? r.code, describeRun(r)).toBe("SIGKILL");
+      expect(r.stdout).toBe("ready\n");
+      const m = /sandbox \d+: sentry hung: a trapped call held (\d+) ms of its user CPU time \((\d+) ms in all\); the sandbox and its sentry's process are killed/.exec(r.stderr);
+      expect(m, r.stderr).not.toBeNull();
+      expect(Number(m![1])).toBeGreaterThanOrEqual(100);
+      expect(Number(m![1]), "fired within a check (10 ms) of the limit").toBeLessThan(150);
+      expect(await pollFor(() => (tree.every(isDead) ? true : undefined), 2000), "the workload tree is gone").toBe(true);
+    } finally {
+      run.child.kill("SIGKILL");
+      killIfAlive(tree);
+    }
+  });
+
   it.for([
     ["SIGTERM", "TERM", 7],
     ["SIGINT", "INT", 5],

@@ -6,7 +6,7 @@
 // (trapburst: connect in a loop, each call trapped by the container's sentry) runs under runc
 // too, with the same bundle: its answers are the kernel's there.
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -114,5 +114,55 @@ describe("a container's sentry on its monitor's own thread", () => {
     } finally {
       await runtime(["delete", "--force", b.id]);
     }
+  });
+
+  it("a sentry that hangs on a call ends its container and its monitor after 100 ms of its user CPU time; the log says so, and delete cleans up", { timeout: 60_000 }, async () => {
+    // A monitor that keeps host root is started with create's environment: the test's hang
+    // (RUNSC_TS_TEST_SENTRY_HANG, with RUNSC_TS_WARM=0) reaches its sentry.
+    const policy = join(dir, "host-root.yaml");
+    writeFileSync(policy, "apiVersion: runsc-ts/v1\nkind: Policy\nname: host-root\nextends: container\nprocess:\n  hostRoot: true\n");
+    const b = makeBundle({
+      args: ["sh", "-c", "sleep 0.3; /x/trapburst 5"],
+      name: "monitor-loop",
+      config: (c) => {
+        c.mounts.push({ destination: "/x", type: "bind", source: dir, options: ["rbind", "ro"] });
+        c.annotations = { "dev.runsc-ts.policy": policy };
+      },
+    });
+    bundles.push(b);
+    const log = join(b.dir, "log.txt");
+    const env = { RUNSC_TS_WARM: "0", RUNSC_TS_TEST_SENTRY_HANG: "connect" };
+    try {
+      expect((await runtime(["--log", log, "create", "--bundle", b.dir, b.id], { env })).code).toBe(0);
+      const monitor = monitorPid(b.id)!;
+      const started = Date.now();
+      expect((await runtime(["start", b.id])).code).toBe(0);
+      const stopped = await pollFor(async () => {
+        const s = await runtime(["state", b.id]);
+        return s.code === 0 && (JSON.parse(s.stdout) as { status: string }).status === "stopped" ? true : undefined;
+      }, 10_000);
+      expect(stopped, "the container stopped").toBe(true);
+      expect(Date.now() - started, "well before trapburst's 5 s").toBeLessThan(4000);
+      expect(existsSync(`/proc/${monitor}`) && !readFileSync(`/proc/${monitor}/stat`, "utf8").includes(") Z "), "the monitor is gone").toBe(false);
+      const m = new RegExp(`container ${b.id}: sentry hung: a trapped call held (\\d+) ms of its user CPU time`).exec(readFileSync(log, "utf8"));
+      expect(m, readFileSync(log, "utf8")).not.toBeNull();
+      expect(Number(m![1])).toBeGreaterThanOrEqual(100);
+    } finally {
+      const d = await runtime(["delete", "--force", b.id]);
+      expect(d.code, d.stderr).toBe(0);
+      expect(existsSync(join(STATE_ROOT, b.id)), "delete removed its state").toBe(false);
+    }
+  });
+
+  it("delete --force ends a monitor that does not end by itself (stopped)", { timeout: 60_000 }, async () => {
+    const b = bundle(["sleep", "60"]);
+    expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+    expect((await runtime(["start", b.id])).code).toBe(0);
+    const monitor = monitorPid(b.id)!;
+    process.kill(monitor, "SIGSTOP");
+    const d = await runtime(["delete", "--force", b.id]);
+    expect(d.code, d.stderr).toBe(0);
+    const gone = (): boolean => !existsSync(`/proc/${monitor}`) || readFileSync(`/proc/${monitor}/stat`, "utf8").includes(") Z ");
+    expect(await pollFor(() => (gone() ? true : undefined), 5000), "the monitor is gone").toBe(true);
   });
 });

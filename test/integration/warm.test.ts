@@ -223,12 +223,13 @@ describe("commands served by warm processes", () => {
     await until("warm processes", () => warmPids().length > 0);
     const b = makeBundle({ args: ["true"], name: "warm-slow", config: (c) => (c.hooks = { createRuntime: [{ path: "/bin/sh", args: ["sh", "-c", "sleep 1.5"] }] }) });
     try {
+      // Those waiting before: the successor may be up before the server is found.
+      const waiting = warmPids();
       const client = startClient(["create", "--bundle", b.dir, b.id]);
       // The server: a warm process (served among others, it keeps its title) writing to the client's stderr.
       const server = await servingProcess(client.child, 2, warmPids);
-      const others = warmPids().filter((p) => p !== server);
       // Past 300 ms: a successor (a process not waiting before) waits in its place.
-      await until("a successor", () => warmPids().some((p) => p !== server && !others.includes(p)));
+      await until("a successor", () => warmPids().some((p) => p !== server && !waiting.includes(p)));
       expect((await client.ended).code, client.err()).toBe(0);
       await until("the server ends after its command", () => !alive(server));
     } finally {
