@@ -11,6 +11,7 @@
 // The hot path is two relaxed stores per call (notify.cc: the receive marks the thread busy,
 // the answer idle); this thread looks every kCheckMs and reads the busy thread's CPU clock.
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -103,7 +104,14 @@ thread_local std::shared_ptr<ThreadWatch> t_watch;
 }
 
 // Runs while any thread is watched: a process that serves no sandbox keeps no thread for it.
-void Run() {
+// Made by a sentry's thread, inside its sandbox's mount namespace: it moves to the process's
+// own (home, an fd) first, so that it pins none of the sandbox's mounts.
+void Run(int home) {
+  if (home >= 0) {
+    (void)!unshare(CLONE_FS);
+    (void)!setns(home, CLONE_NEWNS);
+    close(home);
+  }
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(kCheckMs));
     std::vector<std::shared_ptr<ThreadWatch>> watches;
@@ -174,7 +182,8 @@ Napi::Value WatchdogWatch(const Napi::CallbackInfo& info) {
     g_watches.push_back(w);
     if (!g_started) {
       g_started = true;
-      std::thread(Run).detach();
+      // The process's own mount namespace: its first thread's.
+      std::thread(Run, openat(info[2].As<Napi::Number>().Int32Value(), "self/ns/mnt", O_RDONLY | O_CLOEXEC)).detach();
     }
     t_watch = w;
   }

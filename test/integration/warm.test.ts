@@ -443,10 +443,30 @@ describe("commands served by warm processes", () => {
     const holds = (pid: number): string => {
       const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd}=${fdTarget(pid, Number(fd)) ?? ""}`).sort();
       const threads = readdirSync(`/proc/${pid}/task`);
-      const mnt = new Set(threads.map((t) => readlinkSync(`/proc/${pid}/task/${t}/ns/mnt`)));
+      // A thread that ends meanwhile (the sentries' watchdog, once no sandbox is served) is
+      // no longer there to read: the process is still settling.
+      const mnt = new Set(
+        threads.map((t) => {
+          try {
+            return readlinkSync(`/proc/${pid}/task/${t}/ns/mnt`);
+          } catch {
+            return "(ended)";
+          }
+        }),
+      );
       return JSON.stringify({ fds, threads: threads.length, mnt: [...mnt] });
     };
-    const before = new Map(warmPids().map((p) => [p, holds(p)]));
+    // Taken once they are ready: a process still loading holds module files and has not yet
+    // started its sentry thread. Ready: the same twice, half a second apart.
+    const snapshot = (): Map<number, string> => new Map(warmPids().map((p) => [p, holds(p)]));
+    let before = snapshot();
+    for (const end = Date.now() + 15_000; ; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = snapshot();
+      if (JSON.stringify([...now]) === JSON.stringify([...before])) break;
+      if (Date.now() > end) throw new Error("the warm processes did not settle");
+      before = now;
+    }
     // A sandbox that runs a while: the warm process serving it goes on after it.
     const run = startClient(["do", "--", "/bin/sh", "-c", "echo ready; sleep 0.5; exit 3"]);
     const server = await servingProcess(run.child, 1, () => [...before.keys()]);
