@@ -78,8 +78,10 @@ int64_t UserMs(int statFd) {
   return (int64_t)(utime * 1000 / (hz > 0 ? hz : 100));
 }
 
-std::mutex g_mu;
-std::vector<std::shared_ptr<ThreadWatch>> g_watches;
+// Never destroyed: the detached watchdog thread may still run while the process exits, and
+// must not find these torn down by exit's destructors.
+std::mutex& g_mu = *new std::mutex;
+std::vector<std::shared_ptr<ThreadWatch>>& g_watches = *new std::vector<std::shared_ptr<ThreadWatch>>;
 bool g_started = false;
 thread_local std::shared_ptr<ThreadWatch> t_watch;
 
