@@ -237,6 +237,26 @@ function prepare(o: SentryOptions, procFd: number): Prepared {
 }
 
 /**
+ * prepare, with the calling thread under the watchdog (native/src/watchdog.cc) for this
+ * sandbox; procFd is the sentry's from then on. Undoes both when either fails.
+ */
+function prepareWatched(o: SentryOptions, procFd: number): Prepared {
+  let s: Prepared;
+  try {
+    s = prepare(o, procFd);
+  } catch (err) {
+    o.native.close(procFd);
+    throw err;
+  }
+  const watched = o.native.watchdogWatch(o.pidfd, o.hangLine, procFd);
+  if (watched < 0) {
+    s.finish();
+    throw new Error(`the sentry's watchdog: errno ${-watched}`);
+  }
+  return s;
+}
+
+/**
  * Serves the sandbox's trapped syscalls until its init exits. Blocks the calling thread
  * (a sentry thread of its own: the round trip is then the kernel's and one call).
  * Any exception escaping this function means the sandbox must be killed by the caller.
@@ -248,18 +268,7 @@ export function serve(o: SentryOptions): void {
   if (blocked < 0) throw new Error(`cannot block signals on the sentry's thread: errno ${-blocked}`);
   // o.mntns stays the caller's to close, as the listener and pidfd do, once this returns.
   const procFd = native.enterMountNamespace(o.mntns);
-  let s: Prepared;
-  try {
-    s = prepare(o, procFd);
-  } catch (err) {
-    native.close(procFd);
-    throw err;
-  }
-  const watched = native.watchdogWatch(o.pidfd, o.hangLine, procFd);
-  if (watched < 0) {
-    s.finish();
-    throw new Error(`the sentry's watchdog: errno ${-watched}`);
-  }
+  const s = prepareWatched(o, procFd);
   try {
     if (o.strace === undefined || s.resumed === undefined) s.notify.run(s.handle);
     else traced(s.notify, s.handle, s.mem, o.strace, s.resumed, o.straceOnly, log);
@@ -328,18 +337,7 @@ export function serveOnLoop(o: SentryOptions, home: { readonly mntns: number; re
   done.catch(() => {});
   let s: Prepared;
   try {
-    const procFd = enter();
-    try {
-      s = prepare(o, procFd);
-    } catch (err) {
-      native.close(procFd);
-      throw err;
-    }
-    const watched = native.watchdogWatch(o.pidfd, o.hangLine, procFd);
-    if (watched < 0) {
-      s.finish();
-      throw new Error(`the sentry's watchdog: errno ${-watched}`);
-    }
+    s = prepareWatched(o, enter());
     if (first !== undefined) {
       try {
         s.notify.adopt(first);

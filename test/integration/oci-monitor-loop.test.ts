@@ -64,6 +64,7 @@ describe("a container's sentry on its monitor's own thread", () => {
     const run = runtime(["run", "--bundle", b.dir, b.id]);
     const monitor = await pollFor(() => monitorPid(b.id), 10_000);
     expect(monitor, "the container's state names its monitor").toBeDefined();
+    expect(readFileSync(`/proc/${monitor!}/cmdline`, "utf8"), "the monitor runs").toContain("/monitor.js");
     // Serving this burst, a monitor holds ~14 MiB of its own; with a sentry thread (a second
     // isolate) it held ~24.
     await new Promise((resolve) => setTimeout(resolve, 500));
