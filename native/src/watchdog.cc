@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,8 +49,8 @@ int64_t Ns(clockid_t c) {
 
 struct ThreadWatch {
   std::atomic<int64_t> busy{0};  // CLOCK_MONOTONIC ns when the call was received; 0: idle
-  int statFd = -1;               // the thread's /proc/.../task/TID/stat
-  std::mutex mu;              // guards pidfds and message
+  std::mutex mu;              // guards statFd, pidfds and message
+  int statFd = -1;            // the thread's /proc/.../task/TID/stat
   std::vector<int> pidfds;    // the sandboxes' inits (ours: dup'd)
   std::string message;        // written to fd 2 when it fires (watchdogWatch's placeholders filled)
   // The watchdog thread's own view.
@@ -107,13 +108,17 @@ thread_local std::shared_ptr<ThreadWatch> t_watch;
 
 // Runs while any thread is watched: a process that serves no sandbox keeps no thread for it.
 // Made by a sentry's thread, inside its sandbox's mount namespace: it moves to the process's
-// own (home, an fd) first, so that it pins none of the sandbox's mounts.
-void Run(int home) {
+// own (home, an fd) first, so that it pins none of the sandbox's mounts, and closes home
+// before its maker goes on (ready): a process that serves sandboxes one after another (a
+// warm process) counts its descriptors after each, and must find the same.
+void Run(int home, std::shared_ptr<std::promise<void>> ready) {
   if (home >= 0) {
     (void)!unshare(CLONE_FS);
     (void)!setns(home, CLONE_NEWNS);
     close(home);
   }
+  ready->set_value();
+  ready.reset();
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(kCheckMs));
     std::vector<std::shared_ptr<ThreadWatch>> watches;
@@ -132,7 +137,11 @@ void Run(int home) {
         w->seenBusy = 0;
         continue;
       }
-      int64_t cpu = UserMs(w->statFd);
+      int64_t cpu;
+      {
+        std::lock_guard<std::mutex> lock(w->mu);
+        cpu = w->statFd >= 0 ? UserMs(w->statFd) : -1;
+      }
       if (busy != w->seenBusy) {
         w->seenBusy = busy;
         w->cpuAtSeen = cpu;
@@ -185,7 +194,10 @@ Napi::Value WatchdogWatch(const Napi::CallbackInfo& info) {
     if (!g_started) {
       g_started = true;
       // The process's own mount namespace: its first thread's.
-      std::thread(Run, openat(info[2].As<Napi::Number>().Int32Value(), "self/ns/mnt", O_RDONLY | O_CLOEXEC)).detach();
+      auto ready = std::make_shared<std::promise<void>>();
+      std::future<void> started = ready->get_future();
+      std::thread(Run, openat(info[2].As<Napi::Number>().Int32Value(), "self/ns/mnt", O_RDONLY | O_CLOEXEC), std::move(ready)).detach();
+      started.wait();
     }
     t_watch = w;
   }
@@ -224,6 +236,12 @@ Napi::Value WatchdogUnwatch(const Napi::CallbackInfo& info) {
       ++it;
     }
     left = fds.size();
+    // Closed now, not with the last reference (the watchdog thread may hold one a moment
+    // longer): what the thread opened is closed once it is no longer watched.
+    if (left == 0 && t_watch->statFd >= 0) {
+      close(t_watch->statFd);
+      t_watch->statFd = -1;
+    }
   }
   if (left == 0) {
     std::lock_guard<std::mutex> lock(g_mu);

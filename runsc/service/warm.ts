@@ -160,6 +160,9 @@ const DO_SUCCESSOR_DELAY_MS = 1000;
 /** A successor's priority while Node starts (setpriority's nice value). */
 const BOOT_NICE = 19;
 
+/** How long a successor keeps BOOT_NICE at most. */
+const BOOT_NICE_MS = 300;
+
 /** How many wait (--pool, from the client). */
 const POOL = Math.max(1, Number(flag("--pool") ?? 1) || 1);
 
@@ -177,14 +180,26 @@ function startSuccessor(listener: number): void {
   child.on("error", () => {});
   child.unref();
   // It starts at the lowest priority: Node's start-up takes CPU the command being served
-  // (this one, the client's next) needs. It takes the normal one back once ready (main).
-  if (child.pid !== undefined) {
+  // (this one, the client's next) needs. It takes the normal one back once ready (main),
+  // once this process ends, or after BOOT_NICE_MS: on a loaded machine a process at the
+  // lowest priority hardly runs, and the pool would stay empty.
+  const pid = child.pid;
+  if (pid === undefined) return;
+  const normal = (): void => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
     try {
-      setPriority(child.pid, BOOT_NICE);
+      setPriority(pid, 0);
     } catch {
       // gone already
     }
+  };
+  try {
+    setPriority(pid, BOOT_NICE);
+  } catch {
+    return;
   }
+  setTimeout(normal, BOOT_NICE_MS).unref();
+  process.once("exit", normal);
 }
 
 /** do's sentry thread as a command without tracing or debugging options takes it. */

@@ -84,6 +84,14 @@ async function servingProcess(client: ChildProcess, fd: number, candidates: () =
   return server;
 }
 
+/** A process's nice value (its stat's 19th field). */
+const nice = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
+
+/** The PIDs whose parent is pid. */
+function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/\nState:\s+Z/.test(readFileSync(`/proc/${pid}/status`, "utf8"));
 
 /**
@@ -246,19 +254,45 @@ describe("commands served by warm processes", () => {
       monitor = (JSON.parse(readFileSync(join(STATE, b.id, "state.json"), "utf8")) as { monitorPid: number }).monitorPid;
       process.kill(monitor, "SIGSTOP");
       await until("warm processes", () => warmPids().length > 0);
+      // Those waiting before: the successor is none of them (it may start, after
+      // SUCCESSOR_DELAY_MS, before the server is found).
+      const before = warmPids();
       const client = startClient(["start", b.id]);
       const server = await servingProcess(client.child, 2, warmPids);
-      const others = warmPids().filter((p) => p !== server);
       await new Promise((r) => setTimeout(r, 500));
       expect(client.child.exitCode).toBeNull();
       client.child.kill("SIGTERM");
       expect((await client.ended).signal).toBe("SIGTERM");
-      await until("the server gone, a successor up", () => !alive(server) && warmPids().some((p) => p !== server && !others.includes(p)));
+      await until("the server gone, a successor up", () => !alive(server) && warmPids().some((p) => !before.includes(p)));
     } finally {
       if (monitor > 0) process.kill(monitor, "SIGCONT");
       await runtime(["delete", "--force", b.id], { root: STATE });
       b.cleanup();
     }
+  });
+
+  it("a successor started while a command runs on boots at the lowest priority for a moment only: on a loaded machine it would hardly run", async () => {
+    await until("warm processes", () => warmPids().length > 0);
+    const before = warmPids();
+    // A do that runs past its delay: a successor takes the place of the process serving it.
+    const run = startClient(["do", "--", "/bin/sleep", "6"]);
+    const server = await servingProcess(run.child, 1, () => before);
+    let successor = 0;
+    await until("the successor started", () => {
+      successor = childrenOf(server).find((p) => !before.includes(p)) ?? 0;
+      return successor > 0;
+    });
+    // Held before it is ready (a ready one takes the normal priority itself).
+    process.kill(successor, "SIGSTOP");
+    try {
+      expect(nice(successor)).toBe(19);
+      await until("the normal priority", () => nice(successor) === 0, 2_000);
+    } finally {
+      process.kill(successor, "SIGCONT");
+    }
+    expect(run.child.exitCode).toBeNull();
+    run.child.kill("SIGTERM");
+    await run.ended;
   });
 
   it("a container's lifecycle through the client: its state, kill and delete are the runtime's", async () => {
