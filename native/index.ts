@@ -30,6 +30,11 @@ export function loadNative(): NativeBinding {
   return cached;
 }
 
+/** Host path of a container monitor's native start (monitor/monitor.c). */
+export function monitorStartPath(): string {
+  return join(projectRoot(), "build", "native", "runsc-ts-monitor");
+}
+
 /** Host path of the sandbox init binary. */
 export function initPath(): string {
   return join(projectRoot(), "build", "native", "runsc-ts-init");

@@ -12,7 +12,8 @@ import { Socket } from "node:net";
 import { join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NativeBinding } from "../../native/binding.js";
-import { initPath, loadNative } from "../../native/index.js";
+import { initPath, loadNative, monitorStartPath } from "../../native/index.js";
+import { GATE_PASSED } from "../../sentry/gate.js";
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, SOCK_STREAM } from "../../platform/abi/socket.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
 import type { SentryConfig } from "../../sentry/config.js";
@@ -37,7 +38,7 @@ import { MONITOR_ENV, MONITOR_NODE_FLAGS, podSentryNamespace, sentryHostId, sent
 import type { PodUserns } from "./podUserns.js";
 import { podUserNamespace } from "./podUserns.js";
 import { MonitorServer } from "./monitorServer.js";
-import { sentryFilter } from "./sentryFilter.js";
+import { MONITOR_NODE_FD, monitorStartFilter, sentryFilter } from "./sentryFilter.js";
 import type { IdRange } from "./idRanges.js";
 import { allocateIdRange, releaseIdRange } from "./idRanges.js";
 import { ownUserNamespace, planBundle } from "./planBundle.js";
@@ -358,6 +359,7 @@ const MONITOR_BINDER_FD = 6;
 
 /** The monitor's own seccomp filter (sentryFilter.ts): the same for every container, compiled once per process. */
 let monitorFilter: Uint8Array | undefined;
+let monitorStartFilterBytes: Uint8Array | undefined;
 
 /**
  * Launches the container's monitor (monitor.ts), confined when given its user namespace, and
@@ -388,17 +390,20 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
     // Its messages: to --log; tied to run in the foreground, to run's stderr, as when the sentry ran there.
     const log = rt.logFile !== undefined ? openSync(rt.logFile, "a") : tie !== undefined ? 2 : devNull;
     if (log !== devNull && log !== 2) made.push(log);
-    // Its filter, compiled here: the monitor holds none of the compiler (~2 MiB each).
+    // Its filters, compiled here: the monitor holds none of the compiler (~2 MiB each).
+    const filterFd = (program: Uint8Array): number => {
+      const filter = native.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (typeof filter === "number") throw new ContainerError(`container sentry: socketpair: errno ${-filter}`);
+      made.push(filter[0]);
+      try {
+        writeFully(filter[1], program);
+      } finally {
+        native.close(filter[1]);
+      }
+      return filter[0];
+    };
     monitorFilter ??= sentryFilter();
-    const filter = native.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (typeof filter === "number") throw new ContainerError(`container sentry: socketpair: errno ${-filter}`);
-    made.push(filter[0]);
-    try {
-      writeFully(filter[1], monitorFilter);
-    } finally {
-      native.close(filter[1]);
-    }
-    const fds = [devNull, devNull, log, pair[1], made[0]!, filter[0]];
+    const fds = [devNull, devNull, log, pair[1], made[0]!, filterFd(monitorFilter)];
     if (confined?.binderUid !== undefined) {
       const chan = native.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
       if (typeof chan === "number") throw new ContainerError(`container sentry: socketpair: errno ${-chan}`);
@@ -407,11 +412,20 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
       fds.push(chan[0]);
     }
     const args = [script, rt.root, id, JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }), String(process.pid), String(MONITOR_SOCKET_FD), String(MONITOR_FILTER_FD), ...(binder !== undefined ? [`binder=${MONITOR_BINDER_FD}`] : []), ...(tie !== undefined ? [`tie=${tie}`] : [])];
+    let argv = [process.execPath, ...MONITOR_NODE_FLAGS, ...args];
+    // Node starts when something needs it (native/monitor/monitor.c); until then the
+    // monitor is a native process. Traced or debugging, Node from the start.
+    if (!rt.strace && !rt.debug) {
+      monitorStartFilterBytes ??= monitorStartFilter();
+      while (fds.length < MONITOR_NODE_FD) fds.push(devNull);
+      fds[MONITOR_NODE_FD] = filterFd(monitorStartFilterBytes);
+      argv = [monitorStartPath(), String(process.pid), String(tie ?? 0), GATE_PASSED.join(","), rt.logFormat, id, "--", ...argv];
+    }
     if (confined !== undefined) {
-      pid = spawnConfinedSentry(native, { userns: confined.userns, argv: [process.execPath, ...MONITOR_NODE_FLAGS, ...args], fds, hostNetwork: confined.hostNetwork });
+      pid = spawnConfinedSentry(native, { userns: confined.userns, argv, fds, hostNetwork: confined.hostNetwork });
     } else {
       const env = Object.fromEntries(MONITOR_ENV.map((e) => e.split("=") as [string, string]));
-      const child = spawnProcess(process.execPath, [...MONITOR_NODE_FLAGS, ...args], { detached: true, stdio: fds, env: { ...process.env, TZ: "UTC", ...env } });
+      const child = spawnProcess(argv[0]!, argv.slice(1), { detached: true, stdio: fds, env: { ...process.env, TZ: "UTC", ...env } });
       child.unref();
       pid = child.pid!;
     }

@@ -22,6 +22,12 @@ const option = (name: string): number | undefined => {
 };
 const binderFd = option("binder");
 const tie = option("tie");
+/**
+ * Started by the monitor's native start (native/monitor/monitor.c), which this process was
+ * until it needed Node: it answered create already, and hands over what it holds.
+ */
+const resumed = options.includes("resumed");
+const text = (name: string): string | undefined => options.find((x) => x.startsWith(name + "="))?.slice(name.length + 1);
 /** How long create may take to hand init over before the monitor gives up. */
 const INIT_WAIT_MS = 60_000;
 
@@ -48,14 +54,30 @@ const server = new MonitorServer(
 server.listen().then(
   () => {
     try {
+      // Resumed, this filter goes over the native start's (which let this exec through).
       const filter = readFileSync(Number(filterFd));
       closeSync(Number(filterFd));
       loadNative().confineSelf(filter);
     } catch (err) {
+      if (resumed) {
+        process.stderr.write(`runsc-ts: container ${id}: the sentry's seccomp filter: ${(err as Error).message}\n`);
+        process.kill(process.pid, "SIGKILL");
+      }
       report({ ok: false, error: `the sentry's seccomp filter: ${(err as Error).message}` });
       process.exit(1);
     }
-    report({ ok: true });
+    if (!resumed) {
+      report({ ok: true });
+      return;
+    }
+    const r = text("resume")?.split(",").map(Number);
+    const first = text("first");
+    void server.resume({
+      ...(r !== undefined && r.length === 6 ? { init: { pid: r[0]!, pidfd: r[1]!, listener: r[2]!, control: r[3]!, start: r[4]!, mountinfo: r[5]! } } : {}),
+      ...(first !== undefined ? { first: new Uint8Array(Buffer.from(first, "hex")) } : {}),
+      ...(option("conn") !== undefined ? { conn: option("conn")! } : {}),
+      ...(option("starting") !== undefined ? { starting: option("starting")! } : {}),
+    });
   },
   (err: Error) => {
     report({ ok: false, error: err.message });

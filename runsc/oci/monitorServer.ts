@@ -19,7 +19,7 @@ import { MSG_NOSIGNAL } from "../../platform/abi/socket.js";
 import { controlByte } from "../../native/protocol.js";
 import { closeSync, openSync, readFileSync, readSync, unlinkSync } from "node:fs";
 import type { Server } from "node:net";
-import { createServer } from "node:net";
+import { createServer, Socket } from "node:net";
 import { loadNative } from "../../native/index.js";
 import type { SentryLog } from "../../sentry/sentry.js";
 import { gateUntilNeeded } from "../../sentry/gate.js";
@@ -67,7 +67,11 @@ export class MonitorServer {
     this.log = quietSentryLog(worker.logFormat);
     this.logLoaded = worker.debug ? sentryLog(worker).then((log) => void (this.log = log)).catch(() => {}) : Promise.resolve();
     // Paused: the request is read with its descriptors (recvmsg), not by Node.
-    this.server = createServer({ pauseOnConnect: true }, (conn) => {
+    this.server = createServer({ pauseOnConnect: true }, (conn) => this.serveConnection(conn));
+  }
+
+  /** One command on the container's socket: its request, then its answer. */
+  private serveConnection(conn: Socket): void {
       conn.on("error", () => {});
       const answered = receiveRequest(this.native, conn)
         .then(({ text, fds }) => {
@@ -88,7 +92,36 @@ export class MonitorServer {
         .then((answer) => new Promise<void>((resolve) => conn.end(encodeMessage(answer), resolve)));
       this.inFlight.add(answered);
       void answered.finally(() => this.inFlight.delete(answered));
-    });
+  }
+
+  /**
+   * Carries on from the monitor's native start (native/monitor/monitor.c), which this
+   * process was until it needed Node: init as it took it over (its pid, pidfd, listener,
+   * control socket, start data and the host's mountinfo), the trapped call it received and
+   * did not answer (first: the sentry answers it first), a command's connection it did not
+   * read (conn), and a start it sent whose answer from init is awaited (starting).
+   */
+  async resume(o: { init?: ResumedInit; first?: Uint8Array; conn?: number; starting?: number }): Promise<void> {
+    if (o.init !== undefined) {
+      const { pid, pidfd, listener, control, start, mountinfo } = o.init;
+      const answer = await this.serveProcess({ op: "init", pid, fuse: false }, [listener, control, start, mountinfo], { pidfd, first: o.first });
+      if (!answer.ok) {
+        // Fail closed: init cannot be served.
+        this.native.pidfdSendSignal(pidfd, SIGKILL);
+        this.logError(`container ${this.id}: ${answer.error}`);
+        this.onInitEnded(1);
+        return;
+      }
+    }
+    if (o.starting !== undefined) {
+      const conn = adoptedSocket(o.starting);
+      const answered = (this.init?.using((control, pidfd) => this.awaitStarted(control, pidfd)) ?? Promise.resolve(fail("init exited before the program started"))).then(
+        (answer) => new Promise<void>((resolve) => conn.end(encodeMessage(answer), resolve)),
+      );
+      this.inFlight.add(answered);
+      void answered.finally(() => this.inFlight.delete(answered));
+    }
+    if (o.conn !== undefined) this.serveConnection(adoptedSocket(o.conn));
   }
 
   private closeAll(fds: readonly number[]): void {
@@ -179,6 +212,12 @@ export class MonitorServer {
     const msg = Buffer.concat([Buffer.of(controlByte("start")), Buffer.from(state)]);
     const r = native.sendto(control, msg, msg.length, MSG_NOSIGNAL, new Uint8Array(0), 0);
     if (r < 0) return fail(`init did not take the start (errno ${-r})`);
+    return this.awaitStarted(control, pidfd);
+  }
+
+  /** init's answer to the start sent on control. */
+  private async awaitStarted(control: number, pidfd: number): Promise<MonitorAnswer> {
+    const native = this.native;
     // Waited for without blocking: the hooks may read the virtual /proc files this thread serves.
     const flags = native.fcntl(control, F_GETFL, 0);
     if (flags >= 0) native.fcntl(control, F_SETFL, flags | O_NONBLOCK);
@@ -207,7 +246,7 @@ export class MonitorServer {
    * Serves a process on a sentry thread with the listener and control socket that came with
    * the request (fds, in requestDescriptors' order; all of them ours now): "ok", or why not.
    */
-  private async serveProcess(r: Extract<Request, { op: "init" | "adopt" }>, fds: number[]): Promise<MonitorAnswer> {
+  private async serveProcess(r: Extract<Request, { op: "init" | "adopt" }>, fds: number[], given?: { pidfd: number; first?: Uint8Array | undefined }): Promise<MonitorAnswer> {
     const native = this.native;
     const { op: kind, pid } = r;
     const [listener, control, startFd, mountinfo, fuse] = fds as [number, number, number?, number?, number?];
@@ -230,7 +269,7 @@ export class MonitorServer {
     const close = (): void => {
       for (const fd of taken) native.close(fd);
     };
-    const pidfd = native.pidfdOpen(pid);
+    const pidfd = given?.pidfd ?? native.pidfdOpen(pid);
     if (pidfd < 0) {
       close();
       if (fuse !== undefined) native.close(fuse);
@@ -254,6 +293,10 @@ export class MonitorServer {
       // Loaded for the containers that have them.
       const { serveProcFs } = await import("../sandbox/procfs.js");
       serveProcFs(native, fuse, this.start!.proc);
+    }
+    if (given?.first !== undefined && !this.onLoop(this.start!.config)) {
+      close();
+      return fail("a trapped call came before Node did, for a sentry that runs on a thread of its own");
     }
     const held = new HeldProcess(native, taken, control, pidfd);
     if (kind === "init") {
@@ -282,12 +325,17 @@ export class MonitorServer {
       // that makes none (an idle one) holds none of it (~3 MiB).
       const { record: _, ...plain } = config;
       this.log.debug({ pid, process: kind }, "served on the monitor's loop; its sentry loads at the first trapped call that needs it");
-      gateUntilNeeded(native, listener, pidfd, {
-        needed: (first) =>
+      const needed = (first: Uint8Array | undefined): void =>
           void import("../../sentry/sentry.js")
             .then(({ serveOnLoop }) => serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, log: this.log, hangLine: hangLine(this.worker.logFormat, `container ${this.id}`) }, this.home(), first).done)
             .then(ended, failed)
-            .finally(() => held.end()),
+            .finally(() => held.end());
+      if (given?.first !== undefined) {
+        needed(given.first);
+        return kind === "init" ? OK : this.release(held, "");
+      }
+      gateUntilNeeded(native, listener, pidfd, {
+        needed,
         over: () => {
           ended();
           held.end();
@@ -317,6 +365,21 @@ export class MonitorServer {
     this.homeFds ??= { mntns: openSync("/proc/thread-self/ns/mnt", "r"), cwd: openSync(".", "r") };
     return this.homeFds;
   }
+}
+
+/** init as the monitor's native start took it over (MonitorServer.resume). */
+export interface ResumedInit {
+  readonly pid: number;
+  readonly pidfd: number;
+  readonly listener: number;
+  readonly control: number;
+  readonly start: number;
+  readonly mountinfo: number;
+}
+
+/** A connection accepted before this process was Node's, unread: paused, as the server's are. */
+function adoptedSocket(fd: number): Socket {
+  return new Socket({ fd, readable: true, writable: true, pauseOnCreate: true } as ConstructorParameters<typeof Socket>[0]);
 }
 
 /** How often a served process is checked for its end when nothing else reports it. */

@@ -15,7 +15,8 @@ import { compileFilterBytes } from "../../platform/seccomp/compile.js";
 import { sysnoByName } from "../../platform/abi/sysno_amd64.js";
 import { EPERM, ENOSYS } from "../../platform/abi/errno.js";
 import { CLONE_FS, CLONE_NEW_NAMESPACE_MASK, CLONE_NEWNS } from "../../platform/abi/clone.js";
-import { SECCOMP_GET_NOTIF_SIZES } from "../../platform/abi/seccomp.js";
+import { SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_GET_NOTIF_SIZES, SECCOMP_SET_MODE_FILTER } from "../../platform/abi/seccomp.js";
+import { AT_EMPTY_PATH } from "../../platform/abi/fcntl.js";
 
 const ALLOWED = `
 read write readv writev pread64 pwrite64 preadv pwritev preadv2 pwritev2 lseek close close_range
@@ -57,6 +58,9 @@ const CLONE_FS_ARG = BigInt(CLONE_FS);
 const CLONE_NEWNS_ARG = BigInt(CLONE_NEWNS);
 const CLONE_NAMESPACES = BigInt(CLONE_NEW_NAMESPACE_MASK);
 const NOTIF_SIZES = BigInt(SECCOMP_GET_NOTIF_SIZES);
+const SET_MODE_FILTER = BigInt(SECCOMP_SET_MODE_FILTER);
+const FLAG_TSYNC = BigInt(SECCOMP_FILTER_FLAG_TSYNC);
+const AT_EMPTY_PATH_ARG = BigInt(AT_EMPTY_PATH);
 
 function names(list: string): string[] {
   return list.split(/\s+/).filter((n) => n !== "");
@@ -80,6 +84,51 @@ export function sentryFilterSpec(): FilterSpec {
   syscalls.set(nr("setns"), { rules: [{ when: [{ index: 1, op: "eq", value: CLONE_NEWNS_ARG }], action: allow }], otherwise: perm });
   syscalls.set(nr("seccomp"), { rules: [{ when: [{ index: 0, op: "eq", value: NOTIF_SIZES }], action: allow }], otherwise: perm });
   return { defaultAction: perm, syscalls };
+}
+
+/** The descriptor of node's executable in the monitor's native start (native/monitor/monitor.c). */
+export const MONITOR_NODE_FD = 7;
+
+/**
+ * The filter of the monitor's native start: the monitor's, with two calls more, for the
+ * moment it becomes the monitor in full: the exec of node's executable through
+ * MONITOR_NODE_FD (execveat of that descriptor with an empty path: no other file), and the
+ * filter Node then installs over this one (seccomp's SET_MODE_FILTER, TSYNC; a filter
+ * only takes away).
+ */
+export function monitorStartFilterSpec(): FilterSpec {
+  const base = sentryFilterSpec();
+  const syscalls = new Map(base.syscalls);
+  syscalls.set(sysnoByName("execveat")!, {
+    rules: [
+      {
+        when: [
+          { index: 0, op: "eq", value: BigInt(MONITOR_NODE_FD) },
+          { index: 4, op: "eq", value: AT_EMPTY_PATH_ARG },
+        ],
+        action: { kind: "allow" },
+      },
+    ],
+    otherwise: { kind: "kill" },
+  });
+  syscalls.set(sysnoByName("seccomp")!, {
+    rules: [
+      { when: [{ index: 0, op: "eq", value: NOTIF_SIZES }], action: { kind: "allow" } },
+      {
+        when: [
+          { index: 0, op: "eq", value: SET_MODE_FILTER },
+          { index: 1, op: "eq", value: FLAG_TSYNC },
+        ],
+        action: { kind: "allow" },
+      },
+    ],
+    otherwise: { kind: "errno", errno: EPERM },
+  });
+  return { ...base, syscalls };
+}
+
+export function monitorStartFilter(): Uint8Array {
+  return compileFilterBytes(monitorStartFilterSpec());
 }
 
 /** The monitor's filter, as confineSelf takes it. */

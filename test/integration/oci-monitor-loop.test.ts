@@ -6,7 +6,7 @@
 // (trapburst: connect in a loop, each call trapped by the container's sentry) runs under runc
 // too, with the same bundle: its answers are the kernel's there.
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -165,5 +165,109 @@ describe("a container's sentry on its monitor's own thread", () => {
     expect(d.code, d.stderr).toBe(0);
     const gone = (): boolean => !existsSync(`/proc/${monitor}`) || readFileSync(`/proc/${monitor}/stat`, "utf8").includes(") Z ");
     expect(await pollFor(() => (gone() ? true : undefined), 5000), "the monitor is gone").toBe(true);
+  });
+});
+
+/** The executable a process runs. */
+function exe(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return "";
+  }
+}
+
+const NATIVE_START = /\/build\/native\/runsc-ts-monitor$/;
+
+describe("a container monitor's native start: Node only once something needs it", () => {
+  it("an idle container's monitor is a native process of < 1 MiB while init drops to the process's user and starts; a trapped call makes it Node, whose sentry answers that call first", { timeout: 60_000 }, async () => {
+    const b = makeBundle({
+      args: ["sh", "-c", "sleep 1.5; /x/trapburst 0.2"],
+      name: "monitor-native",
+      config: (c) => {
+        c.mounts.push({ destination: "/x", type: "bind", source: dir, options: ["rbind", "ro"] });
+        c.process.user = { uid: 1000, gid: 1000 };
+      },
+    });
+    bundles.push(b);
+    const run = runtime(["run", "--bundle", b.dir, b.id]);
+    const monitor = await pollFor(() => monitorPid(b.id), 10_000);
+    expect(monitor, "the container's state names its monitor").toBeDefined();
+    // Started (running), before the program's first trapped call.
+    await pollFor(() => (existsSync(`/proc/${monitor!}`) && (JSON.parse(readFileSync(join(STATE_ROOT, b.id, "state.json"), "utf8")) as { status?: string }).status === "running" ? true : undefined), 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(exe(monitor!)).toMatch(NATIVE_START);
+    const mib = privateMiB(monitor!);
+    expect(mib, `the native monitor's private memory: ${mib.toFixed(2)} MiB`).toBeLessThan(1);
+    // The program's connects: the first is handed to Node with the process.
+    expect(await pollFor(() => (exe(monitor!).endsWith("/node") ? true : undefined), 10_000), "the monitor became Node").toBe(true);
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^calls=\\d+ errno=${ENOENT}$`, "m"));
+  });
+
+  it("exec's request makes it Node, which serves the exec'd process; state, kill and delete as before", { timeout: 60_000 }, async () => {
+    const b = bundle(["sleep", "60"]);
+    try {
+      expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+      const monitor = monitorPid(b.id)!;
+      expect(exe(monitor)).toMatch(NATIVE_START);
+      expect((await runtime(["start", b.id])).code).toBe(0);
+      expect(exe(monitor)).toMatch(NATIVE_START);
+      const exec = await runtime(["exec", b.id, "sh", "-c", "echo $((6 * 7)); /x/trapburst 0.1"]);
+      expect(exec.code, exec.stderr).toBe(0);
+      expect(exec.stdout).toMatch(new RegExp(`^42\\ncalls=\\d+ errno=${ENOENT}\\n$`));
+      expect(exe(monitor)).toMatch(/\/node$/);
+      expect(JSON.parse((await runtime(["state", b.id])).stdout)).toMatchObject({ status: "running" });
+      expect((await runtime(["kill", b.id, "KILL"])).code).toBe(0);
+      expect(await pollFor(async () => ((JSON.parse((await runtime(["state", b.id])).stdout) as { status: string }).status === "stopped" ? true : undefined), 10_000)).toBe(true);
+      const gone = (): boolean => !existsSync(`/proc/${monitor}`) || readFileSync(`/proc/${monitor}/stat`, "utf8").includes(") Z ");
+      expect(await pollFor(() => (gone() ? true : undefined), 5000), "the monitor ended with init").toBe(true);
+    } finally {
+      const d = await runtime(["delete", "--force", b.id]);
+      expect(d.code, d.stderr).toBe(0);
+    }
+  });
+
+  it("a trapped call during start (a startContainer hook's) makes it Node, which answers the call and then the start", { timeout: 60_000 }, async () => {
+    const b = makeBundle({
+      args: ["sleep", "60"],
+      name: "monitor-native-hook",
+      config: (c) => {
+        c.mounts.push({ destination: "/x", type: "bind", source: dir, options: ["rbind", "ro"] });
+        (c as { hooks?: unknown }).hooks = { startContainer: [{ path: "/x/trapburst", args: ["trapburst", "0.1"] }] };
+      },
+    });
+    bundles.push(b);
+    try {
+      const c = await runtime(["create", "--bundle", b.dir, b.id]);
+      expect(c.code, c.stderr).toBe(0);
+      const monitor = monitorPid(b.id)!;
+      expect(exe(monitor)).toMatch(NATIVE_START);
+      const s = await runtime(["start", b.id]);
+      expect(s.code, s.stderr).toBe(0);
+      // The hook's calls, not the program's (sleep makes none that trap), made it Node.
+      expect(exe(monitor)).toMatch(/\/node$/);
+      expect(JSON.parse((await runtime(["state", b.id])).stdout)).toMatchObject({ status: "running" });
+    } finally {
+      const d = await runtime(["delete", "--force", b.id]);
+      expect(d.code, d.stderr).toBe(0);
+    }
+  });
+
+  it("a failing startContainer hook: the native start answers start with init's failure", { timeout: 60_000 }, async () => {
+    const b = makeBundle({ args: ["true"], name: "monitor-native-fail", config: (c) => ((c as { hooks?: unknown }).hooks = { startContainer: [{ path: "/bin/false" }] }) });
+    bundles.push(b);
+    try {
+      expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+      const monitor = monitorPid(b.id)!;
+      const s = await runtime(["start", b.id]);
+      expect(s.code).not.toBe(0);
+      expect(s.stderr).toContain("hooks.startContainer[0] /bin/false: exit status 1");
+      expect(exe(monitor) === "" || NATIVE_START.test(exe(monitor))).toBe(true);
+    } finally {
+      const d = await runtime(["delete", "--force", b.id]);
+      expect(d.code, d.stderr).toBe(0);
+    }
   });
 });

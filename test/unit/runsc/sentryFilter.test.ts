@@ -2,7 +2,7 @@
 // through the BPF interpreter: what a steered sentry would need to escape kills it, what
 // Node and the sentry serve with passes, the rest fails with EPERM.
 import { describe, expect, it } from "vitest";
-import { sentryFilterSpec } from "../../../runsc/oci/sentryFilter.js";
+import { MONITOR_NODE_FD, monitorStartFilterSpec, sentryFilterSpec } from "../../../runsc/oci/sentryFilter.js";
 import { compileFilter } from "../../../platform/seccomp/compile.js";
 import { runFilter } from "../../../platform/seccomp/interpreter.js";
 import { AUDIT_ARCH_X86_64, sysnoByName } from "../../../platform/abi/sysno_amd64.js";
@@ -11,10 +11,10 @@ import { ENOSYS, EPERM } from "../../../platform/abi/errno.js";
 
 const program = compileFilter(sentryFilterSpec());
 
-function verdict(name: string, args: bigint[] = []): number {
+function verdict(name: string, args: bigint[] = [], filter = program): number {
   const nr = sysnoByName(name);
   if (nr === undefined) throw new Error(name);
-  return runFilter(program, { nr, arch: AUDIT_ARCH_X86_64, ip: 0n, args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6) });
+  return runFilter(filter, { nr, arch: AUDIT_ARCH_X86_64, ip: 0n, args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6) });
 }
 
 const CLONE_THREAD_FLAGS = 0x3d0f00n; // glibc's pthread_create: VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|PARENT_SETTID|CHILD_CLEARTID
@@ -56,5 +56,35 @@ describe("the sentry's own filter", () => {
 
   it("fails what it does not list with EPERM", () => {
     for (const name of ["kcmp", "mq_open", "personality", "syslog", "lookup_dcookie", "set_mempolicy"]) expect(verdict(name), name).toBe(SECCOMP_RET_ERRNO | EPERM);
+  });
+});
+
+describe("the filter of a container monitor's native start", () => {
+  const start = compileFilter(monitorStartFilterSpec());
+  const NODE = BigInt(MONITOR_NODE_FD);
+  const AT_EMPTY_PATH = 0x1000n;
+
+  it("lets one exec through: node's executable, by its descriptor, with an empty path; every other exec kills", () => {
+    expect(verdict("execveat", [NODE, 0x1234n, 0x5678n, 0x9abcn, AT_EMPTY_PATH], start)).toBe(SECCOMP_RET_ALLOW);
+    expect(verdict("execveat", [NODE + 1n, 0n, 0n, 0n, AT_EMPTY_PATH], start)).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(verdict("execveat", [NODE, 0n, 0n, 0n, 0n], start)).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(verdict("execveat", [NODE | (1n << 32n), 0n, 0n, 0n, AT_EMPTY_PATH], start)).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(verdict("execveat", [NODE, 0n, 0n, 0n, AT_EMPTY_PATH | 0x100n], start)).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(verdict("execve", [], start)).toBe(SECCOMP_RET_KILL_PROCESS);
+  });
+
+  it("lets Node's filter go over it (a filter only takes away), and no other seccomp(2) operation or flag", () => {
+    expect(verdict("seccomp", [1n, 1n], start)).toBe(SECCOMP_RET_ALLOW);
+    expect(verdict("seccomp", [3n], start)).toBe(SECCOMP_RET_ALLOW);
+    // NEW_LISTENER (8), or TSYNC with it: a listener of its own would be a second sentry.
+    expect(verdict("seccomp", [1n, 8n], start)).toBe(SECCOMP_RET_ERRNO | EPERM);
+    expect(verdict("seccomp", [1n, 9n], start)).toBe(SECCOMP_RET_ERRNO | EPERM);
+    expect(verdict("seccomp", [0n, 0n], start)).toBe(SECCOMP_RET_ERRNO | EPERM);
+  });
+
+  it("is the monitor's filter otherwise", () => {
+    for (const name of ["ptrace", "mount", "bpf", "init_module"]) expect(verdict(name, [], start), name).toBe(SECCOMP_RET_KILL_PROCESS);
+    for (const name of ["openat", "ioctl", "recvmsg", "pidfd_open"]) expect(verdict(name, [], start), name).toBe(SECCOMP_RET_ALLOW);
+    expect(verdict("clone", [CLONE_THREAD_FLAGS | CLONE_NEWUSER], start)).toBe(SECCOMP_RET_ERRNO | EPERM);
   });
 });
