@@ -255,6 +255,30 @@ describe("a container monitor's native start: Node only once something needs it"
     }
   });
 
+  it("kill -9 of the monitor, native or become Node, ends its container at once; delete leaves nothing", { timeout: 60_000 }, async () => {
+    for (const node of [false, true]) {
+      const b = bundle(["sleep", "60"]);
+      try {
+        expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+        expect((await runtime(["start", b.id])).code).toBe(0);
+        const st = JSON.parse(readFileSync(join(STATE_ROOT, b.id, "state.json"), "utf8")) as { monitorPid: number; pid: number };
+        if (node) expect((await runtime(["exec", b.id, "true"])).code).toBe(0);
+        expect(exe(st.monitorPid)).toMatch(node ? /\/node$/ : NATIVE_START);
+        const gone = (pid: number): boolean => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+        const t0 = performance.now();
+        process.kill(st.monitorPid, "SIGKILL");
+        expect(await pollFor(() => (gone(st.pid) ? true : undefined), 5000, 2), "init is gone").toBe(true);
+        expect(performance.now() - t0, "init ends within 100 ms of its monitor").toBeLessThan(100);
+        expect(JSON.parse((await runtime(["state", b.id])).stdout)).toMatchObject({ status: "stopped" });
+        const d = await runtime(["delete", b.id]);
+        expect(d.code, d.stderr).toBe(0);
+        expect(existsSync(join(STATE_ROOT, b.id))).toBe(false);
+      } finally {
+        await runtime(["delete", "--force", b.id]);
+      }
+    }
+  });
+
   it("a failing startContainer hook: the native start answers start with init's failure", { timeout: 60_000 }, async () => {
     const b = makeBundle({ args: ["true"], name: "monitor-native-fail", config: (c) => ((c as { hooks?: unknown }).hooks = { startContainer: [{ path: "/bin/false" }] }) });
     bundles.push(b);
