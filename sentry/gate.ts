@@ -18,6 +18,9 @@ const PASSED = new Set(CRED_SYSCALLS.map((name) => sysnoByName(name)!));
 /** The syscall numbers answered without a sentry (a container monitor's native start answers them too). */
 export const GATE_PASSED: readonly number[] = [...PASSED];
 
+/** The most calls answered before the loop's other work has a turn. */
+const BURST = 256;
+
 export interface Gate {
   /** Stops watching (the caller ends the sandbox). */
   stop(): void;
@@ -46,12 +49,15 @@ export function gateUntilNeeded(
     if (stopped) return;
     // No signal may interrupt the answer's ioctl (notify.cc: blockSignals).
     native.blockSignals();
-    let got: boolean | null;
+    let got: boolean | null = false;
     try {
-      for (;;) {
+      // At most BURST at a time: a task that changes credentials without pause must not
+      // keep the monitor's commands (exec, start) from their turn on the loop.
+      for (let i = 0; i < BURST; i++) {
         got = notify.receiveReady(0);
         if (got !== true || !PASSED.has(notify.event.nr)) break;
         notify.reply({ kind: "allow" });
+        got = false;
       }
     } catch (err) {
       stop();

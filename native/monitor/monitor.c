@@ -52,6 +52,7 @@
 // How long create may take to hand init over (monitor.ts: INIT_WAIT_MS).
 #define INIT_WAIT_MS 60000
 #define CREATOR_CHECK_MS 50
+#define GATE_BURST 256
 
 extern char** environ;
 
@@ -153,7 +154,9 @@ static int is_passed(uint32_t nr) {
 // The listener is readable: the credential changes answered, the first other call handed
 // over. Returns 0, or -1 once no task uses the filter.
 static int gate(void) {
-  for (;;) {
+  // At most GATE_BURST at a time: a task that changes credentials without pause must not
+  // keep the container's commands (exec, start) waiting.
+  for (int burst = 0; burst < GATE_BURST; burst++) {
     struct pollfd p = {init.listener, POLLIN, 0};
     int r = poll(&p, 1, 0);
     if (r < 0 && errno == EINTR) continue;
@@ -175,6 +178,7 @@ static int gate(void) {
     if (p.revents & (POLLHUP | POLLERR)) return -1;
     return 0;
   }
+  return 0;
 }
 
 // init's answer to the start is readable (or init exited: final). Returns 1 once answered.

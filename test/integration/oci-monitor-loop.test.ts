@@ -23,6 +23,8 @@ beforeAll(async () => {
   // Static: the container's root is busybox's.
   await promisify(execFile)("gcc", ["-static", "-O2", "-o", join(dir, "trapburst"), join(PROBE_SOURCES, "trapburst.c")]);
   chmodSync(join(dir, "trapburst"), 0o755);
+  await promisify(execFile)("gcc", ["-static", "-O2", "-pthread", "-o", join(dir, "credflood"), join(PROBE_SOURCES, "credflood.c")]);
+  chmodSync(join(dir, "credflood"), 0o755);
 }, 120_000);
 
 afterAll(() => {
@@ -249,6 +251,29 @@ describe("a container monitor's native start: Node only once something needs it"
       // The hook's calls, not the program's (sleep makes none that trap), made it Node.
       expect(exe(monitor)).toMatch(/\/node$/);
       expect(JSON.parse((await runtime(["state", b.id])).stdout)).toMatchObject({ status: "running" });
+    } finally {
+      const d = await runtime(["delete", "--force", b.id]);
+      expect(d.code, d.stderr).toBe(0);
+    }
+  });
+
+  it("a task that changes credentials without pause keeps no command waiting: exec is served, natively and once Node", { timeout: 60_000 }, async () => {
+    const b = bundle(["/x/credflood", "4", "20"]);
+    try {
+      expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
+      expect((await runtime(["start", b.id])).code).toBe(0);
+      const monitor = monitorPid(b.id)!;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The flood's calls need no sentry: the native start answers them.
+      expect(exe(monitor)).toMatch(NATIVE_START);
+      for (let i = 0; i < 2; i++) {
+        const started = Date.now();
+        const exec = await runtime(["exec", b.id, "/x/trapburst", "0.1"]);
+        expect(exec.code, exec.stderr).toBe(0);
+        expect(exec.stdout).toMatch(new RegExp(`^calls=\\d+ errno=${ENOENT}\\n$`));
+        expect(Date.now() - started, "exec beside the flood").toBeLessThan(5000);
+      }
+      expect(exe(monitor)).toMatch(/\/node$/);
     } finally {
       const d = await runtime(["delete", "--force", b.id]);
       expect(d.code, d.stderr).toBe(0);
