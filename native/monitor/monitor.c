@@ -96,10 +96,22 @@ static void fail_closed(const char* msg) {
   _exit(1);
 }
 
+// The answer line, as monitorProtocol.ts encodes it: {"ok":true}, or the error as a JSON string.
 static void answer(int conn, const char* error) {
-  char line[2048];
-  int n = error == NULL ? snprintf(line, sizeof line, "{\"ok\":true}\n") : snprintf(line, sizeof line, "{\"ok\":false,\"error\":\"%s\"}\n", error);
-  if (n > 0) (void)!send(conn, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1), MSG_NOSIGNAL);
+  char line[8192];
+  size_t n = 0;
+  if (error == NULL) {
+    n = (size_t)snprintf(line, sizeof line, "{\"ok\":true}\n");
+  } else {
+    n = (size_t)snprintf(line, sizeof line, "{\"ok\":false,\"error\":\"");
+    for (const unsigned char* c = (const unsigned char*)error; *c && n < sizeof line - 16; c++) {
+      if (*c == '"' || *c == '\\') n += (size_t)snprintf(line + n, sizeof line - n, "\\%c", *c);
+      else if (*c < 0x20) n += (size_t)snprintf(line + n, sizeof line - n, "\\u%04x", *c);
+      else line[n++] = (char)*c;
+    }
+    n += (size_t)snprintf(line + n, sizeof line - n, "\"}\n");
+  }
+  (void)!send(conn, line, n, MSG_NOSIGNAL);
   close(conn);
 }
 
@@ -192,9 +204,6 @@ static int start_answered(int final) {
     answer(starting, NULL);
   } else if (buf[0] == CTL_FAILED) {
     buf[n] = 0;
-    // Init's line, made a JSON string: what needs escaping becomes a space.
-    for (ssize_t i = 1; i < n; i++)
-      if (buf[i] == '"' || buf[i] == '\\' || (unsigned char)buf[i] < 0x20) buf[i] = ' ';
     answer(starting, buf + 1);
   } else {
     answer(starting, "init answered something else than started or failed");

@@ -304,19 +304,29 @@ describe("a container monitor's native start: Node only once something needs it"
     }
   });
 
-  it("a failing startContainer hook: the native start answers start with init's failure", { timeout: 60_000 }, async () => {
-    const b = makeBundle({ args: ["true"], name: "monitor-native-fail", config: (c) => ((c as { hooks?: unknown }).hooks = { startContainer: [{ path: "/bin/false" }] }) });
-    bundles.push(b);
-    try {
-      expect((await runtime(["create", "--bundle", b.dir, b.id])).code).toBe(0);
-      const monitor = monitorPid(b.id)!;
-      const s = await runtime(["start", b.id]);
-      expect(s.code).not.toBe(0);
-      expect(s.stderr).toContain("hooks.startContainer[0] /bin/false: exit status 1");
-      expect(exe(monitor) === "" || NATIVE_START.test(exe(monitor))).toBe(true);
-    } finally {
-      const d = await runtime(["delete", "--force", b.id]);
-      expect(d.code, d.stderr).toBe(0);
+  it("a failing startContainer hook: the native start answers start with init's failure, word for word as Node does", { timeout: 60_000 }, async () => {
+    // What the hook wrote comes with the failure: quotes, a backslash, a tab, a newline.
+    const hook = { path: "/bin/sh", args: ["sh", "-c", 'printf \'say "no"\\\\\tthen\\nstop\' >&2; exit 3'] };
+    const answers: string[] = [];
+    for (const node of [false, true]) {
+      const b = makeBundle({ args: ["true"], name: "monitor-native-fail", config: (c) => ((c as { hooks?: unknown }).hooks = { startContainer: [hook] }) });
+      bundles.push(b);
+      try {
+        // --debug: Node is the monitor from the start.
+        const debug = node ? ["--debug", "--log", join(b.dir, "log.txt")] : [];
+        expect((await runtime([...debug, "create", "--bundle", b.dir, b.id])).code).toBe(0);
+        const monitor = monitorPid(b.id)!;
+        expect(exe(monitor)).toMatch(node ? /\/node$/ : NATIVE_START);
+        const s = await runtime(["start", b.id]);
+        expect(s.code).not.toBe(0);
+        expect(s.stderr).toContain("hooks.startContainer[0] /bin/sh: exit status 3");
+        answers.push(s.stderr.replaceAll(b.id, "ID"));
+      } finally {
+        const d = await runtime(["delete", "--force", b.id]);
+        expect(d.code, d.stderr).toBe(0);
+      }
     }
+    expect(answers[0]).toContain('say "no"\\\tthen');
+    expect(answers[0]).toBe(answers[1]);
   });
 });
