@@ -17,6 +17,7 @@ import { encodeMessage, parseAnswer } from "./monitorProtocol.js";
 import type { ContainerState } from "./state.js";
 import { checkId, containerDir, ContainerError, currentStatus, guard, initAlive, mustRead, ociState, readState, socketAddress, startTime, withLock, writeState } from "./state.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
+import { ESRCH } from "../../platform/abi/errno.js";
 
 
 export interface RuntimeOptions {
@@ -159,6 +160,9 @@ export async function killContainer(rt: RuntimeOptions, id: string, signal: numb
     if (startTime(st.pid) !== st.initStart) throw new ContainerError("container not running");
     if (signal === SIGKILL && !ownsPidNamespace(st.pid)) rest = cgroupPids(st.cgroups).filter((p) => p !== st.pid);
     const r = native.pidfdSendSignal(pidfd, signal);
+    // Reaped since the open (its shim saw it exit): what runc says of a container that has
+    // ended, which a shim takes for "already finished", not for a failure.
+    if (r === -ESRCH) throw new ContainerError("container not running");
     if (r < 0) throw new ContainerError(`kill: errno ${-r}`);
   } finally {
     native.close(pidfd);
