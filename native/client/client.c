@@ -10,10 +10,11 @@
 // status: the warm process plans it and asks this process to clone it (sandbox_child.h),
 // then drives the rest itself. do's sandbox is cloned here too, in the caller's process
 // group (the terminal's keys reach it, as when Node ran do here), and this process waits
-// for it and sends its status back. The others (run, exec in the foreground: they hold the
-// caller's terminal), any command when no warm process answers, and any whose caller
-// lives in other namespaces than the warm processes are run by Node in this process
-// (exec), as before.
+// for it and sends its status back. run is served by a warm process of its own (the
+// container's init cloned here, the caller's terminal relayed there through the stdio it
+// was given), which then ends. The others (exec in the foreground), any command when no
+// warm process answers, and any whose caller lives in other namespaces than the warm
+// processes are run by Node in this process (exec), as before.
 //
 // The warm processes: runsc/service/warm.ts. The first use starts them (this client binds
 // the socket and passes it on); each serves the commands that end with their call one
@@ -149,15 +150,15 @@ static int exec_detached(int argc, char** argv, int from) {
 }
 
 // Whether the command may run in a warm process: it makes no process that must descend from
-// the caller but through this client (create's init, a detached exec's process, do's
-// sandbox, which this client also waits for), and holds no terminal of the caller's.
+// the caller but through this client (create's and run's init, a detached exec's process,
+// do's sandbox, which this client also waits for).
 static int warm_command(int argc, char** argv) {
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     if (a[0] != '-') {
       if (strcmp(a, "exec") == 0) return exec_detached(argc, argv, i + 1);
       // service: it ends warm processes, and must not be served by one.
-      static const char* const here[] = {"run", "service", NULL};
+      static const char* const here[] = {"service", NULL};
       for (int j = 0; here[j] != NULL; j++)
         if (strcmp(a, here[j]) == 0) return 0;
       // policy learn runs its command in a sandbox, as do does.
