@@ -255,7 +255,7 @@ async function deleteLocked(rt: RuntimeOptions, id: string, force: boolean, warn
   rmSync(containerDir(rt.root, id), { recursive: true, force: true });
 }
 
-/** Whether pid is container id's monitor (not a process that took its PID since): node [FLAGS] monitor.js ROOT ID ... */
+/** Whether pid is container id's monitor (not a process that took its PID since): node [FLAGS] monitor.js ROOT ID ..., or its native start, whose command line ends in that one (runsc-ts-monitor ... -- node ...). */
 function isMonitorOf(pid: number, id: string): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");

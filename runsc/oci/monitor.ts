@@ -16,9 +16,10 @@ import { encodeMessage, MONITOR_READY_FD } from "./monitorProtocol.js";
 import { MonitorServer } from "./monitorServer.js";
 
 const [root, id, workerJson, creatorPid, socketFd, filterFd, ...options] = process.argv.slice(2) as [string, string, string, string, string, string, ...string[]];
+const text = (name: string): string | undefined => options.find((x) => x.startsWith(name + "="))?.slice(name.length + 1);
 const option = (name: string): number | undefined => {
-  const o = options.find((x) => x.startsWith(name + "="));
-  return o === undefined ? undefined : Number(o.slice(name.length + 1));
+  const t = text(name);
+  return t === undefined ? undefined : Number(t);
 };
 const binderFd = option("binder");
 const tie = option("tie");
@@ -27,7 +28,6 @@ const tie = option("tie");
  * until it needed Node: it answered create already, and hands over what it holds.
  */
 const resumed = options.includes("resumed");
-const text = (name: string): string | undefined => options.find((x) => x.startsWith(name + "="))?.slice(name.length + 1);
 /** How long create may take to hand init over before the monitor gives up. */
 const INIT_WAIT_MS = 60_000;
 

@@ -72,26 +72,31 @@ export class MonitorServer {
 
   /** One command on the container's socket: its request, then its answer. */
   private serveConnection(conn: Socket): void {
-      conn.on("error", () => {});
-      const answered = receiveRequest(this.native, conn)
-        .then(({ text, fds }) => {
-          const request = parseRequest(text.slice(0, text.indexOf("\n")));
-          if (typeof request === "string") {
-            this.closeAll(fds);
-            return fail(request);
-          }
-          const want = requestDescriptors(request);
-          if (fds.length !== want.length) {
-            this.closeAll(fds);
-            return fail(`${request.op}: ${want.length} descriptors (${want.join(", ") || "none"}) must come with it, not ${fds.length}`);
-          }
-          // Answered before the monitor ends with init (a failure from init comes with its exit).
-          return this.command(request, fds).catch((err: Error) => fail(`${request.op}: ${err.message}`));
-        })
-        .catch((err: Error) => fail(`request: ${err.message}`))
-        .then((answer) => new Promise<void>((resolve) => conn.end(encodeMessage(answer), resolve)));
-      this.inFlight.add(answered);
-      void answered.finally(() => this.inFlight.delete(answered));
+    conn.on("error", () => {});
+    const answer = receiveRequest(this.native, conn)
+      .then(({ text, fds }) => {
+        const request = parseRequest(text.slice(0, text.indexOf("\n")));
+        if (typeof request === "string") {
+          this.closeAll(fds);
+          return fail(request);
+        }
+        const want = requestDescriptors(request);
+        if (fds.length !== want.length) {
+          this.closeAll(fds);
+          return fail(`${request.op}: ${want.length} descriptors (${want.join(", ") || "none"}) must come with it, not ${fds.length}`);
+        }
+        // Answered before the monitor ends with init (a failure from init comes with its exit).
+        return this.command(request, fds).catch((err: Error) => fail(`${request.op}: ${err.message}`));
+      })
+      .catch((err: Error) => fail(`request: ${err.message}`));
+    this.answerOn(conn, answer);
+  }
+
+  /** Sends answer on conn once it is known; the monitor ends with init only after it. */
+  private answerOn(conn: Socket, answer: Promise<MonitorAnswer>): void {
+    const answered = answer.then((a) => new Promise<void>((resolve) => conn.end(encodeMessage(a), resolve)));
+    this.inFlight.add(answered);
+    void answered.finally(() => this.inFlight.delete(answered));
   }
 
   /**
@@ -114,12 +119,8 @@ export class MonitorServer {
       }
     }
     if (o.starting !== undefined) {
-      const conn = adoptedSocket(o.starting);
-      const answered = (this.init?.using((control, pidfd) => this.awaitStarted(control, pidfd)) ?? Promise.resolve(fail("init exited before the program started"))).then(
-        (answer) => new Promise<void>((resolve) => conn.end(encodeMessage(answer), resolve)),
-      );
-      this.inFlight.add(answered);
-      void answered.finally(() => this.inFlight.delete(answered));
+      const waited = this.init?.using((control, pidfd) => this.awaitStarted(control, pidfd));
+      this.answerOn(adoptedSocket(o.starting), waited ?? Promise.resolve(fail("init exited before the program started")));
     }
     if (o.conn !== undefined) this.serveConnection(adoptedSocket(o.conn));
   }
@@ -330,21 +331,20 @@ export class MonitorServer {
             .then(({ serveOnLoop }) => serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, log: this.log, hangLine: hangLine(this.worker.logFormat, `container ${this.id}`) }, this.home(), first).done)
             .then(ended, failed)
             .finally(() => held.end());
-      if (given?.first !== undefined) {
-        needed(given.first);
-        return kind === "init" ? OK : this.release(held, "");
-      }
-      gateUntilNeeded(native, listener, pidfd, {
-        needed,
-        over: () => {
-          ended();
-          held.end();
-        },
-        failed: (err) => {
-          failed(err);
-          held.end();
-        },
-      });
+      // Received already (the native start's): the sentry answers it first.
+      if (given?.first !== undefined) needed(given.first);
+      else
+        gateUntilNeeded(native, listener, pidfd, {
+          needed,
+          over: () => {
+            ended();
+            held.end();
+          },
+          failed: (err) => {
+            failed(err);
+            held.end();
+          },
+        });
     } else {
       // A thread of its own: traced, reporting facts, or beside the virtual /proc files this
       // loop makes (an open of one by the sentry would wait for the loop it holds).
