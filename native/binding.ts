@@ -89,6 +89,13 @@ export interface NativeBinding {
   /** Injects srcFd as the syscall's result; at targetFd (SETFD) when given. */
   notifyAddFd(listener: number, buf: Uint8Array, srcFd: number, cloexec: boolean, targetFd?: number): number;
   notifyIdValid(listener: number, buf: Uint8Array): number;
+  /**
+   * Answers buf's notification, an exec the sentry allowed, on a thread that verifies the
+   * new image at its exec stop: /proc/PID/exe must be the file (device, inode) allowed, or
+   * the task dies before its first instruction (native/src/execstop.cc). 0: that thread
+   * answers; -errno: nothing was answered.
+   */
+  execContinueVerified(listener: number, buf: Uint8Array, procFd: number, devMajor: number, devMinor: number, ino: bigint): number;
   notifySetSyncWakeUp(listener: number): number;
   /**
    * Blocks every asynchronous signal on the calling thread (the sentry's): a signal that

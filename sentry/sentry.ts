@@ -157,6 +157,7 @@ function prepare(o: SentryOptions, procFd: number): Prepared {
       }
       return r;
     },
+    execVerified: (f) => notify.continueExecVerified(procFd, f.devMajor, f.devMinor, f.ino),
     procFd,
     ownFilesystems: new OwnFilesystems(native, procFd, o.hostMountinfoFd),
     hostSocketsChecked: o.network !== "host" || o.container === true,

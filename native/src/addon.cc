@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"notifyRespond", NotifyRespond},
       {"notifyAddFd", NotifyAddFd},
       {"notifyIdValid", NotifyIdValid},
+      {"execContinueVerified", ExecContinueVerified},
       {"notifySetSyncWakeUp", NotifySetSyncWakeUp},
       {"blockSignals", BlockSignals},
       {"unblockSignals", UnblockSignals},

@@ -40,6 +40,12 @@ void ReapLater(int pid);
 // as an int32 on reply (sandbox_child.h: report_exit), which is closed after.
 void WatchExitFrom(int pid, int reply);
 
+// execstop.cc: an allowed exec, answered and verified at its exec stop
+Napi::Value ExecContinueVerified(const Napi::CallbackInfo& info);
+// Waits for pid to end, as its parent, past the stops of a trace: its status as a shell
+// reports it, or -errno.
+int WaitExitOf(int pid);
+
 // blocking.cc: calls that may block, on a bounded, cancellable pool of the sandbox's own
 Napi::Value BlockingPool(const Napi::CallbackInfo& info);
 Napi::Value BlockingPoolClose(const Napi::CallbackInfo& info);

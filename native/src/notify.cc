@@ -302,20 +302,11 @@ static void ExitReaped(int pid, int result) {
 }
 
 void WatchExit(int pid) {
-  std::thread([pid] {
-    int status = 0;
-    pid_t r;
-    do r = waitpid(pid, &status, __WALL);
-    while (r < 0 && errno == EINTR);
-    ExitReaped(pid, r < 0 ? -errno : ShellStatus(status));
-  }).detach();
+  std::thread([pid] { ExitReaped(pid, WaitExitOf(pid)); }).detach();
 }
 
 void ReapLater(int pid) {
-  std::thread([pid] {
-    while (waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
-    }
-  }).detach();
+  std::thread([pid] { WaitExitOf(pid); }).detach();
 }
 
 void WatchExitFrom(int pid, int reply) {

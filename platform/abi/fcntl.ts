@@ -280,6 +280,9 @@ export const STATX_MNT_ID = 0x1000;
 export const STATX_SIZE = 256;
 /** Offset of stx_mode (u16) in struct statx. */
 export const STATX_MODE_OFFSET = 28;
+/** Offsets of stx_dev_major and stx_dev_minor (u32) in struct statx. */
+export const STATX_DEV_MAJOR_OFFSET = 136;
+export const STATX_DEV_MINOR_OFFSET = 140;
 /** Offset of stx_mnt_id (u64) in struct statx. */
 export const STATX_MNT_ID_OFFSET = 144;
 

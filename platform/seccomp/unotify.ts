@@ -101,6 +101,16 @@ export class SeccompNotify {
     return this.native.blockingCall(this.pool, this.buf, call, waitUs);
   }
 
+  /**
+   * Answers the current event, an exec allowed for the file (devMajor, devMinor, ino), on a
+   * thread that verifies the image at the exec stop: null once that thread answers, or the
+   * errno to answer instead.
+   */
+  continueExecVerified(procFd: number, devMajor: number, devMinor: number, ino: bigint): number | null {
+    const r = this.native.execContinueVerified(this.listener, this.buf, procFd, devMajor, devMinor, ino);
+    return r === 0 ? null : -r;
+  }
+
   /** The pool's counters, or undefined before openPool. */
   poolStats(): BlockingPoolStats | undefined {
     return this.pool === 0 ? undefined : this.native.blockingPoolStats(this.pool);

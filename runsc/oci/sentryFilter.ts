@@ -3,7 +3,8 @@
 //
 // Listed: what Node, libuv, V8 and the sentry's own native calls make while serving (the
 // syscalls a task's trapped operations are performed with among them). Killed outright,
-// since only a steered sentry would make them: exec, ptrace, modules, kexec, bpf, mounts and
+// since only a steered sentry would make them: exec, ptrace beyond an exec stop's
+// (seize, interrupt, detach: native/src/execstop.cc), modules, kexec, bpf, mounts and
 // the new mount API, pivot_root and chroot, handles to files by number, keyrings, perf,
 // userfaultfd, and the host's clocks, names, swap and reboot. Everything else fails with
 // EPERM. clone3 fails with ENOSYS, so that threads are made with clone, whose flags a filter
@@ -47,12 +48,17 @@ process_vm_readv process_vm_writev sendfile splice tee pkey_alloc pkey_free pkey
 
 /** What only a steered sentry would call: the process dies (its container with it). */
 const KILLED = `
-execve execveat ptrace init_module finit_module delete_module kexec_load kexec_file_load bpf
+execve execveat init_module finit_module delete_module kexec_load kexec_file_load bpf
 mount umount2 pivot_root chroot fsopen fsconfig fsmount fspick move_mount open_tree mount_setattr
 open_by_handle_at name_to_handle_at add_key request_key keyctl perf_event_open userfaultfd
 swapon swapoff reboot acct quotactl quotactl_fd settimeofday clock_settime clock_adjtime adjtimex
 sethostname setdomainname iopl ioperm vhangup
 `;
+
+// include/uapi/linux/ptrace.h
+const PTRACE_DETACH = 17;
+const PTRACE_SEIZE = 0x4206;
+const PTRACE_INTERRUPT = 0x4207;
 
 const CLONE_FS_ARG = BigInt(CLONE_FS);
 const CLONE_NEWNS_ARG = BigInt(CLONE_NEWNS);
@@ -83,6 +89,10 @@ export function sentryFilterSpec(): FilterSpec {
   syscalls.set(nr("unshare"), { rules: [{ when: [{ index: 0, op: "eq", value: CLONE_FS_ARG }], action: allow }], otherwise: perm });
   syscalls.set(nr("setns"), { rules: [{ when: [{ index: 1, op: "eq", value: CLONE_NEWNS_ARG }], action: allow }], otherwise: perm });
   syscalls.set(nr("seccomp"), { rules: [{ when: [{ index: 0, op: "eq", value: NOTIF_SIZES }], action: allow }], otherwise: perm });
+  syscalls.set(nr("ptrace"), {
+    rules: [PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH].map((request) => ({ when: [{ index: 0, op: "eq" as const, value: BigInt(request) }], action: allow })),
+    otherwise: { kind: "kill" },
+  });
   return { defaultAction: perm, syscalls };
 }
 

@@ -19,6 +19,12 @@ export interface Kernel {
    * pool's worker will answer the event itself. The call's descriptors are taken over.
    */
   offload(call: BlockingCallSpec): number | null;
+  /**
+   * Answers the event, an exec the sentry allowed, by letting the kernel run it and checking
+   * the image it loaded: the file must be this one (statx device and inode), or the task is
+   * killed at its exec stop. null: answered so; a number: the errno to answer instead.
+   */
+  execVerified(file: FileIdentity): number | null;
   /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */
   readonly procFd: number;
   /** The sandbox's own filesystems, where a unix socket is its own (sentry/kernel/ownFilesystems.ts). */
@@ -65,6 +71,13 @@ export interface Kernel {
   readonly visibleCpus: number | undefined;
   /** The sandbox's user namespace maps, for ids the workload names (chown). */
   readonly ids: { readonly uid: IdMap; readonly gid: IdMap };
+}
+
+/** A file as statx names it. */
+export interface FileIdentity {
+  readonly devMajor: number;
+  readonly devMinor: number;
+  readonly ino: bigint;
 }
 
 /** The exec allowlist: undefined allows any file. */

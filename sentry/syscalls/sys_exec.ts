@@ -1,25 +1,27 @@
 // execve(2) and execveat(2), checked against the policy's exec allowlist.
 //
 // exec cannot be performed on the task's behalf (the new image must replace the caller),
-// so an allowed exec is answered with `allow` and the kernel re-reads the path. How the
-// check-then-exec race is closed:
-//   * the allowlist's complement that the workload can write to (its private /tmp and
-//     /dev/shm) is mounted noexec, so a racing thread cannot swap in a file it made;
-//   * hidden paths are masked by mounts, so the kernel refuses them whatever the string;
+// so the kernel executes an allowed exec and reads the path again. How the check-then-exec
+// race is closed:
 //   * the check resolves the path the way the kernel will (in the sandbox's root, task
 //     credentials, symlinks followed) and matches the file it names, not the string;
 //   * a "#!" script's interpreters (run by the kernel without another execve) are checked
-//     too. (The ELF interpreter, ld.so, is a loader like the libraries, not checked.)
-// What remains open: a multi-threaded caller racing the string between two existing,
-// visible, read-only files, one allowed and one not. A verified exec stop (ptrace
-// platform) closes that; until then the note in the syscall table says so.
+//     too. (The ELF interpreter, ld.so, is a loader like the libraries, not checked.);
+//   * the image the kernel loaded is verified at the exec stop (Kernel.execVerified): it
+//     must be the file the chain ends with, the one the allowlist passed, or the task dies
+//     before its first instruction. A racing thread that swaps the string (or a symlink, or
+//     the descriptor execveat names) between the check and the kernel's read gains nothing.
+//     For a script this is its last interpreter: a script whose interpreter is allowed is
+//     no more than that interpreter run with a file argument, which the allowlist permits;
+//   * the allowlist's complement that the workload can write to (its private /tmp and
+//     /dev/shm) is mounted noexec, and hidden paths are masked by mounts.
 import type { Reply } from "../../platform/platform.js";
-import { ALLOW } from "../../platform/platform.js";
+import { ALLOW, PENDING } from "../../platform/platform.js";
 import { EACCES, EINVAL } from "../../platform/abi/errno.js";
 import { readSync } from "node:fs";
-import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, STATX_INO, STATX_MNT_ID, STATX_MODE_OFFSET, STATX_TYPE, S_IFMT, S_IFREG } from "../../platform/abi/fcntl.js";
+import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, STATX_DEV_MAJOR_OFFSET, STATX_DEV_MINOR_OFFSET, STATX_INO, STATX_MNT_ID, STATX_MODE_OFFSET, STATX_TYPE, S_IFMT, S_IFREG } from "../../platform/abi/fcntl.js";
 import { errnoReply } from "../errors/errors.js";
-import type { Kernel } from "../kernel/kernel.js";
+import type { FileIdentity, Kernel } from "../kernel/kernel.js";
 import type { Task } from "../kernel/task.js";
 import type { Family } from "./handlers.js";
 import { family } from "./handlers.js";
@@ -120,13 +122,21 @@ function verdict(t: Task, target: { fd: number; path: string }, depth: number): 
   return depth < MAX_INTERPRETERS ? interpreterOf(t, target.fd) : undefined;
 }
 
+/** The file fd names, as statx gives it (device and inode); an errno when it cannot. */
+function fileIdentity(k: Kernel, fd: number): FileIdentity | number {
+  const r = k.native.statxAt(fd, EMPTY, 0, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO, idBuf);
+  if (r < 0) return -r;
+  return { devMajor: idView.getUint32(STATX_DEV_MAJOR_OFFSET, true), devMinor: idView.getUint32(STATX_DEV_MINOR_OFFSET, true), ino: idView.getBigUint64(32, true) };
+}
+
 /**
  * Checks the file exec would run and, for "#!" scripts, the interpreters the kernel would
- * run after it without another execve: each must be allowed. 0, or the errno to answer.
+ * run after it without another execve: each must be allowed. The file the kernel will load
+ * (the last of them), or the errno to answer.
  * Each step resolves as the task; the sentry opens the task's working directory (for a
  * relative interpreter) between them, as itself.
  */
-function checkChain(t: Task, dirfd: number, pathIdx: number, flags: number): number {
+function checkChain(t: Task, dirfd: number, pathIdx: number, flags: number): FileIdentity | number {
   const path = t.path(pathIdx);
   const empty = path.len === 0 && (flags & AT_EMPTY_PATH) !== 0;
   const creds = t.creds();
@@ -144,7 +154,7 @@ function checkChain(t: Task, dirfd: number, pathIdx: number, flags: number): num
     const found = target;
     const v = t.as(() => verdict(t, found, depth), "fs", creds);
     if (typeof v === "number") return v;
-    if (v === undefined) return 0;
+    if (v === undefined) return fileIdentity(t.k, found.fd);
     // A relative interpreter resolves from the task's working directory, as in the kernel
     // (not from execveat's directory).
     const from = v.startsWith("/") ? AT_FDCWD : (cwd ??= t.cwd());
@@ -156,8 +166,10 @@ function checkChain(t: Task, dirfd: number, pathIdx: number, flags: number): num
 function checkExec(t: Task, dirfd: number, pathIdx: number, flags: number): Reply {
   if (!t.k.exec.restricted) return ALLOW;
   if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return errnoReply(EINVAL);
-  const e = checkChain(t, dirfd, pathIdx, flags);
-  return e === 0 ? ALLOW : errnoReply(e);
+  const file = checkChain(t, dirfd, pathIdx, flags);
+  if (typeof file === "number") return errnoReply(file);
+  const e = t.k.execVerified(file);
+  return e === null ? PENDING : errnoReply(e);
 }
 
 /** Under process.exec, every exec is checked against the allow list. */

@@ -28,9 +28,9 @@ const TRACED_OPEN =
 const TRACED_STAT = "path rules enforced by mounts; performed by the sentry when traced (--strace)";
 const PATH_NOTE = "path rules enforced by mounts (read-only binds, masked paths)";
 const EXEC_NOTE =
-  "partial: checked against process.exec by the sentry when the policy restricts exec, then run by the kernel, " +
-  "which re-reads the path; writable places are noexec mounts, but a multi-threaded caller can still race the " +
-  "string between two visible files";
+  "checked against process.exec by the sentry when the policy restricts exec, then run by the kernel, which " +
+  "re-reads the path; the image it loads is verified at the exec stop (the file allowed, or the task dies " +
+  "before its first instruction)";
 const NET_ADDR =
   "network none: performed by the sentry on a copy of the socket (a call that would block on the sandbox's bounded, " +
   "cancellable worker pool); AF_UNIX paths are " +

@@ -54,6 +54,12 @@ describe("the sentry's own filter", () => {
     expect(verdict("seccomp", [1n])).toBe(SECCOMP_RET_ERRNO | EPERM);
   });
 
+  it("traces only for an exec stop: seize, interrupt and detach pass; what reads or writes a tracee kills", () => {
+    for (const request of [0x4206n, 0x4207n, 17n]) expect(verdict("ptrace", [request]), String(request)).toBe(SECCOMP_RET_ALLOW);
+    // TRACEME, PEEKDATA, POKEDATA, CONT, ATTACH, SETREGS, SETOPTIONS, GETEVENTMSG, PEEKSIGINFO
+    for (const request of [0n, 2n, 5n, 7n, 16n, 13n, 0x4200n, 0x4201n, 0x4209n]) expect(verdict("ptrace", [request]), String(request)).toBe(SECCOMP_RET_KILL_PROCESS);
+  });
+
   it("fails what it does not list with EPERM", () => {
     for (const name of ["kcmp", "mq_open", "personality", "syslog", "lookup_dcookie", "set_mempolicy"]) expect(verdict(name), name).toBe(SECCOMP_RET_ERRNO | EPERM);
   });
