@@ -11,6 +11,8 @@
 //     .ids/                  0700 root   containers' host id ranges, one file each (oci/idRanges.ts)
 //     .devices/              0700 root   linux.devices' nodes (oci/devices.ts), a directory per
 //                                        container; host root binds them
+//     .sandboxes/            0700 root   running `do` sandboxes, a file each, for `ps`
+//                                        (sandbox/registry.ts)
 //     <id>/                  0700 root   a container's state (oci/state.ts)
 //
 // The runtime's own names start with a dot, which a container id cannot.
@@ -24,6 +26,7 @@ export const POLICY_CACHE_DIR = join(RUNTIME_DIR, ".policies");
 export const STAGING_DIR = join(RUNTIME_DIR, ".staging");
 export const IDS_DIR = join(RUNTIME_DIR, ".ids");
 export const DEVICES_DIR = join(RUNTIME_DIR, ".devices");
+export const SANDBOXES_DIR = join(RUNTIME_DIR, ".sandboxes");
 
 export class RuntimeDirError extends Error {}
 
@@ -66,7 +69,7 @@ export function ensureRuntimeDir(): string {
 }
 
 /** A root-only directory of the runtime's (the policy cache, the staging point). */
-export function ensurePrivateDir(path: typeof POLICY_CACHE_DIR | typeof STAGING_DIR | typeof IDS_DIR): string {
+export function ensurePrivateDir(path: typeof POLICY_CACHE_DIR | typeof STAGING_DIR | typeof IDS_DIR | typeof SANDBOXES_DIR): string {
   ensureRuntimeDir();
   ensureDir(path, 0o700);
   return path;

@@ -1,5 +1,6 @@
 // Starts a sandbox: spawns init into fresh namespaces under the compiled filter, runs the
 // sentry on its own thread, forwards signals, and resolves with the workload's exit status.
+import { newSandboxId, registerSandbox } from "./registry.js";
 import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import type { Logger } from "pino";
@@ -133,7 +134,10 @@ export async function runDo(o: DoOptions): Promise<number> {
   }
   const cgroups = spawned.cgroups;
   const { pid, mntns } = spawned;
-  o.log?.debug({ pid, listener: spawned.listener }, "sandbox started");
+  // Its id, for `runsc-ts ps ID` (printed under --debug).
+  const id = newSandboxId();
+  const unregister = registerSandbox(id, pid, o.argv);
+  o.log?.debug({ sandbox: id, pid, listener: spawned.listener }, "sandbox started");
 
   const forward = (sig: NodeJS.Signals): void => {
     // Keys typed at our terminal already signalled the workload (same process group).
@@ -169,6 +173,7 @@ export async function runDo(o: DoOptions): Promise<number> {
     native.waitExit(pid);
     throw err;
   } finally {
+    unregister();
     if (cgroups !== undefined) removeCgroups(cgroups.dirs);
     for (const s of forwarded) process.off(s, forward);
     // The virtual /proc files' server: nothing is left to read them.

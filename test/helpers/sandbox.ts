@@ -112,12 +112,16 @@ export interface RunningDo {
   /** Resolves once stdout contains text (rejects if the process exits first or after timeoutMs). */
   waitForStdout(text: string, timeoutMs?: number): Promise<void>;
   stdout(): string;
+  stderr(): string;
 }
 
-export function startDo(args: string[], opts: RunOptions = {}): RunningDo {
-  const child = spawnWith(CLI, ["do", ...args], opts);
+/** globalArgs: runsc-ts's own options, before "do" (--debug). */
+export function startDo(args: string[], opts: RunOptions = {}, globalArgs: string[] = []): RunningDo {
+  const child = spawnWith(CLI, [...globalArgs, "do", ...args], opts);
   let out = "";
+  let err = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+  child.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
   const result = collect(child, { timeoutMs: 60_000, ...opts });
   let exited = false;
   void result.then(() => (exited = true), () => (exited = true));
@@ -125,6 +129,7 @@ export function startDo(args: string[], opts: RunOptions = {}): RunningDo {
     child,
     result,
     stdout: () => out,
+    stderr: () => err,
     waitForStdout: (text, timeoutMs = 20_000) =>
       new Promise((resolve, reject) => {
         const deadline = Date.now() + timeoutMs;
