@@ -22,6 +22,7 @@ interface Globals {
   platform: string;
   network?: "none" | "host";
   strace: boolean;
+  metricsAddress?: string;
 }
 
 /** The root command, with the global options; made anew for each command line run. */
@@ -39,6 +40,7 @@ function makeProgram(): Command {
     .addOption(new Option("--platform <name>", "syscall trapping platform").choices(["seccomp"]).default("seccomp"))
     .addOption(new Option("--network <mode>", "none: every container gets a network namespace of its own; host: as config.json says").choices(["none", "host"]))
     .option("--strace", "trace the syscalls that reach each container's sentry (to --log)", false)
+    .option("--metrics-address <host:port>", "serve the sandbox's Prometheus metrics at http://HOST:PORT/metrics while it runs (do, create, run)")
     .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ outputError: () => {} });
@@ -49,7 +51,7 @@ function optionReaders(program: Command): { globals: () => GlobalOptions; runtim
   const opts = (): Globals => program.opts<Globals>();
   const globals = (): GlobalOptions => {
     const o = opts();
-    return { debug: o.debug, logFormat: o.logFormat };
+    return { debug: o.debug, logFormat: o.logFormat, ...(o.metricsAddress !== undefined ? { metricsAddress: o.metricsAddress } : {}) };
   };
   const runtime = (): RuntimeOptions => {
     const o = opts();
@@ -68,6 +70,7 @@ function optionReaders(program: Command): { globals: () => GlobalOptions; runtim
       ...(o.policy !== undefined ? { policy: o.policy } : {}),
       ...(o.network !== undefined ? { network: o.network } : {}),
       ...(o.log !== undefined ? { logFile: o.log } : {}),
+      ...(o.metricsAddress !== undefined ? { metricsAddress: o.metricsAddress } : {}),
     };
   };
   return { globals, runtime };
@@ -104,7 +107,7 @@ function modules({ globals, runtime }: OptionReaders): readonly [names: readonly
 }
 
 /** Global options that take a value: what follows them is not the command's name. */
-const VALUED = new Set(["--log-format", "--root", "--log", "--rootless", "--policy", "--platform", "--network"]);
+const VALUED = new Set(["--log-format", "--root", "--log", "--rootless", "--policy", "--platform", "--network", "--metrics-address"]);
 
 /** The command named on the command line (the first word that is not a global option). */
 export function commandName(args: readonly string[]): string | undefined {

@@ -5,6 +5,8 @@ import type { LogFormat } from "./log.js";
 export interface GlobalOptions {
   debug: boolean;
   logFormat: LogFormat;
+  /** --metrics-address: where the sandbox's Prometheus endpoint listens (runsc/metrics.ts). */
+  metricsAddress?: string;
 }
 
 /** The CLI's logger; pino is loaded only when one is asked for. */

@@ -1,6 +1,8 @@
 // The sentry for one sandbox: kernel context, handler families, dispatch and the strace
 // tracer, wired to a seccomp user-notify listener. Runs on its own thread (the caller's),
 // which it moves into the sandbox's mount namespace.
+import type { Rule, SentryStats } from "./metrics.js";
+import type { TrapWhen } from "./syscalls/handlers.js";
 import { AF_UNIX, SOCK_DGRAM, SOCK_NONBLOCK } from "../platform/abi/socket.js";
 import { AT_FDCWD, STATX_MNT_ID, STATX_MNT_ID_OFFSET, STATX_SIZE } from "../platform/abi/fcntl.js";
 import type { NativeBinding } from "../native/binding.js";
@@ -43,6 +45,8 @@ export interface SentryOptions extends Omit<SentryConfig, "record"> {
   record?: (fact: AuditFact) => void;
   /** Trace (strace) the syscalls that reach the sentry with these printers (strace/format.ts). */
   strace: Tracer | undefined;
+  /** Counts for the metrics endpoint (--metrics-address), shared with the thread serving it. */
+  stats?: SentryStats;
   log: SentryLog;
   /**
    * The line the watchdog writes to fd 2 when this sentry hangs (native/src/watchdog.cc;
@@ -89,6 +93,24 @@ export const MAX_BLOCKED_BYTES = 64 << 20;
 
 /** How many distinct refusals the sentry explains in its log (each once). */
 const MAX_NOTICES = 100;
+
+/** The policy section whose rules a syscall's handler applies, by the condition that traps it. */
+const RULE_OF: readonly (Rule | undefined)[] = (() => {
+  const section: Record<TrapWhen, Rule> = {
+    "exec-restricted": "process.exec",
+    "signals-self": "process.signals",
+    "network-contained": "network",
+    "network-proxy": "network",
+    "bind-checked": "network",
+    "egress-checked": "network",
+    "overlay-root": "filesystem",
+    "cpus-limited": "other",
+    "any-trap": "other",
+  };
+  const out: (Rule | undefined)[] = [];
+  for (const row of TABLE_AMD64) if (row.trap !== undefined) out[row.nr] = section[row.trap.when];
+  return out;
+})();
 
 /** The mount id (statx STATX_MNT_ID) of a path as this thread sees it. */
 function mountIdOf(native: NativeBinding, path: string): bigint {
@@ -188,12 +210,14 @@ function prepare(o: SentryOptions, procFd: number): Prepared {
     ids: { uid: readIdMap(native, procFd, o.initPid, "uid_map"), gid: readIdMap(native, procFd, o.initPid, "gid_map") },
   };
   const record = o.record;
+  const stats = o.stats;
   const dispatcher = new Dispatcher(
     k,
     o.decisions,
     TABLE_AMD64,
     {
       bug: (ev, err) => log.error({ pid: ev.pid, syscall: sysnoName(ev.nr) ?? ev.nr, err }, "sentry bug: task killed"),
+      ...(stats !== undefined ? { denied: (ev: TrapEvent, by: "decision" | "handler") => stats.denial(by === "decision" ? "syscalls" : (RULE_OF[ev.nr] ?? "other")) } : {}),
       ...(record !== undefined
         ? {
             audit: (ev, would, answered) =>
@@ -209,16 +233,25 @@ function prepare(o: SentryOptions, procFd: number): Prepared {
   );
   const hangNr = testHang();
   let spins = 0;
+  const handle =
+    hangNr === undefined
+      ? (ev: TrapEvent): Reply => dispatcher.handle(ev)
+      : (ev: TrapEvent): Reply => {
+          // As a handler with a bug would: the watchdog's to end.
+          while (ev.nr === hangNr) spins++;
+          return dispatcher.handle(ev);
+        };
   return {
     notify,
     dispatcher,
     handle:
-      hangNr === undefined
-        ? (ev) => dispatcher.handle(ev)
+      stats === undefined
+        ? handle
         : (ev) => {
-            // As a handler with a bug would: the watchdog's to end.
-            while (ev.nr === hangNr) spins++;
-            return dispatcher.handle(ev);
+            const start = performance.now();
+            const r = handle(ev);
+            stats.call(ev.nr, r, (performance.now() - start) / 1000);
+            return r;
           },
     mem,
     resumed,

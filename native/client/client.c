@@ -115,9 +115,9 @@ static void run_here(int argc, char** argv) {
   exit(EXIT_RUNTIME_ERROR);
 }
 
-// Global options that take a value (runsc/main.ts: VALUED).
+// Global options that take a value (runsc/cli.ts: VALUED).
 static int valued(const char* a) {
-  static const char* const names[] = {"--log-format", "--root", "--log", "--rootless", "--policy", "--platform", "--network", NULL};
+  static const char* const names[] = {"--log-format", "--root", "--log", "--rootless", "--policy", "--platform", "--network", "--metrics-address", NULL};
   for (int i = 0; names[i] != NULL; i++)
     if (strcmp(a, names[i]) == 0) return 1;
   return 0;

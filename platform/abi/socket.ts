@@ -169,6 +169,8 @@ export const SHUTDOWN_HOW: FlagTable = [
 // Socket option levels: include/linux/socket.h, include/uapi/linux/in.h.
 export const SOL_IP = 0;
 export const SOL_SOCKET = 1;
+/** SOL_SOCKET options (include/uapi/asm-generic/socket.h). */
+export const SO_REUSEADDR = 2;
 export const SOL_TCP = 6;
 export const SOL_UDP = 17;
 export const SOL_IPV6 = 41;

@@ -128,6 +128,7 @@ export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFla
       ...(record !== undefined ? { record } : {}),
       ...(limits !== undefined ? { limits } : {}),
       ...(extras.ending === true ? { ending: true } : {}),
+      ...(g.metricsAddress !== undefined ? { metricsAddress: g.metricsAddress } : {}),
     });
   } catch (err) {
     if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);

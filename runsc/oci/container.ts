@@ -31,6 +31,8 @@ export interface RuntimeOptions {
   network?: "none" | "host";
   /** --log: the monitor's stderr (the sentry's own messages). */
   logFile?: string;
+  /** --metrics-address: the monitor serves the container's Prometheus metrics there (runsc/metrics.ts). */
+  metricsAddress?: string;
 }
 
 export interface CreateOptions {

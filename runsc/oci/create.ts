@@ -14,7 +14,9 @@ import { fileURLToPath } from "node:url";
 import type { NativeBinding } from "../../native/binding.js";
 import { initPath, loadNative, monitorStartPath } from "../../native/index.js";
 import { GATE_PASSED } from "../../sentry/gate.js";
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, SOCK_STREAM } from "../../platform/abi/socket.js";
+import { AF_INET, AF_INET6, AF_UNIX, SO_REUSEADDR, SOCK_CLOEXEC, SOCK_SEQPACKET, SOCK_STREAM, SOL_SOCKET } from "../../platform/abi/socket.js";
+import { EADDRINUSE } from "../../platform/abi/errno.js";
+import { parseMetricsAddress, sockaddrOf } from "../metricsAddress.js";
 import { SIGKILL } from "../../platform/abi/signal.js";
 import type { SentryConfig } from "../../sentry/config.js";
 import type { Policy } from "../../sentry/policy/schema.js";
@@ -339,7 +341,10 @@ interface Monitor {
 /** The sentry in this process (`run` in the foreground: the container lives as long as we do). */
 function serveHere(rt: RuntimeOptions, id: string): Monitor {
   const server = new MonitorServer(rt.root, id, { strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }, () => {});
-  const ready = server.listen();
+  const source = rt.metricsAddress !== undefined ? server.countCalls() : undefined;
+  const ready = server.listen().then(async () => {
+    if (source !== undefined) await (await import("../metrics.js")).serveMetrics({ address: rt.metricsAddress! }, () => [source]).catch((err: Error) => Promise.reject(new ContainerError(err.message)));
+  });
   ready.catch(() => {});
   return { pid: process.pid, ready, server, kill: () => server.close() };
 }
@@ -411,11 +416,25 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
       binder = native.startBinder(chan[1], confined.binderUid, initPath());
       fds.push(chan[0]);
     }
-    const args = [script, rt.root, id, JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }), String(process.pid), String(MONITOR_SOCKET_FD), String(MONITOR_FILTER_FD), ...(binder !== undefined ? [`binder=${MONITOR_BINDER_FD}`] : []), ...(tie !== undefined ? [`tie=${tie}`] : [])];
+    // Its metrics endpoint: a socket listening on the host's network, made here (the
+    // monitor's network namespace is its own).
+    const metricsAt = rt.metricsAddress !== undefined ? fds.push(metricsSocket(native, rt.metricsAddress, made)) - 1 : undefined;
+    const args = [
+      script,
+      rt.root,
+      id,
+      JSON.stringify({ strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }),
+      String(process.pid),
+      String(MONITOR_SOCKET_FD),
+      String(MONITOR_FILTER_FD),
+      ...(binder !== undefined ? [`binder=${MONITOR_BINDER_FD}`] : []),
+      ...(tie !== undefined ? [`tie=${tie}`] : []),
+      ...(metricsAt !== undefined ? [`metrics=${metricsAt}`] : []),
+    ];
     let argv = [process.execPath, ...MONITOR_NODE_FLAGS, ...args];
     // Node starts when something needs it (native/monitor/monitor.c); until then the
-    // monitor is a native process. Traced or debugging, Node from the start.
-    if (!rt.strace && !rt.debug) {
+    // monitor is a native process. Traced, debugging or serving metrics, Node from the start.
+    if (!rt.strace && !rt.debug && metricsAt === undefined) {
       monitorStartFilterBytes ??= monitorStartFilter();
       while (fds.length < MONITOR_NODE_FD) fds.push(devNull);
       fds[MONITOR_NODE_FD] = filterFd(monitorStartFilterBytes);
@@ -462,6 +481,26 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
       if (binder !== undefined) killQuietly(binder);
     },
   };
+}
+
+/** A TCP socket listening on --metrics-address (close-on-exec; added to made). */
+function metricsSocket(native: NativeBinding, address: string, made: number[]): number {
+  let a: { host: string; port: number };
+  try {
+    a = parseMetricsAddress(address);
+  } catch (err) {
+    throw new ContainerError((err as Error).message);
+  }
+  const addr = sockaddrOf(a);
+  const fd = native.socket(addr.length === 16 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new ContainerError(`--metrics-address ${address}: socket: errno ${-fd}`);
+  made.push(fd);
+  native.setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  const b = native.bind(fd, addr, addr.length);
+  if (b < 0) throw new ContainerError(`--metrics-address ${address}: ${-b === EADDRINUSE ? "address in use (each container serves its own endpoint)" : `bind: errno ${-b}`}`);
+  const l = native.listen(fd, 128);
+  if (l < 0) throw new ContainerError(`--metrics-address ${address}: listen: errno ${-l}`);
+  return fd;
 }
 
 function killQuietly(pid: number): void {

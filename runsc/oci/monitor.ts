@@ -4,8 +4,9 @@
 // argv: root, id, the sentry thread's WorkerData as JSON, create's PID, the descriptor of
 // the container's socket (made by create), the descriptor its seccomp allowlist comes on
 // (sentryFilter.ts, compiled by create: read to its end), then binder=FD (a confined sentry
-// on the host's network: its binder's channel) and tie=PID (`run` in the foreground: the
-// container lives as long as that process does). fd 3: where it answers create once it
+// on the host's network: its binder's channel), tie=PID (`run` in the foreground: the
+// container lives as long as that process does) and metrics=FD (--metrics-address: a socket
+// create made listening on the host's network, where it serves the container's metrics). fd 3: where it answers create once it
 // listens under its filter, or cannot (a MonitorAnswer, monitorProtocol.ts). Create may have
 // started it confined (confinement.ts); it installs its filter itself, once Node has started.
 import { closeSync, readFileSync, writeSync } from "node:fs";
@@ -23,6 +24,7 @@ const option = (name: string): number | undefined => {
 };
 const binderFd = option("binder");
 const tie = option("tie");
+const metricsFd = option("metrics");
 /**
  * Started by the monitor's native start (native/monitor/monitor.c), which this process was
  * until it needed Node: it answered create already, and hands over what it holds.
@@ -51,8 +53,17 @@ const server = new MonitorServer(
   Number(socketFd),
   binderFd,
 );
+const metrics = metricsFd !== undefined ? server.countCalls() : undefined;
 server.listen().then(
-  () => {
+  async () => {
+    if (metrics !== undefined) {
+      try {
+        await (await import("../metrics.js")).serveMetrics({ fd: metricsFd! }, () => [metrics]);
+      } catch (err) {
+        report({ ok: false, error: (err as Error).message });
+        process.exit(1);
+      }
+    }
     try {
       // Resumed, this filter goes over the native start's (which let this exec through).
       const filter = readFileSync(Number(filterFd));

@@ -14,6 +14,9 @@
 // The sentries are served on this thread's event loop (sentry.ts: serveOnLoop), so that a
 // container costs one V8 isolate; each gets a thread of its own (worker.ts) only when traced,
 // when reporting facts, or beside the virtual /proc files this loop makes.
+import type { MetricsSource } from "../metrics.js";
+import { SentryStats } from "../../sentry/metrics.js";
+import { descendants } from "../sandbox/processes.js";
 import { F_GETFL, F_SETFL, O_NONBLOCK } from "../../platform/abi/fcntl.js";
 import { MSG_NOSIGNAL } from "../../platform/abi/socket.js";
 import { controlByte } from "../../native/protocol.js";
@@ -40,6 +43,9 @@ export class MonitorServer {
   private readonly server: Server;
   private start: MonitorStart | undefined;
   private init: HeldProcess | undefined;
+  /** Host PID of the container's init, once handed over. */
+  private initPid: number | undefined;
+  private metrics: { loop: SentryStats; threads: Set<SentryStats> } | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   /** The host's mountinfo, from init's request (ownFilesystems.ts), kept for exec's sentries. */
   private mountinfo: number | undefined;
@@ -302,6 +308,7 @@ export class MonitorServer {
     const held = new HeldProcess(native, taken, control, pidfd);
     if (kind === "init") {
       this.init = held;
+      this.initPid = pid;
       // Ended with init, also while init is a zombie its parent has not reaped (its
       // sentry's listener outlives it then).
       held.whenExited(() => this.onInitEnd(0));
@@ -328,7 +335,7 @@ export class MonitorServer {
       this.log.debug({ pid, process: kind }, "served on the monitor's loop; its sentry loads at the first trapped call that needs it");
       const needed = (first: Uint8Array | undefined): void =>
           void import("../../sentry/sentry.js")
-            .then(({ serveOnLoop }) => serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, log: this.log, hangLine: hangLine(this.worker.logFormat, `container ${this.id}`) }, this.home(), first).done)
+            .then(({ serveOnLoop }) => serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, ...(this.metrics !== undefined ? { stats: this.metrics.loop } : {}), log: this.log, hangLine: hangLine(this.worker.logFormat, `container ${this.id}`) }, this.home(), first).done)
             .then(ended, failed)
             .finally(() => held.end());
       // Received already (the native start's): the sentry answers it first.
@@ -350,9 +357,39 @@ export class MonitorServer {
       // loop makes (an open of one by the sentry would wait for the loop it holds).
       const { SentryThread } = await import("../sandbox/sentryThread.js");
       const sentry = new SentryThread(this.worker);
-      sentry.serve({ config, pid, listener, pidfd, mntns, notChild: true, name: `container ${this.id}` }).then(ended, failed).finally(() => void sentry.release().then(() => held.end()));
+      const metrics = this.metrics;
+      const stats = metrics !== undefined ? new SentryStats() : undefined;
+      if (stats !== undefined) metrics!.threads.add(stats);
+      sentry
+        .serve({ config, pid, listener, pidfd, mntns, notChild: true, name: `container ${this.id}`, ...(stats !== undefined ? { stats: stats.buffer } : {}) })
+        .then(ended, failed)
+        .finally(() => {
+          if (stats !== undefined) {
+            metrics!.loop.add(stats);
+            metrics!.threads.delete(stats);
+          }
+          void sentry.release().then(() => held.end());
+        });
     }
     return kind === "init" ? OK : this.release(held, "");
+  }
+
+  /**
+   * Starts counting for the metrics endpoint (--metrics-address): what the sentries on this
+   * thread's loop count, and what the ones on threads of their own do, each on its own (one
+   * writer each) until it ends and its counts join the loop's.
+   */
+  countCalls(): MetricsSource {
+    const loop = new SentryStats();
+    this.metrics = { loop, threads: new Set() };
+    const threads = this.metrics.threads;
+    const stats = {
+      *[Symbol.iterator](): Iterator<SentryStats> {
+        yield loop;
+        yield* threads;
+      },
+    };
+    return { sandbox: this.id, stats, tasks: () => (this.initPid === undefined ? 0 : descendants(this.initPid).length) };
   }
 
   /** Whether a process of the container is served on this thread's event loop (serveOnLoop). */

@@ -1,5 +1,7 @@
 // Starts a sandbox: spawns init into fresh namespaces under the compiled filter, runs the
 // sentry on its own thread, forwards signals, and resolves with the workload's exit status.
+import type { MetricsSource } from "../metrics.js";
+import { descendants } from "./processes.js";
 import { newSandboxId, registerSandbox } from "./registry.js";
 import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
@@ -47,6 +49,8 @@ export interface DoOptions {
   limits?: CgroupLimits;
   /** The process ends with the sandbox: the sentry thread's end is not waited for (the exit ends it). */
   ending?: boolean;
+  /** --metrics-address: this process serves the sandbox's Prometheus metrics there while it runs. */
+  metricsAddress?: string;
 }
 
 /**
@@ -122,6 +126,15 @@ export async function runDo(o: DoOptions): Promise<number> {
     },
     hostFacts(native),
   );
+  // The endpoint listens before anything is made: an address in use fails the run here.
+  const stats = o.metricsAddress !== undefined ? new (await import("../../sentry/metrics.js")).SentryStats() : undefined;
+  let shown: MetricsSource | undefined;
+  const metrics =
+    o.metricsAddress !== undefined
+      ? await (await import("../metrics.js")).serveMetrics({ address: o.metricsAddress }, () => (shown === undefined ? [] : [shown])).catch((err: Error) => {
+          throw new SandboxError(err.message);
+        })
+      : undefined;
   const cleanup = new Cleanup();
   let spawned: Launched;
   try {
@@ -130,6 +143,7 @@ export async function runDo(o: DoOptions): Promise<number> {
     spawned = launch(native, plan, { cleanup, ...(client !== undefined ? { cloner: client.cloner } : {}) });
   } catch (err) {
     cleanup.undo();
+    metrics?.close();
     throw new SandboxError(`sandbox setup failed: ${(err as Error).message}`);
   }
   const cgroups = spawned.cgroups;
@@ -137,6 +151,7 @@ export async function runDo(o: DoOptions): Promise<number> {
   // Its id, for `runsc-ts ps ID` (printed under --debug).
   const id = newSandboxId();
   const unregister = registerSandbox(id, pid, o.argv);
+  if (stats !== undefined) shown = { sandbox: id, stats: [stats], tasks: () => descendants(pid).length };
   o.log?.debug({ sandbox: id, pid, listener: spawned.listener }, "sandbox started");
 
   const forward = (sig: NodeJS.Signals): void => {
@@ -159,7 +174,7 @@ export async function runDo(o: DoOptions): Promise<number> {
   o.sentry.onFact = o.record;
   let served: Promise<number> | undefined;
   try {
-    served = o.sentry.serve({ config: plan.sentry, pid, mntns, pidfd: spawned.pidfd, listener: spawned.listener });
+    served = o.sentry.serve({ config: plan.sentry, pid, mntns, pidfd: spawned.pidfd, listener: spawned.listener, ...(stats !== undefined ? { stats: stats.buffer } : {}) });
     const status = await Promise.race([exited, served]);
     // A trace ends with the sentry's last lines, a recording with its last facts, a debug
     // log with the sentry's count of events: wait for the sentry to finish sending them.
@@ -174,6 +189,7 @@ export async function runDo(o: DoOptions): Promise<number> {
     throw err;
   } finally {
     unregister();
+    metrics?.close();
     if (cgroups !== undefined) removeCgroups(cgroups.dirs);
     for (const s of forwarded) process.off(s, forward);
     // The virtual /proc files' server: nothing is left to read them.

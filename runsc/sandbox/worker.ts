@@ -4,6 +4,7 @@
 // loaded, {fact} carries what the workload did when asked). One that served its sandbox to
 // the end may be given the next (a warm process's: keepSentryThreadAhead in sentryThread.ts).
 // It loads neither the policy language nor pino unless tracing: the decisions arrive compiled.
+import { SentryStats } from "../../sentry/metrics.js";
 import { openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { loadNative } from "../../native/index.js";
@@ -28,6 +29,8 @@ export interface StartMessage {
   notChild?: boolean;
   /** What the sandbox is called in messages ("container ID"); without it, "sandbox PID". */
   name?: string;
+  /** --metrics-address: the sentry's counters (sentry/metrics.ts), shared with the endpoint's thread. */
+  stats?: SharedArrayBuffer;
 }
 
 export type WorkerMessage = { ready: true } | { exit: number } | { error: string } | { fact: AuditFact };
@@ -61,6 +64,7 @@ parentPort!.on("message", (m: StartMessage) => {
         initPid: m.pid,
         ...(record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
         strace: tracer,
+        ...(m.stats !== undefined ? { stats: new SentryStats(m.stats) } : {}),
         log,
         hangLine: hangLine(d.logFormat, m.name ?? `sandbox ${m.pid}`),
       });

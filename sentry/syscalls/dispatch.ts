@@ -4,7 +4,7 @@
 import type { Reply, TrapEvent } from "../../platform/platform.js";
 import { ALLOW, KILL } from "../../platform/platform.js";
 import type { FilterAction } from "./syscall.js";
-import { ENOSYS } from "../../platform/abi/errno.js";
+import { EACCES, ENOSYS, EPERM } from "../../platform/abi/errno.js";
 import { errnoReply, translate } from "../errors/errors.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { Task } from "../kernel/task.js";
@@ -19,6 +19,11 @@ export interface DispatchLog {
   audit?(ev: TrapEvent, would: FilterAction, answered: FilterAction): void;
   /** Sees every answer before it is sent (the task still waits: its memory is stable). */
   observe?(ev: TrapEvent, r: Reply): void;
+  /**
+   * A refusal: by the policy's decision for the syscall (errno or kill on its registers), or
+   * by its handler (EACCES or EPERM: a rule of the section that traps it).
+   */
+  denied?(ev: TrapEvent, by: "decision" | "handler"): void;
 }
 
 export class Dispatcher {
@@ -68,8 +73,10 @@ export class Dispatcher {
     }
     switch (action.kind) {
       case "errno":
+        this.log.denied?.(ev, "decision");
         return errnoReply(action.errno);
       case "kill":
+        this.log.denied?.(ev, "decision");
         return KILL;
       default:
         break;
@@ -78,14 +85,20 @@ export class Dispatcher {
     if (h === undefined) return ALLOW;
     const t = new Task(this.k, ev);
     try {
-      return h(t);
+      return this.refused(ev, h(t));
     } catch (err) {
       const r = translate(err);
-      if (r !== undefined) return r;
+      if (r !== undefined) return this.refused(ev, r);
       this.log.bug(ev, err);
       return KILL;
     } finally {
       t.end();
     }
+  }
+
+  /** r, reported as a refusal when it is one (EACCES, EPERM). */
+  private refused(ev: TrapEvent, r: Reply): Reply {
+    if (r.kind === "errno" && (r.errno === EACCES || r.errno === EPERM)) this.log.denied?.(ev, "handler");
+    return r;
   }
 }
