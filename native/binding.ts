@@ -92,10 +92,11 @@ export interface NativeBinding {
   /**
    * Answers buf's notification, an exec the sentry allowed, on a thread that verifies the
    * new image at its exec stop: /proc/PID/exe must be the file (device, inode) allowed, or
-   * the task dies before its first instruction (native/src/execstop.cc). 0: that thread
-   * answers; -errno: nothing was answered.
+   * the task dies before its first instruction (native/src/execstop.cc); ino 0n: any file.
+   * With eventsFd, the exec and later its exit are recorded there (native/src/events.cc).
+   * 0: that thread answers; -errno: nothing was answered.
    */
-  execContinueVerified(listener: number, buf: Uint8Array, procFd: number, devMajor: number, devMinor: number, ino: bigint): number;
+  execContinueVerified(listener: number, buf: Uint8Array, procFd: number, devMajor: number, devMinor: number, ino: bigint, eventsFd?: number): number;
   notifySetSyncWakeUp(listener: number): number;
   /**
    * Blocks every asynchronous signal on the calling thread (the sentry's): a signal that

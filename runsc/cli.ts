@@ -23,6 +23,7 @@ interface Globals {
   network?: "none" | "host";
   strace: boolean;
   metricsAddress?: string;
+  recordEvents: boolean;
 }
 
 /** The root command, with the global options; made anew for each command line run. */
@@ -40,6 +41,7 @@ function makeProgram(): Command {
     .addOption(new Option("--platform <name>", "syscall trapping platform").choices(["seccomp"]).default("seccomp"))
     .addOption(new Option("--network <mode>", "none: every container gets a network namespace of its own; host: as config.json says").choices(["none", "host"]))
     .option("--strace", "trace the syscalls that reach each container's sentry (to --log)", false)
+    .option("--record-events", "record the sandbox's execs, exits and refusals for `runsc-ts events` (do, create, run)", false)
     .option("--metrics-address <host:port>", "serve the sandbox's Prometheus metrics at http://HOST:PORT/metrics while it runs (do, create, run)")
     .enablePositionalOptions()
     .exitOverride()
@@ -51,7 +53,7 @@ function optionReaders(program: Command): { globals: () => GlobalOptions; runtim
   const opts = (): Globals => program.opts<Globals>();
   const globals = (): GlobalOptions => {
     const o = opts();
-    return { debug: o.debug, logFormat: o.logFormat, ...(o.metricsAddress !== undefined ? { metricsAddress: o.metricsAddress } : {}) };
+    return { debug: o.debug, logFormat: o.logFormat, recordEvents: o.recordEvents, ...(o.metricsAddress !== undefined ? { metricsAddress: o.metricsAddress } : {}) };
   };
   const runtime = (): RuntimeOptions => {
     const o = opts();
@@ -71,6 +73,7 @@ function optionReaders(program: Command): { globals: () => GlobalOptions; runtim
       ...(o.network !== undefined ? { network: o.network } : {}),
       ...(o.log !== undefined ? { logFile: o.log } : {}),
       ...(o.metricsAddress !== undefined ? { metricsAddress: o.metricsAddress } : {}),
+      ...(o.recordEvents ? { recordEvents: true } : {}),
     };
   };
   return { globals, runtime };

@@ -7,6 +7,8 @@ export interface GlobalOptions {
   logFormat: LogFormat;
   /** --metrics-address: where the sandbox's Prometheus endpoint listens (runsc/metrics.ts). */
   metricsAddress?: string;
+  /** --record-events: the sandbox's execs, exits and refusals are recorded for `events`. */
+  recordEvents?: boolean;
 }
 
 /** The CLI's logger; pino is loaded only when one is asked for. */

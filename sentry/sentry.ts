@@ -8,15 +8,15 @@ import { AT_FDCWD, STATX_MNT_ID, STATX_MNT_ID_OFFSET, STATX_SIZE } from "../plat
 import type { NativeBinding } from "../native/binding.js";
 import type { Reply, TaskMemory, TrapEvent } from "../platform/platform.js";
 import { ProcessMemory, SeccompNotify } from "../platform/seccomp/unotify.js";
-import { EAGAIN, ENOBUFS } from "../platform/abi/errno.js";
+import { EAGAIN, ENOBUFS, errnoName } from "../platform/abi/errno.js";
 import { sysnoByName, sysnoName } from "../platform/abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/kernel.js";
 import type { SentryConfig } from "./config.js";
 import type { IdMap } from "./kernel/idmap.js";
-import { parseIdMap } from "./kernel/idmap.js";
-import { CredsCache } from "./kernel/creds.js";
+import { insideId, parseIdMap } from "./kernel/idmap.js";
+import { CredsCache, taskCreds } from "./kernel/creds.js";
 import { Identity } from "./kernel/identity.js";
-import { readSync } from "node:fs";
+import { fstatSync, readSync, writeSync } from "node:fs";
 import { createPathMatcher } from "./policy/paths.js";
 import { Dispatcher } from "./syscalls/dispatch.js";
 import { OwnFilesystems } from "./kernel/ownFilesystems.js";
@@ -47,6 +47,11 @@ export interface SentryOptions extends Omit<SentryConfig, "record"> {
   strace: Tracer | undefined;
   /** Counts for the metrics endpoint (--metrics-address), shared with the thread serving it. */
   stats?: SentryStats;
+  /**
+   * --record-events: the sandbox's events file (borrowed; O_APPEND), where execs, exits and
+   * refusals are written as JSON lines.
+   */
+  events?: number;
   log: SentryLog;
   /**
    * The line the watchdog writes to fd 2 when this sentry hangs (native/src/watchdog.cc;
@@ -97,7 +102,7 @@ const MAX_NOTICES = 100;
 /** The policy section whose rules a syscall's handler applies, by the condition that traps it. */
 const RULE_OF: readonly (Rule | undefined)[] = (() => {
   const section: Record<TrapWhen, Rule> = {
-    "exec-restricted": "process.exec",
+    "exec-seen": "process.exec",
     "signals-self": "process.signals",
     "network-contained": "network",
     "network-proxy": "network",
@@ -111,6 +116,30 @@ const RULE_OF: readonly (Rule | undefined)[] = (() => {
   for (const row of TABLE_AMD64) if (row.trap !== undefined) out[row.nr] = section[row.trap.when];
   return out;
 })();
+
+/** The most bytes an events file takes (native/src/events.cc stops there too). */
+const MAX_EVENTS_BYTES = 16 << 20;
+
+/** A refusal, as a JSON line on the events file: who, which call, which rule, which answer. */
+function recordDenial(k: Kernel, fd: number, ev: TrapEvent, rule: Rule, r: Reply): void {
+  try {
+    if (fstatSync(fd).size >= MAX_EVENTS_BYTES) return;
+    let pid: number | null = null;
+    let uid: number | null = null;
+    try {
+      const c = taskCreds(k, ev.pid);
+      pid = c.nspid;
+      uid = insideId(k.ids.uid, c.euid) ?? null;
+    } catch {
+      // gone meanwhile
+    }
+    const answer = r.kind === "errno" ? (errnoName(r.errno) ?? String(r.errno)) : r.kind;
+    const line = { type: "denial", time: new Date().toISOString(), pid, hostPid: ev.pid, uid, syscall: sysnoName(ev.nr) ?? String(ev.nr), rule, answer };
+    writeSync(fd, JSON.stringify(line) + "\n");
+  } catch {
+    // the file is gone or full: the sandbox goes on
+  }
+}
 
 /** The mount id (statx STATX_MNT_ID) of a path as this thread sees it. */
 function mountIdOf(native: NativeBinding, path: string): bigint {
@@ -179,7 +208,8 @@ function prepare(o: SentryOptions, procFd: number): Prepared {
       }
       return r;
     },
-    execVerified: (f) => notify.continueExecVerified(procFd, f.devMajor, f.devMinor, f.ino),
+    execVerified: (f) => notify.continueExecVerified(procFd, f?.devMajor ?? 0, f?.devMinor ?? 0, f?.ino ?? 0n, o.events ?? -1),
+    recordsEvents: o.events !== undefined,
     procFd,
     ownFilesystems: new OwnFilesystems(native, procFd, o.hostMountinfoFd),
     hostSocketsChecked: o.network !== "host" || o.container === true,
@@ -217,7 +247,15 @@ function prepare(o: SentryOptions, procFd: number): Prepared {
     TABLE_AMD64,
     {
       bug: (ev, err) => log.error({ pid: ev.pid, syscall: sysnoName(ev.nr) ?? ev.nr, err }, "sentry bug: task killed"),
-      ...(stats !== undefined ? { denied: (ev: TrapEvent, by: "decision" | "handler") => stats.denial(by === "decision" ? "syscalls" : (RULE_OF[ev.nr] ?? "other")) } : {}),
+      ...(stats !== undefined || o.events !== undefined
+        ? {
+            denied: (ev: TrapEvent, by: "decision" | "handler", r: Reply) => {
+              const rule = by === "decision" ? "syscalls" : (RULE_OF[ev.nr] ?? "other");
+              stats?.denial(rule);
+              if (o.events !== undefined) recordDenial(k, o.events, ev, rule, r);
+            },
+          }
+        : {}),
       ...(record !== undefined
         ? {
             audit: (ev, would, answered) =>

@@ -7,8 +7,9 @@
 //
 //   1. PTRACE_SEIZE the calling thread, with PTRACE_O_TRACEEXEC (and EXITKILL: should this
 //      thread die while attached, the task dies with it);
-//   2. answer the notification with CONTINUE: the kernel runs the exec;
-//   3. PTRACE_INTERRUPT: whatever the exec does, the task stops once its call returns;
+//   2. PTRACE_INTERRUPT: whatever the exec does, the task stops once its call returns (and
+//      not before: the notification's wait is killable only);
+//   3. answer the notification with CONTINUE: the kernel runs the exec;
 //   4. wait. At PTRACE_EVENT_EXEC the new image is loaded and none of its code has run: the
 //      file /proc/PID/exe names must be the file the sentry allowed (its device and inode),
 //      or the task is killed there. Any other stop means the call returned without
@@ -45,7 +46,8 @@ struct ExecStop {
   pid_t tid;
   int proc_fd;  // the host's /proc (borrowed: the sentry keeps it open while it serves)
   uint32_t dev_major, dev_minor;
-  uint64_t ino;
+  uint64_t ino;    // 0: any file (the exec is recorded, not checked)
+  int events_fd;   // ours (a duplicate), or -1: where the exec is recorded (events.cc)
 };
 
 // SECCOMP_IOCTL_NOTIF_SEND: CONTINUE, or -error. 0 | -errno.
@@ -80,6 +82,7 @@ long StatusField(int proc_fd, pid_t pid, const char* name) {
 
 // Whether pid's executable is the file allowed.
 bool IsAllowedImage(const ExecStop& s, pid_t pid) {
+  if (s.ino == 0) return true;
   char path[64];
   snprintf(path, sizeof path, "%d/exe", (int)pid);
   struct statx st;
@@ -89,7 +92,14 @@ bool IsAllowedImage(const ExecStop& s, pid_t pid) {
 
 void Detach(pid_t pid, int sig) { ptrace(PTRACE_DETACH, pid, nullptr, (void*)(long)sig); }
 
+void Verify(const ExecStop& s);
+
 void Run(ExecStop s) {
+  Verify(s);
+  if (s.events_fd >= 0) close(s.events_fd);
+}
+
+void Verify(const ExecStop& s) {
   // This thread acts for the sentry, whatever task the sentry's thread was acting as.
   ResetThreadCreds();
   long tgid = StatusField(s.proc_fd, s.tid, "Tgid:");
@@ -103,11 +113,15 @@ void Run(ExecStop s) {
     close(s.listener);
     return;
   }
-  // ENOENT: the call was interrupted (a signal) and is restarted, to be trapped anew; the
-  // task stops for that signal below, and is let go.
+  // The interrupt before the answer: once answered, a failed exec returns at once, and the
+  // task must stop there, before it can make another call (another exec, whose trace this
+  // one would hold). The notification's wait is killable only once received
+  // (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV), so the interrupt waits for the call's end.
+  ptrace(PTRACE_INTERRUPT, s.tid, nullptr, nullptr);
+  // ENOENT: the call was interrupted after all (a filter without that flag) and is
+  // restarted, to be trapped anew; the task stops below, and is let go.
   Answer(s, 0);
   close(s.listener);
-  ptrace(PTRACE_INTERRUPT, s.tid, nullptr, nullptr);
   for (;;) {
     // This thread's own tracee, the one task it traces: not by its id, which a thread other
     // than the leader gives up when its exec succeeds (it takes the leader's), and a wait on
@@ -132,7 +146,9 @@ void Run(ExecStop s) {
     waitid(P_PID, (id_t)pid, &taken, WSTOPPED | __WALL | __WNOTHREAD);
     int event = status >> 8;
     if (event == PTRACE_EVENT_EXEC) {
-      if (IsAllowedImage(s, pid)) {
+      bool allowed = IsAllowedImage(s, pid);
+      RecordExec(s.events_fd, s.proc_fd, pid, allowed);
+      if (allowed) {
         Detach(pid, 0);  // the interrupt still pending is dropped with the trace
         return;
       }
@@ -149,14 +165,14 @@ void Run(ExecStop s) {
 
 }  // namespace
 
-// execContinueVerified(listener, buf, procFd, devMajor, devMinor, ino) -> 0 | -errno.
+// execContinueVerified(listener, buf, procFd, devMajor, devMinor, ino[, eventsFd]) -> 0 | -errno.
 // Answers buf's notification (an exec the sentry allowed) on a thread of its own, which
-// verifies the image at the exec stop (above). 0: that thread answers; -errno: nothing was
-// answered, the sentry must.
+// verifies the image at the exec stop (above; ino 0: any image) and records the exec on
+// eventsFd when given. 0: that thread answers; -errno: nothing was answered, the sentry must.
 Napi::Value ExecContinueVerified(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 6 || !info[1].IsTypedArray() || !info[5].IsBigInt()) {
-    ThrowUsage(env, "execContinueVerified(listener, buf, procFd, devMajor, devMinor, ino)");
+  if (info.Length() < 6 || !info[1].IsTypedArray() || !info[5].IsBigInt()) {
+    ThrowUsage(env, "execContinueVerified(listener, buf, procFd, devMajor, devMinor, ino[, eventsFd])");
     return env.Undefined();
   }
   Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
@@ -174,13 +190,16 @@ Napi::Value ExecContinueVerified(const Napi::CallbackInfo& info) {
   s.dev_minor = info[4].As<Napi::Number>().Uint32Value();
   bool lossless = true;
   s.ino = info[5].As<Napi::BigInt>().Uint64Value(&lossless);
-  // The sentry may close its listener before this thread is done with it.
+  // The sentry may close its listener (and events file) before this thread is done with them.
   s.listener = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
   if (s.listener < 0) return Napi::Number::New(env, -errno);
+  int events = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Int32Value() : -1;
+  s.events_fd = events >= 0 ? fcntl(events, F_DUPFD_CLOEXEC, 0) : -1;
   try {
     std::thread(Run, s).detach();
   } catch (const std::system_error& e) {
     close(s.listener);
+    if (s.events_fd >= 0) close(s.events_fd);
     return Napi::Number::New(env, -(e.code().value() > 0 ? e.code().value() : EAGAIN));
   }
   return Napi::Number::New(env, 0);

@@ -42,6 +42,8 @@ void WatchExitFrom(int pid, int reply);
 
 // execstop.cc: an allowed exec, answered and verified at its exec stop
 Napi::Value ExecContinueVerified(const Napi::CallbackInfo& info);
+// events.cc: records an exec seen at its exec stop on events_fd (-1: none), and then its exit.
+void RecordExec(int events_fd, int proc_fd, pid_t pid, bool allowed);
 // Waits for pid to end, as its parent, past the stops of a trace: its status as a shell
 // reports it, or -errno.
 int WaitExitOf(int pid);

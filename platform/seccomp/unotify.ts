@@ -102,12 +102,12 @@ export class SeccompNotify {
   }
 
   /**
-   * Answers the current event, an exec allowed for the file (devMajor, devMinor, ino), on a
-   * thread that verifies the image at the exec stop: null once that thread answers, or the
-   * errno to answer instead.
+   * Answers the current event, an exec allowed for the file (devMajor, devMinor, ino; 0n:
+   * any), on a thread that verifies the image at the exec stop and records it on eventsFd
+   * (-1: not recorded): null once that thread answers, or the errno to answer instead.
    */
-  continueExecVerified(procFd: number, devMajor: number, devMinor: number, ino: bigint): number | null {
-    const r = this.native.execContinueVerified(this.listener, this.buf, procFd, devMajor, devMinor, ino);
+  continueExecVerified(procFd: number, devMajor: number, devMinor: number, ino: bigint, eventsFd: number): number | null {
+    const r = this.native.execContinueVerified(this.listener, this.buf, procFd, devMajor, devMinor, ino, eventsFd);
     return r === 0 ? null : -r;
   }
 

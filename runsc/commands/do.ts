@@ -129,6 +129,7 @@ export async function runSandboxed(g: GlobalOptions, cmd: string[], flags: DoFla
       ...(limits !== undefined ? { limits } : {}),
       ...(extras.ending === true ? { ending: true } : {}),
       ...(g.metricsAddress !== undefined ? { metricsAddress: g.metricsAddress } : {}),
+      ...(g.recordEvents === true ? { recordEvents: true } : {}),
     });
   } catch (err) {
     if (err instanceof PolicyCompileError) throw new UsageError(`${flags.policy}: ${err.message}`);

@@ -33,6 +33,8 @@ export interface RuntimeOptions {
   logFile?: string;
   /** --metrics-address: the monitor serves the container's Prometheus metrics there (runsc/metrics.ts). */
   metricsAddress?: string;
+  /** --record-events: the container's execs, exits and refusals go to its events file (state.ts: eventsFile). */
+  recordEvents?: boolean;
 }
 
 export interface CreateOptions {

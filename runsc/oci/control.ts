@@ -1,11 +1,12 @@
 // pause and resume (the freezer), update (linux.resources on a running container) and
-// events (its cgroup statistics, and OOM kills, as runc prints them).
-import { readFileSync, writeFileSync } from "node:fs";
+// events (its cgroup statistics, and OOM kills, as runc prints them; with --record-events,
+// its execs, exits and refusals).
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Cgroups, Resources } from "../sandbox/cgroups.js";
 import { applyResources } from "../sandbox/cgroups.js";
 import type { ContainerState } from "./state.js";
-import { ContainerError, currentStatus, guard, mustRead, withLock, writeState } from "./state.js";
+import { ContainerError, currentStatus, eventsFile, guard, mustRead, withLock, writeState } from "./state.js";
 
 function groups(st: ContainerState): Cgroups {
   return { version: st.cgroupVersion, dirs: st.cgroups, freezer: st.freezer };
@@ -112,9 +113,63 @@ export function oomKills(st: ContainerState): number {
   return 0;
 }
 
+/** A sandbox's events file as it grows (eventsReader). */
+export interface EventsReader {
+  /** The events of the lines completed since the last call, as {type, id, data}. */
+  read(): Record<string, unknown>[];
+  close(): void;
+}
+
+/**
+ * A sandbox's events file (--record-events), read as it grows. It is kept open once found:
+ * what was written stays readable after the sandbox's end removes the file.
+ */
+export function eventsReader(file: string, id: string): EventsReader {
+  let offset = 0;
+  let partial = "";
+  let fd: number | undefined;
+  const buf = Buffer.alloc(64 << 10);
+  const read = (): Record<string, unknown>[] => {
+    if (fd === undefined) {
+      try {
+        fd = openSync(file, "r");
+      } catch {
+        return [];
+      }
+    }
+    const out: Record<string, unknown>[] = [];
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, offset);
+      if (n <= 0) break;
+      offset += n;
+      partial += buf.toString("utf8", 0, n);
+    }
+    const lines = partial.split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (line === "") continue;
+      try {
+        const { type, ...data } = JSON.parse(line) as { type: string };
+        out.push({ type, id, data });
+      } catch {
+        // a line cut by a full disk: skipped
+      }
+    }
+    return out;
+  };
+  return {
+    read,
+    close: () => {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
+}
+
 /**
  * events: with once, one stats event; else a stats event every interval and an oom event
- * for each OOM kill, until the container stops.
+ * for each OOM kill, and under --record-events its exec, exit and denial events as they
+ * come, until the container stops.
  */
 export async function events(root: string, id: string, once: boolean, intervalMs: number, emit: (e: Record<string, unknown>) => void): Promise<void> {
   let st = mustRead(root, id);
@@ -122,9 +177,20 @@ export async function events(root: string, id: string, once: boolean, intervalMs
     emit({ type: "stats", id, data: stats(st) });
     return;
   }
+  const recorded = eventsReader(eventsFile(root, id), id);
+  try {
+    await follow(root, id, st, intervalMs, recorded, emit);
+  } finally {
+    recorded.close();
+  }
+}
+
+async function follow(root: string, id: string, first: ContainerState, intervalMs: number, recorded: EventsReader, emit: (e: Record<string, unknown>) => void): Promise<void> {
+  let st = first;
   let ooms = oomKills(st);
   let next = Date.now();
   while (currentStatus(st) !== "stopped") {
+    for (const e of recorded.read()) emit(e);
     const now = oomKills(st);
     if (now > ooms) emit({ type: "oom", id });
     ooms = now;
@@ -135,4 +201,6 @@ export async function events(root: string, id: string, once: boolean, intervalMs
     await new Promise((r) => setTimeout(r, Math.min(intervalMs, 200)));
     st = mustRead(root, id);
   }
+  // What it recorded up to its end.
+  for (const e of recorded.read()) emit(e);
 }

@@ -7,7 +7,7 @@
 // the work here; create sends it init's descriptors with the request (SCM_RIGHTS) once init
 // is set up. Anything that fails undoes what was done: processes, cgroups, state.
 import { spawn as spawnProcess } from "node:child_process";
-import { appendFileSync, closeSync, existsSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, constants, existsSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -47,7 +47,7 @@ import { ownUserNamespace, planBundle } from "./planBundle.js";
 import { preservedFds } from "./process.js";
 import { openTerminal } from "./relay.js";
 import type { ContainerState } from "./state.js";
-import { checkId, containerDir, ContainerError, makeContainerDir, ociState, readState, socketAddress, startTime, writeAtomic, writeState } from "./state.js";
+import { checkId, containerDir, ContainerError, eventsFile, makeContainerDir, ociState, readState, socketAddress, startTime, writeAtomic, writeState } from "./state.js";
 
 /** The annotation that names a container's policy. */
 export const POLICY_ANNOTATION = "dev.runsc-ts.policy";
@@ -152,6 +152,7 @@ export async function createContainer(rt: RuntimeOptions, o: CreateOptions): Pro
         policyName,
         network,
         strace: rt.strace,
+        ...(rt.recordEvents === true ? { recordEvents: true } : {}),
         ...(pty !== undefined ? { console: readlinkSync(`/proc/self/fd/${pty.slave}`) } : {}),
         preserved,
         ...(idRange !== undefined ? { idRange } : {}),
@@ -342,6 +343,7 @@ interface Monitor {
 function serveHere(rt: RuntimeOptions, id: string): Monitor {
   const server = new MonitorServer(rt.root, id, { strace: rt.strace, debug: rt.debug, logFormat: rt.logFormat }, () => {});
   const source = rt.metricsAddress !== undefined ? server.countCalls() : undefined;
+  if (rt.recordEvents === true) server.recordEvents(openEventsFile(rt.root, id));
   const ready = server.listen().then(async () => {
     if (source !== undefined) await (await import("../metrics.js")).serveMetrics({ address: rt.metricsAddress! }, () => [source]).catch((err: Error) => Promise.reject(new ContainerError(err.message)));
   });
@@ -419,6 +421,13 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
     // Its metrics endpoint: a socket listening on the host's network, made here (the
     // monitor's network namespace is its own).
     const metricsAt = rt.metricsAddress !== undefined ? fds.push(metricsSocket(native, rt.metricsAddress, made)) - 1 : undefined;
+    // --record-events: the container's events file, opened here (the monitor's root is its own).
+    let eventsAt: number | undefined;
+    if (rt.recordEvents === true) {
+      const fd = openEventsFile(rt.root, id);
+      made.push(fd);
+      eventsAt = fds.push(fd) - 1;
+    }
     const args = [
       script,
       rt.root,
@@ -430,11 +439,12 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
       ...(binder !== undefined ? [`binder=${MONITOR_BINDER_FD}`] : []),
       ...(tie !== undefined ? [`tie=${tie}`] : []),
       ...(metricsAt !== undefined ? [`metrics=${metricsAt}`] : []),
+      ...(eventsAt !== undefined ? [`events=${eventsAt}`] : []),
     ];
     let argv = [process.execPath, ...MONITOR_NODE_FLAGS, ...args];
     // Node starts when something needs it (native/monitor/monitor.c); until then the
-    // monitor is a native process. Traced, debugging or serving metrics, Node from the start.
-    if (!rt.strace && !rt.debug && metricsAt === undefined) {
+    // monitor is a native process. Traced, debugging, serving metrics or recording events, Node from the start.
+    if (!rt.strace && !rt.debug && metricsAt === undefined && eventsAt === undefined) {
       monitorStartFilterBytes ??= monitorStartFilter();
       while (fds.length < MONITOR_NODE_FD) fds.push(devNull);
       fds[MONITOR_NODE_FD] = filterFd(monitorStartFilterBytes);
@@ -481,6 +491,11 @@ function launchMonitor(native: NativeBinding, rt: RuntimeOptions, id: string, co
       if (binder !== undefined) killQuietly(binder);
     },
   };
+}
+
+/** The container's events file (--record-events), opened for appending. */
+function openEventsFile(root: string, id: string): number {
+  return openSync(eventsFile(root, id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
 }
 
 /** A TCP socket listening on --metrics-address (close-on-exec; added to made). */

@@ -6,7 +6,8 @@
 // (sentryFilter.ts, compiled by create: read to its end), then binder=FD (a confined sentry
 // on the host's network: its binder's channel), tie=PID (`run` in the foreground: the
 // container lives as long as that process does) and metrics=FD (--metrics-address: a socket
-// create made listening on the host's network, where it serves the container's metrics). fd 3: where it answers create once it
+// create made listening on the host's network, where it serves the container's metrics) and
+// events=FD (--record-events: the container's events file, for appending). fd 3: where it answers create once it
 // listens under its filter, or cannot (a MonitorAnswer, monitorProtocol.ts). Create may have
 // started it confined (confinement.ts); it installs its filter itself, once Node has started.
 import { closeSync, readFileSync, writeSync } from "node:fs";
@@ -25,6 +26,7 @@ const option = (name: string): number | undefined => {
 const binderFd = option("binder");
 const tie = option("tie");
 const metricsFd = option("metrics");
+const eventsFd = option("events");
 /**
  * Started by the monitor's native start (native/monitor/monitor.c), which this process was
  * until it needed Node: it answered create already, and hands over what it holds.
@@ -54,6 +56,7 @@ const server = new MonitorServer(
   binderFd,
 );
 const metrics = metricsFd !== undefined ? server.countCalls() : undefined;
+if (eventsFd !== undefined) server.recordEvents(eventsFd);
 server.listen().then(
   async () => {
     if (metrics !== undefined) {

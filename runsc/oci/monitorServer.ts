@@ -46,6 +46,7 @@ export class MonitorServer {
   /** Host PID of the container's init, once handed over. */
   private initPid: number | undefined;
   private metrics: { loop: SentryStats; threads: Set<SentryStats> } | undefined;
+  private eventsFd: number | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   /** The host's mountinfo, from init's request (ownFilesystems.ts), kept for exec's sentries. */
   private mountinfo: number | undefined;
@@ -335,7 +336,7 @@ export class MonitorServer {
       this.log.debug({ pid, process: kind }, "served on the monitor's loop; its sentry loads at the first trapped call that needs it");
       const needed = (first: Uint8Array | undefined): void =>
           void import("../../sentry/sentry.js")
-            .then(({ serveOnLoop }) => serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, ...(this.metrics !== undefined ? { stats: this.metrics.loop } : {}), log: this.log, hangLine: hangLine(this.worker.logFormat, `container ${this.id}`) }, this.home(), first).done)
+            .then(({ serveOnLoop }) => serveOnLoop({ ...plain, native, mntns, pidfd, listener, initPid: pid, strace: undefined, ...(this.metrics !== undefined ? { stats: this.metrics.loop } : {}), ...(this.eventsFd !== undefined ? { events: this.eventsFd } : {}), log: this.log, hangLine: hangLine(this.worker.logFormat, `container ${this.id}`) }, this.home(), first).done)
             .then(ended, failed)
             .finally(() => held.end());
       // Received already (the native start's): the sentry answers it first.
@@ -361,7 +362,7 @@ export class MonitorServer {
       const stats = metrics !== undefined ? new SentryStats() : undefined;
       if (stats !== undefined) metrics!.threads.add(stats);
       sentry
-        .serve({ config, pid, listener, pidfd, mntns, notChild: true, name: `container ${this.id}`, ...(stats !== undefined ? { stats: stats.buffer } : {}) })
+        .serve({ config, pid, listener, pidfd, mntns, notChild: true, name: `container ${this.id}`, ...(stats !== undefined ? { stats: stats.buffer } : {}), ...(this.eventsFd !== undefined ? { events: this.eventsFd } : {}) })
         .then(ended, failed)
         .finally(() => {
           if (stats !== undefined) {
@@ -390,6 +391,11 @@ export class MonitorServer {
       },
     };
     return { sandbox: this.id, stats, tasks: () => (this.initPid === undefined ? 0 : descendants(this.initPid).length) };
+  }
+
+  /** --record-events: the container's sentries record its execs, exits and refusals on fd (O_APPEND). */
+  recordEvents(fd: number): void {
+    this.eventsFd = fd;
   }
 
   /** Whether a process of the container is served on this thread's event loop (serveOnLoop). */

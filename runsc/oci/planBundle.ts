@@ -132,6 +132,8 @@ export interface BundleInput {
   network: "none" | "host";
   /** --strace: every trapped call is traced. */
   strace: boolean;
+  /** --record-events: every exec reaches the sentry (compile option recordEvents). */
+  recordEvents?: boolean;
   /** The host path of the terminal's slave, bound onto /dev/console. */
   console?: string;
   /** --preserve-fds: the caller's descriptors 3, 4, ... as we hold them; the container gets them at 3, 4, ... */
@@ -220,6 +222,7 @@ export function planBundle(input: BundleInput, host: HostFacts): BundlePlan {
       { ...policy, filesystem: compiledFs, network: { ...policy.network, mode: network } },
       {
         ...(input.strace ? { trace: "all" as const } : {}),
+        ...(input.recordEvents === true ? { recordEvents: true } : {}),
         ...(config.linux?.seccomp !== undefined ? { ociSeccomp: config.linux.seccomp as OciSeccomp } : {}),
         ...(cpus < host.cpus ? { limitedCpus: true } : {}),
         hostSocketsChecked: true,

@@ -60,6 +60,11 @@ export function containerDir(root: string, id: string): string {
   return join(root, id);
 }
 
+/** Where --record-events writes the container's execs, exits and refusals (JSON lines; `events` reads them). */
+export function eventsFile(root: string, id: string): string {
+  return join(root, id, "events.jsonl");
+}
+
 /** The monitor's control socket (monitor.ts). */
 export function socketPath(root: string, id: string): string {
   return join(root, id, "monitor.sock");

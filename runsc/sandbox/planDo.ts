@@ -21,6 +21,8 @@ import { filterRecord, passedIndexes, processLimitRecords, sentryConfigOf, shown
 import { policyKey } from "../policyCache.js";
 
 export interface DoInput {
+  /** --record-events: every exec reaches the sentry (compile option recordEvents). */
+  recordEvents?: boolean;
   argv: readonly string[];
   env: readonly string[];
   cwd: string;
@@ -74,13 +76,14 @@ function compiledFor(input: DoInput, policy: Policy, trace: "all" | Set<string> 
       ...(trace !== undefined ? { trace } : {}),
       ...(input.ociSeccomp !== undefined ? { ociSeccomp: input.ociSeccomp } : {}),
       ...(limitedCpus ? { limitedCpus: true } : {}),
+      ...(input.recordEvents === true ? { recordEvents: true } : {}),
     });
     return { compiled, filter: filterRecord(compiled.filter, host) };
   };
   const policyId = policyKey(input.policy);
   // An OCI profile is not keyed: compiled each time.
   if (policyId === undefined || input.ociSeccomp !== undefined) return make();
-  const key = JSON.stringify([policyId, input.network, trace === undefined || trace === "all" ? (trace ?? null) : [...trace].sort(), limitedCpus, host.waitKillableRecv]);
+  const key = JSON.stringify([policyId, input.network, trace === undefined || trace === "all" ? (trace ?? null) : [...trace].sort(), limitedCpus, host.waitKillableRecv, input.recordEvents === true]);
   let hit = compilations.get(key);
   if (hit === undefined) {
     hit = make();

@@ -32,6 +32,11 @@ function startOf(pid: number): number | undefined {
   }
 }
 
+/** Where a `do` sandbox's events are written (--record-events), while it runs. */
+export function sandboxEventsFile(id: string): string {
+  return join(SANDBOXES_DIR, `${id}.events.jsonl`);
+}
+
 /**
  * Records a running sandbox; returns what removes the record (also run at this process's
  * exit). Stale entries (sandboxes whose runsc-ts was killed) are removed first.
@@ -48,10 +53,12 @@ export function registerSandbox(id: string, initPid: number, argv: string[]): ()
   renameSync(tmp, file);
   const remove = (): void => {
     process.off("exit", remove);
-    try {
-      unlinkSync(file);
-    } catch {
-      // removed as stale
+    for (const f of [file, sandboxEventsFile(id)]) {
+      try {
+        unlinkSync(f);
+      } catch {
+        // removed as stale, or never made
+      }
     }
   };
   process.on("exit", remove);
@@ -74,10 +81,12 @@ export function findSandbox(id: string): SandboxEntry | undefined {
     return undefined;
   }
   if (live(e)) return e;
-  try {
-    unlinkSync(file);
-  } catch {
-    // gone
+  for (const f of [file, sandboxEventsFile(id)]) {
+    try {
+      unlinkSync(f);
+    } catch {
+      // gone
+    }
   }
   return undefined;
 }

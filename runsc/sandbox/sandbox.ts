@@ -2,8 +2,8 @@
 // sentry on its own thread, forwards signals, and resolves with the workload's exit status.
 import type { MetricsSource } from "../metrics.js";
 import { descendants } from "./processes.js";
-import { newSandboxId, registerSandbox } from "./registry.js";
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { newSandboxId, registerSandbox, sandboxEventsFile } from "./registry.js";
+import { closeSync, constants, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import type { Logger } from "pino";
 import { loadNative } from "../../native/index.js";
@@ -51,6 +51,8 @@ export interface DoOptions {
   ending?: boolean;
   /** --metrics-address: this process serves the sandbox's Prometheus metrics there while it runs. */
   metricsAddress?: string;
+  /** --record-events: execs, exits and refusals go to the sandbox's events file (registry.ts). */
+  recordEvents?: boolean;
 }
 
 /**
@@ -116,6 +118,7 @@ export async function runDo(o: DoOptions): Promise<number> {
       network: o.network,
       trace: o.trace,
       recording,
+      ...(o.recordEvents === true ? { recordEvents: true } : {}),
       ...(o.ociSeccomp !== undefined ? { ociSeccomp: o.ociSeccomp } : {}),
       hostname: o.hostname,
       ...(o.limits !== undefined ? { limits: o.limits } : {}),
@@ -152,6 +155,7 @@ export async function runDo(o: DoOptions): Promise<number> {
   const id = newSandboxId();
   const unregister = registerSandbox(id, pid, o.argv);
   if (stats !== undefined) shown = { sandbox: id, stats: [stats], tasks: () => descendants(pid).length };
+  const events = o.recordEvents === true ? openSync(sandboxEventsFile(id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600) : undefined;
   o.log?.debug({ sandbox: id, pid, listener: spawned.listener }, "sandbox started");
 
   const forward = (sig: NodeJS.Signals): void => {
@@ -174,7 +178,7 @@ export async function runDo(o: DoOptions): Promise<number> {
   o.sentry.onFact = o.record;
   let served: Promise<number> | undefined;
   try {
-    served = o.sentry.serve({ config: plan.sentry, pid, mntns, pidfd: spawned.pidfd, listener: spawned.listener, ...(stats !== undefined ? { stats: stats.buffer } : {}) });
+    served = o.sentry.serve({ config: plan.sentry, pid, mntns, pidfd: spawned.pidfd, listener: spawned.listener, ...(stats !== undefined ? { stats: stats.buffer } : {}), ...(events !== undefined ? { events } : {}) });
     const status = await Promise.race([exited, served]);
     // A trace ends with the sentry's last lines, a recording with its last facts, a debug
     // log with the sentry's count of events: wait for the sentry to finish sending them.
@@ -190,6 +194,8 @@ export async function runDo(o: DoOptions): Promise<number> {
   } finally {
     unregister();
     metrics?.close();
+    // The sentry's threads hold their own copies of it while they need it.
+    if (events !== undefined) native.close(events);
     if (cgroups !== undefined) removeCgroups(cgroups.dirs);
     for (const s of forwarded) process.off(s, forward);
     // The virtual /proc files' server: nothing is left to read them.

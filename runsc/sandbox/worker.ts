@@ -31,6 +31,8 @@ export interface StartMessage {
   name?: string;
   /** --metrics-address: the sentry's counters (sentry/metrics.ts), shared with the endpoint's thread. */
   stats?: SharedArrayBuffer;
+  /** --record-events: the sandbox's events file (this process's descriptor, O_APPEND). */
+  events?: number;
 }
 
 export type WorkerMessage = { ready: true } | { exit: number } | { error: string } | { fact: AuditFact };
@@ -65,6 +67,7 @@ parentPort!.on("message", (m: StartMessage) => {
         ...(record === true ? { record: (fact: AuditFact) => parentPort!.postMessage({ fact } satisfies WorkerMessage) } : {}),
         strace: tracer,
         ...(m.stats !== undefined ? { stats: new SentryStats(m.stats) } : {}),
+        ...(m.events !== undefined ? { events: m.events } : {}),
         log,
         hangLine: hangLine(d.logFormat, m.name ?? `sandbox ${m.pid}`),
       });

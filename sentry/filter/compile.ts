@@ -73,6 +73,8 @@ export interface CompileOptions {
    * by the kernel, which confines them to what that user namespace owns (NAMESPACE_ADMIN).
    */
   readonly namespaceAdmin?: boolean;
+  /** --record-events: every exec reaches the sentry, which records it (and its exit). */
+  readonly recordEvents?: boolean;
 }
 
 export interface CompiledPolicy {
@@ -167,8 +169,8 @@ function layerOf(d: Decision): Handling {
 function trapsUnder(when: TrapWhen, policy: Policy, opts: CompileOptions): boolean {
   const net = policy.network.mode;
   switch (when) {
-    case "exec-restricted":
-      return policy.process.exec !== undefined;
+    case "exec-seen":
+      return policy.process.exec !== undefined || opts.recordEvents === true;
     case "signals-self":
       return policy.process.signals === "self";
     case "network-contained":

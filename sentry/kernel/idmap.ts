@@ -10,6 +10,12 @@ export function hostId(map: IdMap, id: number): number | undefined {
   return undefined;
 }
 
+/** The id inside a host id maps to, or undefined (unmapped: the overflow id). */
+export function insideId(map: IdMap, host: number): number | undefined {
+  for (const [inside, outside, count] of map) if (host >= outside && host - outside < count) return inside + (host - outside);
+  return undefined;
+}
+
 /** Whether a host id has a mapping inside. */
 export function mappedInside(map: IdMap, host: number): boolean {
   return map.some(([, outside, count]) => host >= outside && host - outside < count);

@@ -21,10 +21,13 @@ export interface Kernel {
   offload(call: BlockingCallSpec): number | null;
   /**
    * Answers the event, an exec the sentry allowed, by letting the kernel run it and checking
-   * the image it loaded: the file must be this one (statx device and inode), or the task is
-   * killed at its exec stop. null: answered so; a number: the errno to answer instead.
+   * the image it loaded: the file must be this one (statx device and inode; undefined: any),
+   * or the task is killed at its exec stop. The exec is recorded when the sandbox records
+   * events. null: answered so; a number: the errno to answer instead.
    */
-  execVerified(file: FileIdentity): number | null;
+  execVerified(file: FileIdentity | undefined): number | null;
+  /** --record-events: execs (and their exits) and refusals are recorded (sentry.ts). */
+  readonly recordsEvents: boolean;
   /** O_PATH fd of the host's /proc (the sentry thread's own "/" is the sandbox root). */
   readonly procFd: number;
   /** The sandbox's own filesystems, where a unix socket is its own (sentry/kernel/ownFilesystems.ts). */

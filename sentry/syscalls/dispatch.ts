@@ -23,7 +23,7 @@ export interface DispatchLog {
    * A refusal: by the policy's decision for the syscall (errno or kill on its registers), or
    * by its handler (EACCES or EPERM: a rule of the section that traps it).
    */
-  denied?(ev: TrapEvent, by: "decision" | "handler"): void;
+  denied?(ev: TrapEvent, by: "decision" | "handler", r: Reply): void;
 }
 
 export class Dispatcher {
@@ -72,11 +72,13 @@ export class Dispatcher {
       else action = would;
     }
     switch (action.kind) {
-      case "errno":
-        this.log.denied?.(ev, "decision");
-        return errnoReply(action.errno);
+      case "errno": {
+        const r = errnoReply(action.errno);
+        this.log.denied?.(ev, "decision", r);
+        return r;
+      }
       case "kill":
-        this.log.denied?.(ev, "decision");
+        this.log.denied?.(ev, "decision", KILL);
         return KILL;
       default:
         break;
@@ -98,7 +100,7 @@ export class Dispatcher {
 
   /** r, reported as a refusal when it is one (EACCES, EPERM). */
   private refused(ev: TrapEvent, r: Reply): Reply {
-    if (r.kind === "errno" && (r.errno === EACCES || r.errno === EPERM)) this.log.denied?.(ev, "handler");
+    if (r.kind === "errno" && (r.errno === EACCES || r.errno === EPERM)) this.log.denied?.(ev, "handler", r);
     return r;
   }
 }

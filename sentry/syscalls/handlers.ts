@@ -16,7 +16,8 @@ export type Handler = (t: Task) => Reply;
  * What in a policy (or its compile options) makes the sentry see a syscall, besides tracing,
  * which traps whatever it covers:
  *
- *   exec-restricted     process.exec restricts what may run (sys_exec.ts)
+ *   exec-seen           process.exec restricts what may run, or the sandbox records its
+ *                       events (--record-events: every exec, sys_exec.ts)
  *   signals-self        process.signals: self (sys_signal.ts)
  *   network-contained   network none or proxy, or a container's network: connect and
  *                       addressed sends (sys_socket.ts)
@@ -27,7 +28,7 @@ export type Handler = (t: Task) => Reply;
  *   any-trap            whenever anything else reaches the sentry (sys_cred.ts)
  *   egress-checked      a container under network proxy: every send's destination is decided
  */
-export type TrapWhen = "exec-restricted" | "signals-self" | "network-contained" | "network-proxy" | "bind-checked" | "overlay-root" | "cpus-limited" | "any-trap" | "egress-checked";
+export type TrapWhen = "exec-seen" | "signals-self" | "network-contained" | "network-proxy" | "bind-checked" | "overlay-root" | "cpus-limited" | "any-trap" | "egress-checked";
 
 export interface TrapCondition {
   readonly when: TrapWhen;

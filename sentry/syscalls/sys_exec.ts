@@ -164,7 +164,12 @@ function checkChain(t: Task, dirfd: number, pathIdx: number, flags: number): Fil
 }
 
 function checkExec(t: Task, dirfd: number, pathIdx: number, flags: number): Reply {
-  if (!t.k.exec.restricted) return ALLOW;
+  if (!t.k.exec.restricted) {
+    // Seen to be recorded (--record-events), or traced.
+    if (!t.k.recordsEvents) return ALLOW;
+    const e = t.k.execVerified(undefined);
+    return e === null ? PENDING : errnoReply(e);
+  }
   if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return errnoReply(EINVAL);
   const file = checkChain(t, dirfd, pathIdx, flags);
   if (typeof file === "number") return errnoReply(file);
@@ -178,5 +183,5 @@ export const execFamily: Family = family(
     execve: (t) => checkExec(t, AT_FDCWD, 0, 0),
     execveat: (t) => checkExec(t, t.argInt(0), 1, t.argInt(4)),
   },
-  { when: "exec-restricted" },
+  { when: "exec-seen" },
 );

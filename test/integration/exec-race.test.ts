@@ -114,6 +114,33 @@ describe("exec race", () => {
     }
   });
 
+  it("an exec that fails (a PATH search) is followed at once by the next: each is verified, none refused", { timeout: 120_000 }, async ({ expect }) => {
+    const p = writePolicy(dir, "exec-path", "process:\n  exec:\n    allow: [/usr/bin/**, /bin/**]\n");
+    // dash tries each PATH entry with execve, and env's execvp does too: five failed execs
+    // before each that succeeds.
+    const loop = "i=0; while [ $i -lt 300 ]; do PATH=/x1:/x2:/x3:/x4:/x5:/usr/bin env true || echo FAIL $i; i=$((i+1)); done; echo end";
+    const r = await runDo(["--policy", p, "--", "/bin/sh", "-c", loop], { timeoutMs: 110_000 });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toBe("end\n");
+  });
+
+  it("the same in a container recording its events (execs answered on its monitor's loop)", { timeout: 120_000 }, async ({ expect }) => {
+    const loop = "i=0; while [ $i -lt 200 ]; do PATH=/x1:/x2:/x3:/x4:/x5:/x execrace exit || echo FAIL $i; i=$((i+1)); done; echo end";
+    const b = makeBundle({
+      args: ["sh", "-c", loop],
+      name: "exec-path",
+      config: (c) => c.mounts.push({ destination: "/x", type: "bind", source: dir, options: ["rbind", "ro"] }),
+    });
+    bundles.push(b);
+    try {
+      const r = await runtime(["--record-events", "run", "--bundle", b.dir, b.id], { timeoutMs: 110_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("end\n");
+    } finally {
+      await runtime(["delete", "--force", b.id]);
+    }
+  });
+
   it("a script's interpreter is what is verified; an allowed script runs, and a memfd is refused", async ({ expect }) => {
     const script = join(dir, "script.sh");
     writeFileSync(script, "#!/bin/sh\necho script-ran\n");
