@@ -151,13 +151,6 @@ export async function runDo(o: DoOptions): Promise<number> {
   }
   const cgroups = spawned.cgroups;
   const { pid, mntns } = spawned;
-  // Its id, for `runsc-ts ps ID` (printed under --debug).
-  const id = newSandboxId();
-  const unregister = registerSandbox(id, pid, o.argv);
-  if (stats !== undefined) shown = { sandbox: id, stats: [stats], tasks: () => descendants(pid).length };
-  const events = o.recordEvents === true ? openSync(sandboxEventsFile(id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600) : undefined;
-  o.log?.debug({ sandbox: id, pid, listener: spawned.listener }, "sandbox started");
-
   const forward = (sig: NodeJS.Signals): void => {
     // Keys typed at our terminal already signalled the workload (same process group).
     if ((sig === "SIGINT" || sig === "SIGQUIT") && native.inTerminalForeground(0)) return;
@@ -172,12 +165,23 @@ export async function runDo(o: DoOptions): Promise<number> {
   const forwarded = client === undefined ? FORWARDED_SIGNALS : [];
   for (const s of forwarded) process.on(s, forward);
 
+  // Its id, for `runsc-ts ps ID` (printed under --debug): registered once the signals are
+  // forwarded (the workload runs meanwhile), in the try below, whose end undoes it.
+  const id = newSandboxId();
+  let unregister = (): void => {};
+  let events: number | undefined;
+
   // The sandbox is over when its init has been reaped: nothing is left to serve, so the
   // status does not wait for the sentry thread (which may still be starting).
   const exited = new Promise<number>((resolve) => native.onExit(pid, (status) => resolve(status < 0 ? 125 : status)));
   o.sentry.onFact = o.record;
   let served: Promise<number> | undefined;
   try {
+    unregister = registerSandbox(id, pid, o.argv);
+    // Fail closed: a sandbox asked to record what it does does not run unrecorded.
+    if (o.recordEvents === true) events = openSync(sandboxEventsFile(id), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+    if (stats !== undefined) shown = { sandbox: id, stats: [stats], tasks: () => descendants(pid).length };
+    o.log?.debug({ sandbox: id, pid, listener: spawned.listener }, "sandbox started");
     served = o.sentry.serve({ config: plan.sentry, pid, mntns, pidfd: spawned.pidfd, listener: spawned.listener, ...(stats !== undefined ? { stats: stats.buffer } : {}), ...(events !== undefined ? { events } : {}) });
     const status = await Promise.race([exited, served]);
     // A trace ends with the sentry's last lines, a recording with its last facts, a debug
