@@ -102,11 +102,7 @@ void Run(ExecStop s) {
 void Verify(const ExecStop& s) {
   // This thread acts for the sentry, whatever task the sentry's thread was acting as.
   ResetThreadCreds();
-  long tgid = StatusField(s.proc_fd, s.tid, "Tgid:");
-  long parent = tgid > 0 ? StatusField(s.proc_fd, (pid_t)tgid, "PPid:") : -1;
-  // Its exit is its parent's to collect (WaitExitOf), when that is this process.
-  bool our_child = parent == (long)getpid();
-  if (tgid <= 0 || ptrace(PTRACE_SEIZE, s.tid, nullptr, (void*)(long)(PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)) < 0) {
+  if (ptrace(PTRACE_SEIZE, s.tid, nullptr, (void*)(long)(PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)) < 0) {
     // Gone (ESRCH: nothing to answer), or traced by another (EPERM): the exec is refused
     // rather than run unverified.
     Answer(s, errno == ESRCH ? ESRCH : EPERM);
@@ -136,7 +132,9 @@ void Verify(const ExecStop& s) {
       // Ended (killed by another thread's exec, or by a signal). Its parent collects a
       // process that is ours; otherwise collecting it here ends the trace.
       bool exited = si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
-      if (exited && !(our_child && si.si_pid == (pid_t)tgid)) waitid(P_PID, (id_t)si.si_pid, &si, WEXITED | __WALL | __WNOTHREAD);
+      // A zombie's status still names its parent; one reaped meanwhile is no one's to take.
+      bool our_child = StatusField(s.proc_fd, si.si_pid, "Tgid:") == (long)si.si_pid && StatusField(s.proc_fd, si.si_pid, "PPid:") == (long)getpid();
+      if (exited && !our_child) waitid(P_PID, (id_t)si.si_pid, &si, WEXITED | __WALL | __WNOTHREAD);
       if (exited) return;
       continue;
     }
