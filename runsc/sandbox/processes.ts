@@ -35,6 +35,12 @@ export interface ProcessInfo {
   exe: string | undefined;
   /** Its command line (argv); the kernel's name for it in brackets when it has none (a zombie). */
   cmd: string[];
+  /**
+   * Where cmd and exe come from: "exec", the sandbox's record of its last exec
+   * (--record-events: what the exec made, read at its exec stop); "proc", what the process
+   * shows now.
+   */
+  source: "exec" | "proc";
   /** Depth in the tree (0: a root). */
   depth: number;
 }
@@ -179,11 +185,50 @@ export function readProcesses(hostPids: readonly number[], proc = "/proc"): Proc
       cpuSeconds: (stat.utimeTicks + stat.stimeTicks) / CLK_TCK,
       exe,
       cmd: argv.length > 0 ? argv : [`[${stat.comm}]`],
+      source: "proc",
     });
   }
   const inside = new Map(list.map((p) => [p.hostPid, p.pid]));
   for (const p of list) p.ppid = inside.get(p.hostPpid) ?? 0;
   return orderAsTree(list);
+}
+
+/** An exec as the sandbox recorded it (--record-events). */
+export interface ExecRecord {
+  hostPid: number;
+  time: string;
+  exe: string;
+  argv: string[];
+}
+
+/**
+ * The processes with their last recorded exec's command line and executable, where one
+ * was recorded after the process started (a PID reused since is another process's).
+ */
+export function withRecordedExecs(list: ProcessInfo[], execs: readonly ExecRecord[]): ProcessInfo[] {
+  const last = new Map<number, ExecRecord>();
+  for (const e of execs) last.set(e.hostPid, e);
+  return list.map((p) => {
+    const e = last.get(p.hostPid);
+    // Start times are in clock ticks (10 ms): an exec recorded in the same tick counts.
+    if (e === undefined || Date.parse(e.time) < Date.parse(p.started) - 10) return p;
+    return { ...p, cmd: e.argv, exe: e.exe, source: "exec" as const };
+  });
+}
+
+/** The exec records of an events file's lines (runsc-ts events' input). */
+export function execRecords(text: string): ExecRecord[] {
+  const out: ExecRecord[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.startsWith('{"type":"exec"')) continue;
+    try {
+      const e = JSON.parse(line) as { hostPid: number; time: string; exe: string; argv: string[]; verdict: string };
+      if (e.verdict === "allowed") out.push({ hostPid: e.hostPid, time: e.time, exe: e.exe, argv: e.argv });
+    } catch {
+      // a line cut short
+    }
+  }
+  return out;
 }
 
 /** root and its descendants (host PIDs), through /proc/PID/task/TID/children. */

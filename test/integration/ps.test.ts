@@ -19,6 +19,7 @@ interface Proc {
   state: string;
   cmd: string[];
   depth: number;
+  source: string;
 }
 
 let dir: string;
@@ -134,6 +135,24 @@ describe("ps of a do sandbox", () => {
     const after = await runtime(["ps", id!]);
     expect(after.code, describeRun({ ...r, stdout: after.stdout, stderr: after.stderr })).not.toBe(0);
     expect(after.stderr).toContain("no do sandbox of that id is running");
+  });
+
+  it("a program that rewrites its command line shows it rewritten, and under --record-events as its exec made it", { timeout: 60_000 }, async ({ expect }) => {
+    const script = `$0 = "renamed"; print "ready\\n"; $| = 1; sleep 3`;
+    for (const record of [false, true]) {
+      const d = startDo(["--", "/usr/bin/perl", "-e", script], {}, record ? ["--debug", "--record-events"] : ["--debug"]);
+      try {
+        await d.waitForStdout("ready");
+        const id = await sandboxId(d);
+        const list = await psUntil(id, (l) => l.some((p) => p.cmd[0] === "renamed" || p.cmd[0] === "/usr/bin/perl"));
+        const perl = list.find((p) => p.depth === 1)!;
+        if (record) expect(perl, JSON.stringify(list)).toMatchObject({ cmd: ["/usr/bin/perl", "-e", script], source: "exec" });
+        else expect(perl, JSON.stringify(list)).toMatchObject({ cmd: ["renamed"], source: "proc" });
+      } finally {
+        d.child.kill("SIGKILL");
+        await d.result;
+      }
+    }
   });
 
   it("a fork bomb stays within process.maxProcesses, and ps shows it", { timeout: 60_000 }, async ({ expect }) => {

@@ -1,7 +1,7 @@
 // runsc-ts ps's reading of /proc (runsc/sandbox/processes.ts): stat and status fields, ids
 // mapped inside, the tree's order and the table.
 import { describe, expect, it } from "vitest";
-import { formatTable, insideId, orderAsTree, parseIdMap, parseStat, parseStatus } from "../../../runsc/sandbox/processes.js";
+import { execRecords, formatTable, insideId, orderAsTree, parseIdMap, parseStat, parseStatus, withRecordedExecs } from "../../../runsc/sandbox/processes.js";
 import type { ProcessInfo } from "../../../runsc/sandbox/processes.js";
 
 const STAT_TAIL = "1 1 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 123456 1000 100 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
@@ -43,7 +43,7 @@ describe("ids inside", () => {
 });
 
 function p(hostPid: number, hostPpid: number, pid: number, ppid: number, cmd: string): Omit<ProcessInfo, "depth"> {
-  return { pid, hostPid, ppid, hostPpid, uid: 0, gid: 0, hostUid: 100000, hostGid: 100000, state: "S", threads: 1, started: "2026-12-08T10:05:00.000Z", cpuSeconds: 3725.5, exe: undefined, cmd: cmd.split(" ") };
+  return { pid, hostPid, ppid, hostPpid, uid: 0, gid: 0, hostUid: 100000, hostGid: 100000, state: "S", threads: 1, started: "2026-12-08T10:05:00.000Z", cpuSeconds: 3725.5, exe: undefined, cmd: cmd.split(" "), source: "proc" };
 }
 
 describe("orderAsTree", () => {
@@ -72,5 +72,29 @@ describe("formatTable", () => {
     expect(lines[0]).toMatch(/^UID\s+PID\s+PPID\s+HOST-PID\s+STAT\s+STIME\s+TIME\s+CMD$/);
     expect(lines[1]).toMatch(/^0\s+1\s+0\s+30\s+S\s+\S+\s+01:02:05\s+init$/);
     expect(lines[2]).toMatch(/^0\s+2\s+1\s+40\s+S\s+\S+\s+01:02:05\s+\\_ sh -c x$/);
+  });
+});
+
+describe("withRecordedExecs", () => {
+  const text = [
+    '{"type":"exec","time":"2026-12-08T10:04:00.000Z","pid":2,"hostPid":40,"uid":0,"hostUid":1,"exe":"/usr/bin/old","argv":["old"],"verdict":"allowed"}',
+    '{"type":"exit","time":"2026-12-08T10:04:30.000Z","pid":2,"hostPid":40,"exe":"/usr/bin/old","status":0,"signal":null}',
+    '{"type":"exec","time":"2026-12-08T10:05:01.000Z","pid":2,"hostPid":40,"uid":0,"hostUid":1,"exe":"/usr/bin/perl","argv":["perl","-e","$0=1"],"verdict":"allowed"}',
+    '{"type":"exec","time":"2026-12-08T10:05:02.000Z","pid":3,"hostPid":50,"uid":0,"hostUid":1,"exe":"/x/forbidden","argv":["forbidden"],"verdict":"killed: not the file the check allowed"}',
+    '{"type":"denial","time":"2026-12-08T10:05:03.000Z","pid":2}',
+    '{"type":"exec","time":"2026-12-08T10:0',
+  ].join("\n");
+
+  it("takes allowed execs only, and skips other events and a cut line", () => {
+    expect(execRecords(text).map((e) => e.exe)).toEqual(["/usr/bin/old", "/usr/bin/perl"]);
+  });
+
+  it("shows a process's last exec made after it started; a reused PID's older record is not its own", () => {
+    const list = orderAsTree([p(40, 30, 2, 1, "renamed"), p(45, 30, 3, 1, "other")]);
+    const shown = withRecordedExecs(list, execRecords(text));
+    expect(shown[0]).toMatchObject({ cmd: ["perl", "-e", "$0=1"], exe: "/usr/bin/perl", source: "exec" });
+    expect(shown[1]).toMatchObject({ cmd: ["other"], source: "proc" });
+    const reused = withRecordedExecs(list, execRecords(text).slice(0, 1));
+    expect(reused[0]).toMatchObject({ cmd: ["renamed"], source: "proc" });
   });
 });
