@@ -328,7 +328,7 @@ function carryControl(t: Task, raw: Uint8Array): Carried | Reply {
         v.setInt32(at + CMSG_HEADER + i * 4, ours, true);
       }
     } else if (!CARRIED_AS_IS.has(`${level}:${type}`)) {
-      t.k.notice(`refused a sendmsg with a control message of level ${level}, type ${type}: under network.mode proxy a container's messages are sent by the sentry, which carries descriptors (SCM_RIGHTS) and the IP and UDP options that need no privilege, not this one`);
+      t.k.notice(`refused a sendmsg with a control message of level ${level}, type ${type}: on a contained network (none, proxy, a container's) the sandbox's messages are sent by the sentry, which carries descriptors (SCM_RIGHTS) and the IP and UDP options that need no privilege, not this one`);
       return errnoReply(EOPNOTSUPP);
     }
     at += (len + 7) & ~7;
@@ -337,12 +337,16 @@ function carryControl(t: Task, raw: Uint8Array): Carried | Reply {
 }
 
 /**
- * sendmsg(2) of a container under network proxy: its destination decided (egressRefusal)
- * and the message sent by the sentry, as sendto's: the kernel never re-reads the msghdr the
- * decision was made on. Control messages go with it (carryControl): descriptors as ours.
+ * sendmsg(2) under a contained network (none, proxy, a container's): its destination (msg_name)
+ * decided as sendto's — a unix path beyond the sandbox's own only where network.unix names
+ * it, a container's abstract sockets on the host's network, under a container's proxy
+ * network.egress — and the message sent by the sentry: the kernel never re-reads the msghdr
+ * the decision was made on, so a message without an address is sent by the sentry too (a
+ * racing thread could add one). Control messages go with it (carryControl): descriptors as
+ * ours.
  */
 function sendmsg(t: Task): Reply {
-  if (!t.k.egressChecked) return ALLOW;
+  if (!t.k.hostSocketsChecked) return ALLOW;
   const sockfd = t.argInt(0);
   const fd = t.fd(sockfd);
   // As sendto's: a carried socket must not be connected by a send.
@@ -360,7 +364,7 @@ function sendmsg(t: Task): Reply {
  * on a blocking socket that would wait fails with EAGAIN (not carried to the pool yet).
  */
 function sendmmsg(t: Task): Reply {
-  if (!t.k.egressChecked) return ALLOW;
+  if (!t.k.hostSocketsChecked) return ALLOW;
   const sockfd = t.argInt(0);
   const fd = t.fd(sockfd);
   const vec = t.argNum(1);
@@ -509,9 +513,10 @@ function ioctl(t: Task): Reply {
 
 export const socketFamily: Family = {
   connect: { handler: connect, trap: { when: "network-contained" } },
-  // A container under network proxy: every message's destination, and no socket that would go around it.
-  sendmsg: { handler: sendmsg, trap: { when: "egress-checked" } },
-  sendmmsg: { handler: sendmmsg, trap: { when: "egress-checked" } },
+  // Every message's destination (an address inside the message cannot be told apart by the
+  // filter), and under a container's proxy no socket that would go around it.
+  sendmsg: { handler: sendmsg, trap: { when: "network-contained" } },
+  sendmmsg: { handler: sendmmsg, trap: { when: "network-contained" } },
   socket: {
     handler: socketRefused,
     trap: {

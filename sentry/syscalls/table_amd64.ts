@@ -37,8 +37,8 @@ const NET_ADDR =
   "resolved once and refused outside the sandbox's private filesystems, the network namespace confines the rest; " +
   "host: allowed in the kernel";
 const NET_MSG =
-  "partial: a destination address (msg_name) is not checked; host sockets are out of reach only where mounts " +
-  "hide them (default.yaml hides /run)";
+  "on a contained network (none, proxy, a container's) every message is sent by the sentry, its destination " +
+  "(msg_name) decided as sendto's; on the host's network (do --network host) the kernel's";
 const SOCKET_NOTE = "families are register arguments: a policy's socket rules compile to BPF";
 const SIGNAL_NOTE = "targets are confined by the PID namespace";
 const UNAME_NOTE = "answered by the UTS namespace; emulated by the sentry when traced";

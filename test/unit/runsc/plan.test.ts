@@ -129,12 +129,12 @@ describe("one pipeline", () => {
     expect(b.sentry.network).toBe(d.sentry.network);
   });
 
-  it("under network host, a container's connect and addressed sendto still reach the sentry (host unix sockets are network); do's stay in the kernel", () => {
+  it("under network host, a container's connect, addressed sendto and sendmsg still reach the sentry (host unix sockets are network); do's stay in the kernel", () => {
     const profile = parseOciConfig(DOCKER, "config.json").linux!.seccomp as OciSeccomp;
     const d = planDo(doInput({ policy: CONTAINER, network: "host", ociSeccomp: profile }), HOST);
     const b = planBundle(bundleInput(CONTAINER), HOST);
     const differ = b.sentry.decisions.flatMap((x, nr) => (isDeepStrictEqual(x, d.sentry.decisions[nr]) ? [] : [sysnoName(nr)]));
-    expect(differ).toEqual(["sendto", "connect"].sort((x, y) => sysnoByName(x)! - sysnoByName(y)!));
+    expect(differ).toEqual(["sendto", "connect", "sendmsg", "sendmmsg"].sort((x, y) => sysnoByName(x)! - sysnoByName(y)!));
     expect(b.sentry.container).toBe(true);
     expect(d.sentry.container).toBeUndefined();
     expect(evaluateDecision(b.sentry.decisions[sysnoByName("connect")!]!, () => 0n).kind).toBe("trap");

@@ -282,7 +282,7 @@ describe("the table as registry: families joined to its rows", () => {
     const byWhen = (when: string): string[] => trapped.filter((e) => e.trap!.when === when).map((e) => e.name).sort();
     expect(byWhen("signals-self")).toEqual(["kill", "pidfd_send_signal", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "tgkill", "tkill"]);
     expect(byWhen("exec-seen")).toEqual(["execve", "execveat"]);
-    expect(byWhen("network-contained")).toEqual(["connect", "sendto"]);
+    expect(byWhen("network-contained")).toEqual(["connect", "sendmmsg", "sendmsg", "sendto"]);
     expect(byWhen("network-proxy")).toEqual(["ioctl", "listen"]);
     expect(byWhen("bind-checked")).toEqual(["bind"]);
     expect(byWhen("cpus-limited")).toEqual(["sched_getaffinity"]);
