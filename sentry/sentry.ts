@@ -13,7 +13,7 @@ import { sysnoByName, sysnoName } from "../platform/abi/sysno_amd64.js";
 import type { Kernel } from "./kernel/kernel.js";
 import type { SentryConfig } from "./config.js";
 import type { IdMap } from "./kernel/idmap.js";
-import { insideId, parseIdMap } from "./kernel/idmap.js";
+import { insideId, isHostMap, parseIdMap } from "./kernel/idmap.js";
 import { CredsCache, taskCreds } from "./kernel/creds.js";
 import { Identity } from "./kernel/identity.js";
 import { fstatSync, readSync, writeSync } from "node:fs";
@@ -213,6 +213,7 @@ function prepare(o: SentryOptions, procFd: number): Prepared {
     procFd,
     ownFilesystems: new OwnFilesystems(native, procFd, o.hostMountinfoFd),
     hostSocketsChecked: o.network !== "host" || o.container === true,
+    claimsCredentials: process.getuid?.() === 0 && isHostMap(readIdMap(native, procFd, process.pid, "uid_map")),
     bindsForRoot: o.bindsForRoot === true,
     binderFd: o.binderFd,
     egressChecked: o.egress === true,

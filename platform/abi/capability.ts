@@ -5,6 +5,8 @@ export const CAP_DAC_OVERRIDE = 1;
 export const CAP_DAC_READ_SEARCH = 2;
 export const CAP_FOWNER = 3;
 export const CAP_FSETID = 4;
+export const CAP_SETGID = 6;
+export const CAP_SETUID = 7;
 export const CAP_NET_BIND_SERVICE = 10;
 export const CAP_SYS_ADMIN = 21;
 

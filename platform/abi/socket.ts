@@ -178,6 +178,7 @@ export const SOL_RAW = 255;
 export const SOL_NETLINK = 270;
 /** include/linux/socket.h: a control message passing descriptors. */
 export const SCM_RIGHTS = 1;
+export const SCM_CREDENTIALS = 2;
 export const SOCKOPT_LEVELS: FlagTable = [
   ["SOL_IP", SOL_IP],
   ["SOL_SOCKET", SOL_SOCKET],

@@ -41,6 +41,12 @@ export interface Kernel {
   readonly bindsForRoot: boolean;
   /** A container under network proxy: every destination decided by network.egress (config.ts). */
   readonly egressChecked: boolean;
+  /**
+   * The sentry may claim a task's credentials for a message it sends for it (host root in the
+   * host's namespaces: `do`'s), so that a receiver asking for them (SO_PASSCRED) sees the
+   * task's, not the sentry's (sys_socket.ts: withOwnCredentials).
+   */
+  readonly claimsCredentials: boolean;
   /** The binder that makes those binds for a confined sentry (config.ts); undefined: the sentry binds itself. */
   readonly binderFd: number | undefined;
   /** network.unix: whether the policy names the socket at this path (as the sandbox sees it). */

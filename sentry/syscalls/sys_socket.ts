@@ -18,12 +18,13 @@
 // task: its credentials, its cwd, its umask (the sentry's thread has an fs_struct of its own
 // since enterMountNamespace, so umask(2) there touches no other thread).
 import { posix } from "node:path";
-import { CAP_NET_BIND_SERVICE, capBit } from "../../platform/abi/capability.js";
+import { CAP_NET_BIND_SERVICE, CAP_SETGID, CAP_SETUID, capBit } from "../../platform/abi/capability.js";
+import { hostId } from "../kernel/idmap.js";
 import type { Reply } from "../../platform/platform.js";
 import { ALLOW, PENDING } from "../../platform/platform.js";
-import { EACCES, EAGAIN, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOTTY, EOPNOTSUPP } from "../../platform/abi/errno.js";
+import { EACCES, EAGAIN, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOTTY, EOPNOTSUPP, EPERM } from "../../platform/abi/errno.js";
 import { AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, F_GETFL, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, S_IFMT, S_IFSOCK, W_OK } from "../../platform/abi/fcntl.js";
-import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN, SOCK_DGRAM, SOCK_PACKET, SOCK_RAW, SCM_RIGHTS, SOCK_STREAM, SOL_IP, SOL_IPV6, SOL_SOCKET, SOL_UDP } from "../../platform/abi/socket.js";
+import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, MSG_FASTOPEN, SOCK_DGRAM, SOCK_PACKET, SOCK_RAW, SCM_CREDENTIALS, SCM_RIGHTS, SO_DOMAIN, SOCK_STREAM, SOL_IP, SOL_IPV6, SOL_SOCKET, SOL_UDP } from "../../platform/abi/socket.js";
 import { egressDecision, sockaddrInet } from "../policy/network.js";
 import { errnoReply } from "../errors/errors.js";
 import { answerIfconf, answerIfreq, IFCONF_SIZE, IFREQ_SIZE, isInterfaceIoctl, refusal, requestShape } from "../net/ifioctl.js";
@@ -239,8 +240,15 @@ const MMSGHDR_SIZE = 64;
 /** UIO_MAXIOV: the most iovecs (and sendmmsg messages) the kernel takes. */
 const UIO_MAXIOV = 1024;
 
-/** A message as sendmsg sends it: its address (empty: the connected peer's), its bytes and control messages, or the kernel's refusal. */
-function readMessage(t: Task, at: number): { addr: Uint8Array; bytes: Uint8Array; control?: Carried } | Reply {
+/** A message as sendmsg sends it: its address (empty: the connected peer's), its bytes and control messages. */
+interface Message {
+  readonly addr: Uint8Array;
+  readonly bytes: Uint8Array;
+  readonly control?: Carried;
+}
+
+/** The message at `at` in the task's memory, or the kernel's refusal. */
+function readMessage(t: Task, at: number): Message | Reply {
   const h = t.read(at, MSGHDR_SIZE);
   const v = new DataView(h.buffer, h.byteOffset, h.byteLength);
   const name = Number(v.getBigUint64(0, true));
@@ -276,6 +284,8 @@ function readMessage(t: Task, at: number): { addr: Uint8Array; bytes: Uint8Array
 interface Carried {
   readonly bytes: Uint8Array;
   readonly fds: number[];
+  /** They claim credentials (SCM_CREDENTIALS). */
+  readonly credentials?: boolean;
 }
 
 /** The most control bytes carried (the kernel's optmem_max is 20 KiB by default: ENOBUFS beyond). */
@@ -288,9 +298,10 @@ const SCM_MAX_FD = 253;
  * The control messages carried as they are: they change how this one message leaves (TTL,
  * TOS, source address and interface, hop limit, traffic class, fragmentation, UDP segment
  * size) and need no privilege the sentry has and the task lacks. Others that would be
- * checked against the sender's capabilities (SO_MARK, IPv6 routing headers...) or
- * credentials (SCM_CREDENTIALS: the kernel compares them with the sender's, the sentry's)
- * are refused.
+ * checked against the sender's capabilities (SO_MARK, IPv6 routing headers...) are refused;
+ * SCM_CREDENTIALS is checked against the task and translated (claimedCredentials) where the
+ * sentry may claim a task's credentials (do's), and refused where it may not (a confined
+ * container monitor: the kernel would refuse its claim).
  */
 const CARRIED_AS_IS: ReadonlySet<string> = new Set([
   `${SOL_IP}:1`, // IP_TOS
@@ -304,15 +315,69 @@ const CARRIED_AS_IS: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * A message on a unix socket that claims no credentials: sent by the sentry, it would carry
+ * the sentry's to a receiver that asks (SO_PASSCRED: the kernel adds the sender's), so the
+ * task's own are claimed for it (its thread group, real uid and gid, as the kernel's
+ * default), where the sentry may claim them (Kernel.claimsCredentials).
+ */
+function withOwnCredentials(t: Task, fd: number, m: Message): Message {
+  if (!t.k.claimsCredentials || (m.control?.credentials ?? false)) return m;
+  if (t.k.native.getsockoptInt(fd, SOL_SOCKET, SO_DOMAIN) !== AF_UNIX) return m;
+  const c = t.creds();
+  const rec = new Uint8Array(CMSG_HEADER + 16);
+  const v = new DataView(rec.buffer);
+  v.setBigUint64(0, BigInt(CMSG_HEADER + UCRED_SIZE), true);
+  v.setInt32(8, SOL_SOCKET, true);
+  v.setInt32(12, SCM_CREDENTIALS, true);
+  v.setInt32(CMSG_HEADER, c.tgid, true);
+  v.setUint32(CMSG_HEADER + 4, c.ruid, true);
+  v.setUint32(CMSG_HEADER + 8, c.rgid, true);
+  const before = m.control;
+  // After the task's records, at the next aligned offset (CMSG_NXTHDR's).
+  const pad = before === undefined ? 0 : (8 - (before.bytes.length % 8)) % 8;
+  const bytes = before === undefined ? rec : Buffer.concat([before.bytes, new Uint8Array(pad), rec]);
+  return { ...m, control: { bytes, fds: before?.fds ?? [], credentials: true } };
+}
+
+/** struct ucred: pid, uid, gid. */
+const UCRED_SIZE = 12;
+
+/**
+ * SCM_CREDENTIALS: the kernel checks the credentials a message claims against its sender's
+ * and reads them in the sender's namespaces (net/core/scm.c: scm_check_creds, scm_send) —
+ * the sentry's, which sends it. So the sentry checks the claim against the task as the
+ * kernel would, and writes it as its own namespaces name it: the receiver reads it in its
+ * own, the task's values back. A task may claim its own thread group (another's would need
+ * its host PID; the kernel lets CAP_SYS_ADMIN claim any), its real or effective uid and gid,
+ * or any mapped id with CAP_SETUID / CAP_SETGID. 0, or the errno.
+ */
+function claimedCredentials(t: Task, v: DataView, at: number): number {
+  const c = t.creds();
+  const pid = v.getInt32(at, true);
+  const uid = hostId(t.k.ids.uid, v.getUint32(at + 4, true));
+  const gid = hostId(t.k.ids.gid, v.getUint32(at + 8, true));
+  if (uid === undefined || gid === undefined) return EINVAL;
+  if (pid !== c.nstgid) return EPERM;
+  if (uid !== c.ruid && uid !== c.euid && (c.capEff & capBit(CAP_SETUID)) === 0n) return EPERM;
+  if (gid !== c.rgid && gid !== c.egid && (c.capEff & capBit(CAP_SETGID)) === 0n) return EPERM;
+  v.setInt32(at, c.tgid, true);
+  v.setUint32(at + 4, uid, true);
+  v.setUint32(at + 8, gid, true);
+  return 0;
+}
+
+/**
  * sendmsg's control messages as the sentry sends them: SCM_RIGHTS with the task's
  * descriptors replaced by our duplicates of them (EBADF for one it lacks), the allowed IP
- * and UDP messages as they are; anything else refused (EOPNOTSUPP), the user told.
+ * and UDP messages as they are, SCM_CREDENTIALS as the sentry's namespaces name the task's
+ * own (claimedCredentials); anything else refused (EOPNOTSUPP), the user told.
  * Malformed records get the kernel's EINVAL (net/core/scm.c: __scm_send).
  */
 function carryControl(t: Task, raw: Uint8Array): Carried | Reply {
   const out = Buffer.from(raw);
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const fds: number[] = [];
+  let credentials = false;
   let at = 0;
   while (at + CMSG_HEADER <= out.length) {
     const len = Number(v.getBigUint64(at, true));
@@ -327,13 +392,18 @@ function carryControl(t: Task, raw: Uint8Array): Carried | Reply {
         fds.push(ours);
         v.setInt32(at + CMSG_HEADER + i * 4, ours, true);
       }
+    } else if (level === SOL_SOCKET && type === SCM_CREDENTIALS && t.k.claimsCredentials) {
+      if (len < CMSG_HEADER + UCRED_SIZE) return errnoReply(EINVAL);
+      const e = claimedCredentials(t, v, at + CMSG_HEADER);
+      if (e !== 0) return errnoReply(e);
+      credentials = true;
     } else if (!CARRIED_AS_IS.has(`${level}:${type}`)) {
-      t.k.notice(`refused a sendmsg with a control message of level ${level}, type ${type}: on a contained network (none, proxy, a container's) the sandbox's messages are sent by the sentry, which carries descriptors (SCM_RIGHTS) and the IP and UDP options that need no privilege, not this one`);
+      t.k.notice(`refused a sendmsg with a control message of level ${level}, type ${type}: on a contained network (none, proxy, a container's) the sandbox's messages are sent by the sentry, which carries descriptors (SCM_RIGHTS), the IP and UDP options that need no privilege and, for do, credentials (SCM_CREDENTIALS), not this one`);
       return errnoReply(EOPNOTSUPP);
     }
     at += (len + 7) & ~7;
   }
-  return { bytes: out, fds };
+  return { bytes: out, fds, credentials };
 }
 
 /**
@@ -351,9 +421,10 @@ function sendmsg(t: Task): Reply {
   const fd = t.fd(sockfd);
   // As sendto's: a carried socket must not be connected by a send.
   if ((t.argInt(2) & MSG_FASTOPEN) !== 0) return errnoReply(EOPNOTSUPP);
-  const m = readMessage(t, t.argNum(1));
-  if ("kind" in m) return m;
+  const read = readMessage(t, t.argNum(1));
+  if ("kind" in read) return read;
   t.ensureValid();
+  const m = withOwnCredentials(t, fd, read);
   return onTaskSocketAt(t, sockfd, fd, m.addr, "sendto", { bytes: m.bytes, flags: t.argInt(2), ...(m.control !== undefined ? { control: m.control } : {}) });
 }
 
@@ -373,9 +444,10 @@ function sendmmsg(t: Task): Reply {
   if ((flags & MSG_FASTOPEN) !== 0) return errnoReply(EOPNOTSUPP);
   let sent = 0;
   for (let i = 0; i < vlen; i++) {
-    const m = readMessage(t, vec + i * MMSGHDR_SIZE);
-    if ("kind" in m) return sent > 0 ? { kind: "value", value: sent } : m;
+    const read = readMessage(t, vec + i * MMSGHDR_SIZE);
+    if ("kind" in read) return sent > 0 ? { kind: "value", value: sent } : read;
     t.ensureValid();
+    const m = withOwnCredentials(t, fd, read);
     const r = onTaskSocketAt(t, sockfd, fd, m.addr, "sendto", { bytes: m.bytes, flags: flags | MSG_DONTWAIT, ...(m.control !== undefined ? { control: m.control } : {}) });
     if (r.kind !== "value") return sent > 0 ? { kind: "value", value: sent } : r;
     const len = new Uint8Array(4);

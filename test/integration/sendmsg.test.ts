@@ -94,6 +94,38 @@ describe("a host unix datagram socket", () => {
     expect(r.stdout, describeRun(r)).toBe("hello through the passed descriptor\n");
   });
 
+  it("do: credentials are the task's, claimed or not (SO_PASSCRED), as natively; a claim the task may not make fails with EPERM", { timeout: 30_000 }, async ({ expect }) => {
+    const script = [
+      "import socket, os, struct, array",
+      "a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)",
+      "b.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)",
+      "def got():",
+      "    msg, anc, _, _ = b.recvmsg(10, socket.CMSG_SPACE(4) + socket.CMSG_SPACE(12))",
+      "    return [struct.unpack('3i', d[:12]) for l, t, d in anc if t == socket.SCM_CREDENTIALS]",
+      "def claim(pid, uid, gid):",
+      "    try:",
+      "        a.sendmsg([b'm'], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, struct.pack('3i', pid, uid, gid))])",
+      "    except OSError as e:",
+      "        return 'errno=%d' % e.errno",
+      "    return got()",
+      "me = (os.getpid(), os.getuid(), os.getgid())",
+      "a.sendmsg([b'm'])",
+      "print('implicit', got() == [me])",
+      "r, w = os.pipe()",
+      "a.sendmsg([b'm'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [w]).tobytes())])",
+      "print('with a descriptor', got() == [me])",
+      "print('claimed', claim(*me) == [me])",
+      "os.setgid(1000); os.setuid(1000)",
+      "print('as 1000', claim(os.getpid(), 1000, 1000) == [(os.getpid(), 1000, 1000)])",
+      "print('as 1000 claiming root', claim(os.getpid(), 0, 0))",
+    ].join("\n");
+    const expected = "implicit True\nwith a descriptor True\nclaimed True\nas 1000 True\nas 1000 claiming root errno=1\n";
+    const native = await runNative("python3", ["-c", script]);
+    expect(native.stdout, describeRun(native)).toBe(expected);
+    const r = await runDo(["--", "python3", "-c", script]);
+    expect(r.stdout, describeRun(r)).toBe(expected);
+  });
+
   it("a container: sendmsg and sendmmsg to a host socket its volume exposes are refused", { timeout: 60_000 }, async ({ expect }) => {
     const mark = received.length;
     const b = makeBundle({
