@@ -179,7 +179,7 @@ Napi::Value ExecContinueVerified(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   ExecStop s;
-  memcpy(&s.id, buf.Data(), sizeof s.id);
+  s.id = NotifId(buf);
   uint32_t pid;
   memcpy(&pid, buf.Data() + 8, sizeof pid);
   s.tid = (pid_t)pid;

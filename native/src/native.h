@@ -40,6 +40,13 @@ void ReapLater(int pid);
 // as an int32 on reply (sandbox_child.h: report_exit), which is closed after.
 void WatchExitFrom(int pid, int reply);
 
+// A received struct seccomp_notif's id (its first field).
+inline uint64_t NotifId(const Napi::Uint8Array& buf) {
+  uint64_t id;
+  memcpy(&id, buf.Data(), sizeof id);
+  return id;
+}
+
 // execstop.cc: an allowed exec, answered and verified at its exec stop
 Napi::Value ExecContinueVerified(const Napi::CallbackInfo& info);
 // events.cc: records an exec seen at its exec stop on events_fd (-1: none), and then its exit.

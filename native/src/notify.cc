@@ -55,12 +55,6 @@ inline uint64_t Addr(const Napi::CallbackInfo& info, size_t i) {
 
 inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
 
-inline uint64_t NotifId(const Napi::Uint8Array& buf) {
-  uint64_t id;
-  memcpy(&id, buf.Data(), sizeof id);
-  return id;
-}
-
 bool ArgsOk(const Napi::CallbackInfo& info, size_t n, const char* usage) {
   if (info.Length() < n) {
     ThrowUsage(info.Env(), usage);

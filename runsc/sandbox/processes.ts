@@ -10,6 +10,8 @@
 // (/proc/PID/exe) is the file its last exec loaded.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
+import type { IdMap } from "../../sentry/kernel/idmap.js";
+import { insideId, parseIdMap } from "../../sentry/kernel/idmap.js";
 
 export interface ProcessInfo {
   /** PID in the sandbox's PID namespace (the innermost of NSpid). */
@@ -86,20 +88,9 @@ export function parseStatus(text: string): StatusFields | undefined {
   return { nspid: Number(nspid[nspid.length - 1]), uid: Number(uid[0]), gid: Number(gid[0]), threads: Number(threads ?? 1) };
 }
 
-/** One line of an id map: inside, outside, count. */
-type IdMapLine = [number, number, number];
-
-export function parseIdMap(text: string): IdMapLine[] {
-  return text
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/).map(Number))
-    .filter((p): p is IdMapLine => p.length === 3 && p.every((n) => Number.isInteger(n)));
-}
-
-/** The id inside for a host id, by the map; -1 (overflow, as nobody) when unmapped. */
-export function insideId(map: IdMapLine[], host: number): number {
-  for (const [inside, outside, count] of map) if (host >= outside && host < outside + count) return inside + (host - outside);
-  return map.length === 0 ? host : -1;
+/** The id inside a host id is, as ps shows it: -1 (the overflow id, nobody) when unmapped; the host's own id where the map is empty (unreadable). */
+export function shownId(map: IdMap, host: number): number {
+  return map.length === 0 ? host : (insideId(map, host) ?? -1);
 }
 
 /** The sandbox's tree in display order: each root, then its children depth-first, by PID inside. */
@@ -175,8 +166,8 @@ export function readProcesses(hostPids: readonly number[], proc = "/proc"): Proc
       hostPid,
       ppid: 0,
       hostPpid: stat.ppid,
-      uid: insideId(uidMap, status.uid),
-      gid: insideId(gidMap, status.gid),
+      uid: shownId(uidMap, status.uid),
+      gid: shownId(gidMap, status.gid),
       hostUid: status.uid,
       hostGid: status.gid,
       state: stat.state,

@@ -113,6 +113,8 @@ export interface RunningDo {
   waitForStdout(text: string, timeoutMs?: number): Promise<void>;
   stdout(): string;
   stderr(): string;
+  /** The sandbox's id, as `--debug` prints it ("sandbox=do-…"; its log line may follow the workload's first output). */
+  sandboxId(timeoutMs?: number): Promise<string>;
 }
 
 /** globalArgs: runsc-ts's own options, before "do" (--debug). */
@@ -130,6 +132,15 @@ export function startDo(args: string[], opts: RunOptions = {}, globalArgs: strin
     result,
     stdout: () => out,
     stderr: () => err,
+    sandboxId: async (timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const id = /sandbox=(do-[0-9a-f]{12})/.exec(err)?.[1];
+        if (id !== undefined) return id;
+        if (exited || Date.now() > deadline) throw new Error(`no sandbox id in --debug's output: ${err}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
     waitForStdout: (text, timeoutMs = 20_000) =>
       new Promise((resolve, reject) => {
         const deadline = Date.now() + timeoutMs;

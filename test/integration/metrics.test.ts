@@ -76,15 +76,17 @@ describe("metrics of a do sandbox", () => {
     chmodSync(join(dir, "nope"), 0o755);
     // Three refused execs (a program outside the list), then a wait while it is scraped.
     const script = `for i in 1 2 3; do ${dir}/nope 2>/dev/null; done; echo ready; sleep 30`;
-    const d = startDo(["--policy", policy, "--", "/bin/sh", "-c", script], {}, ["--metrics-address", `127.0.0.1:${port}`]);
+    const d = startDo(["--policy", policy, "--", "/bin/sh", "-c", script], {}, ["--debug", "--metrics-address", `127.0.0.1:${port}`]);
     try {
       await d.waitForStdout("ready");
       const first = await scrape(port);
       expect(first.status).toBe(200);
       expect(first.type).toContain("text/plain");
       const s = await scrapeUntil(port, (x) => (x.get("runsc_ts_sandboxes_running") ?? 0) === 1);
-      const sandbox = [...s.keys()].map((k) => /sandbox="(do-[0-9a-f]{12})"/.exec(k)?.[1]).find((x) => x !== undefined)!;
-      expect(sandbox).toBeDefined();
+      // Labelled with the id --debug printed (the one ps and events take).
+      const sandbox = await d.sandboxId();
+      const labelled = new Set([...s.keys()].flatMap((k) => /sandbox="([^"]*)"/.exec(k)?.[1] ?? []));
+      expect([...labelled]).toEqual([sandbox]);
       expect(s.get(key("runsc_ts_syscalls_trapped_total", { sandbox, syscall: "execve", answer: "errno" })), first.text).toBeGreaterThanOrEqual(3);
       // The allowed execs (sh's, sleep's) were answered by the exec-stop thread.
       expect(s.get(key("runsc_ts_syscalls_trapped_total", { sandbox, syscall: "execve", answer: "pending" })), first.text).toBeGreaterThanOrEqual(1);

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, it } from "vitest";
 import { makeBundle, runtime } from "../helpers/bundle.js";
 import type { Bundle } from "../helpers/bundle.js";
 import { describeRun, hostFixtureDir, removeHostDir, startDo, writePolicy } from "../helpers/sandbox.js";
-import type { RunningDo } from "../helpers/sandbox.js";
 
 interface Proc {
   pid: number;
@@ -47,17 +46,6 @@ async function psUntil(id: string, check: (l: Proc[]) => boolean, ms = 10_000): 
     const l = await psJson(id);
     if (check(l) || Date.now() > deadline) return l;
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** The id `--debug` prints for a do sandbox (its log line may come after the workload's first output). */
-async function sandboxId(d: RunningDo): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const id = /sandbox=(do-[0-9a-f]{12})/.exec(d.stderr())?.[1];
-    if (id !== undefined) return id;
-    if (Date.now() > deadline) throw new Error(`no sandbox id in --debug's output: ${d.stderr()}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -121,7 +109,7 @@ describe("ps of a do sandbox", () => {
   it("--debug prints the id; ps shows init and the workload's tree; the entry goes with the sandbox", { timeout: 60_000 }, async ({ expect }) => {
     const d = startDo(["--", "/bin/sh", "-c", "sleep 20 & echo ready; wait"], {}, ["--debug"]);
     await d.waitForStdout("ready");
-    const id = await sandboxId(d);
+    const id = await d.sandboxId();
     const list = await psUntil(id!, (l) => l.some((p) => p.cmd.join(" ") === "sleep 20"));
     expect(list[0]!.cmd).toEqual(["runsc-ts-init"]);
     expect(list[0]!.pid).toBe(1);
@@ -143,7 +131,7 @@ describe("ps of a do sandbox", () => {
       const d = startDo(["--", "/usr/bin/perl", "-e", script], {}, record ? ["--debug", "--record-events"] : ["--debug"]);
       try {
         await d.waitForStdout("ready");
-        const id = await sandboxId(d);
+        const id = await d.sandboxId();
         const list = await psUntil(id, (l) => l.some((p) => p.cmd[0] === "renamed" || p.cmd[0] === "/usr/bin/perl"));
         const perl = list.find((p) => p.depth === 1)!;
         if (record) expect(perl, JSON.stringify(list)).toMatchObject({ cmd: ["/usr/bin/perl", "-e", script], source: "exec" });
@@ -162,7 +150,7 @@ describe("ps of a do sandbox", () => {
     const d = startDo(["--policy", policy, "--", "/bin/sh", "-c", bomb], {}, ["--debug"]);
     try {
       await d.waitForStdout("ready");
-      const id = await sandboxId(d);
+      const id = await d.sandboxId();
       // Let it fill what it may.
       await new Promise((r) => setTimeout(r, 1500));
       const list = await psJson(id);

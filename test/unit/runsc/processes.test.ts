@@ -1,7 +1,8 @@
 // runsc-ts ps's reading of /proc (runsc/sandbox/processes.ts): stat and status fields, ids
 // mapped inside, the tree's order and the table.
 import { describe, expect, it } from "vitest";
-import { execRecords, formatTable, insideId, orderAsTree, parseIdMap, parseStat, parseStatus, withRecordedExecs } from "../../../runsc/sandbox/processes.js";
+import { execRecords, formatTable, orderAsTree, parseStat, parseStatus, shownId, withRecordedExecs } from "../../../runsc/sandbox/processes.js";
+import { parseIdMap } from "../../../sentry/kernel/idmap.js";
 import type { ProcessInfo } from "../../../runsc/sandbox/processes.js";
 
 const STAT_TAIL = "1 1 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 123456 1000 100 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
@@ -32,13 +33,13 @@ describe("parseStatus", () => {
 describe("ids inside", () => {
   const map = parseIdMap("         0     100000      65536\n");
   it("maps a host id into the range, and an id outside it to -1", () => {
-    expect(insideId(map, 100000)).toBe(0);
-    expect(insideId(map, 101000)).toBe(1000);
-    expect(insideId(map, 5)).toBe(-1);
+    expect(shownId(map, 100000)).toBe(0);
+    expect(shownId(map, 101000)).toBe(1000);
+    expect(shownId(map, 5)).toBe(-1);
   });
 
   it("an empty map (the host's own namespace, unreadable) keeps the id", () => {
-    expect(insideId([], 42)).toBe(42);
+    expect(shownId([], 42)).toBe(42);
   });
 });
 
